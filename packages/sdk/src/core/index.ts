@@ -1,0 +1,30 @@
+export type { AgentSession, RegisterOptions } from "./agent-session.js";
+export type { BackoffOptions } from "./backoff.js";
+export {
+  type AcbClient,
+  type AcbClientOptions,
+  createAcbClient,
+  credentialInterceptor,
+  type DiscoverQuery,
+  type ListContextsQuery,
+  type ReadOptions,
+  type ShareOptions,
+  type TokenSource,
+  type UpdateOptions,
+} from "./client.js";
+export { Code, ConnectError, isRetryable } from "./errors.js";
+export {
+  autoCodec,
+  bytesCodec,
+  jsonCodec,
+  type PayloadCodec,
+  protobufCodec,
+} from "./payload-codec.js";
+export type { AgentInfo, AgentPresence, ContextScopeName, SharedContext } from "./records.js";
+export type {
+  ContextChange,
+  ContextChangeKind,
+  StreamState,
+  SubscribeOptions,
+  Subscription,
+} from "./subscription.js";

@@ -1,0 +1,38 @@
+// The Node entry point: HTTP/2 by default (one connection multiplexes every call and stream), with
+// HTTP/1.1 and the gRPC protocol available. Everything else is the universal API.
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import {
+  type AcbClient,
+  createAcbClient,
+  credentialInterceptor,
+  type TokenSource,
+} from "./core/client.js";
+
+export * from "./core/index.js";
+
+/** Options of {@link createClient} for Node. */
+export interface NodeClientOptions {
+  /** The hub's base URL, e.g. "http://127.0.0.1:7443". */
+  baseUrl: string;
+  /** Access token or API key. Default: none (anonymous RPCs only). */
+  token?: TokenSource;
+  /** "2" (HTTP/2, h2c on plaintext) or "1.1". Default "2". */
+  httpVersion?: "2" | "1.1";
+  /** "connect" or "grpc" (gRPC needs HTTP/2). Default "connect". */
+  protocol?: "connect" | "grpc";
+}
+
+/** Creates a client that talks to the hub with Node's HTTP stack. */
+export function createClient(options: NodeClientOptions): AcbClient {
+  const interceptors = [credentialInterceptor(options.token)];
+  const transport =
+    options.protocol === "grpc"
+      ? createGrpcTransport({ baseUrl: options.baseUrl, interceptors })
+      : createConnectTransport({
+          baseUrl: options.baseUrl,
+          httpVersion: options.httpVersion ?? "2",
+          useBinaryFormat: true,
+          interceptors,
+        });
+  return createAcbClient({ transport });
+}

@@ -1,0 +1,59 @@
+import { AdminService } from "@acb/gen/acb/v1/admin_pb";
+import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+import { createHub, type Hub, type Listener, ManualClock, silentLogger } from "@acb/hub";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { createClient as createConnectClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+
+/** A hub on a manual clock, one tenant, and a way to mint agent credentials. */
+export interface TestBed {
+  hub: Hub;
+  clock: ManualClock;
+  listener: Listener;
+  tenantId: string;
+  presenceTimeoutMs: number;
+  /** An access token for `agentId` in the test tenant. */
+  tokenFor(agentId: string, roles?: Role[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+const bearer =
+  (token: string): Interceptor =>
+  (next) =>
+  (req) => {
+    req.header.set("Authorization", `Bearer ${token}`);
+    return next(req);
+  };
+
+export async function startTestBed(options: { presenceTimeoutMs?: number } = {}): Promise<TestBed> {
+  const clock = new ManualClock();
+  const hub = await createHub({ clock, logger: silentLogger });
+  const listener = await hub.listen({ host: "127.0.0.1", port: 0 });
+  const transport = createConnectTransport({
+    baseUrl: listener.url,
+    httpVersion: "1.1",
+    interceptors: [bearer(await hub.issueAdminToken())],
+  });
+  const tenantId = `t-${Math.random().toString(36).slice(2, 10)}`;
+  const presenceTimeoutMs = options.presenceTimeoutMs ?? 30_000;
+  await createConnectClient(AdminService, transport).createTenant({
+    tenantId,
+    settings: {
+      presenceTimeout: durationFromMs(presenceTimeoutMs),
+      heartbeatInterval: durationFromMs(10_000),
+    },
+  });
+  const auth = createConnectClient(AuthService, transport);
+  return {
+    hub,
+    clock,
+    listener,
+    tenantId,
+    presenceTimeoutMs,
+    async tokenFor(agentId, roles = [Role.AGENT_FULL]) {
+      const res = await auth.issueToken({ tenantId, agentId, roles });
+      return res.tokens?.accessToken ?? "";
+    },
+    close: () => hub.close(),
+  };
+}

@@ -1,0 +1,63 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { Code, hubError } from "../errors.js";
+import { type Identity, identityKey, PLATFORM_TENANT } from "./identity.js";
+import type { Access } from "./rbac-table.js";
+
+/** Options of {@link createAuthInterceptor}. */
+export interface AuthInterceptorOptions {
+  /** Turns a bearer credential into an identity, or throws UNAUTHENTICATED. */
+  authenticate(credential: string): Promise<Identity>;
+  /** Who may call each RPC, keyed "package.Service/Method". */
+  accessTable: Readonly<Record<string, Access>>;
+}
+
+/**
+ * Authentication and authorization for every RPC, in one place: a handler can only run after this
+ * interceptor established the caller's identity and checked its role against the access table.
+ */
+export function createAuthInterceptor(options: AuthInterceptorOptions): Interceptor {
+  return (next) => async (req) => {
+    const procedure = `${req.service.typeName}/${req.method.name}`;
+    const access = options.accessTable[procedure];
+    if (access === undefined) {
+      throw hubError(Code.PermissionDenied, `${procedure} is not in the access table`);
+    }
+    if (access === "anonymous") return next(req);
+
+    const header = req.header.get("authorization");
+    if (!header) {
+      throw hubError(
+        Code.Unauthenticated,
+        "missing credential: send Authorization: Bearer <token>",
+      );
+    }
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match?.[1]) {
+      throw hubError(
+        Code.Unauthenticated,
+        "malformed Authorization header: expected Bearer <token>",
+      );
+    }
+    const identity = await options.authenticate(match[1]);
+    if (access !== "authenticated" && !access.some((role) => identity.roles.has(role))) {
+      throw hubError(
+        Code.PermissionDenied,
+        `${procedure} needs one of the roles that "${identity.agentId}" does not hold`,
+      );
+    }
+    // Platform admins manage tenants; they hold no tenant of their own to act in.
+    if (
+      identity.tenantId === PLATFORM_TENANT &&
+      !procedure.startsWith("acb.v1.AdminService/") &&
+      !procedure.startsWith("acb.v1.AuthService/") &&
+      procedure !== "acb.v1.ServerInfoService/GetServerInfo"
+    ) {
+      throw hubError(
+        Code.PermissionDenied,
+        `${procedure} acts within a tenant: use a credential issued for a tenant (AuthService.IssueToken)`,
+      );
+    }
+    req.contextValues.set(identityKey, identity);
+    return next(req);
+  };
+}

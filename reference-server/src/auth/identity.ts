@@ -1,0 +1,41 @@
+import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { createContextKey } from "@connectrpc/connect";
+
+/** The tenant id of platform administrators, who manage every tenant. */
+export const PLATFORM_TENANT = "*";
+
+/** Who is calling: established by the auth interceptor for every RPC. */
+export interface Identity {
+  /** The caller's tenant; PLATFORM_TENANT for a platform admin. */
+  readonly tenantId: string;
+  /** The token subject: an agent id, or an admin's name. */
+  readonly agentId: string;
+  readonly roles: ReadonlySet<Role>;
+  readonly credentialKind: "jwt" | "api-key";
+  /** When the credential expires (ms since epoch); undefined when it does not. */
+  readonly expiresAt: number | undefined;
+}
+
+/** Context key under which handlers find the caller's identity (undefined on anonymous RPCs). */
+export const identityKey = createContextKey<Identity | undefined>(undefined, {
+  description: "caller identity",
+});
+
+/** Role names as they appear in tokens, logs and docs. */
+export const roleNames: ReadonlyMap<Role, string> = new Map([
+  [Role.ADMIN, "admin"],
+  [Role.AGENT_PRODUCER, "agent-producer"],
+  [Role.AGENT_CONSUMER, "agent-consumer"],
+  [Role.AGENT_FULL, "agent-full"],
+  [Role.OBSERVER, "observer"],
+]);
+
+const rolesByName = new Map([...roleNames].map(([role, name]) => [name, role]));
+
+export function roleFromName(name: string): Role | undefined {
+  return rolesByName.get(name);
+}
+
+export function isAdmin(identity: Identity): boolean {
+  return identity.roles.has(Role.ADMIN);
+}

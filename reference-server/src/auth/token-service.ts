@@ -1,0 +1,208 @@
+import { createHash } from "node:crypto";
+import type { Role } from "@acb/gen/acb/v1/auth_pb";
+import {
+  type CryptoKey,
+  generateKeyPair,
+  errors as joseErrors,
+  jwtVerify,
+  type KeyObject,
+  SignJWT,
+} from "jose";
+import type { Clock } from "../clock.js";
+import { Code, hubError } from "../errors.js";
+import { newId, newSecret } from "../ids.js";
+import type { AuthStore } from "../storage/types.js";
+import { type Identity, roleFromName, roleNames } from "./identity.js";
+
+type Key = CryptoKey | KeyObject | Uint8Array;
+
+/** Options of {@link createTokenService}. */
+export interface TokenServiceOptions {
+  /** Signs and verifies tokens. */
+  keys: { privateKey: Key; publicKey: Key; alg: string };
+  /** The `iss` claim written and required. Default "acb-hub". */
+  issuer?: string;
+  /** The `aud` claim written and required. Default "acb". */
+  audience?: string;
+  /** Access token lifetime. Default one hour. */
+  accessTokenTtlMs?: number;
+  /** Refresh token lifetime. Default seven days. */
+  refreshTokenTtlMs?: number;
+  clock: Clock;
+  store: AuthStore;
+}
+
+export interface IssuedTokens {
+  accessToken: string;
+  accessTokenExpiresAt: number;
+  refreshToken: string;
+  refreshTokenExpiresAt: number;
+}
+
+export interface TokenService {
+  /** Signs an access token for a subject; `ttlMs` overrides the default lifetime. */
+  signAccessToken(
+    tenantId: string,
+    agentId: string,
+    roles: Role[],
+    ttlMs?: number,
+  ): Promise<{ token: string; expiresAt: number }>;
+  /** Issues an access token and a new refresh-token family. */
+  issue(
+    tenantId: string,
+    agentId: string,
+    roles: Role[],
+    accessTtlMs?: number,
+  ): Promise<IssuedTokens>;
+  /** Rotates a refresh token; reuse revokes the family. UNAUTHENTICATED on any failure. */
+  refresh(refreshToken: string): Promise<IssuedTokens>;
+  /** Revokes the family of a refresh token (unknown tokens are ignored). */
+  revoke(refreshToken: string): Promise<void>;
+  /** Verifies an access token. UNAUTHENTICATED with a precise message on any failure. */
+  verify(token: string): Promise<Identity>;
+}
+
+/** Generates a fresh Ed25519 key pair; development mode signs with one per run. */
+export async function generateDevKeys(): Promise<TokenServiceOptions["keys"]> {
+  const { privateKey, publicKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+  return { privateKey, publicKey, alg: "EdDSA" };
+}
+
+const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
+
+export function createTokenService(options: TokenServiceOptions): TokenService {
+  const issuer = options.issuer ?? "acb-hub";
+  const audience = options.audience ?? "acb";
+  const accessTtl = options.accessTokenTtlMs ?? 3_600_000;
+  const refreshTtl = options.refreshTokenTtlMs ?? 7 * 24 * 3_600_000;
+  const { clock, store, keys } = options;
+
+  async function signAccessToken(
+    tenantId: string,
+    agentId: string,
+    roles: Role[],
+    ttlMs = accessTtl,
+  ) {
+    const nowSec = Math.floor(clock.now() / 1000);
+    const expSec = nowSec + Math.ceil(ttlMs / 1000);
+    const token = await new SignJWT({
+      tid: tenantId,
+      roles: roles.map((r) => roleNames.get(r) ?? "unknown"),
+    })
+      .setProtectedHeader({ alg: keys.alg, typ: "JWT" })
+      .setSubject(agentId)
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt(nowSec)
+      .setNotBefore(nowSec)
+      .setExpirationTime(expSec)
+      .setJti(newId("", clock.now()))
+      .sign(keys.privateKey);
+    return { token, expiresAt: expSec * 1000 };
+  }
+
+  async function newRefreshToken(
+    familyId: string,
+    tenantId: string,
+    agentId: string,
+    roles: Role[],
+  ) {
+    const token = `acbr_${newSecret()}`;
+    const expiresAt = clock.now() + refreshTtl;
+    await store.putRefreshToken({
+      hash: sha256Hex(token),
+      familyId,
+      tenantId,
+      agentId,
+      roles,
+      expiresAt,
+    });
+    return { token, expiresAt };
+  }
+
+  async function issueInFamily(
+    familyId: string,
+    tenantId: string,
+    agentId: string,
+    roles: Role[],
+    accessTtlMs?: number,
+  ) {
+    const access = await signAccessToken(tenantId, agentId, roles, accessTtlMs);
+    const refresh = await newRefreshToken(familyId, tenantId, agentId, roles);
+    return {
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt,
+      refreshToken: refresh.token,
+      refreshTokenExpiresAt: refresh.expiresAt,
+    };
+  }
+
+  const unauthenticated = (message: string, cause?: unknown) =>
+    hubError(Code.Unauthenticated, message, { cause });
+
+  return {
+    signAccessToken,
+    issue(tenantId, agentId, roles, accessTtlMs) {
+      return issueInFamily(newId("fam_", clock.now()), tenantId, agentId, roles, accessTtlMs);
+    },
+    async refresh(refreshToken) {
+      const hash = sha256Hex(refreshToken);
+      const record = await store.getRefreshToken(hash);
+      if (!record) throw unauthenticated("refresh token is not valid");
+      if (await store.isFamilyRevoked(record.familyId))
+        throw unauthenticated("refresh token was revoked");
+      if (record.expiresAt <= clock.now()) throw unauthenticated("refresh token has expired");
+      if (!(await store.markRefreshTokenUsed(hash, clock.now()))) {
+        // A used refresh token presented again means it leaked: revoke everything rotated from it.
+        await store.revokeFamily(record.familyId);
+        throw unauthenticated("refresh token was already used; its token family is now revoked");
+      }
+      return issueInFamily(record.familyId, record.tenantId, record.agentId, record.roles);
+    },
+    async revoke(refreshToken) {
+      const record = await store.getRefreshToken(sha256Hex(refreshToken));
+      if (record) await store.revokeFamily(record.familyId);
+    },
+    async verify(token) {
+      let payload: Awaited<ReturnType<typeof jwtVerify>>["payload"];
+      try {
+        ({ payload } = await jwtVerify(token, keys.publicKey, {
+          issuer,
+          audience,
+          algorithms: [keys.alg],
+          currentDate: new Date(clock.now()),
+          requiredClaims: ["sub", "exp", "iat"],
+        }));
+      } catch (err) {
+        if (err instanceof joseErrors.JWTExpired)
+          throw unauthenticated("access token has expired", err);
+        if (err instanceof joseErrors.JWTClaimValidationFailed) {
+          throw unauthenticated(
+            `access token claim "${err.claim}" is not valid: ${err.reason}`,
+            err,
+          );
+        }
+        throw unauthenticated("access token is not valid", err);
+      }
+      const tid = payload["tid"];
+      const roleClaim = payload["roles"];
+      if (typeof tid !== "string" || !Array.isArray(roleClaim) || typeof payload.sub !== "string") {
+        throw unauthenticated("access token lacks the tid, roles or sub claim");
+      }
+      const roles = new Set<Role>();
+      for (const name of roleClaim) {
+        const role = typeof name === "string" ? roleFromName(name) : undefined;
+        if (role === undefined)
+          throw unauthenticated(`access token names an unknown role "${String(name)}"`);
+        roles.add(role);
+      }
+      return {
+        tenantId: tid,
+        agentId: payload.sub,
+        roles,
+        credentialKind: "jwt",
+        expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined,
+      };
+    },
+  };
+}

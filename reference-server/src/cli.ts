@@ -1,0 +1,129 @@
+// acb-hub: runs the reference hub.
+//
+//   acb-hub dev [--host 127.0.0.1] [--port 7443]
+//       Embedded in-memory backend, signing keys generated for this run, plaintext on loopback.
+//       Prints one JSON line on stdout: {"event":"listening","url":...,"adminToken":...}; the admin
+//       token is good for this run only.
+//   acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure]
+//       Production mode: refuses to start without a signing key, and serves plaintext only on a
+//       loopback address or with --insecure (which logs a warning).
+
+import { createPrivateKey, createPublicKey } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { parseArgs } from "node:util";
+import { createHub } from "./hub.js";
+import { createJsonLogger } from "./logger.js";
+
+const usage = `usage:
+  acb-hub dev [--host 127.0.0.1] [--port 7443]
+  acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure]`;
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "7443" },
+      "signing-key": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      insecure: { type: "boolean", default: false },
+      "log-level": { type: "string", default: "info" },
+    },
+    strict: true,
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port "${values.port}" is not a port number`);
+  const level = values["log-level"];
+  if (level !== "debug" && level !== "info" && level !== "warn" && level !== "error") {
+    throw new Error(`--log-level must be debug, info, warn or error, not "${level}"`);
+  }
+  const logger = createJsonLogger({ level });
+  const host = values.host;
+
+  if (command === "dev") {
+    if (!isLoopback(host))
+      throw new Error(`dev mode serves loopback only; "${host}" is not a loopback address`);
+    const hub = await createHub({ mode: "dev", logger });
+    const listener = await hub.listen({ host, port });
+    const adminToken = await hub.issueAdminToken();
+    process.stdout.write(
+      `${JSON.stringify({ event: "listening", url: listener.url, adminToken, epoch: hub.epoch })}\n`,
+    );
+    drainOnSignal(hub.close, logger);
+    return;
+  }
+
+  if (command === "serve") {
+    const keyFile = values["signing-key"];
+    if (!keyFile)
+      throw new Error("serve needs --signing-key FILE (a PEM Ed25519, P-256 or RSA private key)");
+    const privateKey = createPrivateKey(readFileSync(keyFile));
+    const algs: Record<string, string> = { ed25519: "EdDSA", ec: "ES256", rsa: "RS256" };
+    const alg = algs[privateKey.asymmetricKeyType ?? ""];
+    if (!alg) throw new Error(`unsupported signing key type "${privateKey.asymmetricKeyType}"`);
+    const tlsCert = values["tls-cert"];
+    const tlsKey = values["tls-key"];
+    if ((tlsCert === undefined) !== (tlsKey === undefined))
+      throw new Error("--tls-cert and --tls-key go together");
+    if (!tlsCert && !isLoopback(host)) {
+      if (!values.insecure) {
+        throw new Error(
+          `refusing plaintext on non-loopback address "${host}": give --tls-cert/--tls-key, or --insecure`,
+        );
+      }
+      logger.log(
+        "warn",
+        "serving plaintext on a non-loopback address because --insecure was given",
+        { host },
+      );
+    }
+    const hub = await createHub({
+      mode: "production",
+      logger,
+      keys: { privateKey, publicKey: createPublicKey(privateKey), alg },
+    });
+    const listener = await hub.listen({
+      host,
+      port,
+      ...(tlsCert && tlsKey && { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } }),
+    });
+    process.stdout.write(
+      `${JSON.stringify({ event: "listening", url: listener.url, epoch: hub.epoch })}\n`,
+    );
+    drainOnSignal(hub.close, logger);
+    return;
+  }
+
+  throw new Error(command ? `unknown command "${command}"\n${usage}` : usage);
+}
+
+function drainOnSignal(
+  close: () => Promise<void>,
+  logger: ReturnType<typeof createJsonLogger>,
+): void {
+  const stop = (signal: string) => {
+    logger.log("info", "draining", { signal });
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.log("error", "shutdown failed", { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`acb-hub: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});

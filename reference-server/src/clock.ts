@@ -1,0 +1,73 @@
+/** A cancellable timer created by a {@link Clock}. */
+export interface Timer {
+  cancel(): void;
+}
+
+/**
+ * Time as the hub sees it. Every timeout, TTL and presence decision reads this clock, so tests can
+ * drive time explicitly with {@link ManualClock} instead of sleeping.
+ */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Runs `fn` once, `ms` milliseconds from now. */
+  setTimer(ms: number, fn: () => void): Timer;
+}
+
+/** The real clock. Its timers do not keep the process alive. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer(ms, fn) {
+    const t = setTimeout(fn, Math.max(0, ms));
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+interface PendingTimer {
+  at: number;
+  seq: number;
+  fn: () => void;
+}
+
+/** A clock that moves only when told to; timers fire, in order, during {@link advance}. */
+export class ManualClock implements Clock {
+  private current: number;
+  private seq = 0;
+  private readonly timers = new Set<PendingTimer>();
+
+  constructor(start = Date.UTC(2030, 0, 1)) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimer(ms: number, fn: () => void): Timer {
+    const timer: PendingTimer = { at: this.current + Math.max(0, ms), seq: this.seq++, fn };
+    this.timers.add(timer);
+    return { cancel: () => this.timers.delete(timer) };
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due, earliest first. */
+  advance(ms: number): void {
+    const target = this.current + ms;
+    for (;;) {
+      let next: PendingTimer | undefined;
+      for (const t of this.timers) {
+        if (
+          t.at <= target &&
+          (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))
+        ) {
+          next = t;
+        }
+      }
+      if (next === undefined) break;
+      this.timers.delete(next);
+      this.current = Math.max(this.current, next.at);
+      next.fn();
+    }
+    this.current = target;
+  }
+}

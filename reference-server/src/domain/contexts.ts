@@ -1,0 +1,354 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import {
+  SubscribeContextsResponse_Kind as ContextEventKind,
+  ContextScope,
+} from "@acb/gen/acb/v1/contexts_pb";
+import { type Identity, isAdmin } from "../auth/identity.js";
+import type { Timer } from "../clock.js";
+import { Code, hubError, notFound } from "../errors.js";
+import type { HubContext } from "../hub-context.js";
+import { newId } from "../ids.js";
+import type { ContextQuery, ContextRecord } from "../storage/types.js";
+import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
+import { type Followed, followEvents } from "./event-stream.js";
+import type { Registry } from "./registry.js";
+
+/** An entry of the per-tenant "contexts" event stream. */
+export interface ContextChange {
+  kind: ContextEventKind;
+  context: ContextRecord;
+  time: number;
+}
+
+export interface AccessInput {
+  scope: ContextScope;
+  allowedIds: string[];
+}
+
+export interface CreateInput {
+  contextId: string;
+  type: string;
+  contentType: string;
+  data: Uint8Array;
+  metadata: Record<string, string>;
+  schemaVersion: string;
+  access: AccessInput | undefined;
+  ttlMs: number | undefined;
+  sha256: Uint8Array;
+}
+
+export interface UpdateInput {
+  contextId: string;
+  expectedRevision: number;
+  value: { contentType: string; data: Uint8Array } | undefined;
+  metadata: Record<string, string> | undefined;
+  schemaVersion: string;
+  ttlMs: number | undefined;
+  access: AccessInput | undefined;
+  sha256: Uint8Array;
+}
+
+export interface SubscribeInput {
+  types: string[];
+  metadata: Record<string, string>;
+  cursor: string;
+}
+
+const sha256 = (data: Uint8Array) => new Uint8Array(createHash("sha256").update(data).digest());
+
+function checkChecksum(data: Uint8Array, supplied: Uint8Array): Uint8Array {
+  const computed = sha256(data);
+  if (supplied.length > 0 && !timingSafeEqual(computed, supplied)) {
+    throw hubError(
+      Code.DataLoss,
+      "payload does not match the supplied sha256: it was corrupted on the way; nothing was stored",
+      {
+        reason: "CHECKSUM_MISMATCH",
+        metadata: { computed_sha256: Buffer.from(computed).toString("hex") },
+      },
+    );
+  }
+  return computed;
+}
+
+function normaliseAccess(access: AccessInput | undefined): AccessInput {
+  const scope =
+    access === undefined || access.scope === ContextScope.UNSPECIFIED
+      ? ContextScope.PUBLIC
+      : access.scope;
+  const allowedIds = access?.allowedIds ?? [];
+  if ((scope === ContextScope.PUBLIC || scope === ContextScope.PRIVATE) && allowedIds.length > 0) {
+    throw hubError(
+      Code.InvalidArgument,
+      "access.allowed_ids must be empty for PUBLIC and PRIVATE scopes",
+    );
+  }
+  if ((scope === ContextScope.GROUP || scope === ContextScope.SHARED) && allowedIds.length === 0) {
+    throw hubError(
+      Code.InvalidArgument,
+      "access.allowed_ids must name at least one group or agent for GROUP and SHARED scopes",
+    );
+  }
+  return { scope, allowedIds };
+}
+
+/**
+ * Shared, versioned contexts: compare-and-set revisions, scopes, TTL and change subscriptions.
+ * Every read path goes through {@link canRead}, so a context the caller may not see is NOT_FOUND.
+ */
+export class Contexts {
+  private sweepTimer: { timer: Timer; at: number } | undefined;
+
+  constructor(
+    private readonly hub: HubContext,
+    private readonly registry: Registry,
+  ) {}
+
+  /** Whether `identity` may read `ctx` (owner, admin, or as its scope allows). */
+  async canRead(identity: Identity, ctx: ContextRecord): Promise<boolean> {
+    if (ctx.tenantId !== identity.tenantId) return false;
+    if (ctx.ownerId === identity.agentId || isAdmin(identity)) return true;
+    switch (ctx.scope) {
+      case ContextScope.PUBLIC:
+        return true;
+      case ContextScope.SHARED:
+        return ctx.allowedIds.includes(identity.agentId);
+      case ContextScope.GROUP: {
+        const groups = await this.registry.groupsOf(identity.tenantId, identity.agentId);
+        return groups.some((g) => ctx.allowedIds.includes(g));
+      }
+      default:
+        return false;
+    }
+  }
+
+  private isLive(ctx: ContextRecord): boolean {
+    return ctx.expiresAt === undefined || ctx.expiresAt > this.hub.clock.now();
+  }
+
+  /** The context if it exists, is live and readable; otherwise NOT_FOUND. */
+  async readable(identity: Identity, contextId: string): Promise<ContextRecord> {
+    const ctx = await this.hub.backend.contexts.get(identity.tenantId, contextId);
+    if (!ctx || !this.isLive(ctx) || !(await this.canRead(identity, ctx)))
+      throw notFound("context", contextId);
+    return ctx;
+  }
+
+  async create(identity: Identity, input: CreateInput): Promise<ContextRecord> {
+    const access = normaliseAccess(input.access);
+    const digest = checkChecksum(input.data, input.sha256);
+    const now = this.hub.clock.now();
+    const ctx: ContextRecord = {
+      tenantId: identity.tenantId,
+      id: input.contextId || newId("ctx_", now),
+      type: input.type,
+      ownerId: identity.agentId,
+      contentType: input.contentType,
+      data: input.data,
+      metadata: input.metadata,
+      revision: 1,
+      schemaVersion: input.schemaVersion,
+      scope: access.scope,
+      allowedIds: access.allowedIds,
+      sha256: digest,
+      size: input.data.length,
+      createdAt: now,
+      updatedAt: now,
+      ...(input.ttlMs !== undefined && { expiresAt: now + input.ttlMs }),
+    };
+    if (!(await this.hub.backend.contexts.create(ctx))) {
+      // An expired context still waiting for the sweeper does not hold its id.
+      const existing = await this.hub.backend.contexts.get(identity.tenantId, ctx.id);
+      if (existing && !this.isLive(existing)) {
+        await this.expire(existing);
+        return this.create(identity, input);
+      }
+      throw hubError(
+        Code.AlreadyExists,
+        `context "${ctx.id}" already exists in tenant "${identity.tenantId}"`,
+      );
+    }
+    await this.emit(ContextEventKind.CREATED, ctx);
+    this.scheduleSweep(ctx.expiresAt);
+    return ctx;
+  }
+
+  async update(identity: Identity, input: UpdateInput): Promise<ContextRecord> {
+    const digest = input.value ? checkChecksum(input.value.data, input.sha256) : undefined;
+    if (!input.value && input.sha256.length > 0) {
+      throw hubError(Code.InvalidArgument, "sha256 given without a payload to check");
+    }
+    const access = input.access && normaliseAccess(input.access);
+    // Unconditional updates retry the compare-and-set until they win; conditional ones fail once.
+    for (;;) {
+      const current = await this.readable(identity, input.contextId);
+      if (
+        (access || input.ttlMs !== undefined) &&
+        current.ownerId !== identity.agentId &&
+        !isAdmin(identity)
+      ) {
+        throw hubError(
+          Code.PermissionDenied,
+          `only the owner of context "${current.id}" may change its access or ttl`,
+        );
+      }
+      if (input.expectedRevision !== 0 && input.expectedRevision !== current.revision) {
+        throw this.revisionMismatch(current, input.expectedRevision);
+      }
+      const now = this.hub.clock.now();
+      const next: ContextRecord = {
+        ...current,
+        revision: current.revision + 1,
+        updatedAt: now,
+        ...(input.value &&
+          digest && {
+            contentType: input.value.contentType,
+            data: input.value.data,
+            sha256: digest,
+            size: input.value.data.length,
+          }),
+        ...(input.metadata && { metadata: input.metadata }),
+        ...(input.schemaVersion !== "" && { schemaVersion: input.schemaVersion }),
+        ...(input.ttlMs !== undefined && { expiresAt: now + input.ttlMs }),
+        ...(access && { scope: access.scope, allowedIds: access.allowedIds }),
+      };
+      const result = await this.hub.backend.contexts.replace(next, current.revision);
+      if (result.ok) {
+        await this.emit(ContextEventKind.UPDATED, next);
+        this.scheduleSweep(next.expiresAt);
+        return next;
+      }
+      if (input.expectedRevision !== 0) {
+        if (!result.current) throw notFound("context", input.contextId);
+        throw this.revisionMismatch(result.current, input.expectedRevision);
+      }
+    }
+  }
+
+  async delete(identity: Identity, contextId: string, expectedRevision: number): Promise<void> {
+    const current = await this.readable(identity, contextId);
+    if (current.ownerId !== identity.agentId && !isAdmin(identity)) {
+      throw hubError(
+        Code.PermissionDenied,
+        `only the owner of context "${contextId}" may delete it`,
+      );
+    }
+    if (expectedRevision !== 0 && expectedRevision !== current.revision) {
+      throw this.revisionMismatch(current, expectedRevision);
+    }
+    const result = await this.hub.backend.contexts.delete(
+      identity.tenantId,
+      contextId,
+      current.revision,
+    );
+    if (!result.ok) {
+      if (!result.current) throw notFound("context", contextId);
+      throw this.revisionMismatch(result.current, expectedRevision || current.revision);
+    }
+    await this.emit(ContextEventKind.DELETED, current);
+  }
+
+  async list(identity: Identity, query: ContextQuery, size: number, token: string) {
+    const limit = pageSize(size);
+    const page: ContextRecord[] = [];
+    let after = decodePageToken(token);
+    // Scope filtering happens after the store's query, so keep reading until the page is full.
+    for (;;) {
+      const batch = await this.hub.backend.contexts.list(
+        identity.tenantId,
+        query,
+        after,
+        limit + 1,
+      );
+      for (const ctx of batch) {
+        if (page.length > limit) break;
+        if (this.isLive(ctx) && (await this.canRead(identity, ctx))) page.push(ctx);
+      }
+      const last = batch[batch.length - 1];
+      if (page.length > limit || batch.length <= limit || !last) break;
+      after = last.id;
+    }
+    const items = page.slice(0, limit);
+    const lastItem = items[items.length - 1];
+    return {
+      contexts: items,
+      nextPageToken: page.length > limit && lastItem ? encodePageToken(lastItem.id) : "",
+    };
+  }
+
+  /** Matching, readable changes from the cursor on, then live; see followEvents. */
+  async *subscribe(
+    identity: Identity,
+    input: SubscribeInput,
+    signal: AbortSignal,
+  ): AsyncGenerator<Followed<ContextChange>> {
+    const stream = followEvents<ContextChange>(
+      this.hub.backend.events,
+      identity.tenantId,
+      "contexts",
+      input.cursor,
+      this.hub.epoch,
+      signal,
+    );
+    for await (const item of stream) {
+      if (item.kind === "ready") {
+        yield item;
+        continue;
+      }
+      const ctx = item.event.context;
+      if (input.types.length > 0 && !input.types.includes(ctx.type)) continue;
+      if (!Object.entries(input.metadata).every(([k, v]) => ctx.metadata[k] === v)) continue;
+      if (!(await this.canRead(identity, ctx))) continue;
+      yield item;
+    }
+  }
+
+  /** Deletes every context whose TTL has passed and records EXPIRED events. */
+  async sweepExpired(): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const expired = await this.hub.backend.contexts.listExpired(this.hub.clock.now(), 500);
+      for (const ctx of expired) if (await this.expire(ctx)) removed++;
+      if (expired.length < 500) break;
+    }
+    return removed;
+  }
+
+  close(): void {
+    this.sweepTimer?.timer.cancel();
+    this.sweepTimer = undefined;
+  }
+
+  private async expire(ctx: ContextRecord): Promise<boolean> {
+    const result = await this.hub.backend.contexts.delete(ctx.tenantId, ctx.id, ctx.revision);
+    if (result.ok) await this.emit(ContextEventKind.EXPIRED, ctx);
+    return result.ok;
+  }
+
+  /** Keeps one timer armed for the earliest expiry. */
+  private scheduleSweep(expiresAt: number | undefined): void {
+    if (expiresAt === undefined) return;
+    if (this.sweepTimer && this.sweepTimer.at <= expiresAt) return;
+    this.sweepTimer?.timer.cancel();
+    const timer = this.hub.clock.setTimer(expiresAt - this.hub.clock.now(), () => {
+      this.sweepTimer = undefined;
+      void this.sweepExpired().then(async () =>
+        this.scheduleSweep(await this.hub.backend.contexts.nextExpiry()),
+      );
+    });
+    this.sweepTimer = { timer, at: expiresAt };
+  }
+
+  private revisionMismatch(current: ContextRecord, expected: number) {
+    return hubError(
+      Code.Aborted,
+      `context "${current.id}" is at revision ${current.revision}, not ${expected}: re-read it and retry`,
+      { reason: "REVISION_MISMATCH", metadata: { current_revision: String(current.revision) } },
+    );
+  }
+
+  private async emit(kind: ContextEventKind, ctx: ContextRecord): Promise<void> {
+    const change: ContextChange = { kind, context: ctx, time: this.hub.clock.now() };
+    await this.hub.backend.events.append(ctx.tenantId, "contexts", change);
+  }
+}

@@ -1,0 +1,227 @@
+import {
+  WatchAgentsResponse_Kind as AgentEventKind,
+  AgentStatus,
+} from "@acb/gen/acb/v1/registry_pb";
+import type { Identity } from "../auth/identity.js";
+import { isAdmin } from "../auth/identity.js";
+import type { Timer } from "../clock.js";
+import { Code, hubError, notFound } from "../errors.js";
+import type { HubContext } from "../hub-context.js";
+import { newId } from "../ids.js";
+import type { AgentQuery, AgentRecord, TenantRecord } from "../storage/types.js";
+import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
+
+/** An entry of the per-tenant "agents" event stream. */
+export interface AgentChange {
+  kind: AgentEventKind;
+  agent: AgentRecord;
+  status: AgentStatus;
+  time: number;
+}
+
+export interface RegisterInput {
+  agentId: string;
+  type: string;
+  location: string;
+  capabilities: string[];
+  metadata: Record<string, string>;
+  groups: string[];
+  takeOver: boolean;
+}
+
+export interface AgentPage {
+  agents: { agent: AgentRecord; status: AgentStatus }[];
+  nextPageToken: string;
+}
+
+/**
+ * Registration, presence and discovery. Presence is derived from lastSeen and the tenant's presence
+ * timeout whenever an agent is read; a timer per online agent also records the moment it goes
+ * OFFLINE in the agents event stream so watchers hear about it.
+ */
+export class Registry {
+  private readonly offlineTimers = new Map<string, Timer>();
+
+  constructor(private readonly hub: HubContext) {}
+
+  statusOf(agent: AgentRecord, tenant: TenantRecord): AgentStatus {
+    return this.hub.clock.now() - agent.lastSeen < tenant.settings.presenceTimeoutMs
+      ? AgentStatus.ONLINE
+      : AgentStatus.OFFLINE;
+  }
+
+  private checkSelf(identity: Identity, agentId: string): void {
+    if (identity.agentId !== agentId && !isAdmin(identity)) {
+      throw hubError(
+        Code.PermissionDenied,
+        `credential of agent "${identity.agentId}" cannot act for agent "${agentId}"`,
+      );
+    }
+  }
+
+  async register(
+    identity: Identity,
+    input: RegisterInput,
+  ): Promise<{ agent: AgentRecord; tenant: TenantRecord }> {
+    this.checkSelf(identity, input.agentId);
+    const { registry } = this.hub.backend;
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const now = this.hub.clock.now();
+    const existing = await registry.get(identity.tenantId, input.agentId);
+    if (existing && !input.takeOver && this.statusOf(existing, tenant) === AgentStatus.ONLINE) {
+      throw hubError(
+        Code.AlreadyExists,
+        `agent "${input.agentId}" is already registered and online in tenant "${identity.tenantId}"; set take_over to replace its session`,
+        { reason: "AGENT_ONLINE", metadata: { session_id: existing.sessionId } },
+      );
+    }
+    if (!existing && tenant.quotas.maxAgents > 0) {
+      const count = await registry.count(identity.tenantId);
+      if (count >= tenant.quotas.maxAgents) {
+        throw hubError(
+          Code.ResourceExhausted,
+          `tenant "${identity.tenantId}" already has its maximum of ${tenant.quotas.maxAgents} agents`,
+          { retryAfterMs: 60_000, limit: "tenant.max_agents" },
+        );
+      }
+    }
+    const agent: AgentRecord = {
+      tenantId: identity.tenantId,
+      id: input.agentId,
+      type: input.type,
+      location: input.location,
+      capabilities: input.capabilities,
+      metadata: input.metadata,
+      groups: input.groups,
+      createdAt: existing?.createdAt ?? now,
+      lastSeen: now,
+      sessionId: newId("ses_", now),
+    };
+    await registry.put(agent);
+    await this.emit(agent, AgentEventKind.REGISTERED, AgentStatus.ONLINE);
+    this.scheduleOffline(agent, tenant);
+    return { agent, tenant };
+  }
+
+  async heartbeat(identity: Identity, agentId: string, sessionId: string): Promise<TenantRecord> {
+    this.checkSelf(identity, agentId);
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const before = await this.hub.backend.registry.get(identity.tenantId, agentId);
+    if (!before) throw notFound("agent", agentId);
+    if (sessionId !== "" && before.sessionId !== sessionId) {
+      throw hubError(
+        Code.FailedPrecondition,
+        `session "${sessionId}" of agent "${agentId}" was replaced by a newer registration; register again`,
+        { reason: "SESSION_REPLACED" },
+      );
+    }
+    const wasOnline = this.statusOf(before, tenant) === AgentStatus.ONLINE;
+    const agent = await this.hub.backend.registry.touch(
+      identity.tenantId,
+      agentId,
+      this.hub.clock.now(),
+    );
+    if (!agent) throw notFound("agent", agentId);
+    if (!wasOnline) await this.emit(agent, AgentEventKind.STATUS_CHANGED, AgentStatus.ONLINE);
+    this.scheduleOffline(agent, tenant);
+    return tenant;
+  }
+
+  async unregister(identity: Identity, agentId: string): Promise<void> {
+    this.checkSelf(identity, agentId);
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const removed = await this.hub.backend.registry.delete(identity.tenantId, agentId);
+    if (!removed) throw notFound("agent", agentId);
+    this.cancelOffline(removed);
+    await this.emit(removed, AgentEventKind.UNREGISTERED, this.statusOf(removed, tenant));
+  }
+
+  async get(
+    identity: Identity,
+    agentId: string,
+  ): Promise<{ agent: AgentRecord; status: AgentStatus }> {
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const agent = await this.hub.backend.registry.get(identity.tenantId, agentId);
+    if (!agent) throw notFound("agent", agentId);
+    return { agent, status: this.statusOf(agent, tenant) };
+  }
+
+  /** Lists or discovers agents; `status` UNSPECIFIED matches every status. */
+  async list(
+    identity: Identity,
+    query: AgentQuery,
+    status: AgentStatus,
+    size: number,
+    token: string,
+  ): Promise<AgentPage> {
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const onlineSince = this.hub.clock.now() - tenant.settings.presenceTimeoutMs;
+    const q: AgentQuery = { ...query };
+    if (status === AgentStatus.ONLINE) q.seenSince = onlineSince + 1;
+    if (status === AgentStatus.OFFLINE) q.seenBefore = onlineSince + 1;
+    if (status === AgentStatus.UNKNOWN) return { agents: [], nextPageToken: "" };
+    const limit = pageSize(size);
+    const found = await this.hub.backend.registry.list(
+      identity.tenantId,
+      q,
+      decodePageToken(token),
+      limit + 1,
+    );
+    const page = found.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      agents: page.map((agent) => ({ agent, status: this.statusOf(agent, tenant) })),
+      nextPageToken: found.length > limit && last ? encodePageToken(last.id) : "",
+    };
+  }
+
+  /** Groups of an agent, for GROUP-scoped contexts (none when it is not registered). */
+  async groupsOf(tenantId: string, agentId: string): Promise<string[]> {
+    return (await this.hub.backend.registry.get(tenantId, agentId))?.groups ?? [];
+  }
+
+  /** Stops presence timers (hub shutdown). */
+  close(): void {
+    for (const t of this.offlineTimers.values()) t.cancel();
+    this.offlineTimers.clear();
+  }
+
+  private async emit(agent: AgentRecord, kind: AgentEventKind, status: AgentStatus): Promise<void> {
+    const change: AgentChange = { kind, agent, status, time: this.hub.clock.now() };
+    await this.hub.backend.events.append(agent.tenantId, "agents", change);
+  }
+
+  private timerKey(agent: AgentRecord): string {
+    return `${agent.tenantId}\u0000${agent.id}`;
+  }
+
+  private cancelOffline(agent: AgentRecord): void {
+    const key = this.timerKey(agent);
+    this.offlineTimers.get(key)?.cancel();
+    this.offlineTimers.delete(key);
+  }
+
+  private scheduleOffline(agent: AgentRecord, tenant: TenantRecord): void {
+    this.cancelOffline(agent);
+    const key = this.timerKey(agent);
+    const due = agent.lastSeen + tenant.settings.presenceTimeoutMs - this.hub.clock.now();
+    this.offlineTimers.set(
+      key,
+      this.hub.clock.setTimer(due, () => {
+        this.offlineTimers.delete(key);
+        void this.checkOffline(agent.tenantId, agent.id);
+      }),
+    );
+  }
+
+  private async checkOffline(tenantId: string, agentId: string): Promise<void> {
+    const agent = await this.hub.backend.registry.get(tenantId, agentId);
+    const tenant = await this.hub.backend.tenants.get(tenantId);
+    if (!agent || !tenant) return;
+    if (this.statusOf(agent, tenant) === AgentStatus.OFFLINE) {
+      await this.emit(agent, AgentEventKind.STATUS_CHANGED, AgentStatus.OFFLINE);
+    } else {
+      this.scheduleOffline(agent, tenant);
+    }
+  }
+}

@@ -1,0 +1,168 @@
+import {
+  type AdminService,
+  type Tenant,
+  TenantSchema,
+  type TenantSettings,
+  Tier,
+} from "@acb/gen/acb/v1/admin_pb";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { isAdmin, PLATFORM_TENANT } from "../auth/identity.js";
+import { decodePageToken, encodePageToken, pageSize } from "../domain/cursor.js";
+import { defaultTenantSettings, quotasForTier } from "../domain/tenant-defaults.js";
+import { Code, hubError } from "../errors.js";
+import type { HubContext } from "../hub-context.js";
+import type { TenantQuotasRecord, TenantRecord, TenantSettingsRecord } from "../storage/types.js";
+import { administeredTenant } from "./auth-handler.js";
+import { callerOf, durationMs, ts } from "./convert.js";
+
+function settingsFrom(
+  base: TenantSettingsRecord,
+  s: TenantSettings | undefined,
+): TenantSettingsRecord {
+  if (!s) return { ...base };
+  return {
+    ackDeadlineMs: durationMs(s.ackDeadline) ?? base.ackDeadlineMs,
+    maxDeliveryAttempts: s.maxDeliveryAttempts || base.maxDeliveryAttempts,
+    dedupeWindowMs: durationMs(s.dedupeWindow) ?? base.dedupeWindowMs,
+    heartbeatIntervalMs: durationMs(s.heartbeatInterval) ?? base.heartbeatIntervalMs,
+    presenceTimeoutMs: durationMs(s.presenceTimeout) ?? base.presenceTimeoutMs,
+    defaultMessageTtlMs: durationMs(s.defaultMessageTtl) ?? base.defaultMessageTtlMs,
+  };
+}
+
+function quotasToProto(q: TenantQuotasRecord) {
+  return {
+    ...q,
+    tenantMessagesPerMinute: BigInt(q.tenantMessagesPerMinute),
+    agentMessagesPerMinute: BigInt(q.agentMessagesPerMinute),
+    tenantBytesPerMinute: BigInt(q.tenantBytesPerMinute),
+    agentBytesPerMinute: BigInt(q.agentBytesPerMinute),
+    storageBytes: BigInt(q.storageBytes),
+    messagesPerMonth: BigInt(q.messagesPerMonth),
+  };
+}
+
+function quotasFromProto(
+  q: { [K in keyof TenantQuotasRecord]: number | bigint },
+): TenantQuotasRecord {
+  return Object.fromEntries(
+    Object.entries(q).map(([k, v]) => [k, Number(v)]),
+  ) as unknown as TenantQuotasRecord;
+}
+
+function tenantToProto(t: TenantRecord): Tenant {
+  const s = t.settings;
+  return create(TenantSchema, {
+    id: t.id,
+    displayName: t.displayName,
+    tier: t.tier,
+    quotas: quotasToProto(t.quotas),
+    settings: {
+      ackDeadline: durationFromMs(s.ackDeadlineMs),
+      maxDeliveryAttempts: s.maxDeliveryAttempts,
+      dedupeWindow: durationFromMs(s.dedupeWindowMs),
+      heartbeatInterval: durationFromMs(s.heartbeatIntervalMs),
+      presenceTimeout: durationFromMs(s.presenceTimeoutMs),
+      defaultMessageTtl: durationFromMs(s.defaultMessageTtlMs),
+    },
+    createdAt: ts(t.createdAt),
+  });
+}
+
+/** Deletes everything a tenant owns, store by store. */
+async function purgeTenant(hub: HubContext, tenantId: string): Promise<void> {
+  const b = hub.backend;
+  await Promise.all([
+    b.registry.deleteTenant(tenantId),
+    b.contexts.deleteTenant(tenantId),
+    b.events.deleteTenant(tenantId),
+    b.auth.deleteTenant(tenantId),
+  ]);
+}
+
+/** Tenant administration. Usage metering and the audit log arrive with the security work (UNIMPLEMENTED until then). */
+export function createAdminHandler(hub: HubContext): Partial<ServiceImpl<typeof AdminService>> {
+  const requirePlatformAdmin = (
+    tenantId: string,
+    caller: { tenantId: string; roles: ReadonlySet<number> },
+  ) => {
+    if (caller.tenantId !== PLATFORM_TENANT || !isAdmin(caller as never)) {
+      throw hubError(
+        Code.PermissionDenied,
+        `only a platform admin may create, list or delete tenants (tenant "${tenantId}")`,
+      );
+    }
+  };
+  return {
+    async createTenant(req, ctx) {
+      requirePlatformAdmin(req.tenantId, callerOf(ctx));
+      if (req.quotas && req.tier !== Tier.CUSTOM) {
+        throw hubError(Code.InvalidArgument, "quotas may only be given with tier CUSTOM");
+      }
+      const tier = req.tier === Tier.UNSPECIFIED ? Tier.FREE : req.tier;
+      const tenant: TenantRecord = {
+        id: req.tenantId,
+        displayName: req.displayName || req.tenantId,
+        tier,
+        quotas: quotasForTier(tier, req.quotas && quotasFromProto(req.quotas)),
+        settings: settingsFrom(defaultTenantSettings, req.settings),
+        createdAt: hub.clock.now(),
+      };
+      if (!(await hub.backend.tenants.create(tenant))) {
+        throw hubError(Code.AlreadyExists, `tenant "${req.tenantId}" already exists`);
+      }
+      return { tenant: tenantToProto(tenant) };
+    },
+    async getTenant(req, ctx) {
+      const caller = callerOf(ctx);
+      // Observers may read their own tenant.
+      if (!isAdmin(caller) && caller.tenantId === req.tenantId) {
+        return { tenant: tenantToProto(await hub.tenant(req.tenantId)) };
+      }
+      return { tenant: tenantToProto(await administeredTenant(hub, caller, req.tenantId)) };
+    },
+    async listTenants(req, ctx) {
+      requirePlatformAdmin("*", callerOf(ctx));
+      const limit = pageSize(req.pageSize);
+      const found = await hub.backend.tenants.list(decodePageToken(req.pageToken), limit + 1);
+      const page = found.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        tenants: page.map(tenantToProto),
+        nextPageToken: found.length > limit && last ? encodePageToken(last.id) : "",
+      };
+    },
+    async updateTenant(req, ctx) {
+      const current = await administeredTenant(hub, callerOf(ctx), req.tenantId);
+      const tier = req.quotas
+        ? Tier.CUSTOM
+        : req.tier === Tier.UNSPECIFIED
+          ? current.tier
+          : req.tier;
+      const next: TenantRecord = {
+        ...current,
+        displayName: req.displayName || current.displayName,
+        tier,
+        quotas: req.quotas
+          ? quotasFromProto(req.quotas)
+          : tier === current.tier
+            ? current.quotas
+            : quotasForTier(tier),
+        settings: settingsFrom(current.settings, req.settings),
+      };
+      if (!(await hub.backend.tenants.update(next)))
+        throw hubError(Code.NotFound, `tenant "${req.tenantId}" not found`);
+      return { tenant: tenantToProto(next) };
+    },
+    async deleteTenant(req, ctx) {
+      requirePlatformAdmin(req.tenantId, callerOf(ctx));
+      if (!(await hub.backend.tenants.delete(req.tenantId))) {
+        throw hubError(Code.NotFound, `tenant "${req.tenantId}" not found`);
+      }
+      await purgeTenant(hub, req.tenantId);
+      return {};
+    },
+  };
+}

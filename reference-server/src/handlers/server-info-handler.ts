@@ -1,0 +1,34 @@
+import type { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { HubContext } from "../hub-context.js";
+
+export const PROTOCOL_VERSION = "acb.v1.0";
+export const IMPLEMENTATION = "acb-reference-hub";
+export const IMPLEMENTATION_VERSION = "0.1.0";
+
+export function createServerInfoHandler(
+  hub: HubContext,
+  capabilities: readonly string[],
+): ServiceImpl<typeof ServerInfoService> {
+  return {
+    getServerInfo() {
+      const l = hub.limits;
+      return {
+        protocolVersion: PROTOCOL_VERSION,
+        implementation: IMPLEMENTATION,
+        implementationVersion: IMPLEMENTATION_VERSION,
+        hubEpoch: hub.epoch,
+        durable: hub.backend.capabilities.durable,
+        capabilities: [...capabilities],
+        nodeId: hub.nodeId,
+        limits: {
+          maxInlinePayloadBytes: BigInt(l.maxInlinePayloadBytes),
+          maxRequestBytes: BigInt(l.maxRequestBytes),
+          defaultChunkSizeBytes: BigInt(l.defaultChunkSizeBytes),
+          maxObjectBytes: BigInt(l.maxObjectBytes),
+          maxConcurrentStreamsPerAgent: l.maxConcurrentStreamsPerAgent,
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import type { TokenService } from "./auth/token-service.js";
+import type { Clock } from "./clock.js";
+import type { Backend, TenantRecord } from "./storage/types.js";
+
+/** What every domain module and handler of one hub shares. */
+export interface HubContext {
+  readonly backend: Backend;
+  readonly clock: Clock;
+  readonly tokens: TokenService;
+  /** Changes whenever the hub's state is lost; cursors carry it. */
+  readonly epoch: string;
+  readonly nodeId: string;
+  readonly limits: HubLimits;
+  /** Reads a tenant (the caller's tenant always exists: authentication checked it). */
+  tenant(tenantId: string): Promise<TenantRecord>;
+}
+
+export interface HubLimits {
+  maxInlinePayloadBytes: number;
+  maxRequestBytes: number;
+  defaultChunkSizeBytes: number;
+  maxObjectBytes: number;
+  maxConcurrentStreamsPerAgent: number;
+}

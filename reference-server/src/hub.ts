@@ -1,0 +1,258 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { AdminService } from "@acb/gen/acb/v1/admin_pb";
+import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+import { ContextService } from "@acb/gen/acb/v1/contexts_pb";
+import { ConversationService } from "@acb/gen/acb/v1/conversations_pb";
+import { LargeContextService } from "@acb/gen/acb/v1/large_contexts_pb";
+import { MeetingService } from "@acb/gen/acb/v1/meetings_pb";
+import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
+import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
+import { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
+import { Health } from "@acb/gen/grpc/health/v1/health_pb";
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createAuthInterceptor } from "./auth/auth-interceptor.js";
+import { PLATFORM_TENANT } from "./auth/identity.js";
+import { accessTable } from "./auth/rbac-table.js";
+import {
+  createTokenService,
+  generateDevKeys,
+  type TokenServiceOptions,
+} from "./auth/token-service.js";
+import { type Clock, systemClock } from "./clock.js";
+import { Contexts } from "./domain/contexts.js";
+import { Registry } from "./domain/registry.js";
+import { hubError } from "./errors.js";
+import { createAdminHandler } from "./handlers/admin-handler.js";
+import { createAuthHandler } from "./handlers/auth-handler.js";
+import { createContextsHandler } from "./handlers/contexts-handler.js";
+import { createHealthHandler } from "./handlers/health-handler.js";
+import { createRegistryHandler } from "./handlers/registry-handler.js";
+import { createServerInfoHandler } from "./handlers/server-info-handler.js";
+import type { HubContext, HubLimits } from "./hub-context.js";
+import { createJsonLogger, type Logger } from "./logger.js";
+import {
+  type Listener,
+  type ListenOptions,
+  listen,
+  type NodeHandlerFn,
+} from "./server/listener.js";
+import { createMemoryBackend } from "./storage/memory/memory-backend.js";
+import type { Backend } from "./storage/types.js";
+import { createValidationInterceptor } from "./validation-interceptor.js";
+
+/** Options of {@link createHub}. */
+export interface HubOptions {
+  /** Storage. Default: the embedded in-memory backend. */
+  backend?: Backend;
+  /** Time source for every timeout, TTL and presence decision. Default: the system clock. */
+  clock?: Clock;
+  /**
+   * "dev" generates signing keys for this run and can mint admin tokens; "production" refuses to
+   * start without configured keys. Default "dev".
+   */
+  mode?: "dev" | "production";
+  /** Token signing keys. Required in production mode; generated per run in dev mode. */
+  keys?: TokenServiceOptions["keys"];
+  /** Overrides of the hub's limits. */
+  limits?: Partial<HubLimits>;
+  /** Structured logger. Default: JSON lines on standard error at level "info". */
+  logger?: Logger;
+  /** This node's id in a multi-node hub. Default: host name and process id. */
+  nodeId?: string;
+}
+
+/** A running hub: a request handler plus the listeners serving it. */
+export interface Hub {
+  /** Changes whenever the hub's state is lost (every start of an in-memory hub). */
+  readonly epoch: string;
+  readonly nodeId: string;
+  readonly clock: Clock;
+  /** The Node request handler serving Connect, gRPC and gRPC-Web (mount it on your own server if you like). */
+  readonly handler: NodeHandlerFn;
+  /** Starts serving on an address; a hub may serve several listeners. */
+  listen(options?: ListenOptions): Promise<Listener>;
+  /** Mints a platform-admin access token (dev mode only). */
+  issueAdminToken(ttlMs?: number): Promise<string>;
+  /** Ends live streams, closes listeners and stops timers. */
+  close(): Promise<void>;
+}
+
+export const defaultLimits: HubLimits = {
+  maxInlinePayloadBytes: 1024 * 1024,
+  maxRequestBytes: 8 * 1024 * 1024,
+  defaultChunkSizeBytes: 1024 * 1024,
+  maxObjectBytes: 10 * 1024 * 1024 * 1024,
+  maxConcurrentStreamsPerAgent: 10,
+};
+
+/** The optional capabilities this hub delivers (GetServerInfo). */
+const capabilities = ["registry", "contexts", "auth", "admin"] as const;
+
+/**
+ * Services of the protocol this hub does not implement yet. They are routed (so callers are still
+ * authenticated and authorised) and every RPC answers UNIMPLEMENTED.
+ */
+const notYetImplemented: DescService[] = [
+  LargeContextService,
+  MessagingService,
+  ConversationService,
+  MeetingService,
+];
+
+/**
+ * Answers UNIMPLEMENTED for the services above once the caller is authenticated and authorised,
+ * before input validation: a client probing a service with a minimal request must learn that the
+ * service is missing, not that its request was invalid.
+ */
+function notYetImplementedInterceptor(services: readonly DescService[]): Interceptor {
+  const names = new Set(services.map((s) => s.typeName));
+  return (next) => (req) => {
+    if (names.has(req.service.typeName)) {
+      throw hubError(
+        Code.Unimplemented,
+        `${req.service.typeName}/${req.method.name} is not implemented by this hub yet`,
+      );
+    }
+    return next(req);
+  };
+}
+
+function loggingInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      const e = ConnectError.from(err);
+      const fields = {
+        procedure: req.url.split("/").slice(-2).join("/"),
+        code: Code[e.code],
+        err: e,
+      };
+      logger.log(
+        e.code === Code.Internal || e.code === Code.Unknown ? "error" : "debug",
+        "rpc failed",
+        fields,
+      );
+      throw e;
+    }
+  };
+}
+
+export async function createHub(options: HubOptions = {}): Promise<Hub> {
+  const mode = options.mode ?? "dev";
+  if (mode === "production" && !options.keys) {
+    throw new Error(
+      "production mode needs configured token signing keys; refusing to start with generated ones",
+    );
+  }
+  const clock = options.clock ?? systemClock;
+  const backend = options.backend ?? createMemoryBackend();
+  const logger = options.logger ?? createJsonLogger();
+  const keys = options.keys ?? (await generateDevKeys());
+  const tokens = createTokenService({ keys, clock, store: backend.auth });
+  const shutdown = new AbortController();
+  const listeners = new Set<Listener>();
+
+  const hub: HubContext = {
+    backend,
+    clock,
+    tokens,
+    epoch: randomBytes(9).toString("base64url"),
+    nodeId: options.nodeId ?? `${hostname()}-${process.pid}`,
+    limits: { ...defaultLimits, ...options.limits },
+    async tenant(tenantId) {
+      const t = await backend.tenants.get(tenantId);
+      if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
+      return t;
+    },
+  };
+
+  const registry = new Registry(hub);
+  const contexts = new Contexts(hub, registry);
+  const served: DescService[] = [
+    ServerInfoService,
+    RegistryService,
+    ContextService,
+    AuthService,
+    AdminService,
+  ];
+
+  const routes = (router: ConnectRouter) => {
+    router.service(
+      Health,
+      createHealthHandler(
+        served.map((s) => s.typeName),
+        () => !shutdown.signal.aborted,
+      ),
+    );
+    router.service(ServerInfoService, createServerInfoHandler(hub, capabilities));
+    router.service(RegistryService, createRegistryHandler(hub, registry));
+    router.service(ContextService, createContextsHandler(hub, contexts));
+    router.service(AuthService, createAuthHandler(hub));
+    router.service(AdminService, createAdminHandler(hub));
+    for (const service of notYetImplemented) router.service(service, {});
+  };
+
+  const authInterceptor = createAuthInterceptor({
+    accessTable,
+    async authenticate(credential) {
+      const identity = await tokens.verify(credential);
+      if (
+        identity.tenantId !== PLATFORM_TENANT &&
+        !(await backend.tenants.get(identity.tenantId))
+      ) {
+        throw hubError(
+          Code.Unauthenticated,
+          `credential names tenant "${identity.tenantId}", which does not exist`,
+        );
+      }
+      return identity;
+    },
+  });
+
+  const handler = connectNodeAdapter({
+    routes,
+    interceptors: [
+      loggingInterceptor(logger),
+      authInterceptor,
+      notYetImplementedInterceptor(notYetImplemented),
+      createValidationInterceptor(),
+    ],
+    readMaxBytes: hub.limits.maxRequestBytes,
+    shutdownSignal: shutdown.signal,
+  });
+
+  return {
+    epoch: hub.epoch,
+    nodeId: hub.nodeId,
+    clock,
+    handler,
+    async listen(listenOptions) {
+      const l = await listen(handler, listenOptions);
+      listeners.add(l);
+      return {
+        ...l,
+        close: async (graceMs?: number) => {
+          listeners.delete(l);
+          await l.close(graceMs);
+        },
+      };
+    },
+    async issueAdminToken(ttlMs = 24 * 3_600_000) {
+      if (mode !== "dev") throw new Error("admin tokens are minted only in dev mode");
+      return (await tokens.signAccessToken(PLATFORM_TENANT, "dev-admin", [Role.ADMIN], ttlMs))
+        .token;
+    },
+    async close() {
+      shutdown.abort();
+      registry.close();
+      contexts.close();
+      await Promise.all([...listeners].map((l) => l.close()));
+      listeners.clear();
+      await backend.close();
+    },
+  };
+}

@@ -1,0 +1,6 @@
+export { type Clock, ManualClock, systemClock, type Timer } from "./clock.js";
+export { createHub, defaultLimits, type Hub, type HubOptions } from "./hub.js";
+export { createJsonLogger, type Logger, type LogLevel, silentLogger } from "./logger.js";
+export type { Listener, ListenOptions } from "./server/listener.js";
+export { createMemoryBackend, type MemoryBackendOptions } from "./storage/memory/memory-backend.js";
+export type * from "./storage/types.js";

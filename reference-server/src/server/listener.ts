@@ -1,0 +1,152 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import type { Socket } from "node:net";
+import * as net from "node:net";
+/** What connectNodeAdapter returns: a request listener for node:http and node:http2. */
+export type NodeHandlerFn = ReturnType<
+  typeof import("@connectrpc/connect-node").connectNodeAdapter
+>;
+
+/** Where and how a hub listener accepts connections. */
+export interface ListenOptions {
+  /** Interface to bind. Default "127.0.0.1". */
+  host?: string;
+  /** Port to bind; 0 picks a free one. Default 0. */
+  port?: number;
+  /** PEM key and certificate: serve TLS 1.3 (HTTP/2 and HTTP/1.1 chosen by ALPN). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+}
+
+/** A bound listener. */
+export interface Listener {
+  /** Base URL for clients, e.g. "http://127.0.0.1:7443". */
+  readonly url: string;
+  readonly port: number;
+  /** Destroys every open connection without closing the listener (clients see a dropped network). */
+  dropConnections(): void;
+  /** Stops accepting, lets in-flight calls finish for `graceMs`, then destroys what is left. */
+  close(graceMs?: number): Promise<void>;
+}
+
+// Every HTTP/2 connection starts with this preface; no HTTP/1.x request can start with "PRI".
+const H2_PREFACE_START = Buffer.from("PRI");
+
+/**
+ * Serves one handler for HTTP/1.1 and HTTP/2 on a single port.
+ * - TLS: ALPN picks h2 or http/1.1 (allowHTTP1), TLS 1.3 only.
+ * - Plaintext: the first bytes of each connection are inspected; the HTTP/2 preface goes to an h2c
+ *   server (Node clients, gRPC), anything else to an HTTP/1.1 server (browsers, curl, buf curl).
+ */
+export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}): Promise<Listener> {
+  const host = options.host ?? "127.0.0.1";
+  const sockets = new Set<Socket>();
+  // HTTP/1.1 requests in flight per connection, so close() can drop idle keep-alive connections
+  // at once and the busy ones as soon as their last response ends.
+  const busy = new Map<Socket, number>();
+  let closing = false;
+  const h2Sockets = new Set<Socket>();
+  const handler: NodeHandlerFn = (req, res) => {
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket;
+      busy.set(socket, (busy.get(socket) ?? 0) + 1);
+      res.once("close", () => {
+        const left = (busy.get(socket) ?? 1) - 1;
+        busy.set(socket, left);
+        if (closing && left === 0) socket.destroy();
+      });
+    }
+    inner(req, res);
+  };
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.once("close", () => {
+      sockets.delete(s);
+      busy.delete(s);
+      h2Sockets.delete(s);
+    });
+  };
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const trackSession = (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  };
+  let outer: net.Server;
+  let servers: (http.Server | http2.Http2Server | http2.Http2SecureServer)[];
+
+  if (options.tls) {
+    const secure = http2.createSecureServer(
+      { key: options.tls.key, cert: options.tls.cert, allowHTTP1: true, minVersion: "TLSv1.3" },
+      handler,
+    );
+    secure.on("secureConnection", (socket) => {
+      track(socket);
+      if (socket.alpnProtocol === "h2") h2Sockets.add(socket);
+    });
+    secure.on("session", trackSession);
+    outer = secure;
+    servers = [secure];
+  } else {
+    const h1 = http.createServer(handler);
+    const h2 = http2.createServer(handler);
+    h2.on("session", trackSession);
+    servers = [h1, h2];
+    outer = net.createServer((socket) => {
+      track(socket);
+      let head = Buffer.alloc(0);
+      const onData = (chunk: Buffer) => {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < H2_PREFACE_START.length) return;
+        socket.off("data", onData);
+        socket.pause();
+        socket.unshift(head);
+        if (head.subarray(0, 3).equals(H2_PREFACE_START)) {
+          // The HTTP/2 session reads the buffered bytes itself and then consumes the socket's
+          // handle directly; resuming here would replay the preface and break the session.
+          h2Sockets.add(socket);
+          h2.emit("connection", socket);
+        } else {
+          h1.emit("connection", socket);
+          socket.resume();
+        }
+      };
+      socket.on("data", onData);
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    outer.once("error", reject);
+    outer.listen(options.port ?? 0, host, () => {
+      outer.off("error", reject);
+      resolve();
+    });
+  });
+  const address = outer.address() as net.AddressInfo;
+  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `${options.tls ? "https" : "http"}://${urlHost}:${address.port}`;
+
+  return {
+    url,
+    port: address.port,
+    dropConnections() {
+      for (const s of sockets) s.destroy();
+    },
+    async close(graceMs = 2000) {
+      closing = true;
+      const closed = new Promise<void>((resolve) => outer.close(() => resolve()));
+      for (const s of servers) if (s !== outer) s.close();
+      const timer = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, graceMs);
+      timer.unref();
+      // Idle connections would hold close() open until the grace period ends: HTTP/2 sessions get
+      // GOAWAY (active streams may finish), idle HTTP/1.1 connections are closed now.
+      for (const session of sessions) session.close();
+      for (const socket of sockets) {
+        if (!h2Sockets.has(socket) && (busy.get(socket) ?? 0) === 0) socket.destroy();
+      }
+      if (sockets.size === 0) clearTimeout(timer);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}

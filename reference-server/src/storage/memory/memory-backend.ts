@@ -1,0 +1,92 @@
+import type {
+  AuthStore,
+  Backend,
+  RefreshTokenRecord,
+  TenantRecord,
+  TenantStore,
+} from "../types.js";
+import { createMemoryContextStore } from "./memory-contexts.js";
+import { createMemoryEventLog, type MemoryEventLogOptions } from "./memory-event-log.js";
+import { createMemoryRegistryStore } from "./memory-registry.js";
+
+function createMemoryTenantStore(): TenantStore {
+  const tenants = new Map<string, TenantRecord>();
+  return {
+    async create(t) {
+      if (tenants.has(t.id)) return false;
+      tenants.set(t.id, structuredClone(t));
+      return true;
+    },
+    async get(id) {
+      const t = tenants.get(id);
+      return t && structuredClone(t);
+    },
+    async list(afterId, limit) {
+      return [...tenants.values()]
+        .filter((t) => t.id > afterId)
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .slice(0, limit)
+        .map((t) => structuredClone(t));
+    },
+    async update(t) {
+      if (!tenants.has(t.id)) return false;
+      tenants.set(t.id, structuredClone(t));
+      return true;
+    },
+    async delete(id) {
+      return tenants.delete(id);
+    },
+  };
+}
+
+function createMemoryAuthStore(): AuthStore {
+  const tokens = new Map<string, RefreshTokenRecord>();
+  const revokedFamilies = new Set<string>();
+  return {
+    async putRefreshToken(t) {
+      tokens.set(t.hash, structuredClone(t));
+    },
+    async getRefreshToken(hash) {
+      const t = tokens.get(hash);
+      return t && structuredClone(t);
+    },
+    async markRefreshTokenUsed(hash, at) {
+      const t = tokens.get(hash);
+      if (!t || t.usedAt !== undefined) return false;
+      t.usedAt = at;
+      return true;
+    },
+    async revokeFamily(familyId) {
+      revokedFamilies.add(familyId);
+    },
+    async isFamilyRevoked(familyId) {
+      return revokedFamilies.has(familyId);
+    },
+    async deleteTenant(tenantId) {
+      for (const [hash, t] of tokens) if (t.tenantId === tenantId) tokens.delete(hash);
+    },
+  };
+}
+
+/** Options of the embedded in-memory backend. */
+export interface MemoryBackendOptions {
+  /** Options of its event log (change retention). */
+  events?: MemoryEventLogOptions;
+}
+
+/**
+ * The embedded default: every store in process memory. Needs no external service and serves a
+ * single-node hub; its state lives as long as the process (not durable, so each run has a new
+ * hub epoch).
+ */
+export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend {
+  return {
+    capabilities: { name: "memory", durable: false, multiNode: false },
+    tenants: createMemoryTenantStore(),
+    registry: createMemoryRegistryStore(),
+    contexts: createMemoryContextStore(),
+    events: createMemoryEventLog(options.events),
+    auth: createMemoryAuthStore(),
+    async close() {},
+  };
+}

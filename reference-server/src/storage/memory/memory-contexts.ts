@@ -1,0 +1,62 @@
+import type { ContextRecord, ContextStore } from "../types.js";
+import { matchesMetadata, pageAfter, TenantMap } from "./tenant-map.js";
+
+export function createMemoryContextStore(): ContextStore {
+  const contexts = new TenantMap<ContextRecord>();
+  const conflict = (tenantId: string, id: string) => {
+    const current = contexts.get(tenantId, id);
+    return { ok: false as const, current: current && structuredClone(current) };
+  };
+  return {
+    async create(context) {
+      if (contexts.get(context.tenantId, context.id)) return false;
+      contexts.set(context.tenantId, context.id, structuredClone(context));
+      return true;
+    },
+    async get(tenantId, id) {
+      const c = contexts.get(tenantId, id);
+      return c && structuredClone(c);
+    },
+    async replace(next, expectedRevision) {
+      const current = contexts.get(next.tenantId, next.id);
+      if (!current || current.revision !== expectedRevision)
+        return conflict(next.tenantId, next.id);
+      contexts.set(next.tenantId, next.id, structuredClone(next));
+      return { ok: true };
+    },
+    async delete(tenantId, id, expectedRevision) {
+      const current = contexts.get(tenantId, id);
+      if (!current || current.revision !== expectedRevision) return conflict(tenantId, id);
+      contexts.delete(tenantId, id);
+      return { ok: true };
+    },
+    async list(tenantId, query, afterId, limit) {
+      const keep = (c: ContextRecord) =>
+        (!query.type || c.type === query.type) &&
+        (!query.ownerId || c.ownerId === query.ownerId) &&
+        (!query.metadata || matchesMetadata(c.metadata, query.metadata));
+      return pageAfter(contexts.values(tenantId), afterId, limit, keep).map((c) =>
+        structuredClone(c),
+      );
+    },
+    async listExpired(now, limit) {
+      const out: ContextRecord[] = [];
+      for (const c of contexts.allValues()) {
+        if (c.expiresAt !== undefined && c.expiresAt <= now) out.push(structuredClone(c));
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+    async nextExpiry() {
+      let next: number | undefined;
+      for (const c of contexts.allValues()) {
+        if (c.expiresAt !== undefined && (next === undefined || c.expiresAt < next))
+          next = c.expiresAt;
+      }
+      return next;
+    },
+    async deleteTenant(tenantId) {
+      contexts.deleteTenant(tenantId);
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/** Objects keyed by (tenant, id): the in-memory shape of "every object belongs to a tenant". */
+export class TenantMap<T> {
+  private readonly byTenant = new Map<string, Map<string, T>>();
+
+  get(tenantId: string, id: string): T | undefined {
+    return this.byTenant.get(tenantId)?.get(id);
+  }
+
+  set(tenantId: string, id: string, value: T): void {
+    let m = this.byTenant.get(tenantId);
+    if (!m) {
+      m = new Map();
+      this.byTenant.set(tenantId, m);
+    }
+    m.set(id, value);
+  }
+
+  delete(tenantId: string, id: string): T | undefined {
+    const m = this.byTenant.get(tenantId);
+    const v = m?.get(id);
+    m?.delete(id);
+    return v;
+  }
+
+  values(tenantId: string): Iterable<T> {
+    return this.byTenant.get(tenantId)?.values() ?? [];
+  }
+
+  allValues(): Iterable<T> {
+    const maps = this.byTenant;
+    return (function* () {
+      for (const m of maps.values()) yield* m.values();
+    })();
+  }
+
+  size(tenantId: string): number {
+    return this.byTenant.get(tenantId)?.size ?? 0;
+  }
+
+  deleteTenant(tenantId: string): void {
+    this.byTenant.delete(tenantId);
+  }
+}
+
+/** The page of `items` (sorted by id) after `afterId` that pass `keep`, at most `limit` long. */
+export function pageAfter<T extends { id: string }>(
+  items: Iterable<T>,
+  afterId: string,
+  limit: number,
+  keep: (item: T) => boolean,
+): T[] {
+  const sorted = [...items].filter((x) => x.id > afterId && keep(x));
+  sorted.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return sorted.slice(0, limit);
+}
+
+export function matchesMetadata(
+  have: Record<string, string>,
+  want: Record<string, string>,
+): boolean {
+  return Object.entries(want).every(([k, v]) => have[k] === v);
+}

@@ -1,0 +1,152 @@
+// Writes third_party/proto/buf/validate/validate.proto from the descriptor that the installed
+// @bufbuild/protovalidate package embeds.
+//
+// Why: buf needs the .proto source of buf.validate to compile our rules, and the only registry this
+// project may use (npm) ships that schema as an embedded descriptor, not as text. Printing the
+// descriptor (messages, enums, fields and extensions with their numbers; no options) gives buf a
+// source that encodes our rules byte-for-byte as the runtime validator expects, and keeps the version
+// pinned by package-lock.json. Run by `npm run generate`; CI checks that the output is fresh.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isFieldSet } from "@bufbuild/protobuf";
+import type {
+  DescriptorProto,
+  EnumDescriptorProto,
+  FieldDescriptorProto,
+  FileDescriptorProto,
+} from "@bufbuild/protobuf/wkt";
+import { FieldDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+
+// The package exports only its entry point, so locate the generated file next to it.
+const entry = new URL(import.meta.resolve("@bufbuild/protovalidate"));
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", entry), "utf8")) as {
+  version: string;
+};
+const mod = (await import(new URL("gen/buf/validate/validate_pb.js", entry).href)) as {
+  file_buf_validate_validate: { proto: FileDescriptorProto };
+};
+const file = mod.file_buf_validate_validate.proto;
+
+// Numeric values of FieldDescriptorProto.Type / Label (descriptor.proto).
+const scalarNames: Record<number, string> = {
+  1: "double",
+  2: "float",
+  3: "int64",
+  4: "uint64",
+  5: "int32",
+  6: "fixed64",
+  7: "fixed32",
+  8: "bool",
+  9: "string",
+  12: "bytes",
+  13: "uint32",
+  15: "sfixed32",
+  16: "sfixed64",
+  17: "sint32",
+  18: "sint64",
+};
+const TYPE_MESSAGE = 11;
+const TYPE_ENUM = 14;
+const LABEL_REPEATED = 3;
+const LABEL_REQUIRED = 2;
+
+// proto2 scalars default to 0, so "is in a oneof" must be read as field presence.
+function oneofOf(f: FieldDescriptorProto): number | undefined {
+  return isFieldSet(f, FieldDescriptorProtoSchema.field.oneofIndex) ? f.oneofIndex : undefined;
+}
+
+function typeName(f: FieldDescriptorProto): string {
+  if (f.type === TYPE_MESSAGE || f.type === TYPE_ENUM) return f.typeName;
+  const name = scalarNames[f.type];
+  if (name === undefined) throw new Error(`unsupported field type ${f.type} on ${f.name}`);
+  return name;
+}
+
+function printEnum(e: EnumDescriptorProto, indent: string): string[] {
+  const out = [`${indent}enum ${e.name} {`];
+  for (const v of e.value) out.push(`${indent}  ${v.name} = ${v.number};`);
+  out.push(`${indent}}`);
+  return out;
+}
+
+function fieldLine(
+  f: FieldDescriptorProto,
+  msg: DescriptorProto | undefined,
+  proto3: boolean,
+): string {
+  const mapEntry = msg?.nestedType.find(
+    (n) => n.options?.mapEntry === true && `.${file.package}.${msg.name}.${n.name}` === f.typeName,
+  );
+  if (mapEntry !== undefined && f.label === LABEL_REPEATED) {
+    const [k, v] = mapEntry.field;
+    if (k === undefined || v === undefined) throw new Error(`bad map entry ${mapEntry.name}`);
+    return `map<${typeName(k)}, ${typeName(v)}> ${f.name} = ${f.number};`;
+  }
+  let label = "";
+  if (f.label === LABEL_REPEATED) label = "repeated ";
+  else if (f.label === LABEL_REQUIRED) label = "required ";
+  else if (oneofOf(f) === undefined && (!proto3 || f.proto3Optional)) label = "optional ";
+  return `${label}${typeName(f)} ${f.name} = ${f.number};`;
+}
+
+function printMessage(m: DescriptorProto, indent: string, proto3: boolean): string[] {
+  const out = [`${indent}message ${m.name} {`];
+  const inner = `${indent}  `;
+  for (const n of m.nestedType) {
+    if (n.options?.mapEntry === true) continue;
+    out.push(...printMessage(n, inner, proto3));
+  }
+  for (const e of m.enumType) out.push(...printEnum(e, inner));
+  const realOneofs = m.oneofDecl.map((_, i) =>
+    m.field.some((f) => oneofOf(f) === i && !f.proto3Optional),
+  );
+  for (const f of m.field) {
+    const oneof = oneofOf(f);
+    if (oneof !== undefined && realOneofs[oneof]) continue;
+    out.push(`${inner}${fieldLine(f, m, proto3)}`);
+  }
+  m.oneofDecl.forEach((o, i) => {
+    if (!realOneofs[i]) return;
+    out.push(`${inner}oneof ${o.name} {`);
+    for (const f of m.field.filter((x) => oneofOf(x) === i)) {
+      out.push(`${inner}  ${fieldLine(f, m, proto3)}`);
+    }
+    out.push(`${inner}}`);
+  });
+  for (const r of m.extensionRange) {
+    out.push(`${inner}extensions ${r.start} to ${r.end >= 536870912 ? "max" : r.end - 1};`);
+  }
+  for (const r of m.reservedRange) out.push(`${inner}reserved ${r.start} to ${r.end - 1};`);
+  out.push(`${indent}}`);
+  return out;
+}
+
+// An empty syntax field means proto2 in a FileDescriptorProto.
+if (file.syntax !== "" && file.syntax !== "proto2")
+  throw new Error(`expected proto2, found "${file.syntax}"`);
+const lines = [
+  `// @generated by scripts/vendor-protovalidate.ts from @bufbuild/protovalidate@${pkg.version}.`,
+  "// The buf.validate schema is Copyright Buf Technologies, Inc., Apache-2.0. Options and comments",
+  "// are omitted: this file exists so that buf can compile the rules written in proto/acb/v1.",
+  "// Do not edit; run `npm run generate`.",
+  'syntax = "proto2";',
+  "",
+  `package ${file.package};`,
+  "",
+  ...file.dependency.map((d) => `import "${d}";`),
+  "",
+];
+for (const e of file.enumType) lines.push(...printEnum(e, ""), "");
+for (const m of file.messageType) lines.push(...printMessage(m, "", false), "");
+const byExtendee = new Map<string, FieldDescriptorProto[]>();
+for (const x of file.extension) {
+  byExtendee.set(x.extendee, [...(byExtendee.get(x.extendee) ?? []), x]);
+}
+for (const [extendee, fields] of byExtendee) {
+  lines.push(`extend ${extendee} {`);
+  for (const f of fields) lines.push(`  ${fieldLine(f, undefined, false)}`);
+  lines.push("}", "");
+}
+
+const outDir = new URL("../third_party/proto/buf/validate/", import.meta.url);
+mkdirSync(outDir, { recursive: true });
+writeFileSync(new URL("validate.proto", outDir), `${lines.join("\n").trimEnd()}\n`);
