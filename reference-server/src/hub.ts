@@ -23,12 +23,14 @@ import {
 } from "./auth/token-service.js";
 import { type Clock, systemClock } from "./clock.js";
 import { Contexts } from "./domain/contexts.js";
+import { Meetings } from "./domain/meetings.js";
 import { Registry } from "./domain/registry.js";
 import { hubError } from "./errors.js";
 import { createAdminHandler } from "./handlers/admin-handler.js";
 import { createAuthHandler } from "./handlers/auth-handler.js";
 import { createContextsHandler } from "./handlers/contexts-handler.js";
 import { createHealthHandler } from "./handlers/health-handler.js";
+import { createMeetingsHandler } from "./handlers/meetings-handler.js";
 import { createRegistryHandler } from "./handlers/registry-handler.js";
 import { createServerInfoHandler } from "./handlers/server-info-handler.js";
 import type { HubContext, HubLimits } from "./hub-context.js";
@@ -89,7 +91,7 @@ export const defaultLimits: HubLimits = {
 };
 
 /** The optional capabilities this hub delivers (GetServerInfo). */
-const capabilities = ["registry", "contexts", "auth", "admin"] as const;
+const capabilities = ["registry", "contexts", "auth", "admin", "meetings"] as const;
 
 /**
  * Services of the protocol this hub does not implement yet. They are routed (so callers are still
@@ -99,7 +101,6 @@ const notYetImplemented: DescService[] = [
   LargeContextService,
   MessagingService,
   ConversationService,
-  MeetingService,
 ];
 
 /**
@@ -172,12 +173,18 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
 
   const registry = new Registry(hub);
   const contexts = new Contexts(hub, registry);
+  const meetings = new Meetings(hub, {
+    onError: (err) => logger.log("error", "meeting deadline check failed", { err }),
+  });
+  // Deadlines stored by a previous run (or another node) are armed, and applied when overdue.
+  await meetings.resume();
   const served: DescService[] = [
     ServerInfoService,
     RegistryService,
     ContextService,
     AuthService,
     AdminService,
+    MeetingService,
   ];
 
   const routes = (router: ConnectRouter) => {
@@ -193,6 +200,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     router.service(ContextService, createContextsHandler(hub, contexts));
     router.service(AuthService, createAuthHandler(hub));
     router.service(AdminService, createAdminHandler(hub));
+    router.service(MeetingService, createMeetingsHandler(hub, meetings));
     for (const service of notYetImplemented) router.service(service, {});
   };
 
@@ -250,6 +258,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       shutdown.abort();
       registry.close();
       contexts.close();
+      meetings.close();
       await Promise.all([...listeners].map((l) => l.close()));
       listeners.clear();
       await backend.close();

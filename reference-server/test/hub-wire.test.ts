@@ -63,7 +63,6 @@ const EXPECTED_UNIMPLEMENTED = [
   "acb.v1.MessagingService",
   "acb.v1.LargeContextService",
   "acb.v1.ConversationService",
-  "acb.v1.MeetingService",
 ];
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));

@@ -9,6 +9,7 @@
 
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { meetingStoreTests } from "./meeting-store-test-suite.js";
 import type {
   AgentRecord,
   Backend,
@@ -146,6 +147,8 @@ export function backendTestSuite(
     afterAll(async () => {
       await backend?.close();
     });
+
+    meetingStoreTests(() => backend);
 
     it("declares its capabilities", () => {
       expect(backend.capabilities.name).toMatch(/\S/);

@@ -219,6 +219,189 @@ export interface AuthStore {
   deleteTenant(tenantId: string): Promise<void>;
 }
 
+/** A meeting participant as stored; status is acb.v1.MeetingParticipantStatus as its number. */
+export interface MeetingParticipantRecord {
+  agentId: string;
+  status: number;
+  joinedAt?: number;
+  leftAt?: number;
+}
+
+/** What a turn holder said, as kept in the SPOKE event that recorded it. */
+export interface MeetingTranscriptEntryRecord {
+  /** The sequence number of the SPOKE event. */
+  sequence: number;
+  turnNumber: number;
+  speakerId: string;
+  contentType: string;
+  data: Uint8Array;
+  time: number;
+}
+
+/**
+ * A meeting with its turn state. Enums (state, policy, endReason) are the acb.v1 enum numbers.
+ * `version` increases by one with every stored change: it is what compare-and-set compares, so
+ * several hub nodes (or concurrent calls on one node) can never both apply a change to the same
+ * meeting version.
+ */
+export interface MeetingRecord {
+  tenantId: string;
+  id: string;
+  title: string;
+  agenda: string[];
+  metadata: Record<string, string>;
+  state: number;
+  policy: number;
+  creatorId: string;
+  moderatorId: string;
+  /** In turn order. */
+  participants: MeetingParticipantRecord[];
+  /** Empty when nobody holds the turn. */
+  turnHolderId: string;
+  /** The last holder, so round-robin knows where to continue after the turn was freed. */
+  lastHolderId: string;
+  turnNumber: number;
+  turnDeadline?: number;
+  queue: string[];
+  createdAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  endReason: number;
+  endNote: string;
+  maxDurationMs: number;
+  turnTimeoutMs?: number;
+  /**
+   * The earliest stored deadline of an ACTIVE meeting (turn deadline or the end of its maximum
+   * duration); unset otherwise. Stored so any node can find and apply overdue deadlines.
+   */
+  wakeAt?: number;
+  /** The sequence number of the meeting's last event (0 before the first). */
+  lastSeq: number;
+  /** Speak idempotency keys and the sequence of the SPOKE event each produced. */
+  speakKeys: Record<string, number>;
+  version: number;
+}
+
+/** One event of a meeting; `kind` is acb.v1.WatchMeetingResponse.Kind as its number. */
+export interface MeetingEventRecord {
+  /** 1, 2, ... within the meeting. */
+  seq: number;
+  kind: number;
+  time: number;
+  actorId: string;
+  subjectId: string;
+  turnHolderId: string;
+  turnNumber: number;
+  state: number;
+  entry?: MeetingTranscriptEntryRecord;
+  queuePosition: number;
+  endReason: number;
+}
+
+/** Meeting listing criteria; every set criterion must match. */
+export interface MeetingQuery {
+  /** acb.v1.MeetingState as its number. */
+  state?: number;
+  /** Only meetings in which every one of these agents is a participant (in any status). */
+  participantIds?: string[];
+}
+
+/** Position in a newest-first meeting listing: (createdAt, id) of the last meeting returned. */
+export interface MeetingListPosition {
+  createdAt: number;
+  id: string;
+}
+
+/**
+ * Meetings and their events. A meeting and the events of one change are written together by
+ * {@link MeetingStore.update}, a compare-and-set on the meeting's version: in a database this is
+ * one transaction (or a row lock / lease), which is what lets several hub nodes serve the same
+ * meeting without ever producing two turn holders or a gap in the event sequence.
+ */
+export interface MeetingStore {
+  /** Stores a new meeting (with no events); returns false when the id is taken in the tenant. */
+  create(meeting: MeetingRecord): Promise<boolean>;
+  get(tenantId: string, id: string): Promise<MeetingRecord | undefined>;
+  /**
+   * Replaces the meeting only if it is still at `expectedVersion`, appending `events` (whose seq
+   * continue the meeting's sequence) in the same atomic step. Returns the current record
+   * (undefined if gone) on a conflict.
+   */
+  update(
+    next: MeetingRecord,
+    expectedVersion: number,
+    events: MeetingEventRecord[],
+  ): Promise<{ ok: true } | { ok: false; current: MeetingRecord | undefined }>;
+  /** Events with seq > afterSeq, oldest first, at most `limit`. Kept as long as the meeting. */
+  readEvents(
+    tenantId: string,
+    meetingId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<MeetingEventRecord[]>;
+  /** Resolves when the meeting has an event after `afterSeq` or is deleted, or when `signal` aborts. */
+  waitForEvents(
+    tenantId: string,
+    meetingId: string,
+    afterSeq: number,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** Matching meetings, newest first (createdAt, then id, descending), after `after`. */
+  list(
+    tenantId: string,
+    query: MeetingQuery,
+    after: MeetingListPosition | undefined,
+    limit: number,
+  ): Promise<MeetingRecord[]>;
+  /** Meetings of any tenant whose wakeAt <= `dueBy`, earliest first, at most `limit`. */
+  listDue(dueBy: number, limit: number): Promise<MeetingRecord[]>;
+  /** Removes a meeting and its events; returns false when it did not exist. */
+  delete(tenantId: string, id: string): Promise<boolean>;
+  deleteTenant(tenantId: string): Promise<void>;
+}
+
+/**
+ * The bytes of large context values (LargeContextService). An object is first STAGED under a key:
+ * appended to strictly in order while its upload runs, readable back, then PUBLISHED under the
+ * same key (or discarded). That shape fits a file system (a file renamed into place) and an
+ * object store (a multipart upload completed into an object) alike. Keys are "/"-separated
+ * segments of `[A-Za-z0-9._:@-]` (the hub uses "<tenant>/<upload id>"). Reads stream in pieces,
+ * so no caller ever holds a whole object in memory.
+ */
+export interface BlobStore {
+  /** The StorageRef.backend this store writes, e.g. "fs". */
+  readonly name: string;
+  /**
+   * Appends `data` to the staged object `key`; `offset` must equal the bytes staged so far (0
+   * creates the object). Either every byte of `data` is kept or, when it fails, none.
+   */
+  append(key: string, offset: number, data: Uint8Array): Promise<void>;
+  /** How many bytes are staged under `key`; 0 when nothing is. */
+  stagedSize(key: string): Promise<number>;
+  /** Bytes [offset, offset + length) of the staged object `key`. */
+  readStaged(key: string, offset: number, length: number): Promise<Uint8Array>;
+  /** Makes the staged object `key` a published object and says where it is. */
+  publish(key: string): Promise<StorageRefRecord>;
+  /** Deletes the staged object `key`; no effect when there is none. */
+  discard(key: string): Promise<void>;
+  /**
+   * Streams bytes [offset, offset + length) of a published object in pieces of `pieceSize` bytes
+   * (the last may be shorter). Stopping the iteration early releases what the read holds.
+   */
+  read(
+    ref: StorageRefRecord,
+    offset: number,
+    length: number,
+    pieceSize: number,
+  ): AsyncIterable<Uint8Array>;
+  /** Whether a published object exists. */
+  exists(ref: StorageRefRecord): Promise<boolean>;
+  /** Deletes a published object; no effect when it is gone already. */
+  delete(ref: StorageRefRecord): Promise<void>;
+  /** Releases open files and connections. */
+  close(): Promise<void>;
+}
+
 /** A configured backend: the stores it serves and what it promises. */
 export interface Backend {
   readonly capabilities: BackendCapabilities;
@@ -227,5 +410,6 @@ export interface Backend {
   readonly contexts: ContextStore;
   readonly events: EventLog;
   readonly auth: AuthStore;
+  readonly meetings: MeetingStore;
   close(): Promise<void>;
 }

@@ -1,12 +1,14 @@
 import { AdminService } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService } from "@acb/gen/acb/v1/auth_pb";
 import { ContextService } from "@acb/gen/acb/v1/contexts_pb";
+import { MeetingService } from "@acb/gen/acb/v1/meetings_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type GetServerInfoResponse, ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import type { DescMessage } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { type AgentSession, type RegisterOptions, registerAgent } from "./agent-session.js";
+import { createMeetingsApi, type MeetingsApi } from "./meetings.js";
 import { jsonCodec, type PayloadCodec, protobufCodec } from "./payload-codec.js";
 import {
   type AgentInfo,
@@ -97,7 +99,10 @@ export interface AcbClient {
     readonly auth: Client<typeof AuthService>;
     readonly admin: Client<typeof AdminService>;
     readonly serverInfo: Client<typeof ServerInfoService>;
+    readonly meetings: Client<typeof MeetingService>;
   };
+  /** Turn-based meetings: create, open, list; each meeting is a handle. */
+  readonly meetings: MeetingsApi;
   /** The hub's protocol version, epoch, capabilities and limits. */
   serverInfo(): Promise<GetServerInfoResponse>;
   /** Registers the calling agent and (by default) keeps it online with heartbeats. */
@@ -164,10 +169,21 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     auth: createClient(AuthService, transport),
     admin: createClient(AdminService, transport),
     serverInfo: createClient(ServerInfoService, transport),
+    meetings: createClient(MeetingService, transport),
+  };
+  // Turn handlers need the calling agent's id; ask the hub once, when first needed.
+  let self: Promise<string> | undefined;
+  const whoAmI = () => {
+    self ??= services.auth.whoAmI({}).then((r) => r.agentId);
+    self.catch(() => {
+      self = undefined;
+    });
+    return self;
   };
 
   return {
     services,
+    meetings: createMeetingsApi(services.meetings, whoAmI),
     serverInfo: () => services.serverInfo.getServerInfo({}),
     register: (o) => registerAgent(services.registry, o),
     async discover(query = {}) {

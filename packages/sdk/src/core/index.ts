@@ -13,6 +13,26 @@ export {
   type UpdateOptions,
 } from "./client.js";
 export { Code, ConnectError, isRetryable } from "./errors.js";
+export type {
+  MeetingEndReasonName,
+  MeetingEvent,
+  MeetingEventKind,
+  MeetingInfo,
+  MeetingPolicyName,
+  MeetingStateName,
+  ParticipantStatusName,
+  TranscriptEntry,
+} from "./meeting-records.js";
+export type {
+  CreateMeetingOptions,
+  ListMeetingsQuery,
+  MeetingEventsOptions,
+  MeetingHandle,
+  MeetingsApi,
+  SpeakOptions,
+  Turn,
+  TurnWatch,
+} from "./meetings.js";
 export {
   autoCodec,
   bytesCodec,

@@ -7,6 +7,7 @@ import type {
 } from "../types.js";
 import { createMemoryContextStore } from "./memory-contexts.js";
 import { createMemoryEventLog, type MemoryEventLogOptions } from "./memory-event-log.js";
+import { createMemoryMeetingStore } from "./memory-meetings.js";
 import { createMemoryRegistryStore } from "./memory-registry.js";
 
 function createMemoryTenantStore(): TenantStore {
@@ -87,6 +88,7 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     contexts: createMemoryContextStore(),
     events: createMemoryEventLog(options.events),
     auth: createMemoryAuthStore(),
+    meetings: createMemoryMeetingStore(),
     async close() {},
   };
 }
