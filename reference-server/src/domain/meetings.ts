@@ -17,6 +17,15 @@ import type {
   MeetingTranscriptEntryRecord,
 } from "../storage/types.js";
 import { pageSize } from "./cursor.js";
+import {
+  actorOf,
+  checkHolder,
+  checkJoinedActive,
+  checkOrganiser,
+  participantOf,
+  policyError,
+  statusName,
+} from "./meeting-checks.js";
 import { decodeMeetingCursor, decodeToken, encodeToken } from "./meeting-cursor.js";
 import { MeetingDraft } from "./meeting-draft.js";
 import { invalidState, transition } from "./meeting-state.js";
@@ -59,8 +68,6 @@ const MAX_CAS_ATTEMPTS = 1000;
 const EVENT_BATCH = 256;
 const isFinal = (state: MeetingState) =>
   state === MeetingState.ENDED || state === MeetingState.CANCELLED;
-const statusName = (s: MeetingParticipantStatus) =>
-  `MEETING_PARTICIPANT_STATUS_${MeetingParticipantStatus[s]}`;
 
 /**
  * Turn-based meetings. Every change is computed by a {@link MeetingDraft} from the stored record
@@ -183,7 +190,7 @@ export class Meetings {
 
   async join(identity: Identity, meetingId: string): Promise<MeetingRecord> {
     const { meeting } = await this.change(identity, meetingId, (d) => {
-      const me = this.participantOf(d, identity);
+      const me = participantOf(d, identity);
       if (isFinal(d.m.state)) throw invalidState(d.m.id, d.m.state, "it cannot be joined");
       if (me.status === MeetingParticipantStatus.JOINED) return;
       me.status = MeetingParticipantStatus.JOINED;
@@ -197,7 +204,7 @@ export class Meetings {
 
   async leave(identity: Identity, meetingId: string): Promise<MeetingRecord> {
     const { meeting } = await this.change(identity, meetingId, (d) => {
-      const me = this.participantOf(d, identity);
+      const me = participantOf(d, identity);
       if (isFinal(d.m.state)) throw invalidState(d.m.id, d.m.state, "it cannot be left");
       if (me.status !== MeetingParticipantStatus.JOINED) return;
       me.status = MeetingParticipantStatus.LEFT;
@@ -212,11 +219,11 @@ export class Meetings {
 
   async start(identity: Identity, meetingId: string): Promise<MeetingRecord> {
     const { meeting } = await this.change(identity, meetingId, (d) => {
-      this.checkOrganiser(d, identity, "start");
+      checkOrganiser(d, identity, "start");
       if (!transition(d.m.id, d.m.state, "StartMeeting").changed) return;
       d.m.state = MeetingState.ACTIVE;
       d.m.startedAt = d.now;
-      d.emit(Kind.STARTED, { actorId: this.actorOf(d, identity) });
+      d.emit(Kind.STARTED, { actorId: actorOf(d, identity) });
       d.fillTurn();
     });
     return meeting;
@@ -224,9 +231,9 @@ export class Meetings {
 
   async end(identity: Identity, meetingId: string, note: string): Promise<MeetingRecord> {
     const { meeting } = await this.change(identity, meetingId, (d) => {
-      this.checkOrganiser(d, identity, "end");
+      checkOrganiser(d, identity, "end");
       if (!transition(d.m.id, d.m.state, "EndMeeting").changed) return;
-      const actor = this.actorOf(d, identity);
+      const actor = actorOf(d, identity);
       d.finish(MeetingState.ENDED, MeetingEndReason.REQUESTED, note, actor);
     });
     return meeting;
@@ -234,9 +241,9 @@ export class Meetings {
 
   async cancel(identity: Identity, meetingId: string, note: string): Promise<MeetingRecord> {
     const { meeting } = await this.change(identity, meetingId, (d) => {
-      this.checkOrganiser(d, identity, "cancel");
+      checkOrganiser(d, identity, "cancel");
       if (!transition(d.m.id, d.m.state, "CancelMeeting").changed) return;
-      const actor = this.actorOf(d, identity);
+      const actor = actorOf(d, identity);
       d.finish(MeetingState.CANCELLED, MeetingEndReason.CANCELLED, note, actor);
     });
     return meeting;
@@ -247,8 +254,8 @@ export class Meetings {
     meetingId: string,
   ): Promise<{ meeting: MeetingRecord; granted: boolean; position: number }> {
     const { meeting, result } = await this.change(identity, meetingId, (d) => {
-      const me = this.checkJoinedActive(d, identity, "turns cannot be requested");
-      if (d.m.policy === MeetingTurnPolicy.ROUND_ROBIN) throw this.policyError(d, "RequestTurn");
+      const me = checkJoinedActive(d, identity, "turns cannot be requested");
+      if (d.m.policy === MeetingTurnPolicy.ROUND_ROBIN) throw policyError(d, "RequestTurn");
       if (d.m.turnHolderId === me) return { granted: true, position: 0 };
       const queued = d.m.queue.indexOf(me);
       if (queued >= 0) return { granted: false, position: queued + 1 };
@@ -271,7 +278,7 @@ export class Meetings {
 
   async passTurn(identity: Identity, meetingId: string, turnNumber: number) {
     const { meeting } = await this.change(identity, meetingId, (d) => {
-      const me = this.checkHolder(d, identity, turnNumber, "turns cannot be passed");
+      const me = checkHolder(d, identity, turnNumber, "turns cannot be passed");
       d.endTurn(Kind.TURN_PASSED, { actorId: me });
     });
     return meeting;
@@ -288,8 +295,8 @@ export class Meetings {
       if (d.m.state !== MeetingState.ACTIVE) {
         throw invalidState(d.m.id, d.m.state, "turns cannot be granted");
       }
-      if (d.m.policy !== MeetingTurnPolicy.MODERATED) throw this.policyError(d, "GrantTurn");
-      this.checkJoinedActive(d, identity, "turns cannot be granted");
+      if (d.m.policy !== MeetingTurnPolicy.MODERATED) throw policyError(d, "GrantTurn");
+      checkJoinedActive(d, identity, "turns cannot be granted");
       const target = d.participant(agentId);
       if (!target || !d.isEligible(agentId)) {
         const status = !target
@@ -325,7 +332,7 @@ export class Meetings {
       // speaker has since passed the turn (pass_turn_after) and would now be refused.
       const earlier = key === "" ? undefined : d.m.speakKeys[`${identity.agentId}\u0000${key}`];
       if (earlier !== undefined) return earlier;
-      const me = this.checkHolder(d, identity, input.turnNumber, "nobody may speak");
+      const me = checkHolder(d, identity, input.turnNumber, "nobody may speak");
       const spoke = d.emit(Kind.SPOKE, {
         actorId: me,
         entry: {
@@ -432,84 +439,6 @@ export class Meetings {
       nextPageToken:
         more && lastEntry ? encodeToken(`transcript/${meetingId}`, lastEntry.sequence) : "",
     };
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Checks shared by the RPCs
-
-  private participantOf(d: MeetingDraft, identity: Identity) {
-    const me = d.participant(identity.agentId);
-    if (!me) {
-      // Only admins see meetings they are not in; they may organise them but not take part.
-      throw hubError(
-        Code.PermissionDenied,
-        `"${identity.agentId}" is not a participant of meeting "${d.m.id}"`,
-      );
-    }
-    return me;
-  }
-
-  private checkJoinedActive(d: MeetingDraft, identity: Identity, wanted: string): string {
-    const me = this.participantOf(d, identity);
-    if (d.m.state !== MeetingState.ACTIVE) throw invalidState(d.m.id, d.m.state, wanted);
-    if (me.status !== MeetingParticipantStatus.JOINED) {
-      throw hubError(
-        Code.FailedPrecondition,
-        `agent "${me.agentId}" has not joined meeting "${d.m.id}"`,
-        { reason: "NOT_JOINED", metadata: { status: statusName(me.status) } },
-      );
-    }
-    return me.agentId;
-  }
-
-  private checkHolder(d: MeetingDraft, identity: Identity, turn: number, wanted: string): string {
-    const me = this.checkJoinedActive(d, identity, wanted);
-    const { turnHolderId, turnNumber } = d.m;
-    if (turnHolderId !== me) {
-      const who = turnHolderId === "" ? "nobody does" : `"${turnHolderId}" does`;
-      throw hubError(
-        Code.FailedPrecondition,
-        `agent "${me}" does not hold the turn in meeting "${d.m.id}"; ${who} (turn ${turnNumber})`,
-        {
-          reason: "NOT_TURN_HOLDER",
-          metadata: { turn_holder_id: turnHolderId, turn_number: String(turnNumber) },
-        },
-      );
-    }
-    if (turn !== 0 && turn !== turnNumber) {
-      throw hubError(
-        Code.FailedPrecondition,
-        `turn ${turn} of meeting "${d.m.id}" is over; the current turn is ${turnNumber}`,
-        { reason: "TURN_MISMATCH", metadata: { turn_number: String(turnNumber) } },
-      );
-    }
-    return me;
-  }
-
-  private checkOrganiser(d: MeetingDraft, identity: Identity, action: string): void {
-    const id = identity.agentId;
-    if (id !== d.m.creatorId && id !== d.m.moderatorId && !isAdmin(identity)) {
-      throw hubError(
-        Code.PermissionDenied,
-        `only the creator, the moderator or an admin may ${action} meeting "${d.m.id}"`,
-      );
-    }
-  }
-
-  private policyError(d: MeetingDraft, rpc: string) {
-    const policy = `MEETING_TURN_POLICY_${MeetingTurnPolicy[d.m.policy]}`;
-    return hubError(
-      Code.FailedPrecondition,
-      `${rpc} does not apply to meeting "${d.m.id}", whose turn policy is ${policy}`,
-      { reason: "TURN_POLICY", metadata: { policy } },
-    );
-  }
-
-  /** The actor of an organiser's event: its agent id, or "admin:<subject>" for a non-participant admin. */
-  private actorOf(d: MeetingDraft, identity: Identity): string {
-    return d.participant(identity.agentId) || !isAdmin(identity)
-      ? identity.agentId
-      : `admin:${identity.agentId}`;
   }
 
   private pastRetention(m: MeetingRecord): boolean {
