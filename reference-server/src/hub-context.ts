@@ -21,4 +21,6 @@ export interface HubLimits {
   defaultChunkSizeBytes: number;
   maxObjectBytes: number;
   maxConcurrentStreamsPerAgent: number;
+  /** How long an upload session may go without an accepted chunk before it expires. */
+  uploadIdleTimeoutMs: number;
 }

@@ -23,6 +23,7 @@ import {
 } from "./auth/token-service.js";
 import { type Clock, systemClock } from "./clock.js";
 import { Contexts } from "./domain/contexts.js";
+import { LargeContexts } from "./domain/large-contexts.js";
 import { Meetings } from "./domain/meetings.js";
 import { Registry } from "./domain/registry.js";
 import { hubError } from "./errors.js";
@@ -30,6 +31,7 @@ import { createAdminHandler } from "./handlers/admin-handler.js";
 import { createAuthHandler } from "./handlers/auth-handler.js";
 import { createContextsHandler } from "./handlers/contexts-handler.js";
 import { createHealthHandler } from "./handlers/health-handler.js";
+import { createLargeContextsHandler } from "./handlers/large-contexts-handler.js";
 import { createMeetingsHandler } from "./handlers/meetings-handler.js";
 import { createRegistryHandler } from "./handlers/registry-handler.js";
 import { createServerInfoHandler } from "./handlers/server-info-handler.js";
@@ -88,17 +90,17 @@ export const defaultLimits: HubLimits = {
   defaultChunkSizeBytes: 1024 * 1024,
   maxObjectBytes: 10 * 1024 * 1024 * 1024,
   maxConcurrentStreamsPerAgent: 10,
+  uploadIdleTimeoutMs: 15 * 60_000,
 };
 
 /** The optional capabilities this hub delivers (GetServerInfo). */
-const capabilities = ["registry", "contexts", "auth", "admin", "meetings"] as const;
+const capabilities = ["registry", "contexts", "auth", "admin", "large-contexts", "meetings"] as const;
 
 /**
  * Services of the protocol this hub does not implement yet. They are routed (so callers are still
  * authenticated and authorised) and every RPC answers UNIMPLEMENTED.
  */
 const notYetImplemented: DescService[] = [
-  LargeContextService,
   MessagingService,
   ConversationService,
 ];
@@ -173,6 +175,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
 
   const registry = new Registry(hub);
   const contexts = new Contexts(hub, registry);
+  const largeContexts = new LargeContexts(hub, contexts, logger);
   const meetings = new Meetings(hub, {
     onError: (err) => logger.log("error", "meeting deadline check failed", { err }),
   });
@@ -182,6 +185,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     ServerInfoService,
     RegistryService,
     ContextService,
+    LargeContextService,
     AuthService,
     AdminService,
     MeetingService,
@@ -198,6 +202,11 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     router.service(ServerInfoService, createServerInfoHandler(hub, capabilities));
     router.service(RegistryService, createRegistryHandler(hub, registry));
     router.service(ContextService, createContextsHandler(hub, contexts));
+    // Chunks are random-looking bytes: gzip would cost ~15x the transfer and save nothing, so this
+    // service never compresses (Connect otherwise gzips messages of 1 KiB or more).
+    router.service(LargeContextService, createLargeContextsHandler(largeContexts), {
+      acceptCompression: [],
+    });
     router.service(AuthService, createAuthHandler(hub));
     router.service(AdminService, createAdminHandler(hub));
     router.service(MeetingService, createMeetingsHandler(hub, meetings));
@@ -258,6 +267,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       shutdown.abort();
       registry.close();
       contexts.close();
+      await largeContexts.close();
       meetings.close();
       await Promise.all([...listeners].map((l) => l.close()));
       listeners.clear();

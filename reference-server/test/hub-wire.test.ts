@@ -61,7 +61,6 @@ import { silentLogger } from "../src/logger.js";
  */
 const EXPECTED_UNIMPLEMENTED = [
   "acb.v1.MessagingService",
-  "acb.v1.LargeContextService",
   "acb.v1.ConversationService",
 ];
 

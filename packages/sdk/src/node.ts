@@ -7,8 +7,10 @@ import {
   credentialInterceptor,
   type TokenSource,
 } from "./core/client.js";
+import { createBulkSessionManager, nodeSha256 } from "./node-streaming.js";
 
 export * from "./core/index.js";
+export { nodeSha256, receiveContextReadable } from "./node-streaming.js";
 
 /** Options of {@link createClient} for Node. */
 export interface NodeClientOptions {
@@ -33,6 +35,11 @@ export function createClient(options: NodeClientOptions): AcbClient {
           httpVersion: options.httpVersion ?? "2",
           useBinaryFormat: true,
           interceptors,
+          // Large-context chunks need wide HTTP/2 flow-control windows (see node-streaming.ts).
+          ...((options.httpVersion ?? "2") === "2" && {
+            sessionManager: createBulkSessionManager(options.baseUrl),
+          }),
         });
-  return createAcbClient({ transport });
+  // Node streams request bodies, so uploads use client streams; hashing is native.
+  return createAcbClient({ transport, uploadMode: "stream", sha256: nodeSha256 });
 }

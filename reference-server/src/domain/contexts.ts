@@ -8,7 +8,7 @@ import type { Timer } from "../clock.js";
 import { Code, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
-import type { ContextQuery, ContextRecord } from "../storage/types.js";
+import type { ContextQuery, ContextRecord, StorageRefRecord } from "../storage/types.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import { type Followed, followEvents } from "./event-stream.js";
 import type { Registry } from "./registry.js";
@@ -37,10 +37,17 @@ export interface CreateInput {
   sha256: Uint8Array;
 }
 
+/** A value kept in the blob store (uploaded through LargeContextService), checked on upload. */
+export interface StoredValue {
+  storageRef: StorageRefRecord;
+  sha256: Uint8Array;
+}
+
 export interface UpdateInput {
   contextId: string;
   expectedRevision: number;
-  value: { contentType: string; data: Uint8Array } | undefined;
+  /** An inline value (checked against `sha256` when given) or an uploaded one. */
+  value: { contentType: string; data: Uint8Array } | StoredValue | undefined;
   metadata: Record<string, string> | undefined;
   schemaVersion: string;
   ttlMs: number | undefined;
@@ -71,7 +78,7 @@ function checkChecksum(data: Uint8Array, supplied: Uint8Array): Uint8Array {
   return computed;
 }
 
-function normaliseAccess(access: AccessInput | undefined): AccessInput {
+export function normaliseAccess(access: AccessInput | undefined): AccessInput {
   const scope =
     access === undefined || access.scope === ContextScope.UNSPECIFIED
       ? ContextScope.PUBLIC
@@ -98,6 +105,11 @@ function normaliseAccess(access: AccessInput | undefined): AccessInput {
  */
 export class Contexts {
   private sweepTimer: { timer: Timer; at: number } | undefined;
+  /**
+   * Called with the blob of a revision that stopped being current (replaced, deleted, expired),
+   * so the large-context service can reclaim it once no download reads it.
+   */
+  onBlobReleased: ((ref: StorageRefRecord) => void) | undefined;
 
   constructor(
     private readonly hub: HubContext,
@@ -135,8 +147,29 @@ export class Contexts {
   }
 
   async create(identity: Identity, input: CreateInput): Promise<ContextRecord> {
-    const access = normaliseAccess(input.access);
     const digest = checkChecksum(input.data, input.sha256);
+    return this.insert(identity, input, { sha256: digest, size: input.data.length });
+  }
+
+  /** Creates a context (revision 1) whose value an upload put in the blob store. */
+  async createStored(
+    identity: Identity,
+    input: Omit<CreateInput, "data" | "sha256">,
+    value: StoredValue,
+  ): Promise<ContextRecord> {
+    return this.insert(
+      identity,
+      { ...input, data: new Uint8Array() },
+      { sha256: value.sha256, size: value.storageRef.size, storageRef: value.storageRef },
+    );
+  }
+
+  private async insert(
+    identity: Identity,
+    input: Omit<CreateInput, "sha256">,
+    value: { sha256: Uint8Array; size: number; storageRef?: StorageRefRecord },
+  ): Promise<ContextRecord> {
+    const access = normaliseAccess(input.access);
     const now = this.hub.clock.now();
     const ctx: ContextRecord = {
       tenantId: identity.tenantId,
@@ -145,13 +178,12 @@ export class Contexts {
       ownerId: identity.agentId,
       contentType: input.contentType,
       data: input.data,
+      ...value,
       metadata: input.metadata,
       revision: 1,
       schemaVersion: input.schemaVersion,
       scope: access.scope,
       allowedIds: access.allowedIds,
-      sha256: digest,
-      size: input.data.length,
       createdAt: now,
       updatedAt: now,
       ...(input.ttlMs !== undefined && { expiresAt: now + input.ttlMs }),
@@ -161,7 +193,7 @@ export class Contexts {
       const existing = await this.hub.backend.contexts.get(identity.tenantId, ctx.id);
       if (existing && !this.isLive(existing)) {
         await this.expire(existing);
-        return this.create(identity, input);
+        return this.insert(identity, input, value);
       }
       throw hubError(
         Code.AlreadyExists,
@@ -174,8 +206,10 @@ export class Contexts {
   }
 
   async update(identity: Identity, input: UpdateInput): Promise<ContextRecord> {
-    const digest = input.value ? checkChecksum(input.value.data, input.sha256) : undefined;
-    if (!input.value && input.sha256.length > 0) {
+    const value = input.value;
+    const digest =
+      value && "data" in value ? checkChecksum(value.data, input.sha256) : value?.sha256;
+    if (!value && input.sha256.length > 0) {
       throw hubError(Code.InvalidArgument, "sha256 given without a payload to check");
     }
     const access = input.access && normaliseAccess(input.access);
@@ -196,17 +230,27 @@ export class Contexts {
         throw this.revisionMismatch(current, input.expectedRevision);
       }
       const now = this.hub.clock.now();
+      // A new value replaces the old one whichever tier each is in: drop the old storage ref.
+      const { storageRef: _previousRef, ...rest } = current;
       const next: ContextRecord = {
-        ...current,
+        ...(value ? rest : current),
         revision: current.revision + 1,
         updatedAt: now,
-        ...(input.value &&
-          digest && {
-            contentType: input.value.contentType,
-            data: input.value.data,
-            sha256: digest,
-            size: input.value.data.length,
-          }),
+        ...(value &&
+          digest &&
+          ("data" in value
+            ? {
+                contentType: value.contentType,
+                data: value.data,
+                sha256: digest,
+                size: value.data.length,
+              }
+            : {
+                data: new Uint8Array(),
+                storageRef: value.storageRef,
+                sha256: digest,
+                size: value.storageRef.size,
+              })),
         ...(input.metadata && { metadata: input.metadata }),
         ...(input.schemaVersion !== "" && { schemaVersion: input.schemaVersion }),
         ...(input.ttlMs !== undefined && { expiresAt: now + input.ttlMs }),
@@ -216,6 +260,7 @@ export class Contexts {
       if (result.ok) {
         await this.emit(ContextEventKind.UPDATED, next);
         this.scheduleSweep(next.expiresAt);
+        if (value && current.storageRef) this.onBlobReleased?.(current.storageRef);
         return next;
       }
       if (input.expectedRevision !== 0) {
@@ -246,6 +291,7 @@ export class Contexts {
       throw this.revisionMismatch(result.current, expectedRevision || current.revision);
     }
     await this.emit(ContextEventKind.DELETED, current);
+    if (current.storageRef) this.onBlobReleased?.(current.storageRef);
   }
 
   async list(identity: Identity, query: ContextQuery, size: number, token: string) {
@@ -321,7 +367,10 @@ export class Contexts {
 
   private async expire(ctx: ContextRecord): Promise<boolean> {
     const result = await this.hub.backend.contexts.delete(ctx.tenantId, ctx.id, ctx.revision);
-    if (result.ok) await this.emit(ContextEventKind.EXPIRED, ctx);
+    if (result.ok) {
+      await this.emit(ContextEventKind.EXPIRED, ctx);
+      if (ctx.storageRef) this.onBlobReleased?.(ctx.storageRef);
+    }
     return result.ok;
   }
 

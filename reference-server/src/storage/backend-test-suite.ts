@@ -9,6 +9,7 @@
 
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { blobStoreCases } from "./blob-store-test-suite.js";
 import { meetingStoreTests } from "./meeting-store-test-suite.js";
 import type {
   AgentRecord,
@@ -149,6 +150,8 @@ export function backendTestSuite(
     });
 
     meetingStoreTests(() => backend);
+
+    blobStoreCases(() => backend);
 
     it("declares its capabilities", () => {
       expect(backend.capabilities.name).toMatch(/\S/);

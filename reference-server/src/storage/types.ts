@@ -96,6 +96,11 @@ export interface RegistryStore {
   deleteTenant(tenantId: string): Promise<void>;
 }
 
+/**
+ * Where a blob store keeps the bytes of a large value (acb.v1.StorageRef). `backend` names the
+ * store ("fs"), `bucket` a container in it (a directory; an S3 bucket), `key` the object within
+ * the bucket, so an object store fits the same record.
+ */
 export interface StorageRefRecord {
   backend: string;
   bucket: string;
@@ -402,6 +407,48 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
+/**
+ * The bytes of large context values (LargeContextService). An object is first STAGED under a key:
+ * appended to strictly in order while its upload runs, readable back, then PUBLISHED under the
+ * same key (or discarded). That shape fits a file system (a file renamed into place) and an
+ * object store (a multipart upload completed into an object) alike. Keys are "/"-separated
+ * segments of `[A-Za-z0-9._:@-]` (the hub uses "<tenant>/<upload id>"). Reads stream in pieces,
+ * so no caller ever holds a whole object in memory.
+ */
+export interface BlobStore {
+  /** The StorageRef.backend this store writes, e.g. "fs". */
+  readonly name: string;
+  /**
+   * Appends `data` to the staged object `key`; `offset` must equal the bytes staged so far (0
+   * creates the object). Either every byte of `data` is kept or, when it fails, none.
+   */
+  append(key: string, offset: number, data: Uint8Array): Promise<void>;
+  /** How many bytes are staged under `key`; 0 when nothing is. */
+  stagedSize(key: string): Promise<number>;
+  /** Bytes [offset, offset + length) of the staged object `key`. */
+  readStaged(key: string, offset: number, length: number): Promise<Uint8Array>;
+  /** Makes the staged object `key` a published object and says where it is. */
+  publish(key: string): Promise<StorageRefRecord>;
+  /** Deletes the staged object `key`; no effect when there is none. */
+  discard(key: string): Promise<void>;
+  /**
+   * Streams bytes [offset, offset + length) of a published object in pieces of `pieceSize` bytes
+   * (the last may be shorter). Stopping the iteration early releases what the read holds.
+   */
+  read(
+    ref: StorageRefRecord,
+    offset: number,
+    length: number,
+    pieceSize: number,
+  ): AsyncIterable<Uint8Array>;
+  /** Whether a published object exists. */
+  exists(ref: StorageRefRecord): Promise<boolean>;
+  /** Deletes a published object; no effect when it is gone already. */
+  delete(ref: StorageRefRecord): Promise<void>;
+  /** Releases open files and connections. */
+  close(): Promise<void>;
+}
+
 /** A configured backend: the stores it serves and what it promises. */
 export interface Backend {
   readonly capabilities: BackendCapabilities;
@@ -410,6 +457,8 @@ export interface Backend {
   readonly contexts: ContextStore;
   readonly events: EventLog;
   readonly auth: AuthStore;
+  /** Bytes of large context values. */
+  readonly blobs: BlobStore;
   readonly meetings: MeetingStore;
   close(): Promise<void>;
 }

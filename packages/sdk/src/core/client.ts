@@ -1,6 +1,7 @@
 import { AdminService } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService } from "@acb/gen/acb/v1/auth_pb";
 import { ContextService } from "@acb/gen/acb/v1/contexts_pb";
+import { LargeContextService } from "@acb/gen/acb/v1/large_contexts_pb";
 import { MeetingService } from "@acb/gen/acb/v1/meetings_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type GetServerInfoResponse, ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
@@ -9,6 +10,14 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { type AgentSession, type RegisterOptions, registerAgent } from "./agent-session.js";
 import { createMeetingsApi, type MeetingsApi } from "./meetings.js";
+import {
+  type ContextStreamBuilder,
+  type ReceiveStreamOptions,
+  receiveContextStream,
+  type StreamContextOptions,
+  streamContextBuilder,
+  type UploadTransportMode,
+} from "./large-contexts.js";
 import { jsonCodec, type PayloadCodec, protobufCodec } from "./payload-codec.js";
 import {
   type AgentInfo,
@@ -20,6 +29,7 @@ import {
   scopeValues,
   sharedContext,
 } from "./records.js";
+import { type Sha256Provider, webSha256 } from "./sha256.js";
 import {
   type ContextChange,
   type SubscribeOptions,
@@ -37,6 +47,14 @@ export interface AcbClientOptions {
    * `interceptors: [credentialInterceptor(token)]`, as the runtime entry points do.
    */
   transport: Transport;
+  /**
+   * How large-context uploads send chunks: "stream" (one client stream per batch; needs a
+   * transport that streams request bodies, like Node's) or "unary" (one AppendChunk call per
+   * chunk, for fetch). Default "unary"; the Node entry point chooses "stream".
+   */
+  uploadMode?: UploadTransportMode;
+  /** SHA-256 for large contexts. Default: WebCrypto plus the core's incremental hasher. */
+  sha256?: Sha256Provider;
 }
 
 /** How a value is written: its codec, access, lifetime and labels. */
@@ -96,6 +114,7 @@ export interface AcbClient {
   readonly services: {
     readonly registry: Client<typeof RegistryService>;
     readonly contexts: Client<typeof ContextService>;
+    readonly largeContexts: Client<typeof LargeContextService>;
     readonly auth: Client<typeof AuthService>;
     readonly admin: Client<typeof AdminService>;
     readonly serverInfo: Client<typeof ServerInfoService>;
@@ -134,6 +153,20 @@ export interface AcbClient {
     handler: (change: ContextChange<T>) => void | Promise<void>,
     options?: SubscribeOptions<T>,
   ): Subscription;
+  /**
+   * Starts an upload of a large value (any size up to the hub's maximum) in verified chunks:
+   * `streamContext(type).fromReader(source).onProgress(fn).send()`. Resumes by itself after a
+   * dropped connection; resolves with the committed context.
+   */
+  streamContext(type: string, options?: StreamContextOptions): ContextStreamBuilder;
+  /**
+   * Reads a context's value (large or inline) as a stream of verified chunks, resuming by itself
+   * after a dropped connection.
+   */
+  receiveContextStream(
+    contextId: string,
+    options?: ReceiveStreamOptions,
+  ): ReadableStream<Uint8Array>;
 }
 
 /** Adds `Authorization: Bearer <token>` to every call (nothing when `token` is undefined). */
@@ -166,6 +199,7 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
   const services = {
     registry: createClient(RegistryService, transport),
     contexts: createClient(ContextService, transport),
+    largeContexts: createClient(LargeContextService, transport),
     auth: createClient(AuthService, transport),
     admin: createClient(AdminService, transport),
     serverInfo: createClient(ServerInfoService, transport),
@@ -181,8 +215,16 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     return self;
   };
 
+  const large = {
+    client: services.largeContexts,
+    mode: options.uploadMode ?? "unary",
+    sha256: options.sha256 ?? webSha256,
+  };
+
   return {
     services,
+    streamContext: (type, o) => streamContextBuilder(large, type, o),
+    receiveContextStream: (contextId, o) => receiveContextStream(large, contextId, o),
     meetings: createMeetingsApi(services.meetings, whoAmI),
     serverInfo: () => services.serverInfo.getServerInfo({}),
     register: (o) => registerAgent(services.registry, o),

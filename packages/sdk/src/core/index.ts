@@ -14,6 +14,14 @@ export {
 } from "./client.js";
 export { Code, ConnectError, isRetryable } from "./errors.js";
 export type {
+  ContextStreamBuilder,
+  ReceiveStreamOptions,
+  StreamContextOptions,
+  StreamProgress,
+  StreamSource,
+  UploadTransportMode,
+} from "./large-contexts.js";
+export type {
   MeetingEndReasonName,
   MeetingEvent,
   MeetingEventKind,
@@ -48,3 +56,4 @@ export type {
   SubscribeOptions,
   Subscription,
 } from "./subscription.js";
+export { Sha256, type Sha256Hasher, type Sha256Provider, webSha256 } from "./sha256.js";

@@ -1,3 +1,4 @@
+import { createFsBlobStore, type FsBlobStoreOptions } from "../fs/fs-blob-store.js";
 import type {
   AuthStore,
   Backend,
@@ -73,6 +74,8 @@ function createMemoryAuthStore(): AuthStore {
 export interface MemoryBackendOptions {
   /** Options of its event log (change retention). */
   events?: MemoryEventLogOptions;
+  /** Options of its blob store (files; default: a temporary directory per run). */
+  blobs?: FsBlobStoreOptions;
 }
 
 /**
@@ -81,6 +84,8 @@ export interface MemoryBackendOptions {
  * hub epoch).
  */
 export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend {
+  // Large values go to files even here: holding them in memory would not stay bounded.
+  const blobs = createFsBlobStore(options.blobs);
   return {
     capabilities: { name: "memory", durable: false, multiNode: false },
     tenants: createMemoryTenantStore(),
@@ -88,7 +93,10 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     contexts: createMemoryContextStore(),
     events: createMemoryEventLog(options.events),
     auth: createMemoryAuthStore(),
+    blobs,
     meetings: createMemoryMeetingStore(),
-    async close() {},
+    async close() {
+      await blobs.close();
+    },
   };
 }

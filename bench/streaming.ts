@@ -1,0 +1,206 @@
+// The streaming benchmark (`npm run bench -- streaming [--quick] [--json] [--runs N]`).
+//
+// Against a hub in its own process (embedded backend: blobs in a temporary directory), a Node SDK
+// client uploads 1 GiB (256 MiB with --quick) with streamContext and downloads it with
+// receiveContextStream; SHA-256 is verified on both sides (every chunk by the receiver, the whole
+// object by the hub at commit and by the client after the download). As the reference, the same
+// number of bytes goes over a plain node:http request and response with no protocol, to a
+// server in its own process. Reports MB/s (10^6 bytes per second), the ratios to the reference
+// and the hub's peak RSS growth during the transfers (sampled from /proc every 10 ms). Medians of
+// `--runs` runs (default 3).
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { request } from "node:http";
+import { createInterface } from "node:readline";
+import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+import { createClient } from "@acb/sdk/node";
+import { createClient as createConnectClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+
+const MiB = 1024 * 1024;
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+/** Spawns `node <script> ...args` and reads the JSON of its first stdout line. */
+async function spawnJson<T>(
+  script: string,
+  args: string[],
+): Promise<{ child: ChildProcess; info: T }> {
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return { child, info: JSON.parse(line) as T };
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+
+const rssMB = (pid: number) => {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("VmRSS:"));
+  return Number(line?.split(/\s+/)[1]) / 1024;
+};
+
+/** A source of `size` bytes cycling through 16 random 1 MiB blocks (no allocation per chunk). */
+function source(size: number): AsyncIterable<Uint8Array> {
+  const blocks = Array.from({ length: 16 }, () => new Uint8Array(randomBytes(MiB)));
+  return (async function* () {
+    for (let at = 0, i = 0; at < size; at += MiB, i++) {
+      const b = blocks[i % blocks.length] as Uint8Array;
+      yield size - at >= MiB ? b : b.subarray(0, size - at);
+    }
+  })();
+}
+
+async function rawUpload(url: string, size: number): Promise<number> {
+  const start = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const req = request(
+      `${url}/sink`,
+      { method: "POST", headers: { "content-length": size } },
+      (res) => {
+        res.resume();
+        res.on("end", resolve);
+      },
+    );
+    req.on("error", reject);
+    (async () => {
+      for await (const piece of source(size)) {
+        if (!req.write(piece)) await new Promise((r) => req.once("drain", r));
+      }
+      req.end();
+    })().catch(reject);
+  });
+  return size / 1e6 / ((performance.now() - start) / 1000);
+}
+
+async function rawDownload(url: string, size: number): Promise<number> {
+  const start = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    request(`${url}/source?bytes=${size}`, (res) => {
+      let got = 0;
+      res.on("data", (d: Buffer) => {
+        got += d.length;
+      });
+      res.on("end", () => (got === size ? resolve() : reject(new Error(`got ${got} of ${size}`))));
+    })
+      .on("error", reject)
+      .end();
+  });
+  return size / 1e6 / ((performance.now() - start) / 1000);
+}
+
+export default async function streaming(args: string[]): Promise<void> {
+  const json = args.includes("--json");
+  const quick = args.includes("--quick");
+  const runsAt = args.indexOf("--runs");
+  const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
+  const size = quick ? 256 * MiB : 1024 * MiB;
+
+  const hubBin = new URL("../reference-server/bin/acb-hub.js", import.meta.url).pathname;
+  const hub = await spawnJson<{ url: string; adminToken: string }>(hubBin, [
+    "dev",
+    "--port",
+    "0",
+    "--log-level",
+    "warn",
+  ]);
+  const raw = await spawnJson<{ url: string }>(
+    new URL("./lib/raw-http-server.ts", import.meta.url).pathname,
+    [],
+  );
+  const hubPid = hub.child.pid ?? 0;
+  try {
+    const admin = createConnectTransport({
+      baseUrl: hub.info.url,
+      httpVersion: "1.1",
+      interceptors: [
+        (next) => (req) => {
+          req.header.set("Authorization", `Bearer ${hub.info.adminToken}`);
+          return next(req);
+        },
+      ],
+    });
+    await createConnectClient(AdminService, admin).createTenant({
+      tenantId: "bench",
+      tier: Tier.ENTERPRISE,
+    });
+    const issued = await createConnectClient(AuthService, admin).issueToken({
+      tenantId: "bench",
+      agentId: "streamer",
+      roles: [Role.AGENT_FULL],
+    });
+    const client = createClient({ baseUrl: hub.info.url, token: issued.tokens?.accessToken ?? "" });
+
+    const results = {
+      upload: [] as number[],
+      download: [] as number[],
+      rawUp: [] as number[],
+      rawDown: [] as number[],
+      rss: [] as number[],
+    };
+    for (let run = 1; run <= runs; run++) {
+      results.rawUp.push(await rawUpload(raw.info.url, size));
+      results.rawDown.push(await rawDownload(raw.info.url, size));
+
+      const baseline = rssMB(hubPid);
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, rssMB(hubPid));
+      }, 10);
+      let start = performance.now();
+      const ctx = await client.streamContext("bench").fromReader(source(size), size).send();
+      results.upload.push(size / 1e6 / ((performance.now() - start) / 1000));
+      start = performance.now();
+      let got = 0;
+      for await (const chunk of client.receiveContextStream(ctx.id)) got += chunk.length;
+      results.download.push(size / 1e6 / ((performance.now() - start) / 1000));
+      clearInterval(sampler);
+      peak = Math.max(peak, rssMB(hubPid));
+      if (got !== size) throw new Error(`downloaded ${got} of ${size} bytes`);
+      await client.deleteContext(ctx.id);
+      results.rss.push(peak - baseline);
+      log(
+        `run ${run}: upload ${results.upload.at(-1)?.toFixed(0)} MB/s, download ${results.download.at(-1)?.toFixed(0)} MB/s, raw up ${results.rawUp.at(-1)?.toFixed(0)} / down ${results.rawDown.at(-1)?.toFixed(0)} MB/s, hub RSS +${results.rss.at(-1)?.toFixed(1)} MB`,
+      );
+    }
+
+    const upload = median(results.upload);
+    const download = median(results.download);
+    const rawUp = median(results.rawUp);
+    const rawDown = median(results.rawDown);
+    const summary = {
+      bytes: size,
+      runs,
+      upload_MBps: Math.round(upload),
+      download_MBps: Math.round(download),
+      raw_upload_MBps: Math.round(rawUp),
+      raw_download_MBps: Math.round(rawDown),
+      raw_MBps: Math.round((rawUp + rawDown) / 2),
+      upload_ratio: Number((upload / rawUp).toFixed(2)),
+      download_ratio: Number((download / rawDown).toFixed(2)),
+      peak_rss_growth_MB: Number(Math.max(...results.rss).toFixed(1)),
+    };
+    process.stdout.write(
+      `\nstreaming ${size / MiB} MiB through the hub (medians of ${runs}; SHA-256 verified both sides)\n`,
+    );
+    for (const [k, v] of Object.entries(summary)) process.stdout.write(`  ${k.padEnd(20)} ${v}\n`);
+    if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } finally {
+    await Promise.all([stop(hub.child), stop(raw.child)]);
+  }
+}

@@ -1,0 +1,161 @@
+import type { Sha256Hasher, Sha256Provider } from "./sha256.js";
+
+/** What an upload can read its bytes from. */
+export type StreamSource =
+  | ReadableStream<Uint8Array>
+  | AsyncIterable<Uint8Array>
+  | Blob
+  | Uint8Array
+  | ArrayBuffer;
+
+/** One chunk ready to send: its place in the object, bytes and SHA-256. */
+export interface Chunk {
+  offset: number;
+  data: Uint8Array;
+  sha256: Uint8Array;
+}
+
+/** The size of a source that knows it (bytes, Blob); undefined for streams. */
+export function knownSize(source: StreamSource): number | undefined {
+  if (source instanceof Uint8Array || source instanceof ArrayBuffer) return source.byteLength;
+  if (typeof Blob !== "undefined" && source instanceof Blob) return source.size;
+  return undefined;
+}
+
+/** Pieces of a source, in order, whatever its kind. */
+async function* piecesOf(source: StreamSource, chunkSize: number): AsyncGenerator<Uint8Array> {
+  if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
+    const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+    for (let at = 0; at < bytes.length; at += chunkSize) yield bytes.subarray(at, at + chunkSize);
+    return;
+  }
+  if (typeof Blob !== "undefined" && source instanceof Blob) {
+    // One chunk in memory at a time, however large the Blob (a File from an <input>, say).
+    for (let at = 0; at < source.size; at += chunkSize) {
+      yield new Uint8Array(await source.slice(at, at + chunkSize).arrayBuffer());
+    }
+    return;
+  }
+  if (typeof ReadableStream !== "undefined" && source instanceof ReadableStream) {
+    const reader = (source as ReadableStream<Uint8Array>).getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  yield* source as AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Cuts a source into chunks of exactly `chunkSize` bytes (the last may be shorter), hashing each
+ * chunk and feeding the whole-object hasher once per byte. Chunks handed out but not yet confirmed
+ * by the hub are kept, so after a dropped connection the upload continues from the hub's verified
+ * offset without reading the source again: memory holds at most what is in flight.
+ */
+export class ChunkFeed {
+  private readonly pieces: AsyncGenerator<Uint8Array>;
+  /** Chunks sent, not yet below the hub's verified offset (oldest first). */
+  private unconfirmed: Chunk[] = [];
+  /** Offset of the next chunk to read from the source. */
+  private readOffset = 0;
+  private leftover: Uint8Array | undefined;
+
+  constructor(
+    source: StreamSource,
+    private readonly totalSize: number,
+    private readonly chunkSize: number,
+    private readonly sha256: Sha256Provider,
+    private readonly whole: Sha256Hasher,
+  ) {
+    this.pieces = piecesOf(source, chunkSize);
+  }
+
+  /** The hub has verified every byte below `offset`: forget the chunks it covers. */
+  confirm(offset: number): void {
+    while (this.unconfirmed.length > 0) {
+      const first = this.unconfirmed[0] as Chunk;
+      if (first.offset + first.data.length > offset) break;
+      this.unconfirmed.shift();
+    }
+  }
+
+  /** Chunks from `offset` (the hub's verified offset) to the end: kept ones first, then new. */
+  async *from(offset: number): AsyncGenerator<Chunk> {
+    this.confirm(offset);
+    const kept = this.unconfirmed;
+    if (kept.length > 0 && (kept[0] as Chunk).offset !== offset) {
+      throw new Error(`cannot resume at offset ${offset}: it is not where a sent chunk begins`);
+    }
+    if (kept.length === 0 && offset !== this.readOffset) {
+      throw new Error(
+        `cannot resume at offset ${offset}: the source has moved on to ${this.readOffset}`,
+      );
+    }
+    // Copy the list: confirm() may drop entries while this generator is suspended.
+    for (const chunk of [...kept]) yield chunk;
+    while (this.readOffset < this.totalSize) {
+      const chunk = await this.next();
+      this.unconfirmed.push(chunk);
+      yield chunk;
+    }
+  }
+
+  private async next(): Promise<Chunk> {
+    const want = Math.min(this.chunkSize, this.totalSize - this.readOffset);
+    let data: Uint8Array | undefined;
+    let filled = 0;
+    while (filled < want) {
+      let piece = this.leftover;
+      this.leftover = undefined;
+      if (!piece) {
+        const r = await this.pieces.next();
+        if (r.done) {
+          throw new Error(
+            `the source ended after ${this.readOffset + filled} bytes; ${this.totalSize} were declared`,
+          );
+        }
+        piece = r.value;
+      }
+      const take = Math.min(piece.length, want - filled);
+      if (take < piece.length) this.leftover = piece.subarray(take);
+      if (filled === 0 && take === want) {
+        data = piece.subarray(0, take); // a whole chunk in one piece: no copy
+      } else {
+        data ??= new Uint8Array(want);
+        data.set(piece.subarray(0, take), filled);
+      }
+      filled += take;
+    }
+    const chunkData = data ?? new Uint8Array();
+    if (
+      this.readOffset + want === this.totalSize &&
+      (this.leftover?.length || !(await this.ended()))
+    ) {
+      throw new Error(`the source holds more than the ${this.totalSize} bytes declared`);
+    }
+    this.whole.update(chunkData);
+    const chunk = {
+      offset: this.readOffset,
+      data: chunkData,
+      sha256: await this.sha256.digest(chunkData),
+    };
+    this.readOffset += want;
+    return chunk;
+  }
+
+  private async ended(): Promise<boolean> {
+    for (;;) {
+      const r = await this.pieces.next();
+      if (r.done) return true;
+      if (r.value.length > 0) {
+        this.leftover = r.value;
+        return false;
+      }
+    }
+  }
+}

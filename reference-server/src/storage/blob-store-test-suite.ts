@@ -1,0 +1,102 @@
+// The blob store part of the shared backend suite (backendTestSuite calls it): staging in order,
+// all-or-nothing appends, publish, ranged reads in pieces, discard and delete. Every test uses
+// keys under a fresh random prefix, so a shared store (one bucket for many runs) never collides.
+
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import type { Backend } from "./types.js";
+
+const freshKey = () => `t${randomUUID().replaceAll("-", "")}/upl_${randomUUID().slice(0, 8)}`;
+
+async function collect(pieces: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const p of pieces) out.push(p);
+  return out;
+}
+
+const concat = (parts: Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p)));
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** Registers the blob store cases; `backend()` returns the suite's backend (created in beforeAll). */
+export function blobStoreCases(backend: () => Backend): void {
+  describe("blobs", () => {
+    it("names its backend", () => {
+      expect(backend().blobs.name).toMatch(/^[a-z0-9-]+$/);
+    });
+
+    it("stages appends in order, reads them back and publishes the object", async () => {
+      const blobs = backend().blobs;
+      const key = freshKey();
+      const parts = [randomBytes(1000), randomBytes(4096), randomBytes(17)];
+      expect(await blobs.stagedSize(key)).toBe(0);
+      let offset = 0;
+      for (const p of parts) {
+        await blobs.append(key, offset, p);
+        offset += p.length;
+        expect(await blobs.stagedSize(key)).toBe(offset);
+      }
+      expect(Buffer.from(await blobs.readStaged(key, 1000, 4096)).equals(parts[1] as Buffer)).toBe(
+        true,
+      );
+
+      const ref = await blobs.publish(key);
+      expect(ref).toMatchObject({ backend: blobs.name, key, size: offset });
+      expect(ref.bucket).not.toBe("");
+      expect(await blobs.exists(ref)).toBe(true);
+      expect(await blobs.stagedSize(key)).toBe(0);
+      const whole = concat(parts);
+      expect(sha(concat(await collect(blobs.read(ref, 0, offset, 1024))))).toBe(sha(whole));
+      await blobs.delete(ref);
+      expect(await blobs.exists(ref)).toBe(false);
+      await blobs.delete(ref); // deleting twice is harmless
+    });
+
+    it("refuses an append that does not continue the staged bytes, keeping them", async () => {
+      const blobs = backend().blobs;
+      const key = freshKey();
+      await blobs.append(key, 0, randomBytes(10));
+      await expect(blobs.append(key, 5, randomBytes(10))).rejects.toThrow();
+      await expect(blobs.append(key, 11, randomBytes(10))).rejects.toThrow();
+      expect(await blobs.stagedSize(key)).toBe(10);
+      await expect(blobs.append(freshKey(), 3, randomBytes(1))).rejects.toThrow();
+      await blobs.discard(key);
+    });
+
+    it("reads a range in pieces of the asked size, the last one shorter", async () => {
+      const blobs = backend().blobs;
+      const key = freshKey();
+      const data = randomBytes(10_000);
+      await blobs.append(key, 0, data);
+      const ref = await blobs.publish(key);
+      const pieces = await collect(blobs.read(ref, 1234, 5000, 2048));
+      expect(pieces.map((p) => p.length)).toEqual([2048, 2048, 904]);
+      expect(concat(pieces).equals(data.subarray(1234, 6234))).toBe(true);
+      expect(await collect(blobs.read(ref, 10_000, 0, 2048))).toEqual([]);
+
+      // Stopping a read early leaves the object readable (and releases the file).
+      for await (const _ of blobs.read(ref, 0, 10_000, 1000)) break;
+      expect((await collect(blobs.read(ref, 0, 10_000, 4096))).length).toBe(3);
+      await blobs.delete(ref);
+    });
+
+    it("discards a staged object without publishing it", async () => {
+      const blobs = backend().blobs;
+      const key = freshKey();
+      await blobs.append(key, 0, randomBytes(100));
+      await blobs.discard(key);
+      expect(await blobs.stagedSize(key)).toBe(0);
+      await blobs.discard(key); // twice is harmless
+      // The key can be staged afresh.
+      await blobs.append(key, 0, randomBytes(3));
+      expect(await blobs.stagedSize(key)).toBe(3);
+      await blobs.discard(key);
+    });
+
+    it("refuses keys that could escape the store", async () => {
+      const blobs = backend().blobs;
+      for (const key of ["../x", "a/../../b", "/abs", "a//b", ""]) {
+        await expect(blobs.append(key, 0, randomBytes(1)), key).rejects.toThrow(/invalid blob key/);
+      }
+    });
+  });
+}
