@@ -94,16 +94,20 @@ export const defaultLimits: HubLimits = {
 };
 
 /** The optional capabilities this hub delivers (GetServerInfo). */
-const capabilities = ["registry", "contexts", "auth", "admin", "large-contexts", "meetings"] as const;
+const capabilities = [
+  "registry",
+  "contexts",
+  "auth",
+  "admin",
+  "large-contexts",
+  "meetings",
+] as const;
 
 /**
  * Services of the protocol this hub does not implement yet. They are routed (so callers are still
  * authenticated and authorised) and every RPC answers UNIMPLEMENTED.
  */
-const notYetImplemented: DescService[] = [
-  MessagingService,
-  ConversationService,
-];
+const notYetImplemented: DescService[] = [MessagingService, ConversationService];
 
 /**
  * Answers UNIMPLEMENTED for the services above once the caller is authenticated and authorised,

@@ -59,10 +59,7 @@ import { silentLogger } from "../src/logger.js";
  * When one is implemented, move it out of this list (the RBAC test then requires its methods in
  * the access table).
  */
-const EXPECTED_UNIMPLEMENTED = [
-  "acb.v1.MessagingService",
-  "acb.v1.ConversationService",
-];
+const EXPECTED_UNIMPLEMENTED = ["acb.v1.MessagingService", "acb.v1.ConversationService"];
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const MiB = 1024 * 1024;

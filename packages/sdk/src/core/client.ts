@@ -9,7 +9,6 @@ import type { DescMessage } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { type AgentSession, type RegisterOptions, registerAgent } from "./agent-session.js";
-import { createMeetingsApi, type MeetingsApi } from "./meetings.js";
 import {
   type ContextStreamBuilder,
   type ReceiveStreamOptions,
@@ -18,6 +17,7 @@ import {
   streamContextBuilder,
   type UploadTransportMode,
 } from "./large-contexts.js";
+import { createMeetingsApi, type MeetingsApi } from "./meetings.js";
 import { jsonCodec, type PayloadCodec, protobufCodec } from "./payload-codec.js";
 import {
   type AgentInfo,

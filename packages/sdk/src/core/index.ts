@@ -49,6 +49,7 @@ export {
   protobufCodec,
 } from "./payload-codec.js";
 export type { AgentInfo, AgentPresence, ContextScopeName, SharedContext } from "./records.js";
+export { Sha256, type Sha256Hasher, type Sha256Provider, webSha256 } from "./sha256.js";
 export type {
   ContextChange,
   ContextChangeKind,
@@ -56,4 +57,3 @@ export type {
   SubscribeOptions,
   Subscription,
 } from "./subscription.js";
-export { Sha256, type Sha256Hasher, type Sha256Provider, webSha256 } from "./sha256.js";
