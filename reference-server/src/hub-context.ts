@@ -1,5 +1,6 @@
 import type { TokenService } from "./auth/token-service.js";
 import type { Clock } from "./clock.js";
+import type { Logger } from "./logger.js";
 import type { Backend, TenantRecord } from "./storage/types.js";
 
 /** What every domain module and handler of one hub shares. */
@@ -11,6 +12,8 @@ export interface HubContext {
   readonly epoch: string;
   readonly nodeId: string;
   readonly limits: HubLimits;
+  /** Where background work (timers, sweepers) reports failures it cannot return to a caller. */
+  readonly logger: Logger;
   /** Reads a tenant (the caller's tenant always exists: authentication checked it). */
   tenant(tenantId: string): Promise<TenantRecord>;
 }

@@ -14,7 +14,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
-import { PLATFORM_TENANT } from "./auth/identity.js";
+import { type Identity, PLATFORM_TENANT } from "./auth/identity.js";
 import { accessTable } from "./auth/rbac-table.js";
 import {
   createTokenService,
@@ -23,16 +23,21 @@ import {
 } from "./auth/token-service.js";
 import { type Clock, systemClock } from "./clock.js";
 import { Contexts } from "./domain/contexts.js";
+import { Conversations } from "./domain/conversations.js";
+import { DeliveryEngine } from "./domain/delivery.js";
 import { LargeContexts } from "./domain/large-contexts.js";
 import { Meetings } from "./domain/meetings.js";
+import { Messaging } from "./domain/messaging.js";
 import { Registry } from "./domain/registry.js";
 import { hubError } from "./errors.js";
 import { createAdminHandler } from "./handlers/admin-handler.js";
 import { createAuthHandler } from "./handlers/auth-handler.js";
 import { createContextsHandler } from "./handlers/contexts-handler.js";
+import { createConversationsHandler } from "./handlers/conversations-handler.js";
 import { createHealthHandler } from "./handlers/health-handler.js";
 import { createLargeContextsHandler } from "./handlers/large-contexts-handler.js";
 import { createMeetingsHandler } from "./handlers/meetings-handler.js";
+import { createMessagingHandler } from "./handlers/messaging-handler.js";
 import { createRegistryHandler } from "./handlers/registry-handler.js";
 import { createServerInfoHandler } from "./handlers/server-info-handler.js";
 import type { HubContext, HubLimits } from "./hub-context.js";
@@ -80,6 +85,8 @@ export interface Hub {
   listen(options?: ListenOptions): Promise<Listener>;
   /** Mints a platform-admin access token (dev mode only). */
   issueAdminToken(ttlMs?: number): Promise<string>;
+  /** Counters for observation: e.g. replies dropped because their Request call had ended. */
+  stats(): { lateRepliesDropped: number };
   /** Ends live streams, closes listeners and stops timers. */
   close(): Promise<void>;
 }
@@ -101,31 +108,10 @@ const capabilities = [
   "admin",
   "large-contexts",
   "meetings",
+  "messaging",
+  "request-reply",
+  "conversations",
 ] as const;
-
-/**
- * Services of the protocol this hub does not implement yet. They are routed (so callers are still
- * authenticated and authorised) and every RPC answers UNIMPLEMENTED.
- */
-const notYetImplemented: DescService[] = [MessagingService, ConversationService];
-
-/**
- * Answers UNIMPLEMENTED for the services above once the caller is authenticated and authorised,
- * before input validation: a client probing a service with a minimal request must learn that the
- * service is missing, not that its request was invalid.
- */
-function notYetImplementedInterceptor(services: readonly DescService[]): Interceptor {
-  const names = new Set(services.map((s) => s.typeName));
-  return (next) => (req) => {
-    if (names.has(req.service.typeName)) {
-      throw hubError(
-        Code.Unimplemented,
-        `${req.service.typeName}/${req.method.name} is not implemented by this hub yet`,
-      );
-    }
-    return next(req);
-  };
-}
 
 function loggingInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
@@ -170,6 +156,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     epoch: randomBytes(9).toString("base64url"),
     nodeId: options.nodeId ?? `${hostname()}-${process.pid}`,
     limits: { ...defaultLimits, ...options.limits },
+    logger,
     async tenant(tenantId) {
       const t = await backend.tenants.get(tenantId);
       if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
@@ -180,6 +167,9 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   const registry = new Registry(hub);
   const contexts = new Contexts(hub, registry);
   const largeContexts = new LargeContexts(hub, contexts, logger);
+  const delivery = new DeliveryEngine(hub, registry);
+  const conversations = new Conversations(hub);
+  const messaging = new Messaging(hub, delivery, conversations);
   const meetings = new Meetings(hub, {
     onError: (err) => logger.log("error", "meeting deadline check failed", { err }),
   });
@@ -193,6 +183,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     AuthService,
     AdminService,
     MeetingService,
+    MessagingService,
+    ConversationService,
   ];
 
   const routes = (router: ConnectRouter) => {
@@ -214,13 +206,27 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     router.service(AuthService, createAuthHandler(hub));
     router.service(AdminService, createAdminHandler(hub));
     router.service(MeetingService, createMeetingsHandler(hub, meetings));
-    for (const service of notYetImplemented) router.service(service, {});
+    router.service(MessagingService, createMessagingHandler(messaging, delivery));
+    router.service(ConversationService, createConversationsHandler(conversations));
+  };
+
+  // Verifying a signature costs more than the rest of a small call; remember verified tokens until
+  // they expire (bounded, oldest evicted first).
+  const verified = new Map<string, Identity>();
+  const verifyCached = async (token: string): Promise<Identity> => {
+    const hit = verified.get(token);
+    if (hit && (hit.expiresAt === undefined || hit.expiresAt > clock.now())) return hit;
+    verified.delete(token);
+    const identity = await tokens.verify(token);
+    if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
+    verified.set(token, identity);
+    return identity;
   };
 
   const authInterceptor = createAuthInterceptor({
     accessTable,
     async authenticate(credential) {
-      const identity = await tokens.verify(credential);
+      const identity = await verifyCached(credential);
       if (
         identity.tenantId !== PLATFORM_TENANT &&
         !(await backend.tenants.get(identity.tenantId))
@@ -236,12 +242,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
 
   const handler = connectNodeAdapter({
     routes,
-    interceptors: [
-      loggingInterceptor(logger),
-      authInterceptor,
-      notYetImplementedInterceptor(notYetImplemented),
-      createValidationInterceptor(),
-    ],
+    interceptors: [loggingInterceptor(logger), authInterceptor, createValidationInterceptor()],
     readMaxBytes: hub.limits.maxRequestBytes,
     shutdownSignal: shutdown.signal,
   });
@@ -262,6 +263,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         },
       };
     },
+    stats: () => ({ ...messaging.stats }),
     async issueAdminToken(ttlMs = 24 * 3_600_000) {
       if (mode !== "dev") throw new Error("admin tokens are minted only in dev mode");
       return (await tokens.signAccessToken(PLATFORM_TENANT, "dev-admin", [Role.ADMIN], ttlMs))
@@ -269,6 +271,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     },
     async close() {
       shutdown.abort();
+      delivery.close();
+      conversations.stopTimers();
       registry.close();
       contexts.close();
       await largeContexts.close();

@@ -59,7 +59,8 @@ import { silentLogger } from "../src/logger.js";
  * When one is implemented, move it out of this list (the RBAC test then requires its methods in
  * the access table).
  */
-const EXPECTED_UNIMPLEMENTED = ["acb.v1.MessagingService", "acb.v1.ConversationService"];
+/** Services declared in proto/acb/v1 that the hub does not serve yet (every one is served now). */
+const EXPECTED_UNIMPLEMENTED: string[] = [];
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const MiB = 1024 * 1024;
@@ -373,28 +374,6 @@ describe("service inventory and the RBAC access table", () => {
       .map((s) => s.typeName)
       .filter((name) => !served.has(name) && !EXPECTED_UNIMPLEMENTED.includes(name));
     expect(unaccounted).toEqual([]);
-  });
-
-  it("answers UNIMPLEMENTED for every method of the expected-unimplemented services", async () => {
-    const tenantId = await newTenant();
-    const { token } = await agentIn(tenantId, "prober", [Role.ADMIN]);
-    const generated = new Map((await generatedServices()).map((s) => [s.typeName, s]));
-    const transports: [string, Transport][] = [
-      ["connect http/1.1", connect(token, "1.1")],
-      ["connect h2c", connect(token, "2")],
-      ["grpc", createGrpcTransport({ baseUrl, interceptors: [bearer(token)] })],
-    ];
-    const answers: string[] = [];
-    for (const name of EXPECTED_UNIMPLEMENTED) {
-      for (const method of generated.get(name)?.methods ?? []) {
-        for (const [protocol, transport] of transports) {
-          const err = await callEmpty(transport, method);
-          answers.push(`${name}/${method.name} over ${protocol}: ${err ? Code[err.code] : "OK"}`);
-        }
-      }
-    }
-    expect(answers.length).toBeGreaterThan(0);
-    expect(answers.filter((a) => !a.endsWith(": Unimplemented"))).toEqual([]);
   });
 
   it("enforces the table for every routed RPC and every role", async () => {

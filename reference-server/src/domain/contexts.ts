@@ -381,9 +381,9 @@ export class Contexts {
     this.sweepTimer?.timer.cancel();
     const timer = this.hub.clock.setTimer(expiresAt - this.hub.clock.now(), () => {
       this.sweepTimer = undefined;
-      void this.sweepExpired().then(async () =>
-        this.scheduleSweep(await this.hub.backend.contexts.nextExpiry()),
-      );
+      this.sweepExpired()
+        .then(async () => this.scheduleSweep(await this.hub.backend.contexts.nextExpiry()))
+        .catch((err: unknown) => this.hub.logger.log("error", "context TTL sweep failed", { err }));
     });
     this.sweepTimer = { timer, at: expiresAt };
   }

@@ -41,6 +41,8 @@ export interface AgentPage {
  */
 export class Registry {
   private readonly offlineTimers = new Map<string, Timer>();
+  private readonly unregisteredListeners: ((tenantId: string, agentId: string) => Promise<void>)[] =
+    [];
 
   constructor(private readonly hub: HubContext) {}
 
@@ -134,6 +136,27 @@ export class Registry {
     if (!removed) throw notFound("agent", agentId);
     this.cancelOffline(removed);
     await this.emit(removed, AgentEventKind.UNREGISTERED, this.statusOf(removed, tenant));
+    for (const listener of this.unregisteredListeners) await listener(identity.tenantId, agentId);
+  }
+
+  /** Runs `listener` after an agent is unregistered (to drop its queues, end its streams). */
+  onUnregistered(listener: (tenantId: string, agentId: string) => Promise<void>): void {
+    this.unregisteredListeners.push(listener);
+  }
+
+  /**
+   * Marks a registered agent as seen now because it holds a live stream (a heartbeat without a
+   * session check); emits ONLINE when it had gone offline.
+   */
+  async touchLive(tenantId: string, agentId: string): Promise<void> {
+    const tenant = await this.hub.backend.tenants.get(tenantId);
+    const before = await this.hub.backend.registry.get(tenantId, agentId);
+    if (!tenant || !before) return;
+    const wasOnline = this.statusOf(before, tenant) === AgentStatus.ONLINE;
+    const agent = await this.hub.backend.registry.touch(tenantId, agentId, this.hub.clock.now());
+    if (!agent) return;
+    if (!wasOnline) await this.emit(agent, AgentEventKind.STATUS_CHANGED, AgentStatus.ONLINE);
+    this.scheduleOffline(agent, tenant);
   }
 
   async get(
@@ -209,7 +232,9 @@ export class Registry {
       key,
       this.hub.clock.setTimer(due, () => {
         this.offlineTimers.delete(key);
-        void this.checkOffline(agent.tenantId, agent.id);
+        this.checkOffline(agent.tenantId, agent.id).catch((err: unknown) =>
+          this.hub.logger.log("error", "presence check failed", { err, agent_id: agent.id }),
+        );
       }),
     );
   }

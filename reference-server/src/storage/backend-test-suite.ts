@@ -28,6 +28,18 @@ export interface BackendTestSuiteOptions {
   retainEvents?: number;
 }
 
+/**
+ * Runs a mutation of a record handed out by a store. Stores may return copies or frozen records;
+ * writing to a frozen one throws a TypeError, which counts as "the store did not change".
+ */
+function attemptMutation(mutate: () => unknown): void {
+  try {
+    mutate();
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+  }
+}
+
 /** A fresh id for one test: lowercase letters and digits, valid as a tenant id. */
 const fresh = (prefix = "t") => `${prefix}${randomUUID().replaceAll("-", "")}`;
 
@@ -149,9 +161,9 @@ export function backendTestSuite(
       await backend?.close();
     });
 
-    meetingStoreTests(() => backend);
-
     blobStoreCases(() => backend);
+
+    meetingStoreTests(() => backend);
 
     it("declares its capabilities", () => {
       expect(backend.capabilities.name).toMatch(/\S/);
@@ -171,13 +183,17 @@ export function backendTestSuite(
         expect(await backend.tenants.get(fresh())).toBeUndefined();
       });
 
-      it("returns copies: changing a returned record does not change the stored one", async () => {
+      it("returns copies or frozen records: changing a returned record does not change the stored one", async () => {
         const t = tenantRecord(fresh());
         await backend.tenants.create(t);
         const got = await backend.tenants.get(t.id);
         if (!got) throw new Error("tenant not stored");
-        got.displayName = "changed";
-        got.settings.presenceTimeoutMs = 1;
+        attemptMutation(() => {
+          got.displayName = "changed";
+        });
+        attemptMutation(() => {
+          got.settings.presenceTimeoutMs = 1;
+        });
         expect(await backend.tenants.get(t.id)).toEqual(t);
       });
 
@@ -245,15 +261,20 @@ export function backendTestSuite(
         expect(await backend.registry.get(tenant, "a-2")).toBeUndefined();
       });
 
-      it("returns copies of agents", async () => {
+      it("returns copies or frozen records of agents", async () => {
         const tenant = fresh();
         const a = agentRecord(tenant, "a-1", { capabilities: ["x"], metadata: { k: "v" } });
         await backend.registry.put(a);
         const got = await backend.registry.get(tenant, "a-1");
         if (!got) throw new Error("agent not stored");
-        got.capabilities.push("y");
-        got.metadata["k"] = "changed";
+        attemptMutation(() => got.capabilities.push("y"));
+        attemptMutation(() => {
+          got.metadata["k"] = "changed";
+        });
         expect(await backend.registry.get(tenant, "a-1")).toEqual(a);
+        // Neither may the record the caller stored change what was stored.
+        attemptMutation(() => a.capabilities.push("z"));
+        expect((await backend.registry.get(tenant, "a-1"))?.capabilities).toEqual(["x"]);
       });
 
       it("touch sets lastSeen and returns the agent; unknown agents are undefined", async () => {

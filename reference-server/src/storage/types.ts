@@ -2,6 +2,15 @@
 // (storage/memory today; PostgreSQL, Redis and Kafka later) implements the ones it serves, declares
 // its capabilities, and passes the shared suite in backend-test-suite.ts.
 
+import type {
+  ConversationStore,
+  IdempotencyStore,
+  MessageStore,
+  TopicStore,
+} from "./messaging-types.js";
+
+export type * from "./messaging-types.js";
+
 /** What a backend can promise; the hub reports it through GetServerInfo. */
 export interface BackendCapabilities {
   /** Short name, e.g. "memory". */
@@ -407,48 +416,6 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
-/**
- * The bytes of large context values (LargeContextService). An object is first STAGED under a key:
- * appended to strictly in order while its upload runs, readable back, then PUBLISHED under the
- * same key (or discarded). That shape fits a file system (a file renamed into place) and an
- * object store (a multipart upload completed into an object) alike. Keys are "/"-separated
- * segments of `[A-Za-z0-9._:@-]` (the hub uses "<tenant>/<upload id>"). Reads stream in pieces,
- * so no caller ever holds a whole object in memory.
- */
-export interface BlobStore {
-  /** The StorageRef.backend this store writes, e.g. "fs". */
-  readonly name: string;
-  /**
-   * Appends `data` to the staged object `key`; `offset` must equal the bytes staged so far (0
-   * creates the object). Either every byte of `data` is kept or, when it fails, none.
-   */
-  append(key: string, offset: number, data: Uint8Array): Promise<void>;
-  /** How many bytes are staged under `key`; 0 when nothing is. */
-  stagedSize(key: string): Promise<number>;
-  /** Bytes [offset, offset + length) of the staged object `key`. */
-  readStaged(key: string, offset: number, length: number): Promise<Uint8Array>;
-  /** Makes the staged object `key` a published object and says where it is. */
-  publish(key: string): Promise<StorageRefRecord>;
-  /** Deletes the staged object `key`; no effect when there is none. */
-  discard(key: string): Promise<void>;
-  /**
-   * Streams bytes [offset, offset + length) of a published object in pieces of `pieceSize` bytes
-   * (the last may be shorter). Stopping the iteration early releases what the read holds.
-   */
-  read(
-    ref: StorageRefRecord,
-    offset: number,
-    length: number,
-    pieceSize: number,
-  ): AsyncIterable<Uint8Array>;
-  /** Whether a published object exists. */
-  exists(ref: StorageRefRecord): Promise<boolean>;
-  /** Deletes a published object; no effect when it is gone already. */
-  delete(ref: StorageRefRecord): Promise<void>;
-  /** Releases open files and connections. */
-  close(): Promise<void>;
-}
-
 /** A configured backend: the stores it serves and what it promises. */
 export interface Backend {
   readonly capabilities: BackendCapabilities;
@@ -460,5 +427,9 @@ export interface Backend {
   /** Bytes of large context values. */
   readonly blobs: BlobStore;
   readonly meetings: MeetingStore;
+  readonly messages: MessageStore;
+  readonly idempotency: IdempotencyStore;
+  readonly topics: TopicStore;
+  readonly conversations: ConversationStore;
   close(): Promise<void>;
 }

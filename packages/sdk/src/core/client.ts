@@ -1,14 +1,17 @@
 import { AdminService } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService } from "@acb/gen/acb/v1/auth_pb";
 import { ContextService } from "@acb/gen/acb/v1/contexts_pb";
+import { ConversationService } from "@acb/gen/acb/v1/conversations_pb";
 import { LargeContextService } from "@acb/gen/acb/v1/large_contexts_pb";
 import { MeetingService } from "@acb/gen/acb/v1/meetings_pb";
+import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type GetServerInfoResponse, ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import type { DescMessage } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { type AgentSession, type RegisterOptions, registerAgent } from "./agent-session.js";
+import { type ConversationsApi, conversationsApi } from "./conversations.js";
 import {
   type ContextStreamBuilder,
   type ReceiveStreamOptions,
@@ -18,7 +21,23 @@ import {
   type UploadTransportMode,
 } from "./large-contexts.js";
 import { createMeetingsApi, type MeetingsApi } from "./meetings.js";
-import { jsonCodec, type PayloadCodec, protobufCodec } from "./payload-codec.js";
+import {
+  type RequestFuture,
+  type RequestOptions,
+  type SendOptions,
+  type SendResult,
+  sendRequest,
+  startRequest,
+  type Target,
+} from "./messaging.js";
+import { codecOf, type PayloadCodec, protobufCodec } from "./payload-codec.js";
+import {
+  type MessageHandler,
+  MessageRouter,
+  type ReceiveOptions,
+  type Receiver,
+  startReceiver,
+} from "./receiver.js";
 import {
   type AgentInfo,
   type AgentPresence,
@@ -118,10 +137,58 @@ export interface AcbClient {
     readonly auth: Client<typeof AuthService>;
     readonly admin: Client<typeof AdminService>;
     readonly serverInfo: Client<typeof ServerInfoService>;
+    readonly messaging: Client<typeof MessagingService>;
+    readonly conversations: Client<typeof ConversationService>;
     readonly meetings: Client<typeof MeetingService>;
   };
   /** Turn-based meetings: create, open, list; each meeting is a handle. */
   readonly meetings: MeetingsApi;
+  /** Sends a message to one agent; resolves once the hub has it durably. */
+  sendTo<T = unknown>(
+    agentId: string,
+    kind: string,
+    value: T,
+    options?: SendOptions<T>,
+  ): Promise<SendResult>;
+  /** Publishes to a topic (dot-separated; subscribers may use `*` and `>` wildcards). */
+  publish<T = unknown>(
+    topic: string,
+    kind: string,
+    value: T,
+    options?: SendOptions<T>,
+  ): Promise<SendResult>;
+  /** Sends to every other agent of the tenant. */
+  broadcast<T = unknown>(kind: string, value: T, options?: SendOptions<T>): Promise<SendResult>;
+  /** Sends many messages in one call (high-rate producers); each item succeeds or fails on its own. */
+  sendBatch(
+    items: { to: Target; kind: string; value: unknown; options?: SendOptions<unknown> }[],
+  ): Promise<(SendResult | { error: { code: number; message: string } })[]>;
+  /**
+   * Sends a query (or command) and returns a future for the reply: `await request(...).wait()` for
+   * a synchronous exchange, or keep the future and wait later. Fails with Code.DeadlineExceeded
+   * when no reply arrives within `timeoutMs`.
+   */
+  request<R = unknown, T = unknown>(
+    agentId: string,
+    kind: string,
+    value: T,
+    options?: RequestOptions<T>,
+  ): RequestFuture<R>;
+  /** Subscribes this agent durably to a topic pattern (messages wait while it is offline). */
+  subscribeTopic(pattern: string): Promise<void>;
+  unsubscribeTopic(pattern: string): Promise<void>;
+  /** Registers the handler for messages of one kind (decoded with the codec or schema given). */
+  handle<T = unknown>(
+    kind: string,
+    handler: MessageHandler<T>,
+    options?: { codec?: PayloadCodec<T>; schema?: DescMessage },
+  ): void;
+  /** Registers the handler for messages no kind-specific handler takes. */
+  onMessage(handler: MessageHandler): void;
+  /** Opens this agent's delivery stream and dispatches to the handlers; reconnects and resumes by itself. */
+  receive(options?: ReceiveOptions): Receiver;
+  /** Conversations: state and history of one-way, synchronous and asynchronous exchanges. */
+  readonly conversations: ConversationsApi;
   /** The hub's protocol version, epoch, capabilities and limits. */
   serverInfo(): Promise<GetServerInfoResponse>;
   /** Registers the calling agent and (by default) keeps it online with heartbeats. */
@@ -180,14 +247,6 @@ export function credentialInterceptor(token: TokenSource | undefined): Intercept
   };
 }
 
-function codecOf<T>(
-  options: { codec?: PayloadCodec<T>; schema?: DescMessage } | undefined,
-): PayloadCodec<T> {
-  if (options?.codec) return options.codec;
-  if (options?.schema) return protobufCodec(options.schema) as unknown as PayloadCodec<T>;
-  return jsonCodec as PayloadCodec<T>;
-}
-
 function accessOf(options: ShareOptions<unknown> | undefined) {
   if (options?.scope === undefined && options?.allowedIds === undefined) return undefined;
   return { scope: scopeValues[options.scope ?? "public"], allowedIds: options.allowedIds ?? [] };
@@ -203,6 +262,8 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     auth: createClient(AuthService, transport),
     admin: createClient(AdminService, transport),
     serverInfo: createClient(ServerInfoService, transport),
+    messaging: createClient(MessagingService, transport),
+    conversations: createClient(ConversationService, transport),
     meetings: createClient(MeetingService, transport),
   };
   // Turn handlers need the calling agent's id; ask the hub once, when first needed.
@@ -213,6 +274,16 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
       self = undefined;
     });
     return self;
+  };
+  const router = new MessageRouter();
+  const send = async <T>(
+    target: Target,
+    kind: string,
+    value: T,
+    o?: SendOptions<T>,
+  ): Promise<SendResult> => {
+    const res = await services.messaging.send(sendRequest(target, kind, value, o));
+    return { messageId: res.messageId, duplicate: res.duplicate };
   };
 
   const large = {
@@ -227,6 +298,38 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     receiveContextStream: (contextId, o) => receiveContextStream(large, contextId, o),
     meetings: createMeetingsApi(services.meetings, whoAmI),
     serverInfo: () => services.serverInfo.getServerInfo({}),
+    sendTo: (agentId, kind, value, o) => send({ recipientId: agentId }, kind, value, o),
+    publish: (topic, kind, value, o) => send({ topic }, kind, value, o),
+    broadcast: (kind, value, o) => send({ broadcast: true }, kind, value, o),
+    async sendBatch(items) {
+      const res = await services.messaging.sendBatch({
+        requests: items.map((i) => sendRequest(i.to, i.kind, i.value, i.options)),
+      });
+      return res.results.map((r) =>
+        r.error
+          ? { error: { code: r.error.code, message: r.error.message } }
+          : { messageId: r.messageId, duplicate: r.duplicate },
+      );
+    },
+    request: (agentId, kind, value, o) => startRequest(services.messaging, agentId, kind, value, o),
+    async subscribeTopic(pattern) {
+      await services.messaging.subscribeTopic({ pattern });
+    },
+    async unsubscribeTopic(pattern) {
+      await services.messaging.unsubscribeTopic({ pattern });
+    },
+    handle(kind, handler, o) {
+      router.routes.set(kind, {
+        handler: handler as MessageHandler<never>,
+        codec:
+          o?.codec ?? (o?.schema ? (protobufCodec(o.schema) as PayloadCodec<unknown>) : undefined),
+      });
+    },
+    onMessage(handler) {
+      router.fallback = { handler: handler as MessageHandler<never>, codec: undefined };
+    },
+    receive: (o = {}) => startReceiver(services.messaging, router, o),
+    conversations: conversationsApi(services.conversations),
     register: (o) => registerAgent(services.registry, o),
     async discover(query = {}) {
       const found: AgentInfo[] = [];

@@ -12,6 +12,13 @@ export {
   type TokenSource,
   type UpdateOptions,
 } from "./client.js";
+export type {
+  ConversationInfo,
+  ConversationModeName,
+  ConversationStateName,
+  ConversationsApi,
+  StartConversationOptions,
+} from "./conversations.js";
 export { Code, ConnectError, isRetryable } from "./errors.js";
 export type {
   ContextStreamBuilder,
@@ -41,6 +48,15 @@ export type {
   Turn,
   TurnWatch,
 } from "./meetings.js";
+export type {
+  InboundMessage,
+  MessageTypeName,
+  RequestFuture,
+  RequestOptions,
+  SendOptions,
+  SendResult,
+  Target,
+} from "./messaging.js";
 export {
   autoCodec,
   bytesCodec,
@@ -48,6 +64,7 @@ export {
   type PayloadCodec,
   protobufCodec,
 } from "./payload-codec.js";
+export type { MessageHandler, ReceivedMessage, ReceiveOptions, Receiver } from "./receiver.js";
 export type { AgentInfo, AgentPresence, ContextScopeName, SharedContext } from "./records.js";
 export { Sha256, type Sha256Hasher, type Sha256Provider, webSha256 } from "./sha256.js";
 export type {

@@ -56,3 +56,12 @@ export const autoCodec: PayloadCodec<unknown> = {
     return data;
   },
 };
+
+/** The codec an options object asks for: `codec`, else `schema` (protobuf), else JSON. */
+export function codecOf<T>(
+  options: { codec?: PayloadCodec<T>; schema?: DescMessage } | undefined,
+): PayloadCodec<T> {
+  if (options?.codec) return options.codec;
+  if (options?.schema) return protobufCodec(options.schema) as unknown as PayloadCodec<T>;
+  return jsonCodec as PayloadCodec<T>;
+}

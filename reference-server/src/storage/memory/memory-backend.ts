@@ -9,30 +9,35 @@ import type {
 import { createMemoryContextStore } from "./memory-contexts.js";
 import { createMemoryEventLog, type MemoryEventLogOptions } from "./memory-event-log.js";
 import { createMemoryMeetingStore } from "./memory-meetings.js";
+import { createMemoryMessageStore } from "./memory-messages.js";
+import {
+  createMemoryConversationStore,
+  createMemoryIdempotencyStore,
+  createMemoryTopicStore,
+} from "./memory-messaging-stores.js";
 import { createMemoryRegistryStore } from "./memory-registry.js";
+import { deepFreeze } from "./tenant-map.js";
 
 function createMemoryTenantStore(): TenantStore {
   const tenants = new Map<string, TenantRecord>();
   return {
     async create(t) {
       if (tenants.has(t.id)) return false;
-      tenants.set(t.id, structuredClone(t));
+      tenants.set(t.id, deepFreeze(structuredClone(t)));
       return true;
     },
     async get(id) {
-      const t = tenants.get(id);
-      return t && structuredClone(t);
+      return tenants.get(id);
     },
     async list(afterId, limit) {
       return [...tenants.values()]
         .filter((t) => t.id > afterId)
         .sort((a, b) => (a.id < b.id ? -1 : 1))
-        .slice(0, limit)
-        .map((t) => structuredClone(t));
+        .slice(0, limit);
     },
     async update(t) {
       if (!tenants.has(t.id)) return false;
-      tenants.set(t.id, structuredClone(t));
+      tenants.set(t.id, deepFreeze(structuredClone(t)));
       return true;
     },
     async delete(id) {
@@ -95,6 +100,10 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     auth: createMemoryAuthStore(),
     blobs,
     meetings: createMemoryMeetingStore(),
+    messages: createMemoryMessageStore(),
+    idempotency: createMemoryIdempotencyStore(),
+    topics: createMemoryTopicStore(),
+    conversations: createMemoryConversationStore(),
     async close() {
       await blobs.close();
     },

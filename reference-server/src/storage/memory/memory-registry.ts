@@ -1,5 +1,5 @@
 import type { AgentQuery, AgentRecord, RegistryStore } from "../types.js";
-import { matchesMetadata, pageAfter, TenantMap } from "./tenant-map.js";
+import { deepFreeze, matchesMetadata, pageAfter, TenantMap } from "./tenant-map.js";
 
 export function matchesAgent(a: AgentRecord, q: AgentQuery): boolean {
   if (q.type && a.type !== q.type) return false;
@@ -19,25 +19,23 @@ export function createMemoryRegistryStore(): RegistryStore {
   const agents = new TenantMap<AgentRecord>();
   return {
     async put(agent) {
-      agents.set(agent.tenantId, agent.id, structuredClone(agent));
+      agents.set(agent.tenantId, agent.id, deepFreeze(structuredClone(agent)));
     },
     async get(tenantId, agentId) {
-      const a = agents.get(tenantId, agentId);
-      return a && structuredClone(a);
+      return agents.get(tenantId, agentId);
     },
     async touch(tenantId, agentId, at) {
       const a = agents.get(tenantId, agentId);
       if (!a) return undefined;
-      a.lastSeen = Math.max(a.lastSeen, at);
-      return structuredClone(a);
+      const touched = deepFreeze({ ...a, lastSeen: Math.max(a.lastSeen, at) });
+      agents.set(tenantId, agentId, touched);
+      return touched;
     },
     async delete(tenantId, agentId) {
       return agents.delete(tenantId, agentId);
     },
     async list(tenantId, query, afterId, limit) {
-      return pageAfter(agents.values(tenantId), afterId, limit, (a) => matchesAgent(a, query)).map(
-        (a) => structuredClone(a),
-      );
+      return pageAfter(agents.values(tenantId), afterId, limit, (a) => matchesAgent(a, query));
     },
     async count(tenantId) {
       return agents.size(tenantId);

@@ -60,3 +60,21 @@ export function matchesMetadata(
 ): boolean {
   return Object.entries(want).every(([k, v]) => have[k] === v);
 }
+
+/**
+ * Freezes a record and the plain objects and arrays inside it. The in-memory stores keep frozen
+ * copies and hand them out without cloning: reads on hot paths (the tenant and agent of every
+ * call) cost nothing, and no caller can change stored state by accident.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (
+    value !== null &&
+    typeof value === "object" &&
+    !ArrayBuffer.isView(value) &&
+    !Object.isFrozen(value)
+  ) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

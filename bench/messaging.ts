@@ -1,0 +1,302 @@
+// The messaging benchmark (`npm run bench -- messaging [--quick] [--json]`).
+//
+// In one run, against a hub in its own process (embedded backend):
+//   1. send→deliver latency of 100-byte messages at a fixed offered rate of 1,000 msg/s across 50
+//      agents (open loop: latency is measured from each message's scheduled send time, so a stall
+//      is charged to every message it delays);
+//   2. the highest sustained delivered rate with batched sends (closed-loop producers, receivers
+//      acking as they go);
+// and, side by side, the same measurements against NATS (nats-server from Debian, `nats` client):
+// core pub→sub latency at the same offered rate, and JetStream publish-with-ack throughput.
+
+import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+import { type AcbClient, createClient } from "@acb/sdk/node";
+import { createClient as createConnectClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { connect, type NatsConnection, RetentionPolicy, StorageType } from "nats";
+import { type HubProcess, startHubProcess } from "./lib/hub-process.ts";
+import { flags, log, percentiles, printTable } from "./lib/report.ts";
+
+const now = () => performance.timeOrigin + performance.now();
+const PAYLOAD_BYTES = 100;
+
+/** A 100-byte JSON payload carrying its scheduled send time. */
+function payload(t: number): { t: number; pad: string } {
+  const base = JSON.stringify({ t, pad: "" }).length;
+  return { t, pad: "x".repeat(Math.max(0, PAYLOAD_BYTES - base)) };
+}
+
+async function provision(hub: HubProcess, agents: string[]): Promise<Map<string, string>> {
+  const transport = createConnectTransport({
+    baseUrl: hub.url,
+    httpVersion: "2",
+    interceptors: [
+      (next) => (req) => {
+        req.header.set("Authorization", `Bearer ${hub.adminToken}`);
+        return next(req);
+      },
+    ],
+  });
+  await createConnectClient(AdminService, transport).createTenant({
+    tenantId: "bench",
+    tier: Tier.ENTERPRISE,
+  });
+  const auth = createConnectClient(AuthService, transport);
+  const tokens = new Map<string, string>();
+  for (const id of agents) {
+    const res = await auth.issueToken({ tenantId: "bench", agentId: id, roles: [Role.AGENT_FULL] });
+    tokens.set(id, res.tokens?.accessToken ?? "");
+  }
+  return tokens;
+}
+
+/** Schedules `total` sends at `rate` per second; `send(i, scheduledAt)` must not block. */
+async function openLoop(
+  rate: number,
+  total: number,
+  send: (i: number, at: number) => void,
+): Promise<void> {
+  const start = now() + 50;
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000));
+      while (sent < due) {
+        send(sent, start + (sent * 1000) / rate);
+        sent++;
+      }
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    setTimeout(tick, 50);
+  });
+}
+
+function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve) => {
+    const check = () => {
+      if (cond()) resolve(true);
+      else if (Date.now() > deadline) resolve(false);
+      else setTimeout(check, 5);
+    };
+    check();
+  });
+}
+
+async function acbLatency(hub: HubProcess, seconds: number) {
+  const ids = Array.from({ length: 50 }, (_, i) => `lat-${i}`);
+  const tokens = await provision(hub, ids);
+  const clients: AcbClient[] = [];
+  const samples: number[] = [];
+  const warmupUntil = now() + 2000;
+  let received = 0;
+  for (const id of ids) {
+    const c = createClient({ baseUrl: hub.url, token: tokens.get(id) ?? "" });
+    await c.register({ id, type: "bench" });
+    c.handle<{ t: number }>("lat", (m) => {
+      received++;
+      const t = now();
+      if (m.value.t >= warmupUntil) samples.push(t - m.value.t);
+    });
+    await c.receive({ maxInFlight: 1000 }).ready;
+    clients.push(c);
+  }
+  const rate = 1000;
+  const total = rate * seconds;
+  let errors = 0;
+  await openLoop(rate, total, (i, at) => {
+    const from = i % ids.length;
+    // Any agent but the sender, spread over all of them.
+    const to = ids[(from + 1 + ((i * 7) % (ids.length - 1))) % ids.length] ?? "lat-0";
+    clients[from]?.sendTo(to, "lat", payload(at)).catch(() => errors++);
+  });
+  await waitFor(() => received >= total - errors, 10_000);
+  return { ...percentiles(samples), sent: total, received, errors };
+}
+
+async function acbThroughput(hub: HubProcess, seconds: number) {
+  const producers = Array.from({ length: 4 }, (_, i) => `prod-${i}`);
+  const consumers = Array.from({ length: 8 }, (_, i) => `cons-${i}`);
+  const tokens = await provision(
+    hub,
+    [...producers, ...consumers].map((x) => x),
+  );
+  let delivered = 0;
+  const receivers = [];
+  const consumerClients: AcbClient[] = [];
+  for (const id of consumers) {
+    const c = createClient({ baseUrl: hub.url, token: tokens.get(id) ?? "" });
+    await c.register({ id, type: "bench" });
+    c.handle("tp", () => {
+      delivered++;
+    });
+    const r = c.receive({ maxInFlight: 2000 });
+    await r.ready;
+    receivers.push(r);
+    consumerClients.push(c);
+  }
+  const producerClients: AcbClient[] = [];
+  for (const id of producers) {
+    const c = createClient({ baseUrl: hub.url, token: tokens.get(id) ?? "" });
+    await c.register({ id, type: "bench" });
+    producerClients.push(c);
+  }
+  const BATCH = 500;
+  const IN_FLIGHT = 2;
+  let stop = false;
+  let accepted = 0;
+  const body = payload(0);
+  const loops = producerClients.flatMap((c, p) =>
+    Array.from({ length: IN_FLIGHT }, async () => {
+      let k = 0;
+      while (!stop) {
+        const items = Array.from({ length: BATCH }, (_, j) => ({
+          to: { recipientId: consumers[(p + k + j) % consumers.length] ?? "cons-0" },
+          kind: "tp",
+          value: body,
+        }));
+        k++;
+        const results = await c.sendBatch(items);
+        accepted += results.length;
+        // Keep the hub's backlog bounded: producers wait while receivers lag far behind.
+        while (!stop && accepted - delivered > 40_000) await new Promise((r) => setTimeout(r, 2));
+      }
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 1000)); // warm-up
+  const d0 = delivered;
+  const t0 = now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const rate = ((delivered - d0) * 1000) / (now() - t0);
+  stop = true;
+  await Promise.all(loops);
+  await waitFor(() => delivered >= accepted, 20_000);
+  for (const r of receivers) await r.close();
+  return { rate, accepted, delivered };
+}
+
+async function natsLatency(seconds: number) {
+  const conns: NatsConnection[] = [];
+  const samples: number[] = [];
+  const warmupUntil = now() + 2000;
+  let received = 0;
+  for (let i = 0; i < 50; i++) {
+    const nc = await connect({ servers: "127.0.0.1:4222" });
+    nc.subscribe(`bench.lat.${i}`, {
+      callback: (_err, msg) => {
+        received++;
+        const t = now();
+        const sent = (JSON.parse(new TextDecoder().decode(msg.data)) as { t: number }).t;
+        if (sent >= warmupUntil) samples.push(t - sent);
+      },
+    });
+    await nc.flush();
+    conns.push(nc);
+  }
+  const total = 1000 * seconds;
+  const enc = new TextEncoder();
+  await openLoop(1000, total, (i, at) => {
+    const from = conns[i % conns.length];
+    from?.publish(`bench.lat.${(i + 1) % conns.length}`, enc.encode(JSON.stringify(payload(at))));
+  });
+  await waitFor(() => received >= total, 10_000);
+  for (const nc of conns) await nc.close();
+  return { ...percentiles(samples), received };
+}
+
+async function jetStreamThroughput(seconds: number) {
+  const nc = await connect({ servers: "127.0.0.1:4222" });
+  const jsm = await nc.jetstreamManager();
+  const name = `ACBBENCH${process.pid}`;
+  await jsm.streams.add({
+    name,
+    subjects: [`acbbench${process.pid}.>`],
+    storage: StorageType.Memory,
+    retention: RetentionPolicy.Limits,
+    max_msgs: 2_000_000,
+  });
+  const js = nc.jetstream();
+  const data = new TextEncoder().encode(JSON.stringify(payload(0)));
+  let acked = 0;
+  let stop = false;
+  const IN_FLIGHT = 256;
+  const workers = Array.from({ length: IN_FLIGHT }, async (_, w) => {
+    while (!stop) {
+      await js.publish(`acbbench${process.pid}.s${w % 8}`, data);
+      acked++;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 1000));
+  const a0 = acked;
+  const t0 = now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const rate = ((acked - a0) * 1000) / (now() - t0);
+  stop = true;
+  await Promise.all(workers);
+  await jsm.streams.delete(name);
+  await nc.close();
+  return { rate };
+}
+
+export default async function main(args: string[]): Promise<void> {
+  const { quick, json } = flags(args);
+  const latencySeconds = quick ? 8 : 30;
+  const throughputSeconds = quick ? 5 : 15;
+
+  log(`latency: 50 agents, 1,000 msg/s offered, ${latencySeconds} s (first 2 s are warm-up)`);
+  let hub = await startHubProcess();
+  const acb = await acbLatency(hub, latencySeconds);
+  await hub.stop();
+
+  log(`throughput: 4 producers → 8 receivers, batches of 500, ${throughputSeconds} s`);
+  hub = await startHubProcess();
+  const tp = await acbThroughput(hub, throughputSeconds);
+  await hub.stop();
+
+  log("NATS core pub→sub latency, same offered rate");
+  const nats = await natsLatency(latencySeconds);
+  log("JetStream publish-with-ack throughput (memory storage, 256 in flight)");
+  const js = await jetStreamThroughput(throughputSeconds);
+
+  printTable("ACB (embedded backend, hub in its own process)", [
+    ["send→deliver p50 ms", acb.p50],
+    ["send→deliver p99 ms", acb.p99],
+    ["send→deliver p99.9 ms", acb.p999],
+    ["send→deliver max ms", acb.max],
+    ["messages measured", acb.count],
+    ["send errors", acb.errors],
+    ["delivered msg/s (batched sends)", Math.round(tp.rate)],
+  ]);
+  printTable("NATS (reference)", [
+    ["core pub→sub p50 ms", nats.p50],
+    ["core pub→sub p99 ms", nats.p99],
+    ["core pub→sub p99.9 ms", nats.p999],
+    ["JetStream publish+ack msg/s", Math.round(js.rate)],
+  ]);
+  printTable("Ratios (ACB / NATS)", [
+    ["p50 latency", acb.p50 / nats.p50],
+    ["p99 latency", acb.p99 / nats.p99],
+    ["throughput vs JetStream", tp.rate / js.rate],
+  ]);
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        p50_ms: acb.p50,
+        p99_ms: acb.p99,
+        p999_ms: acb.p999,
+        max_ms: acb.max,
+        latency_samples: acb.count,
+        send_errors: acb.errors,
+        throughput_msgs_per_s: Math.round(tp.rate),
+        nats_p50_ms: nats.p50,
+        nats_p99_ms: nats.p99,
+        nats_p999_ms: nats.p999,
+        jetstream_throughput_msgs_per_s: Math.round(js.rate),
+        quick,
+      })}\n`,
+    );
+  }
+  process.exit(0);
+}

@@ -1,0 +1,266 @@
+import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
+import {
+  type Delivery,
+  ReceiveResponse_Kind as Kind,
+  type MessagingService,
+} from "@acb/gen/acb/v1/messaging_pb";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
+import { isRetryable } from "./errors.js";
+import {
+  type InboundMessage,
+  inboundMessage,
+  type SendOptions,
+  type SendResult,
+  sendRequest,
+} from "./messaging.js";
+import type { PayloadCodec } from "./payload-codec.js";
+import type { StreamState } from "./subscription.js";
+
+/** A delivered message: the message plus this delivery attempt and its settlement. */
+export interface ReceivedMessage<T = unknown> extends InboundMessage<T> {
+  /** Identifies this attempt; settle it before `ackDeadline`. */
+  deliveryId: string;
+  /** 1 on the first delivery, +1 on each redelivery. */
+  attempt: number;
+  ackDeadline: Date | undefined;
+  /** Acknowledges (manual-ack mode; automatic otherwise). */
+  ack(): Promise<void>;
+  /** Asks for redelivery after `delayMs`, or sends the message to the dead-letter queue. */
+  nack(options?: { delayMs?: number; deadLetter?: boolean; error?: string }): Promise<void>;
+  /** Sends a RESPONSE to the sender, correlated with this message. */
+  reply<R>(value: R, options?: SendOptions<R>): Promise<SendResult>;
+}
+
+/**
+ * A message handler. In automatic-ack mode the delivery is acknowledged when it returns and
+ * negatively acknowledged (redelivered later) when it throws. For a query or command, a value
+ * other than undefined is sent back as the RESPONSE.
+ */
+export type MessageHandler<T = unknown> = (
+  message: ReceivedMessage<T>,
+) => unknown | Promise<unknown>;
+
+/** Options of {@link AcbClient.receive}. */
+export interface ReceiveOptions {
+  /** Deliveries the hub may have outstanding on the stream. Default 256. */
+  maxInFlight?: number;
+  /** Leave acks to the application (message.ack()). Default false. */
+  manualAck?: boolean;
+  /** Delay before a message whose handler threw is redelivered. Default 1,000 ms. */
+  retryDelayMs?: number;
+  backoff?: BackoffOptions;
+  onStateChange?: (state: StreamState) => void;
+  /** Handler failures, failed acks, and the error that ended the stream for good. */
+  onError?: (error: unknown) => void;
+  signal?: AbortSignal;
+}
+
+/** The running Receive stream of this client's agent. */
+export interface Receiver {
+  readonly state: StreamState;
+  /** Resolves when the hub confirmed the stream is live. */
+  readonly ready: Promise<void>;
+  /** Settles when the stream ends: resolves after close(), rejects with the error that ended it. */
+  readonly done: Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Route {
+  handler: MessageHandler<never>;
+  codec: PayloadCodec<unknown> | undefined;
+}
+
+/** Handlers by message kind, with a catch-all. */
+export class MessageRouter {
+  readonly routes = new Map<string, Route>();
+  fallback: Route | undefined;
+
+  route(kind: string): Route | undefined {
+    return this.routes.get(kind) ?? this.fallback;
+  }
+}
+
+/**
+ * How long an ack may wait for company. Acks only release flow-control slots and stop redelivery
+ * (after the ack deadline, 30 s by default), so a short wait costs nothing and turns many Ack
+ * calls into one.
+ */
+const ACK_FLUSH_MS = 100;
+
+/** Collects acks and sends them in batches, so acknowledging costs far less than one call each. */
+class AckBatcher {
+  private pending: string[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly messaging: Client<typeof MessagingService>,
+    private readonly onError: (e: unknown) => void,
+  ) {}
+
+  add(deliveryId: string): void {
+    this.pending.push(deliveryId);
+    if (this.pending.length >= 500) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setTimeout(() => this.flush(), ACK_FLUSH_MS);
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const ids = this.pending;
+    this.pending = [];
+    // A failed ack is not lost data: the hub redelivers after the ack deadline.
+    this.messaging.ack({ deliveryIds: ids }).catch(this.onError);
+  }
+}
+
+export function startReceiver(
+  messaging: Client<typeof MessagingService>,
+  router: MessageRouter,
+  options: ReceiveOptions,
+): Receiver {
+  const abort = new AbortController();
+  options.signal?.addEventListener("abort", () => abort.abort(), { once: true });
+  const onError = options.onError ?? (() => {});
+  const acks = new AckBatcher(messaging, onError);
+  let state: StreamState = "connecting";
+  let markReady: () => void = () => {};
+  let failReady: (e: unknown) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+  ready.catch(() => {});
+  const setState = (next: StreamState) => {
+    if (state !== next) {
+      state = next;
+      options.onStateChange?.(next);
+    }
+  };
+
+  async function handle(delivery: Delivery) {
+    const raw = delivery.message;
+    if (!raw) return;
+    const route = router.route(raw.kind);
+    const base = inboundMessage(raw, route?.codec);
+    let settled = false;
+    const message: ReceivedMessage = {
+      ...base,
+      deliveryId: delivery.deliveryId,
+      attempt: delivery.attempt,
+      ackDeadline: delivery.ackDeadline && timestampDate(delivery.ackDeadline),
+      async ack() {
+        settled = true;
+        await messaging.ack({ deliveryIds: [delivery.deliveryId] });
+      },
+      async nack(o = {}) {
+        settled = true;
+        await messaging.nack({
+          deliveryIds: [delivery.deliveryId],
+          redeliverDelay: {
+            seconds: BigInt(Math.floor((o.delayMs ?? 0) / 1000)),
+            nanos: ((o.delayMs ?? 0) % 1000) * 1e6,
+          },
+          deadLetter: o.deadLetter ?? false,
+          error: o.error ?? "",
+        });
+      },
+      async reply(value, o = {}) {
+        const res = await messaging.send(
+          sendRequest({ recipientId: base.replyTo || base.senderId }, base.kind, value, {
+            ...o,
+            type: "response",
+            correlationId: base.id,
+          }),
+        );
+        return { messageId: res.messageId, duplicate: res.duplicate };
+      },
+    };
+    if (!route) {
+      // Nobody handles this kind: leave it to the ack deadline unless acks are automatic.
+      if (!options.manualAck) acks.add(delivery.deliveryId);
+      return;
+    }
+    try {
+      const result = await (route.handler as MessageHandler)(message);
+      if ((base.type === "query" || base.type === "command") && result !== undefined)
+        await message.reply(result);
+      if (!options.manualAck && !settled) acks.add(delivery.deliveryId);
+    } catch (err) {
+      onError(err);
+      if (!options.manualAck && !settled) {
+        await message
+          .nack({
+            delayMs: options.retryDelayMs ?? 1000,
+            error: err instanceof Error ? err.message : String(err),
+          })
+          .catch(onError);
+      }
+    }
+  }
+
+  // A handler may close the receiver; then close() must not wait for the loop that awaits it.
+  let inHandler = false;
+
+  async function run(): Promise<void> {
+    let attempt = 0;
+    while (!abort.signal.aborted) {
+      try {
+        const stream = messaging.receive(
+          { maxInFlight: options.maxInFlight ?? 0 },
+          { signal: abort.signal },
+        );
+        for await (const item of stream) {
+          if (item.kind === Kind.READY) {
+            attempt = 0;
+            setState("live");
+            markReady();
+          } else if (item.kind === Kind.DELIVERY && item.delivery) {
+            inHandler = true;
+            try {
+              await handle(item.delivery);
+            } finally {
+              inHandler = false;
+            }
+          }
+        }
+      } catch (err) {
+        if (abort.signal.aborted) break;
+        const e = ConnectError.from(err);
+        const replaced =
+          e.code === Code.Aborted &&
+          e.findDetails(ErrorInfoSchema).some((i) => i.reason === "STREAM_REPLACED");
+        if (replaced || !isRetryable(e)) {
+          acks.flush();
+          setState("closed");
+          failReady(e);
+          onError(e);
+          throw e;
+        }
+      }
+      if (abort.signal.aborted) break;
+      setState("reconnecting");
+      await wait(backoffDelay(attempt++, options.backoff), abort.signal);
+    }
+    acks.flush();
+    setState("closed");
+  }
+
+  const done = run();
+  return {
+    get state() {
+      return state;
+    },
+    ready,
+    done,
+    async close() {
+      abort.abort();
+      failReady(new ConnectError("receiver closed before it was live"));
+      if (!inHandler) await done.catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,239 @@
+import type { Identity } from "../auth/identity.js";
+import type { Timer } from "../clock.js";
+import { Code, type ConnectError, hubError } from "../errors.js";
+import type { HubContext } from "../hub-context.js";
+import { newId } from "../ids.js";
+import type { ClaimedDelivery, SettleOutcome } from "../storage/types.js";
+import type { Registry } from "./registry.js";
+
+/** A live Receive stream of one agent on this node. */
+interface Receiver {
+  id: string;
+  /** Ends the stream with `error` (e.g. replaced by a newer stream, agent unregistered). */
+  end(error: ConnectError): void;
+  /** Wakes the delivery loop: new messages, freed flow-control slots, or a due deadline. */
+  wake(): void;
+}
+
+/** What the Receive loop yields. */
+export type ReceiveItem =
+  | { kind: "ready"; streamId: string; maxInFlight: number; ackDeadlineMs: number }
+  | { kind: "deliveries"; deliveries: ClaimedDelivery[] }
+  | { kind: "keepalive" };
+
+const KEEPALIVE_MS = 15_000;
+
+/**
+ * The delivery engine: one live stream per agent, fed from the agent's queue in the message store.
+ * A stream claims at most max_in_flight deliveries at a time; acks and nacks free slots; a timer
+ * at the queue's next deadline returns unacknowledged deliveries for redelivery (or the
+ * dead-letter queue). Senders wake the recipients' streams after their messages are durable.
+ */
+export class DeliveryEngine {
+  private readonly receivers = new Map<string, Receiver>();
+
+  constructor(
+    private readonly hub: HubContext,
+    private readonly registry: Registry,
+  ) {
+    registry.onUnregistered(async (tenantId, agentId) => {
+      this.receivers.get(key(tenantId, agentId))?.end(
+        hubError(Code.FailedPrecondition, `agent "${agentId}" was unregistered`, {
+          reason: "AGENT_NOT_REGISTERED",
+        }),
+      );
+      await Promise.all([
+        hub.backend.messages.deleteAgent(tenantId, agentId),
+        hub.backend.topics.deleteAgent(tenantId, agentId),
+      ]);
+    });
+  }
+
+  /** Wakes the live streams of these agents (after their messages became durable). */
+  notify(tenantId: string, agentIds: Iterable<string>): void {
+    for (const agentId of agentIds) this.receivers.get(key(tenantId, agentId))?.wake();
+  }
+
+  /** Whether the agent has a live stream on this node. */
+  isReceiving(tenantId: string, agentId: string): boolean {
+    return this.receivers.has(key(tenantId, agentId));
+  }
+
+  async ack(identity: Identity, deliveryIds: string[]): Promise<SettleOutcome[]> {
+    const out = await this.hub.backend.messages.ack(
+      identity.tenantId,
+      identity.agentId,
+      deliveryIds,
+      this.hub.clock.now(),
+    );
+    this.notify(identity.tenantId, [identity.agentId]);
+    return out;
+  }
+
+  async nack(
+    identity: Identity,
+    deliveryIds: string[],
+    delayMs: number,
+    deadLetter: boolean,
+    error: string,
+  ): Promise<SettleOutcome[]> {
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const now = this.hub.clock.now();
+    const out = await this.hub.backend.messages.nack(
+      identity.tenantId,
+      identity.agentId,
+      deliveryIds,
+      now,
+      {
+        availableAt: now + delayMs,
+        deadLetter,
+        error: error || "negatively acknowledged",
+        maxAttempts: tenant.settings.maxDeliveryAttempts,
+      },
+    );
+    this.notify(identity.tenantId, [identity.agentId]);
+    return out;
+  }
+
+  /**
+   * The Receive stream of the calling agent. Replaces an older stream of the same agent (which
+   * ends with ABORTED), keeps the agent ONLINE while open, and yields deliveries as flow control
+   * allows until `signal` aborts.
+   */
+  async *receive(
+    identity: Identity,
+    maxInFlight: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<ReceiveItem> {
+    const { tenantId, agentId } = identity;
+    if (!(await this.hub.backend.registry.get(tenantId, agentId))) {
+      throw hubError(Code.FailedPrecondition, `agent "${agentId}" must register before receiving`, {
+        reason: "AGENT_NOT_REGISTERED",
+      });
+    }
+    const tenant = await this.hub.tenant(tenantId);
+    const store = this.hub.backend.messages;
+    const clock = this.hub.clock;
+    const limit = maxInFlight > 0 ? maxInFlight : 256;
+    const k = key(tenantId, agentId);
+
+    let ended: ConnectError | undefined;
+    let woken = true;
+    let resolveWait: (() => void) | undefined;
+    const wake = () => {
+      woken = true;
+      resolveWait?.();
+    };
+    const receiver: Receiver = {
+      id: newId("rcv_", clock.now()),
+      end(error) {
+        ended = error;
+        wake();
+      },
+      wake,
+    };
+    this.receivers.get(k)?.end(
+      hubError(Code.Aborted, `a newer Receive stream of agent "${agentId}" replaced this one`, {
+        reason: "STREAM_REPLACED",
+      }),
+    );
+    this.receivers.set(k, receiver);
+    signal.addEventListener("abort", wake, { once: true });
+
+    // An open stream counts as presence: touch the registry now and every heartbeat interval.
+    await this.registry.touchLive(tenantId, agentId);
+    let presenceTimer: Timer | undefined;
+    const keepPresent = () => {
+      presenceTimer = clock.setTimer(tenant.settings.heartbeatIntervalMs, () => {
+        this.registry
+          .touchLive(tenantId, agentId)
+          .catch((err: unknown) =>
+            this.hub.logger.log("warn", "presence update failed", { err, agent_id: agentId }),
+          );
+        keepPresent();
+      });
+    };
+    keepPresent();
+    let wakeTimer: Timer | undefined;
+    let lastSent = clock.now();
+
+    try {
+      yield {
+        kind: "ready",
+        streamId: receiver.id,
+        maxInFlight: limit,
+        ackDeadlineMs: tenant.settings.ackDeadlineMs,
+      };
+      for (;;) {
+        if (ended) throw ended;
+        if (signal.aborted) return;
+        woken = false;
+        const now = clock.now();
+        const settings =
+          (await this.hub.backend.tenants.get(tenantId))?.settings ?? tenant.settings;
+        const due = await store.nextWake(tenantId, agentId);
+        if (due !== undefined && due <= now)
+          await store.reap(tenantId, agentId, now, settings.maxDeliveryAttempts);
+        const inFlight = await this.inFlight(tenantId, agentId);
+        if (inFlight < limit) {
+          const batch = await store.claim(
+            tenantId,
+            agentId,
+            limit - inFlight,
+            now,
+            now + settings.ackDeadlineMs,
+          );
+          if (batch.length > 0) {
+            lastSent = now;
+            yield { kind: "deliveries", deliveries: batch };
+            continue;
+          }
+        }
+        if (woken) continue;
+        // Nothing to send: sleep until woken, the next deadline, or the keepalive interval.
+        const next = await store.nextWake(tenantId, agentId);
+        const keepaliveAt = lastSent + KEEPALIVE_MS;
+        const at = next === undefined ? keepaliveAt : Math.min(next, keepaliveAt);
+        let timerFired = false;
+        wakeTimer?.cancel();
+        wakeTimer = clock.setTimer(Math.max(0, at - clock.now()), () => {
+          timerFired = true;
+          resolveWait?.();
+        });
+        await new Promise<void>((resolve) => {
+          resolveWait = resolve;
+          if (woken || ended || signal.aborted) resolve();
+        });
+        resolveWait = undefined;
+        if (timerFired && !woken && clock.now() >= keepaliveAt) {
+          lastSent = clock.now();
+          yield { kind: "keepalive" };
+        }
+      }
+    } finally {
+      wakeTimer?.cancel();
+      presenceTimer?.cancel();
+      signal.removeEventListener("abort", wake);
+      if (this.receivers.get(k) === receiver) this.receivers.delete(k);
+    }
+  }
+
+  /** Deliveries of the agent currently in flight (sent, not yet settled or reaped). */
+  private async inFlight(tenantId: string, agentId: string): Promise<number> {
+    return this.hub.backend.messages.inFlight(tenantId, agentId);
+  }
+
+  /** Ends every live stream (hub shutdown): clients reconnect to another node or after restart. */
+  close(): void {
+    for (const r of this.receivers.values()) {
+      r.end(
+        hubError(Code.Unavailable, "the hub is shutting down; reconnect", { retryAfterMs: 1000 }),
+      );
+    }
+    this.receivers.clear();
+  }
+}
+
+function key(tenantId: string, agentId: string): string {
+  return `${tenantId}\u0000${agentId}`;
+}

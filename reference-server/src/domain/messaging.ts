@@ -1,0 +1,464 @@
+import { MessageType } from "@acb/gen/acb/v1/messaging_pb";
+import { type Identity, isAdmin } from "../auth/identity.js";
+import { Code, type ConnectError, hubError, notFound } from "../errors.js";
+import type { HubContext } from "../hub-context.js";
+import { newId } from "../ids.js";
+import type {
+  DeadLetterRecord,
+  MessageRecord,
+  TenantRecord,
+  TopicSubscriptionRecord,
+} from "../storage/types.js";
+import type { Conversations } from "./conversations.js";
+import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
+import type { DeliveryEngine } from "./delivery.js";
+
+/** A message as a sender submits it (validated by the proto rules already). */
+export interface SendInput {
+  target: MessageRecord["target"];
+  type: MessageType;
+  kind: string;
+  contentType: string;
+  data: Uint8Array;
+  contextId: string;
+  correlationId: string;
+  replyTo: string;
+  conversationId: string;
+  idempotencyKey: string;
+  metadata: Record<string, string>;
+  headers: Record<string, string>;
+  /** Absolute expiry, or a lifetime; neither means the tenant's default. */
+  expiresAt: number | undefined;
+  ttlMs: number | undefined;
+}
+
+export interface SendResult {
+  messageId: string;
+  duplicate: boolean;
+}
+
+interface PendingRequest {
+  tenantId: string;
+  requesterId: string;
+  conversationId: string;
+  resolve(reply: MessageRecord): void;
+  reject(error: ConnectError): void;
+}
+
+/** Counters the hub exposes for observation and tests. */
+export interface MessagingStats {
+  /** Replies to a Request call that had already ended, dropped instead of delivered. */
+  lateRepliesDropped: number;
+}
+
+/**
+ * Sending (direct, topic, broadcast, batch), request-reply and dead-letter handling. A send is
+ * acknowledged only after the message store has it for every recipient; then the recipients'
+ * live streams are woken.
+ */
+export class Messaging {
+  private readonly pending = new Map<string, PendingRequest>();
+  /** Request calls that ended, by request message id → when to forget them. */
+  private readonly finished = new Map<string, number>();
+  readonly stats: MessagingStats = { lateRepliesDropped: 0 };
+
+  constructor(
+    private readonly hub: HubContext,
+    private readonly delivery: DeliveryEngine,
+    private readonly conversations: Conversations,
+  ) {
+    // A Request waiting inside a conversation ends when the conversation does.
+    conversations.onEnded((tenantId, conversationId, reason) => {
+      for (const p of [...this.pending.values()]) {
+        if (p.tenantId === tenantId && p.conversationId === conversationId) {
+          p.reject(
+            hubError(
+              Code.FailedPrecondition,
+              `conversation "${conversationId}" ended while waiting`,
+              { reason },
+            ),
+          );
+        }
+      }
+    });
+  }
+
+  async send(identity: Identity, input: SendInput): Promise<SendResult> {
+    const tenant = await this.hub.tenant(identity.tenantId);
+    return this.sendWithTenant(identity, tenant, input);
+  }
+
+  /** Sends items independently; each item's error is returned in its place. */
+  async sendBatch(identity: Identity, inputs: SendInput[]): Promise<(SendResult | ConnectError)[]> {
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const out: (SendResult | ConnectError)[] = [];
+    // In item order, so items for one recipient keep their order.
+    for (const input of inputs) {
+      try {
+        out.push(await this.sendWithTenant(identity, tenant, input));
+      } catch (err) {
+        out.push(err as ConnectError);
+      }
+    }
+    return out;
+  }
+
+  private async sendWithTenant(
+    identity: Identity,
+    tenant: TenantRecord,
+    input: SendInput,
+  ): Promise<SendResult> {
+    const now = this.hub.clock.now();
+    const type = input.type === MessageType.UNSPECIFIED ? MessageType.EVENT : input.type;
+    const messageId = newId("msg_", now);
+
+    if (input.idempotencyKey !== "") {
+      const existing = await this.hub.backend.idempotency.putIfAbsent(
+        identity.tenantId,
+        identity.agentId,
+        input.idempotencyKey,
+        messageId,
+        now + tenant.settings.dedupeWindowMs,
+        now,
+      );
+      if (existing !== undefined) return { messageId: existing, duplicate: true };
+    }
+
+    const message = this.buildMessage(identity, tenant, messageId, { ...input, type }, now);
+
+    // A reply to a blocking Request call goes to the waiting call, never to a queue.
+    if (type === MessageType.RESPONSE) {
+      const waiting = this.pending.get(input.correlationId);
+      if (
+        waiting &&
+        input.target.kind === "agent" &&
+        input.target.recipientId === waiting.requesterId
+      ) {
+        this.pending.delete(input.correlationId);
+        waiting.resolve(message);
+        return { messageId, duplicate: false };
+      }
+      if (this.isFinishedRequest(input.correlationId, now)) {
+        this.stats.lateRepliesDropped++;
+        return { messageId, duplicate: false };
+      }
+    }
+
+    try {
+      await this.deliver(identity, message);
+    } catch (err) {
+      // Nothing was stored: free the key, or a corrected retry would be answered with a phantom id.
+      if (input.idempotencyKey !== "") {
+        await this.hub.backend.idempotency.release(
+          identity.tenantId,
+          identity.agentId,
+          input.idempotencyKey,
+          messageId,
+        );
+      }
+      throw err;
+    }
+    return { messageId, duplicate: false };
+  }
+
+  private buildMessage(
+    identity: Identity,
+    tenant: TenantRecord,
+    id: string,
+    input: SendInput,
+    now: number,
+  ): MessageRecord {
+    return {
+      tenantId: identity.tenantId,
+      id,
+      senderId: identity.agentId,
+      target: input.target,
+      type: input.type,
+      kind: input.kind,
+      contentType: input.contentType,
+      data: input.data,
+      contextId: input.contextId,
+      correlationId: input.correlationId,
+      replyTo: input.replyTo,
+      conversationId: input.conversationId,
+      idempotencyKey: input.idempotencyKey,
+      metadata: input.metadata,
+      headers: input.headers,
+      createdAt: now,
+      expiresAt: input.expiresAt ?? now + (input.ttlMs ?? tenant.settings.defaultMessageTtlMs),
+    };
+  }
+
+  /** Makes the message durable for every recipient, records it in its conversation, wakes receivers. */
+  private async deliver(identity: Identity, message: MessageRecord): Promise<void> {
+    const recipients = await this.recipientsOf(identity, message);
+    if (message.conversationId !== "") {
+      await this.conversations.checkSend(identity, message.conversationId, recipients);
+    }
+    await this.hub.backend.messages.enqueue(message, recipients);
+    if (message.conversationId !== "") await this.conversations.record(message);
+    this.delivery.notify(identity.tenantId, recipients);
+  }
+
+  private async recipientsOf(identity: Identity, message: MessageRecord): Promise<string[]> {
+    const { registry, topics } = this.hub.backend;
+    switch (message.target.kind) {
+      case "agent": {
+        const agent = await registry.get(identity.tenantId, message.target.recipientId);
+        if (!agent) throw notFound("agent", message.target.recipientId);
+        return [agent.id];
+      }
+      case "topic":
+        return topics.match(identity.tenantId, message.target.topic);
+      case "broadcast": {
+        const all: string[] = [];
+        let after = "";
+        for (;;) {
+          const page = await registry.list(identity.tenantId, {}, after, 1000);
+          for (const a of page) if (a.id !== identity.agentId) all.push(a.id);
+          const last = page[page.length - 1];
+          if (page.length < 1000 || !last) return all;
+          after = last.id;
+        }
+      }
+    }
+  }
+
+  /**
+   * Sends a QUERY or COMMAND and waits for the RESPONSE correlated with it, up to `timeoutMs`.
+   * The request message expires when the wait ends.
+   */
+  async request(
+    identity: Identity,
+    input: Omit<SendInput, "expiresAt" | "ttlMs" | "correlationId" | "replyTo" | "idempotencyKey">,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<{ requestId: string; reply: MessageRecord }> {
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const clock = this.hub.clock;
+    // The id is chosen before sending so that a reply arriving before Send returns finds the call.
+    const requestId = newId("msg_", clock.now());
+    const reply = new Promise<MessageRecord>((resolve, reject) => {
+      const done = () => {
+        timer.cancel();
+        signal.removeEventListener("abort", onAbort);
+        this.pending.delete(requestId);
+      };
+      const timer = clock.setTimer(timeoutMs, () => {
+        done();
+        reject(
+          hubError(
+            Code.DeadlineExceeded,
+            `no reply to request "${requestId}" within ${timeoutMs} ms`,
+          ),
+        );
+      });
+      const onAbort = () => {
+        done();
+        reject(hubError(Code.Canceled, "the request call was cancelled"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.pending.set(requestId, {
+        tenantId: identity.tenantId,
+        requesterId: identity.agentId,
+        conversationId: input.conversationId,
+        resolve: (m) => {
+          done();
+          resolve(m);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
+    });
+    try {
+      const message = this.buildMessage(
+        identity,
+        tenant,
+        requestId,
+        {
+          ...input,
+          type: input.type === MessageType.UNSPECIFIED ? MessageType.QUERY : input.type,
+          correlationId: "",
+          replyTo: identity.agentId,
+          idempotencyKey: "",
+          expiresAt: clock.now() + timeoutMs,
+          ttlMs: undefined,
+        },
+        clock.now(),
+      );
+      await this.deliver(identity, message);
+    } catch (err) {
+      this.pending.get(requestId)?.reject(err as ConnectError);
+      reply.catch(() => {}); // settled above; the send error is what the caller sees
+      throw err;
+    }
+    try {
+      return { requestId, reply: await reply };
+    } finally {
+      this.finished.set(
+        requestId,
+        clock.now() + Math.max(tenant.settings.dedupeWindowMs, timeoutMs),
+      );
+    }
+  }
+
+  private isFinishedRequest(id: string, now: number): boolean {
+    if (this.finished.size > 10_000) {
+      for (const [k, until] of this.finished) if (until <= now) this.finished.delete(k);
+    }
+    const until = this.finished.get(id);
+    return until !== undefined && until > now;
+  }
+
+  async subscribeTopic(
+    identity: Identity,
+    pattern: string,
+  ): Promise<{ sub: TopicSubscriptionRecord; created: boolean }> {
+    await this.requireRegistered(identity);
+    const sub = {
+      tenantId: identity.tenantId,
+      agentId: identity.agentId,
+      pattern,
+      createdAt: this.hub.clock.now(),
+    };
+    const created = await this.hub.backend.topics.subscribe(sub);
+    const existing = created
+      ? sub
+      : (await this.hub.backend.topics.list(identity.tenantId, identity.agentId)).find(
+          (s) => s.pattern === pattern,
+        );
+    return { sub: existing ?? sub, created };
+  }
+
+  async unsubscribeTopic(identity: Identity, pattern: string): Promise<void> {
+    if (
+      !(await this.hub.backend.topics.unsubscribe(identity.tenantId, identity.agentId, pattern))
+    ) {
+      throw notFound("topic subscription", pattern);
+    }
+  }
+
+  async listTopicSubscriptions(identity: Identity, size: number, token: string) {
+    const all = await this.hub.backend.topics.list(identity.tenantId, identity.agentId);
+    const after = decodePageToken(token);
+    const limit = pageSize(size);
+    const rest = all.filter((s) => s.pattern > after);
+    const page = rest.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      subscriptions: page,
+      nextPageToken: rest.length > limit && last ? encodePageToken(last.pattern) : "",
+    };
+  }
+
+  private async requireRegistered(identity: Identity): Promise<void> {
+    if (!(await this.hub.backend.registry.get(identity.tenantId, identity.agentId))) {
+      throw hubError(Code.FailedPrecondition, `agent "${identity.agentId}" must register first`, {
+        reason: "AGENT_NOT_REGISTERED",
+      });
+    }
+  }
+
+  /** Whose dead letters a call may see: its own, or (admins) a named agent's or every agent's ("*"). */
+  private deadLetterScope(identity: Identity, agentId: string): string | undefined {
+    if (agentId === "" || agentId === identity.agentId) return identity.agentId;
+    if (!isAdmin(identity)) {
+      throw hubError(
+        Code.PermissionDenied,
+        `only an admin may read the dead letters of "${agentId}"`,
+      );
+    }
+    return agentId === "*" ? undefined : agentId;
+  }
+
+  async listDeadLetters(
+    identity: Identity,
+    agentId: string,
+    reason: number,
+    size: number,
+    token: string,
+  ) {
+    const scope = this.deadLetterScope(identity, agentId);
+    const limit = pageSize(size);
+    let after = decodePageToken(token);
+    const page: DeadLetterRecord[] = [];
+    for (;;) {
+      const batch = await this.hub.backend.messages.listDeadLetters(
+        identity.tenantId,
+        scope,
+        after,
+        limit + 1,
+      );
+      for (const d of batch) if (reason === 0 || d.reason === reason) page.push(d);
+      const last = batch[batch.length - 1];
+      if (page.length > limit || batch.length <= limit || !last) break;
+      after = last.id;
+    }
+    const items = page.slice(0, limit);
+    const last = items[items.length - 1];
+    return {
+      deadLetters: items,
+      nextPageToken: page.length > limit && last ? encodePageToken(last.id) : "",
+    };
+  }
+
+  async getDeadLetter(identity: Identity, id: string): Promise<DeadLetterRecord> {
+    const d = await this.hub.backend.messages.getDeadLetter(identity.tenantId, id);
+    if (!d || (d.agentId !== identity.agentId && !isAdmin(identity)))
+      throw notFound("dead letter", id);
+    return d;
+  }
+
+  /** Replays or purges dead letters by id or all of an agent's; unknown ids are returned. */
+  async settleDeadLetters(
+    identity: Identity,
+    action: "replay" | "purge",
+    ids: string[],
+    all: boolean,
+    agentId: string,
+  ): Promise<{ count: number; notFound: string[] }> {
+    const tenant = await this.hub.tenant(identity.tenantId);
+    const store = this.hub.backend.messages;
+    let targets: DeadLetterRecord[] = [];
+    const notFoundIds: string[] = [];
+    if (all) {
+      const scope = this.deadLetterScope(identity, agentId);
+      let after = "";
+      for (;;) {
+        const batch = await store.listDeadLetters(identity.tenantId, scope, after, 1000);
+        targets.push(...batch);
+        const last = batch[batch.length - 1];
+        if (batch.length < 1000 || !last) break;
+        after = last.id;
+      }
+    } else {
+      for (const id of ids) {
+        const d = await store.getDeadLetter(identity.tenantId, id);
+        if (!d || (d.agentId !== identity.agentId && !isAdmin(identity))) notFoundIds.push(id);
+        else targets.push(d);
+      }
+    }
+    const now = this.hub.clock.now();
+    let count = 0;
+    const woken = new Set<string>();
+    for (const d of targets) {
+      const ok =
+        action === "replay"
+          ? await store.replayDeadLetter(
+              identity.tenantId,
+              d.id,
+              now + tenant.settings.defaultMessageTtlMs,
+            )
+          : await store.purgeDeadLetter(identity.tenantId, d.id);
+      if (ok) {
+        count++;
+        woken.add(d.agentId);
+      } else notFoundIds.push(d.id);
+    }
+    targets = [];
+    if (action === "replay") this.delivery.notify(identity.tenantId, woken);
+    return { count, notFound: notFoundIds };
+  }
+}

@@ -1,0 +1,255 @@
+import { ErrorInfoSchema, RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
+import {
+  type DeadLetter,
+  DeadLetterSchema,
+  type Message,
+  MessageSchema,
+  type MessagingService,
+  ReceiveResponse_Kind,
+  ReceiveResponseSchema,
+  type SendRequest,
+  SettleStatus,
+} from "@acb/gen/acb/v1/messaging_pb";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { DeliveryEngine } from "../domain/delivery.js";
+import type { Messaging, SendInput } from "../domain/messaging.js";
+import type { DeadLetterRecord, MessageRecord, SettleOutcome } from "../storage/types.js";
+import { callerOf, durationMs, ts } from "./convert.js";
+
+export function messageToProto(m: MessageRecord, omitPayload = false): Message {
+  const target =
+    m.target.kind === "agent"
+      ? { case: "recipientId" as const, value: m.target.recipientId }
+      : m.target.kind === "topic"
+        ? { case: "topic" as const, value: m.target.topic }
+        : { case: "broadcast" as const, value: true };
+  return create(MessageSchema, {
+    id: m.id,
+    tenantId: m.tenantId,
+    senderId: m.senderId,
+    target,
+    type: m.type,
+    kind: m.kind,
+    payload: { contentType: m.contentType, data: omitPayload ? new Uint8Array() : m.data },
+    contextId: m.contextId,
+    correlationId: m.correlationId,
+    replyTo: m.replyTo,
+    conversationId: m.conversationId,
+    idempotencyKey: m.idempotencyKey,
+    metadata: m.metadata,
+    headers: m.headers,
+    createdAt: ts(m.createdAt),
+    expiresAt: ts(m.expiresAt),
+  });
+}
+
+function sendInput(req: SendRequest): SendInput {
+  const t = req.target;
+  const target: MessageRecord["target"] =
+    t.case === "recipientId"
+      ? { kind: "agent", recipientId: t.value }
+      : t.case === "topic"
+        ? { kind: "topic", topic: t.value }
+        : { kind: "broadcast" };
+  return {
+    target,
+    type: req.type,
+    kind: req.kind,
+    contentType: req.payload?.contentType ?? "",
+    data: req.payload?.data ?? new Uint8Array(),
+    contextId: req.contextId,
+    correlationId: req.correlationId,
+    replyTo: req.replyTo,
+    conversationId: req.conversationId,
+    idempotencyKey: req.idempotencyKey,
+    metadata: req.metadata,
+    headers: req.headers,
+    expiresAt: req.expiry.case === "expiresAt" ? timestampMs(req.expiry.value) : undefined,
+    ttlMs: req.expiry.case === "ttl" ? durationMs(req.expiry.value) : undefined,
+  };
+}
+
+const settleStatus: Record<SettleOutcome, SettleStatus> = {
+  ok: SettleStatus.OK,
+  stale: SettleStatus.STALE,
+  "not-found": SettleStatus.NOT_FOUND,
+};
+
+function deadLetterToProto(d: DeadLetterRecord, omitPayload = false): DeadLetter {
+  return create(DeadLetterSchema, {
+    id: d.id,
+    agentId: d.agentId,
+    message: messageToProto(d.message, omitPayload),
+    reason: d.reason,
+    attempts: d.attempts,
+    lastError: d.lastError,
+    deadLetteredAt: ts(d.deadLetteredAt),
+  });
+}
+
+export function createMessagingHandler(
+  messaging: Messaging,
+  delivery: DeliveryEngine,
+): ServiceImpl<typeof MessagingService> {
+  return {
+    async send(req, ctx) {
+      return messaging.send(callerOf(ctx), sendInput(req));
+    },
+    async sendBatch(req, ctx) {
+      const results = await messaging.sendBatch(callerOf(ctx), req.requests.map(sendInput));
+      return {
+        results: results.map((r) => {
+          if (!(r instanceof Error)) return r;
+          const e = ConnectError.from(r);
+          const [retry] = e.findDetails(RetryInfoSchema);
+          const [info] = e.findDetails(ErrorInfoSchema);
+          return {
+            error: {
+              code: e.code,
+              message: e.rawMessage,
+              ...(retry && { retryInfo: retry }),
+              ...(info && { errorInfo: info }),
+            },
+          };
+        }),
+      };
+    },
+    async request(req, ctx) {
+      const { requestId, reply } = await messaging.request(
+        callerOf(ctx),
+        {
+          target: { kind: "agent", recipientId: req.recipientId },
+          type: req.type,
+          kind: req.kind,
+          contentType: req.payload?.contentType ?? "",
+          data: req.payload?.data ?? new Uint8Array(),
+          contextId: req.contextId,
+          conversationId: req.conversationId,
+          metadata: req.metadata,
+          headers: req.headers,
+        },
+        durationMs(req.timeout) ?? 30_000,
+        ctx.signal,
+      );
+      return { requestMessageId: requestId, reply: messageToProto(reply) };
+    },
+    async subscribeTopic(req, ctx) {
+      const { sub, created } = await messaging.subscribeTopic(callerOf(ctx), req.pattern);
+      return {
+        subscription: { pattern: sub.pattern, agentId: sub.agentId, createdAt: ts(sub.createdAt) },
+        created,
+      };
+    },
+    async unsubscribeTopic(req, ctx) {
+      await messaging.unsubscribeTopic(callerOf(ctx), req.pattern);
+      return {};
+    },
+    async listTopicSubscriptions(req, ctx) {
+      const page = await messaging.listTopicSubscriptions(
+        callerOf(ctx),
+        req.pageSize,
+        req.pageToken,
+      );
+      return {
+        subscriptions: page.subscriptions.map((s) => ({
+          pattern: s.pattern,
+          agentId: s.agentId,
+          createdAt: ts(s.createdAt),
+        })),
+        nextPageToken: page.nextPageToken,
+      };
+    },
+    async *receive(req, ctx) {
+      for await (const item of delivery.receive(callerOf(ctx), req.maxInFlight, ctx.signal)) {
+        if (item.kind === "ready") {
+          yield create(ReceiveResponseSchema, {
+            kind: ReceiveResponse_Kind.READY,
+            streamId: item.streamId,
+            maxInFlight: item.maxInFlight,
+            ackDeadline: durationFromMs(item.ackDeadlineMs),
+          });
+        } else if (item.kind === "keepalive") {
+          yield create(ReceiveResponseSchema, { kind: ReceiveResponse_Kind.KEEPALIVE });
+        } else {
+          for (const d of item.deliveries) {
+            yield create(ReceiveResponseSchema, {
+              kind: ReceiveResponse_Kind.DELIVERY,
+              delivery: {
+                deliveryId: d.deliveryId,
+                attempt: d.attempt,
+                message: messageToProto(d.message),
+                ackDeadline: ts(d.deadline),
+              },
+            });
+          }
+        }
+      }
+    },
+    async ack(req, ctx) {
+      const outcomes = await delivery.ack(callerOf(ctx), req.deliveryIds);
+      return {
+        results: req.deliveryIds.map((id, i) => ({
+          deliveryId: id,
+          status: settleStatus[outcomes[i] ?? "not-found"],
+        })),
+      };
+    },
+    async nack(req, ctx) {
+      const outcomes = await delivery.nack(
+        callerOf(ctx),
+        req.deliveryIds,
+        durationMs(req.redeliverDelay) ?? 0,
+        req.deadLetter,
+        req.error,
+      );
+      return {
+        results: req.deliveryIds.map((id, i) => ({
+          deliveryId: id,
+          status: settleStatus[outcomes[i] ?? "not-found"],
+        })),
+      };
+    },
+    async listDeadLetters(req, ctx) {
+      const page = await messaging.listDeadLetters(
+        callerOf(ctx),
+        req.agentId,
+        req.reason,
+        req.pageSize,
+        req.pageToken,
+      );
+      return {
+        deadLetters: page.deadLetters.map((d) => deadLetterToProto(d, req.omitPayloads)),
+        nextPageToken: page.nextPageToken,
+      };
+    },
+    async getDeadLetter(req, ctx) {
+      return {
+        deadLetter: deadLetterToProto(
+          await messaging.getDeadLetter(callerOf(ctx), req.deadLetterId),
+        ),
+      };
+    },
+    async replayDeadLetters(req, ctx) {
+      const r = await messaging.settleDeadLetters(
+        callerOf(ctx),
+        "replay",
+        req.deadLetterIds,
+        req.all,
+        req.agentId,
+      );
+      return { replayedCount: BigInt(r.count), notFoundIds: r.notFound };
+    },
+    async purgeDeadLetters(req, ctx) {
+      const r = await messaging.settleDeadLetters(
+        callerOf(ctx),
+        "purge",
+        req.deadLetterIds,
+        req.all,
+        req.agentId,
+      );
+      return { purgedCount: BigInt(r.count), notFoundIds: r.notFound };
+    },
+  };
+}

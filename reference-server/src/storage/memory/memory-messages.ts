@@ -1,0 +1,246 @@
+import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
+import { newId } from "../../ids.js";
+import type {
+  ClaimedDelivery,
+  DeadLetterRecord,
+  MessageRecord,
+  MessageStore,
+  NackOptions,
+  SettleOutcome,
+} from "../messaging-types.js";
+
+interface Entry {
+  message: MessageRecord;
+  /** Attempts made so far (0 before the first delivery). */
+  attempts: number;
+  availableAt: number;
+  deliveryId: string;
+  deadline: number;
+  lastError: string;
+}
+
+/** One recipient's queue. `ready` is a FIFO read from `head`, so dequeuing never shifts the array. */
+class Inbox {
+  ready: Entry[] = [];
+  head = 0;
+  /** Redeliveries waiting for their availableAt; served before new messages. */
+  retries: Entry[] = [];
+  inFlight = new Map<string, Entry>();
+  dead = new Map<string, DeadLetterRecord>();
+
+  push(e: Entry): void {
+    this.ready.push(e);
+  }
+
+  shift(): Entry | undefined {
+    if (this.head >= this.ready.length) return undefined;
+    const e = this.ready[this.head++];
+    // Compact once the consumed prefix dominates, keeping shift amortised O(1).
+    if (this.head > 1024 && this.head * 2 > this.ready.length) {
+      this.ready = this.ready.slice(this.head);
+      this.head = 0;
+    }
+    return e;
+  }
+
+  get waiting(): number {
+    return this.ready.length - this.head + this.retries.length;
+  }
+}
+
+const key = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`;
+
+/** The embedded message store: per-recipient queues in process memory. */
+export function createMemoryMessageStore(): MessageStore {
+  const inboxes = new Map<string, Inbox>();
+  let deliverySeq = 0;
+  const inboxOf = (tenantId: string, agentId: string): Inbox => {
+    const k = key(tenantId, agentId);
+    let inbox = inboxes.get(k);
+    if (!inbox) {
+      inbox = new Inbox();
+      inboxes.set(k, inbox);
+    }
+    return inbox;
+  };
+  const toDead = (
+    inbox: Inbox,
+    agentId: string,
+    e: Entry,
+    reason: DeadLetterReason,
+    now: number,
+  ) => {
+    const id = newId("dlq_", now);
+    inbox.dead.set(id, {
+      id,
+      tenantId: e.message.tenantId,
+      agentId,
+      message: e.message,
+      reason,
+      attempts: e.attempts,
+      lastError: e.lastError,
+      deadLetteredAt: now,
+    });
+  };
+
+  return {
+    async enqueue(message, recipients) {
+      // The store takes ownership of the record (the hub builds a fresh one per send), so one
+      // object serves every recipient without copying.
+      const frozen = message;
+      for (const agentId of recipients) {
+        inboxOf(message.tenantId, agentId).push({
+          message: frozen,
+          attempts: 0,
+          availableAt: 0,
+          deliveryId: "",
+          deadline: 0,
+          lastError: "",
+        });
+      }
+    },
+    async claim(tenantId, agentId, max, now, deadline) {
+      const inbox = inboxes.get(key(tenantId, agentId));
+      if (!inbox) return [];
+      const out: ClaimedDelivery[] = [];
+      const take = (e: Entry) => {
+        if (e.message.expiresAt <= now) return; // expired: discarded, never delivered
+        e.attempts += 1;
+        e.deliveryId = `d${(++deliverySeq).toString(36)}`;
+        e.deadline = deadline;
+        inbox.inFlight.set(e.deliveryId, e);
+        out.push({ deliveryId: e.deliveryId, attempt: e.attempts, deadline, message: e.message });
+      };
+      if (inbox.retries.length > 0) {
+        inbox.retries.sort((a, b) => a.availableAt - b.availableAt);
+        while (
+          out.length < max &&
+          inbox.retries.length > 0 &&
+          (inbox.retries[0]?.availableAt ?? Infinity) <= now
+        ) {
+          const e = inbox.retries.shift();
+          if (e) take(e);
+        }
+      }
+      while (out.length < max) {
+        const e = inbox.shift();
+        if (!e) break;
+        take(e);
+      }
+      return out;
+    },
+    async ack(tenantId, agentId, deliveryIds, now) {
+      const inbox = inboxes.get(key(tenantId, agentId));
+      return deliveryIds.map((id): SettleOutcome => {
+        const e = inbox?.inFlight.get(id);
+        if (!e || !inbox) return "not-found";
+        if (e.deadline <= now) return "stale";
+        inbox.inFlight.delete(id);
+        return "ok";
+      });
+    },
+    async nack(tenantId, agentId, deliveryIds, now, options: NackOptions) {
+      const inbox = inboxes.get(key(tenantId, agentId));
+      return deliveryIds.map((id): SettleOutcome => {
+        const e = inbox?.inFlight.get(id);
+        if (!e || !inbox) return "not-found";
+        if (e.deadline <= now) return "stale";
+        inbox.inFlight.delete(id);
+        e.lastError = options.error;
+        if (options.deadLetter) toDead(inbox, agentId, e, DeadLetterReason.REJECTED, now);
+        else if (e.attempts >= options.maxAttempts)
+          toDead(inbox, agentId, e, DeadLetterReason.MAX_DELIVERY_ATTEMPTS, now);
+        else {
+          e.availableAt = options.availableAt;
+          inbox.retries.push(e);
+        }
+        return "ok";
+      });
+    },
+    async reap(tenantId, agentId, now, maxAttempts) {
+      const inbox = inboxes.get(key(tenantId, agentId));
+      let redelivered = 0;
+      let deadLettered = 0;
+      if (!inbox) return { redelivered, deadLettered };
+      for (const [id, e] of inbox.inFlight) {
+        if (e.deadline > now) continue;
+        inbox.inFlight.delete(id);
+        if (e.message.expiresAt <= now) continue;
+        e.lastError = e.lastError || "ack deadline passed";
+        if (e.attempts >= maxAttempts) {
+          toDead(inbox, agentId, e, DeadLetterReason.MAX_DELIVERY_ATTEMPTS, now);
+          deadLettered++;
+        } else {
+          e.availableAt = now;
+          inbox.retries.push(e);
+          redelivered++;
+        }
+      }
+      return { redelivered, deadLettered };
+    },
+    async nextWake(tenantId, agentId) {
+      const inbox = inboxes.get(key(tenantId, agentId));
+      if (!inbox) return undefined;
+      let next: number | undefined;
+      for (const e of inbox.inFlight.values())
+        if (next === undefined || e.deadline < next) next = e.deadline;
+      for (const e of inbox.retries)
+        if (next === undefined || e.availableAt < next) next = e.availableAt;
+      return next;
+    },
+    async backlog(tenantId, agentId) {
+      return inboxes.get(key(tenantId, agentId))?.waiting ?? 0;
+    },
+    async inFlight(tenantId, agentId) {
+      return inboxes.get(key(tenantId, agentId))?.inFlight.size ?? 0;
+    },
+    async listDeadLetters(tenantId, agentId, afterId, limit) {
+      const all: DeadLetterRecord[] = [];
+      for (const [k, inbox] of inboxes) {
+        if (!k.startsWith(`${tenantId}\u0000`)) continue;
+        if (agentId !== undefined && k !== key(tenantId, agentId)) continue;
+        for (const d of inbox.dead.values()) if (d.id > afterId) all.push(d);
+      }
+      all.sort((a, b) => (a.id < b.id ? -1 : 1));
+      return all.slice(0, limit).map((d) => structuredClone(d));
+    },
+    async getDeadLetter(tenantId, id) {
+      for (const [k, inbox] of inboxes) {
+        if (!k.startsWith(`${tenantId}\u0000`)) continue;
+        const d = inbox.dead.get(id);
+        if (d) return structuredClone(d);
+      }
+      return undefined;
+    },
+    async replayDeadLetter(tenantId, id, expiresAt) {
+      for (const [k, inbox] of inboxes) {
+        if (!k.startsWith(`${tenantId}\u0000`)) continue;
+        const d = inbox.dead.get(id);
+        if (!d) continue;
+        inbox.dead.delete(id);
+        inbox.push({
+          message: { ...d.message, expiresAt },
+          attempts: 0,
+          availableAt: 0,
+          deliveryId: "",
+          deadline: 0,
+          lastError: "",
+        });
+        return true;
+      }
+      return false;
+    },
+    async purgeDeadLetter(tenantId, id) {
+      for (const [k, inbox] of inboxes) {
+        if (k.startsWith(`${tenantId}\u0000`) && inbox.dead.delete(id)) return true;
+      }
+      return false;
+    },
+    async deleteAgent(tenantId, agentId) {
+      inboxes.delete(key(tenantId, agentId));
+    },
+    async deleteTenant(tenantId) {
+      for (const k of [...inboxes.keys()]) if (k.startsWith(`${tenantId}\u0000`)) inboxes.delete(k);
+    },
+  };
+}
