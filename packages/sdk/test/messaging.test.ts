@@ -1,4 +1,6 @@
+import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createClient as createFetchClient } from "../src/index.js";
 import {
   type AcbClient,
   Code,
@@ -324,6 +326,85 @@ describe("messaging with at-least-once delivery", () => {
       token: await bed.tokenFor("reader", [3 /* ROLE_AGENT_CONSUMER */]),
     });
     expect(await codeOf(consumer.sendTo("alice", "x", 1))).toBe(Code.PermissionDenied);
+  });
+});
+
+describe("the send stream and the unary path", () => {
+  let bed: TestBed;
+  beforeEach(async () => {
+    bed = await startTestBed();
+  });
+  afterEach(async () => {
+    await bed.close();
+  });
+
+  it("answers a refused item with its error and keeps the stream open", async () => {
+    const alice = createClient({ baseUrl: bed.listener.url, token: await bed.tokenFor("alice") });
+    const bob = createClient({ baseUrl: bed.listener.url, token: await bed.tokenFor("bob") });
+    await bob.register({ id: "bob", type: "test", heartbeat: false });
+    const results = await Promise.allSettled([
+      alice.sendTo("bob", "one", 1),
+      alice.sendTo("nobody", "lost", 2),
+      alice.sendTo("bob", "two", 3),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const refused = results[1];
+    expect(refused?.status === "rejected" && ConnectError.from(refused.reason).code).toBe(
+      Code.NotFound,
+    );
+    const inbox: string[] = [];
+    let done: () => void = () => {};
+    const two = new Promise<void>((r) => {
+      done = r;
+    });
+    bob.onMessage((m) => {
+      inbox.push(m.kind);
+      if (inbox.length === 2) done();
+    });
+    const receiver = bob.receive();
+    await two;
+    expect(inbox).toEqual(["one", "two"]);
+    await receiver.close();
+  });
+
+  it("authorises each stream item as the unary call it stands for", async () => {
+    const consumer = createClient({
+      baseUrl: bed.listener.url,
+      token: await bed.tokenFor("reader", [Role.AGENT_CONSUMER]),
+    });
+    await consumer.register({ id: "reader", type: "test", heartbeat: false });
+    expect(await codeOf(consumer.sendTo("reader", "x", 1))).toBe(Code.PermissionDenied);
+    const observer = createClient({
+      baseUrl: bed.listener.url,
+      token: await bed.tokenFor("watcher", [Role.OBSERVER]),
+    });
+    // An observer may neither send nor receive: the stream itself is refused.
+    expect(await codeOf(observer.sendTo("reader", "x", 1))).toBe(Code.PermissionDenied);
+  });
+
+  it("sends, receives and acks through the fetch entry point (unary calls)", async () => {
+    const alice = createFetchClient({
+      baseUrl: bed.listener.url,
+      token: await bed.tokenFor("alice"),
+    });
+    const bob = createFetchClient({ baseUrl: bed.listener.url, token: await bed.tokenFor("bob") });
+    await bob.register({ id: "bob", type: "test", heartbeat: false });
+    await alice.sendTo("bob", "hello", { via: "fetch" });
+    let got: ReceivedMessage | undefined;
+    let arrived: () => void = () => {};
+    const one = new Promise<void>((r) => {
+      arrived = r;
+    });
+    bob.onMessage((m) => {
+      got = m;
+      arrived();
+    });
+    const receiver = bob.receive({ manualAck: true });
+    await one;
+    expect(got?.value).toEqual({ via: "fetch" });
+    await got?.ack();
+    expect(await bed.backend.messages.inFlight(bed.tenantId, "bob")).toBe(0);
+    await receiver.close();
   });
 });
 

@@ -39,7 +39,7 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
       );
     }
     const identity = await options.authenticate(match[1]);
-    if (access !== "authenticated" && !access.some((role) => identity.roles.has(role))) {
+    if (!mayCall(identity, access)) {
       throw hubError(
         Code.PermissionDenied,
         `${procedure} needs one of the roles that "${identity.agentId}" does not hold`,
@@ -60,4 +60,11 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
     req.contextValues.set(identityKey, identity);
     return next(req);
   };
+}
+
+/** Whether `identity` holds a role that `access` admits (anonymous and authenticated admit all). */
+export function mayCall(identity: Identity, access: Access | undefined): boolean {
+  if (access === undefined) return false;
+  if (access === "anonymous" || access === "authenticated") return true;
+  return access.some((role) => identity.roles.has(role));
 }

@@ -66,6 +66,8 @@ export const accessTable: Readonly<Record<string, Access>> = {
   "acb.v1.MessagingService/Receive": RECEIVERS,
   "acb.v1.MessagingService/Ack": RECEIVERS,
   "acb.v1.MessagingService/Nack": RECEIVERS,
+  // Each item of the stream is authorised again as the unary RPC it stands for (Send, Ack, Nack).
+  "acb.v1.MessagingService/SendStream": ANY_AGENT,
   "acb.v1.MessagingService/ListDeadLetters": READERS,
   "acb.v1.MessagingService/GetDeadLetter": READERS,
   "acb.v1.MessagingService/ReplayDeadLetters": PARTICIPANTS,

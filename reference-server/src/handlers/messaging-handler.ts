@@ -8,13 +8,17 @@ import {
   ReceiveResponse_Kind,
   ReceiveResponseSchema,
   type SendRequest,
+  SendStreamResponseSchema,
   SettleStatus,
 } from "@acb/gen/acb/v1/messaging_pb";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { mayCall } from "../auth/auth-interceptor.js";
+import { accessTable } from "../auth/rbac-table.js";
 import type { DeliveryEngine } from "../domain/delivery.js";
 import type { Messaging, SendInput } from "../domain/messaging.js";
+import { Code, hubError } from "../errors.js";
 import type { DeadLetterRecord, MessageRecord, SettleOutcome } from "../storage/types.js";
 import { callerOf, durationMs, ts } from "./convert.js";
 
@@ -89,6 +93,19 @@ function deadLetterToProto(d: DeadLetterRecord, omitPayload = false): DeadLetter
   });
 }
 
+/** An error of one item (batch or stream) in the shape the unary call would have answered. */
+function itemError(err: unknown) {
+  const e = ConnectError.from(err);
+  const [retry] = e.findDetails(RetryInfoSchema);
+  const [info] = e.findDetails(ErrorInfoSchema);
+  return {
+    code: e.code,
+    message: e.rawMessage,
+    ...(retry && { retryInfo: retry }),
+    ...(info && { errorInfo: info }),
+  };
+}
+
 export function createMessagingHandler(
   messaging: Messaging,
   delivery: DeliveryEngine,
@@ -99,22 +116,60 @@ export function createMessagingHandler(
     },
     async sendBatch(req, ctx) {
       const results = await messaging.sendBatch(callerOf(ctx), req.requests.map(sendInput));
-      return {
-        results: results.map((r) => {
-          if (!(r instanceof Error)) return r;
-          const e = ConnectError.from(r);
-          const [retry] = e.findDetails(RetryInfoSchema);
-          const [info] = e.findDetails(ErrorInfoSchema);
-          return {
-            error: {
-              code: e.code,
-              message: e.rawMessage,
-              ...(retry && { retryInfo: retry }),
-              ...(info && { errorInfo: info }),
-            },
-          };
-        }),
-      };
+      return { results: results.map((r) => (r instanceof Error ? { error: itemError(r) } : r)) };
+    },
+    async *sendStream(requests, ctx) {
+      const identity = callerOf(ctx);
+      const settle = (outcomes: SettleOutcome[], ids: string[]) => ({
+        results: ids.map((id, i) => ({
+          deliveryId: id,
+          status: settleStatus[outcomes[i] ?? "not-found"],
+        })),
+      });
+      for await (const req of requests) {
+        const item = req.item;
+        const procedure = `acb.v1.MessagingService/${item.case === "send" ? "Send" : item.case === "ack" ? "Ack" : "Nack"}`;
+        try {
+          if (!mayCall(identity, accessTable[procedure])) {
+            throw hubError(
+              Code.PermissionDenied,
+              `${procedure} needs a role that "${identity.agentId}" does not hold`,
+            );
+          }
+          if (item.case === "send") {
+            const sent = await messaging.send(identity, sendInput(item.value));
+            yield create(SendStreamResponseSchema, {
+              ref: req.ref,
+              result: { case: "send", value: sent },
+            });
+          } else if (item.case === "ack") {
+            const ids = item.value.deliveryIds;
+            const value = settle(await delivery.ack(identity, ids), ids);
+            yield create(SendStreamResponseSchema, {
+              ref: req.ref,
+              result: { case: "ack", value },
+            });
+          } else if (item.case === "nack") {
+            const n = item.value;
+            const outcomes = await delivery.nack(
+              identity,
+              n.deliveryIds,
+              durationMs(n.redeliverDelay) ?? 0,
+              n.deadLetter,
+              n.error,
+            );
+            yield create(SendStreamResponseSchema, {
+              ref: req.ref,
+              result: { case: "nack", value: settle(outcomes, n.deliveryIds) },
+            });
+          }
+        } catch (err) {
+          yield create(SendStreamResponseSchema, {
+            ref: req.ref,
+            result: { case: "error", value: itemError(err) },
+          });
+        }
+      }
     },
     async request(req, ctx) {
       const { requestId, reply } = await messaging.request(

@@ -36,7 +36,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file acb/v1/messaging.proto.
  */
 export const file_acb_v1_messaging: GenFile = /*@__PURE__*/
-  fileDesc("ChZhY2IvdjEvbWVzc2FnaW5nLnByb3RvEgZhY2IudjEi5wQKB01lc3NhZ2USCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEhEKCXNlbmRlcl9pZBgDIAEoCRIWCgxyZWNpcGllbnRfaWQYBCABKAlIABIPCgV0b3BpYxgFIAEoCUgAEhMKCWJyb2FkY2FzdBgGIAEoCEgAEiEKBHR5cGUYByABKA4yEy5hY2IudjEuTWVzc2FnZVR5cGUSDAoEa2luZBgIIAEoCRIgCgdwYXlsb2FkGAkgASgLMg8uYWNiLnYxLlBheWxvYWQSEgoKY29udGV4dF9pZBgKIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgLIAEoCRIQCghyZXBseV90bxgMIAEoCRIXCg9jb252ZXJzYXRpb25faWQYDSABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GA4gASgJEi8KCG1ldGFkYXRhGA8gAygLMh0uYWNiLnYxLk1lc3NhZ2UuTWV0YWRhdGFFbnRyeRItCgdoZWFkZXJzGBAgAygLMhwuYWNiLnYxLk1lc3NhZ2UuSGVhZGVyc0VudHJ5Ei4KCmNyZWF0ZWRfYXQYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZ0YXJnZXQiogkKC1NlbmRSZXF1ZXN0EkIKDHJlY2lwaWVudF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokSAASRQoFdG9waWMYAiABKAlCNLpIMXIvEAEY/wEyKF5bQS1aYS16MC05Xy1dKyhcLltBLVphLXowLTlfLV0rKXswLDE1fSRIABIcCglicm9hZGNhc3QYAyABKAhCB7pIBGoCCAFIABIrCgR0eXBlGAQgASgOMhMuYWNiLnYxLk1lc3NhZ2VUeXBlQgi6SAWCAQIQARI4CgRraW5kGAUgASgJQiq6SCdyJRABGIABMh5eW0EtWmEtejAtOV1bQS1aYS16MC05Ll8vOi1dKiQSIAoHcGF5bG9hZBgGIAEoCzIPLmFjYi52MS5QYXlsb2FkEj8KCmNvbnRleHRfaWQYByABKAlCK7pIKHImGIABMiFeKFtBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSopPyQSIAoOY29ycmVsYXRpb25faWQYCCABKAlCCLpIBXIDGIABEj0KCHJlcGx5X3RvGAkgASgJQiu6SChyJhiAATIhXihbQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qKT8kEkQKD2NvbnZlcnNhdGlvbl9pZBgKIAEoCUIrukgociYYgAEyIV4oW0EtWmEtejAtOV1bQS1aYS16MC05Ll86QC1dKik/JBIhCg9pZGVtcG90ZW5jeV9rZXkYCyABKAlCCLpIBXIDGIABEk0KCG1ldGFkYXRhGAwgAygLMiEuYWNiLnYxLlNlbmRSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCGLpIFZoBEhBAIgdyBRABGIABKgVyAxiACBJjCgdoZWFkZXJzGA0gAygLMiAuYWNiLnYxLlNlbmRSZXF1ZXN0LkhlYWRlcnNFbnRyeUIwukgtmgEqEEAiH3IdEAEYgAEyFl5bYS16MC05XVthLXowLTkuXy1dKiQqBXIDGIAIEkEKCmV4cGlyZXNfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQg+6SAyyAQlKBQiAmp4BQAFIARI5CgN0dGwYDyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CD7pIDKoBCSIFCICangEqAEgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATqnAbpIowEaoAEKH3NlbmQucmVzcG9uc2VfbmVlZHNfY29ycmVsYXRpb24SNGEgUkVTUE9OU0UgbmVlZHMgYSBjb3JyZWxhdGlvbl9pZCBhbmQgYSByZWNpcGllbnRfaWQaR3RoaXMudHlwZSAhPSA0IHx8ICh0aGlzLmNvcnJlbGF0aW9uX2lkICE9ICcnICYmIGhhcyh0aGlzLnJlY2lwaWVudF9pZCkpQg8KBnRhcmdldBIFukgCCAFCCAoGZXhwaXJ5IjUKDFNlbmRSZXNwb25zZRISCgptZXNzYWdlX2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCCJGChBTZW5kQmF0Y2hSZXF1ZXN0EjIKCHJlcXVlc3RzGAEgAygLMhMuYWNiLnYxLlNlbmRSZXF1ZXN0Qgu6SAiSAQUIARDoByJ4CglJdGVtRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEiUKCnJldHJ5X2luZm8YAyABKAsyES5hY2IudjEuUmV0cnlJbmZvEiUKCmVycm9yX2luZm8YBCABKAsyES5hY2IudjEuRXJyb3JJbmZvIloKD1NlbmRCYXRjaFJlc3VsdBISCgptZXNzYWdlX2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCBIgCgVlcnJvchgDIAEoCzIRLmFjYi52MS5JdGVtRXJyb3IiPQoRU2VuZEJhdGNoUmVzcG9uc2USKAoHcmVzdWx0cxgBIAMoCzIXLmFjYi52MS5TZW5kQmF0Y2hSZXN1bHQivAUKDlJlcXVlc3RSZXF1ZXN0EkAKDHJlY2lwaWVudF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokEi8KBHR5cGUYAiABKA4yEy5hY2IudjEuTWVzc2FnZVR5cGVCDLpICYIBBhgAGAIYAxI4CgRraW5kGAMgASgJQiq6SCdyJRABGIABMh5eW0EtWmEtejAtOV1bQS1aYS16MC05Ll8vOi1dKiQSIAoHcGF5bG9hZBgEIAEoCzIPLmFjYi52MS5QYXlsb2FkEj8KCmNvbnRleHRfaWQYBSABKAlCK7pIKHImGIABMiFeKFtBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSopPyQSRAoPY29udmVyc2F0aW9uX2lkGAYgASgJQiu6SChyJhiAATIhXihbQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qKT8kElAKCG1ldGFkYXRhGAcgAygLMiQuYWNiLnYxLlJlcXVlc3RSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCGLpIFZoBEhBAIgdyBRABGIABKgVyAxiACBJmCgdoZWFkZXJzGAggAygLMiMuYWNiLnYxLlJlcXVlc3RSZXF1ZXN0LkhlYWRlcnNFbnRyeUIwukgtmgEqEEAiH3IdEAEYgAEyFl5bYS16MC05XVthLXowLTkuXy1dKiQqBXIDGIAIEjkKB3RpbWVvdXQYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDbpICqoBByIDCKwCKgAaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk0KD1JlcXVlc3RSZXNwb25zZRIaChJyZXF1ZXN0X21lc3NhZ2VfaWQYASABKAkSHgoFcmVwbHkYAiABKAsyDy5hY2IudjEuTWVzc2FnZSJmChFUb3BpY1N1YnNjcmlwdGlvbhIPCgdwYXR0ZXJuGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqEBChVTdWJzY3JpYmVUb3BpY1JlcXVlc3QShwEKB3BhdHRlcm4YASABKAlCdrpIc3JxEAEY/wEyal4oPnwoXCp8W0EtWmEtejAtOV8tXSspKFwuKFwqfFtBLVphLXowLTlfLV0rKSl7MCwxNX18KFwqfFtBLVphLXowLTlfLV0rKShcLihcKnxbQS1aYS16MC05Xy1dKykpezAsMTR9XC4+KSQiWgoWU3Vic2NyaWJlVG9waWNSZXNwb25zZRIvCgxzdWJzY3JpcHRpb24YASABKAsyGS5hY2IudjEuVG9waWNTdWJzY3JpcHRpb24SDwoHY3JlYXRlZBgCIAEoCCI2ChdVbnN1YnNjcmliZVRvcGljUmVxdWVzdBIbCgdwYXR0ZXJuGAEgASgJQgq6SAdyBRABGP8BIhoKGFVuc3Vic2NyaWJlVG9waWNSZXNwb25zZSJcCh1MaXN0VG9waWNTdWJzY3JpcHRpb25zUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiawoeTGlzdFRvcGljU3Vic2NyaXB0aW9uc1Jlc3BvbnNlEjAKDXN1YnNjcmlwdGlvbnMYASADKAsyGS5hY2IudjEuVG9waWNTdWJzY3JpcHRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjMKDlJlY2VpdmVSZXF1ZXN0EiEKDW1heF9pbl9mbGlnaHQYASABKAVCCrpIBxoFGJBOKAAihAEKCERlbGl2ZXJ5EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSIAoHbWVzc2FnZRgDIAEoCzIPLmFjYi52MS5NZXNzYWdlEjAKDGFja19kZWFkbGluZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikQIKD1JlY2VpdmVSZXNwb25zZRIqCgRraW5kGAEgASgOMhwuYWNiLnYxLlJlY2VpdmVSZXNwb25zZS5LaW5kEiIKCGRlbGl2ZXJ5GAIgASgLMhAuYWNiLnYxLkRlbGl2ZXJ5EhEKCXN0cmVhbV9pZBgDIAEoCRIVCg1tYXhfaW5fZmxpZ2h0GAQgASgFEi8KDGFja19kZWFkbGluZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJTCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIOCgpLSU5EX1JFQURZEAESEQoNS0lORF9ERUxJVkVSWRACEhIKDktJTkRfS0VFUEFMSVZFEAMiOgoKQWNrUmVxdWVzdBIsCgxkZWxpdmVyeV9pZHMYASADKAlCFrpIE5IBEAgBEOgHGAEiB3IFEAEYgAEiSQoMU2V0dGxlUmVzdWx0EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEiQKBnN0YXR1cxgCIAEoDjIULmFjYi52MS5TZXR0bGVTdGF0dXMiNAoLQWNrUmVzcG9uc2USJQoHcmVzdWx0cxgBIAMoCzIULmFjYi52MS5TZXR0bGVSZXN1bHQirAEKC05hY2tSZXF1ZXN0EiwKDGRlbGl2ZXJ5X2lkcxgBIAMoCUIWukgTkgEQCAEQ6AcYASIHcgUQARiAARJBCg9yZWRlbGl2ZXJfZGVsYXkYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDbpICqoBByIDCJAcMgASEwoLZGVhZF9sZXR0ZXIYAyABKAgSFwoFZXJyb3IYBCABKAlCCLpIBXIDGIAIIjUKDE5hY2tSZXNwb25zZRIlCgdyZXN1bHRzGAEgAygLMhQuYWNiLnYxLlNldHRsZVJlc3VsdCLSAQoKRGVhZExldHRlchIKCgJpZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIgCgdtZXNzYWdlGAMgASgLMg8uYWNiLnYxLk1lc3NhZ2USKAoGcmVhc29uGAQgASgOMhguYWNiLnYxLkRlYWRMZXR0ZXJSZWFzb24SEAoIYXR0ZW1wdHMYBSABKAUSEgoKbGFzdF9lcnJvchgGIAEoCRI0ChBkZWFkX2xldHRlcmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLiAQoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBJACghhZ2VudF9pZBgBIAEoCUIuukgrcikYgAEyJF4oXCp8W0EtWmEtejAtOV1bQS1aYS16MC05Ll86QC1dKik/JBIyCgZyZWFzb24YAiABKA4yGC5hY2IudjEuRGVhZExldHRlclJlYXNvbkIIukgFggECEAESHQoJcGFnZV9zaXplGAMgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YBCABKAlCCLpIBXIDGIAEEhUKDW9taXRfcGF5bG9hZHMYBSABKAgiXAoXTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USKAoMZGVhZF9sZXR0ZXJzGAEgAygLMhIuYWNiLnYxLkRlYWRMZXR0ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKFEdldERlYWRMZXR0ZXJSZXF1ZXN0EiIKDmRlYWRfbGV0dGVyX2lkGAEgASgJQgq6SAdyBRABGIABIkAKFUdldERlYWRMZXR0ZXJSZXNwb25zZRInCgtkZWFkX2xldHRlchgBIAEoCzISLmFjYi52MS5EZWFkTGV0dGVyIrcBChhSZXBsYXlEZWFkTGV0dGVyc1JlcXVlc3QSLQoPZGVhZF9sZXR0ZXJfaWRzGAEgAygJQhS6SBGSAQ4Q6AcYASIHcgUQARiAARILCgNhbGwYAiABKAgSQAoIYWdlbnRfaWQYAyABKAlCLrpIK3IpGIABMiReKFwqfFtBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSopPyQ6HbpIGiIYCg9kZWFkX2xldHRlcl9pZHMKA2FsbBABIkoKGVJlcGxheURlYWRMZXR0ZXJzUmVzcG9uc2USFgoOcmVwbGF5ZWRfY291bnQYASABKAMSFQoNbm90X2ZvdW5kX2lkcxgCIAMoCSK2AQoXUHVyZ2VEZWFkTGV0dGVyc1JlcXVlc3QSLQoPZGVhZF9sZXR0ZXJfaWRzGAEgAygJQhS6SBGSAQ4Q6AcYASIHcgUQARiAARILCgNhbGwYAiABKAgSQAoIYWdlbnRfaWQYAyABKAlCLrpIK3IpGIABMiReKFwqfFtBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSopPyQ6HbpIGiIYCg9kZWFkX2xldHRlcl9pZHMKA2FsbBABIkcKGFB1cmdlRGVhZExldHRlcnNSZXNwb25zZRIUCgxwdXJnZWRfY291bnQYASABKAMSFQoNbm90X2ZvdW5kX2lkcxgCIAMoCSqQAQoLTWVzc2FnZVR5cGUSHAoYTUVTU0FHRV9UWVBFX1VOU1BFQ0lGSUVEEAASFgoSTUVTU0FHRV9UWVBFX0VWRU5UEAESGAoUTUVTU0FHRV9UWVBFX0NPTU1BTkQQAhIWChJNRVNTQUdFX1RZUEVfUVVFUlkQAxIZChVNRVNTQUdFX1RZUEVfUkVTUE9OU0UQBCp5CgxTZXR0bGVTdGF0dXMSHQoZU0VUVExFX1NUQVRVU19VTlNQRUNJRklFRBAAEhQKEFNFVFRMRV9TVEFUVVNfT0sQARIXChNTRVRUTEVfU1RBVFVTX1NUQUxFEAISGwoXU0VUVExFX1NUQVRVU19OT1RfRk9VTkQQAyqFAQoQRGVhZExldHRlclJlYXNvbhIiCh5ERUFEX0xFVFRFUl9SRUFTT05fVU5TUEVDSUZJRUQQABIsCihERUFEX0xFVFRFUl9SRUFTT05fTUFYX0RFTElWRVJZX0FUVEVNUFRTEAESHwobREVBRF9MRVRURVJfUkVBU09OX1JFSkVDVEVEEAIyyAcKEE1lc3NhZ2luZ1NlcnZpY2USMQoEU2VuZBITLmFjYi52MS5TZW5kUmVxdWVzdBoULmFjYi52MS5TZW5kUmVzcG9uc2USQAoJU2VuZEJhdGNoEhguYWNiLnYxLlNlbmRCYXRjaFJlcXVlc3QaGS5hY2IudjEuU2VuZEJhdGNoUmVzcG9uc2USOgoHUmVxdWVzdBIWLmFjYi52MS5SZXF1ZXN0UmVxdWVzdBoXLmFjYi52MS5SZXF1ZXN0UmVzcG9uc2USTwoOU3Vic2NyaWJlVG9waWMSHS5hY2IudjEuU3Vic2NyaWJlVG9waWNSZXF1ZXN0Gh4uYWNiLnYxLlN1YnNjcmliZVRvcGljUmVzcG9uc2USVQoQVW5zdWJzY3JpYmVUb3BpYxIfLmFjYi52MS5VbnN1YnNjcmliZVRvcGljUmVxdWVzdBogLmFjYi52MS5VbnN1YnNjcmliZVRvcGljUmVzcG9uc2USZwoWTGlzdFRvcGljU3Vic2NyaXB0aW9ucxIlLmFjYi52MS5MaXN0VG9waWNTdWJzY3JpcHRpb25zUmVxdWVzdBomLmFjYi52MS5MaXN0VG9waWNTdWJzY3JpcHRpb25zUmVzcG9uc2USPAoHUmVjZWl2ZRIWLmFjYi52MS5SZWNlaXZlUmVxdWVzdBoXLmFjYi52MS5SZWNlaXZlUmVzcG9uc2UwARIuCgNBY2sSEi5hY2IudjEuQWNrUmVxdWVzdBoTLmFjYi52MS5BY2tSZXNwb25zZRIxCgROYWNrEhMuYWNiLnYxLk5hY2tSZXF1ZXN0GhQuYWNiLnYxLk5hY2tSZXNwb25zZRJSCg9MaXN0RGVhZExldHRlcnMSHi5hY2IudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBofLmFjYi52MS5MaXN0RGVhZExldHRlcnNSZXNwb25zZRJMCg1HZXREZWFkTGV0dGVyEhwuYWNiLnYxLkdldERlYWRMZXR0ZXJSZXF1ZXN0Gh0uYWNiLnYxLkdldERlYWRMZXR0ZXJSZXNwb25zZRJYChFSZXBsYXlEZWFkTGV0dGVycxIgLmFjYi52MS5SZXBsYXlEZWFkTGV0dGVyc1JlcXVlc3QaIS5hY2IudjEuUmVwbGF5RGVhZExldHRlcnNSZXNwb25zZRJVChBQdXJnZURlYWRMZXR0ZXJzEh8uYWNiLnYxLlB1cmdlRGVhZExldHRlcnNSZXF1ZXN0GiAuYWNiLnYxLlB1cmdlRGVhZExldHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_acb_v1_common, file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZhY2IvdjEvbWVzc2FnaW5nLnByb3RvEgZhY2IudjEi5wQKB01lc3NhZ2USCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEhEKCXNlbmRlcl9pZBgDIAEoCRIWCgxyZWNpcGllbnRfaWQYBCABKAlIABIPCgV0b3BpYxgFIAEoCUgAEhMKCWJyb2FkY2FzdBgGIAEoCEgAEiEKBHR5cGUYByABKA4yEy5hY2IudjEuTWVzc2FnZVR5cGUSDAoEa2luZBgIIAEoCRIgCgdwYXlsb2FkGAkgASgLMg8uYWNiLnYxLlBheWxvYWQSEgoKY29udGV4dF9pZBgKIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgLIAEoCRIQCghyZXBseV90bxgMIAEoCRIXCg9jb252ZXJzYXRpb25faWQYDSABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GA4gASgJEi8KCG1ldGFkYXRhGA8gAygLMh0uYWNiLnYxLk1lc3NhZ2UuTWV0YWRhdGFFbnRyeRItCgdoZWFkZXJzGBAgAygLMhwuYWNiLnYxLk1lc3NhZ2UuSGVhZGVyc0VudHJ5Ei4KCmNyZWF0ZWRfYXQYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZ0YXJnZXQiogkKC1NlbmRSZXF1ZXN0EkIKDHJlY2lwaWVudF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokSAASRQoFdG9waWMYAiABKAlCNLpIMXIvEAEY/wEyKF5bQS1aYS16MC05Xy1dKyhcLltBLVphLXowLTlfLV0rKXswLDE1fSRIABIcCglicm9hZGNhc3QYAyABKAhCB7pIBGoCCAFIABIrCgR0eXBlGAQgASgOMhMuYWNiLnYxLk1lc3NhZ2VUeXBlQgi6SAWCAQIQARI4CgRraW5kGAUgASgJQiq6SCdyJRABGIABMh5eW0EtWmEtejAtOV1bQS1aYS16MC05Ll8vOi1dKiQSIAoHcGF5bG9hZBgGIAEoCzIPLmFjYi52MS5QYXlsb2FkEj8KCmNvbnRleHRfaWQYByABKAlCK7pIKHImGIABMiFeKFtBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSopPyQSIAoOY29ycmVsYXRpb25faWQYCCABKAlCCLpIBXIDGIABEj0KCHJlcGx5X3RvGAkgASgJQiu6SChyJhiAATIhXihbQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qKT8kEkQKD2NvbnZlcnNhdGlvbl9pZBgKIAEoCUIrukgociYYgAEyIV4oW0EtWmEtejAtOV1bQS1aYS16MC05Ll86QC1dKik/JBIhCg9pZGVtcG90ZW5jeV9rZXkYCyABKAlCCLpIBXIDGIABEk0KCG1ldGFkYXRhGAwgAygLMiEuYWNiLnYxLlNlbmRSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCGLpIFZoBEhBAIgdyBRABGIABKgVyAxiACBJjCgdoZWFkZXJzGA0gAygLMiAuYWNiLnYxLlNlbmRSZXF1ZXN0LkhlYWRlcnNFbnRyeUIwukgtmgEqEEAiH3IdEAEYgAEyFl5bYS16MC05XVthLXowLTkuXy1dKiQqBXIDGIAIEkEKCmV4cGlyZXNfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQg+6SAyyAQlKBQiAmp4BQAFIARI5CgN0dGwYDyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CD7pIDKoBCSIFCICangEqAEgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATqnAbpIowEaoAEKH3NlbmQucmVzcG9uc2VfbmVlZHNfY29ycmVsYXRpb24SNGEgUkVTUE9OU0UgbmVlZHMgYSBjb3JyZWxhdGlvbl9pZCBhbmQgYSByZWNpcGllbnRfaWQaR3RoaXMudHlwZSAhPSA0IHx8ICh0aGlzLmNvcnJlbGF0aW9uX2lkICE9ICcnICYmIGhhcyh0aGlzLnJlY2lwaWVudF9pZCkpQg8KBnRhcmdldBIFukgCCAFCCAoGZXhwaXJ5IjUKDFNlbmRSZXNwb25zZRISCgptZXNzYWdlX2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCCJGChBTZW5kQmF0Y2hSZXF1ZXN0EjIKCHJlcXVlc3RzGAEgAygLMhMuYWNiLnYxLlNlbmRSZXF1ZXN0Qgu6SAiSAQUIARDoByJ4CglJdGVtRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEiUKCnJldHJ5X2luZm8YAyABKAsyES5hY2IudjEuUmV0cnlJbmZvEiUKCmVycm9yX2luZm8YBCABKAsyES5hY2IudjEuRXJyb3JJbmZvIloKD1NlbmRCYXRjaFJlc3VsdBISCgptZXNzYWdlX2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCBIgCgVlcnJvchgDIAEoCzIRLmFjYi52MS5JdGVtRXJyb3IiPQoRU2VuZEJhdGNoUmVzcG9uc2USKAoHcmVzdWx0cxgBIAMoCzIXLmFjYi52MS5TZW5kQmF0Y2hSZXN1bHQivAUKDlJlcXVlc3RSZXF1ZXN0EkAKDHJlY2lwaWVudF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokEi8KBHR5cGUYAiABKA4yEy5hY2IudjEuTWVzc2FnZVR5cGVCDLpICYIBBhgAGAIYAxI4CgRraW5kGAMgASgJQiq6SCdyJRABGIABMh5eW0EtWmEtejAtOV1bQS1aYS16MC05Ll8vOi1dKiQSIAoHcGF5bG9hZBgEIAEoCzIPLmFjYi52MS5QYXlsb2FkEj8KCmNvbnRleHRfaWQYBSABKAlCK7pIKHImGIABMiFeKFtBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSopPyQSRAoPY29udmVyc2F0aW9uX2lkGAYgASgJQiu6SChyJhiAATIhXihbQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qKT8kElAKCG1ldGFkYXRhGAcgAygLMiQuYWNiLnYxLlJlcXVlc3RSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCGLpIFZoBEhBAIgdyBRABGIABKgVyAxiACBJmCgdoZWFkZXJzGAggAygLMiMuYWNiLnYxLlJlcXVlc3RSZXF1ZXN0LkhlYWRlcnNFbnRyeUIwukgtmgEqEEAiH3IdEAEYgAEyFl5bYS16MC05XVthLXowLTkuXy1dKiQqBXIDGIAIEjkKB3RpbWVvdXQYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDbpICqoBByIDCKwCKgAaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk0KD1JlcXVlc3RSZXNwb25zZRIaChJyZXF1ZXN0X21lc3NhZ2VfaWQYASABKAkSHgoFcmVwbHkYAiABKAsyDy5hY2IudjEuTWVzc2FnZSJmChFUb3BpY1N1YnNjcmlwdGlvbhIPCgdwYXR0ZXJuGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqEBChVTdWJzY3JpYmVUb3BpY1JlcXVlc3QShwEKB3BhdHRlcm4YASABKAlCdrpIc3JxEAEY/wEyal4oPnwoXCp8W0EtWmEtejAtOV8tXSspKFwuKFwqfFtBLVphLXowLTlfLV0rKSl7MCwxNX18KFwqfFtBLVphLXowLTlfLV0rKShcLihcKnxbQS1aYS16MC05Xy1dKykpezAsMTR9XC4+KSQiWgoWU3Vic2NyaWJlVG9waWNSZXNwb25zZRIvCgxzdWJzY3JpcHRpb24YASABKAsyGS5hY2IudjEuVG9waWNTdWJzY3JpcHRpb24SDwoHY3JlYXRlZBgCIAEoCCI2ChdVbnN1YnNjcmliZVRvcGljUmVxdWVzdBIbCgdwYXR0ZXJuGAEgASgJQgq6SAdyBRABGP8BIhoKGFVuc3Vic2NyaWJlVG9waWNSZXNwb25zZSJcCh1MaXN0VG9waWNTdWJzY3JpcHRpb25zUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiawoeTGlzdFRvcGljU3Vic2NyaXB0aW9uc1Jlc3BvbnNlEjAKDXN1YnNjcmlwdGlvbnMYASADKAsyGS5hY2IudjEuVG9waWNTdWJzY3JpcHRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjMKDlJlY2VpdmVSZXF1ZXN0EiEKDW1heF9pbl9mbGlnaHQYASABKAVCCrpIBxoFGJBOKAAinAEKEVNlbmRTdHJlYW1SZXF1ZXN0EgsKA3JlZhgBIAEoBBIjCgRzZW5kGAIgASgLMhMuYWNiLnYxLlNlbmRSZXF1ZXN0SAASIQoDYWNrGAMgASgLMhIuYWNiLnYxLkFja1JlcXVlc3RIABIjCgRuYWNrGAQgASgLMhMuYWNiLnYxLk5hY2tSZXF1ZXN0SABCDQoEaXRlbRIFukgCCAEivwEKElNlbmRTdHJlYW1SZXNwb25zZRILCgNyZWYYASABKAQSJAoEc2VuZBgCIAEoCzIULmFjYi52MS5TZW5kUmVzcG9uc2VIABIiCgNhY2sYAyABKAsyEy5hY2IudjEuQWNrUmVzcG9uc2VIABIkCgRuYWNrGAQgASgLMhQuYWNiLnYxLk5hY2tSZXNwb25zZUgAEiIKBWVycm9yGAUgASgLMhEuYWNiLnYxLkl0ZW1FcnJvckgAQggKBnJlc3VsdCKEAQoIRGVsaXZlcnkSEwoLZGVsaXZlcnlfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIgCgdtZXNzYWdlGAMgASgLMg8uYWNiLnYxLk1lc3NhZ2USMAoMYWNrX2RlYWRsaW5lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKRAgoPUmVjZWl2ZVJlc3BvbnNlEioKBGtpbmQYASABKA4yHC5hY2IudjEuUmVjZWl2ZVJlc3BvbnNlLktpbmQSIgoIZGVsaXZlcnkYAiABKAsyEC5hY2IudjEuRGVsaXZlcnkSEQoJc3RyZWFtX2lkGAMgASgJEhUKDW1heF9pbl9mbGlnaHQYBCABKAUSLwoMYWNrX2RlYWRsaW5lGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlMKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEg4KCktJTkRfUkVBRFkQARIRCg1LSU5EX0RFTElWRVJZEAISEgoOS0lORF9LRUVQQUxJVkUQAyI6CgpBY2tSZXF1ZXN0EiwKDGRlbGl2ZXJ5X2lkcxgBIAMoCUIWukgTkgEQCAEQ6AcYASIHcgUQARiAASJJCgxTZXR0bGVSZXN1bHQSEwoLZGVsaXZlcnlfaWQYASABKAkSJAoGc3RhdHVzGAIgASgOMhQuYWNiLnYxLlNldHRsZVN0YXR1cyI0CgtBY2tSZXNwb25zZRIlCgdyZXN1bHRzGAEgAygLMhQuYWNiLnYxLlNldHRsZVJlc3VsdCKsAQoLTmFja1JlcXVlc3QSLAoMZGVsaXZlcnlfaWRzGAEgAygJQha6SBOSARAIARDoBxgBIgdyBRABGIABEkEKD3JlZGVsaXZlcl9kZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwyABITCgtkZWFkX2xldHRlchgDIAEoCBIXCgVlcnJvchgEIAEoCUIIukgFcgMYgAgiNQoMTmFja1Jlc3BvbnNlEiUKB3Jlc3VsdHMYASADKAsyFC5hY2IudjEuU2V0dGxlUmVzdWx0ItIBCgpEZWFkTGV0dGVyEgoKAmlkGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEiAKB21lc3NhZ2UYAyABKAsyDy5hY2IudjEuTWVzc2FnZRIoCgZyZWFzb24YBCABKA4yGC5hY2IudjEuRGVhZExldHRlclJlYXNvbhIQCghhdHRlbXB0cxgFIAEoBRISCgpsYXN0X2Vycm9yGAYgASgJEjQKEGRlYWRfbGV0dGVyZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuIBChZMaXN0RGVhZExldHRlcnNSZXF1ZXN0EkAKCGFnZW50X2lkGAEgASgJQi66SCtyKRiAATIkXihcKnxbQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qKT8kEjIKBnJlYXNvbhgCIAEoDjIYLmFjYi52MS5EZWFkTGV0dGVyUmVhc29uQgi6SAWCAQIQARIdCglwYWdlX3NpemUYAyABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgAQSFQoNb21pdF9wYXlsb2FkcxgFIAEoCCJcChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIoCgxkZWFkX2xldHRlcnMYASADKAsyEi5hY2IudjEuRGVhZExldHRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgoUR2V0RGVhZExldHRlclJlcXVlc3QSIgoOZGVhZF9sZXR0ZXJfaWQYASABKAlCCrpIB3IFEAEYgAEiQAoVR2V0RGVhZExldHRlclJlc3BvbnNlEicKC2RlYWRfbGV0dGVyGAEgASgLMhIuYWNiLnYxLkRlYWRMZXR0ZXIitwEKGFJlcGxheURlYWRMZXR0ZXJzUmVxdWVzdBItCg9kZWFkX2xldHRlcl9pZHMYASADKAlCFLpIEZIBDhDoBxgBIgdyBRABGIABEgsKA2FsbBgCIAEoCBJACghhZ2VudF9pZBgDIAEoCUIuukgrcikYgAEyJF4oXCp8W0EtWmEtejAtOV1bQS1aYS16MC05Ll86QC1dKik/JDodukgaIhgKD2RlYWRfbGV0dGVyX2lkcwoDYWxsEAEiSgoZUmVwbGF5RGVhZExldHRlcnNSZXNwb25zZRIWCg5yZXBsYXllZF9jb3VudBgBIAEoAxIVCg1ub3RfZm91bmRfaWRzGAIgAygJIrYBChdQdXJnZURlYWRMZXR0ZXJzUmVxdWVzdBItCg9kZWFkX2xldHRlcl9pZHMYASADKAlCFLpIEZIBDhDoBxgBIgdyBRABGIABEgsKA2FsbBgCIAEoCBJACghhZ2VudF9pZBgDIAEoCUIuukgrcikYgAEyJF4oXCp8W0EtWmEtejAtOV1bQS1aYS16MC05Ll86QC1dKik/JDodukgaIhgKD2RlYWRfbGV0dGVyX2lkcwoDYWxsEAEiRwoYUHVyZ2VEZWFkTGV0dGVyc1Jlc3BvbnNlEhQKDHB1cmdlZF9jb3VudBgBIAEoAxIVCg1ub3RfZm91bmRfaWRzGAIgAygJKpABCgtNZXNzYWdlVHlwZRIcChhNRVNTQUdFX1RZUEVfVU5TUEVDSUZJRUQQABIWChJNRVNTQUdFX1RZUEVfRVZFTlQQARIYChRNRVNTQUdFX1RZUEVfQ09NTUFORBACEhYKEk1FU1NBR0VfVFlQRV9RVUVSWRADEhkKFU1FU1NBR0VfVFlQRV9SRVNQT05TRRAEKnkKDFNldHRsZVN0YXR1cxIdChlTRVRUTEVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFAoQU0VUVExFX1NUQVRVU19PSxABEhcKE1NFVFRMRV9TVEFUVVNfU1RBTEUQAhIbChdTRVRUTEVfU1RBVFVTX05PVF9GT1VORBADKoUBChBEZWFkTGV0dGVyUmVhc29uEiIKHkRFQURfTEVUVEVSX1JFQVNPTl9VTlNQRUNJRklFRBAAEiwKKERFQURfTEVUVEVSX1JFQVNPTl9NQVhfREVMSVZFUllfQVRURU1QVFMQARIfChtERUFEX0xFVFRFUl9SRUFTT05fUkVKRUNURUQQAjKRCAoQTWVzc2FnaW5nU2VydmljZRIxCgRTZW5kEhMuYWNiLnYxLlNlbmRSZXF1ZXN0GhQuYWNiLnYxLlNlbmRSZXNwb25zZRJACglTZW5kQmF0Y2gSGC5hY2IudjEuU2VuZEJhdGNoUmVxdWVzdBoZLmFjYi52MS5TZW5kQmF0Y2hSZXNwb25zZRI6CgdSZXF1ZXN0EhYuYWNiLnYxLlJlcXVlc3RSZXF1ZXN0GhcuYWNiLnYxLlJlcXVlc3RSZXNwb25zZRJPCg5TdWJzY3JpYmVUb3BpYxIdLmFjYi52MS5TdWJzY3JpYmVUb3BpY1JlcXVlc3QaHi5hY2IudjEuU3Vic2NyaWJlVG9waWNSZXNwb25zZRJVChBVbnN1YnNjcmliZVRvcGljEh8uYWNiLnYxLlVuc3Vic2NyaWJlVG9waWNSZXF1ZXN0GiAuYWNiLnYxLlVuc3Vic2NyaWJlVG9waWNSZXNwb25zZRJnChZMaXN0VG9waWNTdWJzY3JpcHRpb25zEiUuYWNiLnYxLkxpc3RUb3BpY1N1YnNjcmlwdGlvbnNSZXF1ZXN0GiYuYWNiLnYxLkxpc3RUb3BpY1N1YnNjcmlwdGlvbnNSZXNwb25zZRI8CgdSZWNlaXZlEhYuYWNiLnYxLlJlY2VpdmVSZXF1ZXN0GhcuYWNiLnYxLlJlY2VpdmVSZXNwb25zZTABEi4KA0FjaxISLmFjYi52MS5BY2tSZXF1ZXN0GhMuYWNiLnYxLkFja1Jlc3BvbnNlEjEKBE5hY2sSEy5hY2IudjEuTmFja1JlcXVlc3QaFC5hY2IudjEuTmFja1Jlc3BvbnNlEkcKClNlbmRTdHJlYW0SGS5hY2IudjEuU2VuZFN0cmVhbVJlcXVlc3QaGi5hY2IudjEuU2VuZFN0cmVhbVJlc3BvbnNlKAEwARJSCg9MaXN0RGVhZExldHRlcnMSHi5hY2IudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBofLmFjYi52MS5MaXN0RGVhZExldHRlcnNSZXNwb25zZRJMCg1HZXREZWFkTGV0dGVyEhwuYWNiLnYxLkdldERlYWRMZXR0ZXJSZXF1ZXN0Gh0uYWNiLnYxLkdldERlYWRMZXR0ZXJSZXNwb25zZRJYChFSZXBsYXlEZWFkTGV0dGVycxIgLmFjYi52MS5SZXBsYXlEZWFkTGV0dGVyc1JlcXVlc3QaIS5hY2IudjEuUmVwbGF5RGVhZExldHRlcnNSZXNwb25zZRJVChBQdXJnZURlYWRMZXR0ZXJzEh8uYWNiLnYxLlB1cmdlRGVhZExldHRlcnNSZXF1ZXN0GiAuYWNiLnYxLlB1cmdlRGVhZExldHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_acb_v1_common, file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A message as the hub stores and delivers it.
@@ -819,6 +819,119 @@ export const ReceiveRequestSchema: GenMessage<ReceiveRequest> = /*@__PURE__*/
   messageDesc(file_acb_v1_messaging, 16);
 
 /**
+ * One item written to a SendStream: a message to send, or deliveries to settle.
+ *
+ * @generated from message acb.v1.SendStreamRequest
+ */
+export type SendStreamRequest = Message$1<"acb.v1.SendStreamRequest"> & {
+  /**
+   * Chosen by the client and echoed on the item's result, so results can be matched to items
+   * (they also come back in item order).
+   *
+   * @generated from field: uint64 ref = 1;
+   */
+  ref: bigint;
+
+  /**
+   * What to do; exactly one is required.
+   *
+   * @generated from oneof acb.v1.SendStreamRequest.item
+   */
+  item: {
+    /**
+     * Send a message, exactly as MessagingService.Send would.
+     *
+     * @generated from field: acb.v1.SendRequest send = 2;
+     */
+    value: SendRequest;
+    case: "send";
+  } | {
+    /**
+     * Acknowledge deliveries, exactly as MessagingService.Ack would.
+     *
+     * @generated from field: acb.v1.AckRequest ack = 3;
+     */
+    value: AckRequest;
+    case: "ack";
+  } | {
+    /**
+     * Negatively acknowledge deliveries, exactly as MessagingService.Nack would.
+     *
+     * @generated from field: acb.v1.NackRequest nack = 4;
+     */
+    value: NackRequest;
+    case: "nack";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message acb.v1.SendStreamRequest.
+ * Use `create(SendStreamRequestSchema)` to create a new message.
+ */
+export const SendStreamRequestSchema: GenMessage<SendStreamRequest> = /*@__PURE__*/
+  messageDesc(file_acb_v1_messaging, 17);
+
+/**
+ * The result of one SendStream item.
+ *
+ * @generated from message acb.v1.SendStreamResponse
+ */
+export type SendStreamResponse = Message$1<"acb.v1.SendStreamResponse"> & {
+  /**
+   * The ref of the item this answers.
+   *
+   * @generated from field: uint64 ref = 1;
+   */
+  ref: bigint;
+
+  /**
+   * The item's result, or the error that refused it (the stream stays open).
+   *
+   * @generated from oneof acb.v1.SendStreamResponse.result
+   */
+  result: {
+    /**
+     * The result of a send item: written only once the message is durable.
+     *
+     * @generated from field: acb.v1.SendResponse send = 2;
+     */
+    value: SendResponse;
+    case: "send";
+  } | {
+    /**
+     * The result of an ack item.
+     *
+     * @generated from field: acb.v1.AckResponse ack = 3;
+     */
+    value: AckResponse;
+    case: "ack";
+  } | {
+    /**
+     * The result of a nack item.
+     *
+     * @generated from field: acb.v1.NackResponse nack = 4;
+     */
+    value: NackResponse;
+    case: "nack";
+  } | {
+    /**
+     * Why the item was refused: the code and details the unary call would have answered.
+     *
+     * @generated from field: acb.v1.ItemError error = 5;
+     */
+    value: ItemError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message acb.v1.SendStreamResponse.
+ * Use `create(SendStreamResponseSchema)` to create a new message.
+ */
+export const SendStreamResponseSchema: GenMessage<SendStreamResponse> = /*@__PURE__*/
+  messageDesc(file_acb_v1_messaging, 18);
+
+/**
  * One delivery attempt of a message to an agent.
  *
  * @generated from message acb.v1.Delivery
@@ -860,7 +973,7 @@ export type Delivery = Message$1<"acb.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 17);
+  messageDesc(file_acb_v1_messaging, 19);
 
 /**
  * One item of the Receive stream.
@@ -910,7 +1023,7 @@ export type ReceiveResponse = Message$1<"acb.v1.ReceiveResponse"> & {
  * Use `create(ReceiveResponseSchema)` to create a new message.
  */
 export const ReceiveResponseSchema: GenMessage<ReceiveResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 18);
+  messageDesc(file_acb_v1_messaging, 20);
 
 /**
  * What the item is.
@@ -952,7 +1065,7 @@ export enum ReceiveResponse_Kind {
  * Describes the enum acb.v1.ReceiveResponse.Kind.
  */
 export const ReceiveResponse_KindSchema: GenEnum<ReceiveResponse_Kind> = /*@__PURE__*/
-  enumDesc(file_acb_v1_messaging, 18, 0);
+  enumDesc(file_acb_v1_messaging, 20, 0);
 
 /**
  * Acknowledges deliveries: their messages are done and will not be redelivered.
@@ -973,7 +1086,7 @@ export type AckRequest = Message$1<"acb.v1.AckRequest"> & {
  * Use `create(AckRequestSchema)` to create a new message.
  */
 export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 19);
+  messageDesc(file_acb_v1_messaging, 21);
 
 /**
  * The outcome for one delivery id.
@@ -1001,7 +1114,7 @@ export type SettleResult = Message$1<"acb.v1.SettleResult"> & {
  * Use `create(SettleResultSchema)` to create a new message.
  */
 export const SettleResultSchema: GenMessage<SettleResult> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 20);
+  messageDesc(file_acb_v1_messaging, 22);
 
 /**
  * The result of Ack.
@@ -1022,7 +1135,7 @@ export type AckResponse = Message$1<"acb.v1.AckResponse"> & {
  * Use `create(AckResponseSchema)` to create a new message.
  */
 export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 21);
+  messageDesc(file_acb_v1_messaging, 23);
 
 /**
  * Negatively acknowledges deliveries: their messages could not be handled now.
@@ -1067,7 +1180,7 @@ export type NackRequest = Message$1<"acb.v1.NackRequest"> & {
  * Use `create(NackRequestSchema)` to create a new message.
  */
 export const NackRequestSchema: GenMessage<NackRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 22);
+  messageDesc(file_acb_v1_messaging, 24);
 
 /**
  * The result of Nack.
@@ -1088,7 +1201,7 @@ export type NackResponse = Message$1<"acb.v1.NackResponse"> & {
  * Use `create(NackResponseSchema)` to create a new message.
  */
 export const NackResponseSchema: GenMessage<NackResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 23);
+  messageDesc(file_acb_v1_messaging, 25);
 
 /**
  * A message that could not be delivered to one agent, kept until it is replayed or purged.
@@ -1153,7 +1266,7 @@ export type DeadLetter = Message$1<"acb.v1.DeadLetter"> & {
  * Use `create(DeadLetterSchema)` to create a new message.
  */
 export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 24);
+  messageDesc(file_acb_v1_messaging, 26);
 
 /**
  * Lists dead letters, oldest first.
@@ -1203,7 +1316,7 @@ export type ListDeadLettersRequest = Message$1<"acb.v1.ListDeadLettersRequest"> 
  * Use `create(ListDeadLettersRequestSchema)` to create a new message.
  */
 export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 25);
+  messageDesc(file_acb_v1_messaging, 27);
 
 /**
  * A page of dead letters.
@@ -1231,7 +1344,7 @@ export type ListDeadLettersResponse = Message$1<"acb.v1.ListDeadLettersResponse"
  * Use `create(ListDeadLettersResponseSchema)` to create a new message.
  */
 export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 26);
+  messageDesc(file_acb_v1_messaging, 28);
 
 /**
  * Reads one dead letter.
@@ -1252,7 +1365,7 @@ export type GetDeadLetterRequest = Message$1<"acb.v1.GetDeadLetterRequest"> & {
  * Use `create(GetDeadLetterRequestSchema)` to create a new message.
  */
 export const GetDeadLetterRequestSchema: GenMessage<GetDeadLetterRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 27);
+  messageDesc(file_acb_v1_messaging, 29);
 
 /**
  * The result of GetDeadLetter.
@@ -1273,7 +1386,7 @@ export type GetDeadLetterResponse = Message$1<"acb.v1.GetDeadLetterResponse"> & 
  * Use `create(GetDeadLetterResponseSchema)` to create a new message.
  */
 export const GetDeadLetterResponseSchema: GenMessage<GetDeadLetterResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 28);
+  messageDesc(file_acb_v1_messaging, 30);
 
 /**
  * Puts dead letters back into their agents' queues.
@@ -1309,7 +1422,7 @@ export type ReplayDeadLettersRequest = Message$1<"acb.v1.ReplayDeadLettersReques
  * Use `create(ReplayDeadLettersRequestSchema)` to create a new message.
  */
 export const ReplayDeadLettersRequestSchema: GenMessage<ReplayDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 29);
+  messageDesc(file_acb_v1_messaging, 31);
 
 /**
  * The result of ReplayDeadLetters.
@@ -1338,7 +1451,7 @@ export type ReplayDeadLettersResponse = Message$1<"acb.v1.ReplayDeadLettersRespo
  * Use `create(ReplayDeadLettersResponseSchema)` to create a new message.
  */
 export const ReplayDeadLettersResponseSchema: GenMessage<ReplayDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 30);
+  messageDesc(file_acb_v1_messaging, 32);
 
 /**
  * Deletes dead letters for good.
@@ -1374,7 +1487,7 @@ export type PurgeDeadLettersRequest = Message$1<"acb.v1.PurgeDeadLettersRequest"
  * Use `create(PurgeDeadLettersRequestSchema)` to create a new message.
  */
 export const PurgeDeadLettersRequestSchema: GenMessage<PurgeDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 31);
+  messageDesc(file_acb_v1_messaging, 33);
 
 /**
  * The result of PurgeDeadLetters.
@@ -1402,7 +1515,7 @@ export type PurgeDeadLettersResponse = Message$1<"acb.v1.PurgeDeadLettersRespons
  * Use `create(PurgeDeadLettersResponseSchema)` to create a new message.
  */
 export const PurgeDeadLettersResponseSchema: GenMessage<PurgeDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_messaging, 32);
+  messageDesc(file_acb_v1_messaging, 34);
 
 /**
  * What a message is for. The hub treats all types alike except RESPONSE, which answers another
@@ -1687,6 +1800,25 @@ export const MessagingService: GenService<{
     methodKind: "unary";
     input: typeof NackRequestSchema;
     output: typeof NackResponseSchema;
+  },
+  /**
+   * Sends messages and settles deliveries over one long-lived bidirectional stream, for clients
+   * whose transport streams request bodies (HTTP/2: Node, gRPC): a call per message costs far more
+   * than a stream item. Each item is handled exactly as the unary Send, Ack or Nack would handle
+   * it, in the order written, and answered with a SendStreamResponse carrying the item's ref; a
+   * send's result is written only once the message is durable. Each item is authorised as the
+   * unary RPC it stands for, and an item refused for any reason other than its shape (unknown
+   * recipient, role, quota) is answered with an ItemError while the stream stays open. Errors
+   * that end the stream: INVALID_ARGUMENT when an item breaks a rule (items before it were
+   * handled); PERMISSION_DENIED when the caller's role may neither send nor receive; UNAVAILABLE
+   * when the hub is draining (results not yet written are unknown: resend with idempotency keys).
+   *
+   * @generated from rpc acb.v1.MessagingService.SendStream
+   */
+  sendStream: {
+    methodKind: "bidi_streaming";
+    input: typeof SendStreamRequestSchema;
+    output: typeof SendStreamResponseSchema;
   },
   /**
    * Lists dead letters, oldest first. Errors: INVALID_ARGUMENT for a malformed page_token;

@@ -4,10 +4,10 @@ import { ContextService } from "@acb/gen/acb/v1/contexts_pb";
 import { ConversationService } from "@acb/gen/acb/v1/conversations_pb";
 import { LargeContextService } from "@acb/gen/acb/v1/large_contexts_pb";
 import { MeetingService } from "@acb/gen/acb/v1/meetings_pb";
-import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
+import { MessagingService, type SendRequestSchema } from "@acb/gen/acb/v1/messaging_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type GetServerInfoResponse, ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
-import type { DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { type AgentSession, type RegisterOptions, registerAgent } from "./agent-session.js";
@@ -36,6 +36,7 @@ import {
   MessageRouter,
   type ReceiveOptions,
   type Receiver,
+  type Settler,
   startReceiver,
 } from "./receiver.js";
 import {
@@ -48,6 +49,7 @@ import {
   scopeValues,
   sharedContext,
 } from "./records.js";
+import { SendStreamChannel } from "./send-stream.js";
 import { type Sha256Provider, webSha256 } from "./sha256.js";
 import {
   type ContextChange,
@@ -74,6 +76,12 @@ export interface AcbClientOptions {
   uploadMode?: UploadTransportMode;
   /** SHA-256 for large contexts. Default: WebCrypto plus the core's incremental hasher. */
   sha256?: Sha256Provider;
+  /**
+   * How sends and acks travel: "stream" (items of one MessagingService.SendStream; needs a
+   * transport that streams request bodies, like Node's HTTP/2) or "unary" (one Send or Ack call
+   * each, for fetch). Default "unary"; the Node entry point chooses "stream".
+   */
+  sendMode?: "stream" | "unary";
 }
 
 /** How a value is written: its codec, access, lifetime and labels. */
@@ -276,15 +284,24 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     return self;
   };
   const router = new MessageRouter();
-  const send = async <T>(
+  const channel =
+    options.sendMode === "stream" ? new SendStreamChannel(services.messaging) : undefined;
+  const sendRaw = async (
+    request: MessageInitShape<typeof SendRequestSchema>,
+  ): Promise<SendResult> => {
+    const res = channel ? await channel.send(request) : await services.messaging.send(request);
+    return { messageId: res.messageId, duplicate: res.duplicate };
+  };
+  const settler: Settler = channel ?? {
+    ack: (deliveryIds) => services.messaging.ack({ deliveryIds }),
+    nack: (request) => services.messaging.nack(request),
+  };
+  const send = <T>(
     target: Target,
     kind: string,
     value: T,
     o?: SendOptions<T>,
-  ): Promise<SendResult> => {
-    const res = await services.messaging.send(sendRequest(target, kind, value, o));
-    return { messageId: res.messageId, duplicate: res.duplicate };
-  };
+  ): Promise<SendResult> => sendRaw(sendRequest(target, kind, value, o));
 
   const large = {
     client: services.largeContexts,
@@ -328,7 +345,7 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     onMessage(handler) {
       router.fallback = { handler: handler as MessageHandler<never>, codec: undefined };
     },
-    receive: (o = {}) => startReceiver(services.messaging, router, o),
+    receive: (o = {}) => startReceiver(services.messaging, settler, sendRaw, router, o),
     conversations: conversationsApi(services.conversations),
     register: (o) => registerAgent(services.registry, o),
     async discover(query = {}) {

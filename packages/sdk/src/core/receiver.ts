@@ -3,7 +3,10 @@ import {
   type Delivery,
   ReceiveResponse_Kind as Kind,
   type MessagingService,
+  type NackRequestSchema,
+  type SendRequestSchema,
 } from "@acb/gen/acb/v1/messaging_pb";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
@@ -89,13 +92,19 @@ export class MessageRouter {
  */
 const ACK_FLUSH_MS = 100;
 
+/** How deliveries are settled: unary Ack/Nack calls, or items of the client's SendStream. */
+export interface Settler {
+  ack(deliveryIds: string[]): Promise<unknown>;
+  nack(request: MessageInitShape<typeof NackRequestSchema>): Promise<unknown>;
+}
+
 /** Collects acks and sends them in batches, so acknowledging costs far less than one call each. */
 class AckBatcher {
   private pending: string[] = [];
   private scheduled = false;
 
   constructor(
-    private readonly messaging: Client<typeof MessagingService>,
+    private readonly settler: Settler,
     private readonly onError: (e: unknown) => void,
   ) {}
 
@@ -114,19 +123,21 @@ class AckBatcher {
     const ids = this.pending;
     this.pending = [];
     // A failed ack is not lost data: the hub redelivers after the ack deadline.
-    this.messaging.ack({ deliveryIds: ids }).catch(this.onError);
+    this.settler.ack(ids).catch(this.onError);
   }
 }
 
 export function startReceiver(
   messaging: Client<typeof MessagingService>,
+  settler: Settler,
+  send: (request: MessageInitShape<typeof SendRequestSchema>) => Promise<SendResult>,
   router: MessageRouter,
   options: ReceiveOptions,
 ): Receiver {
   const abort = new AbortController();
   options.signal?.addEventListener("abort", () => abort.abort(), { once: true });
   const onError = options.onError ?? (() => {});
-  const acks = new AckBatcher(messaging, onError);
+  const acks = new AckBatcher(settler, onError);
   let state: StreamState = "connecting";
   let markReady: () => void = () => {};
   let failReady: (e: unknown) => void = () => {};
@@ -155,11 +166,11 @@ export function startReceiver(
       ackDeadline: delivery.ackDeadline && timestampDate(delivery.ackDeadline),
       async ack() {
         settled = true;
-        await messaging.ack({ deliveryIds: [delivery.deliveryId] });
+        await settler.ack([delivery.deliveryId]);
       },
       async nack(o = {}) {
         settled = true;
-        await messaging.nack({
+        await settler.nack({
           deliveryIds: [delivery.deliveryId],
           redeliverDelay: {
             seconds: BigInt(Math.floor((o.delayMs ?? 0) / 1000)),
@@ -169,16 +180,14 @@ export function startReceiver(
           error: o.error ?? "",
         });
       },
-      async reply(value, o = {}) {
-        const res = await messaging.send(
+      reply: (value, o = {}) =>
+        send(
           sendRequest({ recipientId: base.replyTo || base.senderId }, base.kind, value, {
             ...o,
             type: "response",
             correlationId: base.id,
           }),
-        );
-        return { messageId: res.messageId, duplicate: res.duplicate };
-      },
+        ),
     };
     if (!route) {
       // Nobody handles this kind: leave it to the ack deadline unless acks are automatic.

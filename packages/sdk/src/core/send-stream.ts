@@ -1,0 +1,149 @@
+import { ErrorInfoSchema, RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
+import {
+  type AckResponse,
+  type MessagingService,
+  type NackRequestSchema,
+  type NackResponse,
+  type SendRequestSchema,
+  type SendResponse,
+  type SendStreamRequest,
+  SendStreamRequestSchema,
+  type SendStreamResponse,
+} from "@acb/gen/acb/v1/messaging_pb";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { type Client, ConnectError } from "@connectrpc/connect";
+
+type Result = SendStreamResponse["result"];
+
+interface Pending {
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}
+
+/** Close an idle stream after this long, so an idle client holds no open request. */
+const IDLE_CLOSE_MS = 2_000;
+
+/** One SendStream call: its own queue of unwritten items and its own items awaiting results. */
+class StreamCall {
+  queue: SendStreamRequest[] = [];
+  readonly pending = new Map<bigint, Pending>();
+  /** Set once idle: the request side ends; new items go to a new call. */
+  ending = false;
+  private wakeWriter: (() => void) | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(messaging: Client<typeof MessagingService>) {
+    const self = this;
+    async function* requests() {
+      for (;;) {
+        if (self.queue.length > 0) {
+          const batch = self.queue;
+          self.queue = [];
+          yield* batch;
+          continue;
+        }
+        if (self.ending) return;
+        await new Promise<void>((resolve) => {
+          self.wakeWriter = resolve;
+        });
+        self.wakeWriter = undefined;
+      }
+    }
+    const run = async () => {
+      try {
+        for await (const res of messaging.sendStream(requests())) {
+          const p = this.pending.get(res.ref);
+          this.pending.delete(res.ref);
+          p?.resolve(res.result);
+          if (this.pending.size === 0 && this.queue.length === 0) this.armIdleClose();
+        }
+        this.fail(new ConnectError("send stream ended before answering every item", 14));
+      } catch (err) {
+        this.fail(err);
+      }
+    };
+    void run();
+  }
+
+  push(item: SendStreamRequest, pending: Pending, ref: bigint): void {
+    this.pending.set(ref, pending);
+    this.queue.push(item);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.wakeWriter?.();
+  }
+
+  private armIdleClose(): void {
+    if (this.idleTimer !== undefined) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.pending.size === 0 && this.queue.length === 0) {
+        this.ending = true;
+        this.wakeWriter?.();
+      }
+    }, IDLE_CLOSE_MS);
+  }
+
+  private fail(err: unknown): void {
+    this.ending = true;
+    this.wakeWriter?.();
+    const error = ConnectError.from(err);
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+    this.queue = [];
+  }
+}
+
+/**
+ * Sends and settles over one MessagingService.SendStream instead of one call per item (HTTP/2
+ * transports only). Items are written as they come; each promise settles with the item's result.
+ * A stream opens on first use and closes after a quiet spell, so an idle client holds no open
+ * request. When a stream breaks, every item of it still waiting is rejected with the stream's
+ * error: those sends may or may not have been stored, as with a failed unary call, so retry them
+ * with an idempotency key.
+ */
+export class SendStreamChannel {
+  private call: StreamCall | undefined;
+  private nextRef = 1n;
+
+  constructor(private readonly messaging: Client<typeof MessagingService>) {}
+
+  async send(request: MessageInitShape<typeof SendRequestSchema>): Promise<SendResponse> {
+    const r = await this.submit({ case: "send", value: request });
+    return r.case === "send" ? r.value : unexpected(r);
+  }
+
+  async ack(deliveryIds: string[]): Promise<AckResponse> {
+    const r = await this.submit({ case: "ack", value: { deliveryIds } });
+    return r.case === "ack" ? r.value : unexpected(r);
+  }
+
+  async nack(request: MessageInitShape<typeof NackRequestSchema>): Promise<NackResponse> {
+    const r = await this.submit({ case: "nack", value: request });
+    return r.case === "nack" ? r.value : unexpected(r);
+  }
+
+  private async submit(
+    item: MessageInitShape<typeof SendStreamRequestSchema>["item"],
+  ): Promise<Result> {
+    if (this.call === undefined || this.call.ending) this.call = new StreamCall(this.messaging);
+    const ref = this.nextRef++;
+    const request = create(SendStreamRequestSchema, { ref, ...(item && { item }) });
+    const r = await new Promise<Result>((resolve, reject) =>
+      this.call?.push(request, { resolve, reject }, ref),
+    );
+    if (r.case === "error") {
+      const { retryInfo, errorInfo } = r.value;
+      const details = [
+        ...(retryInfo ? [{ desc: RetryInfoSchema, value: retryInfo }] : []),
+        ...(errorInfo ? [{ desc: ErrorInfoSchema, value: errorInfo }] : []),
+      ];
+      throw new ConnectError(r.value.message, r.value.code, undefined, details);
+    }
+    return r;
+  }
+}
+
+function unexpected(r: Result): never {
+  throw new ConnectError(`send stream answered an item with "${r.case ?? "nothing"}"`, 13);
+}
