@@ -52,11 +52,7 @@ async function provision(hub: HubProcess, agents: string[]): Promise<Map<string,
 }
 
 /** Schedules `total` sends at `rate` per second, whatever the answers; `send(i)` must not block. */
-async function openLoop(
-  rate: number,
-  total: number,
-  send: (i: number) => void,
-): Promise<void> {
+async function openLoop(rate: number, total: number, send: (i: number) => void): Promise<void> {
   const start = now() + 50;
   let sent = 0;
   await new Promise<void>((resolve) => {
@@ -199,7 +195,10 @@ async function natsLatency(seconds: number) {
   const enc = new TextEncoder();
   await openLoop(1000, total, (i) => {
     const from = conns[i % conns.length];
-    from?.publish(`bench.lat.${(i + 1) % conns.length}`, enc.encode(JSON.stringify(payload(now()))));
+    from?.publish(
+      `bench.lat.${(i + 1) % conns.length}`,
+      enc.encode(JSON.stringify(payload(now()))),
+    );
   });
   await waitFor(() => received >= total, 10_000);
   for (const nc of conns) await nc.close();

@@ -41,5 +41,10 @@ export function createClient(options: NodeClientOptions): AcbClient {
           }),
         });
   // Node streams request bodies, so uploads use client streams; hashing is native.
-  return createAcbClient({ transport, uploadMode: "stream", sendMode: "stream", sha256: nodeSha256 });
+  return createAcbClient({
+    transport,
+    uploadMode: "stream",
+    sendMode: "stream",
+    sha256: nodeSha256,
+  });
 }
