@@ -1,5 +1,8 @@
+import type { AuditFn } from "./audit/audit-log.js";
+import type { ApiKeys } from "./auth/api-keys.js";
 import type { TokenService } from "./auth/token-service.js";
 import type { Clock } from "./clock.js";
+import type { Quotas } from "./domain/quotas.js";
 import type { Logger } from "./logger.js";
 import type { Backend, TenantRecord } from "./storage/types.js";
 
@@ -14,6 +17,14 @@ export interface HubContext {
   readonly limits: HubLimits;
   /** Where background work (timers, sweepers) reports failures it cannot return to a caller. */
   readonly logger: Logger;
+  /** API keys for automation (created, listed, revoked by AuthService; verified on every call). */
+  readonly apiKeys: ApiKeys;
+  /** Records a security event in the audit log, with the current request's correlation id. */
+  readonly audit: AuditFn;
+  /** Quotas and the usage meter: message sends and context writes are charged here. */
+  readonly quotas: Quotas;
+  /** How long audit records are kept (ms). */
+  readonly auditRetentionMs: number;
   /** Reads a tenant (the caller's tenant always exists: authentication checked it). */
   tenant(tenantId: string): Promise<TenantRecord>;
 }

@@ -13,8 +13,12 @@ import { Health } from "@acb/gen/grpc/health/v1/health_pb";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createAuditInterceptor } from "./audit/audit-interceptor.js";
+import { createAuditLog } from "./audit/audit-log.js";
+import { ApiKeys } from "./auth/api-keys.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
-import { type Identity, PLATFORM_TENANT } from "./auth/identity.js";
+import { createCredentialVerifier } from "./auth/credential-verifier.js";
+import { PLATFORM_TENANT } from "./auth/identity.js";
 import { accessTable } from "./auth/rbac-table.js";
 import {
   createTokenService,
@@ -28,6 +32,7 @@ import { DeliveryEngine } from "./domain/delivery.js";
 import { LargeContexts } from "./domain/large-contexts.js";
 import { Meetings } from "./domain/meetings.js";
 import { Messaging } from "./domain/messaging.js";
+import { Quotas } from "./domain/quotas.js";
 import { Registry } from "./domain/registry.js";
 import { hubError } from "./errors.js";
 import { createAdminHandler } from "./handlers/admin-handler.js";
@@ -71,6 +76,8 @@ export interface HubOptions {
   logger?: Logger;
   /** This node's id in a multi-node hub. Default: host name and process id. */
   nodeId?: string;
+  /** How long audit records are kept; older ones are pruned hourly (hub clock). Default 90 days. */
+  auditRetentionMs?: number;
 }
 
 /** A running hub: a request handler plus the listeners serving it. */
@@ -145,7 +152,23 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   const backend = options.backend ?? createMemoryBackend();
   const logger = options.logger ?? createJsonLogger();
   const keys = options.keys ?? (await generateDevKeys());
-  const tokens = createTokenService({ keys, clock, store: backend.auth });
+  const tokens = createTokenService({
+    keys,
+    clock,
+    store: backend.auth,
+    incarnationOf: async (tenantId) => (await backend.tenants.get(tenantId))?.incarnation,
+  });
+  const auditLog = createAuditLog({
+    store: backend.audit,
+    clock,
+    logger,
+    ...(options.auditRetentionMs !== undefined && { retentionMs: options.auditRetentionMs }),
+  });
+  const tenantOf = async (tenantId: string) => {
+    const t = await backend.tenants.get(tenantId);
+    if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
+    return t;
+  };
   const shutdown = new AbortController();
   const listeners = new Set<Listener>();
 
@@ -156,6 +179,10 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     epoch: randomBytes(9).toString("base64url"),
     nodeId: options.nodeId ?? `${hostname()}-${process.pid}`,
     limits: { ...defaultLimits, ...options.limits },
+    apiKeys: new ApiKeys(backend.apiKeys, clock),
+    audit: auditLog.audit,
+    quotas: new Quotas(backend, clock, tenantOf),
+    auditRetentionMs: auditLog.retentionMs,
     logger,
     async tenant(tenantId) {
       const t = await backend.tenants.get(tenantId);
@@ -210,39 +237,25 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     router.service(ConversationService, createConversationsHandler(conversations));
   };
 
-  // Verifying a signature costs more than the rest of a small call; remember verified tokens until
-  // they expire (bounded, oldest evicted first).
-  const verified = new Map<string, Identity>();
-  const verifyCached = async (token: string): Promise<Identity> => {
-    const hit = verified.get(token);
-    if (hit && (hit.expiresAt === undefined || hit.expiresAt > clock.now())) return hit;
-    verified.delete(token);
-    const identity = await tokens.verify(token);
-    if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
-    verified.set(token, identity);
-    return identity;
-  };
-
   const authInterceptor = createAuthInterceptor({
     accessTable,
-    async authenticate(credential) {
-      const identity = await verifyCached(credential);
-      if (
-        identity.tenantId !== PLATFORM_TENANT &&
-        !(await backend.tenants.get(identity.tenantId))
-      ) {
-        throw hubError(
-          Code.Unauthenticated,
-          `credential names tenant "${identity.tenantId}", which does not exist`,
-        );
-      }
-      return identity;
-    },
+    authenticate: createCredentialVerifier({
+      tokens,
+      apiKeys: hub.apiKeys,
+      tenants: backend.tenants,
+      clock,
+      audit: hub.audit,
+    }),
   });
 
   const handler = connectNodeAdapter({
     routes,
-    interceptors: [loggingInterceptor(logger), authInterceptor, createValidationInterceptor()],
+    interceptors: [
+      loggingInterceptor(logger),
+      createAuditInterceptor(hub.audit),
+      authInterceptor,
+      createValidationInterceptor(),
+    ],
     readMaxBytes: hub.limits.maxRequestBytes,
     shutdownSignal: shutdown.signal,
   });
@@ -277,6 +290,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       contexts.close();
       await largeContexts.close();
       meetings.close();
+      auditLog.close();
       await Promise.all([...listeners].map((l) => l.close()));
       listeners.clear();
       await backend.close();

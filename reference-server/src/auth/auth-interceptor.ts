@@ -39,6 +39,8 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
       );
     }
     const identity = await options.authenticate(match[1]);
+    // Known from here on, also to the audit interceptor when the checks below refuse the call.
+    req.contextValues.set(identityKey, identity);
     if (!mayCall(identity, access)) {
       throw hubError(
         Code.PermissionDenied,
@@ -57,7 +59,6 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
         `${procedure} acts within a tenant: use a credential issued for a tenant (AuthService.IssueToken)`,
       );
     }
-    req.contextValues.set(identityKey, identity);
     return next(req);
   };
 }

@@ -14,6 +14,13 @@ export interface Identity {
   readonly credentialKind: "jwt" | "api-key";
   /** When the credential expires (ms since epoch); undefined when it does not. */
   readonly expiresAt: number | undefined;
+  /** The id of the API key used, when the credential is one. */
+  readonly apiKeyId?: string;
+  /**
+   * The incarnation of the tenant the credential was issued in; a tenant deleted and created again
+   * under the same id has another, so credentials of its predecessor are refused.
+   */
+  readonly tenantIncarnation?: string;
 }
 
 /** Context key under which handlers find the caller's identity (undefined on anonymous RPCs). */

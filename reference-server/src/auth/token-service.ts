@@ -30,6 +30,11 @@ export interface TokenServiceOptions {
   refreshTokenTtlMs?: number;
   clock: Clock;
   store: AuthStore;
+  /**
+   * The incarnation of a tenant (TenantRecord.incarnation), written into its access tokens (claim
+   * "tin") so that tokens of a deleted tenant do not work for a new tenant of the same id.
+   */
+  incarnationOf?: (tenantId: string) => Promise<string | undefined>;
 }
 
 export interface IssuedTokens {
@@ -68,6 +73,24 @@ export async function generateDevKeys(): Promise<TokenServiceOptions["keys"]> {
   return { privateKey, publicKey, alg: "EdDSA" };
 }
 
+/** The algorithms a hub signs with. HS256 only when configured explicitly; "none" never. */
+export const signingAlgorithms = ["EdDSA", "ES256", "RS256", "HS256"] as const;
+
+function checkSigningKeys(keys: TokenServiceOptions["keys"]): void {
+  if (!(signingAlgorithms as readonly string[]).includes(keys.alg)) {
+    throw new Error(
+      `token signing algorithm "${keys.alg}" is not supported (use ${signingAlgorithms.join(", ")})`,
+    );
+  }
+  const symmetric = keys.alg === "HS256";
+  if (symmetric !== keys.privateKey instanceof Uint8Array) {
+    throw new Error(`alg ${keys.alg} needs ${symmetric ? "a shared secret" : "an asymmetric key"}`);
+  }
+  if (symmetric && (keys.privateKey as Uint8Array).length < 32) {
+    throw new Error("an HS256 secret must have at least 32 bytes");
+  }
+}
+
 const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
 
 export function createTokenService(options: TokenServiceOptions): TokenService {
@@ -76,6 +99,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   const accessTtl = options.accessTokenTtlMs ?? 3_600_000;
   const refreshTtl = options.refreshTokenTtlMs ?? 7 * 24 * 3_600_000;
   const { clock, store, keys } = options;
+  checkSigningKeys(keys);
 
   async function signAccessToken(
     tenantId: string,
@@ -85,9 +109,11 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   ) {
     const nowSec = Math.floor(clock.now() / 1000);
     const expSec = nowSec + Math.ceil(ttlMs / 1000);
+    const tin = await options.incarnationOf?.(tenantId);
     const token = await new SignJWT({
       tid: tenantId,
       roles: roles.map((r) => roleNames.get(r) ?? "unknown"),
+      ...(tin !== undefined && { tin }),
     })
       .setProtectedHeader({ alg: keys.alg, typ: "JWT" })
       .setSubject(agentId)
@@ -202,6 +228,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         roles,
         credentialKind: "jwt",
         expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined,
+        ...(typeof payload["tin"] === "string" && { tenantIncarnation: payload["tin"] }),
       };
     },
   };

@@ -138,12 +138,30 @@ export class Contexts {
     return ctx.expiresAt === undefined || ctx.expiresAt > this.hub.clock.now();
   }
 
-  /** The context if it exists, is live and readable; otherwise NOT_FOUND. */
-  async readable(identity: Identity, contextId: string): Promise<ContextRecord> {
+  /**
+   * The context if it exists, is live and readable; otherwise NOT_FOUND. A read for the caller
+   * (not on the way to a write) is audited.
+   */
+  async readable(
+    identity: Identity,
+    contextId: string,
+    purpose: "read" | "write" = "read",
+  ): Promise<ContextRecord> {
     const ctx = await this.hub.backend.contexts.get(identity.tenantId, contextId);
     if (!ctx || !this.isLive(ctx) || !(await this.canRead(identity, ctx)))
       throw notFound("context", contextId);
+    if (purpose === "read") await this.audited(identity, "context.read", ctx);
     return ctx;
+  }
+
+  private audited(identity: Identity, action: string, ctx: ContextRecord): Promise<void> {
+    return this.hub.audit({
+      identity,
+      action,
+      target: `context/${ctx.id}`,
+      outcome: "success",
+      details: { revision: String(ctx.revision) },
+    });
   }
 
   async create(identity: Identity, input: CreateInput): Promise<ContextRecord> {
@@ -188,6 +206,8 @@ export class Contexts {
       updatedAt: now,
       ...(input.ttlMs !== undefined && { expiresAt: now + input.ttlMs }),
     };
+    const rateBytes = value.storageRef ? 0 : value.size;
+    await this.hub.quotas.chargeContextWrite(identity, rateBytes, value.size);
     if (!(await this.hub.backend.contexts.create(ctx))) {
       // An expired context still waiting for the sweeper does not hold its id.
       const existing = await this.hub.backend.contexts.get(identity.tenantId, ctx.id);
@@ -202,6 +222,8 @@ export class Contexts {
     }
     await this.emit(ContextEventKind.CREATED, ctx);
     this.scheduleSweep(ctx.expiresAt);
+    await this.hub.quotas.contextWritten(ctx.tenantId, value.size, value.size);
+    await this.audited(identity, "context.create", ctx);
     return ctx;
   }
 
@@ -215,7 +237,7 @@ export class Contexts {
     const access = input.access && normaliseAccess(input.access);
     // Unconditional updates retry the compare-and-set until they win; conditional ones fail once.
     for (;;) {
-      const current = await this.readable(identity, input.contextId);
+      const current = await this.readable(identity, input.contextId, "write");
       if (
         (access || input.ttlMs !== undefined) &&
         current.ownerId !== identity.agentId &&
@@ -256,8 +278,16 @@ export class Contexts {
         ...(input.ttlMs !== undefined && { expiresAt: now + input.ttlMs }),
         ...(access && { scope: access.scope, allowedIds: access.allowedIds }),
       };
+      const newBytes = value && "data" in value ? value.data.length : 0;
+      await this.hub.quotas.chargeContextWrite(identity, newBytes, next.size - current.size);
       const result = await this.hub.backend.contexts.replace(next, current.revision);
       if (result.ok) {
+        await this.hub.quotas.contextWritten(
+          next.tenantId,
+          value ? next.size : 0,
+          next.size - current.size,
+        );
+        await this.audited(identity, "context.update", next);
         await this.emit(ContextEventKind.UPDATED, next);
         this.scheduleSweep(next.expiresAt);
         if (value && current.storageRef) this.onBlobReleased?.(current.storageRef);
@@ -271,7 +301,7 @@ export class Contexts {
   }
 
   async delete(identity: Identity, contextId: string, expectedRevision: number): Promise<void> {
-    const current = await this.readable(identity, contextId);
+    const current = await this.readable(identity, contextId, "write");
     if (current.ownerId !== identity.agentId && !isAdmin(identity)) {
       throw hubError(
         Code.PermissionDenied,
@@ -291,6 +321,8 @@ export class Contexts {
       throw this.revisionMismatch(result.current, expectedRevision || current.revision);
     }
     await this.emit(ContextEventKind.DELETED, current);
+    await this.hub.quotas.storageReleased(current.tenantId, current.size);
+    await this.audited(identity, "context.delete", current);
     if (current.storageRef) this.onBlobReleased?.(current.storageRef);
   }
 
@@ -328,6 +360,12 @@ export class Contexts {
     input: SubscribeInput,
     signal: AbortSignal,
   ): AsyncGenerator<Followed<ContextChange>> {
+    await this.hub.audit({
+      identity,
+      action: "context.subscribe",
+      target: input.types.length > 0 ? `contexts/${input.types.join(",")}` : "contexts",
+      outcome: "success",
+    });
     const stream = followEvents<ContextChange>(
       this.hub.backend.events,
       identity.tenantId,
@@ -369,6 +407,7 @@ export class Contexts {
     const result = await this.hub.backend.contexts.delete(ctx.tenantId, ctx.id, ctx.revision);
     if (result.ok) {
       await this.emit(ContextEventKind.EXPIRED, ctx);
+      await this.hub.quotas.storageReleased(ctx.tenantId, ctx.size);
       if (ctx.storageRef) this.onBlobReleased?.(ctx.storageRef);
     }
     return result.ok;

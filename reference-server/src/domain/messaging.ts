@@ -191,6 +191,7 @@ export class Messaging {
 
   /** Makes the message durable for every recipient, records it in its conversation, wakes receivers. */
   private async deliver(identity: Identity, message: MessageRecord): Promise<void> {
+    await this.hub.quotas.chargeMessage(identity, message.data.length);
     const recipients = await this.recipientsOf(identity, message);
     if (message.conversationId !== "") {
       await this.conversations.checkSend(identity, message.conversationId, recipients);

@@ -100,6 +100,13 @@ export class Registry {
       sessionId: newId("ses_", now),
     };
     await registry.put(agent);
+    await this.hub.audit({
+      identity,
+      action: "agent.register",
+      target: `agent/${agent.id}`,
+      outcome: "success",
+      details: { session: agent.sessionId, ...(existing && { replaced: existing.sessionId }) },
+    });
     await this.emit(agent, AgentEventKind.REGISTERED, AgentStatus.ONLINE);
     this.scheduleOffline(agent, tenant);
     return { agent, tenant };
@@ -134,6 +141,12 @@ export class Registry {
     const tenant = await this.hub.tenant(identity.tenantId);
     const removed = await this.hub.backend.registry.delete(identity.tenantId, agentId);
     if (!removed) throw notFound("agent", agentId);
+    await this.hub.audit({
+      identity,
+      action: "agent.unregister",
+      target: `agent/${agentId}`,
+      outcome: "success",
+    });
     this.cancelOffline(removed);
     await this.emit(removed, AgentEventKind.UNREGISTERED, this.statusOf(removed, tenant));
     for (const listener of this.unregisteredListeners) await listener(identity.tenantId, agentId);

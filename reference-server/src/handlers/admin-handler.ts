@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import {
   type AdminService,
   type Tenant,
@@ -14,6 +15,7 @@ import { defaultTenantSettings, quotasForTier } from "../domain/tenant-defaults.
 import { Code, hubError } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import type { TenantQuotasRecord, TenantRecord, TenantSettingsRecord } from "../storage/types.js";
+import { createUsageAuditHandlers } from "./admin-usage-audit.js";
 import { administeredTenant } from "./auth-handler.js";
 import { callerOf, durationMs, ts } from "./convert.js";
 
@@ -71,19 +73,35 @@ function tenantToProto(t: TenantRecord): Tenant {
   });
 }
 
-/** Deletes everything a tenant owns, store by store. */
+/** Deletes everything a tenant owns, store by store (its audit records stay, as evidence). */
 async function purgeTenant(hub: HubContext, tenantId: string): Promise<void> {
   const b = hub.backend;
+  // Large values live in the blob store: find them through the contexts that reference them.
+  for (let after = ""; ; ) {
+    const page = await b.contexts.list(tenantId, {}, after, 1000);
+    await Promise.all(page.flatMap((c) => (c.storageRef ? [b.blobs.delete(c.storageRef)] : [])));
+    const last = page[page.length - 1];
+    if (page.length < 1000 || !last) break;
+    after = last.id;
+  }
   await Promise.all([
     b.registry.deleteTenant(tenantId),
     b.contexts.deleteTenant(tenantId),
     b.events.deleteTenant(tenantId),
     b.auth.deleteTenant(tenantId),
+    b.meetings.deleteTenant(tenantId),
+    b.messages.deleteTenant(tenantId),
+    b.idempotency.deleteTenant(tenantId),
+    b.topics.deleteTenant(tenantId),
+    b.conversations.deleteTenant(tenantId),
+    b.apiKeys.deleteTenant(tenantId),
+    b.usage.deleteTenant(tenantId),
+    b.rateLimits.deleteTenant(tenantId),
   ]);
 }
 
-/** Tenant administration. Usage metering and the audit log arrive with the security work (UNIMPLEMENTED until then). */
-export function createAdminHandler(hub: HubContext): Partial<ServiceImpl<typeof AdminService>> {
+/** Tenant administration, usage metering and the audit log. Tenant changes are audited. */
+export function createAdminHandler(hub: HubContext): ServiceImpl<typeof AdminService> {
   const requirePlatformAdmin = (
     tenantId: string,
     caller: { tenantId: string; roles: ReadonlySet<number> },
@@ -95,7 +113,16 @@ export function createAdminHandler(hub: HubContext): Partial<ServiceImpl<typeof 
       );
     }
   };
+  const audited = (ctx: Parameters<typeof callerOf>[0], action: string, tenantId: string) =>
+    hub.audit({
+      identity: callerOf(ctx),
+      tenantId,
+      action,
+      target: `tenant/${tenantId}`,
+      outcome: "success",
+    });
   return {
+    ...createUsageAuditHandlers(hub),
     async createTenant(req, ctx) {
       requirePlatformAdmin(req.tenantId, callerOf(ctx));
       if (req.quotas && req.tier !== Tier.CUSTOM) {
@@ -109,10 +136,12 @@ export function createAdminHandler(hub: HubContext): Partial<ServiceImpl<typeof 
         quotas: quotasForTier(tier, req.quotas && quotasFromProto(req.quotas)),
         settings: settingsFrom(defaultTenantSettings, req.settings),
         createdAt: hub.clock.now(),
+        incarnation: randomBytes(12).toString("base64url"),
       };
       if (!(await hub.backend.tenants.create(tenant))) {
         throw hubError(Code.AlreadyExists, `tenant "${req.tenantId}" already exists`);
       }
+      await audited(ctx, "tenant.create", tenant.id);
       return { tenant: tenantToProto(tenant) };
     },
     async getTenant(req, ctx) {
@@ -154,6 +183,7 @@ export function createAdminHandler(hub: HubContext): Partial<ServiceImpl<typeof 
       };
       if (!(await hub.backend.tenants.update(next)))
         throw hubError(Code.NotFound, `tenant "${req.tenantId}" not found`);
+      await audited(ctx, "tenant.update", next.id);
       return { tenant: tenantToProto(next) };
     },
     async deleteTenant(req, ctx) {
@@ -162,6 +192,7 @@ export function createAdminHandler(hub: HubContext): Partial<ServiceImpl<typeof 
         throw hubError(Code.NotFound, `tenant "${req.tenantId}" not found`);
       }
       await purgeTenant(hub, req.tenantId);
+      await audited(ctx, "tenant.delete", req.tenantId);
       return {};
     },
   };

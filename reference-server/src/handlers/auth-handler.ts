@@ -1,10 +1,18 @@
-import { type AuthService, type TokenPair, TokenPairSchema } from "@acb/gen/acb/v1/auth_pb";
+import {
+  type ApiKey,
+  ApiKeySchema,
+  type AuthService,
+  type TokenPair,
+  TokenPairSchema,
+} from "@acb/gen/acb/v1/auth_pb";
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type Identity, isAdmin, PLATFORM_TENANT } from "../auth/identity.js";
 import type { IssuedTokens } from "../auth/token-service.js";
+import { decodePageToken, encodePageToken, pageSize } from "../domain/cursor.js";
 import { notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
+import type { ApiKeyRecord } from "../storage/types.js";
 import { callerOf, durationMs, ts, tsOpt } from "./convert.js";
 
 function tokenPair(t: IssuedTokens): TokenPair {
@@ -13,6 +21,19 @@ function tokenPair(t: IssuedTokens): TokenPair {
     accessTokenExpiresAt: ts(t.accessTokenExpiresAt),
     refreshToken: t.refreshToken,
     refreshTokenExpiresAt: ts(t.refreshTokenExpiresAt),
+  });
+}
+
+function apiKeyToProto(k: ApiKeyRecord): ApiKey {
+  return create(ApiKeySchema, {
+    id: k.id,
+    tenantId: k.tenantId,
+    agentId: k.agentId,
+    roles: k.roles,
+    description: k.description,
+    createdAt: ts(k.createdAt),
+    expiresAt: tsOpt(k.expiresAt),
+    revokedAt: tsOpt(k.revokedAt),
   });
 }
 
@@ -25,8 +46,8 @@ export async function administeredTenant(hub: HubContext, caller: Identity, tena
   return tenant;
 }
 
-/** Tokens and identity. API keys arrive with the security work; until then they are UNIMPLEMENTED. */
-export function createAuthHandler(hub: HubContext): Partial<ServiceImpl<typeof AuthService>> {
+/** Tokens, API keys and identity. Issuing and revoking credentials is audited. */
+export function createAuthHandler(hub: HubContext): ServiceImpl<typeof AuthService> {
   return {
     async issueToken(req, ctx) {
       const tenant = await administeredTenant(hub, callerOf(ctx), req.tenantId);
@@ -36,13 +57,74 @@ export function createAuthHandler(hub: HubContext): Partial<ServiceImpl<typeof A
         req.roles,
         durationMs(req.accessTokenTtl),
       );
+      await hub.audit({
+        identity: callerOf(ctx),
+        tenantId: tenant.id,
+        action: "token.issue",
+        target: `agent/${req.agentId}`,
+        outcome: "success",
+        details: { roles: req.roles.join(",") },
+      });
       return { tokens: tokenPair(tokens) };
     },
     async refreshToken(req) {
       return { tokens: tokenPair(await hub.tokens.refresh(req.refreshToken)) };
     },
-    async revokeToken(req) {
+    async revokeToken(req, ctx) {
       await hub.tokens.revoke(req.refreshToken);
+      await hub.audit({
+        identity: callerOf(ctx),
+        action: "token.revoke",
+        target: "refresh-token-family",
+        outcome: "success",
+      });
+      return {};
+    },
+    async createApiKey(req, ctx) {
+      const caller = callerOf(ctx);
+      const tenant = await administeredTenant(hub, caller, req.tenantId);
+      const { record, secret } = await hub.apiKeys.create({
+        tenant,
+        agentId: req.agentId,
+        roles: req.roles,
+        description: req.description,
+        ttlMs: durationMs(req.ttl),
+      });
+      await hub.audit({
+        identity: caller,
+        tenantId: tenant.id,
+        action: "apikey.create",
+        target: `apikey/${record.id}`,
+        outcome: "success",
+        details: { agent: req.agentId, roles: req.roles.join(",") },
+      });
+      return { key: apiKeyToProto(record), secret };
+    },
+    async listApiKeys(req, ctx) {
+      const tenant = await administeredTenant(hub, callerOf(ctx), req.tenantId);
+      const limit = pageSize(req.pageSize);
+      const found = await hub.apiKeys.list(tenant.id, decodePageToken(req.pageToken), limit + 1);
+      const page = found.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        keys: page.map(apiKeyToProto),
+        nextPageToken: found.length > limit && last ? encodePageToken(last.id) : "",
+      };
+    },
+    async revokeApiKey(req, ctx) {
+      const caller = callerOf(ctx);
+      const revoked = await hub.apiKeys.revoke(
+        req.keyId,
+        (tenantId) =>
+          isAdmin(caller) && (caller.tenantId === PLATFORM_TENANT || caller.tenantId === tenantId),
+      );
+      await hub.audit({
+        identity: caller,
+        tenantId: revoked.tenantId,
+        action: "apikey.revoke",
+        target: `apikey/${revoked.id}`,
+        outcome: "success",
+      });
       return {};
     },
     whoAmI(_req, ctx) {

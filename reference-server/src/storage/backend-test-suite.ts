@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blobStoreCases } from "./blob-store-test-suite.js";
 import { meetingStoreTests } from "./meeting-store-test-suite.js";
+import { securityStoreTests } from "./security-store-test-suite.js";
 import type {
   AgentRecord,
   Backend,
@@ -164,6 +165,8 @@ export function backendTestSuite(
     blobStoreCases(() => backend);
 
     meetingStoreTests(() => backend);
+
+    securityStoreTests(() => backend);
 
     it("declares its capabilities", () => {
       expect(backend.capabilities.name).toMatch(/\S/);

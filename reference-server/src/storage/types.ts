@@ -9,7 +9,10 @@ import type {
   TopicStore,
 } from "./messaging-types.js";
 
+import type { ApiKeyStore, AuditStore, RateLimiter, UsageStore } from "./security-types.js";
+
 export type * from "./messaging-types.js";
+export type * from "./security-types.js";
 
 /** What a backend can promise; the hub reports it through GetServerInfo. */
 export interface BackendCapabilities {
@@ -51,6 +54,11 @@ export interface TenantRecord {
   quotas: TenantQuotasRecord;
   settings: TenantSettingsRecord;
   createdAt: number;
+  /**
+   * Random, new for every CreateTenant: credentials carry it, so those of a deleted tenant do not
+   * work for a later tenant of the same id.
+   */
+  incarnation?: string;
 }
 
 export interface TenantStore {
@@ -431,5 +439,13 @@ export interface Backend {
   readonly idempotency: IdempotencyStore;
   readonly topics: TopicStore;
   readonly conversations: ConversationStore;
+  /** API keys (hashed). */
+  readonly apiKeys: ApiKeyStore;
+  /** The audit log. */
+  readonly audit: AuditStore;
+  /** Metered usage per tenant and hour. */
+  readonly usage: UsageStore;
+  /** Quota counters per time window. */
+  readonly rateLimits: RateLimiter;
   close(): Promise<void>;
 }

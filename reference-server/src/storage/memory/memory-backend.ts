@@ -16,6 +16,13 @@ import {
   createMemoryTopicStore,
 } from "./memory-messaging-stores.js";
 import { createMemoryRegistryStore } from "./memory-registry.js";
+import {
+  createMemoryApiKeyStore,
+  createMemoryAuditStore,
+  createMemoryRateLimiter,
+  createMemoryUsageStore,
+  type MemoryAuditStoreOptions,
+} from "./memory-security.js";
 import { deepFreeze } from "./tenant-map.js";
 
 function createMemoryTenantStore(): TenantStore {
@@ -81,6 +88,8 @@ export interface MemoryBackendOptions {
   events?: MemoryEventLogOptions;
   /** Options of its blob store (files; default: a temporary directory per run). */
   blobs?: FsBlobStoreOptions;
+  /** Options of its audit store (how many records it keeps at most). */
+  audit?: MemoryAuditStoreOptions;
 }
 
 /**
@@ -104,6 +113,10 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     idempotency: createMemoryIdempotencyStore(),
     topics: createMemoryTopicStore(),
     conversations: createMemoryConversationStore(),
+    apiKeys: createMemoryApiKeyStore(),
+    audit: createMemoryAuditStore(options.audit),
+    usage: createMemoryUsageStore(),
+    rateLimits: createMemoryRateLimiter(),
     async close() {
       await blobs.close();
     },

@@ -1,0 +1,90 @@
+import type { AuditFn } from "../audit/audit-log.js";
+import type { Clock } from "../clock.js";
+import { Code, hubError } from "../errors.js";
+import type { TenantStore } from "../storage/types.js";
+import { API_KEY_PREFIX, type ApiKeys } from "./api-keys.js";
+import { type Identity, PLATFORM_TENANT } from "./identity.js";
+import type { TokenService } from "./token-service.js";
+
+/** Options of {@link createCredentialVerifier}. */
+export interface CredentialVerifierOptions {
+  tokens: TokenService;
+  apiKeys: ApiKeys;
+  tenants: TenantStore;
+  clock: Clock;
+  audit: AuditFn;
+  /** Verified access tokens remembered at most. Default 10,000. */
+  cacheSize?: number;
+}
+
+/**
+ * Turns a bearer credential — a JWT access token or an API key — into an identity, for the auth
+ * interceptor. Checks, in order: the credential itself (signature, algorithm, claims; or the key's
+ * hash, revocation and expiry), that its tenant exists, and that it was issued for this
+ * incarnation of the tenant (not for a deleted one of the same id). A successful verification is
+ * audited once per credential (when it is first verified); failures are audited by the audit
+ * interceptor on every attempt.
+ */
+export function createCredentialVerifier(
+  options: CredentialVerifierOptions,
+): (credential: string) => Promise<Identity> {
+  const { tokens, apiKeys, tenants, clock, audit } = options;
+  const cacheSize = options.cacheSize ?? 10_000;
+  // Verifying a signature costs more than the rest of a small call; remember verified tokens until
+  // they expire (bounded, oldest evicted first). API keys are never cached: revocation is immediate.
+  const verified = new Map<string, Identity>();
+  const keysSeen = new Set<string>();
+
+  const checkTenant = async (identity: Identity) => {
+    if (identity.tenantId === PLATFORM_TENANT) return;
+    const tenant = await tenants.get(identity.tenantId);
+    if (!tenant) {
+      throw hubError(
+        Code.Unauthenticated,
+        `credential names tenant "${identity.tenantId}", which does not exist`,
+      );
+    }
+    if (identity.tenantIncarnation !== tenant.incarnation) {
+      throw hubError(
+        Code.Unauthenticated,
+        `credential was issued for an earlier tenant "${identity.tenantId}" that has been deleted`,
+      );
+    }
+  };
+
+  const fresh = async (identity: Identity) => {
+    await audit({
+      identity,
+      action: "auth.authenticate",
+      target: identity.apiKeyId ? `apikey/${identity.apiKeyId}` : `agent/${identity.agentId}`,
+      outcome: "success",
+      details: { credential: identity.credentialKind },
+    });
+  };
+
+  return async (credential) => {
+    if (credential.startsWith(API_KEY_PREFIX)) {
+      const identity = await apiKeys.verify(credential);
+      await checkTenant(identity);
+      const keyId = identity.apiKeyId ?? "";
+      if (!keysSeen.has(keyId)) {
+        if (keysSeen.size >= cacheSize) keysSeen.clear();
+        keysSeen.add(keyId);
+        await fresh(identity);
+      }
+      return identity;
+    }
+    const hit = verified.get(credential);
+    if (hit && (hit.expiresAt === undefined || hit.expiresAt > clock.now())) {
+      await checkTenant(hit);
+      return hit;
+    }
+    verified.delete(credential);
+    const identity = await tokens.verify(credential);
+    await checkTenant(identity);
+    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string);
+    verified.set(credential, identity);
+    await fresh(identity);
+    return identity;
+  };
+}

@@ -1,0 +1,158 @@
+import type { Identity } from "../auth/identity.js";
+import type { Clock } from "../clock.js";
+import { Code, hubError } from "../errors.js";
+import type { Backend, RateCharge, TenantRecord } from "../storage/types.js";
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+
+/** The quota names RetryInfo.limit reports, as in acb.v1.TenantQuotas. */
+const limitNames: Record<string, string> = {
+  "agent-msgs": "agent.messages_per_minute",
+  "tenant-msgs": "tenant.messages_per_minute",
+  "agent-bytes": "agent.bytes_per_minute",
+  "tenant-bytes": "tenant.bytes_per_minute",
+  "month-msgs": "tenant.messages_per_month",
+};
+
+/** Start of the UTC calendar month of `ms`, and of the next one. */
+function monthOf(ms: number): { start: number; end: number } {
+  const d = new Date(ms);
+  return {
+    start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+    end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+  };
+}
+
+/**
+ * Per-agent and per-tenant quotas (messages and bytes per minute, messages per month, storage)
+ * and the usage meter. Every message send and context write is charged here before it is applied;
+ * a refusal is RESOURCE_EXHAUSTED with a RetryInfo saying when the window that refused ends.
+ * Counters live in the backend's RateLimiter, in windows computed from the hub Clock.
+ */
+export class Quotas {
+  constructor(
+    private readonly backend: Backend,
+    private readonly clock: Clock,
+    private readonly tenantOf: (tenantId: string) => Promise<TenantRecord>,
+  ) {}
+
+  /** Charges one message of `bytes` payload bytes sent by `identity`, and meters it. */
+  async chargeMessage(identity: Identity, bytes: number): Promise<void> {
+    const tenant = await this.tenantOf(identity.tenantId);
+    const q = tenant.quotas;
+    const now = this.clock.now();
+    const month = monthOf(now);
+    await this.charge(identity, now, [
+      ...this.perMinute(
+        identity,
+        now,
+        "msgs",
+        1,
+        q.agentMessagesPerMinute,
+        q.tenantMessagesPerMinute,
+      ),
+      ...this.perMinute(
+        identity,
+        now,
+        "bytes",
+        bytes,
+        q.agentBytesPerMinute,
+        q.tenantBytesPerMinute,
+      ),
+      {
+        key: `tenant:${identity.tenantId}:month-msgs`,
+        amount: 1,
+        limit: q.messagesPerMonth,
+        windowStart: month.start,
+        windowEnd: month.end,
+      },
+    ]);
+    await this.meter(identity.tenantId, { messages: 1, bytes, storageDelta: 0 });
+  }
+
+  /**
+   * Charges a context write of `bytes` that changes the tenant's storage by `storageDelta`
+   * (RESOURCE_EXHAUSTED when it would pass the tenant's storage quota). Call
+   * {@link contextWritten} once the write succeeded.
+   */
+  async chargeContextWrite(identity: Identity, bytes: number, storageDelta: number): Promise<void> {
+    const tenant = await this.tenantOf(identity.tenantId);
+    const q = tenant.quotas;
+    if (q.storageBytes > 0 && storageDelta > 0) {
+      const held = await this.backend.usage.storageBytes(identity.tenantId);
+      if (held + storageDelta > q.storageBytes) {
+        throw hubError(
+          Code.ResourceExhausted,
+          `tenant "${identity.tenantId}" holds ${held} of its ${q.storageBytes} storage bytes; writing ${storageDelta} more would pass the quota: delete contexts first`,
+          { retryAfterMs: MINUTE, limit: "tenant.storage_bytes" },
+        );
+      }
+    }
+    const now = this.clock.now();
+    await this.charge(
+      identity,
+      now,
+      this.perMinute(identity, now, "bytes", bytes, q.agentBytesPerMinute, q.tenantBytesPerMinute),
+    );
+  }
+
+  /** Meters a context write that succeeded. */
+  async contextWritten(tenantId: string, bytes: number, storageDelta: number): Promise<void> {
+    await this.meter(tenantId, { messages: 0, bytes, storageDelta });
+  }
+
+  /** Meters storage given back (a context deleted or expired). */
+  async storageReleased(tenantId: string, bytes: number): Promise<void> {
+    if (bytes > 0) await this.meter(tenantId, { messages: 0, bytes: 0, storageDelta: -bytes });
+  }
+
+  private perMinute(
+    identity: Identity,
+    now: number,
+    what: "msgs" | "bytes",
+    amount: number,
+    agentLimit: number,
+    tenantLimit: number,
+  ): RateCharge[] {
+    const windowStart = Math.floor(now / MINUTE) * MINUTE;
+    const windowEnd = windowStart + MINUTE;
+    const t = `tenant:${identity.tenantId}`;
+    return [
+      {
+        key: `${t}:agent-${what}:${identity.agentId}`,
+        amount,
+        limit: agentLimit,
+        windowStart,
+        windowEnd,
+      },
+      { key: `${t}:tenant-${what}`, amount, limit: tenantLimit, windowStart, windowEnd },
+    ];
+  }
+
+  private async charge(identity: Identity, now: number, charges: RateCharge[]): Promise<void> {
+    const result = await this.backend.rateLimits.consume(charges);
+    if (result.ok) return;
+    const { refused, used } = result;
+    const kind = /:(agent-msgs|tenant-msgs|agent-bytes|tenant-bytes|month-msgs)(:|$)/.exec(
+      refused.key,
+    )?.[1];
+    const limit = (kind && limitNames[kind]) || refused.key;
+    const who = kind?.startsWith("agent")
+      ? `agent "${identity.agentId}"`
+      : `tenant "${identity.tenantId}"`;
+    throw hubError(
+      Code.ResourceExhausted,
+      `${who} used ${used} of its ${refused.limit} ${limit}; this request needs ${refused.amount} more: retry when the window ends`,
+      { retryAfterMs: Math.max(1, refused.windowEnd - now), limit },
+    );
+  }
+
+  private async meter(
+    tenantId: string,
+    delta: { messages: number; bytes: number; storageDelta: number },
+  ): Promise<void> {
+    const hourStart = Math.floor(this.clock.now() / HOUR) * HOUR;
+    await this.backend.usage.add(tenantId, hourStart, delta);
+  }
+}
