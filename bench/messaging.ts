@@ -241,6 +241,8 @@ async function jetStreamThroughput(seconds: number) {
 
 export default async function main(args: string[]): Promise<void> {
   const { quick, json } = flags(args);
+  // --only-acb skips the NATS reference (for profiling the hub alone).
+  const onlyAcb = args.includes("--only-acb");
   const latencySeconds = quick ? 8 : 30;
   const throughputSeconds = quick ? 5 : 15;
 
@@ -255,9 +257,10 @@ export default async function main(args: string[]): Promise<void> {
   await hub.stop();
 
   log("NATS core pub→sub latency, same offered rate");
-  const nats = await natsLatency(latencySeconds);
+  const none = { p50: Number.NaN, p99: Number.NaN, p999: Number.NaN };
+  const nats = onlyAcb ? none : await natsLatency(latencySeconds);
   log("JetStream publish-with-ack throughput (memory storage, 256 in flight)");
-  const js = await jetStreamThroughput(throughputSeconds);
+  const js = onlyAcb ? { rate: Number.NaN } : await jetStreamThroughput(throughputSeconds);
 
   printTable("ACB (embedded backend, hub in its own process)", [
     ["send→deliver p50 ms", acb.p50],

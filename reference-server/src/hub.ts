@@ -233,7 +233,11 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     router.service(AuthService, createAuthHandler(hub));
     router.service(AdminService, createAdminHandler(hub));
     router.service(MeetingService, createMeetingsHandler(hub, meetings));
-    router.service(MessagingService, createMessagingHandler(messaging, delivery));
+    // Messages are small and many: gzip of batch results would cost more CPU than it saves on the
+    // loopback and LAN paths a bus runs on.
+    router.service(MessagingService, createMessagingHandler(messaging, delivery), {
+      acceptCompression: [],
+    });
     router.service(ConversationService, createConversationsHandler(conversations));
   };
 

@@ -381,8 +381,14 @@ describe("service inventory and the RBAC access table", () => {
     const { services } = await routedServices();
     const anonymous = connect();
     const byRole = new Map<Role, Transport>();
-    for (const role of allRoles)
-      byRole.set(role, connect((await agentIn(tenantId, `role-${role}`, [role])).token));
+    // Bidirectional streams need HTTP/2; everything else is called over HTTP/1.1.
+    const byRoleH2 = new Map<Role, Transport>();
+    const anonymousH2 = connect(undefined, "2");
+    for (const role of allRoles) {
+      const { token } = await agentIn(tenantId, `role-${role}`, [role]);
+      byRole.set(role, connect(token));
+      byRoleH2.set(role, connect(token, "2"));
+    }
 
     const wrong: string[] = [];
     for (const service of services) {
@@ -390,14 +396,15 @@ describe("service inventory and the RBAC access table", () => {
       for (const method of service.methods) {
         const key = `${service.typeName}/${method.name}`;
         const access = accessTable[key];
-        const anon = await callEmpty(anonymous, method);
+        const bidi = method.methodKind === "bidi_streaming";
+        const anon = await callEmpty(bidi ? anonymousH2 : anonymous, method);
         if (access === "anonymous") {
           if (anon?.code === Code.Unauthenticated) wrong.push(`${key}: anonymous refused`);
         } else if (anon?.code !== Code.Unauthenticated) {
           wrong.push(`${key}: anonymous got ${anon ? Code[anon.code] : "OK"}`);
         }
         for (const role of allRoles) {
-          const err = await callEmpty(byRole.get(role) as Transport, method);
+          const err = await callEmpty((bidi ? byRoleH2 : byRole).get(role) as Transport, method);
           const got = err ? Code[err.code] : "OK";
           const allowed =
             access === "anonymous" || access === "authenticated" || access?.includes(role);
