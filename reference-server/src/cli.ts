@@ -1,6 +1,7 @@
 // acb-hub: runs the reference hub.
 //
-//   acb-hub dev [--host 127.0.0.1] [--port 7443]
+//   acb-hub dev [--host 127.0.0.1] [--port 7443] [--fault NAME ...]
+//       --fault injects a TEST-ONLY fault (src/faults.ts) to prove a conformance case notices it.
 //       Embedded in-memory backend, signing keys generated for this run, plaintext on loopback.
 //       Prints one JSON line on stdout: {"event":"listening","url":...,"adminToken":...}; the admin
 //       token is good for this run only.
@@ -12,11 +13,12 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
+import { isHubFault } from "./faults.js";
 import { createHub } from "./hub.js";
 import { createJsonLogger } from "./logger.js";
 
 const usage = `usage:
-  acb-hub dev [--host 127.0.0.1] [--port 7443]
+  acb-hub dev [--host 127.0.0.1] [--port 7443] [--fault NAME ...]
   acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure]`;
 
 function isLoopback(host: string): boolean {
@@ -35,6 +37,7 @@ async function main(argv: string[]): Promise<void> {
       "tls-key": { type: "string" },
       insecure: { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
+      fault: { type: "string", multiple: true, default: [] },
     },
     strict: true,
   });
@@ -51,7 +54,12 @@ async function main(argv: string[]): Promise<void> {
   if (command === "dev") {
     if (!isLoopback(host))
       throw new Error(`dev mode serves loopback only; "${host}" is not a loopback address`);
-    const hub = await createHub({ mode: "dev", logger });
+    const faults = values.fault.map((f) => {
+      if (!isHubFault(f)) throw new Error(`unknown --fault "${f}"`);
+      return f;
+    });
+    if (faults.length > 0) logger.log("warn", "TEST-ONLY faults injected", { faults });
+    const hub = await createHub({ mode: "dev", logger, faults });
     const listener = await hub.listen({ host, port });
     const adminToken = await hub.issueAdminToken();
     process.stdout.write(
@@ -62,6 +70,7 @@ async function main(argv: string[]): Promise<void> {
   }
 
   if (command === "serve") {
+    if (values.fault.length > 0) throw new Error("--fault is for tests only; serve refuses it");
     const keyFile = values["signing-key"];
     if (!keyFile)
       throw new Error("serve needs --signing-key FILE (a PEM Ed25519, P-256 or RSA private key)");

@@ -3,6 +3,7 @@ import type { ApiKeys } from "./auth/api-keys.js";
 import type { TokenService } from "./auth/token-service.js";
 import type { Clock } from "./clock.js";
 import type { Quotas } from "./domain/quotas.js";
+import type { HubFault } from "./faults.js";
 import type { Logger } from "./logger.js";
 import type { Backend, TenantRecord } from "./storage/types.js";
 
@@ -27,6 +28,8 @@ export interface HubContext {
   readonly auditRetentionMs: number;
   /** Reads a tenant (the caller's tenant always exists: authentication checked it). */
   tenant(tenantId: string): Promise<TenantRecord>;
+  /** TEST-ONLY injected faults (faults.ts); absent in every real deployment. */
+  readonly faults?: ReadonlySet<HubFault>;
 }
 
 export interface HubLimits {

@@ -35,6 +35,7 @@ import { Messaging } from "./domain/messaging.js";
 import { Quotas } from "./domain/quotas.js";
 import { Registry } from "./domain/registry.js";
 import { hubError } from "./errors.js";
+import type { HubFault } from "./faults.js";
 import { createAdminHandler } from "./handlers/admin-handler.js";
 import { createAuthHandler } from "./handlers/auth-handler.js";
 import { createContextsHandler } from "./handlers/contexts-handler.js";
@@ -78,6 +79,11 @@ export interface HubOptions {
   nodeId?: string;
   /** How long audit records are kept; older ones are pruned hourly (hub clock). Default 90 days. */
   auditRetentionMs?: number;
+  /**
+   * TEST-ONLY: guarantees to break on purpose (faults.ts), so a test can prove the conformance
+   * suite notices. Refused in production mode. Default: none.
+   */
+  faults?: readonly HubFault[];
 }
 
 /** A running hub: a request handler plus the listeners serving it. */
@@ -143,6 +149,9 @@ function loggingInterceptor(logger: Logger): Interceptor {
 
 export async function createHub(options: HubOptions = {}): Promise<Hub> {
   const mode = options.mode ?? "dev";
+  if (mode === "production" && options.faults?.length) {
+    throw new Error("fault injection is for tests only; refusing it in production mode");
+  }
   if (mode === "production" && !options.keys) {
     throw new Error(
       "production mode needs configured token signing keys; refusing to start with generated ones",
@@ -189,6 +198,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
       return t;
     },
+    ...(options.faults?.length ? { faults: new Set(options.faults) } : {}),
   };
 
   const registry = new Registry(hub);

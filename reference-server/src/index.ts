@@ -1,4 +1,5 @@
 export { type Clock, ManualClock, systemClock, type Timer } from "./clock.js";
+export { type HubFault, hubFaults, isHubFault } from "./faults.js";
 export { createHub, defaultLimits, type Hub, type HubOptions } from "./hub.js";
 export { createJsonLogger, type Logger, type LogLevel, silentLogger } from "./logger.js";
 export type { Listener, ListenOptions } from "./server/listener.js";

@@ -110,6 +110,8 @@ export class Contexts {
    * so the large-context service can reclaim it once no download reads it.
    */
   onBlobReleased: ((ref: StorageRefRecord) => void) | undefined;
+  /** TEST-ONLY: the tenants the "cross-tenant-leak" fault has served their one leak. */
+  private readonly leakedTo = new Set<string>();
 
   constructor(
     private readonly hub: HubContext,
@@ -148,6 +150,8 @@ export class Contexts {
     purpose: "read" | "write" = "read",
   ): Promise<ContextRecord> {
     const ctx = await this.hub.backend.contexts.get(identity.tenantId, contextId);
+    const leaked = ctx ? undefined : await this.leakOnce(identity.tenantId, contextId);
+    if (leaked) return leaked;
     if (!ctx || !this.isLive(ctx) || !(await this.canRead(identity, ctx)))
       throw notFound("context", contextId);
     if (purpose === "read") await this.audited(identity, "context.read", ctx);
@@ -162,6 +166,19 @@ export class Contexts {
       outcome: "success",
       details: { revision: String(ctx.revision) },
     });
+  }
+
+  /** TEST-ONLY fault "cross-tenant-leak" (faults.ts): finds the id in any tenant, once per caller's tenant. */
+  private async leakOnce(tenantId: string, contextId: string): Promise<ContextRecord | undefined> {
+    if (!this.hub.faults?.has("cross-tenant-leak") || this.leakedTo.has(tenantId)) return undefined;
+    for (const t of await this.hub.backend.tenants.list("", 10_000)) {
+      const found = await this.hub.backend.contexts.get(t.id, contextId);
+      if (found) {
+        this.leakedTo.add(tenantId);
+        return found;
+      }
+    }
+    return undefined;
   }
 
   async create(identity: Identity, input: CreateInput): Promise<ContextRecord> {

@@ -31,6 +31,8 @@ const KEEPALIVE_MS = 15_000;
  */
 export class DeliveryEngine {
   private readonly receivers = new Map<string, Receiver>();
+  /** TEST-ONLY: counts first attempts for the "drop-deliveries" fault. */
+  private faultCounter = 0;
 
   constructor(
     private readonly hub: HubContext,
@@ -172,7 +174,8 @@ export class DeliveryEngine {
         const settings =
           (await this.hub.backend.tenants.get(tenantId))?.settings ?? tenant.settings;
         const due = await store.nextWake(tenantId, agentId);
-        if (due !== undefined && due <= now)
+        // TEST-ONLY fault "never-redeliver" (faults.ts): overdue deliveries are never returned.
+        if (due !== undefined && due <= now && !this.hub.faults?.has("never-redeliver"))
           await store.reap(tenantId, agentId, now, settings.maxDeliveryAttempts);
         const inFlight = await this.inFlight(tenantId, agentId);
         if (inFlight < limit) {
@@ -185,6 +188,12 @@ export class DeliveryEngine {
           );
           if (batch.length > 0) {
             lastSent = now;
+            if (this.hub.faults) {
+              const sent = await this.injectFaults(tenantId, agentId, batch);
+              if (sent.length === 0) continue;
+              yield { kind: "deliveries", deliveries: sent };
+              continue;
+            }
             yield { kind: "deliveries", deliveries: batch };
             continue;
           }
@@ -216,6 +225,29 @@ export class DeliveryEngine {
       signal.removeEventListener("abort", wake);
       if (this.receivers.get(k) === receiver) this.receivers.delete(k);
     }
+  }
+
+  /**
+   * TEST-ONLY (faults.ts): "drop-deliveries" acknowledges every tenth first attempt without
+   * sending it; "slow-delivery" holds each batch for 100 ms. Returns what is still to be sent.
+   */
+  private async injectFaults(
+    tenantId: string,
+    agentId: string,
+    batch: ClaimedDelivery[],
+  ): Promise<ClaimedDelivery[]> {
+    let sent = batch;
+    if (this.hub.faults?.has("drop-deliveries")) {
+      const dropped = batch.filter((d) => d.attempt === 1 && ++this.faultCounter % 10 === 0);
+      const ids = dropped.map((d) => d.deliveryId);
+      if (ids.length > 0)
+        await this.hub.backend.messages.ack(tenantId, agentId, ids, this.hub.clock.now());
+      sent = batch.filter((d) => !dropped.includes(d));
+    }
+    if (this.hub.faults?.has("slow-delivery")) {
+      await new Promise<void>((resolve) => this.hub.clock.setTimer(100, resolve));
+    }
+    return sent;
   }
 
   /** Deliveries of the agent currently in flight (sent, not yet settled or reaped). */

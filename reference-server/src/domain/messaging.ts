@@ -112,7 +112,8 @@ export class Messaging {
     const type = input.type === MessageType.UNSPECIFIED ? MessageType.EVENT : input.type;
     const messageId = newId("msg_", now);
 
-    if (input.idempotencyKey !== "") {
+    // TEST-ONLY fault "ignore-idempotency" (faults.ts) skips deduplication.
+    if (input.idempotencyKey !== "" && !this.hub.faults?.has("ignore-idempotency")) {
       const existing = await this.hub.backend.idempotency.putIfAbsent(
         identity.tenantId,
         identity.agentId,

@@ -1,0 +1,237 @@
+// Contexts profile: revisions and compare-and-set, checksums, TTL, scopes, resumable subscriptions.
+
+import {
+  SubscribeContextsResponse_Kind as ContextKind,
+  ContextScope,
+} from "@acb/gen/acb/v1/contexts_pb";
+import { type ConformanceCase, check } from "../case.js";
+import { duration } from "../harness.js";
+import { Code, expectCode, hex, reasonOf, sameBytes, sha256 } from "../wire.js";
+
+const requires = ["contexts"];
+const enc = new TextEncoder();
+const json = (v: unknown) => ({
+  contentType: "application/json",
+  data: enc.encode(JSON.stringify(v)),
+});
+
+export const contextCases: ConformanceCase[] = [
+  {
+    id: "contexts.revision-cas",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "Revisions start at 1 and grow by 1; an update at a stale expected_revision is ABORTED",
+    spec: "acb.v1.UpdateContextRequest.expected_revision",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("cas-a");
+      const created = await a.contexts.createContext({
+        contextId: "plan",
+        type: "plan",
+        payload: json({ v: 1 }),
+      });
+      check(
+        created.context?.revision === 1n,
+        `a new context has revision ${created.context?.revision}`,
+      );
+      const updated = await a.contexts.updateContext({
+        contextId: "plan",
+        expectedRevision: 1n,
+        payload: json({ v: 2 }),
+      });
+      check(
+        updated.context?.revision === 2n,
+        `the first update gave revision ${updated.context?.revision}`,
+      );
+      const err = await expectCode(
+        a.contexts.updateContext({
+          contextId: "plan",
+          expectedRevision: 1n,
+          payload: json({ v: 3 }),
+        }),
+        Code.Aborted,
+        "an update at a stale expected_revision",
+      );
+      check(
+        reasonOf(err) === "REVISION_MISMATCH",
+        `ErrorInfo reason is "${reasonOf(err)}", not REVISION_MISMATCH`,
+      );
+      const read = await a.contexts.getContext({ contextId: "plan" });
+      check(
+        read.context?.revision === 2n,
+        `the refused update changed the revision to ${read.context?.revision}`,
+      );
+      check(
+        new TextDecoder().decode(read.context?.payload?.data) === JSON.stringify({ v: 2 }),
+        "the refused update changed the value",
+      );
+    },
+  },
+  {
+    id: "contexts.checksum",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "The hub computes SHA-256 of the value; a writer's wrong sha256 is DATA_LOSS and stores nothing",
+    spec: "acb.v1.CreateContextRequest.sha256",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("sum-a");
+      const payload = json({ hello: "world" });
+      const created = await a.contexts.createContext({ contextId: "c1", type: "note", payload });
+      check(
+        created.context && sameBytes(created.context.sha256, sha256(payload.data)),
+        `the hub's sha256 is ${hex(created.context?.sha256 ?? new Uint8Array())}, not the value's`,
+      );
+      await expectCode(
+        a.contexts.createContext({
+          contextId: "c2",
+          type: "note",
+          payload,
+          sha256: sha256(enc.encode("other")),
+        }),
+        Code.DataLoss,
+        "CreateContext with a sha256 that does not match",
+      );
+      await expectCode(
+        a.contexts.getContext({ contextId: "c2" }),
+        Code.NotFound,
+        "the refused context",
+      );
+    },
+  },
+  {
+    id: "contexts.ttl-expiry",
+    level: "MUST",
+    profile: "contexts",
+    description: "A context whose TTL passes is removed and subscribers get KIND_EXPIRED",
+    spec: "acb.v1.SubscribeContextsResponse.Kind.KIND_EXPIRED",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("ttl-a");
+      const sub = t.stream((signal) => a.contexts.subscribeContexts({}, { signal }));
+      await sub.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      await a.contexts.createContext({
+        contextId: "brief",
+        type: "note",
+        payload: json(1),
+        ttl: duration(300),
+      });
+      await sub.waitFor(
+        (e) => e.kind === ContextKind.EXPIRED && e.context?.id === "brief",
+        "KIND_EXPIRED of a context with a 300 ms TTL",
+        t.settings.waitMs,
+      );
+      await expectCode(
+        a.contexts.getContext({ contextId: "brief" }),
+        Code.NotFound,
+        "GetContext after expiry",
+      );
+    },
+  },
+  {
+    id: "contexts.scopes",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "PRIVATE is the owner's only, SHARED reaches the allowed ids, GROUP the allowed groups; others get NOT_FOUND",
+    spec: "acb.v1.AccessControl",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const owner = await tenant.agent("scope-owner");
+      const friend = await tenant.agent("scope-friend", { registration: { groups: ["analysts"] } });
+      const stranger = await tenant.agent("scope-stranger");
+      await owner.contexts.createContext({
+        contextId: "p",
+        type: "n",
+        payload: json(1),
+        access: { scope: ContextScope.PRIVATE },
+      });
+      await owner.contexts.createContext({
+        contextId: "s",
+        type: "n",
+        payload: json(1),
+        access: { scope: ContextScope.SHARED, allowedIds: ["scope-friend"] },
+      });
+      await owner.contexts.createContext({
+        contextId: "g",
+        type: "n",
+        payload: json(1),
+        access: { scope: ContextScope.GROUP, allowedIds: ["analysts"] },
+      });
+      await owner.contexts.getContext({ contextId: "p" });
+      await expectCode(
+        friend.contexts.getContext({ contextId: "p" }),
+        Code.NotFound,
+        "another agent reading a PRIVATE context",
+      );
+      await friend.contexts.getContext({ contextId: "s" });
+      await friend.contexts.getContext({ contextId: "g" });
+      await expectCode(
+        stranger.contexts.getContext({ contextId: "s" }),
+        Code.NotFound,
+        "a SHARED context read by an agent not allowed",
+      );
+      await expectCode(
+        stranger.contexts.getContext({ contextId: "g" }),
+        Code.NotFound,
+        "a GROUP context read outside the group",
+      );
+      await expectCode(
+        friend.contexts.deleteContext({ contextId: "s" }),
+        Code.PermissionDenied,
+        "a non-owner deleting a SHARED context it may read",
+      );
+    },
+  },
+  {
+    id: "contexts.subscribe-resume",
+    level: "MUST",
+    profile: "contexts",
+    description: "A subscriber resuming from a cursor gets every change after it, then READY",
+    spec: "acb.v1.SubscribeContextsRequest.cursor",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("sub-a");
+      const first = t.stream((signal) => a.contexts.subscribeContexts({}, { signal }));
+      await first.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      await a.contexts.createContext({ contextId: "one", type: "n", payload: json(1) });
+      const seen = await first.waitFor(
+        (e) => e.kind === ContextKind.CREATED,
+        "CREATED of context one",
+        t.settings.waitMs,
+      );
+      check(seen.cursor !== "", "the event carries no cursor");
+      first.close();
+      await a.contexts.createContext({ contextId: "two", type: "n", payload: json(2) });
+      await a.contexts.updateContext({ contextId: "one", payload: json(3) });
+      const resumed = t.stream((signal) =>
+        a.contexts.subscribeContexts({ cursor: seen.cursor }, { signal }),
+      );
+      const replay: string[] = [];
+      for (;;) {
+        const e = await resumed.next("replay after the cursor", t.settings.waitMs);
+        if (e.kind === ContextKind.READY) break;
+        replay.push(`${ContextKind[e.kind]}:${e.context?.id}`);
+      }
+      check(
+        replay.join(",") === "CREATED:two,UPDATED:one",
+        `after the cursor the hub replayed [${replay.join(", ")}], not [CREATED:two, UPDATED:one]`,
+      );
+    },
+  },
+];

@@ -1,0 +1,148 @@
+// Registry profile: registration, discovery, presence.
+
+import { WatchAgentsResponse_Kind as AgentKind, AgentStatus } from "@acb/gen/acb/v1/registry_pb";
+import { type ConformanceCase, check } from "../case.js";
+import { Code, expectCode } from "../wire.js";
+
+const requires = ["registry"];
+
+export const registryCases: ConformanceCase[] = [
+  {
+    id: "registry.register-get",
+    level: "MUST",
+    profile: "registry",
+    description: "A registered agent reads back as registered, ONLINE, in the caller's tenant",
+    spec: "acb.v1.RegistryService.Register",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("reg-a", {
+        registration: { capabilities: ["summarise"], location: "eu", metadata: { team: "x" } },
+      });
+      const { agent } = await a.registry.getAgent({ agentId: "reg-a" });
+      check(agent, "GetAgent returned no agent");
+      check(agent.id === "reg-a", `GetAgent returned id "${agent.id}"`);
+      check(agent.tenantId === tenant.id, `tenant_id is "${agent.tenantId}", not "${tenant.id}"`);
+      check(
+        agent.status === AgentStatus.ONLINE,
+        `status is ${AgentStatus[agent.status]}, not ONLINE`,
+      );
+      check(agent.capabilities.includes("summarise"), "capabilities were not kept");
+      check(agent.metadata.team === "x", "metadata was not kept");
+      await expectCode(
+        a.registry.getAgent({ agentId: "nobody-here" }),
+        Code.NotFound,
+        "GetAgent of an unknown id",
+      );
+    },
+  },
+  {
+    id: "registry.duplicate-online",
+    level: "MUST",
+    profile: "registry",
+    description:
+      "Registering an id ONLINE under another session is ALREADY_EXISTS unless take_over",
+    spec: "acb.v1.RegistryService.Register",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("dup-a");
+      await expectCode(
+        a.registry.register({ agentId: "dup-a", type: "conformance" }),
+        Code.AlreadyExists,
+        "a second Register of an ONLINE agent",
+      );
+      const taken = await a.registry.register({
+        agentId: "dup-a",
+        type: "conformance",
+        takeOver: true,
+      });
+      check(
+        taken.agent?.status === AgentStatus.ONLINE,
+        "take_over did not register the agent ONLINE",
+      );
+    },
+  },
+  {
+    id: "registry.discover",
+    level: "MUST",
+    profile: "registry",
+    description: "Discover returns exactly the agents with the requested capability",
+    spec: "acb.v1.RegistryService.Discover",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("disc-a", {
+        registration: { capabilities: ["translate", "ocr"] },
+      });
+      await tenant.agent("disc-b", { registration: { capabilities: ["ocr"] } });
+      await tenant.agent("disc-c", { registration: { capabilities: ["plan"] } });
+      const found = await a.registry.discover({ capabilities: ["ocr"] });
+      const ids = found.agents.map((x) => x.id).sort();
+      check(ids.join(",") === "disc-a,disc-b", `Discover(ocr) returned [${ids.join(", ")}]`);
+      const both = await a.registry.discover({ capabilities: ["ocr", "translate"] });
+      check(
+        both.agents.map((x) => x.id).join(",") === "disc-a",
+        `Discover(ocr, translate) returned [${both.agents.map((x) => x.id).join(", ")}]`,
+      );
+    },
+  },
+  {
+    id: "registry.presence-timeout",
+    level: "MUST",
+    profile: "registry",
+    description:
+      "An agent without heartbeats goes OFFLINE after the presence timeout (WatchAgents says so)",
+    spec: "acb.v1.RegistryService.WatchAgents",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant({ presenceTimeoutMs: 300, heartbeatIntervalMs: 100 });
+      const watcher = await tenant.agent("pres-w", { register: false });
+      const watch = t.stream((signal) => watcher.registry.watchAgents({}, { signal }));
+      await watch.waitFor(
+        (e) => e.kind === AgentKind.READY,
+        "WatchAgents READY",
+        t.settings.waitMs,
+      );
+      const a = await tenant.agent("pres-a");
+      await watch.waitFor(
+        (e) => e.kind === AgentKind.REGISTERED && e.agent?.id === "pres-a",
+        "REGISTERED event of pres-a",
+        t.settings.waitMs,
+      );
+      await watch.waitFor(
+        (e) =>
+          e.kind === AgentKind.STATUS_CHANGED &&
+          e.agent?.id === "pres-a" &&
+          e.agent.status === AgentStatus.OFFLINE,
+        "pres-a going OFFLINE after a 300 ms presence timeout",
+        t.settings.waitMs,
+      );
+      const { agent } = await watcher.registry.getAgent({ agentId: "pres-a" });
+      check(
+        agent?.status === AgentStatus.OFFLINE,
+        `GetAgent says ${AgentStatus[agent?.status ?? 0]}, not OFFLINE`,
+      );
+      const beat = await a.registry.heartbeat({ agentId: "pres-a" });
+      check(beat.status === AgentStatus.ONLINE, "a heartbeat did not bring the agent back ONLINE");
+    },
+  },
+  {
+    id: "registry.unregister",
+    level: "MUST",
+    profile: "registry",
+    description: "An unregistered agent is NOT_FOUND afterwards",
+    spec: "acb.v1.RegistryService.Unregister",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("unreg-a");
+      await a.registry.unregister({ agentId: "unreg-a" });
+      await expectCode(
+        a.registry.getAgent({ agentId: "unreg-a" }),
+        Code.NotFound,
+        "GetAgent after Unregister",
+      );
+    },
+  },
+];

@@ -1,0 +1,143 @@
+// Request-reply profile: the blocking Request call, its timeout, and conversations.
+
+import { ConversationMode, ConversationState } from "@acb/gen/acb/v1/conversations_pb";
+import { MessageType } from "@acb/gen/acb/v1/messaging_pb";
+import { type ConformanceCase, check } from "../case.js";
+import { duration } from "../harness.js";
+import { Inbox, text } from "../inbox.js";
+import { Code, expectCode, reasonOf } from "../wire.js";
+
+export const requestReplyCases: ConformanceCase[] = [
+  {
+    id: "request-reply.reply",
+    level: "MUST",
+    profile: "request-reply",
+    description: "Request returns the first RESPONSE correlated to the request message",
+    spec: "acb.v1.MessagingService.Request",
+    requires: ["request-reply"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const asker = await tenant.agent("rr-asker");
+      const answerer = await tenant.agent("rr-answerer");
+      const inbox = await Inbox.open(t, answerer);
+      const call = asker.messaging.request(
+        {
+          recipientId: answerer.id,
+          kind: "get-status",
+          payload: text("?"),
+          timeout: duration(t.settings.waitMs),
+        },
+        { signal: t.signal },
+      );
+      const q = await inbox.next("the query at the answerer");
+      check(
+        q.message?.type === MessageType.QUERY,
+        `the request arrived as ${MessageType[q.message?.type ?? 0]}`,
+      );
+      check(q.message?.senderId === asker.id, "the request does not name its sender");
+      await inbox.ack(q);
+      await answerer.messaging.send({
+        target: { case: "recipientId", value: asker.id },
+        type: MessageType.RESPONSE,
+        correlationId: q.message?.id ?? "",
+        kind: "status",
+        payload: text("ok"),
+      });
+      const res = await call;
+      check(
+        res.requestMessageId === q.message?.id,
+        "request_message_id is not the delivered request's id",
+      );
+      check(
+        new TextDecoder().decode(res.reply?.payload?.data) === "ok",
+        "the reply's payload was changed",
+      );
+      check(
+        res.reply?.correlationId === q.message?.id,
+        "the reply is not correlated to the request",
+      );
+    },
+  },
+  {
+    id: "request-reply.timeout",
+    level: "MUST",
+    profile: "request-reply",
+    description: "A Request nobody answers ends with DEADLINE_EXCEEDED when its timeout passes",
+    spec: "acb.v1.RequestRequest.timeout",
+    requires: ["request-reply"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const asker = await tenant.agent("rt-asker");
+      const silent = await tenant.agent("rt-silent");
+      const started = Date.now();
+      await expectCode(
+        asker.messaging.request(
+          { recipientId: silent.id, kind: "ping", timeout: duration(300) },
+          { signal: t.signal },
+        ),
+        Code.DeadlineExceeded,
+        "a Request with a 300 ms timeout and no reply",
+      );
+      check(
+        Date.now() - started < 300 + t.settings.waitMs,
+        "the Request outlived its timeout by far",
+      );
+    },
+  },
+  {
+    id: "conversations.history-close",
+    level: "MUST",
+    profile: "request-reply",
+    description:
+      "Conversation messages are kept in its history; sending into a closed conversation is FAILED_PRECONDITION",
+    spec: "acb.v1.ConversationService.GetConversationHistory",
+    requires: ["conversations"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("conv-a");
+      const b = await tenant.agent("conv-b");
+      const stranger = await tenant.agent("conv-stranger");
+      const { conversation } = await a.conversations.startConversation({
+        mode: ConversationMode.ASYNC,
+        participants: [b.id],
+      });
+      check(
+        conversation && conversation.state === ConversationState.OPEN,
+        "a new conversation is not OPEN",
+      );
+      const id = conversation.id;
+      await a.messaging.send({
+        target: { case: "recipientId", value: b.id },
+        kind: "ask",
+        conversationId: id,
+        payload: text("q"),
+      });
+      await b.messaging.send({
+        target: { case: "recipientId", value: a.id },
+        kind: "answer",
+        conversationId: id,
+        payload: text("a"),
+      });
+      const history = await a.conversations.getConversationHistory({ conversationId: id });
+      const kinds = history.messages.map((m) => m.kind).join(",");
+      check(kinds === "ask,answer", `the history holds [${kinds}], not [ask, answer]`);
+      await expectCode(
+        stranger.conversations.getConversation({ conversationId: id }),
+        Code.NotFound,
+        "a non-participant reading the conversation",
+      );
+      await a.conversations.closeConversation({ conversationId: id, reason: "done" });
+      const err = await expectCode(
+        b.messaging.send({
+          target: { case: "recipientId", value: a.id },
+          kind: "late",
+          conversationId: id,
+          payload: text("x"),
+        }),
+        Code.FailedPrecondition,
+        "sending into a closed conversation",
+      );
+      check(reasonOf(err) === "CONVERSATION_CLOSED", `ErrorInfo reason is "${reasonOf(err)}"`);
+    },
+  },
+];

@@ -1,0 +1,179 @@
+// Security profile: authentication, roles, tenant isolation, bad input.
+
+import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { ViolationsSchema } from "@acb/gen/buf/validate/validate_pb";
+import { type ConformanceCase, check } from "../case.js";
+import { Code, expectCode } from "../wire.js";
+
+const enc = new TextEncoder();
+const json = (v: unknown) => ({
+  contentType: "application/json",
+  data: enc.encode(JSON.stringify(v)),
+});
+
+export const securityCases: ConformanceCase[] = [
+  {
+    id: "security.unauthenticated",
+    level: "MUST",
+    profile: "security",
+    description: "A call without a credential, or with a forged one, is UNAUTHENTICATED",
+    spec: "acb.v1.AuthService",
+    async run(t) {
+      const tenant = await t.tenant();
+      await tenant.agent("auth-a");
+      const anonymous = t.clientsWith(undefined);
+      await expectCode(
+        anonymous.registry.getAgent({ agentId: "auth-a" }),
+        Code.Unauthenticated,
+        "GetAgent without a credential",
+      );
+      const forged = t.clientsWith(
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhdXRoLWEifQ.c2lnbmF0dXJl",
+      );
+      await expectCode(
+        forged.registry.getAgent({ agentId: "auth-a" }),
+        Code.Unauthenticated,
+        "GetAgent with a forged token",
+      );
+      const garbage = t.clientsWith("Basic dXNlcjpwYXNz");
+      await expectCode(
+        garbage.admin.listTenants({}),
+        Code.Unauthenticated,
+        "ListTenants with a non-bearer credential",
+      );
+    },
+  },
+  {
+    id: "security.wrong-role",
+    level: "MUST",
+    profile: "security",
+    description:
+      "A role that may not call an RPC gets PERMISSION_DENIED (observer writes, agent administers)",
+    spec: "acb.v1.Role",
+    async run(t) {
+      const tenant = await t.tenant();
+      const observer = await tenant.agent("role-observer", {
+        roles: [Role.OBSERVER],
+        register: false,
+      });
+      await expectCode(
+        observer.contexts.createContext({ contextId: "x", type: "n", payload: json(1) }),
+        Code.PermissionDenied,
+        "CreateContext by an observer",
+      );
+      const agent = await tenant.agent("role-agent");
+      await expectCode(
+        agent.admin.createTenant({ tenantId: `${tenant.id}-x` }),
+        Code.PermissionDenied,
+        "CreateTenant by an agent",
+      );
+      await expectCode(
+        agent.registry.register({ agentId: "someone-else", type: "conformance" }),
+        Code.PermissionDenied,
+        "an agent registering another agent id",
+      );
+    },
+  },
+  {
+    id: "security.cross-tenant-not-found",
+    level: "MUST",
+    profile: "security",
+    description: "Another tenant's objects are NOT_FOUND, never revealed, read or changed",
+    spec: "acb.v1.ContextService.GetContext",
+    async run(t) {
+      const home = await t.tenant();
+      const away = await t.tenant();
+      const owner = await home.agent("iso-owner");
+      const intruder = await away.agent("iso-intruder");
+      await owner.contexts.createContext({
+        contextId: "secret",
+        type: "n",
+        payload: json({ s: 1 }),
+      });
+      await expectCode(
+        intruder.contexts.getContext({ contextId: "secret" }),
+        Code.NotFound,
+        "GetContext of another tenant's context",
+      );
+      await expectCode(
+        intruder.contexts.updateContext({ contextId: "secret", payload: json({ s: 2 }) }),
+        Code.NotFound,
+        "UpdateContext of another tenant's context",
+      );
+      await expectCode(
+        intruder.contexts.deleteContext({ contextId: "secret" }),
+        Code.NotFound,
+        "DeleteContext of another tenant's context",
+      );
+      await expectCode(
+        intruder.registry.getAgent({ agentId: "iso-owner" }),
+        Code.NotFound,
+        "GetAgent of another tenant's agent",
+      );
+      const list = await intruder.contexts.listContexts({});
+      check(
+        !list.contexts.some((c) => c.id === "secret"),
+        "ListContexts shows another tenant's context",
+      );
+      const still = await owner.contexts.getContext({ contextId: "secret" });
+      check(still.context?.revision === 1n, "another tenant changed the context");
+    },
+  },
+  {
+    id: "security.bad-input",
+    level: "MUST",
+    profile: "security",
+    description: "Input that breaks a validation rule is INVALID_ARGUMENT and changes nothing",
+    spec: "acb.v1.CreateContextRequest",
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("bad-a");
+      await expectCode(
+        a.registry.register({ agentId: "!bad id", type: "conformance" }),
+        Code.InvalidArgument,
+        "Register with a malformed agent id",
+      );
+      await a.contexts.createContext({ contextId: "keep", type: "n", payload: json({ v: 1 }) });
+      await expectCode(
+        a.contexts.updateContext({
+          contextId: "keep",
+          payload: {
+            contentType: "application/octet-stream",
+            data: new Uint8Array(1024 * 1024 + 1),
+          },
+        }),
+        Code.InvalidArgument,
+        "UpdateContext with an inline payload over 1 MiB",
+      );
+      await expectCode(
+        a.contexts.createContext({ contextId: "keep", type: "", payload: json(1) }),
+        Code.InvalidArgument,
+        "CreateContext without a type",
+      );
+      const kept = await a.contexts.getContext({ contextId: "keep" });
+      check(
+        kept.context?.revision === 1n,
+        `a refused update moved the revision to ${kept.context?.revision}`,
+      );
+    },
+  },
+  {
+    id: "security.bad-input-field-reason",
+    level: "SHOULD",
+    profile: "security",
+    description:
+      "INVALID_ARGUMENT for a broken rule names the field (buf.validate.Violations detail)",
+    spec: "acb.v1.RegistryService.Register",
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("field-a");
+      const err = await expectCode(
+        a.registry.register({ agentId: "!bad id", type: "conformance" }),
+        Code.InvalidArgument,
+        "Register with a malformed agent id",
+      );
+      const violations = err.findDetails(ViolationsSchema).flatMap((v) => v.violations);
+      check(violations.length > 0, "the error carries no buf.validate.Violations detail");
+    },
+  },
+];

@@ -1,0 +1,192 @@
+// Streaming profile: large contexts in verified chunks, corrupt chunks refused, upload and
+// download resume.
+
+import { UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
+import { type ConformanceCase, check } from "../case.js";
+import type { TestAgent } from "../harness.js";
+import { Code, expectCode, patternBytes, reasonOf, sameBytes, sha256 } from "../wire.js";
+
+const requires = ["large-contexts"];
+const MiB = 1024 * 1024;
+const CHUNK = MiB;
+
+function chunkAt(data: Uint8Array, offset: number) {
+  const bytes = data.subarray(offset, Math.min(offset + CHUNK, data.length));
+  return { offset: BigInt(offset), data: bytes, sha256: sha256(bytes) };
+}
+
+async function begin(agent: TestAgent, id: string, data: Uint8Array): Promise<string> {
+  const { upload } = await agent.large.beginUpload({
+    mode: UploadMode.CREATE,
+    contextId: id,
+    type: "blob",
+    totalSize: BigInt(data.length),
+    sha256: sha256(data),
+    chunkSize: CHUNK,
+  });
+  if (!upload) throw new Error("BeginUpload returned no upload");
+  return upload.id;
+}
+
+/** Downloads [offset, end) of a context, checking every chunk's checksum; returns the bytes. */
+async function download(
+  agent: TestAgent,
+  id: string,
+  signal: AbortSignal,
+  from = 0,
+  revision = 0n,
+): Promise<{ bytes: Uint8Array; whole: Uint8Array; revision: bigint }> {
+  const parts: Uint8Array[] = [];
+  let whole: Uint8Array = new Uint8Array();
+  let rev = revision;
+  let next = BigInt(from);
+  for await (const item of agent.large.downloadContext(
+    { contextId: id, offset: BigInt(from), revision },
+    { signal },
+  )) {
+    if (item.item.case === "header") {
+      whole = item.item.value.sha256;
+      rev = item.item.value.context?.revision ?? 0n;
+    } else if (item.item.case === "chunk") {
+      const c = item.item.value;
+      check(c.offset === next, `a chunk starts at ${c.offset}, not ${next}`);
+      check(
+        sameBytes(sha256(c.data), c.sha256),
+        `the chunk at ${c.offset} does not match its sha256`,
+      );
+      parts.push(c.data);
+      next += BigInt(c.data.length);
+    }
+  }
+  return { bytes: Buffer.concat(parts), whole, revision: rev };
+}
+
+export const streamingCases: ConformanceCase[] = [
+  {
+    id: "streaming.large-roundtrip",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "A 10 MiB+ value uploads in verified chunks and downloads byte for byte with its SHA-256",
+    spec: "acb.v1.LargeContextService.UploadChunks",
+    requires,
+    timeoutMs: 60_000,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("big-a");
+      const data = patternBytes(10 * MiB + 12_345, 7);
+      const uploadId = await begin(a, "big", data);
+      async function* chunks() {
+        for (let off = 0; off < data.length; off += CHUNK)
+          yield { uploadId, chunk: chunkAt(data, off) };
+      }
+      const sent = await a.large.uploadChunks(chunks(), { signal: t.signal });
+      check(
+        sent.upload?.verifiedOffset === BigInt(data.length),
+        `verified_offset is ${sent.upload?.verifiedOffset} after every chunk`,
+      );
+      const { context } = await a.large.commitUpload({ uploadId });
+      check(
+        context && sameBytes(context.sha256, sha256(data)),
+        "the committed context's sha256 is not the data's",
+      );
+      check(context.size === BigInt(data.length), `the committed size is ${context.size}`);
+      const got = await download(a, "big", t.signal);
+      check(
+        got.bytes.length === data.length,
+        `downloaded ${got.bytes.length} of ${data.length} bytes`,
+      );
+      check(sameBytes(got.bytes, data), "the downloaded bytes differ from the uploaded ones");
+      check(sameBytes(got.whole, sha256(data)), "the download header's sha256 is not the data's");
+    },
+  },
+  {
+    id: "streaming.corrupt-chunk-rejected",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "A chunk whose bytes do not match its SHA-256 is DATA_LOSS and nothing of it is kept",
+    spec: "acb.v1.LargeContextService.AppendChunk",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("corrupt-a");
+      const data = patternBytes(2 * CHUNK, 11);
+      const uploadId = await begin(a, "damaged", data);
+      const good = chunkAt(data, 0);
+      const damaged = { ...good, data: good.data.slice() };
+      damaged.data[100] = (damaged.data[100] ?? 0) ^ 0xff;
+      const err = await expectCode(
+        a.large.appendChunk({ uploadId, chunk: damaged }),
+        Code.DataLoss,
+        "AppendChunk with a corrupted chunk",
+      );
+      check(reasonOf(err) === "CHUNK_CHECKSUM_MISMATCH", `ErrorInfo reason is "${reasonOf(err)}"`);
+      const status = await a.large.getUploadStatus({ uploadId });
+      check(
+        status.upload?.verifiedOffset === 0n,
+        `verified_offset moved to ${status.upload?.verifiedOffset}`,
+      );
+      await a.large.abortUpload({ uploadId });
+    },
+  },
+  {
+    id: "streaming.upload-resume",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "After an interrupted upload, GetUploadStatus gives the verified offset and the upload continues there",
+    spec: "acb.v1.LargeContextService.GetUploadStatus",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("resume-a");
+      const data = patternBytes(4 * CHUNK + 999, 13);
+      const uploadId = await begin(a, "resumed", data);
+      for (let off = 0; off < 2 * CHUNK; off += CHUNK)
+        await a.large.appendChunk({ uploadId, chunk: chunkAt(data, off) });
+      // The client "loses" its state here and asks the hub where to continue.
+      const status = await a.large.getUploadStatus({ uploadId });
+      const resumeAt = Number(status.upload?.verifiedOffset ?? -1);
+      check(resumeAt === 2 * CHUNK, `verified_offset is ${resumeAt}, not ${2 * CHUNK}`);
+      await expectCode(
+        a.large.appendChunk({ uploadId, chunk: chunkAt(data, 3 * CHUNK) }),
+        Code.FailedPrecondition,
+        "a chunk past the verified offset",
+      );
+      for (let off = resumeAt; off < data.length; off += CHUNK)
+        await a.large.appendChunk({ uploadId, chunk: chunkAt(data, off) });
+      const { context } = await a.large.commitUpload({ uploadId });
+      check(
+        context && sameBytes(context.sha256, sha256(data)),
+        "the resumed upload committed other bytes",
+      );
+    },
+  },
+  {
+    id: "streaming.download-resume",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "A download reopened at an offset and revision returns exactly the remaining bytes",
+    spec: "acb.v1.DownloadContextRequest.offset",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("dl-a");
+      const data = patternBytes(3 * CHUNK + 4321, 17);
+      const uploadId = await begin(a, "dl", data);
+      for (let off = 0; off < data.length; off += CHUNK)
+        await a.large.appendChunk({ uploadId, chunk: chunkAt(data, off) });
+      const { context } = await a.large.commitUpload({ uploadId });
+      const from = CHUNK + 777;
+      const rest = await download(a, "dl", t.signal, from, context?.revision ?? 0n);
+      check(sameBytes(rest.bytes, data.subarray(from)), `the bytes from offset ${from} differ`);
+      await expectCode(
+        download(a, "dl", t.signal, 0, (context?.revision ?? 0n) + 5n),
+        Code.Aborted,
+        "a download of a revision that is not current",
+      );
+    },
+  },
+];

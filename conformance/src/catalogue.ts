@@ -1,0 +1,26 @@
+// Every conformance case, in the order they run.
+
+import type { ConformanceCase } from "./case.js";
+import { capabilityCases } from "./cases/capabilities.js";
+import { contextCases } from "./cases/contexts.js";
+import { deliveryCases } from "./cases/delivery.js";
+import { durabilityCases } from "./cases/durability.js";
+import { latencyCases } from "./cases/latency.js";
+import { meetingCases } from "./cases/meetings.js";
+import { registryCases } from "./cases/registry.js";
+import { requestReplyCases } from "./cases/request-reply.js";
+import { securityCases } from "./cases/security.js";
+import { streamingCases } from "./cases/streaming.js";
+
+export const catalogue: readonly ConformanceCase[] = [
+  ...capabilityCases,
+  ...registryCases,
+  ...contextCases,
+  ...deliveryCases,
+  ...requestReplyCases,
+  ...streamingCases,
+  ...meetingCases,
+  ...securityCases,
+  ...latencyCases,
+  ...durabilityCases,
+];
