@@ -32,15 +32,26 @@ export async function startHubProcess(extraArgs: string[] = []): Promise<HubProc
     [...nodeArgs, bin, "dev", "--port", "0", "--log-level", "warn", ...extraArgs],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
-  const first = await new Promise<string>((resolve, reject) => {
+  // The first JSON line with event "listening" describes the hub; every other line (for example
+  // --trace-gc output) is passed on to standard error, so the pipe never fills and blocks the hub.
+  const info = await new Promise<{ url: string; adminToken: string }>((resolve, reject) => {
     if (!child.stdout) return reject(new Error("hub has no stdout"));
-    const lines = createInterface({ input: child.stdout });
-    lines.once("line", resolve);
+    let found = false;
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      if (!found && line.startsWith("{")) {
+        const parsed = JSON.parse(line) as { event?: string; url: string; adminToken: string };
+        if (parsed.event === "listening") {
+          found = true;
+          resolve(parsed);
+          return;
+        }
+      }
+      process.stderr.write(`[hub] ${line}\n`);
+    });
     child.once("exit", (code) =>
       reject(new Error(`hub exited with code ${code} before listening`)),
     );
   });
-  const info = JSON.parse(first) as { url: string; adminToken: string };
   const pid = child.pid ?? 0;
   return {
     url: info.url,

@@ -14,12 +14,14 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { isHubFault } from "./faults.js";
+import { certUsage, runCertCommand } from "./cli-cert.js";
 import { createHub } from "./hub.js";
 import { createJsonLogger } from "./logger.js";
 
 const usage = `usage:
   acb-hub dev [--host 127.0.0.1] [--port 7443] [--fault NAME ...]
-  acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure]`;
+  acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure]
+  ${certUsage}`;
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
@@ -27,6 +29,8 @@ function isLoopback(host: string): boolean {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  // A self-signed development certificate (see cli-cert.ts); serve it with --tls-cert/--tls-key.
+  if (command === "cert") return runCertCommand(rest);
   const { values } = parseArgs({
     args: rest,
     options: {

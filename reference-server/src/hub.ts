@@ -54,6 +54,7 @@ import {
   listen,
   type NodeHandlerFn,
 } from "./server/listener.js";
+import { isLoopback } from "./server/loopback.js";
 import { createMemoryBackend } from "./storage/memory/memory-backend.js";
 import type { Backend } from "./storage/types.js";
 import { createValidationInterceptor } from "./validation-interceptor.js";
@@ -94,8 +95,11 @@ export interface Hub {
   readonly clock: Clock;
   /** The Node request handler serving Connect, gRPC and gRPC-Web (mount it on your own server if you like). */
   readonly handler: NodeHandlerFn;
-  /** Starts serving on an address; a hub may serve several listeners. */
-  listen(options?: ListenOptions): Promise<Listener>;
+  /**
+   * Starts serving on an address; a hub may serve several listeners. Plaintext is refused on a
+   * non-loopback address unless `insecure` is set (then a warning is logged): use `tls`.
+   */
+  listen(options?: ListenOptions & { insecure?: boolean }): Promise<Listener>;
   /** Mints a platform-admin access token (dev mode only). */
   issueAdminToken(ttlMs?: number): Promise<string>;
   /** Counters for observation: e.g. replies dropped because their Request call had ended. */
@@ -279,7 +283,16 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     nodeId: hub.nodeId,
     clock,
     handler,
-    async listen(listenOptions) {
+    async listen(listenOptions = {}) {
+      const host = listenOptions.host ?? "127.0.0.1";
+      if (!listenOptions.tls && !isLoopback(host)) {
+        if (!listenOptions.insecure) {
+          throw new Error(
+            `refusing plaintext on non-loopback address "${host}": configure tls, or set insecure`,
+          );
+        }
+        logger.log("warn", "serving plaintext on a non-loopback address (insecure)", { host });
+      }
       const l = await listen(handler, listenOptions);
       listeners.add(l);
       return {

@@ -106,7 +106,13 @@ export async function startTestHub(options: HubOptions = {}): Promise<TestHub> {
       return tenantId;
     },
     async agentIn(tenantId, agentId, roles = [Role.AGENT_FULL]) {
-      const res = await admin.auth.issueToken({ tenantId, agentId, roles });
+      // A day (the most IssueToken grants), so suites may move the clock by hours.
+      const res = await admin.auth.issueToken({
+        tenantId,
+        agentId,
+        roles,
+        accessTokenTtl: { seconds: 86_400n },
+      });
       const token = res.tokens?.accessToken ?? "";
       expect(token).not.toBe("");
       return {
