@@ -13,8 +13,8 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
-import { isHubFault } from "./faults.js";
 import { certUsage, runCertCommand } from "./cli-cert.js";
+import { isHubFault } from "./faults.js";
 import { createHub } from "./hub.js";
 import { createJsonLogger } from "./logger.js";
 
