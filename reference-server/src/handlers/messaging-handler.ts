@@ -93,6 +93,16 @@ function deadLetterToProto(d: DeadLetterRecord, omitPayload = false): DeadLetter
   });
 }
 
+/** Ack/Nack results, one per id, in request order. */
+function settleResults(ids: string[], outcomes: SettleOutcome[]) {
+  return {
+    results: ids.map((id, i) => ({
+      deliveryId: id,
+      status: settleStatus[outcomes[i] ?? "not-found"],
+    })),
+  };
+}
+
 /** An error of one item (batch or stream) in the shape the unary call would have answered. */
 function itemError(err: unknown) {
   const e = ConnectError.from(err);
@@ -120,12 +130,6 @@ export function createMessagingHandler(
     },
     async *sendStream(requests, ctx) {
       const identity = callerOf(ctx);
-      const settle = (outcomes: SettleOutcome[], ids: string[]) => ({
-        results: ids.map((id, i) => ({
-          deliveryId: id,
-          status: settleStatus[outcomes[i] ?? "not-found"],
-        })),
-      });
       for await (const req of requests) {
         const item = req.item;
         const procedure = `acb.v1.MessagingService/${item.case === "send" ? "Send" : item.case === "ack" ? "Ack" : "Nack"}`;
@@ -144,7 +148,7 @@ export function createMessagingHandler(
             });
           } else if (item.case === "ack") {
             const ids = item.value.deliveryIds;
-            const value = settle(await delivery.ack(identity, ids), ids);
+            const value = settleResults(ids, await delivery.ack(identity, ids));
             yield create(SendStreamResponseSchema, {
               ref: req.ref,
               result: { case: "ack", value },
@@ -160,7 +164,7 @@ export function createMessagingHandler(
             );
             yield create(SendStreamResponseSchema, {
               ref: req.ref,
-              result: { case: "nack", value: settle(outcomes, n.deliveryIds) },
+              result: { case: "nack", value: settleResults(n.deliveryIds, outcomes) },
             });
           }
         } catch (err) {
@@ -243,13 +247,7 @@ export function createMessagingHandler(
       }
     },
     async ack(req, ctx) {
-      const outcomes = await delivery.ack(callerOf(ctx), req.deliveryIds);
-      return {
-        results: req.deliveryIds.map((id, i) => ({
-          deliveryId: id,
-          status: settleStatus[outcomes[i] ?? "not-found"],
-        })),
-      };
+      return settleResults(req.deliveryIds, await delivery.ack(callerOf(ctx), req.deliveryIds));
     },
     async nack(req, ctx) {
       const outcomes = await delivery.nack(
@@ -259,12 +257,7 @@ export function createMessagingHandler(
         req.deadLetter,
         req.error,
       );
-      return {
-        results: req.deliveryIds.map((id, i) => ({
-          deliveryId: id,
-          status: settleStatus[outcomes[i] ?? "not-found"],
-        })),
-      };
+      return settleResults(req.deliveryIds, outcomes);
     },
     async listDeadLetters(req, ctx) {
       const page = await messaging.listDeadLetters(
