@@ -8,6 +8,8 @@
 //   acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure]
 //       Production mode: refuses to start without a signing key, and serves plaintext only on a
 //       loopback address or with --insecure (which logs a warning).
+//   --cors ORIGIN (repeatable): browser origins allowed to call the hub ("*" for any); dev mode
+//       always allows loopback origins (pages served by a local dev server).
 
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -41,6 +43,8 @@ async function main(argv: string[]): Promise<void> {
       "tls-key": { type: "string" },
       insecure: { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
+      // Browser origins allowed to call the hub (CORS); dev mode always allows loopback origins.
+      cors: { type: "string", multiple: true, default: [] },
       fault: { type: "string", multiple: true, default: [] },
     },
     strict: true,
@@ -64,7 +68,8 @@ async function main(argv: string[]): Promise<void> {
     });
     if (faults.length > 0) logger.log("warn", "TEST-ONLY faults injected", { faults });
     const hub = await createHub({ mode: "dev", logger, faults });
-    const listener = await hub.listen({ host, port });
+    const cors = { allowedOrigins: ["loopback", ...values.cors] };
+    const listener = await hub.listen({ host, port, cors });
     const adminToken = await hub.issueAdminToken();
     process.stdout.write(
       `${JSON.stringify({ event: "listening", url: listener.url, adminToken, epoch: hub.epoch })}\n`,
@@ -106,6 +111,7 @@ async function main(argv: string[]): Promise<void> {
     const listener = await hub.listen({
       host,
       port,
+      ...(values.cors.length > 0 && { cors: { allowedOrigins: values.cors } }),
       ...(tlsCert && tlsKey && { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } }),
     });
     process.stdout.write(

@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { Socket } from "node:net";
 import * as net from "node:net";
+import { applyCors, type CorsOptions } from "./cors.js";
 /** What connectNodeAdapter returns: a request listener for node:http and node:http2. */
 export type NodeHandlerFn = ReturnType<
   typeof import("@connectrpc/connect-node").connectNodeAdapter
@@ -15,6 +16,8 @@ export interface ListenOptions {
   port?: number;
   /** PEM key and certificate: serve TLS 1.3 (HTTP/2 and HTTP/1.1 chosen by ALPN). */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** Let browsers on these origins call the hub (CORS). Default: no cross-origin access. */
+  cors?: CorsOptions;
 }
 
 /** A bound listener. */
@@ -57,7 +60,9 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
   const busy = new Map<Socket, number>();
   let closing = false;
   const h2Sockets = new Set<Socket>();
+  const { cors } = options;
   const handler: NodeHandlerFn = (req, res) => {
+    if (cors && applyCors(req, res, cors)) return;
     if (req.httpVersionMajor === 1) {
       const socket = req.socket;
       busy.set(socket, (busy.get(socket) ?? 0) + 1);

@@ -1,6 +1,7 @@
 import type { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { backoffDelay, wait } from "./backoff.js";
+import { type CallOptions, callOptions } from "./call-options.js";
 import { type AgentInfo, agentInfo } from "./records.js";
 
 /** What an agent announces when it registers. */
@@ -40,7 +41,7 @@ export interface AgentSession {
 
 export async function registerAgent(
   registry: Client<typeof RegistryService>,
-  options: RegisterOptions,
+  options: RegisterOptions & CallOptions,
 ): Promise<AgentSession> {
   const request = {
     agentId: options.id,
@@ -50,7 +51,10 @@ export async function registerAgent(
     metadata: options.metadata ?? {},
     groups: options.groups ?? [],
   };
-  const res = await registry.register({ ...request, takeOver: options.takeOver ?? false });
+  const res = await registry.register(
+    { ...request, takeOver: options.takeOver ?? false },
+    callOptions(options),
+  );
   if (!res.agent) throw new ConnectError("hub answered Register without an agent", Code.Internal);
   let sessionId = res.agent.sessionId;
   let intervalMs = durationMs(res.heartbeatInterval) ?? 10_000;

@@ -11,7 +11,15 @@ import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { type AgentSession, type RegisterOptions, registerAgent } from "./agent-session.js";
+import { abortable, type CallOptions, callOptions } from "./call-options.js";
+import { type ClientConnection, ConnectionMonitor } from "./connection-monitor.js";
 import { type ConversationsApi, conversationsApi } from "./conversations.js";
+import {
+  type Credentials,
+  isRefreshable,
+  refreshingTokenSource,
+  type TokenSource,
+} from "./credentials.js";
 import {
   type ContextStreamBuilder,
   type ReceiveStreamOptions,
@@ -51,23 +59,28 @@ import {
 } from "./records.js";
 import { SendStreamChannel } from "./send-stream.js";
 import { type Sha256Provider, webSha256 } from "./sha256.js";
+import { isStandardSchema, type StandardSchemaV1, validatingHandler } from "./standard-schema.js";
 import {
   type ContextChange,
   type SubscribeOptions,
   type Subscription,
   startSubscription,
 } from "./subscription.js";
+import { wrapTransport } from "./transport-wrapper.js";
 
-/** A bearer credential, or a function returning the current one (called before every request). */
-export type TokenSource = string | (() => string | Promise<string>);
+export type { TokenSource };
 
 /** Options of {@link createAcbClient}. Runtime entry points fill in the transport. */
 export interface AcbClientOptions {
-  /**
-   * The Connect transport every call goes through. It must carry the credential: create it with
-   * `interceptors: [credentialInterceptor(token)]`, as the runtime entry points do.
-   */
+  /** The Connect transport every call goes through (the client adds the credential). */
   transport: Transport;
+  /**
+   * The credential: a token or API key, a function returning the current one, or
+   * `{ accessToken, refreshToken }`, which the client refreshes before expiry. Default: none.
+   */
+  token?: Credentials;
+  /** Deadline of every unary call that sets no `timeoutMs` of its own. Default: none. */
+  timeoutMs?: number;
   /**
    * How large-context uploads send chunks: "stream" (one client stream per batch; needs a
    * transport that streams request bodies, like Node's) or "unary" (one AppendChunk call per
@@ -85,7 +98,7 @@ export interface AcbClientOptions {
 }
 
 /** How a value is written: its codec, access, lifetime and labels. */
-export interface ShareOptions<T> {
+export interface ShareOptions<T> extends CallOptions {
   /** Choose the context's id; default: the hub assigns one. */
   id?: string;
   /** Who may access it. Default "public". */
@@ -111,13 +124,13 @@ export interface UpdateOptions<T> extends Omit<ShareOptions<T>, "id"> {
 }
 
 /** Options of {@link AcbClient.getContext}. */
-export interface ReadOptions<T> {
+export interface ReadOptions<T> extends CallOptions {
   /** Decodes the value; default: JSON by media type, bytes otherwise. */
   codec?: PayloadCodec<T>;
 }
 
 /** Filters of discovery and listing. */
-export interface DiscoverQuery {
+export interface DiscoverQuery extends CallOptions {
   capabilities?: string[];
   type?: string;
   /** Exact, or a prefix when it ends with "/". */
@@ -127,7 +140,7 @@ export interface DiscoverQuery {
 }
 
 /** Filters of {@link AcbClient.listContexts}. */
-export interface ListContextsQuery {
+export interface ListContextsQuery extends CallOptions {
   type?: string;
   ownerId?: string;
   metadata?: Record<string, string>;
@@ -135,8 +148,11 @@ export interface ListContextsQuery {
   pageSize?: number;
 }
 
-/** The ACB client: one object per credential, safe to share across an application. */
-export interface AcbClient {
+/**
+ * The ACB client: one object per credential, safe to share across an application. Every method
+ * that calls the hub fails with an {@link AcbError}.
+ */
+export interface AcbClient extends ClientConnection {
   /** The generated Connect clients, for anything the convenience API does not cover. */
   readonly services: {
     readonly registry: Client<typeof RegistryService>;
@@ -156,17 +172,21 @@ export interface AcbClient {
     agentId: string,
     kind: string,
     value: T,
-    options?: SendOptions<T>,
+    options?: SendOptions<T> & CallOptions,
   ): Promise<SendResult>;
   /** Publishes to a topic (dot-separated; subscribers may use `*` and `>` wildcards). */
   publish<T = unknown>(
     topic: string,
     kind: string,
     value: T,
-    options?: SendOptions<T>,
+    options?: SendOptions<T> & CallOptions,
   ): Promise<SendResult>;
   /** Sends to every other agent of the tenant. */
-  broadcast<T = unknown>(kind: string, value: T, options?: SendOptions<T>): Promise<SendResult>;
+  broadcast<T = unknown>(
+    kind: string,
+    value: T,
+    options?: SendOptions<T> & CallOptions,
+  ): Promise<SendResult>;
   /** Sends many messages in one call (high-rate producers); each item succeeds or fails on its own. */
   sendBatch(
     items: { to: Target; kind: string; value: unknown; options?: SendOptions<unknown> }[],
@@ -183,9 +203,19 @@ export interface AcbClient {
     options?: RequestOptions<T>,
   ): RequestFuture<R>;
   /** Subscribes this agent durably to a topic pattern (messages wait while it is offline). */
-  subscribeTopic(pattern: string): Promise<void>;
-  unsubscribeTopic(pattern: string): Promise<void>;
-  /** Registers the handler for messages of one kind (decoded with the codec or schema given). */
+  subscribeTopic(pattern: string, options?: CallOptions): Promise<void>;
+  unsubscribeTopic(pattern: string, options?: CallOptions): Promise<void>;
+  /**
+   * Registers the handler for messages of one kind, decoded as JSON, with the codec given, or as
+   * the protobuf message `schema` describes. With a Standard Schema (zod, valibot…) as `schema`,
+   * the JSON value is validated first: the handler sees the schema's output, and a message that
+   * fails validation goes to the dead-letter queue with the validation error.
+   */
+  handle<S extends StandardSchemaV1>(
+    kind: string,
+    handler: MessageHandler<StandardSchemaV1.InferOutput<S>>,
+    options: { schema: S },
+  ): void;
   handle<T = unknown>(
     kind: string,
     handler: MessageHandler<T>,
@@ -198,12 +228,12 @@ export interface AcbClient {
   /** Conversations: state and history of one-way, synchronous and asynchronous exchanges. */
   readonly conversations: ConversationsApi;
   /** The hub's protocol version, epoch, capabilities and limits. */
-  serverInfo(): Promise<GetServerInfoResponse>;
+  serverInfo(options?: CallOptions): Promise<GetServerInfoResponse>;
   /** Registers the calling agent and (by default) keeps it online with heartbeats. */
-  register(options: RegisterOptions): Promise<AgentSession>;
+  register(options: RegisterOptions & CallOptions): Promise<AgentSession>;
   /** Finds agents; pages through every match. */
   discover(query?: DiscoverQuery): Promise<AgentInfo[]>;
-  getAgent(agentId: string): Promise<AgentInfo>;
+  getAgent(agentId: string, options?: CallOptions): Promise<AgentInfo>;
   /** Creates a context holding `value` (JSON by default) and returns it at revision 1. */
   shareContext<T = unknown>(
     type: string,
@@ -217,7 +247,10 @@ export interface AcbClient {
     value: T,
     options?: UpdateOptions<T>,
   ): Promise<SharedContext<T>>;
-  deleteContext(contextId: string, options?: { expectedRevision?: number }): Promise<void>;
+  deleteContext(
+    contextId: string,
+    options?: { expectedRevision?: number } & CallOptions,
+  ): Promise<void>;
   /** Every readable context matching the query, paging as it goes. */
   listContexts<T = unknown>(
     query?: ListContextsQuery & ReadOptions<T>,
@@ -262,7 +295,20 @@ function accessOf(options: ShareOptions<unknown> | undefined) {
 
 /** Builds a client over any Connect transport; see the runtime entry points for ready-made ones. */
 export function createAcbClient(options: AcbClientOptions): AcbClient {
-  const { transport } = options;
+  const { token } = options;
+  // The refresh call needs no credential, so it goes straight through the bare transport.
+  const credential = isRefreshable(token)
+    ? refreshingTokenSource(token, createClient(AuthService, wrapTransport(options.transport)))
+    : token;
+  // Reports the connection state and hub epoch; every live stream below is watched by it.
+  const monitor: ConnectionMonitor = new ConnectionMonitor(
+    async (signal) => (await services.serverInfo.getServerInfo({}, { signal })).hubEpoch,
+  );
+  const transport = wrapTransport(options.transport, {
+    token: credential,
+    defaultTimeoutMs: options.timeoutMs,
+    onReachable: () => monitor.noteReachable(),
+  });
   const services = {
     registry: createClient(RegistryService, transport),
     contexts: createClient(ContextService, transport),
@@ -300,8 +346,8 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     target: Target,
     kind: string,
     value: T,
-    o?: SendOptions<T>,
-  ): Promise<SendResult> => sendRaw(sendRequest(target, kind, value, o));
+    o?: SendOptions<T> & CallOptions,
+  ): Promise<SendResult> => abortable(sendRaw(sendRequest(target, kind, value, o)), o);
 
   const large = {
     client: services.largeContexts,
@@ -310,11 +356,23 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
   };
 
   return {
+    get state() {
+      return monitor.state;
+    },
+    get epoch() {
+      return monitor.epoch;
+    },
+    on: (event, listener) => monitor.on(event, listener),
+    close: () => monitor.close(),
     services,
     streamContext: (type, o) => streamContextBuilder(large, type, o),
     receiveContextStream: (contextId, o) => receiveContextStream(large, contextId, o),
-    meetings: createMeetingsApi(services.meetings, whoAmI),
-    serverInfo: () => services.serverInfo.getServerInfo({}),
+    meetings: createMeetingsApi(services.meetings, whoAmI, (o) => monitor.watch(o)),
+    async serverInfo(o) {
+      const info = await services.serverInfo.getServerInfo({}, callOptions(o));
+      monitor.noteEpoch(info.hubEpoch);
+      return info;
+    },
     sendTo: (agentId, kind, value, o) => send({ recipientId: agentId }, kind, value, o),
     publish: (topic, kind, value, o) => send({ topic }, kind, value, o),
     broadcast: (kind, value, o) => send({ broadcast: true }, kind, value, o),
@@ -329,105 +387,143 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
       );
     },
     request: (agentId, kind, value, o) => startRequest(services.messaging, agentId, kind, value, o),
-    async subscribeTopic(pattern) {
-      await services.messaging.subscribeTopic({ pattern });
+    async subscribeTopic(pattern, o) {
+      await services.messaging.subscribeTopic({ pattern }, callOptions(o));
     },
-    async unsubscribeTopic(pattern) {
-      await services.messaging.unsubscribeTopic({ pattern });
+    async unsubscribeTopic(pattern, o) {
+      await services.messaging.unsubscribeTopic({ pattern }, callOptions(o));
     },
-    handle(kind, handler, o) {
+    handle(
+      kind: string,
+      handler: MessageHandler<never>,
+      o?: { codec?: PayloadCodec<unknown>; schema?: DescMessage | StandardSchemaV1 },
+    ) {
+      const schema = o?.schema;
       router.routes.set(kind, {
-        handler: handler as MessageHandler<never>,
+        handler:
+          schema && isStandardSchema(schema)
+            ? validatingHandler(schema, handler as MessageHandler<unknown>)
+            : handler,
         codec:
-          o?.codec ?? (o?.schema ? (protobufCodec(o.schema) as PayloadCodec<unknown>) : undefined),
+          o?.codec ??
+          (schema && !isStandardSchema(schema)
+            ? (protobufCodec(schema) as PayloadCodec<unknown>)
+            : undefined),
       });
     },
     onMessage(handler) {
       router.fallback = { handler: handler as MessageHandler<never>, codec: undefined };
     },
-    receive: (o = {}) => startReceiver(services.messaging, settler, sendRaw, router, o),
+    receive(o = {}) {
+      const receiver = startReceiver(
+        services.messaging,
+        settler,
+        sendRaw,
+        router,
+        monitor.watch(o),
+      );
+      monitor.adopt(receiver.done);
+      return receiver;
+    },
     conversations: conversationsApi(services.conversations),
     register: (o) => registerAgent(services.registry, o),
     async discover(query = {}) {
       const found: AgentInfo[] = [];
       let pageToken = "";
       do {
-        const res = await services.registry.discover({
-          capabilities: query.capabilities ?? [],
-          type: query.type ?? "",
-          location: query.location ?? "",
-          metadata: query.metadata ?? {},
-          status: presenceValue(query.status),
-          pageToken,
-        });
+        const res = await services.registry.discover(
+          {
+            capabilities: query.capabilities ?? [],
+            type: query.type ?? "",
+            location: query.location ?? "",
+            metadata: query.metadata ?? {},
+            status: presenceValue(query.status),
+            pageToken,
+          },
+          callOptions(query),
+        );
         found.push(...res.agents.map(agentInfo));
         pageToken = res.nextPageToken;
       } while (pageToken !== "");
       return found;
     },
-    async getAgent(agentId) {
-      const res = await services.registry.getAgent({ agentId });
+    async getAgent(agentId, o) {
+      const res = await services.registry.getAgent({ agentId }, callOptions(o));
       if (!res.agent) throw new TypeError("hub answered GetAgent without an agent");
       return agentInfo(res.agent);
     },
     async shareContext<T>(type: string, value: T, o?: ShareOptions<T>) {
       const codec = codecOf(o);
       const access = accessOf(o as ShareOptions<unknown>);
-      const res = await services.contexts.createContext({
-        contextId: o?.id ?? "",
-        type,
-        payload: { contentType: codec.contentType, data: codec.encode(value) },
-        metadata: o?.metadata ?? {},
-        schemaVersion: o?.schemaVersion ?? "",
-        ...(access && { access }),
-        ...(o?.ttlMs !== undefined && { ttl: durationFromMs(o.ttlMs) }),
-      });
+      const res = await services.contexts.createContext(
+        {
+          contextId: o?.id ?? "",
+          type,
+          payload: { contentType: codec.contentType, data: codec.encode(value) },
+          metadata: o?.metadata ?? {},
+          schemaVersion: o?.schemaVersion ?? "",
+          ...(access && { access }),
+          ...(o?.ttlMs !== undefined && { ttl: durationFromMs(o.ttlMs) }),
+        },
+        callOptions(o),
+      );
       if (!res.context) throw new TypeError("hub answered CreateContext without a context");
       return sharedContext(res.context, codec);
     },
     async getContext<T>(contextId: string, o?: ReadOptions<T>) {
-      const res = await services.contexts.getContext({ contextId });
+      const res = await services.contexts.getContext({ contextId }, callOptions(o));
       if (!res.context) throw new TypeError("hub answered GetContext without a context");
       return sharedContext(res.context, o?.codec);
     },
     async updateContext<T>(contextId: string, value: T, o?: UpdateOptions<T>) {
       const codec = codecOf(o);
       const access = accessOf(o as ShareOptions<unknown>);
-      const res = await services.contexts.updateContext({
-        contextId,
-        expectedRevision: BigInt(o?.expectedRevision ?? 0),
-        payload: { contentType: codec.contentType, data: codec.encode(value) },
-        metadata: o?.metadata ?? {},
-        schemaVersion: o?.schemaVersion ?? "",
-        ...(access && { access }),
-        ...(o?.ttlMs !== undefined && { ttl: durationFromMs(o.ttlMs) }),
-      });
+      const res = await services.contexts.updateContext(
+        {
+          contextId,
+          expectedRevision: BigInt(o?.expectedRevision ?? 0),
+          payload: { contentType: codec.contentType, data: codec.encode(value) },
+          metadata: o?.metadata ?? {},
+          schemaVersion: o?.schemaVersion ?? "",
+          ...(access && { access }),
+          ...(o?.ttlMs !== undefined && { ttl: durationFromMs(o.ttlMs) }),
+        },
+        callOptions(o),
+      );
       if (!res.context) throw new TypeError("hub answered UpdateContext without a context");
       return sharedContext(res.context, codec);
     },
     async deleteContext(contextId, o) {
-      await services.contexts.deleteContext({
-        contextId,
-        expectedRevision: BigInt(o?.expectedRevision ?? 0),
-      });
+      await services.contexts.deleteContext(
+        {
+          contextId,
+          expectedRevision: BigInt(o?.expectedRevision ?? 0),
+        },
+        callOptions(o),
+      );
     },
     async *listContexts<T>(query: ListContextsQuery & ReadOptions<T> = {}) {
       let pageToken = "";
       do {
-        const res = await services.contexts.listContexts({
-          type: query.type ?? "",
-          ownerId: query.ownerId ?? "",
-          metadata: query.metadata ?? {},
-          pageSize: query.pageSize ?? 100,
-          pageToken,
-        });
+        const res = await services.contexts.listContexts(
+          {
+            type: query.type ?? "",
+            ownerId: query.ownerId ?? "",
+            metadata: query.metadata ?? {},
+            pageSize: query.pageSize ?? 100,
+            pageToken,
+          },
+          callOptions(query),
+        );
         for (const c of res.contexts) yield sharedContext(c, query.codec);
         pageToken = res.nextPageToken;
       } while (pageToken !== "");
     },
     subscribe(types, handler, o = {}) {
       const list = typeof types === "string" ? (types === "" ? [] : [types]) : types;
-      return startSubscription(services.contexts, list, handler, o);
+      const sub = startSubscription(services.contexts, list, handler, monitor.watch(o));
+      monitor.adopt(sub.done);
+      return sub;
     },
   };
 }

@@ -17,5 +17,10 @@ const terminalCodes = new Set<Code>([
 
 /** Whether a live stream that failed with `err` should reconnect (network trouble, a draining hub). */
 export function isRetryable(err: unknown): boolean {
-  return !terminalCodes.has(ConnectError.from(err).code);
+  const e = ConnectError.from(err);
+  // A stream cut mid-way (the hub's socket closed under it) is reported by connect-es as a local
+  // protocol error with code INVALID_ARGUMENT ("missing EndStreamResponse"); it was the network,
+  // not the request, so it is worth another attempt. The hub's own INVALID_ARGUMENT is a wire error.
+  if (!e.isWireError && e.rawMessage.startsWith("protocol error")) return true;
+  return !terminalCodes.has(e.code);
 }

@@ -1,5 +1,7 @@
+export { AcbError, hasReason } from "./acb-error.js";
 export type { AgentSession, RegisterOptions } from "./agent-session.js";
 export type { BackoffOptions } from "./backoff.js";
+export type { CallOptions } from "./call-options.js";
 export {
   type AcbClient,
   type AcbClientOptions,
@@ -13,12 +15,23 @@ export {
   type UpdateOptions,
 } from "./client.js";
 export type {
+  ClientConnection,
+  ClientEvents,
+  ConnectionState,
+  EpochChange,
+} from "./connection-monitor.js";
+export type {
   ConversationInfo,
   ConversationModeName,
   ConversationStateName,
   ConversationsApi,
   StartConversationOptions,
 } from "./conversations.js";
+export {
+  type Credentials,
+  jwtExpiry,
+  type RefreshableCredentials,
+} from "./credentials.js";
 export { Code, ConnectError, isRetryable } from "./errors.js";
 export type {
   ContextStreamBuilder,
@@ -67,6 +80,7 @@ export {
 export type { MessageHandler, ReceivedMessage, ReceiveOptions, Receiver } from "./receiver.js";
 export type { AgentInfo, AgentPresence, ContextScopeName, SharedContext } from "./records.js";
 export { Sha256, type Sha256Hasher, type Sha256Provider, webSha256 } from "./sha256.js";
+export { isStandardSchema, type StandardSchemaV1 } from "./standard-schema.js";
 export type {
   ContextChange,
   ContextChangeKind,

@@ -64,6 +64,8 @@ export interface MeetingEventsOptions<T> {
   backoff?: BackoffOptions;
   /** Called on every state change of the underlying stream. */
   onStateChange?: (state: StreamState) => void;
+  /** Called with the error that ends the stream for good, just before the iteration throws it. */
+  onError?: (error: unknown) => void;
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;
 }
@@ -196,7 +198,10 @@ async function* followMeeting<T>(
         // Ended without the meeting being over: the hub is draining. Resume elsewhere.
       } catch (err) {
         if (abort.signal.aborted) return;
-        if (!isRetryable(err)) throw ConnectError.from(err);
+        if (!isRetryable(err)) {
+          options.onError?.(err);
+          throw ConnectError.from(err);
+        }
       }
       setState("reconnecting");
       await wait(backoffDelay(attempt++, options.backoff), abort.signal);
@@ -212,6 +217,8 @@ async function* followMeeting<T>(
 export function createMeetingsApi(
   client: Client<typeof MeetingService>,
   whoAmI: () => Promise<string>,
+  /** Lets the client follow every event stream (connection state, epoch, close). */
+  watch: <O extends MeetingEventsOptions<unknown>>(options: O) => O = (o) => o,
 ): MeetingsApi {
   const open = (meetingId: string): MeetingHandle => {
     let latest: MeetingInfo | undefined;
@@ -260,7 +267,7 @@ export function createMeetingsApi(
         if (!res.entry) throw new TypeError("hub answered Speak without an entry");
         return transcriptEntry(res.entry, codec);
       },
-      events: (o = {}) => followMeeting(client, meetingId, o),
+      events: (o = {}) => followMeeting(client, meetingId, watch(o)),
       onTurn: (handler, o = {}) => watchTurns(handle, whoAmI, handler, o),
       async *transcript<T>(o: { codec?: PayloadCodec<T> } = {}) {
         let pageToken = "";

@@ -1,0 +1,39 @@
+// The fetch entry point (`@acb/sdk/web`, also `@acb/sdk`, `@acb/sdk/deno`, `@acb/sdk/bun`): works
+// wherever fetch does. It speaks the Connect protocol over fetch, so it makes unary and
+// server-streaming calls only, which is all this API needs: large-context uploads use one unary
+// AppendChunk call per chunk because fetch cannot stream a request body.
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { type AcbClient, createAcbClient } from "./core/client.js";
+import type { Credentials } from "./core/credentials.js";
+
+export * from "./core/index.js";
+
+/** Options of {@link createClient} (fetch-based). */
+export interface ClientOptions {
+  /** The hub's base URL, e.g. "https://hub.example.com" or "http://127.0.0.1:7443". */
+  baseUrl: string;
+  /**
+   * Access token or API key, a function returning the current one, or `{ accessToken,
+   * refreshToken }` (refreshed automatically before expiry). Default: none (anonymous RPCs only).
+   */
+  token?: Credentials;
+  /** Deadline of every unary call that sets no `timeoutMs` of its own. Default: none. */
+  timeoutMs?: number;
+  /** The fetch implementation. Default: the global fetch. */
+  fetch?: typeof globalThis.fetch;
+  /** Use the JSON wire format instead of binary (easier to read in devtools). Default false. */
+  useJson?: boolean;
+}
+
+/** Creates a client that talks to the hub over fetch. */
+export function createClient(options: ClientOptions): AcbClient {
+  return createAcbClient({
+    transport: createConnectTransport({
+      baseUrl: options.baseUrl,
+      useBinaryFormat: !(options.useJson ?? false),
+      ...(options.fetch && { fetch: options.fetch }),
+    }),
+    ...(options.token !== undefined && { token: options.token }),
+    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+  });
+}
