@@ -164,13 +164,20 @@ async function acbThroughput(hub: HubProcess, seconds: number) {
   await new Promise((r) => setTimeout(r, 1000)); // warm-up
   const d0 = delivered;
   const t0 = now();
+  const hubCpu0 = hub.cpuSeconds();
+  const ownCpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const rate = ((delivered - d0) * 1000) / (now() - t0);
+  const elapsed = (now() - t0) / 1000;
+  const rate = (delivered - d0) / elapsed;
+  // How busy each process was: on two cores, hub + clients near 2.0 means the machine is the limit.
+  const ownCpu = process.cpuUsage(ownCpu0);
+  const hubCores = (hub.cpuSeconds() - hubCpu0) / elapsed;
+  const clientCores = (ownCpu.user + ownCpu.system) / 1e6 / elapsed;
   stop = true;
   await Promise.all(loops);
   await waitFor(() => delivered >= accepted, 20_000);
   for (const r of receivers) await r.close();
-  return { rate, accepted, delivered };
+  return { rate, accepted, delivered, hubCores, clientCores };
 }
 
 async function natsLatency(seconds: number) {
@@ -270,6 +277,8 @@ export default async function main(args: string[]): Promise<void> {
     ["messages measured", acb.count],
     ["send errors", acb.errors],
     ["delivered msg/s (batched sends)", Math.round(tp.rate)],
+    ["  hub CPU (cores) while at it", tp.hubCores],
+    ["  clients CPU (cores) while at it", tp.clientCores],
   ]);
   printTable("NATS (reference)", [
     ["core pub→sub p50 ms", nats.p50],
@@ -292,6 +301,8 @@ export default async function main(args: string[]): Promise<void> {
         latency_samples: acb.count,
         send_errors: acb.errors,
         throughput_msgs_per_s: Math.round(tp.rate),
+        throughput_hub_cpu_cores: tp.hubCores,
+        throughput_client_cpu_cores: tp.clientCores,
         nats_p50_ms: nats.p50,
         nats_p99_ms: nats.p99,
         nats_p999_ms: nats.p999,

@@ -12,6 +12,8 @@ export interface HubProcess {
   rssMB(): number;
   /** Peak resident set size so far, in MiB (VmHWM). */
   peakRssMB(): number;
+  /** CPU time the hub process has used so far (user + system), in seconds. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -59,6 +61,11 @@ export async function startHubProcess(extraArgs: string[] = []): Promise<HubProc
     pid,
     rssMB: () => procStatusMB(pid, "VmRSS"),
     peakRssMB: () => procStatusMB(pid, "VmHWM"),
+    cpuSeconds: () => {
+      // Fields 14 and 15 of /proc/PID/stat are utime and stime in clock ticks (100 per second).
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         child.once("exit", () => resolve());
