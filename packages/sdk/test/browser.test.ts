@@ -1,6 +1,5 @@
 // The SDK in a real browser: headless Chromium loads a page bundled from the web entry point
 // (esbuild), served from its own origin, and runs a scenario against a live hub that answers CORS.
-import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";

@@ -19,7 +19,12 @@ import { accessTable } from "../auth/rbac-table.js";
 import type { DeliveryEngine } from "../domain/delivery.js";
 import type { Messaging, SendInput } from "../domain/messaging.js";
 import { Code, hubError } from "../errors.js";
-import type { DeadLetterRecord, MessageRecord, SettleOutcome } from "../storage/types.js";
+import type {
+  ClaimedDelivery,
+  DeadLetterRecord,
+  MessageRecord,
+  SettleOutcome,
+} from "../storage/types.js";
 import { callerOf, durationMs, ts } from "./convert.js";
 
 export function messageToProto(m: MessageRecord, omitPayload = false): Message {
@@ -91,6 +96,15 @@ function deadLetterToProto(d: DeadLetterRecord, omitPayload = false): DeadLetter
     lastError: d.lastError,
     deadLetteredAt: ts(d.deadLetteredAt),
   });
+}
+
+function deliveryToProto(d: ClaimedDelivery) {
+  return {
+    deliveryId: d.deliveryId,
+    attempt: d.attempt,
+    message: messageToProto(d.message),
+    ackDeadline: ts(d.deadline),
+  };
 }
 
 /** Ack/Nack results, one per id, in request order. */
@@ -231,16 +245,16 @@ export function createMessagingHandler(
           });
         } else if (item.kind === "keepalive") {
           yield create(ReceiveResponseSchema, { kind: ReceiveResponse_Kind.KEEPALIVE });
+        } else if (req.batchDeliveries) {
+          yield create(ReceiveResponseSchema, {
+            kind: ReceiveResponse_Kind.DELIVERY,
+            deliveries: item.deliveries.map(deliveryToProto),
+          });
         } else {
           for (const d of item.deliveries) {
             yield create(ReceiveResponseSchema, {
               kind: ReceiveResponse_Kind.DELIVERY,
-              delivery: {
-                deliveryId: d.deliveryId,
-                attempt: d.attempt,
-                message: messageToProto(d.message),
-                ackDeadline: ts(d.deadline),
-              },
+              delivery: deliveryToProto(d),
             });
           }
         }

@@ -219,8 +219,9 @@ export function startReceiver(
     let attempt = 0;
     while (!abort.signal.aborted) {
       try {
+        // Batched DELIVERY items: a busy stream pays the per-item cost once per batch.
         const stream = messaging.receive(
-          { maxInFlight: options.maxInFlight ?? 0 },
+          { maxInFlight: options.maxInFlight ?? 0, batchDeliveries: true },
           { signal: abort.signal },
         );
         for await (const item of stream) {
@@ -228,10 +229,14 @@ export function startReceiver(
             attempt = 0;
             setState("live");
             markReady();
-          } else if (item.kind === Kind.DELIVERY && item.delivery) {
+          } else if (item.kind === Kind.DELIVERY) {
+            const deliveries = item.delivery ? [item.delivery] : item.deliveries;
             inHandler = true;
             try {
-              await handle(item.delivery);
+              for (const delivery of deliveries) {
+                if (abort.signal.aborted) break;
+                await handle(delivery);
+              }
             } finally {
               inHandler = false;
             }
