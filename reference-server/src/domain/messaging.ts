@@ -13,24 +13,19 @@ import type { Conversations } from "./conversations.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import type { DeliveryEngine } from "./delivery.js";
 
-/** A message as a sender submits it (validated by the proto rules already). */
-export interface SendInput {
-  target: MessageRecord["target"];
+/**
+ * A message as a sender submits it (validated by the proto rules already): the stored record's
+ * content, without what the hub assigns (id, tenant, sender, times), and with the expiry as given.
+ */
+export type SendInput = Omit<
+  MessageRecord,
+  "tenantId" | "id" | "senderId" | "type" | "createdAt" | "expiresAt"
+> & {
   type: MessageType;
-  kind: string;
-  contentType: string;
-  data: Uint8Array;
-  contextId: string;
-  correlationId: string;
-  replyTo: string;
-  conversationId: string;
-  idempotencyKey: string;
-  metadata: Record<string, string>;
-  headers: Record<string, string>;
   /** Absolute expiry, or a lifetime; neither means the tenant's default. */
   expiresAt: number | undefined;
   ttlMs: number | undefined;
-}
+};
 
 export interface SendResult {
   messageId: string;
