@@ -12,7 +12,6 @@ import { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import { Health } from "@acb/gen/grpc/health/v1/health_pb";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createAuditInterceptor } from "./audit/audit-interceptor.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { ApiKeys } from "./auth/api-keys.js";
@@ -55,6 +54,7 @@ import {
   type NodeHandlerFn,
 } from "./server/listener.js";
 import { isLoopback } from "./server/loopback.js";
+import { createNodeAdapter } from "./server/node-adapter.js";
 import { createMemoryBackend } from "./storage/memory/memory-backend.js";
 import type { Backend } from "./storage/types.js";
 import { createValidationInterceptor } from "./validation-interceptor.js";
@@ -266,8 +266,10 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     }),
   });
 
-  const handler = connectNodeAdapter({
+  const handler = createNodeAdapter({
     routes,
+    onHandlerError: (procedure, reason) =>
+      logger.log("error", "handler failed after its response started", { procedure, err: reason }),
     interceptors: [
       loggingInterceptor(logger),
       createAuditInterceptor(hub.audit),

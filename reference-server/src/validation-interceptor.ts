@@ -43,9 +43,23 @@ export function createValidationInterceptor(): Interceptor {
     return next({
       ...req,
       message: (async function* () {
-        for await (const m of source) {
-          check(schema, m as Message);
-          yield m;
+        try {
+          for await (const m of source) {
+            check(schema, m as Message);
+            yield m;
+          }
+        } catch (err) {
+          // Messages of a request stream are parsed as they are read, here: a message that is
+          // not valid protobuf is the client's error, not the INTERNAL the protocol library
+          // reports for it (single-message bodies are checked in server/node-adapter.ts).
+          const e = ConnectError.from(err);
+          if (e.code === Code.Internal && e.rawMessage.startsWith("parse binary:")) {
+            throw new ConnectError(
+              `request stream carries an invalid ${schema.typeName}: ${e.rawMessage}`,
+              Code.InvalidArgument,
+            );
+          }
+          throw err;
         }
       })(),
     });
