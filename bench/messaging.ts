@@ -9,13 +9,9 @@
 // and, side by side, the same measurements against NATS (nats-server from Debian, `nats` client):
 // core pub→sub latency at the same offered rate, and JetStream publish-with-ack throughput.
 
-import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
-import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { type AcbClient, createClient } from "@acb/sdk/node";
-import { createClient as createConnectClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { connect, type NatsConnection, RetentionPolicy, StorageType } from "nats";
-import { type HubProcess, startHubProcess } from "./lib/hub-process.ts";
+import { type HubProcess, provision, startHubProcess } from "./lib/hub-process.ts";
 import { flags, log, percentiles, printTable } from "./lib/report.ts";
 
 const now = () => performance.timeOrigin + performance.now();
@@ -25,30 +21,6 @@ const PAYLOAD_BYTES = 100;
 function payload(t: number): { t: number; pad: string } {
   const base = JSON.stringify({ t, pad: "" }).length;
   return { t, pad: "x".repeat(Math.max(0, PAYLOAD_BYTES - base)) };
-}
-
-async function provision(hub: HubProcess, agents: string[]): Promise<Map<string, string>> {
-  const transport = createConnectTransport({
-    baseUrl: hub.url,
-    httpVersion: "2",
-    interceptors: [
-      (next) => (req) => {
-        req.header.set("Authorization", `Bearer ${hub.adminToken}`);
-        return next(req);
-      },
-    ],
-  });
-  await createConnectClient(AdminService, transport).createTenant({
-    tenantId: "bench",
-    tier: Tier.ENTERPRISE,
-  });
-  const auth = createConnectClient(AuthService, transport);
-  const tokens = new Map<string, string>();
-  for (const id of agents) {
-    const res = await auth.issueToken({ tenantId: "bench", agentId: id, roles: [Role.AGENT_FULL] });
-    tokens.set(id, res.tokens?.accessToken ?? "");
-  }
-  return tokens;
 }
 
 /** Schedules `total` sends at `rate` per second, whatever the answers; `send(i)` must not block. */

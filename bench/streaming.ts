@@ -10,22 +10,13 @@
 // `--runs` runs (default 3).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createInterface } from "node:readline";
-import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
-import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { createClient } from "@acb/sdk/node";
-import { createClient as createConnectClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { provision, startHubProcess } from "./lib/hub-process.ts";
+import { log, median } from "./lib/report.ts";
 
 const MiB = 1024 * 1024;
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const log = (m: string) => process.stderr.write(`${m}\n`);
 
 /** Spawns `node <script> ...args` and reads the JSON of its first stdout line. */
 async function spawnJson<T>(
@@ -47,13 +38,6 @@ const stop = (child: ChildProcess) =>
     child.once("exit", () => resolve());
     child.kill("SIGTERM");
   });
-
-const rssMB = (pid: number) => {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmRSS:"));
-  return Number(line?.split(/\s+/)[1]) / 1024;
-};
 
 /** A source of `size` bytes cycling through 16 random 1 MiB blocks (no allocation per chunk). */
 function source(size: number): AsyncIterable<Uint8Array> {
@@ -111,40 +95,14 @@ export default async function streaming(args: string[]): Promise<void> {
   const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
   const size = quick ? 256 * MiB : 1024 * MiB;
 
-  const hubBin = new URL("../reference-server/bin/acb-hub.js", import.meta.url).pathname;
-  const hub = await spawnJson<{ url: string; adminToken: string }>(hubBin, [
-    "dev",
-    "--port",
-    "0",
-    "--log-level",
-    "warn",
-  ]);
+  const hub = await startHubProcess();
   const raw = await spawnJson<{ url: string }>(
     new URL("./lib/raw-http-server.ts", import.meta.url).pathname,
     [],
   );
-  const hubPid = hub.child.pid ?? 0;
   try {
-    const admin = createConnectTransport({
-      baseUrl: hub.info.url,
-      httpVersion: "1.1",
-      interceptors: [
-        (next) => (req) => {
-          req.header.set("Authorization", `Bearer ${hub.info.adminToken}`);
-          return next(req);
-        },
-      ],
-    });
-    await createConnectClient(AdminService, admin).createTenant({
-      tenantId: "bench",
-      tier: Tier.ENTERPRISE,
-    });
-    const issued = await createConnectClient(AuthService, admin).issueToken({
-      tenantId: "bench",
-      agentId: "streamer",
-      roles: [Role.AGENT_FULL],
-    });
-    const client = createClient({ baseUrl: hub.info.url, token: issued.tokens?.accessToken ?? "" });
+    const tokens = await provision(hub, ["streamer"]);
+    const client = createClient({ baseUrl: hub.url, token: tokens.get("streamer") ?? "" });
 
     const results = {
       upload: [] as number[],
@@ -157,10 +115,10 @@ export default async function streaming(args: string[]): Promise<void> {
       results.rawUp.push(await rawUpload(raw.info.url, size));
       results.rawDown.push(await rawDownload(raw.info.url, size));
 
-      const baseline = rssMB(hubPid);
+      const baseline = hub.rssMB();
       let peak = baseline;
       const sampler = setInterval(() => {
-        peak = Math.max(peak, rssMB(hubPid));
+        peak = Math.max(peak, hub.rssMB());
       }, 10);
       let start = performance.now();
       const ctx = await client.streamContext("bench").fromReader(source(size), size).send();
@@ -170,7 +128,7 @@ export default async function streaming(args: string[]): Promise<void> {
       for await (const chunk of client.receiveContextStream(ctx.id)) got += chunk.length;
       results.download.push(size / 1e6 / ((performance.now() - start) / 1000));
       clearInterval(sampler);
-      peak = Math.max(peak, rssMB(hubPid));
+      peak = Math.max(peak, hub.rssMB());
       if (got !== size) throw new Error(`downloaded ${got} of ${size} bytes`);
       await client.deleteContext(ctx.id);
       results.rss.push(peak - baseline);
@@ -201,6 +159,6 @@ export default async function streaming(args: string[]): Promise<void> {
     for (const [k, v] of Object.entries(summary)) process.stdout.write(`  ${k.padEnd(20)} ${v}\n`);
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
-    await Promise.all([stop(hub.child), stop(raw.child)]);
+    await Promise.all([hub.stop(), stop(raw.child)]);
   }
 }

@@ -3,6 +3,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 
 export interface HubProcess {
   url: string;
@@ -72,4 +76,32 @@ export async function startHubProcess(extraArgs: string[] = []): Promise<HubProc
         child.kill("SIGTERM");
       }),
   };
+}
+
+/**
+ * With the hub's admin token: creates tenant "bench" (no quota limits) and issues an agent-full
+ * access token for each agent id.
+ */
+export async function provision(hub: HubProcess, agents: string[]): Promise<Map<string, string>> {
+  const transport = createConnectTransport({
+    baseUrl: hub.url,
+    httpVersion: "2",
+    interceptors: [
+      (next) => (req) => {
+        req.header.set("Authorization", `Bearer ${hub.adminToken}`);
+        return next(req);
+      },
+    ],
+  });
+  await createClient(AdminService, transport).createTenant({
+    tenantId: "bench",
+    tier: Tier.ENTERPRISE,
+  });
+  const auth = createClient(AuthService, transport);
+  const tokens = new Map<string, string>();
+  for (const id of agents) {
+    const res = await auth.issueToken({ tenantId: "bench", agentId: id, roles: [Role.AGENT_FULL] });
+    tokens.set(id, res.tokens?.accessToken ?? "");
+  }
+  return tokens;
 }
