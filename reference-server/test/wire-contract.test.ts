@@ -256,6 +256,31 @@ describe("Connect JSON is strict", () => {
     expect(d.message?.type).toBe(MessageType.EVENT);
   });
 
+  it("refuses a misspelled field in a server-streaming request over Connect streaming JSON", async () => {
+    const tenantId = await newTenant();
+    const alice = await agentIn(tenantId, "alice");
+    const json = new TextEncoder().encode(JSON.stringify({ cursr: "" }));
+    const envelope = new Uint8Array(5 + json.length);
+    new DataView(envelope.buffer).setUint32(1, json.length);
+    envelope.set(json, 5);
+    const res = await fetch(`${baseUrl}/acb.v1.RegistryService/WatchAgents`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/connect+json",
+        authorization: `Bearer ${alice.token}`,
+      },
+      body: envelope,
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    // One end-of-stream envelope (flag 2) carrying the error.
+    expect(body[0]).toBe(2);
+    const end = JSON.parse(new TextDecoder().decode(body.subarray(5))) as {
+      error: { code: string; message: string };
+    };
+    expect(end.error.code).toBe("invalid_argument");
+    expect(end.error.message).toContain('unknown field "cursr"');
+  });
+
   it("refuses a misspelled field, naming it", async () => {
     const tenantId = await newTenant();
     const alice = await agentIn(tenantId, "alice");
@@ -402,6 +427,19 @@ describe("errors before a method runs, in the caller's protocol", () => {
     expect(body.code).toBe("unimplemented");
     expect(body.message).toMatch(
       /^acb\.v1\.MessagingService\/Send does not accept content type "text\/plain": use application\/json/,
+    );
+  });
+
+  it("gRPC-Web: a codec no protocol speaks answers grpc-status 12 naming the method", async () => {
+    const res = await post(
+      "/acb.v1.MessagingService/Send",
+      "application/grpc-web+xml",
+      new Uint8Array([0, 0, 0, 0, 0]),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get("grpc-status")).toBe(String(Code.Unimplemented));
+    expect(decodeURIComponent(res.headers.get("grpc-message") ?? "")).toMatch(
+      /^acb\.v1\.MessagingService\/Send does not accept content type "application\/grpc-web\+xml"/,
     );
   });
 
