@@ -93,6 +93,7 @@ function run(command: string, args: string[], options: RunOptions): Promise<stri
 
 interface PackedPackage {
   name: string;
+  version: string;
   filename: string;
   size: number;
   entryCount: number;
@@ -107,6 +108,26 @@ async function packAll(dest: string): Promise<PackedPackage[]> {
     { cwd: root },
   );
   return JSON.parse(out) as PackedPackage[];
+}
+
+/** The packages are released together: each must pin the others at exactly the packed version,
+ * or installing it would fetch another version from the registry. */
+async function checkVersions(packed: PackedPackage[]): Promise<void> {
+  const problems: string[] = [];
+  const versions = new Map(packed.map((p) => [p.name, p.version]));
+  for (const workspace of workspaces) {
+    const p = JSON.parse(await readFile(resolve(root, workspace, "package.json"), "utf8")) as {
+      name: string;
+      dependencies?: Record<string, string>;
+    };
+    for (const [dep, range] of Object.entries(p.dependencies ?? {})) {
+      const own = versions.get(dep);
+      if (own !== undefined && range !== own) {
+        problems.push(`${p.name}: depends on ${dep}@${range}, but ${dep} is ${own}`);
+      }
+    }
+  }
+  if (problems.length > 0) throw new Error(`version problems:\n${problems.join("\n")}`);
 }
 
 async function lint(packed: PackedPackage[], dir: string): Promise<string[]> {
@@ -233,6 +254,17 @@ async function runInChromium(app: string, query: URLSearchParams): Promise<void>
 /** Runs `deno publish --dry-run` on the SDK's JSR manifest. */
 async function denoDryRun(): Promise<string> {
   const start = performance.now();
+  const readJson = async (file: string) =>
+    JSON.parse(await readFile(resolve(root, "packages/sdk", file), "utf8")) as {
+      name: string;
+      version: string;
+    };
+  const [jsr, npm] = await Promise.all([readJson("jsr.json"), readJson("package.json")]);
+  if (jsr.name !== npm.name || jsr.version !== npm.version) {
+    throw new Error(
+      `packages/sdk/jsr.json (${jsr.name}@${jsr.version}) must match its package.json (${npm.name}@${npm.version})`,
+    );
+  }
   await run(deno, ["publish", "--dry-run", "--allow-dirty", "--sloppy-imports"], {
     cwd: resolve(root, "packages/sdk"),
   });
@@ -297,6 +329,7 @@ async function main(): Promise<void> {
     step("npm pack (prepack builds each package)");
     await mkdir(tarballs);
     const packed = await packAll(tarballs);
+    await checkVersions(packed);
     for (const p of packed) {
       console.log(
         `   ${p.filename.padEnd(28)} ${(p.size / 1024).toFixed(0).padStart(5)} KiB, ${p.entryCount} files`,
@@ -305,7 +338,8 @@ async function main(): Promise<void> {
 
     step("publint + attw, deno publish --dry-run, and a fresh install outside the workspace");
     // Independent of each other: the install waits on the network, the checks on the CPU.
-    const results = await Promise.all([
+    // allSettled: a failure reports only after the others stopped (no process outlives the check).
+    const results = await Promise.allSettled([
       lint(packed, tarballs),
       denoDryRun(),
       installFresh(
@@ -313,7 +347,12 @@ async function main(): Promise<void> {
         packed.map((p) => join(tarballs, p.filename)),
       ),
     ]);
-    for (const line of results.flat()) console.log(`   ${line}`);
+    const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+    if (failures.length > 0) {
+      throw new Error(failures.map((f) => (f instanceof Error ? f.message : String(f))).join("\n"));
+    }
+    for (const r of results)
+      if (r.status === "fulfilled") console.log(`   ${[r.value].flat().join("\n   ")}`);
 
     step("the installed acb-hub dev, a tenant and one token per runtime");
     const running = await startHub(app);
@@ -392,4 +431,11 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  console.error(
+    `\npackage check FAILED: ${error instanceof Error ? error.message : String(error)}`,
+  );
+  process.exitCode = 1;
+}
