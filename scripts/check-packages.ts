@@ -165,12 +165,18 @@ async function lint(packed: PackedPackage[], dir: string): Promise<string[]> {
 }
 
 /** Starts the installed `acb-hub dev` and reads its first line: URL and admin token. */
+/** The hub's log (JSON lines on stderr), shown when the check fails. */
+let hubLog = "";
+
 async function startHub(app: string): Promise<{ hub: ChildProcess; url: string; admin: string }> {
   const hub = spawn(
     process.execPath,
     [join(app, "node_modules/@acb/hub/bin/acb-hub.js"), "dev", "--port", "0"],
-    { cwd: app, stdio: ["ignore", "pipe", "ignore"] },
+    { cwd: app, stdio: ["ignore", "pipe", "pipe"] },
   );
+  hub.stderr?.on("data", (chunk: Buffer) => {
+    hubLog += chunk.toString();
+  });
   const line = await new Promise<string>((resolveLine, reject) => {
     let buffered = "";
     hub.stdout?.on("data", (chunk: Buffer) => {
@@ -437,5 +443,7 @@ try {
   console.error(
     `\npackage check FAILED: ${error instanceof Error ? error.message : String(error)}`,
   );
+  if (hubLog)
+    console.error(`\nthe hub's log, last lines:\n${hubLog.split("\n").slice(-40).join("\n")}`);
   process.exitCode = 1;
 }
