@@ -12,6 +12,7 @@ import { Code, createClient } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateDevKeys } from "../src/auth/token-service.js";
 import { ManualClock } from "../src/clock.js";
+import { ContextEventKind, decodeContextChange } from "../src/domain/change-events.js";
 import { createHub, type Hub } from "../src/hub.js";
 import { silentLogger } from "../src/logger.js";
 import { createMemoryBackend } from "../src/storage/memory/memory-backend.js";
@@ -210,6 +211,28 @@ describe("hubs sharing one backend", () => {
         clock.now(),
       ),
     ).toEqual({ ok: true });
+  });
+
+  it("a context TTL that passed while no hub ran is applied by the next hub to start", async () => {
+    const backend = createMemoryBackend();
+    const { a, clock, tenantId, agent } = await twoNodes(backend);
+    const alice = await agent("alice", a);
+    await alice.contexts.createContext({
+      contextId: "short-lived",
+      type: "note",
+      payload: { data: text("soon gone") },
+      ttl: { seconds: 5n },
+    });
+    await Promise.all(hubs.splice(0).map((h) => h.close()));
+    clock.advance(6_000);
+    const later = await createHub({ backend, clock, logger: silentLogger });
+    hubs.push(later);
+    expect(await backend.contexts.get(tenantId, "short-lived")).toBeUndefined();
+    const events = await backend.events.read(tenantId, "contexts", 0, 10);
+    expect(events.map((e) => decodeContextChange(e.data).kind)).toEqual([
+      ContextEventKind.CREATED,
+      ContextEventKind.EXPIRED,
+    ]);
   });
 
   it("a conversation timeout that passed while no hub ran is applied by the next hub to start", async () => {
