@@ -81,6 +81,44 @@ describe("hubs sharing one backend", () => {
     ac.abort();
   });
 
+  it("a delivery claimed through a hub that went away is redelivered through the other", async () => {
+    const { a, b, clock, agent } = await twoNodes();
+    const alice = await agent("alice", a);
+    const bobOnA = await agent("bob", a);
+    const first = new AbortController();
+    const onA = bobOnA.messaging
+      .receive({ maxInFlight: 10 }, { signal: first.signal })
+      [Symbol.asyncIterator]();
+    expect((await onA.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    await alice.messaging.send({
+      target: { case: "recipientId", value: "bob" },
+      kind: "job",
+      payload: { data: text("work") },
+    });
+    expect((await onA.next()).value?.delivery?.attempt).toBe(1);
+    // Hub A goes away with the delivery unacknowledged; bob reconnects through hub B.
+    first.abort();
+    await a.hub.close();
+    const bobOnB = clientsOf(transport(b.url, bobOnA.token));
+    const second = new AbortController();
+    const onB = bobOnB.messaging
+      .receive({ maxInFlight: 10 }, { signal: second.signal })
+      [Symbol.asyncIterator]();
+    expect((await onB.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    const redelivered = (async () => {
+      // Keepalives may come first: the clock jumps past their interval too.
+      for (;;) {
+        const next = await onB.next();
+        if (next.done || next.value.kind === ReceiveResponse_Kind.DELIVERY) return next.value;
+      }
+    })();
+    clock.advance(30_000); // the default ack deadline
+    const item = await redelivered;
+    expect(item?.delivery?.attempt).toBe(2);
+    expect(new TextDecoder().decode(item?.delivery?.message?.payload?.data)).toBe("work");
+    second.abort();
+  });
+
   it("a Receive still gets a message whose notification was lost, on its next poll", async () => {
     const { a, clock, backend, tenantId, agent } = await twoNodes();
     const bob = await agent("bob", a);
