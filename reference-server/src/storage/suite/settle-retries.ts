@@ -1,11 +1,11 @@
-// The MessageStore part of the shared backend contract (backend-test-suite.ts registers it): what
+// The MessageStore part of the shared backend contract (backend-test-suite.ts registers it beside suite/messages.ts): what
 // a retried Ack or Nack answers. The proto promises that settling is safe to retry, so a backend
 // must remember how each delivery left the in-flight set for SETTLED_RETENTION_MS.
 
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { type MessageRecord, type NackOptions, SETTLED_RETENTION_MS } from "./messaging-types.js";
-import type { Backend } from "./types.js";
+import { type MessageRecord, type NackOptions, SETTLED_RETENTION_MS } from "../messaging-types.js";
+import type { Backend } from "../types.js";
 
 const fresh = (prefix = "t") => `${prefix}${randomUUID().replaceAll("-", "")}`;
 
@@ -39,7 +39,7 @@ function nackOptions(overrides: Partial<NackOptions> = {}): NackOptions {
 }
 
 /** Registers the MessageStore settlement cases; `get` returns the suite's backend. */
-export function messageStoreTests(get: () => Backend): void {
+export function settleRetryTests(get: () => Backend): void {
   describe("messages: settling is safe to retry", () => {
     /** A tenant with one message claimed by "bob"; returns its delivery id. */
     async function claimed(): Promise<{ tenantId: string; deliveryId: string }> {
