@@ -7,6 +7,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["source"] } },
   test: {
     reporters: ["default", "./scripts/summary-reporter.ts"],
+    // Any process warning fails the run (scripts/fail-on-warnings.ts lists the allowed ones).
+    setupFiles: ["./scripts/fail-on-warnings.ts"],
     include: ["**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 30_000,

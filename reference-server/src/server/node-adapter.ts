@@ -86,13 +86,33 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
           if (reason !== undefined) contextValues.set(malformedBodyKey, reason);
         }
       }
-      await universalResponseToNodeResponse(await handler(uReq), res);
+      await universalResponseToNodeResponse(endBodyOnClose(await handler(uReq), res), res);
     };
     serve().catch((reason: unknown) => {
       if (ConnectError.from(reason).code === Code.Aborted) return;
       options.onHandlerError(`${handler.service.typeName}/${handler.method.name}`, reason);
     });
   };
+}
+
+/**
+ * Ends the response body (calls return() on its iterator, which runs the handler's `finally`
+ * blocks: stream slots, open blob files) when the connection or HTTP/2 stream closes.
+ * The protocol library writes the next message only after the previous one drained; a peer that
+ * disconnects meanwhile gets neither "drain" nor "error", so without this the handler's stream
+ * would stay suspended until garbage collection.
+ */
+function endBodyOnClose<T extends { body?: unknown }>(
+  response: T,
+  res: { once(event: "close", listener: () => void): unknown },
+): T {
+  if (!isByteStream(response.body)) return response;
+  const it = response.body[Symbol.asyncIterator]();
+  // After a complete response the body has ended already and return() does nothing.
+  res.once("close", () => {
+    it.return?.().catch(() => {});
+  });
+  return { ...response, body: { [Symbol.asyncIterator]: () => it } };
 }
 
 function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {
