@@ -28,6 +28,22 @@ const installedBins = new Set(readdirSync(join(root, "node_modules/.bin")));
 /** Bins of the project that a fresh shell does not have on PATH (they live in node_modules). */
 const projectBins = new Set([...installedBins, "acb-hub", "acb-conformance"]);
 
+/** The workspace packages that have a bin (npx runs them by package name). */
+const workspaceBins = new Set(
+  ["reference-server", "conformance", "packages/sdk", "gen"].flatMap((dir) => {
+    const pkg = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as {
+      name: string;
+      bin?: Record<string, string>;
+    };
+    return pkg.bin ? [pkg.name] : [];
+  }),
+);
+/**
+ * Runtimes the SDK supports that a reader brings along; the docs show `deno add` for installing
+ * the SDK with one. They are not needed to work on the repository, so they need not be on PATH.
+ */
+const readersRuntimes = ["deno", "bun"];
+
 function onPath(command: string): boolean {
   // The project's node_modules/.bin (present when tests run from npm) is not a fresh shell's PATH.
   const dirs = (process.env["PATH"] ?? "")
@@ -127,8 +143,10 @@ function problemOf(command: string, shell = true): string | undefined {
   if (first === "npm") return undefined; // npm ci, npm install: npm itself
   if (first === "npx") {
     const bin = args.find((a) => !a.startsWith("-"));
+    if (bin && workspaceBins.has(bin)) return undefined; // npx @acb/hub: a package of ours
     return bin && installedBins.has(bin) ? undefined : `npx ${bin}: no such installed bin`;
   }
+  if (first !== undefined && readersRuntimes.includes(first) && args[0] === "add") return undefined;
   if (first === "acb-hub" && !shell) return checkHubCommand(args);
   if (first === "acb-conformance" && !shell) return undefined;
   if (first === "buf" && !shell) return undefined; // prose naming the tool

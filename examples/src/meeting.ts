@@ -7,10 +7,8 @@
 // and an agent's own line about a turn waits until the observer has printed that turn's grant
 // (the agent's stream and the observer's stream are two connections, either may be first).
 
-import { AdminService } from "@acb/gen/acb/v1/admin_pb";
-import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { createHub, silentLogger } from "@acb/hub";
-import { createClient, type MeetingHandle } from "@acb/sdk/node";
+import { AdminService, AuthService, createClient, type MeetingHandle, Role } from "@acb/sdk/node";
 import { createClient as createConnectClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 

@@ -10,6 +10,8 @@ import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import { Health } from "@acb/gen/grpc/health/v1/health_pb";
+import { ServerReflection as ReflectionV1 } from "@acb/gen/grpc/reflection/v1/reflection_pb";
+import { ServerReflection as ReflectionV1alpha } from "@acb/gen/grpc/reflection/v1alpha/reflection_pb";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { createAuditInterceptor } from "./audit/audit-interceptor.js";
@@ -43,6 +45,7 @@ import { createHealthHandler } from "./handlers/health-handler.js";
 import { createLargeContextsHandler } from "./handlers/large-contexts-handler.js";
 import { createMeetingsHandler } from "./handlers/meetings-handler.js";
 import { createMessagingHandler } from "./handlers/messaging-handler.js";
+import { createReflectionHandlers } from "./handlers/reflection-handler.js";
 import { createRegistryHandler } from "./handlers/registry-handler.js";
 import { createServerInfoHandler } from "./handlers/server-info-handler.js";
 import type { HubContext, HubLimits } from "./hub-context.js";
@@ -226,7 +229,12 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     MeetingService,
     MessagingService,
     ConversationService,
+    // Server reflection describes every served service (itself included) to grpcurl, buf curl
+    // and Postman; it reveals only the public schema, so it needs no credential (rbac-table.ts).
+    ReflectionV1,
+    ReflectionV1alpha,
   ];
+  const reflection = createReflectionHandlers([Health, ...served]);
 
   const routes = (router: ConnectRouter) => {
     router.service(
@@ -236,6 +244,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         () => !shutdown.signal.aborted,
       ),
     );
+    router.service(ReflectionV1, reflection.v1);
+    router.service(ReflectionV1alpha, reflection.v1alpha);
     router.service(ServerInfoService, createServerInfoHandler(hub, capabilities));
     router.service(RegistryService, createRegistryHandler(hub, registry));
     router.service(ContextService, createContextsHandler(hub, contexts));

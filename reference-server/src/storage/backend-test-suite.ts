@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blobStoreCases } from "./blob-store-test-suite.js";
 import { meetingStoreTests } from "./meeting-store-test-suite.js";
+import { messageStoreTests } from "./message-store-test-suite.js";
 import { securityStoreTests } from "./security-store-test-suite.js";
 import type {
   AgentRecord,
@@ -165,6 +166,8 @@ export function backendTestSuite(
     blobStoreCases(() => backend);
 
     meetingStoreTests(() => backend);
+
+    messageStoreTests(() => backend);
 
     securityStoreTests(() => backend);
 

@@ -39,6 +39,19 @@ export interface ClaimedDelivery {
 /** How Ack/Nack treated one delivery id. */
 export type SettleOutcome = "ok" | "stale" | "not-found";
 
+/**
+ * How long a settled delivery id is remembered after it left the in-flight set (acked, nacked, or
+ * reaped past its deadline), so that a retried Ack or Nack gets the same answer (the proto's
+ * SettleStatus): 5 minutes.
+ */
+export const SETTLED_RETENTION_MS = 5 * 60_000;
+
+/**
+ * How many settled delivery ids are remembered per agent at most; beyond it the oldest are
+ * forgotten first. Bounds the memory a busy agent costs (one small record per id).
+ */
+export const SETTLED_RETENTION_COUNT = 10_000;
+
 export interface DeadLetterRecord {
   id: string;
   tenantId: string;
@@ -65,6 +78,12 @@ export interface NackOptions {
  * (per sender→recipient order); claimed entries become in-flight with a deadline; entries past
  * their deadline are redelivered (attempt + 1) or dead-lettered once maxAttempts is reached;
  * expired messages are discarded whenever they are met.
+ *
+ * Settlement is idempotent: a delivery id that left the in-flight set is remembered, with how it
+ * left, for at least {@link SETTLED_RETENTION_MS} after that (a backend may keep only the
+ * {@link SETTLED_RETENTION_COUNT} most recent per agent, and may remember longer). While
+ * remembered, ack/nack answer "ok" when it was settled the same way and "stale" when it was
+ * settled the other way or reaped past its deadline; once forgotten they answer "not-found".
  */
 export interface MessageStore {
   /** Stores the message and queues it for every recipient; resolves once durable. */
@@ -80,12 +99,20 @@ export interface MessageStore {
     now: number,
     deadline: number,
   ): Promise<ClaimedDelivery[]>;
+  /**
+   * Settles in-flight deliveries as done: "ok" (now or already acked), "stale" (deadline passed,
+   * nacked, or reaped), "not-found" (never issued to this agent, or forgotten).
+   */
   ack(
     tenantId: string,
     agentId: string,
     deliveryIds: readonly string[],
     now: number,
   ): Promise<SettleOutcome[]>;
+  /**
+   * Settles in-flight deliveries as failed (redelivered at options.availableAt, or dead-lettered):
+   * "ok" (now or already nacked), "stale" (deadline passed, acked, or reaped), "not-found".
+   */
   nack(
     tenantId: string,
     agentId: string,
