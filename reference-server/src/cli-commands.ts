@@ -117,7 +117,7 @@ export const commands = {
         multiple: true,
         default: ["admin"],
         value: "ROLE",
-        help: "a role, repeatable: admin, agent-producer, agent-consumer, agent-full or observer",
+        help: "a role, repeatable: admin, agent-producer, agent-consumer, agent-full or observer (or ROLE_ADMIN, …)",
       },
       subject: {
         type: "string",

@@ -42,7 +42,13 @@ export async function runTokenCommand(
     );
   }
   const roles: Role[] = values.role.map((name) => {
-    const role = roleFromName(name);
+    // The wire's spelling (ROLE_AGENT_FULL) names the same role as the token's (agent-full).
+    const role = roleFromName(
+      name
+        .replace(/^ROLE_/, "")
+        .toLowerCase()
+        .replaceAll("_", "-"),
+    );
     if (role === undefined) {
       throw new UsageError(
         `--role "${name}" is not a role (${[...roleNames.values()].join(", ")})`,

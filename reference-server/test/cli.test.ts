@@ -182,6 +182,8 @@ describe("acb-hub token", () => {
       "*",
       "--role",
       "admin",
+      "--role",
+      "ROLE_OBSERVER",
       "--ttl",
       "10m",
       "--subject",
@@ -204,7 +206,11 @@ describe("acb-hub token", () => {
       interceptors: [bearer(adminToken)],
     });
     const me = await createClient(AuthService, admin).whoAmI({});
-    expect(me).toMatchObject({ tenantId: "*", agentId: "ops", roles: [Role.ADMIN] });
+    expect(me).toMatchObject({
+      tenantId: "*",
+      agentId: "ops",
+      roles: [Role.ADMIN, Role.OBSERVER],
+    });
     // The bootstrap the docs describe: a tenant, then an agent token issued by the hub.
     await createClient(AdminService, admin).createTenant({ tenantId: "acme" });
     const issued = await createClient(AuthService, admin).issueToken({
