@@ -7,6 +7,10 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["source"] } },
   test: {
     reporters: ["default", "./scripts/summary-reporter.ts"],
+    // Any process warning fails the run (scripts/fail-on-warnings.ts lists the allowed ones).
+    setupFiles: ["./scripts/fail-on-warnings.ts"],
+    // Builds dist/ once before the tests: some tests run the built bins (acb-hub, the demo).
+    globalSetup: ["./scripts/build-before-tests.ts"],
     include: ["**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 30_000,

@@ -1,5 +1,5 @@
 // How much the web entry point (@acb/sdk/web) weighs in a browser bundle: esbuild, minified,
-// tree-shaken, then gzip. Run: node bench/sdk-bundle-size.ts. Prints a table and one JSON line.
+// tree-shaken, then gzip. Run: ./dev exec node bench/sdk-bundle-size.ts. Prints a table and one JSON line.
 import { resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";

@@ -1,5 +1,5 @@
 // The ACB demo: an embedded hub (in-memory, no external services) and two agents that register,
-// discover each other and share context. Run it with `npm run demo`.
+// discover each other and share context. Run it with `./dev demo`.
 
 import { createHub, silentLogger } from "@acb/hub";
 import { AdminService, AuthService, createClient, Role } from "@acb/sdk/node";
@@ -60,11 +60,19 @@ async function main(): Promise<void> {
     `discovered ${found.map((a) => `${a.id} (${a.status}, ${a.location})`).join(", ")}`,
   );
 
-  // 5. The researcher subscribes to research tasks; the planner shares one and updates it.
+  // 5. The researcher subscribes to research tasks; the planner shares one, the researcher claims
+  // it. The researcher's change events can arrive before the planner's shareContext call returns,
+  // so the researcher prints only once the planner has said what it shared: the lines appear in
+  // causal order (cause first), whatever the timing.
+  let announced = () => {};
+  const shareAnnounced = new Promise<void>((resolve) => {
+    announced = resolve;
+  });
   const done = new Promise<void>((resolve) => {
     const sub = researcher.subscribe<{ topic: string; status: string }>(
       "research-task",
       async (change) => {
+        await shareAnnounced;
         const task = change.context.value;
         say(
           "researcher",
@@ -72,6 +80,7 @@ async function main(): Promise<void> {
         );
         if (change.kind === "created") {
           // Claim the task with compare-and-set, so two researchers could never both claim it.
+          say("researcher", `claims ${change.context.id} (expecting r${change.context.revision})`);
           await researcher.updateContext(
             change.context.id,
             { ...task, status: "claimed by researcher" },
@@ -95,6 +104,7 @@ async function main(): Promise<void> {
         "planner",
         `shared context ${task.id} (revision ${task.revision}, sha256 ${task.sha256.slice(0, 12)}…)`,
       );
+      announced();
     });
   });
   await done;

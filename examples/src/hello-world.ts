@@ -1,5 +1,5 @@
 // Hello world: an embedded hub and two agents. Alice asks Bob a question and Bob answers.
-// Run it with `npm run build && node examples/dist/hello-world.js`.
+// Run it with `./dev example hello-world`.
 
 import { createHub, silentLogger } from "@acb/hub";
 import { AdminService, AuthService, createClient, Role } from "@acb/sdk/node";

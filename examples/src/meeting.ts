@@ -1,7 +1,11 @@
 // A three-agent meeting on an embedded hub: round-robin turns with a 1 s turn timeout (the
 // protocol's minimum). The planner and the reviewer answer when they get the turn; the researcher
 // stays silent once, so its turn times out and the hub moves on. Run it with
-// `npm run example:meeting` (`npm run demo` runs it after the context demo).
+// `./dev example meeting` (`./dev demo` runs it after the context demo).
+//
+// The lines come out in causal order: an observer prints the meeting's events in the hub's order,
+// and an agent's own line about a turn waits until the observer has printed that turn's grant
+// (the agent's stream and the observer's stream are two connections, either may be first).
 
 import { createHub, silentLogger } from "@acb/hub";
 import { AdminService, AuthService, createClient, type MeetingHandle, Role } from "@acb/sdk/node";
@@ -14,6 +18,24 @@ const say = (who: string, what: string) => process.stdout.write(`${who.padEnd(10
 interface Remark {
   topic: string;
   text: string;
+}
+
+/** One-shot signals by key: wait(k) resolves once open(k) is called, before or after. */
+function latches<K>() {
+  const all = new Map<K, { opened: Promise<void>; open: () => void }>();
+  const of = (key: K) => {
+    let latch = all.get(key);
+    if (!latch) {
+      let open = () => {};
+      const opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      latch = { opened, open };
+      all.set(key, latch);
+    }
+    return latch;
+  };
+  return { wait: (key: K) => of(key).opened, open: (key: K) => of(key).open() };
 }
 
 async function main(): Promise<void> {
@@ -70,10 +92,15 @@ async function main(): Promise<void> {
     planner: "Let's keep one MeetingStore with compare-and-set.",
     reviewer: "Agreed; the transition table is tested against the docs.",
   };
+  // Turn numbers whose grant the observer has printed, and silent turns the researcher announced.
+  const grantPrinted = latches<number>();
+  const silenceSaid = latches<number>();
   const watches = handles.map(([name, h]) =>
     h.onTurn(async (turn) => {
       if (name === "researcher") {
+        await grantPrinted.wait(turn.turnNumber);
         say(name, `got turn ${turn.turnNumber} and stays silent…`);
+        silenceSaid.open(turn.turnNumber);
         return;
       }
       if (name === "planner" && turn.turnNumber > 1) {
@@ -92,7 +119,12 @@ async function main(): Promise<void> {
   const events = meeting.events<Remark>({ fromBeginning: true });
   await meeting.start();
   for await (const e of events) {
-    if (e.kind === "turn-granted") say("hub", `turn ${e.turnNumber} → ${e.subjectId}`);
+    if (e.kind === "turn-granted") {
+      say("hub", `turn ${e.turnNumber} → ${e.subjectId}`);
+      grantPrinted.open(e.turnNumber);
+      // The researcher's line about this turn comes before whatever follows it (its timeout).
+      if (e.subjectId === "researcher") await silenceSaid.wait(e.turnNumber);
+    }
     if (e.kind === "spoke") say(e.actorId, `“${e.entry?.content.text}”`);
     if (e.kind === "turn-timed-out") say("hub", `${e.subjectId}'s turn timed out`);
     if (e.kind === "ended") {

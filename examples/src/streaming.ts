@@ -1,5 +1,5 @@
 // Streaming: upload a 32 MiB value in verified chunks with progress, then read it back as a stream.
-// Run it with `npm run build && node examples/dist/streaming.js`.
+// Run it with `./dev example streaming`.
 import { createHash } from "node:crypto";
 import { createHub, silentLogger } from "@acb/hub";
 import { AdminService, AuthService, createClient, Role } from "@acb/sdk/node";

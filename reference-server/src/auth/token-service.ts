@@ -91,6 +91,47 @@ function checkSigningKeys(keys: TokenServiceOptions["keys"]): void {
   }
 }
 
+/** The claims of an access token, for {@link mintAccessToken}. */
+export interface AccessTokenClaims {
+  /** `tid`: the tenant; "*" for a platform admin. */
+  tenantId: string;
+  /** `sub`: the agent id, or an admin's name. */
+  subject: string;
+  /** `roles`: written by name ("admin", "agent-full", …). */
+  roles: Role[];
+  /** `tin`: the tenant's incarnation; tokens of a tenant (not "*") need it. */
+  tenantIncarnation?: string;
+}
+
+/**
+ * Signs an access token the way a hub with these keys does (`acb-hub token` uses it offline):
+ * header alg + typ "JWT"; claims iss, aud, sub, tid, roles, [tin], iat, nbf, exp, jti.
+ */
+export async function mintAccessToken(
+  keys: TokenServiceOptions["keys"],
+  claims: AccessTokenClaims,
+  at: { nowMs: number; ttlMs: number; issuer?: string; audience?: string },
+): Promise<{ token: string; expiresAt: number }> {
+  checkSigningKeys(keys);
+  const nowSec = Math.floor(at.nowMs / 1000);
+  const expSec = nowSec + Math.ceil(at.ttlMs / 1000);
+  const token = await new SignJWT({
+    tid: claims.tenantId,
+    roles: claims.roles.map((r) => roleNames.get(r) ?? "unknown"),
+    ...(claims.tenantIncarnation !== undefined && { tin: claims.tenantIncarnation }),
+  })
+    .setProtectedHeader({ alg: keys.alg, typ: "JWT" })
+    .setSubject(claims.subject)
+    .setIssuer(at.issuer ?? "acb-hub")
+    .setAudience(at.audience ?? "acb")
+    .setIssuedAt(nowSec)
+    .setNotBefore(nowSec)
+    .setExpirationTime(expSec)
+    .setJti(newId("", at.nowMs))
+    .sign(keys.privateKey);
+  return { token, expiresAt: expSec * 1000 };
+}
+
 const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
 
 export function createTokenService(options: TokenServiceOptions): TokenService {
@@ -107,24 +148,12 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     roles: Role[],
     ttlMs = accessTtl,
   ) {
-    const nowSec = Math.floor(clock.now() / 1000);
-    const expSec = nowSec + Math.ceil(ttlMs / 1000);
     const tin = await options.incarnationOf?.(tenantId);
-    const token = await new SignJWT({
-      tid: tenantId,
-      roles: roles.map((r) => roleNames.get(r) ?? "unknown"),
-      ...(tin !== undefined && { tin }),
-    })
-      .setProtectedHeader({ alg: keys.alg, typ: "JWT" })
-      .setSubject(agentId)
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setIssuedAt(nowSec)
-      .setNotBefore(nowSec)
-      .setExpirationTime(expSec)
-      .setJti(newId("", clock.now()))
-      .sign(keys.privateKey);
-    return { token, expiresAt: expSec * 1000 };
+    return mintAccessToken(
+      keys,
+      { tenantId, subject: agentId, roles, ...(tin !== undefined && { tenantIncarnation: tin }) },
+      { nowMs: clock.now(), ttlMs, issuer, audience },
+    );
   }
 
   async function newRefreshToken(

@@ -149,13 +149,33 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
         );
         return;
       }
-      await universalResponseToNodeResponse(uRes, res);
+      await universalResponseToNodeResponse(endBodyOnClose(uRes, res), res);
     };
     serve().catch((reason: unknown) => {
       if (ConnectError.from(reason).code === Code.Aborted) return;
       options.onHandlerError(procedure, reason);
     });
   };
+}
+
+/**
+ * Ends the response body (calls return() on its iterator, which runs the handler's `finally`
+ * blocks: stream slots, open blob files) when the connection or HTTP/2 stream closes.
+ * The protocol library writes the next message only after the previous one drained; a peer that
+ * disconnects meanwhile gets neither "drain" nor "error", so without this the handler's stream
+ * would stay suspended until garbage collection.
+ */
+function endBodyOnClose<T extends { body?: unknown }>(
+  response: T,
+  res: { once(event: "close", listener: () => void): unknown },
+): T {
+  if (!isByteStream(response.body)) return response;
+  const it = response.body[Symbol.asyncIterator]();
+  // After a complete response the body has ended already and return() does nothing.
+  res.once("close", () => {
+    it.return?.().catch(() => {});
+  });
+  return { ...response, body: { [Symbol.asyncIterator]: () => it } };
 }
 
 function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {

@@ -1,0 +1,33 @@
+import { createPrivateKey, createPublicKey } from "node:crypto";
+import type { TokenServiceOptions } from "./token-service.js";
+
+/** The JWT algorithm that goes with each kind of private key a hub accepts. */
+const algorithms: Record<string, string> = { ed25519: "EdDSA", ec: "ES256", rsa: "RS256" };
+
+/**
+ * The token-signing keys of a hub from a PEM private key (Ed25519, P-256 or RSA), as
+ * `acb-hub serve --signing-key` and `acb-hub token --signing-key` read it.
+ */
+export function signingKeysFromPem(
+  pem: string | Buffer,
+  source = "the signing key",
+): TokenServiceOptions["keys"] {
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(pem);
+  } catch (err) {
+    throw new Error(`${source} is not a PEM private key`, { cause: err });
+  }
+  const alg = algorithms[privateKey.asymmetricKeyType ?? ""];
+  if (!alg) {
+    throw new Error(
+      `${source} is a ${privateKey.asymmetricKeyType} key; use an Ed25519, P-256 or RSA key`,
+    );
+  }
+  if (alg === "ES256" && privateKey.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+    throw new Error(
+      `${source} is on curve ${privateKey.asymmetricKeyDetails?.namedCurve}; ES256 needs P-256`,
+    );
+  }
+  return { privateKey, publicKey: createPublicKey(privateKey), alg };
+}

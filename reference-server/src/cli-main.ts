@@ -1,0 +1,176 @@
+// acb-hub: runs the reference hub. `acb-hub --help` lists every command and option; the table
+// they come from is cli-commands.ts.
+//
+//   acb-hub dev      embedded backend, signing keys generated for this run, plaintext on loopback;
+//                    prints {"event":"listening","url":...,"adminToken":...} (good for this run).
+//   acb-hub serve    production: refuses to start without --signing-key, plaintext only on
+//                    loopback or with --insecure (which logs a warning); mints no token.
+//   acb-hub token    signs a platform-admin access token with the signing key (cli-token.ts).
+//   acb-hub keygen   writes an Ed25519 signing key; acb-hub cert: a development TLS certificate.
+//
+// The hub itself is imported only by dev and serve, so the other commands and --help start fast.
+
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { signingKeysFromPem } from "./auth/signing-keys.js";
+import { runCertCommand, runKeygenCommand } from "./cli-cert.js";
+import {
+  type CommandName,
+  commandHelp,
+  fullHelp,
+  isCommand,
+  parseCommand,
+  UsageError,
+} from "./cli-commands.js";
+import { runTokenCommand } from "./cli-token.js";
+import { hubFaults, isHubFault } from "./faults.js";
+import { createJsonLogger } from "./logger.js";
+
+/** Where acb-hub writes; the bin passes process.stdout and process.stderr. */
+export interface CliStreams {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535)
+    throw new UsageError(`--port "${text}" is not a port number`);
+  return port;
+}
+
+function loggerFor(level: string) {
+  if (level !== "debug" && level !== "info" && level !== "warn" && level !== "error") {
+    throw new UsageError(`--log-level must be debug, info, warn or error, not "${level}"`);
+  }
+  return createJsonLogger({ level });
+}
+
+async function dev(args: string[], io: CliStreams): Promise<void> {
+  const values = parseCommand("dev", args);
+  if (!values) return void io.stdout.write(commandHelp("dev"));
+  const port = parsePort(values.port);
+  const logger = loggerFor(values["log-level"]);
+  const host = values.host;
+  if (!isLoopback(host))
+    throw new UsageError(`dev mode serves loopback only; "${host}" is not a loopback address`);
+  const faults = values.fault.map((f) => {
+    if (!isHubFault(f))
+      throw new UsageError(`unknown --fault "${f}"; the faults are ${hubFaults.join(", ")}`);
+    return f;
+  });
+  if (faults.length > 0) logger.log("warn", "TEST-ONLY faults injected", { faults });
+  const { createHub } = await import("./hub.js");
+  const hub = await createHub({ mode: "dev", logger, faults });
+  const cors = { allowedOrigins: ["loopback", ...values.cors] };
+  const listener = await hub.listen({ host, port, cors });
+  const adminToken = await hub.issueAdminToken();
+  io.stdout.write(
+    `${JSON.stringify({ event: "listening", url: listener.url, adminToken, epoch: hub.epoch })}\n`,
+  );
+  drainOnSignal(hub.close, logger);
+}
+
+async function serve(args: string[], io: CliStreams): Promise<void> {
+  if (args.some((a) => a === "--fault" || a.startsWith("--fault=")))
+    throw new UsageError("--fault is for tests only; serve refuses it");
+  const values = parseCommand("serve", args);
+  if (!values) return void io.stdout.write(commandHelp("serve"));
+  const port = parsePort(values.port);
+  const logger = loggerFor(values["log-level"]);
+  const host = values.host;
+  const keyFile = values["signing-key"];
+  if (!keyFile)
+    throw new UsageError(
+      "serve needs --signing-key FILE (a PEM Ed25519, P-256 or RSA private key)",
+    );
+  const keys = signingKeysFromPem(readFileSync(keyFile), `--signing-key "${keyFile}"`);
+  const tlsCert = values["tls-cert"];
+  const tlsKey = values["tls-key"];
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    throw new UsageError("--tls-cert and --tls-key go together");
+  if (!tlsCert && !isLoopback(host)) {
+    if (!values.insecure) {
+      throw new UsageError(
+        `refusing plaintext on non-loopback address "${host}": give --tls-cert/--tls-key, or --insecure`,
+      );
+    }
+    logger.log("warn", "serving plaintext on a non-loopback address because --insecure was given", {
+      host,
+    });
+  }
+  const { createHub } = await import("./hub.js");
+  const hub = await createHub({ mode: "production", logger, keys });
+  const listener = await hub.listen({
+    host,
+    port,
+    ...(values.cors.length > 0 && { cors: { allowedOrigins: values.cors } }),
+    ...(tlsCert && tlsKey && { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } }),
+  });
+  io.stdout.write(
+    `${JSON.stringify({ event: "listening", url: listener.url, epoch: hub.epoch })}\n`,
+  );
+  drainOnSignal(hub.close, logger);
+}
+
+const run: Record<CommandName, (args: string[], io: CliStreams) => Promise<void>> = {
+  dev,
+  serve,
+  token: (args, io) => runTokenCommand(args, io.stdout),
+  keygen: (args, io) => runKeygenCommand(args, io.stdout),
+  cert: (args, io) => runCertCommand(args, io.stdout),
+};
+
+/**
+ * Runs acb-hub with these arguments and returns its exit code: 0 done (or serving: dev and serve
+ * keep the process alive), 1 failed, 2 bad usage.
+ */
+export async function runCli(argv: string[], io: CliStreams): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === "--help" || command === "-h" || command === "help") {
+    const topic = rest[0];
+    io.stdout.write(topic !== undefined && isCommand(topic) ? commandHelp(topic) : fullHelp());
+    return 0;
+  }
+  if (command === undefined || !isCommand(command)) {
+    const what = command === undefined ? "no command given" : `unknown command "${command}"`;
+    io.stderr.write(`acb-hub: ${what}\n\n${fullHelp()}`);
+    return 2;
+  }
+  try {
+    await run[command](rest, io);
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof UsageError) {
+      io.stderr.write(
+        `acb-hub ${command}: ${message}\n(acb-hub ${command} --help lists its options)\n`,
+      );
+      return 2;
+    }
+    io.stderr.write(`acb-hub ${command}: ${message}\n`);
+    return 1;
+  }
+}
+
+function drainOnSignal(
+  close: () => Promise<void>,
+  logger: ReturnType<typeof createJsonLogger>,
+): void {
+  const stop = (signal: string) => {
+    logger.log("info", "draining", { signal });
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.log("error", "shutdown failed", { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+}
