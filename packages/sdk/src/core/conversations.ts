@@ -5,7 +5,8 @@ import {
   ConversationState,
 } from "@acb/gen/acb/v1/conversations_pb";
 import { durationFromMs, timestampDate } from "@bufbuild/protobuf/wkt";
-import type { Client } from "@connectrpc/connect";
+import { type Client, Code } from "@connectrpc/connect";
+import { acbError } from "./acb-error.js";
 import { type InboundMessage, inboundMessage } from "./messaging.js";
 
 /** How the participants of a conversation interact (seed 004). */
@@ -80,7 +81,7 @@ export interface ConversationsApi {
 }
 
 function info(c: Conversation | undefined): ConversationInfo {
-  if (!c) throw new TypeError("hub answered without a conversation");
+  if (!c) throw acbError(Code.Internal, "hub answered without a conversation");
   return {
     id: c.id,
     mode: modeNames[c.mode],

@@ -12,12 +12,14 @@ async function* rethrowing<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
 
 /** Options of {@link wrapTransport}. */
 export interface TransportWrapOptions {
-  /** Sent as `Authorization: Bearer …` on every call. Default: none. */
-  token?: TokenSource | undefined;
+  /** The credential sent as `Authorization: Bearer …` on every call, read per call. Default: none. */
+  credential?: () => TokenSource | undefined;
   /** Deadline of unary calls that set none. Default: none. */
   defaultTimeoutMs?: number | undefined;
-  /** Called after every unary call the hub answered (successfully or with an error of its own). */
-  onReachable?: () => void;
+  /** Awaited before a call goes out, when it returns a promise ("package.Service/Method"). */
+  beforeCall?: (procedure: string) => Promise<void> | undefined;
+  /** Called after every unary call the hub answered, with the hub's refusal if it refused. */
+  onAnswer?: (procedure: string, error?: AcbError) => void;
 }
 
 /**
@@ -26,17 +28,20 @@ export interface TransportWrapOptions {
  * covered too), unary calls get the default deadline, and every call carries the credential.
  */
 export function wrapTransport(transport: Transport, options: TransportWrapOptions = {}): Transport {
-  const reached = options.onReachable ?? (() => {});
-  const { token } = options;
-  const withCredential = async (header: HeadersInit | undefined) => {
+  const answered = options.onAnswer ?? (() => {});
+  const prepare = async (procedure: string, header: HeadersInit | undefined) => {
+    await options.beforeCall?.(procedure);
+    const token = options.credential?.();
     if (token === undefined) return header;
     const h = new Headers(header);
     h.set("Authorization", `Bearer ${typeof token === "string" ? token : await token()}`);
     return h;
   };
+  const nameOf = (method: { parent: { typeName: string }; name: string }) =>
+    `${method.parent.typeName}/${method.name}`;
   return {
     unary: (method, signal, timeoutMs, header, input, contextValues) =>
-      withCredential(header)
+      prepare(nameOf(method), header)
         .then((h) =>
           transport.unary(
             method,
@@ -49,17 +54,17 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
         )
         .then(
           (res) => {
-            reached();
+            answered(nameOf(method));
             return res;
           },
           (err: unknown) => {
             const e = AcbError.from(err);
-            if (e.isWireError) reached();
+            if (e.isWireError) answered(nameOf(method), e);
             throw e;
           },
         ),
     stream: (method, signal, timeoutMs, header, input, contextValues) =>
-      withCredential(header)
+      prepare(nameOf(method), header)
         .then((h) => transport.stream(method, signal, timeoutMs, h, input, contextValues))
         .then(
           (res) => ({ ...res, message: rethrowing(res.message) }),
