@@ -37,7 +37,7 @@ export interface NodeClientOptions {
    * Access token or API key, a function returning the current one, or `{ accessToken,
    * refreshToken }` (refreshed automatically before expiry). Default: none (anonymous RPCs only).
    */
-  token?: Credentials;
+  token?: Credentials | undefined;
   /** Deadline of every unary call that sets no `timeoutMs` of its own. Default: none. */
   timeoutMs?: number;
   /** "2" (HTTP/2, h2c on plaintext) or "1.1". Default "2". */

@@ -18,7 +18,7 @@ export interface ClientOptions {
    * Access token or API key, a function returning the current one, or `{ accessToken,
    * refreshToken }` (refreshed automatically before expiry). Default: none (anonymous RPCs only).
    */
-  token?: Credentials;
+  token?: Credentials | undefined;
   /** Deadline of every unary call that sets no `timeoutMs` of its own. Default: none. */
   timeoutMs?: number;
   /** The fetch implementation. Default: the global fetch. */

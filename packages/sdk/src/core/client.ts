@@ -87,7 +87,7 @@ export interface AcbClientOptions {
    * The credential: a token or API key, a function returning the current one, or
    * `{ accessToken, refreshToken }`, which the client refreshes before expiry. Default: none.
    */
-  token?: Credentials;
+  token?: Credentials | undefined;
   /** Deadline of every unary call that sets no `timeoutMs` of its own. Default: none. */
   timeoutMs?: number;
   /**
