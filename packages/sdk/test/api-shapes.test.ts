@@ -48,6 +48,10 @@ describe("API shapes", () => {
     expect(badTopic).toBeInstanceOf(AcbError);
     expect((badTopic as AcbError).code).toBe(Code.InvalidArgument);
     await alice.close();
+    // A closed client's send stream is gone: a later send fails at once instead of reopening it.
+    const afterClose = await failure(alice.sendTo("alice", "ping", {}));
+    expect(afterClose).toBeInstanceOf(AcbError);
+    expect((afterClose as AcbError).code).toBe(Code.Canceled);
 
     for (const create of [createClient, createWebClient]) {
       for (const baseUrl of ["", "not a url", "ftp://127.0.0.1:1", "http://h:1/?q=1"]) {

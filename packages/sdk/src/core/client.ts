@@ -381,7 +381,9 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
   };
   const router = new MessageRouter();
   const channel =
-    options.sendMode === "stream" ? new SendStreamChannel(services.messaging) : undefined;
+    options.sendMode === "stream"
+      ? new SendStreamChannel(services.messaging, monitor.signal)
+      : undefined;
   const sendRaw = async (
     request: MessageInitShape<typeof SendRequestSchema>,
   ): Promise<SendResult> => {
