@@ -4,7 +4,7 @@
 
 import { createHub, type Hub, silentLogger } from "@acb/hub";
 import type { Interceptor } from "@connectrpc/connect";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { generateDevCertificate } from "../../../reference-server/src/server/dev-cert.js";
 import { AcbError, Code, createClient, type ReceivedMessage } from "../src/node.js";
 import { createClient as createWebClient } from "../src/web.js";
@@ -187,6 +187,55 @@ describe("API shapes", () => {
     expect(get).toEqual({ method: "GetContext", trace: "t-1", auth: true });
     expect(seen.find((s) => s.method === "CreateContext")?.trace).toBeNull();
     await alice.close();
+  });
+});
+
+describe("registered sessions", () => {
+  let bed: TestBed;
+  beforeEach(async () => {
+    bed = await startTestBed({ heartbeatIntervalMs: 50 });
+  });
+  afterEach(async () => {
+    await bed.close();
+  });
+
+  it("stop, and say so once, when another registration of the agent took over", async () => {
+    const token = await bed.tokenFor("alice");
+    const first = createClient({ baseUrl: bed.listener.url, token });
+    const second = createClient({ baseUrl: bed.listener.url, token });
+    let replaced: (e: AcbError) => void = () => {};
+    const reported = new Promise<AcbError>((resolve) => {
+      replaced = resolve;
+    });
+    const errors: unknown[] = [];
+    const old = await first.register({
+      type: "worker",
+      onError: (e) => {
+        errors.push(e);
+        replaced(e as AcbError);
+      },
+    });
+    await second.register({ type: "worker", takeOver: true });
+    const error = await reported;
+    expect(error).toBeInstanceOf(AcbError);
+    expect(error.reason).toBe("SESSION_REPLACED");
+    expect(old.active).toBe(false); // no more heartbeats, so no more errors
+    expect(errors).toHaveLength(1);
+    await Promise.all([first.close(), second.close()]);
+  });
+
+  it("replace the client's earlier session of the same agent without an error", async () => {
+    const client = createClient({ baseUrl: bed.listener.url, token: await bed.tokenFor("alice") });
+    const errors: unknown[] = [];
+    const before = await client.register({ type: "worker", onError: (e) => errors.push(e) });
+    const after = await client.register({ type: "worker", onError: (e) => errors.push(e) });
+    expect(before.active).toBe(false);
+    expect(after.active).toBe(true);
+    const beats = after.heartbeats;
+    await vi.waitFor(() => expect(after.heartbeats).toBeGreaterThanOrEqual(beats + 2));
+    expect(errors).toEqual([]);
+    await client.close();
+    expect(after.active).toBe(false);
   });
 });
 

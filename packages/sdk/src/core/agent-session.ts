@@ -19,7 +19,10 @@ export interface RegisterOptions {
   metadata?: Record<string, string>;
   /** Groups the agent belongs to (GROUP-scoped contexts). Default []. */
   groups?: string[];
-  /** Replace a registration of the same id that is still online. Default false. */
+  /**
+   * Replace a registration of the same id that is still online. Default false, except when this
+   * client registered the id before: its own earlier session is replaced.
+   */
   takeOver?: boolean;
   /** Send heartbeats automatically at the interval the hub asks for. Default true. */
   heartbeat?: boolean;

@@ -552,13 +552,21 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     conversations: conversationsApi(services.conversations),
     async register(o) {
       const id = o.id ?? (await whoAmI());
-      sessions.get(id)?.stopHeartbeats();
-      const session = await registerAgent(services.registry, id, o, {
-        signal: monitor.signal,
-        retryAfter: (e) => monitor.retryAfter(e),
-        reregistrations: monitor.reregistrations,
-        registered: () => monitor.registered(),
-      });
+      // This client's own earlier session of the agent is replaced, not refused as AGENT_ONLINE.
+      const earlier = sessions.get(id);
+      const takeOver = o.takeOver ?? earlier?.active ?? false;
+      earlier?.stopHeartbeats();
+      const session = await registerAgent(
+        services.registry,
+        id,
+        { ...o, takeOver },
+        {
+          signal: monitor.signal,
+          retryAfter: (e) => monitor.retryAfter(e),
+          reregistrations: monitor.reregistrations,
+          registered: () => monitor.registered(),
+        },
+      );
       sessions.set(id, session);
       return session;
     },
