@@ -355,6 +355,7 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
   );
   const transport = wrapTransport(options.transport, {
     credential: () => credential,
+    credentialGeneration: () => monitor.credentialGeneration,
     defaultTimeoutMs: options.timeoutMs,
     beforeCall: (procedure) => monitor.beforeCall(procedure),
     onAnswer: (procedure, error) => monitor.noteAnswer(procedure, error),

@@ -2,6 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { AcbError } from "./acb-error.js";
 import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
 import type { StreamState, WatchedStreamOptions } from "./stream-options.js";
+import { refusedGeneration } from "./transport-wrapper.js";
 
 /**
  * The client's connection as its calls and live streams see it:
@@ -85,6 +86,8 @@ export class ConnectionMonitor {
   private credentialWaiters: ((retry: boolean) => void)[] = [];
   private registrationWaiters: ((retry: boolean) => void)[] = [];
   private unauthenticatedAttempts = 0;
+  /** Counts credential replacements; every call records the one it was sent with. */
+  credentialGeneration = 0;
   /** Sessions that register again when the hub forgot them; each returns when it has. */
   readonly reregistrations = new Set<() => Promise<void>>();
 
@@ -176,12 +179,18 @@ export class ConnectionMonitor {
   /** A call got an answer from the hub: `error` is the hub's refusal, if it refused. */
   noteAnswer(procedure: string, error?: AcbError): void {
     if (error?.code === Code.Unauthenticated) {
-      this.noteUnauthenticated(error);
+      if (!this.refusedStale(error)) this.noteUnauthenticated(error);
       return;
     }
     // Anyone may call GetServerInfo: its answer says nothing about the credential.
     if (procedure === SERVER_INFO && this.current === "unauthenticated") return;
     this.noteReachable();
+  }
+
+  /** Whether `error` refused a credential that has been replaced since the call went out. */
+  private refusedStale(error: AcbError): boolean {
+    const refused = refusedGeneration(error);
+    return refused !== undefined && refused !== this.credentialGeneration;
   }
 
   private noteReachable(): void {
@@ -206,6 +215,7 @@ export class ConnectionMonitor {
 
   /** The application gave new credentials: whatever waited for them tries again. */
   credentialsChanged(): void {
+    this.credentialGeneration++;
     if (this.current === "unauthenticated") this.clearUnauthenticated();
     const waiters = this.credentialWaiters;
     this.credentialWaiters = [];
@@ -231,6 +241,8 @@ export class ConnectionMonitor {
   retryAfter(error: unknown): Promise<boolean> {
     const e = AcbError.from(error);
     if (this.closer.signal.aborted) return Promise.resolve(false);
+    // Refused with a credential replaced since: the new one has not been tried yet.
+    if (this.refusedStale(e)) return Promise.resolve(true);
     if (e.code === Code.Unauthenticated && e.isWireError) {
       this.noteUnauthenticated(e);
       return new Promise<boolean>((resolve) => {

@@ -1,19 +1,24 @@
-import type { Transport } from "@connectrpc/connect";
+import { Code, type Transport } from "@connectrpc/connect";
 import { AcbError } from "./acb-error.js";
 import type { TokenSource } from "./credentials.js";
 
-async function* rethrowing<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
-  try {
-    yield* messages;
-  } catch (err) {
-    throw AcbError.from(err);
-  }
+/**
+ * The credential generation each UNAUTHENTICATED answer refused: a refusal of a credential that has
+ * since been replaced says nothing about the new one (see ConnectionMonitor.retryAfter).
+ */
+const refusedGenerations = new WeakMap<AcbError, number>();
+
+/** The credential generation `error` refused; undefined when it is no credential refusal. */
+export function refusedGeneration(error: unknown): number | undefined {
+  return error instanceof AcbError ? refusedGenerations.get(error) : undefined;
 }
 
 /** Options of {@link wrapTransport}. */
 export interface TransportWrapOptions {
   /** The credential sent as `Authorization: Bearer …` on every call, read per call. Default: none. */
   credential?: () => TokenSource | undefined;
+  /** Changes whenever the credential is replaced. Default: it never is. */
+  credentialGeneration?: () => number;
   /** Deadline of unary calls that set none. Default: none. */
   defaultTimeoutMs?: number | undefined;
   /** Awaited before a call goes out, when it returns a promise ("package.Service/Method"). */
@@ -29,6 +34,20 @@ export interface TransportWrapOptions {
  */
 export function wrapTransport(transport: Transport, options: TransportWrapOptions = {}): Transport {
   const answered = options.onAnswer ?? (() => {});
+  const generation = options.credentialGeneration ?? (() => 0);
+  /** The error as an AcbError; a credential refusal remembers which credential it refused. */
+  const refusal = (err: unknown, sentWith: number) => {
+    const e = AcbError.from(err);
+    if (e.code === Code.Unauthenticated && e.isWireError) refusedGenerations.set(e, sentWith);
+    return e;
+  };
+  async function* rethrowing<T>(messages: AsyncIterable<T>, sentWith: number): AsyncIterable<T> {
+    try {
+      yield* messages;
+    } catch (err) {
+      throw refusal(err, sentWith);
+    }
+  }
   const prepare = async (procedure: string, header: HeadersInit | undefined) => {
     await options.beforeCall?.(procedure);
     const token = options.credential?.();
@@ -40,8 +59,9 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
   const nameOf = (method: { parent: { typeName: string }; name: string }) =>
     `${method.parent.typeName}/${method.name}`;
   return {
-    unary: (method, signal, timeoutMs, header, input, contextValues) =>
-      prepare(nameOf(method), header)
+    unary: (method, signal, timeoutMs, header, input, contextValues) => {
+      const sentWith = generation();
+      return prepare(nameOf(method), header)
         .then((h) =>
           transport.unary(
             method,
@@ -58,19 +78,22 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
             return res;
           },
           (err: unknown) => {
-            const e = AcbError.from(err);
+            const e = refusal(err, sentWith);
             if (e.isWireError) answered(nameOf(method), e);
             throw e;
           },
-        ),
-    stream: (method, signal, timeoutMs, header, input, contextValues) =>
-      prepare(nameOf(method), header)
+        );
+    },
+    stream: (method, signal, timeoutMs, header, input, contextValues) => {
+      const sentWith = generation();
+      return prepare(nameOf(method), header)
         .then((h) => transport.stream(method, signal, timeoutMs, h, input, contextValues))
         .then(
-          (res) => ({ ...res, message: rethrowing(res.message) }),
+          (res) => ({ ...res, message: rethrowing(res.message, sentWith) }),
           (err: unknown) => {
-            throw AcbError.from(err);
+            throw refusal(err, sentWith);
           },
-        ),
+        );
+    },
   };
 }
