@@ -170,6 +170,24 @@ describe("API shapes", () => {
     await Promise.all([alice.close(), bob.close()]);
   });
 
+  it("iterates conversations and their history, or reads them whole when awaited", async () => {
+    const alice = await clientFor("alice");
+    const bob = await clientFor("bob");
+    const conv = await alice.conversations.start(["bob"], { subject: "notes" });
+    for (const n of [1, 2]) {
+      await alice.sendTo("bob", "note", { n }, { conversationId: conv.id });
+    }
+    const whole = await alice.conversations.history(conv.id);
+    const iterated: unknown[] = [];
+    for await (const m of alice.conversations.history(conv.id)) iterated.push(m.value);
+    expect(iterated).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(whole.map((m) => m.value)).toEqual(iterated);
+    const listed: string[] = [];
+    for await (const c of alice.conversations.list({ participant: "bob" })) listed.push(c.id);
+    expect(listed).toEqual([conv.id]);
+    await Promise.all([alice.close(), bob.close()]);
+  });
+
   it("runs interceptors on every call and sends per-call headers", async () => {
     const seen: { method: string; trace: string | null; auth: boolean }[] = [];
     const recording: Interceptor = (next) => (req) => {
