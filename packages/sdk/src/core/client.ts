@@ -48,6 +48,7 @@ import {
 } from "./messaging.js";
 import { codecOf, type PayloadCodec, protobufCodec } from "./payload-codec.js";
 import {
+  LEAVE_UNSETTLED,
   type MessageHandler,
   MessageRouter,
   type ReceivedMessage,
@@ -516,27 +517,15 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     receive: (o = {}) => startReceiving(router, o),
     messages: (o = {}) =>
       handlerIterable<ReceivedMessage>((yieldMessage) => {
-        // Every kind goes to the loop; acks are the loop's (manualAck) or follow its progress.
+        // Every kind goes to the loop. Without manualAck, the receiver acknowledges (in batches) a
+        // message once the loop asked for the next one, and leaves the one the loop ended on.
         const all = new MessageRouter();
         all.fallback = {
           codec: undefined,
-          handler: async (m: ReceivedMessage) => {
-            let settled = false;
-            const message: ReceivedMessage = {
-              ...m,
-              ack: () => {
-                settled = true;
-                return m.ack();
-              },
-              nack: (n) => {
-                settled = true;
-                return m.nack(n);
-              },
-            };
-            if ((await yieldMessage(message)) && !o.manualAck && !settled) await message.ack();
-          },
+          handler: async (m: ReceivedMessage) =>
+            (await yieldMessage(m)) ? undefined : LEAVE_UNSETTLED,
         };
-        return startReceiving(all, { ...o, manualAck: true });
+        return startReceiving(all, o);
       }),
     contexts: {
       watch: <T>(types: string | string[], o: SubscribeOptions<T> = {}) =>

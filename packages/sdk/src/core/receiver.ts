@@ -69,6 +69,12 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
+/**
+ * Returned by a handler inside the SDK (messages()): neither reply nor settle this delivery, even
+ * with automatic acks; the hub redelivers it after its ack deadline.
+ */
+export const LEAVE_UNSETTLED: unique symbol = Symbol("leave unsettled");
+
 interface Route {
   handler: MessageHandler<never>;
   codec: PayloadCodec<unknown> | undefined;
@@ -195,6 +201,7 @@ export function startReceiver(
     }
     try {
       const result = await (route.handler as MessageHandler)(message);
+      if (result === LEAVE_UNSETTLED) return;
       if ((base.type === "query" || base.type === "command") && result !== undefined)
         await message.reply(result);
       if (!options.manualAck && !settled) acks.add(delivery.deliveryId);
