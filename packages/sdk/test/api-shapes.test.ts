@@ -208,6 +208,40 @@ describe("API shapes", () => {
   });
 });
 
+describe("the epoch check before the first call", () => {
+  let bed: TestBed;
+  beforeEach(async () => {
+    bed = await startTestBed();
+  });
+  afterEach(async () => {
+    await bed.close();
+  });
+
+  it("does not hold a call past its own deadline when GetServerInfo does not answer", async () => {
+    // GetServerInfo hangs (until the client closes); every other call goes through.
+    const stallServerInfo: Interceptor = (next) => async (req) => {
+      if (req.method.name === "GetServerInfo") {
+        await new Promise((_, reject) =>
+          req.signal.addEventListener("abort", () => reject(req.signal.reason), { once: true }),
+        );
+      }
+      return next(req);
+    };
+    const client = createClient({
+      baseUrl: bed.listener.url,
+      token: await bed.tokenFor("alice"),
+      interceptors: [stallServerInfo],
+    });
+    const shared = await client.shareContext("doc", { v: 1 }, { timeoutMs: 5_000 });
+    const aborting = new AbortController();
+    const read = client.getContext(shared.id, { signal: aborting.signal });
+    aborting.abort(); // the call ends at once, not after the check it waited for
+    expect(((await failure(read)) as AcbError).code).toBe(Code.Canceled);
+    expect(client.epoch).toBeUndefined();
+    await client.close();
+  });
+});
+
 describe("registered sessions", () => {
   let bed: TestBed;
   beforeEach(async () => {

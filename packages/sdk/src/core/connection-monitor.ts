@@ -165,7 +165,8 @@ export class ConnectionMonitor {
   /**
    * Waits, once per client, for the hub's epoch before the first call goes out: a hub that
    * restarts while that call is on its way is then seen as an epoch change. A hub that does not
-   * answer GetServerInfo holds nothing up.
+   * answer GetServerInfo holds nothing up; while it is silent, calls wait, each no longer than its
+   * own deadline or abort allows.
    */
   beforeCall(procedure: string): Promise<void> | undefined {
     if (procedure === SERVER_INFO || this.known !== undefined) return undefined;

@@ -48,8 +48,14 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
       throw refusal(err, sentWith);
     }
   }
-  const prepare = async (procedure: string, header: HeadersInit | undefined) => {
-    await options.beforeCall?.(procedure);
+  const prepare = async (
+    procedure: string,
+    header: HeadersInit | undefined,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ) => {
+    const gate = options.beforeCall?.(procedure);
+    if (gate) await untilSettledOr(gate, signal, timeoutMs);
     const token = options.credential?.();
     if (token === undefined) return header;
     const h = new Headers(header);
@@ -61,7 +67,7 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
   return {
     unary: (method, signal, timeoutMs, header, input, contextValues) => {
       const sentWith = generation();
-      return prepare(nameOf(method), header)
+      return prepare(nameOf(method), header, signal, timeoutMs ?? options.defaultTimeoutMs)
         .then((h) =>
           transport.unary(
             method,
@@ -86,7 +92,7 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
     },
     stream: (method, signal, timeoutMs, header, input, contextValues) => {
       const sentWith = generation();
-      return prepare(nameOf(method), header)
+      return prepare(nameOf(method), header, signal, timeoutMs)
         .then((h) => transport.stream(method, signal, timeoutMs, h, input, contextValues))
         .then(
           (res) => ({ ...res, message: rethrowing(res.message, sentWith) }),
@@ -96,4 +102,27 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
         );
     },
   };
+}
+
+/**
+ * Waits for `gate`, but no longer than the call it holds up may last: the call's own abort or
+ * deadline then applies to the call itself.
+ */
+function untilSettledOr(
+  gate: Promise<void>,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): Promise<void> {
+  if (!signal && timeoutMs === undefined) return gate;
+  return new Promise<void>((resolve) => {
+    const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    if (signal?.aborted) return done();
+    signal?.addEventListener("abort", done, { once: true });
+    void gate.then(done, done);
+  });
 }
