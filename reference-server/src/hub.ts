@@ -233,7 +233,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       Health,
       createHealthHandler(
         served.map((s) => s.typeName),
-        () => !shutdown.signal.aborted,
+        () => !shutdown.signal.aborted && (backend.isAvailable?.() ?? true),
       ),
     );
     router.service(ServerInfoService, createServerInfoHandler(hub, capabilities));

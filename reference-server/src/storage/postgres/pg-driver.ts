@@ -15,6 +15,8 @@ export interface PgDriverOptions {
    * with UNAVAILABLE. Default 5,000 ms.
    */
   retryForMs?: number;
+  /** Called when the database stops or starts answering (for logs). Default: none. */
+  onAvailabilityChange?: (available: boolean) => void;
 }
 
 /** SQLSTATE classes and socket errors that mean "the connection is gone", not "the query is wrong". */
@@ -66,6 +68,7 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
   let probe: NodeJS.Timeout | undefined;
 
   const markDown = () => {
+    if (available && !closed) options.onAvailabilityChange?.(false);
     available = false;
     if (probe || closed) return;
     // While the database is away, check once a second so readiness recovers without traffic.
@@ -78,6 +81,7 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
     probe.unref();
   };
   const markUp = () => {
+    if (!available && !closed) options.onAvailabilityChange?.(true);
     available = true;
     if (probe) clearInterval(probe);
     probe = undefined;
@@ -85,6 +89,19 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
   // An idle pooled connection that breaks emits "error" on the pool; without a listener Node
   // would end the process. The next transaction gets a fresh connection.
   pool.on("error", () => markDown());
+
+  // A checked-out connection that breaks between queries emits "error" with no pool listener
+  // attached; the transaction's next query fails with it anyway, so the event itself is noted only.
+  const onCheckedOutError = () => markDown();
+  const checkOut = async () => {
+    const client = await pool.connect();
+    client.on("error", onCheckedOutError);
+    return client;
+  };
+  const checkIn = (client: pg.PoolClient, err?: Error) => {
+    client.off("error", onCheckedOutError);
+    client.release(err);
+  };
 
   const unavailable = (err: unknown) =>
     hubError(Code.Unavailable, "the database cannot be reached; retry later", { cause: err });
@@ -100,8 +117,11 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
     connecting ??= (async () => {
       for (;;) {
         const c = new pg.Client(config);
+        const failed = () => undefined; // the connect() below rejects with the same error
+        c.on("error", failed);
         try {
           await c.connect();
+          c.off("error", failed);
           c.on("notification", (n) => {
             for (const cb of channels.get(n.channel) ?? []) cb(n.payload ?? "");
           });
@@ -141,7 +161,7 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
       for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
         let client: pg.PoolClient;
         try {
-          client = await pool.connect();
+          client = await checkOut();
         } catch (err) {
           if (!isConnectionError(err) || closed) throw err;
           markDown();
@@ -155,12 +175,12 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
           const result = await fn(wrap(client));
           committing = true;
           await client.query("COMMIT");
-          client.release();
+          checkIn(client);
           markUp();
           return result;
         } catch (err) {
           if (isConnectionError(err)) {
-            client.release(err as Error); // destroys the broken connection
+            checkIn(client, err as Error); // destroys the broken connection
             markDown();
             if (committing || Date.now() + backoff > giveUpAt) throw unavailable(err);
             await sleep(backoff);
@@ -168,20 +188,20 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
           }
           try {
             await client.query("ROLLBACK");
-            client.release();
+            checkIn(client);
           } catch (rollbackErr) {
-            client.release(rollbackErr as Error);
+            checkIn(client, rollbackErr as Error);
           }
           throw err;
         }
       }
     },
     async session(fn) {
-      const client = await pool.connect();
+      const client = await checkOut();
       try {
         return await fn(wrap(client));
       } finally {
-        client.release();
+        checkIn(client);
       }
     },
     async listen(channel, onPayload) {

@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import type { SqlClient, SqlDriver } from "./sql-driver.js";
 
@@ -30,6 +31,7 @@ const wrap = (q: PgliteQueryable): SqlClient => ({
  * queues them.
  */
 export async function createPgliteDriver(options: PgliteDriverOptions = {}): Promise<SqlDriver> {
+  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
   const db = options.dataDir ? await PGlite.create(options.dataDir) : await PGlite.create();
   const direct = wrap(db);
   return {
