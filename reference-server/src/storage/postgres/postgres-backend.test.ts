@@ -18,3 +18,16 @@ if (url) {
 } else {
   it.skip("postgres backend (ACB_TEST_POSTGRES_URL is not set)", () => {});
 }
+
+// A small retention, so the suite can check that old events are deleted.
+if (url) {
+  backendTestSuite(
+    "postgres backend with retainEvents 8",
+    async () => {
+      const { schema, role, drop } = await createTestSchema(url);
+      drops.push(drop);
+      return createPostgresBackend({ url, schema, role, poolSize: 2, events: { retainEvents: 8 } });
+    },
+    { retainEvents: 8 },
+  );
+}
