@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { AdminService } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
@@ -47,6 +46,7 @@ import { createRegistryHandler } from "./handlers/registry-handler.js";
 import { createServerInfoHandler } from "./handlers/server-info-handler.js";
 import type { HubContext, HubLimits } from "./hub-context.js";
 import { createJsonLogger, type Logger } from "./logger.js";
+import { createFaultInterceptor } from "./server/fault-interceptor.js";
 import {
   type Listener,
   type ListenOptions,
@@ -55,6 +55,7 @@ import {
 } from "./server/listener.js";
 import { isLoopback } from "./server/loopback.js";
 import { createNodeAdapter } from "./server/node-adapter.js";
+import { createFaultyBackend } from "./storage/faulty/faulty-backend.js";
 import { createMemoryBackend } from "./storage/memory/memory-backend.js";
 import type { Backend } from "./storage/types.js";
 import { createValidationInterceptor } from "./validation-interceptor.js";
@@ -89,7 +90,10 @@ export interface HubOptions {
 
 /** A running hub: a request handler plus the listeners serving it. */
 export interface Hub {
-  /** Changes whenever the hub's state is lost (every start of an in-memory hub). */
+  /**
+   * Stored by the backend: the same on every node sharing it and across restarts of a durable
+   * one; new with every in-memory backend (its state is lost with it).
+   */
   readonly epoch: string;
   readonly nodeId: string;
   readonly clock: Clock;
@@ -115,6 +119,7 @@ export const defaultLimits: HubLimits = {
   maxObjectBytes: 10 * 1024 * 1024 * 1024,
   maxConcurrentStreamsPerAgent: 10,
   uploadIdleTimeoutMs: 15 * 60_000,
+  notificationPollMs: 2_000,
 };
 
 /** The optional capabilities this hub delivers (GetServerInfo). */
@@ -162,7 +167,10 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     );
   }
   const clock = options.clock ?? systemClock;
-  const backend = options.backend ?? createMemoryBackend();
+  const faults = new Set(options.faults ?? []);
+  const chosen = options.backend ?? createMemoryBackend();
+  // TEST-ONLY faults wrap the backend and the handlers; the domain never sees them.
+  const backend = faults.size > 0 ? createFaultyBackend(chosen, faults, clock) : chosen;
   const logger = options.logger ?? createJsonLogger();
   const keys = options.keys ?? (await generateDevKeys());
   const tokens = createTokenService({
@@ -189,7 +197,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     backend,
     clock,
     tokens,
-    epoch: randomBytes(9).toString("base64url"),
+    epoch: await backend.epoch(),
     nodeId: options.nodeId ?? `${hostname()}-${process.pid}`,
     limits: { ...defaultLimits, ...options.limits },
     apiKeys: new ApiKeys(backend.apiKeys, clock),
@@ -202,7 +210,6 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
       return t;
     },
-    ...(options.faults?.length ? { faults: new Set(options.faults) } : {}),
   };
 
   const registry = new Registry(hub);
@@ -216,6 +223,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   });
   // Deadlines stored by a previous run (or another node) are armed, and applied when overdue.
   await meetings.resume();
+  await conversations.resume();
   const served: DescService[] = [
     ServerInfoService,
     RegistryService,
@@ -272,6 +280,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       logger.log("error", "handler failed after its response started", { procedure, err: reason }),
     interceptors: [
       loggingInterceptor(logger),
+      ...(faults.size > 0 ? [createFaultInterceptor(faults)] : []),
       createAuditInterceptor(hub.audit),
       authInterceptor,
       createValidationInterceptor(),

@@ -235,11 +235,7 @@ export class LargeContexts {
           { chunk_size: String(s.chunkSize) },
         );
       }
-      // TEST-ONLY fault "accept-corrupt-chunk" (faults.ts) skips the chunk's checksum.
-      if (
-        !same(sha256Of(chunk.data), chunk.sha256) &&
-        !this.hub.faults?.has("accept-corrupt-chunk")
-      ) {
+      if (!same(sha256Of(chunk.data), chunk.sha256)) {
         throw chunkError(
           s,
           Code.DataLoss,

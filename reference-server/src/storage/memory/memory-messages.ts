@@ -50,8 +50,18 @@ class Inbox {
 
 const key = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`;
 
+/**
+ * The queues alone: the memory backend wraps enqueue with idempotency keys and conversations
+ * (memory-backend.ts). Every method body runs without awaiting, so a call is one step.
+ */
+export interface MemoryMessageQueues extends Omit<MessageStore, "enqueue"> {
+  enqueue(message: MessageRecord, recipients: readonly string[]): Promise<void>;
+  deleteAgent(tenantId: string, agentId: string): Promise<void>;
+  deleteTenant(tenantId: string): Promise<void>;
+}
+
 /** The embedded message store: per-recipient queues in process memory. */
-export function createMemoryMessageStore(): MessageStore {
+export function createMemoryMessageStore(): MemoryMessageQueues {
   const inboxes = new Map<string, Inbox>();
   let deliverySeq = 0;
   const inboxOf = (tenantId: string, agentId: string): Inbox => {

@@ -1,11 +1,10 @@
 // The security stores' part of the shared backend contract (backend-test-suite.ts registers it):
 // API keys, the audit log, usage metering and rate-limit counters.
 
-import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { ApiKeyRecord, AuditRecordData, Backend } from "./types.js";
+import type { ApiKeyRecord, AuditRecordData, Backend } from "../types.js";
 
-const fresh = (prefix = "t") => `${prefix}${randomUUID().replaceAll("-", "")}`;
+import { deleteTenant, fresh } from "./helpers.js";
 
 function apiKey(tenantId: string, id: string): ApiKeyRecord {
   return {
@@ -54,7 +53,7 @@ export function securityStoreTests(get: () => Backend): void {
       expect((await keys.revoke(id1 as string, 6_000))?.revokedAt).toBe(5_000);
       expect((await keys.get(id1 as string))?.revokedAt).toBe(5_000);
       expect(await keys.revoke(fresh("k"), 1)).toBeUndefined();
-      await keys.deleteTenant(tenantId);
+      await deleteTenant(get(), tenantId);
       expect(await keys.get(id2 as string)).toBeUndefined();
     });
   });
@@ -106,7 +105,7 @@ export function securityStoreTests(get: () => Backend): void {
         { start: h, messages: 0, bytes: 0, storageBytes: 60 },
       ]);
       expect(await usage.read(tenantId, h, 2 * h)).toHaveLength(1);
-      await usage.deleteTenant(tenantId);
+      await deleteTenant(get(), tenantId);
       expect(await usage.read(tenantId, 0, 2 * h)).toEqual([]);
       expect(await usage.storageBytes(tenantId)).toBe(0);
     });
@@ -127,7 +126,7 @@ export function securityStoreTests(get: () => Backend): void {
       // A new window starts from zero.
       const next = { windowStart: 60_000, windowEnd: 120_000 };
       expect(await limiter.consume([{ ...a, ...next, amount: 3 }])).toEqual({ ok: true });
-      await limiter.deleteTenant(t);
+      await deleteTenant(get(), t);
       expect(await limiter.consume([{ ...a, ...next, amount: 3 }])).toEqual({ ok: true });
     });
   });
