@@ -1,7 +1,8 @@
 // A durable hub loses nothing it acknowledged when its process is killed: writes go through one
 // `acb-hub dev` process (PGlite in --data DIR; PostgreSQL), which is then SIGKILLed (no drain, no
 // shutdown hook), and a new process on the same storage reads every acknowledged context
-// revision, queued message, meeting and agent registration back, with the tokens of the first.
+// revision, queued message, meeting and agent registration back, with the tokens and the epoch
+// of the first.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -110,6 +111,8 @@ async function killAndRestart(
   running.delete(first);
 
   const second = await start(args, env);
+  // The same hub, to its clients: the epoch is stored, so cursors stay valid.
+  expect(second.epoch).toBe(first.epoch);
   // The first process's tokens still verify: the signing key is kept in the data directory.
   const after = clients(second.url, bobToken);
   const ctx = (await after.contexts.getContext({ contextId: "ctx-1" })).context;

@@ -28,6 +28,7 @@ export const tenantTables = [
   "acb_topic_subscriptions",
   "acb_conversations",
   "acb_conversation_messages",
+  "acb_requests",
   "acb_api_keys",
   "acb_audit",
   "acb_usage_storage",
@@ -69,8 +70,9 @@ CREATE INDEX acb_contexts_expiry ON acb_contexts (expires_at) WHERE expires_at I
 CREATE TABLE acb_event_heads (
   tenant_id text COLLATE "C" NOT NULL, stream text COLLATE "C" NOT NULL, head bigint NOT NULL,
   PRIMARY KEY (tenant_id, stream));
+-- data: the change event as protobuf bytes (encoded by the domain).
 CREATE TABLE acb_events (
-  tenant_id text COLLATE "C" NOT NULL, stream text COLLATE "C" NOT NULL, seq bigint NOT NULL, doc jsonb NOT NULL,
+  tenant_id text COLLATE "C" NOT NULL, stream text COLLATE "C" NOT NULL, seq bigint NOT NULL, data bytea NOT NULL,
   PRIMARY KEY (tenant_id, stream, seq));
 
 CREATE TABLE acb_refresh_tokens (
@@ -119,12 +121,20 @@ CREATE TABLE acb_topic_subscriptions (
 
 CREATE TABLE acb_conversations (
   tenant_id text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, doc jsonb NOT NULL, version bigint NOT NULL,
-  timeout_at bigint,
+  state integer NOT NULL, timeout_at bigint,
   PRIMARY KEY (tenant_id, id));
+CREATE INDEX acb_conversations_due ON acb_conversations (timeout_at) WHERE timeout_at IS NOT NULL;
 CREATE TABLE acb_conversation_messages (
   tenant_id text COLLATE "C" NOT NULL, conversation_id text COLLATE "C" NOT NULL, idx integer NOT NULL,
   message_id text COLLATE "C" NOT NULL, doc jsonb NOT NULL,
   PRIMARY KEY (tenant_id, conversation_id, idx));
+
+-- Request calls waiting for their reply (any node may accept the reply).
+CREATE TABLE acb_requests (
+  tenant_id text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, doc jsonb NOT NULL,
+  forget_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, id));
+CREATE INDEX acb_requests_forget ON acb_requests (forget_at);
 
 CREATE TABLE acb_api_keys (tenant_id text COLLATE "C" NOT NULL, id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);
 CREATE INDEX acb_api_keys_tenant ON acb_api_keys (tenant_id, id);

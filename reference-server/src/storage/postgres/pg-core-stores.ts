@@ -4,6 +4,7 @@ import type {
   ContextRecord,
   ContextStore,
   EventLog,
+  EventStreamName,
   RefreshTokenRecord,
   RegistryStore,
   StoredEvent,
@@ -11,6 +12,7 @@ import type {
   TenantStore,
 } from "../types.js";
 import { decodeDoc, encodeDoc, num } from "./doc-codec.js";
+import { dropUnreferenced } from "./pg-messages.js";
 import { ALL_TENANTS, type SqlDatabase } from "./sql-database.js";
 import type { SqlClient } from "./sql-driver.js";
 import { notifyAtCommit, type Wakeups, wakeKey } from "./wakeups.js";
@@ -52,23 +54,19 @@ export function createPgTenantStore(db: SqlDatabase): TenantStore {
         ]);
         return r.rowCount === 1;
       }),
-    delete: (id) =>
-      db.tx(id, async (c) => {
-        const r = await c.query("DELETE FROM acb_tenants WHERE tenant_id = $1", [id]);
-        return r.rowCount === 1;
-      }),
   };
 }
 
-export function createPgRegistryStore(db: SqlDatabase): RegistryStore {
+export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent): RegistryStore {
   return {
-    put: (a) =>
+    put: (a, event) =>
       db.tx(a.tenantId, async (c) => {
         await c.query(
           `INSERT INTO acb_agents (tenant_id, id, doc) VALUES ($1, $2, $3)
            ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc`,
           [a.tenantId, a.id, encodeDoc(a)],
         );
+        await appendEvent(c, a.tenantId, "agents", event);
       }),
     get: (tenantId, agentId) =>
       db.tx(tenantId, async (c) => {
@@ -78,23 +76,56 @@ export function createPgRegistryStore(db: SqlDatabase): RegistryStore {
         );
         return docs<AgentRecord>(r.rows)[0];
       }),
-    touch: (tenantId, agentId, at) =>
+    touch: (tenantId, agentId, at, event) =>
       db.tx(tenantId, async (c) => {
+        // The row lock makes the before/after seen by `event` exact under concurrent touches.
         const r = await c.query<DocRow>(
-          `UPDATE acb_agents SET doc = jsonb_set(doc, '{lastSeen}',
-             to_jsonb(greatest((doc->>'lastSeen')::float8, $3::float8)))
-           WHERE tenant_id = $1 AND id = $2 RETURNING doc`,
-          [tenantId, agentId, at],
+          "SELECT doc FROM acb_agents WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+          [tenantId, agentId],
         );
-        return docs<AgentRecord>(r.rows)[0];
+        const before = docs<AgentRecord>(r.rows)[0];
+        if (!before) return undefined;
+        const after = { ...before, lastSeen: Math.max(before.lastSeen, at) };
+        if (after.lastSeen !== before.lastSeen) {
+          await c.query("UPDATE acb_agents SET doc = $3 WHERE tenant_id = $1 AND id = $2", [
+            tenantId,
+            agentId,
+            encodeDoc(after),
+          ]);
+        }
+        const data = event?.(before, after);
+        if (data) await appendEvent(c, tenantId, "agents", data);
+        return after;
       }),
-    delete: (tenantId, agentId) =>
+    delete: (tenantId, agentId, event) =>
       db.tx(tenantId, async (c) => {
         const r = await c.query<DocRow>(
           "DELETE FROM acb_agents WHERE tenant_id = $1 AND id = $2 RETURNING doc",
           [tenantId, agentId],
         );
-        return docs<AgentRecord>(r.rows)[0];
+        const removed = docs<AgentRecord>(r.rows)[0];
+        if (!removed) return undefined;
+        // What only the agent owned goes in the same transaction.
+        const gone = await c.query<{ message_id: string }>(
+          "DELETE FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 RETURNING message_id",
+          [tenantId, agentId],
+        );
+        await c.query("DELETE FROM acb_dead_letters WHERE tenant_id = $1 AND agent_id = $2", [
+          tenantId,
+          agentId,
+        ]);
+        await c.query(
+          "DELETE FROM acb_topic_subscriptions WHERE tenant_id = $1 AND agent_id = $2",
+          [tenantId, agentId],
+        );
+        await dropUnreferenced(
+          c,
+          tenantId,
+          gone.rows.map((row) => row.message_id),
+        );
+        const data = event(removed);
+        if (data) await appendEvent(c, tenantId, "agents", data);
+        return removed;
       }),
     list: (tenantId, q, afterId, limit) =>
       db.tx(tenantId, async (c) => {
@@ -130,10 +161,6 @@ export function createPgRegistryStore(db: SqlDatabase): RegistryStore {
         );
         return num(r.rows[0]?.n ?? 0);
       }),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        await c.query("DELETE FROM acb_agents WHERE tenant_id = $1", [tenantId]);
-      }),
   };
 }
 
@@ -145,19 +172,21 @@ async function currentContext(c: SqlClient, tenantId: string, id: string) {
   return docs<ContextRecord>(r.rows)[0];
 }
 
-export function createPgContextStore(db: SqlDatabase): ContextStore {
+export function createPgContextStore(db: SqlDatabase, appendEvent: AppendEvent): ContextStore {
   return {
-    create: (ctx) =>
+    create: (ctx, event) =>
       db.tx(ctx.tenantId, async (c) => {
         const r = await c.query(
           `INSERT INTO acb_contexts (tenant_id, id, doc, revision, expires_at)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
           [ctx.tenantId, ctx.id, encodeDoc(ctx), ctx.revision, ctx.expiresAt ?? null],
         );
-        return r.rowCount === 1;
+        if (r.rowCount !== 1) return false;
+        await appendEvent(c, ctx.tenantId, "contexts", event);
+        return true;
       }),
     get: (tenantId, id) => db.tx(tenantId, (c) => currentContext(c, tenantId, id)),
-    replace: (next, expectedRevision) =>
+    replace: (next, expectedRevision, event) =>
       db.tx(next.tenantId, async (c) => {
         const r = await c.query(
           `UPDATE acb_contexts SET doc = $3, revision = $4, expires_at = $5
@@ -171,17 +200,23 @@ export function createPgContextStore(db: SqlDatabase): ContextStore {
             expectedRevision,
           ],
         );
-        if (r.rowCount === 1) return { ok: true as const };
-        return { ok: false as const, current: await currentContext(c, next.tenantId, next.id) };
+        if (r.rowCount !== 1) {
+          return { ok: false as const, current: await currentContext(c, next.tenantId, next.id) };
+        }
+        await appendEvent(c, next.tenantId, "contexts", event);
+        return { ok: true as const };
       }),
-    delete: (tenantId, id, expectedRevision) =>
+    delete: (tenantId, id, expectedRevision, event) =>
       db.tx(tenantId, async (c) => {
         const r = await c.query(
           "DELETE FROM acb_contexts WHERE tenant_id = $1 AND id = $2 AND revision = $3",
           [tenantId, id, expectedRevision],
         );
-        if (r.rowCount === 1) return { ok: true as const };
-        return { ok: false as const, current: await currentContext(c, tenantId, id) };
+        if (r.rowCount !== 1) {
+          return { ok: false as const, current: await currentContext(c, tenantId, id) };
+        }
+        await appendEvent(c, tenantId, "contexts", event);
+        return { ok: true as const };
       }),
     list: (tenantId, q, afterId, limit) =>
       db.tx(tenantId, async (c) => {
@@ -216,10 +251,6 @@ export function createPgContextStore(db: SqlDatabase): ContextStore {
         const t = r.rows[0]?.t;
         return t === null || t === undefined ? undefined : num(t);
       }),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        await c.query("DELETE FROM acb_contexts WHERE tenant_id = $1", [tenantId]);
-      }),
   };
 }
 
@@ -229,12 +260,52 @@ export interface PgEventLogOptions {
   retainEvents?: number;
 }
 
+/** Appends a change event within the caller's transaction `c`; returns its seq. */
+export type AppendEvent = (
+  c: SqlClient,
+  tenantId: string,
+  stream: EventStreamName,
+  data: Uint8Array,
+) => Promise<number>;
+
+/**
+ * Appends change events within the caller's transaction, so a write and its event commit
+ * together. The head row serialises appends of one stream (its row lock): seqs have no gaps.
+ */
+export function eventAppender(options: PgEventLogOptions = {}): AppendEvent {
+  const retainEvents = options.retainEvents ?? 10_000;
+  return async (c, tenantId, stream, data) => {
+    const r = await c.query<{ head: unknown }>(
+      `INSERT INTO acb_event_heads (tenant_id, stream, head) VALUES ($1, $2, 1)
+     ON CONFLICT (tenant_id, stream) DO UPDATE SET head = acb_event_heads.head + 1
+     RETURNING head`,
+      [tenantId, stream],
+    );
+    const seq = num(r.rows[0]?.head);
+    await c.query("INSERT INTO acb_events (tenant_id, stream, seq, data) VALUES ($1, $2, $3, $4)", [
+      tenantId,
+      stream,
+      seq,
+      data,
+    ]);
+    // Trim in batches (every 1/4 of the retention) so trimming stays cheap per append.
+    if (seq > retainEvents && seq % Math.max(1, Math.floor(retainEvents / 4)) === 0) {
+      await c.query("DELETE FROM acb_events WHERE tenant_id = $1 AND stream = $2 AND seq <= $3", [
+        tenantId,
+        stream,
+        seq - retainEvents,
+      ]);
+    }
+    await notifyAtCommit(c, wakeKey.events(tenantId, stream), seq);
+    return seq;
+  };
+}
+
 export function createPgEventLog(
   db: SqlDatabase,
   wakeups: Wakeups,
-  options: PgEventLogOptions = {},
+  appendEvent: AppendEvent,
 ): EventLog {
-  const retain = options.retainEvents ?? 10_000;
   const bounds = async (c: SqlClient, tenantId: string, stream: string) => {
     const r = await c.query<{ head: unknown; oldest: unknown }>(
       `SELECT h.head, (SELECT min(seq) FROM acb_events e WHERE e.tenant_id = $1 AND e.stream = $2) AS oldest
@@ -247,39 +318,17 @@ export function createPgEventLog(
     return { head, oldest };
   };
   return {
-    append: (tenantId, stream, event) =>
+    append: (tenantId, stream, data) =>
+      db.tx(tenantId, (c) => appendEvent(c, tenantId, stream, data)),
+    read: (tenantId, stream, afterSeq, limit) =>
       db.tx(tenantId, async (c) => {
-        // The head row serialises appends of one stream (its row lock), so seqs have no gaps.
-        const r = await c.query<{ head: unknown }>(
-          `INSERT INTO acb_event_heads (tenant_id, stream, head) VALUES ($1, $2, 1)
-           ON CONFLICT (tenant_id, stream) DO UPDATE SET head = acb_event_heads.head + 1
-           RETURNING head`,
-          [tenantId, stream],
-        );
-        const seq = num(r.rows[0]?.head);
-        await c.query(
-          "INSERT INTO acb_events (tenant_id, stream, seq, doc) VALUES ($1, $2, $3, $4)",
-          [tenantId, stream, seq, encodeDoc(event)],
-        );
-        // Trim in batches (every 1/4 of the retention) so trimming stays cheap per append.
-        if (seq > retain && seq % Math.max(1, Math.floor(retain / 4)) === 0) {
-          await c.query(
-            "DELETE FROM acb_events WHERE tenant_id = $1 AND stream = $2 AND seq <= $3",
-            [tenantId, stream, seq - retain],
-          );
-        }
-        await notifyAtCommit(c, wakeKey.events(tenantId, stream), seq);
-        return seq;
-      }),
-    read: <T>(tenantId: string, stream: string, afterSeq: number, limit: number) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<{ seq: unknown; doc: unknown }>(
-          `SELECT seq, doc FROM acb_events WHERE tenant_id = $1 AND stream = $2 AND seq > $3
+        const r = await c.query<{ seq: unknown; data: Uint8Array }>(
+          `SELECT seq, data FROM acb_events WHERE tenant_id = $1 AND stream = $2 AND seq > $3
            ORDER BY seq LIMIT $4`,
           [tenantId, stream, afterSeq, limit],
         );
         return r.rows.map(
-          (row): StoredEvent<T> => ({ seq: num(row.seq), event: decodeDoc<T>(row.doc) }),
+          (row): StoredEvent => ({ seq: num(row.seq), data: new Uint8Array(row.data) }),
         );
       }),
     bounds: (tenantId, stream) => db.tx(tenantId, (c) => bounds(c, tenantId, stream)),
@@ -290,14 +339,6 @@ export function createPgEventLog(
         async () => (await db.tx(tenantId, (c) => bounds(c, tenantId, stream))).head > afterSeq,
         signal,
       ),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        await c.query("DELETE FROM acb_events WHERE tenant_id = $1", [tenantId]);
-        await c.query("DELETE FROM acb_event_heads WHERE tenant_id = $1", [tenantId]);
-        for (const stream of ["contexts", "agents"]) {
-          await notifyAtCommit(c, wakeKey.events(tenantId, stream));
-        }
-      }),
   };
 }
 
@@ -349,10 +390,6 @@ export function createPgAuthStore(db: SqlDatabase): AuthStore {
           familyId,
         ]);
         return r.rows.length > 0;
-      }),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        await c.query("DELETE FROM acb_refresh_tokens WHERE tenant_id = $1", [tenantId]);
       }),
   };
 }

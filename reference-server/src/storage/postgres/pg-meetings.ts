@@ -137,14 +137,5 @@ export function createPgMeetingStore(db: SqlDatabase, wakeups: Wakeups): Meeting
         await notifyAtCommit(c, wakeKey.meeting(tenantId, id));
         return r.rowCount === 1;
       }),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<{ id: string }>(
-          "DELETE FROM acb_meetings WHERE tenant_id = $1 RETURNING id",
-          [tenantId],
-        );
-        await c.query("DELETE FROM acb_meeting_events WHERE tenant_id = $1", [tenantId]);
-        for (const { id } of r.rows) await notifyAtCommit(c, wakeKey.meeting(tenantId, id));
-      }),
   };
 }

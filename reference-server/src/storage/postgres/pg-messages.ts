@@ -3,6 +3,7 @@ import { newId } from "../../ids.js";
 import type {
   ClaimedDelivery,
   DeadLetterRecord,
+  EnqueueResult,
   MessageRecord,
   MessageStore,
   SettleOutcome,
@@ -10,6 +11,11 @@ import type {
 import { decodeDoc, encodeDoc, num } from "./doc-codec.js";
 import type { SqlDatabase } from "./sql-database.js";
 import type { SqlClient } from "./sql-driver.js";
+
+/** Thrown inside a transaction to roll it back and answer `result`. */
+class Refused {
+  constructor(readonly result: EnqueueResult) {}
+}
 
 const WAITING = 0;
 const IN_FLIGHT = 1;
@@ -38,7 +44,11 @@ async function messagesOf(
 }
 
 /** Deletes messages no delivery refers to any more. */
-async function dropUnreferenced(c: SqlClient, tenantId: string, ids: string[]): Promise<void> {
+export async function dropUnreferenced(
+  c: SqlClient,
+  tenantId: string,
+  ids: string[],
+): Promise<void> {
   if (ids.length === 0) return;
   await c.query(
     `DELETE FROM acb_messages m WHERE m.tenant_id = $1 AND m.id = ANY($2::text[])
@@ -126,20 +136,81 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
     });
 
   return {
-    enqueue: (message, recipients) =>
-      db.tx(message.tenantId, async (c) => {
-        if (recipients.length === 0) return;
-        await c.query(
-          `INSERT INTO acb_messages (tenant_id, id, doc) VALUES ($1, $2, $3)
-           ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc`,
-          [message.tenantId, message.id, encodeDoc(message)],
-        );
-        await c.query(
-          `INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
-           SELECT $1, a, $2, $3 FROM unnest($4::text[]) WITH ORDINALITY AS r(a, n) ORDER BY n`,
-          [message.tenantId, message.id, message.expiresAt, [...recipients]],
-        );
-      }),
+    enqueue: async (message, recipients, options = {}) => {
+      const { tenantId, senderId, idempotencyKey } = message;
+      const idem = idempotencyKey === "" ? undefined : options.idempotency;
+      try {
+        return await db.tx(tenantId, async (c): Promise<EnqueueResult> => {
+          if (idem) {
+            // Takes the key when it is free or expired; otherwise the live entry wins.
+            const taken = await c.query(
+              `INSERT INTO acb_idempotency (tenant_id, sender_id, key, message_id, expires_at)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (tenant_id, sender_id, key) DO UPDATE
+                 SET message_id = EXCLUDED.message_id, expires_at = EXCLUDED.expires_at
+                 WHERE acb_idempotency.expires_at <= $6`,
+              [tenantId, senderId, idempotencyKey, message.id, idem.expiresAt, idem.now],
+            );
+            if (taken.rowCount !== 1) {
+              const r = await c.query<{ message_id: string }>(
+                "SELECT message_id FROM acb_idempotency WHERE tenant_id = $1 AND sender_id = $2 AND key = $3",
+                [tenantId, senderId, idempotencyKey],
+              );
+              return { ok: false, duplicateOf: r.rows[0]?.message_id ?? "" };
+            }
+            // Expired keys of the tenant are pruned now and then (about one send in a hundred),
+            // so the table stays bounded by the dedupe window.
+            if (Math.random() < 0.01) {
+              await c.query(
+                "DELETE FROM acb_idempotency WHERE tenant_id = $1 AND expires_at <= $2",
+                [tenantId, idem.now],
+              );
+            }
+          }
+          const conv = options.conversation;
+          if (conv) {
+            // The version check takes the conversation's row lock, which also orders its history.
+            const r = await c.query(
+              `UPDATE acb_conversations SET doc = $3, version = $4, state = $5, timeout_at = $6
+               WHERE tenant_id = $1 AND id = $2 AND version = $7`,
+              [
+                tenantId,
+                conv.next.id,
+                encodeDoc(conv.next),
+                conv.next.version,
+                conv.next.state,
+                conv.next.timeoutAt ?? null,
+                conv.expectedVersion,
+              ],
+            );
+            // Undo the idempotency key taken above: nothing of this send may stay.
+            if (r.rowCount !== 1) throw new Refused({ ok: false, conversationConflict: true });
+            await c.query(
+              `INSERT INTO acb_conversation_messages (tenant_id, conversation_id, idx, message_id, doc)
+               SELECT $1, $2, coalesce(max(idx), -1) + 1, $3, $4 FROM acb_conversation_messages
+               WHERE tenant_id = $1 AND conversation_id = $2`,
+              [tenantId, conv.next.id, message.id, encodeDoc(message)],
+            );
+          }
+          if (recipients.length > 0) {
+            await c.query(
+              `INSERT INTO acb_messages (tenant_id, id, doc) VALUES ($1, $2, $3)
+               ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc`,
+              [tenantId, message.id, encodeDoc(message)],
+            );
+            await c.query(
+              `INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
+               SELECT $1, a, $2, $3 FROM unnest($4::text[]) WITH ORDINALITY AS r(a, n) ORDER BY n`,
+              [tenantId, message.id, message.expiresAt, [...recipients]],
+            );
+          }
+          return { ok: true };
+        });
+      } catch (err) {
+        if (err instanceof Refused) return err.result;
+        throw err;
+      }
+    },
     claim: (tenantId, agentId, max, now, deadline) =>
       db.tx(tenantId, async (c) => {
         // Expired waiting messages are discarded, never delivered.
@@ -342,28 +413,6 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
           id,
         ]);
         return r.rowCount === 1;
-      }),
-    deleteAgent: (tenantId, agentId) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<{ message_id: string }>(
-          "DELETE FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 RETURNING message_id",
-          [tenantId, agentId],
-        );
-        await c.query("DELETE FROM acb_dead_letters WHERE tenant_id = $1 AND agent_id = $2", [
-          tenantId,
-          agentId,
-        ]);
-        await dropUnreferenced(
-          c,
-          tenantId,
-          r.rows.map((row) => row.message_id),
-        );
-      }),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        await c.query("DELETE FROM acb_deliveries WHERE tenant_id = $1", [tenantId]);
-        await c.query("DELETE FROM acb_dead_letters WHERE tenant_id = $1", [tenantId]);
-        await c.query("DELETE FROM acb_messages WHERE tenant_id = $1", [tenantId]);
       }),
   };
 }

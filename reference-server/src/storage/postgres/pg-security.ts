@@ -48,10 +48,6 @@ export function createPgApiKeyStore(db: SqlDatabase): ApiKeyStore {
         const row = r.rows[0];
         return row && decodeDoc<ApiKeyRecord>(row.doc);
       }),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        await c.query("DELETE FROM acb_api_keys WHERE tenant_id = $1", [tenantId]);
-      }),
   };
 }
 
@@ -141,11 +137,6 @@ export function createPgUsageStore(db: SqlDatabase): UsageStore {
           storageBytes: num(row.storage_bytes),
         }));
       }),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        await c.query("DELETE FROM acb_usage_storage WHERE tenant_id = $1", [tenantId]);
-        await c.query("DELETE FROM acb_usage_buckets WHERE tenant_id = $1", [tenantId]);
-      }),
   };
 }
 
@@ -196,12 +187,6 @@ export function createPgRateLimiter(db: SqlDatabase): RateLimiter {
           );
         }
         return { ok: true as const };
-      }),
-    deleteTenant: (tenantId) =>
-      db.tx(tenantId, async (c) => {
-        await c.query("DELETE FROM acb_rate_counters WHERE key LIKE $1", [
-          likePrefix(`tenant:${tenantId}:`),
-        ]);
       }),
   };
 }

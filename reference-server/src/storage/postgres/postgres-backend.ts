@@ -2,8 +2,9 @@
 // (the same PostgreSQL in process). The schema is migrated at start; each transaction is scoped to
 // one tenant for row-level security.
 
-import type { Backend } from "../types.js";
-import { migrate } from "./migrations.js";
+import { randomBytes } from "node:crypto";
+import type { Backend, Notifier } from "../types.js";
+import { migrate, tenantTables } from "./migrations.js";
 import { createPgBlobStore } from "./pg-blob-store.js";
 import {
   createPgAuthStore,
@@ -11,6 +12,7 @@ import {
   createPgEventLog,
   createPgRegistryStore,
   createPgTenantStore,
+  eventAppender,
   type PgEventLogOptions,
 } from "./pg-core-stores.js";
 import { createPgDriver, type PgDriverOptions } from "./pg-driver.js";
@@ -21,6 +23,7 @@ import {
   createPgIdempotencyStore,
   createPgTopicStore,
 } from "./pg-messaging-stores.js";
+import { createPgRequestStore } from "./pg-requests.js";
 import {
   createPgApiKeyStore,
   createPgAuditStore,
@@ -28,9 +31,9 @@ import {
   createPgUsageStore,
 } from "./pg-security.js";
 import { createPgliteDriver, type PgliteDriverOptions } from "./pglite-driver.js";
-import { SqlDatabase } from "./sql-database.js";
+import { ALL_TENANTS, SqlDatabase } from "./sql-database.js";
 import type { SqlDriver } from "./sql-driver.js";
-import { parseWake, WAKE_CHANNEL, Wakeups } from "./wakeups.js";
+import { notifyAtCommit, parseWake, WAKE_CHANNEL, Wakeups, wakeKey } from "./wakeups.js";
 
 /** Options shared by both SQL backends. */
 export interface SqlBackendOptions {
@@ -74,14 +77,60 @@ export async function createSqlBackend(
     const { key, seq } = parseWake(payload);
     wakeups.wake(key, seq);
   });
+  let notifier: Notifier & { close(): Promise<void> };
+  try {
+    notifier = await createPgNotifier(driver);
+  } catch (err) {
+    await unlisten();
+    await driver.close();
+    throw err;
+  }
+  const appendEvent = eventAppender(options.events);
   const blobs = createPgBlobStore(db);
   return {
     db,
     capabilities: { name: options.name, durable: true, multiNode: driver.kind === "postgres" },
+    epoch: () =>
+      db.tx(ALL_TENANTS, async (c) => {
+        // The first node to ask makes the epoch; every later call, node and restart reads it.
+        await c.query(
+          "INSERT INTO acb_hub_state (name, value) VALUES ('epoch', $1) ON CONFLICT (name) DO NOTHING",
+          [randomBytes(9).toString("base64url")],
+        );
+        const r = await c.query<{ value: string }>(
+          "SELECT value FROM acb_hub_state WHERE name = 'epoch'",
+        );
+        return r.rows[0]?.value ?? "";
+      }),
+    deleteTenant: (tenantId) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query("DELETE FROM acb_tenants WHERE tenant_id = $1", [tenantId]);
+        if (r.rowCount !== 1) return false;
+        // Everything the tenant owns, in one transaction; its audit records stay (evidence), and
+        // blobs are the caller's to delete.
+        for (const table of tenantTables) {
+          if (table === "acb_tenants" || table === "acb_audit" || table.startsWith("acb_blob"))
+            continue;
+          if (table === "acb_meetings") {
+            const gone = await c.query<{ id: string }>(
+              "DELETE FROM acb_meetings WHERE tenant_id = $1 RETURNING id",
+              [tenantId],
+            );
+            for (const { id } of gone.rows) await notifyAtCommit(c, wakeKey.meeting(tenantId, id));
+            continue;
+          }
+          await c.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenantId]);
+        }
+        for (const stream of ["contexts", "agents"]) {
+          await notifyAtCommit(c, wakeKey.events(tenantId, stream));
+        }
+        return true;
+      }),
+    notifier,
     tenants: createPgTenantStore(db),
-    registry: createPgRegistryStore(db),
-    contexts: createPgContextStore(db),
-    events: createPgEventLog(db, wakeups, options.events),
+    registry: createPgRegistryStore(db, appendEvent),
+    contexts: createPgContextStore(db, appendEvent),
+    events: createPgEventLog(db, wakeups, appendEvent),
     auth: createPgAuthStore(db),
     blobs,
     meetings: createPgMeetingStore(db, wakeups),
@@ -89,18 +138,58 @@ export async function createSqlBackend(
     idempotency: createPgIdempotencyStore(db),
     topics: createPgTopicStore(db),
     conversations: createPgConversationStore(db),
+    requests: createPgRequestStore(db),
     apiKeys: createPgApiKeyStore(db),
     audit: createPgAuditStore(db),
     usage: createPgUsageStore(db),
     rateLimits: createPgRateLimiter(db),
     isAvailable: () => driver.isAvailable(),
     async close() {
+      await notifier.close();
       await unlisten();
       await blobs.close();
       await driver.close();
     },
   };
 }
+
+/** Notifications through PostgreSQL NOTIFY: one channel, the hub's channel name in the payload. */
+async function createPgNotifier(driver: SqlDriver): Promise<Notifier & { close(): Promise<void> }> {
+  const channels = new Map<string, Set<(payload: string) => void>>();
+  const stop = await driver.listen(NOTIFY_CHANNEL, (raw) => {
+    if (raw === "") return; // the listening connection came back: nothing to tell subscribers
+    const [channel, payload] = JSON.parse(raw) as [string, string];
+    for (const l of [...(channels.get(channel) ?? [])]) l(payload);
+  });
+  return {
+    async publish(channel, payload = "") {
+      await driver.session(async (c) => {
+        await c.query("SELECT pg_notify($1, $2)", [
+          NOTIFY_CHANNEL,
+          JSON.stringify([channel, payload]),
+        ]);
+      });
+    },
+    async subscribe(channel, listener) {
+      let set = channels.get(channel);
+      if (!set) {
+        set = new Set();
+        channels.set(channel, set);
+      }
+      // A wrapper, so the same function subscribed twice is two subscriptions.
+      const entry = (payload: string) => listener(payload);
+      set.add(entry);
+      return () => {
+        set.delete(entry);
+        if (set.size === 0 && channels.get(channel) === set) channels.delete(channel);
+      };
+    },
+    close: stop,
+  };
+}
+
+/** The PostgreSQL channel the Notifier's publishes travel on. */
+const NOTIFY_CHANNEL = "acb_notify";
 
 async function grantRole(driver: SqlDriver, role: string): Promise<void> {
   const r = `"${role.replaceAll('"', '""')}"`;

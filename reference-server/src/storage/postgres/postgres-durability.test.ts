@@ -101,8 +101,8 @@ describe.skipIf(!url)("postgres backend guarantees", () => {
     const { schema, role } = await schemaForTest(base);
     const backend = await createPostgresBackend({ url: base, schema, role, poolSize: 2 });
     try {
-      expect(await backend.contexts.create(context("ta", "c-1"))).toBe(true);
-      expect(await backend.contexts.create(context("tb", "c-2"))).toBe(true);
+      expect(await backend.contexts.create(context("ta", "c-1"), new Uint8Array([1]))).toBe(true);
+      expect(await backend.contexts.create(context("tb", "c-2"), new Uint8Array([1]))).toBe(true);
       const c = new pg.Client({ connectionString: base, options: `-c search_path=${schema}` });
       await c.connect();
       try {
@@ -187,7 +187,7 @@ describe.skipIf(!url)("postgres backend guarantees", () => {
       const down = once(availability, "down");
       relay.cut();
       // Started while the database is away: retried until it is back.
-      const write = backend.contexts.create(context("tr", "c-1"));
+      const write = backend.contexts.create(context("tr", "c-1"), new Uint8Array([1]));
       await down;
       expect(backend.isAvailable?.()).toBe(false);
       expect((await health.check({})).status).toBe(Serving.NOT_SERVING);

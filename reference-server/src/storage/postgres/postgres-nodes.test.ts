@@ -85,7 +85,7 @@ describe.skipIf(!url)("two hub nodes on one PostgreSQL database", () => {
   it("an event appended by one node wakes a waiter on the other", async () => {
     const [a, b] = await twoNodes();
     const waiting = b.events.waitFor("t1", "contexts", 0, new AbortController().signal);
-    await a.events.append("t1", "contexts", { n: 1 });
+    await a.events.append("t1", "contexts", new Uint8Array([1]));
     await waiting;
     expect((await b.events.bounds("t1", "contexts")).head).toBe(1);
   });
