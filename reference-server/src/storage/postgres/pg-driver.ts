@@ -156,7 +156,7 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
 
   return {
     kind: "postgres",
-    async transaction(fn) {
+    async transaction(fn, setup) {
       const giveUpAt = Date.now() + retryForMs;
       for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
         let client: pg.PoolClient;
@@ -171,7 +171,7 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
         }
         let committing = false;
         try {
-          await client.query("BEGIN");
+          await client.query(setup ? `BEGIN; ${setup}` : "BEGIN");
           const result = await fn(wrap(client));
           committing = true;
           await client.query("COMMIT");

@@ -36,7 +36,12 @@ export async function createPgliteDriver(options: PgliteDriverOptions = {}): Pro
   const direct = wrap(db);
   return {
     kind: "pglite",
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    transaction: (fn, setup) =>
+      db.transaction(async (tx) => {
+        const client = wrap(tx);
+        if (setup) await client.exec(setup);
+        return fn(client);
+      }),
     session: (fn) => fn(direct),
     async listen(channel, onPayload) {
       const stop = await db.listen(channel, onPayload);

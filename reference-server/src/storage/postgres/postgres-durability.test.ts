@@ -103,6 +103,11 @@ describe.skipIf(!url)("postgres backend guarantees", () => {
     try {
       expect(await backend.contexts.create(context("ta", "c-1"), new Uint8Array([1]))).toBe(true);
       expect(await backend.contexts.create(context("tb", "c-2"), new Uint8Array([1]))).toBe(true);
+      // The tenant travels as a literal beside BEGIN: quotes and backslashes stay data.
+      const odd = "o'b\\r";
+      expect(await backend.contexts.create(context(odd, "c-3"), new Uint8Array([1]))).toBe(true);
+      expect((await backend.contexts.get(odd, "c-3"))?.tenantId).toBe(odd);
+      expect(await backend.contexts.get("ta", "c-3")).toBeUndefined();
       const c = new pg.Client({ connectionString: base, options: `-c search_path=${schema}` });
       await c.connect();
       try {

@@ -17,20 +17,28 @@ export class SqlDatabase {
 
   /**
    * Runs `fn` in one transaction scoped to `tenantId` (or {@link ALL_TENANTS}): the setting is
-   * transaction-local (set_config(..., true), i.e. SET LOCAL), so a pooled connection never
-   * carries one tenant's scope into another's transaction.
+   * transaction-local (SET LOCAL, sent with BEGIN), so a pooled connection never carries one
+   * tenant's scope into another's transaction.
    */
   tx<T>(tenantId: string, fn: (c: SqlClient) => Promise<T>): Promise<T> {
-    return this.driver.transaction(async (c) => {
-      if (this.role !== undefined) {
-        await c.query(
-          "SELECT set_config('acb.tenant_id', $1, true), set_config('role', $2, true)",
-          [tenantId, this.role],
-        );
-      } else {
-        await c.query("SELECT set_config('acb.tenant_id', $1, true)", [tenantId]);
-      }
-      return fn(c);
-    });
+    // PGlite runs as its superuser, whom row-level security never restricts, and serves one
+    // process: the setting would cost a statement per transaction and change nothing.
+    if (this.driver.kind === "pglite" && this.role === undefined) {
+      return this.driver.transaction(fn);
+    }
+    let setup = `SET LOCAL acb.tenant_id = ${literal(tenantId)};`;
+    if (this.role !== undefined) setup += ` SET LOCAL ROLE ${identifier(this.role)};`;
+    return this.driver.transaction(fn, setup);
   }
+}
+
+/** A string as an SQL literal (the setup runs without parameters, sent with BEGIN). */
+function literal(value: string): string {
+  if (value.includes("\0")) throw new Error("a tenant id cannot contain NUL");
+  // An E'' string means the same whatever standard_conforming_strings is set to.
+  return `E'${value.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
+}
+
+function identifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }

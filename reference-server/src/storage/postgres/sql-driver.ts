@@ -20,8 +20,12 @@ export interface SqlClient {
 export interface SqlDriver {
   /** "postgres" or "pglite". */
   readonly kind: "postgres" | "pglite";
-  /** Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
-  transaction<T>(fn: (client: SqlClient) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when
+   * it throws. `setup` (statements without parameters, e.g. SET LOCAL) runs first, sent together
+   * with BEGIN where the driver can, so it costs no extra round trip.
+   */
+  transaction<T>(fn: (client: SqlClient) => Promise<T>, setup?: string): Promise<T>;
   /** Runs one statement outside an explicit transaction (schema changes, locks for migrations). */
   session<T>(fn: (client: SqlClient) => Promise<T>): Promise<T>;
   /** Calls `onPayload` for every NOTIFY on `channel` (from any connection, any process). */
