@@ -103,6 +103,8 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
     client.release(err);
   };
 
+  const closedError = () =>
+    hubError(Code.Unavailable, "the hub is shutting down: its database connections are closed");
   const unavailable = (err: unknown) =>
     hubError(Code.Unavailable, "the database cannot be reached; retry later", { cause: err });
 
@@ -157,13 +159,15 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
   return {
     kind: "postgres",
     async transaction(fn, setup) {
+      if (closed) throw closedError();
       const giveUpAt = Date.now() + retryForMs;
       for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
         let client: pg.PoolClient;
         try {
           client = await checkOut();
         } catch (err) {
-          if (!isConnectionError(err) || closed) throw err;
+          if (closed) throw closedError();
+          if (!isConnectionError(err)) throw err;
           markDown();
           if (Date.now() + backoff > giveUpAt) throw unavailable(err);
           await sleep(backoff);

@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
+import { Code, hubError } from "../../errors.js";
 import type { SqlClient, SqlDriver } from "./sql-driver.js";
 
 /** Options of {@link createPgliteDriver}. */
@@ -36,12 +37,16 @@ export async function createPgliteDriver(options: PgliteDriverOptions = {}): Pro
   const direct = wrap(db);
   return {
     kind: "pglite",
-    transaction: (fn, setup) =>
-      db.transaction(async (tx) => {
+    transaction: (fn, setup) => {
+      if (db.closed) {
+        throw hubError(Code.Unavailable, "the hub is shutting down: its database is closed");
+      }
+      return db.transaction(async (tx) => {
         const client = wrap(tx);
         if (setup) await client.exec(setup);
         return fn(client);
-      }),
+      });
+    },
     session: (fn) => fn(direct),
     async listen(channel, onPayload) {
       const stop = await db.listen(channel, onPayload);

@@ -8,7 +8,7 @@ import {
   Health,
   HealthCheckResponse_ServingStatus as Serving,
 } from "@acb/gen/grpc/health/v1/health_pb";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
@@ -166,6 +166,16 @@ describe.skipIf(!url)("postgres backend guarantees", () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it("answers UNAVAILABLE, not UNKNOWN, once closed (a call still running at shutdown)", async () => {
+    const { schema } = await schemaForTest(base);
+    const backend = await createPostgresBackend({ url: base, schema, poolSize: 1 });
+    await backend.close();
+    await expect(backend.tenants.get("t")).rejects.toMatchObject({
+      code: Code.Unavailable,
+      rawMessage: "the hub is shutting down: its database connections are closed",
+    });
   });
 
   it("retries a lost database, and the hub's health says NOT_SERVING while it is away", async () => {
