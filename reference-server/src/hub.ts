@@ -223,7 +223,9 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   });
   // Deadlines stored by a previous run (or another node) are armed, and applied when overdue.
   await meetings.resume();
+  await contexts.resume();
   await conversations.resume();
+  await largeContexts.resume();
   const served: DescService[] = [
     ServerInfoService,
     RegistryService,

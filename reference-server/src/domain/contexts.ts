@@ -386,6 +386,15 @@ export class Contexts {
     }
   }
 
+  /**
+   * Applies TTLs that passed while no hub ran (a durable backend), and arms the sweeper for the
+   * earliest stored expiry.
+   */
+  async resume(): Promise<void> {
+    await this.sweepExpired();
+    this.scheduleSweep(await this.hub.backend.contexts.nextExpiry());
+  }
+
   /** Deletes every context whose TTL has passed and records EXPIRED events. */
   async sweepExpired(): Promise<number> {
     let removed = 0;

@@ -9,6 +9,8 @@
 // only look at the records the test itself wrote.
 
 import { afterAll, beforeAll, describe } from "vitest";
+import { apiKeyStoreTests } from "./suite/api-keys.js";
+import { auditStoreTests } from "./suite/audit.js";
 import { authStoreTests } from "./suite/auth.js";
 import { backendTests } from "./suite/backend.js";
 import { blobStoreCases } from "./suite/blobs.js";
@@ -19,11 +21,14 @@ import { tenantIsolationTests } from "./suite/isolation.js";
 import { meetingStoreTests } from "./suite/meetings.js";
 import { messageStoreTests } from "./suite/messages.js";
 import { notifierTests } from "./suite/notifier.js";
+import { rateLimiterTests } from "./suite/rate-limits.js";
 import { registryStoreTests } from "./suite/registry.js";
 import { requestStoreTests } from "./suite/requests.js";
-import { securityStoreTests } from "./suite/security.js";
+import { streamSlotStoreTests } from "./suite/stream-slots.js";
 import { tenantStoreTests } from "./suite/tenants.js";
 import { topicStoreTests } from "./suite/topics.js";
+import { uploadSessionStoreTests } from "./suite/uploads.js";
+import { usageStoreTests } from "./suite/usage.js";
 import type { Backend } from "./types.js";
 
 /** Options of {@link backendTestSuite}. */
@@ -73,12 +78,17 @@ export function backendTestSuite(
     eventLogTests(get, options);
     authStoreTests(get);
     blobStoreCases(get);
+    uploadSessionStoreTests(get);
+    streamSlotStoreTests(get);
     meetingStoreTests(get);
     messageStoreTests(get, reopen);
     topicStoreTests(get);
     conversationStoreTests(get);
     requestStoreTests(get);
-    securityStoreTests(get);
+    apiKeyStoreTests(get);
+    auditStoreTests(get);
+    usageStoreTests(get);
+    rateLimiterTests(get);
     notifierTests(get, reopen);
     tenantIsolationTests(get);
   });

@@ -484,6 +484,98 @@ export interface Notifier {
   subscribe(channel: string, listener: (payload: string) => void): Promise<() => void>;
 }
 
+/** What BeginUpload asked for the context; applied when the upload commits. */
+export interface UploadTargetRecord {
+  metadata: Record<string, string>;
+  replaceMetadata: boolean;
+  schemaVersion: string;
+  /** acb.v1.ContextScope as its number, and the allowed ids; absent: keep / the default. */
+  access?: { scope: number; allowedIds: string[] };
+  ttlMs?: number;
+  expectedRevision: number;
+}
+
+/**
+ * An upload session of a large context (LargeContextService), as every node sees it. The running
+ * whole-object hash is not stored: a node continuing a session it did not hash itself (another
+ * node's, or its own after a restart) hashes the staged bytes [0, verifiedOffset) again, since
+ * Node's SHA-256 state cannot be serialized and a JavaScript SHA-256 would slow every chunk.
+ */
+export interface UploadSessionRecord {
+  tenantId: string;
+  id: string;
+  uploaderId: string;
+  /** acb.v1.UploadMode as its number (1 CREATE, 2 UPDATE). */
+  mode: number;
+  contextId: string;
+  type: string;
+  totalSize: number;
+  /** The whole object's SHA-256 as declared; empty until given. */
+  sha256: Uint8Array;
+  chunkSize: number;
+  verifiedOffset: number;
+  bytesReceived: number;
+  /** acb.v1.UploadState as its number (1 OPEN, 2 COMMITTED, 3 ABORTED, 4 EXPIRED). */
+  state: number;
+  createdAt: number;
+  /** OPEN: when the session expires unless a chunk arrives; closed: when it closed. */
+  expiresAt: number;
+  idleTimeoutMs: number;
+  committedRevision: number;
+  target: UploadTargetRecord;
+  /** Where the staged bytes live in the blob store. */
+  blobKey: string;
+  /** SHA-256 of the whole object, taken when its last byte arrived. */
+  digest?: Uint8Array;
+  /** The context the commit made (a repeated CommitUpload answers it). */
+  committed?: ContextRecord;
+  /** When the sweeper must look at it: expiresAt while OPEN, then when it may be forgotten. */
+  wakeAt: number;
+  version: number;
+}
+
+/** Upload sessions, shared by every node (a client may continue an upload through another node). */
+export interface UploadSessionStore {
+  /**
+   * Stores a new OPEN session. A CREATE session also reserves its context id among the tenant's
+   * OPEN CREATE sessions: false (nothing stored) when another one holds it.
+   */
+  create(session: UploadSessionRecord): Promise<boolean>;
+  get(tenantId: string, id: string): Promise<UploadSessionRecord | undefined>;
+  /** Compare-and-set on version; a session that leaves OPEN frees its context id. */
+  replace(next: UploadSessionRecord, expectedVersion: number): Promise<boolean>;
+  /** The id of the OPEN CREATE session that reserves (tenant, contextId), if any. */
+  reservedBy(tenantId: string, contextId: string): Promise<string | undefined>;
+  /** Sessions of any tenant whose wakeAt <= `dueBy`, earliest first, at most `limit`. */
+  listDue(dueBy: number, limit: number): Promise<UploadSessionRecord[]>;
+  /** Forgets a session; no effect when it is gone. */
+  delete(tenantId: string, id: string): Promise<void>;
+}
+
+/**
+ * The large-context streams (open uploads, running downloads) each agent holds, counted across
+ * every node. A slot is leased until `expiresAt`: its holder renews it while it runs, so the slots
+ * of a node that died free themselves.
+ */
+export interface StreamSlotStore {
+  /**
+   * Takes the slot `holderId` of the agent when fewer than `limit` unexpired slots (at `now`) are
+   * held, in one step. Taking a slot the holder already has renews it.
+   */
+  acquire(
+    tenantId: string,
+    agentId: string,
+    holderId: string,
+    limit: number,
+    expiresAt: number,
+    now: number,
+  ): Promise<{ ok: true } | { ok: false; held: number }>;
+  /** Moves the lease of a held slot; no effect when it is not held. */
+  renew(tenantId: string, agentId: string, holderId: string, expiresAt: number): Promise<void>;
+  /** Frees the slot; no effect when it is not held. */
+  release(tenantId: string, agentId: string, holderId: string): Promise<void>;
+}
+
 /** A configured backend: the stores it serves and what it promises. */
 export interface Backend {
   readonly capabilities: BackendCapabilities;
@@ -495,7 +587,8 @@ export interface Backend {
   /**
    * Deletes a tenant and everything it owns, in every store, in one step: its record, agents,
    * contexts, events, refresh tokens, meetings, messages, dead letters, idempotency keys, topic
-   * subscriptions, conversations, pending requests, API keys, usage and rate counters. Its audit
+   * subscriptions, conversations, pending requests, upload sessions, stream slots, API keys,
+   * usage and rate counters. Its audit
    * records stay (evidence) and blobs are the caller's (BlobStore holds no tenant index). Returns
    * false when the tenant did not exist (nothing changes).
    */
@@ -509,6 +602,10 @@ export interface Backend {
   readonly auth: AuthStore;
   /** Bytes of large context values. */
   readonly blobs: BlobStore;
+  /** Large-context streams held per agent. */
+  readonly streamSlots: StreamSlotStore;
+  /** Upload sessions of large contexts. */
+  readonly uploads: UploadSessionStore;
   readonly meetings: MeetingStore;
   readonly messages: MessageStore;
   readonly idempotency: IdempotencyStore;

@@ -27,6 +27,8 @@ import {
   createMemoryUsageStore,
   type MemoryAuditStoreOptions,
 } from "./memory-security.js";
+import { createMemoryStreamSlotStore } from "./memory-stream-slots.js";
+import { createMemoryUploadSessionStore } from "./memory-uploads.js";
 import { deepFreeze, type TenantScoped } from "./tenant-map.js";
 
 function createMemoryTenantStore(): TenantStore & { delete(id: string): boolean } {
@@ -144,6 +146,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
   const apiKeys = createMemoryApiKeyStore();
   const usage = createMemoryUsageStore();
   const rateLimits = createMemoryRateLimiter();
+  const streamSlots = createMemoryStreamSlotStore();
+  const uploads = createMemoryUploadSessionStore();
   const stores: TenantScoped[] = [
     registry,
     contexts,
@@ -158,6 +162,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     apiKeys,
     usage,
     rateLimits,
+    streamSlots,
+    uploads,
   ];
   const epoch = randomBytes(9).toString("base64url");
   return {
@@ -177,6 +183,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     events,
     auth,
     blobs,
+    streamSlots,
+    uploads,
     meetings,
     messages,
     idempotency,

@@ -51,8 +51,10 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Memor
       const s = get(tenantId, stream);
       const first = s.events[0]?.seq ?? s.head + 1;
       const start = Math.max(0, afterSeq + 1 - first);
-      // Stored bytes are never changed in place, so readers may share them.
-      return s.events.slice(start, start + limit).map((e) => ({ seq: e.seq, data: e.data }));
+      // Copies: decoded events may keep views into these bytes, and a reader may change them.
+      return s.events
+        .slice(start, start + limit)
+        .map((e) => ({ seq: e.seq, data: e.data.slice() }));
     },
     async bounds(tenantId, stream) {
       const s = get(tenantId, stream);

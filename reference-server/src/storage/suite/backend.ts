@@ -70,6 +70,7 @@ export function backendTests(get: () => Backend): void {
           createdAt: 1,
         });
         await backend.usage.add(id, 0, { messages: 1, bytes: 1, storageDelta: 10 });
+        await backend.streamSlots.acquire(id, "a", "slot", 1, 9_000_000_000_000, 1);
       }
       expect(await backend.deleteTenant(t)).toBe(true);
 
@@ -86,6 +87,9 @@ export function backendTests(get: () => Backend): void {
       expect(await backend.requests.get(t, "r1")).toBeUndefined();
       expect(await backend.apiKeys.get(`k${t}`)).toBeUndefined();
       expect(await backend.usage.storageBytes(t)).toBe(0);
+      expect(await backend.streamSlots.acquire(t, "a", "other", 1, 9_000_000_000_000, 1)).toEqual({
+        ok: true,
+      });
 
       expect(await backend.tenants.get(other)).toBeDefined();
       expect(await backend.registry.count(other)).toBe(1);
@@ -99,6 +103,9 @@ export function backendTests(get: () => Backend): void {
       expect(await backend.requests.get(other, "r1")).toBeDefined();
       expect(await backend.apiKeys.get(`k${other}`)).toBeDefined();
       expect(await backend.usage.storageBytes(other)).toBe(10);
+      expect(
+        await backend.streamSlots.acquire(other, "a", "other", 1, 9_000_000_000_000, 1),
+      ).toEqual({ ok: false, held: 1 });
     });
 
     it("deleteTenant of an unknown tenant answers false", async () => {

@@ -53,13 +53,16 @@ export function eventLogTests(get: () => Backend, options: { retainEvents?: numb
       expect(await backend.events.bounds(a, "agents")).toEqual({ head: 2, oldest: 1 });
     });
 
-    it("stores a copy of the appended bytes", async () => {
+    it("stores a copy of the appended bytes and hands out copies", async () => {
       const tenant = fresh();
       const data = new Uint8Array([1, 2, 3]);
       await backend.events.append(tenant, "contexts", data);
       data[0] = 9;
       const [stored] = await backend.events.read(tenant, "contexts", 0, 1);
       expect(Array.from(stored?.data ?? [])).toEqual([1, 2, 3]);
+      if (stored) stored.data[1] = 9;
+      const [again] = await backend.events.read(tenant, "contexts", 0, 1);
+      expect(Array.from(again?.data ?? [])).toEqual([1, 2, 3]);
     });
 
     it("waitFor resolves at once when an event after afterSeq already exists", async () => {
