@@ -37,18 +37,22 @@ export const tenantTables = [
   "acb_blob_objects",
   "acb_blob_chunks",
   "acb_hub_state",
+  "acb_upload_sessions",
+  "acb_stream_slots",
 ] as const;
 
-const rowLevelSecurity = tenantTables
-  .map(
-    (t) => `
+/** Row-level security on `tables`: a transaction sees the rows of its tenant (or all with "*"). */
+const rowLevelSecurity = (tables: readonly string[]) =>
+  tables
+    .map(
+      (t) => `
 ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ${t} FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_scope ON ${t}
   USING (tenant_id = current_setting('acb.tenant_id', true) OR current_setting('acb.tenant_id', true) = '*')
   WITH CHECK (tenant_id = current_setting('acb.tenant_id', true) OR current_setting('acb.tenant_id', true) = '*');`,
-  )
-  .join("\n");
+    )
+    .join("\n");
 
 export const migrations: readonly Migration[] = [
   {
@@ -167,7 +171,30 @@ CREATE TABLE acb_blob_chunks (
 CREATE TABLE acb_hub_state (
   tenant_id text COLLATE "C" NOT NULL DEFAULT '', name text COLLATE "C" PRIMARY KEY, value text COLLATE "C" NOT NULL);
 
-${rowLevelSecurity}
+${rowLevelSecurity(tenantTables.slice(0, tenantTables.indexOf("acb_hub_state") + 1))}
+`,
+  },
+  {
+    version: 2,
+    name: "upload sessions and stream slots",
+    sql: `
+-- state 1 OPEN; mode 1 CREATE. An OPEN CREATE session reserves its context id.
+CREATE TABLE acb_upload_sessions (
+  tenant_id text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, doc jsonb NOT NULL,
+  version bigint NOT NULL, context_id text COLLATE "C" NOT NULL, mode integer NOT NULL,
+  state integer NOT NULL, wake_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, id));
+CREATE UNIQUE INDEX acb_upload_sessions_reserved ON acb_upload_sessions (tenant_id, context_id)
+  WHERE state = 1 AND mode = 1;
+CREATE INDEX acb_upload_sessions_due ON acb_upload_sessions (wake_at);
+
+-- Large-context streams each agent holds, as leases.
+CREATE TABLE acb_stream_slots (
+  tenant_id text COLLATE "C" NOT NULL, agent_id text COLLATE "C" NOT NULL,
+  holder_id text COLLATE "C" NOT NULL, expires_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, agent_id, holder_id));
+
+${rowLevelSecurity(["acb_upload_sessions", "acb_stream_slots"])}
 `,
   },
 ];

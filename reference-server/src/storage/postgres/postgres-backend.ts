@@ -30,6 +30,7 @@ import {
   createPgRateLimiter,
   createPgUsageStore,
 } from "./pg-security.js";
+import { createPgStreamSlotStore, createPgUploadSessionStore } from "./pg-uploads.js";
 import { createPgliteDriver, type PgliteDriverOptions } from "./pglite-driver.js";
 import { ALL_TENANTS, SqlDatabase } from "./sql-database.js";
 import type { SqlDriver } from "./sql-driver.js";
@@ -139,6 +140,8 @@ export async function createSqlBackend(
     topics: createPgTopicStore(db),
     conversations: createPgConversationStore(db),
     requests: createPgRequestStore(db),
+    uploads: createPgUploadSessionStore(db),
+    streamSlots: createPgStreamSlotStore(db),
     apiKeys: createPgApiKeyStore(db),
     audit: createPgAuditStore(db),
     usage: createPgUsageStore(db),
