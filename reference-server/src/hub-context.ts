@@ -40,4 +40,6 @@ export interface HubLimits {
   maxConcurrentStreamsPerAgent: number;
   /** How long an upload session may go without an accepted chunk before it expires. */
   uploadIdleTimeoutMs: number;
+  /** The longest access-token lifetime IssueToken grants (the protocol allows up to 24 h). */
+  maxAccessTokenTtlMs: number;
 }

@@ -115,6 +115,7 @@ export const defaultLimits: HubLimits = {
   maxObjectBytes: 10 * 1024 * 1024 * 1024,
   maxConcurrentStreamsPerAgent: 10,
   uploadIdleTimeoutMs: 15 * 60_000,
+  maxAccessTokenTtlMs: 4 * 3_600_000,
 };
 
 /** The optional capabilities this hub delivers (GetServerInfo). */
@@ -206,7 +207,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   };
 
   const registry = new Registry(hub);
-  const contexts = new Contexts(hub, registry);
+  const contexts = new Contexts(hub);
   const largeContexts = new LargeContexts(hub, contexts, logger);
   const delivery = new DeliveryEngine(hub, registry);
   const conversations = new Conversations(hub);

@@ -173,8 +173,9 @@ async function agentIn(
   agentId: string,
   roles: Role[] = [Role.AGENT_FULL],
   httpVersion: HttpVersion = "1.1",
+  groups: string[] = [],
 ): Promise<Agent> {
-  const res = await clientsWith(adminToken).auth.issueToken({ tenantId, agentId, roles });
+  const res = await clientsWith(adminToken).auth.issueToken({ tenantId, agentId, roles, groups });
   const token = res.tokens?.accessToken ?? "";
   expect(token).not.toBe("");
   return {
@@ -944,8 +945,9 @@ describe("contexts", () => {
     const tenantId = await newTenant();
     const owner = await agentIn(tenantId, "owner");
     const friend = await agentIn(tenantId, "friend");
-    const member = await agentIn(tenantId, "member");
-    const stranger = await agentIn(tenantId, "stranger");
+    // Group membership is granted by the credential.
+    const member = await agentIn(tenantId, "member", undefined, undefined, ["team-a"]);
+    const stranger = await agentIn(tenantId, "stranger", undefined, undefined, ["team-b"]);
     await member.registry.register({ agentId: "member", type: "ml", groups: ["team-a"] });
     await stranger.registry.register({ agentId: "stranger", type: "ml", groups: ["team-b"] });
     await owner.contexts.createContext({

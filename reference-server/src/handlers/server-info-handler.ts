@@ -1,17 +1,22 @@
 import type { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { type Identity, identityKey, isAdmin } from "../auth/identity.js";
 import type { HubContext } from "../hub-context.js";
 
 export const PROTOCOL_VERSION = "acb.v1.0";
 export const IMPLEMENTATION = "acb-reference-hub";
 export const IMPLEMENTATION_VERSION = "0.1.0";
 
+function nodeIdFor(caller: Identity | undefined, nodeId: string): string {
+  return caller && isAdmin(caller) ? nodeId : "";
+}
+
 export function createServerInfoHandler(
   hub: HubContext,
   capabilities: readonly string[],
 ): ServiceImpl<typeof ServerInfoService> {
   return {
-    getServerInfo() {
+    getServerInfo(_req, ctx) {
       const l = hub.limits;
       return {
         protocolVersion: PROTOCOL_VERSION,
@@ -20,7 +25,8 @@ export function createServerInfoHandler(
         hubEpoch: hub.epoch,
         durable: hub.backend.capabilities.durable,
         capabilities: [...capabilities],
-        nodeId: hub.nodeId,
+        // The node id names a host and a process: for admins only.
+        nodeId: nodeIdFor(ctx.values.get(identityKey), hub.nodeId),
         limits: {
           maxInlinePayloadBytes: BigInt(l.maxInlinePayloadBytes),
           maxRequestBytes: BigInt(l.maxRequestBytes),

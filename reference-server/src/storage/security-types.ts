@@ -17,6 +17,8 @@ export interface ApiKeyRecord {
   createdAt: number;
   expiresAt?: number;
   revokedAt?: number;
+  /** The groups the key grants membership of (CreateApiKeyRequest.groups). */
+  groups?: string[];
 }
 
 export interface ApiKeyStore {

@@ -229,6 +229,10 @@ export interface RefreshTokenRecord {
   roles: number[];
   expiresAt: number;
   usedAt?: number;
+  /** When the token was issued; a revocation (AuthStore.notBefore) refuses earlier ones. */
+  issuedAt?: number;
+  /** The groups its family's tokens grant (IssueTokenRequest.groups). */
+  groups?: string[];
 }
 
 export interface AuthStore {
@@ -238,6 +242,14 @@ export interface AuthStore {
   markRefreshTokenUsed(hash: string, at: number): Promise<boolean>;
   revokeFamily(familyId: string): Promise<void>;
   isFamilyRevoked(familyId: string): Promise<boolean>;
+  /**
+   * Records that tokens of `subject` in `tenantId` ("" for every subject of the tenant) issued
+   * before `at` (ms since epoch) are revoked. A later time replaces an earlier one, never the
+   * reverse. Removed by deleteTenant.
+   */
+  setNotBefore(tenantId: string, subject: string, at: number): Promise<void>;
+  /** The latest of the tenant's and the subject's not-before times; 0 when neither is set. */
+  notBefore(tenantId: string, subject: string): Promise<number>;
   deleteTenant(tenantId: string): Promise<void>;
 }
 
