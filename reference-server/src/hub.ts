@@ -14,6 +14,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { createAuditInterceptor } from "./audit/audit-interceptor.js";
 import { createAuditLog } from "./audit/audit-log.js";
+import { createEarlyRefusalAuditor } from "./audit/early-refusals.js";
 import { ApiKeys } from "./auth/api-keys.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
 import { createCredentialVerifier } from "./auth/credential-verifier.js";
@@ -256,16 +257,14 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     router.service(ConversationService, createConversationsHandler(conversations));
   };
 
-  const authInterceptor = createAuthInterceptor({
-    accessTable,
-    authenticate: createCredentialVerifier({
-      tokens,
-      apiKeys: hub.apiKeys,
-      tenants: backend.tenants,
-      clock,
-      audit: hub.audit,
-    }),
+  const authenticate = createCredentialVerifier({
+    tokens,
+    apiKeys: hub.apiKeys,
+    tenants: backend.tenants,
+    clock,
+    audit: hub.audit,
   });
+  const authInterceptor = createAuthInterceptor({ accessTable, authenticate });
 
   const handler = createNodeAdapter({
     routes,
@@ -279,6 +278,12 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     ],
     readMaxBytes: hub.limits.maxRequestBytes,
     shutdownSignal: shutdown.signal,
+    // Refusals the protocol library makes before the interceptors (oversized bodies, gzip bombs).
+    onCall: createEarlyRefusalAuditor({
+      audit: hub.audit,
+      authenticate,
+      onError: (err) => logger.log("error", "auditing an early refusal failed", { err }),
+    }),
   });
 
   return {

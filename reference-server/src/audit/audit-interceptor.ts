@@ -2,6 +2,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { identityKey } from "../auth/identity.js";
 import type { AuditOutcome } from "../storage/types.js";
 import { type AuditFn, correlationIdFrom, type RequestScope, requestScope } from "./audit-log.js";
+import { interceptedKey } from "./early-refusals.js";
 
 /** The header that carries a request's correlation id, in and out. */
 export const correlationHeader = "x-correlation-id";
@@ -28,6 +29,7 @@ export function createAuditInterceptor(audit: AuditFn): Interceptor {
       correlationId: correlationIdFrom(req.header.get(correlationHeader)),
     };
     const procedure = `${req.service.typeName}/${req.method.name}`;
+    req.contextValues.set(interceptedKey, true);
     const refused = async (err: unknown) => {
       const e = ConnectError.from(err);
       const how = refusals.get(e.code);

@@ -7,6 +7,7 @@ import {
   createConnectRouter,
   createContextKey,
   createContextValues,
+  type HandlerContext,
 } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import {
@@ -15,6 +16,7 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
+import { peerKey } from "../audit/early-refusals.js";
 import type { NodeHandlerFn } from "./listener.js";
 
 /** Options of {@link createNodeAdapter}. */
@@ -25,6 +27,8 @@ export interface NodeAdapterOptions extends ConnectRouterOptions {
   readMaxBytes: number;
   /** Reports handler failures that could not be written to the client. */
   onHandlerError: (procedure: string, reason: unknown) => void;
+  /** Sees every call first, before its body is read (the early-refusal auditor watches it). */
+  onCall?: (context: HandlerContext) => void;
 }
 
 /** Set when the request body is not valid protobuf binary for the method's input. */
@@ -49,6 +53,7 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     acceptCompression: [compressionGzip, compressionBrotli],
     ...options,
     requestGate(context) {
+      options.onCall?.(context);
       const reason = context.values.get(malformedBodyKey);
       if (reason !== undefined) {
         throw new ConnectError(
@@ -70,6 +75,7 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       return;
     }
     const contextValues = createContextValues();
+    contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
     const uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
     const single =
       handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming";
