@@ -42,4 +42,8 @@ export interface HubLimits {
   uploadIdleTimeoutMs: number;
   /** The longest access-token lifetime IssueToken grants (the protocol allows up to 24 h). */
   maxAccessTokenTtlMs: number;
+  /** Failed authentications per minute from one address answered one by one; 0: no limit. */
+  authFailuresPerPeerPerMinute: number;
+  /** Failed authentications per minute naming one tenant answered one by one; 0: no limit. */
+  authFailuresPerTenantPerMinute: number;
 }

@@ -16,6 +16,7 @@ import { createAuditInterceptor } from "./audit/audit-interceptor.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createEarlyRefusalAuditor } from "./audit/early-refusals.js";
 import { ApiKeys } from "./auth/api-keys.js";
+import { createAuthFailureLimiter } from "./auth/auth-failure-limiter.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
 import { createCredentialVerifier } from "./auth/credential-verifier.js";
 import { PLATFORM_TENANT } from "./auth/identity.js";
@@ -117,6 +118,8 @@ export const defaultLimits: HubLimits = {
   maxConcurrentStreamsPerAgent: 10,
   uploadIdleTimeoutMs: 15 * 60_000,
   maxAccessTokenTtlMs: 4 * 3_600_000,
+  authFailuresPerPeerPerMinute: 100,
+  authFailuresPerTenantPerMinute: 100,
 };
 
 /** The optional capabilities this hub delivers (GetServerInfo). */
@@ -264,7 +267,17 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     clock,
     audit: hub.audit,
   });
-  const authInterceptor = createAuthInterceptor({ accessTable, authenticate });
+  const authInterceptor = createAuthInterceptor({
+    accessTable,
+    authenticate,
+    failures: createAuthFailureLimiter({
+      limiter: backend.rateLimits,
+      clock,
+      aggregate: auditLog.aggregate,
+      perPeerPerMinute: hub.limits.authFailuresPerPeerPerMinute,
+      perTenantPerMinute: hub.limits.authFailuresPerTenantPerMinute,
+    }),
+  });
 
   const handler = createNodeAdapter({
     routes,

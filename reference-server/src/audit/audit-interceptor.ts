@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { refusalAuditedKey } from "../auth/auth-failure-limiter.js";
 import { identityKey } from "../auth/identity.js";
 import type { AuditOutcome } from "../storage/types.js";
 import { type AuditFn, correlationIdFrom, type RequestScope, requestScope } from "./audit-log.js";
@@ -33,7 +34,8 @@ export function createAuditInterceptor(audit: AuditFn): Interceptor {
     const refused = async (err: unknown) => {
       const e = ConnectError.from(err);
       const how = refusals.get(e.code);
-      if (how) {
+      // A refusal already recorded in aggregate (repeated failed authentication) is not repeated.
+      if (how && !req.contextValues.get(refusalAuditedKey)) {
         await audit({
           identity: req.contextValues.get(identityKey),
           action: how.action,

@@ -1,5 +1,7 @@
 import type { Interceptor } from "@connectrpc/connect";
+import { peerKey } from "../audit/early-refusals.js";
 import { Code, hubError } from "../errors.js";
+import { type AuthFailureLimiter, refusalAuditedKey } from "./auth-failure-limiter.js";
 import { type Identity, identityKey, PLATFORM_TENANT } from "./identity.js";
 import type { Access } from "./rbac-table.js";
 
@@ -9,6 +11,8 @@ export interface AuthInterceptorOptions {
   authenticate(credential: string): Promise<Identity>;
   /** Who may call each RPC, keyed "package.Service/Method". */
   accessTable: Readonly<Record<string, Access>>;
+  /** Limits failed authentication per peer and claimed tenant. Default: no limit. */
+  failures?: AuthFailureLimiter;
 }
 
 /**
@@ -25,20 +29,33 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
     if (access === "anonymous") return next(req);
 
     const header = req.header.get("authorization");
-    if (!header) {
-      throw hubError(
-        Code.Unauthenticated,
-        "missing credential: send Authorization: Bearer <token>",
-      );
-    }
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1]) {
-      throw hubError(
-        Code.Unauthenticated,
-        "malformed Authorization header: expected Bearer <token>",
-      );
-    }
-    const identity = await options.authenticate(match[1]);
+    const credential = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
+    const verify = async () => {
+      if (!header) {
+        throw hubError(
+          Code.Unauthenticated,
+          "missing credential: send Authorization: Bearer <token>",
+        );
+      }
+      if (!credential) {
+        throw hubError(
+          Code.Unauthenticated,
+          "malformed Authorization header: expected Bearer <token>",
+        );
+      }
+      return options.authenticate(credential);
+    };
+    const identity = options.failures
+      ? await options.failures.guard(
+          {
+            peer: req.contextValues.get(peerKey),
+            credential,
+            procedure,
+            markAudited: () => req.contextValues.set(refusalAuditedKey, true),
+          },
+          verify,
+        )
+      : await verify();
     // Known from here on, also to the audit interceptor when the checks below refuse the call.
     req.contextValues.set(identityKey, identity);
     if (!mayCall(identity, access)) {
