@@ -42,6 +42,10 @@ export interface HubLimits {
   uploadIdleTimeoutMs: number;
   /** The longest access-token lifetime IssueToken grants (the protocol allows up to 24 h). */
   maxAccessTokenTtlMs: number;
+  /** Bytes one tenant's open uploads may stage on one hub node; 0: no bound. */
+  maxStagedBytesPerTenant: number;
+  /** Bytes all open uploads may stage on one hub node; 0: no bound. */
+  maxStagedBytesPerHub: number;
   /** Failed authentications per minute from one address answered one by one; 0: no limit. */
   authFailuresPerPeerPerMinute: number;
   /** Failed authentications per minute naming one tenant answered one by one; 0: no limit. */

@@ -118,6 +118,8 @@ export const defaultLimits: HubLimits = {
   maxConcurrentStreamsPerAgent: 10,
   uploadIdleTimeoutMs: 15 * 60_000,
   maxAccessTokenTtlMs: 4 * 3_600_000,
+  maxStagedBytesPerTenant: 10 * 1024 * 1024 * 1024,
+  maxStagedBytesPerHub: 50 * 1024 * 1024 * 1024,
   authFailuresPerPeerPerMinute: 100,
   authFailuresPerTenantPerMinute: 100,
 };

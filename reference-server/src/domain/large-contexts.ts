@@ -16,6 +16,7 @@ import { newId } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { ContextRecord, StorageRefRecord } from "../storage/types.js";
 import { type AccessInput, type Contexts, normaliseAccess } from "./contexts.js";
+import { StagingBudget } from "./staging-budget.js";
 import { StreamSlots } from "./stream-slots.js";
 
 /** How long a closed session is remembered (its state answers GetUploadStatus). */
@@ -124,6 +125,8 @@ export class LargeContexts {
   private readonly readers = new Map<string, number>();
   private readonly released = new Map<string, StorageRefRecord>();
   private readonly timers = new Set<Timer>();
+  /** Staged bytes against the storage quota and the staging bounds. */
+  private readonly staging: StagingBudget;
 
   constructor(
     private readonly hub: HubContext,
@@ -131,6 +134,7 @@ export class LargeContexts {
     private readonly logger: Logger,
   ) {
     this.slots = new StreamSlots(hub);
+    this.staging = new StagingBudget(hub);
     contexts.onBlobReleased = (ref) => this.releaseBlob(ref);
   }
 
@@ -178,6 +182,7 @@ export class LargeContexts {
         throw revisionMismatch(current, input.expectedRevision);
       }
     }
+    await this.staging.admit(identity, input.totalSize);
     const releaseSlot = await this.slots.acquire(identity);
     const reservation = `${identity.tenantId}/${contextId}`;
     if (mode === UploadMode.CREATE && this.reserved.has(reservation)) {
@@ -270,9 +275,11 @@ export class LargeContexts {
           { total_size: String(s.totalSize) },
         );
       }
+      await this.staging.reserve(s.tenantId, length);
       try {
         await this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
       } catch (err) {
+        this.staging.release(s.tenantId, length);
         throw hubError(
           Code.Unavailable,
           `the blob store could not store the chunk at offset ${chunk.offset}; it was not kept: retry`,
@@ -521,6 +528,7 @@ export class LargeContexts {
     s: Session,
     state: UploadState.COMMITTED | UploadState.ABORTED | UploadState.EXPIRED,
   ): void {
+    if (s.state === UploadState.OPEN) this.staging.release(s.tenantId, s.verifiedOffset);
     s.state = state;
     s.expiresAt = this.hub.clock.now();
     s.hash = undefined;
