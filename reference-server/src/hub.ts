@@ -15,6 +15,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { createAuditInterceptor } from "./audit/audit-interceptor.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createEarlyRefusalAuditor } from "./audit/early-refusals.js";
+import { createProbeReporter } from "./audit/probe-reporter.js";
 import { ApiKeys } from "./auth/api-keys.js";
 import { createAuthFailureLimiter } from "./auth/auth-failure-limiter.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
@@ -287,7 +288,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       logger.log("error", "handler failed after its response started", { procedure, err: reason }),
     interceptors: [
       loggingInterceptor(logger),
-      createAuditInterceptor(hub.audit),
+      createAuditInterceptor(hub.audit, createProbeReporter(backend, hub.audit)),
       authInterceptor,
       createValidationInterceptor(),
     ],

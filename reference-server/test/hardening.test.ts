@@ -2,10 +2,11 @@
 // again over the wire. Each attempt must now be refused (with the documented code), change
 // nothing, and be audited.
 
-import { Tier } from "@acb/gen/acb/v1/admin_pb";
+import { AuditRecordSchema, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { ContextScope } from "@acb/gen/acb/v1/contexts_pb";
 import { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
+import { toJsonString } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -228,5 +229,65 @@ describe("revoking access tokens", () => {
     } finally {
       await hub.close();
     }
+  });
+});
+
+describe("the victim tenant sees probes against its objects", () => {
+  it("files refused attempts on tenant B's ids under B, without naming the prober", async () => {
+    const victimTenant = await t.newTenant();
+    const bob = await t.agentIn(victimTenant, "bob");
+    await bob.registry.register({ agentId: "bob", type: "svc" });
+    await bob.contexts.createContext({
+      contextId: "b-secret",
+      type: "note",
+      payload: { contentType: "text/plain", data: text("tenant B only") },
+    });
+    await bob.meetings.createMeeting({ meetingId: "b-meeting", title: "B only" });
+    const proberTenant = await t.newTenant();
+    const mallory = await t.agentIn(proberTenant, "mallory");
+
+    const cid = newCorrelationId();
+    const probe = t.clients(mallory.token, cid);
+    await expectCode(probe.contexts.getContext({ contextId: "b-secret" }), Code.NotFound);
+    await expectCode(probe.meetings.getMeeting({ meetingId: "b-meeting" }), Code.NotFound);
+    await expectCode(probe.registry.getAgent({ agentId: "bob" }), Code.NotFound);
+    // An id that no tenant holds is no one's probe.
+    await expectCode(probe.contexts.getContext({ contextId: "nobody-has-it" }), Code.NotFound);
+
+    const bAdmin = await t.agentIn(victimTenant, "b-admin", [Role.ADMIN]);
+    const seen = (
+      await bAdmin.admin.queryAuditLog({ tenantId: victimTenant, action: "authz.probe" })
+    ).records;
+    expect(seen.map((r) => r.target).sort()).toEqual([
+      "agent/bob",
+      "context/b-secret",
+      "meeting/b-meeting",
+    ]);
+    for (const r of seen) {
+      expect(r.actor).toBe("another-tenant");
+      expect(r.outcome).toBe("denied");
+      const shown = toJsonString(AuditRecordSchema, r);
+      expect(shown).not.toContain(proberTenant);
+      expect(shown).not.toContain("mallory");
+    }
+    expect(seen[0]?.details["rpc"]).toMatch(/^acb\.v1\./);
+    // The prober's tenant keeps its own record; the platform admin can match the two.
+    await expectAudited(t, cid, {
+      action: "authz.not_found",
+      outcome: "denied",
+      tenantId: proberTenant,
+      actor: "mallory",
+    });
+    await expectAudited(t, cid, {
+      action: "authz.probe",
+      outcome: "denied",
+      tenantId: victimTenant,
+    });
+    // The prober's admin learns nothing of B from its own log.
+    const aAdmin = await t.agentIn(proberTenant, "a-admin", [Role.ADMIN]);
+    const own = (await aAdmin.admin.queryAuditLog({ tenantId: proberTenant })).records;
+    expect(own.map((r) => toJsonString(AuditRecordSchema, r)).join("\n")).not.toContain(
+      victimTenant,
+    );
   });
 });

@@ -23,6 +23,8 @@ export interface AuditEvent {
   identity?: Identity | undefined;
   /** The tenant concerned when there is no identity, or when it differs from the caller's. */
   tenantId?: string;
+  /** The actor to record instead of the identity's (e.g. one the tenant must not learn). */
+  actor?: string;
   action: string;
   target: string;
   outcome: AuditOutcome;
@@ -113,7 +115,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       id: newAuditId(time),
       time,
       tenantId: event.tenantId ?? event.identity?.tenantId ?? "",
-      actor: actorOf(event.identity),
+      actor: event.actor ?? actorOf(event.identity),
       action: event.action,
       target: event.target,
       outcome: event.outcome,

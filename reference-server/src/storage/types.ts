@@ -103,6 +103,11 @@ export interface RegistryStore {
   /** Inserts or replaces the agent. */
   put(agent: AgentRecord): Promise<void>;
   get(tenantId: string, agentId: string): Promise<AgentRecord | undefined>;
+  /**
+   * Up to `limit` tenants (sorted, distinct) that hold an object with this id: lets the hub tell
+   * a tenant that another tenant named one of its objects (an `authz.probe` audit record).
+   */
+  tenantsHolding(id: string, limit: number): Promise<string[]>;
   /** Sets lastSeen; returns the updated agent, or undefined when it is not registered. */
   touch(tenantId: string, agentId: string, at: number): Promise<AgentRecord | undefined>;
   /** Removes the agent; returns what was removed. */
@@ -157,6 +162,11 @@ export interface ContextStore {
   /** Stores a new context; returns false when the id is taken. */
   create(context: ContextRecord): Promise<boolean>;
   get(tenantId: string, id: string): Promise<ContextRecord | undefined>;
+  /**
+   * Up to `limit` tenants (sorted, distinct) that hold an object with this id: lets the hub tell
+   * a tenant that another tenant named one of its objects (an `authz.probe` audit record).
+   */
+  tenantsHolding(id: string, limit: number): Promise<string[]>;
   /**
    * Replaces the context only if it is still at `expectedRevision` (compare-and-set). Returns the
    * stored record on success, or the current record (undefined if gone) on a conflict.
@@ -356,6 +366,11 @@ export interface MeetingStore {
   /** Stores a new meeting (with no events); returns false when the id is taken in the tenant. */
   create(meeting: MeetingRecord): Promise<boolean>;
   get(tenantId: string, id: string): Promise<MeetingRecord | undefined>;
+  /**
+   * Up to `limit` tenants (sorted, distinct) that hold an object with this id: lets the hub tell
+   * a tenant that another tenant named one of its objects (an `authz.probe` audit record).
+   */
+  tenantsHolding(id: string, limit: number): Promise<string[]>;
   /**
    * Replaces the meeting only if it is still at `expectedVersion`, appending `events` (whose seq
    * continue the meeting's sequence) in the same atomic step. Returns the current record

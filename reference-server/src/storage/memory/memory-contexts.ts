@@ -13,6 +13,9 @@ export function createMemoryContextStore(): ContextStore {
       contexts.set(context.tenantId, context.id, structuredClone(context));
       return true;
     },
+    async tenantsHolding(id, limit) {
+      return contexts.tenantsWith(id, limit);
+    },
     async get(tenantId, id) {
       const c = contexts.get(tenantId, id);
       return c && structuredClone(c);

@@ -24,6 +24,9 @@ export function createMemoryRegistryStore(): RegistryStore {
     async get(tenantId, agentId) {
       return agents.get(tenantId, agentId);
     },
+    async tenantsHolding(id, limit) {
+      return agents.tenantsWith(id, limit);
+    },
     async touch(tenantId, agentId, at) {
       const a = agents.get(tenantId, agentId);
       if (!a) return undefined;
