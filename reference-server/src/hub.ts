@@ -288,7 +288,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       logger.log("error", "handler failed after its response started", { procedure, err: reason }),
     interceptors: [
       loggingInterceptor(logger),
-      createAuditInterceptor(hub.audit, createProbeReporter(backend, hub.audit)),
+      createAuditInterceptor(hub.audit, createProbeReporter(backend, auditLog, clock)),
       authInterceptor,
       createValidationInterceptor(),
     ],
@@ -296,7 +296,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     shutdownSignal: shutdown.signal,
     // Refusals the protocol library makes before the interceptors (oversized bodies, gzip bombs).
     onCall: createEarlyRefusalAuditor({
-      audit: hub.audit,
+      auditLog,
+      clock,
       authenticate,
       onError: (err) => logger.log("error", "auditing an early refusal failed", { err }),
     }),

@@ -5,7 +5,7 @@
 import * as http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   type Agent,
   auditedWith,
@@ -27,6 +27,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
+});
+
+// Repeats within a minute share one record: each case starts in a minute of its own.
+beforeEach(() => {
+  t.clock.advance(60_000);
 });
 
 interface RawAnswer {
@@ -168,6 +173,23 @@ describe("refusals before the interceptors are audited", () => {
     expect(r.actor).toBe("anonymous");
     expect(r.details["grpc_encoding"]).toBe("gzip");
     expect(r.details["peer"]).toMatch(/127\.0\.0\.1/);
+
+    // More bombs in the same minute are counted in that record, not filed one by one.
+    const headers = {
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpc-encoding": "gzip",
+    };
+    for (let i = 0; i < 5; i++) {
+      await post("/acb.v1.ContextService/CreateContext", headers, envelope(bomb, 1));
+    }
+    await vi.waitFor(
+      async () => {
+        const again = (await auditedWith(t, cid)).find((x) => x.action === "quota.exceeded");
+        expect(again?.details["count"]).toBe("6");
+      },
+      { timeout: 5_000, interval: 20 },
+    );
   });
 
   it("a forged credential on an oversized body: audited without a tenant, marked as not verified", async () => {

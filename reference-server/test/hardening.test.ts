@@ -254,6 +254,11 @@ describe("the victim tenant sees probes against its objects", () => {
     // An id that no tenant holds is no one's probe.
     await expectCode(probe.contexts.getContext({ contextId: "nobody-has-it" }), Code.NotFound);
 
+    // Repeats in the same minute are counted in the first record, not filed one by one.
+    for (let i = 0; i < 20; i++) {
+      await expectCode(probe.contexts.getContext({ contextId: "b-secret" }), Code.NotFound);
+    }
+
     const bAdmin = await t.agentIn(victimTenant, "b-admin", [Role.ADMIN]);
     const seen = (
       await bAdmin.admin.queryAuditLog({ tenantId: victimTenant, action: "authz.probe" })
@@ -271,6 +276,7 @@ describe("the victim tenant sees probes against its objects", () => {
       expect(shown).not.toContain("mallory");
     }
     expect(seen[0]?.details["rpc"]).toMatch(/^acb\.v1\./);
+    expect(seen.find((r) => r.target === "context/b-secret")?.details["count"]).toBe("21");
     // The prober's tenant keeps its own record; the platform admin can match the two.
     await expectAudited(t, cid, {
       action: "authz.not_found",

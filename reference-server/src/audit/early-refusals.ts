@@ -1,6 +1,7 @@
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Identity } from "../auth/identity.js";
-import { type AuditFn, correlationIdFrom, requestScope } from "./audit-log.js";
+import type { Clock } from "../clock.js";
+import { type AuditLog, correlationIdFrom, requestScope } from "./audit-log.js";
 
 /** Set by the audit interceptor when it sees a call: later refusals are its to record. */
 export const interceptedKey = createContextKey<boolean>(false, {
@@ -12,7 +13,9 @@ export const peerKey = createContextKey<string>("", { description: "remote addre
 
 /** Options of {@link createEarlyRefusalAuditor}. */
 export interface EarlyRefusalAuditorOptions {
-  audit: AuditFn;
+  /** Records (and aggregates repeats of) the refusals. */
+  auditLog: Pick<AuditLog, "aggregate">;
+  clock: Clock;
   /** Verifies a bearer credential; a refusal is filed under the tenant of one that verifies. */
   authenticate(credential: string): Promise<Identity>;
   /** Reports an audit that failed (nobody waits for it). */
@@ -27,6 +30,8 @@ export interface EarlyRefusalAuditorOptions {
  * the call ends with RESOURCE_EXHAUSTED before the interceptors ran, it records `quota.exceeded`
  * with what is known — the peer, the declared body size and encoding, and the tenant of the
  * bearer credential when it verifies (otherwise the record has tenant "", for platform admins).
+ * Gzip bombs cost an attacker little, so repeats from one peer, for one tenant and RPC within a
+ * minute are counted in the first record (details.count) rather than filed one by one.
  */
 export function createEarlyRefusalAuditor(
   options: EarlyRefusalAuditorOptions,
@@ -54,17 +59,21 @@ async function record(
   const bearer = /^Bearer\s+(\S+)$/i.exec(header.get("authorization") ?? "")?.[1];
   const identity = bearer ? await options.authenticate(bearer).catch(() => undefined) : undefined;
   const scope = { correlationId: correlationIdFrom(header.get("x-correlation-id")) };
+  const procedure = `${context.service.typeName}/${context.method.name}`;
+  const peer = context.values.get(peerKey);
+  const window = Math.floor(options.clock.now() / 60_000) * 60_000;
+  const key = `quota.exceeded:early:${window}:${peer}:${identity?.tenantId ?? ""}:${procedure}`;
   await requestScope.run(scope, () =>
-    options.audit({
+    options.auditLog.aggregate(key, {
       identity,
       action: "quota.exceeded",
-      target: `${context.service.typeName}/${context.method.name}`,
+      target: procedure,
       outcome: "denied",
       details: {
         code: Code[err.code],
         reason: err.rawMessage,
         limit: "request.max_bytes",
-        peer: context.values.get(peerKey),
+        peer,
         content_length: header.get("content-length") ?? "",
         content_encoding:
           header.get("content-encoding") ?? header.get("connect-content-encoding") ?? "",
