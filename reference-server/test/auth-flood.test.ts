@@ -106,4 +106,31 @@ describe("failed authentication is limited and aggregated", () => {
     const aggregated = await auditRecords(hub, "auth.rate_limited");
     expect(aggregated.map((r) => r.details["claimed_tenant"])).toEqual([victim]);
   });
+
+  it("limits failed refresh-token exchanges (an RPC without a bearer credential) per peer", async () => {
+    const hub = await startTestHub({ limits: { authFailuresPerPeerPerMinute: 3 } });
+    t = hub;
+    const anonymous = hub.clients();
+    for (let i = 0; i < 3; i++) {
+      await expectCode(
+        anonymous.auth.refreshToken({ refreshToken: `acbr_guess${i}` }),
+        Code.Unauthenticated,
+      );
+    }
+    for (let i = 0; i < 10; i++) {
+      await expectCode(
+        anonymous.auth.refreshToken({ refreshToken: `acbr_more${i}` }),
+        Code.ResourceExhausted,
+      );
+    }
+    const aggregated = await auditRecords(hub, "auth.rate_limited");
+    expect(aggregated.map((r) => [r.target, r.details["count"]])).toEqual([
+      ["acb.v1.AuthService/RefreshToken", "10"],
+    ]);
+    // A genuine refresh token still works from this address.
+    const tenantId = await hub.newTenant();
+    const agent = await hub.agentIn(tenantId, "legit");
+    const fresh = await anonymous.auth.refreshToken({ refreshToken: agent.refreshToken });
+    expect(fresh.tokens?.accessToken).not.toBe("");
+  });
 });

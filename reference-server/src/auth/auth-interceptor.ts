@@ -26,7 +26,16 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
     if (access === undefined) {
       throw hubError(Code.PermissionDenied, `${procedure} is not in the access table`);
     }
-    if (access === "anonymous") return next(req);
+    const markAudited = () => req.contextValues.set(refusalAuditedKey, true);
+    const peer = req.contextValues.get(peerKey);
+    if (access === "anonymous") {
+      // RefreshToken fails UNAUTHENTICATED in its handler: those failures are limited too.
+      return options.failures
+        ? options.failures.guard({ peer, credential: undefined, procedure, markAudited }, () =>
+            next(req),
+          )
+        : next(req);
+    }
 
     const header = req.header.get("authorization");
     const credential = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
@@ -46,15 +55,7 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
       return options.authenticate(credential);
     };
     const identity = options.failures
-      ? await options.failures.guard(
-          {
-            peer: req.contextValues.get(peerKey),
-            credential,
-            procedure,
-            markAudited: () => req.contextValues.set(refusalAuditedKey, true),
-          },
-          verify,
-        )
+      ? await options.failures.guard({ peer, credential, procedure, markAudited }, verify)
       : await verify();
     // Known from here on, also to the audit interceptor when the checks below refuse the call.
     req.contextValues.set(identityKey, identity);
