@@ -1,10 +1,8 @@
 // The ACB demo: an embedded hub (in-memory, no external services) and two agents that register,
 // discover each other and share context. Run it with `npm run demo`.
 
-import { AdminService } from "@acb/gen/acb/v1/admin_pb";
-import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { createHub, silentLogger } from "@acb/hub";
-import { createClient } from "@acb/sdk/node";
+import { AdminService, AuthService, createClient, Role } from "@acb/sdk/node";
 import { createClient as createConnectClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 

@@ -1,9 +1,8 @@
 // Hello world: an embedded hub and two agents. Alice asks Bob a question and Bob answers.
 // Run it with `npm run build && node examples/dist/hello-world.js`.
-import { AdminService } from "@acb/gen/acb/v1/admin_pb";
-import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+
 import { createHub, silentLogger } from "@acb/hub";
-import { createClient } from "@acb/sdk/node";
+import { AdminService, AuthService, createClient, Role } from "@acb/sdk/node";
 import { createClient as createConnectClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 

@@ -3,10 +3,8 @@
 // stays silent once, so its turn times out and the hub moves on. Run it with
 // `npm run example:meeting` (`npm run demo` runs it after the context demo).
 
-import { AdminService } from "@acb/gen/acb/v1/admin_pb";
-import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { createHub, silentLogger } from "@acb/hub";
-import { createClient, type MeetingHandle } from "@acb/sdk/node";
+import { AdminService, AuthService, createClient, type MeetingHandle, Role } from "@acb/sdk/node";
 import { createClient as createConnectClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 

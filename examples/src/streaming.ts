@@ -1,10 +1,8 @@
 // Streaming: upload a 32 MiB value in verified chunks with progress, then read it back as a stream.
 // Run it with `npm run build && node examples/dist/streaming.js`.
 import { createHash } from "node:crypto";
-import { AdminService } from "@acb/gen/acb/v1/admin_pb";
-import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { createHub, silentLogger } from "@acb/hub";
-import { createClient } from "@acb/sdk/node";
+import { AdminService, AuthService, createClient, Role } from "@acb/sdk/node";
 import { createClient as createConnectClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 

@@ -1,7 +1,9 @@
-// TEST-ONLY fault injection. Each fault breaks one guarantee of the protocol at the one place in
-// the domain code that keeps it, so the conformance suite can prove it notices (conformance/test/
-// teeth.test.ts). Faults are off unless createHub gets `faults` (or `acb-hub dev --fault NAME`),
-// and createHub refuses them in production mode.
+// TEST-ONLY fault injection. Each fault breaks one guarantee of the protocol, so the conformance
+// suite can prove it notices (conformance/test/teeth.test.ts). They are injected from outside the
+// rules: a wrapping backend (storage/faulty/) for what storage keeps, an interceptor
+// (server/fault-interceptor.ts) for what a request is checked against; domain/ has no test code.
+// Faults are off unless createHub gets `faults` (or `acb-hub dev --fault NAME`), and createHub
+// refuses them in production mode.
 
 /** The faults the reference hub can inject, each named after the guarantee it breaks. */
 export const hubFaults = [

@@ -3,7 +3,6 @@ import type { ApiKeys } from "./auth/api-keys.js";
 import type { TokenService } from "./auth/token-service.js";
 import type { Clock } from "./clock.js";
 import type { Quotas } from "./domain/quotas.js";
-import type { HubFault } from "./faults.js";
 import type { Logger } from "./logger.js";
 import type { Backend, TenantRecord } from "./storage/types.js";
 
@@ -28,8 +27,6 @@ export interface HubContext {
   readonly auditRetentionMs: number;
   /** Reads a tenant (the caller's tenant always exists: authentication checked it). */
   tenant(tenantId: string): Promise<TenantRecord>;
-  /** TEST-ONLY injected faults (faults.ts); absent in every real deployment. */
-  readonly faults?: ReadonlySet<HubFault>;
 }
 
 export interface HubLimits {
@@ -40,11 +37,16 @@ export interface HubLimits {
   maxConcurrentStreamsPerAgent: number;
   /** How long an upload session may go without an accepted chunk before it expires. */
   uploadIdleTimeoutMs: number;
+  /**
+   * How often a waiting reader (a Receive stream, a Request call) re-reads the store even without
+   * a notification, in case one was lost.
+   */
+  notificationPollMs: number;
   /** The longest access-token lifetime IssueToken grants (the protocol allows up to 24 h). */
   maxAccessTokenTtlMs: number;
-  /** Bytes one tenant's open uploads may stage on one hub node; 0: no bound. */
+  /** Bytes one tenant's open uploads may stage (on every node sharing the backend); 0: no bound. */
   maxStagedBytesPerTenant: number;
-  /** Bytes all open uploads may stage on one hub node; 0: no bound. */
+  /** Bytes all open uploads may stage (on every node sharing the backend); 0: no bound. */
   maxStagedBytesPerHub: number;
   /** Failed authentications per minute from one address answered one by one; 0: no limit. */
   authFailuresPerPeerPerMinute: number;

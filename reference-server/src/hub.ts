@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { AdminService } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
@@ -10,6 +9,8 @@ import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import { Health } from "@acb/gen/grpc/health/v1/health_pb";
+import { ServerReflection as ReflectionV1 } from "@acb/gen/grpc/reflection/v1/reflection_pb";
+import { ServerReflection as ReflectionV1alpha } from "@acb/gen/grpc/reflection/v1alpha/reflection_pb";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { createAuditInterceptor } from "./audit/audit-interceptor.js";
@@ -46,10 +47,12 @@ import { createHealthHandler } from "./handlers/health-handler.js";
 import { createLargeContextsHandler } from "./handlers/large-contexts-handler.js";
 import { createMeetingsHandler } from "./handlers/meetings-handler.js";
 import { createMessagingHandler } from "./handlers/messaging-handler.js";
+import { createReflectionHandlers } from "./handlers/reflection-handler.js";
 import { createRegistryHandler } from "./handlers/registry-handler.js";
 import { createServerInfoHandler } from "./handlers/server-info-handler.js";
 import type { HubContext, HubLimits } from "./hub-context.js";
 import { createJsonLogger, type Logger } from "./logger.js";
+import { createFaultInterceptor } from "./server/fault-interceptor.js";
 import {
   type Listener,
   type ListenOptions,
@@ -58,6 +61,7 @@ import {
 } from "./server/listener.js";
 import { isLoopback } from "./server/loopback.js";
 import { createNodeAdapter } from "./server/node-adapter.js";
+import { createFaultyBackend } from "./storage/faulty/faulty-backend.js";
 import { createMemoryBackend } from "./storage/memory/memory-backend.js";
 import type { Backend } from "./storage/types.js";
 import { createValidationInterceptor } from "./validation-interceptor.js";
@@ -92,7 +96,10 @@ export interface HubOptions {
 
 /** A running hub: a request handler plus the listeners serving it. */
 export interface Hub {
-  /** Changes whenever the hub's state is lost (every start of an in-memory hub). */
+  /**
+   * Stored by the backend: the same on every node sharing it and across restarts of a durable
+   * one; new with every in-memory backend (its state is lost with it).
+   */
   readonly epoch: string;
   readonly nodeId: string;
   readonly clock: Clock;
@@ -118,6 +125,7 @@ export const defaultLimits: HubLimits = {
   maxObjectBytes: 10 * 1024 * 1024 * 1024,
   maxConcurrentStreamsPerAgent: 10,
   uploadIdleTimeoutMs: 15 * 60_000,
+  notificationPollMs: 2_000,
   maxAccessTokenTtlMs: 4 * 3_600_000,
   maxStagedBytesPerTenant: 10 * 1024 * 1024 * 1024,
   maxStagedBytesPerHub: 50 * 1024 * 1024 * 1024,
@@ -170,7 +178,10 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     );
   }
   const clock = options.clock ?? systemClock;
-  const backend = options.backend ?? createMemoryBackend();
+  const faults = new Set(options.faults ?? []);
+  const chosen = options.backend ?? createMemoryBackend();
+  // TEST-ONLY faults wrap the backend and the handlers; the domain never sees them.
+  const backend = faults.size > 0 ? createFaultyBackend(chosen, faults, clock) : chosen;
   const logger = options.logger ?? createJsonLogger();
   const keys = options.keys ?? (await generateDevKeys());
   const tokens = createTokenService({
@@ -197,7 +208,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     backend,
     clock,
     tokens,
-    epoch: randomBytes(9).toString("base64url"),
+    epoch: await backend.epoch(),
     nodeId: options.nodeId ?? `${hostname()}-${process.pid}`,
     limits: { ...defaultLimits, ...options.limits },
     apiKeys: new ApiKeys(backend.apiKeys, clock),
@@ -210,7 +221,6 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
       return t;
     },
-    ...(options.faults?.length ? { faults: new Set(options.faults) } : {}),
   };
 
   const registry = new Registry(hub);
@@ -224,6 +234,9 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   });
   // Deadlines stored by a previous run (or another node) are armed, and applied when overdue.
   await meetings.resume();
+  await contexts.resume();
+  await conversations.resume();
+  await largeContexts.resume();
   const served: DescService[] = [
     ServerInfoService,
     RegistryService,
@@ -234,7 +247,12 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     MeetingService,
     MessagingService,
     ConversationService,
+    // Server reflection describes every served service (itself included) to grpcurl, buf curl
+    // and Postman; it reveals only the public schema, so it needs no credential (rbac-table.ts).
+    ReflectionV1,
+    ReflectionV1alpha,
   ];
+  const reflection = createReflectionHandlers([Health, ...served]);
 
   const routes = (router: ConnectRouter) => {
     router.service(
@@ -244,6 +262,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         () => !shutdown.signal.aborted,
       ),
     );
+    router.service(ReflectionV1, reflection.v1);
+    router.service(ReflectionV1alpha, reflection.v1alpha);
     router.service(ServerInfoService, createServerInfoHandler(hub, capabilities));
     router.service(RegistryService, createRegistryHandler(hub, registry));
     router.service(ContextService, createContextsHandler(hub, contexts));
@@ -288,6 +308,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       logger.log("error", "handler failed after its response started", { procedure, err: reason }),
     interceptors: [
       loggingInterceptor(logger),
+      ...(faults.size > 0 ? [createFaultInterceptor(faults)] : []),
       createAuditInterceptor(hub.audit, createProbeReporter(backend, auditLog, clock)),
       authInterceptor,
       createValidationInterceptor(),

@@ -1,5 +1,6 @@
 // A third-party client against the hub: `buf curl` (from the @bufbuild/buf package) calls Register
-// and GetContext using nothing but the .proto files, over HTTP/1.1 (Connect) and h2c (gRPC).
+// and GetContext using nothing but the .proto files, over HTTP/1.1 (Connect) and h2c (gRPC), and
+// then with no schema at all, learning it from the hub's server reflection (v1 and v1alpha).
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -27,13 +28,13 @@ async function bufCurl(
   token: string,
   data: unknown,
   extra: string[] = [],
+  schema: string[] = ["--schema", root],
 ): Promise<unknown> {
   const { stdout } = await run(
     buf,
     [
       "curl",
-      "--schema",
-      root,
+      ...schema,
       "-H",
       `Authorization: Bearer ${token}`,
       "--data",
@@ -121,4 +122,54 @@ describe("buf curl as a third-party client", () => {
       }),
     ).rejects.toThrow(/unauthenticated/);
   });
+
+  for (const reflectProtocol of ["grpc-v1", "grpc-v1alpha"]) {
+    describe(`without --schema, through server reflection ${reflectProtocol}`, () => {
+      const reflect = ["--reflect-protocol", reflectProtocol];
+
+      it("lists the hub's services and their methods", async () => {
+        const services = await run(buf, ["curl", ...reflect, "--list-services", listener.url], {
+          cwd: root,
+          timeout: 20_000,
+        });
+        const names = services.stdout.trim().split("\n");
+        for (const name of [
+          "acb.v1.MessagingService",
+          "acb.v1.ContextService",
+          "grpc.health.v1.Health",
+          "grpc.reflection.v1.ServerReflection",
+          "grpc.reflection.v1alpha.ServerReflection",
+        ]) {
+          expect(names).toContain(name);
+        }
+        const methods = await run(buf, ["curl", ...reflect, "--list-methods", listener.url], {
+          cwd: root,
+          timeout: 20_000,
+        });
+        expect(methods.stdout).toContain("acb.v1.MessagingService/Ack");
+      });
+
+      it("calls RPCs whose requests use buf.validate rules and well-known types", async () => {
+        // The token goes to the RPC only: reflection itself is called without a credential.
+        const created = (await bufCurl(
+          `${listener.url}/acb.v1.ContextService/CreateContext`,
+          agentToken,
+          { type: "note", ttl: "60s", payload: { contentType: "text/plain", data: "aGk=" } },
+          [],
+          reflect,
+        )) as { context: { id: string; expiresAt: string } };
+        expect(created.context.id).toMatch(/\S/);
+        expect(created.context.expiresAt).toMatch(/Z$/);
+        await expect(
+          bufCurl(
+            `${listener.url}/acb.v1.ContextService/GetContext`,
+            agentToken,
+            { contextId: "" },
+            [],
+            reflect,
+          ),
+        ).rejects.toThrow(/invalid_argument/);
+      });
+    });
+  }
 });

@@ -26,6 +26,8 @@ import {
   Health,
   HealthCheckResponse_ServingStatus as Serving,
 } from "@acb/gen/grpc/health/v1/health_pb";
+import { file_grpc_reflection_v1_reflection } from "@acb/gen/grpc/reflection/v1/reflection_pb";
+import { file_grpc_reflection_v1alpha_reflection } from "@acb/gen/grpc/reflection/v1alpha/reflection_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   create,
@@ -317,7 +319,12 @@ const allRoles = [
 /** Generated descriptors of every service the hub routes: served ones and expected-unimplemented. */
 async function routedServices(): Promise<{ services: DescService[]; served: Set<string> }> {
   const served = await servedServices();
-  const all = [...(await generatedServices()), ...file_grpc_health_v1_health.services];
+  const all = [
+    ...(await generatedServices()),
+    ...file_grpc_health_v1_health.services,
+    ...file_grpc_reflection_v1_reflection.services,
+    ...file_grpc_reflection_v1alpha_reflection.services,
+  ];
   const services = all.filter(
     (s) => served.has(s.typeName) || EXPECTED_UNIMPLEMENTED.includes(s.typeName),
   );

@@ -1,11 +1,15 @@
 // Staging past the quota: a tenant that may store 4 KiB must not park megabytes in the blob store
-// through an upload it never commits, and staging is bounded per tenant and per hub node.
+// through an upload it never commits, and staging is bounded per tenant and per hub (every node
+// sharing the backend).
 
 import { createHash } from "node:crypto";
 import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
+import { generateDevKeys } from "../src/auth/token-service.js";
+import { ManualClock } from "../src/clock.js";
+import { createMemoryBackend } from "../src/storage/memory/memory-backend.js";
 import {
   type Agent,
   expectAudited,
@@ -93,7 +97,7 @@ describe("staged uploads count against the storage quota", () => {
     );
   });
 
-  it("bounds staging per tenant and per hub node, and an expired upload frees its bytes", async () => {
+  it("bounds staging per tenant and per hub, and an expired upload frees its bytes", async () => {
     const hub = await startTestHub({
       limits: { maxStagedBytesPerTenant: 64 * KiB, maxStagedBytesPerHub: 96 * KiB },
     });
@@ -131,7 +135,42 @@ describe("staged uploads count against the storage quota", () => {
     // A's uploads are abandoned: after the idle timeout they expire and their bytes are freed.
     hub.clock.advance(15 * 60_000);
     expect((await a.large.getUploadStatus({ uploadId: a1 })).upload?.state).toBeGreaterThan(1);
+    expect((await a.large.getUploadStatus({ uploadId: a2 })).upload?.state).toBeGreaterThan(1);
     const b2 = await stage(b, "b2", 16 * KiB);
     await b.large.appendChunk({ uploadId: b2, chunk: chunk(0, 16 * KiB) });
+  });
+
+  it("counts what was staged through another node sharing the backend", async () => {
+    const backend = createMemoryBackend();
+    const keys = await generateDevKeys();
+    const clock = new ManualClock();
+    const node = () =>
+      startTestHub({ backend, keys, clock, limits: { maxStagedBytesPerTenant: 64 * KiB } });
+    const first = await node();
+    const second = await node();
+    t = {
+      ...second,
+      close: async () => {
+        await Promise.all([first.close(), second.close()]);
+      },
+    };
+    const tenantId = await first.newTenant();
+    const a = await first.agentIn(tenantId, "a");
+    const a1 = await stage(a, "a1", 64 * KiB);
+    await a.large.appendChunk({ uploadId: a1, chunk: chunk(0, 48 * KiB) });
+
+    // Through the second node: the 48 KiB staged through the first count (the sessions are stored).
+    const onSecond = second.clients(a.token);
+    const a2 = await stage({ ...a, ...onSecond }, "a2", 32 * KiB);
+    const err = await expectCode(
+      onSecond.large.appendChunk({ uploadId: a2, chunk: chunk(0, 32 * KiB) }),
+      Code.ResourceExhausted,
+    );
+    expect(err.findDetails(RetryInfoSchema)[0]?.limit).toBe("upload.staged_bytes_per_tenant");
+    // The first upload continues through the second node, within the bound.
+    await onSecond.large.appendChunk({ uploadId: a1, chunk: chunk(48 * KiB, 16 * KiB) });
+    expect((await onSecond.large.getUploadStatus({ uploadId: a1 })).upload?.verifiedOffset).toBe(
+      BigInt(64 * KiB),
+    );
   });
 });

@@ -1,7 +1,7 @@
-// Delivery profile: at-least-once delivery to offline and dropped receivers, idempotency, dead
-// letters and replay, order, expiry, broadcast isolation, topics.
+// Delivery profile: at-least-once delivery to offline and dropped receivers, retried settlement,
+// idempotency, dead letters and replay, order, expiry, broadcast isolation, topics.
 
-import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
+import { DeadLetterReason, SettleStatus } from "@acb/gen/acb/v1/messaging_pb";
 import { type ConformanceCase, check } from "../case.js";
 import { duration } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
@@ -68,6 +68,47 @@ export const deliveryCases: ConformanceCase[] = [
       check(d2.message?.id === messageId, `redelivered ${d2.message?.id}, not ${messageId}`);
       check(d2.attempt === 2, `the redelivery has attempt ${d2.attempt}, not 2`);
       await second.ack(d2);
+    },
+  },
+  {
+    id: "delivery.settle-retry",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "Settling is safe to retry: a repeated Ack is OK, a Nack after it STALE, and the message is not redelivered",
+    spec: "acb.v1.SettleStatus",
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const s = await tenant.agent("settle-s");
+      const r = await tenant.agent("settle-r");
+      const inbox = await Inbox.open(t, r);
+      const send = (kind: string) =>
+        s.messaging.send({
+          target: { case: "recipientId", value: r.id },
+          kind,
+          payload: text(kind),
+        });
+      await send("settle-once");
+      const d = await inbox.next("the delivery to settle");
+      const deliveryIds = [d.deliveryId];
+      const statuses = [
+        ...(await r.messaging.ack({ deliveryIds })).results,
+        ...(await r.messaging.ack({ deliveryIds })).results,
+        ...(await r.messaging.nack({ deliveryIds })).results,
+      ].map((x) => SettleStatus[x.status]);
+      check(
+        statuses.join(",") === "OK,OK,STALE",
+        `Ack, Ack again, Nack answered ${statuses.join(", ")}, not OK, OK, STALE`,
+      );
+      // The stale Nack changed nothing: what arrives next is the next message, first attempt.
+      const { messageId } = await send("settle-next");
+      const next = await inbox.next("the next message");
+      check(
+        next.message?.id === messageId && next.attempt === 1,
+        `after the stale Nack got ${next.message?.kind}#${next.attempt}, not the next message`,
+      );
+      await inbox.ack(next);
     },
   },
   {

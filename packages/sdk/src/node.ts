@@ -7,6 +7,7 @@ import { createBulkSessionManager, nodeSha256 } from "./node-streaming.js";
 
 export * from "./core/index.js";
 export { nodeSha256, receiveContextReadable } from "./node-streaming.js";
+export * from "./protocol.js";
 
 /** Options of {@link createClient} for Node. */
 export interface NodeClientOptions {

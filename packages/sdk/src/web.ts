@@ -7,6 +7,7 @@ import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
 
 export * from "./core/index.js";
+export * from "./protocol.js";
 
 /** Options of {@link createClient} (fetch-based). */
 export interface ClientOptions {

@@ -1,5 +1,4 @@
 import { Role } from "@acb/gen/acb/v1/auth_pb";
-import { roleNames } from "./identity.js";
 import type { Access } from "./rbac-table.js";
 
 const roles = [
@@ -17,7 +16,8 @@ export const RBAC_END = "<!-- rbac-table:end -->";
 
 /** The access table as a Markdown table: one row per RPC, one column per role. */
 export function renderAccessTable(table: Readonly<Record<string, Access>>): string {
-  const head = `| RPC | ${roles.map((r) => roleNames.get(r)).join(" | ")} |`;
+  // Roles are headed by their names on the wire (the enum's JSON names), as clients spell them.
+  const head = `| RPC | ${roles.map((r) => `ROLE_${Role[r]}`).join(" | ")} |`;
   const rule = `| --- | ${roles.map(() => ":-:").join(" | ")} |`;
   const rows = Object.entries(table).map(([rpc, access]) => {
     const cells = roles.map((r) => {

@@ -31,6 +31,10 @@ export const accessTable: Readonly<Record<string, Access>> = {
   "grpc.health.v1.Health/Check": "anonymous",
   "grpc.health.v1.Health/List": "anonymous",
   "grpc.health.v1.Health/Watch": "anonymous",
+  // Server reflection reveals only the public schema (the .proto files of this repository), and
+  // grpc tooling calls it without credentials.
+  "grpc.reflection.v1.ServerReflection/ServerReflectionInfo": "anonymous",
+  "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": "anonymous",
 
   "acb.v1.ServerInfoService/GetServerInfo": "authenticated",
 

@@ -9,15 +9,11 @@ import { Code, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type { ContextQuery, ContextRecord, StorageRefRecord } from "../storage/types.js";
+import { type ContextChange, decodeContextChange, encodeContextChange } from "./change-events.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import { type Followed, followEvents } from "./event-stream.js";
 
-/** An entry of the per-tenant "contexts" event stream. */
-export interface ContextChange {
-  kind: ContextEventKind;
-  context: ContextRecord;
-  time: number;
-}
+export type { ContextChange } from "./change-events.js";
 
 export interface AccessInput {
   scope: ContextScope;
@@ -109,8 +105,6 @@ export class Contexts {
    * so the large-context service can reclaim it once no download reads it.
    */
   onBlobReleased: ((ref: StorageRefRecord) => void) | undefined;
-  /** TEST-ONLY: the tenants the "cross-tenant-leak" fault has served their one leak. */
-  private readonly leakedTo = new Set<string>();
 
   constructor(private readonly hub: HubContext) {}
 
@@ -144,8 +138,6 @@ export class Contexts {
     purpose: "read" | "write" = "read",
   ): Promise<ContextRecord> {
     const ctx = await this.hub.backend.contexts.get(identity.tenantId, contextId);
-    const leaked = ctx ? undefined : await this.leakOnce(identity.tenantId, contextId);
-    if (leaked) return leaked;
     if (!ctx || !this.isLive(ctx) || !(await this.canRead(identity, ctx)))
       throw notFound("context", contextId);
     if (purpose === "read") await this.audited(identity, "context.read", ctx);
@@ -160,19 +152,6 @@ export class Contexts {
       outcome: "success",
       details: { revision: String(ctx.revision) },
     });
-  }
-
-  /** TEST-ONLY fault "cross-tenant-leak" (faults.ts): finds the id in any tenant, once per caller's tenant. */
-  private async leakOnce(tenantId: string, contextId: string): Promise<ContextRecord | undefined> {
-    if (!this.hub.faults?.has("cross-tenant-leak") || this.leakedTo.has(tenantId)) return undefined;
-    for (const t of await this.hub.backend.tenants.list("", 10_000)) {
-      const found = await this.hub.backend.contexts.get(t.id, contextId);
-      if (found) {
-        this.leakedTo.add(tenantId);
-        return found;
-      }
-    }
-    return undefined;
   }
 
   async create(identity: Identity, input: CreateInput): Promise<ContextRecord> {
@@ -219,7 +198,7 @@ export class Contexts {
     };
     const rateBytes = value.storageRef ? 0 : value.size;
     await this.hub.quotas.chargeContextWrite(identity, rateBytes, value.size);
-    if (!(await this.hub.backend.contexts.create(ctx))) {
+    if (!(await this.hub.backend.contexts.create(ctx, this.event(ContextEventKind.CREATED, ctx)))) {
       // An expired context still waiting for the sweeper does not hold its id.
       const existing = await this.hub.backend.contexts.get(identity.tenantId, ctx.id);
       if (existing && !this.isLive(existing)) {
@@ -231,7 +210,6 @@ export class Contexts {
         `context "${ctx.id}" already exists in tenant "${identity.tenantId}"`,
       );
     }
-    await this.emit(ContextEventKind.CREATED, ctx);
     this.scheduleSweep(ctx.expiresAt);
     await this.hub.quotas.contextWritten(ctx.tenantId, value.size, value.size);
     await this.audited(identity, "context.create", ctx);
@@ -291,7 +269,11 @@ export class Contexts {
       };
       const newBytes = value && "data" in value ? value.data.length : 0;
       await this.hub.quotas.chargeContextWrite(identity, newBytes, next.size - current.size);
-      const result = await this.hub.backend.contexts.replace(next, current.revision);
+      const result = await this.hub.backend.contexts.replace(
+        next,
+        current.revision,
+        this.event(ContextEventKind.UPDATED, next),
+      );
       if (result.ok) {
         await this.hub.quotas.contextWritten(
           next.tenantId,
@@ -299,7 +281,6 @@ export class Contexts {
           next.size - current.size,
         );
         await this.audited(identity, "context.update", next);
-        await this.emit(ContextEventKind.UPDATED, next);
         this.scheduleSweep(next.expiresAt);
         if (value && current.storageRef) this.onBlobReleased?.(current.storageRef);
         return next;
@@ -326,12 +307,12 @@ export class Contexts {
       identity.tenantId,
       contextId,
       current.revision,
+      this.event(ContextEventKind.DELETED, current),
     );
     if (!result.ok) {
       if (!result.current) throw notFound("context", contextId);
       throw this.revisionMismatch(result.current, expectedRevision || current.revision);
     }
-    await this.emit(ContextEventKind.DELETED, current);
     await this.hub.quotas.storageReleased(current.tenantId, current.size);
     await this.audited(identity, "context.delete", current);
     if (current.storageRef) this.onBlobReleased?.(current.storageRef);
@@ -384,6 +365,7 @@ export class Contexts {
       input.cursor,
       this.hub.epoch,
       signal,
+      decodeContextChange,
     );
     for await (const item of stream) {
       if (item.kind === "ready") {
@@ -396,6 +378,15 @@ export class Contexts {
       if (!(await this.canRead(identity, ctx))) continue;
       yield item;
     }
+  }
+
+  /**
+   * Applies TTLs that passed while no hub ran (a durable backend), and arms the sweeper for the
+   * earliest stored expiry.
+   */
+  async resume(): Promise<void> {
+    await this.sweepExpired();
+    this.scheduleSweep(await this.hub.backend.contexts.nextExpiry());
   }
 
   /** Deletes every context whose TTL has passed and records EXPIRED events. */
@@ -415,9 +406,13 @@ export class Contexts {
   }
 
   private async expire(ctx: ContextRecord): Promise<boolean> {
-    const result = await this.hub.backend.contexts.delete(ctx.tenantId, ctx.id, ctx.revision);
+    const result = await this.hub.backend.contexts.delete(
+      ctx.tenantId,
+      ctx.id,
+      ctx.revision,
+      this.event(ContextEventKind.EXPIRED, ctx),
+    );
     if (result.ok) {
-      await this.emit(ContextEventKind.EXPIRED, ctx);
       await this.hub.quotas.storageReleased(ctx.tenantId, ctx.size);
       if (ctx.storageRef) this.onBlobReleased?.(ctx.storageRef);
     }
@@ -446,8 +441,8 @@ export class Contexts {
     );
   }
 
-  private async emit(kind: ContextEventKind, ctx: ContextRecord): Promise<void> {
-    const change: ContextChange = { kind, context: ctx, time: this.hub.clock.now() };
-    await this.hub.backend.events.append(ctx.tenantId, "contexts", change);
+  /** The change event a write stores with itself (in the same atomic step). */
+  private event(kind: ContextEventKind, ctx: ContextRecord): Uint8Array {
+    return encodeContextChange({ kind, context: ctx, time: this.hub.clock.now() });
   }
 }

@@ -4,7 +4,13 @@ import type { Timer } from "../clock.js";
 import { Code, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
-import type { ConversationRecord, MessageRecord } from "../storage/types.js";
+import type {
+  ConversationRecord,
+  EnqueueOptions,
+  EnqueueResult,
+  MessageRecord,
+} from "../storage/types.js";
+import { conversationChannel } from "./channels.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 
 export interface StartInput {
@@ -16,22 +22,25 @@ export interface StartInput {
   timeoutMs: number | undefined;
 }
 
-type EndedListener = (tenantId: string, conversationId: string, reason: string) => void;
+/** How many due conversations one sweep reads at a time. */
+const SWEEP_BATCH = 500;
 
 /**
  * Conversations (seed 004): one-way, synchronous and asynchronous exchanges among a fixed set of
  * agents, with a state (OPEN → CLOSED or TIMED_OUT) and a history of the messages sent in them.
- * The inactivity timeout restarts with every message; a timer ends the conversation when it
- * passes, and reads apply an overdue timeout too, so the state is right even without the timer.
+ * The inactivity timeout restarts with every message and is stored (timeoutAt): one timer, at
+ * the earliest stored deadline this node knows, applies the due ones (ConversationStore.listDue),
+ * so any node, or this one after a restart, applies them; reads apply an overdue timeout too.
+ * When a conversation ends, the Notifier tells Request calls waiting in it, on any node.
  */
 export class Conversations {
-  private readonly timers = new Map<string, Timer>();
-  private readonly endedListeners: EndedListener[] = [];
+  private sweepTimer: { timer: Timer; at: number } | undefined;
 
   constructor(private readonly hub: HubContext) {}
 
-  onEnded(listener: EndedListener): void {
-    this.endedListeners.push(listener);
+  /** Applies timeouts that passed while no node watched, and arms the timer for the next one. */
+  async resume(): Promise<void> {
+    await this.sweep();
   }
 
   async start(identity: Identity, input: StartInput): Promise<ConversationRecord> {
@@ -71,7 +80,7 @@ export class Conversations {
         `conversation "${c.id}" already exists in tenant "${identity.tenantId}"`,
       );
     }
-    this.armTimeout(c);
+    this.scheduleSweep(c.timeoutAt);
     return c;
   }
 
@@ -137,7 +146,7 @@ export class Conversations {
         version: c.version + 1,
       };
       if (await this.hub.backend.conversations.replace(next, c.version)) {
-        this.ended(next, "CONVERSATION_CLOSED");
+        await this.ended(next);
         return next;
       }
     }
@@ -175,9 +184,49 @@ export class Conversations {
     };
   }
 
-  /** Checks that `identity` may send into the conversation, to these recipients. */
-  async checkSend(identity: Identity, id: string, recipients: string[]): Promise<void> {
-    const c = await this.get(identity, id);
+  /**
+   * Stores a message sent in a conversation: checks that `identity` may send into it, to these
+   * recipients, and commits the message, its history entry, the conversation's new count and
+   * timeout (and the idempotency key) in one step of the store, retrying when the conversation
+   * changed in between.
+   */
+  async send(
+    identity: Identity,
+    message: MessageRecord,
+    recipients: string[],
+    idempotency: EnqueueOptions["idempotency"],
+  ): Promise<EnqueueResult> {
+    for (;;) {
+      const c = await this.get(identity, message.conversationId);
+      this.checkSend(identity, c, recipients);
+      const now = this.hub.clock.now();
+      const next: ConversationRecord = {
+        ...c,
+        messageCount: c.messageCount + 1,
+        updatedAt: now,
+        timeoutAt: c.timeoutMs === undefined ? undefined : now + c.timeoutMs,
+        version: c.version + 1,
+      };
+      const result = await this.hub.backend.messages.enqueue(message, recipients, {
+        ...(idempotency && { idempotency }),
+        conversation: { next, expectedVersion: c.version },
+      });
+      if (result.ok) this.scheduleSweep(next.timeoutAt);
+      if (result.ok || "duplicateOf" in result) return result;
+    }
+  }
+
+  /** Why the conversation ended (CONVERSATION_CLOSED / _TIMED_OUT, an overdue timeout applied), or undefined while OPEN. */
+  async endedReason(tenantId: string, id: string): Promise<string | undefined> {
+    const stored = await this.hub.backend.conversations.get(tenantId, id);
+    if (!stored) return "CONVERSATION_NOT_FOUND";
+    const c = await this.applyTimeout(stored);
+    if (c.state === ConversationState.OPEN) return undefined;
+    return c.state === ConversationState.CLOSED ? "CONVERSATION_CLOSED" : "CONVERSATION_TIMED_OUT";
+  }
+
+  private checkSend(identity: Identity, c: ConversationRecord, recipients: string[]): void {
+    const id = c.id;
     if (c.state !== ConversationState.OPEN) {
       const reason =
         c.state === ConversationState.CLOSED ? "CONVERSATION_CLOSED" : "CONVERSATION_TIMED_OUT";
@@ -204,32 +253,10 @@ export class Conversations {
     }
   }
 
-  /** Appends an accepted message to its conversation's history and restarts the inactivity timeout. */
-  async record(message: MessageRecord): Promise<void> {
-    const store = this.hub.backend.conversations;
-    await store.appendMessage(message.tenantId, message.conversationId, message);
-    for (;;) {
-      const c = await store.get(message.tenantId, message.conversationId);
-      if (!c) return;
-      const now = this.hub.clock.now();
-      const next: ConversationRecord = {
-        ...c,
-        messageCount: c.messageCount + 1,
-        updatedAt: now,
-        timeoutAt: c.timeoutMs === undefined ? undefined : now + c.timeoutMs,
-        version: c.version + 1,
-      };
-      if (await store.replace(next, c.version)) {
-        this.armTimeout(next);
-        return;
-      }
-    }
-  }
-
-  /** Stops timeout timers (hub shutdown). */
+  /** Stops the timeout timer (hub shutdown). */
   stopTimers(): void {
-    for (const t of this.timers.values()) t.cancel();
-    this.timers.clear();
+    this.sweepTimer?.timer.cancel();
+    this.sweepTimer = undefined;
   }
 
   private async applyTimeout(c: ConversationRecord): Promise<ConversationRecord> {
@@ -244,39 +271,41 @@ export class Conversations {
       version: c.version + 1,
     };
     if (await this.hub.backend.conversations.replace(next, c.version)) {
-      this.ended(next, "CONVERSATION_TIMED_OUT");
+      await this.ended(next);
       return next;
     }
     const current = await this.hub.backend.conversations.get(c.tenantId, c.id);
     return current ? this.applyTimeout(current) : c;
   }
 
-  private armTimeout(c: ConversationRecord): void {
-    const k = `${c.tenantId}\u0000${c.id}`;
-    this.timers.get(k)?.cancel();
-    this.timers.delete(k);
-    if (c.timeoutAt === undefined || c.state !== ConversationState.OPEN) return;
-    this.timers.set(
-      k,
-      this.hub.clock.setTimer(c.timeoutAt - this.hub.clock.now(), () => {
-        this.timers.delete(k);
-        this.hub.backend.conversations
-          .get(c.tenantId, c.id)
-          .then((current) => current && this.applyTimeout(current))
-          .catch((err: unknown) =>
-            this.hub.logger.log("error", "conversation timeout failed", {
-              err,
-              conversation_id: c.id,
-            }),
-          );
-      }),
-    );
+  /** Applies every stored timeout that is due, then arms the timer for the earliest left. */
+  private async sweep(): Promise<void> {
+    const store = this.hub.backend.conversations;
+    for (;;) {
+      const due = await store.listDue(this.hub.clock.now(), SWEEP_BATCH);
+      for (const c of due) await this.applyTimeout(c);
+      if (due.length < SWEEP_BATCH) break;
+    }
+    const [next] = await store.listDue(Number.MAX_SAFE_INTEGER, 1);
+    this.scheduleSweep(next?.timeoutAt);
   }
 
-  private ended(c: ConversationRecord, reason: string): void {
-    const k = `${c.tenantId}\u0000${c.id}`;
-    this.timers.get(k)?.cancel();
-    this.timers.delete(k);
-    for (const l of this.endedListeners) l(c.tenantId, c.id, reason);
+  /** Keeps one timer armed for the earliest timeout this node knows of. */
+  private scheduleSweep(timeoutAt: number | undefined): void {
+    if (timeoutAt === undefined) return;
+    if (this.sweepTimer && this.sweepTimer.at <= timeoutAt) return;
+    this.sweepTimer?.timer.cancel();
+    const timer = this.hub.clock.setTimer(timeoutAt - this.hub.clock.now(), () => {
+      this.sweepTimer = undefined;
+      this.sweep().catch((err: unknown) =>
+        this.hub.logger.log("error", "conversation timeout sweep failed", { err }),
+      );
+    });
+    this.sweepTimer = { timer, at: timeoutAt };
+  }
+
+  /** Tells Request calls waiting in the conversation (on any node) that it ended. */
+  private async ended(c: ConversationRecord): Promise<void> {
+    await this.hub.backend.notifier.publish(conversationChannel(c.tenantId, c.id));
   }
 }

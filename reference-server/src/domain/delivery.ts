@@ -4,6 +4,7 @@ import { Code, type ConnectError, hubError } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type { ClaimedDelivery, SettleOutcome } from "../storage/types.js";
+import { inboxChannel, receiverChannel } from "./channels.js";
 import type { Registry } from "./registry.js";
 
 /** A live Receive stream of one agent on this node. */
@@ -11,8 +12,6 @@ interface Receiver {
   id: string;
   /** Ends the stream with `error` (e.g. replaced by a newer stream, agent unregistered). */
   end(error: ConnectError): void;
-  /** Wakes the delivery loop: new messages, freed flow-control slots, or a due deadline. */
-  wake(): void;
 }
 
 /** What the Receive loop yields. */
@@ -27,33 +26,28 @@ const KEEPALIVE_MS = 15_000;
  * The delivery engine: one live stream per agent, fed from the agent's queue in the message store.
  * A stream claims at most max_in_flight deliveries at a time; acks and nacks free slots; a timer
  * at the queue's next deadline returns unacknowledged deliveries for redelivery (or the
- * dead-letter queue). Senders wake the recipients' streams after their messages are durable.
+ * dead-letter queue). Senders wake the recipients' streams after their messages are durable,
+ * through the backend's Notifier, so a stream on any node hears of a message stored by any node;
+ * a stream also re-reads its queue every notificationPollMs in case a notification was lost. A
+ * newer stream of the same agent, on any node, ends the older one.
  */
 export class DeliveryEngine {
   private readonly receivers = new Map<string, Receiver>();
-  /** TEST-ONLY: counts first attempts for the "drop-deliveries" fault. */
-  private faultCounter = 0;
 
   constructor(
     private readonly hub: HubContext,
     private readonly registry: Registry,
   ) {
+    // The registry dropped the agent's queues with it; its stream (on whichever node) ends.
     registry.onUnregistered(async (tenantId, agentId) => {
-      this.receivers.get(key(tenantId, agentId))?.end(
-        hubError(Code.FailedPrecondition, `agent "${agentId}" was unregistered`, {
-          reason: "AGENT_NOT_REGISTERED",
-        }),
-      );
-      await Promise.all([
-        hub.backend.messages.deleteAgent(tenantId, agentId),
-        hub.backend.topics.deleteAgent(tenantId, agentId),
-      ]);
+      await hub.backend.notifier.publish(receiverChannel(tenantId, agentId), UNREGISTERED);
     });
   }
 
-  /** Wakes the live streams of these agents (after their messages became durable). */
-  notify(tenantId: string, agentIds: Iterable<string>): void {
-    for (const agentId of agentIds) this.receivers.get(key(tenantId, agentId))?.wake();
+  /** Wakes the live streams of these agents, on any node (after their messages became durable). */
+  async notify(tenantId: string, agentIds: Iterable<string>): Promise<void> {
+    const { notifier } = this.hub.backend;
+    await Promise.all([...agentIds].map((a) => notifier.publish(inboxChannel(tenantId, a))));
   }
 
   /** Whether the agent has a live stream on this node. */
@@ -68,7 +62,7 @@ export class DeliveryEngine {
       deliveryIds,
       this.hub.clock.now(),
     );
-    this.notify(identity.tenantId, [identity.agentId]);
+    await this.notify(identity.tenantId, [identity.agentId]);
     return out;
   }
 
@@ -93,7 +87,7 @@ export class DeliveryEngine {
         maxAttempts: tenant.settings.maxDeliveryAttempts,
       },
     );
-    this.notify(identity.tenantId, [identity.agentId]);
+    await this.notify(identity.tenantId, [identity.agentId]);
     return out;
   }
 
@@ -132,15 +126,34 @@ export class DeliveryEngine {
         ended = error;
         wake();
       },
-      wake,
     };
-    this.receivers.get(k)?.end(
-      hubError(Code.Aborted, `a newer Receive stream of agent "${agentId}" replaced this one`, {
-        reason: "STREAM_REPLACED",
-      }),
+    // Subscribed before the first read of the queue, so no message stored after it is missed.
+    const { notifier } = this.hub.backend;
+    const unsubscribeInbox = await notifier.subscribe(inboxChannel(tenantId, agentId), wake);
+    const unsubscribeReceiver = await notifier.subscribe(
+      receiverChannel(tenantId, agentId),
+      (payload) => {
+        if (payload === UNREGISTERED) {
+          receiver.end(
+            hubError(Code.FailedPrecondition, `agent "${agentId}" was unregistered`, {
+              reason: "AGENT_NOT_REGISTERED",
+            }),
+          );
+        } else if (payload !== `stream:${receiver.id}`) {
+          receiver.end(
+            hubError(
+              Code.Aborted,
+              `a newer Receive stream of agent "${agentId}" replaced this one`,
+              { reason: "STREAM_REPLACED" },
+            ),
+          );
+        }
+      },
     );
     this.receivers.set(k, receiver);
     signal.addEventListener("abort", wake, { once: true });
+    // Ends older streams of this agent, here and on other nodes.
+    await notifier.publish(receiverChannel(tenantId, agentId), `stream:${receiver.id}`);
 
     // An open stream counts as presence: touch the registry now and every heartbeat interval.
     await this.registry.touchLive(tenantId, agentId);
@@ -174,8 +187,7 @@ export class DeliveryEngine {
         const settings =
           (await this.hub.backend.tenants.get(tenantId))?.settings ?? tenant.settings;
         const due = await store.nextWake(tenantId, agentId);
-        // TEST-ONLY fault "never-redeliver" (faults.ts): overdue deliveries are never returned.
-        if (due !== undefined && due <= now && !this.hub.faults?.has("never-redeliver"))
+        if (due !== undefined && due <= now)
           await store.reap(tenantId, agentId, now, settings.maxDeliveryAttempts);
         const inFlight = await this.inFlight(tenantId, agentId);
         if (inFlight < limit) {
@@ -188,21 +200,17 @@ export class DeliveryEngine {
           );
           if (batch.length > 0) {
             lastSent = now;
-            if (this.hub.faults) {
-              const sent = await this.injectFaults(tenantId, agentId, batch);
-              if (sent.length === 0) continue;
-              yield { kind: "deliveries", deliveries: sent };
-              continue;
-            }
             yield { kind: "deliveries", deliveries: batch };
             continue;
           }
         }
         if (woken) continue;
-        // Nothing to send: sleep until woken, the next deadline, or the keepalive interval.
+        // Nothing to send: sleep until woken, the next deadline, the keepalive interval, or the
+        // next poll (a notification may be lost).
         const next = await store.nextWake(tenantId, agentId);
         const keepaliveAt = lastSent + KEEPALIVE_MS;
-        const at = next === undefined ? keepaliveAt : Math.min(next, keepaliveAt);
+        const pollAt = clock.now() + this.hub.limits.notificationPollMs;
+        const at = Math.min(next ?? keepaliveAt, keepaliveAt, pollAt);
         let timerFired = false;
         wakeTimer?.cancel();
         wakeTimer = clock.setTimer(Math.max(0, at - clock.now()), () => {
@@ -222,32 +230,11 @@ export class DeliveryEngine {
     } finally {
       wakeTimer?.cancel();
       presenceTimer?.cancel();
+      unsubscribeInbox();
+      unsubscribeReceiver();
       signal.removeEventListener("abort", wake);
       if (this.receivers.get(k) === receiver) this.receivers.delete(k);
     }
-  }
-
-  /**
-   * TEST-ONLY (faults.ts): "drop-deliveries" acknowledges every tenth first attempt without
-   * sending it; "slow-delivery" holds each batch for 100 ms. Returns what is still to be sent.
-   */
-  private async injectFaults(
-    tenantId: string,
-    agentId: string,
-    batch: ClaimedDelivery[],
-  ): Promise<ClaimedDelivery[]> {
-    let sent = batch;
-    if (this.hub.faults?.has("drop-deliveries")) {
-      const dropped = batch.filter((d) => d.attempt === 1 && ++this.faultCounter % 10 === 0);
-      const ids = dropped.map((d) => d.deliveryId);
-      if (ids.length > 0)
-        await this.hub.backend.messages.ack(tenantId, agentId, ids, this.hub.clock.now());
-      sent = batch.filter((d) => !dropped.includes(d));
-    }
-    if (this.hub.faults?.has("slow-delivery")) {
-      await new Promise<void>((resolve) => this.hub.clock.setTimer(100, resolve));
-    }
-    return sent;
   }
 
   /** Deliveries of the agent currently in flight (sent, not yet settled or reaped). */
@@ -265,6 +252,9 @@ export class DeliveryEngine {
     this.receivers.clear();
   }
 }
+
+/** The receiver-channel payload that ends an unregistered agent's stream. */
+const UNREGISTERED = "unregistered";
 
 function key(tenantId: string, agentId: string): string {
   return `${tenantId}\u0000${agentId}`;

@@ -11,7 +11,8 @@ const BATCH = 256;
  * Reads one tenant's event stream from a cursor (or from now, for an empty cursor), then follows it
  * live until `signal` aborts. Events are pulled from the log in batches rather than pushed into a
  * per-subscriber queue, so a slow reader costs no memory; a reader that falls behind the log's
- * retention fails with OUT_OF_RANGE instead of silently missing events.
+ * retention fails with OUT_OF_RANGE instead of silently missing events. The log keeps events as
+ * bytes; `decode` turns each into what the reader handles.
  */
 export async function* followEvents<T>(
   log: EventLog,
@@ -20,6 +21,7 @@ export async function* followEvents<T>(
   cursor: string,
   epoch: string,
   signal: AbortSignal,
+  decode: (data: Uint8Array) => T,
 ): AsyncGenerator<Followed<T>> {
   const bounds = await log.bounds(tenantId, stream);
   let pos = cursor === "" ? bounds.head : decodeCursor(cursor, epoch);
@@ -35,10 +37,10 @@ export async function* followEvents<T>(
         `cursor is older than the hub's retained changes (oldest retained position ${oldest}); resubscribe without a cursor and re-read current state`,
       );
     }
-    const batch = await log.read<T>(tenantId, stream, pos, BATCH);
+    const batch = await log.read(tenantId, stream, pos, BATCH);
     for (const e of batch) {
       pos = e.seq;
-      yield { kind: "event", seq: e.seq, event: e.event };
+      yield { kind: "event", seq: e.seq, event: decode(e.data) };
     }
     if (batch.length === BATCH) continue;
     if (!ready) {

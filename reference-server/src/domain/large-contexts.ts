@@ -1,11 +1,12 @@
 // Large contexts: upload sessions that receive a value in verified chunks into the blob store and
 // commit it as a context revision, and downloads that stream a value from any offset.
 //
-// The rules are the ones written in proto/acb/v1/large_contexts.proto. Every chunk is hashed on
-// arrival and fed into an incremental whole-object hash, so a commit never re-reads the object.
-// Upload sessions (with that hash state) live in this process: a session does not survive a hub
-// restart, and its staged bytes are reclaimed when it closes without a commit.
-
+// The rules are the ones written in proto/acb/v1/large_contexts.proto. Sessions live in the
+// backend (UploadSessionStore), so a client may continue an upload through another node or after
+// a restart of a durable hub; their expiry is a stored deadline applied by a sweeper. Every chunk
+// is hashed on arrival and fed into an incremental whole-object hash kept by this process; a node
+// that continues a session it did not hash hashes the staged bytes once, then goes on
+// incrementally, so a commit never re-reads the object.
 import { createHash, type Hash, hash, timingSafeEqual } from "node:crypto";
 import { UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
 import { type Identity, isAdmin } from "../auth/identity.js";
@@ -14,7 +15,7 @@ import { Code, ConnectError, hubError } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type { Logger } from "../logger.js";
-import type { ContextRecord, StorageRefRecord } from "../storage/types.js";
+import type { ContextRecord, StorageRefRecord, UploadSessionRecord } from "../storage/types.js";
 import { type AccessInput, type Contexts, normaliseAccess } from "./contexts.js";
 import { StagingBudget } from "./staging-budget.js";
 import { StreamSlots } from "./stream-slots.js";
@@ -65,29 +66,6 @@ export interface UploadView {
   readonly committedRevision: number;
 }
 
-interface Session extends UploadView {
-  sha256: Uint8Array;
-  verifiedOffset: number;
-  bytesReceived: number;
-  state: UploadState;
-  expiresAt: number;
-  committedRevision: number;
-  readonly input: BeginInput;
-  /** Where the staged bytes live in the blob store. */
-  readonly blobKey: string;
-  /** Whole-object hash of the verified bytes; undefined once the session closed. */
-  hash: Hash | undefined;
-  /** The whole-object digest, taken when the last byte arrived. */
-  digest: Uint8Array | undefined;
-  committed: ContextRecord | undefined;
-  /** Operations on one session run one after another (chunks, commit, abort, expiry). */
-  queue: Promise<unknown>;
-  timer: Timer | undefined;
-  releaseSlot: () => void;
-  /** Settles when a closed session's staged bytes are gone. */
-  reclaimed: Promise<void>;
-}
-
 /** What {@link LargeContexts.download} yields: the header once, then the chunks in order. */
 export type DownloadItem =
   | {
@@ -116,15 +94,45 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const stateName = (s: UploadState) => `UPLOAD_STATE_${UploadState[s]}`;
 const refKey = (ref: StorageRefRecord) => `${ref.backend}:${ref.bucket}/${ref.key}`;
 
+/** How long a download's stream slot is leased before it must be renewed (it renews at half). */
+const DOWNLOAD_LEASE_MS = 60_000;
+/** How many due sessions one sweep reads at a time. */
+const SWEEP_BATCH = 500;
+
+/** An upload session as the handlers see it. */
+function viewOf(s: UploadSessionRecord): UploadView {
+  return {
+    id: s.id,
+    uploaderId: s.uploaderId,
+    tenantId: s.tenantId,
+    mode: s.mode,
+    contextId: s.contextId,
+    type: s.type,
+    totalSize: s.totalSize,
+    sha256: s.sha256,
+    chunkSize: s.chunkSize,
+    verifiedOffset: s.verifiedOffset,
+    bytesReceived: s.bytesReceived,
+    state: s.state,
+    createdAt: s.createdAt,
+    expiresAt: s.expiresAt,
+    idleTimeoutMs: s.idleTimeoutMs,
+    committedRevision: s.committedRevision,
+  };
+}
+
 export class LargeContexts {
-  private readonly sessions = new Map<string, Session>();
-  /** Context ids reserved by OPEN create-uploads: tenant + id → upload id. */
-  private readonly reserved = new Map<string, string>();
   private readonly slots: StreamSlots;
+  /** Whole-object hashes of the sessions this process hashed, with the offset they reached. */
+  private readonly hashes = new Map<string, { hash: Hash; offset: number }>();
+  /** Operations on one session in this process run one after another (chunks, commit, abort). */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  /** Staged bytes being discarded, so a status read after a close sees them gone. */
+  private readonly reclaims = new Map<string, Promise<void>>();
   /** Downloads reading each blob, so a released blob is deleted only after its last reader. */
   private readonly readers = new Map<string, number>();
   private readonly released = new Map<string, StorageRefRecord>();
-  private readonly timers = new Set<Timer>();
+  private sweepTimer: { timer: Timer; at: number } | undefined;
   /** Staged bytes against the storage quota and the staging bounds. */
   private readonly staging: StagingBudget;
 
@@ -136,6 +144,11 @@ export class LargeContexts {
     this.slots = new StreamSlots(hub);
     this.staging = new StagingBudget(hub);
     contexts.onBlobReleased = (ref) => this.releaseBlob(ref);
+  }
+
+  /** Applies expiries that passed while no node watched, and arms the timer for the next one. */
+  async resume(): Promise<void> {
+    await this.sweep();
   }
 
   async begin(identity: Identity, input: BeginInput): Promise<UploadView> {
@@ -183,19 +196,15 @@ export class LargeContexts {
       }
     }
     await this.staging.admit(identity, input.totalSize);
-    const releaseSlot = await this.slots.acquire(identity);
-    const reservation = `${identity.tenantId}/${contextId}`;
-    if (mode === UploadMode.CREATE && this.reserved.has(reservation)) {
-      releaseSlot();
-      throw alreadyExists(contextId, identity.tenantId);
-    }
     const id = newId("upl_", now);
-    if (mode === UploadMode.CREATE) this.reserved.set(reservation, id);
     const idleTimeoutMs = limits.uploadIdleTimeoutMs;
-    const session: Session = {
+    const expiresAt = now + idleTimeoutMs;
+    // The session's slot is leased until it expires, and moves with it.
+    const slot = await this.slots.acquire(identity, expiresAt, id);
+    const session: UploadSessionRecord = {
+      tenantId: identity.tenantId,
       id,
       uploaderId: identity.agentId,
-      tenantId: identity.tenantId,
       mode,
       contextId,
       type,
@@ -206,101 +215,160 @@ export class LargeContexts {
       bytesReceived: 0,
       state: UploadState.OPEN,
       createdAt: now,
-      expiresAt: now + idleTimeoutMs,
+      expiresAt,
       idleTimeoutMs,
       committedRevision: 0,
-      input,
+      target: {
+        metadata: input.metadata,
+        replaceMetadata: input.replaceMetadata,
+        schemaVersion: input.schemaVersion,
+        ...(input.access && {
+          access: { scope: input.access.scope, allowedIds: input.access.allowedIds },
+        }),
+        ...(input.ttlMs !== undefined && { ttlMs: input.ttlMs }),
+        expectedRevision: input.expectedRevision,
+      },
       blobKey: `${identity.tenantId}/${id}`,
-      hash: createHash("sha256"),
-      digest: undefined,
-      committed: undefined,
-      queue: Promise.resolve(),
-      timer: undefined,
-      releaseSlot,
-      reclaimed: Promise.resolve(),
+      wakeAt: expiresAt,
+      version: 1,
     };
-    this.sessions.set(this.sessionKey(identity.tenantId, id), session);
-    this.armExpiry(session);
-    return { ...session };
+    // A CREATE session reserves its context id in the same step (another one holding it: refused).
+    if (!(await this.hub.backend.uploads.create(session))) {
+      await slot.release();
+      throw alreadyExists(contextId, identity.tenantId);
+    }
+    this.hashes.set(this.sessionKey(session), { hash: createHash("sha256"), offset: 0 });
+    this.scheduleSweep(session.wakeAt);
+    return viewOf(session);
   }
 
   /** Applies one chunk under the rules of large_contexts.proto (in their order). */
   appendChunk(identity: Identity, uploadId: string, chunk: ChunkInput): Promise<UploadView> {
-    const s = this.find(identity, uploadId);
-    return this.exclusive(s, async () => {
-      this.requireOpen(s);
+    return this.exclusive(identity, uploadId, async () => {
+      let s = await this.find(identity, uploadId);
+      s = await this.requireOpen(s);
       const length = chunk.data.length;
-      s.bytesReceived += length;
+      const refuse = async (err: ConnectError) => {
+        // A refused chunk still counts as received.
+        await this.save({ ...s, bytesReceived: s.bytesReceived + length }, s.version);
+        return err;
+      };
       if (length > s.chunkSize) {
-        throw chunkError(
-          s,
-          Code.InvalidArgument,
-          "CHUNK_TOO_LARGE",
-          `chunk of ${length} bytes exceeds the upload's chunk size of ${s.chunkSize}`,
-          { chunk_size: String(s.chunkSize) },
+        throw await refuse(
+          chunkError(
+            s,
+            Code.InvalidArgument,
+            "CHUNK_TOO_LARGE",
+            `chunk of ${length} bytes exceeds the upload's chunk size of ${s.chunkSize}`,
+            { chunk_size: String(s.chunkSize) },
+          ),
         );
       }
-      // TEST-ONLY fault "accept-corrupt-chunk" (faults.ts) skips the chunk's checksum.
-      if (
-        !same(sha256Of(chunk.data), chunk.sha256) &&
-        !this.hub.faults?.has("accept-corrupt-chunk")
-      ) {
-        throw chunkError(
-          s,
-          Code.DataLoss,
-          "CHUNK_CHECKSUM_MISMATCH",
-          `chunk at offset ${chunk.offset} does not match its sha256: it was corrupted on the way and was not kept; send it again`,
+      if (!same(sha256Of(chunk.data), chunk.sha256)) {
+        throw await refuse(
+          chunkError(
+            s,
+            Code.DataLoss,
+            "CHUNK_CHECKSUM_MISMATCH",
+            `chunk at offset ${chunk.offset} does not match its sha256: it was corrupted on the way and was not kept; send it again`,
+          ),
         );
       }
       const end = chunk.offset + length;
       if (end <= s.verifiedOffset) {
         // A retry whose answer was lost: acknowledge it when it repeats the stored bytes exactly.
         const stored = await this.hub.backend.blobs.readStaged(s.blobKey, chunk.offset, length);
-        if (same(stored, chunk.data)) return { ...s };
+        if (same(stored, chunk.data)) {
+          return viewOf(
+            await this.save({ ...s, bytesReceived: s.bytesReceived + length }, s.version),
+          );
+        }
       }
       if (chunk.offset !== s.verifiedOffset) {
-        throw chunkError(
-          s,
-          Code.FailedPrecondition,
-          "OFFSET_MISMATCH",
-          `chunk starts at offset ${chunk.offset}, but the upload continues at ${s.verifiedOffset}`,
+        throw await refuse(
+          chunkError(
+            s,
+            Code.FailedPrecondition,
+            "OFFSET_MISMATCH",
+            `chunk starts at offset ${chunk.offset}, but the upload continues at ${s.verifiedOffset}`,
+          ),
         );
       }
       if (end > s.totalSize) {
-        throw chunkError(
-          s,
-          Code.OutOfRange,
-          "PAST_TOTAL_SIZE",
-          `chunk ends at ${end}, past the declared total size of ${s.totalSize}`,
-          { total_size: String(s.totalSize) },
+        throw await refuse(
+          chunkError(
+            s,
+            Code.OutOfRange,
+            "PAST_TOTAL_SIZE",
+            `chunk ends at ${end}, past the declared total size of ${s.totalSize}`,
+            { total_size: String(s.totalSize) },
+          ),
         );
       }
+      const hash = await this.hashAt(s);
+      // Counted as staged from here until the session records the chunk (or it is not stored).
       await this.staging.reserve(s.tenantId, length);
       try {
-        await this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
-      } catch (err) {
-        this.staging.release(s.tenantId, length);
-        throw hubError(
-          Code.Unavailable,
-          `the blob store could not store the chunk at offset ${chunk.offset}; it was not kept: retry`,
-          { cause: err, metadata: { verified_offset: String(s.verifiedOffset) } },
-        );
+        return await this.storeChunk(s, chunk, hash);
+      } finally {
+        this.staging.settle(s.tenantId, length);
       }
-      s.hash?.update(chunk.data);
-      s.verifiedOffset = end;
-      s.expiresAt = this.hub.clock.now() + s.idleTimeoutMs;
-      if (end === s.totalSize) s.digest = s.hash?.digest();
-      return { ...s };
     });
+  }
+
+  /** Stages a checked chunk and records it in its session. */
+  private async storeChunk(
+    s: UploadSessionRecord,
+    chunk: ChunkInput,
+    hash: Hash,
+  ): Promise<UploadView> {
+    const length = chunk.data.length;
+    const end = chunk.offset + length;
+    try {
+      await this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
+    } catch (err) {
+      throw hubError(
+        Code.Unavailable,
+        `the blob store could not store the chunk at offset ${chunk.offset}; it was not kept: retry`,
+        { cause: err, metadata: { verified_offset: String(s.verifiedOffset) } },
+      );
+    }
+    hash.update(chunk.data);
+    const key = this.sessionKey(s);
+    const expiresAt = this.hub.clock.now() + s.idleTimeoutMs;
+    const next: UploadSessionRecord = {
+      ...s,
+      bytesReceived: s.bytesReceived + length,
+      verifiedOffset: end,
+      expiresAt,
+      wakeAt: expiresAt,
+      version: s.version + 1,
+    };
+    if (end === s.totalSize) {
+      next.digest = new Uint8Array(hash.digest());
+      this.hashes.delete(key);
+    } else {
+      this.hashes.set(key, { hash, offset: end });
+    }
+    if (!(await this.hub.backend.uploads.replace(next, s.version))) {
+      this.hashes.delete(key);
+      throw hubError(
+        Code.Aborted,
+        `upload "${s.id}" was changed by another call while this chunk was stored: check GetUploadStatus and resume from its verified offset`,
+        { reason: "UPLOAD_CHANGED" },
+      );
+    }
+    await this.hub.backend.streamSlots.renew(s.tenantId, s.uploaderId, s.id, expiresAt);
+    this.scheduleSweep(expiresAt);
+    return viewOf(next);
   }
 
   /** The session's state; a closed one once its bytes are reclaimed. */
   status(identity: Identity, uploadId: string): Promise<UploadView> {
-    const s = this.find(identity, uploadId);
-    return this.exclusive(s, async () => {
-      this.expireIfDue(s);
-      await s.reclaimed;
-      return { ...s };
+    return this.exclusive(identity, uploadId, async () => {
+      const s = await this.expireIfDue(await this.find(identity, uploadId));
+      await this.reclaims.get(this.sessionKey(s));
+      return viewOf(s);
     });
   }
 
@@ -310,13 +378,12 @@ export class LargeContexts {
     uploadId: string,
     sha256: Uint8Array,
   ): Promise<{ context: ContextRecord; upload: UploadView }> {
-    const s = this.find(identity, uploadId);
-    return this.exclusive(s, async () => {
-      this.expireIfDue(s);
+    return this.exclusive(identity, uploadId, async () => {
+      let s = await this.expireIfDue(await this.find(identity, uploadId));
       if (s.state === UploadState.COMMITTED && s.committed) {
-        return { context: s.committed, upload: { ...s } };
+        return { context: s.committed, upload: viewOf(s) };
       }
-      this.requireOpen(s);
+      s = await this.requireOpen(s);
       if (sha256.length > 0 && s.sha256.length > 0 && !same(sha256, s.sha256)) {
         throw hubError(
           Code.InvalidArgument,
@@ -345,10 +412,10 @@ export class LargeContexts {
           { reason: "CHECKSUM_MISSING" },
         );
       }
-      s.sha256 = declared;
-      const digest = s.digest ?? new Uint8Array();
+      s = { ...s, sha256: declared };
+      const digest = s.digest ?? (await this.hashAt(s)).digest();
       if (!same(digest, declared)) {
-        this.closeSession(s, UploadState.ABORTED);
+        await this.closeSession(s, UploadState.ABORTED);
         throw hubError(
           Code.DataLoss,
           `the uploaded bytes hash to ${hex(digest)}, not the declared ${hex(declared)}; the upload is aborted: begin again`,
@@ -367,31 +434,35 @@ export class LargeContexts {
       }
       let context: ContextRecord;
       try {
-        context = await this.makeVisible(identity, s, { storageRef: ref, sha256: digest });
+        context = await this.makeVisible(identity, s, {
+          storageRef: ref,
+          sha256: new Uint8Array(digest),
+        });
       } catch (err) {
         // The bytes were published for nothing: the session is over, reclaim them.
-        this.closeSession(s, UploadState.ABORTED);
-        s.reclaimed = this.hub.backend.blobs
-          .delete(ref)
-          .catch((e: unknown) => this.logReclaim(s, e));
+        const closed = await this.closeSession(s, UploadState.ABORTED, { published: true });
+        this.reclaims.set(
+          this.sessionKey(closed),
+          this.hub.backend.blobs.delete(ref).catch((e: unknown) => this.logReclaim(s, e)),
+        );
         throw err;
       }
-      s.committed = context;
-      s.committedRevision = context.revision;
-      this.closeSession(s, UploadState.COMMITTED);
-      return { context, upload: { ...s } };
+      const closed = await this.closeSession(s, UploadState.COMMITTED, {
+        published: true,
+        committed: context,
+      });
+      return { context, upload: viewOf(closed) };
     });
   }
 
   /** Abandons an OPEN session (reclaiming its bytes); a no-op for ABORTED and EXPIRED ones. */
   abort(identity: Identity, uploadId: string): Promise<UploadView> {
-    const s = this.find(identity, uploadId);
-    return this.exclusive(s, async () => {
-      this.expireIfDue(s);
+    return this.exclusive(identity, uploadId, async () => {
+      let s = await this.expireIfDue(await this.find(identity, uploadId));
       if (s.state === UploadState.COMMITTED) throw notOpen(s);
-      if (s.state === UploadState.OPEN) this.closeSession(s, UploadState.ABORTED);
-      await s.reclaimed;
-      return { ...s };
+      if (s.state === UploadState.OPEN) s = await this.closeSession(s, UploadState.ABORTED);
+      await this.reclaims.get(this.sessionKey(s));
+      return viewOf(s);
     });
   }
 
@@ -413,7 +484,15 @@ export class LargeContexts {
     const available = ctx.size - input.offset;
     const length = input.length === 0 ? available : Math.min(input.length, available);
     const ref = ctx.storageRef;
-    const releaseSlot = await this.slots.acquire(identity);
+    const clock = this.hub.clock;
+    let leasedUntil = clock.now() + DOWNLOAD_LEASE_MS;
+    const slot = await this.slots.acquire(identity, leasedUntil);
+    // A long download renews its slot's lease as it goes (at half the lease).
+    const keepSlot = async () => {
+      if (clock.now() < leasedUntil - DOWNLOAD_LEASE_MS / 2) return;
+      leasedUntil = clock.now() + DOWNLOAD_LEASE_MS;
+      await slot.renew(leasedUntil);
+    };
     if (ref) this.readers.set(refKey(ref), (this.readers.get(refKey(ref)) ?? 0) + 1);
     try {
       if (!ref) {
@@ -445,6 +524,7 @@ export class LargeContexts {
           }
           yield { kind: "chunk", offset: position, data, sha256: sha256Of(data) };
           position += data.length;
+          await keepSlot();
         }
       } catch (err) {
         if (err instanceof ConnectError) throw err;
@@ -455,27 +535,27 @@ export class LargeContexts {
         );
       }
     } finally {
-      releaseSlot();
+      await slot.release();
       if (ref) this.readerDone(ref);
     }
   }
 
-  /** Stops timers and reclaims the staged bytes of every OPEN session (they cannot outlive us). */
+  /**
+   * Stops the sweeper and waits for reclaims under way. Open sessions stay: they are stored, and
+   * continue through another node or after a restart of a durable hub.
+   */
   async close(): Promise<void> {
-    for (const t of this.timers) t.cancel();
-    this.timers.clear();
-    for (const s of this.sessions.values())
-      if (s.state === UploadState.OPEN) this.closeSession(s, UploadState.ABORTED);
-    await Promise.all([...this.sessions.values()].map((s) => s.reclaimed));
-    this.sessions.clear();
+    this.sweepTimer?.timer.cancel();
+    this.sweepTimer = undefined;
+    await Promise.all(this.reclaims.values());
   }
 
-  private sessionKey(tenantId: string, uploadId: string): string {
-    return `${tenantId}/${uploadId}`;
+  private sessionKey(s: { tenantId: string; id: string }): string {
+    return `${s.tenantId}/${s.id}`;
   }
 
-  private find(identity: Identity, uploadId: string): Session {
-    const s = this.sessions.get(this.sessionKey(identity.tenantId, uploadId));
+  private async find(identity: Identity, uploadId: string): Promise<UploadSessionRecord> {
+    const s = await this.hub.backend.uploads.get(identity.tenantId, uploadId);
     if (!s || s.uploaderId !== identity.agentId) {
       throw hubError(Code.NotFound, `upload "${uploadId}" not found`, {
         reason: "UPLOAD_NOT_FOUND",
@@ -484,77 +564,137 @@ export class LargeContexts {
     return s;
   }
 
-  private exclusive<T>(s: Session, fn: () => Promise<T>): Promise<T> {
-    const run = s.queue.then(fn, fn);
-    s.queue = run.catch(() => {});
+  private exclusive<T>(identity: Identity, uploadId: string, fn: () => Promise<T>): Promise<T> {
+    const key = `${identity.tenantId}/${uploadId}`;
+    const run = (this.queues.get(key) ?? Promise.resolve()).then(fn, fn);
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
     return run;
   }
 
-  private requireOpen(s: Session): void {
-    this.expireIfDue(s);
-    if (s.state !== UploadState.OPEN) throw notOpen(s);
+  /** Stores `next` (compare-and-set on `expectedVersion`); returns what is stored now. */
+  private async save(
+    next: UploadSessionRecord,
+    expectedVersion: number,
+  ): Promise<UploadSessionRecord> {
+    const stored = { ...next, version: expectedVersion + 1 };
+    if (await this.hub.backend.uploads.replace(stored, expectedVersion)) return stored;
+    return (await this.hub.backend.uploads.get(next.tenantId, next.id)) ?? next;
   }
 
-  private expireIfDue(s: Session): void {
+  private async requireOpen(s: UploadSessionRecord): Promise<UploadSessionRecord> {
+    const current = await this.expireIfDue(s);
+    if (current.state !== UploadState.OPEN) throw notOpen(current);
+    return current;
+  }
+
+  private async expireIfDue(s: UploadSessionRecord): Promise<UploadSessionRecord> {
     if (s.state === UploadState.OPEN && this.hub.clock.now() >= s.expiresAt) {
-      this.closeSession(s, UploadState.EXPIRED);
+      return this.closeSession(s, UploadState.EXPIRED);
     }
+    return s;
   }
 
   /**
-   * One timer per session, at its expiry. Accepted chunks only move expiresAt; when the timer
-   * fires early it re-arms for the new time, which is cheaper than a new timer per chunk.
+   * The whole-object hash of the verified bytes. This process keeps it between chunks; when it
+   * has none at the session's offset (another node or a previous run hashed them), it hashes the
+   * staged bytes again, once.
    */
-  private armExpiry(s: Session): void {
-    const timer = this.hub.clock.setTimer(s.expiresAt - this.hub.clock.now(), () => {
-      this.timers.delete(timer);
-      s.timer = undefined;
-      if (s.state !== UploadState.OPEN) return;
-      if (this.hub.clock.now() < s.expiresAt) {
-        this.armExpiry(s);
-        return;
-      }
-      // Through the queue, so a chunk being stored right now finishes (and may extend) first.
-      void this.exclusive(s, async () => {
-        this.expireIfDue(s);
-        if (s.state === UploadState.OPEN && !s.timer) this.armExpiry(s);
-      });
-    });
-    s.timer = timer;
-    this.timers.add(timer);
+  private async hashAt(s: UploadSessionRecord): Promise<Hash> {
+    const kept = this.hashes.get(this.sessionKey(s));
+    if (kept && kept.offset === s.verifiedOffset) return kept.hash;
+    const hash = createHash("sha256");
+    const piece = this.hub.limits.defaultChunkSizeBytes;
+    for (let at = 0; at < s.verifiedOffset; at += piece) {
+      const length = Math.min(piece, s.verifiedOffset - at);
+      hash.update(await this.hub.backend.blobs.readStaged(s.blobKey, at, length));
+    }
+    this.hashes.set(this.sessionKey(s), { hash, offset: s.verifiedOffset });
+    return hash;
   }
 
-  private closeSession(
-    s: Session,
+  /**
+   * Closes an OPEN session: stores its final state (to be forgotten after
+   * CLOSED_UPLOAD_RETENTION_MS), frees its stream slot, and reclaims its staged bytes unless they
+   * were published. Returns the session as stored; one that another call closed first stays as
+   * that call left it.
+   */
+  private async closeSession(
+    s: UploadSessionRecord,
     state: UploadState.COMMITTED | UploadState.ABORTED | UploadState.EXPIRED,
-  ): void {
-    if (s.state === UploadState.OPEN) this.staging.release(s.tenantId, s.verifiedOffset);
-    s.state = state;
-    s.expiresAt = this.hub.clock.now();
-    s.hash = undefined;
-    if (s.timer) {
-      s.timer.cancel();
-      this.timers.delete(s.timer);
-      s.timer = undefined;
+    extra: { published?: boolean; committed?: ContextRecord } = {},
+  ): Promise<UploadSessionRecord> {
+    const now = this.hub.clock.now();
+    const { digest: _digest, ...rest } = s;
+    const next: UploadSessionRecord = {
+      ...rest,
+      state,
+      expiresAt: now,
+      wakeAt: now + CLOSED_UPLOAD_RETENTION_MS,
+      version: s.version + 1,
+      ...(extra.committed && {
+        committed: extra.committed,
+        committedRevision: extra.committed.revision,
+      }),
+    };
+    if (!(await this.hub.backend.uploads.replace(next, s.version))) {
+      const current = await this.hub.backend.uploads.get(s.tenantId, s.id);
+      if (current && current.state === UploadState.OPEN)
+        return this.closeSession(current, state, extra);
+      return current ?? next;
     }
-    s.releaseSlot();
-    if (s.mode === UploadMode.CREATE) {
-      const reservation = `${s.tenantId}/${s.contextId}`;
-      if (this.reserved.get(reservation) === s.id) this.reserved.delete(reservation);
+    this.hashes.delete(this.sessionKey(s));
+    await this.hub.backend.streamSlots.release(s.tenantId, s.uploaderId, s.id);
+    if (!extra.published) {
+      this.reclaims.set(
+        this.sessionKey(s),
+        this.hub.backend.blobs.discard(s.blobKey).catch((e: unknown) => this.logReclaim(s, e)),
+      );
     }
-    if (state !== UploadState.COMMITTED) {
-      s.reclaimed = this.hub.backend.blobs
-        .discard(s.blobKey)
-        .catch((e: unknown) => this.logReclaim(s, e));
-    }
-    const forget = this.hub.clock.setTimer(CLOSED_UPLOAD_RETENTION_MS, () => {
-      this.timers.delete(forget);
-      this.sessions.delete(this.sessionKey(s.tenantId, s.id));
-    });
-    this.timers.add(forget);
+    this.scheduleSweep(next.wakeAt);
+    return next;
   }
 
-  private logReclaim(s: Session, err: unknown): void {
+  /** Expires overdue OPEN sessions and forgets closed ones past their retention. */
+  private async sweep(): Promise<void> {
+    const store = this.hub.backend.uploads;
+    for (;;) {
+      const now = this.hub.clock.now();
+      const due = await store.listDue(now, SWEEP_BATCH);
+      for (const s of due) {
+        if (s.state === UploadState.OPEN) await this.expireIfDue(s);
+        else {
+          await store.delete(s.tenantId, s.id);
+          this.reclaims.delete(this.sessionKey(s));
+        }
+      }
+      if (due.length < SWEEP_BATCH) break;
+    }
+    const [next] = await store.listDue(Number.MAX_SAFE_INTEGER, 1);
+    this.scheduleSweep(next?.wakeAt);
+  }
+
+  /** Keeps one timer armed for the earliest stored deadline this node knows of. */
+  private scheduleSweep(at: number | undefined): void {
+    if (at === undefined) return;
+    if (this.sweepTimer && this.sweepTimer.at <= at) return;
+    this.sweepTimer?.timer.cancel();
+    const timer = this.hub.clock.setTimer(at - this.hub.clock.now(), () => {
+      this.sweepTimer = undefined;
+      this.sweep().catch((err: unknown) =>
+        this.logger.log("error", "upload session sweep failed", { err }),
+      );
+    });
+    this.sweepTimer = { timer, at };
+  }
+
+  private logReclaim(s: UploadSessionRecord, err: unknown): void {
     this.logger.log("error", "could not reclaim the bytes of a closed upload", {
       upload_id: s.id,
       tenant_id: s.tenantId,
@@ -564,10 +704,10 @@ export class LargeContexts {
 
   private async makeVisible(
     identity: Identity,
-    s: Session,
+    s: UploadSessionRecord,
     value: { storageRef: StorageRefRecord; sha256: Uint8Array },
   ): Promise<ContextRecord> {
-    const input = s.input;
+    const target = s.target;
     try {
       if (s.mode === UploadMode.CREATE) {
         return await this.contexts.createStored(
@@ -576,25 +716,25 @@ export class LargeContexts {
             contextId: s.contextId,
             type: s.type,
             contentType: "",
-            metadata: input.metadata,
-            schemaVersion: input.schemaVersion,
-            access: input.access,
-            ttlMs: input.ttlMs,
+            metadata: target.metadata,
+            schemaVersion: target.schemaVersion,
+            access: target.access,
+            ttlMs: target.ttlMs,
           },
           value,
         );
       }
       return await this.contexts.update(identity, {
         contextId: s.contextId,
-        expectedRevision: input.expectedRevision,
+        expectedRevision: target.expectedRevision,
         value,
         metadata:
-          input.replaceMetadata || Object.keys(input.metadata).length > 0
-            ? input.metadata
+          target.replaceMetadata || Object.keys(target.metadata).length > 0
+            ? target.metadata
             : undefined,
-        schemaVersion: input.schemaVersion,
-        ttlMs: input.ttlMs,
-        access: input.access,
+        schemaVersion: target.schemaVersion,
+        ttlMs: target.ttlMs,
+        access: target.access,
         sha256: new Uint8Array(),
       });
     } catch (err) {
@@ -606,7 +746,7 @@ export class LargeContexts {
     const existing = await this.hub.backend.contexts.get(identity.tenantId, contextId);
     const live =
       existing && (existing.expiresAt === undefined || existing.expiresAt > this.hub.clock.now());
-    if (live || this.reserved.has(`${identity.tenantId}/${contextId}`)) {
+    if (live || (await this.hub.backend.uploads.reservedBy(identity.tenantId, contextId))) {
       throw alreadyExists(contextId, identity.tenantId);
     }
   }
@@ -650,7 +790,7 @@ export class LargeContexts {
 }
 
 function chunkError(
-  s: Session,
+  s: UploadSessionRecord,
   code: Code,
   reason: string,
   message: string,
@@ -662,7 +802,7 @@ function chunkError(
   });
 }
 
-function notOpen(s: Session): ConnectError {
+function notOpen(s: UploadSessionRecord): ConnectError {
   return hubError(
     Code.FailedPrecondition,
     `upload "${s.id}" is ${UploadState[s.state]}, not OPEN: begin a new upload`,

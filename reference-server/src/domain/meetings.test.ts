@@ -212,18 +212,21 @@ describe("meetings", () => {
   it("takes the turn from a holder whose presence is lost", async () => {
     const seen = clock.now();
     for (const id of ["a", "b"]) {
-      await backend.registry.put({
-        tenantId: TENANT,
-        id,
-        type: "",
-        location: "",
-        capabilities: [],
-        metadata: {},
-        groups: [],
-        createdAt: seen,
-        lastSeen: id === "a" ? seen : seen + 20_000,
-        sessionId: "s",
-      });
+      await backend.registry.put(
+        {
+          tenantId: TENANT,
+          id,
+          type: "",
+          location: "",
+          capabilities: [],
+          metadata: {},
+          groups: [],
+          createdAt: seen,
+          lastSeen: id === "a" ? seen : seen + 20_000,
+          sessionId: "s",
+        },
+        new Uint8Array(),
+      );
     }
     await startedWith({}, ["a", "b"]);
     clock.advance(PRESENCE_MS);

@@ -332,10 +332,7 @@ export class Meetings {
       // speaker has since passed the turn (pass_turn_after) and would now be refused.
       const earlier = key === "" ? undefined : d.m.speakKeys[`${identity.agentId}\u0000${key}`];
       if (earlier !== undefined) return earlier;
-      // TEST-ONLY fault "non-holder-speaks" (faults.ts) lets any joined participant speak.
-      const me = this.hub.faults?.has("non-holder-speaks")
-        ? checkJoinedActive(d, identity, "nobody may speak")
-        : checkHolder(d, identity, input.turnNumber, "nobody may speak");
+      const me = checkHolder(d, identity, input.turnNumber, "nobody may speak");
       const spoke = d.emit(Kind.SPOKE, {
         actorId: me,
         entry: {

@@ -5,13 +5,17 @@ import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type {
   DeadLetterRecord,
+  EnqueueOptions,
+  EnqueueResult,
   MessageRecord,
   TenantRecord,
   TopicSubscriptionRecord,
 } from "../storage/types.js";
+import { conversationChannel, requestChannel } from "./channels.js";
 import type { Conversations } from "./conversations.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import type { DeliveryEngine } from "./delivery.js";
+import { Waiter } from "./waiter.js";
 
 /**
  * A message as a sender submits it (validated by the proto rules already): the stored record's
@@ -32,14 +36,6 @@ export interface SendResult {
   duplicate: boolean;
 }
 
-interface PendingRequest {
-  tenantId: string;
-  requesterId: string;
-  conversationId: string;
-  resolve(reply: MessageRecord): void;
-  reject(error: ConnectError): void;
-}
-
 /** Counters the hub exposes for observation and tests. */
 export interface MessagingStats {
   /** Replies to a Request call that had already ended, dropped instead of delivered. */
@@ -48,35 +44,18 @@ export interface MessagingStats {
 
 /**
  * Sending (direct, topic, broadcast, batch), request-reply and dead-letter handling. A send is
- * acknowledged only after the message store has it for every recipient; then the recipients'
- * live streams are woken.
+ * acknowledged only after the message store has it for every recipient (with its idempotency key
+ * and conversation entry, in one step); then the recipients' live streams are woken through the
+ * backend's Notifier, on whichever node they are.
  */
 export class Messaging {
-  private readonly pending = new Map<string, PendingRequest>();
-  /** Request calls that ended, by request message id → when to forget them. */
-  private readonly finished = new Map<string, number>();
   readonly stats: MessagingStats = { lateRepliesDropped: 0 };
 
   constructor(
     private readonly hub: HubContext,
     private readonly delivery: DeliveryEngine,
     private readonly conversations: Conversations,
-  ) {
-    // A Request waiting inside a conversation ends when the conversation does.
-    conversations.onEnded((tenantId, conversationId, reason) => {
-      for (const p of [...this.pending.values()]) {
-        if (p.tenantId === tenantId && p.conversationId === conversationId) {
-          p.reject(
-            hubError(
-              Code.FailedPrecondition,
-              `conversation "${conversationId}" ended while waiting`,
-              { reason },
-            ),
-          );
-        }
-      }
-    });
-  }
+  ) {}
 
   async send(identity: Identity, input: SendInput): Promise<SendResult> {
     const tenant = await this.hub.tenant(identity.tenantId);
@@ -107,14 +86,14 @@ export class Messaging {
     const type = input.type === MessageType.UNSPECIFIED ? MessageType.EVENT : input.type;
     const messageId = newId("msg_", now);
 
-    // TEST-ONLY fault "ignore-idempotency" (faults.ts) skips deduplication.
-    if (input.idempotencyKey !== "" && !this.hub.faults?.has("ignore-idempotency")) {
-      const existing = await this.hub.backend.idempotency.putIfAbsent(
+    // A retry inside the dedupe window answers at once, before any quota is charged. The key is
+    // written (and checked again) by the store together with the message.
+    const dedupe = input.idempotencyKey !== "";
+    if (dedupe) {
+      const existing = await this.hub.backend.idempotency.lookup(
         identity.tenantId,
         identity.agentId,
         input.idempotencyKey,
-        messageId,
-        now + tenant.settings.dedupeWindowMs,
         now,
       );
       if (existing !== undefined) return { messageId: existing, duplicate: true };
@@ -122,37 +101,29 @@ export class Messaging {
 
     const message = this.buildMessage(identity, tenant, messageId, { ...input, type }, now);
 
-    // A reply to a blocking Request call goes to the waiting call, never to a queue.
-    if (type === MessageType.RESPONSE) {
-      const waiting = this.pending.get(input.correlationId);
-      if (
-        waiting &&
-        input.target.kind === "agent" &&
-        input.target.recipientId === waiting.requesterId
-      ) {
-        this.pending.delete(input.correlationId);
-        waiting.resolve(message);
+    // A reply to a blocking Request call goes to the waiting call (on whichever node it waits),
+    // never to a queue; one to a call that already ended is dropped.
+    if (type === MessageType.RESPONSE && input.correlationId !== "") {
+      const answered = await this.hub.backend.requests.answer(message, now);
+      if (answered === "accepted") {
+        await this.hub.backend.notifier.publish(
+          requestChannel(identity.tenantId, input.correlationId),
+        );
         return { messageId, duplicate: false };
       }
-      if (this.isFinishedRequest(input.correlationId, now)) {
+      if (answered === "late") {
         this.stats.lateRepliesDropped++;
         return { messageId, duplicate: false };
       }
     }
 
-    try {
-      await this.deliver(identity, message);
-    } catch (err) {
-      // Nothing was stored: free the key, or a corrected retry would be answered with a phantom id.
-      if (input.idempotencyKey !== "") {
-        await this.hub.backend.idempotency.release(
-          identity.tenantId,
-          identity.agentId,
-          input.idempotencyKey,
-          messageId,
-        );
-      }
-      throw err;
+    const stored = await this.deliver(
+      identity,
+      message,
+      dedupe ? { expiresAt: now + tenant.settings.dedupeWindowMs, now } : undefined,
+    );
+    if (!stored.ok && "duplicateOf" in stored) {
+      return { messageId: stored.duplicateOf, duplicate: true };
     }
     return { messageId, duplicate: false };
   }
@@ -185,16 +156,25 @@ export class Messaging {
     };
   }
 
-  /** Makes the message durable for every recipient, records it in its conversation, wakes receivers. */
-  private async deliver(identity: Identity, message: MessageRecord): Promise<void> {
+  /**
+   * Makes the message durable for every recipient, with its idempotency key and its conversation
+   * entry (one atomic step of the store), then wakes the receivers.
+   */
+  private async deliver(
+    identity: Identity,
+    message: MessageRecord,
+    idempotency: EnqueueOptions["idempotency"],
+  ): Promise<EnqueueResult> {
     await this.hub.quotas.chargeMessage(identity, message.data.length);
     const recipients = await this.recipientsOf(identity, message);
-    if (message.conversationId !== "") {
-      await this.conversations.checkSend(identity, message.conversationId, recipients);
-    }
-    await this.hub.backend.messages.enqueue(message, recipients);
-    if (message.conversationId !== "") await this.conversations.record(message);
-    this.delivery.notify(identity.tenantId, recipients);
+    const result =
+      message.conversationId === ""
+        ? await this.hub.backend.messages.enqueue(message, recipients, {
+            ...(idempotency && { idempotency }),
+          })
+        : await this.conversations.send(identity, message, recipients, idempotency);
+    if (result.ok) await this.delivery.notify(identity.tenantId, recipients);
+    return result;
   }
 
   private async recipientsOf(identity: Identity, message: MessageRecord): Promise<string[]> {
@@ -223,7 +203,10 @@ export class Messaging {
 
   /**
    * Sends a QUERY or COMMAND and waits for the RESPONSE correlated with it, up to `timeoutMs`.
-   * The request message expires when the wait ends.
+   * The request message expires when the wait ends. The wait is recorded in the backend's request
+   * store, so a reply sent through any node reaches it: that node stores the reply and notifies;
+   * this call re-reads the store when notified, and on a bounded interval in case a notification
+   * is lost.
    */
   async request(
     identity: Identity,
@@ -232,43 +215,37 @@ export class Messaging {
     signal: AbortSignal,
   ): Promise<{ requestId: string; reply: MessageRecord }> {
     const tenant = await this.hub.tenant(identity.tenantId);
-    const clock = this.hub.clock;
+    const { clock, backend } = this.hub;
+    const { tenantId } = identity;
+    const start = clock.now();
+    const deadline = start + timeoutMs;
+    const forgetAt = () => clock.now() + Math.max(tenant.settings.dedupeWindowMs, timeoutMs);
     // The id is chosen before sending so that a reply arriving before Send returns finds the call.
-    const requestId = newId("msg_", clock.now());
-    const reply = new Promise<MessageRecord>((resolve, reject) => {
-      const done = () => {
-        timer.cancel();
-        signal.removeEventListener("abort", onAbort);
-        this.pending.delete(requestId);
-      };
-      const timer = clock.setTimer(timeoutMs, () => {
-        done();
-        reject(
-          hubError(
-            Code.DeadlineExceeded,
-            `no reply to request "${requestId}" within ${timeoutMs} ms`,
-          ),
-        );
-      });
-      const onAbort = () => {
-        done();
-        reject(hubError(Code.Canceled, "the request call was cancelled"));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.pending.set(requestId, {
-        tenantId: identity.tenantId,
-        requesterId: identity.agentId,
-        conversationId: input.conversationId,
-        resolve: (m) => {
-          done();
-          resolve(m);
-        },
-        reject: (e) => {
-          done();
-          reject(e);
-        },
-      });
+    const requestId = newId("msg_", start);
+    await backend.requests.open({
+      tenantId,
+      id: requestId,
+      requesterId: identity.agentId,
+      conversationId: input.conversationId,
+      forgetAt: forgetAt(),
     });
+    const waiter = new Waiter(clock, signal);
+    const unsubscribe = [
+      await backend.notifier.subscribe(requestChannel(tenantId, requestId), waiter.wake),
+      ...(input.conversationId === ""
+        ? []
+        : [
+            await backend.notifier.subscribe(
+              conversationChannel(tenantId, input.conversationId),
+              waiter.wake,
+            ),
+          ]),
+    ];
+    let ended = false;
+    const end = async () => {
+      ended = true;
+      return backend.requests.end(tenantId, requestId, forgetAt());
+    };
     try {
       const message = this.buildMessage(
         identity,
@@ -280,33 +257,43 @@ export class Messaging {
           correlationId: "",
           replyTo: identity.agentId,
           idempotencyKey: "",
-          expiresAt: clock.now() + timeoutMs,
+          expiresAt: deadline,
           ttlMs: undefined,
         },
-        clock.now(),
+        start,
       );
-      await this.deliver(identity, message);
-    } catch (err) {
-      this.pending.get(requestId)?.reject(err as ConnectError);
-      reply.catch(() => {}); // settled above; the send error is what the caller sees
-      throw err;
-    }
-    try {
-      return { requestId, reply: await reply };
+      await this.deliver(identity, message, undefined);
+      for (;;) {
+        waiter.reset();
+        const pending = await backend.requests.get(tenantId, requestId);
+        if (pending?.reply) return { requestId, reply: pending.reply };
+        if (input.conversationId !== "") {
+          const reason = await this.conversations.endedReason(tenantId, input.conversationId);
+          if (reason !== undefined) {
+            throw hubError(
+              Code.FailedPrecondition,
+              `conversation "${input.conversationId}" ended while waiting`,
+              { reason },
+            );
+          }
+        }
+        if (signal.aborted) throw hubError(Code.Canceled, "the request call was cancelled");
+        if (clock.now() >= deadline) {
+          // A reply accepted at the last moment still counts.
+          const last = await end();
+          if (last?.reply) return { requestId, reply: last.reply };
+          throw hubError(
+            Code.DeadlineExceeded,
+            `no reply to request "${requestId}" within ${timeoutMs} ms`,
+          );
+        }
+        await waiter.wait(Math.min(deadline, clock.now() + this.hub.limits.notificationPollMs));
+      }
     } finally {
-      this.finished.set(
-        requestId,
-        clock.now() + Math.max(tenant.settings.dedupeWindowMs, timeoutMs),
-      );
+      for (const u of unsubscribe) u();
+      waiter.dispose();
+      if (!ended) await end();
     }
-  }
-
-  private isFinishedRequest(id: string, now: number): boolean {
-    if (this.finished.size > 10_000) {
-      for (const [k, until] of this.finished) if (until <= now) this.finished.delete(k);
-    }
-    const until = this.finished.get(id);
-    return until !== undefined && until > now;
   }
 
   async subscribeTopic(
@@ -455,7 +442,7 @@ export class Messaging {
       } else notFoundIds.push(d.id);
     }
     targets = [];
-    if (action === "replay") this.delivery.notify(identity.tenantId, woken);
+    if (action === "replay") await this.delivery.notify(identity.tenantId, woken);
     return { count, notFound: notFoundIds };
   }
 }

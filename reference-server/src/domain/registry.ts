@@ -9,15 +9,10 @@ import { Code, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type { AgentQuery, AgentRecord, TenantRecord } from "../storage/types.js";
+import { encodeAgentChange } from "./change-events.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 
-/** An entry of the per-tenant "agents" event stream. */
-export interface AgentChange {
-  kind: AgentEventKind;
-  agent: AgentRecord;
-  status: AgentStatus;
-  time: number;
-}
+export { type AgentChange, decodeAgentChange } from "./change-events.js";
 
 export interface RegisterInput {
   agentId: string;
@@ -100,7 +95,7 @@ export class Registry {
       lastSeen: now,
       sessionId: newId("ses_", now),
     };
-    await registry.put(agent);
+    await registry.put(agent, this.event(agent, AgentEventKind.REGISTERED, AgentStatus.ONLINE));
     await this.hub.audit({
       identity,
       action: "agent.register",
@@ -108,7 +103,6 @@ export class Registry {
       outcome: "success",
       details: { session: agent.sessionId, ...(existing && { replaced: existing.sessionId }) },
     });
-    await this.emit(agent, AgentEventKind.REGISTERED, AgentStatus.ONLINE);
     this.scheduleOffline(agent, tenant);
     return { agent, tenant };
   }
@@ -125,14 +119,13 @@ export class Registry {
         { reason: "SESSION_REPLACED" },
       );
     }
-    const wasOnline = this.statusOf(before, tenant) === AgentStatus.ONLINE;
     const agent = await this.hub.backend.registry.touch(
       identity.tenantId,
       agentId,
       this.hub.clock.now(),
+      this.cameOnline(tenant),
     );
     if (!agent) throw notFound("agent", agentId);
-    if (!wasOnline) await this.emit(agent, AgentEventKind.STATUS_CHANGED, AgentStatus.ONLINE);
     this.scheduleOffline(agent, tenant);
     return tenant;
   }
@@ -140,7 +133,10 @@ export class Registry {
   async unregister(identity: Identity, agentId: string): Promise<void> {
     this.checkSelf(identity, agentId);
     const tenant = await this.hub.tenant(identity.tenantId);
-    const removed = await this.hub.backend.registry.delete(identity.tenantId, agentId);
+    // The agent's queues, dead letters and topic subscriptions go in the same step.
+    const removed = await this.hub.backend.registry.delete(identity.tenantId, agentId, (r) =>
+      this.event(r, AgentEventKind.UNREGISTERED, this.statusOf(r, tenant)),
+    );
     if (!removed) throw notFound("agent", agentId);
     await this.hub.audit({
       identity,
@@ -149,11 +145,10 @@ export class Registry {
       outcome: "success",
     });
     this.cancelOffline(removed);
-    await this.emit(removed, AgentEventKind.UNREGISTERED, this.statusOf(removed, tenant));
     for (const listener of this.unregisteredListeners) await listener(identity.tenantId, agentId);
   }
 
-  /** Runs `listener` after an agent is unregistered (to drop its queues, end its streams). */
+  /** Runs `listener` after an agent is unregistered (to end its streams). */
   onUnregistered(listener: (tenantId: string, agentId: string) => Promise<void>): void {
     this.unregisteredListeners.push(listener);
   }
@@ -164,12 +159,14 @@ export class Registry {
    */
   async touchLive(tenantId: string, agentId: string): Promise<void> {
     const tenant = await this.hub.backend.tenants.get(tenantId);
-    const before = await this.hub.backend.registry.get(tenantId, agentId);
-    if (!tenant || !before) return;
-    const wasOnline = this.statusOf(before, tenant) === AgentStatus.ONLINE;
-    const agent = await this.hub.backend.registry.touch(tenantId, agentId, this.hub.clock.now());
+    if (!tenant) return;
+    const agent = await this.hub.backend.registry.touch(
+      tenantId,
+      agentId,
+      this.hub.clock.now(),
+      this.cameOnline(tenant),
+    );
     if (!agent) return;
-    if (!wasOnline) await this.emit(agent, AgentEventKind.STATUS_CHANGED, AgentStatus.ONLINE);
     this.scheduleOffline(agent, tenant);
   }
 
@@ -218,9 +215,22 @@ export class Registry {
     this.offlineTimers.clear();
   }
 
+  /** The change event of a registry write (stored by the write itself, in the same step). */
+  private event(agent: AgentRecord, kind: AgentEventKind, status: AgentStatus): Uint8Array {
+    return encodeAgentChange({ kind, agent, status, time: this.hub.clock.now() });
+  }
+
+  /** For touch: an ONLINE event when the agent had been OFFLINE before this touch. */
+  private cameOnline(tenant: TenantRecord) {
+    return (before: AgentRecord, after: AgentRecord) =>
+      this.statusOf(before, tenant) === AgentStatus.ONLINE
+        ? undefined
+        : this.event(after, AgentEventKind.STATUS_CHANGED, AgentStatus.ONLINE);
+  }
+
+  /** Records an event that goes with no write (an agent observed to go offline). */
   private async emit(agent: AgentRecord, kind: AgentEventKind, status: AgentStatus): Promise<void> {
-    const change: AgentChange = { kind, agent, status, time: this.hub.clock.now() };
-    await this.hub.backend.events.append(agent.tenantId, "agents", change);
+    await this.hub.backend.events.append(agent.tenantId, "agents", this.event(agent, kind, status));
   }
 
   private timerKey(agent: AgentRecord): string {

@@ -1,6 +1,11 @@
 // What upload sessions may stage before they commit: a tenant's storage quota counts staged bytes
 // too (a tenant with a 4 KiB quota must not park gigabytes in the blob store), and staging is
-// bounded per tenant and per hub node, so one tenant cannot fill the disk every tenant shares.
+// bounded per tenant and per hub, so one tenant cannot fill the disk every tenant shares.
+//
+// The staged totals come from the stored sessions (UploadSessionStore.stagedBytes: the verified
+// bytes of OPEN sessions), so they survive a restart of a durable hub and count the sessions of
+// every node sharing the backend. Chunks this process is storing right now, not yet recorded in
+// their session, are counted here until they are.
 
 import type { Identity } from "../auth/identity.js";
 import { Code, hubError } from "../errors.js";
@@ -10,9 +15,9 @@ import type { HubContext } from "../hub-context.js";
 const RETRY_AFTER_MS = 60_000;
 
 export class StagingBudget {
-  /** Bytes staged by OPEN upload sessions of this node, per tenant. */
-  private readonly byTenant = new Map<string, number>();
-  private total = 0;
+  /** Bytes of chunks this process is storing, not yet in their session's verifiedOffset. */
+  private readonly inFlight = new Map<string, number>();
+  private inFlightAll = 0;
 
   constructor(private readonly hub: HubContext) {}
 
@@ -29,56 +34,64 @@ export class StagingBudget {
         `total_size ${totalSize} exceeds the ${maxStagedBytesPerTenant} bytes a tenant may stage on this hub`,
       );
     }
-    await this.checkQuota(identity.tenantId, totalSize);
+    await this.checkQuota(identity.tenantId, totalSize, await this.staged(identity.tenantId));
   }
 
   /**
    * A chunk of `bytes` is about to be staged: checks the quota and both bounds and counts the
-   * bytes (give them back with {@link release} if the chunk is not stored after all).
+   * bytes as in flight until {@link settle} (call it once the session records the chunk, or when
+   * the chunk was not stored after all).
    */
   async reserve(tenantId: string, bytes: number): Promise<void> {
-    await this.checkQuota(tenantId, bytes);
+    const staged = await this.staged(tenantId);
+    await this.checkQuota(tenantId, bytes, staged);
     const { maxStagedBytesPerTenant, maxStagedBytesPerHub } = this.hub.limits;
-    const staged = this.byTenant.get(tenantId) ?? 0;
-    if (maxStagedBytesPerTenant > 0 && staged + bytes > maxStagedBytesPerTenant) {
+    if (maxStagedBytesPerTenant > 0 && staged.tenant + bytes > maxStagedBytesPerTenant) {
       throw this.refused(
         "upload.staged_bytes_per_tenant",
-        `tenant "${tenantId}" already stages ${staged} of the ${maxStagedBytesPerTenant} bytes a tenant may stage: commit or abort an upload first`,
+        `tenant "${tenantId}" already stages ${staged.tenant} of the ${maxStagedBytesPerTenant} bytes a tenant may stage: commit or abort an upload first`,
       );
     }
-    if (maxStagedBytesPerHub > 0 && this.total + bytes > maxStagedBytesPerHub) {
+    if (maxStagedBytesPerHub > 0 && staged.all + bytes > maxStagedBytesPerHub) {
       throw this.refused(
         "upload.staged_bytes_per_hub",
-        `this hub node already stages ${this.total} of its ${maxStagedBytesPerHub} bytes for uploads: try again later`,
+        `this hub already stages ${staged.all} of its ${maxStagedBytesPerHub} bytes for uploads: try again later`,
       );
     }
-    this.byTenant.set(tenantId, staged + bytes);
-    this.total += bytes;
+    this.inFlight.set(tenantId, (this.inFlight.get(tenantId) ?? 0) + bytes);
+    this.inFlightAll += bytes;
   }
 
-  /** Staged bytes leave the budget: a chunk that was not stored, or a session that closed. */
-  release(tenantId: string, bytes: number): void {
+  /** A reserved chunk is no longer in flight: its session records it, or it was not stored. */
+  settle(tenantId: string, bytes: number): void {
     if (bytes <= 0) return;
-    const left = (this.byTenant.get(tenantId) ?? 0) - bytes;
-    if (left > 0) this.byTenant.set(tenantId, left);
-    else this.byTenant.delete(tenantId);
-    this.total = Math.max(0, this.total - bytes);
+    const left = (this.inFlight.get(tenantId) ?? 0) - bytes;
+    if (left > 0) this.inFlight.set(tenantId, left);
+    else this.inFlight.delete(tenantId);
+    this.inFlightAll = Math.max(0, this.inFlightAll - bytes);
   }
 
-  /** Staged bytes of a tenant on this node. */
-  stagedBy(tenantId: string): number {
-    return this.byTenant.get(tenantId) ?? 0;
+  /** Staged bytes of the tenant and of every tenant: the stored sessions' and those in flight. */
+  private async staged(tenantId: string): Promise<{ tenant: number; all: number }> {
+    const stored = await this.hub.backend.uploads.stagedBytes(tenantId);
+    return {
+      tenant: stored.tenant + (this.inFlight.get(tenantId) ?? 0),
+      all: stored.all + this.inFlightAll,
+    };
   }
 
-  private async checkQuota(tenantId: string, moreBytes: number): Promise<void> {
+  private async checkQuota(
+    tenantId: string,
+    moreBytes: number,
+    staged: { tenant: number },
+  ): Promise<void> {
     const quota = (await this.hub.tenant(tenantId)).quotas.storageBytes;
     if (quota <= 0 || moreBytes <= 0) return;
     const held = await this.hub.backend.usage.storageBytes(tenantId);
-    const staged = this.stagedBy(tenantId);
-    if (held + staged + moreBytes > quota) {
+    if (held + staged.tenant + moreBytes > quota) {
       throw this.refused(
         "tenant.storage_bytes",
-        `tenant "${tenantId}" holds ${held} and stages ${staged} of its ${quota} storage bytes; ${moreBytes} more would pass the quota`,
+        `tenant "${tenantId}" holds ${held} and stages ${staged.tenant} of its ${quota} storage bytes; ${moreBytes} more would pass the quota`,
       );
     }
   }

@@ -14,7 +14,12 @@ import { decodePageToken, encodePageToken, pageSize } from "../domain/cursor.js"
 import { defaultTenantSettings, quotasForTier } from "../domain/tenant-defaults.js";
 import { Code, hubError } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
-import type { TenantQuotasRecord, TenantRecord, TenantSettingsRecord } from "../storage/types.js";
+import type {
+  StorageRefRecord,
+  TenantQuotasRecord,
+  TenantRecord,
+  TenantSettingsRecord,
+} from "../storage/types.js";
 import { createUsageAuditHandlers } from "./admin-usage-audit.js";
 import { administeredTenant } from "./auth-handler.js";
 import { callerOf, durationMs, ts } from "./convert.js";
@@ -73,31 +78,24 @@ function tenantToProto(t: TenantRecord): Tenant {
   });
 }
 
-/** Deletes everything a tenant owns, store by store (its audit records stay, as evidence). */
-async function purgeTenant(hub: HubContext, tenantId: string): Promise<void> {
+/**
+ * Deletes a tenant and everything it owns (its audit records stay, as evidence). The backend
+ * deletes the records in one step; large values live in the blob store, found through the
+ * contexts that reference them and deleted after the records are gone.
+ */
+async function deleteTenantAndBlobs(hub: HubContext, tenantId: string): Promise<boolean> {
   const b = hub.backend;
-  // Large values live in the blob store: find them through the contexts that reference them.
+  const refs: StorageRefRecord[] = [];
   for (let after = ""; ; ) {
     const page = await b.contexts.list(tenantId, {}, after, 1000);
-    await Promise.all(page.flatMap((c) => (c.storageRef ? [b.blobs.delete(c.storageRef)] : [])));
+    for (const c of page) if (c.storageRef) refs.push(c.storageRef);
     const last = page[page.length - 1];
     if (page.length < 1000 || !last) break;
     after = last.id;
   }
-  await Promise.all([
-    b.registry.deleteTenant(tenantId),
-    b.contexts.deleteTenant(tenantId),
-    b.events.deleteTenant(tenantId),
-    b.auth.deleteTenant(tenantId),
-    b.meetings.deleteTenant(tenantId),
-    b.messages.deleteTenant(tenantId),
-    b.idempotency.deleteTenant(tenantId),
-    b.topics.deleteTenant(tenantId),
-    b.conversations.deleteTenant(tenantId),
-    b.apiKeys.deleteTenant(tenantId),
-    b.usage.deleteTenant(tenantId),
-    b.rateLimits.deleteTenant(tenantId),
-  ]);
+  if (!(await b.deleteTenant(tenantId))) return false;
+  await Promise.all(refs.map((ref) => b.blobs.delete(ref)));
+  return true;
 }
 
 /**
@@ -211,10 +209,9 @@ export function createAdminHandler(hub: HubContext): ServiceImpl<typeof AdminSer
     },
     async deleteTenant(req, ctx) {
       requirePlatformAdmin(req.tenantId, callerOf(ctx));
-      if (!(await hub.backend.tenants.delete(req.tenantId))) {
+      if (!(await deleteTenantAndBlobs(hub, req.tenantId))) {
         throw hubError(Code.NotFound, `tenant "${req.tenantId}" not found`);
       }
-      await purgeTenant(hub, req.tenantId);
       await audited(ctx, "tenant.delete", req.tenantId);
       return {};
     },

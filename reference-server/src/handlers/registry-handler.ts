@@ -8,7 +8,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { encodeCursor } from "../domain/cursor.js";
 import { followEvents } from "../domain/event-stream.js";
-import type { AgentChange, Registry } from "../domain/registry.js";
+import { type AgentChange, decodeAgentChange, type Registry } from "../domain/registry.js";
 import type { HubContext } from "../hub-context.js";
 import { agentToProto, callerOf, ts } from "./convert.js";
 
@@ -79,6 +79,7 @@ export function createRegistryHandler(
         req.cursor,
         hub.epoch,
         ctx.signal,
+        decodeAgentChange,
       );
       for await (const item of events) {
         const cursor = encodeCursor(hub.epoch, item.seq);

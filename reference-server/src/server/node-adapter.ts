@@ -17,7 +17,16 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import { peerKey } from "../audit/early-refusals.js";
+import { jsonProblem } from "./json-problems.js";
 import type { NodeHandlerFn } from "./listener.js";
+import {
+  limitMessages,
+  type NodeResponse,
+  refusalOf,
+  tooLarge,
+  unknownRoute,
+  writeProtocolError,
+} from "./protocol-errors.js";
 
 /** Options of {@link createNodeAdapter}. */
 export interface NodeAdapterOptions extends ConnectRouterOptions {
@@ -27,9 +36,14 @@ export interface NodeAdapterOptions extends ConnectRouterOptions {
   readMaxBytes: number;
   /** Reports handler failures that could not be written to the client. */
   onHandlerError: (procedure: string, reason: unknown) => void;
-  /** Sees every call first, before its body is read (the early-refusal auditor watches it). */
+  /** Sees every call first, before any refusal or interceptor (the early-refusal auditor watches it). */
   onCall?: (context: HandlerContext) => void;
 }
+
+/** Set when a request message is larger than the hub accepts. */
+const tooLargeKey = createContextKey<ConnectError | undefined>(undefined, {
+  description: "why the request body is too large",
+});
 
 /** Set when the request body is not valid protobuf binary for the method's input. */
 const malformedBodyKey = createContextKey<string | undefined>(undefined, {
@@ -38,22 +52,34 @@ const malformedBodyKey = createContextKey<string | undefined>(undefined, {
 
 const binaryContentTypes =
   /^application\/(proto|connect\+proto|grpc|grpc\+proto|grpc-web|grpc-web\+proto)(;|$)/i;
+const jsonContentTypes = /^application\/(json|connect\+json|grpc\+json|grpc-web\+json)(;|$)/i;
 
 /**
- * Serves the routes to node:http and node:http2 like connect-node's adapter, with one addition:
- * a request body that is not valid protobuf binary is answered INVALID_ARGUMENT (in the caller's
- * protocol) instead of the INTERNAL "parse binary" the protocol library would give, because it
- * parses the body before any interceptor can see it. For methods with one request message
- * (unary, server-streaming), the body is read here first (bounded by readMaxBytes), each message
- * is decoded once to check it, and the bytes are then handed on unchanged; a request gate turns a
- * failed check into the error before the library parses anything.
+ * Serves the routes to node:http and node:http2 like connect-node's adapter, with these additions,
+ * each answered in the caller's protocol (Connect, gRPC, gRPC-Web; protocol-errors.ts):
+ * - A request body that is not valid protobuf binary is INVALID_ARGUMENT instead of the INTERNAL
+ *   "parse binary" the protocol library would give (it parses the body before any interceptor can
+ *   see it); JSON is read strictly, and an unknown field or enum name is INVALID_ARGUMENT naming
+ *   it by path. For methods with one request message (unary, server-streaming), the body is read
+ *   here first (bounded by readMaxBytes), each message is checked once, and the bytes are then
+ *   handed on unchanged; a request gate turns a failed check into the error before the library
+ *   parses anything.
+ * - A message over readMaxBytes is RESOURCE_EXHAUSTED stating the limit in bytes people read.
+ * - An unknown service or method, a verb or content type the method does not take, and a
+ *   bidirectional stream over HTTP/1.1 get UNIMPLEMENTED naming the method, where the library
+ *   answers a bare HTTP status.
  */
 export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
   const router = createConnectRouter({
     acceptCompression: [compressionGzip, compressionBrotli],
+    // JSON requests are strict: a misspelled field or an enum value that is not the enum's JSON
+    // name ("MESSAGE_TYPE_RESPONSE") or number is INVALID_ARGUMENT naming it, never dropped.
+    jsonOptions: { ignoreUnknownFields: false },
     ...options,
     requestGate(context) {
       options.onCall?.(context);
+      const tooLarge = context.values.get(tooLargeKey);
+      if (tooLarge !== undefined) throw tooLarge;
       const reason = context.values.get(malformedBodyKey);
       if (reason !== undefined) {
         throw new ConnectError(
@@ -68,35 +94,72 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
   for (const h of router.handlers) handlers.set(h.requestPath, h);
 
   return (req, res) => {
-    const handler = handlers.get((req.url ?? "").split("?", 1)[0] ?? "");
+    const path = (req.url ?? "").split("?", 1)[0] ?? "";
+    const handler = handlers.get(path);
     if (!handler) {
-      res.writeHead(404);
-      res.end();
+      writeProtocolError(
+        req,
+        res as NodeResponse,
+        404,
+        Code.Unimplemented,
+        unknownRoute(path, router),
+      );
       return;
     }
+    const procedure = `${handler.service.typeName}/${handler.method.name}`;
     const contextValues = createContextValues();
     contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
     const uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
     const single =
       handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming";
     const contentType = uReq.header.get("content-type") ?? "";
+    const enveloped = !/^application\/(proto|json)/i.test(contentType);
+    // A declared length over the limit is refused before anything is read.
+    const declared = Number(uReq.header.get("content-length") ?? Number.NaN);
+    if (!enveloped && declared > options.readMaxBytes) {
+      contextValues.set(tooLargeKey, tooLarge(options.readMaxBytes, declared));
+    }
     const serve = async () => {
-      const body = uReq.body;
-      if (single && isByteStream(body) && binaryContentTypes.test(contentType)) {
-        const enveloped = !/^application\/proto/i.test(contentType);
+      // Every message is held to the hub's request limit before the protocol library reads it, so
+      // an oversized one is refused in the hub's words rather than the library's.
+      const body = isByteStream(uReq.body)
+        ? limitMessages(uReq.body, enveloped, options.readMaxBytes)
+        : uReq.body;
+      uReq.body = body;
+      const json = jsonContentTypes.test(contentType);
+      if (single && isByteStream(body) && (json || binaryContentTypes.test(contentType))) {
         const compressed = !enveloped && uReq.header.has("content-encoding");
-        const { chunks, rest } = await readUpTo(body, options.readMaxBytes);
-        uReq.body = replay(chunks, rest);
-        if (!compressed && rest === undefined) {
-          const reason = checkBody(Buffer.concat(chunks), enveloped, handler);
-          if (reason !== undefined) contextValues.set(malformedBodyKey, reason);
+        try {
+          const { chunks, rest } = await readUpTo(body, options.readMaxBytes);
+          uReq.body = replay(chunks, rest);
+          if (!compressed && rest === undefined) {
+            const reason = checkBody(Buffer.concat(chunks), enveloped, handler, json);
+            if (reason !== undefined) contextValues.set(malformedBodyKey, reason);
+          }
+        } catch (err) {
+          if (!(err instanceof ConnectError && err.code === Code.ResourceExhausted)) throw err;
+          contextValues.set(tooLargeKey, err);
+          uReq.body = replay([], undefined);
         }
       }
-      await universalResponseToNodeResponse(await handler(uReq), res);
+      const uRes = await handler(uReq);
+      const refusal = uRes.body === undefined ? refusalOf(uRes.status, req, handler) : undefined;
+      if (refusal) {
+        writeProtocolError(
+          req,
+          res as NodeResponse,
+          uRes.status,
+          Code.Unimplemented,
+          refusal.message,
+          refusal.header,
+        );
+        return;
+      }
+      await universalResponseToNodeResponse(uRes, res);
     };
     serve().catch((reason: unknown) => {
       if (ConnectError.from(reason).code === Code.Aborted) return;
-      options.onHandlerError(`${handler.service.typeName}/${handler.method.name}`, reason);
+      options.onHandlerError(procedure, reason);
     });
   };
 }
@@ -128,13 +191,26 @@ async function* replay(chunks: Uint8Array[], rest: AsyncIterator<Uint8Array> | u
   for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
 }
 
-/** Why the body does not decode as the method's input, or undefined when it does (or cannot tell). */
+/**
+ * Why the body does not decode as the method's input, or undefined when it does (or cannot tell).
+ * JSON bodies are checked for unknown fields and enum names, which the answer names by path.
+ */
 function checkBody(
   body: Buffer,
   enveloped: boolean,
   handler: UniversalHandler,
+  json: boolean,
 ): string | undefined {
   const decode = (bytes: Uint8Array) => {
+    if (json) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        return undefined; // not JSON at all: the protocol library says so precisely
+      }
+      return jsonProblem(handler.method.input, parsed);
+    }
     try {
       fromBinary(handler.method.input, bytes);
       return undefined;

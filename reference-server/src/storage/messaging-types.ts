@@ -1,6 +1,6 @@
 // The storage seam for messaging: the message log with per-recipient delivery state, idempotency
-// keys, durable topic subscriptions and conversations. Backends implement these beside the stores
-// in types.ts and pass the shared suite.
+// keys, durable topic subscriptions, conversations and pending requests. Backends implement these
+// beside the stores in types.ts and pass the shared suite.
 
 /** A message as the hub stores it (one copy, however many recipients). */
 export interface MessageRecord {
@@ -39,6 +39,19 @@ export interface ClaimedDelivery {
 /** How Ack/Nack treated one delivery id. */
 export type SettleOutcome = "ok" | "stale" | "not-found";
 
+/**
+ * How long a settled delivery id is remembered after it left the in-flight set (acked, nacked, or
+ * reaped past its deadline), so that a retried Ack or Nack gets the same answer (the proto's
+ * SettleStatus): 5 minutes.
+ */
+export const SETTLED_RETENTION_MS = 5 * 60_000;
+
+/**
+ * How many settled delivery ids are remembered per agent at most; beyond it the oldest are
+ * forgotten first. Bounds the memory a busy agent costs (one small record per id).
+ */
+export const SETTLED_RETENTION_COUNT = 10_000;
+
 export interface DeadLetterRecord {
   id: string;
   tenantId: string;
@@ -60,15 +73,50 @@ export interface NackOptions {
   maxAttempts: number;
 }
 
+/** What else a send commits in the same atomic step as its message (see MessageStore.enqueue). */
+export interface EnqueueOptions {
+  /**
+   * Deduplicate on (tenant, sender, message.idempotencyKey): when a live entry exists nothing is
+   * stored and its message id is returned; otherwise the key is kept until `expiresAt`.
+   */
+  idempotency?: { expiresAt: number; now: number };
+  /**
+   * The conversation the message is sent in: replaced by `next` (one more message, a new
+   * timeoutAt, version + 1) only if still at `expectedVersion`, with the message appended to its
+   * history.
+   */
+  conversation?: { next: ConversationRecord; expectedVersion: number };
+}
+
+export type EnqueueResult =
+  | { ok: true }
+  /** A live idempotency entry holds the key: nothing was stored. */
+  | { ok: false; duplicateOf: string }
+  /** The conversation moved past `expectedVersion` (or is gone): nothing was stored. */
+  | { ok: false; conversationConflict: true };
+
 /**
  * Per-recipient queues over one message log. Each recipient's queue is FIFO for first attempts
  * (per sender→recipient order); claimed entries become in-flight with a deadline; entries past
  * their deadline are redelivered (attempt + 1) or dead-lettered once maxAttempts is reached;
  * expired messages are discarded whenever they are met.
+ *
+ * Settlement is idempotent: a delivery id that left the in-flight set is remembered, with how it
+ * left, for at least {@link SETTLED_RETENTION_MS} after that (a backend may keep only the
+ * {@link SETTLED_RETENTION_COUNT} most recent per agent, and may remember longer). While
+ * remembered, ack/nack answer "ok" when it was settled the same way and "stale" when it was
+ * settled the other way or reaped past its deadline; once forgotten they answer "not-found".
  */
 export interface MessageStore {
-  /** Stores the message and queues it for every recipient; resolves once durable. */
-  enqueue(message: MessageRecord, recipients: readonly string[]): Promise<void>;
+  /**
+   * Stores the message and queues it for every recipient, with its idempotency key and its
+   * conversation change (see EnqueueOptions): all of it or nothing. Resolves once durable.
+   */
+  enqueue(
+    message: MessageRecord,
+    recipients: readonly string[],
+    options?: EnqueueOptions,
+  ): Promise<EnqueueResult>;
   /**
    * Claims up to `max` deliverable entries of the agent's queue (due retries first, then new
    * messages in order), marking them in flight until `deadline`.
@@ -80,12 +128,20 @@ export interface MessageStore {
     now: number,
     deadline: number,
   ): Promise<ClaimedDelivery[]>;
+  /**
+   * Settles in-flight deliveries as done: "ok" (now or already acked), "stale" (deadline passed,
+   * nacked, or reaped), "not-found" (never issued to this agent, or forgotten).
+   */
   ack(
     tenantId: string,
     agentId: string,
     deliveryIds: readonly string[],
     now: number,
   ): Promise<SettleOutcome[]>;
+  /**
+   * Settles in-flight deliveries as failed (redelivered at options.availableAt, or dead-lettered):
+   * "ok" (now or already nacked), "stale" (deadline passed, acked, or reaped), "not-found".
+   */
   nack(
     tenantId: string,
     agentId: string,
@@ -116,27 +172,12 @@ export interface MessageStore {
   /** Re-queues the dead letter at the back of its agent's queue with attempts reset; false when unknown. */
   replayDeadLetter(tenantId: string, id: string, expiresAt: number): Promise<boolean>;
   purgeDeadLetter(tenantId: string, id: string): Promise<boolean>;
-  /** Drops the agent's queue, in-flight entries and dead letters (unregistration). */
-  deleteAgent(tenantId: string, agentId: string): Promise<void>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
+/** Idempotency keys are written by MessageStore.enqueue; this reads them. */
 export interface IdempotencyStore {
-  /**
-   * Remembers (tenant, sender, key) → messageId until `expiresAt`, unless a live entry exists:
-   * then nothing changes and the existing message id is returned.
-   */
-  putIfAbsent(
-    tenantId: string,
-    senderId: string,
-    key: string,
-    messageId: string,
-    expiresAt: number,
-    now: number,
-  ): Promise<string | undefined>;
-  /** Forgets the key if it still maps to `messageId` (the send failed before anything was stored). */
-  release(tenantId: string, senderId: string, key: string, messageId: string): Promise<void>;
-  deleteTenant(tenantId: string): Promise<void>;
+  /** The message id a live (expiresAt > now) key of (tenant, sender) maps to. */
+  lookup(tenantId: string, senderId: string, key: string, now: number): Promise<string | undefined>;
 }
 
 export interface TopicSubscriptionRecord {
@@ -153,8 +194,6 @@ export interface TopicStore {
   list(tenantId: string, agentId: string): Promise<TopicSubscriptionRecord[]>;
   /** Agents with at least one pattern matching `topic` (each once). */
   match(tenantId: string, topic: string): Promise<string[]>;
-  deleteAgent(tenantId: string, agentId: string): Promise<void>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
 export interface ConversationRecord {
@@ -169,6 +208,7 @@ export interface ConversationRecord {
   subject: string;
   metadata: Record<string, string>;
   timeoutMs: number | undefined;
+  /** When an OPEN conversation times out (restarted by every message); stored so any node can apply it. */
   timeoutAt: number | undefined;
   createdAt: number;
   updatedAt: number;
@@ -179,11 +219,17 @@ export interface ConversationRecord {
   version: number;
 }
 
+/** Conversations; a message joins one's history through MessageStore.enqueue. */
 export interface ConversationStore {
   create(c: ConversationRecord): Promise<boolean>;
   get(tenantId: string, id: string): Promise<ConversationRecord | undefined>;
   /** Compare-and-set on `version`. */
   replace(next: ConversationRecord, expectedVersion: number): Promise<boolean>;
+  /**
+   * OPEN conversations (state 1) of any tenant whose timeoutAt <= `dueBy`, earliest first, at
+   * most `limit`.
+   */
+  listDue(dueBy: number, limit: number): Promise<ConversationRecord[]>;
   /** Conversations (newest first) in which `participant` takes part, strictly before `beforeId`. */
   list(
     tenantId: string,
@@ -191,7 +237,6 @@ export interface ConversationStore {
     beforeId: string,
     limit: number,
   ): Promise<ConversationRecord[]>;
-  appendMessage(tenantId: string, conversationId: string, message: MessageRecord): Promise<void>;
   /** History in acceptance order, strictly after index `afterIndex` (0-based; -1 for the start). */
   history(
     tenantId: string,
@@ -200,5 +245,38 @@ export interface ConversationStore {
     limit: number,
   ): Promise<{ index: number; message: MessageRecord }[]>;
   indexOf(tenantId: string, conversationId: string, messageId: string): Promise<number>;
-  deleteTenant(tenantId: string): Promise<void>;
+}
+
+/** A Request call waiting for its reply, as any node sees it. */
+export interface PendingRequestRecord {
+  tenantId: string;
+  /** The request message's id (replies carry it as correlationId). */
+  id: string;
+  requesterId: string;
+  conversationId: string;
+  /** The accepted reply, once one arrived. */
+  reply?: MessageRecord;
+  /** The call ended (answered, timed out, cancelled): later replies are dropped. */
+  ended: boolean;
+  /** When the record may be forgotten (ms since epoch). */
+  forgetAt: number;
+}
+
+/**
+ * Request calls waiting for their reply. The waiting call may run on another node than the one
+ * that accepts the reply: the reply is stored here, and the waiter is woken through the Notifier.
+ */
+export interface RequestStore {
+  /** Records a waiting request (no reply, not ended). */
+  open(request: Omit<PendingRequestRecord, "reply" | "ended">): Promise<void>;
+  get(tenantId: string, id: string): Promise<PendingRequestRecord | undefined>;
+  /**
+   * Offers `reply` (a RESPONSE whose correlationId names a request) in one step: "accepted" when
+   * the request waits, has no reply yet and the reply is addressed to its requester (it is stored);
+   * "late" when that request ended or was answered already (dropped); "none" when no such request
+   * is known (or the reply is addressed to another agent): the reply is an ordinary message.
+   */
+  answer(reply: MessageRecord, now: number): Promise<"accepted" | "late" | "none">;
+  /** Marks the request ended, to be forgotten at `forgetAt`; returns it as it was, if known. */
+  end(tenantId: string, id: string, forgetAt: number): Promise<PendingRequestRecord | undefined>;
 }

@@ -32,7 +32,6 @@ export interface ApiKeyStore {
    * now, or undefined when it does not exist. Effective for the very next lookup.
    */
   revoke(id: string, at: number): Promise<ApiKeyRecord | undefined>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
 /** "success", "failure" (e.g. a bad credential) or "denied" (authorization, visibility, quota). */
@@ -109,7 +108,6 @@ export interface UsageStore {
   storageBytes(tenantId: string): Promise<number>;
   /** Buckets with start in [start, end), oldest first; hours with no activity are absent. */
   read(tenantId: string, start: number, end: number): Promise<UsageBucketRecord[]>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
 /**
@@ -125,7 +123,10 @@ export interface RateCharge {
   windowEnd: number;
 }
 
-/** Quota counters per key and time window. */
+/**
+ * Quota counters per key and time window. Keys of a tenant's counters start with "tenant:<id>:"
+ * (Backend.deleteTenant forgets them).
+ */
 export interface RateLimiter {
   /**
    * Charges every counter, or none: when one would pass its limit nothing is charged and the
@@ -134,6 +135,4 @@ export interface RateLimiter {
   consume(
     charges: RateCharge[],
   ): Promise<{ ok: true } | { ok: false; refused: RateCharge; used: number }>;
-  /** Forgets a tenant's counters (keys starting with "tenant:<id>:"). */
-  deleteTenant(tenantId: string): Promise<void>;
 }

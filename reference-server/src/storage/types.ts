@@ -1,11 +1,19 @@
 // The storage seam: the hub's services reach storage only through these interfaces. Each backend
 // (storage/memory today; PostgreSQL, Redis and Kafka later) implements the ones it serves, declares
-// its capabilities, and passes the shared suite in backend-test-suite.ts.
+// its capabilities, and passes the shared suite (backend-test-suite.ts, one file per store).
+//
+// Rules every backend keeps (a SQL backend maps each method to one transaction):
+// - A write and what it implies commit together: a record and its change event, a message and
+//   its conversation entry and idempotency key. Each such write is ONE method here, never two calls.
+// - What a store keeps is plain data and bytes (change events are protobuf bytes), never live objects.
+// - Nothing two hub nodes (or one before and after a restart) must agree on lives in a process:
+//   the hub epoch, pending requests and deadlines are stored; wake-ups go through the Notifier.
 
 import type {
   ConversationStore,
   IdempotencyStore,
   MessageStore,
+  RequestStore,
   TopicStore,
 } from "./messaging-types.js";
 
@@ -69,7 +77,6 @@ export interface TenantStore {
   list(afterId: string, limit: number): Promise<TenantRecord[]>;
   /** Replaces a tenant; returns false when it does not exist. */
   update(tenant: TenantRecord): Promise<boolean>;
-  delete(id: string): Promise<boolean>;
 }
 
 export interface AgentRecord {
@@ -99,23 +106,49 @@ export interface AgentQuery {
   seenBefore?: number;
 }
 
+/**
+ * Builds the change event of a write from the records the write saw (encoded protobuf bytes), or
+ * undefined for none. It runs inside the write's atomic step (a SQL backend calls it between the
+ * statements of the transaction), so it must be synchronous and do no I/O.
+ */
+export type EventBuilder<A extends unknown[]> = (...records: A) => Uint8Array | undefined;
+
+/**
+ * Agents. Each write appends its change event to the tenant's "agents" stream of the EventLog in
+ * the same atomic step.
+ */
 export interface RegistryStore {
-  /** Inserts or replaces the agent. */
-  put(agent: AgentRecord): Promise<void>;
+  /** Inserts or replaces the agent, appending `event`. */
+  put(agent: AgentRecord, event: Uint8Array): Promise<void>;
   get(tenantId: string, agentId: string): Promise<AgentRecord | undefined>;
   /**
    * Up to `limit` tenants (sorted, distinct) that hold an object with this id: lets the hub tell
    * a tenant that another tenant named one of its objects (an `authz.probe` audit record).
    */
   tenantsHolding(id: string, limit: number): Promise<string[]>;
-  /** Sets lastSeen; returns the updated agent, or undefined when it is not registered. */
-  touch(tenantId: string, agentId: string, at: number): Promise<AgentRecord | undefined>;
-  /** Removes the agent; returns what was removed. */
-  delete(tenantId: string, agentId: string): Promise<AgentRecord | undefined>;
+  /**
+   * Sets lastSeen to at least `at`; returns the updated agent, or undefined when it is not
+   * registered. `event` sees the agent before and after and may append one event (e.g. "came
+   * back online"): deciding inside the step makes that event exactly-once under concurrent touches.
+   */
+  touch(
+    tenantId: string,
+    agentId: string,
+    at: number,
+    event?: EventBuilder<[before: AgentRecord, after: AgentRecord]>,
+  ): Promise<AgentRecord | undefined>;
+  /**
+   * Removes the agent together with what only it owns: its message queue, in-flight deliveries,
+   * dead letters and topic subscriptions. Appends `event(removed)`; returns what was removed.
+   */
+  delete(
+    tenantId: string,
+    agentId: string,
+    event: EventBuilder<[removed: AgentRecord]>,
+  ): Promise<AgentRecord | undefined>;
   /** Matching agents ordered by id, strictly after `afterId`, at most `limit`. */
   list(tenantId: string, query: AgentQuery, afterId: string, limit: number): Promise<AgentRecord[]>;
   count(tenantId: string): Promise<number>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
 /**
@@ -158,9 +191,14 @@ export interface ContextQuery {
   metadata?: Record<string, string>;
 }
 
+/**
+ * Contexts. Every successful write appends its change event (`event`, encoded by the domain) to
+ * the tenant's "contexts" stream of the EventLog in the same atomic step; a refused write appends
+ * nothing.
+ */
 export interface ContextStore {
-  /** Stores a new context; returns false when the id is taken. */
-  create(context: ContextRecord): Promise<boolean>;
+  /** Stores a new context and appends `event`; returns false (nothing written) when the id is taken. */
+  create(context: ContextRecord, event: Uint8Array): Promise<boolean>;
   get(tenantId: string, id: string): Promise<ContextRecord | undefined>;
   /**
    * Up to `limit` tenants (sorted, distinct) that hold an object with this id: lets the hub tell
@@ -168,18 +206,20 @@ export interface ContextStore {
    */
   tenantsHolding(id: string, limit: number): Promise<string[]>;
   /**
-   * Replaces the context only if it is still at `expectedRevision` (compare-and-set). Returns the
-   * stored record on success, or the current record (undefined if gone) on a conflict.
+   * Replaces the context only if it is still at `expectedRevision` (compare-and-set), appending
+   * `event`. On a conflict nothing is written and the current record (undefined if gone) returned.
    */
   replace(
     next: ContextRecord,
     expectedRevision: number,
+    event: Uint8Array,
   ): Promise<{ ok: true } | { ok: false; current: ContextRecord | undefined }>;
-  /** Deletes the context if it is still at `expectedRevision`; same result shape as replace. */
+  /** Deletes the context if it is still at `expectedRevision`, appending `event`; as replace. */
   delete(
     tenantId: string,
     id: string,
     expectedRevision: number,
+    event: Uint8Array,
   ): Promise<{ ok: true } | { ok: false; current: ContextRecord | undefined }>;
   /** Matching contexts ordered by id, strictly after `afterId`, at most `limit`. */
   list(
@@ -192,42 +232,46 @@ export interface ContextStore {
   listExpired(now: number, limit: number): Promise<ContextRecord[]>;
   /** The earliest expiresAt of any context, for scheduling the sweeper. */
   nextExpiry(): Promise<number | undefined>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
 /** The named, per-tenant change streams that live subscriptions read. */
 export type EventStreamName = "contexts" | "agents";
 
-export interface StoredEvent<T> {
+export interface StoredEvent {
   /** Position in the stream; strictly increasing, starting at 1. */
   seq: number;
-  event: T;
+  /** The event as the domain encoded it (protobuf bytes). */
+  data: Uint8Array;
 }
 
 /**
  * An append-only, per-tenant log of change events with bounded retention. Subscribers read from a
  * position and wait for more, so a slow subscriber never makes the hub buffer without bound, and a
- * reconnecting one resumes from its cursor. This is also the seam for cross-node events.
+ * reconnecting one resumes from its cursor. Events of record writes are appended by the writing
+ * store (ContextStore, RegistryStore) in the write's atomic step; `append` is for events that
+ * record no write (e.g. an agent observed to go offline).
  */
 export interface EventLog {
-  append<T>(tenantId: string, stream: EventStreamName, event: T): Promise<number>;
+  append(tenantId: string, stream: EventStreamName, data: Uint8Array): Promise<number>;
   /** Events with seq > afterSeq, oldest first, at most `limit`. */
-  read<T>(
+  read(
     tenantId: string,
     stream: EventStreamName,
     afterSeq: number,
     limit: number,
-  ): Promise<StoredEvent<T>[]>;
+  ): Promise<StoredEvent[]>;
   /** The last seq appended (0 when none) and the oldest seq still retained. */
   bounds(tenantId: string, stream: EventStreamName): Promise<{ head: number; oldest: number }>;
-  /** Resolves when an event after `afterSeq` exists, or when `signal` aborts. */
+  /**
+   * Resolves when an event after `afterSeq` exists (appended by any writer sharing the backend),
+   * or when `signal` aborts.
+   */
   waitFor(
     tenantId: string,
     stream: EventStreamName,
     afterSeq: number,
     signal: AbortSignal,
   ): Promise<void>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
 export interface RefreshTokenRecord {
@@ -255,12 +299,11 @@ export interface AuthStore {
   /**
    * Records that tokens of `subject` in `tenantId` ("" for every subject of the tenant) issued
    * before `at` (ms since epoch) are revoked. A later time replaces an earlier one, never the
-   * reverse. Removed by deleteTenant.
+   * reverse. Removed by Backend.deleteTenant.
    */
   setNotBefore(tenantId: string, subject: string, at: number): Promise<void>;
   /** The latest of the tenant's and the subject's not-before times; 0 when neither is set. */
   notBefore(tenantId: string, subject: string): Promise<number>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
 /** A meeting participant as stored; status is acb.v1.MeetingParticipantStatus as its number. */
@@ -406,7 +449,6 @@ export interface MeetingStore {
   listDue(dueBy: number, limit: number): Promise<MeetingRecord[]>;
   /** Removes a meeting and its events; returns false when it did not exist. */
   delete(tenantId: string, id: string): Promise<boolean>;
-  deleteTenant(tenantId: string): Promise<void>;
 }
 
 /**
@@ -451,9 +493,140 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
+/**
+ * Wake-ups between hub processes sharing a backend (PostgreSQL LISTEN/NOTIFY, Redis pub/sub; in
+ * process for the memory backend). A writer publishes after its write committed; a reader that
+ * waits subscribes BEFORE it reads the store, and still re-reads on a bounded interval, because a
+ * notification may be lost (a dropped connection) and carries no data a reader must trust.
+ * Channels are short strings ("inbox:<tenant>:<agent>"); a backend may multiplex them onto one
+ * channel of its own.
+ */
+export interface Notifier {
+  /** Tells every subscriber of `channel`, in this process and others; `payload` at most 1,000 bytes. */
+  publish(channel: string, payload?: string): Promise<void>;
+  /**
+   * Calls `listener` for each publish on `channel` from the moment the returned promise resolves
+   * until the returned function is called.
+   */
+  subscribe(channel: string, listener: (payload: string) => void): Promise<() => void>;
+}
+
+/** What BeginUpload asked for the context; applied when the upload commits. */
+export interface UploadTargetRecord {
+  metadata: Record<string, string>;
+  replaceMetadata: boolean;
+  schemaVersion: string;
+  /** acb.v1.ContextScope as its number, and the allowed ids; absent: keep / the default. */
+  access?: { scope: number; allowedIds: string[] };
+  ttlMs?: number;
+  expectedRevision: number;
+}
+
+/**
+ * An upload session of a large context (LargeContextService), as every node sees it. The running
+ * whole-object hash is not stored: a node continuing a session it did not hash itself (another
+ * node's, or its own after a restart) hashes the staged bytes [0, verifiedOffset) again, since
+ * Node's SHA-256 state cannot be serialized and a JavaScript SHA-256 would slow every chunk.
+ */
+export interface UploadSessionRecord {
+  tenantId: string;
+  id: string;
+  uploaderId: string;
+  /** acb.v1.UploadMode as its number (1 CREATE, 2 UPDATE). */
+  mode: number;
+  contextId: string;
+  type: string;
+  totalSize: number;
+  /** The whole object's SHA-256 as declared; empty until given. */
+  sha256: Uint8Array;
+  chunkSize: number;
+  verifiedOffset: number;
+  bytesReceived: number;
+  /** acb.v1.UploadState as its number (1 OPEN, 2 COMMITTED, 3 ABORTED, 4 EXPIRED). */
+  state: number;
+  createdAt: number;
+  /** OPEN: when the session expires unless a chunk arrives; closed: when it closed. */
+  expiresAt: number;
+  idleTimeoutMs: number;
+  committedRevision: number;
+  target: UploadTargetRecord;
+  /** Where the staged bytes live in the blob store. */
+  blobKey: string;
+  /** SHA-256 of the whole object, taken when its last byte arrived. */
+  digest?: Uint8Array;
+  /** The context the commit made (a repeated CommitUpload answers it). */
+  committed?: ContextRecord;
+  /** When the sweeper must look at it: expiresAt while OPEN, then when it may be forgotten. */
+  wakeAt: number;
+  version: number;
+}
+
+/** Upload sessions, shared by every node (a client may continue an upload through another node). */
+export interface UploadSessionStore {
+  /**
+   * Stores a new OPEN session. A CREATE session also reserves its context id among the tenant's
+   * OPEN CREATE sessions: false (nothing stored) when another one holds it.
+   */
+  create(session: UploadSessionRecord): Promise<boolean>;
+  get(tenantId: string, id: string): Promise<UploadSessionRecord | undefined>;
+  /** Compare-and-set on version; a session that leaves OPEN frees its context id. */
+  replace(next: UploadSessionRecord, expectedVersion: number): Promise<boolean>;
+  /** The id of the OPEN CREATE session that reserves (tenant, contextId), if any. */
+  reservedBy(tenantId: string, contextId: string): Promise<string | undefined>;
+  /** Sessions of any tenant whose wakeAt <= `dueBy`, earliest first, at most `limit`. */
+  listDue(dueBy: number, limit: number): Promise<UploadSessionRecord[]>;
+  /**
+   * The bytes OPEN sessions have staged (the sum of their verifiedOffset): the tenant's, and
+   * every tenant's together. The staging budget counts them against the storage quota and bounds.
+   */
+  stagedBytes(tenantId: string): Promise<{ tenant: number; all: number }>;
+  /** Forgets a session; no effect when it is gone. */
+  delete(tenantId: string, id: string): Promise<void>;
+}
+
+/**
+ * The large-context streams (open uploads, running downloads) each agent holds, counted across
+ * every node. A slot is leased until `expiresAt`: its holder renews it while it runs, so the slots
+ * of a node that died free themselves.
+ */
+export interface StreamSlotStore {
+  /**
+   * Takes the slot `holderId` of the agent when fewer than `limit` unexpired slots (at `now`) are
+   * held, in one step. Taking a slot the holder already has renews it.
+   */
+  acquire(
+    tenantId: string,
+    agentId: string,
+    holderId: string,
+    limit: number,
+    expiresAt: number,
+    now: number,
+  ): Promise<{ ok: true } | { ok: false; held: number }>;
+  /** Moves the lease of a held slot; no effect when it is not held. */
+  renew(tenantId: string, agentId: string, holderId: string, expiresAt: number): Promise<void>;
+  /** Frees the slot; no effect when it is not held. */
+  release(tenantId: string, agentId: string, holderId: string): Promise<void>;
+}
+
 /** A configured backend: the stores it serves and what it promises. */
 export interface Backend {
   readonly capabilities: BackendCapabilities;
+  /**
+   * The hub epoch: made (random) by the first call and stored, then the same for every later call,
+   * every node sharing the backend and, for a durable backend, every restart. Cursors carry it.
+   */
+  epoch(): Promise<string>;
+  /**
+   * Deletes a tenant and everything it owns, in every store, in one step: its record, agents,
+   * contexts, events, refresh tokens, meetings, messages, dead letters, idempotency keys, topic
+   * subscriptions, conversations, pending requests, upload sessions, stream slots, API keys,
+   * usage and rate counters. Its audit
+   * records stay (evidence) and blobs are the caller's (BlobStore holds no tenant index). Returns
+   * false when the tenant did not exist (nothing changes).
+   */
+  deleteTenant(tenantId: string): Promise<boolean>;
+  /** Cross-process wake-ups. */
+  readonly notifier: Notifier;
   readonly tenants: TenantStore;
   readonly registry: RegistryStore;
   readonly contexts: ContextStore;
@@ -461,11 +634,17 @@ export interface Backend {
   readonly auth: AuthStore;
   /** Bytes of large context values. */
   readonly blobs: BlobStore;
+  /** Large-context streams held per agent. */
+  readonly streamSlots: StreamSlotStore;
+  /** Upload sessions of large contexts. */
+  readonly uploads: UploadSessionStore;
   readonly meetings: MeetingStore;
   readonly messages: MessageStore;
   readonly idempotency: IdempotencyStore;
   readonly topics: TopicStore;
   readonly conversations: ConversationStore;
+  /** Request calls waiting for their reply (request-reply across nodes). */
+  readonly requests: RequestStore;
   /** API keys (hashed). */
   readonly apiKeys: ApiKeyStore;
   /** The audit log. */

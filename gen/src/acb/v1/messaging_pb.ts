@@ -1585,7 +1585,10 @@ export const MessageTypeSchema: GenEnum<MessageType> = /*@__PURE__*/
   enumDesc(file_acb_v1_messaging, 0);
 
 /**
- * What happened to one delivery id named in Ack or Nack.
+ * What happened to one delivery id named in Ack or Nack. The hub remembers how a delivery was
+ * settled (acked, nacked, or passed its ack deadline) for at least 5 minutes, so a retried Ack or
+ * Nack gets the same answer; a hub may forget earlier once the agent has settled more than 10 000
+ * deliveries since (the bound on what remembering costs), and then answers NOT_FOUND.
  *
  * @generated from enum acb.v1.SettleStatus
  */

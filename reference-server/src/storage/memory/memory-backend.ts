@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { createFsBlobStore, type FsBlobStoreOptions } from "../fs/fs-blob-store.js";
+import type { MessageStore } from "../messaging-types.js";
 import type {
   AuthStore,
   Backend,
@@ -15,7 +17,9 @@ import {
   createMemoryIdempotencyStore,
   createMemoryTopicStore,
 } from "./memory-messaging-stores.js";
+import { createMemoryNotifier } from "./memory-notifier.js";
 import { createMemoryRegistryStore } from "./memory-registry.js";
+import { createMemoryRequestStore } from "./memory-requests.js";
 import {
   createMemoryApiKeyStore,
   createMemoryAuditStore,
@@ -23,9 +27,11 @@ import {
   createMemoryUsageStore,
   type MemoryAuditStoreOptions,
 } from "./memory-security.js";
-import { deepFreeze } from "./tenant-map.js";
+import { createMemoryStreamSlotStore } from "./memory-stream-slots.js";
+import { createMemoryUploadSessionStore } from "./memory-uploads.js";
+import { deepFreeze, type TenantScoped } from "./tenant-map.js";
 
-function createMemoryTenantStore(): TenantStore {
+function createMemoryTenantStore(): TenantStore & { delete(id: string): boolean } {
   const tenants = new Map<string, TenantRecord>();
   return {
     async create(t) {
@@ -47,13 +53,13 @@ function createMemoryTenantStore(): TenantStore {
       tenants.set(t.id, deepFreeze(structuredClone(t)));
       return true;
     },
-    async delete(id) {
+    delete(id) {
       return tenants.delete(id);
     },
   };
 }
 
-function createMemoryAuthStore(): AuthStore {
+function createMemoryAuthStore(): AuthStore & TenantScoped {
   const tokens = new Map<string, RefreshTokenRecord>();
   const revokedFamilies = new Set<string>();
   // "tenant\u0000subject" → not-before time; subject "" stands for the whole tenant.
@@ -89,7 +95,7 @@ function createMemoryAuthStore(): AuthStore {
         subject === "" ? 0 : (notBefore.get(nbKey(tenantId, subject)) ?? 0),
       );
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       for (const [hash, t] of tokens) if (t.tenantId === tenantId) tokens.delete(hash);
       for (const key of notBefore.keys()) {
         if (key.startsWith(nbKey(tenantId, ""))) notBefore.delete(key);
@@ -110,29 +116,101 @@ export interface MemoryBackendOptions {
 
 /**
  * The embedded default: every store in process memory. Needs no external service and serves a
- * single-node hub; its state lives as long as the process (not durable, so each run has a new
- * hub epoch).
+ * single-node hub; its state lives as long as the backend object (not durable: a new backend has
+ * a new hub epoch). Writes that span stores (a send with its idempotency key and conversation
+ * entry, an unregistration with the agent's queues) run as one synchronous step, with no await in
+ * between, which is what one transaction is to a database backend.
  */
 export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend {
   // Large values go to files even here: holding them in memory would not stay bounded.
   const blobs = createFsBlobStore(options.blobs);
+  const tenants = createMemoryTenantStore();
+  const events = createMemoryEventLog(options.events);
+  const queues = createMemoryMessageStore();
+  const idempotency = createMemoryIdempotencyStore();
+  const topics = createMemoryTopicStore();
+  const conversations = createMemoryConversationStore();
+  const registry = createMemoryRegistryStore(events, (tenantId, agentId) => {
+    // Both bodies run synchronously (no await inside), so the unregistration stays one step.
+    void queues.deleteAgent(tenantId, agentId);
+    topics.deleteAgent(tenantId, agentId);
+  });
+  const messages: MessageStore = {
+    ...queues,
+    async enqueue(message, recipients, options = {}) {
+      const { tenantId, senderId, idempotencyKey } = message;
+      const idem = idempotencyKey === "" ? undefined : options.idempotency;
+      // Checks first, then writes, all in this one synchronous step.
+      if (idem) {
+        const existing = idempotency.liveNow(tenantId, senderId, idempotencyKey, idem.now);
+        if (existing !== undefined) return { ok: false, duplicateOf: existing };
+      }
+      const c = options.conversation;
+      if (c && !conversations.appendNow(c.next, c.expectedVersion, message)) {
+        return { ok: false, conversationConflict: true };
+      }
+      if (idem) idempotency.putNow(tenantId, senderId, idempotencyKey, message.id, idem.expiresAt);
+      // Runs synchronously: the queues' enqueue never awaits.
+      void queues.enqueue(message, recipients);
+      return { ok: true };
+    },
+  };
+  const contexts = createMemoryContextStore(events);
+  const auth = createMemoryAuthStore();
+  const meetings = createMemoryMeetingStore();
+  const requests = createMemoryRequestStore();
+  const apiKeys = createMemoryApiKeyStore();
+  const usage = createMemoryUsageStore();
+  const rateLimits = createMemoryRateLimiter();
+  const streamSlots = createMemoryStreamSlotStore();
+  const uploads = createMemoryUploadSessionStore();
+  const stores: TenantScoped[] = [
+    registry,
+    contexts,
+    events,
+    auth,
+    meetings,
+    queues,
+    idempotency,
+    topics,
+    conversations,
+    requests,
+    apiKeys,
+    usage,
+    rateLimits,
+    streamSlots,
+    uploads,
+  ];
+  const epoch = randomBytes(9).toString("base64url");
   return {
     capabilities: { name: "memory", durable: false, multiNode: false },
-    tenants: createMemoryTenantStore(),
-    registry: createMemoryRegistryStore(),
-    contexts: createMemoryContextStore(),
-    events: createMemoryEventLog(options.events),
-    auth: createMemoryAuthStore(),
+    async epoch() {
+      return epoch;
+    },
+    async deleteTenant(tenantId) {
+      if (!tenants.delete(tenantId)) return false;
+      for (const s of stores) void s.deleteTenant(tenantId);
+      return true;
+    },
+    notifier: createMemoryNotifier(),
+    tenants,
+    registry,
+    contexts,
+    events,
+    auth,
     blobs,
-    meetings: createMemoryMeetingStore(),
-    messages: createMemoryMessageStore(),
-    idempotency: createMemoryIdempotencyStore(),
-    topics: createMemoryTopicStore(),
-    conversations: createMemoryConversationStore(),
-    apiKeys: createMemoryApiKeyStore(),
+    streamSlots,
+    uploads,
+    meetings,
+    messages,
+    idempotency,
+    topics,
+    conversations,
+    requests,
+    apiKeys,
     audit: createMemoryAuditStore(options.audit),
-    usage: createMemoryUsageStore(),
-    rateLimits: createMemoryRateLimiter(),
+    usage,
+    rateLimits,
     async close() {
       await blobs.close();
     },

@@ -1,16 +1,22 @@
 import type { ContextRecord, ContextStore } from "../types.js";
-import { matchesMetadata, pageAfter, TenantMap } from "./tenant-map.js";
+import type { MemoryEventLog } from "./memory-event-log.js";
+import { matchesMetadata, pageAfter, TenantMap, type TenantScoped } from "./tenant-map.js";
 
-export function createMemoryContextStore(): ContextStore {
+/**
+ * Contexts in process memory. Each write and its change event happen in one synchronous step (no
+ * await in between), the in-process equivalent of one transaction.
+ */
+export function createMemoryContextStore(events: MemoryEventLog): ContextStore & TenantScoped {
   const contexts = new TenantMap<ContextRecord>();
   const conflict = (tenantId: string, id: string) => {
     const current = contexts.get(tenantId, id);
     return { ok: false as const, current: current && structuredClone(current) };
   };
   return {
-    async create(context) {
+    async create(context, event) {
       if (contexts.get(context.tenantId, context.id)) return false;
       contexts.set(context.tenantId, context.id, structuredClone(context));
+      events.appendNow(context.tenantId, "contexts", event);
       return true;
     },
     async tenantsHolding(id, limit) {
@@ -20,17 +26,19 @@ export function createMemoryContextStore(): ContextStore {
       const c = contexts.get(tenantId, id);
       return c && structuredClone(c);
     },
-    async replace(next, expectedRevision) {
+    async replace(next, expectedRevision, event) {
       const current = contexts.get(next.tenantId, next.id);
       if (!current || current.revision !== expectedRevision)
         return conflict(next.tenantId, next.id);
       contexts.set(next.tenantId, next.id, structuredClone(next));
+      events.appendNow(next.tenantId, "contexts", event);
       return { ok: true };
     },
-    async delete(tenantId, id, expectedRevision) {
+    async delete(tenantId, id, expectedRevision, event) {
       const current = contexts.get(tenantId, id);
       if (!current || current.revision !== expectedRevision) return conflict(tenantId, id);
       contexts.delete(tenantId, id);
+      events.appendNow(tenantId, "contexts", event);
       return { ok: true };
     },
     async list(tenantId, query, afterId, limit) {
@@ -58,7 +66,7 @@ export function createMemoryContextStore(): ContextStore {
       }
       return next;
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       contexts.deleteTenant(tenantId);
     },
   };

@@ -1,7 +1,8 @@
 import type { EventLog, EventStreamName, StoredEvent } from "../types.js";
+import type { TenantScoped } from "./tenant-map.js";
 
 interface Stream {
-  events: StoredEvent<unknown>[];
+  events: StoredEvent[];
   head: number;
   waiters: Set<() => void>;
 }
@@ -12,7 +13,12 @@ export interface MemoryEventLogOptions {
   retainEvents?: number;
 }
 
-export function createMemoryEventLog(options: MemoryEventLogOptions = {}): EventLog {
+/** The in-memory event log, with the synchronous append the other memory stores call inside their own steps. */
+export interface MemoryEventLog extends EventLog, TenantScoped {
+  appendNow(tenantId: string, stream: EventStreamName, data: Uint8Array): number;
+}
+
+export function createMemoryEventLog(options: MemoryEventLogOptions = {}): MemoryEventLog {
   const retain = options.retainEvents ?? 10_000;
   const streams = new Map<string, Stream>();
   const key = (tenantId: string, stream: EventStreamName) => `${tenantId}\u0000${stream}`;
@@ -25,25 +31,30 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
     }
     return s;
   };
+  const appendNow = (tenantId: string, stream: EventStreamName, data: Uint8Array) => {
+    const s = get(tenantId, stream);
+    s.head += 1;
+    s.events.push({ seq: s.head, data: data.slice() });
+    // Drop in batches so trimming stays amortised O(1) per append.
+    if (s.events.length > retain * 1.25) s.events.splice(0, s.events.length - retain);
+    const waiters = [...s.waiters];
+    s.waiters.clear();
+    for (const w of waiters) w();
+    return s.head;
+  };
   return {
-    async append(tenantId, stream, event) {
-      const s = get(tenantId, stream);
-      s.head += 1;
-      s.events.push({ seq: s.head, event: structuredClone(event) });
-      // Drop in batches so trimming stays amortised O(1) per append.
-      if (s.events.length > retain * 1.25) s.events.splice(0, s.events.length - retain);
-      const waiters = [...s.waiters];
-      s.waiters.clear();
-      for (const w of waiters) w();
-      return s.head;
+    appendNow,
+    async append(tenantId, stream, data) {
+      return appendNow(tenantId, stream, data);
     },
-    async read<T>(tenantId: string, stream: EventStreamName, afterSeq: number, limit: number) {
+    async read(tenantId, stream, afterSeq, limit) {
       const s = get(tenantId, stream);
       const first = s.events[0]?.seq ?? s.head + 1;
       const start = Math.max(0, afterSeq + 1 - first);
+      // Copies: decoded events may keep views into these bytes, and a reader may change them.
       return s.events
         .slice(start, start + limit)
-        .map((e) => structuredClone(e)) as StoredEvent<T>[];
+        .map((e) => ({ seq: e.seq, data: e.data.slice() }));
     },
     async bounds(tenantId, stream) {
       const s = get(tenantId, stream);
@@ -62,7 +73,7 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Event
         signal.addEventListener("abort", done, { once: true });
       });
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       for (const stream of ["contexts", "agents"] as const) {
         const s = streams.get(key(tenantId, stream));
         if (!s) continue;

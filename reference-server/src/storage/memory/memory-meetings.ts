@@ -4,7 +4,7 @@ import type {
   MeetingRecord,
   MeetingStore,
 } from "../types.js";
-import { TenantMap } from "./tenant-map.js";
+import { TenantMap, type TenantScoped } from "./tenant-map.js";
 
 interface Entry {
   meeting: MeetingRecord;
@@ -23,7 +23,7 @@ function newerFirst(a: MeetingListPosition, b: MeetingListPosition): number {
  * the compare-and-set in update() is atomic within the process; a shared backend gets the same
  * guarantee from a transaction.
  */
-export function createMemoryMeetingStore(): MeetingStore {
+export function createMemoryMeetingStore(): MeetingStore & TenantScoped {
   const meetings = new TenantMap<Entry>();
 
   const wake = (entry: Entry) => {
@@ -107,7 +107,7 @@ export function createMemoryMeetingStore(): MeetingStore {
       if (entry) wake(entry);
       return entry !== undefined;
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       for (const entry of [...meetings.values(tenantId)]) wake(entry);
       meetings.deleteTenant(tenantId);
     },

@@ -1,12 +1,14 @@
 import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { newId } from "../../ids.js";
-import type {
-  ClaimedDelivery,
-  DeadLetterRecord,
-  MessageRecord,
-  MessageStore,
-  NackOptions,
-  SettleOutcome,
+import {
+  type ClaimedDelivery,
+  type DeadLetterRecord,
+  type MessageRecord,
+  type MessageStore,
+  type NackOptions,
+  SETTLED_RETENTION_COUNT,
+  SETTLED_RETENTION_MS,
+  type SettleOutcome,
 } from "../messaging-types.js";
 
 interface Entry {
@@ -27,6 +29,36 @@ class Inbox {
   retries: Entry[] = [];
   inFlight = new Map<string, Entry>();
   dead = new Map<string, DeadLetterRecord>();
+  /**
+   * Delivery ids that left the in-flight set, in the order they left, so a repeated Ack or Nack
+   * gets the same answer: how each was settled and until when it is remembered. Bounded by
+   * SETTLED_RETENTION_MS and SETTLED_RETENTION_COUNT; the oldest are forgotten first.
+   */
+  settled = new Map<string, { how: Settlement; until: number }>();
+
+  /** Remembers how a delivery left the in-flight set. */
+  settle(deliveryId: string, how: Settlement, now: number): void {
+    this.forget(now);
+    this.settled.set(deliveryId, { how, until: now + SETTLED_RETENTION_MS });
+    if (this.settled.size > SETTLED_RETENTION_COUNT) {
+      const oldest = this.settled.keys().next().value;
+      if (oldest !== undefined) this.settled.delete(oldest);
+    }
+  }
+
+  /** How the delivery was settled, if it still is remembered. */
+  settlement(deliveryId: string, now: number): Settlement | undefined {
+    const s = this.settled.get(deliveryId);
+    return s && s.until > now ? s.how : undefined;
+  }
+
+  /** Drops remembered settlements whose window has passed (they are kept in settlement order). */
+  private forget(now: number): void {
+    for (const [id, s] of this.settled) {
+      if (s.until > now) return;
+      this.settled.delete(id);
+    }
+  }
 
   push(e: Entry): void {
     this.ready.push(e);
@@ -48,10 +80,38 @@ class Inbox {
   }
 }
 
+/** How a delivery left the in-flight set: acked, nacked, or reaped after its ack deadline. */
+type Settlement = "ack" | "nack" | "expired";
+
+/**
+ * The answer to a second Ack or Nack of a delivery that already left the in-flight set: OK when
+ * settled the same way, STALE otherwise (settled the other way, or its deadline had passed).
+ */
+function repeated(
+  inbox: Inbox | undefined,
+  id: string,
+  how: Settlement,
+  now: number,
+): SettleOutcome {
+  const earlier = inbox?.settlement(id, now);
+  if (earlier === undefined) return "not-found";
+  return earlier === how ? "ok" : "stale";
+}
+
 const key = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`;
 
+/**
+ * The queues alone: the memory backend wraps enqueue with idempotency keys and conversations
+ * (memory-backend.ts). Every method body runs without awaiting, so a call is one step.
+ */
+export interface MemoryMessageQueues extends Omit<MessageStore, "enqueue"> {
+  enqueue(message: MessageRecord, recipients: readonly string[]): Promise<void>;
+  deleteAgent(tenantId: string, agentId: string): Promise<void>;
+  deleteTenant(tenantId: string): Promise<void>;
+}
+
 /** The embedded message store: per-recipient queues in process memory. */
-export function createMemoryMessageStore(): MessageStore {
+export function createMemoryMessageStore(): MemoryMessageQueues {
   const inboxes = new Map<string, Inbox>();
   let deliverySeq = 0;
   const inboxOf = (tenantId: string, agentId: string): Inbox => {
@@ -133,9 +193,10 @@ export function createMemoryMessageStore(): MessageStore {
       const inbox = inboxes.get(key(tenantId, agentId));
       return deliveryIds.map((id): SettleOutcome => {
         const e = inbox?.inFlight.get(id);
-        if (!e || !inbox) return "not-found";
+        if (!e || !inbox) return repeated(inbox, id, "ack", now);
         if (e.deadline <= now) return "stale";
         inbox.inFlight.delete(id);
+        inbox.settle(id, "ack", now);
         return "ok";
       });
     },
@@ -143,9 +204,10 @@ export function createMemoryMessageStore(): MessageStore {
       const inbox = inboxes.get(key(tenantId, agentId));
       return deliveryIds.map((id): SettleOutcome => {
         const e = inbox?.inFlight.get(id);
-        if (!e || !inbox) return "not-found";
+        if (!e || !inbox) return repeated(inbox, id, "nack", now);
         if (e.deadline <= now) return "stale";
         inbox.inFlight.delete(id);
+        inbox.settle(id, "nack", now);
         e.lastError = options.error;
         if (options.deadLetter) toDead(inbox, agentId, e, DeadLetterReason.REJECTED, now);
         else if (e.attempts >= options.maxAttempts)
@@ -165,6 +227,7 @@ export function createMemoryMessageStore(): MessageStore {
       for (const [id, e] of inbox.inFlight) {
         if (e.deadline > now) continue;
         inbox.inFlight.delete(id);
+        inbox.settle(id, "expired", now);
         if (e.message.expiresAt <= now) continue;
         e.lastError = e.lastError || "ack deadline passed";
         if (e.attempts >= maxAttempts) {

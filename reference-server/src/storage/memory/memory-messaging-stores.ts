@@ -1,3 +1,4 @@
+import { ConversationState } from "@acb/gen/acb/v1/conversations_pb";
 import type {
   ConversationRecord,
   ConversationStore,
@@ -7,34 +8,56 @@ import type {
   TopicSubscriptionRecord,
 } from "../messaging-types.js";
 import { topicMatches } from "../topic-pattern.js";
+import type { TenantScoped } from "./tenant-map.js";
 
-export function createMemoryIdempotencyStore(): IdempotencyStore {
+/** Idempotency keys in memory, with the synchronous steps the memory backend's enqueue runs. */
+export interface MemoryIdempotencyStore extends IdempotencyStore, TenantScoped {
+  /** The message id of a live key, if any. */
+  liveNow(tenantId: string, senderId: string, key: string, now: number): string | undefined;
+  /** Keeps the key until `expiresAt` (the caller checked that no live one exists). */
+  putNow(
+    tenantId: string,
+    senderId: string,
+    key: string,
+    messageId: string,
+    expiresAt: number,
+  ): void;
+}
+
+export function createMemoryIdempotencyStore(): MemoryIdempotencyStore {
   const keys = new Map<string, { messageId: string; expiresAt: number }>();
   let lastPrune = 0;
+  const k = (tenantId: string, senderId: string, key: string) =>
+    `${tenantId}\u0000${senderId}\u0000${key}`;
+  const liveNow = (tenantId: string, senderId: string, key: string, now: number) => {
+    // Prune expired keys now and then so the map stays bounded by the dedupe window.
+    if (now - lastPrune > 60_000) {
+      lastPrune = now;
+      for (const [kk, v] of keys) if (v.expiresAt <= now) keys.delete(kk);
+    }
+    const existing = keys.get(k(tenantId, senderId, key));
+    return existing && existing.expiresAt > now ? existing.messageId : undefined;
+  };
   return {
-    async putIfAbsent(tenantId, senderId, key, messageId, expiresAt, now) {
-      // Prune expired keys now and then so the map stays bounded by the dedupe window.
-      if (now - lastPrune > 60_000) {
-        lastPrune = now;
-        for (const [k, v] of keys) if (v.expiresAt <= now) keys.delete(k);
-      }
-      const k = `${tenantId}\u0000${senderId}\u0000${key}`;
-      const existing = keys.get(k);
-      if (existing && existing.expiresAt > now) return existing.messageId;
-      keys.set(k, { messageId, expiresAt });
-      return undefined;
+    liveNow,
+    putNow(tenantId, senderId, key, messageId, expiresAt) {
+      keys.set(k(tenantId, senderId, key), { messageId, expiresAt });
     },
-    async release(tenantId, senderId, key, messageId) {
-      const k = `${tenantId}\u0000${senderId}\u0000${key}`;
-      if (keys.get(k)?.messageId === messageId) keys.delete(k);
+    async lookup(tenantId, senderId, key, now) {
+      return liveNow(tenantId, senderId, key, now);
     },
-    async deleteTenant(tenantId) {
-      for (const k of keys.keys()) if (k.startsWith(`${tenantId}\u0000`)) keys.delete(k);
+    deleteTenant(tenantId) {
+      for (const kk of keys.keys()) if (kk.startsWith(`${tenantId}\u0000`)) keys.delete(kk);
     },
   };
 }
 
-export function createMemoryTopicStore(): TopicStore {
+/** Topic subscriptions in memory; deleteAgent is called by the registry's delete step. */
+export interface MemoryTopicStore extends TopicStore, TenantScoped {
+  deleteAgent(tenantId: string, agentId: string): void;
+}
+
+export function createMemoryTopicStore(): MemoryTopicStore {
   // tenant → pattern → agent → record
   const subs = new Map<string, Map<string, Map<string, TopicSubscriptionRecord>>>();
   const patternsOf = (tenantId: string) => {
@@ -78,23 +101,40 @@ export function createMemoryTopicStore(): TopicStore {
       }
       return [...found];
     },
-    async deleteAgent(tenantId, agentId) {
+    deleteAgent(tenantId, agentId) {
       for (const [pattern, agents] of subs.get(tenantId) ?? []) {
         agents.delete(agentId);
         if (agents.size === 0) subs.get(tenantId)?.delete(pattern);
       }
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       subs.delete(tenantId);
     },
   };
 }
 
-export function createMemoryConversationStore(): ConversationStore {
+/** Conversations in memory, with the synchronous step the memory message store calls for a send. */
+export interface MemoryConversationStore extends ConversationStore, TenantScoped {
+  /** Replaces the conversation if at `expectedVersion` and appends `message`; false on a conflict. */
+  appendNow(next: ConversationRecord, expectedVersion: number, message: MessageRecord): boolean;
+}
+
+export function createMemoryConversationStore(): MemoryConversationStore {
   const conversations = new Map<string, ConversationRecord>();
   const histories = new Map<string, MessageRecord[]>();
   const k = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
+  const replaceNow = (next: ConversationRecord, expectedVersion: number) => {
+    const current = conversations.get(k(next.tenantId, next.id));
+    if (!current || current.version !== expectedVersion) return false;
+    conversations.set(k(next.tenantId, next.id), structuredClone(next));
+    return true;
+  };
   return {
+    appendNow(next, expectedVersion, message) {
+      if (!replaceNow(next, expectedVersion)) return false;
+      histories.get(k(next.tenantId, next.id))?.push(structuredClone(message));
+      return true;
+    },
     async create(c) {
       if (conversations.has(k(c.tenantId, c.id))) return false;
       conversations.set(k(c.tenantId, c.id), structuredClone(c));
@@ -106,10 +146,18 @@ export function createMemoryConversationStore(): ConversationStore {
       return c && structuredClone(c);
     },
     async replace(next, expectedVersion) {
-      const current = conversations.get(k(next.tenantId, next.id));
-      if (!current || current.version !== expectedVersion) return false;
-      conversations.set(k(next.tenantId, next.id), structuredClone(next));
-      return true;
+      return replaceNow(next, expectedVersion);
+    },
+    async listDue(dueBy, limit) {
+      const due: ConversationRecord[] = [];
+      for (const c of conversations.values()) {
+        if (c.state === ConversationState.OPEN && c.timeoutAt !== undefined && c.timeoutAt <= dueBy)
+          due.push(c);
+      }
+      return due
+        .sort((a, b) => (a.timeoutAt ?? 0) - (b.timeoutAt ?? 0))
+        .slice(0, limit)
+        .map((c) => structuredClone(c));
     },
     async list(tenantId, participant, beforeId, limit) {
       const out: ConversationRecord[] = [];
@@ -120,9 +168,6 @@ export function createMemoryConversationStore(): ConversationStore {
       }
       out.sort((a, b) => (a.id < b.id ? 1 : -1));
       return out.slice(0, limit).map((c) => structuredClone(c));
-    },
-    async appendMessage(tenantId, conversationId, message) {
-      histories.get(k(tenantId, conversationId))?.push(structuredClone(message));
     },
     async history(tenantId, conversationId, afterIndex, limit) {
       const all = histories.get(k(tenantId, conversationId)) ?? [];
@@ -135,7 +180,7 @@ export function createMemoryConversationStore(): ConversationStore {
         (m) => m.id === messageId,
       );
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       for (const key of [...conversations.keys()]) {
         if (key.startsWith(`${tenantId}\u0000`)) {
           conversations.delete(key);

@@ -1,5 +1,12 @@
 import type { AgentQuery, AgentRecord, RegistryStore } from "../types.js";
-import { deepFreeze, matchesMetadata, pageAfter, TenantMap } from "./tenant-map.js";
+import type { MemoryEventLog } from "./memory-event-log.js";
+import {
+  deepFreeze,
+  matchesMetadata,
+  pageAfter,
+  TenantMap,
+  type TenantScoped,
+} from "./tenant-map.js";
 
 export function matchesAgent(a: AgentRecord, q: AgentQuery): boolean {
   if (q.type && a.type !== q.type) return false;
@@ -15,11 +22,22 @@ export function matchesAgent(a: AgentRecord, q: AgentQuery): boolean {
   return true;
 }
 
-export function createMemoryRegistryStore(): RegistryStore {
+/**
+ * Agents in process memory. Each write, its event and (on delete) the removal of what the agent
+ * owned in other stores (`dropOwned`, synchronous) happen in one step with no await in between.
+ */
+export function createMemoryRegistryStore(
+  events: MemoryEventLog,
+  dropOwned: (tenantId: string, agentId: string) => void,
+): RegistryStore & TenantScoped {
   const agents = new TenantMap<AgentRecord>();
+  const emit = (tenantId: string, data: Uint8Array | undefined) => {
+    if (data) events.appendNow(tenantId, "agents", data);
+  };
   return {
-    async put(agent) {
+    async put(agent, event) {
       agents.set(agent.tenantId, agent.id, deepFreeze(structuredClone(agent)));
+      emit(agent.tenantId, event);
     },
     async get(tenantId, agentId) {
       return agents.get(tenantId, agentId);
@@ -27,15 +45,20 @@ export function createMemoryRegistryStore(): RegistryStore {
     async tenantsHolding(id, limit) {
       return agents.tenantsWith(id, limit);
     },
-    async touch(tenantId, agentId, at) {
+    async touch(tenantId, agentId, at, event) {
       const a = agents.get(tenantId, agentId);
       if (!a) return undefined;
       const touched = deepFreeze({ ...a, lastSeen: Math.max(a.lastSeen, at) });
       agents.set(tenantId, agentId, touched);
+      emit(tenantId, event?.(a, touched));
       return touched;
     },
-    async delete(tenantId, agentId) {
-      return agents.delete(tenantId, agentId);
+    async delete(tenantId, agentId, event) {
+      const removed = agents.delete(tenantId, agentId);
+      if (!removed) return undefined;
+      dropOwned(tenantId, agentId);
+      emit(tenantId, event(removed));
+      return removed;
     },
     async list(tenantId, query, afterId, limit) {
       return pageAfter(agents.values(tenantId), afterId, limit, (a) => matchesAgent(a, query));
@@ -43,7 +66,7 @@ export function createMemoryRegistryStore(): RegistryStore {
     async count(tenantId) {
       return agents.size(tenantId);
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       agents.deleteTenant(tenantId);
     },
   };

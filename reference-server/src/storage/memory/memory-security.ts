@@ -8,8 +8,9 @@ import type {
   UsageBucketRecord,
   UsageStore,
 } from "../security-types.js";
+import type { TenantScoped } from "./tenant-map.js";
 
-export function createMemoryApiKeyStore(): ApiKeyStore {
+export function createMemoryApiKeyStore(): ApiKeyStore & TenantScoped {
   const keys = new Map<string, ApiKeyRecord>();
   return {
     async create(key) {
@@ -34,7 +35,7 @@ export function createMemoryApiKeyStore(): ApiKeyStore {
       k.revokedAt ??= at;
       return structuredClone(k);
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       for (const [id, k] of keys) if (k.tenantId === tenantId) keys.delete(id);
     },
   };
@@ -122,7 +123,7 @@ export function createMemoryAuditStore(options: MemoryAuditStoreOptions = {}): A
   };
 }
 
-export function createMemoryUsageStore(): UsageStore {
+export function createMemoryUsageStore(): UsageStore & TenantScoped {
   const tenants = new Map<string, { storage: number; buckets: Map<number, UsageBucketRecord> }>();
   const of = (tenantId: string) => {
     let t = tenants.get(tenantId);
@@ -157,13 +158,13 @@ export function createMemoryUsageStore(): UsageStore {
         .sort((a, b) => a.start - b.start)
         .map((b) => ({ ...b }));
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       tenants.delete(tenantId);
     },
   };
 }
 
-export function createMemoryRateLimiter(): RateLimiter {
+export function createMemoryRateLimiter(): RateLimiter & TenantScoped {
   const counters = new Map<string, { windowStart: number; windowEnd: number; used: number }>();
   const usedOf = (c: RateCharge) => {
     const counter = counters.get(c.key);
@@ -192,7 +193,7 @@ export function createMemoryRateLimiter(): RateLimiter {
       }
       return { ok: true };
     },
-    async deleteTenant(tenantId) {
+    deleteTenant(tenantId) {
       const prefix = `tenant:${tenantId}:`;
       for (const k of counters.keys()) if (k.startsWith(prefix)) counters.delete(k);
     },

@@ -85,3 +85,11 @@ export function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * What every in-memory store adds to its interface: forgetting one tenant. The memory backend's
+ * deleteTenant calls each store's in one synchronous step.
+ */
+export interface TenantScoped {
+  deleteTenant(tenantId: string): void;
+}

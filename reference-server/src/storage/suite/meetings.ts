@@ -3,11 +3,10 @@
 // stores the meeting and its events together, so of two writers at the same version exactly one
 // wins and the event sequence never has a gap or a duplicate.
 
-import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { Backend, MeetingEventRecord, MeetingRecord } from "./types.js";
+import type { Backend, MeetingEventRecord, MeetingRecord } from "../types.js";
 
-const fresh = (prefix = "t") => `${prefix}${randomUUID().replaceAll("-", "")}`;
+import { deleteTenant, fresh } from "./helpers.js";
 
 function meetingRecord(
   tenantId: string,
@@ -210,7 +209,7 @@ export function meetingStoreTests(backend: () => Backend): void {
       await store.create(meetingRecord(a, "same"));
       await store.create(meetingRecord(b, "same"));
       await store.update(meetingRecord(b, "same", { version: 2, lastSeq: 1 }), 1, [eventRecord(1)]);
-      await store.deleteTenant(b);
+      await deleteTenant(backend(), b);
       expect(await store.get(b, "same")).toBeUndefined();
       expect(await store.readEvents(b, "same", 0, 10)).toEqual([]);
       expect(await store.get(a, "same")).toEqual(meetingRecord(a, "same"));

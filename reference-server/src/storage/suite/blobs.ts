@@ -4,7 +4,7 @@
 
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { Backend } from "./types.js";
+import type { Backend } from "../types.js";
 
 const freshKey = () => `t${randomUUID().replaceAll("-", "")}/upl_${randomUUID().slice(0, 8)}`;
 

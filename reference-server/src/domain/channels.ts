@@ -1,0 +1,20 @@
+// The Notifier channels the hub publishes on (storage/types.ts Notifier). A notification only
+// says "look again": readers re-read the store, and still poll on a bounded interval.
+
+/** New deliveries (or freed flow-control slots) for an agent's Receive stream. */
+export const inboxChannel = (tenantId: string, agentId: string) => `inbox:${tenantId}:${agentId}`;
+
+/**
+ * An agent's live Receive stream: payload "stream:<id>" when a new stream opened (older ones, on
+ * any node, end), "unregistered" when the agent was unregistered.
+ */
+export const receiverChannel = (tenantId: string, agentId: string) =>
+  `receiver:${tenantId}:${agentId}`;
+
+/** A reply was stored for the waiting Request call `requestId`. */
+export const requestChannel = (tenantId: string, requestId: string) =>
+  `request:${tenantId}:${requestId}`;
+
+/** A conversation ended (closed or timed out). */
+export const conversationChannel = (tenantId: string, conversationId: string) =>
+  `conversation:${tenantId}:${conversationId}`;

@@ -1,0 +1,53 @@
+// What remembering settled deliveries costs the embedded store: bounded in time and in count.
+import { describe, expect, it } from "vitest";
+import {
+  type MessageRecord,
+  SETTLED_RETENTION_COUNT,
+  SETTLED_RETENTION_MS,
+} from "../messaging-types.js";
+import { createMemoryMessageStore } from "./memory-messages.js";
+
+const message = (id: string): MessageRecord => ({
+  tenantId: "t",
+  id,
+  senderId: "alice",
+  target: { kind: "agent", recipientId: "bob" },
+  type: 1,
+  kind: "",
+  contentType: "",
+  data: new Uint8Array(),
+  contextId: "",
+  correlationId: "",
+  replyTo: "",
+  conversationId: "",
+  idempotencyKey: "",
+  metadata: {},
+  headers: {},
+  createdAt: 0,
+  expiresAt: Number.MAX_SAFE_INTEGER,
+});
+
+describe("memory message store: settled delivery ids", () => {
+  it("forgets a settled id once the retention window has passed", async () => {
+    const store = createMemoryMessageStore();
+    await store.enqueue(message("m1"), ["bob"]);
+    const [d] = await store.claim("t", "bob", 1, 0, 30_000);
+    const id = d?.deliveryId ?? "";
+    expect(await store.ack("t", "bob", [id], 1)).toEqual(["ok"]);
+    expect(await store.ack("t", "bob", [id], SETTLED_RETENTION_MS)).toEqual(["ok"]);
+    expect(await store.ack("t", "bob", [id], 1 + SETTLED_RETENTION_MS)).toEqual(["not-found"]);
+  });
+
+  it("keeps at most SETTLED_RETENTION_COUNT ids per agent, forgetting the oldest", async () => {
+    const store = createMemoryMessageStore();
+    const n = SETTLED_RETENTION_COUNT + 1;
+    for (let i = 0; i < n; i++) await store.enqueue(message(`m${i}`), ["bob"]);
+    const claimed = await store.claim("t", "bob", n, 0, 30_000);
+    const ids = claimed.map((c) => c.deliveryId);
+    expect(ids).toHaveLength(n);
+    const acked = await store.ack("t", "bob", ids, 1);
+    expect(acked.every((o) => o === "ok")).toBe(true);
+    expect(await store.ack("t", "bob", [ids[0] ?? ""], 2)).toEqual(["not-found"]);
+    expect(await store.ack("t", "bob", [ids[1] ?? "", ids[n - 1] ?? ""], 2)).toEqual(["ok", "ok"]);
+  });
+});

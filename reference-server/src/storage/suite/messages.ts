@@ -1,0 +1,308 @@
+// The MessageStore part of the shared backend suite: per-recipient queues with claim, ack, nack
+// and reap, dead letters, and what enqueue commits with a message (idempotency key, conversation
+// entry). Includes the cases a shared backend must get right between nodes: two claimers never
+// receive the same delivery, and a claim that is never acknowledged (its node crashed) is
+// redelivered by another backend instance over the same state.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Backend, ClaimedDelivery } from "../types.js";
+import { conversationRecord, fresh, messageRecord } from "./helpers.js";
+
+const NEVER = 4_000_000_000_000;
+const nack = { availableAt: 0, deadLetter: false, error: "", maxAttempts: 5 };
+const ids = (ds: ClaimedDelivery[]) => ds.map((d) => d.message.id);
+
+export function messageStoreTests(get: () => Backend, reopen: () => Promise<Backend>): void {
+  describe("messages", () => {
+    let backend: Backend;
+    beforeAll(() => {
+      backend = get();
+    });
+    const send = async (tenant: string, id: string, to: string[], expiresAt = NEVER) => {
+      const r = await backend.messages.enqueue(messageRecord(tenant, id, { expiresAt }), to);
+      expect(r).toEqual({ ok: true });
+    };
+
+    it("queues a message for each recipient and hands out first attempts in order", async () => {
+      const t = fresh();
+      await send(t, "m1", ["a", "b"]);
+      await send(t, "m2", ["a"]);
+      await send(t, "m3", ["a"]);
+      expect(await backend.messages.backlog(t, "a")).toBe(3);
+      expect(await backend.messages.backlog(t, "b")).toBe(1);
+      const first = await backend.messages.claim(t, "a", 2, 1_000, 31_000);
+      expect(ids(first)).toEqual(["m1", "m2"]);
+      expect(first.map((d) => [d.attempt, d.deadline])).toEqual([
+        [1, 31_000],
+        [1, 31_000],
+      ]);
+      expect(new Set(first.map((d) => d.deliveryId)).size).toBe(2);
+      expect(Array.from(first[0]?.message.data ?? [])).toEqual(
+        Array.from(messageRecord(t, "m1").data),
+      );
+      expect(await backend.messages.inFlight(t, "a")).toBe(2);
+      expect(await backend.messages.backlog(t, "a")).toBe(1);
+      expect(ids(await backend.messages.claim(t, "a", 10, 1_000, 31_000))).toEqual(["m3"]);
+      expect(await backend.messages.claim(t, "a", 10, 1_000, 31_000)).toEqual([]);
+      expect(ids(await backend.messages.claim(t, "b", 10, 1_000, 31_000))).toEqual(["m1"]);
+    });
+
+    it("ack settles a delivery once: ok, then not-found; after its deadline it is stale", async () => {
+      const t = fresh();
+      await send(t, "m1", ["a"]);
+      await send(t, "m2", ["a"]);
+      const [d1, d2] = await backend.messages.claim(t, "a", 2, 1_000, 2_000);
+      if (!d1 || !d2) throw new Error("nothing claimed");
+      expect(await backend.messages.ack(t, "a", [d1.deliveryId, "nope"], 1_500)).toEqual([
+        "ok",
+        "not-found",
+      ]);
+      expect(await backend.messages.ack(t, "a", [d2.deliveryId], 2_000)).toEqual(["stale"]);
+      expect(await backend.messages.ack(t, "b", [d2.deliveryId], 1_500)).toEqual(["not-found"]);
+      expect(await backend.messages.inFlight(t, "a")).toBe(1);
+    });
+
+    it("nack redelivers no earlier than availableAt, with the next attempt number", async () => {
+      const t = fresh();
+      await send(t, "m1", ["a"]);
+      const [d] = await backend.messages.claim(t, "a", 1, 1_000, 31_000);
+      if (!d) throw new Error("nothing claimed");
+      const out = await backend.messages.nack(t, "a", [d.deliveryId], 1_100, {
+        ...nack,
+        availableAt: 5_000,
+        error: "busy",
+      });
+      expect(out).toEqual(["ok"]);
+      expect(await backend.messages.nextWake(t, "a")).toBe(5_000);
+      expect(await backend.messages.claim(t, "a", 1, 4_999, 40_000)).toEqual([]);
+      const [again] = await backend.messages.claim(t, "a", 1, 5_000, 40_000);
+      expect(again?.message.id).toBe("m1");
+      expect(again?.attempt).toBe(2);
+      expect(again?.deliveryId).not.toBe(d.deliveryId);
+    });
+
+    it("serves due retries before new messages", async () => {
+      const t = fresh();
+      await send(t, "m1", ["a"]);
+      const [d] = await backend.messages.claim(t, "a", 1, 1_000, 31_000);
+      await send(t, "m2", ["a"]);
+      await backend.messages.nack(t, "a", [d?.deliveryId ?? ""], 1_000, nack);
+      expect(ids(await backend.messages.claim(t, "a", 2, 1_000, 31_000))).toEqual(["m1", "m2"]);
+    });
+
+    it("nack with deadLetter, or at maxAttempts, dead-letters with the reason", async () => {
+      const t = fresh();
+      await send(t, "m1", ["a"]);
+      await send(t, "m2", ["a"]);
+      const [d1, d2] = await backend.messages.claim(t, "a", 2, 1_000, 31_000);
+      await backend.messages.nack(t, "a", [d1?.deliveryId ?? ""], 1_000, {
+        ...nack,
+        deadLetter: true,
+        error: "poison",
+      });
+      await backend.messages.nack(t, "a", [d2?.deliveryId ?? ""], 1_000, {
+        ...nack,
+        maxAttempts: 1,
+        error: "gave up",
+      });
+      const dead = await backend.messages.listDeadLetters(t, "a", "", 10);
+      expect(dead.map((d) => [d.message.id, d.reason, d.attempts, d.lastError]).sort()).toEqual([
+        ["m1", 2, 1, "poison"],
+        ["m2", 1, 1, "gave up"],
+      ]);
+      expect(await backend.messages.backlog(t, "a")).toBe(0);
+      expect(await backend.messages.inFlight(t, "a")).toBe(0);
+    });
+
+    it("reap returns overdue deliveries for redelivery, or dead-letters them at maxAttempts", async () => {
+      const t = fresh();
+      await send(t, "m1", ["a"]);
+      await send(t, "m2", ["a"]);
+      await backend.messages.claim(t, "a", 1, 1_000, 2_000);
+      await backend.messages.claim(t, "a", 1, 1_000, 3_000);
+      expect(await backend.messages.nextWake(t, "a")).toBe(2_000);
+      expect(await backend.messages.reap(t, "a", 1_999, 5)).toEqual({
+        redelivered: 0,
+        deadLettered: 0,
+      });
+      expect(await backend.messages.reap(t, "a", 2_000, 5)).toEqual({
+        redelivered: 1,
+        deadLettered: 0,
+      });
+      const [again] = await backend.messages.claim(t, "a", 5, 2_000, 4_000);
+      expect([again?.message.id, again?.attempt]).toEqual(["m1", 2]);
+      expect(await backend.messages.reap(t, "a", 5_000, 2)).toEqual({
+        redelivered: 1,
+        deadLettered: 1,
+      });
+      const dead = await backend.messages.listDeadLetters(t, "a", "", 10);
+      expect(dead.map((d) => [d.message.id, d.reason, d.attempts])).toEqual([["m1", 1, 2]]);
+      expect(dead[0]?.lastError).toMatch(/\S/);
+    });
+
+    it("discards expired messages instead of delivering them", async () => {
+      const t = fresh();
+      await send(t, "old", ["a"], 1_500);
+      await send(t, "new", ["a"]);
+      expect(ids(await backend.messages.claim(t, "a", 10, 2_000, 30_000))).toEqual(["new"]);
+    });
+
+    it("lists, gets, replays and purges dead letters", async () => {
+      const t = fresh();
+      for (const id of ["m1", "m2", "m3"]) await send(t, id, [id === "m3" ? "b" : "a"]);
+      for (const agent of ["a", "b"]) {
+        const claimed = await backend.messages.claim(t, agent, 10, 1_000, 30_000);
+        const opts = { ...nack, deadLetter: true };
+        await backend.messages.nack(
+          t,
+          agent,
+          claimed.map((d) => d.deliveryId),
+          1_000,
+          opts,
+        );
+      }
+      const all = await backend.messages.listDeadLetters(t, undefined, "", 10);
+      expect(all.map((d) => d.message.id).sort()).toEqual(["m1", "m2", "m3"]);
+      expect([...all].sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(all);
+      const page = await backend.messages.listDeadLetters(t, undefined, all[0]?.id ?? "", 1);
+      expect(page.map((d) => d.id)).toEqual([all[1]?.id]);
+      expect((await backend.messages.listDeadLetters(t, "a", "", 10)).length).toBe(2);
+      const one = all.find((d) => d.message.id === "m1");
+      if (!one) throw new Error("m1 not dead-lettered");
+      expect((await backend.messages.getDeadLetter(t, one.id))?.agentId).toBe("a");
+      expect(await backend.messages.getDeadLetter(fresh(), one.id)).toBeUndefined();
+
+      expect(await backend.messages.replayDeadLetter(t, one.id, NEVER)).toBe(true);
+      expect(await backend.messages.replayDeadLetter(t, one.id, NEVER)).toBe(false);
+      const [replayed] = await backend.messages.claim(t, "a", 10, 2_000, 30_000);
+      expect([replayed?.message.id, replayed?.attempt]).toEqual(["m1", 1]);
+      const m2 = all.find((d) => d.message.id === "m2");
+      expect(await backend.messages.purgeDeadLetter(t, m2?.id ?? "")).toBe(true);
+      expect(await backend.messages.purgeDeadLetter(t, m2?.id ?? "")).toBe(false);
+      expect((await backend.messages.listDeadLetters(t, "a", "", 10)).length).toBe(0);
+    });
+
+    it("stores an idempotency key with its message; a live key makes a retry store nothing", async () => {
+      const t = fresh();
+      const idem = { expiresAt: 10_000, now: 1_000 };
+      const m = (id: string, senderId = "s") =>
+        messageRecord(t, id, { idempotencyKey: "k1", senderId });
+      expect(await backend.messages.enqueue(m("m1"), ["a"], { idempotency: idem })).toEqual({
+        ok: true,
+      });
+      expect(await backend.idempotency.lookup(t, "s", "k1", 9_999)).toBe("m1");
+      expect(await backend.idempotency.lookup(t, "s", "k1", 10_000)).toBeUndefined();
+      expect(await backend.messages.enqueue(m("m2"), ["a"], { idempotency: idem })).toEqual({
+        ok: false,
+        duplicateOf: "m1",
+      });
+      // Another sender's key is its own.
+      expect(
+        await backend.messages.enqueue(m("m3", "other"), ["a"], { idempotency: idem }),
+      ).toEqual({ ok: true });
+      // Past the window the key is free again.
+      const later = { expiresAt: 20_000, now: 10_000 };
+      expect(await backend.messages.enqueue(m("m4"), ["a"], { idempotency: later })).toEqual({
+        ok: true,
+      });
+      expect(await backend.idempotency.lookup(t, "s", "k1", 10_001)).toBe("m4");
+      expect(ids(await backend.messages.claim(t, "a", 10, 1_000, 30_000))).toEqual([
+        "m1",
+        "m3",
+        "m4",
+      ]);
+    });
+
+    it("commits a conversation entry with its message, or nothing on a version conflict", async () => {
+      const t = fresh();
+      const c = conversationRecord(t, "conv", { timeoutMs: 5_000, timeoutAt: 6_000 });
+      await backend.conversations.create(c);
+      const next = { ...c, messageCount: 1, timeoutAt: 7_000, updatedAt: 2_000, version: 2 };
+      const m1 = messageRecord(t, "m1", { conversationId: "conv", idempotencyKey: "k" });
+      const idem = { expiresAt: 10_000, now: 2_000 };
+      expect(
+        await backend.messages.enqueue(m1, ["b"], {
+          idempotency: idem,
+          conversation: { next, expectedVersion: 1 },
+        }),
+      ).toEqual({ ok: true });
+      expect(await backend.conversations.get(t, "conv")).toEqual(next);
+      expect(
+        (await backend.conversations.history(t, "conv", -1, 10)).map((h) => h.message.id),
+      ).toEqual(["m1"]);
+
+      // A writer that still believes version 1 stores nothing: no message, entry or key.
+      const m2 = messageRecord(t, "m2", { conversationId: "conv", idempotencyKey: "k2" });
+      expect(
+        await backend.messages.enqueue(m2, ["b"], {
+          idempotency: idem,
+          conversation: { next: { ...next, messageCount: 9 }, expectedVersion: 1 },
+        }),
+      ).toEqual({ ok: false, conversationConflict: true });
+      expect(await backend.conversations.get(t, "conv")).toEqual(next);
+      expect(await backend.conversations.history(t, "conv", 0, 10)).toEqual([]);
+      expect(await backend.idempotency.lookup(t, "sender", "k2", 2_000)).toBeUndefined();
+      expect(ids(await backend.messages.claim(t, "b", 10, 2_000, 30_000))).toEqual(["m1"]);
+    });
+
+    it("two concurrent claimers never receive the same delivery", async () => {
+      const t = fresh();
+      const total = 60;
+      for (let i = 0; i < total; i++) await send(t, `m${String(i).padStart(3, "0")}`, ["a"]);
+      const other = await reopen();
+      try {
+        const drain = async (b: Backend) => {
+          const got: string[] = [];
+          for (;;) {
+            const batch = await b.messages.claim(t, "a", 7, 1_000, 30_000);
+            if (batch.length === 0) return got;
+            got.push(...ids(batch));
+          }
+        };
+        const [x, y] = await Promise.all([drain(backend), drain(other)]);
+        const all = [...x, ...y];
+        expect(all).toHaveLength(total);
+        expect(new Set(all).size).toBe(total);
+      } finally {
+        if (other !== backend) await other.close();
+      }
+    });
+
+    it("a claim never acknowledged (its hub crashed) is redelivered by a new instance", async () => {
+      const t = fresh();
+      await send(t, "m1", ["a"]);
+      const [claimed] = await backend.messages.claim(t, "a", 1, 1_000, 2_000);
+      expect(claimed?.attempt).toBe(1);
+      // The hub that claimed it is gone; another one opens the same stored state.
+      const after = await reopen();
+      try {
+        expect(await after.messages.inFlight(t, "a")).toBe(1);
+        expect(await after.messages.nextWake(t, "a")).toBe(2_000);
+        expect(await after.messages.reap(t, "a", 2_000, 5)).toEqual({
+          redelivered: 1,
+          deadLettered: 0,
+        });
+        const [again] = await after.messages.claim(t, "a", 1, 2_000, 3_000);
+        expect([again?.message.id, again?.attempt]).toEqual(["m1", 2]);
+        expect(await after.messages.ack(t, "a", [again?.deliveryId ?? ""], 2_500)).toEqual(["ok"]);
+        // The first attempt's id was requeued past its deadline: acking it now is STALE.
+        expect(await after.messages.ack(t, "a", [claimed?.deliveryId ?? ""], 2_500)).toEqual([
+          "stale",
+        ]);
+      } finally {
+        if (after !== backend) await after.close();
+      }
+    });
+
+    it("keeps each tenant's queues apart", async () => {
+      const [t1, t2] = [fresh(), fresh()];
+      await send(t1, "m1", ["a"]);
+      expect(await backend.messages.claim(t2, "a", 10, 1_000, 30_000)).toEqual([]);
+      expect(await backend.messages.backlog(t2, "a")).toBe(0);
+      const [d] = await backend.messages.claim(t1, "a", 10, 1_000, 30_000);
+      expect(await backend.messages.ack(t2, "a", [d?.deliveryId ?? ""], 1_000)).toEqual([
+        "not-found",
+      ]);
+    });
+  });
+}

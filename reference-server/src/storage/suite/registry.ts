@@ -1,0 +1,252 @@
+// The RegistryStore part of the shared backend suite: agents, queries, and the events and owned
+// records that go with each write.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Backend } from "../types.js";
+import {
+  agentRecord,
+  attemptMutation,
+  deleteTenant,
+  ev,
+  fresh,
+  messageRecord,
+  unev,
+} from "./helpers.js";
+
+export function registryStoreTests(get: () => Backend): void {
+  describe("registry", () => {
+    let backend: Backend;
+    beforeAll(() => {
+      backend = get();
+    });
+
+    it("puts, gets and replaces an agent", async () => {
+      const tenant = fresh();
+      const a = agentRecord(tenant, "a-1", {
+        capabilities: ["vision", "ocr"],
+        metadata: { zone: "z1" },
+        groups: ["g1"],
+      });
+      await backend.registry.put(a, ev());
+      expect(await backend.registry.get(tenant, "a-1")).toEqual(a);
+      const replaced = { ...a, type: "rpa", sessionId: "ses-2", capabilities: ["ocr"] };
+      await backend.registry.put(replaced, ev());
+      expect(await backend.registry.get(tenant, "a-1")).toEqual(replaced);
+      expect(await backend.registry.count(tenant)).toBe(1);
+      expect(await backend.registry.get(tenant, "a-2")).toBeUndefined();
+    });
+
+    it("returns copies or frozen records of agents", async () => {
+      const tenant = fresh();
+      const a = agentRecord(tenant, "a-1", { capabilities: ["x"], metadata: { k: "v" } });
+      await backend.registry.put(a, ev());
+      const got = await backend.registry.get(tenant, "a-1");
+      if (!got) throw new Error("agent not stored");
+      attemptMutation(() => got.capabilities.push("y"));
+      attemptMutation(() => {
+        got.metadata["k"] = "changed";
+      });
+      expect(await backend.registry.get(tenant, "a-1")).toEqual(a);
+      // Neither may the record the caller stored change what was stored.
+      attemptMutation(() => a.capabilities.push("z"));
+      expect((await backend.registry.get(tenant, "a-1"))?.capabilities).toEqual(["x"]);
+    });
+
+    it("touch sets lastSeen and returns the agent; unknown agents are undefined", async () => {
+      const tenant = fresh();
+      await backend.registry.put(agentRecord(tenant, "a-1", { lastSeen: 1_000 }), ev());
+      const touched = await backend.registry.touch(tenant, "a-1", 5_000);
+      expect(touched?.lastSeen).toBe(5_000);
+      expect(touched?.id).toBe("a-1");
+      expect((await backend.registry.get(tenant, "a-1"))?.lastSeen).toBe(5_000);
+      expect(await backend.registry.touch(tenant, "nobody", 6_000)).toBeUndefined();
+      expect(await backend.registry.get(tenant, "nobody")).toBeUndefined();
+    });
+
+    it("delete returns the removed agent, then undefined", async () => {
+      const tenant = fresh();
+      const a = agentRecord(tenant, "a-1");
+      await backend.registry.put(a, ev());
+      expect(await backend.registry.delete(tenant, "a-1", () => ev())).toEqual(a);
+      expect(await backend.registry.get(tenant, "a-1")).toBeUndefined();
+      expect(await backend.registry.delete(tenant, "a-1", () => ev())).toBeUndefined();
+      expect(await backend.registry.count(tenant)).toBe(0);
+    });
+
+    it("lists agents ordered by id in pages", async () => {
+      const tenant = fresh();
+      for (const id of ["c", "a", "e", "b", "d"])
+        await backend.registry.put(agentRecord(tenant, id), ev());
+      const page1 = await backend.registry.list(tenant, {}, "", 2);
+      expect(page1.map((a) => a.id)).toEqual(["a", "b"]);
+      const page2 = await backend.registry.list(tenant, {}, "b", 2);
+      expect(page2.map((a) => a.id)).toEqual(["c", "d"]);
+      const page3 = await backend.registry.list(tenant, {}, "d", 2);
+      expect(page3.map((a) => a.id)).toEqual(["e"]);
+      expect(await backend.registry.list(tenant, {}, "e", 2)).toEqual([]);
+      expect(await backend.registry.count(tenant)).toBe(5);
+    });
+
+    describe("queries", () => {
+      const tenant = fresh();
+      const agents = [
+        agentRecord(tenant, "a1", {
+          type: "ml",
+          location: "eu/west",
+          capabilities: ["vision", "ocr"],
+          metadata: { zone: "z1", tier: "gold" },
+          lastSeen: 1_000,
+        }),
+        agentRecord(tenant, "a2", {
+          type: "rpa",
+          location: "eu/north/plant-3",
+          capabilities: ["ocr"],
+          metadata: { zone: "z2" },
+          lastSeen: 2_000,
+        }),
+        agentRecord(tenant, "a3", {
+          type: "ml",
+          location: "eu",
+          capabilities: ["vision"],
+          metadata: { zone: "z1" },
+          lastSeen: 3_000,
+        }),
+        agentRecord(tenant, "a4", {
+          type: "chatbot",
+          location: "europe/x",
+          capabilities: [],
+          metadata: {},
+          lastSeen: 4_000,
+        }),
+        agentRecord(tenant, "a5", {
+          type: "ml",
+          location: "us/east",
+          capabilities: ["vision", "ocr", "speech"],
+          metadata: { zone: "z1", tier: "gold" },
+          lastSeen: 5_000,
+        }),
+      ];
+      const ids = async (query: Parameters<Backend["registry"]["list"]>[1]) =>
+        (await backend.registry.list(tenant, query, "", 100)).map((a) => a.id);
+
+      beforeAll(async () => {
+        for (const a of agents) await backend.registry.put(a, ev());
+      });
+
+      it("matches every agent with an empty query", async () => {
+        expect(await ids({})).toEqual(["a1", "a2", "a3", "a4", "a5"]);
+      });
+
+      it("matches on type", async () => {
+        expect(await ids({ type: "ml" })).toEqual(["a1", "a3", "a5"]);
+        expect(await ids({ type: "nothing" })).toEqual([]);
+      });
+
+      it("matches a location exactly, or as a prefix when it ends with /", async () => {
+        expect(await ids({ location: "eu" })).toEqual(["a3"]);
+        expect(await ids({ location: "eu/west" })).toEqual(["a1"]);
+        // "eu/" is a prefix: it matches eu/west and eu/north/..., not "eu" itself nor "europe/x".
+        expect(await ids({ location: "eu/" })).toEqual(["a1", "a2"]);
+        expect(await ids({ location: "eu/north/" })).toEqual(["a2"]);
+        expect(await ids({ location: "eu/north" })).toEqual([]);
+      });
+
+      it("requires every listed capability", async () => {
+        expect(await ids({ capabilities: ["ocr"] })).toEqual(["a1", "a2", "a5"]);
+        expect(await ids({ capabilities: ["vision", "ocr"] })).toEqual(["a1", "a5"]);
+        expect(await ids({ capabilities: ["vision", "speech"] })).toEqual(["a5"]);
+        expect(await ids({ capabilities: ["teleport"] })).toEqual([]);
+      });
+
+      it("requires every listed metadata pair", async () => {
+        expect(await ids({ metadata: { zone: "z1" } })).toEqual(["a1", "a3", "a5"]);
+        expect(await ids({ metadata: { zone: "z1", tier: "gold" } })).toEqual(["a1", "a5"]);
+        expect(await ids({ metadata: { zone: "z2", tier: "gold" } })).toEqual([]);
+      });
+
+      it("filters on seenSince (inclusive) and seenBefore (exclusive)", async () => {
+        expect(await ids({ seenSince: 3_000 })).toEqual(["a3", "a4", "a5"]);
+        expect(await ids({ seenBefore: 3_000 })).toEqual(["a1", "a2"]);
+        expect(await ids({ seenSince: 2_000, seenBefore: 4_000 })).toEqual(["a2", "a3"]);
+        expect(await ids({ seenSince: 6_000 })).toEqual([]);
+      });
+
+      it("combines criteria and pages through the matches", async () => {
+        const q = { type: "ml", capabilities: ["vision"], metadata: { zone: "z1" } };
+        expect(await ids(q)).toEqual(["a1", "a3", "a5"]);
+        expect(await ids({ ...q, location: "eu/" })).toEqual(["a1"]);
+        expect(await ids({ ...q, seenSince: 2_000 })).toEqual(["a3", "a5"]);
+        const page1 = await backend.registry.list(tenant, q, "", 2);
+        expect(page1.map((a) => a.id)).toEqual(["a1", "a3"]);
+        const page2 = await backend.registry.list(tenant, q, "a3", 2);
+        expect(page2.map((a) => a.id)).toEqual(["a5"]);
+      });
+    });
+
+    it("appends each write's event to the tenant's agents stream in the same step", async () => {
+      const tenant = fresh();
+      const stream = async () =>
+        (await backend.events.read(tenant, "agents", 0, 100)).map((e) => unev(e.data));
+      await backend.registry.put(agentRecord(tenant, "a", { lastSeen: 1_000 }), ev("registered"));
+      // The touch event sees the agent before and after, and may append nothing.
+      const seen: number[][] = [];
+      await backend.registry.touch(tenant, "a", 2_000, (before, after) => {
+        seen.push([before.lastSeen, after.lastSeen]);
+        return undefined;
+      });
+      await backend.registry.touch(tenant, "a", 3_000, (b) => ev(`online after ${b.lastSeen}`));
+      expect(
+        await backend.registry.touch(tenant, "ghost", 3_000, () => ev("never")),
+      ).toBeUndefined();
+      const removed = await backend.registry.delete(tenant, "a", (r) => ev(`gone ${r.lastSeen}`));
+      expect(removed?.lastSeen).toBe(3_000);
+      expect(await backend.registry.delete(tenant, "a", () => ev("twice"))).toBeUndefined();
+      expect(seen).toEqual([[1_000, 2_000]]);
+      expect(await stream()).toEqual(["registered", "online after 2000", "gone 3000"]);
+    });
+
+    it("delete also drops the agent's queue, dead letters and topic subscriptions", async () => {
+      const tenant = fresh();
+      await backend.registry.put(agentRecord(tenant, "a"), ev());
+      await backend.registry.put(agentRecord(tenant, "b"), ev());
+      for (const agent of ["a", "b"]) {
+        await backend.topics.subscribe({
+          tenantId: tenant,
+          agentId: agent,
+          pattern: "t",
+          createdAt: 1,
+        });
+        await backend.messages.enqueue(messageRecord(tenant, `dead-${agent}`), [agent]);
+        const [d] = await backend.messages.claim(tenant, agent, 1, 1_000, 30_000);
+        await backend.messages.nack(tenant, agent, [d?.deliveryId ?? ""], 1_000, {
+          availableAt: 0,
+          deadLetter: true,
+          error: "",
+          maxAttempts: 5,
+        });
+        await backend.messages.enqueue(messageRecord(tenant, `m-${agent}`), [agent]);
+      }
+      await backend.registry.delete(tenant, "a", () => ev());
+      expect(await backend.messages.backlog(tenant, "a")).toBe(0);
+      expect(await backend.messages.listDeadLetters(tenant, "a", "", 10)).toEqual([]);
+      expect(await backend.topics.list(tenant, "a")).toEqual([]);
+      expect(await backend.topics.match(tenant, "t")).toEqual(["b"]);
+      expect(await backend.messages.backlog(tenant, "b")).toBe(1);
+      expect((await backend.messages.listDeadLetters(tenant, "b", "", 10)).length).toBe(1);
+    });
+
+    it("deleteTenant removes that tenant's agents only", async () => {
+      const a = fresh();
+      const b = fresh();
+      await backend.registry.put(agentRecord(a, "x"), ev());
+      await backend.registry.put(agentRecord(a, "y"), ev());
+      await backend.registry.put(agentRecord(b, "x"), ev());
+      await deleteTenant(backend, a);
+      expect(await backend.registry.count(a)).toBe(0);
+      expect(await backend.registry.get(a, "x")).toBeUndefined();
+      expect(await backend.registry.list(a, {}, "", 10)).toEqual([]);
+      expect(await backend.registry.count(b)).toBe(1);
+      expect(await backend.registry.get(b, "x")).toEqual(agentRecord(b, "x"));
+    });
+  });
+}

@@ -1,0 +1,294 @@
+// Two hubs over one backend behave as one hub: what a hub must agree on with another node (or
+// with itself after a restart) lives in the backend, and wake-ups go through its Notifier. With
+// the memory backend both hubs run in this process, which is enough to prove that nothing is
+// kept per hub process: a second hub object shares nothing with the first but the backend.
+
+import { createHash } from "node:crypto";
+import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { ConversationService, ConversationState } from "@acb/gen/acb/v1/conversations_pb";
+import { UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
+import { MessageType, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { Code, createClient } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { generateDevKeys } from "../src/auth/token-service.js";
+import { ManualClock } from "../src/clock.js";
+import { ContextEventKind, decodeContextChange } from "../src/domain/change-events.js";
+import { createHub, type Hub } from "../src/hub.js";
+import { silentLogger } from "../src/logger.js";
+import { createMemoryBackend } from "../src/storage/memory/memory-backend.js";
+import type { Backend } from "../src/storage/types.js";
+import { clientsOf, expectCode, text, transport } from "./security-harness.js";
+
+const sha = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).digest());
+
+const hubs: Hub[] = [];
+afterEach(async () => {
+  await Promise.all(hubs.splice(0).map((h) => h.close()));
+});
+
+/** Two hubs ("nodes") over one backend, with one clock and the same signing keys. */
+async function twoNodes(backend: Backend = createMemoryBackend()) {
+  const clock = new ManualClock();
+  const keys = await generateDevKeys();
+  const start = async () => {
+    const hub = await createHub({ backend, clock, keys, logger: silentLogger });
+    hubs.push(hub);
+    const url = (await hub.listen({ host: "127.0.0.1", port: 0 })).url;
+    return { hub, url };
+  };
+  const a = await start();
+  const b = await start();
+  const admin = clientsOf(transport(a.url, await a.hub.issueAdminToken()));
+  const tenantId = `t-${Math.random().toString(36).slice(2, 10)}`;
+  await admin.admin.createTenant({ tenantId });
+  /** An agent, registered and calling through node `on`. */
+  const agent = async (id: string, on: { url: string }) => {
+    const res = await admin.auth.issueToken({ tenantId, agentId: id, roles: [Role.AGENT_FULL] });
+    const token = res.tokens?.accessToken ?? "";
+    const t = transport(on.url, token);
+    const clients = { ...clientsOf(t), token, conversations: createClient(ConversationService, t) };
+    await clients.registry.register({ agentId: id, type: "test" });
+    return clients;
+  };
+  return { a, b, clock, backend, tenantId, agent };
+}
+
+describe("hubs sharing one backend", () => {
+  it("share the hub epoch; a hub over another backend has its own", async () => {
+    const { a, b } = await twoNodes();
+    expect(a.hub.epoch).toBe(b.hub.epoch);
+    const other = await createHub({ logger: silentLogger });
+    hubs.push(other);
+    expect(other.epoch).not.toBe(a.hub.epoch);
+  });
+
+  it("a message sent through one hub wakes a Receive open on the other, with no clock move", async () => {
+    const { a, b, agent } = await twoNodes();
+    const alice = await agent("alice", a);
+    const bob = await agent("bob", b);
+    const ac = new AbortController();
+    const stream = bob.messaging.receive({ maxInFlight: 10 }, { signal: ac.signal });
+    const it = stream[Symbol.asyncIterator]();
+    expect((await it.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    await alice.messaging.send({
+      target: { case: "recipientId", value: "bob" },
+      kind: "greeting",
+      payload: { data: text("hi") },
+    });
+    const item = (await it.next()).value;
+    expect(item?.kind).toBe(ReceiveResponse_Kind.DELIVERY);
+    expect(new TextDecoder().decode(item?.delivery?.message?.payload?.data)).toBe("hi");
+    ac.abort();
+  });
+
+  it("a delivery claimed through a hub that went away is redelivered through the other", async () => {
+    const { a, b, clock, agent } = await twoNodes();
+    const alice = await agent("alice", a);
+    const bobOnA = await agent("bob", a);
+    const first = new AbortController();
+    const onA = bobOnA.messaging
+      .receive({ maxInFlight: 10 }, { signal: first.signal })
+      [Symbol.asyncIterator]();
+    expect((await onA.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    await alice.messaging.send({
+      target: { case: "recipientId", value: "bob" },
+      kind: "job",
+      payload: { data: text("work") },
+    });
+    expect((await onA.next()).value?.delivery?.attempt).toBe(1);
+    // Hub A goes away with the delivery unacknowledged; bob reconnects through hub B.
+    first.abort();
+    await a.hub.close();
+    const bobOnB = clientsOf(transport(b.url, bobOnA.token));
+    const second = new AbortController();
+    const onB = bobOnB.messaging
+      .receive({ maxInFlight: 10 }, { signal: second.signal })
+      [Symbol.asyncIterator]();
+    expect((await onB.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    const redelivered = (async () => {
+      // Keepalives may come first: the clock jumps past their interval too.
+      for (;;) {
+        const next = await onB.next();
+        if (next.done || next.value.kind === ReceiveResponse_Kind.DELIVERY) return next.value;
+      }
+    })();
+    clock.advance(30_000); // the default ack deadline
+    const item = await redelivered;
+    expect(item?.delivery?.attempt).toBe(2);
+    expect(new TextDecoder().decode(item?.delivery?.message?.payload?.data)).toBe("work");
+    second.abort();
+  });
+
+  it("a Receive still gets a message whose notification was lost, on its next poll", async () => {
+    const { a, clock, backend, tenantId, agent } = await twoNodes();
+    const bob = await agent("bob", a);
+    const ac = new AbortController();
+    const it = bob.messaging
+      .receive({ maxInFlight: 10 }, { signal: ac.signal })
+      [Symbol.asyncIterator]();
+    expect((await it.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    // Stored by a writer that never notifies (as if its notification were lost).
+    const now = clock.now();
+    await backend.messages.enqueue(
+      {
+        tenantId,
+        id: "msg_lost_notification",
+        senderId: "elsewhere",
+        target: { kind: "agent", recipientId: "bob" },
+        type: MessageType.EVENT,
+        kind: "",
+        contentType: "",
+        data: text("polled"),
+        contextId: "",
+        correlationId: "",
+        replyTo: "",
+        conversationId: "",
+        idempotencyKey: "",
+        metadata: {},
+        headers: {},
+        createdAt: now,
+        expiresAt: now + 60_000,
+      },
+      ["bob"],
+    );
+    const next = it.next();
+    clock.advance(2_000); // the default notificationPollMs
+    const item = (await next).value;
+    expect(item?.delivery?.message?.id).toBe("msg_lost_notification");
+    ac.abort();
+  });
+
+  it("a reply sent through one hub reaches the Request waiting on the other", async () => {
+    const { a, b, agent } = await twoNodes();
+    const asker = await agent("asker", a);
+    const answerer = await agent("answerer", b);
+    const ac = new AbortController();
+    const inbox = answerer.messaging
+      .receive({ maxInFlight: 10 }, { signal: ac.signal })
+      [Symbol.asyncIterator]();
+    expect((await inbox.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    const pending = asker.messaging.request({
+      recipientId: "answerer",
+      kind: "sum",
+      payload: { data: text("2+2?") },
+      timeout: { seconds: 30n },
+    });
+    const question = (await inbox.next()).value?.delivery?.message;
+    expect(question?.replyTo).toBe("asker");
+    await answerer.messaging.send({
+      target: { case: "recipientId", value: "asker" },
+      kind: "sum",
+      type: MessageType.RESPONSE,
+      correlationId: question?.id ?? "",
+      payload: { data: text("4") },
+    });
+    const res = await pending;
+    expect(res.requestMessageId).toBe(question?.id);
+    expect(new TextDecoder().decode(res.reply?.payload?.data)).toBe("4");
+    ac.abort();
+  });
+
+  it("an upload begun through one hub continues and commits through the other", async () => {
+    const { a, b, agent } = await twoNodes();
+    const onA = await agent("alice", a);
+    const onB = clientsOf(transport(b.url, onA.token));
+    const parts = [text("first half, "), text("second half")];
+    const whole = new Uint8Array([...(parts[0] ?? []), ...(parts[1] ?? [])]);
+    const begun = await onA.large.beginUpload({ type: "blob", totalSize: BigInt(whole.length) });
+    const uploadId = begun.upload?.id ?? "";
+    let offset = 0n;
+    for (const [i, data] of parts.entries()) {
+      // The first chunk through A, the second through B: B hashes A's staged bytes once.
+      const via = i === 0 ? onA : onB;
+      await via.large.appendChunk({ uploadId, chunk: { offset, data, sha256: sha(data) } });
+      offset += BigInt(data.length);
+    }
+    const committed = await onB.large.commitUpload({ uploadId, sha256: sha(whole) });
+    expect(committed.upload?.verifiedOffset).toBe(BigInt(whole.length));
+    expect(Buffer.from(committed.context?.sha256 ?? []).toString("hex")).toBe(
+      Buffer.from(sha(whole)).toString("hex"),
+    );
+  });
+
+  it("counts an agent's large-context streams across hubs", async () => {
+    const { a, b, agent } = await twoNodes();
+    const onA = await agent("alice", a);
+    const onB = clientsOf(transport(b.url, onA.token));
+    // The hub's default limit is 10 streams per agent.
+    for (let i = 0; i < 10; i++) {
+      await (i % 2 === 0 ? onA : onB).large.beginUpload({ type: "blob", totalSize: 10n });
+    }
+    await expectCode(
+      onB.large.beginUpload({ type: "blob", totalSize: 10n }),
+      Code.ResourceExhausted,
+    );
+    await expectCode(
+      onA.large.beginUpload({ type: "blob", totalSize: 10n }),
+      Code.ResourceExhausted,
+    );
+  });
+
+  it("an upload that went idle while no hub ran is expired by the next hub, freeing its slot", async () => {
+    const backend = createMemoryBackend();
+    const { a, clock, tenantId, agent } = await twoNodes(backend);
+    const alice = await agent("alice", a);
+    const begun = await alice.large.beginUpload({ type: "blob", totalSize: 10n });
+    const id = begun.upload?.id ?? "";
+    await Promise.all(hubs.splice(0).map((h) => h.close()));
+    clock.advance(15 * 60_000); // the default upload idle timeout
+    const later = await createHub({ backend, clock, logger: silentLogger });
+    hubs.push(later);
+    expect((await backend.uploads.get(tenantId, id))?.state).toBe(UploadState.EXPIRED);
+    expect(
+      await backend.streamSlots.acquire(
+        tenantId,
+        "alice",
+        "probe",
+        1,
+        clock.now() + 1,
+        clock.now(),
+      ),
+    ).toEqual({ ok: true });
+  });
+
+  it("a context TTL that passed while no hub ran is applied by the next hub to start", async () => {
+    const backend = createMemoryBackend();
+    const { a, clock, tenantId, agent } = await twoNodes(backend);
+    const alice = await agent("alice", a);
+    await alice.contexts.createContext({
+      contextId: "short-lived",
+      type: "note",
+      payload: { data: text("soon gone") },
+      ttl: { seconds: 5n },
+    });
+    await Promise.all(hubs.splice(0).map((h) => h.close()));
+    clock.advance(6_000);
+    const later = await createHub({ backend, clock, logger: silentLogger });
+    hubs.push(later);
+    expect(await backend.contexts.get(tenantId, "short-lived")).toBeUndefined();
+    const events = await backend.events.read(tenantId, "contexts", 0, 10);
+    expect(events.map((e) => decodeContextChange(e.data).kind)).toEqual([
+      ContextEventKind.CREATED,
+      ContextEventKind.EXPIRED,
+    ]);
+  });
+
+  it("a conversation timeout that passed while no hub ran is applied by the next hub to start", async () => {
+    const backend = createMemoryBackend();
+    const { a, clock, tenantId, agent } = await twoNodes(backend);
+    const alice = await agent("alice", a);
+    await agent("bob", a);
+    const started = await alice.conversations.startConversation({
+      participants: ["bob"],
+      timeout: { seconds: 10n },
+    });
+    const id = started.conversation?.id ?? "";
+    await Promise.all(hubs.splice(0).map((h) => h.close()));
+    clock.advance(11_000);
+    const later = await createHub({ backend, clock, logger: silentLogger });
+    hubs.push(later);
+    expect((await backend.conversations.get(tenantId, id))?.state).toBe(
+      ConversationState.TIMED_OUT,
+    );
+  });
+});
