@@ -12,6 +12,10 @@
 //   Storage (both): --database-url URL (PostgreSQL), --pool-size N, --data DIR (PGlite), --memory,
 //       --config FILE (JSON); or ACB_DATABASE_URL, ACB_DATABASE_POOL_SIZE, ACB_DATA_DIR, ... (see
 //       docs/hub.md and src/storage/backend-config.ts).
+//   Operations (both): /metrics, /healthz and /readyz answer on the RPC port, or on their own with
+//       --metrics-port P; --drain-timeout MS (default 10000) bounds the drain on SIGTERM/SIGINT.
+//       OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) exports traces over OTLP/HTTP;
+//       ACB_METRICS_TENANT_LABEL=1 / ACB_METRICS_AGENT_LABEL=1 label metrics by tenant / agent.
 //   --cors ORIGIN (repeatable): browser origins allowed to call the hub ("*" for any); dev mode
 //       always allows loopback origins (pages served by a local dev server).
 
@@ -19,17 +23,19 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
+import type { TracerProvider } from "@opentelemetry/api";
 import { loadOrCreateDevKeys } from "./auth/dev-key-file.js";
 import { certUsage, runCertCommand } from "./cli-cert.js";
 import { isHubFault } from "./faults.js";
-import { createHub } from "./hub.js";
-import { createJsonLogger } from "./logger.js";
+import { createHub, type Hub } from "./hub.js";
+import { createJsonLogger, type Logger } from "./logger.js";
 import { describeStorage, openBackend, resolveStorageConfig } from "./storage/backend-config.js";
 
 const usage = `usage:
   acb-hub dev [--host 127.0.0.1] [--port 7443] [STORAGE] [--fault NAME ...]
   acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure] [STORAGE]
   STORAGE: [--data DIR | --memory | --database-url URL [--pool-size N]] [--config FILE]
+  OPERATIONS: [--metrics-port P] [--drain-timeout MS]
   ${certUsage}`;
 
 function isLoopback(host: string): boolean {
@@ -58,6 +64,8 @@ async function main(argv: string[]): Promise<void> {
       memory: { type: "boolean" },
       "database-url": { type: "string" },
       "pool-size": { type: "string" },
+      "metrics-port": { type: "string" },
+      "drain-timeout": { type: "string", default: "10000" },
     },
     strict: true,
   });
@@ -69,6 +77,28 @@ async function main(argv: string[]): Promise<void> {
     throw new Error(`--log-level must be debug, info, warn or error, not "${level}"`);
   }
   const logger = createJsonLogger({ level });
+  const drainMs = Number(values["drain-timeout"]);
+  if (!Number.isInteger(drainMs) || drainMs < 0)
+    throw new Error(`--drain-timeout "${values["drain-timeout"]}" is not a number of milliseconds`);
+  const metricsPort =
+    values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]);
+  if (
+    metricsPort !== undefined &&
+    (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
+  )
+    throw new Error(`--metrics-port "${values["metrics-port"]}" is not a port number`);
+  const observability = {
+    metrics: {
+      tenantLabel: process.env["ACB_METRICS_TENANT_LABEL"] === "1",
+      agentLabel: process.env["ACB_METRICS_AGENT_LABEL"] === "1",
+    },
+    ...(await otlpTracerProvider(logger)),
+  };
+  // Where /metrics answers: on its own port when asked, else on the RPC listener.
+  const metricsUrlOf = async (hub: Hub, rpcUrl: string) =>
+    metricsPort === undefined
+      ? `${rpcUrl}/metrics`
+      : `${(await hub.listenOps({ host, port: metricsPort })).url}/metrics`;
   const host = values.host;
   const storageOf = (mode: "dev" | "serve") => {
     const config = resolveStorageConfig(mode, {
@@ -94,14 +124,22 @@ async function main(argv: string[]): Promise<void> {
     const backend = await openBackend(storage);
     // With a data directory the signing key lives there too, so issued tokens survive a restart.
     const keys = storage.dataDir !== undefined ? loadOrCreateDevKeys(storage.dataDir) : undefined;
-    const hub = await createHub({ mode: "dev", logger, faults, backend, ...(keys && { keys }) });
+    const hub = await createHub({
+      mode: "dev",
+      logger,
+      faults,
+      backend,
+      ...observability,
+      ...(keys && { keys }),
+    });
     const cors = { allowedOrigins: ["loopback", ...values.cors] };
     const listener = await hub.listen({ host, port, cors });
     const adminToken = await hub.issueAdminToken();
+    const metricsUrl = await metricsUrlOf(hub, listener.url);
     process.stdout.write(
-      `${JSON.stringify({ event: "listening", url: listener.url, adminToken, epoch: hub.epoch })}\n`,
+      `${JSON.stringify({ event: "listening", url: listener.url, metricsUrl, adminToken, epoch: hub.epoch })}\n`,
     );
-    drainOnSignal(hub.close, logger);
+    drainOnSignal(hub, drainMs, logger);
     return;
   }
 
@@ -135,6 +173,7 @@ async function main(argv: string[]): Promise<void> {
       mode: "production",
       logger,
       backend,
+      ...observability,
       keys: { privateKey, publicKey: createPublicKey(privateKey), alg },
     });
     const listener = await hub.listen({
@@ -143,29 +182,61 @@ async function main(argv: string[]): Promise<void> {
       ...(values.cors.length > 0 && { cors: { allowedOrigins: values.cors } }),
       ...(tlsCert && tlsKey && { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } }),
     });
+    const metricsUrl = await metricsUrlOf(hub, listener.url);
     process.stdout.write(
-      `${JSON.stringify({ event: "listening", url: listener.url, epoch: hub.epoch })}\n`,
+      `${JSON.stringify({ event: "listening", url: listener.url, metricsUrl, epoch: hub.epoch })}\n`,
     );
-    drainOnSignal(hub.close, logger);
+    drainOnSignal(hub, drainMs, logger);
     return;
   }
 
   throw new Error(command ? `unknown command "${command}"\n${usage}` : usage);
 }
 
-function drainOnSignal(
-  close: () => Promise<void>,
-  logger: ReturnType<typeof createJsonLogger>,
-): void {
+/**
+ * With OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set, spans are batched
+ * and exported over OTLP/HTTP (the exporter reads those variables and OTEL_EXPORTER_OTLP_HEADERS).
+ */
+async function otlpTracerProvider(logger: Logger): Promise<{ tracerProvider?: TracerProvider }> {
+  const endpoint =
+    process.env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? process.env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+  if (!endpoint) return {};
+  const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
+  const { BatchSpanProcessor, TracerProvider } = await import("@opentelemetry/sdk-trace");
+  logger.log("info", "exporting traces over OTLP/HTTP", { endpoint });
+  const provider = new TracerProvider({
+    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })],
+  });
+  flushOnExit = () => provider.shutdown();
+  return { tracerProvider: provider };
+}
+
+let flushOnExit: () => Promise<void> = async () => {};
+
+/**
+ * SIGTERM/SIGINT drain the hub (Hub.close): the listeners get three quarters of `deadlineMs` for
+ * in-flight calls, and the process exits when the drain is done or, at the latest, at the
+ * deadline.
+ */
+function drainOnSignal(hub: Hub, deadlineMs: number, logger: Logger): void {
   const stop = (signal: string) => {
-    logger.log("info", "draining", { signal });
-    close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.log("error", "shutdown failed", { err });
-        process.exit(1);
-      },
-    );
+    logger.log("info", "signal", { signal });
+    setTimeout(() => {
+      logger.log("error", "drain did not finish within its deadline; exiting", {
+        deadline_ms: deadlineMs,
+      });
+      process.exit(1);
+    }, deadlineMs).unref();
+    hub
+      .close({ deadlineMs: Math.floor(deadlineMs * 0.75) })
+      .then(() => flushOnExit())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.log("error", "shutdown failed", { err });
+          process.exit(1);
+        },
+      );
   };
   process.once("SIGINT", () => stop("SIGINT"));
   process.once("SIGTERM", () => stop("SIGTERM"));

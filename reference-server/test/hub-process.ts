@@ -24,7 +24,16 @@ export function bundleCli(): Promise<string> {
       format: "esm",
       target: "node22",
       conditions: ["source"],
-      external: ["pg", "@electric-sql/pglite", "@bufbuild/*", "@connectrpc/*", "jose"],
+      external: [
+        "pg",
+        "@electric-sql/pglite",
+        "@bufbuild/*",
+        "@connectrpc/*",
+        "jose",
+        "pino",
+        "prom-client",
+        "@opentelemetry/*",
+      ],
       logLevel: "error",
     });
     return outfile;
