@@ -155,6 +155,8 @@ describe("SIGTERM during traffic", () => {
     })();
 
     await tenReceived.promise;
+    const before = await (await fetch(first.metricsUrl)).text();
+    expect(before).toMatch(/^acb_message_latency_seconds_count\{operation="deliver"\} [1-9]/m);
     const exited = new Promise<number | null>((r) => first.child.once("exit", (code) => r(code)));
     terminated = true;
     first.child.kill("SIGTERM");
@@ -162,9 +164,15 @@ describe("SIGTERM during traffic", () => {
     expect(await exited).toBe(0);
     running.delete(first);
 
-    const second = await startHubProcess([...args, "--port", port]);
+    // The first hub served its metrics on the RPC port.
+    expect(first.metricsUrl).toBe(`${url}/metrics`);
+    // The second serves them, /healthz and /readyz on a port of their own.
+    const second = await startHubProcess([...args, "--port", port, "--metrics-port", "0"]);
     running.add(second);
     expect(second.url).toBe(url);
+    const ops = new URL(second.metricsUrl);
+    expect(ops.port).not.toBe(port);
+    expect((await fetch(new URL("/readyz", ops))).status).toBe(200);
     expect(second.epoch).toBe(first.epoch);
     restarted.resolve();
 
@@ -175,6 +183,8 @@ describe("SIGTERM during traffic", () => {
     for (const id of acked) expect(received.has(id), id).toBe(true);
     // The drain told the receiver to reconnect.
     expect(streamEnds[0]).toBe("Unavailable");
+    const metrics = await (await fetch(second.metricsUrl)).text();
+    expect(metrics).toMatch(/^acb_messages_total\{type="EVENT"\} [1-9]/m);
     await second.kill();
     running.delete(second);
   });

@@ -50,6 +50,8 @@ export async function removeBundle(): Promise<void> {
 
 export interface HubProcess {
   url: string;
+  /** Where the hub's Prometheus metrics answer (the listening line's metricsUrl). */
+  metricsUrl: string;
   adminToken: string;
   epoch: string;
   child: ChildProcess;
@@ -74,23 +76,27 @@ export async function startHubProcess(
   const stderr: string[] = [];
   child.stderr?.on("data", (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const info = await new Promise<{ url: string; adminToken: string; epoch: string }>(
-    (resolveInfo, reject) => {
-      child.once("exit", (code) =>
-        reject(new Error(`acb-hub exited (${code}) before listening: ${stderr.join("")}`)),
-      );
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-        if (!line.startsWith("{")) return;
-        const parsed = JSON.parse(line) as {
-          event?: string;
-          url: string;
-          adminToken: string;
-          epoch: string;
-        };
-        if (parsed.event === "listening") resolveInfo(parsed);
-      });
-    },
-  );
+  const info = await new Promise<{
+    url: string;
+    metricsUrl: string;
+    adminToken: string;
+    epoch: string;
+  }>((resolveInfo, reject) => {
+    child.once("exit", (code) =>
+      reject(new Error(`acb-hub exited (${code}) before listening: ${stderr.join("")}`)),
+    );
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      if (!line.startsWith("{")) return;
+      const parsed = JSON.parse(line) as {
+        event?: string;
+        url: string;
+        metricsUrl: string;
+        adminToken: string;
+        epoch: string;
+      };
+      if (parsed.event === "listening") resolveInfo(parsed);
+    });
+  });
   return {
     ...info,
     child,
