@@ -4,8 +4,13 @@
 
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { MessageType, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { MessageType, MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { Health, HealthCheckResponse_ServingStatus } from "@acb/gen/grpc/health/v1/health_pb";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import {
   InMemorySpanExporter,
@@ -146,6 +151,46 @@ describe("liveness and readiness", () => {
     const closed = draining.hub.close({ deadlineMs: 0 });
     expect(draining.hub.notReady()).toBe("draining");
     await closed;
+  });
+
+  it("after the drain began, answers NOT_SERVING, /readyz 503, and refuses calls with UNAVAILABLE", async () => {
+    const draining = await startTestHub();
+    const tenant = await draining.newTenant();
+    const agent = await draining.agentIn(tenant, "a-1");
+    await draining.hub.close({ deadlineMs: 0 });
+    // The hub's handler mounted on a server of the test's own, which the drain did not close.
+    const server = createServer(draining.hub.handler);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const readyz = await fetch(`${url}/readyz`);
+      expect(readyz.status).toBe(503);
+      expect(await readyz.text()).toBe("not ready: draining\n");
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      const h1 = (token?: string) =>
+        createConnectTransport({
+          baseUrl: url,
+          httpVersion: "1.1",
+          interceptors: [
+            (next) => (req) => {
+              if (token) req.header.set("Authorization", `Bearer ${token}`);
+              return next(req);
+            },
+          ],
+        });
+      const health = createClient(Health, h1());
+      expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+      const send = createClient(MessagingService, h1(agent.token)).send({
+        target: { case: "recipientId", value: "a-1" },
+        kind: "test.late",
+      });
+      await expect(send).rejects.toMatchObject({
+        code: Code.Unavailable,
+        rawMessage: "the hub is draining (shutting down); retry, on another node if there is one",
+      });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
