@@ -1,8 +1,9 @@
 // CI runs the whole suite against the reference hub (embedded backend, system clock, over a real
 // port): every MUST and declared MAY case must pass, and the run must leave no tenant behind.
+// The hub logs at debug level meanwhile (a line per RPC), and no token used shows in its logs.
 
 import { AdminService } from "@acb/gen/acb/v1/admin_pb";
-import { createHub, type Hub, silentLogger } from "@acb/hub";
+import { createHub, createJsonLogger, type Hub } from "@acb/hub";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,9 +12,12 @@ import { type ConformanceReport, catalogue, runConformance } from "../src/index.
 let hub: Hub;
 let url: string;
 let adminToken: string;
+const logLines: string[] = [];
 
 beforeAll(async () => {
-  hub = await createHub({ logger: silentLogger });
+  hub = await createHub({
+    logger: createJsonLogger({ level: "debug", write: (line) => logLines.push(line) }),
+  });
   url = (await hub.listen({ host: "127.0.0.1", port: 0 })).url;
   adminToken = await hub.issueAdminToken();
 });
@@ -34,6 +38,16 @@ describe("the reference hub", () => {
     const skipped = report.cases.filter((c) => c.status === "skipped").map((c) => c.id);
     expect(skipped).toEqual(["durability.restart-no-loss"]);
     expect(report.cases).toHaveLength(catalogue.length);
+  });
+
+  it("logs no token it used: no JWT (access, refresh, admin), no API key secret", () => {
+    expect(logLines.length).toBeGreaterThan(report.cases.length);
+    const logs = logLines.join("\n");
+    expect(logs).not.toContain(adminToken);
+    expect(logs.match(/eyJ[\w-]+\.eyJ[\w-]+/g) ?? []).toEqual([]);
+    expect(logs.match(/acbk_[0-9a-f]{16}_[\w-]{20,}/g) ?? []).toEqual([]);
+    // The hub's own hint "send Authorization: Bearer <token>" is fine; a real credential is not.
+    expect(logs.match(/Bearer\s+(?!<token>)\S+/gi) ?? []).toEqual([]);
   });
 
   it("leaves no tenant behind", async () => {

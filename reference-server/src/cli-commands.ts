@@ -77,6 +77,21 @@ const storage = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
+/** Operating the hub (docs/operations.md); dev and serve both take these. */
+const operations = {
+  "metrics-port": {
+    type: "string",
+    value: "PORT",
+    help: "serve /metrics, /healthz and /readyz on their own port (default: on the RPC port)",
+  },
+  "drain-timeout": {
+    type: "string",
+    default: "10000",
+    value: "MS",
+    help: "how long a drain on SIGTERM/SIGINT may take before the process exits anyway",
+  },
+} as const satisfies Record<string, OptionSpec>;
+
 /** Every acb-hub command, in the order the help lists them. */
 export const commands = {
   dev: {
@@ -96,6 +111,7 @@ export const commands = {
       },
       "log-level": logLevel,
       ...storage,
+      ...operations,
     },
   },
   serve: {
@@ -124,6 +140,7 @@ export const commands = {
       cors,
       "log-level": logLevel,
       ...storage,
+      ...operations,
     },
   },
   token: {

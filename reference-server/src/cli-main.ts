@@ -12,6 +12,7 @@
 
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import type { TracerProvider } from "@opentelemetry/api";
 import { signingKeysFromPem } from "./auth/signing-keys.js";
 import { runCertCommand, runKeygenCommand } from "./cli-cert.js";
 import {
@@ -24,7 +25,8 @@ import {
 } from "./cli-commands.js";
 import { runTokenCommand } from "./cli-token.js";
 import { hubFaults, isHubFault } from "./faults.js";
-import { createJsonLogger } from "./logger.js";
+import type { Hub } from "./hub.js";
+import { createJsonLogger, type Logger } from "./logger.js";
 import { describeStorage, openBackend, resolveStorageConfig } from "./storage/backend-config.js";
 
 /** Where acb-hub writes; the bin passes process.stdout and process.stderr. */
@@ -74,6 +76,54 @@ async function backendFor(
   return { config, backend: await openBackend(config) };
 }
 
+/** Metrics labels, OTLP export and where /metrics answers, from the flags and environment. */
+async function operationsFor(
+  values: { "metrics-port"?: string | undefined; "drain-timeout": string },
+  host: string,
+  logger: Logger,
+) {
+  const drainMs = Number(values["drain-timeout"]);
+  if (!/^\d+$/.test(values["drain-timeout"]))
+    throw new UsageError(
+      `--drain-timeout "${values["drain-timeout"]}" is not a number of milliseconds`,
+    );
+  const metricsPort =
+    values["metrics-port"] === undefined ? undefined : parsePort(values["metrics-port"]);
+  const observability = {
+    metrics: {
+      tenantLabel: process.env["ACB_METRICS_TENANT_LABEL"] === "1",
+      agentLabel: process.env["ACB_METRICS_AGENT_LABEL"] === "1",
+    },
+    ...(await otlpTracerProvider(logger)),
+  };
+  // Where /metrics answers: on its own port when asked, else on the RPC listener.
+  const metricsUrlOf = async (hub: Hub, rpcUrl: string) =>
+    metricsPort === undefined
+      ? `${rpcUrl}/metrics`
+      : `${(await hub.listenOps({ host, port: metricsPort })).url}/metrics`;
+  return { drainMs, observability, metricsUrlOf };
+}
+
+/**
+ * With OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set, spans are batched
+ * and exported over OTLP/HTTP (the exporter reads those variables and OTEL_EXPORTER_OTLP_HEADERS).
+ */
+async function otlpTracerProvider(logger: Logger): Promise<{ tracerProvider?: TracerProvider }> {
+  const endpoint =
+    process.env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? process.env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+  if (!endpoint) return {};
+  const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
+  const { BatchSpanProcessor, TracerProvider } = await import("@opentelemetry/sdk-trace");
+  logger.log("info", "exporting traces over OTLP/HTTP", { endpoint });
+  const provider = new TracerProvider({
+    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })],
+  });
+  flushOnExit = () => provider.shutdown();
+  return { tracerProvider: provider };
+}
+
+let flushOnExit: () => Promise<void> = async () => {};
+
 async function dev(args: string[], io: CliStreams): Promise<void> {
   const values = parseCommand("dev", args);
   if (!values) return void io.stdout.write(commandHelp("dev"));
@@ -93,14 +143,23 @@ async function dev(args: string[], io: CliStreams): Promise<void> {
   const { loadOrCreateDevKeys } = await import("./auth/dev-key-file.js");
   const keys = config.dataDir !== undefined ? loadOrCreateDevKeys(config.dataDir) : undefined;
   const { createHub } = await import("./hub.js");
-  const hub = await createHub({ mode: "dev", logger, faults, backend, ...(keys && { keys }) });
+  const ops = await operationsFor(values, host, logger);
+  const hub = await createHub({
+    mode: "dev",
+    logger,
+    faults,
+    backend,
+    ...ops.observability,
+    ...(keys && { keys }),
+  });
   const cors = { allowedOrigins: ["loopback", ...values.cors] };
   const listener = await hub.listen({ host, port, cors });
   const adminToken = await hub.issueAdminToken();
+  const metricsUrl = await ops.metricsUrlOf(hub, listener.url);
   io.stdout.write(
-    `${JSON.stringify({ event: "listening", url: listener.url, adminToken, epoch: hub.epoch })}\n`,
+    `${JSON.stringify({ event: "listening", url: listener.url, metricsUrl, adminToken, epoch: hub.epoch })}\n`,
   );
-  drainOnSignal(hub.close, logger);
+  drainOnSignal(hub, ops.drainMs, logger);
 }
 
 async function serve(args: string[], io: CliStreams): Promise<void> {
@@ -132,18 +191,26 @@ async function serve(args: string[], io: CliStreams): Promise<void> {
     });
   }
   const { backend } = await backendFor("serve", values, logger);
+  const ops = await operationsFor(values, host, logger);
   const { createHub } = await import("./hub.js");
-  const hub = await createHub({ mode: "production", logger, keys, backend });
+  const hub = await createHub({
+    mode: "production",
+    logger,
+    keys,
+    backend,
+    ...ops.observability,
+  });
   const listener = await hub.listen({
     host,
     port,
     ...(values.cors.length > 0 && { cors: { allowedOrigins: values.cors } }),
     ...(tlsCert && tlsKey && { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } }),
   });
+  const metricsUrl = await ops.metricsUrlOf(hub, listener.url);
   io.stdout.write(
-    `${JSON.stringify({ event: "listening", url: listener.url, epoch: hub.epoch })}\n`,
+    `${JSON.stringify({ event: "listening", url: listener.url, metricsUrl, epoch: hub.epoch })}\n`,
   );
-  drainOnSignal(hub.close, logger);
+  drainOnSignal(hub, ops.drainMs, logger);
 }
 
 const run: Record<CommandName, (args: string[], io: CliStreams) => Promise<void>> = {
@@ -186,19 +253,30 @@ export async function runCli(argv: string[], io: CliStreams): Promise<number> {
   }
 }
 
-function drainOnSignal(
-  close: () => Promise<void>,
-  logger: ReturnType<typeof createJsonLogger>,
-): void {
+/**
+ * SIGTERM/SIGINT drain the hub (Hub.close): the listeners get three quarters of `deadlineMs` for
+ * in-flight calls, and the process exits when the drain is done or, at the latest, at the
+ * deadline.
+ */
+function drainOnSignal(hub: Hub, deadlineMs: number, logger: Logger): void {
   const stop = (signal: string) => {
-    logger.log("info", "draining", { signal });
-    close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.log("error", "shutdown failed", { err });
-        process.exit(1);
-      },
-    );
+    logger.log("info", "signal", { signal });
+    setTimeout(() => {
+      logger.log("error", "drain did not finish within its deadline; exiting", {
+        deadline_ms: deadlineMs,
+      });
+      process.exit(1);
+    }, deadlineMs).unref();
+    hub
+      .close({ deadlineMs: Math.floor(deadlineMs * 0.75) })
+      .then(() => flushOnExit())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.log("error", "shutdown failed", { err });
+          process.exit(1);
+        },
+      );
   };
   process.once("SIGINT", () => stop("SIGINT"));
   process.once("SIGTERM", () => stop("SIGTERM"));

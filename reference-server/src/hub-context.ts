@@ -4,6 +4,8 @@ import type { TokenService } from "./auth/token-service.js";
 import type { Clock } from "./clock.js";
 import type { Quotas } from "./domain/quotas.js";
 import type { Logger } from "./logger.js";
+import type { HubMetrics } from "./observability/metrics.js";
+import type { MessageTracing } from "./observability/tracing.js";
 import type { Backend, TenantRecord } from "./storage/types.js";
 
 /** What every domain module and handler of one hub shares. */
@@ -25,6 +27,10 @@ export interface HubContext {
   readonly quotas: Quotas;
   /** How long audit records are kept (ms). */
   readonly auditRetentionMs: number;
+  /** Prometheus metrics of this node. */
+  readonly metrics: HubMetrics;
+  /** Continues a message's W3C trace through the hub (send and deliver spans). */
+  readonly messageTracing: MessageTracing;
   /** Reads a tenant (the caller's tenant always exists: authentication checked it). */
   tenant(tenantId: string): Promise<TenantRecord>;
 }

@@ -12,7 +12,8 @@ import { Health } from "@acb/gen/grpc/health/v1/health_pb";
 import { ServerReflection as ReflectionV1 } from "@acb/gen/grpc/reflection/v1/reflection_pb";
 import { ServerReflection as ReflectionV1alpha } from "@acb/gen/grpc/reflection/v1alpha/reflection_pb";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { type TracerProvider, trace } from "@opentelemetry/api";
 import { createAuditInterceptor } from "./audit/audit-interceptor.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createEarlyRefusalAuditor } from "./audit/early-refusals.js";
@@ -52,6 +53,14 @@ import { createRegistryHandler } from "./handlers/registry-handler.js";
 import { createServerInfoHandler } from "./handlers/server-info-handler.js";
 import type { HubContext, HubLimits } from "./hub-context.js";
 import { createJsonLogger, type Logger } from "./logger.js";
+import {
+  createHubMetrics,
+  type HubMetrics,
+  type HubMetricsOptions,
+} from "./observability/metrics.js";
+import { type OpsState, serveOps } from "./observability/ops-endpoints.js";
+import { createRpcInterceptor } from "./observability/rpc-interceptor.js";
+import { MessageTracing } from "./observability/tracing.js";
 import { createFaultInterceptor } from "./server/fault-interceptor.js";
 import {
   type Listener,
@@ -88,6 +97,16 @@ export interface HubOptions {
   /** How long audit records are kept; older ones are pruned hourly (hub clock). Default 90 days. */
   auditRetentionMs?: number;
   /**
+   * Prometheus metrics: options (tenant and agent labels; both off by default), or a metrics
+   * object to share. Default: a new one with the defaults.
+   */
+  metrics?: HubMetricsOptions | HubMetrics;
+  /**
+   * Where spans go (one per RPC; a message's send and deliver hops). Default: the global
+   * OpenTelemetry tracer provider, which records nothing unless the application registered one.
+   */
+  tracerProvider?: TracerProvider;
+  /**
    * TEST-ONLY: guarantees to break on purpose (faults.ts), so a test can prove the conformance
    * suite notices. Refused in production mode. Default: none.
    */
@@ -110,12 +129,27 @@ export interface Hub {
    * non-loopback address unless `insecure` is set (then a warning is logged): use `tls`.
    */
   listen(options?: ListenOptions & { insecure?: boolean }): Promise<Listener>;
+  /** This node's Prometheus metrics (`hub.metrics.scrape()`; /metrics serves them). */
+  readonly metrics: HubMetrics;
+  /** Why the hub is not ready ("draining", "backend unavailable"); undefined when it is. */
+  notReady(): string | undefined;
+  /**
+   * Starts serving only the operator endpoints (/metrics, /healthz, /readyz) on an address of
+   * their own, off the RPC port. Closed by {@link Hub.close}.
+   */
+  listenOps(options?: { host?: string; port?: number }): Promise<Listener>;
   /** Mints a platform-admin access token (dev mode only). */
   issueAdminToken(ttlMs?: number): Promise<string>;
   /** Counters for observation: e.g. replies dropped because their Request call had ended. */
   stats(): { lateRepliesDropped: number };
-  /** Ends live streams, closes listeners and stops timers. */
-  close(): Promise<void>;
+  /**
+   * Drains, then stops: reports NOT_SERVING (gRPC health, /readyz), refuses new calls with
+   * UNAVAILABLE, ends live streams with UNAVAILABLE (clients reconnect, elsewhere if there are
+   * several nodes), sends HTTP/2 GOAWAY, lets in-flight calls finish for up to `deadlineMs`
+   * (default 2000), then closes what is left, the timers and the backend. Nothing acknowledged is
+   * lost: an acknowledged send is already durable, and a delivery not yet acked is delivered again.
+   */
+  close(options?: { deadlineMs?: number }): Promise<void>;
 }
 
 export const defaultLimits: HubLimits = {
@@ -145,27 +179,6 @@ const capabilities = [
   "request-reply",
   "conversations",
 ] as const;
-
-function loggingInterceptor(logger: Logger): Interceptor {
-  return (next) => async (req) => {
-    try {
-      return await next(req);
-    } catch (err) {
-      const e = ConnectError.from(err);
-      const fields = {
-        procedure: req.url.split("/").slice(-2).join("/"),
-        code: Code[e.code],
-        err: e,
-      };
-      logger.log(
-        e.code === Code.Internal || e.code === Code.Unknown ? "error" : "debug",
-        "rpc failed",
-        fields,
-      );
-      throw e;
-    }
-  };
-}
 
 export async function createHub(options: HubOptions = {}): Promise<Hub> {
   const mode = options.mode ?? "dev";
@@ -203,6 +216,20 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   };
   const shutdown = new AbortController();
   const listeners = new Set<Listener>();
+  const metrics =
+    options.metrics instanceof Object && "scrape" in options.metrics
+      ? (options.metrics as HubMetrics)
+      : createHubMetrics(options.metrics as HubMetricsOptions | undefined);
+  metrics.attach(backend);
+  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer("acb-hub");
+  const ops: OpsState = {
+    metrics,
+    notReady() {
+      if (shutdown.signal.aborted) return "draining";
+      if (!(backend.isAvailable?.() ?? true)) return "backend unavailable";
+      return undefined;
+    },
+  };
 
   const hub: HubContext = {
     backend,
@@ -216,6 +243,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     quotas: new Quotas(backend, clock, tenantOf),
     auditRetentionMs: auditLog.retentionMs,
     logger,
+    metrics,
+    messageTracing: new MessageTracing(tracer),
     async tenant(tenantId) {
       const t = await backend.tenants.get(tenantId);
       if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
@@ -259,7 +288,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       Health,
       createHealthHandler(
         served.map((s) => s.typeName),
-        () => !shutdown.signal.aborted && (backend.isAvailable?.() ?? true),
+        () => ops.notReady() === undefined,
       ),
     );
     router.service(ReflectionV1, reflection.v1);
@@ -302,12 +331,17 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     }),
   });
 
-  const handler = createNodeAdapter({
+  const rpcHandler = createNodeAdapter({
     routes,
     onHandlerError: (procedure, reason) =>
       logger.log("error", "handler failed after its response started", { procedure, err: reason }),
     interceptors: [
-      loggingInterceptor(logger),
+      createRpcInterceptor({
+        logger,
+        metrics,
+        tracer,
+        draining: () => shutdown.signal.aborted,
+      }),
       ...(faults.size > 0 ? [createFaultInterceptor(faults)] : []),
       createAuditInterceptor(hub.audit, createProbeReporter(backend, auditLog, clock)),
       authInterceptor,
@@ -324,8 +358,16 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     }),
   });
 
+  // The operator endpoints answer on the RPC port too (GET /metrics, /healthz, /readyz); no RPC
+  // route uses those paths.
+  const handler: NodeHandlerFn = (req, res) => {
+    if (!serveOps(ops, req, res)) rpcHandler(req, res);
+  };
+
   return {
     epoch: hub.epoch,
+    metrics,
+    notReady: ops.notReady,
     nodeId: hub.nodeId,
     clock,
     handler,
@@ -349,14 +391,27 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         },
       };
     },
+    async listenOps(opsOptions = {}) {
+      const l = await listen((req, res) => {
+        if (serveOps(ops, req, res)) return;
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+        res.end("not found: this port serves /metrics, /healthz and /readyz\n");
+      }, opsOptions);
+      listeners.add(l);
+      return l;
+    },
     stats: () => ({ ...messaging.stats }),
     async issueAdminToken(ttlMs = 24 * 3_600_000) {
       if (mode !== "dev") throw new Error("admin tokens are minted only in dev mode");
       return (await tokens.signAccessToken(PLATFORM_TENANT, "dev-admin", [Role.ADMIN], ttlMs))
         .token;
     },
-    async close() {
-      shutdown.abort();
+    async close(closeOptions = {}) {
+      logger.log("info", "draining", { deadline_ms: closeOptions.deadlineMs ?? 2000 });
+      // Handlers see their signal abort with this reason: live streams end with UNAVAILABLE.
+      shutdown.abort(
+        new ConnectError("the hub is draining (shutting down); reconnect", Code.Unavailable),
+      );
       delivery.close();
       conversations.stopTimers();
       registry.close();
@@ -364,7 +419,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       await largeContexts.close();
       meetings.close();
       auditLog.close();
-      await Promise.all([...listeners].map((l) => l.close()));
+      await Promise.all([...listeners].map((l) => l.close(closeOptions.deadlineMs)));
       listeners.clear();
       await backend.close();
     },

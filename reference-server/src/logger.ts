@@ -1,7 +1,7 @@
+import { pino } from "pino";
+
 /** Severity of a log line. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
-
-const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 /** Writes one JSON object per line; fields such as correlation_id, tenant_id and agent_id go beside the message. */
 export interface Logger {
@@ -16,18 +16,49 @@ export interface JsonLoggerOptions {
   write?: (line: string) => void;
 }
 
+/**
+ * Field names whose values never reach a log line (credentials and payloads), at the top level
+ * and one level down; pino replaces them with "[redacted]".
+ */
+const secretFields = [
+  "token",
+  "accessToken",
+  "refreshToken",
+  "adminToken",
+  "apiKey",
+  "secret",
+  "password",
+  "authorization",
+  "payload",
+  "data",
+];
+
+/** JSON lines through pino: `time` (ISO), `level` (name), `msg`, then the fields. */
 export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
-  const min = order[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const base = pino(
+    {
+      level: options.level ?? "info",
+      base: null,
+      messageKey: "msg",
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: {
+        paths: [...secretFields, ...secretFields.map((f) => `*.${f}`)],
+        censor: "[redacted]",
+      },
+    },
+    // pino writes each line ending in "\n" to this destination, synchronously.
+    { write: (line: string) => write(options.write ? line.replace(/\n$/, "") : line) },
+  );
   return {
     log(level, msg, fields) {
-      if (order[level] < min) return;
       const err = fields?.["err"];
       const rest =
         err instanceof Error
           ? { ...fields, err: { message: err.message, name: err.name } }
           : fields;
-      write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...rest }));
+      base[level](rest ?? {}, msg);
     },
   };
 }

@@ -24,7 +24,16 @@ export function bundleCli(): Promise<string> {
       format: "esm",
       target: "node22",
       conditions: ["source"],
-      external: ["pg", "@electric-sql/pglite", "@bufbuild/*", "@connectrpc/*", "jose"],
+      external: [
+        "pg",
+        "@electric-sql/pglite",
+        "@bufbuild/*",
+        "@connectrpc/*",
+        "jose",
+        "pino",
+        "prom-client",
+        "@opentelemetry/*",
+      ],
       logLevel: "error",
     });
     return outfile;
@@ -41,6 +50,8 @@ export async function removeBundle(): Promise<void> {
 
 export interface HubProcess {
   url: string;
+  /** Where the hub's Prometheus metrics answer (the listening line's metricsUrl). */
+  metricsUrl: string;
   adminToken: string;
   epoch: string;
   child: ChildProcess;
@@ -65,23 +76,27 @@ export async function startHubProcess(
   const stderr: string[] = [];
   child.stderr?.on("data", (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const info = await new Promise<{ url: string; adminToken: string; epoch: string }>(
-    (resolveInfo, reject) => {
-      child.once("exit", (code) =>
-        reject(new Error(`acb-hub exited (${code}) before listening: ${stderr.join("")}`)),
-      );
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-        if (!line.startsWith("{")) return;
-        const parsed = JSON.parse(line) as {
-          event?: string;
-          url: string;
-          adminToken: string;
-          epoch: string;
-        };
-        if (parsed.event === "listening") resolveInfo(parsed);
-      });
-    },
-  );
+  const info = await new Promise<{
+    url: string;
+    metricsUrl: string;
+    adminToken: string;
+    epoch: string;
+  }>((resolveInfo, reject) => {
+    child.once("exit", (code) =>
+      reject(new Error(`acb-hub exited (${code}) before listening: ${stderr.join("")}`)),
+    );
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      if (!line.startsWith("{")) return;
+      const parsed = JSON.parse(line) as {
+        event?: string;
+        url: string;
+        metricsUrl: string;
+        adminToken: string;
+        epoch: string;
+      };
+      if (parsed.event === "listening") resolveInfo(parsed);
+    });
+  });
   return {
     ...info,
     child,

@@ -185,6 +185,20 @@ describe("messaging with at-least-once delivery", () => {
     await receiver.close();
   });
 
+  it("replies with the request's traceparent, so the trace goes on to the requester", async () => {
+    const alice = await agent("alice");
+    const bob = await agent("bob");
+    bob.handle("status", () => ({ ok: true }));
+    const bobReceiver = bob.receive();
+    await bobReceiver.ready;
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const reply = await alice
+      .request("bob", "status", {}, { headers: { traceparent, tracestate: "acb=1" } })
+      .wait();
+    expect(reply.headers).toMatchObject({ traceparent, tracestate: "acb=1" });
+    await bobReceiver.close();
+  });
+
   it("answers a request, and times out with DEADLINE_EXCEEDED, dropping the late reply", async () => {
     const alice = await agent("alice");
     const bob = await agent("bob");

@@ -200,7 +200,7 @@ export class DeliveryEngine {
           );
           if (batch.length > 0) {
             lastSent = now;
-            yield { kind: "deliveries", deliveries: batch };
+            yield { kind: "deliveries", deliveries: batch.map((d) => this.observed(identity, d)) };
             continue;
           }
         }
@@ -235,6 +235,24 @@ export class DeliveryEngine {
       signal.removeEventListener("abort", wake);
       if (this.receivers.get(k) === receiver) this.receivers.delete(k);
     }
+  }
+
+  /** Counts a delivery in the metrics and continues its message's trace (a deliver span). */
+  private observed(identity: Identity, d: ClaimedDelivery): ClaimedDelivery {
+    const m = d.message;
+    this.hub.metrics.messageDelivered(
+      identity.tenantId,
+      identity.agentId,
+      m.data.length,
+      (this.hub.clock.now() - m.createdAt) / 1000,
+    );
+    const headers = this.hub.messageTracing.delivered(m.headers, {
+      "acb.tenant_id": identity.tenantId,
+      "acb.recipient_id": identity.agentId,
+      "acb.message_id": m.id,
+      "acb.delivery_attempt": String(d.attempt),
+    });
+    return headers === m.headers ? d : { ...d, message: { ...m, headers } };
   }
 
   /** Deliveries of the agent currently in flight (sent, not yet settled or reaped). */

@@ -83,6 +83,7 @@ export class Messaging {
     input: SendInput,
   ): Promise<SendResult> {
     const now = this.hub.clock.now();
+    const started = performance.now();
     const type = input.type === MessageType.UNSPECIFIED ? MessageType.EVENT : input.type;
     const messageId = newId("msg_", now);
 
@@ -125,6 +126,13 @@ export class Messaging {
     if (!stored.ok && "duplicateOf" in stored) {
       return { messageId: stored.duplicateOf, duplicate: true };
     }
+    this.hub.metrics.messageSent(
+      identity.tenantId,
+      identity.agentId,
+      MessageType[type] ?? "UNSPECIFIED",
+      message.data.length,
+      (performance.now() - started) / 1000,
+    );
     return { messageId, duplicate: false };
   }
 
@@ -150,7 +158,12 @@ export class Messaging {
       conversationId: input.conversationId,
       idempotencyKey: input.idempotencyKey,
       metadata: input.metadata,
-      headers: input.headers,
+      // With a traceparent, the stored header names the hub's send span (tracing.ts).
+      headers: this.hub.messageTracing.sent(input.headers, {
+        "acb.tenant_id": identity.tenantId,
+        "acb.sender_id": identity.agentId,
+        "acb.message_id": id,
+      }),
       createdAt: now,
       expiresAt: input.expiresAt ?? now + (input.ttlMs ?? tenant.settings.defaultMessageTtlMs),
     };

@@ -83,10 +83,30 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
     });
   };
   const sessions = new Set<http2.ServerHttp2Session>();
+  // Open streams per HTTP/2 session: once the listener closes, a session whose last stream ended
+  // is destroyed at once (a client may keep a session open after GOAWAY until it times out).
+  const openStreams = new Map<http2.ServerHttp2Session, number>();
+  const endIfIdle = (session: http2.ServerHttp2Session) => {
+    if (!closing || (openStreams.get(session) ?? 0) > 0 || session.destroyed) return;
+    // Frames still queued (the last stream's trailers) are written first.
+    if ((session.state.outboundQueueSize ?? 0) > 0) setImmediate(() => endIfIdle(session));
+    else session.destroy();
+  };
   const trackSession = (session: http2.ServerHttp2Session) => {
     session.setLocalWindowSize(H2_CONNECTION_WINDOW);
     sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    openStreams.set(session, 0);
+    session.on("stream", (stream) => {
+      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
+      stream.once("close", () => {
+        openStreams.set(session, (openStreams.get(session) ?? 1) - 1);
+        endIfIdle(session);
+      });
+    });
+    session.once("close", () => {
+      sessions.delete(session);
+      openStreams.delete(session);
+    });
   };
   let outer: net.Server;
   let servers: (http.Server | http2.Http2Server | http2.Http2SecureServer)[];
@@ -164,7 +184,10 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
       timer.unref();
       // Idle connections would hold close() open until the grace period ends: HTTP/2 sessions get
       // GOAWAY (active streams may finish), idle HTTP/1.1 connections are closed now.
-      for (const session of sessions) session.close();
+      for (const session of sessions) {
+        session.close();
+        endIfIdle(session);
+      }
       for (const socket of sockets) {
         if (!h2Sockets.has(socket) && (busy.get(socket) ?? 0) === 0) socket.destroy();
       }

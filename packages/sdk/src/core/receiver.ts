@@ -37,6 +37,16 @@ export interface ReceivedMessage<T = unknown> extends InboundMessage<T> {
   reply<R>(value: R, options?: SendOptions<R>): Promise<SendResult>;
 }
 
+/** The W3C trace-context headers of a message (`traceparent`, `tracestate`), when it has them. */
+function traceContextOf(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ["traceparent", "tracestate"]) {
+    const value = headers[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
 /**
  * A message handler. In automatic-ack mode the delivery is acknowledged when it returns and
  * negatively acknowledged (redelivered later) when it throws. For a query or command, a value
@@ -189,6 +199,8 @@ export function startReceiver(
         send(
           sendRequest({ recipientId: base.replyTo || base.senderId }, base.kind, value, {
             ...o,
+            // The reply continues the request's W3C trace, unless the caller sets those headers.
+            headers: { ...traceContextOf(base.headers), ...o.headers },
             type: "response",
             correlationId: base.id,
           }),

@@ -209,6 +209,9 @@ describe.skipIf(!url)("postgres backend guarantees", () => {
       await down;
       expect(backend.isAvailable?.()).toBe(false);
       expect((await health.check({})).status).toBe(Serving.NOT_SERVING);
+      // The HTTP readiness probe follows the database too; liveness does not.
+      expect((await fetch(`${listener.url}/readyz`)).status).toBe(503);
+      expect((await fetch(`${listener.url}/healthz`)).status).toBe(200);
 
       const up = once(availability, "up");
       relay.restore();
@@ -216,6 +219,7 @@ describe.skipIf(!url)("postgres backend guarantees", () => {
       await up;
       expect(backend.isAvailable?.()).toBe(true);
       expect((await health.check({})).status).toBe(Serving.SERVING);
+      expect((await fetch(`${listener.url}/readyz`)).status).toBe(200);
       expect((await backend.contexts.get("tr", "c-1"))?.id).toBe("c-1");
     } finally {
       await hub.close();
