@@ -18,6 +18,7 @@ export const latencyCases: ConformanceCase[] = [
     description:
       "Small messages go from Send to the recipient's stream within p50/p95/p99 thresholds (default 10/30/50 ms)",
     spec: "acb.v1.MessagingService.Send",
+    rules: ["latency.small-message"],
     requires: ["messaging"],
     timeoutMs: 120_000,
     async run(t) {

@@ -13,6 +13,7 @@ export const registryCases: ConformanceCase[] = [
     profile: "registry",
     description: "A registered agent reads back as registered, ONLINE, in the caller's tenant",
     spec: "acb.v1.RegistryService.Register",
+    rules: ["registry.register-get"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -43,6 +44,7 @@ export const registryCases: ConformanceCase[] = [
     description:
       "Registering an id ONLINE under another session is ALREADY_EXISTS unless take_over",
     spec: "acb.v1.RegistryService.Register",
+    rules: ["registry.duplicate-online"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -69,6 +71,7 @@ export const registryCases: ConformanceCase[] = [
     profile: "registry",
     description: "Discover returns exactly the agents with the requested capability",
     spec: "acb.v1.RegistryService.Discover",
+    rules: ["registry.discover"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -94,6 +97,7 @@ export const registryCases: ConformanceCase[] = [
     description:
       "An agent without heartbeats goes OFFLINE after the presence timeout (WatchAgents says so)",
     spec: "acb.v1.RegistryService.WatchAgents",
+    rules: ["registry.presence-timeout"],
     requires,
     async run(t) {
       const tenant = await t.tenant({ presenceTimeoutMs: 300, heartbeatIntervalMs: 100 });
@@ -133,6 +137,7 @@ export const registryCases: ConformanceCase[] = [
     profile: "registry",
     description: "An unregistered agent is NOT_FOUND afterwards",
     spec: "acb.v1.RegistryService.Unregister",
+    rules: ["registry.unregister"],
     requires,
     async run(t) {
       const tenant = await t.tenant();

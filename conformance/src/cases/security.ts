@@ -18,6 +18,7 @@ export const securityCases: ConformanceCase[] = [
     profile: "security",
     description: "A call without a credential, or with a forged one, is UNAUTHENTICATED",
     spec: "acb.v1.AuthService",
+    rules: ["security.authenticate"],
     async run(t) {
       const tenant = await t.tenant();
       await tenant.agent("auth-a");
@@ -50,6 +51,7 @@ export const securityCases: ConformanceCase[] = [
     description:
       "A role that may not call an RPC gets PERMISSION_DENIED (observer writes, agent administers)",
     spec: "acb.v1.Role",
+    rules: ["security.roles"],
     async run(t) {
       const tenant = await t.tenant();
       const observer = await tenant.agent("role-observer", {
@@ -80,6 +82,7 @@ export const securityCases: ConformanceCase[] = [
     profile: "security",
     description: "Another tenant's objects are NOT_FOUND, never revealed, read or changed",
     spec: "acb.v1.ContextService.GetContext",
+    rules: ["security.tenant-isolation"],
     async run(t) {
       const home = await t.tenant();
       const away = await t.tenant();
@@ -125,6 +128,7 @@ export const securityCases: ConformanceCase[] = [
     profile: "security",
     description: "Input that breaks a validation rule is INVALID_ARGUMENT and changes nothing",
     spec: "acb.v1.CreateContextRequest",
+    rules: ["security.validation"],
     async run(t) {
       const tenant = await t.tenant();
       const a = await tenant.agent("bad-a");
@@ -164,6 +168,7 @@ export const securityCases: ConformanceCase[] = [
     description:
       "INVALID_ARGUMENT for a broken rule names the field (buf.validate.Violations detail)",
     spec: "acb.v1.RegistryService.Register",
+    rules: ["security.validation-field"],
     async run(t) {
       const tenant = await t.tenant();
       const a = await tenant.agent("field-a");
