@@ -4,12 +4,14 @@
 
 import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
 import {
   WatchMeetingResponse_Kind as MeetingKind,
   MeetingTurnPolicy,
 } from "@acb/gen/acb/v1/meetings_pb";
 import { WatchAgentsResponse_Kind as AgentKind, AgentStatus } from "@acb/gen/acb/v1/registry_pb";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
 import { duration } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
@@ -190,6 +192,50 @@ export const lifecycleCases: ConformanceCase[] = [
     },
   },
   {
+    id: "registry.agent-quota",
+    level: "MUST",
+    profile: "registry",
+    description:
+      "Register beyond the tenant's max_agents is RESOURCE_EXHAUSTED with RetryInfo; agents already registered may register again",
+    spec: "acb.v1.TenantQuotas.max_agents",
+    rules: ["registry.agent-quota"],
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-q`;
+      await t.admin.admin.createTenant({
+        tenantId,
+        tier: Tier.CUSTOM,
+        quotas: { maxAgents: 2 },
+      });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const agent = async (name: string) => {
+        const issued = await t.admin.auth.issueToken({
+          tenantId,
+          agentId: name,
+          roles: [Role.AGENT_FULL],
+        });
+        return t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
+      };
+      for (const name of ["q-1", "q-2"]) {
+        await (await agent(name)).registry.register({ agentId: name, type: "conformance" });
+      }
+      const third = await agent("q-3");
+      const err = await expectCode(
+        third.registry.register({ agentId: "q-3", type: "conformance" }),
+        Code.ResourceExhausted,
+        "Register of a third agent with max_agents 2",
+      );
+      check(err.findDetails(RetryInfoSchema).length > 0, "the refusal carries no RetryInfo");
+      const again = await agent("q-1");
+      await again.registry.register({ agentId: "q-1", type: "conformance", takeOver: true });
+      const listed = await again.registry.listAgents({});
+      check(
+        listed.agents.map((a) => a.id).join(",") === "q-1,q-2",
+        `the tenant lists [${listed.agents.map((a) => a.id).join(", ")}]`,
+      );
+    },
+  },
+  {
     id: "registry.presence-timeout-repeats",
     level: "MUST",
     profile: "registry",
@@ -214,9 +260,16 @@ export const lifecycleCases: ConformanceCase[] = [
           what,
           t.settings.waitMs,
         );
+      const before = (await a.registry.getAgent({ agentId: a.id })).agent?.lastSeen;
       await status(AgentStatus.OFFLINE, "the first OFFLINE after the presence timeout");
       const beat = await a.registry.heartbeat({ agentId: a.id });
       check(beat.status === AgentStatus.ONLINE, "the heartbeat did not bring the agent back");
+      // The presence timeout has passed since registration, so the heartbeat is seen later.
+      const after = (await a.registry.getAgent({ agentId: a.id })).agent?.lastSeen;
+      check(
+        before && after && timestampMs(after) > timestampMs(before),
+        "last_seen did not move forward with the heartbeat",
+      );
       await status(AgentStatus.ONLINE, "ONLINE after the heartbeat");
       await status(AgentStatus.OFFLINE, "the second OFFLINE after another presence timeout");
     },

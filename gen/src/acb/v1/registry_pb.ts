@@ -669,6 +669,8 @@ export const RegistryService: GenService<{
    * MUST [acb:registry.register-get]: a registered agent reads back with what it registered.
    * MUST [acb:registry.duplicate-online]: a second Register of an ONLINE agent without take_over is
    *   ALREADY_EXISTS.
+   * MUST [acb:registry.agent-quota]: a Register that would exceed the tenant's max_agents is
+   *   RESOURCE_EXHAUSTED with RetryInfo; an agent already registered may register again.
    *
    * @generated from rpc acb.v1.RegistryService.Register
    */
