@@ -8,7 +8,7 @@ export default defineConfig({
   test: {
     reporters: ["default", "./scripts/summary-reporter.ts"],
     include: ["**/*.test.ts"],
-    exclude: ["**/node_modules/**", "**/dist/**"],
+    exclude: ["**/node_modules/**", "**/dist/**", "**/.stryker-tmp/**"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

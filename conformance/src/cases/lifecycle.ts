@@ -5,6 +5,7 @@
 import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
+import { SubscribeContextsResponse_Kind as ContextKind } from "@acb/gen/acb/v1/contexts_pb";
 import { UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
 import {
   WatchMeetingResponse_Kind as MeetingKind,
@@ -233,6 +234,43 @@ export const lifecycleCases: ConformanceCase[] = [
         listed.agents.map((a) => a.id).join(",") === "q-1,q-2",
         `the tenant lists [${listed.agents.map((a) => a.id).join(", ")}]`,
       );
+    },
+  },
+  {
+    id: "contexts.ttl-expiry-repeats",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "TTL expiry keeps working after the first: a context created after another expired expires too",
+    spec: "acb.v1.SubscribeContextsResponse.Kind.KIND_EXPIRED",
+    rules: ["contexts.ttl-expiry"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("ttl2-a");
+      const sub = t.stream((signal) => a.contexts.subscribeContexts({}, { signal }));
+      await sub.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      for (const id of ["first", "second"]) {
+        await a.contexts.createContext({
+          contextId: id,
+          type: "n",
+          payload: text(id),
+          ttl: duration(300),
+        });
+        await sub.waitFor(
+          (e) => e.kind === ContextKind.EXPIRED && e.context?.id === id,
+          `KIND_EXPIRED of "${id}" (300 ms TTL)`,
+          t.settings.waitMs,
+        );
+        await expectCode(
+          a.contexts.getContext({ contextId: id }),
+          Code.NotFound,
+          `GetContext of "${id}" after expiry`,
+        );
+      }
     },
   },
   {
