@@ -2,18 +2,21 @@
 // an agent of another tenant gets NOT_FOUND (or, for batch answers, the per-item NOT_FOUND), sees
 // nothing in lists and streams, and the owner's object is unchanged afterwards. One case per RPC.
 
+import { SubscribeContextsResponse_Kind as ContextKind } from "@acb/gen/acb/v1/contexts_pb";
 import { ConversationMode, ConversationState } from "@acb/gen/acb/v1/conversations_pb";
 import { UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
 import { MeetingTurnPolicy } from "@acb/gen/acb/v1/meetings_pb";
 import { SettleStatus } from "@acb/gen/acb/v1/messaging_pb";
+import { WatchAgentsResponse_Kind as AgentKind } from "@acb/gen/acb/v1/registry_pb";
 import { type ConformanceCase, check } from "../case.js";
-import type { CaseContext, TestAgent } from "../harness.js";
+import type { CaseContext, TestAgent, TestTenant } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
 import { Code, expectCode, sha256 } from "../wire.js";
 
 const byte = { offset: 0n, data: new Uint8Array(1), sha256: sha256(new Uint8Array(1)) };
 
 interface Pair {
+  away: TestTenant;
   owner: TestAgent;
   peer: TestAgent;
   intruder: TestAgent;
@@ -23,6 +26,7 @@ async function pair(t: CaseContext): Promise<Pair> {
   const home = await t.tenant();
   const away = await t.tenant();
   return {
+    away,
     owner: await home.agent("iso-owner"),
     peer: await home.agent("iso-peer"),
     intruder: await away.agent("iso-intruder"),
@@ -358,6 +362,81 @@ function casesOf<S>(kind: Kind<S>): ConformanceCase[] {
   }));
 }
 
+/** Events of one tenant never reach another tenant's topic subscribers or watch streams. */
+const crossings: ConformanceCase[] = [
+  {
+    id: "isolation.topic.publish",
+    level: "MUST",
+    profile: "security",
+    description:
+      "A topic message never reaches a subscriber of another tenant with a matching pattern",
+    spec: "acb.v1.MessagingService.SubscribeTopic",
+    rules: ["security.tenant-isolation"],
+    requires: ["messaging"],
+    async run(t) {
+      const p = await pair(t);
+      await p.intruder.messaging.subscribeTopic({ pattern: "news.>" });
+      const inbox = await Inbox.open(t, p.intruder);
+      await p.owner.messaging.send({
+        target: { case: "topic", value: "news.today" },
+        kind: "home-news",
+        payload: text("n"),
+      });
+      await p.intruder.messaging.send({
+        target: { case: "topic", value: "news.today" },
+        kind: "sentinel",
+        payload: text("end"),
+      });
+      const got = await inbox.collectUntil(
+        (d) => d.message?.kind === "sentinel",
+        "the intruder's own topic message",
+      );
+      check(!got.some((d) => d.message?.kind === "home-news"), "a topic message crossed tenants");
+    },
+  },
+  {
+    id: "isolation.watch.events",
+    level: "MUST",
+    profile: "security",
+    description:
+      "WatchAgents and SubscribeContexts of one tenant never show another tenant's agents or contexts",
+    spec: "acb.v1.RegistryService.WatchAgents",
+    rules: ["security.tenant-isolation"],
+    async run(t) {
+      const p = await pair(t);
+      const agents = t.stream((signal) => p.intruder.registry.watchAgents({}, { signal }));
+      const contexts = t.stream((signal) => p.intruder.contexts.subscribeContexts({}, { signal }));
+      await agents.waitFor(
+        (e) => e.kind === AgentKind.READY,
+        "WatchAgents READY",
+        t.settings.waitMs,
+      );
+      await contexts.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      await p.owner.contexts.createContext({ contextId: "home", type: "n", payload: text("h") });
+      await p.peer.registry.unregister({ agentId: p.peer.id });
+      // Sentinels from the intruder's own tenant: what precedes them must be its own only.
+      await p.intruder.contexts.createContext({ contextId: "away", type: "n", payload: text("a") });
+      const c = await contexts.waitFor(
+        (e) => e.context !== undefined,
+        "the intruder's own context event",
+        t.settings.waitMs,
+      );
+      check(c.context?.id === "away", `SubscribeContexts showed "${c.context?.id}" first`);
+      await p.away.agent("iso-newcomer");
+      const a = await agents.waitFor(
+        (e) => e.agent !== undefined,
+        "the intruder's own registry event",
+        t.settings.waitMs,
+      );
+      check(a.agent?.id === "iso-newcomer", `WatchAgents showed "${a.agent?.id}" first`);
+    },
+  },
+];
+
 export const isolationCases: ConformanceCase[] = [
   ...casesOf(context),
   ...casesOf(largeContext),
@@ -368,4 +447,5 @@ export const isolationCases: ConformanceCase[] = [
   ...casesOf(deadLetter),
   ...casesOf(conversation),
   ...casesOf(meeting),
+  ...crossings,
 ];

@@ -98,7 +98,7 @@ export const lifecycleCases: ConformanceCase[] = [
     level: "MUST",
     profile: "streaming",
     description:
-      "An UPDATE upload with a stale expected_revision is ABORTED (REVISION_MISMATCH) and changes nothing",
+      "An UPDATE upload whose expected_revision is stale at BeginUpload, or at CommitUpload, is ABORTED (REVISION_MISMATCH) and changes nothing",
     spec: "acb.v1.BeginUploadRequest.expected_revision",
     rules: ["large.update-cas"],
     requires: ["large-contexts"],
@@ -122,6 +122,28 @@ export const lifecycleCases: ConformanceCase[] = [
       check(reasonOf(err) === "REVISION_MISMATCH", `ErrorInfo reason is "${reasonOf(err)}"`);
       const still = await a.contexts.getContext({ contextId: "c" });
       check(still.context?.revision === 2n, "the refused upload changed the context");
+      // Checked again at commit: a write between BeginUpload and CommitUpload wins.
+      const { upload } = await a.large.beginUpload({
+        mode: UploadMode.UPDATE,
+        contextId: "c",
+        totalSize: BigInt(data.length),
+        sha256: sha256(data),
+        expectedRevision: 2n,
+      });
+      const uploadId = upload?.id ?? "";
+      await a.large.appendChunk({
+        uploadId,
+        chunk: { offset: 0n, data, sha256: sha256(data) },
+      });
+      await a.contexts.updateContext({ contextId: "c", payload: text("meanwhile") });
+      const late = await expectCode(
+        a.large.commitUpload({ uploadId }),
+        Code.Aborted,
+        "CommitUpload after the context moved past expected_revision",
+      );
+      check(reasonOf(late) === "REVISION_MISMATCH", `ErrorInfo reason is "${reasonOf(late)}"`);
+      const after = await a.contexts.getContext({ contextId: "c" });
+      check(after.context?.revision === 3n, "the refused commit changed the context");
     },
   },
   {
