@@ -173,7 +173,8 @@ export const deliveryPathCases: ConformanceCase[] = [
     rules: ["delivery.dead-letter-after-max", "delivery.redeliver-after-deadline"],
     requires,
     async run(t) {
-      const { s, r } = await duo(t, "dl-drop", { ackDeadlineMs: 150, maxDeliveryAttempts: 2 });
+      // A deadline long enough that no redelivery reaches a stream before the case drops it.
+      const { s, r } = await duo(t, "dl-drop", { ackDeadlineMs: 1_000, maxDeliveryAttempts: 2 });
       await s.messaging.send(to(r, "dropped"));
       for (let attempt = 1; attempt <= 2; attempt++) {
         const inbox = await Inbox.open(t, r);
@@ -280,7 +281,8 @@ export const deliveryPathCases: ConformanceCase[] = [
     rules: ["delivery.settle-stale"],
     requires,
     async run(t) {
-      const { s, r } = await duo(t, "stale", { ackDeadlineMs: 150, maxDeliveryAttempts: 5 });
+      // Long enough for the case to settle the redelivery within its own deadline.
+      const { s, r } = await duo(t, "stale", { ackDeadlineMs: 1_500, maxDeliveryAttempts: 5 });
       const inbox = await Inbox.open(t, r);
       await s.messaging.send(to(r, "late"));
       const d1 = await inbox.next("attempt 1");
@@ -301,7 +303,7 @@ export const deliveryPathCases: ConformanceCase[] = [
     requires,
     async run(t) {
       const { s, r } = await duo(t, "abs");
-      const expiresAt = Date.now() + 300;
+      const expiresAt = Date.now() + 800;
       await s.messaging.send(
         to(r, "short-lived", { expiry: { case: "expiresAt", value: timestampFromMs(expiresAt) } }),
       );
@@ -324,10 +326,12 @@ export const deliveryPathCases: ConformanceCase[] = [
       const { s, r } = await duo(t, "exp-redel", { maxDeliveryAttempts: 5 });
       const inbox = await Inbox.open(t, r);
       const sentAt = Date.now();
-      await s.messaging.send(to(r, "fleeting", { expiry: { case: "ttl", value: duration(300) } }));
+      await s.messaging.send(
+        to(r, "fleeting", { expiry: { case: "ttl", value: duration(1_000) } }),
+      );
       const d = await inbox.next("attempt 1");
-      await r.messaging.nack({ deliveryIds: [d.deliveryId], redeliverDelay: duration(500) });
-      await untilPast(sentAt + 500 + 300, t.signal);
+      await r.messaging.nack({ deliveryIds: [d.deliveryId], redeliverDelay: duration(1_500) });
+      await untilPast(sentAt + 1_500 + 300, t.signal);
       await s.messaging.send(to(r, "sentinel"));
       await expectKinds(inbox, [], "after the expiry");
     },
