@@ -162,6 +162,42 @@ export const securityCases: ConformanceCase[] = [
     },
   },
   {
+    id: "security.bad-tokens",
+    level: "MUST",
+    profile: "security",
+    description:
+      "A page_token or cursor the hub did not issue is INVALID_ARGUMENT, for lists and for streams",
+    spec: "acb.v1.ListAgentsRequest.page_token",
+    rules: ["security.validation"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("tok-a");
+      await expectCode(
+        a.registry.listAgents({ pageToken: "not-a-token" }),
+        Code.InvalidArgument,
+        "ListAgents with a made-up page_token",
+      );
+      await expectCode(
+        a.contexts.listContexts({ pageToken: "bm90IGpzb24" }),
+        Code.InvalidArgument,
+        "ListContexts with a page_token that is not the hub's",
+      );
+      const first = async (open: () => AsyncIterable<unknown>) => {
+        for await (const _ of open()) return;
+      };
+      await expectCode(
+        first(() => a.registry.watchAgents({ cursor: "not-a-cursor" }, { signal: t.signal })),
+        Code.InvalidArgument,
+        "WatchAgents with a made-up cursor",
+      );
+      await expectCode(
+        first(() => a.contexts.subscribeContexts({ cursor: "c1" }, { signal: t.signal })),
+        Code.InvalidArgument,
+        "SubscribeContexts with a made-up cursor",
+      );
+    },
+  },
+  {
     id: "security.bad-input-field-reason",
     level: "SHOULD",
     profile: "security",
