@@ -21,7 +21,15 @@ export const securityCases: ConformanceCase[] = [
     rules: ["security.authenticate"],
     async run(t) {
       const tenant = await t.tenant();
-      await tenant.agent("auth-a");
+      const a = await tenant.agent("auth-a");
+      // A valid token in a header that is not exactly "Bearer <token>" is no credential.
+      for (const header of [`XBearer ${a.token}`, `Bearer ${a.token} extra`, a.token]) {
+        await expectCode(
+          t.clientsWith(header).registry.getAgent({ agentId: "auth-a" }),
+          Code.Unauthenticated,
+          `GetAgent with Authorization "${header.replace(a.token, "<token>")}"`,
+        );
+      }
       const anonymous = t.clientsWith(undefined);
       await expectCode(
         anonymous.registry.getAgent({ agentId: "auth-a" }),
