@@ -12,7 +12,7 @@ export default defineConfig({
     // Builds dist/ once before the tests: some tests run the built bins (acb-hub, the demo).
     globalSetup: ["./scripts/build-before-tests.ts"],
     include: ["**/*.test.ts"],
-    exclude: ["**/node_modules/**", "**/dist/**"],
+    exclude: ["**/node_modules/**", "**/dist/**", "**/.stryker-tmp/**"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

@@ -39,6 +39,11 @@ export interface ConformanceCase {
   readonly description: string;
   /** The proto element whose comment states the rule, e.g. "acb.v1.MessagingService.Receive". */
   readonly spec: string;
+  /**
+   * The ids of the rules the case checks, as tagged in the proto comments (`[acb:<id>]`);
+   * docs/conformance-coverage.md maps every rule to its cases.
+   */
+  readonly rules: readonly string[];
   /** Capabilities (GetServerInfo.capabilities) the case needs; it is skipped when one is missing. */
   readonly requires?: readonly string[];
   /** Overrides the run's per-case timeout. */

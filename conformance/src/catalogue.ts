@@ -4,11 +4,15 @@ import type { ConformanceCase } from "./case.js";
 import { capabilityCases } from "./cases/capabilities.js";
 import { contextCases } from "./cases/contexts.js";
 import { deliveryCases } from "./cases/delivery.js";
+import { deliveryPathCases } from "./cases/delivery-paths.js";
 import { durabilityCases } from "./cases/durability.js";
+import { isolationCases } from "./cases/isolation.js";
 import { latencyCases } from "./cases/latency.js";
+import { lifecycleCases } from "./cases/lifecycle.js";
 import { meetingCases } from "./cases/meetings.js";
 import { registryCases } from "./cases/registry.js";
 import { requestReplyCases } from "./cases/request-reply.js";
+import { roleCases } from "./cases/roles.js";
 import { securityCases } from "./cases/security.js";
 import { streamingCases } from "./cases/streaming.js";
 
@@ -17,10 +21,14 @@ export const catalogue: readonly ConformanceCase[] = [
   ...registryCases,
   ...contextCases,
   ...deliveryCases,
+  ...deliveryPathCases,
   ...requestReplyCases,
   ...streamingCases,
   ...meetingCases,
   ...securityCases,
+  ...roleCases,
+  ...isolationCases,
+  ...lifecycleCases,
   ...latencyCases,
   ...durabilityCases,
 ];

@@ -24,6 +24,7 @@ export const usage = `usage: acb-conformance --url URL --admin-token TOKEN [opti
   --p50 MS --p95 MS --p99 MS  latency thresholds (default 10, 30, 50)
   --latency-messages N      messages in the latency run (default 500)
   --latency-rate N          their rate in msg/s (default 250)
+  --latency-size BYTES      payload bytes of each (default 64)
   --case-timeout MS         time limit of one case (default 30000)
   --wait MS                 bound of each wait for an event the hub owes (default 5000)
   --restart-cmd CMD         shell command that restarts the hub (enables durability)
@@ -64,6 +65,7 @@ const options = {
   p99: { type: "string" },
   "latency-messages": { type: "string" },
   "latency-rate": { type: "string" },
+  "latency-size": { type: "string" },
   "case-timeout": { type: "string" },
   wait: { type: "string" },
   "restart-cmd": { type: "string" },
@@ -121,6 +123,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
     };
     const messages = positive("latency-messages", values["latency-messages"]);
     const rate = positive("latency-rate", values["latency-rate"]);
+    const size = positive("latency-size", values["latency-size"]);
     const caseTimeoutMs = positive("case-timeout", values["case-timeout"]);
     const waitMs = positive("wait", values.wait);
     const only = values.only
@@ -138,6 +141,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
       latencyLoad: {
         ...(messages !== undefined && { messages }),
         ...(rate !== undefined && { ratePerSecond: rate }),
+        ...(size !== undefined && { messageBytes: size }),
       },
       ...(profiles && { profiles: profiles as Profile[] }),
       ...(only && { only }),

@@ -40,7 +40,12 @@ export interface CaseSettings {
   /** Latency thresholds in ms. */
   readonly thresholds: { readonly p50: number; readonly p95: number; readonly p99: number };
   /** Latency load: messages and their rate. */
-  readonly latencyLoad: { readonly messages: number; readonly ratePerSecond: number };
+  readonly latencyLoad: {
+    readonly messages: number;
+    readonly ratePerSecond: number;
+    /** Payload bytes of each message. */
+    readonly messageBytes: number;
+  };
   /** Shell command that restarts the hub (durability profile); undefined skips it. */
   readonly restartCmd: string | undefined;
 }
@@ -96,6 +101,25 @@ export type TenantSettingsInit = Partial<
   }
 >;
 
+/** A latency measurement as the JSON report gives it, for a CI to graph. */
+export interface LatencyProfile {
+  /** The offered (paced, open-loop) load in messages per second. */
+  offeredRatePerSecond: number;
+  /** The rate the sends actually left at (below the offered rate when the client fell behind). */
+  achievedRatePerSecond: number;
+  /** Messages sent and measured (first delivery attempts only). */
+  messages: number;
+  samples: number;
+  /** Payload bytes of each message. */
+  messageBytes: number;
+  senders: number;
+  /** Send→deliver latency in ms (nearest rank). */
+  percentilesMs: { p50: number; p90: number; p95: number; p99: number; max: number };
+  meanMs: number;
+  /** The thresholds the run applied, in ms. */
+  thresholdsMs: { p50: number; p95: number; p99: number };
+}
+
 /** What a running case gets. */
 export interface CaseContext {
   /** Aborted when the case times out or ends: pass it to every call and stream. */
@@ -110,6 +134,8 @@ export interface CaseContext {
   tenant(settings?: TenantSettingsInit): Promise<TestTenant>;
   /** Opens a server stream that is closed when the case ends. */
   stream<T>(open: (signal: AbortSignal) => AsyncIterable<T>): StreamReader<T>;
+  /** Records what the case measured; it appears in the case's result and the JSON report. */
+  measured(latency: LatencyProfile): void;
   /** Registers cleanup work to run when the case ends (in reverse order). */
   defer(fn: () => Promise<unknown> | unknown): void;
 }

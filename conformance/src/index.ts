@@ -16,7 +16,14 @@ export {
 } from "./case.js";
 export { catalogue } from "./catalogue.js";
 export { type ExpectedFailure, parseExpectedFailures } from "./expected-failures.js";
-export type { CaseContext, CaseSettings, TestAgent, TestTenant, WireProtocol } from "./harness.js";
+export type {
+  CaseContext,
+  CaseSettings,
+  LatencyProfile,
+  TestAgent,
+  TestTenant,
+  WireProtocol,
+} from "./harness.js";
 export { formatCaseLine, formatCatalogue, formatSummary, toJson, toJunit } from "./report.js";
 export {
   type CaseResult,

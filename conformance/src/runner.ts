@@ -17,6 +17,7 @@ import {
   type CaseContext,
   type CaseSettings,
   type Clients,
+  type LatencyProfile,
   Provisioner,
   Wire,
   type WireProtocol,
@@ -37,7 +38,7 @@ export interface ConformanceOptions {
   expectedFailures?: readonly ExpectedFailure[];
   /** Latency thresholds in ms. Default p50 10, p95 30, p99 50. */
   thresholds?: Partial<CaseSettings["thresholds"]>;
-  /** Latency load. Default 500 messages at 250 msg/s. */
+  /** Latency load. Default 500 messages of 64 payload bytes at 250 msg/s. */
   latencyLoad?: Partial<CaseSettings["latencyLoad"]>;
   /** Time limit of one case, in ms. Default 30,000. */
   caseTimeoutMs?: number;
@@ -71,6 +72,8 @@ export interface CaseResult {
   durationMs: number;
   /** Why it failed, warned or was skipped. */
   detail?: string;
+  /** What the case measured (the latency profile). */
+  latency?: LatencyProfile;
 }
 
 export interface ConformanceSummary {
@@ -96,12 +99,14 @@ export interface ConformanceReport {
   startedAt: string;
   durationMs: number;
   summary: ConformanceSummary;
+  /** The latency profile of latency.send-deliver, when it ran: offered load, size, percentiles. */
+  latency?: LatencyProfile;
   cases: CaseResult[];
 }
 
 const defaults = {
   thresholds: { p50: 10, p95: 30, p99: 50 },
-  latencyLoad: { messages: 500, ratePerSecond: 250 },
+  latencyLoad: { messages: 500, ratePerSecond: 250, messageBytes: 64 },
   caseTimeoutMs: 30_000,
   waitMs: 5_000,
 };
@@ -136,6 +141,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       options.onResult?.(result);
     }
     const summary = summarise(results);
+    const latency = results.find((r) => r.latency)?.latency;
     return {
       ok: summary.failed === 0,
       runId: provisioner.runId,
@@ -150,6 +156,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       startedAt: new Date(started).toISOString(),
       durationMs: Date.now() - started,
       summary,
+      ...(latency && { latency }),
       cases: results,
     };
   } finally {
@@ -188,6 +195,7 @@ async function runCase(
   const abort = new AbortController();
   const tenants: string[] = [];
   const deferred: (() => Promise<unknown> | unknown)[] = [];
+  let latency: LatencyProfile | undefined;
   const t: CaseContext = {
     signal: abort.signal,
     settings,
@@ -201,6 +209,9 @@ async function runCase(
     },
     stream: (open) => new StreamReader(open, abort.signal),
     defer: (fn) => deferred.push(fn),
+    measured: (m) => {
+      latency = m;
+    },
   };
   const timeoutMs = c.timeoutMs ?? options.caseTimeoutMs ?? defaults.caseTimeoutMs;
   let timer: NodeJS.Timeout | undefined;
@@ -232,6 +243,7 @@ async function runCase(
     status,
     durationMs: Date.now() - started,
     ...(detail !== undefined && { detail }),
+    ...(latency && { latency }),
   };
 }
 

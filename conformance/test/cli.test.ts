@@ -47,15 +47,17 @@ describe("acb-conformance", () => {
       adminToken,
       "--profile",
       "security",
+      "--only",
+      "security.",
       "--report-json",
       json,
       "--report-junit",
       junit,
     ]);
     expect(r.code).toBe(1);
-    expect(r.out.at(-1)).toBe("4 passed, 1 failed, 0 skipped");
+    expect(r.out.at(-1)).toBe("6 passed, 1 failed, 0 skipped");
     const report = JSON.parse(readFileSync(json, "utf8"));
-    expect(report.summary).toMatchObject({ passed: 4, failed: 1, warnings: 0, skipped: 0 });
+    expect(report.summary).toMatchObject({ passed: 6, failed: 1, warnings: 0, skipped: 0 });
     const leak = report.cases.find(
       (c: { id: string }) => c.id === "security.cross-tenant-not-found",
     );
@@ -67,10 +69,46 @@ describe("acb-conformance", () => {
     expect(leak.detail).toMatch(/expected NotFound/);
     expect(typeof leak.durationMs).toBe("number");
     const xml = readFileSync(junit, "utf8");
-    expect(xml).toContain('<testsuite name="security" tests="5" failures="1" skipped="0"');
+    expect(xml).toContain('<testsuite name="security" tests="7" failures="1" skipped="0"');
     expect(xml).toMatch(
       /<testcase [^>]*name="security.cross-tenant-not-found \[MUST\]"[^>]*>\s*<failure/,
     );
+  });
+
+  it("puts the latency profile (load, size, percentiles) into the JSON report", async () => {
+    const json = join(dir, "latency.json");
+    const r = await cli([
+      "--url",
+      url,
+      "--admin-token",
+      adminToken,
+      "--profile",
+      "latency",
+      "--latency-messages",
+      "20",
+      "--latency-rate",
+      "200",
+      "--latency-size",
+      "128",
+      "--report-json",
+      json,
+    ]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(readFileSync(json, "utf8"));
+    expect(report.latency).toMatchObject({
+      offeredRatePerSecond: 200,
+      messages: 20,
+      samples: 20,
+      messageBytes: 128,
+      senders: 4,
+      thresholdsMs: { p50: 10, p95: 30, p99: 50 },
+    });
+    const p = report.latency.percentilesMs;
+    expect(p.p50).toBeLessThanOrEqual(p.p90);
+    expect(p.p90).toBeLessThanOrEqual(p.p95);
+    expect(p.p95).toBeLessThanOrEqual(p.p99);
+    expect(p.p99).toBeLessThanOrEqual(p.max);
+    expect(report.cases[0].latency).toEqual(report.latency);
   });
 
   it("accepts a listed expected failure, and fails on a stale one", async () => {

@@ -18,6 +18,7 @@ function served(
     profile,
     description: `A hub declaring "${capability}" serves ${service} (not UNIMPLEMENTED)`,
     spec: "acb.v1.GetServerInfoResponse.capabilities",
+    rules: ["capabilities.served"],
     requires: [capability],
     async run(t) {
       const tenant = await t.tenant();

@@ -23,6 +23,7 @@ export const contextCases: ConformanceCase[] = [
     description:
       "Revisions start at 1 and grow by 1; an update at a stale expected_revision is ABORTED",
     spec: "acb.v1.UpdateContextRequest.expected_revision",
+    rules: ["contexts.revision-cas"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -76,6 +77,7 @@ export const contextCases: ConformanceCase[] = [
     description:
       "The hub computes SHA-256 of the value; a writer's wrong sha256 is DATA_LOSS and stores nothing",
     spec: "acb.v1.CreateContextRequest.sha256",
+    rules: ["contexts.checksum"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -109,6 +111,7 @@ export const contextCases: ConformanceCase[] = [
     profile: "contexts",
     description: "A context whose TTL passes is removed and subscribers get KIND_EXPIRED",
     spec: "acb.v1.SubscribeContextsResponse.Kind.KIND_EXPIRED",
+    rules: ["contexts.ttl-expiry"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -144,6 +147,7 @@ export const contextCases: ConformanceCase[] = [
     description:
       "PRIVATE is the owner's only, SHARED reaches the allowed ids, GROUP the groups the credential grants (registering cannot join one); others get NOT_FOUND",
     spec: "acb.v1.AccessControl",
+    rules: ["contexts.scopes"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -215,6 +219,7 @@ export const contextCases: ConformanceCase[] = [
     profile: "contexts",
     description: "A subscriber resuming from a cursor gets every change after it, then READY",
     spec: "acb.v1.SubscribeContextsRequest.cursor",
+    rules: ["contexts.subscribe-resume"],
     requires,
     async run(t) {
       const tenant = await t.tenant();

@@ -17,6 +17,7 @@ export const deliveryCases: ConformanceCase[] = [
     description:
       "Messages sent while the recipient is not receiving all arrive when it opens its stream",
     spec: "acb.v1.MessagingService.Send",
+    rules: ["delivery.offline-queue"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -46,6 +47,7 @@ export const deliveryCases: ConformanceCase[] = [
     description:
       "A delivery never acknowledged (receiver dropped) is redelivered after the ack deadline, attempt + 1",
     spec: "acb.v1.MessagingService.Receive",
+    rules: ["delivery.redeliver-after-deadline"],
     requires,
     async run(t) {
       const tenant = await t.tenant({ ackDeadlineMs: 200, maxDeliveryAttempts: 5 });
@@ -77,6 +79,7 @@ export const deliveryCases: ConformanceCase[] = [
     description:
       "Settling is safe to retry: a repeated Ack is OK, a Nack after it STALE, and the message is not redelivered",
     spec: "acb.v1.SettleStatus",
+    rules: ["delivery.settle-retry"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -118,6 +121,7 @@ export const deliveryCases: ConformanceCase[] = [
     description:
       "A Send retried with the same idempotency key returns the original id, duplicate=true, and is delivered once",
     spec: "acb.v1.SendRequest.idempotency_key",
+    rules: ["delivery.idempotency"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -162,6 +166,7 @@ export const deliveryCases: ConformanceCase[] = [
     description:
       "After max_delivery_attempts the message is dead-lettered; replay delivers it again at attempt 1",
     spec: "acb.v1.MessagingService.ReplayDeadLetters",
+    rules: ["delivery.dead-letter-after-max", "delivery.nack-redeliver", "delivery.replay"],
     requires,
     async run(t) {
       const tenant = await t.tenant({ maxDeliveryAttempts: 2, ackDeadlineMs: 5_000 });
@@ -215,6 +220,7 @@ export const deliveryCases: ConformanceCase[] = [
     description:
       "Messages from one sender to one recipient arrive, on first attempt, in the order accepted",
     spec: "acb.v1.MessagingService.Receive",
+    rules: ["delivery.order"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -250,6 +256,7 @@ export const deliveryCases: ConformanceCase[] = [
     profile: "delivery",
     description: "A message that expires before its recipient receives is never delivered",
     spec: "acb.v1.SendRequest.ttl",
+    rules: ["delivery.expiry"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -287,6 +294,7 @@ export const deliveryCases: ConformanceCase[] = [
     description:
       "A broadcast reaches every other agent of the tenant, not the sender, never another tenant",
     spec: "acb.v1.SendRequest.broadcast",
+    rules: ["delivery.broadcast"],
     requires,
     async run(t) {
       const home = await t.tenant();
@@ -340,6 +348,7 @@ export const deliveryCases: ConformanceCase[] = [
     description:
       "A topic message reaches the subscribers whose pattern matches (`*` is one segment), once",
     spec: "acb.v1.SubscribeTopicRequest.pattern",
+    rules: ["delivery.topic-match"],
     requires,
     async run(t) {
       const tenant = await t.tenant();

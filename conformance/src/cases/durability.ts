@@ -67,6 +67,7 @@ export const durabilityCases: ConformanceCase[] = [
     description:
       "Every message the hub acknowledged before or during a restart is delivered after it",
     spec: "acb.v1.MessagingService.Send",
+    rules: ["durability.restart-no-loss"],
     requires: ["messaging"],
     timeoutMs: 180_000,
     async run(t) {

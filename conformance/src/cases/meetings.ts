@@ -40,6 +40,7 @@ export const meetingCases: ConformanceCase[] = [
     description:
       "Only the turn holder may speak; anyone else gets FAILED_PRECONDITION NOT_TURN_HOLDER",
     spec: "acb.v1.MeetingService.Speak",
+    rules: ["meetings.only-holder-speaks"],
     requires,
     async run(t) {
       const m = await startedMeeting(t, "turns");
@@ -73,6 +74,7 @@ export const meetingCases: ConformanceCase[] = [
     description:
       "A turn not passed within turn_timeout ends (TURN_TIMED_OUT) and the next participant is granted it",
     spec: "acb.v1.CreateMeetingRequest.turn_timeout",
+    rules: ["meetings.turn-timeout"],
     requires,
     async run(t) {
       const m = await startedMeeting(t, "timeout", 1_000);
@@ -99,6 +101,7 @@ export const meetingCases: ConformanceCase[] = [
     description:
       "WatchMeeting numbers events 1, 2, …; resuming from a cursor replays exactly the later events, then READY",
     spec: "acb.v1.WatchMeetingRequest",
+    rules: ["meetings.events-resume"],
     requires,
     async run(t) {
       const m = await startedMeeting(t, "events");

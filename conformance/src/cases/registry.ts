@@ -2,6 +2,7 @@
 
 import { WatchAgentsResponse_Kind as AgentKind, AgentStatus } from "@acb/gen/acb/v1/registry_pb";
 import { type ConformanceCase, check } from "../case.js";
+import type { TestAgent } from "../harness.js";
 import { Code, expectCode } from "../wire.js";
 
 const requires = ["registry"];
@@ -13,6 +14,7 @@ export const registryCases: ConformanceCase[] = [
     profile: "registry",
     description: "A registered agent reads back as registered, ONLINE, in the caller's tenant",
     spec: "acb.v1.RegistryService.Register",
+    rules: ["registry.register-get"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -43,6 +45,7 @@ export const registryCases: ConformanceCase[] = [
     description:
       "Registering an id ONLINE under another session is ALREADY_EXISTS unless take_over",
     spec: "acb.v1.RegistryService.Register",
+    rules: ["registry.duplicate-online"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -69,6 +72,7 @@ export const registryCases: ConformanceCase[] = [
     profile: "registry",
     description: "Discover returns exactly the agents with the requested capability",
     spec: "acb.v1.RegistryService.Discover",
+    rules: ["registry.discover"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -88,12 +92,66 @@ export const registryCases: ConformanceCase[] = [
     },
   },
   {
+    id: "registry.discover-filters",
+    level: "MUST",
+    profile: "registry",
+    description:
+      "Discover by type, by exact and by prefix location, by metadata and by all at once returns exactly the matching agents",
+    spec: "acb.v1.DiscoverRequest",
+    rules: ["registry.discover"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const agents = [
+        { id: "f-1", type: "robot", location: "eu/paris", metadata: { tier: "gold" } },
+        { id: "f-2", type: "robot", location: "eu/berlin", metadata: { tier: "silver" } },
+        { id: "f-3", type: "human", location: "eu", metadata: { tier: "gold" } },
+        { id: "f-4", type: "human", location: "us/nyc", metadata: { tier: "gold", x: "1" } },
+      ];
+      let caller: TestAgent | undefined;
+      for (const a of agents) {
+        const agent = await tenant.agent(a.id, { register: false });
+        await agent.registry.register({
+          agentId: a.id,
+          type: a.type,
+          location: a.location,
+          metadata: a.metadata,
+        });
+        caller ??= agent;
+      }
+      if (!caller) throw new Error("no agent");
+      const c = caller;
+      const expect = async (
+        q: Parameters<TestAgent["registry"]["discover"]>[0],
+        ids: string[],
+        what: string,
+      ) => {
+        const found = (await c.registry.discover(q)).agents.map((x) => x.id).sort();
+        check(
+          found.join(",") === ids.join(","),
+          `Discover by ${what} returned [${found.join(", ")}], not [${ids.join(", ")}]`,
+        );
+      };
+      await expect({ type: "robot" }, ["f-1", "f-2"], "type");
+      await expect({ location: "eu" }, ["f-3"], "exact location");
+      await expect({ location: "eu/" }, ["f-1", "f-2"], "location prefix");
+      await expect({ metadata: { tier: "gold" } }, ["f-1", "f-3", "f-4"], "metadata");
+      await expect({ metadata: { tier: "gold", x: "1" } }, ["f-4"], "two metadata pairs");
+      await expect(
+        { type: "human", metadata: { tier: "gold" }, location: "us/" },
+        ["f-4"],
+        "all at once",
+      );
+    },
+  },
+  {
     id: "registry.presence-timeout",
     level: "MUST",
     profile: "registry",
     description:
       "An agent without heartbeats goes OFFLINE after the presence timeout (WatchAgents says so)",
     spec: "acb.v1.RegistryService.WatchAgents",
+    rules: ["registry.presence-timeout"],
     requires,
     async run(t) {
       const tenant = await t.tenant({ presenceTimeoutMs: 300, heartbeatIntervalMs: 100 });
@@ -133,6 +191,7 @@ export const registryCases: ConformanceCase[] = [
     profile: "registry",
     description: "An unregistered agent is NOT_FOUND afterwards",
     spec: "acb.v1.RegistryService.Unregister",
+    rules: ["registry.unregister"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -142,6 +201,11 @@ export const registryCases: ConformanceCase[] = [
         a.registry.getAgent({ agentId: "unreg-a" }),
         Code.NotFound,
         "GetAgent after Unregister",
+      );
+      await expectCode(
+        a.registry.heartbeat({ agentId: "unreg-a" }),
+        Code.NotFound,
+        "Heartbeat after Unregister",
       );
     },
   },

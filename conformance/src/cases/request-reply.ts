@@ -14,6 +14,7 @@ export const requestReplyCases: ConformanceCase[] = [
     profile: "request-reply",
     description: "Request returns the first RESPONSE correlated to the request message",
     spec: "acb.v1.MessagingService.Request",
+    rules: ["request-reply.reply"],
     requires: ["request-reply"],
     async run(t) {
       const tenant = await t.tenant();
@@ -64,6 +65,7 @@ export const requestReplyCases: ConformanceCase[] = [
     profile: "request-reply",
     description: "A Request nobody answers ends with DEADLINE_EXCEEDED when its timeout passes",
     spec: "acb.v1.RequestRequest.timeout",
+    rules: ["request-reply.timeout"],
     requires: ["request-reply"],
     async run(t) {
       const tenant = await t.tenant();
@@ -91,6 +93,7 @@ export const requestReplyCases: ConformanceCase[] = [
     description:
       "Conversation messages are kept in its history; sending into a closed conversation is FAILED_PRECONDITION",
     spec: "acb.v1.ConversationService.GetConversationHistory",
+    rules: ["conversations.history-close"],
     requires: ["conversations"],
     async run(t) {
       const tenant = await t.tenant();

@@ -18,9 +18,18 @@ export const securityCases: ConformanceCase[] = [
     profile: "security",
     description: "A call without a credential, or with a forged one, is UNAUTHENTICATED",
     spec: "acb.v1.AuthService",
+    rules: ["security.authenticate"],
     async run(t) {
       const tenant = await t.tenant();
-      await tenant.agent("auth-a");
+      const a = await tenant.agent("auth-a");
+      // A valid token in a header that is not exactly "Bearer <token>" is no credential.
+      for (const header of [`XBearer ${a.token}`, `Bearer ${a.token} extra`, a.token]) {
+        await expectCode(
+          t.clientsWith(header).registry.getAgent({ agentId: "auth-a" }),
+          Code.Unauthenticated,
+          `GetAgent with Authorization "${header.replace(a.token, "<token>")}"`,
+        );
+      }
       const anonymous = t.clientsWith(undefined);
       await expectCode(
         anonymous.registry.getAgent({ agentId: "auth-a" }),
@@ -50,6 +59,7 @@ export const securityCases: ConformanceCase[] = [
     description:
       "A role that may not call an RPC gets PERMISSION_DENIED (observer writes, agent administers)",
     spec: "acb.v1.Role",
+    rules: ["security.roles"],
     async run(t) {
       const tenant = await t.tenant();
       const observer = await tenant.agent("role-observer", {
@@ -80,6 +90,7 @@ export const securityCases: ConformanceCase[] = [
     profile: "security",
     description: "Another tenant's objects are NOT_FOUND, never revealed, read or changed",
     spec: "acb.v1.ContextService.GetContext",
+    rules: ["security.tenant-isolation"],
     async run(t) {
       const home = await t.tenant();
       const away = await t.tenant();
@@ -125,6 +136,7 @@ export const securityCases: ConformanceCase[] = [
     profile: "security",
     description: "Input that breaks a validation rule is INVALID_ARGUMENT and changes nothing",
     spec: "acb.v1.CreateContextRequest",
+    rules: ["security.validation"],
     async run(t) {
       const tenant = await t.tenant();
       const a = await tenant.agent("bad-a");
@@ -158,12 +170,49 @@ export const securityCases: ConformanceCase[] = [
     },
   },
   {
+    id: "security.bad-tokens",
+    level: "MUST",
+    profile: "security",
+    description:
+      "A page_token or cursor the hub did not issue is INVALID_ARGUMENT, for lists and for streams",
+    spec: "acb.v1.ListAgentsRequest.page_token",
+    rules: ["security.validation"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("tok-a");
+      await expectCode(
+        a.registry.listAgents({ pageToken: "not-a-token" }),
+        Code.InvalidArgument,
+        "ListAgents with a made-up page_token",
+      );
+      await expectCode(
+        a.contexts.listContexts({ pageToken: "bm90IGpzb24" }),
+        Code.InvalidArgument,
+        "ListContexts with a page_token that is not the hub's",
+      );
+      const first = async (open: () => AsyncIterable<unknown>) => {
+        for await (const _ of open()) return;
+      };
+      await expectCode(
+        first(() => a.registry.watchAgents({ cursor: "not-a-cursor" }, { signal: t.signal })),
+        Code.InvalidArgument,
+        "WatchAgents with a made-up cursor",
+      );
+      await expectCode(
+        first(() => a.contexts.subscribeContexts({ cursor: "c1" }, { signal: t.signal })),
+        Code.InvalidArgument,
+        "SubscribeContexts with a made-up cursor",
+      );
+    },
+  },
+  {
     id: "security.bad-input-field-reason",
     level: "SHOULD",
     profile: "security",
     description:
       "INVALID_ARGUMENT for a broken rule names the field (buf.validate.Violations detail)",
     spec: "acb.v1.RegistryService.Register",
+    rules: ["security.validation-field"],
     async run(t) {
       const tenant = await t.tenant();
       const a = await tenant.agent("field-a");

@@ -69,6 +69,7 @@ export const streamingCases: ConformanceCase[] = [
     description:
       "A 10 MiB+ value uploads in verified chunks and downloads byte for byte with its SHA-256",
     spec: "acb.v1.LargeContextService.UploadChunks",
+    rules: ["large.roundtrip"],
     requires,
     timeoutMs: 60_000,
     async run(t) {
@@ -107,6 +108,7 @@ export const streamingCases: ConformanceCase[] = [
     description:
       "A chunk whose bytes do not match its SHA-256 is DATA_LOSS and nothing of it is kept",
     spec: "acb.v1.LargeContextService.AppendChunk",
+    rules: ["large.corrupt-chunk"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -137,6 +139,7 @@ export const streamingCases: ConformanceCase[] = [
     description:
       "After an interrupted upload, GetUploadStatus gives the verified offset and the upload continues there",
     spec: "acb.v1.LargeContextService.GetUploadStatus",
+    rules: ["large.upload-resume"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
@@ -170,6 +173,7 @@ export const streamingCases: ConformanceCase[] = [
     description:
       "A download reopened at an offset and revision returns exactly the remaining bytes",
     spec: "acb.v1.DownloadContextRequest.offset",
+    rules: ["large.download-resume"],
     requires,
     async run(t) {
       const tenant = await t.tenant();

@@ -918,6 +918,8 @@ export const AdminService: GenService<{
   },
   /**
    * Deletes a tenant with all its agents, contexts, messages, meetings and keys.
+   * MUST [acb:admin.delete-tenant-purges]: after DeleteTenant, a tenant created again with the same
+   *   id holds none of the old data.
    *
    * @generated from rpc acb.v1.AdminService.DeleteTenant
    */

@@ -776,6 +776,10 @@ export const ContextService: GenService<{
    * Creates a context at revision 1. ALREADY_EXISTS when context_id is taken; DATA_LOSS when the
    * supplied sha256 does not match; INVALID_ARGUMENT for a payload over 1 MiB (use
    * LargeContextService) or allowed_ids given for PUBLIC/PRIVATE.
+   * MUST [acb:contexts.create-exists]: CreateContext of a taken context_id is ALREADY_EXISTS and
+   *   leaves the context as it was.
+   * MUST [acb:contexts.checksum]: the hub computes SHA-256 of the payload and refuses a write whose
+   *   supplied checksum differs.
    *
    * @generated from rpc acb.v1.ContextService.CreateContext
    */
@@ -787,6 +791,10 @@ export const ContextService: GenService<{
   /**
    * Reads a context. NOT_FOUND when it does not exist, has expired, or is not readable by the
    * caller.
+   * MUST [acb:contexts.ttl-expiry]: a context past its TTL is NOT_FOUND and its subscribers get
+   *   KIND_EXPIRED.
+   * MUST [acb:contexts.scopes]: PRIVATE, GROUP and SHARED contexts are NOT_FOUND to agents outside
+   *   their scope.
    *
    * @generated from rpc acb.v1.ContextService.GetContext
    */
@@ -799,6 +807,8 @@ export const ContextService: GenService<{
    * Updates a context, incrementing its revision. NOT_FOUND as for GetContext; ABORTED when
    * expected_revision is stale; DATA_LOSS on a checksum mismatch; PERMISSION_DENIED when a
    * non-owner changes access or ttl.
+   * MUST [acb:contexts.revision-cas]: every update increments revision by one; a stale
+   *   expected_revision is ABORTED and changes nothing.
    *
    * @generated from rpc acb.v1.ContextService.UpdateContext
    */
@@ -810,6 +820,8 @@ export const ContextService: GenService<{
   /**
    * Deletes a context (owner only: other readers get PERMISSION_DENIED). NOT_FOUND as for
    * GetContext; ABORTED when expected_revision is stale.
+   * MUST [acb:contexts.delete-cas]: a stale expected_revision on DeleteContext is ABORTED and the
+   *   context stays.
    *
    * @generated from rpc acb.v1.ContextService.DeleteContext
    */
@@ -831,6 +843,8 @@ export const ContextService: GenService<{
   /**
    * Streams changes to readable contexts matching the filter, resumable from a cursor so a
    * reconnecting subscriber misses nothing within the hub's change retention.
+   * MUST [acb:contexts.subscribe-resume]: a subscription resumed from a cursor misses no change
+   *   made while it was closed.
    *
    * @generated from rpc acb.v1.ContextService.SubscribeContexts
    */

@@ -629,6 +629,8 @@ export const ConversationService: GenService<{
    * it end the same way; messages accepted before are still delivered. Closing a CLOSED
    * conversation again returns it unchanged, so retries are safe. Errors: NOT_FOUND as for
    * GetConversation; FAILED_PRECONDITION (reason CONVERSATION_TIMED_OUT) when it has timed out.
+   * MUST [acb:conversations.history-close]: history lists the conversation's messages; a closed
+   *   conversation refuses new messages.
    *
    * @generated from rpc acb.v1.ConversationService.CloseConversation
    */

@@ -885,6 +885,10 @@ export const LargeContextService: GenService<{
    * "tenant.storage_bytes"); ALREADY_EXISTS when a chosen context_id is taken (CREATE); NOT_FOUND
    * when the context to update does not exist or is not readable by the caller (UPDATE); ABORTED
    * when expected_revision is stale; PERMISSION_DENIED when a non-owner changes access or ttl.
+   * MUST [acb:large.roundtrip]: a chunked upload commits and downloads byte for byte, with
+   *   per-chunk and whole-object SHA-256.
+   * MUST [acb:large.update-cas]: a stale expected_revision of an UPDATE upload is ABORTED
+   *   (REVISION_MISMATCH).
    *
    * @generated from rpc acb.v1.LargeContextService.BeginUpload
    */
@@ -903,6 +907,8 @@ export const LargeContextService: GenService<{
    * upload_id or a later one names another upload (UPLOAD_ID_MISMATCH); NOT_FOUND when the
    * upload is unknown, forgotten or not the caller's; FAILED_PRECONDITION (reason
    * UPLOAD_NOT_OPEN, metadata state) when the session is committed, aborted or expired.
+   * MUST [acb:large.corrupt-chunk]: a chunk whose checksum does not match is refused and not
+   *   stored.
    *
    * @generated from rpc acb.v1.LargeContextService.UploadChunks
    */
@@ -927,6 +933,7 @@ export const LargeContextService: GenService<{
    * Returns the session's verified offset, bytes received, state and expiry; a client that lost
    * its connection resumes sending at the verified offset. Works for closed sessions while the
    * hub remembers them. NOT_FOUND when the upload is unknown, forgotten or not the caller's.
+   * MUST [acb:large.upload-resume]: an interrupted upload resumes from the last verified offset.
    *
    * @generated from rpc acb.v1.LargeContextService.GetUploadStatus
    */
@@ -981,6 +988,8 @@ export const LargeContextService: GenService<{
    * OUT_OF_RANGE when offset is past the end; RESOURCE_EXHAUSTED with RetryInfo (limit
    * "agent.concurrent_streams") when the agent already holds its maximum of concurrent streams;
    * DATA_LOSS when stored bytes no longer match their checksum.
+   * MUST [acb:large.download-resume]: a download resumes from an offset with the same bytes.
+   * MUST [acb:large.download-cas]: a download with a stale expected_revision is ABORTED.
    *
    * @generated from rpc acb.v1.LargeContextService.DownloadContext
    */

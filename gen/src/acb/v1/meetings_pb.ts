@@ -1624,6 +1624,8 @@ export const MeetingService: GenService<{
    * the turn returns granted. NOT_FOUND as for GetMeeting; FAILED_PRECONDITION
    * (INVALID_MEETING_STATE) when the meeting is not ACTIVE, (NOT_JOINED) when the caller is not
    * JOINED, or (reason TURN_POLICY, metadata policy) in a ROUND_ROBIN meeting.
+   * MUST [acb:meetings.turn-timeout]: a turn not used within turn_timeout passes to the next
+   *   participant, on every turn.
    *
    * @generated from rpc acb.v1.MeetingService.RequestTurn
    */
@@ -1668,6 +1670,8 @@ export const MeetingService: GenService<{
    * FAILED_PRECONDITION (INVALID_MEETING_STATE) when the meeting is not ACTIVE, (NOT_JOINED) when
    * the caller is not JOINED, (NOT_TURN_HOLDER, naming the current holder) when anyone but the
    * holder speaks, or (TURN_MISMATCH) when turn_number is not the current turn.
+   * MUST [acb:meetings.only-holder-speaks]: only the turn holder may speak; anyone else is
+   *   FAILED_PRECONDITION.
    *
    * @generated from rpc acb.v1.MeetingService.Speak
    */
@@ -1682,6 +1686,7 @@ export const MeetingService: GenService<{
    * event if that is live). NOT_FOUND as for GetMeeting; INVALID_ARGUMENT for a cursor of
    * another meeting; FAILED_PRECONDITION (reason EPOCH_CHANGED) for a cursor from another hub
    * epoch.
+   * MUST [acb:meetings.events-resume]: events resumed from a cursor continue with the next event.
    *
    * @generated from rpc acb.v1.MeetingService.WatchMeeting
    */

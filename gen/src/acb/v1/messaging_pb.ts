@@ -1691,6 +1691,17 @@ export const MessagingService: GenService<{
    * send; RESOURCE_EXHAUSTED with RetryInfo when a message or byte quota is used up; UNAVAILABLE
    * when the backend could not confirm durability (the message may or may not be stored: retry
    * with the same idempotency_key).
+   * MUST [acb:delivery.offline-queue]: a message accepted for an agent that is not receiving is
+   *   delivered when it opens Receive.
+   * MUST [acb:delivery.idempotency]: a retry with the same (sender, idempotency_key) in the dedupe
+   *   window returns the original id, duplicate = true, and is delivered once (Send, SendBatch,
+   *   SendStream).
+   * MUST [acb:delivery.unknown-recipient]: a Send to an agent that is not registered in the
+   *   caller's tenant is NOT_FOUND.
+   * MUST [acb:delivery.expiry]: a message past its ttl or expires_at is never delivered, whether it
+   *   waited in the queue or for a redelivery.
+   * MUST [acb:delivery.broadcast]: a broadcast reaches every other agent of the tenant, never the
+   *   sender, never another tenant.
    *
    * @generated from rpc acb.v1.MessagingService.Send
    */
@@ -1707,6 +1718,8 @@ export const MessagingService: GenService<{
    * any item breaks a rule; PERMISSION_DENIED when the caller's role may not send;
    * RESOURCE_EXHAUSTED when the request exceeds the hub's request size limit. Quota, unknown
    * recipient, conversation and backend failures are reported per item.
+   * MUST [acb:delivery.batch]: SendBatch answers per item; accepted items are delivered in item
+   *   order.
    *
    * @generated from rpc acb.v1.MessagingService.SendBatch
    */
@@ -1726,6 +1739,10 @@ export const MessagingService: GenService<{
    * Errors: as Send, plus DEADLINE_EXCEEDED when no reply arrived within the timeout, and
    * FAILED_PRECONDITION (reason CONVERSATION_CLOSED or CONVERSATION_TIMED_OUT) when its
    * conversation ends while the call waits.
+   * MUST [acb:request-reply.reply]: Request returns the first RESPONSE correlated to the request
+   *   message.
+   * MUST [acb:request-reply.timeout]: Request without a reply ends DEADLINE_EXCEEDED after its
+   *   timeout.
    *
    * @generated from rpc acb.v1.MessagingService.Request
    */
@@ -1742,6 +1759,10 @@ export const MessagingService: GenService<{
    * for a malformed pattern; FAILED_PRECONDITION (reason AGENT_NOT_REGISTERED) when the caller is
    * not registered; PERMISSION_DENIED when its role may not receive; RESOURCE_EXHAUSTED when the
    * agent's subscription limit is reached.
+   * MUST [acb:delivery.topic-match]: a topic message reaches each subscriber whose pattern matches
+   *   (as SubscribeTopicRequest.pattern says) once, and no other.
+   * MUST [acb:delivery.topic-from-subscribe]: messages published before a subscription are not
+   *   delivered through it.
    *
    * @generated from rpc acb.v1.MessagingService.SubscribeTopic
    */
@@ -1754,6 +1775,8 @@ export const MessagingService: GenService<{
    * Removes a topic subscription of the calling agent. Messages already queued through it are
    * still delivered. Errors: NOT_FOUND when the agent has no subscription with exactly this
    * pattern; PERMISSION_DENIED as for SubscribeTopic.
+   * MUST [acb:delivery.unsubscribe]: after UnsubscribeTopic new topic messages no longer arrive; an
+   *   unknown pattern is NOT_FOUND.
    *
    * @generated from rpc acb.v1.MessagingService.UnsubscribeTopic
    */
@@ -1788,6 +1811,13 @@ export const MessagingService: GenService<{
    * AGENT_NOT_REGISTERED) when the caller is not a registered agent, or when it is unregistered
    * while the stream is open; PERMISSION_DENIED when its role may not receive; ABORTED when
    * replaced; UNAVAILABLE with RetryInfo when the hub is draining (reconnect).
+   * MUST [acb:delivery.redeliver-after-deadline]: a delivery not settled within the ack deadline
+   *   (stream open or dropped) is redelivered as attempt + 1, on every lapse.
+   * MUST [acb:delivery.dead-letter-after-max]: after max_delivery_attempts (by Nack or by deadline)
+   *   the message is dead-lettered with reason MAX_DELIVERY_ATTEMPTS.
+   * MUST [acb:delivery.order]: first delivery attempts from one sender to one recipient arrive in
+   *   the order accepted.
+   * MUST [acb:delivery.stream-replaced]: a new Receive ends the previous one with ABORTED.
    *
    * @generated from rpc acb.v1.MessagingService.Receive
    */
@@ -1801,6 +1831,11 @@ export const MessagingService: GenService<{
    * it). Each id is reported on its own in the response (OK, STALE or NOT_FOUND); unknown or stale
    * ids never fail the call. Errors: INVALID_ARGUMENT for a rule violation; PERMISSION_DENIED when
    * the caller's role may not receive.
+   * MUST [acb:delivery.settle-retry]: a repeated Ack answers OK, a Nack after an Ack STALE, and
+   *   nothing is redelivered.
+   * MUST [acb:delivery.settle-not-found]: an id never issued to the caller answers NOT_FOUND
+   *   without failing the call.
+   * MUST [acb:delivery.settle-stale]: an Ack after the ack deadline passed answers STALE.
    *
    * @generated from rpc acb.v1.MessagingService.Ack
    */
@@ -1814,6 +1849,9 @@ export const MessagingService: GenService<{
    * next attempt, or dead-lettered when that attempt would exceed max_delivery_attempts or when
    * dead_letter is true. Ids are reported one by one as in Ack. Errors: INVALID_ARGUMENT;
    * PERMISSION_DENIED as for Ack.
+   * MUST [acb:delivery.nack-redeliver]: a Nack redelivers the message as the next attempt.
+   * MUST [acb:delivery.nack-dead-letter]: a Nack with dead_letter = true dead-letters the message
+   *   with reason REJECTED.
    *
    * @generated from rpc acb.v1.MessagingService.Nack
    */
@@ -1833,6 +1871,8 @@ export const MessagingService: GenService<{
    * that end the stream: INVALID_ARGUMENT when an item breaks a rule (items before it were
    * handled); PERMISSION_DENIED when the caller's role may neither send nor receive; UNAVAILABLE
    * when the hub is draining (results not yet written are unknown: resend with idempotency keys).
+   * MUST [acb:delivery.send-stream]: each SendStream item is handled as the unary Send, Ack or Nack
+   *   and answered with its ref.
    *
    * @generated from rpc acb.v1.MessagingService.SendStream
    */
@@ -1871,6 +1911,8 @@ export const MessagingService: GenService<{
    * and is queued behind the messages already waiting. Ids that are unknown or not visible are
    * listed in not_found_ids instead of failing the call. Errors: INVALID_ARGUMENT when neither or
    * both of dead_letter_ids and all are given; PERMISSION_DENIED as for ListDeadLetters.
+   * MUST [acb:delivery.replay]: a replayed dead letter is delivered again at attempt 1 and leaves
+   *   the dead-letter list.
    *
    * @generated from rpc acb.v1.MessagingService.ReplayDeadLetters
    */
@@ -1883,6 +1925,7 @@ export const MessagingService: GenService<{
    * Deletes dead letters for good, by id or all of an agent's. Unknown ids are reported as in
    * ReplayDeadLetters. Errors: INVALID_ARGUMENT as for ReplayDeadLetters; PERMISSION_DENIED as
    * for ListDeadLetters.
+   * MUST [acb:delivery.purge]: purged dead letters are gone and never delivered.
    *
    * @generated from rpc acb.v1.MessagingService.PurgeDeadLetters
    */

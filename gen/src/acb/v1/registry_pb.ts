@@ -669,6 +669,11 @@ export const RegistryService: GenService<{
    * is ONLINE under another session and take_over is false; PERMISSION_DENIED when agent_id is not
    * the caller's own and the caller is not an admin; RESOURCE_EXHAUSTED when the tenant's agent
    * quota is full.
+   * MUST [acb:registry.register-get]: a registered agent reads back with what it registered.
+   * MUST [acb:registry.duplicate-online]: a second Register of an ONLINE agent without take_over is
+   *   ALREADY_EXISTS.
+   * MUST [acb:registry.agent-quota]: a Register that would exceed the tenant's max_agents is
+   *   RESOURCE_EXHAUSTED with RetryInfo; an agent already registered may register again.
    *
    * @generated from rpc acb.v1.RegistryService.Register
    */
@@ -690,6 +695,7 @@ export const RegistryService: GenService<{
   },
   /**
    * Removes the agent. NOT_FOUND when it is not registered.
+   * MUST [acb:registry.unregister]: an unregistered agent is NOT_FOUND afterwards.
    *
    * @generated from rpc acb.v1.RegistryService.Unregister
    */
@@ -720,6 +726,8 @@ export const RegistryService: GenService<{
   },
   /**
    * Finds agents by capability, type, location, metadata and status.
+   * MUST [acb:registry.discover]: Discover returns exactly the agents that match every given
+   *   filter.
    *
    * @generated from rpc acb.v1.RegistryService.Discover
    */
@@ -730,6 +738,8 @@ export const RegistryService: GenService<{
   },
   /**
    * Streams registration and presence changes, resumable from a cursor.
+   * MUST [acb:registry.presence-timeout]: an agent whose heartbeats stop turns OFFLINE after
+   *   presence_timeout, again on every later lapse.
    *
    * @generated from rpc acb.v1.RegistryService.WatchAgents
    */
