@@ -57,7 +57,7 @@ describe("the conformance coverage table", () => {
     expect(coverageProblems(readRules(root), catalogue)).toEqual([]);
   });
 
-  it("docs/conformance-coverage.md is fresh (npm run conformance:coverage)", () => {
+  it("docs/conformance-coverage.md is fresh (./dev conformance:coverage)", () => {
     const text = renderCoverage(readRules(root), catalogue);
     expect(readFileSync(resolve(root, "docs/conformance-coverage.md"), "utf8")).toBe(text);
   });
