@@ -1,13 +1,17 @@
 // acb-hub: runs the reference hub.
 //
-//   acb-hub dev [--host 127.0.0.1] [--port 7443] [--fault NAME ...]
+//   acb-hub dev [--host 127.0.0.1] [--port 7443] [--data DIR | --memory] [--fault NAME ...]
 //       --fault injects a TEST-ONLY fault (src/faults.ts) to prove a conformance case notices it.
-//       Embedded in-memory backend, signing keys generated for this run, plaintext on loopback.
-//       Prints one JSON line on stdout: {"event":"listening","url":...,"adminToken":...}; the admin
-//       token is good for this run only.
+//       Plaintext on loopback. In memory with signing keys generated for this run, unless --data
+//       DIR keeps everything (PGlite database and signing key) in DIR across restarts.
+//       Prints one JSON line on stdout: {"event":"listening","url":...,"adminToken":...}.
 //   acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure]
 //       Production mode: refuses to start without a signing key, and serves plaintext only on a
-//       loopback address or with --insecure (which logs a warning).
+//       loopback address or with --insecure (which logs a warning). PGlite in ./acb-data unless
+//       configured otherwise.
+//   Storage (both): --database-url URL (PostgreSQL), --pool-size N, --data DIR (PGlite), --memory,
+//       --config FILE (JSON); or ACB_DATABASE_URL, ACB_DATABASE_POOL_SIZE, ACB_DATA_DIR, ... (see
+//       docs/hub.md and src/storage/backend-config.ts).
 //   --cors ORIGIN (repeatable): browser origins allowed to call the hub ("*" for any); dev mode
 //       always allows loopback origins (pages served by a local dev server).
 
@@ -15,14 +19,17 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
+import { loadOrCreateDevKeys } from "./auth/dev-key-file.js";
 import { certUsage, runCertCommand } from "./cli-cert.js";
 import { isHubFault } from "./faults.js";
 import { createHub } from "./hub.js";
 import { createJsonLogger } from "./logger.js";
+import { describeStorage, openBackend, resolveStorageConfig } from "./storage/backend-config.js";
 
 const usage = `usage:
-  acb-hub dev [--host 127.0.0.1] [--port 7443] [--fault NAME ...]
-  acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure]
+  acb-hub dev [--host 127.0.0.1] [--port 7443] [STORAGE] [--fault NAME ...]
+  acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure] [STORAGE]
+  STORAGE: [--data DIR | --memory | --database-url URL [--pool-size N]] [--config FILE]
   ${certUsage}`;
 
 function isLoopback(host: string): boolean {
@@ -46,6 +53,11 @@ async function main(argv: string[]): Promise<void> {
       // Browser origins allowed to call the hub (CORS); dev mode always allows loopback origins.
       cors: { type: "string", multiple: true, default: [] },
       fault: { type: "string", multiple: true, default: [] },
+      config: { type: "string" },
+      data: { type: "string" },
+      memory: { type: "boolean" },
+      "database-url": { type: "string" },
+      "pool-size": { type: "string" },
     },
     strict: true,
   });
@@ -58,6 +70,17 @@ async function main(argv: string[]): Promise<void> {
   }
   const logger = createJsonLogger({ level });
   const host = values.host;
+  const storageOf = (mode: "dev" | "serve") => {
+    const config = resolveStorageConfig(mode, {
+      config: values.config,
+      data: values.data,
+      memory: values.memory,
+      databaseUrl: values["database-url"],
+      poolSize: values["pool-size"],
+    });
+    logger.log("info", "storage", describeStorage(config));
+    return config;
+  };
 
   if (command === "dev") {
     if (!isLoopback(host))
@@ -67,7 +90,11 @@ async function main(argv: string[]): Promise<void> {
       return f;
     });
     if (faults.length > 0) logger.log("warn", "TEST-ONLY faults injected", { faults });
-    const hub = await createHub({ mode: "dev", logger, faults });
+    const storage = storageOf("dev");
+    const backend = await openBackend(storage);
+    // With a data directory the signing key lives there too, so issued tokens survive a restart.
+    const keys = storage.dataDir !== undefined ? loadOrCreateDevKeys(storage.dataDir) : undefined;
+    const hub = await createHub({ mode: "dev", logger, faults, backend, ...(keys && { keys }) });
     const cors = { allowedOrigins: ["loopback", ...values.cors] };
     const listener = await hub.listen({ host, port, cors });
     const adminToken = await hub.issueAdminToken();
@@ -103,9 +130,11 @@ async function main(argv: string[]): Promise<void> {
         { host },
       );
     }
+    const backend = await openBackend(storageOf("serve"));
     const hub = await createHub({
       mode: "production",
       logger,
+      backend,
       keys: { privateKey, publicKey: createPublicKey(privateKey), alg },
     });
     const listener = await hub.listen({
