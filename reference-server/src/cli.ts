@@ -11,7 +11,8 @@
 //       configured otherwise.
 //   Storage (both): --database-url URL (PostgreSQL), --pool-size N, --data DIR (PGlite), --memory,
 //       --config FILE (JSON); or ACB_DATABASE_URL, ACB_DATABASE_POOL_SIZE, ACB_DATA_DIR, ... (see
-//       docs/hub.md and src/storage/backend-config.ts).
+//       docs/hub.md and src/storage/backend-config.ts). --redis-url URL and --kafka-brokers
+//       HOST:PORT,... with a database URL: the production preset; --preset NAME checks the choice.
 //   --cors ORIGIN (repeatable): browser origins allowed to call the hub ("*" for any); dev mode
 //       always allows loopback origins (pages served by a local dev server).
 
@@ -29,7 +30,8 @@ import { describeStorage, openBackend, resolveStorageConfig } from "./storage/ba
 const usage = `usage:
   acb-hub dev [--host 127.0.0.1] [--port 7443] [STORAGE] [--fault NAME ...]
   acb-hub serve --signing-key FILE [--tls-cert FILE --tls-key FILE] [--host H] [--port P] [--insecure] [STORAGE]
-  STORAGE: [--data DIR | --memory | --database-url URL [--pool-size N]] [--config FILE]
+  STORAGE: [--data DIR | --memory | --database-url URL [--pool-size N]
+            [--redis-url URL --kafka-brokers HOST:PORT,...]] [--preset NAME] [--config FILE]
   ${certUsage}`;
 
 function isLoopback(host: string): boolean {
@@ -58,6 +60,9 @@ async function main(argv: string[]): Promise<void> {
       memory: { type: "boolean" },
       "database-url": { type: "string" },
       "pool-size": { type: "string" },
+      "redis-url": { type: "string" },
+      "kafka-brokers": { type: "string" },
+      preset: { type: "string" },
     },
     strict: true,
   });
@@ -77,6 +82,9 @@ async function main(argv: string[]): Promise<void> {
       memory: values.memory,
       databaseUrl: values["database-url"],
       poolSize: values["pool-size"],
+      redisUrl: values["redis-url"],
+      kafkaBrokers: values["kafka-brokers"],
+      preset: values.preset,
     });
     logger.log("info", "storage", describeStorage(config));
     return config;

@@ -24,7 +24,15 @@ export function bundleCli(): Promise<string> {
       format: "esm",
       target: "node22",
       conditions: ["source"],
-      external: ["pg", "@electric-sql/pglite", "@bufbuild/*", "@connectrpc/*", "jose"],
+      external: [
+        "pg",
+        "ioredis",
+        "kafkajs",
+        "@electric-sql/pglite",
+        "@bufbuild/*",
+        "@connectrpc/*",
+        "jose",
+      ],
       logLevel: "error",
     });
     return outfile;
