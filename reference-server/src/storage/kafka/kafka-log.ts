@@ -39,7 +39,7 @@ export interface KafkaLog {
   topic(tenantId: string, type: string): string;
   /** Resolves once Kafka acknowledged the record (acks=all); batched with concurrent appends. */
   append(record: LogRecord): Promise<void>;
-  /** False after a produce failed, until one succeeds. */
+  /** False after a produce failed, until the cluster answers again. */
   isAvailable(): boolean;
   close(): Promise<void>;
 }
@@ -74,6 +74,26 @@ export async function createKafkaLog(options: KafkaLogOptions): Promise<KafkaLog
     throw new Error(`cannot connect to Kafka at ${options.brokers.join(",")}: ${String(err)}`);
   }
   let available = true;
+  let closed = false;
+  // After a failed produce, probe the cluster every second until it answers, so readiness comes
+  // back without waiting for traffic that a load balancer no longer sends.
+  let probing: ReturnType<typeof setTimeout> | undefined;
+  const probe = () => {
+    if (probing !== undefined || closed) return;
+    probing = setTimeout(() => {
+      admin.listTopics().then(
+        () => {
+          probing = undefined;
+          available = true;
+        },
+        () => {
+          probing = undefined;
+          if (!available) probe();
+        },
+      );
+    }, 1_000);
+    probing.unref();
+  };
 
   const topicOf = (tenantId: string, type: string) => `${prefix}.${tenantId}.${type}`;
   const known = new Map<string, Promise<void>>();
@@ -129,6 +149,7 @@ export async function createKafkaLog(options: KafkaLogOptions): Promise<KafkaLog
           for (const p of batch) p.done();
         } catch (err) {
           available = false;
+          probe();
           for (const p of batch) p.done(unavailable(err));
         }
       }
@@ -153,6 +174,8 @@ export async function createKafkaLog(options: KafkaLogOptions): Promise<KafkaLog
     },
     isAvailable: () => available,
     async close() {
+      closed = true;
+      clearTimeout(probing);
       await producer.disconnect();
       await admin.disconnect();
     },

@@ -6,7 +6,7 @@
 // A lost connection never waits: commands fail at once (no offline queue) with UNAVAILABLE and a
 // retry hint, `isAvailable()` turns false (the hub's readiness), and ioredis reconnects by itself.
 
-import { Redis } from "ioredis";
+import { Redis, ReplyError } from "ioredis";
 import { Code, hubError } from "../../errors.js";
 import type { Notifier, RateCharge, RateLimiter, StreamSlotStore } from "../types.js";
 
@@ -26,8 +26,10 @@ export interface RedisStores {
   readonly rateLimits: RateLimiter;
   readonly streamSlots: StreamSlotStore;
   readonly notifier: Notifier;
-  /** False while the command connection is not ready. */
+  /** False while a connection (commands, pub/sub) is not ready. */
   isAvailable(): boolean;
+  /** Resolves once both connections are ready (at once when they are). */
+  whenAvailable(): Promise<void>;
   /** Forgets every key of the tenant (counters, slots). */
   deleteTenant(tenantId: string): Promise<void>;
   /** The keys of a tenant, without the key prefix (for checks). */
@@ -132,11 +134,25 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
   redis.defineCommand("acbAcquire", { numberOfKeys: 1, lua: ACQUIRE });
   redis.defineCommand("acbRenew", { numberOfKeys: 1, lua: RENEW });
 
+  // A command that failed for want of a connection marks the connection broken until it is
+  // ready again (ioredis may reject a command before it updates its status).
+  let broken = false;
+  redis.on("ready", () => {
+    broken = false;
+  });
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (redis.status !== "ready") throw unavailable(new Error(`connection ${redis.status}`));
+    // Broken while ioredis still says ready: one PING decides (e.g. a failure that closed nothing).
+    if (broken && redis.status === "ready")
+      broken = !(await redis.ping().then(
+        () => true,
+        () => false,
+      ));
+    if (broken || redis.status !== "ready")
+      throw unavailable(new Error(`connection ${redis.status}`));
     try {
       return await fn();
     } catch (err) {
+      if (!(err instanceof ReplyError)) broken = true;
       throw unavailable(err);
     }
   };
@@ -227,7 +243,14 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     rateLimits,
     streamSlots,
     notifier,
-    isAvailable: () => redis.status === "ready" && sub.status === "ready",
+    isAvailable: () => !broken && redis.status === "ready" && sub.status === "ready",
+    async whenAvailable() {
+      if (broken && redis.status === "ready")
+        await new Promise<void>((r) => redis.once("ready", () => r()));
+      for (const c of [redis, sub]) {
+        if (c.status !== "ready") await new Promise<void>((r) => c.once("ready", () => r()));
+      }
+    },
     async deleteTenant(tenantId) {
       const keys = await tenantKeys(tenantId);
       for (let i = 0; i < keys.length; i += 500) {
