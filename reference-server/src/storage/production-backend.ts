@@ -7,6 +7,7 @@ import {
   createKafkaLog,
   createKafkaLoggedMessageStore,
   type KafkaLogOptions,
+  logChangeEvents,
 } from "./kafka/kafka-log.js";
 import { createPostgresBackend, type PostgresBackendOptions } from "./postgres/postgres-backend.js";
 import { createRedisStores, type RedisStoresOptions } from "./redis/redis-stores.js";
@@ -48,6 +49,7 @@ export async function createProductionBackend(
     rateLimits: hot.rateLimits,
     streamSlots: hot.streamSlots,
     messages: createKafkaLoggedMessageStore(messageLog, sql.messages),
+    ...logChangeEvents(messageLog, sql),
     async deleteTenant(tenantId) {
       // PostgreSQL holds the tenant record and decides; Redis then forgets the tenant's hot state.
       if (!(await sql.deleteTenant(tenantId))) return false;

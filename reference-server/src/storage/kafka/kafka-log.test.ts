@@ -6,8 +6,13 @@ import { Kafka, logLevel } from "kafkajs";
 import { afterAll, describe, expect, it } from "vitest";
 import { createMemoryBackend } from "../memory/memory-backend.js";
 import { testServices } from "../production-test-services.js";
-import { fresh, messageRecord } from "../suite/helpers.js";
-import { createKafkaLog, createKafkaLoggedMessageStore, decodeMessage } from "./kafka-log.js";
+import { agentRecord, contextRecord, fresh, messageRecord } from "../suite/helpers.js";
+import {
+  createKafkaLog,
+  createKafkaLoggedMessageStore,
+  decodeMessage,
+  logChangeEvents,
+} from "./kafka-log.js";
 
 const services = testServices();
 const closers: (() => Promise<void>)[] = [];
@@ -63,6 +68,27 @@ describe.skipIf(!services)("kafka message log", () => {
     }
   });
 
+  it("copies the change events of context and registry writes to their topics", async () => {
+    const brokers = services?.kafkaBrokers ?? [];
+    const topicPrefix = `acbtest${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const log = await createKafkaLog({ brokers, topicPrefix, partitions: 1 });
+    closers.push(() => log.close());
+    const stores = logChangeEvents(log, createMemoryBackend());
+    const t = fresh();
+    const ctx = contextRecord(t, "c-1");
+    expect(await stores.contexts.create(ctx, new Uint8Array([1]))).toBe(true);
+    expect(await stores.contexts.create(ctx, new Uint8Array([9]))).toBe(false); // refused: no copy
+    expect(await stores.contexts.replace({ ...ctx, revision: 2 }, 1, new Uint8Array([2]))).toEqual({
+      ok: true,
+    });
+    await stores.registry.put(agentRecord(t, "a-1"), new Uint8Array([3]));
+    expect(await read(brokers, log.topic(t, "contexts"), 2)).toEqual([
+      ["c-1", [1]],
+      ["c-1", [2]],
+    ]);
+    expect(await read(brokers, log.topic(t, "agents"), 1)).toEqual([["a-1", [3]]]);
+  });
+
   it("refuses a send with UNAVAILABLE when Kafka cannot take it, and stores nothing", async () => {
     const brokers = services?.kafkaBrokers ?? [];
     const log = await createKafkaLog({ brokers, topicPrefix: "acbtest" });
@@ -76,5 +102,29 @@ describe.skipIf(!services)("kafka message log", () => {
     expect(await delivery.claim(t, "bob", 10, 0, 1_000)).toEqual([]);
   });
 });
+
+/** The first `n` records of a topic as [key, bytes]. */
+async function read(brokers: string[], topic: string, n: number): Promise<[string, number[]][]> {
+  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `${topic}-check` });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const got: [string, number[]][] = [];
+    await new Promise<void>((resolve, reject) => {
+      consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            got.push([message.key?.toString() ?? "", [...(message.value ?? [])]]);
+            if (got.length === n) resolve();
+          },
+        })
+        .catch(reject);
+    });
+    return got;
+  } finally {
+    await consumer.disconnect();
+  }
+}
 
 if (!services) it.skip("kafka message log (services not configured)", () => {});

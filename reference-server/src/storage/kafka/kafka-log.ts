@@ -10,7 +10,7 @@
 
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import { Code, hubError } from "../../errors.js";
-import type { MessageRecord, MessageStore } from "../types.js";
+import type { Backend, EventStreamName, MessageRecord, MessageStore } from "../types.js";
 
 /** Options of {@link createKafkaLog}. */
 export interface KafkaLogOptions {
@@ -218,6 +218,85 @@ export function createKafkaLoggedMessageStore(log: KafkaLog, delivery: MessageSt
         value: encodeMessage(message, recipients),
       });
       return delivery.enqueue(message, recipients, options);
+    },
+  };
+}
+
+/**
+ * Copies the change events of context and registry writes to "<prefix>.<tenant>.contexts" and
+ * "<prefix>.<tenant>.agents", keyed by the object's id (its changes keep their order). The write
+ * commits in the SQL store first, with its event in the SQL event log that live subscriptions read;
+ * its caller is answered once Kafka has the copy too. A node that dies between the two leaves the
+ * Kafka copy short of that event (the SQL log, which subscribers read, has it).
+ */
+export function logChangeEvents(
+  log: KafkaLog,
+  stores: Pick<Backend, "contexts" | "registry" | "events">,
+): Pick<Backend, "contexts" | "registry" | "events"> {
+  const copy = (tenantId: string, type: EventStreamName, key: string, event?: Uint8Array) =>
+    event === undefined
+      ? Promise.resolve()
+      : log.append({ tenantId, type, key, value: Buffer.from(event) });
+  const { contexts, registry, events } = stores;
+  return {
+    contexts: {
+      ...contexts,
+      async create(context, event) {
+        const ok = await contexts.create(context, event);
+        if (ok) await copy(context.tenantId, "contexts", context.id, event);
+        return ok;
+      },
+      async replace(next, expectedRevision, event) {
+        const r = await contexts.replace(next, expectedRevision, event);
+        if (r.ok) await copy(next.tenantId, "contexts", next.id, event);
+        return r;
+      },
+      async delete(tenantId, id, expectedRevision, event) {
+        const r = await contexts.delete(tenantId, id, expectedRevision, event);
+        if (r.ok) await copy(tenantId, "contexts", id, event);
+        return r;
+      },
+    },
+    registry: {
+      ...registry,
+      async put(agent, event) {
+        await registry.put(agent, event);
+        await copy(agent.tenantId, "agents", agent.id, event);
+      },
+      async touch(tenantId, agentId, at, event) {
+        // The builder runs inside the write (perhaps more than once, on a retried transaction):
+        // keep what its last run made.
+        let made: Uint8Array | undefined;
+        const after = await registry.touch(
+          tenantId,
+          agentId,
+          at,
+          event &&
+            ((before, next) => {
+              made = event(before, next);
+              return made;
+            }),
+        );
+        if (after) await copy(tenantId, "agents", agentId, made);
+        return after;
+      },
+      async delete(tenantId, agentId, event) {
+        let made: Uint8Array | undefined;
+        const removed = await registry.delete(tenantId, agentId, (r) => {
+          made = event(r);
+          return made;
+        });
+        if (removed) await copy(tenantId, "agents", agentId, made);
+        return removed;
+      },
+    },
+    events: {
+      ...events,
+      async append(tenantId, stream, data) {
+        const seq = await events.append(tenantId, stream, data);
+        await copy(tenantId, stream, "", data);
+        return seq;
+      },
     },
   };
 }
