@@ -21,6 +21,8 @@ export interface ProductionBackendOptions {
 
 export type ProductionBackend = Backend & {
   isAvailable(): boolean;
+  /** Resolves once the Redis connections are ready again (at once when they are). */
+  whenRedisAvailable(): Promise<void>;
   /** The Redis keys of a tenant (for checks). */
   redisKeys(tenantId: string): Promise<string[]>;
 };
@@ -58,6 +60,7 @@ export async function createProductionBackend(
     },
     isAvailable: () => sql.isAvailable() && hot.isAvailable() && messageLog.isAvailable(),
     redisKeys: (tenantId) => hot.tenantKeys(tenantId),
+    whenRedisAvailable: () => hot.whenAvailable(),
     async close() {
       await messageLog.close();
       await hot.close();
