@@ -40,6 +40,10 @@ describe.skipIf(!hasRedis)("redis stores when Redis goes away", () => {
       expect(e.message).toContain("Redis cannot be reached");
       expect(Number(e.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds)).toBe(1);
       expect(stores.isAvailable()).toBe(false);
+      const subscribed = await stores.notifier
+        .subscribe("inbox:y", () => {})
+        .catch((x: unknown) => x);
+      expect((subscribed as ConnectError).code).toBe(Code.Unavailable);
       const slot = await stores.streamSlots.acquire(t, "a", "h", 1, 10, 0).catch((x: unknown) => x);
       expect((slot as ConnectError).code).toBe(Code.Unavailable);
 

@@ -118,7 +118,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     retryStrategy: (times: number) => Math.min(100 * times, 2_000),
   };
   const redis = new Redis(options.url, { ...common, keyPrefix: prefix }) as ScriptedRedis;
-  // Pub/sub needs its own connection; it may queue SUBSCRIBEs until it is back.
+  // Pub/sub needs its own connection.
   const sub = new Redis(options.url, { ...common, enableOfflineQueue: true });
   redis.on("error", () => {}); // state is reported through isAvailable; each command fails itself
   sub.on("error", () => {});
@@ -140,19 +140,25 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
   redis.on("ready", () => {
     broken = false;
   });
-  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const recheck = async () => {
     // Broken while ioredis still says ready: one PING decides (e.g. a failure that closed nothing).
     if (broken && redis.status === "ready")
       broken = !(await redis.ping().then(
         () => true,
         () => false,
       ));
+  };
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    await recheck();
     if (broken || redis.status !== "ready")
       throw unavailable(new Error(`connection ${redis.status}`));
     try {
       return await fn();
     } catch (err) {
-      if (!(err instanceof ReplyError)) broken = true;
+      // An error reply is Redis refusing a command (a bug, not an outage).
+      if (err instanceof ReplyError)
+        throw hubError(Code.Internal, "a Redis command failed", { cause: err });
+      broken = true;
       throw unavailable(err);
     }
   };
@@ -202,6 +208,12 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
       await call(() => redis.publish(prefix + channel, payload));
     },
     async subscribe(channel, listener) {
+      // Fail at once while the pub/sub connection is away (ioredis subscribes again, by itself,
+      // to the channels it had when it comes back).
+      // A broken command connection means the same server is away.
+      await recheck();
+      if (broken || sub.status !== "ready")
+        throw unavailable(new Error(`pub/sub connection ${sub.status}`));
       let set = listeners.get(channel);
       if (!set) {
         set = new Set();
