@@ -96,23 +96,23 @@ export function createPgUsageStore(db: SqlDatabase): UsageStore {
   return {
     add: (tenantId, hourStart, delta) =>
       db.tx(tenantId, async (c) => {
-        const s = await c.query<{ storage_bytes: unknown }>(
-          `INSERT INTO acb_usage_storage (tenant_id, storage_bytes) VALUES ($1, greatest(0, $2::bigint))
-           ON CONFLICT (tenant_id) DO UPDATE
-             SET storage_bytes = greatest(0, acb_usage_storage.storage_bytes + $2::bigint)
-           RETURNING storage_bytes`,
-          [tenantId, delta.storageDelta],
-        );
-        const storage = num(s.rows[0]?.storage_bytes ?? 0);
-        await c.query(
-          `INSERT INTO acb_usage_buckets (tenant_id, start, messages, bytes, storage_bytes)
-           VALUES ($1, $2, $3, $4, $5)
+        // The storage total and the hour's bucket in one statement.
+        const r = await c.query<{ storage_bytes: unknown }>(
+          `WITH total AS (
+             INSERT INTO acb_usage_storage (tenant_id, storage_bytes) VALUES ($1, greatest(0, $2::bigint))
+             ON CONFLICT (tenant_id) DO UPDATE
+               SET storage_bytes = greatest(0, acb_usage_storage.storage_bytes + $2::bigint)
+             RETURNING storage_bytes)
+           INSERT INTO acb_usage_buckets (tenant_id, start, messages, bytes, storage_bytes)
+           SELECT $1, $3, $4, $5, total.storage_bytes FROM total
            ON CONFLICT (tenant_id, start) DO UPDATE SET
              messages = acb_usage_buckets.messages + EXCLUDED.messages,
              bytes = acb_usage_buckets.bytes + EXCLUDED.bytes,
-             storage_bytes = EXCLUDED.storage_bytes`,
-          [tenantId, hourStart, delta.messages, delta.bytes, storage],
+             storage_bytes = EXCLUDED.storage_bytes
+           RETURNING storage_bytes`,
+          [tenantId, delta.storageDelta, hourStart, delta.messages, delta.bytes],
         );
+        const storage = num(r.rows[0]?.storage_bytes ?? 0);
         return storage;
       }),
     storageBytes: (tenantId) =>
@@ -175,17 +175,26 @@ export function createPgRateLimiter(db: SqlDatabase): RateLimiter {
           if (ch.limit > 0 && u + ch.amount > ch.limit)
             return { ok: false as const, refused: ch, used: u };
         }
+        const next = new Map<string, (typeof charges)[number]>();
         for (const ch of charges) {
-          const u = usedOf(ch) + ch.amount;
-          used.set(ch.key, u);
-          await c.query(
-            `INSERT INTO acb_rate_counters (tenant_id, key, window_start, window_end, used)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (key) DO UPDATE SET window_start = EXCLUDED.window_start,
-               window_end = EXCLUDED.window_end, used = EXCLUDED.used`,
-            [tenantOfKey(ch.key), ch.key, ch.windowStart, ch.windowEnd, u],
-          );
+          used.set(ch.key, usedOf(ch) + ch.amount);
+          next.set(ch.key, ch);
         }
+        // Every counter in one statement (each key once: a row is written once per statement).
+        const rows = [...next.values()];
+        await c.query(
+          `INSERT INTO acb_rate_counters (tenant_id, key, window_start, window_end, used)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+           ON CONFLICT (key) DO UPDATE SET window_start = EXCLUDED.window_start,
+             window_end = EXCLUDED.window_end, used = EXCLUDED.used`,
+          [
+            rows.map((ch) => tenantOfKey(ch.key)),
+            rows.map((ch) => ch.key),
+            rows.map((ch) => ch.windowStart),
+            rows.map((ch) => ch.windowEnd),
+            rows.map((ch) => used.get(ch.key) ?? 0),
+          ],
+        );
         return { ok: true as const };
       }),
   };
