@@ -1,7 +1,8 @@
 // Several `acb-hub` processes on the production preset (PostgreSQL + Redis + Kafka) act as one
 // hub: an agent on node A messages an agent on node B, a context written on node B reaches a
 // subscriber on node A, one meeting spans both nodes and its turn timeout is applied exactly once,
-// and a quota counts the sends made through either node.
+// a quota counts the sends made through either node, and every Redis key they made is the
+// tenant's.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +24,7 @@ import { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   isolatedProductionOptions,
@@ -77,6 +79,8 @@ const noQuotas = {
   messagesPerMonth: 0n,
 };
 
+let redisPrefix = "";
+
 /** Two nodes on one fresh schema, Redis key prefix and Kafka topic prefix. */
 async function twoNodes(): Promise<[HubProcess, HubProcess]> {
   if (!services) throw new Error("no services");
@@ -85,6 +89,7 @@ async function twoNodes(): Promise<[HubProcess, HubProcess]> {
   // --data only keeps the dev signing key, shared by both nodes so each accepts the other's tokens.
   const keys = mkdtempSync(join(tmpdir(), "acb-nodes-"));
   cleanups.push(async () => rmSync(keys, { recursive: true, force: true }));
+  redisPrefix = options.redis.keyPrefix ?? "";
   const env = {
     ACB_DATABASE_URL: options.postgres.url,
     ACB_DATABASE_SCHEMA: options.postgres.schema ?? "",
@@ -212,6 +217,23 @@ describe.skipIf(!services)("hub nodes on the production preset", () => {
     // No turn timed out twice.
     expect(new Set(timeouts.map((e) => e.turn)).size).toBe(timeouts.length);
     expect(all.at(-1)?.kind).toBe(MeetingKind.ENDED);
+
+    // After that traffic, every Redis key the nodes made lies under tenant:{t-nodes}:.
+    const redis = new Redis(services?.redisUrl ?? "");
+    try {
+      const keys: string[] = [];
+      let cursor = "0";
+      do {
+        const [next, found] = await redis.scan(cursor, "MATCH", `${redisPrefix}*`, "COUNT", 500);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== "0");
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys)
+        expect(key.startsWith(`${redisPrefix}tenant:{${tenantId}}:`)).toBe(true);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 

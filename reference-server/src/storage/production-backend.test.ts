@@ -1,3 +1,4 @@
+import { Kafka, logLevel } from "kafkajs";
 import { afterAll, describe, expect, it } from "vitest";
 import { backendTestSuite } from "./backend-test-suite.js";
 import {
@@ -6,7 +7,7 @@ import {
   type ProductionBackendOptions,
 } from "./production-backend.js";
 import { isolatedProductionOptions, testServices } from "./production-test-services.js";
-import { fresh, tenantRecord } from "./suite/helpers.js";
+import { contextRecord, fresh, messageRecord, tenantRecord } from "./suite/helpers.js";
 
 const services = testServices();
 const drops: (() => Promise<void>)[] = [];
@@ -34,7 +35,7 @@ if (services) {
   );
 
   describe("production backend keys", () => {
-    it("keeps every Redis key of a tenant under tenant:{<tenant>}: and forgets them with the tenant", async () => {
+    it("keeps every Redis key of a tenant under tenant:{<tenant>}:, and forgets them and its Kafka topics with the tenant", async () => {
       const isolated = await isolatedProductionOptions(services);
       drops.push(isolated.drop);
       const backend: ProductionBackend = await createProductionBackend(isolated.options);
@@ -50,8 +51,23 @@ if (services) {
         const keys = await backend.redisKeys(t);
         expect(keys.length).toBe(3);
         for (const k of keys) expect(k.startsWith(`tenant:{${t}}:`)).toBe(true);
-        expect(await backend.deleteTenant(t)).toBe(true);
-        expect(await backend.redisKeys(t)).toEqual([]);
+        // A send and a context write make the tenant's topics.
+        await backend.messages.enqueue(messageRecord(t, "m-1"), ["b"]);
+        await backend.contexts.create(contextRecord(t, "c-1"), new Uint8Array([1]));
+        const kafka = new Kafka({ brokers: services.kafkaBrokers, logLevel: logLevel.NOTHING });
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          const mine = [backend.topic(t, "messages"), backend.topic(t, "contexts")];
+          expect((await admin.listTopics()).filter((x) => mine.includes(x)).sort()).toEqual(
+            mine.sort(),
+          );
+          expect(await backend.deleteTenant(t)).toBe(true);
+          expect(await backend.redisKeys(t)).toEqual([]);
+          expect((await admin.listTopics()).filter((x) => mine.includes(x))).toEqual([]);
+        } finally {
+          await admin.disconnect();
+        }
       } finally {
         await backend.close();
       }

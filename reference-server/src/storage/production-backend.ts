@@ -23,6 +23,8 @@ export type ProductionBackend = Backend & {
   isAvailable(): boolean;
   /** Resolves once the Redis connections are ready again (at once when they are). */
   whenRedisAvailable(): Promise<void>;
+  /** The Kafka topic of a tenant's stream of one type. */
+  topic(tenantId: string, type: string): string;
   /** The Redis keys of a tenant (for checks). */
   redisKeys(tenantId: string): Promise<string[]>;
 };
@@ -53,13 +55,16 @@ export async function createProductionBackend(
     messages: createKafkaLoggedMessageStore(messageLog, sql.messages),
     ...logChangeEvents(messageLog, sql),
     async deleteTenant(tenantId) {
-      // PostgreSQL holds the tenant record and decides; Redis then forgets the tenant's hot state.
+      // PostgreSQL holds the tenant record and decides; Redis then forgets the tenant's hot state
+      // and Kafka its topics.
       if (!(await sql.deleteTenant(tenantId))) return false;
       await hot.deleteTenant(tenantId);
+      await messageLog.deleteTenant(tenantId);
       return true;
     },
     isAvailable: () => sql.isAvailable() && hot.isAvailable() && messageLog.isAvailable(),
     redisKeys: (tenantId) => hot.tenantKeys(tenantId),
+    topic: (tenantId, type) => messageLog.topic(tenantId, type),
     whenRedisAvailable: () => hot.whenAvailable(),
     async close() {
       await messageLog.close();
