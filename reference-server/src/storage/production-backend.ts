@@ -55,11 +55,10 @@ export async function createProductionBackend(
     messages: createKafkaLoggedMessageStore(messageLog, sql.messages),
     ...logChangeEvents(messageLog, sql),
     async deleteTenant(tenantId) {
-      // PostgreSQL holds the tenant record and decides; Redis then forgets the tenant's hot state
-      // and Kafka its topics.
+      // PostgreSQL holds the tenant record and decides; Redis then forgets the tenant's hot
+      // state. Its Kafka topics stay (see docs/architecture.md).
       if (!(await sql.deleteTenant(tenantId))) return false;
       await hot.deleteTenant(tenantId);
-      await messageLog.deleteTenant(tenantId);
       return true;
     },
     isAvailable: () => sql.isAvailable() && hot.isAvailable() && messageLog.isAvailable(),

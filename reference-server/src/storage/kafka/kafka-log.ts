@@ -25,9 +25,6 @@ export interface KafkaLogOptions {
   clientId?: string;
 }
 
-/** The types of stream the hub writes, each a topic per tenant. */
-export const TOPIC_TYPES = ["messages", "contexts", "agents"] as const;
-
 /** One record to append to a tenant's stream of one type. */
 export interface LogRecord {
   tenantId: string;
@@ -42,8 +39,6 @@ export interface KafkaLog {
   topic(tenantId: string, type: string): string;
   /** Resolves once Kafka acknowledged the record (acks=all); batched with concurrent appends. */
   append(record: LogRecord): Promise<void>;
-  /** Deletes the tenant's topics (those that exist). */
-  deleteTenant(tenantId: string): Promise<void>;
   /** False after a produce failed, until the cluster answers again. */
   isAvailable(): boolean;
   close(): Promise<void>;
@@ -62,7 +57,9 @@ export async function createKafkaLog(options: KafkaLogOptions): Promise<KafkaLog
     clientId: options.clientId ?? "acb-hub",
     brokers: options.brokers,
     logLevel: logLevel.NOTHING,
-    retry: { retries: 3, initialRetryTime: 100 },
+    // A topic just created may not be known to every broker's metadata yet: retry for a few
+    // seconds before answering UNAVAILABLE.
+    retry: { retries: 6, initialRetryTime: 100, maxRetryTime: 2_000 },
   });
   const producer: Producer = kafka.producer({
     idempotent: true,
@@ -176,12 +173,6 @@ export async function createKafkaLog(options: KafkaLogOptions): Promise<KafkaLog
         // Appends made in the same turn of the event loop go out together.
         if (!flushing) queueMicrotask(() => void flush());
       });
-    },
-    async deleteTenant(tenantId) {
-      const mine = new Set(TOPIC_TYPES.map((type) => topicOf(tenantId, type)));
-      const topics = (await admin.listTopics()).filter((t) => mine.has(t));
-      for (const t of mine) known.delete(t);
-      if (topics.length > 0) await admin.deleteTopics({ topics });
     },
     isAvailable: () => available,
     async close() {

@@ -4,9 +4,10 @@
 
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { fresh } from "../suite/helpers.js";
-import { createRedisStores } from "./redis-stores.js";
+import { createRedisStores, tenantKey } from "./redis-stores.js";
 import { hasRedisServer as hasRedis, startTestRedisServer } from "./redis-test-server.js";
 
 if (!hasRedis) console.warn("redis-server is not installed: skipping the Redis outage test");
@@ -16,6 +17,31 @@ afterAll(async () => {
 });
 
 describe.skipIf(!hasRedis)("redis stores when Redis goes away", () => {
+  it("answer INTERNAL, not UNAVAILABLE, when Redis refuses a command, and stay available", async () => {
+    const server = await startTestRedisServer();
+    disposers.push(server.dispose);
+    const stores = await createRedisStores({ url: server.url });
+    const raw = new Redis(server.url);
+    try {
+      const t = fresh();
+      // A counter key that someone else filled with text: the script fails on it.
+      await raw.set(tenantKey(t, "rate:messages:0"), "not a number");
+      const charge = {
+        key: `tenant:${t}:messages`,
+        amount: 1,
+        limit: 5,
+        windowStart: 0,
+        windowEnd: 60_000,
+      };
+      const err = await stores.rateLimits.consume([charge]).catch((e: unknown) => e);
+      expect((err as ConnectError).code).toBe(Code.Internal);
+      expect(stores.isAvailable()).toBe(true);
+    } finally {
+      raw.disconnect();
+      await stores.close();
+    }
+  });
+
   it("answer UNAVAILABLE with retry info, report not ready, charge nothing, and recover", async () => {
     const server = await startTestRedisServer();
     disposers.push(server.dispose);
