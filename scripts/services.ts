@@ -99,7 +99,8 @@ function ensureJars(): void {
       "-DincludeScope=runtime",
       `-DoutputDirectory=${libs}`,
     ],
-    { stdio: "inherit" },
+    // Maven's output goes to stderr: stdout carries only the export lines that callers eval.
+    { stdio: ["ignore", 2, "inherit"] },
   );
   if (result.status !== 0) fail("mvn could not resolve the broker's jars (see its output above)");
   writeFileSync(join(libs, ".complete"), "");

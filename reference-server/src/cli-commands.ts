@@ -70,6 +70,21 @@ const storage = {
     value: "N",
     help: "connections in the PostgreSQL pool; also ACB_DATABASE_POOL_SIZE",
   },
+  "redis-url": {
+    type: "string",
+    value: "URL",
+    help: "Redis for counters, slots and notifications (with --database-url and --kafka-brokers: the production preset); also ACB_REDIS_URL",
+  },
+  "kafka-brokers": {
+    type: "string",
+    value: "HOST:PORT,...",
+    help: "Kafka brokers for the message log (production preset); also ACB_KAFKA_BROKERS",
+  },
+  preset: {
+    type: "string",
+    value: "NAME",
+    help: "check that the configuration amounts to this preset: embedded, embedded-durable, postgres or production; also ACB_PRESET",
+  },
   config: {
     type: "string",
     value: "FILE",

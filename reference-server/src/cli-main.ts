@@ -62,6 +62,9 @@ async function backendFor(
     memory?: boolean | undefined;
     "database-url"?: string | undefined;
     "pool-size"?: string | undefined;
+    "redis-url"?: string | undefined;
+    "kafka-brokers"?: string | undefined;
+    preset?: string | undefined;
   },
   logger: ReturnType<typeof createJsonLogger>,
 ) {
@@ -71,6 +74,9 @@ async function backendFor(
     memory: values.memory,
     databaseUrl: values["database-url"],
     poolSize: values["pool-size"],
+    redisUrl: values["redis-url"],
+    kafkaBrokers: values["kafka-brokers"],
+    preset: values.preset,
   });
   logger.log("info", "storage", describeStorage(config));
   return { config, backend: await openBackend(config) };

@@ -26,6 +26,8 @@ export function bundleCli(): Promise<string> {
       conditions: ["source"],
       external: [
         "pg",
+        "ioredis",
+        "kafkajs",
         "@electric-sql/pglite",
         "@bufbuild/*",
         "@connectrpc/*",

@@ -101,3 +101,70 @@ describe("resolveStorageConfig", () => {
     expect(describeStorage(config)).toMatchObject({ backend: "postgres", durable: true });
   });
 });
+
+describe("the production preset", () => {
+  const env = {
+    ACB_DATABASE_URL: "postgres://hub@db:5432/acb",
+    ACB_REDIS_URL: "redis://:pw@cache:6379",
+    ACB_KAFKA_BROKERS: "k1:9092, k2:9092",
+  };
+
+  it("is chosen by a database URL, a Redis URL and Kafka brokers (variables, flags or file)", () => {
+    expect(resolveStorageConfig("serve", {}, env)).toEqual({
+      backend: "production",
+      databaseUrl: "postgres://hub@db:5432/acb",
+      redisUrl: "redis://:pw@cache:6379",
+      kafkaBrokers: ["k1:9092", "k2:9092"],
+    });
+    const file = join(dir, "production.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        preset: "production",
+        database: { url: "postgres://hub@db/acb" },
+        redis: { url: "redis://cache:6379", keyPrefix: "hub1:" },
+        kafka: { brokers: ["k1:9092"], topicPrefix: "acbx" },
+      }),
+    );
+    expect(resolveStorageConfig("serve", { config: file }, {})).toEqual({
+      backend: "production",
+      databaseUrl: "postgres://hub@db/acb",
+      redisUrl: "redis://cache:6379",
+      redisKeyPrefix: "hub1:",
+      kafkaBrokers: ["k1:9092"],
+      kafkaTopicPrefix: "acbx",
+    });
+    const flagged = resolveStorageConfig(
+      "serve",
+      { databaseUrl: "postgres://a@b/c", redisUrl: "redis://r:1", kafkaBrokers: "k:1" },
+      {},
+    );
+    expect(flagged.backend).toBe("production");
+    const described = describeStorage(resolveStorageConfig("serve", {}, env));
+    expect(described).toMatchObject({ preset: "production", durable: true });
+    expect(JSON.stringify(described)).not.toContain("pw");
+  });
+
+  it("names the presets, and refuses half a production configuration or a preset it is not", () => {
+    expect(describeStorage(resolveStorageConfig("dev", {}, {})).preset).toBe("embedded");
+    expect(describeStorage(resolveStorageConfig("serve", {}, {})).preset).toBe("embedded-durable");
+    expect(() =>
+      resolveStorageConfig("serve", {}, { ...env, ACB_KAFKA_BROKERS: undefined }),
+    ).toThrow("the Kafka brokers (ACB_KAFKA_BROKERS) is missing");
+    expect(() =>
+      resolveStorageConfig("serve", {}, { ACB_REDIS_URL: "redis://r:1", ACB_KAFKA_BROKERS: "k:1" }),
+    ).toThrow("give a database URL too");
+    expect(() => resolveStorageConfig("serve", {}, { ...env, ACB_REDIS_URL: "http://r" })).toThrow(
+      "must start with redis://",
+    );
+    expect(() => resolveStorageConfig("serve", {}, { ...env, ACB_KAFKA_BROKERS: "k1" })).toThrow(
+      'a Kafka broker must be host:port, not "k1"',
+    );
+    expect(() => resolveStorageConfig("serve", { preset: "production" }, {})).toThrow(
+      'the preset "production" was asked for, but the configuration amounts to "embedded-durable"',
+    );
+    expect(() => resolveStorageConfig("dev", { preset: "cluster" }, {})).toThrow(
+      'unknown preset "cluster"',
+    );
+  });
+});

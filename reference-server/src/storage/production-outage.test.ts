@@ -1,0 +1,107 @@
+// A hub on the production preset whose Redis goes away (a redis-server of the test's own, killed):
+// its health says NOT_SERVING, a send answers UNAVAILABLE with RetryInfo and stores nothing, and
+// once Redis is back the hub serves again.
+
+import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
+import { MessageType, MessagingService } from "@acb/gen/acb/v1/messaging_pb";
+import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as Serving,
+} from "@acb/gen/grpc/health/v1/health_pb";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { afterAll, describe, expect, it } from "vitest";
+import { createHub } from "../hub.js";
+import { silentLogger } from "../logger.js";
+import { createProductionBackend } from "./production-backend.js";
+import { isolatedProductionOptions, testServices } from "./production-test-services.js";
+import { hasRedisServer, startTestRedisServer } from "./redis/redis-test-server.js";
+
+const services = testServices();
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const bearer =
+  (token: string): Interceptor =>
+  (next) =>
+  (req) => {
+    req.header.set("Authorization", `Bearer ${token}`);
+    return next(req);
+  };
+
+describe.skipIf(!services || !hasRedisServer)("a production hub that loses Redis", () => {
+  it("answers UNAVAILABLE with retry info, reports NOT_SERVING, stores nothing, and recovers", async () => {
+    if (!services) return;
+    const redis = await startTestRedisServer();
+    cleanups.push(redis.dispose);
+    const isolated = await isolatedProductionOptions(services);
+    cleanups.push(isolated.drop);
+    const backend = await createProductionBackend({
+      ...isolated.options,
+      redis: { url: redis.url },
+    });
+    const hub = await createHub({ backend, logger: silentLogger });
+    cleanups.push(() => hub.close());
+    const { url } = await hub.listen({ port: 0 });
+    const transport = (token?: string) =>
+      createConnectTransport({
+        baseUrl: url,
+        httpVersion: "1.1",
+        interceptors: token ? [bearer(token)] : [],
+      });
+    const health = createClient(Health, transport());
+    const admin = createClient(AdminService, transport(await hub.issueAdminToken()));
+    await admin.createTenant({ tenantId: "t-outage", tier: Tier.ENTERPRISE });
+    const auth = createClient(AuthService, transport(await hub.issueAdminToken()));
+    const tokenOf = async (agentId: string) =>
+      (await auth.issueToken({ tenantId: "t-outage", agentId, roles: [Role.AGENT_FULL] })).tokens
+        ?.accessToken ?? "";
+    const alice = transport(await tokenOf("alice"));
+    await createClient(RegistryService, alice).register({ agentId: "alice", type: "svc" });
+    await createClient(RegistryService, transport(await tokenOf("bob"))).register({
+      agentId: "bob",
+      type: "svc",
+    });
+    const messaging = createClient(MessagingService, alice);
+    const send = () =>
+      messaging.send({
+        target: { case: "recipientId", value: "bob" },
+        type: MessageType.EVENT,
+        kind: "k",
+        payload: { contentType: "text/plain", data: new Uint8Array([1]) },
+      });
+    await send();
+    expect((await health.check({})).status).toBe(Serving.SERVING);
+
+    await redis.kill();
+    const err = await send().then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(err?.code).toBe(Code.Unavailable);
+    expect(err?.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds).toBe(1n);
+    expect((await health.check({})).status).toBe(Serving.NOT_SERVING);
+
+    await redis.restart();
+    await backend.whenRedisAvailable();
+    expect((await health.check({})).status).toBe(Serving.SERVING);
+    await send();
+    // Two sends were answered OK, and only those two are queued for Bob.
+    const queued = await backend.messages.claim(
+      "t-outage",
+      "bob",
+      10,
+      Date.now(),
+      Date.now() + 60_000,
+    );
+    expect(queued.length).toBe(2);
+  });
+});
+
+if (!services || !hasRedisServer)
+  it.skip("a production hub that loses Redis (services or redis-server missing)", () => {});
