@@ -246,6 +246,11 @@ export const commands = {
         value: "N",
         help: "stop after N messages (default: until interrupted)",
       },
+      register: {
+        type: "boolean",
+        default: false,
+        help: "register the credential's agent (type acb-cli) for the tail and unregister it after; an agent must be registered to receive",
+      },
     },
     connects: true,
   },

@@ -329,14 +329,24 @@ const actions: Partial<Record<CommandName, Action>> = {
     const count = countText === undefined ? Number.POSITIVE_INFINITY : Number(countText);
     if (!(count > 0)) throw new UsageError(`--count "${countText}" is not a positive number`);
     let seen = 0;
-    if (seen >= count) return;
-    for await (const m of r.client.messages(r.io.signal ? { signal: r.io.signal } : {})) {
-      const row = { id: m.id, from: m.senderId, kind: m.kind, type: m.type, value: m.value };
-      r.print(row, `${m.senderId}\t${m.kind}\t${JSON.stringify(m.value)}\n`);
-      if (++seen >= count) {
-        await m.ack();
-        break;
+    const session = r.values("register") ? await r.client.register({ type: "acb-cli" }) : undefined;
+    try {
+      for await (const m of r.client.messages(r.io.signal ? { signal: r.io.signal } : {})) {
+        const row = { id: m.id, from: m.senderId, kind: m.kind, type: m.type, value: m.value };
+        r.print(row, `${m.senderId}\t${m.kind}\t${JSON.stringify(m.value)}\n`);
+        if (++seen >= count) {
+          await m.ack();
+          break;
+        }
       }
+    } catch (err) {
+      if (!session && AcbError.from(err).rawMessage.includes("must register"))
+        throw new Error(
+          `${AcbError.from(err).message} (acb tail --register registers it for the tail)`,
+        );
+      throw err;
+    } finally {
+      await session?.unregister();
     }
   },
   async "dead-letters list"(r) {
