@@ -16,4 +16,12 @@ export default function setup(): void {
       `the build before the tests failed (npm run build):\n${run.stdout}${run.stderr}`,
     );
   }
+  // The hub's web console (static files the bins serve with --console), as npm run build makes it.
+  const console = spawnSync(process.execPath, ["reference-server/console/build.js"], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  if (console.status !== 0) {
+    throw new Error(`building the web console failed:\n${console.stdout}${console.stderr}`);
+  }
 }

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { findCommand, optionsOf } from "../packages/cli/src/commands.js";
 import { commands as hubCommands } from "../reference-server/src/cli-commands.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -26,11 +27,11 @@ const npmScripts = (
 ).scripts;
 const installedBins = new Set(readdirSync(join(root, "node_modules/.bin")));
 /** Bins of the project that a fresh shell does not have on PATH (they live in node_modules). */
-const projectBins = new Set([...installedBins, "acb-hub", "acb-conformance"]);
+const projectBins = new Set([...installedBins, "acb-hub", "acb-conformance", "acb"]);
 
 /** The workspace packages that have a bin (npx runs them by package name). */
 const workspaceBins = new Set(
-  ["reference-server", "conformance", "packages/sdk", "gen"].flatMap((dir) => {
+  ["reference-server", "conformance", "packages/sdk", "packages/cli", "gen"].flatMap((dir) => {
     const pkg = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as {
       name: string;
       bin?: Record<string, string>;
@@ -99,6 +100,19 @@ function checkHubCommand(args: string[]): string | undefined {
   return unknown.length > 0 ? `acb-hub ${command} has no option ${unknown.join(", ")}` : undefined;
 }
 
+function checkAcbCommand(args: string[]): string | undefined {
+  if (args[0] === undefined || args[0] === "--help" || args[0].startsWith("<")) return undefined;
+  const found = findCommand(args);
+  if (!found) return `acb has no command "${args.slice(0, 2).join(" ")}"`;
+  if (found.name === "hub") return checkHubCommand(["dev", ...found.rest]);
+  if (found.name === "conformance") return undefined;
+  const known = Object.keys(optionsOf(found.name));
+  const unknown = optionsIn(found.rest).filter(
+    (o) => o !== "--help" && !known.includes(o.slice(2)),
+  );
+  return unknown.length > 0 ? `acb ${found.name} has no option ${unknown.join(", ")}` : undefined;
+}
+
 const needsNewNode = (script: string) => /\bnode\s+\S+\.ts\b|\bvitest\b/.test(script);
 
 /**
@@ -117,6 +131,7 @@ function problemOf(command: string, shell = true): string | undefined {
     if (!new RegExp(`^\\s*(?:[\\w:-]+ \\| )*${task}(?: \\| [\\w:-]+)*\\)`, "m").test(devScript))
       return `./dev lists task "${task}" but its case statement does not run it`;
     if (task === "acb-hub") return checkHubCommand(rest);
+    if (task === "acb") return checkAcbCommand(rest);
     if (task === "hub") return checkHubCommand(["dev", ...rest]);
     if (task === "exec") {
       if (rest.length === 0) return shell ? "./dev exec needs a command" : undefined;
@@ -149,6 +164,8 @@ function problemOf(command: string, shell = true): string | undefined {
   if (first !== undefined && readersRuntimes.includes(first) && args[0] === "add") return undefined;
   if (first === "acb-hub" && !shell) return checkHubCommand(args);
   if (first === "acb-conformance" && !shell) return undefined;
+  if (first === "acb" && !shell) return checkAcbCommand(args);
+  if (first === "export" || first === "eval") return undefined; // shell builtins (eval's $(…) is checked)
   if (first === "buf" && !shell) return undefined; // prose naming the tool
   return problemOfTool(all, true);
 }

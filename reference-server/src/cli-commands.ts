@@ -117,6 +117,11 @@ export const commands = {
       host: host("a loopback address to listen on"),
       port,
       cors: { ...cors, help: `${cors.help} (loopback origins are always allowed)` },
+      console: {
+        type: "boolean",
+        default: false,
+        help: "serve the web console under /console/ on the same port; the listening line gets consoleUrl",
+      },
       fault: {
         type: "string",
         multiple: true,

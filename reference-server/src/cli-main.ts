@@ -10,8 +10,9 @@
 //
 // The hub itself is imported only by dev and serve, so the other commands and --help start fast.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { fileURLToPath } from "node:url";
 import type { TracerProvider } from "@opentelemetry/api";
 import { signingKeysFromPem } from "./auth/signing-keys.js";
 import { runCertCommand, runKeygenCommand } from "./cli-cert.js";
@@ -159,11 +160,21 @@ async function dev(args: string[], io: CliStreams): Promise<void> {
     ...(keys && { keys }),
   });
   const cors = { allowedOrigins: ["loopback", ...values.cors] };
-  const listener = await hub.listen({ host, port, cors });
+  // The console's built files (npm run build puts them in dist/console; src/ and dist/ are siblings).
+  const consoleDir = fileURLToPath(new URL("../dist/console/", import.meta.url));
+  if (values.console && !existsSync(`${consoleDir}index.html`))
+    throw new Error(`the console is not built (no ${consoleDir}index.html): run npm run build`);
+  const listener = await hub.listen({
+    host,
+    port,
+    cors,
+    ...(values.console && { console: { dir: consoleDir } }),
+  });
   const adminToken = await hub.issueAdminToken();
   const metricsUrl = await ops.metricsUrlOf(hub, listener.url);
+  const consoleUrl = values.console ? { consoleUrl: `${listener.url}/console/` } : {};
   io.stdout.write(
-    `${JSON.stringify({ event: "listening", url: listener.url, metricsUrl, adminToken, epoch: hub.epoch })}\n`,
+    `${JSON.stringify({ event: "listening", url: listener.url, metricsUrl, adminToken, epoch: hub.epoch, ...consoleUrl })}\n`,
   );
   drainOnSignal(hub, ops.drainMs, logger);
 }

@@ -2,6 +2,7 @@ export { type Clock, ManualClock, systemClock, type Timer } from "./clock.js";
 export { type HubFault, hubFaults, isHubFault } from "./faults.js";
 export { createHub, defaultLimits, type Hub, type HubOptions } from "./hub.js";
 export { createJsonLogger, type Logger, type LogLevel, silentLogger } from "./logger.js";
+export type { ConsoleOptions } from "./server/console-files.js";
 export type { CorsOptions } from "./server/cors.js";
 export type { Listener, ListenOptions } from "./server/listener.js";
 export { createFsBlobStore, type FsBlobStoreOptions } from "./storage/fs/fs-blob-store.js";

@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { Socket } from "node:net";
 import * as net from "node:net";
+import { type ConsoleOptions, consoleFiles } from "./console-files.js";
 import { applyCors, type CorsOptions } from "./cors.js";
 /** What connectNodeAdapter returns: a request listener for node:http and node:http2. */
 export type NodeHandlerFn = ReturnType<
@@ -18,6 +19,8 @@ export interface ListenOptions {
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** Let browsers on these origins call the hub (CORS). Default: no cross-origin access. */
   cors?: CorsOptions;
+  /** Serve the web console's files under /console/ on this port. Default: no console. */
+  console?: ConsoleOptions;
 }
 
 /** A bound listener. */
@@ -61,7 +64,9 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
   let closing = false;
   const h2Sockets = new Set<Socket>();
   const { cors } = options;
+  const serveConsole = options.console ? consoleFiles(options.console) : undefined;
   const handler: NodeHandlerFn = (req, res) => {
+    if (serveConsole?.(req, res)) return;
     if (cors && applyCors(req, res, cors)) return;
     if (req.httpVersionMajor === 1) {
       const socket = req.socket;

@@ -84,25 +84,42 @@ export class ChunkFeed {
     }
   }
 
-  /** Chunks from `offset` (the hub's verified offset) to the end: kept ones first, then new. */
+  /**
+   * Chunks from `offset` (the hub's verified offset) to the end: kept ones first, then new. The
+   * generator of a batch whose stream failed may still be pulled by its transport while the next
+   * batch starts: each chunk is therefore looked up by its offset when it is due (not from a copy
+   * of the kept list taken at the start), and reads from the source are serialised, so a chunk the
+   * old generator read meanwhile is found among the kept ones instead of being skipped.
+   */
   async *from(offset: number): AsyncGenerator<Chunk> {
     this.confirm(offset);
-    const kept = this.unconfirmed;
-    if (kept.length > 0 && (kept[0] as Chunk).offset !== offset) {
-      throw new Error(`cannot resume at offset ${offset}: it is not where a sent chunk begins`);
-    }
-    if (kept.length === 0 && offset !== this.readOffset) {
-      throw new Error(
-        `cannot resume at offset ${offset}: the source has moved on to ${this.readOffset}`,
-      );
-    }
-    // Copy the list: confirm() may drop entries while this generator is suspended.
-    for (const chunk of [...kept]) yield chunk;
-    while (this.readOffset < this.totalSize) {
-      const chunk = await this.next();
-      this.unconfirmed.push(chunk);
+    let at = offset;
+    while (at < this.totalSize) {
+      const chunk = await this.chunkAt(at);
+      at = chunk.offset + chunk.data.length;
       yield chunk;
     }
+  }
+
+  /** Reads serialised: one read from the source at a time, in order. */
+  private reading: Promise<unknown> = Promise.resolve();
+
+  /** The chunk starting at `at`: a kept one, or the next one read from the source. */
+  private chunkAt(at: number): Promise<Chunk> {
+    const run = this.reading.then(async () => {
+      const kept = this.unconfirmed.find((c) => c.offset === at);
+      if (kept) return kept;
+      if (at !== this.readOffset) {
+        throw new Error(
+          `cannot resume at offset ${at}: it is not where a kept chunk begins, and the source is at ${this.readOffset}`,
+        );
+      }
+      const chunk = await this.next();
+      this.unconfirmed.push(chunk);
+      return chunk;
+    });
+    this.reading = run.catch(() => {});
+    return run;
   }
 
   private async next(): Promise<Chunk> {
