@@ -3,6 +3,7 @@
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
+import type { E2eOptions } from "./core/e2e/client-e2e.js";
 import { createBulkSessionManager, nodeSha256 } from "./node-streaming.js";
 
 export * from "./core/index.js";
@@ -24,6 +25,8 @@ export interface NodeClientOptions {
   httpVersion?: "2" | "1.1";
   /** "connect" or "grpc" (gRPC needs HTTP/2). Default "connect". */
   protocol?: "connect" | "grpc";
+  /** End-to-end encryption: keys, default recipients, pins (AcbClientOptions.e2e). */
+  e2e?: E2eOptions;
 }
 
 /** Creates a client that talks to the hub with Node's HTTP stack. */
@@ -45,6 +48,7 @@ export function createClient(options: NodeClientOptions): AcbClient {
     transport,
     ...(options.token !== undefined && { token: options.token }),
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(options.e2e && { e2e: options.e2e }),
     uploadMode: "stream",
     sendMode: "stream",
     sha256: nodeSha256,

@@ -5,6 +5,7 @@
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
+import type { E2eOptions } from "./core/e2e/client-e2e.js";
 
 export * from "./core/index.js";
 export * from "./protocol.js";
@@ -24,6 +25,8 @@ export interface ClientOptions {
   fetch?: typeof globalThis.fetch;
   /** Use the JSON wire format instead of binary (easier to read in devtools). Default false. */
   useJson?: boolean;
+  /** End-to-end encryption: keys, default recipients, pins (AcbClientOptions.e2e). */
+  e2e?: E2eOptions;
 }
 
 /** Creates a client that talks to the hub over fetch. */
@@ -36,5 +39,6 @@ export function createClient(options: ClientOptions): AcbClient {
     }),
     ...(options.token !== undefined && { token: options.token }),
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(options.e2e && { e2e: options.e2e }),
   });
 }

@@ -2,6 +2,7 @@ import type { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { backoffDelay, wait } from "./backoff.js";
 import { type CallOptions, callOptions } from "./call-options.js";
+import type { AgentPublicKeyInfo } from "./e2e/keys.js";
 import { type AgentInfo, agentInfo } from "./records.js";
 
 /** What an agent announces when it registers. */
@@ -18,6 +19,11 @@ export interface RegisterOptions {
   metadata?: Record<string, string>;
   /** Groups the agent belongs to (GROUP-scoped contexts). Default []. */
   groups?: string[];
+  /**
+   * End-to-end encryption public keys to publish, current first. Default: the client's keys
+   * (AcbClientOptions.e2e.keys); [] publishes none.
+   */
+  publicKeys?: AgentPublicKeyInfo[];
   /** Replace a registration of the same id that is still online. Default false. */
   takeOver?: boolean;
   /** Send heartbeats automatically at the interval the hub asks for. Default true. */
@@ -50,6 +56,7 @@ export async function registerAgent(
     capabilities: options.capabilities ?? [],
     metadata: options.metadata ?? {},
     groups: options.groups ?? [],
+    publicKeys: options.publicKeys ?? [],
   };
   const res = await registry.register(
     { ...request, takeOver: options.takeOver ?? false },

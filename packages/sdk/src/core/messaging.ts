@@ -7,6 +7,7 @@ import {
 import type { DescMessage } from "@bufbuild/protobuf";
 import { durationFromMs, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
+import type { EncryptOption } from "./e2e/client-e2e.js";
 import { autoCodec, codecOf, type PayloadCodec } from "./payload-codec.js";
 
 /** What a message is for. */
@@ -29,6 +30,8 @@ const typeNames: Record<MessageType, MessageTypeName> = {
 
 /** Options of every send. */
 export interface SendOptions<T = unknown> {
+  /** Encrypt the payload end to end to these recipients (`false`: in clear despite a client default). */
+  encrypt?: EncryptOption;
   /** Default "event" ("query" for request()). */
   type?: MessageTypeName;
   /** A retry with the same key inside the tenant's dedupe window is delivered once. */
