@@ -35,9 +35,12 @@ await bob.register({ id: "bob", type: "demo" });
 bob.handle<{ name: string }>("greet", (m) => ({ text: `Hello, ${m.value.name}! — bob` }));
 await bob.receive().ready;
 
-const reply = await alice
-  .request<{ text: string }>("bob", "greet", { name: "Alice" }, { timeoutMs: 5_000 })
-  .wait();
+const reply = await alice.request<{ text: string }>(
+  "bob",
+  "greet",
+  { name: "Alice" },
+  { timeoutMs: 5_000 },
+);
 console.log(`alice asked bob, bob said: ${reply.value.text}`);
 
 await alice.close();

@@ -1280,7 +1280,16 @@ describe("health and server info", () => {
     );
     expect(info.limits?.maxInlinePayloadBytes).toBe(BigInt(MiB));
     expect(info.limits?.maxRequestBytes).toBe(BigInt(8 * MiB));
-    await expectCode(clientsWith().info.getServerInfo({}), Code.Unauthenticated);
+    expect(info.nodeId).not.toBe("");
+    // Anyone may read it (a client whose credential went stale still needs the epoch), but an
+    // anonymous caller, or one whose credential the hub refuses, learns no node id and no limits.
+    for (const anonymous of [clientsWith(), clientsWith("not-a-valid-token")]) {
+      const seen = await anonymous.info.getServerInfo({});
+      expect(seen.hubEpoch).toBe(hub.epoch);
+      expect(seen.protocolVersion).toBe(info.protocolVersion);
+      expect(seen.nodeId).toBe("");
+      expect(seen.limits).toBeUndefined();
+    }
   });
 });
 

@@ -33,8 +33,12 @@ const CONNECTION_WINDOW = 16 * 1024 * 1024;
  * An HTTP/2 session manager that enlarges the receive windows: the stream window through the
  * SETTINGS of each new session, the connection window once per session (Node has no option for it).
  */
-export function createBulkSessionManager(baseUrl: string): Http2SessionManager {
-  const options: http2.ClientSessionOptions = {
+export function createBulkSessionManager(
+  baseUrl: string,
+  tls: http2.SecureClientSessionOptions = {},
+): Http2SessionManager {
+  const options: http2.SecureClientSessionOptions = {
+    ...tls,
     settings: { initialWindowSize: STREAM_WINDOW },
     maxSessionMemory: 64,
   };

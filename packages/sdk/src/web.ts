@@ -2,7 +2,9 @@
 // wherever fetch does. It speaks the Connect protocol over fetch, so it makes unary and
 // server-streaming calls only, which is all this API needs: large-context uploads use one unary
 // AppendChunk call per chunk because fetch cannot stream a request body.
+import type { Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { checkBaseUrl } from "./core/base-url.js";
 import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
 import type { E2eOptions } from "./core/e2e/client-e2e.js";
@@ -18,7 +20,7 @@ export interface ClientOptions {
    * Access token or API key, a function returning the current one, or `{ accessToken,
    * refreshToken }` (refreshed automatically before expiry). Default: none (anonymous RPCs only).
    */
-  token?: Credentials;
+  token?: Credentials | undefined;
   /** Deadline of every unary call that sets no `timeoutMs` of its own. Default: none. */
   timeoutMs?: number;
   /** The fetch implementation. Default: the global fetch. */
@@ -27,15 +29,21 @@ export interface ClientOptions {
   useJson?: boolean;
   /** End-to-end encryption: keys, default recipients, pins (AcbClientOptions.e2e). */
   e2e?: E2eOptions;
+  /**
+   * Connect interceptors run on every call, after the client added the credential (tracing,
+   * logging, extra headers). Default: none.
+   */
+  interceptors?: Interceptor[];
 }
 
-/** Creates a client that talks to the hub over fetch. */
+/** Creates a client that talks to the hub over fetch. Bad options fail with an AcbError. */
 export function createClient(options: ClientOptions): AcbClient {
   return createAcbClient({
     transport: createConnectTransport({
-      baseUrl: options.baseUrl,
+      baseUrl: checkBaseUrl(options?.baseUrl),
       useBinaryFormat: !(options.useJson ?? false),
       ...(options.fetch && { fetch: options.fetch }),
+      ...(options.interceptors && { interceptors: options.interceptors }),
     }),
     ...(options.token !== undefined && { token: options.token }),
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),

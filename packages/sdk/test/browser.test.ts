@@ -89,6 +89,7 @@ describe.runIf(enabled)("the SDK in headless Chromium", () => {
     expect(result.registered).toBe("browser");
     expect(result.change).toEqual({ kind: "created", value: { text: "hello from the peer" } });
     expect(result.message).toEqual({ kind: "greet", value: { hi: "browser" }, senderId: "peer" });
+    expect(result.iterated).toEqual([{ n: 1 }, { n: 2 }]);
     expect(result.upload).toEqual({
       size: 5 * 1024 * 1024,
       checksumMatches: true,

@@ -39,6 +39,7 @@ const bearer =
 /** Options of {@link startTestBed}. */
 export interface TestBedOptions {
   presenceTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
   ackDeadlineMs?: number;
   maxDeliveryAttempts?: number;
   /** The backend; default a fresh in-memory one. */
@@ -62,7 +63,7 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
     tier: Tier.ENTERPRISE,
     settings: {
       presenceTimeout: durationFromMs(presenceTimeoutMs),
-      heartbeatInterval: durationFromMs(10_000),
+      heartbeatInterval: durationFromMs(options.heartbeatIntervalMs ?? 10_000),
       ackDeadline: durationFromMs(options.ackDeadlineMs ?? 30_000),
       maxDeliveryAttempts: options.maxDeliveryAttempts ?? 5,
     },

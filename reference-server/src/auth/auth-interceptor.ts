@@ -22,9 +22,18 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
     if (access === undefined) {
       throw hubError(Code.PermissionDenied, `${procedure} is not in the access table`);
     }
-    if (access === "anonymous") return next(req);
-
     const header = req.header.get("authorization");
+    if (access === "anonymous") {
+      // A valid credential still says who is calling (GetServerInfo tells its caller more); an
+      // invalid one is no reason to refuse a call that needs none.
+      const credential = header && /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+      if (credential) {
+        const identity = await options.authenticate(credential).catch(() => undefined);
+        if (identity) req.contextValues.set(identityKey, identity);
+      }
+      return next(req);
+    }
+
     if (!header) {
       throw hubError(
         Code.Unauthenticated,

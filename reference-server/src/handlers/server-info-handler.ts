@@ -1,5 +1,6 @@
 import type { ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { identityKey } from "../auth/identity.js";
 import type { HubContext } from "../hub-context.js";
 
 export const PROTOCOL_VERSION = "acb.v1.0";
@@ -11,15 +12,21 @@ export function createServerInfoHandler(
   capabilities: readonly string[],
 ): ServiceImpl<typeof ServerInfoService> {
   return {
-    getServerInfo() {
-      const l = hub.limits;
-      return {
+    getServerInfo(_req, ctx) {
+      const described = {
         protocolVersion: PROTOCOL_VERSION,
         implementation: IMPLEMENTATION,
         implementationVersion: IMPLEMENTATION_VERSION,
         hubEpoch: hub.epoch,
         durable: hub.backend.capabilities.durable,
         capabilities: [...capabilities],
+      };
+      // Anyone may ask (a client whose credential went stale still needs the epoch); the node's
+      // identity and the limits are for callers the hub knows.
+      if (ctx.values.get(identityKey) === undefined) return described;
+      const l = hub.limits;
+      return {
+        ...described,
         nodeId: hub.nodeId,
         limits: {
           maxInlinePayloadBytes: BigInt(l.maxInlinePayloadBytes),

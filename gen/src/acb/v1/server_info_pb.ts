@@ -133,14 +133,15 @@ export type GetServerInfoResponse = Message<"acb.v1.GetServerInfoResponse"> & {
   capabilities: string[];
 
   /**
-   * The limits the hub enforces.
+   * The limits the hub enforces. Empty for a caller without a valid credential.
    *
    * @generated from field: acb.v1.ServerLimits limits = 7;
    */
   limits?: ServerLimits | undefined;
 
   /**
-   * The id of the node that answered (several nodes may serve one hub).
+   * The id of the node that answered (several nodes may serve one hub). Empty for a caller
+   * without a valid credential.
    *
    * @generated from field: string node_id = 8;
    */
@@ -155,7 +156,10 @@ export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*
   messageDesc(file_acb_v1_server_info, 2);
 
 /**
- * Describes the hub. Any authenticated caller may call it.
+ * Describes the hub. Anyone may call it, with or without a credential (like grpc.health.v1), so a
+ * client whose credential the hub no longer accepts (a hub restarted with new signing keys) can
+ * still read hub_epoch; a caller without a valid credential sees only the protocol version,
+ * implementation, epoch, durability and capabilities.
  *
  * @generated from service acb.v1.ServerInfoService
  */

@@ -1,6 +1,46 @@
 import { ErrorInfoSchema, RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { E2eReason } from "./e2e/errors.js";
 import { isRetryable } from "./errors.js";
+
+/**
+ * The machine-readable causes (acb.v1.ErrorInfo.reason) the reference hub gives. Another hub may
+ * send others, so {@link AcbError.reason} also admits any string; these complete in an editor.
+ */
+export type KnownReason =
+  | "AGENT_NOT_REGISTERED"
+  | "AGENT_ONLINE"
+  | "CHECKSUM_CONFLICT"
+  | "CHECKSUM_MISMATCH"
+  | "CHECKSUM_MISSING"
+  | "CHUNK_CHECKSUM_MISMATCH"
+  | "CHUNK_TOO_LARGE"
+  | "CONTEXT_NOT_FOUND"
+  | "CONVERSATION_TIMED_OUT"
+  | "EPOCH_CHANGED"
+  | "INVALID_MEETING_STATE"
+  | "NOT_A_PARTICIPANT"
+  | "NOT_JOINED"
+  | "NOT_TURN_HOLDER"
+  | "OBJECT_CHECKSUM_MISMATCH"
+  | "OBJECT_TOO_LARGE"
+  | "OFFSET_MISMATCH"
+  | "ONE_WAY_CONVERSATION"
+  | "PARTICIPANT_UNAVAILABLE"
+  | "PAST_TOTAL_SIZE"
+  | "REVISION_MISMATCH"
+  | "SESSION_REPLACED"
+  | "STREAM_REPLACED"
+  | "TURN_MISMATCH"
+  | "TURN_POLICY"
+  | "UPLOAD_ID_MISMATCH"
+  | "UPLOAD_INCOMPLETE"
+  | "UPLOAD_NOT_FOUND"
+  | "UPLOAD_NOT_OPEN";
+
+/** An ErrorInfo reason: one of {@link KnownReason}, an SDK-side {@link E2eReason}, or another hub's own. */
+// `string & {}` admits any string yet keeps the known names in editor completions.
+export type AcbErrorReason = KnownReason | E2eReason | (string & {});
 
 /**
  * The one error type of the SDK: a ConnectError (so `instanceof ConnectError` and `.code` keep
@@ -9,7 +49,7 @@ import { isRetryable } from "./errors.js";
  */
 export class AcbError extends ConnectError {
   /** The hub's UPPER_SNAKE_CASE cause (ErrorInfo.reason), e.g. "EPOCH_CHANGED"; undefined without one. */
-  readonly reason: string | undefined;
+  readonly reason: AcbErrorReason | undefined;
   /** Extra facts from ErrorInfo.metadata, e.g. `{ current_revision: "7" }`. Empty without one. */
   readonly info: Readonly<Record<string, string>>;
   /** How long to wait before retrying (RetryInfo.retry_delay); undefined when the hub gave no hint. */
@@ -52,6 +92,11 @@ export class AcbError extends ConnectError {
 }
 
 /** Whether `err` is an {@link AcbError} with the given reason (e.g. "EPOCH_CHANGED"). */
-export function hasReason(err: unknown, reason: string): boolean {
+export function hasReason(err: unknown, reason: AcbErrorReason): boolean {
   return AcbError.from(err).reason === reason;
+}
+
+/** An error the SDK raises itself (bad arguments, a malformed answer), as an {@link AcbError}. */
+export function acbError(code: Code, message: string, cause?: unknown): AcbError {
+  return new AcbError(new ConnectError(message, code, undefined, undefined, cause));
 }

@@ -10,6 +10,8 @@ export interface CallOptions {
    * deadline too). Default: the client's `timeoutMs`, or none.
    */
   timeoutMs?: number;
+  /** Request headers of this call only (e.g. `traceparent`). Default: none. */
+  headers?: HeadersInit;
 }
 
 /** The Connect call options for `o` (absent fields left out, as exactOptionalPropertyTypes wants). */
@@ -17,6 +19,7 @@ export function callOptions(o: CallOptions | undefined): ConnectCallOptions {
   const out: ConnectCallOptions = {};
   if (o?.signal) out.signal = o.signal;
   if (o?.timeoutMs !== undefined) out.timeoutMs = o.timeoutMs;
+  if (o?.headers !== undefined) out.headers = o.headers;
   return out;
 }
 

@@ -9,7 +9,14 @@ import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type GetServerInfoResponse, ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import {
+  type Client,
+  Code,
+  createClient,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
+import { AcbError, acbError } from "./acb-error.js";
 import { type AgentSession, type RegisterOptions, registerAgent } from "./agent-session.js";
 import { abortable, type CallOptions, callOptions } from "./call-options.js";
 import { type ClientConnection, ConnectionMonitor } from "./connection-monitor.js";
@@ -22,6 +29,7 @@ import {
 } from "./credentials.js";
 import { ClientE2e, type E2eOptions, type EncryptOption } from "./e2e/client-e2e.js";
 import { encryptingStreamBuilder } from "./e2e/large.js";
+import { handlerIterable, type PagedQuery, pagedQuery } from "./iterables.js";
 import {
   type ContextStreamBuilder,
   type ReceiveStreamOptions,
@@ -42,8 +50,10 @@ import {
 } from "./messaging.js";
 import { codecOf, type PayloadCodec, protobufCodec } from "./payload-codec.js";
 import {
+  LEAVE_UNSETTLED,
   type MessageHandler,
   MessageRouter,
+  type ReceivedMessage,
   type ReceiveOptions,
   type Receiver,
   type Settler,
@@ -80,7 +90,7 @@ export interface AcbClientOptions {
    * The credential: a token or API key, a function returning the current one, or
    * `{ accessToken, refreshToken }`, which the client refreshes before expiry. Default: none.
    */
-  token?: Credentials;
+  token?: Credentials | undefined;
   /** Deadline of every unary call that sets no `timeoutMs` of its own. Default: none. */
   timeoutMs?: number;
   /**
@@ -177,34 +187,37 @@ export interface AcbClient extends ClientConnection {
   };
   /** Turn-based meetings: create, open, list; each meeting is a handle. */
   readonly meetings: MeetingsApi;
-  /** Sends a message to one agent; resolves once the hub has it durably. */
+  /**
+   * Sends a message to one agent; resolves once the hub has it durably. (`headers` are the
+   * message's own, delivered with it; sends may share one stream, so they take no call headers.)
+   */
   sendTo<T = unknown>(
     agentId: string,
     kind: string,
     value: T,
-    options?: SendOptions<T> & CallOptions,
+    options?: SendOptions<T> & MessageCallOptions,
   ): Promise<SendResult>;
   /** Publishes to a topic (dot-separated; subscribers may use `*` and `>` wildcards). */
   publish<T = unknown>(
     topic: string,
     kind: string,
     value: T,
-    options?: SendOptions<T> & CallOptions,
+    options?: SendOptions<T> & MessageCallOptions,
   ): Promise<SendResult>;
   /** Sends to every other agent of the tenant. */
   broadcast<T = unknown>(
     kind: string,
     value: T,
-    options?: SendOptions<T> & CallOptions,
+    options?: SendOptions<T> & MessageCallOptions,
   ): Promise<SendResult>;
   /** Sends many messages in one call (high-rate producers); each item succeeds or fails on its own. */
   sendBatch(
     items: { to: Target; kind: string; value: unknown; options?: SendOptions<unknown> }[],
   ): Promise<(SendResult | { error: { code: number; message: string } })[]>;
   /**
-   * Sends a query (or command) and returns a future for the reply: `await request(...).wait()` for
-   * a synchronous exchange, or keep the future and wait later. Fails with Code.DeadlineExceeded
-   * when no reply arrives within `timeoutMs`.
+   * Sends a query (or command) and returns a promise of the reply: `await request(...)` for a
+   * synchronous exchange, or keep it and await it later. Fails with Code.DeadlineExceeded when no
+   * reply arrives within `timeoutMs`.
    */
   request<R = unknown, T = unknown>(
     agentId: string,
@@ -235,14 +248,26 @@ export interface AcbClient extends ClientConnection {
   onMessage(handler: MessageHandler): void;
   /** Opens this agent's delivery stream and dispatches to the handlers; reconnects and resumes by itself. */
   receive(options?: ReceiveOptions): Receiver;
+  /**
+   * This agent's messages as an async iterable: `for await (const m of client.messages())`. Opens
+   * the delivery stream on the first iteration (one per agent: it replaces a running `receive()`),
+   * reconnects by itself, and closes when the loop ends. Without `manualAck` a message is
+   * acknowledged when the loop asks for the next one; one whose loop body threw is not (the hub
+   * redelivers it after its ack deadline).
+   */
+  messages(options?: ReceiveOptions): AsyncIterable<ReceivedMessage>;
   /** Conversations: state and history of one-way, synchronous and asynchronous exchanges. */
   readonly conversations: ConversationsApi;
   /** The hub's protocol version, epoch, capabilities and limits. */
   serverInfo(options?: CallOptions): Promise<GetServerInfoResponse>;
-  /** Registers the calling agent and (by default) keeps it online with heartbeats. */
+  /**
+   * Registers the calling agent (by default under the credential's subject) and keeps it online
+   * with heartbeats; by default it registers again by itself when the hub lost its state. A new
+   * registration of the same id through this client replaces the earlier session.
+   */
   register(options: RegisterOptions & CallOptions): Promise<AgentSession>;
-  /** Finds agents; pages through every match. */
-  discover(query?: DiscoverQuery): Promise<AgentInfo[]>;
+  /** Finds agents, paging lazily in `for await`; awaited, it resolves with every match. */
+  discover(query?: DiscoverQuery): PagedQuery<AgentInfo>;
   getAgent(agentId: string, options?: CallOptions): Promise<AgentInfo>;
   /** Creates a context holding `value` (JSON by default) and returns it at revision 1. */
   shareContext<T = unknown>(
@@ -265,6 +290,13 @@ export interface AcbClient extends ClientConnection {
   listContexts<T = unknown>(
     query?: ListContextsQuery & ReadOptions<T>,
   ): AsyncIterable<SharedContext<T>>;
+  /** Context changes as async iterables. */
+  readonly contexts: ContextsApi;
+  /**
+   * Replaces the credential, e.g. after the client reported "unauthenticated": streams and
+   * heartbeats waiting for it resume at once, and every later call carries it.
+   */
+  setCredentials(token: Credentials): void;
   /** Calls `handler` for each change to contexts of `types` ("" or [] for all), resuming after reconnects. */
   subscribe<T = unknown>(
     types: string | string[],
@@ -287,6 +319,22 @@ export interface AcbClient extends ClientConnection {
   ): ReadableStream<Uint8Array>;
 }
 
+/** Call options of sends: a send may travel on a shared stream, so it takes no headers of its own. */
+export type MessageCallOptions = Omit<CallOptions, "headers">;
+
+/** `client.contexts`: context changes as async iterables. */
+export interface ContextsApi {
+  /**
+   * The changes to contexts of `types` ("" or [] for all): `for await (const c of
+   * client.contexts.watch("task"))`. The subscription opens on the first iteration, resumes
+   * after reconnects from the last change the loop took, and closes when the loop ends.
+   */
+  watch<T = unknown>(
+    types: string | string[],
+    options?: SubscribeOptions<T>,
+  ): AsyncIterable<ContextChange<T>>;
+}
+
 /** Adds `Authorization: Bearer <token>` to every call (nothing when `token` is undefined). */
 export function credentialInterceptor(token: TokenSource | undefined): Interceptor {
   return (next) => async (req) => {
@@ -305,19 +353,23 @@ function accessOf(options: ShareOptions<unknown> | undefined) {
 
 /** Builds a client over any Connect transport; see the runtime entry points for ready-made ones. */
 export function createAcbClient(options: AcbClientOptions): AcbClient {
-  const { token } = options;
+  let token = options.token;
   // The refresh call needs no credential, so it goes straight through the bare transport.
-  const credential = isRefreshable(token)
-    ? refreshingTokenSource(token, createClient(AuthService, wrapTransport(options.transport)))
-    : token;
+  const bareAuth = createClient(AuthService, wrapTransport(options.transport));
+  const sourceOf = (t: Credentials | undefined): TokenSource | undefined =>
+    isRefreshable(t) ? refreshingTokenSource(t, bareAuth) : t;
+  let credential = sourceOf(token);
   // Reports the connection state and hub epoch; every live stream below is watched by it.
   const monitor: ConnectionMonitor = new ConnectionMonitor(
     async (signal) => (await services.serverInfo.getServerInfo({}, { signal })).hubEpoch,
+    () => typeof token === "function" || isRefreshable(token),
   );
   const transport = wrapTransport(options.transport, {
-    token: credential,
+    credential: () => credential,
+    credentialGeneration: () => monitor.credentialGeneration,
     defaultTimeoutMs: options.timeoutMs,
-    onReachable: () => monitor.noteReachable(),
+    beforeCall: (procedure) => monitor.beforeCall(procedure),
+    onAnswer: (procedure, error) => monitor.noteAnswer(procedure, error),
   });
   const services = {
     registry: createClient(RegistryService, transport),
@@ -341,12 +393,18 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
   };
   const router = new MessageRouter();
   const channel =
-    options.sendMode === "stream" ? new SendStreamChannel(services.messaging) : undefined;
+    options.sendMode === "stream"
+      ? new SendStreamChannel(services.messaging, monitor.signal)
+      : undefined;
   const sendRaw = async (
     request: MessageInitShape<typeof SendRequestSchema>,
   ): Promise<SendResult> => {
-    const res = channel ? await channel.send(request) : await services.messaging.send(request);
-    return { messageId: res.messageId, duplicate: res.duplicate };
+    try {
+      const res = channel ? await channel.send(request) : await services.messaging.send(request);
+      return { messageId: res.messageId, duplicate: res.duplicate };
+    } catch (err) {
+      throw AcbError.from(err);
+    }
   };
   const settler: Settler = channel ?? {
     ack: (deliveryIds) => services.messaging.ack({ deliveryIds }),
@@ -369,23 +427,59 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     }
     return request;
   };
-  router.open = (payload) => e2e.open(payload);
   const send = <T>(
     target: Target,
     kind: string,
     value: T,
-    o?: SendOptions<T> & CallOptions,
+    o?: SendOptions<T> & MessageCallOptions,
   ): Promise<SendResult> =>
     abortable(
       sealedRequest(target, kind, value, o).then((r) => sendRaw(r)),
       o,
     );
+  // The sessions registered through this client, by agent id: a new one replaces the old.
+  const sessions = new Map<string, AgentSession>();
+  const startReceiving = (router: MessageRouter, o: ReceiveOptions) => {
+    router.open ??= (payload) => e2e.open(payload);
+    const receiver = startReceiver(services.messaging, settler, sendRaw, router, monitor.watch(o));
+    monitor.adopt(receiver.done);
+    return receiver;
+  };
+  const startWatching = <T>(
+    types: string | string[],
+    handler: (change: ContextChange<T>) => void | Promise<void>,
+    o: SubscribeOptions<T>,
+  ) => {
+    const list = typeof types === "string" ? (types === "" ? [] : [types]) : types;
+    const sub = startSubscription(services.contexts, list, handler, monitor.watch(o));
+    monitor.adopt(sub.done);
+    return sub;
+  };
 
   const large = {
     client: services.largeContexts,
     mode: options.uploadMode ?? "unary",
     sha256: options.sha256 ?? webSha256,
   };
+
+  async function* discoverPages(query: DiscoverQuery): AsyncGenerator<AgentInfo> {
+    let pageToken = "";
+    do {
+      const res = await services.registry.discover(
+        {
+          capabilities: query.capabilities ?? [],
+          type: query.type ?? "",
+          location: query.location ?? "",
+          metadata: query.metadata ?? {},
+          status: presenceValue(query.status),
+          pageToken,
+        },
+        callOptions(query),
+      );
+      for (const a of res.agents) yield agentInfo(a);
+      pageToken = res.nextPageToken;
+    } while (pageToken !== "");
+  }
 
   return {
     get state() {
@@ -396,6 +490,12 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     },
     on: (event, listener) => monitor.on(event, listener),
     close: () => monitor.close(),
+    [Symbol.asyncDispose]: () => monitor.close(),
+    setCredentials(next) {
+      token = next;
+      credential = sourceOf(next);
+      monitor.credentialsChanged();
+    },
     services,
     streamContext: (type, o) =>
       e2e.encrypts(o?.encrypt)
@@ -428,7 +528,8 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     },
     request(agentId, kind, value, o) {
       if (e2e.encrypts(o?.encrypt)) {
-        throw new TypeError(
+        throw acbError(
+          Code.InvalidArgument,
           "request() does not encrypt end to end; pass encrypt: false, or use sendTo with a correlation id",
         );
       }
@@ -461,42 +562,56 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     onMessage(handler) {
       router.fallback = { handler: handler as MessageHandler<never>, codec: undefined };
     },
-    receive(o = {}) {
-      const receiver = startReceiver(
-        services.messaging,
-        settler,
-        sendRaw,
-        router,
-        monitor.watch(o),
-      );
-      monitor.adopt(receiver.done);
-      return receiver;
+    receive: (o = {}) => startReceiving(router, o),
+    messages: (o = {}) =>
+      handlerIterable<ReceivedMessage>((yieldMessage) => {
+        // Every kind goes to the loop. Without manualAck, the receiver acknowledges (in batches) a
+        // message once the loop asked for the next one, and leaves the one the loop ended on.
+        const all = new MessageRouter();
+        all.fallback = {
+          codec: undefined,
+          handler: async (m: ReceivedMessage) =>
+            (await yieldMessage(m)) ? undefined : LEAVE_UNSETTLED,
+        };
+        return startReceiving(all, o);
+      }),
+    contexts: {
+      watch: <T>(types: string | string[], o: SubscribeOptions<T> = {}) =>
+        handlerIterable<ContextChange<T>>((yieldChange) =>
+          startWatching<T>(
+            types,
+            async (change) => {
+              await yieldChange(change);
+            },
+            o,
+          ),
+        ),
     },
     conversations: conversationsApi(services.conversations),
-    register: (o) => registerAgent(services.registry, { publicKeys: e2e.publicKeys(), ...o }),
-    async discover(query = {}) {
-      const found: AgentInfo[] = [];
-      let pageToken = "";
-      do {
-        const res = await services.registry.discover(
-          {
-            capabilities: query.capabilities ?? [],
-            type: query.type ?? "",
-            location: query.location ?? "",
-            metadata: query.metadata ?? {},
-            status: presenceValue(query.status),
-            pageToken,
-          },
-          callOptions(query),
-        );
-        found.push(...res.agents.map(agentInfo));
-        pageToken = res.nextPageToken;
-      } while (pageToken !== "");
-      return found;
+    async register(o) {
+      const id = o.id ?? (await whoAmI());
+      // This client's own earlier session of the agent is replaced, not refused as AGENT_ONLINE.
+      const earlier = sessions.get(id);
+      const takeOver = o.takeOver ?? earlier?.active ?? false;
+      earlier?.stopHeartbeats();
+      const session = await registerAgent(
+        services.registry,
+        id,
+        { publicKeys: e2e.publicKeys(), ...o, takeOver },
+        {
+          signal: monitor.signal,
+          retryAfter: (e) => monitor.retryAfter(e),
+          reregistrations: monitor.reregistrations,
+          registered: () => monitor.registered(),
+        },
+      );
+      sessions.set(id, session);
+      return session;
     },
+    discover: (query = {}) => pagedQuery(() => discoverPages(query)),
     async getAgent(agentId, o) {
       const res = await services.registry.getAgent({ agentId }, callOptions(o));
-      if (!res.agent) throw new TypeError("hub answered GetAgent without an agent");
+      if (!res.agent) throw acbError(Code.Internal, "hub answered GetAgent without an agent");
       return agentInfo(res.agent);
     },
     async shareContext<T>(type: string, value: T, o?: ShareOptions<T>) {
@@ -515,13 +630,14 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
         },
         callOptions(o),
       );
-      if (!res.context) throw new TypeError("hub answered CreateContext without a context");
+      if (!res.context)
+        throw acbError(Code.Internal, "hub answered CreateContext without a context");
       if (res.context.payload) Object.assign(res.context.payload, plain);
       return sharedContext(res.context, codec);
     },
     async getContext<T>(contextId: string, o?: ReadOptions<T>) {
       const res = await services.contexts.getContext({ contextId }, callOptions(o));
-      if (!res.context) throw new TypeError("hub answered GetContext without a context");
+      if (!res.context) throw acbError(Code.Internal, "hub answered GetContext without a context");
       await e2e.open(res.context.payload);
       return sharedContext(res.context, o?.codec);
     },
@@ -541,7 +657,8 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
         },
         callOptions(o),
       );
-      if (!res.context) throw new TypeError("hub answered UpdateContext without a context");
+      if (!res.context)
+        throw acbError(Code.Internal, "hub answered UpdateContext without a context");
       if (res.context.payload) Object.assign(res.context.payload, plain);
       return sharedContext(res.context, codec);
     },
@@ -574,11 +691,6 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
         pageToken = res.nextPageToken;
       } while (pageToken !== "");
     },
-    subscribe(types, handler, o = {}) {
-      const list = typeof types === "string" ? (types === "" ? [] : [types]) : types;
-      const sub = startSubscription(services.contexts, list, handler, monitor.watch(o));
-      monitor.adopt(sub.done);
-      return sub;
-    },
+    subscribe: (types, handler, o = {}) => startWatching(types, handler, o),
   };
 }

@@ -1,15 +1,24 @@
+import { Code } from "@connectrpc/connect";
 import { AcbError } from "./acb-error.js";
 import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
-import type { StreamState } from "./subscription.js";
+import type { StreamState, WatchedStreamOptions } from "./stream-options.js";
+import { refusedGeneration } from "./transport-wrapper.js";
 
 /**
- * The client's connection as its live streams see it:
- * - "connecting": nothing has reached the hub yet;
+ * The client's connection as its calls and live streams see it:
+ * - "connecting": nothing has reached the hub yet (or new credentials were just given);
  * - "connected": the last call or stream reached the hub, and no stream is waiting to reconnect;
  * - "reconnecting": a live stream lost the hub and is retrying (with jittered backoff);
+ * - "unauthenticated": the hub refused the credential (UNAUTHENTICATED): streams and heartbeats
+ *   wait for `client.setCredentials(...)` instead of failing over and over;
  * - "closed": `client.close()` was called.
  */
-export type ConnectionState = "connecting" | "connected" | "reconnecting" | "closed";
+export type ConnectionState =
+  | "connecting"
+  | "connected"
+  | "reconnecting"
+  | "unauthenticated"
+  | "closed";
 
 /** The hub came back with another epoch: it lost its state (an in-memory hub restarted). */
 export interface EpochChange {
@@ -25,10 +34,15 @@ export interface ClientEvents {
   state: ConnectionState;
   /**
    * The hub lost its state. Streams resuming from old cursors end with an AcbError whose reason is
-   * "EPOCH_CHANGED"; the application re-creates what it needs (registration, contexts,
-   * subscriptions) instead of silently carrying on against a hub that forgot it.
+   * "EPOCH_CHANGED"; sessions registered with `reregister` (the default) register again by
+   * themselves, and the application re-creates the rest (contexts, subscriptions).
    */
   "epoch-changed": EpochChange;
+  /**
+   * The hub refused the credential (expired, revoked, or signed by keys the hub no longer has).
+   * Give a fresh one with `client.setCredentials(...)`; streams and heartbeats resume then.
+   */
+  unauthenticated: AcbError;
 }
 
 /** Client-level connection state and events; part of every {@link AcbClient}. */
@@ -42,22 +56,24 @@ export interface ClientConnection {
     event: K,
     listener: (value: ClientEvents[K]) => void,
   ): () => void;
-  /** Closes every live stream opened through this client (subscriptions, receivers, meeting events). */
+  /**
+   * Ends everything the client started: live streams (subscriptions, receivers, meeting events),
+   * the heartbeats of registered sessions, and the idle send stream. Registrations stay (use
+   * `session.unregister()` to remove one); the agent goes offline after the presence timeout.
+   */
   close(): Promise<void>;
+  /** `await using client = createClient(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** What a stream's options must look like for the monitor to follow it. */
-export interface WatchableOptions {
-  onStateChange?: (state: StreamState) => void;
-  onError?: (error: unknown) => void;
-  signal?: AbortSignal;
-}
+const SERVER_INFO = "acb.v1.ServerInfoService/GetServerInfo";
 
 /**
- * Follows the client's streams and calls: derives the connection state, learns the hub epoch
- * (GetServerInfo when a stream first goes live and after every reconnect) and reports a change.
+ * Follows the client's calls and streams: derives the connection state, learns the hub epoch
+ * (before the first call, when a stream goes live and after every reconnect) and reports a change,
+ * reports refused credentials, and holds back streams and heartbeats until they can succeed.
  */
-export class ConnectionMonitor implements ClientConnection {
+export class ConnectionMonitor {
   private current: ConnectionState = "connecting";
   private known: string | undefined;
   private readonly listeners = new Map<keyof ClientEvents, Set<(v: never) => void>>();
@@ -66,9 +82,19 @@ export class ConnectionMonitor implements ClientConnection {
   private probing = false;
   private readonly closer = new AbortController();
   private readonly running = new Set<Promise<void>>();
+  private firstEpoch: Promise<void> | undefined;
+  private credentialWaiters: ((retry: boolean) => void)[] = [];
+  private registrationWaiters: ((retry: boolean) => void)[] = [];
+  private unauthenticatedAttempts = 0;
+  /** Counts credential replacements; every call records the one it was sent with. */
+  credentialGeneration = 0;
+  /** Sessions that register again when the hub forgot them; each returns when it has. */
+  readonly reregistrations = new Set<() => Promise<void>>();
 
   constructor(
     private readonly fetchEpoch: (signal: AbortSignal) => Promise<string>,
+    /** Whether the credential may change by itself (a function or refreshable tokens). */
+    private readonly dynamicCredential: () => boolean,
     private readonly backoff: BackoffOptions = {},
   ) {}
 
@@ -80,7 +106,7 @@ export class ConnectionMonitor implements ClientConnection {
     return this.known;
   }
 
-  /** Aborted by close(): every stream opened through the client listens to it. */
+  /** Aborted by close(): every stream and heartbeat started through the client listens to it. */
   get signal(): AbortSignal {
     return this.closer.signal;
   }
@@ -106,6 +132,8 @@ export class ConnectionMonitor implements ClientConnection {
 
   private recompute(): void {
     const states = [...this.streams.values()];
+    if (states.includes("live") && this.current === "unauthenticated") this.clearUnauthenticated();
+    if (this.current === "unauthenticated") return;
     if (states.includes("reconnecting")) this.setState("reconnecting");
     else if (states.includes("live")) this.setState("connected");
   }
@@ -120,6 +148,7 @@ export class ConnectionMonitor implements ClientConnection {
     this.known = epoch;
     if (previousEpoch !== undefined || refused) {
       this.emit("epoch-changed", { previousEpoch, epoch });
+      this.reregisterAll();
     }
   }
 
@@ -133,11 +162,110 @@ export class ConnectionMonitor implements ClientConnection {
     void settled.then(() => this.running.delete(settled));
   }
 
-  /** A unary call reached the hub. */
-  noteReachable(): void {
-    if (![...this.streams.values()].includes("reconnecting")) {
-      this.setState("connected");
+  /**
+   * Waits, once per client, for the hub's epoch before the first call goes out: a hub that
+   * restarts while that call is on its way is then seen as an epoch change. A hub that does not
+   * answer GetServerInfo holds nothing up; while it is silent, calls wait, each no longer than its
+   * own deadline or abort allows.
+   */
+  beforeCall(procedure: string): Promise<void> | undefined {
+    if (procedure === SERVER_INFO || this.known !== undefined) return undefined;
+    this.firstEpoch ??= this.fetchEpoch(this.closer.signal).then(
+      (e) => this.noteEpoch(e),
+      () => {},
+    );
+    return this.firstEpoch;
+  }
+
+  /** A call got an answer from the hub: `error` is the hub's refusal, if it refused. */
+  noteAnswer(procedure: string, error?: AcbError): void {
+    if (error?.code === Code.Unauthenticated) {
+      if (!this.refusedStale(error)) this.noteUnauthenticated(error);
+      return;
     }
+    // Anyone may call GetServerInfo: its answer says nothing about the credential.
+    if (procedure === SERVER_INFO && this.current === "unauthenticated") return;
+    this.noteReachable();
+  }
+
+  /** Whether `error` refused a credential that has been replaced since the call went out. */
+  private refusedStale(error: AcbError): boolean {
+    const refused = refusedGeneration(error);
+    return refused !== undefined && refused !== this.credentialGeneration;
+  }
+
+  private noteReachable(): void {
+    if (this.current === "unauthenticated") this.clearUnauthenticated();
+    if (![...this.streams.values()].includes("reconnecting")) this.setState("connected");
+  }
+
+  private noteUnauthenticated(error: AcbError): void {
+    if (this.current === "unauthenticated" || this.current === "closed") return;
+    this.setState("unauthenticated");
+    this.emit("unauthenticated", error);
+    // New signing keys usually mean a new hub: GetServerInfo needs no credential, so ask.
+    this.learnEpoch();
+  }
+
+  private clearUnauthenticated(): void {
+    this.unauthenticatedAttempts = 0;
+    this.current = "connecting";
+    this.recompute();
+    if (this.current === "connecting") this.emit("state", "connecting");
+  }
+
+  /** The application gave new credentials: whatever waited for them tries again. */
+  credentialsChanged(): void {
+    this.credentialGeneration++;
+    if (this.current === "unauthenticated") this.clearUnauthenticated();
+    const waiters = this.credentialWaiters;
+    this.credentialWaiters = [];
+    for (const w of waiters) w(true);
+  }
+
+  /** A session registered again: streams refused for want of a registration try again. */
+  registered(): void {
+    const waiters = this.registrationWaiters;
+    this.registrationWaiters = [];
+    for (const w of waiters) w(true);
+  }
+
+  private reregisterAll(): void {
+    for (const again of this.reregistrations) void again();
+  }
+
+  /**
+   * Whether a stream or heartbeat refused with `error` should try again, once that can succeed:
+   * after new credentials (or, for a credential that may renew itself, after a backoff delay), or
+   * after a session re-registered. False, at once, for anything else, and when the client closes.
+   */
+  retryAfter(error: unknown): Promise<boolean> {
+    const e = AcbError.from(error);
+    if (this.closer.signal.aborted) return Promise.resolve(false);
+    // Refused with a credential replaced since: the new one has not been tried yet.
+    if (this.refusedStale(e)) return Promise.resolve(true);
+    if (e.code === Code.Unauthenticated && e.isWireError) {
+      this.noteUnauthenticated(e);
+      return new Promise<boolean>((resolve) => {
+        this.credentialWaiters.push(resolve);
+        if (this.dynamicCredential()) {
+          const delay = backoffDelay(this.unauthenticatedAttempts++, {
+            initialDelayMs: 1_000,
+            maxDelayMs: 30_000,
+          });
+          void wait(delay, this.closer.signal).then(() => {
+            this.credentialWaiters = this.credentialWaiters.filter((w) => w !== resolve);
+            resolve(!this.closer.signal.aborted);
+          });
+        }
+      });
+    }
+    if (e.reason === "AGENT_NOT_REGISTERED" && this.reregistrations.size > 0) {
+      const retry = new Promise<boolean>((resolve) => this.registrationWaiters.push(resolve));
+      this.reregisterAll();
+      return retry;
+    }
+    return Promise.resolve(false);
   }
 
   private learnEpoch(): void {
@@ -162,12 +290,11 @@ export class ConnectionMonitor implements ClientConnection {
         }
       }
       this.probing = false;
-      this.noteReachable();
     })();
   }
 
   /** Options for a stream with the monitor's hooks (and the client's close signal) woven in. */
-  watch<O extends WatchableOptions>(options: O): O {
+  watch<O extends WatchedStreamOptions>(options: O): O {
     const id = this.nextId++;
     let last: StreamState | undefined;
     return {
@@ -178,9 +305,8 @@ export class ConnectionMonitor implements ClientConnection {
       onStateChange: (state: StreamState) => {
         if (state === "closed") this.streams.delete(id);
         else this.streams.set(id, state);
-        if (state === "live" && (this.known === undefined || last === "reconnecting")) {
-          this.learnEpoch();
-        }
+        // Each stream that goes live checks the epoch: it may have reached a hub that restarted.
+        if (state === "live" && last !== "live") this.learnEpoch();
         if (state === "reconnecting") this.probe();
         last = state;
         this.recompute();
@@ -188,7 +314,8 @@ export class ConnectionMonitor implements ClientConnection {
       },
       onError: (error: unknown) => {
         const e = AcbError.from(error);
-        if (e.isWireError) this.noteReachable(); // The hub answered, if only to refuse.
+        // The hub answered, if only to refuse (a refused credential is reported by retryAfter).
+        if (e.isWireError && e.code !== Code.Unauthenticated) this.noteReachable();
         if (e.reason === "EPOCH_CHANGED") {
           const epoch = e.info.hub_epoch;
           if (epoch) this.noteEpoch(epoch, true);
@@ -196,12 +323,15 @@ export class ConnectionMonitor implements ClientConnection {
         }
         options.onError?.(error);
       },
+      retryAfter: (error: unknown) => this.retryAfter(error),
     };
   }
 
   async close(): Promise<void> {
     if (this.current === "closed") return;
     this.closer.abort();
+    for (const w of this.credentialWaiters.splice(0)) w(false);
+    for (const w of this.registrationWaiters.splice(0)) w(false);
     await Promise.all(this.running);
     this.streams.clear();
     this.setState("closed");

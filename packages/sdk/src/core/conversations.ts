@@ -5,7 +5,9 @@ import {
   ConversationState,
 } from "@acb/gen/acb/v1/conversations_pb";
 import { durationFromMs, timestampDate } from "@bufbuild/protobuf/wkt";
-import type { Client } from "@connectrpc/connect";
+import { type Client, Code } from "@connectrpc/connect";
+import { acbError } from "./acb-error.js";
+import { type PagedQuery, pagedQuery } from "./iterables.js";
 import { type InboundMessage, inboundMessage } from "./messaging.js";
 
 /** How the participants of a conversation interact (seed 004). */
@@ -73,14 +75,14 @@ export interface ConversationsApi {
     state?: ConversationStateName;
     mode?: ConversationModeName;
     participant?: string;
-  }): Promise<ConversationInfo[]>;
+  }): PagedQuery<ConversationInfo>;
   close(id: string, reason?: string): Promise<ConversationInfo>;
   /** Messages of the conversation in order; `afterMessageId` reads only newer ones (polling for replies). */
-  history(id: string, options?: { afterMessageId?: string }): Promise<InboundMessage[]>;
+  history(id: string, options?: { afterMessageId?: string }): PagedQuery<InboundMessage>;
 }
 
 function info(c: Conversation | undefined): ConversationInfo {
-  if (!c) throw new TypeError("hub answered without a conversation");
+  if (!c) throw acbError(Code.Internal, "hub answered without a conversation");
   return {
     id: c.id,
     mode: modeNames[c.mode],
@@ -114,37 +116,35 @@ export function conversationsApi(client: Client<typeof ConversationService>): Co
     async get(id) {
       return info((await client.getConversation({ conversationId: id })).conversation);
     },
-    async list(filter = {}) {
-      const out: ConversationInfo[] = [];
-      let pageToken = "";
-      do {
-        const res = await client.listConversations({
-          participant: filter.participant ?? "",
-          state: filter.state ? states[filter.state] : ConversationState.UNSPECIFIED,
-          mode: filter.mode ? modes[filter.mode] : ConversationMode.UNSPECIFIED,
-          pageToken,
-        });
-        out.push(...res.conversations.map(info));
-        pageToken = res.nextPageToken;
-      } while (pageToken !== "");
-      return out;
-    },
+    list: (filter = {}) =>
+      pagedQuery(async function* () {
+        let pageToken = "";
+        do {
+          const res = await client.listConversations({
+            participant: filter.participant ?? "",
+            state: filter.state ? states[filter.state] : ConversationState.UNSPECIFIED,
+            mode: filter.mode ? modes[filter.mode] : ConversationMode.UNSPECIFIED,
+            pageToken,
+          });
+          for (const c of res.conversations) yield info(c);
+          pageToken = res.nextPageToken;
+        } while (pageToken !== "");
+      }),
     async close(id, reason = "") {
       return info((await client.closeConversation({ conversationId: id, reason })).conversation);
     },
-    async history(id, o = {}) {
-      const out: InboundMessage[] = [];
-      let pageToken = "";
-      do {
-        const res = await client.getConversationHistory({
-          conversationId: id,
-          afterMessageId: pageToken === "" ? (o.afterMessageId ?? "") : "",
-          pageToken,
-        });
-        out.push(...res.messages.map((m) => inboundMessage(m)));
-        pageToken = res.nextPageToken;
-      } while (pageToken !== "");
-      return out;
-    },
+    history: (id, o = {}) =>
+      pagedQuery(async function* () {
+        let pageToken = "";
+        do {
+          const res = await client.getConversationHistory({
+            conversationId: id,
+            afterMessageId: pageToken === "" ? (o.afterMessageId ?? "") : "",
+            pageToken,
+          });
+          for (const m of res.messages) yield inboundMessage(m);
+          pageToken = res.nextPageToken;
+        } while (pageToken !== "");
+      }),
   };
 }

@@ -1,6 +1,7 @@
 import type { AuthService, TokenPair } from "@acb/gen/acb/v1/auth_pb";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { Client } from "@connectrpc/connect";
+import { type Client, Code } from "@connectrpc/connect";
+import { acbError } from "./acb-error.js";
 
 /** A bearer credential, or a function returning the current one (called before every request). */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -66,7 +67,8 @@ export function refreshingTokenSource(
   const renew = async (): Promise<string> => {
     const res = await auth.refreshToken({ refreshToken: refresh });
     const tokens: TokenPair | undefined = res.tokens;
-    if (!tokens?.accessToken) throw new TypeError("hub answered RefreshToken without tokens");
+    if (!tokens?.accessToken)
+      throw acbError(Code.Internal, "hub answered RefreshToken without tokens");
     access = tokens.accessToken;
     refresh = tokens.refreshToken;
     expiresAt = tokens.accessTokenExpiresAt

@@ -1,14 +1,16 @@
-export { AcbError, hasReason } from "./acb-error.js";
+export { AcbError, type AcbErrorReason, hasReason, type KnownReason } from "./acb-error.js";
 export type { AgentSession, RegisterOptions } from "./agent-session.js";
 export type { BackoffOptions } from "./backoff.js";
 export type { CallOptions } from "./call-options.js";
 export {
   type AcbClient,
   type AcbClientOptions,
+  type ContextsApi,
   createAcbClient,
   credentialInterceptor,
   type DiscoverQuery,
   type ListContextsQuery,
+  type MessageCallOptions,
   type ReadOptions,
   type ShareOptions,
   type TokenSource,
@@ -57,6 +59,7 @@ export {
   keyFingerprint,
 } from "./e2e/keys.js";
 export { Code, ConnectError, isRetryable } from "./errors.js";
+export type { PagedQuery } from "./iterables.js";
 export type {
   ContextStreamBuilder,
   ReceiveStreamOptions,
@@ -105,10 +108,10 @@ export type { MessageHandler, ReceivedMessage, ReceiveOptions, Receiver } from "
 export type { AgentInfo, AgentPresence, ContextScopeName, SharedContext } from "./records.js";
 export { Sha256, type Sha256Hasher, type Sha256Provider, webSha256 } from "./sha256.js";
 export { isStandardSchema, type StandardSchemaV1 } from "./standard-schema.js";
+export type { StreamOptions, StreamState } from "./stream-options.js";
 export type {
   ContextChange,
   ContextChangeKind,
-  StreamState,
   SubscribeOptions,
   Subscription,
 } from "./subscription.js";

@@ -5,6 +5,7 @@ import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { type LargeContextService, UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { AcbError, acbError } from "./acb-error.js";
 import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
 import { type Chunk, ChunkFeed, knownSize, type StreamSource } from "./chunk-feed.js";
 import type { EncryptOption } from "./e2e/client-e2e.js";
@@ -160,9 +161,12 @@ export function streamContextBuilder(
     send() {
       if (source === undefined)
         return Promise.reject(
-          new TypeError("streamContext: call fromReader(source) before send()"),
+          acbError(Code.FailedPrecondition, "streamContext: call fromReader(source) before send()"),
         );
-      return uploadContext(deps, type, source, opts);
+      // The abort reason a caller gave is theirs to recognise; anything else is an AcbError.
+      return uploadContext(deps, type, source, opts).catch((err: unknown) => {
+        throw opts.signal?.aborted && err === opts.signal.reason ? err : AcbError.from(err);
+      });
     },
   };
   return builder;
@@ -177,11 +181,15 @@ async function uploadContext(
   const { client } = deps;
   const size = knownSize(source) ?? o.size;
   if (size === undefined)
-    throw new TypeError(
+    throw acbError(
+      Code.InvalidArgument,
       "streamContext: give the size of a stream source (fromReader(source, size) or options.size)",
     );
   if (o.size !== undefined && o.size !== size)
-    throw new TypeError(`streamContext: size ${o.size} differs from the source's ${size} bytes`);
+    throw acbError(
+      Code.InvalidArgument,
+      `streamContext: size ${o.size} differs from the source's ${size} bytes`,
+    );
   const signal = o.signal ?? new AbortController().signal;
   if (signal.aborted) throw abortError(signal);
   const access =
@@ -204,7 +212,7 @@ async function uploadContext(
     { signal },
   );
   const upload = begun.upload;
-  if (!upload) throw new TypeError("hub answered BeginUpload without an upload");
+  if (!upload) throw acbError(Code.Internal, "hub answered BeginUpload without an upload");
   const uploadId = upload.id;
   try {
     const whole = deps.sha256.create();
@@ -251,7 +259,8 @@ async function uploadContext(
     for (;;) {
       try {
         const res = await client.commitUpload({ uploadId, sha256: digest }, { signal });
-        if (!res.context) throw new TypeError("hub answered CommitUpload without a context");
+        if (!res.context)
+          throw acbError(Code.Internal, "hub answered CommitUpload without a context");
         return sharedContext(res.context) as SharedContext<undefined>;
       } catch (err) {
         // A commit whose answer was lost may be repeated: the hub returns the same result.
@@ -432,7 +441,9 @@ export function receiveContextStream(
           attempt >= (o.retries ?? 8)
         ) {
           done();
-          throw abort.signal.aborted ? (o.signal?.reason ?? err) : err;
+          throw abort.signal.aborted
+            ? (o.signal?.reason ?? AcbError.from(err))
+            : AcbError.from(err);
         }
         await wait(backoffDelay(attempt++, o.backoff), abort.signal);
         progress.resumes++;

@@ -1,6 +1,7 @@
 import type { Meeting, MeetingService } from "@acb/gen/acb/v1/meetings_pb";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { type Client, ConnectError } from "@connectrpc/connect";
+import { type Client, Code } from "@connectrpc/connect";
+import { AcbError, acbError } from "./acb-error.js";
 import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
 import { isRetryable } from "./errors.js";
 import {
@@ -16,7 +17,7 @@ import {
   transcriptEntry,
 } from "./meeting-records.js";
 import { jsonCodec, type PayloadCodec } from "./payload-codec.js";
-import type { StreamState } from "./subscription.js";
+import type { StreamOptions, StreamState, WatchedStreamOptions } from "./stream-options.js";
 
 /** Options of {@link MeetingsApi.create}. */
 export interface CreateMeetingOptions {
@@ -53,21 +54,13 @@ export interface SpeakOptions<T> {
 }
 
 /** Options of {@link MeetingHandle.events}. */
-export interface MeetingEventsOptions<T> {
+export interface MeetingEventsOptions<T> extends StreamOptions {
   /** Resume after this cursor (an event's `cursor`). Default: from now. */
   cursor?: string;
   /** Replay every event from the meeting's first (when no cursor is given). Default false. */
   fromBeginning?: boolean;
   /** Decodes what was said. Default: JSON by media type, bytes otherwise. */
   codec?: PayloadCodec<T>;
-  /** Reconnect backoff. */
-  backoff?: BackoffOptions;
-  /** Called on every state change of the underlying stream. */
-  onStateChange?: (state: StreamState) => void;
-  /** Called with the error that ends the stream for good, just before the iteration throws it. */
-  onError?: (error: unknown) => void;
-  /** Ends the iteration when aborted. */
-  signal?: AbortSignal;
 }
 
 /** The turn this agent was granted, as handed to an {@link MeetingHandle.onTurn} handler. */
@@ -146,7 +139,7 @@ export interface MeetingsApi {
 }
 
 function required(m: Meeting | undefined, rpc: string): MeetingInfo {
-  if (!m) throw new TypeError(`hub answered ${rpc} without a meeting`);
+  if (!m) throw acbError(Code.Internal, `hub answered ${rpc} without a meeting`);
   return meetingInfo(m);
 }
 
@@ -157,7 +150,7 @@ function required(m: Meeting | undefined, rpc: string): MeetingInfo {
 async function* followMeeting<T>(
   client: Client<typeof MeetingService>,
   meetingId: string,
-  options: MeetingEventsOptions<T>,
+  options: MeetingEventsOptions<T> & WatchedStreamOptions,
 ): AsyncGenerator<MeetingEvent<T>> {
   const abort = new AbortController();
   const stop = () => abort.abort();
@@ -199,8 +192,13 @@ async function* followMeeting<T>(
       } catch (err) {
         if (abort.signal.aborted) return;
         if (!isRetryable(err)) {
-          options.onError?.(err);
-          throw ConnectError.from(err);
+          // New credentials may cure the refusal; a cursor of another epoch cannot be cured.
+          setState("reconnecting");
+          if ((await options.retryAfter?.(err)) && !abort.signal.aborted) continue;
+          if (abort.signal.aborted) return;
+          const error = AcbError.from(err);
+          options.onError?.(error);
+          throw error;
         }
       }
       setState("reconnecting");
@@ -218,7 +216,7 @@ export function createMeetingsApi(
   client: Client<typeof MeetingService>,
   whoAmI: () => Promise<string>,
   /** Lets the client follow every event stream (connection state, epoch, close). */
-  watch: <O extends MeetingEventsOptions<unknown>>(options: O) => O = (o) => o,
+  watch: <O extends WatchedStreamOptions>(options: O) => O = (o) => o,
 ): MeetingsApi {
   const open = (meetingId: string): MeetingHandle => {
     let latest: MeetingInfo | undefined;
@@ -264,7 +262,7 @@ export function createMeetingsApi(
           idempotencyKey: o.idempotencyKey ?? "",
         });
         keep(res.meeting, "Speak");
-        if (!res.entry) throw new TypeError("hub answered Speak without an entry");
+        if (!res.entry) throw acbError(Code.Internal, "hub answered Speak without an entry");
         return transcriptEntry(res.entry, codec);
       },
       events: (o = {}) => followMeeting(client, meetingId, watch(o)),
@@ -383,16 +381,17 @@ function watchTurns(
   }
 
   const done = run().catch((err: unknown) => {
-    failReady(err);
-    options.onError?.(err);
-    throw err;
+    const error = AcbError.from(err);
+    failReady(error);
+    options.onError?.(error);
+    throw error;
   });
   return {
     ready,
     done,
     async close() {
       abort.abort();
-      failReady(new ConnectError("turn watch closed before it was live"));
+      failReady(acbError(Code.Canceled, "turn watch closed before it was live"));
       // A handler may close its own watch; waiting for the loop (which waits for that handler)
       // would never finish, so only wait when called from outside a handler.
       if (!inHandler) await done.catch(() => {});

@@ -6,7 +6,8 @@ import {
 } from "@acb/gen/acb/v1/messaging_pb";
 import type { DescMessage } from "@bufbuild/protobuf";
 import { durationFromMs, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Client } from "@connectrpc/connect";
+import { type Client, Code } from "@connectrpc/connect";
+import { acbError } from "./acb-error.js";
 import type { EncryptOption } from "./e2e/client-e2e.js";
 import { autoCodec, codecOf, type PayloadCodec } from "./payload-codec.js";
 
@@ -164,14 +165,17 @@ export interface RequestOptions<T = unknown>
   /** Decodes the reply; default by media type. */
   replyCodec?: PayloadCodec<unknown>;
   signal?: AbortSignal;
+  /** Request headers of this call only. Default: none. */
+  callHeaders?: HeadersInit;
 }
 
 /**
- * A request on its way: created by request(), it is already sent. `wait()` returns the reply (or
- * fails with Code.DeadlineExceeded after the timeout); call it now for a synchronous exchange, or
- * later for an asynchronous one.
+ * A request on its way: created by request(), it is already sent. It is a promise of the reply,
+ * so `await client.request(...)` is the reply (or fails with Code.DeadlineExceeded after the
+ * timeout); keep it unawaited for an asynchronous exchange and await it later.
  */
-export interface RequestFuture<R = unknown> {
+export interface RequestFuture<R = unknown> extends Promise<InboundMessage<R>> {
+  /** The reply: the same promise (for code written against earlier versions). */
   wait(): Promise<InboundMessage<R>>;
 }
 
@@ -198,13 +202,17 @@ export function startRequest<T, R>(
         timeout: durationFromMs(timeoutMs),
       },
       // The hub enforces the timeout; the client allows a little more for the answer to travel.
-      { timeoutMs: timeoutMs + 5_000, ...(options.signal && { signal: options.signal }) },
+      {
+        timeoutMs: timeoutMs + 5_000,
+        ...(options.signal && { signal: options.signal }),
+        ...(options.callHeaders && { headers: options.callHeaders }),
+      },
     )
     .then((res) => {
-      if (!res.reply) throw new TypeError("hub answered Request without a reply");
+      if (!res.reply) throw acbError(Code.Internal, "hub answered Request without a reply");
       return inboundMessage(res.reply, options.replyCodec) as InboundMessage<R>;
     });
   // Callers may wait later (asynchronous conversations); keep an early failure from being unhandled.
   call.catch(() => {});
-  return { wait: () => call };
+  return Object.assign(call, { wait: () => call });
 }

@@ -1,4 +1,6 @@
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { acbError } from "./acb-error.js";
 
 /** How a value is turned into payload bytes and back. */
 export type PayloadCodec<T> = {
@@ -35,7 +37,10 @@ export function protobufCodec<Desc extends DescMessage>(
     encode: (value) => toBinary(schema, value),
     decode(data, actual) {
       if (actual !== contentType) {
-        throw new TypeError(`payload is "${actual}", not a ${schema.typeName} message`);
+        throw acbError(
+          Code.InvalidArgument,
+          `payload is "${actual}", not a ${schema.typeName} message`,
+        );
       }
       return fromBinary(schema, data);
     },

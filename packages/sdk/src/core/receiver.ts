@@ -9,7 +9,8 @@ import {
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
-import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
+import { AcbError, acbError } from "./acb-error.js";
+import { backoffDelay, wait } from "./backoff.js";
 import { isRetryable } from "./errors.js";
 import {
   type InboundMessage,
@@ -19,7 +20,7 @@ import {
   sendRequest,
 } from "./messaging.js";
 import type { PayloadCodec } from "./payload-codec.js";
-import type { StreamState } from "./subscription.js";
+import type { StreamOptions, StreamState, WatchedStreamOptions } from "./stream-options.js";
 
 /** A delivered message: the message plus this delivery attempt and its settlement. */
 export interface ReceivedMessage<T = unknown> extends InboundMessage<T> {
@@ -45,19 +46,17 @@ export type MessageHandler<T = unknown> = (
   message: ReceivedMessage<T>,
 ) => unknown | Promise<unknown>;
 
-/** Options of {@link AcbClient.receive}. */
-export interface ReceiveOptions {
+/** Options of {@link AcbClient.receive} and {@link AcbClient.messages}. */
+export interface ReceiveOptions extends StreamOptions {
   /** Deliveries the hub may have outstanding on the stream. Default 256. */
   maxInFlight?: number;
-  /** Leave acks to the application (message.ack()). Default false. */
+  /**
+   * Leave acks to the application (message.ack()). Default false: receive() acknowledges when the
+   * handler returns, messages() when the loop asks for the next message.
+   */
   manualAck?: boolean;
   /** Delay before a message whose handler threw is redelivered. Default 1,000 ms. */
   retryDelayMs?: number;
-  backoff?: BackoffOptions;
-  onStateChange?: (state: StreamState) => void;
-  /** Handler failures, failed acks, and the error that ended the stream for good. */
-  onError?: (error: unknown) => void;
-  signal?: AbortSignal;
 }
 
 /** The running Receive stream of this client's agent. */
@@ -69,6 +68,12 @@ export interface Receiver {
   readonly done: Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Returned by a handler inside the SDK (messages()): neither reply nor settle this delivery, even
+ * with automatic acks; the hub redelivers it after its ack deadline.
+ */
+export const LEAVE_UNSETTLED: unique symbol = Symbol("leave unsettled");
 
 interface Route {
   handler: MessageHandler<never>;
@@ -134,7 +139,7 @@ export function startReceiver(
   settler: Settler,
   send: (request: MessageInitShape<typeof SendRequestSchema>) => Promise<SendResult>,
   router: MessageRouter,
-  options: ReceiveOptions,
+  options: ReceiveOptions & WatchedStreamOptions,
 ): Receiver {
   const abort = new AbortController();
   options.signal?.addEventListener("abort", () => abort.abort(), { once: true });
@@ -214,6 +219,7 @@ export function startReceiver(
     }
     try {
       const result = await (route.handler as MessageHandler)(message);
+      if (result === LEAVE_UNSETTLED) return;
       if ((base.type === "query" || base.type === "command") && result !== undefined)
         await message.reply(result);
       if (!options.manualAck && !settled) acks.add(delivery.deliveryId);
@@ -267,11 +273,16 @@ export function startReceiver(
           e.code === Code.Aborted &&
           e.findDetails(ErrorInfoSchema).some((i) => i.reason === "STREAM_REPLACED");
         if (replaced || !isRetryable(e)) {
+          // New credentials, or this agent's session registering again, may cure the refusal.
+          setState("reconnecting");
+          if (!replaced && (await options.retryAfter?.(e)) && !abort.signal.aborted) continue;
+          if (abort.signal.aborted) break;
           acks.flush();
           setState("closed");
           failReady(e);
-          onError(e);
-          throw e;
+          const error = AcbError.from(e);
+          onError(error);
+          throw error;
         }
       }
       if (abort.signal.aborted) break;
@@ -291,7 +302,7 @@ export function startReceiver(
     done,
     async close() {
       abort.abort();
-      failReady(new ConnectError("receiver closed before it was live"));
+      failReady(acbError(Code.Canceled, "receiver closed before it was live"));
       if (!inHandler) await done.catch(() => {});
     },
   };

@@ -32,7 +32,7 @@ class StreamCall {
   private wakeWriter: (() => void) | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(messaging: Client<typeof MessagingService>) {
+  constructor(messaging: Client<typeof MessagingService>, signal: AbortSignal | undefined) {
     const self = this;
     async function* requests() {
       for (;;) {
@@ -51,7 +51,7 @@ class StreamCall {
     }
     const run = async () => {
       try {
-        for await (const res of messaging.sendStream(requests())) {
+        for await (const res of messaging.sendStream(requests(), signal && { signal })) {
           const p = this.pending.get(res.ref);
           this.pending.delete(res.ref);
           p?.resolve(res.result);
@@ -106,7 +106,11 @@ export class SendStreamChannel {
   private call: StreamCall | undefined;
   private nextRef = 1n;
 
-  constructor(private readonly messaging: Client<typeof MessagingService>) {}
+  constructor(
+    private readonly messaging: Client<typeof MessagingService>,
+    /** Ends the open stream (and fails its waiting items) when aborted: the client closed. */
+    private readonly signal?: AbortSignal,
+  ) {}
 
   async send(request: MessageInitShape<typeof SendRequestSchema>): Promise<SendResponse> {
     const r = await this.submit({ case: "send", value: request });
@@ -126,7 +130,9 @@ export class SendStreamChannel {
   private async submit(
     item: MessageInitShape<typeof SendStreamRequestSchema>["item"],
   ): Promise<Result> {
-    if (this.call === undefined || this.call.ending) this.call = new StreamCall(this.messaging);
+    if (this.call === undefined || this.call.ending) {
+      this.call = new StreamCall(this.messaging, this.signal);
+    }
     const ref = this.nextRef++;
     const request = create(SendStreamRequestSchema, { ref, ...(item && { item }) });
     const r = await new Promise<Result>((resolve, reject) =>

@@ -2,12 +2,15 @@ import {
   type ContextService,
   SubscribeContextsResponse_Kind as Kind,
 } from "@acb/gen/acb/v1/contexts_pb";
-import type { Client } from "@connectrpc/connect";
-import { ConnectError } from "@connectrpc/connect";
-import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
+import { type Client, Code } from "@connectrpc/connect";
+import { AcbError, acbError } from "./acb-error.js";
+import { backoffDelay, wait } from "./backoff.js";
 import { isRetryable } from "./errors.js";
 import type { PayloadCodec } from "./payload-codec.js";
 import { type SharedContext, sharedContext } from "./records.js";
+import type { StreamOptions, StreamState, WatchedStreamOptions } from "./stream-options.js";
+
+export type { StreamState };
 
 /** The kind of change a subscriber is told about. */
 export type ContextChangeKind = "created" | "updated" | "deleted" | "expired";
@@ -21,11 +24,8 @@ export interface ContextChange<T = unknown> {
   time: Date | undefined;
 }
 
-/** Where a subscription stands. */
-export type StreamState = "connecting" | "live" | "reconnecting" | "closed";
-
-/** Options of {@link AcbClient.subscribe}. */
-export interface SubscribeOptions<T> {
+/** Options of {@link AcbClient.subscribe} and {@link ContextsApi.watch}. */
+export interface SubscribeOptions<T> extends StreamOptions {
   /** Only contexts whose metadata contains all of these pairs. */
   filter?: Record<string, string>;
   /** Resume after this cursor (e.g. a previous subscription's `cursor`); default: from now. */
@@ -34,14 +34,6 @@ export interface SubscribeOptions<T> {
   codec?: PayloadCodec<T>;
   /** Leave payloads out of events (read them with getContext). Default false. */
   omitPayloads?: boolean;
-  /** Reconnect backoff. */
-  backoff?: BackoffOptions;
-  /** Called on every state change. */
-  onStateChange?: (state: StreamState) => void;
-  /** Called when a handler throws (the change counts as handled) or the stream fails for good. */
-  onError?: (error: unknown) => void;
-  /** Closes the subscription when aborted. */
-  signal?: AbortSignal;
 }
 
 /** A live, self-resuming context subscription. */
@@ -72,7 +64,7 @@ export function startSubscription<T>(
   client: Client<typeof ContextService>,
   types: string[],
   handler: (change: ContextChange<T>) => void | Promise<void>,
-  options: SubscribeOptions<T>,
+  options: SubscribeOptions<T> & WatchedStreamOptions,
 ): Subscription {
   const abort = new AbortController();
   options.signal?.addEventListener("abort", () => abort.abort(), { once: true });
@@ -137,10 +129,15 @@ export function startSubscription<T>(
       } catch (err) {
         if (abort.signal.aborted) break;
         if (!isRetryable(err)) {
+          // New credentials may cure the refusal; a cursor of another epoch cannot be cured.
+          setState("reconnecting");
+          if ((await options.retryAfter?.(err)) && !abort.signal.aborted) continue;
+          if (abort.signal.aborted) break;
+          const error = AcbError.from(err);
           setState("closed");
-          failReady(err);
-          options.onError?.(err);
-          throw ConnectError.from(err);
+          failReady(error);
+          options.onError?.(error);
+          throw error;
         }
       }
       if (abort.signal.aborted) break;
@@ -162,7 +159,7 @@ export function startSubscription<T>(
     done,
     async close() {
       abort.abort();
-      failReady(new ConnectError("subscription closed before it was live"));
+      failReady(acbError(Code.Canceled, "subscription closed before it was live"));
       // A handler may close its own subscription; waiting for the loop (which waits for that
       // handler) would never finish, so only wait when called from outside a handler.
       if (!inHandler) await done.catch(() => {});

@@ -1,23 +1,30 @@
-import type { Transport } from "@connectrpc/connect";
+import { Code, type Transport } from "@connectrpc/connect";
 import { AcbError } from "./acb-error.js";
 import type { TokenSource } from "./credentials.js";
 
-async function* rethrowing<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
-  try {
-    yield* messages;
-  } catch (err) {
-    throw AcbError.from(err);
-  }
+/**
+ * The credential generation each UNAUTHENTICATED answer refused: a refusal of a credential that has
+ * since been replaced says nothing about the new one (see ConnectionMonitor.retryAfter).
+ */
+const refusedGenerations = new WeakMap<AcbError, number>();
+
+/** The credential generation `error` refused; undefined when it is no credential refusal. */
+export function refusedGeneration(error: unknown): number | undefined {
+  return error instanceof AcbError ? refusedGenerations.get(error) : undefined;
 }
 
 /** Options of {@link wrapTransport}. */
 export interface TransportWrapOptions {
-  /** Sent as `Authorization: Bearer …` on every call. Default: none. */
-  token?: TokenSource | undefined;
+  /** The credential sent as `Authorization: Bearer …` on every call, read per call. Default: none. */
+  credential?: () => TokenSource | undefined;
+  /** Changes whenever the credential is replaced. Default: it never is. */
+  credentialGeneration?: () => number;
   /** Deadline of unary calls that set none. Default: none. */
   defaultTimeoutMs?: number | undefined;
-  /** Called after every unary call the hub answered (successfully or with an error of its own). */
-  onReachable?: () => void;
+  /** Awaited before a call goes out, when it returns a promise ("package.Service/Method"). */
+  beforeCall?: (procedure: string) => Promise<void> | undefined;
+  /** Called after every unary call the hub answered, with the hub's refusal if it refused. */
+  onAnswer?: (procedure: string, error?: AcbError) => void;
 }
 
 /**
@@ -26,17 +33,41 @@ export interface TransportWrapOptions {
  * covered too), unary calls get the default deadline, and every call carries the credential.
  */
 export function wrapTransport(transport: Transport, options: TransportWrapOptions = {}): Transport {
-  const reached = options.onReachable ?? (() => {});
-  const { token } = options;
-  const withCredential = async (header: HeadersInit | undefined) => {
+  const answered = options.onAnswer ?? (() => {});
+  const generation = options.credentialGeneration ?? (() => 0);
+  /** The error as an AcbError; a credential refusal remembers which credential it refused. */
+  const refusal = (err: unknown, sentWith: number) => {
+    const e = AcbError.from(err);
+    if (e.code === Code.Unauthenticated && e.isWireError) refusedGenerations.set(e, sentWith);
+    return e;
+  };
+  async function* rethrowing<T>(messages: AsyncIterable<T>, sentWith: number): AsyncIterable<T> {
+    try {
+      yield* messages;
+    } catch (err) {
+      throw refusal(err, sentWith);
+    }
+  }
+  const prepare = async (
+    procedure: string,
+    header: HeadersInit | undefined,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ) => {
+    const gate = options.beforeCall?.(procedure);
+    if (gate) await untilSettledOr(gate, signal, timeoutMs);
+    const token = options.credential?.();
     if (token === undefined) return header;
     const h = new Headers(header);
     h.set("Authorization", `Bearer ${typeof token === "string" ? token : await token()}`);
     return h;
   };
+  const nameOf = (method: { parent: { typeName: string }; name: string }) =>
+    `${method.parent.typeName}/${method.name}`;
   return {
-    unary: (method, signal, timeoutMs, header, input, contextValues) =>
-      withCredential(header)
+    unary: (method, signal, timeoutMs, header, input, contextValues) => {
+      const sentWith = generation();
+      return prepare(nameOf(method), header, signal, timeoutMs ?? options.defaultTimeoutMs)
         .then((h) =>
           transport.unary(
             method,
@@ -49,23 +80,49 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
         )
         .then(
           (res) => {
-            reached();
+            answered(nameOf(method));
             return res;
           },
           (err: unknown) => {
-            const e = AcbError.from(err);
-            if (e.isWireError) reached();
+            const e = refusal(err, sentWith);
+            if (e.isWireError) answered(nameOf(method), e);
             throw e;
           },
-        ),
-    stream: (method, signal, timeoutMs, header, input, contextValues) =>
-      withCredential(header)
+        );
+    },
+    stream: (method, signal, timeoutMs, header, input, contextValues) => {
+      const sentWith = generation();
+      return prepare(nameOf(method), header, signal, timeoutMs)
         .then((h) => transport.stream(method, signal, timeoutMs, h, input, contextValues))
         .then(
-          (res) => ({ ...res, message: rethrowing(res.message) }),
+          (res) => ({ ...res, message: rethrowing(res.message, sentWith) }),
           (err: unknown) => {
-            throw AcbError.from(err);
+            throw refusal(err, sentWith);
           },
-        ),
+        );
+    },
   };
+}
+
+/**
+ * Waits for `gate`, but no longer than the call it holds up may last: the call's own abort or
+ * deadline then applies to the call itself.
+ */
+function untilSettledOr(
+  gate: Promise<void>,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): Promise<void> {
+  if (!signal && timeoutMs === undefined) return gate;
+  return new Promise<void>((resolve) => {
+    const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    if (signal?.aborted) return done();
+    signal?.addEventListener("abort", done, { once: true });
+    void gate.then(done, done);
+  });
 }

@@ -1,6 +1,7 @@
 // The page the browser test loads (bundled with esbuild from the web entry point): one agent in
-// the browser registers, subscribes, receives a message, uploads a 5 MB context and joins a
-// meeting, all over fetch against a live hub on another origin (CORS).
+// the browser registers, subscribes, receives a message (by handler and by async iteration),
+// uploads a 5 MB context and joins a meeting, all over fetch against a live hub on another origin
+// (CORS).
 import { createClient } from "../../src/web.js";
 
 /** What the Node side hands the page. */
@@ -16,6 +17,7 @@ export interface ScenarioResult {
   registered: string;
   change: { kind: string; value: unknown };
   message: { kind: string; value: unknown; senderId: string };
+  iterated: unknown[];
   upload: { size: number; checksumMatches: boolean; readBack: number };
   meeting: { joined: string[]; state: string };
   connection: string;
@@ -51,6 +53,23 @@ async function runScenario(config: ScenarioConfig): Promise<ScenarioResult> {
   await peer.sendTo("browser", "greet", { hi: "browser" });
   const message = await received;
 
+  // The same delivery stream as an async iterable, opened by the loop and closed by leaving it.
+  // The peer sends once it is live (deliveries made to the closed receiver's stream before the
+  // hub saw it go would only come back after their ack deadline).
+  await receiver.close();
+  const iterated: unknown[] = [];
+  let sent: Promise<unknown> | undefined;
+  const sendTwo = () =>
+    peer.sendTo("browser", "count", { n: 1 }).then(() => peer.sendTo("browser", "count", { n: 2 }));
+  const onStateChange = (state: string) => {
+    if (state === "live") sent ??= sendTwo();
+  };
+  for await (const m of me.messages({ onStateChange })) {
+    iterated.push(m.value);
+    if (iterated.length === 2) break;
+  }
+  await sent;
+
   // Upload 5 MB (unary chunk calls: fetch cannot stream a request body), then read it back.
   const bytes = new Uint8Array(5 * 1024 * 1024);
   for (let i = 0; i < bytes.length; i += 65536)
@@ -66,7 +85,6 @@ async function runScenario(config: ScenarioConfig): Promise<ScenarioResult> {
   const meeting = me.meetings.open(config.meetingId);
   const info = await meeting.join();
 
-  await receiver.close();
   await sub.close();
   await session.unregister();
   const connection = me.state;
@@ -76,6 +94,7 @@ async function runScenario(config: ScenarioConfig): Promise<ScenarioResult> {
     registered: session.agent.id,
     change,
     message,
+    iterated,
     upload: {
       size: ctx.size,
       checksumMatches: ctx.sha256 === hex(digest),
