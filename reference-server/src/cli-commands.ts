@@ -49,12 +49,40 @@ const force = {
   help: "overwrite files that exist (without it, an existing file is never replaced)",
 } as const satisfies OptionSpec;
 
+/** Where the hub keeps its state (docs/hub.md, "Storage"); dev and serve both take these. */
+const storage = {
+  data: {
+    type: "string",
+    value: "DIR",
+    help: "keep everything in DIR (embedded PGlite database; dev also keeps its signing key there)",
+  },
+  memory: {
+    type: "boolean",
+    help: "keep everything in memory, lost on exit (dev's default; fastest, for tests)",
+  },
+  "database-url": {
+    type: "string",
+    value: "URL",
+    help: "a PostgreSQL database (postgres://…); also ACB_DATABASE_URL",
+  },
+  "pool-size": {
+    type: "string",
+    value: "N",
+    help: "connections in the PostgreSQL pool; also ACB_DATABASE_POOL_SIZE",
+  },
+  config: {
+    type: "string",
+    value: "FILE",
+    help: "a JSON configuration file (flags beat ACB_* variables, which beat the file); also ACB_CONFIG",
+  },
+} as const satisfies Record<string, OptionSpec>;
+
 /** Every acb-hub command, in the order the help lists them. */
 export const commands = {
   dev: {
     summary:
-      "a development hub: embedded in-memory backend, signing keys made for this run, plaintext " +
-      "on loopback; prints one JSON line with its URL and an admin token for this run",
+      "a development hub: in memory with signing keys made for this run unless --data DIR keeps " +
+      "both, plaintext on loopback; prints one JSON line with its URL and an admin token for this run",
     options: {
       host: host("a loopback address to listen on"),
       port,
@@ -67,12 +95,13 @@ export const commands = {
         help: `TEST-ONLY: break one guarantee, to prove the conformance suite notices; one of ${hubFaults.join(", ")}`,
       },
       "log-level": logLevel,
+      ...storage,
     },
   },
   serve: {
     summary:
       "a production hub: tokens signed with your key, TLS 1.3, plaintext only on loopback or " +
-      "with --insecure; mints no token (see `acb-hub token`)",
+      "with --insecure; state in PGlite under ./acb-data unless configured otherwise; mints no token (see `acb-hub token`)",
     options: {
       "signing-key": {
         type: "string",
@@ -94,6 +123,7 @@ export const commands = {
       },
       cors,
       "log-level": logLevel,
+      ...storage,
     },
   },
   token: {

@@ -25,6 +25,7 @@ import {
 import { runTokenCommand } from "./cli-token.js";
 import { hubFaults, isHubFault } from "./faults.js";
 import { createJsonLogger } from "./logger.js";
+import { describeStorage, openBackend, resolveStorageConfig } from "./storage/backend-config.js";
 
 /** Where acb-hub writes; the bin passes process.stdout and process.stderr. */
 export interface CliStreams {
@@ -50,6 +51,29 @@ function loggerFor(level: string) {
   return createJsonLogger({ level });
 }
 
+/** The storage the flags, ACB_* variables and config file choose; logged, then opened. */
+async function backendFor(
+  mode: "dev" | "serve",
+  values: {
+    config?: string | undefined;
+    data?: string | undefined;
+    memory?: boolean | undefined;
+    "database-url"?: string | undefined;
+    "pool-size"?: string | undefined;
+  },
+  logger: ReturnType<typeof createJsonLogger>,
+) {
+  const config = resolveStorageConfig(mode, {
+    config: values.config,
+    data: values.data,
+    memory: values.memory,
+    databaseUrl: values["database-url"],
+    poolSize: values["pool-size"],
+  });
+  logger.log("info", "storage", describeStorage(config));
+  return { config, backend: await openBackend(config) };
+}
+
 async function dev(args: string[], io: CliStreams): Promise<void> {
   const values = parseCommand("dev", args);
   if (!values) return void io.stdout.write(commandHelp("dev"));
@@ -64,8 +88,12 @@ async function dev(args: string[], io: CliStreams): Promise<void> {
     return f;
   });
   if (faults.length > 0) logger.log("warn", "TEST-ONLY faults injected", { faults });
+  const { config, backend } = await backendFor("dev", values, logger);
+  // With a data directory the signing key lives there too, so issued tokens survive a restart.
+  const { loadOrCreateDevKeys } = await import("./auth/dev-key-file.js");
+  const keys = config.dataDir !== undefined ? loadOrCreateDevKeys(config.dataDir) : undefined;
   const { createHub } = await import("./hub.js");
-  const hub = await createHub({ mode: "dev", logger, faults });
+  const hub = await createHub({ mode: "dev", logger, faults, backend, ...(keys && { keys }) });
   const cors = { allowedOrigins: ["loopback", ...values.cors] };
   const listener = await hub.listen({ host, port, cors });
   const adminToken = await hub.issueAdminToken();
@@ -103,8 +131,9 @@ async function serve(args: string[], io: CliStreams): Promise<void> {
       host,
     });
   }
+  const { backend } = await backendFor("serve", values, logger);
   const { createHub } = await import("./hub.js");
-  const hub = await createHub({ mode: "production", logger, keys });
+  const hub = await createHub({ mode: "production", logger, keys, backend });
   const listener = await hub.listen({
     host,
     port,

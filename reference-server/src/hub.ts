@@ -251,7 +251,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       Health,
       createHealthHandler(
         served.map((s) => s.typeName),
-        () => !shutdown.signal.aborted,
+        () => !shutdown.signal.aborted && (backend.isAvailable?.() ?? true),
       ),
     );
     router.service(ReflectionV1, reflection.v1);

@@ -6,4 +6,10 @@ export type { CorsOptions } from "./server/cors.js";
 export type { Listener, ListenOptions } from "./server/listener.js";
 export { createFsBlobStore, type FsBlobStoreOptions } from "./storage/fs/fs-blob-store.js";
 export { createMemoryBackend, type MemoryBackendOptions } from "./storage/memory/memory-backend.js";
+export {
+  createPgliteBackend,
+  createPostgresBackend,
+  type PgliteBackendOptions,
+  type PostgresBackendOptions,
+} from "./storage/postgres/postgres-backend.js";
 export type * from "./storage/types.js";

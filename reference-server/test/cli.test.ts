@@ -141,7 +141,7 @@ const bearer =
 async function startServe(args: string[]): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [bin, "serve", "--port", "0", "--log-level", "warn", ...args],
+    [bin, "serve", "--port", "0", "--log-level", "warn", "--memory", ...args],
     {
       cwd: dir,
       stdio: ["ignore", "pipe", "inherit"],

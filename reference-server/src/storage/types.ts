@@ -636,5 +636,10 @@ export interface Backend {
   readonly usage: UsageStore;
   /** Quota counters per time window. */
   readonly rateLimits: RateLimiter;
+  /**
+   * False while the backend cannot reach its database (the hub then reports NOT_SERVING on its
+   * health service). Absent: always available (an in-process backend).
+   */
+  isAvailable?(): boolean;
   close(): Promise<void>;
 }

@@ -1,0 +1,238 @@
+import pg from "pg";
+import { Code, hubError } from "../../errors.js";
+import type { SqlClient, SqlDriver } from "./sql-driver.js";
+
+/** Options of {@link createPgDriver}. */
+export interface PgDriverOptions {
+  /** postgres://user@host:port/database */
+  url: string;
+  /** Connections in the pool. Default 10. */
+  poolSize?: number;
+  /** Schema the tables live in (the connections' search_path). Default: the server's default (public). */
+  schema?: string;
+  /**
+   * How long a transaction keeps retrying while the database cannot be reached before it fails
+   * with UNAVAILABLE. Default 5,000 ms.
+   */
+  retryForMs?: number;
+  /** Called when the database stops or starts answering (for logs). Default: none. */
+  onAvailabilityChange?: (available: boolean) => void;
+}
+
+/** SQLSTATE classes and socket errors that mean "the connection is gone", not "the query is wrong". */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string") {
+    if (code.startsWith("08")) return true; // connection exception
+    if (code === "57P01" || code === "57P02" || code === "57P03") return true; // shutdown, starting up
+    if (/^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|NOTFOUND|HOSTUNREACH|AI_AGAIN)$/.test(code))
+      return true;
+  }
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(
+    err.message,
+  );
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function wrap(client: pg.PoolClient | pg.Client): SqlClient {
+  return {
+    async query<T>(text: string, params?: unknown[]) {
+      const r = await client.query(text, params);
+      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+    },
+    async exec(script: string) {
+      await client.query(script); // no parameters: the simple protocol runs several statements
+    },
+  };
+}
+
+/**
+ * A PostgreSQL server through a node-postgres pool. A transaction that cannot reach the database
+ * (refused connection, a connection cut before COMMIT was sent) is retried with backoff for
+ * `retryForMs`; meanwhile isAvailable() is false, and a probe turns it back once the database
+ * answers. A COMMIT whose outcome is unknown is never retried: it fails with UNAVAILABLE.
+ */
+export function createPgDriver(options: PgDriverOptions): SqlDriver {
+  const retryForMs = options.retryForMs ?? 5_000;
+  const config: pg.PoolConfig = {
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5_000,
+    ...(options.schema !== undefined && { options: `-c search_path=${options.schema}` }),
+  };
+  const pool = new pg.Pool(config);
+  let available = true;
+  let closed = false;
+  let probe: NodeJS.Timeout | undefined;
+
+  const markDown = () => {
+    if (available && !closed) options.onAvailabilityChange?.(false);
+    available = false;
+    if (probe || closed) return;
+    // While the database is away, check once a second so readiness recovers without traffic.
+    probe = setInterval(() => {
+      pool.query("SELECT 1").then(
+        () => markUp(),
+        () => undefined, // still away: the next tick tries again
+      );
+    }, 1_000);
+    probe.unref();
+  };
+  const markUp = () => {
+    if (!available && !closed) options.onAvailabilityChange?.(true);
+    available = true;
+    if (probe) clearInterval(probe);
+    probe = undefined;
+  };
+  // An idle pooled connection that breaks emits "error" on the pool; without a listener Node
+  // would end the process. The next transaction gets a fresh connection.
+  pool.on("error", () => markDown());
+
+  // A checked-out connection that breaks between queries emits "error" with no pool listener
+  // attached; the transaction's next query fails with it anyway, so the event itself is noted only.
+  const onCheckedOutError = () => markDown();
+  const checkOut = async () => {
+    const client = await pool.connect();
+    client.on("error", onCheckedOutError);
+    return client;
+  };
+  const checkIn = (client: pg.PoolClient, err?: Error) => {
+    client.off("error", onCheckedOutError);
+    client.release(err);
+  };
+
+  const closedError = () =>
+    hubError(Code.Unavailable, "the hub is shutting down: its database connections are closed");
+  const unavailable = (err: unknown) =>
+    hubError(Code.Unavailable, "the database cannot be reached; retry later", { cause: err });
+
+  // Channels with their callbacks, served by one dedicated connection that is re-established
+  // (and re-LISTENs) whenever it breaks.
+  const channels = new Map<string, Set<(payload: string) => void>>();
+  let listener: pg.Client | undefined;
+  let connecting: Promise<pg.Client> | undefined;
+  const quote = (channel: string) => `"${channel.replaceAll('"', '""')}"`;
+  const connectListener = (): Promise<pg.Client> => {
+    if (listener) return Promise.resolve(listener);
+    connecting ??= (async () => {
+      for (;;) {
+        const c = new pg.Client(config);
+        const failed = () => undefined; // the connect() below rejects with the same error
+        c.on("error", failed);
+        try {
+          await c.connect();
+          c.off("error", failed);
+          c.on("notification", (n) => {
+            for (const cb of channels.get(n.channel) ?? []) cb(n.payload ?? "");
+          });
+          const lost = () => {
+            if (listener !== c) return;
+            listener = undefined;
+            c.end().catch(() => undefined); // already broken; nothing more to release
+            if (!closed && channels.size > 0) void connectListener().catch(() => undefined);
+          };
+          c.on("error", lost);
+          c.on("end", lost);
+          for (const ch of channels.keys()) await c.query(`LISTEN ${quote(ch)}`);
+          listener = c;
+          connecting = undefined;
+          // Anything sent while the listener was away is lost: wake every subscriber once so
+          // waiters re-read what they wait for.
+          for (const cbs of channels.values()) for (const cb of cbs) cb("");
+          return c;
+        } catch (err) {
+          await c.end().catch(() => undefined);
+          if (closed) {
+            connecting = undefined;
+            throw err;
+          }
+          markDown();
+          await sleep(500);
+        }
+      }
+    })();
+    return connecting;
+  };
+
+  return {
+    kind: "postgres",
+    async transaction(fn, setup) {
+      if (closed) throw closedError();
+      const giveUpAt = Date.now() + retryForMs;
+      for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
+        let client: pg.PoolClient;
+        try {
+          client = await checkOut();
+        } catch (err) {
+          if (closed) throw closedError();
+          if (!isConnectionError(err)) throw err;
+          markDown();
+          if (Date.now() + backoff > giveUpAt) throw unavailable(err);
+          await sleep(backoff);
+          continue;
+        }
+        let committing = false;
+        try {
+          await client.query(setup ? `BEGIN; ${setup}` : "BEGIN");
+          const result = await fn(wrap(client));
+          committing = true;
+          await client.query("COMMIT");
+          checkIn(client);
+          markUp();
+          return result;
+        } catch (err) {
+          if (isConnectionError(err)) {
+            checkIn(client, err as Error); // destroys the broken connection
+            markDown();
+            if (committing || Date.now() + backoff > giveUpAt) throw unavailable(err);
+            await sleep(backoff);
+            continue;
+          }
+          try {
+            await client.query("ROLLBACK");
+            checkIn(client);
+          } catch (rollbackErr) {
+            checkIn(client, rollbackErr as Error);
+          }
+          throw err;
+        }
+      }
+    },
+    async session(fn) {
+      const client = await checkOut();
+      try {
+        return await fn(wrap(client));
+      } finally {
+        checkIn(client);
+      }
+    },
+    async listen(channel, onPayload) {
+      let cbs = channels.get(channel);
+      const first = !cbs;
+      if (!cbs) {
+        cbs = new Set();
+        channels.set(channel, cbs);
+      }
+      cbs.add(onPayload);
+      const c = await connectListener();
+      if (first && listener === c) await c.query(`LISTEN ${quote(channel)}`);
+      return async () => {
+        cbs.delete(onPayload);
+        if (cbs.size > 0 || channels.get(channel) !== cbs) return;
+        channels.delete(channel);
+        if (listener && !closed) await listener.query(`UNLISTEN ${quote(channel)}`);
+      };
+    },
+    isAvailable: () => available && !closed,
+    async close() {
+      closed = true;
+      if (probe) clearInterval(probe);
+      const l = listener;
+      listener = undefined;
+      await l?.end();
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,418 @@
+import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
+import { newId } from "../../ids.js";
+import type {
+  ClaimedDelivery,
+  DeadLetterRecord,
+  EnqueueResult,
+  MessageRecord,
+  MessageStore,
+  SettleOutcome,
+} from "../messaging-types.js";
+import { decodeDoc, encodeDoc, num } from "./doc-codec.js";
+import type { SqlDatabase } from "./sql-database.js";
+import type { SqlClient } from "./sql-driver.js";
+
+/** Thrown inside a transaction to roll it back and answer `result`. */
+class Refused {
+  constructor(readonly result: EnqueueResult) {}
+}
+
+const WAITING = 0;
+const IN_FLIGHT = 1;
+
+interface LeaseRow {
+  seq: unknown;
+  message_id: string;
+  attempts: number;
+  expires_at: unknown;
+  last_error: string;
+  delivery_id: string | null;
+  deadline: unknown;
+}
+
+/** The stored message with the expiry of this recipient's copy (a replay gives a new one). */
+async function messagesOf(
+  c: SqlClient,
+  tenantId: string,
+  ids: string[],
+): Promise<Map<string, MessageRecord>> {
+  const r = await c.query<{ id: string; doc: unknown }>(
+    "SELECT id, doc FROM acb_messages WHERE tenant_id = $1 AND id = ANY($2::text[])",
+    [tenantId, [...new Set(ids)]],
+  );
+  return new Map(r.rows.map((row) => [row.id, decodeDoc<MessageRecord>(row.doc)]));
+}
+
+/** Deletes messages no delivery refers to any more. */
+export async function dropUnreferenced(
+  c: SqlClient,
+  tenantId: string,
+  ids: string[],
+): Promise<void> {
+  if (ids.length === 0) return;
+  await c.query(
+    `DELETE FROM acb_messages m WHERE m.tenant_id = $1 AND m.id = ANY($2::text[])
+     AND NOT EXISTS (SELECT 1 FROM acb_deliveries d WHERE d.tenant_id = m.tenant_id AND d.message_id = m.id)`,
+    [tenantId, [...new Set(ids)]],
+  );
+}
+
+/**
+ * Per-recipient queues as leases in PostgreSQL (graphile-worker's pattern): a claim takes waiting
+ * rows with FOR UPDATE SKIP LOCKED, so two receivers (on one node or several) never claim the same
+ * row, and marks them in flight with a deadline; an in-flight row past its deadline is returned to
+ * the queue by reap (attempt + 1 on the next claim) or moved to the dead letters.
+ */
+export function createPgMessageStore(db: SqlDatabase): MessageStore {
+  const deadLetter = async (
+    c: SqlClient,
+    tenantId: string,
+    agentId: string,
+    rows: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[],
+    now: number,
+  ) => {
+    if (rows.length === 0) return;
+    const messages = await messagesOf(
+      c,
+      tenantId,
+      rows.map((r) => r.row.message_id),
+    );
+    const letters: DeadLetterRecord[] = [];
+    for (const { row, reason, lastError } of rows) {
+      const message = messages.get(row.message_id);
+      if (!message) continue;
+      letters.push({
+        id: newId("dlq_", now),
+        tenantId,
+        agentId,
+        message: { ...message, expiresAt: num(row.expires_at) },
+        reason,
+        attempts: row.attempts,
+        lastError,
+        deadLetteredAt: now,
+      });
+    }
+    await c.query(
+      `INSERT INTO acb_dead_letters (tenant_id, id, agent_id, doc)
+       SELECT $1, e.id, $2, e.doc FROM jsonb_to_recordset($3::jsonb) AS e(id text, doc jsonb)`,
+      [tenantId, agentId, encodeDoc(letters.map((l) => ({ id: l.id, doc: l })))],
+    );
+    await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
+      rows.map((r) => r.row.seq),
+    ]);
+    await dropUnreferenced(
+      c,
+      tenantId,
+      rows.map((r) => r.row.message_id),
+    );
+  };
+
+  const settle = (
+    tenantId: string,
+    agentId: string,
+    deliveryIds: readonly string[],
+    now: number,
+    apply: (c: SqlClient, ok: LeaseRow[]) => Promise<void>,
+  ) =>
+    db.tx(tenantId, async (c) => {
+      const r = await c.query<LeaseRow>(
+        `SELECT seq, message_id, attempts, expires_at, last_error, delivery_id, deadline
+         FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}
+         AND delivery_id = ANY($3::text[]) FOR UPDATE`,
+        [tenantId, agentId, [...deliveryIds]],
+      );
+      const byId = new Map(r.rows.map((row) => [row.delivery_id, row]));
+      const ok: LeaseRow[] = [];
+      const outcomes = deliveryIds.map((id): SettleOutcome => {
+        const row = byId.get(id);
+        if (!row) return "not-found";
+        if (num(row.deadline) <= now) return "stale";
+        byId.delete(id); // a repeated id in one call is settled once
+        ok.push(row);
+        return "ok";
+      });
+      if (ok.length > 0) await apply(c, ok);
+      return outcomes;
+    });
+
+  return {
+    enqueue: async (message, recipients, options = {}) => {
+      const { tenantId, senderId, idempotencyKey } = message;
+      const idem = idempotencyKey === "" ? undefined : options.idempotency;
+      try {
+        return await db.tx(tenantId, async (c): Promise<EnqueueResult> => {
+          if (idem) {
+            // Takes the key when it is free or expired; otherwise the live entry wins.
+            const taken = await c.query(
+              `INSERT INTO acb_idempotency (tenant_id, sender_id, key, message_id, expires_at)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (tenant_id, sender_id, key) DO UPDATE
+                 SET message_id = EXCLUDED.message_id, expires_at = EXCLUDED.expires_at
+                 WHERE acb_idempotency.expires_at <= $6`,
+              [tenantId, senderId, idempotencyKey, message.id, idem.expiresAt, idem.now],
+            );
+            if (taken.rowCount !== 1) {
+              const r = await c.query<{ message_id: string }>(
+                "SELECT message_id FROM acb_idempotency WHERE tenant_id = $1 AND sender_id = $2 AND key = $3",
+                [tenantId, senderId, idempotencyKey],
+              );
+              return { ok: false, duplicateOf: r.rows[0]?.message_id ?? "" };
+            }
+            // Expired keys of the tenant are pruned now and then (about one send in a hundred),
+            // so the table stays bounded by the dedupe window.
+            if (Math.random() < 0.01) {
+              await c.query(
+                "DELETE FROM acb_idempotency WHERE tenant_id = $1 AND expires_at <= $2",
+                [tenantId, idem.now],
+              );
+            }
+          }
+          const conv = options.conversation;
+          if (conv) {
+            // The version check takes the conversation's row lock, which also orders its history.
+            const r = await c.query(
+              `UPDATE acb_conversations SET doc = $3, version = $4, state = $5, timeout_at = $6
+               WHERE tenant_id = $1 AND id = $2 AND version = $7`,
+              [
+                tenantId,
+                conv.next.id,
+                encodeDoc(conv.next),
+                conv.next.version,
+                conv.next.state,
+                conv.next.timeoutAt ?? null,
+                conv.expectedVersion,
+              ],
+            );
+            // Undo the idempotency key taken above: nothing of this send may stay.
+            if (r.rowCount !== 1) throw new Refused({ ok: false, conversationConflict: true });
+            await c.query(
+              `INSERT INTO acb_conversation_messages (tenant_id, conversation_id, idx, message_id, doc)
+               SELECT $1, $2, coalesce(max(idx), -1) + 1, $3, $4 FROM acb_conversation_messages
+               WHERE tenant_id = $1 AND conversation_id = $2`,
+              [tenantId, conv.next.id, message.id, encodeDoc(message)],
+            );
+          }
+          if (recipients.length > 0) {
+            await c.query(
+              `INSERT INTO acb_messages (tenant_id, id, doc) VALUES ($1, $2, $3)
+               ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc`,
+              [tenantId, message.id, encodeDoc(message)],
+            );
+            await c.query(
+              `INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
+               SELECT $1, a, $2, $3 FROM unnest($4::text[]) WITH ORDINALITY AS r(a, n) ORDER BY n`,
+              [tenantId, message.id, message.expiresAt, [...recipients]],
+            );
+          }
+          return { ok: true };
+        });
+      } catch (err) {
+        if (err instanceof Refused) return err.result;
+        throw err;
+      }
+    },
+    claim: (tenantId, agentId, max, now, deadline) =>
+      db.tx(tenantId, async (c) => {
+        // Expired waiting messages are discarded, never delivered.
+        const expired = await c.query<{ message_id: string }>(
+          `DELETE FROM acb_deliveries WHERE seq IN (
+             SELECT seq FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING}
+             AND expires_at <= $3 FOR UPDATE SKIP LOCKED) RETURNING message_id`,
+          [tenantId, agentId, now],
+        );
+        await dropUnreferenced(
+          c,
+          tenantId,
+          expired.rows.map((r) => r.message_id),
+        );
+        // Due retries first (earliest first), then new messages in the order they were queued.
+        const r = await c.query<LeaseRow>(
+          `WITH picked AS (
+             SELECT seq FROM acb_deliveries
+             WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING} AND available_at <= $3
+             ORDER BY (attempts = 0), available_at, seq
+             LIMIT $4 FOR UPDATE SKIP LOCKED)
+           UPDATE acb_deliveries d SET state = ${IN_FLIGHT}, attempts = d.attempts + 1, deadline = $5,
+             delivery_id = 'd' || d.seq || '.' || (d.attempts + 1)
+           FROM picked WHERE d.seq = picked.seq
+           RETURNING d.seq, d.message_id, d.attempts, d.expires_at, d.last_error, d.delivery_id, d.deadline, d.available_at`,
+          [tenantId, agentId, now, max, deadline],
+        );
+        const rows = r.rows as (LeaseRow & { available_at: unknown })[];
+        rows.sort((a, b) => {
+          const ra = a.attempts > 1 ? 0 : 1;
+          const rb = b.attempts > 1 ? 0 : 1;
+          if (ra !== rb) return ra - rb;
+          if (ra === 0 && num(a.available_at) !== num(b.available_at))
+            return num(a.available_at) - num(b.available_at);
+          return num(a.seq) - num(b.seq);
+        });
+        const messages = await messagesOf(
+          c,
+          tenantId,
+          rows.map((row) => row.message_id),
+        );
+        const out: ClaimedDelivery[] = [];
+        for (const row of rows) {
+          const message = messages.get(row.message_id);
+          if (!message) continue;
+          out.push({
+            deliveryId: row.delivery_id ?? "",
+            attempt: row.attempts,
+            deadline,
+            message: { ...message, expiresAt: num(row.expires_at) },
+          });
+        }
+        return out;
+      }),
+    ack: (tenantId, agentId, deliveryIds, now) =>
+      settle(tenantId, agentId, deliveryIds, now, async (c, ok) => {
+        await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
+          ok.map((row) => row.seq),
+        ]);
+        await dropUnreferenced(
+          c,
+          tenantId,
+          ok.map((row) => row.message_id),
+        );
+      }),
+    nack: (tenantId, agentId, deliveryIds, now, options) =>
+      settle(tenantId, agentId, deliveryIds, now, async (c, ok) => {
+        const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];
+        const retry: LeaseRow[] = [];
+        for (const row of ok) {
+          if (options.deadLetter)
+            dead.push({ row, reason: DeadLetterReason.REJECTED, lastError: options.error });
+          else if (row.attempts >= options.maxAttempts)
+            dead.push({
+              row,
+              reason: DeadLetterReason.MAX_DELIVERY_ATTEMPTS,
+              lastError: options.error,
+            });
+          else retry.push(row);
+        }
+        if (retry.length > 0) {
+          await c.query(
+            `UPDATE acb_deliveries SET state = ${WAITING}, available_at = $2, last_error = $3,
+               delivery_id = NULL, deadline = 0
+             WHERE seq = ANY($1::bigint[])`,
+            [retry.map((row) => row.seq), options.availableAt, options.error],
+          );
+        }
+        await deadLetter(c, tenantId, agentId, dead, now);
+      }),
+    reap: (tenantId, agentId, now, maxAttempts) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query<LeaseRow>(
+          `SELECT seq, message_id, attempts, expires_at, last_error, delivery_id, deadline
+           FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}
+           AND deadline <= $3 FOR UPDATE SKIP LOCKED`,
+          [tenantId, agentId, now],
+        );
+        const expired: LeaseRow[] = [];
+        const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];
+        const retry: LeaseRow[] = [];
+        for (const row of r.rows) {
+          const lastError = row.last_error || "ack deadline passed";
+          if (num(row.expires_at) <= now) expired.push(row);
+          else if (row.attempts >= maxAttempts)
+            dead.push({ row, reason: DeadLetterReason.MAX_DELIVERY_ATTEMPTS, lastError });
+          else retry.push(row);
+        }
+        if (expired.length > 0) {
+          await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
+            expired.map((row) => row.seq),
+          ]);
+          await dropUnreferenced(
+            c,
+            tenantId,
+            expired.map((row) => row.message_id),
+          );
+        }
+        if (retry.length > 0) {
+          await c.query(
+            `UPDATE acb_deliveries SET state = ${WAITING}, available_at = $2,
+               last_error = CASE WHEN last_error = '' THEN 'ack deadline passed' ELSE last_error END,
+               delivery_id = NULL, deadline = 0
+             WHERE seq = ANY($1::bigint[])`,
+            [retry.map((row) => row.seq), now],
+          );
+        }
+        await deadLetter(c, tenantId, agentId, dead, now);
+        return { redelivered: retry.length, deadLettered: dead.length };
+      }),
+    nextWake: (tenantId, agentId) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query<{ t: unknown }>(
+          `SELECT min(CASE WHEN state = ${IN_FLIGHT} THEN deadline ELSE available_at END) AS t
+           FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2
+           AND (state = ${IN_FLIGHT} OR attempts > 0)`,
+          [tenantId, agentId],
+        );
+        const t = r.rows[0]?.t;
+        return t === null || t === undefined ? undefined : num(t);
+      }),
+    backlog: (tenantId, agentId) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query<{ n: unknown }>(
+          `SELECT count(*) AS n FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING}`,
+          [tenantId, agentId],
+        );
+        return num(r.rows[0]?.n ?? 0);
+      }),
+    inFlight: (tenantId, agentId) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query<{ n: unknown }>(
+          `SELECT count(*) AS n FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}`,
+          [tenantId, agentId],
+        );
+        return num(r.rows[0]?.n ?? 0);
+      }),
+    listDeadLetters: (tenantId, agentId, afterId, limit) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query<{ doc: unknown }>(
+          `SELECT doc FROM acb_dead_letters WHERE tenant_id = $1 AND id > $2
+           AND ($3::text IS NULL OR agent_id = $3) ORDER BY id LIMIT $4`,
+          [tenantId, afterId, agentId ?? null, limit],
+        );
+        return r.rows.map((row) => decodeDoc<DeadLetterRecord>(row.doc));
+      }),
+    getDeadLetter: (tenantId, id) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query<{ doc: unknown }>(
+          "SELECT doc FROM acb_dead_letters WHERE tenant_id = $1 AND id = $2",
+          [tenantId, id],
+        );
+        const row = r.rows[0];
+        return row && decodeDoc<DeadLetterRecord>(row.doc);
+      }),
+    replayDeadLetter: (tenantId, id, expiresAt) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query<{ doc: unknown }>(
+          "DELETE FROM acb_dead_letters WHERE tenant_id = $1 AND id = $2 RETURNING doc",
+          [tenantId, id],
+        );
+        const row = r.rows[0];
+        if (!row) return false;
+        const d = decodeDoc<DeadLetterRecord>(row.doc);
+        await c.query(
+          `INSERT INTO acb_messages (tenant_id, id, doc) VALUES ($1, $2, $3)
+           ON CONFLICT (tenant_id, id) DO NOTHING`,
+          [tenantId, d.message.id, encodeDoc(d.message)],
+        );
+        await c.query(
+          `INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at) VALUES ($1, $2, $3, $4)`,
+          [tenantId, d.agentId, d.message.id, expiresAt],
+        );
+        return true;
+      }),
+    purgeDeadLetter: (tenantId, id) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query("DELETE FROM acb_dead_letters WHERE tenant_id = $1 AND id = $2", [
+          tenantId,
+          id,
+        ]);
+        return r.rowCount === 1;
+      }),
+  };
+}
