@@ -8,8 +8,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as hubModule from "@acb/hub";
-import { type Backend, createHub, createMemoryBackend, silentLogger } from "@acb/hub";
+import { createHub, createPgliteBackend, silentLogger } from "@acb/hub";
 import {
   AdminService,
   AuthService,
@@ -25,14 +24,9 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 const dataDir = process.env.ACB_E2E_DATA_DIR || mkdtempSync(join(tmpdir(), "acb-e2e-"));
 const plaintext = process.env.ACB_E2E_PLAINTEXT || "the vault code is 4-8-15-16-23-42";
 
-// The durable embedded backend (PGlite in dataDir) where this build of the hub has it.
-type PgliteFactory = (o: { dataDir: string }) => Promise<Backend>;
-const createPglite = (hubModule as unknown as { createPgliteBackend?: PgliteFactory })
-  .createPgliteBackend;
-const backend = createPglite
-  ? await createPglite({ dataDir: join(dataDir, "db") })
-  : createMemoryBackend({ blobs: { dir: join(dataDir, "blobs") } });
-console.log(`hub: ${createPglite ? "PGlite" : "in-memory"} backend, data in ${dataDir}`);
+// The durable embedded backend: PGlite, its database in dataDir (kept across runs).
+const backend = await createPgliteBackend({ dataDir: join(dataDir, "db") });
+console.log(`hub: PGlite backend, data in ${dataDir}`);
 
 const hub = await createHub({ logger: silentLogger, backend });
 const { url } = await hub.listen({ port: 0 });

@@ -2,8 +2,17 @@
 // the hub's storage holds no plaintext; a changed stored byte, a missing or a wrong key each fail
 // with their E2E_* reason, and an undecryptable message is dead-lettered with it.
 import { randomBytes } from "node:crypto";
-import { createMemoryBackend } from "@acb/hub";
+import {
+  type Backend,
+  createMemoryBackend,
+  createPgliteBackend,
+  createPostgresBackend,
+} from "@acb/hub";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  createTestSchema,
+  testPostgresUrl,
+} from "../../../reference-server/src/storage/postgres/postgres-test-db.js";
 import {
   type AcbClient,
   AcbError,
@@ -74,37 +83,6 @@ describe("end-to-end encryption through the hub", () => {
         return c;
       }),
     );
-
-  it("shares a context only its recipients read; the hub stores no plaintext; a changed byte is E2E_TAMPERED", async () => {
-    const [alice, bob, carol] = await registered("alice", "bob", "carol");
-    if (!alice || !bob || !carol) throw new Error("clients");
-    const shared = await alice.shareContext("plan", { text: secret }, { encrypt: { to: ["bob"] } });
-    expect(shared.value).toEqual({ text: secret });
-    expect((await bob.getContext(shared.id)).value).toEqual({ text: secret });
-    expect((await alice.getContext(shared.id)).value).toEqual({ text: secret }); // includeSelf
-    expect(await reasonOf(carol.getContext(shared.id))).toBe("E2E_NO_KEY");
-    const noKeys = await agent("dave", { keys: [] });
-    expect(await reasonOf(noKeys.getContext(shared.id))).toBe("E2E_NO_KEY");
-    // Updates are encrypted too; listing decrypts.
-    await alice.updateContext(shared.id, { text: `${secret}-2` }, { encrypt: { to: ["bob"] } });
-    const listed = [];
-    for await (const c of bob.listContexts({ type: "plan" })) listed.push(c.value);
-    expect(listed).toEqual([{ text: `${secret}-2` }]);
-
-    expect(written.length).toBeGreaterThan(0);
-    expect(anyContains(written, secretBytes)).toBe(false);
-
-    // Change one stored byte of the ciphertext.
-    const stored = await bed.backend.contexts.get(bed.tenantId, shared.id);
-    if (!stored || stored.data.length === 0) throw new Error("context not stored inline");
-    expect(stored.contentType).toBe("application/vnd.acb.e2e.v1");
-    const data = stored.data.slice();
-    data[data.length - 5] = (data[data.length - 5] as number) ^ 0x01;
-    const tampered = { ...stored, data };
-    const swap = await bed.backend.contexts.replace(tampered, stored.revision, new Uint8Array());
-    expect(swap.ok).toBe(true);
-    expect(await reasonOf(bob.getContext(shared.id))).toBe("E2E_TAMPERED");
-  });
 
   it("delivers an encrypted message and dead-letters one it cannot decrypt with the reason", async () => {
     const [alice, bob] = await registered("alice", "bob");
@@ -214,5 +192,106 @@ describe("end-to-end encryption through the hub", () => {
     const raw = await readAll(bob.receiveContextStream(ctx.id, { decrypt: false }));
     expect(raw.length).toBe(ctx.size);
     expect(raw.includes(Buffer.from(secretBytes))).toBe(false);
+  });
+});
+
+// The same checks on every backend the hub has: what reaches storage is ciphertext.
+const postgresUrl = testPostgresUrl();
+const backends: {
+  name: string;
+  make: () => Promise<{ backend: Backend; drop(): Promise<void> }>;
+}[] = [
+  { name: "memory", make: async () => ({ backend: createMemoryBackend(), drop: async () => {} }) },
+  {
+    name: "PGlite",
+    make: async () => ({ backend: await createPgliteBackend(), drop: async () => {} }),
+  },
+  ...(postgresUrl
+    ? [
+        {
+          name: "PostgreSQL",
+          make: async () => {
+            const db = await createTestSchema(postgresUrl);
+            const backend = await createPostgresBackend({
+              url: postgresUrl,
+              schema: db.schema,
+              role: db.role,
+              poolSize: 2,
+            });
+            return { backend, drop: () => db.drop() };
+          },
+        },
+      ]
+    : []),
+];
+
+describe.each(backends)("end-to-end encryption on the $name backend", ({ make }) => {
+  let bed: TestBed;
+  let written: Uint8Array[];
+  let drop: () => Promise<void>;
+  let keys: Record<string, AgentKey>;
+  const secret = `top-secret-${randomBytes(8).toString("hex")}`;
+  const secretBytes = new TextEncoder().encode(secret);
+
+  const agent = async (id: string, e2e: E2eOptions = {}) =>
+    createClient({
+      baseUrl: bed.listener.url,
+      token: await bed.tokenFor(id),
+      e2e: { keys: keys[id] ? [keys[id] as AgentKey] : [], ...e2e },
+    });
+  const registered = async (...ids: string[]): Promise<AcbClient[]> =>
+    Promise.all(
+      ids.map(async (id) => {
+        const c = await agent(id);
+        await c.register({ id, type: "worker", heartbeat: false });
+        return c;
+      }),
+    );
+
+  beforeEach(async () => {
+    written = [];
+    const made = await make();
+    drop = made.drop;
+    bed = await startTestBed({ backend: recordingBackend(made.backend, written) });
+    keys = {
+      alice: await generateAgentKey(),
+      bob: await generateAgentKey(),
+      carol: await generateAgentKey({ kem: "P-256" }),
+    };
+  });
+  afterEach(async () => {
+    await bed.close();
+    await drop();
+  });
+
+  it("shares a context only its recipients read; the hub stores no plaintext; a changed byte is E2E_TAMPERED", async () => {
+    const [alice, bob, carol] = await registered("alice", "bob", "carol");
+    if (!alice || !bob || !carol) throw new Error("clients");
+    const shared = await alice.shareContext("plan", { text: secret }, { encrypt: { to: ["bob"] } });
+    expect(shared.value).toEqual({ text: secret });
+    expect((await bob.getContext(shared.id)).value).toEqual({ text: secret });
+    expect((await alice.getContext(shared.id)).value).toEqual({ text: secret }); // includeSelf
+    expect(await reasonOf(carol.getContext(shared.id))).toBe("E2E_NO_KEY");
+    const noKeys = await agent("dave", { keys: [] });
+    expect(await reasonOf(noKeys.getContext(shared.id))).toBe("E2E_NO_KEY");
+    // Updates are encrypted too; listing decrypts.
+    await alice.updateContext(shared.id, { text: `${secret}-2` }, { encrypt: { to: ["bob"] } });
+    const listed = [];
+    for await (const c of bob.listContexts({ type: "plan" })) listed.push(c.value);
+    expect(listed).toEqual([{ text: `${secret}-2` }]);
+
+    expect(written.length).toBeGreaterThan(0);
+    expect(anyContains(written, secretBytes)).toBe(false);
+
+    // Change one stored byte of the ciphertext.
+    const stored = await bed.backend.contexts.get(bed.tenantId, shared.id);
+    if (!stored || stored.data.length === 0) throw new Error("context not stored inline");
+    expect(stored.contentType).toBe("application/vnd.acb.e2e.v1");
+    const data = stored.data.slice();
+    data[data.length - 5] = (data[data.length - 5] as number) ^ 0x01;
+    const tampered = { ...stored, data };
+    const swap = await bed.backend.contexts.replace(tampered, stored.revision, new Uint8Array());
+    expect(swap.ok).toBe(true);
+    expect(await reasonOf(bob.getContext(shared.id))).toBe("E2E_TAMPERED");
   });
 });
