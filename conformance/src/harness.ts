@@ -233,6 +233,8 @@ export class Provisioner {
       tenantId,
       agentId: name,
       roles: options.roles ?? [Role.AGENT_FULL],
+      // Group membership is granted by the credential; the registration shows the same groups.
+      groups: options.registration?.groups ?? [],
     });
     const token = issued.tokens?.accessToken;
     if (!token) throw new Error(`IssueToken for "${name}" returned no access token`);

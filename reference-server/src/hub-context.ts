@@ -42,4 +42,14 @@ export interface HubLimits {
    * a notification, in case one was lost.
    */
   notificationPollMs: number;
+  /** The longest access-token lifetime IssueToken grants (the protocol allows up to 24 h). */
+  maxAccessTokenTtlMs: number;
+  /** Bytes one tenant's open uploads may stage (on every node sharing the backend); 0: no bound. */
+  maxStagedBytesPerTenant: number;
+  /** Bytes all open uploads may stage (on every node sharing the backend); 0: no bound. */
+  maxStagedBytesPerHub: number;
+  /** Failed authentications per minute from one address answered one by one; 0: no limit. */
+  authFailuresPerPeerPerMinute: number;
+  /** Failed authentications per minute naming one tenant answered one by one; 0: no limit. */
+  authFailuresPerTenantPerMinute: number;
 }

@@ -15,7 +15,10 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { createAuditInterceptor } from "./audit/audit-interceptor.js";
 import { createAuditLog } from "./audit/audit-log.js";
+import { createEarlyRefusalAuditor } from "./audit/early-refusals.js";
+import { createProbeReporter } from "./audit/probe-reporter.js";
 import { ApiKeys } from "./auth/api-keys.js";
+import { createAuthFailureLimiter } from "./auth/auth-failure-limiter.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
 import { createCredentialVerifier } from "./auth/credential-verifier.js";
 import { PLATFORM_TENANT } from "./auth/identity.js";
@@ -123,6 +126,11 @@ export const defaultLimits: HubLimits = {
   maxConcurrentStreamsPerAgent: 10,
   uploadIdleTimeoutMs: 15 * 60_000,
   notificationPollMs: 2_000,
+  maxAccessTokenTtlMs: 4 * 3_600_000,
+  maxStagedBytesPerTenant: 10 * 1024 * 1024 * 1024,
+  maxStagedBytesPerHub: 50 * 1024 * 1024 * 1024,
+  authFailuresPerPeerPerMinute: 100,
+  authFailuresPerTenantPerMinute: 100,
 };
 
 /** The optional capabilities this hub delivers (GetServerInfo). */
@@ -216,7 +224,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   };
 
   const registry = new Registry(hub);
-  const contexts = new Contexts(hub, registry);
+  const contexts = new Contexts(hub);
   const largeContexts = new LargeContexts(hub, contexts, logger);
   const delivery = new DeliveryEngine(hub, registry);
   const conversations = new Conversations(hub);
@@ -275,14 +283,22 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     router.service(ConversationService, createConversationsHandler(conversations));
   };
 
+  const authenticate = createCredentialVerifier({
+    tokens,
+    apiKeys: hub.apiKeys,
+    tenants: backend.tenants,
+    clock,
+    audit: hub.audit,
+  });
   const authInterceptor = createAuthInterceptor({
     accessTable,
-    authenticate: createCredentialVerifier({
-      tokens,
-      apiKeys: hub.apiKeys,
-      tenants: backend.tenants,
+    authenticate,
+    failures: createAuthFailureLimiter({
+      limiter: backend.rateLimits,
       clock,
-      audit: hub.audit,
+      aggregate: auditLog.aggregate,
+      perPeerPerMinute: hub.limits.authFailuresPerPeerPerMinute,
+      perTenantPerMinute: hub.limits.authFailuresPerTenantPerMinute,
     }),
   });
 
@@ -293,12 +309,19 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     interceptors: [
       loggingInterceptor(logger),
       ...(faults.size > 0 ? [createFaultInterceptor(faults)] : []),
-      createAuditInterceptor(hub.audit),
+      createAuditInterceptor(hub.audit, createProbeReporter(backend, auditLog, clock)),
       authInterceptor,
       createValidationInterceptor(),
     ],
     readMaxBytes: hub.limits.maxRequestBytes,
     shutdownSignal: shutdown.signal,
+    // Refusals the protocol library makes before the interceptors (oversized bodies, gzip bombs).
+    onCall: createEarlyRefusalAuditor({
+      auditLog,
+      clock,
+      authenticate,
+      onError: (err) => logger.log("error", "auditing an early refusal failed", { err }),
+    }),
   });
 
   return {

@@ -175,8 +175,9 @@ async function agentIn(
   agentId: string,
   roles: Role[] = [Role.AGENT_FULL],
   httpVersion: HttpVersion = "1.1",
+  groups: string[] = [],
 ): Promise<Agent> {
-  const res = await clientsWith(adminToken).auth.issueToken({ tenantId, agentId, roles });
+  const res = await clientsWith(adminToken).auth.issueToken({ tenantId, agentId, roles, groups });
   const token = res.tokens?.accessToken ?? "";
   expect(token).not.toBe("");
   return {
@@ -977,8 +978,9 @@ describe("contexts", () => {
     const tenantId = await newTenant();
     const owner = await agentIn(tenantId, "owner");
     const friend = await agentIn(tenantId, "friend");
-    const member = await agentIn(tenantId, "member");
-    const stranger = await agentIn(tenantId, "stranger");
+    // Group membership is granted by the credential.
+    const member = await agentIn(tenantId, "member", undefined, undefined, ["team-a"]);
+    const stranger = await agentIn(tenantId, "stranger", undefined, undefined, ["team-b"]);
     await member.registry.register({ agentId: "member", type: "ml", groups: ["team-a"] });
     await stranger.registry.register({ agentId: "stranger", type: "ml", groups: ["team-b"] });
     await owner.contexts.createContext({
@@ -1280,7 +1282,8 @@ describe("health and server info", () => {
     );
     expect(info.limits?.maxInlinePayloadBytes).toBe(BigInt(MiB));
     expect(info.limits?.maxRequestBytes).toBe(BigInt(8 * MiB));
-    expect(info.nodeId).not.toBe("");
+    // The node id names a host and a process: admins only.
+    expect(info.nodeId).toBe("");
     // Anyone may read it (a client whose credential went stale still needs the epoch), but an
     // anonymous caller, or one whose credential the hub refuses, learns no node id and no limits.
     for (const anonymous of [clientsWith(), clientsWith("not-a-valid-token")]) {

@@ -44,7 +44,8 @@ export interface TestHub {
   newTenant(
     init?: Omit<MessageInitShape<typeof AdminService.method.createTenant.input>, "tenantId">,
   ): Promise<string>;
-  agentIn(tenantId: string, agentId: string, roles?: Role[]): Promise<Agent>;
+  /** Issues a token (a day long) for an agent; `groups` are the groups its credential grants. */
+  agentIn(tenantId: string, agentId: string, roles?: Role[], groups?: string[]): Promise<Agent>;
   close(): Promise<void>;
 }
 
@@ -82,7 +83,13 @@ export function clientsOf(t: Transport): Clients {
 
 export async function startTestHub(options: HubOptions = {}): Promise<TestHub> {
   const clock = new ManualClock();
-  const hub = await createHub({ clock, logger: silentLogger, ...options });
+  // Tokens of a day (agentIn), so suites may move the clock by hours.
+  const hub = await createHub({
+    clock,
+    logger: silentLogger,
+    ...options,
+    limits: { maxAccessTokenTtlMs: 86_400_000, ...options.limits },
+  });
   const url = (await hub.listen({ host: "127.0.0.1", port: 0 })).url;
   // Long-lived, so suites may move the clock by months (audit retention).
   const adminToken = await hub.issueAdminToken(2 * 365 * 24 * 3_600_000);
@@ -105,13 +112,14 @@ export async function startTestHub(options: HubOptions = {}): Promise<TestHub> {
       });
       return tenantId;
     },
-    async agentIn(tenantId, agentId, roles = [Role.AGENT_FULL]) {
+    async agentIn(tenantId, agentId, roles = [Role.AGENT_FULL], groups = []) {
       // A day (the most IssueToken grants), so suites may move the clock by hours.
       const res = await admin.auth.issueToken({
         tenantId,
         agentId,
         roles,
         accessTokenTtl: { seconds: 86_400n },
+        groups,
       });
       const token = res.tokens?.accessToken ?? "";
       expect(token).not.toBe("");

@@ -142,7 +142,7 @@ export const contextCases: ConformanceCase[] = [
     level: "MUST",
     profile: "contexts",
     description:
-      "PRIVATE is the owner's only, SHARED reaches the allowed ids, GROUP the allowed groups; others get NOT_FOUND",
+      "PRIVATE is the owner's only, SHARED reaches the allowed ids, GROUP the groups the credential grants (registering cannot join one); others get NOT_FOUND",
     spec: "acb.v1.AccessControl",
     requires,
     async run(t) {
@@ -185,6 +185,22 @@ export const contextCases: ConformanceCase[] = [
         stranger.contexts.getContext({ contextId: "g" }),
         Code.NotFound,
         "a GROUP context read outside the group",
+      );
+      // Membership comes from the credential: registering into the group does not widen access.
+      await expectCode(
+        stranger.registry.register({
+          agentId: "scope-stranger",
+          type: "conformance",
+          groups: ["analysts"],
+          takeOver: true,
+        }),
+        Code.PermissionDenied,
+        "registering into a group the credential does not grant",
+      );
+      await expectCode(
+        stranger.contexts.getContext({ contextId: "g" }),
+        Code.NotFound,
+        "a GROUP context read after trying to register into the group",
       );
       await expectCode(
         friend.contexts.deleteContext({ contextId: "s" }),

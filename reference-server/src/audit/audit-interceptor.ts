@@ -1,7 +1,10 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { refusalAuditedKey } from "../auth/auth-failure-limiter.js";
 import { identityKey } from "../auth/identity.js";
 import type { AuditOutcome } from "../storage/types.js";
 import { type AuditFn, correlationIdFrom, type RequestScope, requestScope } from "./audit-log.js";
+import { interceptedKey } from "./early-refusals.js";
+import type { ProbeReporter } from "./probe-reporter.js";
 
 /** The header that carries a request's correlation id, in and out. */
 export const correlationHeader = "x-correlation-id";
@@ -22,16 +25,22 @@ const refusals: ReadonlyMap<Code, { action: string; outcome: AuditOutcome }> = n
  * audits with it, and records every refusal — bad credentials, role denials from the auth
  * interceptor, NOT_FOUND and PERMISSION_DENIED from handlers, quota refusals — in the audit log.
  */
-export function createAuditInterceptor(audit: AuditFn): Interceptor {
+export function createAuditInterceptor(
+  audit: AuditFn,
+  /** Tells other tenants when a NOT_FOUND named their objects (probe-reporter.ts). */
+  reportProbe?: ProbeReporter,
+): Interceptor {
   return (next) => async (req) => {
     const scope: RequestScope = {
       correlationId: correlationIdFrom(req.header.get(correlationHeader)),
     };
     const procedure = `${req.service.typeName}/${req.method.name}`;
+    req.contextValues.set(interceptedKey, true);
     const refused = async (err: unknown) => {
       const e = ConnectError.from(err);
       const how = refusals.get(e.code);
-      if (how) {
+      // A refusal already recorded in aggregate (repeated failed authentication) is not repeated.
+      if (how && !req.contextValues.get(refusalAuditedKey)) {
         await audit({
           identity: req.contextValues.get(identityKey),
           action: how.action,
@@ -39,6 +48,9 @@ export function createAuditInterceptor(audit: AuditFn): Interceptor {
           outcome: how.outcome,
           details: { code: Code[e.code], reason: e.rawMessage },
         });
+        if (e.code === Code.NotFound && !req.stream) {
+          await reportProbe?.(req.contextValues.get(identityKey), procedure, req.message);
+        }
       }
       e.metadata.set(correlationHeader, scope.correlationId);
       return e;

@@ -23,6 +23,8 @@ export interface AuditEvent {
   identity?: Identity | undefined;
   /** The tenant concerned when there is no identity, or when it differs from the caller's. */
   tenantId?: string;
+  /** The actor to record instead of the identity's (e.g. one the tenant must not learn). */
+  actor?: string;
   action: string;
   target: string;
   outcome: AuditOutcome;
@@ -70,6 +72,11 @@ export interface AuditLogOptions {
 export interface AuditLog {
   /** Records an event; awaits the store, so a failing store fails the call that audits. */
   audit: AuditFn;
+  /**
+   * Records an event, or counts it in the record of an earlier event with the same `key`
+   * (AuditStore.appendAggregate): repeats of one attack cost one record, not one each.
+   */
+  aggregate(key: string, event: AuditEvent): Promise<void>;
   readonly retentionMs: number;
   /** Deletes records older than the retention now; returns how many. */
   prune(): Promise<number>;
@@ -102,27 +109,29 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   };
   schedule();
 
+  const recordOf = (event: AuditEvent): AuditRecordData => {
+    const time = clock.now();
+    return {
+      id: newAuditId(time),
+      time,
+      tenantId: event.tenantId ?? event.identity?.tenantId ?? "",
+      actor: event.actor ?? actorOf(event.identity),
+      action: event.action,
+      target: event.target,
+      outcome: event.outcome,
+      correlationId: requestScope.getStore()?.correlationId ?? "",
+      details: {
+        ...(event.identity?.apiKeyId !== undefined && { api_key: event.identity.apiKeyId }),
+        ...event.details,
+      },
+    };
+  };
+
   return {
     retentionMs,
     prune,
-    async audit(event) {
-      const time = clock.now();
-      const record: AuditRecordData = {
-        id: newAuditId(time),
-        time,
-        tenantId: event.tenantId ?? event.identity?.tenantId ?? "",
-        actor: actorOf(event.identity),
-        action: event.action,
-        target: event.target,
-        outcome: event.outcome,
-        correlationId: requestScope.getStore()?.correlationId ?? "",
-        details: {
-          ...(event.identity?.apiKeyId !== undefined && { api_key: event.identity.apiKeyId }),
-          ...event.details,
-        },
-      };
-      await store.append(record);
-    },
+    audit: (event) => store.append(recordOf(event)),
+    aggregate: (key, event) => store.appendAggregate(key, recordOf(event)),
     close() {
       closed = true;
       timer?.cancel();

@@ -22,6 +22,7 @@ export interface NewApiKey {
   roles: Role[];
   description: string;
   ttlMs: number | undefined;
+  groups: readonly string[];
 }
 
 /**
@@ -53,6 +54,7 @@ export class ApiKeys {
         description: input.description,
         createdAt: now,
         ...(input.ttlMs !== undefined && { expiresAt: now + input.ttlMs }),
+        ...(input.groups.length > 0 && { groups: [...input.groups] }),
       };
       // 64-bit ids collide practically never; when one does, draw again.
       if (await this.store.create(record)) return { record, secret };
@@ -80,6 +82,7 @@ export class ApiKeys {
       roles: new Set(record.roles as Role[]),
       credentialKind: "api-key",
       expiresAt: record.expiresAt,
+      groups: record.groups ?? [],
       apiKeyId: record.id,
       ...(record.tenantIncarnation !== undefined && {
         tenantIncarnation: record.tenantIncarnation,

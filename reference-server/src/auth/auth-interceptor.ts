@@ -1,5 +1,7 @@
 import type { Interceptor } from "@connectrpc/connect";
+import { peerKey } from "../audit/early-refusals.js";
 import { Code, hubError } from "../errors.js";
+import { type AuthFailureLimiter, refusalAuditedKey } from "./auth-failure-limiter.js";
 import { type Identity, identityKey, PLATFORM_TENANT } from "./identity.js";
 import type { Access } from "./rbac-table.js";
 
@@ -9,6 +11,8 @@ export interface AuthInterceptorOptions {
   authenticate(credential: string): Promise<Identity>;
   /** Who may call each RPC, keyed "package.Service/Method". */
   accessTable: Readonly<Record<string, Access>>;
+  /** Limits failed authentication per peer and claimed tenant. Default: no limit. */
+  failures?: AuthFailureLimiter;
 }
 
 /**
@@ -22,32 +26,43 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
     if (access === undefined) {
       throw hubError(Code.PermissionDenied, `${procedure} is not in the access table`);
     }
+    const markAudited = () => req.contextValues.set(refusalAuditedKey, true);
+    const peer = req.contextValues.get(peerKey);
     const header = req.header.get("authorization");
+    const credential = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
     if (access === "anonymous") {
       // A valid credential still says who is calling (GetServerInfo tells its caller more); an
       // invalid one is no reason to refuse a call that needs none.
-      const credential = header && /^Bearer\s+(\S+)$/i.exec(header)?.[1];
       if (credential) {
         const identity = await options.authenticate(credential).catch(() => undefined);
         if (identity) req.contextValues.set(identityKey, identity);
       }
-      return next(req);
+      // RefreshToken fails UNAUTHENTICATED in its handler: those failures are limited too.
+      return options.failures
+        ? options.failures.guard({ peer, credential: undefined, procedure, markAudited }, () =>
+            next(req),
+          )
+        : next(req);
     }
 
-    if (!header) {
-      throw hubError(
-        Code.Unauthenticated,
-        "missing credential: send Authorization: Bearer <token>",
-      );
-    }
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1]) {
-      throw hubError(
-        Code.Unauthenticated,
-        "malformed Authorization header: expected Bearer <token>",
-      );
-    }
-    const identity = await options.authenticate(match[1]);
+    const verify = async () => {
+      if (!header) {
+        throw hubError(
+          Code.Unauthenticated,
+          "missing credential: send Authorization: Bearer <token>",
+        );
+      }
+      if (!credential) {
+        throw hubError(
+          Code.Unauthenticated,
+          "malformed Authorization header: expected Bearer <token>",
+        );
+      }
+      return options.authenticate(credential);
+    };
+    const identity = options.failures
+      ? await options.failures.guard({ peer, credential, procedure, markAudited }, verify)
+      : await verify();
     // Known from here on, also to the audit interceptor when the checks below refuse the call.
     req.contextValues.set(identityKey, identity);
     if (!mayCall(identity, access)) {

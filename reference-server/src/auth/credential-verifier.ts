@@ -36,6 +36,7 @@ export function createCredentialVerifier(
   const keysSeen = new Set<string>();
 
   const checkTenant = async (identity: Identity) => {
+    if (identity.credentialKind === "jwt") await checkNotRevoked(identity);
     if (identity.tenantId === PLATFORM_TENANT) return;
     const tenant = await tenants.get(identity.tenantId);
     if (!tenant) {
@@ -48,6 +49,18 @@ export function createCredentialVerifier(
       throw hubError(
         Code.Unauthenticated,
         `credential was issued for an earlier tenant "${identity.tenantId}" that has been deleted`,
+      );
+    }
+  };
+
+  // RevokeAccessTokens: tokens issued before the tenant's or the subject's not-before time are
+  // refused, on every call (also when the token is in the cache below).
+  const checkNotRevoked = async (identity: Identity) => {
+    const notBefore = await tokens.notBefore(identity.tenantId, identity.agentId);
+    if (notBefore > 0 && (identity.issuedAt ?? 0) <= notBefore) {
+      throw hubError(
+        Code.Unauthenticated,
+        `access token was revoked: tokens of "${identity.agentId}" issued up to ${new Date(notBefore).toISOString()} are no longer accepted`,
       );
     }
   };

@@ -14,6 +14,13 @@ export interface Identity {
   readonly credentialKind: "jwt" | "api-key";
   /** When the credential expires (ms since epoch); undefined when it does not. */
   readonly expiresAt: number | undefined;
+  /**
+   * The groups the credential grants membership of (GROUP-scoped contexts). Only whoever issued
+   * the credential sets them; an agent cannot add itself to a group.
+   */
+  readonly groups?: readonly string[];
+  /** When an access token was issued (ms since epoch, whole seconds); checked against revocations. */
+  readonly issuedAt?: number;
   /** The id of the API key used, when the credential is one. */
   readonly apiKeyId?: string;
   /**
@@ -45,4 +52,13 @@ export function roleFromName(name: string): Role | undefined {
 
 export function isAdmin(identity: Identity): boolean {
   return identity.roles.has(Role.ADMIN);
+}
+
+/**
+ * Whether the credential grants membership of one of `groups`. Membership is a claim of the
+ * credential, set by whoever issued it (IssueToken, CreateApiKey): what an agent registers
+ * (RegisterRequest.groups) never counts.
+ */
+export function inAnyGroup(identity: Identity, groups: readonly string[]): boolean {
+  return (identity.groups ?? []).some((g) => groups.includes(g));
 }

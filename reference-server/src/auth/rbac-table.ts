@@ -105,6 +105,7 @@ export const accessTable: Readonly<Record<string, Access>> = {
   "acb.v1.AuthService/ListApiKeys": ADMINS,
   "acb.v1.AuthService/RevokeApiKey": ADMINS,
   "acb.v1.AuthService/WhoAmI": "authenticated",
+  "acb.v1.AuthService/RevokeAccessTokens": ADMINS,
 
   "acb.v1.AdminService/CreateTenant": ADMINS,
   "acb.v1.AdminService/GetTenant": [ADMIN, OBSERVER],

@@ -45,19 +45,24 @@ export interface IssuedTokens {
 }
 
 export interface TokenService {
-  /** Signs an access token for a subject; `ttlMs` overrides the default lifetime. */
+  /**
+   * Signs an access token for a subject; `ttlMs` overrides the default lifetime, `groups` are the
+   * groups it grants membership of (claim "groups").
+   */
   signAccessToken(
     tenantId: string,
     agentId: string,
     roles: Role[],
     ttlMs?: number,
+    groups?: readonly string[],
   ): Promise<{ token: string; expiresAt: number }>;
-  /** Issues an access token and a new refresh-token family. */
+  /** Issues an access token and a new refresh-token family (refreshes keep roles and groups). */
   issue(
     tenantId: string,
     agentId: string,
     roles: Role[],
     accessTtlMs?: number,
+    groups?: readonly string[],
   ): Promise<IssuedTokens>;
   /** Rotates a refresh token; reuse revokes the family. UNAUTHENTICATED on any failure. */
   refresh(refreshToken: string): Promise<IssuedTokens>;
@@ -65,6 +70,10 @@ export interface TokenService {
   revoke(refreshToken: string): Promise<void>;
   /** Verifies an access token. UNAUTHENTICATED with a precise message on any failure. */
   verify(token: string): Promise<Identity>;
+  /** Revokes the tokens of a tenant's subject ("" for all) issued before now; returns that time. */
+  revokeIssuedBefore(tenantId: string, subject: string): Promise<number>;
+  /** The time before which tokens of `subject` in `tenantId` are revoked (0: none). */
+  notBefore(tenantId: string, subject: string): Promise<number>;
 }
 
 /** Generates a fresh Ed25519 key pair; development mode signs with one per run. */
@@ -101,11 +110,13 @@ export interface AccessTokenClaims {
   roles: Role[];
   /** `tin`: the tenant's incarnation; tokens of a tenant (not "*") need it. */
   tenantIncarnation?: string;
+  /** `groups`: the context groups the credential's holder belongs to (omitted when none). */
+  groups?: readonly string[];
 }
 
 /**
  * Signs an access token the way a hub with these keys does (`acb-hub token` uses it offline):
- * header alg + typ "JWT"; claims iss, aud, sub, tid, roles, [tin], iat, nbf, exp, jti.
+ * header alg + typ "JWT"; claims iss, aud, sub, tid, roles, [tin], [groups], iat, nbf, exp, jti.
  */
 export async function mintAccessToken(
   keys: TokenServiceOptions["keys"],
@@ -119,6 +130,7 @@ export async function mintAccessToken(
     tid: claims.tenantId,
     roles: claims.roles.map((r) => roleNames.get(r) ?? "unknown"),
     ...(claims.tenantIncarnation !== undefined && { tin: claims.tenantIncarnation }),
+    ...(claims.groups !== undefined && claims.groups.length > 0 && { groups: [...claims.groups] }),
   })
     .setProtectedHeader({ alg: keys.alg, typ: "JWT" })
     .setSubject(claims.subject)
@@ -147,11 +159,18 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     agentId: string,
     roles: Role[],
     ttlMs = accessTtl,
+    groups: readonly string[] = [],
   ) {
     const tin = await options.incarnationOf?.(tenantId);
     return mintAccessToken(
       keys,
-      { tenantId, subject: agentId, roles, ...(tin !== undefined && { tenantIncarnation: tin }) },
+      {
+        tenantId,
+        subject: agentId,
+        roles,
+        ...(tin !== undefined && { tenantIncarnation: tin }),
+        ...(groups.length > 0 && { groups }),
+      },
       { nowMs: clock.now(), ttlMs, issuer, audience },
     );
   }
@@ -161,6 +180,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     tenantId: string,
     agentId: string,
     roles: Role[],
+    groups: readonly string[],
   ) {
     const token = `acbr_${newSecret()}`;
     const expiresAt = clock.now() + refreshTtl;
@@ -171,6 +191,8 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       agentId,
       roles,
       expiresAt,
+      issuedAt: clock.now(),
+      ...(groups.length > 0 && { groups: [...groups] }),
     });
     return { token, expiresAt };
   }
@@ -180,10 +202,11 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     tenantId: string,
     agentId: string,
     roles: Role[],
-    accessTtlMs?: number,
+    accessTtlMs: number | undefined,
+    groups: readonly string[],
   ) {
-    const access = await signAccessToken(tenantId, agentId, roles, accessTtlMs);
-    const refresh = await newRefreshToken(familyId, tenantId, agentId, roles);
+    const access = await signAccessToken(tenantId, agentId, roles, accessTtlMs, groups);
+    const refresh = await newRefreshToken(familyId, tenantId, agentId, roles, groups);
     return {
       accessToken: access.token,
       accessTokenExpiresAt: access.expiresAt,
@@ -197,8 +220,21 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
 
   return {
     signAccessToken,
-    issue(tenantId, agentId, roles, accessTtlMs) {
-      return issueInFamily(newId("fam_", clock.now()), tenantId, agentId, roles, accessTtlMs);
+    async revokeIssuedBefore(tenantId, subject) {
+      const at = clock.now();
+      await store.setNotBefore(tenantId, subject, at);
+      return at;
+    },
+    notBefore: (tenantId, subject) => store.notBefore(tenantId, subject),
+    issue(tenantId, agentId, roles, accessTtlMs, groups = []) {
+      return issueInFamily(
+        newId("fam_", clock.now()),
+        tenantId,
+        agentId,
+        roles,
+        accessTtlMs,
+        groups,
+      );
     },
     async refresh(refreshToken) {
       const hash = sha256Hex(refreshToken);
@@ -207,12 +243,23 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       if (await store.isFamilyRevoked(record.familyId))
         throw unauthenticated("refresh token was revoked");
       if (record.expiresAt <= clock.now()) throw unauthenticated("refresh token has expired");
+      const notBefore = await store.notBefore(record.tenantId, record.agentId);
+      if (notBefore > 0 && (record.issuedAt ?? 0) <= notBefore) {
+        throw unauthenticated("refresh token was revoked (RevokeAccessTokens)");
+      }
       if (!(await store.markRefreshTokenUsed(hash, clock.now()))) {
         // A used refresh token presented again means it leaked: revoke everything rotated from it.
         await store.revokeFamily(record.familyId);
         throw unauthenticated("refresh token was already used; its token family is now revoked");
       }
-      return issueInFamily(record.familyId, record.tenantId, record.agentId, record.roles);
+      return issueInFamily(
+        record.familyId,
+        record.tenantId,
+        record.agentId,
+        record.roles,
+        undefined,
+        record.groups ?? [],
+      );
     },
     async revoke(refreshToken) {
       const record = await store.getRefreshToken(sha256Hex(refreshToken));
@@ -244,6 +291,10 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       if (typeof tid !== "string" || !Array.isArray(roleClaim) || typeof payload.sub !== "string") {
         throw unauthenticated("access token lacks the tid, roles or sub claim");
       }
+      const groupClaim = payload["groups"] ?? [];
+      if (!Array.isArray(groupClaim) || !groupClaim.every((g) => typeof g === "string")) {
+        throw unauthenticated('access token claim "groups" is not a list of group names');
+      }
       const roles = new Set<Role>();
       for (const name of roleClaim) {
         const role = typeof name === "string" ? roleFromName(name) : undefined;
@@ -257,6 +308,8 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         roles,
         credentialKind: "jwt",
         expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined,
+        groups: groupClaim as string[],
+        ...(typeof payload.iat === "number" && { issuedAt: payload.iat * 1000 }),
         ...(typeof payload["tin"] === "string" && { tenantIncarnation: payload["tin"] }),
       };
     },

@@ -3,7 +3,7 @@ import {
   SubscribeContextsResponse_Kind as ContextEventKind,
   ContextScope,
 } from "@acb/gen/acb/v1/contexts_pb";
-import { type Identity, isAdmin } from "../auth/identity.js";
+import { type Identity, inAnyGroup, isAdmin } from "../auth/identity.js";
 import type { Timer } from "../clock.js";
 import { Code, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
@@ -12,7 +12,6 @@ import type { ContextQuery, ContextRecord, StorageRefRecord } from "../storage/t
 import { type ContextChange, decodeContextChange, encodeContextChange } from "./change-events.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import { type Followed, followEvents } from "./event-stream.js";
-import type { Registry } from "./registry.js";
 
 export type { ContextChange } from "./change-events.js";
 
@@ -107,10 +106,7 @@ export class Contexts {
    */
   onBlobReleased: ((ref: StorageRefRecord) => void) | undefined;
 
-  constructor(
-    private readonly hub: HubContext,
-    private readonly registry: Registry,
-  ) {}
+  constructor(private readonly hub: HubContext) {}
 
   /** Whether `identity` may read `ctx` (owner, admin, or as its scope allows). */
   async canRead(identity: Identity, ctx: ContextRecord): Promise<boolean> {
@@ -121,10 +117,8 @@ export class Contexts {
         return true;
       case ContextScope.SHARED:
         return ctx.allowedIds.includes(identity.agentId);
-      case ContextScope.GROUP: {
-        const groups = await this.registry.groupsOf(identity.tenantId, identity.agentId);
-        return groups.some((g) => ctx.allowedIds.includes(g));
-      }
+      case ContextScope.GROUP:
+        return inAnyGroup(identity, ctx.allowedIds);
       default:
         return false;
     }

@@ -17,6 +17,7 @@ import { newId } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { ContextRecord, StorageRefRecord, UploadSessionRecord } from "../storage/types.js";
 import { type AccessInput, type Contexts, normaliseAccess } from "./contexts.js";
+import { StagingBudget } from "./staging-budget.js";
 import { StreamSlots } from "./stream-slots.js";
 
 /** How long a closed session is remembered (its state answers GetUploadStatus). */
@@ -132,6 +133,8 @@ export class LargeContexts {
   private readonly readers = new Map<string, number>();
   private readonly released = new Map<string, StorageRefRecord>();
   private sweepTimer: { timer: Timer; at: number } | undefined;
+  /** Staged bytes against the storage quota and the staging bounds. */
+  private readonly staging: StagingBudget;
 
   constructor(
     private readonly hub: HubContext,
@@ -139,6 +142,7 @@ export class LargeContexts {
     private readonly logger: Logger,
   ) {
     this.slots = new StreamSlots(hub);
+    this.staging = new StagingBudget(hub);
     contexts.onBlobReleased = (ref) => this.releaseBlob(ref);
   }
 
@@ -191,6 +195,7 @@ export class LargeContexts {
         throw revisionMismatch(current, input.expectedRevision);
       }
     }
+    await this.staging.admit(identity, input.totalSize);
     const id = newId("upl_", now);
     const idleTimeoutMs = limits.uploadIdleTimeoutMs;
     const expiresAt = now + idleTimeoutMs;
@@ -301,44 +306,61 @@ export class LargeContexts {
         );
       }
       const hash = await this.hashAt(s);
+      // Counted as staged from here until the session records the chunk (or it is not stored).
+      await this.staging.reserve(s.tenantId, length);
       try {
-        await this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
-      } catch (err) {
-        throw hubError(
-          Code.Unavailable,
-          `the blob store could not store the chunk at offset ${chunk.offset}; it was not kept: retry`,
-          { cause: err, metadata: { verified_offset: String(s.verifiedOffset) } },
-        );
+        return await this.storeChunk(s, chunk, hash);
+      } finally {
+        this.staging.settle(s.tenantId, length);
       }
-      hash.update(chunk.data);
-      const key = this.sessionKey(s);
-      const expiresAt = this.hub.clock.now() + s.idleTimeoutMs;
-      const next: UploadSessionRecord = {
-        ...s,
-        bytesReceived: s.bytesReceived + length,
-        verifiedOffset: end,
-        expiresAt,
-        wakeAt: expiresAt,
-        version: s.version + 1,
-      };
-      if (end === s.totalSize) {
-        next.digest = new Uint8Array(hash.digest());
-        this.hashes.delete(key);
-      } else {
-        this.hashes.set(key, { hash, offset: end });
-      }
-      if (!(await this.hub.backend.uploads.replace(next, s.version))) {
-        this.hashes.delete(key);
-        throw hubError(
-          Code.Aborted,
-          `upload "${s.id}" was changed by another call while this chunk was stored: check GetUploadStatus and resume from its verified offset`,
-          { reason: "UPLOAD_CHANGED" },
-        );
-      }
-      await this.hub.backend.streamSlots.renew(s.tenantId, s.uploaderId, s.id, expiresAt);
-      this.scheduleSweep(expiresAt);
-      return viewOf(next);
     });
+  }
+
+  /** Stages a checked chunk and records it in its session. */
+  private async storeChunk(
+    s: UploadSessionRecord,
+    chunk: ChunkInput,
+    hash: Hash,
+  ): Promise<UploadView> {
+    const length = chunk.data.length;
+    const end = chunk.offset + length;
+    try {
+      await this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
+    } catch (err) {
+      throw hubError(
+        Code.Unavailable,
+        `the blob store could not store the chunk at offset ${chunk.offset}; it was not kept: retry`,
+        { cause: err, metadata: { verified_offset: String(s.verifiedOffset) } },
+      );
+    }
+    hash.update(chunk.data);
+    const key = this.sessionKey(s);
+    const expiresAt = this.hub.clock.now() + s.idleTimeoutMs;
+    const next: UploadSessionRecord = {
+      ...s,
+      bytesReceived: s.bytesReceived + length,
+      verifiedOffset: end,
+      expiresAt,
+      wakeAt: expiresAt,
+      version: s.version + 1,
+    };
+    if (end === s.totalSize) {
+      next.digest = new Uint8Array(hash.digest());
+      this.hashes.delete(key);
+    } else {
+      this.hashes.set(key, { hash, offset: end });
+    }
+    if (!(await this.hub.backend.uploads.replace(next, s.version))) {
+      this.hashes.delete(key);
+      throw hubError(
+        Code.Aborted,
+        `upload "${s.id}" was changed by another call while this chunk was stored: check GetUploadStatus and resume from its verified offset`,
+        { reason: "UPLOAD_CHANGED" },
+      );
+    }
+    await this.hub.backend.streamSlots.renew(s.tenantId, s.uploaderId, s.id, expiresAt);
+    this.scheduleSweep(expiresAt);
+    return viewOf(next);
   }
 
   /** The session's state; a closed one once its bytes are reclaimed. */

@@ -68,6 +68,7 @@ export class Registry {
   ): Promise<{ agent: AgentRecord; tenant: TenantRecord }> {
     this.checkSelf(identity, input.agentId);
     checkPublicKeys(input.publicKeys);
+    checkGroupsGranted(identity, input.groups);
     const { registry } = this.hub.backend;
     const tenant = await this.hub.tenant(identity.tenantId);
     const now = this.hub.clock.now();
@@ -216,11 +217,6 @@ export class Registry {
     };
   }
 
-  /** Groups of an agent, for GROUP-scoped contexts (none when it is not registered). */
-  async groupsOf(tenantId: string, agentId: string): Promise<string[]> {
-    return (await this.hub.backend.registry.get(tenantId, agentId))?.groups ?? [];
-  }
-
   /** Stops presence timers (hub shutdown). */
   close(): void {
     for (const t of this.offlineTimers.values()) t.cancel();
@@ -304,4 +300,20 @@ function checkPublicKeys(keys: AgentPublicKeyRecord[]): void {
       );
     }
   });
+}
+
+/**
+ * Registering cannot join a group: the groups an agent shows must be ones its credential grants
+ * (admins, who issue credentials, may register any).
+ */
+function checkGroupsGranted(identity: Identity, groups: readonly string[]): void {
+  if (isAdmin(identity)) return;
+  const granted = new Set(identity.groups ?? []);
+  const ungranted = groups.filter((g) => !granted.has(g));
+  if (ungranted.length > 0) {
+    throw hubError(
+      Code.PermissionDenied,
+      `agent "${identity.agentId}" may not register groups its credential does not grant: ${ungranted.map((g) => `"${g}"`).join(", ")} (groups are granted by IssueToken or CreateApiKey)`,
+    );
+  }
 }

@@ -9,7 +9,7 @@ import {
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { isAdmin, PLATFORM_TENANT } from "../auth/identity.js";
+import { type Identity, isAdmin, PLATFORM_TENANT } from "../auth/identity.js";
 import { decodePageToken, encodePageToken, pageSize } from "../domain/cursor.js";
 import { defaultTenantSettings, quotasForTier } from "../domain/tenant-defaults.js";
 import { Code, hubError } from "../errors.js";
@@ -98,6 +98,27 @@ async function deleteTenantAndBlobs(hub: HubContext, tenantId: string): Promise<
   return true;
 }
 
+/**
+ * Who may change which tenant fields: tier and quotas are the platform's (a platform admin sets
+ * them); a tenant's own admin may change only its settings and display name.
+ */
+function checkTenantFieldsChangeable(
+  caller: Identity,
+  req: { tenantId: string; tier: Tier; quotas?: unknown },
+): void {
+  if (caller.tenantId === PLATFORM_TENANT) return;
+  const platformFields = [
+    ...(req.tier !== Tier.UNSPECIFIED ? ["tier"] : []),
+    ...(req.quotas !== undefined ? ["quotas"] : []),
+  ];
+  if (platformFields.length > 0) {
+    throw hubError(
+      Code.PermissionDenied,
+      `only a platform admin may change the ${platformFields.join(" and ")} of tenant "${req.tenantId}"; a tenant admin may change its settings and display name`,
+    );
+  }
+}
+
 /** Tenant administration, usage metering and the audit log. Tenant changes are audited. */
 export function createAdminHandler(hub: HubContext): ServiceImpl<typeof AdminService> {
   const requirePlatformAdmin = (
@@ -162,7 +183,9 @@ export function createAdminHandler(hub: HubContext): ServiceImpl<typeof AdminSer
       };
     },
     async updateTenant(req, ctx) {
-      const current = await administeredTenant(hub, callerOf(ctx), req.tenantId);
+      const caller = callerOf(ctx);
+      const current = await administeredTenant(hub, caller, req.tenantId);
+      checkTenantFieldsChangeable(caller, req);
       const tier = req.quotas
         ? Tier.CUSTOM
         : req.tier === Tier.UNSPECIFIED

@@ -10,7 +10,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { type Identity, isAdmin, PLATFORM_TENANT } from "../auth/identity.js";
 import type { IssuedTokens } from "../auth/token-service.js";
 import { decodePageToken, encodePageToken, pageSize } from "../domain/cursor.js";
-import { notFound } from "../errors.js";
+import { Code, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import type { ApiKeyRecord } from "../storage/types.js";
 import { callerOf, durationMs, ts, tsOpt } from "./convert.js";
@@ -31,6 +31,7 @@ function apiKeyToProto(k: ApiKeyRecord): ApiKey {
     agentId: k.agentId,
     roles: k.roles,
     description: k.description,
+    groups: k.groups ?? [],
     createdAt: ts(k.createdAt),
     expiresAt: tsOpt(k.expiresAt),
     revokedAt: tsOpt(k.revokedAt),
@@ -51,19 +52,21 @@ export function createAuthHandler(hub: HubContext): ServiceImpl<typeof AuthServi
   return {
     async issueToken(req, ctx) {
       const tenant = await administeredTenant(hub, callerOf(ctx), req.tenantId);
-      const tokens = await hub.tokens.issue(
-        tenant.id,
-        req.agentId,
-        req.roles,
-        durationMs(req.accessTokenTtl),
-      );
+      const ttlMs = durationMs(req.accessTokenTtl);
+      if (ttlMs !== undefined && ttlMs > hub.limits.maxAccessTokenTtlMs) {
+        throw hubError(
+          Code.InvalidArgument,
+          `access_token_ttl may be at most ${hub.limits.maxAccessTokenTtlMs / 1000} s on this hub`,
+        );
+      }
+      const tokens = await hub.tokens.issue(tenant.id, req.agentId, req.roles, ttlMs, req.groups);
       await hub.audit({
         identity: callerOf(ctx),
         tenantId: tenant.id,
         action: "token.issue",
         target: `agent/${req.agentId}`,
         outcome: "success",
-        details: { roles: req.roles.join(",") },
+        details: { roles: req.roles.join(","), groups: req.groups.join(",") },
       });
       return { tokens: tokenPair(tokens) };
     },
@@ -89,6 +92,7 @@ export function createAuthHandler(hub: HubContext): ServiceImpl<typeof AuthServi
         roles: req.roles,
         description: req.description,
         ttlMs: durationMs(req.ttl),
+        groups: req.groups,
       });
       await hub.audit({
         identity: caller,
@@ -96,7 +100,7 @@ export function createAuthHandler(hub: HubContext): ServiceImpl<typeof AuthServi
         action: "apikey.create",
         target: `apikey/${record.id}`,
         outcome: "success",
-        details: { agent: req.agentId, roles: req.roles.join(",") },
+        details: { agent: req.agentId, roles: req.roles.join(","), groups: req.groups.join(",") },
       });
       return { key: apiKeyToProto(record), secret };
     },
@@ -135,7 +139,22 @@ export function createAuthHandler(hub: HubContext): ServiceImpl<typeof AuthServi
         roles: [...caller.roles],
         credentialKind: caller.credentialKind,
         expiresAt: tsOpt(caller.expiresAt),
+        groups: [...(caller.groups ?? [])],
       };
+    },
+    async revokeAccessTokens(req, ctx) {
+      const caller = callerOf(ctx);
+      const tenant = await administeredTenant(hub, caller, req.tenantId);
+      const at = await hub.tokens.revokeIssuedBefore(tenant.id, req.agentId);
+      await hub.audit({
+        identity: caller,
+        tenantId: tenant.id,
+        action: "token.revoke",
+        target: req.agentId === "" ? `tenant/${tenant.id}` : `agent/${req.agentId}`,
+        outcome: "success",
+        details: { not_before: new Date(at).toISOString() },
+      });
+      return { notBefore: ts(at) };
     },
   };
 }

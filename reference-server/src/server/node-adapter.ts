@@ -7,6 +7,7 @@ import {
   createConnectRouter,
   createContextKey,
   createContextValues,
+  type HandlerContext,
 } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import {
@@ -15,6 +16,7 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
+import { peerKey } from "../audit/early-refusals.js";
 import { jsonProblem } from "./json-problems.js";
 import type { NodeHandlerFn } from "./listener.js";
 import {
@@ -34,6 +36,8 @@ export interface NodeAdapterOptions extends ConnectRouterOptions {
   readMaxBytes: number;
   /** Reports handler failures that could not be written to the client. */
   onHandlerError: (procedure: string, reason: unknown) => void;
+  /** Sees every call first, before any refusal or interceptor (the early-refusal auditor watches it). */
+  onCall?: (context: HandlerContext) => void;
 }
 
 /** Set when a request message is larger than the hub accepts. */
@@ -73,6 +77,7 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     jsonOptions: { ignoreUnknownFields: false },
     ...options,
     requestGate(context) {
+      options.onCall?.(context);
       const tooLarge = context.values.get(tooLargeKey);
       if (tooLarge !== undefined) throw tooLarge;
       const reason = context.values.get(malformedBodyKey);
@@ -103,6 +108,7 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     }
     const procedure = `${handler.service.typeName}/${handler.method.name}`;
     const contextValues = createContextValues();
+    contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
     const uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
     const single =
       handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming";

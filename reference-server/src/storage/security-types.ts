@@ -17,6 +17,8 @@ export interface ApiKeyRecord {
   createdAt: number;
   expiresAt?: number;
   revokedAt?: number;
+  /** The groups the key grants membership of (CreateApiKeyRequest.groups). */
+  groups?: string[];
 }
 
 export interface ApiKeyStore {
@@ -68,6 +70,14 @@ export interface AuditQuery {
 
 export interface AuditStore {
   append(record: AuditRecordData): Promise<void>;
+  /**
+   * Aggregates repeated events into one record: the first call with `key` appends `record` with
+   * details.count "1"; later calls with the same key add one to that record's details.count and
+   * set its details.last_time (ms since epoch, as a string) and details.last_correlation_id to
+   * those of `record`, instead of appending. A key is forgotten when its record is pruned or
+   * dropped; callers put the time window in the key.
+   */
+  appendAggregate(key: string, record: AuditRecordData): Promise<void>;
   /** Matching records ordered by id (oldest first), strictly after `afterId`, at most `limit`. */
   query(query: AuditQuery, afterId: string, limit: number): Promise<AuditRecordData[]>;
   /** Deletes records with time < `before`; returns how many. */

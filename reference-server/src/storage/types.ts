@@ -137,6 +137,11 @@ export interface RegistryStore {
   put(agent: AgentRecord, event: Uint8Array): Promise<void>;
   get(tenantId: string, agentId: string): Promise<AgentRecord | undefined>;
   /**
+   * Up to `limit` tenants (sorted, distinct) that hold an object with this id: lets the hub tell
+   * a tenant that another tenant named one of its objects (an `authz.probe` audit record).
+   */
+  tenantsHolding(id: string, limit: number): Promise<string[]>;
+  /**
    * Sets lastSeen to at least `at`; returns the updated agent, or undefined when it is not
    * registered. `event` sees the agent before and after and may append one event (e.g. "came
    * back online"): deciding inside the step makes that event exactly-once under concurrent touches.
@@ -210,6 +215,11 @@ export interface ContextStore {
   /** Stores a new context and appends `event`; returns false (nothing written) when the id is taken. */
   create(context: ContextRecord, event: Uint8Array): Promise<boolean>;
   get(tenantId: string, id: string): Promise<ContextRecord | undefined>;
+  /**
+   * Up to `limit` tenants (sorted, distinct) that hold an object with this id: lets the hub tell
+   * a tenant that another tenant named one of its objects (an `authz.probe` audit record).
+   */
+  tenantsHolding(id: string, limit: number): Promise<string[]>;
   /**
    * Replaces the context only if it is still at `expectedRevision` (compare-and-set), appending
    * `event`. On a conflict nothing is written and the current record (undefined if gone) returned.
@@ -288,6 +298,10 @@ export interface RefreshTokenRecord {
   roles: number[];
   expiresAt: number;
   usedAt?: number;
+  /** When the token was issued; a revocation (AuthStore.notBefore) refuses earlier ones. */
+  issuedAt?: number;
+  /** The groups its family's tokens grant (IssueTokenRequest.groups). */
+  groups?: string[];
 }
 
 export interface AuthStore {
@@ -297,6 +311,14 @@ export interface AuthStore {
   markRefreshTokenUsed(hash: string, at: number): Promise<boolean>;
   revokeFamily(familyId: string): Promise<void>;
   isFamilyRevoked(familyId: string): Promise<boolean>;
+  /**
+   * Records that tokens of `subject` in `tenantId` ("" for every subject of the tenant) issued
+   * before `at` (ms since epoch) are revoked. A later time replaces an earlier one, never the
+   * reverse. Removed by Backend.deleteTenant.
+   */
+  setNotBefore(tenantId: string, subject: string, at: number): Promise<void>;
+  /** The latest of the tenant's and the subject's not-before times; 0 when neither is set. */
+  notBefore(tenantId: string, subject: string): Promise<number>;
 }
 
 /** A meeting participant as stored; status is acb.v1.MeetingParticipantStatus as its number. */
@@ -402,6 +424,11 @@ export interface MeetingStore {
   /** Stores a new meeting (with no events); returns false when the id is taken in the tenant. */
   create(meeting: MeetingRecord): Promise<boolean>;
   get(tenantId: string, id: string): Promise<MeetingRecord | undefined>;
+  /**
+   * Up to `limit` tenants (sorted, distinct) that hold an object with this id: lets the hub tell
+   * a tenant that another tenant named one of its objects (an `authz.probe` audit record).
+   */
+  tenantsHolding(id: string, limit: number): Promise<string[]>;
   /**
    * Replaces the meeting only if it is still at `expectedVersion`, appending `events` (whose seq
    * continue the meeting's sequence) in the same atomic step. Returns the current record
@@ -563,6 +590,11 @@ export interface UploadSessionStore {
   reservedBy(tenantId: string, contextId: string): Promise<string | undefined>;
   /** Sessions of any tenant whose wakeAt <= `dueBy`, earliest first, at most `limit`. */
   listDue(dueBy: number, limit: number): Promise<UploadSessionRecord[]>;
+  /**
+   * The bytes OPEN sessions have staged (the sum of their verifiedOffset): the tenant's, and
+   * every tenant's together. The staging budget counts them against the storage quota and bounds.
+   */
+  stagedBytes(tenantId: string): Promise<{ tenant: number; all: number }>;
   /** Forgets a session; no effect when it is gone. */
   delete(tenantId: string, id: string): Promise<void>;
 }

@@ -370,7 +370,9 @@ export const ListTenantsResponseSchema: GenMessage<ListTenantsResponse> = /*@__P
   messageDesc(file_acb_v1_admin, 8);
 
 /**
- * Changes a tenant's tier, quotas or settings.
+ * Changes a tenant's tier, quotas, settings or display name. Tier and quotas are the platform's:
+ * only a platform admin may set them; a tenant admin may change only its own tenant's settings
+ * and display name (PERMISSION_DENIED when it sets tier or quotas, and nothing changes).
  *
  * @generated from message acb.v1.UpdateTenantRequest
  */
@@ -383,14 +385,14 @@ export type UpdateTenantRequest = Message<"acb.v1.UpdateTenantRequest"> & {
   tenantId: string;
 
   /**
-   * When not UNSPECIFIED, the new tier.
+   * When not UNSPECIFIED, the new tier (platform admin only).
    *
    * @generated from field: acb.v1.Tier tier = 2;
    */
   tier: Tier;
 
   /**
-   * When set, the new explicit quotas (tier becomes CUSTOM).
+   * When set, the new explicit quotas; tier becomes CUSTOM (platform admin only).
    *
    * @generated from field: acb.v1.TenantQuotas quotas = 3;
    */
@@ -905,7 +907,7 @@ export const AdminService: GenService<{
     output: typeof ListTenantsResponseSchema;
   },
   /**
-   * Changes tier, quotas or settings; takes effect for new requests at once.
+   * Changes tier, quotas (platform admin only) or settings; takes effect for new requests at once.
    *
    * @generated from rpc acb.v1.AdminService.UpdateTenant
    */

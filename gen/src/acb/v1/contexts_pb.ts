@@ -744,7 +744,8 @@ export enum ContextScope {
   PRIVATE = 2,
 
   /**
-   * Agents that belong to one of the groups named in `allowed_ids` (see Agent.groups).
+   * Agents that belong to one of the groups named in `allowed_ids`: membership is granted by the
+   * agent's credential (IssueTokenRequest.groups, CreateApiKeyRequest.groups), never by Register.
    *
    * @generated from enum value: CONTEXT_SCOPE_GROUP = 3;
    */

@@ -61,7 +61,8 @@ export type Agent = Message<"acb.v1.Agent"> & {
   metadata: { [key: string]: string };
 
   /**
-   * Groups this agent belongs to; GROUP-scoped contexts name groups.
+   * Groups this agent belongs to, as its credential grants them (IssueTokenRequest.groups);
+   * GROUP-scoped contexts name groups.
    *
    * @generated from field: repeated string groups = 6;
    */
@@ -200,6 +201,8 @@ export type RegisterRequest = Message<"acb.v1.RegisterRequest"> & {
   metadata: { [key: string]: string };
 
   /**
+   * Groups to show in the registry: each must be one the caller's credential grants
+   * (IssueTokenRequest.groups), otherwise PERMISSION_DENIED; registering cannot join a group.
    * At most 32 group names, each 1-128 characters, no duplicates.
    *
    * @generated from field: repeated string groups = 6;

@@ -140,8 +140,8 @@ export type GetServerInfoResponse = Message<"acb.v1.GetServerInfoResponse"> & {
   limits?: ServerLimits | undefined;
 
   /**
-   * The id of the node that answered (several nodes may serve one hub). Empty for a caller
-   * without a valid credential.
+   * The id of the node that answered (several nodes may serve one hub). Shown to admins only;
+   * empty for other callers (it names a host and a process).
    *
    * @generated from field: string node_id = 8;
    */

@@ -18,7 +18,11 @@ export interface RegisterOptions {
   capabilities?: string[];
   /** Free-form labels. Default {}. */
   metadata?: Record<string, string>;
-  /** Groups the agent belongs to (GROUP-scoped contexts). Default []. */
+  /**
+   * Groups to show in the registry. Membership (GROUP-scoped contexts) is granted by the
+   * credential (IssueToken, CreateApiKey); naming a group it does not grant is PERMISSION_DENIED.
+   * Default [].
+   */
   groups?: string[];
   /**
    * End-to-end encryption public keys to publish, current first. Default: the client's keys

@@ -62,6 +62,9 @@ function createMemoryTenantStore(): TenantStore & { delete(id: string): boolean 
 function createMemoryAuthStore(): AuthStore & TenantScoped {
   const tokens = new Map<string, RefreshTokenRecord>();
   const revokedFamilies = new Set<string>();
+  // "tenant\u0000subject" → not-before time; subject "" stands for the whole tenant.
+  const notBefore = new Map<string, number>();
+  const nbKey = (tenantId: string, subject: string) => `${tenantId}\u0000${subject}`;
   return {
     async putRefreshToken(t) {
       tokens.set(t.hash, structuredClone(t));
@@ -82,8 +85,21 @@ function createMemoryAuthStore(): AuthStore & TenantScoped {
     async isFamilyRevoked(familyId) {
       return revokedFamilies.has(familyId);
     },
+    async setNotBefore(tenantId, subject, at) {
+      const key = nbKey(tenantId, subject);
+      notBefore.set(key, Math.max(notBefore.get(key) ?? 0, at));
+    },
+    async notBefore(tenantId, subject) {
+      return Math.max(
+        notBefore.get(nbKey(tenantId, "")) ?? 0,
+        subject === "" ? 0 : (notBefore.get(nbKey(tenantId, subject)) ?? 0),
+      );
+    },
     deleteTenant(tenantId) {
       for (const [hash, t] of tokens) if (t.tenantId === tenantId) tokens.delete(hash);
+      for (const key of notBefore.keys()) {
+        if (key.startsWith(nbKey(tenantId, ""))) notBefore.delete(key);
+      }
     },
   };
 }

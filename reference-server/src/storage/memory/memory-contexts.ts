@@ -19,6 +19,9 @@ export function createMemoryContextStore(events: MemoryEventLog): ContextStore &
       events.appendNow(context.tenantId, "contexts", event);
       return true;
     },
+    async tenantsHolding(id, limit) {
+      return contexts.tenantsWith(id, limit);
+    },
     async get(tenantId, id) {
       const c = contexts.get(tenantId, id);
       return c && structuredClone(c);

@@ -42,6 +42,9 @@ export function createMemoryMeetingStore(): MeetingStore & TenantScoped {
       });
       return true;
     },
+    async tenantsHolding(id, limit) {
+      return meetings.tenantsWith(id, limit);
+    },
     async get(tenantId, id) {
       const entry = meetings.get(tenantId, id);
       return entry && structuredClone(entry.meeting);

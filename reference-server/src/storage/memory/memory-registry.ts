@@ -42,6 +42,9 @@ export function createMemoryRegistryStore(
     async get(tenantId, agentId) {
       return agents.get(tenantId, agentId);
     },
+    async tenantsHolding(id, limit) {
+      return agents.tenantsWith(id, limit);
+    },
     async touch(tenantId, agentId, at, event) {
       const a = agents.get(tenantId, agentId);
       if (!a) return undefined;

@@ -54,6 +54,11 @@ export function createMemoryAuditStore(options: MemoryAuditStoreOptions = {}): A
   const maxRecords = options.maxRecords ?? 1_000_000;
   // Ordered by id; ids increase with time, so appends almost always go at the end.
   let records: AuditRecordData[] = [];
+  // appendAggregate: key → the record it counts in (the same object as in `records`).
+  const aggregates = new Map<string, AuditRecordData>();
+  const forgetAggregates = (dropped: (r: AuditRecordData) => boolean) => {
+    for (const [k, r] of aggregates) if (dropped(r)) aggregates.delete(k);
+  };
   /** Index of the first record with id > `id`. */
   const after = (id: string) => {
     let lo = 0;
@@ -65,13 +70,30 @@ export function createMemoryAuditStore(options: MemoryAuditStoreOptions = {}): A
     }
     return lo;
   };
+  const append = async (record: AuditRecordData) => {
+    const copy = structuredClone(record);
+    const last = records[records.length - 1];
+    if (!last || last.id < copy.id) records.push(copy);
+    else records.splice(after(copy.id), 0, copy);
+    if (records.length > maxRecords) {
+      records = records.slice(records.length - maxRecords);
+      const oldest = records[0]?.id ?? "";
+      if (aggregates.size > 0) forgetAggregates((r) => r.id < oldest);
+    }
+  };
   return {
-    async append(record) {
-      const copy = structuredClone(record);
-      const last = records[records.length - 1];
-      if (!last || last.id < copy.id) records.push(copy);
-      else records.splice(after(copy.id), 0, copy);
-      if (records.length > maxRecords) records = records.slice(records.length - maxRecords);
+    append,
+    async appendAggregate(key, record) {
+      const existing = aggregates.get(key);
+      if (existing) {
+        existing.details["count"] = String(Number(existing.details["count"] ?? "1") + 1);
+        existing.details["last_time"] = String(record.time);
+        existing.details["last_correlation_id"] = record.correlationId;
+        return;
+      }
+      await append({ ...record, details: { ...record.details, count: "1" } });
+      const stored = records[after(record.id) - 1];
+      if (stored?.id === record.id) aggregates.set(key, stored);
     },
     async query(q, afterId, limit) {
       const out: AuditRecordData[] = [];
@@ -95,6 +117,7 @@ export function createMemoryAuditStore(options: MemoryAuditStoreOptions = {}): A
       const kept = records.filter((r) => r.time >= before);
       const removed = records.length - kept.length;
       records = kept;
+      if (removed > 0) forgetAggregates((r) => r.time < before);
       return removed;
     },
   };

@@ -13,6 +13,16 @@ export function createMemoryUploadSessionStore(): UploadSessionStore & TenantSco
   const unreserve = (s: UploadSessionRecord) => {
     if (reserved.get(rkey(s)) === s.id) reserved.delete(rkey(s));
   };
+  /** Bytes staged by OPEN sessions, per tenant and in all; kept with every write. */
+  const staged = new Map<string, number>();
+  let stagedAll = 0;
+  const count = (s: UploadSessionRecord | undefined, sign: 1 | -1) => {
+    if (!s || s.state !== OPEN || s.verifiedOffset === 0) return;
+    const left = (staged.get(s.tenantId) ?? 0) + sign * s.verifiedOffset;
+    if (left > 0) staged.set(s.tenantId, left);
+    else staged.delete(s.tenantId);
+    stagedAll += sign * s.verifiedOffset;
+  };
   return {
     async create(session) {
       if (sessions.get(session.tenantId, session.id)) return false;
@@ -21,6 +31,7 @@ export function createMemoryUploadSessionStore(): UploadSessionStore & TenantSco
         reserved.set(rkey(session), session.id);
       }
       sessions.set(session.tenantId, session.id, structuredClone(session));
+      count(session, 1);
       return true;
     },
     async get(tenantId, id) {
@@ -31,6 +42,8 @@ export function createMemoryUploadSessionStore(): UploadSessionStore & TenantSco
       const current = sessions.get(next.tenantId, next.id);
       if (!current || current.version !== expectedVersion) return false;
       sessions.set(next.tenantId, next.id, structuredClone(next));
+      count(current, -1);
+      count(next, 1);
       if (next.state !== OPEN) unreserve(current);
       return true;
     },
@@ -45,12 +58,19 @@ export function createMemoryUploadSessionStore(): UploadSessionStore & TenantSco
         .slice(0, limit)
         .map((s) => structuredClone(s));
     },
+    async stagedBytes(tenantId) {
+      return { tenant: staged.get(tenantId) ?? 0, all: stagedAll };
+    },
     async delete(tenantId, id) {
       const s = sessions.delete(tenantId, id);
       if (s) unreserve(s);
+      count(s, -1);
     },
     deleteTenant(tenantId) {
-      for (const s of [...sessions.values(tenantId)]) unreserve(s);
+      for (const s of [...sessions.values(tenantId)]) {
+        unreserve(s);
+        count(s, -1);
+      }
       sessions.deleteTenant(tenantId);
     },
   };

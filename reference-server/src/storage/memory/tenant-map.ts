@@ -22,6 +22,13 @@ export class TenantMap<T> {
     return v;
   }
 
+  /** Up to `limit` tenants (sorted) holding `id`. */
+  tenantsWith(id: string, limit: number): string[] {
+    const found: string[] = [];
+    for (const [tenantId, m] of this.byTenant) if (m.has(id)) found.push(tenantId);
+    return found.sort().slice(0, limit);
+  }
+
   values(tenantId: string): Iterable<T> {
     return this.byTenant.get(tenantId)?.values() ?? [];
   }

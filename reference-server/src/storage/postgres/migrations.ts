@@ -39,6 +39,8 @@ export const tenantTables = [
   "acb_hub_state",
   "acb_upload_sessions",
   "acb_stream_slots",
+  "acb_token_not_before",
+  "acb_settled",
 ] as const;
 
 /** Row-level security on `tables`: a transaction sees the rows of its tenant (or all with "*"). */
@@ -195,6 +197,36 @@ CREATE TABLE acb_stream_slots (
   PRIMARY KEY (tenant_id, agent_id, holder_id));
 
 ${rowLevelSecurity(["acb_upload_sessions", "acb_stream_slots"])}
+`,
+  },
+  {
+    version: 3,
+    name: "token revocation, aggregated audit records, lookups by id across tenants",
+    sql: `
+-- RevokeAccessTokens: tokens of (tenant, subject) issued before 'at' are refused; subject ''
+-- stands for every subject of the tenant.
+CREATE TABLE acb_token_not_before (
+  tenant_id text COLLATE "C" NOT NULL, subject text COLLATE "C" NOT NULL, at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, subject));
+
+-- appendAggregate: the record that counts repeats of one key (the key names its time window).
+ALTER TABLE acb_audit ADD COLUMN agg_key text COLLATE "C";
+CREATE UNIQUE INDEX acb_audit_aggregates ON acb_audit (tenant_id, agg_key) WHERE agg_key IS NOT NULL;
+
+-- tenantsHolding: which tenants hold an object with a given id (probe reports to the victim).
+CREATE INDEX acb_agents_by_id ON acb_agents (id);
+CREATE INDEX acb_contexts_by_id ON acb_contexts (id);
+CREATE INDEX acb_meetings_by_id ON acb_meetings (id);
+
+-- Delivery ids that left the in-flight set, with how (1 acked, 2 nacked, 3 reaped past their
+-- deadline) and until when they are remembered, so a retried Ack or Nack gets the same answer.
+CREATE TABLE acb_settled (
+  tenant_id text COLLATE "C" NOT NULL, agent_id text COLLATE "C" NOT NULL,
+  delivery_id text COLLATE "C" NOT NULL, how smallint NOT NULL, until bigint NOT NULL,
+  PRIMARY KEY (tenant_id, agent_id, delivery_id));
+CREATE INDEX acb_settled_until ON acb_settled (tenant_id, agent_id, until);
+
+${rowLevelSecurity(["acb_token_not_before", "acb_settled"])}
 `,
   },
 ];

@@ -20,6 +20,18 @@ import { notifyAtCommit, type Wakeups, wakeKey } from "./wakeups.js";
 type DocRow = { doc: unknown };
 const docs = <T>(rows: DocRow[]) => rows.map((r) => decodeDoc<T>(r.doc));
 
+/** Up to `limit` tenants (sorted, distinct) with a row of `table` whose id is `id`. */
+export const tenantsHolding =
+  (db: SqlDatabase, table: "acb_agents" | "acb_contexts" | "acb_meetings") =>
+  (id: string, limit: number): Promise<string[]> =>
+    db.tx(ALL_TENANTS, async (c) => {
+      const r = await c.query<{ tenant_id: string }>(
+        `SELECT DISTINCT tenant_id FROM ${table} WHERE id = $1 ORDER BY tenant_id LIMIT $2`,
+        [id, limit],
+      );
+      return r.rows.map((row) => row.tenant_id);
+    });
+
 /** `LIKE` pattern matching values that start with `prefix`. */
 export const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
 
@@ -59,6 +71,7 @@ export function createPgTenantStore(db: SqlDatabase): TenantStore {
 
 export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent): RegistryStore {
   return {
+    tenantsHolding: tenantsHolding(db, "acb_agents"),
     put: (a, event) =>
       db.tx(a.tenantId, async (c) => {
         await c.query(
@@ -118,6 +131,10 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
           "DELETE FROM acb_topic_subscriptions WHERE tenant_id = $1 AND agent_id = $2",
           [tenantId, agentId],
         );
+        await c.query("DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id = $2", [
+          tenantId,
+          agentId,
+        ]);
         await dropUnreferenced(
           c,
           tenantId,
@@ -174,6 +191,7 @@ async function currentContext(c: SqlClient, tenantId: string, id: string) {
 
 export function createPgContextStore(db: SqlDatabase, appendEvent: AppendEvent): ContextStore {
   return {
+    tenantsHolding: tenantsHolding(db, "acb_contexts"),
     create: (ctx, event) =>
       db.tx(ctx.tenantId, async (c) => {
         const r = await c.query(
@@ -390,6 +408,25 @@ export function createPgAuthStore(db: SqlDatabase): AuthStore {
           familyId,
         ]);
         return r.rows.length > 0;
+      }),
+    setNotBefore: (tenantId, subject, at) =>
+      db.tx(tenantId, async (c) => {
+        // A later time replaces an earlier one, never the reverse.
+        await c.query(
+          `INSERT INTO acb_token_not_before (tenant_id, subject, at) VALUES ($1, $2, $3)
+           ON CONFLICT (tenant_id, subject) DO UPDATE
+             SET at = greatest(acb_token_not_before.at, EXCLUDED.at)`,
+          [tenantId, subject, at],
+        );
+      }),
+    notBefore: (tenantId, subject) =>
+      db.tx(tenantId, async (c) => {
+        const r = await c.query<{ at: unknown }>(
+          `SELECT coalesce(max(at), 0) AS at FROM acb_token_not_before
+           WHERE tenant_id = $1 AND subject IN ('', $2)`,
+          [tenantId, subject],
+        );
+        return num(r.rows[0]?.at ?? 0);
       }),
   };
 }

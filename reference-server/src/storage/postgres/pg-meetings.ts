@@ -1,5 +1,6 @@
 import type { MeetingEventRecord, MeetingRecord, MeetingStore } from "../types.js";
 import { decodeDoc, encodeDoc } from "./doc-codec.js";
+import { tenantsHolding } from "./pg-core-stores.js";
 import { ALL_TENANTS, type SqlDatabase } from "./sql-database.js";
 import type { SqlClient } from "./sql-driver.js";
 import { notifyAtCommit, type Wakeups, wakeKey } from "./wakeups.js";
@@ -33,6 +34,7 @@ export function createPgMeetingStore(db: SqlDatabase, wakeups: Wakeups): Meeting
       return row ? row.gone || row.later : true;
     });
   return {
+    tenantsHolding: tenantsHolding(db, "acb_meetings"),
     create: (m) =>
       db.tx(m.tenantId, async (c) => {
         const r = await c.query(

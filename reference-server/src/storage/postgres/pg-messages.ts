@@ -8,6 +8,7 @@ import type {
   MessageStore,
   SettleOutcome,
 } from "../messaging-types.js";
+import { SETTLED_RETENTION_MS } from "../messaging-types.js";
 import { decodeDoc, encodeDoc, num } from "./doc-codec.js";
 import type { SqlDatabase } from "./sql-database.js";
 import type { SqlClient } from "./sql-driver.js";
@@ -63,6 +64,34 @@ export async function dropUnreferenced(
  * row, and marks them in flight with a deadline; an in-flight row past its deadline is returned to
  * the queue by reap (attempt + 1 on the next claim) or moved to the dead letters.
  */
+/** How a delivery left the in-flight set (acb_settled.how). */
+const ACKED = 1;
+const NACKED = 2;
+const REAPED = 3;
+type Settlement = typeof ACKED | typeof NACKED | typeof REAPED;
+
+/** Remembers settled delivery ids for SETTLED_RETENTION_MS, and forgets the agent's expired ones. */
+async function remember(
+  c: SqlClient,
+  tenantId: string,
+  agentId: string,
+  rows: readonly LeaseRow[],
+  how: Settlement,
+  now: number,
+): Promise<void> {
+  await c.query("DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id = $2 AND until <= $3", [
+    tenantId,
+    agentId,
+    now,
+  ]);
+  await c.query(
+    `INSERT INTO acb_settled (tenant_id, agent_id, delivery_id, how, until)
+     SELECT $1, $2, id, $4, $5 FROM unnest($3::text[]) AS id
+     ON CONFLICT (tenant_id, agent_id, delivery_id) DO UPDATE SET how = EXCLUDED.how, until = EXCLUDED.until`,
+    [tenantId, agentId, rows.map((row) => row.delivery_id ?? ""), how, now + SETTLED_RETENTION_MS],
+  );
+}
+
 export function createPgMessageStore(db: SqlDatabase): MessageStore {
   const deadLetter = async (
     c: SqlClient,
@@ -107,11 +136,16 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
     );
   };
 
+  /**
+   * Settles in-flight deliveries with `apply`, and remembers how each left (SETTLED_RETENTION_MS),
+   * so a retried Ack or Nack answers "ok" when settled the same way and "stale" otherwise.
+   */
   const settle = (
     tenantId: string,
     agentId: string,
     deliveryIds: readonly string[],
     now: number,
+    how: Settlement,
     apply: (c: SqlClient, ok: LeaseRow[]) => Promise<void>,
   ) =>
     db.tx(tenantId, async (c) => {
@@ -122,16 +156,33 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
         [tenantId, agentId, [...deliveryIds]],
       );
       const byId = new Map(r.rows.map((row) => [row.delivery_id, row]));
+      const unknown = deliveryIds.filter((id) => !byId.has(id));
+      const earlier = new Map<string, number>();
+      if (unknown.length > 0) {
+        const s = await c.query<{ delivery_id: string; how: number }>(
+          `SELECT delivery_id, how FROM acb_settled WHERE tenant_id = $1 AND agent_id = $2
+           AND delivery_id = ANY($3::text[]) AND until > $4`,
+          [tenantId, agentId, unknown, now],
+        );
+        for (const row of s.rows) earlier.set(row.delivery_id, Number(row.how));
+      }
       const ok: LeaseRow[] = [];
       const outcomes = deliveryIds.map((id): SettleOutcome => {
         const row = byId.get(id);
-        if (!row) return "not-found";
+        if (!row) {
+          const was = earlier.get(id);
+          if (was === undefined) return "not-found";
+          return was === how ? "ok" : "stale";
+        }
         if (num(row.deadline) <= now) return "stale";
         byId.delete(id); // a repeated id in one call is settled once
         ok.push(row);
         return "ok";
       });
-      if (ok.length > 0) await apply(c, ok);
+      if (ok.length > 0) {
+        await apply(c, ok);
+        await remember(c, tenantId, agentId, ok, how, now);
+      }
       return outcomes;
     });
 
@@ -266,7 +317,7 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
         return out;
       }),
     ack: (tenantId, agentId, deliveryIds, now) =>
-      settle(tenantId, agentId, deliveryIds, now, async (c, ok) => {
+      settle(tenantId, agentId, deliveryIds, now, ACKED, async (c, ok) => {
         await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
           ok.map((row) => row.seq),
         ]);
@@ -277,7 +328,7 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
         );
       }),
     nack: (tenantId, agentId, deliveryIds, now, options) =>
-      settle(tenantId, agentId, deliveryIds, now, async (c, ok) => {
+      settle(tenantId, agentId, deliveryIds, now, NACKED, async (c, ok) => {
         const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];
         const retry: LeaseRow[] = [];
         for (const row of ok) {
@@ -339,6 +390,7 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
           );
         }
         await deadLetter(c, tenantId, agentId, dead, now);
+        if (r.rows.length > 0) await remember(c, tenantId, agentId, r.rows, REAPED, now);
         return { redelivered: retry.length, deadLettered: dead.length };
       }),
     nextWake: (tenantId, agentId) =>

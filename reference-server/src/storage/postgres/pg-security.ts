@@ -62,6 +62,34 @@ export function createPgAuditStore(db: SqlDatabase): AuditStore {
           [rec.tenantId, rec.id, rec.time, rec.action, rec.actor, rec.outcome, encodeDoc(rec)],
         );
       }),
+    appendAggregate: (key, rec) =>
+      db.tx(rec.tenantId, async (c) => {
+        // The first record of a key counts 1; repeats count on it and note their time and
+        // correlation id. Pruning the record forgets the key (it lives in the same row).
+        const first = { ...rec, details: { ...rec.details, count: "1" } };
+        await c.query(
+          `INSERT INTO acb_audit (tenant_id, id, time, action, actor, outcome, doc, agg_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (tenant_id, agg_key) WHERE agg_key IS NOT NULL DO UPDATE SET doc =
+             jsonb_set(jsonb_set(jsonb_set(acb_audit.doc,
+               '{details,count}',
+               to_jsonb((coalesce((acb_audit.doc->'details'->>'count')::bigint, 1) + 1)::text)),
+               '{details,last_time}', to_jsonb($9::text)),
+               '{details,last_correlation_id}', to_jsonb($10::text))`,
+          [
+            rec.tenantId,
+            rec.id,
+            rec.time,
+            rec.action,
+            rec.actor,
+            rec.outcome,
+            encodeDoc(first),
+            key,
+            String(rec.time),
+            rec.correlationId,
+          ],
+        );
+      }),
     query: (q, afterId, limit) =>
       db.tx(q.tenantId ?? ALL_TENANTS, async (c) => {
         const where = ["id > $1", "time >= $2", "time < $3"];

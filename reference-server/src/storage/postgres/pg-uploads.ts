@@ -57,6 +57,17 @@ export function createPgUploadSessionStore(db: SqlDatabase): UploadSessionStore 
         );
         return r.rows[0]?.id;
       }),
+    stagedBytes: (tenantId) =>
+      db.tx(ALL_TENANTS, async (c) => {
+        // state 1 = OPEN: what open sessions have verified and staged.
+        const r = await c.query<{ tenant: unknown; all: unknown }>(
+          `SELECT coalesce(sum((doc->>'verifiedOffset')::bigint) FILTER (WHERE tenant_id = $1), 0) AS tenant,
+                  coalesce(sum((doc->>'verifiedOffset')::bigint), 0) AS "all"
+           FROM acb_upload_sessions WHERE state = 1`,
+          [tenantId],
+        );
+        return { tenant: num(r.rows[0]?.tenant ?? 0), all: num(r.rows[0]?.all ?? 0) };
+      }),
     listDue: (dueBy, limit) =>
       db.tx(ALL_TENANTS, async (c) => {
         const r = await c.query<{ doc: unknown }>(

@@ -32,6 +32,12 @@ export function apiKeyStoreTests(get: () => Backend): void {
       expect((await keys.revoke(id1 as string, 6_000))?.revokedAt).toBe(5_000);
       expect((await keys.get(id1 as string))?.revokedAt).toBe(5_000);
       expect(await keys.revoke(fresh("k"), 1)).toBeUndefined();
+      // Groups are kept as given.
+      const id3 = fresh("k");
+      expect(await keys.create({ ...apiKey(tenantId, id3), groups: ["finance", "ops"] })).toBe(
+        true,
+      );
+      expect((await keys.get(id3))?.groups).toEqual(["finance", "ops"]);
       await deleteTenant(get(), tenantId);
       expect(await keys.get(id2 as string)).toBeUndefined();
     });

@@ -56,4 +56,35 @@ export function auditStoreTests(get: () => Backend): void {
       expect((await log.query(all, "", 10)).map((r) => r.id)).toEqual([`aud_${base}_3`]);
     });
   });
+
+  describe("audit aggregation", () => {
+    it("appends the first event of a key and counts the repeats in that record", async () => {
+      const log = get().audit;
+      const tenantId = fresh();
+      const base = 2_100_000_000_000 + Math.floor(Math.random() * 1e9);
+      const key = `k-${tenantId}`;
+      await log.appendAggregate(
+        key,
+        audit(tenantId, `aud_${base}_1`, base + 1, "auth.rate_limited"),
+      );
+      await log.appendAggregate(key, {
+        ...audit(tenantId, `aud_${base}_2`, base + 2, "auth.rate_limited"),
+        correlationId: "cor-2",
+      });
+      await log.appendAggregate(key, {
+        ...audit(tenantId, `aud_${base}_3`, base + 3, "auth.rate_limited"),
+        correlationId: "cor-3",
+      });
+      await log.appendAggregate(`other-${key}`, audit(tenantId, `aud_${base}_4`, base + 4));
+      const all = await log.query({ tenantId, start: base, end: base + 100 }, "", 10);
+      expect(all.map((r) => r.id)).toEqual([`aud_${base}_1`, `aud_${base}_4`]);
+      expect(all[0]?.details).toEqual({
+        k: "v",
+        count: "3",
+        last_time: String(base + 3),
+        last_correlation_id: "cor-3",
+      });
+      expect(all[1]?.details["count"]).toBe("1");
+    });
+  });
 }

@@ -19,6 +19,29 @@ export function authStoreTests(get: () => Backend): void {
       expect(await backend.auth.getRefreshToken(fresh("h"))).toBeUndefined();
     });
 
+    it("keeps the latest not-before time per tenant and per subject, until the tenant is deleted", async () => {
+      const tenant = fresh();
+      const auth = backend.auth;
+      expect(await auth.notBefore(tenant, "a")).toBe(0);
+      await auth.setNotBefore(tenant, "a", 5_000);
+      await auth.setNotBefore(tenant, "a", 4_000);
+      expect(await auth.notBefore(tenant, "a")).toBe(5_000);
+      expect(await auth.notBefore(tenant, "b")).toBe(0);
+      await auth.setNotBefore(tenant, "", 7_000);
+      expect(await auth.notBefore(tenant, "a")).toBe(7_000);
+      expect(await auth.notBefore(tenant, "b")).toBe(7_000);
+      expect(await auth.notBefore(tenant, "")).toBe(7_000);
+      expect(await auth.notBefore(fresh(), "a")).toBe(0);
+      await deleteTenant(backend, tenant);
+      expect(await auth.notBefore(tenant, "a")).toBe(0);
+    });
+
+    it("keeps a refresh token's groups and issue time", async () => {
+      const t = refreshToken(fresh(), fresh("fam"), { groups: ["g1", "g2"], issuedAt: 1_234 });
+      await backend.auth.putRefreshToken(t);
+      expect(await backend.auth.getRefreshToken(t.hash)).toEqual(t);
+    });
+
     it("marks a token used exactly once", async () => {
       const tenant = fresh();
       const t = refreshToken(tenant, fresh("fam"));

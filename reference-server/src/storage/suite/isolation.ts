@@ -11,6 +11,19 @@ export function tenantIsolationTests(get: () => Backend): void {
       backend = get();
     });
 
+    it("finds the tenants holding an id (for probe reports), in sorted order, up to a limit", async () => {
+      const [a, b, c] = [fresh(), fresh(), fresh()].sort() as [string, string, string];
+      const id = fresh("probe-");
+      await backend.registry.put(agentRecord(b, id), ev());
+      await backend.registry.put(agentRecord(a, id), ev());
+      await backend.contexts.create(contextRecord(c, id), ev());
+      await backend.contexts.create(contextRecord(a, id), ev());
+      expect(await backend.registry.tenantsHolding(id, 10)).toEqual([a, b]);
+      expect(await backend.registry.tenantsHolding(id, 1)).toEqual([a]);
+      expect(await backend.contexts.tenantsHolding(id, 10)).toEqual([a, c]);
+      expect(await backend.contexts.tenantsHolding(fresh("none-"), 10)).toEqual([]);
+    });
+
     it("never answers tenant A's data for tenant B, in any store", async () => {
       const a = fresh();
       const b = fresh();

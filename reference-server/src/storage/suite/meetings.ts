@@ -74,6 +74,8 @@ export function meetingStoreTests(backend: () => Backend): void {
       got.participants[0] = { agentId: "mallory", status: 2 };
       expect(await store.get(t, "m-1")).toEqual(m);
       expect(await store.get(fresh(), "m-1")).toBeUndefined();
+      expect(await store.tenantsHolding("m-1", 10)).toContain(t);
+      expect(await store.tenantsHolding(fresh("none-"), 10)).toEqual([]);
     });
 
     it("updates by compare-and-set on the version, storing events with the change", async () => {

@@ -3,7 +3,7 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Backend, UploadSessionRecord } from "../types.js";
-import { bytes, fresh } from "./helpers.js";
+import { bytes, deleteTenant, fresh } from "./helpers.js";
 
 function session(
   tenantId: string,
@@ -106,6 +106,39 @@ export function uploadSessionStoreTests(get: () => Backend): void {
       expect(await ours(9)).toEqual(["early", "closed", "late"]);
       for (const id of ["late", "early", "closed"]) await backend.uploads.delete(t, id);
       expect(await ours(9)).toEqual([]);
+    });
+
+    it("stagedBytes sums the verified bytes of OPEN sessions, per tenant and in all", async () => {
+      const t = fresh();
+      const other = fresh();
+      const before = (await backend.uploads.stagedBytes(t)).all;
+      const staged = async () => {
+        const { tenant, all } = await backend.uploads.stagedBytes(t);
+        return { tenant, all: all - before };
+      };
+      expect(await staged()).toEqual({ tenant: 0, all: 0 });
+      await backend.uploads.create(session(t, "s1", { verifiedOffset: 10 }));
+      await backend.uploads.create(session(t, "s2"));
+      await backend.uploads.create(session(other, "s3", { verifiedOffset: 7 }));
+      expect(await staged()).toEqual({ tenant: 10, all: 17 });
+      const s2 = await backend.uploads.get(t, "s2");
+      if (!s2) throw new Error("session not stored");
+      expect(await backend.uploads.replace({ ...s2, verifiedOffset: 30, version: 2 }, 1)).toBe(
+        true,
+      );
+      expect(await staged()).toEqual({ tenant: 40, all: 47 });
+      // A refused replace changes nothing; a session that leaves OPEN stages nothing any more.
+      expect(await backend.uploads.replace({ ...s2, verifiedOffset: 50, version: 2 }, 1)).toBe(
+        false,
+      );
+      expect(
+        await backend.uploads.replace({ ...s2, verifiedOffset: 30, state: 3, version: 3 }, 2),
+      ).toBe(true);
+      expect(await staged()).toEqual({ tenant: 10, all: 17 });
+      await backend.uploads.delete(t, "s1");
+      expect(await staged()).toEqual({ tenant: 0, all: 7 });
+      await deleteTenant(backend, other);
+      expect(await staged()).toEqual({ tenant: 0, all: 0 });
     });
   });
 }
