@@ -587,6 +587,32 @@ describe("authorization", () => {
 });
 
 describe("registry", () => {
+  it("publishes an agent's end-to-end public keys, replaced by the next registration", async () => {
+    const tenantId = await newTenant();
+    const a = await agentIn(tenantId, "keyed");
+    const x = { keyId: "k1", kemId: 32, publicKey: new Uint8Array(32).fill(1) };
+    const p = { keyId: "k0", kemId: 16, publicKey: new Uint8Array(65).fill(4) };
+    const reg = await a.registry.register({ agentId: "keyed", type: "ml", publicKeys: [x, p] });
+    expect(reg.agent?.publicKeys.map((k) => k.keyId)).toEqual(["k1", "k0"]);
+    const got = await a.registry.getAgent({ agentId: "keyed" });
+    expect(got.agent?.publicKeys[0]?.publicKey).toEqual(x.publicKey);
+    expect(got.agent?.publicKeys[1]?.kemId).toBe(16);
+    // Bad keys are refused and change nothing.
+    for (const publicKeys of [
+      [x, x],
+      [{ ...x, publicKey: new Uint8Array(33) }],
+      [{ ...x, kemId: 17 }],
+    ]) {
+      await expectCode(
+        a.registry.register({ agentId: "keyed", type: "ml", takeOver: true, publicKeys }),
+        Code.InvalidArgument,
+      );
+    }
+    expect((await a.registry.getAgent({ agentId: "keyed" })).agent?.publicKeys).toHaveLength(2);
+    const again = await a.registry.register({ agentId: "keyed", type: "ml", takeOver: true });
+    expect(again.agent?.publicKeys).toEqual([]);
+  });
+
   it("refuses a second online registration unless take_over is set", async () => {
     const tenantId = await newTenant();
     const a = await agentIn(tenantId, "dup");

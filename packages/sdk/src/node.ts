@@ -6,6 +6,7 @@ import { acbError } from "./core/acb-error.js";
 import { checkBaseUrl } from "./core/base-url.js";
 import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
+import type { E2eOptions } from "./core/e2e/client-e2e.js";
 import { createBulkSessionManager, nodeSha256 } from "./node-streaming.js";
 
 export * from "./core/index.js";
@@ -45,6 +46,8 @@ export interface NodeClientOptions {
   httpVersion?: "2" | "1.1";
   /** "connect" or "grpc" (gRPC needs HTTP/2). Default "connect". */
   protocol?: "connect" | "grpc";
+  /** End-to-end encryption: keys, default recipients, pins (AcbClientOptions.e2e). */
+  e2e?: E2eOptions;
   /**
    * Connect interceptors run on every call, after the client added the credential (tracing,
    * logging, extra headers). Default: none.
@@ -92,6 +95,7 @@ export function createClient(options: NodeClientOptions): AcbClient {
     transport,
     ...(options.token !== undefined && { token: options.token }),
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(options.e2e && { e2e: options.e2e }),
     uploadMode: "stream",
     sendMode: "stream",
     sha256: nodeSha256,

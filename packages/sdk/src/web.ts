@@ -7,6 +7,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { checkBaseUrl } from "./core/base-url.js";
 import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
+import type { E2eOptions } from "./core/e2e/client-e2e.js";
 
 export * from "./core/index.js";
 export * from "./protocol.js";
@@ -26,6 +27,8 @@ export interface ClientOptions {
   fetch?: typeof globalThis.fetch;
   /** Use the JSON wire format instead of binary (easier to read in devtools). Default false. */
   useJson?: boolean;
+  /** End-to-end encryption: keys, default recipients, pins (AcbClientOptions.e2e). */
+  e2e?: E2eOptions;
   /**
    * Connect interceptors run on every call, after the client added the credential (tracing,
    * logging, extra headers). Default: none.
@@ -44,5 +47,6 @@ export function createClient(options: ClientOptions): AcbClient {
     }),
     ...(options.token !== undefined && { token: options.token }),
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(options.e2e && { e2e: options.e2e }),
   });
 }

@@ -42,11 +42,13 @@ export interface TestBedOptions {
   heartbeatIntervalMs?: number;
   ackDeadlineMs?: number;
   maxDeliveryAttempts?: number;
+  /** The backend; default a fresh in-memory one. */
+  backend?: Backend;
 }
 
 export async function startTestBed(options: TestBedOptions = {}): Promise<TestBed> {
   const clock = new ManualClock();
-  const backend = createMemoryBackend();
+  const backend = options.backend ?? createMemoryBackend();
   const hub = await createHub({ clock, backend, logger: silentLogger });
   const listener = await hub.listen({ host: "127.0.0.1", port: 0 });
   const transport = createConnectTransport({

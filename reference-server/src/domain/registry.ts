@@ -8,7 +8,12 @@ import type { Timer } from "../clock.js";
 import { Code, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
-import type { AgentQuery, AgentRecord, TenantRecord } from "../storage/types.js";
+import type {
+  AgentPublicKeyRecord,
+  AgentQuery,
+  AgentRecord,
+  TenantRecord,
+} from "../storage/types.js";
 import { encodeAgentChange } from "./change-events.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 
@@ -22,6 +27,7 @@ export interface RegisterInput {
   metadata: Record<string, string>;
   groups: string[];
   takeOver: boolean;
+  publicKeys: AgentPublicKeyRecord[];
 }
 
 export interface AgentPage {
@@ -61,6 +67,7 @@ export class Registry {
     input: RegisterInput,
   ): Promise<{ agent: AgentRecord; tenant: TenantRecord }> {
     this.checkSelf(identity, input.agentId);
+    checkPublicKeys(input.publicKeys);
     checkGroupsGranted(identity, input.groups);
     const { registry } = this.hub.backend;
     const tenant = await this.hub.tenant(identity.tenantId);
@@ -94,6 +101,7 @@ export class Registry {
       createdAt: existing?.createdAt ?? now,
       lastSeen: now,
       sessionId: newId("ses_", now),
+      ...(input.publicKeys.length > 0 && { publicKeys: input.publicKeys }),
     };
     await registry.put(agent, this.event(agent, AgentEventKind.REGISTERED, AgentStatus.ONLINE));
     await this.hub.audit({
@@ -268,6 +276,30 @@ export class Registry {
       this.scheduleOffline(agent, tenant);
     }
   }
+}
+
+/** Serialised public-key length per RFC 9180 KEM id. */
+const publicKeyLength: Record<number, number> = { 16: 65, 32: 32 };
+
+/** Distinct key ids, and a public key of the length its KEM serialises to. */
+function checkPublicKeys(keys: AgentPublicKeyRecord[]): void {
+  const seen = new Set<string>();
+  keys.forEach((key, i) => {
+    if (seen.has(key.keyId)) {
+      throw hubError(
+        Code.InvalidArgument,
+        `public_keys[${i}].key_id: "${key.keyId}" appears more than once`,
+      );
+    }
+    seen.add(key.keyId);
+    const length = Buffer.from(key.publicKey, "base64url").length;
+    if (length !== publicKeyLength[key.kemId]) {
+      throw hubError(
+        Code.InvalidArgument,
+        `public_keys[${i}].public_key: ${length} bytes, KEM ${key.kemId} keys are ${publicKeyLength[key.kemId]} bytes`,
+      );
+    }
+  });
 }
 
 /**

@@ -44,6 +44,11 @@ export function agentToProto(a: AgentRecord, status: AgentStatus): Agent {
     createdAt: ts(a.createdAt),
     lastSeen: ts(a.lastSeen),
     sessionId: a.sessionId,
+    publicKeys: (a.publicKeys ?? []).map((k) => ({
+      keyId: k.keyId,
+      kemId: k.kemId,
+      publicKey: Buffer.from(k.publicKey, "base64url"),
+    })),
   });
 }
 

@@ -26,6 +26,11 @@ export function createRegistryHandler(
         metadata: req.metadata,
         groups: req.groups,
         takeOver: req.takeOver,
+        publicKeys: req.publicKeys.map((k) => ({
+          keyId: k.keyId,
+          kemId: k.kemId,
+          publicKey: Buffer.from(k.publicKey).toString("base64url"),
+        })),
       });
       return {
         agent: agentToProto(agent, registry.statusOf(agent, tenant)),

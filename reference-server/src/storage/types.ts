@@ -91,6 +91,21 @@ export interface AgentRecord {
   /** When the hub last heard from the agent (ms since epoch). */
   lastSeen: number;
   sessionId: string;
+  /**
+   * End-to-end encryption public keys as published at registration, current first. Plain JSON
+   * (publicKey is base64url) so every backend stores it as it stores the rest of the record;
+   * absent on records written before the field existed.
+   */
+  publicKeys?: AgentPublicKeyRecord[];
+}
+
+/** One published key-agreement key (acb.v1.AgentPublicKey). */
+export interface AgentPublicKeyRecord {
+  keyId: string;
+  /** RFC 9180 KEM id: 32 (X25519) or 16 (P-256). */
+  kemId: number;
+  /** The serialised public key, base64url without padding. */
+  publicKey: string;
 }
 
 /** Registry query; every set criterion must match. */

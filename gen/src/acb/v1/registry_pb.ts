@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acb/v1/registry.proto.
  */
 export const file_acb_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChVhY2IvdjEvcmVnaXN0cnkucHJvdG8SBmFjYi52MSLkAgoFQWdlbnQSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIQCghsb2NhdGlvbhgDIAEoCRIUCgxjYXBhYmlsaXRpZXMYBCADKAkSLQoIbWV0YWRhdGEYBSADKAsyGy5hY2IudjEuQWdlbnQuTWV0YWRhdGFFbnRyeRIOCgZncm91cHMYBiADKAkSIwoGc3RhdHVzGAcgASgOMhMuYWNiLnYxLkFnZW50U3RhdHVzEhEKCXRlbmFudF9pZBgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCyABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIusCCg9SZWdpc3RlclJlcXVlc3QSPAoIYWdlbnRfaWQYASABKAlCKrpIJ3IlEAEYgAEyHl5bQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qJBIXCgR0eXBlGAIgASgJQgm6SAZyBBABGEASGgoIbG9jYXRpb24YAyABKAlCCLpIBXIDGIACEikKDGNhcGFiaWxpdGllcxgEIAMoCUITukgQkgENEEAYASIHcgUQARiAARJRCghtZXRhZGF0YRgFIAMoCzIlLmFjYi52MS5SZWdpc3RlclJlcXVlc3QuTWV0YWRhdGFFbnRyeUIYukgVmgESEEAiB3IFEAEYgAEqBXIDGIAIEiMKBmdyb3VwcxgGIAMoCUITukgQkgENECAYASIHcgUQARiAARIRCgl0YWtlX292ZXIYByABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpwBChBSZWdpc3RlclJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYWNiLnYxLkFnZW50EjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBwcmVzZW5jZV90aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIk4KEEhlYXJ0YmVhdFJlcXVlc3QSHAoIYWdlbnRfaWQYASABKAlCCrpIB3IFEAEYgAESHAoKc2Vzc2lvbl9pZBgCIAEoCUIIukgFcgMYgAEibwoRSGVhcnRiZWF0UmVzcG9uc2USIwoGc3RhdHVzGAEgASgOMhMuYWNiLnYxLkFnZW50U3RhdHVzEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxChFVbnJlZ2lzdGVyUmVxdWVzdBIcCghhZ2VudF9pZBgBIAEoCUIKukgHcgUQARiAASIUChJVbnJlZ2lzdGVyUmVzcG9uc2UiLwoPR2V0QWdlbnRSZXF1ZXN0EhwKCGFnZW50X2lkGAEgASgJQgq6SAdyBRABGIABIjAKEEdldEFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hY2IudjEuQWdlbnQifwoRTGlzdEFnZW50c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAEEi0KBnN0YXR1cxgDIAEoDjITLmFjYi52MS5BZ2VudFN0YXR1c0IIukgFggECEAEiTAoSTGlzdEFnZW50c1Jlc3BvbnNlEh0KBmFnZW50cxgBIAMoCzINLmFjYi52MS5BZ2VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkizQIKD0Rpc2NvdmVyUmVxdWVzdBInCgxjYXBhYmlsaXRpZXMYASADKAlCEbpIDpIBCxBAIgdyBRABGIABEhUKBHR5cGUYAiABKAlCB7pIBHICGEASGgoIbG9jYXRpb24YAyABKAlCCLpIBXIDGIACEkEKCG1ldGFkYXRhGAQgAygLMiUuYWNiLnYxLkRpc2NvdmVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Qgi6SAWaAQIQQBItCgZzdGF0dXMYBSABKA4yEy5hY2IudjEuQWdlbnRTdGF0dXNCCLpIBYIBAhABEh0KCXBhZ2Vfc2l6ZRgGIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAcgASgJQgi6SAVyAxiABBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSgoQRGlzY292ZXJSZXNwb25zZRIdCgZhZ2VudHMYASADKAsyDS5hY2IudjEuQWdlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KEldhdGNoQWdlbnRzUmVxdWVzdBIYCgZjdXJzb3IYASABKAlCCLpIBXIDGIAEIpACChNXYXRjaEFnZW50c1Jlc3BvbnNlEi4KBGtpbmQYASABKA4yIC5hY2IudjEuV2F0Y2hBZ2VudHNSZXNwb25zZS5LaW5kEhwKBWFnZW50GAIgASgLMg0uYWNiLnYxLkFnZW50Eg4KBmN1cnNvchgDIAEoCRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJxCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIOCgpLSU5EX1JFQURZEAESEwoPS0lORF9SRUdJU1RFUkVEEAISFwoTS0lORF9TVEFUVVNfQ0hBTkdFRBADEhUKEUtJTkRfVU5SRUdJU1RFUkVEEAQqeAoLQWdlbnRTdGF0dXMSHAoYQUdFTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTQUdFTlRfU1RBVFVTX09OTElORRABEhgKFEFHRU5UX1NUQVRVU19PRkZMSU5FEAISGAoUQUdFTlRfU1RBVFVTX1VOS05PV04QAzLkAwoPUmVnaXN0cnlTZXJ2aWNlEj0KCFJlZ2lzdGVyEhcuYWNiLnYxLlJlZ2lzdGVyUmVxdWVzdBoYLmFjYi52MS5SZWdpc3RlclJlc3BvbnNlEkAKCUhlYXJ0YmVhdBIYLmFjYi52MS5IZWFydGJlYXRSZXF1ZXN0GhkuYWNiLnYxLkhlYXJ0YmVhdFJlc3BvbnNlEkMKClVucmVnaXN0ZXISGS5hY2IudjEuVW5yZWdpc3RlclJlcXVlc3QaGi5hY2IudjEuVW5yZWdpc3RlclJlc3BvbnNlEj0KCEdldEFnZW50EhcuYWNiLnYxLkdldEFnZW50UmVxdWVzdBoYLmFjYi52MS5HZXRBZ2VudFJlc3BvbnNlEkMKCkxpc3RBZ2VudHMSGS5hY2IudjEuTGlzdEFnZW50c1JlcXVlc3QaGi5hY2IudjEuTGlzdEFnZW50c1Jlc3BvbnNlEj0KCERpc2NvdmVyEhcuYWNiLnYxLkRpc2NvdmVyUmVxdWVzdBoYLmFjYi52MS5EaXNjb3ZlclJlc3BvbnNlEkgKC1dhdGNoQWdlbnRzEhouYWNiLnYxLldhdGNoQWdlbnRzUmVxdWVzdBobLmFjYi52MS5XYXRjaEFnZW50c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVhY2IvdjEvcmVnaXN0cnkucHJvdG8SBmFjYi52MSKRAwoFQWdlbnQSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIQCghsb2NhdGlvbhgDIAEoCRIUCgxjYXBhYmlsaXRpZXMYBCADKAkSLQoIbWV0YWRhdGEYBSADKAsyGy5hY2IudjEuQWdlbnQuTWV0YWRhdGFFbnRyeRIOCgZncm91cHMYBiADKAkSIwoGc3RhdHVzGAcgASgOMhMuYWNiLnYxLkFnZW50U3RhdHVzEhEKCXRlbmFudF9pZBgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCyABKAkSKwoLcHVibGljX2tleXMYDCADKAsyFi5hY2IudjEuQWdlbnRQdWJsaWNLZXkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInkKDkFnZW50UHVibGljS2V5Ei0KBmtleV9pZBgBIAEoCUIdukgachgQARhAMhJeW0EtWmEtejAtOS5fOi1dKyQSGQoGa2VtX2lkGAIgASgNQgm6SAYqBDAQMCASHQoKcHVibGljX2tleRgDIAEoDEIJukgGegQQIBhBIqIDCg9SZWdpc3RlclJlcXVlc3QSPAoIYWdlbnRfaWQYASABKAlCKrpIJ3IlEAEYgAEyHl5bQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qJBIXCgR0eXBlGAIgASgJQgm6SAZyBBABGEASGgoIbG9jYXRpb24YAyABKAlCCLpIBXIDGIACEikKDGNhcGFiaWxpdGllcxgEIAMoCUITukgQkgENEEAYASIHcgUQARiAARJRCghtZXRhZGF0YRgFIAMoCzIlLmFjYi52MS5SZWdpc3RlclJlcXVlc3QuTWV0YWRhdGFFbnRyeUIYukgVmgESEEAiB3IFEAEYgAEqBXIDGIAIEiMKBmdyb3VwcxgGIAMoCUITukgQkgENECAYASIHcgUQARiAARIRCgl0YWtlX292ZXIYByABKAgSNQoLcHVibGljX2tleXMYCCADKAsyFi5hY2IudjEuQWdlbnRQdWJsaWNLZXlCCLpIBZIBAhAIGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKcAQoQUmVnaXN0ZXJSZXNwb25zZRIcCgVhZ2VudBgBIAEoCzINLmFjYi52MS5BZ2VudBI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQcHJlc2VuY2VfdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJOChBIZWFydGJlYXRSZXF1ZXN0EhwKCGFnZW50X2lkGAEgASgJQgq6SAdyBRABGIABEhwKCnNlc3Npb25faWQYAiABKAlCCLpIBXIDGIABIm8KEUhlYXJ0YmVhdFJlc3BvbnNlEiMKBnN0YXR1cxgBIAEoDjITLmFjYi52MS5BZ2VudFN0YXR1cxI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iMQoRVW5yZWdpc3RlclJlcXVlc3QSHAoIYWdlbnRfaWQYASABKAlCCrpIB3IFEAEYgAEiFAoSVW5yZWdpc3RlclJlc3BvbnNlIi8KD0dldEFnZW50UmVxdWVzdBIcCghhZ2VudF9pZBgBIAEoCUIKukgHcgUQARiAASIwChBHZXRBZ2VudFJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYWNiLnYxLkFnZW50In8KEUxpc3RBZ2VudHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBItCgZzdGF0dXMYAyABKA4yEy5hY2IudjEuQWdlbnRTdGF0dXNCCLpIBYIBAhABIkwKEkxpc3RBZ2VudHNSZXNwb25zZRIdCgZhZ2VudHMYASADKAsyDS5hY2IudjEuQWdlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIs0CCg9EaXNjb3ZlclJlcXVlc3QSJwoMY2FwYWJpbGl0aWVzGAEgAygJQhG6SA6SAQsQQCIHcgUQARiAARIVCgR0eXBlGAIgASgJQge6SARyAhhAEhoKCGxvY2F0aW9uGAMgASgJQgi6SAVyAxiAAhJBCghtZXRhZGF0YRgEIAMoCzIlLmFjYi52MS5EaXNjb3ZlclJlcXVlc3QuTWV0YWRhdGFFbnRyeUIIukgFmgECEEASLQoGc3RhdHVzGAUgASgOMhMuYWNiLnYxLkFnZW50U3RhdHVzQgi6SAWCAQIQARIdCglwYWdlX3NpemUYBiABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgHIAEoCUIIukgFcgMYgAQaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkoKEERpc2NvdmVyUmVzcG9uc2USHQoGYWdlbnRzGAEgAygLMg0uYWNiLnYxLkFnZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChJXYXRjaEFnZW50c1JlcXVlc3QSGAoGY3Vyc29yGAEgASgJQgi6SAVyAxiABCKQAgoTV2F0Y2hBZ2VudHNSZXNwb25zZRIuCgRraW5kGAEgASgOMiAuYWNiLnYxLldhdGNoQWdlbnRzUmVzcG9uc2UuS2luZBIcCgVhZ2VudBgCIAEoCzINLmFjYi52MS5BZ2VudBIOCgZjdXJzb3IYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAicQoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASDgoKS0lORF9SRUFEWRABEhMKD0tJTkRfUkVHSVNURVJFRBACEhcKE0tJTkRfU1RBVFVTX0NIQU5HRUQQAxIVChFLSU5EX1VOUkVHSVNURVJFRBAEKngKC0FnZW50U3RhdHVzEhwKGEFHRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0FHRU5UX1NUQVRVU19PTkxJTkUQARIYChRBR0VOVF9TVEFUVVNfT0ZGTElORRACEhgKFEFHRU5UX1NUQVRVU19VTktOT1dOEAMy5AMKD1JlZ2lzdHJ5U2VydmljZRI9CghSZWdpc3RlchIXLmFjYi52MS5SZWdpc3RlclJlcXVlc3QaGC5hY2IudjEuUmVnaXN0ZXJSZXNwb25zZRJACglIZWFydGJlYXQSGC5hY2IudjEuSGVhcnRiZWF0UmVxdWVzdBoZLmFjYi52MS5IZWFydGJlYXRSZXNwb25zZRJDCgpVbnJlZ2lzdGVyEhkuYWNiLnYxLlVucmVnaXN0ZXJSZXF1ZXN0GhouYWNiLnYxLlVucmVnaXN0ZXJSZXNwb25zZRI9CghHZXRBZ2VudBIXLmFjYi52MS5HZXRBZ2VudFJlcXVlc3QaGC5hY2IudjEuR2V0QWdlbnRSZXNwb25zZRJDCgpMaXN0QWdlbnRzEhkuYWNiLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhouYWNiLnYxLkxpc3RBZ2VudHNSZXNwb25zZRI9CghEaXNjb3ZlchIXLmFjYi52MS5EaXNjb3ZlclJlcXVlc3QaGC5hY2IudjEuRGlzY292ZXJSZXNwb25zZRJICgtXYXRjaEFnZW50cxIaLmFjYi52MS5XYXRjaEFnZW50c1JlcXVlc3QaGy5hY2IudjEuV2F0Y2hBZ2VudHNSZXNwb25zZTABYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A registered agent as the registry sees it.
@@ -102,6 +102,15 @@ export type Agent = Message<"acb.v1.Agent"> & {
    * @generated from field: string session_id = 11;
    */
   sessionId: string;
+
+  /**
+   * The agent's end-to-end encryption public keys, as its latest registration published them
+   * (current key first). Writers encrypt to the first; the others are older keys the agent can
+   * still decrypt with. See acb.v1.E2eHeader for how they are used.
+   *
+   * @generated from field: repeated acb.v1.AgentPublicKey public_keys = 12;
+   */
+  publicKeys: AgentPublicKey[];
 };
 
 /**
@@ -110,6 +119,44 @@ export type Agent = Message<"acb.v1.Agent"> & {
  */
 export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
   messageDesc(file_acb_v1_registry, 0);
+
+/**
+ * A key-agreement public key an agent publishes for end-to-end encryption.
+ *
+ * @generated from message acb.v1.AgentPublicKey
+ */
+export type AgentPublicKey = Message<"acb.v1.AgentPublicKey"> & {
+  /**
+   * Names the key; the agent chooses it (the SDK uses the first 16 bytes of the SHA-256 of the
+   * public key, hex). Unique among the agent's keys. 1-64 characters.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * The HPKE KEM (RFC 9180 KEM identifier) the key is for: 0x0020 (32) DHKEM(X25519, HKDF-SHA256)
+   * or 0x0010 (16) DHKEM(P-256, HKDF-SHA256).
+   *
+   * @generated from field: uint32 kem_id = 2;
+   */
+  kemId: number;
+
+  /**
+   * The public key in the KEM's serialisation (RFC 9180 SerializePublicKey): 32 bytes for
+   * X25519, 65 bytes (uncompressed point) for P-256.
+   *
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey: Uint8Array;
+};
+
+/**
+ * Describes the message acb.v1.AgentPublicKey.
+ * Use `create(AgentPublicKeySchema)` to create a new message.
+ */
+export const AgentPublicKeySchema: GenMessage<AgentPublicKey> = /*@__PURE__*/
+  messageDesc(file_acb_v1_registry, 1);
 
 /**
  * Registers (or re-registers) the calling agent.
@@ -169,6 +216,15 @@ export type RegisterRequest = Message<"acb.v1.RegisterRequest"> & {
    * @generated from field: bool take_over = 7;
    */
   takeOver: boolean;
+
+  /**
+   * The agent's end-to-end encryption public keys, current key first (at most 8, distinct key
+   * ids). A registration replaces the keys of the previous one: an agent rotating its key
+   * publishes the new key first and keeps older ones listed while data encrypted to them matters.
+   *
+   * @generated from field: repeated acb.v1.AgentPublicKey public_keys = 8;
+   */
+  publicKeys: AgentPublicKey[];
 };
 
 /**
@@ -176,7 +232,7 @@ export type RegisterRequest = Message<"acb.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 1);
+  messageDesc(file_acb_v1_registry, 2);
 
 /**
  * The result of Register.
@@ -211,7 +267,7 @@ export type RegisterResponse = Message<"acb.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 2);
+  messageDesc(file_acb_v1_registry, 3);
 
 /**
  * Keeps the calling agent ONLINE.
@@ -240,7 +296,7 @@ export type HeartbeatRequest = Message<"acb.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 3);
+  messageDesc(file_acb_v1_registry, 4);
 
 /**
  * The result of Heartbeat.
@@ -268,7 +324,7 @@ export type HeartbeatResponse = Message<"acb.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 4);
+  messageDesc(file_acb_v1_registry, 5);
 
 /**
  * Removes an agent from the registry.
@@ -289,7 +345,7 @@ export type UnregisterRequest = Message<"acb.v1.UnregisterRequest"> & {
  * Use `create(UnregisterRequestSchema)` to create a new message.
  */
 export const UnregisterRequestSchema: GenMessage<UnregisterRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 5);
+  messageDesc(file_acb_v1_registry, 6);
 
 /**
  * The result of Unregister.
@@ -304,7 +360,7 @@ export type UnregisterResponse = Message<"acb.v1.UnregisterResponse"> & {
  * Use `create(UnregisterResponseSchema)` to create a new message.
  */
 export const UnregisterResponseSchema: GenMessage<UnregisterResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 6);
+  messageDesc(file_acb_v1_registry, 7);
 
 /**
  * Reads one agent.
@@ -325,7 +381,7 @@ export type GetAgentRequest = Message<"acb.v1.GetAgentRequest"> & {
  * Use `create(GetAgentRequestSchema)` to create a new message.
  */
 export const GetAgentRequestSchema: GenMessage<GetAgentRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 7);
+  messageDesc(file_acb_v1_registry, 8);
 
 /**
  * The result of GetAgent.
@@ -346,7 +402,7 @@ export type GetAgentResponse = Message<"acb.v1.GetAgentResponse"> & {
  * Use `create(GetAgentResponseSchema)` to create a new message.
  */
 export const GetAgentResponseSchema: GenMessage<GetAgentResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 8);
+  messageDesc(file_acb_v1_registry, 9);
 
 /**
  * Lists the tenant's agents, ordered by id.
@@ -382,7 +438,7 @@ export type ListAgentsRequest = Message<"acb.v1.ListAgentsRequest"> & {
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 9);
+  messageDesc(file_acb_v1_registry, 10);
 
 /**
  * A page of agents.
@@ -410,7 +466,7 @@ export type ListAgentsResponse = Message<"acb.v1.ListAgentsResponse"> & {
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 10);
+  messageDesc(file_acb_v1_registry, 11);
 
 /**
  * Finds agents matching every given criterion (an empty criterion matches all). Ordered by id.
@@ -473,7 +529,7 @@ export type DiscoverRequest = Message<"acb.v1.DiscoverRequest"> & {
  * Use `create(DiscoverRequestSchema)` to create a new message.
  */
 export const DiscoverRequestSchema: GenMessage<DiscoverRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 11);
+  messageDesc(file_acb_v1_registry, 12);
 
 /**
  * The agents found.
@@ -501,7 +557,7 @@ export type DiscoverResponse = Message<"acb.v1.DiscoverResponse"> & {
  * Use `create(DiscoverResponseSchema)` to create a new message.
  */
 export const DiscoverResponseSchema: GenMessage<DiscoverResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 12);
+  messageDesc(file_acb_v1_registry, 13);
 
 /**
  * Streams registry changes in the caller's tenant.
@@ -524,7 +580,7 @@ export type WatchAgentsRequest = Message<"acb.v1.WatchAgentsRequest"> & {
  * Use `create(WatchAgentsRequestSchema)` to create a new message.
  */
 export const WatchAgentsRequestSchema: GenMessage<WatchAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 13);
+  messageDesc(file_acb_v1_registry, 14);
 
 /**
  * One change in the registry.
@@ -566,7 +622,7 @@ export type WatchAgentsResponse = Message<"acb.v1.WatchAgentsResponse"> & {
  * Use `create(WatchAgentsResponseSchema)` to create a new message.
  */
 export const WatchAgentsResponseSchema: GenMessage<WatchAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_acb_v1_registry, 14);
+  messageDesc(file_acb_v1_registry, 15);
 
 /**
  * What happened to an agent.
@@ -614,7 +670,7 @@ export enum WatchAgentsResponse_Kind {
  * Describes the enum acb.v1.WatchAgentsResponse.Kind.
  */
 export const WatchAgentsResponse_KindSchema: GenEnum<WatchAgentsResponse_Kind> = /*@__PURE__*/
-  enumDesc(file_acb_v1_registry, 14, 0);
+  enumDesc(file_acb_v1_registry, 15, 0);
 
 /**
  * Whether an agent is currently reachable.

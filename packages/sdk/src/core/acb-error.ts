@@ -1,5 +1,6 @@
 import { ErrorInfoSchema, RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { E2eReason } from "./e2e/errors.js";
 import { isRetryable } from "./errors.js";
 
 /**
@@ -37,9 +38,9 @@ export type KnownReason =
   | "UPLOAD_NOT_FOUND"
   | "UPLOAD_NOT_OPEN";
 
-/** An ErrorInfo reason: one of {@link KnownReason}, or another hub's own. */
+/** An ErrorInfo reason: one of {@link KnownReason}, an SDK-side {@link E2eReason}, or another hub's own. */
 // `string & {}` admits any string yet keeps the known names in editor completions.
-export type AcbErrorReason = KnownReason | (string & {});
+export type AcbErrorReason = KnownReason | E2eReason | (string & {});
 
 /**
  * The one error type of the SDK: a ConnectError (so `instanceof ConnectError` and `.code` keep

@@ -3,6 +3,7 @@ import { type Client, Code } from "@connectrpc/connect";
 import { AcbError, acbError } from "./acb-error.js";
 import { backoffDelay, wait } from "./backoff.js";
 import { type CallOptions, callOptions } from "./call-options.js";
+import type { AgentPublicKeyInfo } from "./e2e/keys.js";
 import { type AgentInfo, agentInfo } from "./records.js";
 
 /** What an agent announces when it registers. */
@@ -23,6 +24,11 @@ export interface RegisterOptions {
    * Default [].
    */
   groups?: string[];
+  /**
+   * End-to-end encryption public keys to publish, current first. Default: the client's keys
+   * (AcbClientOptions.e2e.keys); [] publishes none.
+   */
+  publicKeys?: AgentPublicKeyInfo[];
   /**
    * Replace a registration of the same id that is still online. Default false, except when this
    * client registered the id before: its own earlier session is replaced.
@@ -85,6 +91,7 @@ export async function registerAgent(
     capabilities: options.capabilities ?? [],
     metadata: options.metadata ?? {},
     groups: options.groups ?? [],
+    publicKeys: options.publicKeys ?? [],
   };
   const res = await registry.register(
     { ...request, takeOver: options.takeOver ?? false },

@@ -27,6 +27,8 @@ import {
   refreshingTokenSource,
   type TokenSource,
 } from "./credentials.js";
+import { ClientE2e, type E2eOptions, type EncryptOption } from "./e2e/client-e2e.js";
+import { encryptingStreamBuilder } from "./e2e/large.js";
 import { handlerIterable, type PagedQuery, pagedQuery } from "./iterables.js";
 import {
   type ContextStreamBuilder,
@@ -105,6 +107,12 @@ export interface AcbClientOptions {
    * each, for fetch). Default "unary"; the Node entry point chooses "stream".
    */
   sendMode?: "stream" | "unary";
+  /**
+   * End-to-end encryption: this agent's key pairs (published when it registers, used to decrypt
+   * what it reads and receives), recipients to encrypt every write to by default, and key pins.
+   * See docs/security.md. Default: no keys, nothing encrypted.
+   */
+  e2e?: E2eOptions;
 }
 
 /** How a value is written: its codec, access, lifetime and labels. */
@@ -125,6 +133,8 @@ export interface ShareOptions<T> extends CallOptions {
   codec?: PayloadCodec<T>;
   /** Shorthand for `codec: protobufCodec(schema)`. */
   schema?: DescMessage;
+  /** Encrypt the value end to end to these recipients (`false`: in clear despite a client default). */
+  encrypt?: EncryptOption;
 }
 
 /** Options of {@link AcbClient.updateContext}. */
@@ -400,15 +410,37 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     ack: (deliveryIds) => services.messaging.ack({ deliveryIds }),
     nack: (request) => services.messaging.nack(request),
   };
+  const e2e = new ClientE2e(services.registry, whoAmI, options.e2e);
+  /** A send request, its payload encrypted when the options (or the client) ask for it. */
+  const sealedRequest = async <T>(
+    target: Target,
+    kind: string,
+    value: T,
+    o?: SendOptions<T>,
+  ): Promise<MessageInitShape<typeof SendRequestSchema>> => {
+    const request = sendRequest(target, kind, value, o);
+    if (request.payload && e2e.encrypts(o?.encrypt)) {
+      request.payload = await e2e.seal(
+        request.payload as { contentType: string; data: Uint8Array },
+        o?.encrypt,
+      );
+    }
+    return request;
+  };
   const send = <T>(
     target: Target,
     kind: string,
     value: T,
     o?: SendOptions<T> & MessageCallOptions,
-  ): Promise<SendResult> => abortable(sendRaw(sendRequest(target, kind, value, o)), o);
+  ): Promise<SendResult> =>
+    abortable(
+      sealedRequest(target, kind, value, o).then((r) => sendRaw(r)),
+      o,
+    );
   // The sessions registered through this client, by agent id: a new one replaces the old.
   const sessions = new Map<string, AgentSession>();
   const startReceiving = (router: MessageRouter, o: ReceiveOptions) => {
+    router.open ??= (payload) => e2e.open(payload);
     const receiver = startReceiver(services.messaging, settler, sendRaw, router, monitor.watch(o));
     monitor.adopt(receiver.done);
     return receiver;
@@ -465,8 +497,14 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
       monitor.credentialsChanged();
     },
     services,
-    streamContext: (type, o) => streamContextBuilder(large, type, o),
-    receiveContextStream: (contextId, o) => receiveContextStream(large, contextId, o),
+    streamContext: (type, o) =>
+      e2e.encrypts(o?.encrypt)
+        ? encryptingStreamBuilder(e2e, (opts) => streamContextBuilder(large, type, opts), o ?? {})
+        : streamContextBuilder(large, type, o),
+    receiveContextStream: (contextId, o) =>
+      o?.decrypt === false || (o?.offset ?? 0) > 0
+        ? receiveContextStream(large, contextId, o)
+        : e2e.openStream(receiveContextStream(large, contextId, o), o?.decrypt),
     meetings: createMeetingsApi(services.meetings, whoAmI, (o) => monitor.watch(o)),
     async serverInfo(o) {
       const info = await services.serverInfo.getServerInfo({}, callOptions(o));
@@ -478,7 +516,9 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     broadcast: (kind, value, o) => send({ broadcast: true }, kind, value, o),
     async sendBatch(items) {
       const res = await services.messaging.sendBatch({
-        requests: items.map((i) => sendRequest(i.to, i.kind, i.value, i.options)),
+        requests: await Promise.all(
+          items.map((i) => sealedRequest(i.to, i.kind, i.value, i.options)),
+        ),
       });
       return res.results.map((r) =>
         r.error
@@ -486,7 +526,15 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
           : { messageId: r.messageId, duplicate: r.duplicate },
       );
     },
-    request: (agentId, kind, value, o) => startRequest(services.messaging, agentId, kind, value, o),
+    request(agentId, kind, value, o) {
+      if (e2e.encrypts(o?.encrypt)) {
+        throw acbError(
+          Code.InvalidArgument,
+          "request() does not encrypt end to end; pass encrypt: false, or use sendTo with a correlation id",
+        );
+      }
+      return startRequest(services.messaging, agentId, kind, value, o);
+    },
     async subscribeTopic(pattern, o) {
       await services.messaging.subscribeTopic({ pattern }, callOptions(o));
     },
@@ -549,7 +597,7 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
       const session = await registerAgent(
         services.registry,
         id,
-        { ...o, takeOver },
+        { publicKeys: e2e.publicKeys(), ...o, takeOver },
         {
           signal: monitor.signal,
           retryAfter: (e) => monitor.retryAfter(e),
@@ -569,11 +617,12 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     async shareContext<T>(type: string, value: T, o?: ShareOptions<T>) {
       const codec = codecOf(o);
       const access = accessOf(o as ShareOptions<unknown>);
+      const plain = { contentType: codec.contentType, data: codec.encode(value) };
       const res = await services.contexts.createContext(
         {
           contextId: o?.id ?? "",
           type,
-          payload: { contentType: codec.contentType, data: codec.encode(value) },
+          payload: await e2e.seal(plain, o?.encrypt),
           metadata: o?.metadata ?? {},
           schemaVersion: o?.schemaVersion ?? "",
           ...(access && { access }),
@@ -583,21 +632,24 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
       );
       if (!res.context)
         throw acbError(Code.Internal, "hub answered CreateContext without a context");
+      if (res.context.payload) Object.assign(res.context.payload, plain);
       return sharedContext(res.context, codec);
     },
     async getContext<T>(contextId: string, o?: ReadOptions<T>) {
       const res = await services.contexts.getContext({ contextId }, callOptions(o));
       if (!res.context) throw acbError(Code.Internal, "hub answered GetContext without a context");
+      await e2e.open(res.context.payload);
       return sharedContext(res.context, o?.codec);
     },
     async updateContext<T>(contextId: string, value: T, o?: UpdateOptions<T>) {
       const codec = codecOf(o);
       const access = accessOf(o as ShareOptions<unknown>);
+      const plain = { contentType: codec.contentType, data: codec.encode(value) };
       const res = await services.contexts.updateContext(
         {
           contextId,
           expectedRevision: BigInt(o?.expectedRevision ?? 0),
-          payload: { contentType: codec.contentType, data: codec.encode(value) },
+          payload: await e2e.seal(plain, o?.encrypt),
           metadata: o?.metadata ?? {},
           schemaVersion: o?.schemaVersion ?? "",
           ...(access && { access }),
@@ -607,6 +659,7 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
       );
       if (!res.context)
         throw acbError(Code.Internal, "hub answered UpdateContext without a context");
+      if (res.context.payload) Object.assign(res.context.payload, plain);
       return sharedContext(res.context, codec);
     },
     async deleteContext(contextId, o) {
@@ -631,7 +684,10 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
           },
           callOptions(query),
         );
-        for (const c of res.contexts) yield sharedContext(c, query.codec);
+        for (const c of res.contexts) {
+          await e2e.open(c.payload);
+          yield sharedContext(c, query.codec);
+        }
         pageToken = res.nextPageToken;
       } while (pageToken !== "");
     },

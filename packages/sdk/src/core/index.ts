@@ -34,6 +34,30 @@ export {
   jwtExpiry,
   type RefreshableCredentials,
 } from "./credentials.js";
+export type { E2eOptions, EncryptOption, EncryptTo } from "./e2e/client-e2e.js";
+export {
+  DEFAULT_SEGMENT_SIZE,
+  type DecryptedStream,
+  decryptPayload,
+  decryptStream,
+  E2E_CONTENT_TYPE,
+  type E2eRecipientKey,
+  encryptPayload,
+  encryptStream,
+} from "./e2e/envelope.js";
+export { type E2eReason, isE2eError } from "./e2e/errors.js";
+export {
+  type AgentKey,
+  AgentKeyring,
+  type AgentPublicKeyInfo,
+  type ExportedAgentKey,
+  exportAgentKey,
+  generateAgentKey,
+  importAgentKey,
+  KEM_P256,
+  KEM_X25519,
+  keyFingerprint,
+} from "./e2e/keys.js";
 export { Code, ConnectError, isRetryable } from "./errors.js";
 export type { PagedQuery } from "./iterables.js";
 export type {

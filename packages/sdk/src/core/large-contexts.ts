@@ -8,6 +8,7 @@ import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { AcbError, acbError } from "./acb-error.js";
 import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
 import { type Chunk, ChunkFeed, knownSize, type StreamSource } from "./chunk-feed.js";
+import type { EncryptOption } from "./e2e/client-e2e.js";
 import { isRetryable } from "./errors.js";
 import {
   type ContextScopeName,
@@ -63,6 +64,8 @@ export interface StreamContextOptions {
   retries?: number;
   /** Backoff between those attempts. */
   backoff?: BackoffOptions;
+  /** Encrypt the object end to end to these recipients (`false`: in clear despite a client default). */
+  encrypt?: EncryptOption;
 }
 
 /** Builds and sends an upload: `client.streamContext(type).fromReader(src).send()`. */
@@ -91,6 +94,12 @@ export interface ReceiveStreamOptions {
   /** Attempts after a dropped connection before giving up. Default 8. */
   retries?: number;
   backoff?: BackoffOptions;
+  /**
+   * Decrypt an end-to-end encrypted object: true requires one, false never decrypts, default:
+   * decrypt when the object starts with the encrypted format's magic bytes. Reads of an encrypted
+   * object from an offset get the encrypted bytes.
+   */
+  decrypt?: boolean;
 }
 
 /** How the SDK sends upload chunks: one client stream per batch (HTTP/2, Node) or unary calls (fetch). */
@@ -290,7 +299,15 @@ async function sendBatch(
       if (bytes >= STREAM_BATCH_BYTES) return;
     }
   }
-  const res = await deps.client.uploadChunks(requests(), { signal });
+  const batch = requests();
+  let res: Awaited<ReturnType<typeof deps.client.uploadChunks>>;
+  try {
+    res = await deps.client.uploadChunks(batch, { signal });
+  } finally {
+    // The transport may still be pulling from a failed stream: wait until that pull is over, so
+    // the next attempt is the feed's only reader (a slow source would otherwise be read by both).
+    await batch.return(undefined);
+  }
   const verified = Number(res.upload?.verifiedOffset ?? 0);
   feed.confirm(verified);
   return verified;

@@ -8,6 +8,7 @@ import type { DescMessage } from "@bufbuild/protobuf";
 import { durationFromMs, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code } from "@connectrpc/connect";
 import { acbError } from "./acb-error.js";
+import type { EncryptOption } from "./e2e/client-e2e.js";
 import { autoCodec, codecOf, type PayloadCodec } from "./payload-codec.js";
 
 /** What a message is for. */
@@ -30,6 +31,8 @@ const typeNames: Record<MessageType, MessageTypeName> = {
 
 /** Options of every send. */
 export interface SendOptions<T = unknown> {
+  /** Encrypt the payload end to end to these recipients (`false`: in clear despite a client default). */
+  encrypt?: EncryptOption;
   /** Default "event" ("query" for request()). */
   type?: MessageTypeName;
   /** A retry with the same key inside the tenant's dedupe window is delivered once. */

@@ -1,4 +1,4 @@
-import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
+import { ErrorInfoSchema, type Payload } from "@acb/gen/acb/v1/common_pb";
 import {
   type Delivery,
   ReceiveResponse_Kind as Kind,
@@ -94,6 +94,8 @@ interface Route {
 export class MessageRouter {
   readonly routes = new Map<string, Route>();
   fallback: Route | undefined;
+  /** Decrypts an end-to-end encrypted payload in place before it is decoded (the client's hook). */
+  open: ((payload: Payload | undefined) => Promise<void>) | undefined;
 
   route(kind: string): Route | undefined {
     return this.routes.get(kind) ?? this.fallback;
@@ -172,6 +174,22 @@ export function startReceiver(
     const raw = delivery.message;
     if (!raw) return;
     const route = router.route(raw.kind);
+    try {
+      await router.open?.(raw.payload);
+    } catch (err) {
+      // Undecryptable (no key, wrong key, tampered): retrying cannot help, so dead-letter it.
+      onError(err);
+      const reason = (err as { reason?: string }).reason;
+      const text = err instanceof Error ? err.message : String(err);
+      await settler
+        .nack({
+          deliveryIds: [delivery.deliveryId],
+          deadLetter: true,
+          error: reason ? `${reason}: ${text}` : text,
+        })
+        .catch(onError);
+      return;
+    }
     const base = inboundMessage(raw, route?.codec);
     let settled = false;
     const message: ReceivedMessage = {

@@ -36,6 +36,21 @@ export function registryStoreTests(get: () => Backend): void {
       expect(await backend.registry.get(tenant, "a-2")).toBeUndefined();
     });
 
+    it("keeps an agent's published public keys as they were put", async () => {
+      const tenant = fresh();
+      const publicKeys = [
+        { keyId: "k2", kemId: 32, publicKey: "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA" },
+        { keyId: "k1", kemId: 16, publicKey: "BA" },
+      ];
+      const a = agentRecord(tenant, "a-1", { publicKeys });
+      await backend.registry.put(a, ev());
+      expect((await backend.registry.get(tenant, "a-1"))?.publicKeys).toEqual(publicKeys);
+      expect((await backend.registry.touch(tenant, "a-1", 9_000))?.publicKeys).toEqual(publicKeys);
+      // Records without keys stay without.
+      await backend.registry.put(agentRecord(tenant, "a-2"), ev());
+      expect((await backend.registry.get(tenant, "a-2"))?.publicKeys ?? []).toEqual([]);
+    });
+
     it("returns copies or frozen records of agents", async () => {
       const tenant = fresh();
       const a = agentRecord(tenant, "a-1", { capabilities: ["x"], metadata: { k: "v" } });
