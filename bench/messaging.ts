@@ -1,4 +1,4 @@
-// The messaging benchmark (`npm run bench -- messaging [--quick] [--json]`).
+// The messaging benchmark (`npm run bench -- messaging [--quick] [--json] [--backend B]`).
 //
 // In one run, against a hub in its own process (embedded backend):
 //   1. send→deliver latency of 100-byte messages at a fixed offered rate of 1,000 msg/s across 50
@@ -11,6 +11,7 @@
 
 import { type AcbClient, createClient } from "@acb/sdk/node";
 import { connect, type NatsConnection, RetentionPolicy, StorageType } from "nats";
+import { backendArgs, benchBackend } from "./lib/backends.ts";
 import { type HubProcess, provision, startHubProcess } from "./lib/hub-process.ts";
 import { flags, log, percentiles, printTable } from "./lib/report.ts";
 
@@ -224,16 +225,23 @@ export default async function main(args: string[]): Promise<void> {
   const onlyAcb = args.includes("--only-acb");
   const latencySeconds = quick ? 8 : 30;
   const throughputSeconds = quick ? 5 : 15;
+  // --backend memory|pglite|postgres: where the hub keeps its state (a fresh store per run).
+  const backend = benchBackend(args);
 
+  log(`backend: ${backend}`);
   log(`latency: 50 agents, 1,000 msg/s offered, ${latencySeconds} s (first 2 s are warm-up)`);
-  let hub = await startHubProcess();
+  let store = await backendArgs(backend);
+  let hub = await startHubProcess(store.args);
   const acb = await acbLatency(hub, latencySeconds);
   await hub.stop();
+  await store.dispose();
 
   log(`throughput: 4 producers → 8 receivers, batches of 500, ${throughputSeconds} s`);
-  hub = await startHubProcess();
+  store = await backendArgs(backend);
+  hub = await startHubProcess(store.args);
   const tp = await acbThroughput(hub, throughputSeconds);
   await hub.stop();
+  await store.dispose();
 
   log("NATS core pub→sub latency, same offered rate");
   const none = { p50: Number.NaN, p99: Number.NaN, p999: Number.NaN };
@@ -241,7 +249,7 @@ export default async function main(args: string[]): Promise<void> {
   log("JetStream publish-with-ack throughput (memory storage, 256 in flight)");
   const js = onlyAcb ? { rate: Number.NaN } : await jetStreamThroughput(throughputSeconds);
 
-  printTable("ACB (embedded backend, hub in its own process)", [
+  printTable(`ACB (${backend} backend, hub in its own process)`, [
     ["send→deliver p50 ms", acb.p50],
     ["send→deliver p99 ms", acb.p99],
     ["send→deliver p99.9 ms", acb.p999],
@@ -279,6 +287,7 @@ export default async function main(args: string[]): Promise<void> {
         nats_p99_ms: nats.p99,
         nats_p999_ms: nats.p999,
         jetstream_throughput_msgs_per_s: Math.round(js.rate),
+        backend,
         quick,
       })}\n`,
     );
