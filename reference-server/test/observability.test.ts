@@ -223,7 +223,10 @@ describe("the Grafana dashboard (deploy/grafana/acb-hub.json)", () => {
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((x) => x.expr));
     const used = new Set(exprs.flatMap((e) => e.match(/acb_[a-z_]+/g) ?? []));
     expect(used.size).toBeGreaterThan(5);
-    const body = (await t.hub.metrics.scrape()).body;
+    // The backend series are in the registry acb-hub gives its backend too.
+    const withBackend = createHubMetrics();
+    createBackendMetrics(withBackend.registry);
+    const body = (await t.hub.metrics.scrape()).body + (await withBackend.scrape()).body;
     const exported = new Set([...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]));
     for (const name of used) {
       const base = name.replace(/_(bucket|sum|count)$/, "");
