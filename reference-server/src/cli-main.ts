@@ -29,6 +29,7 @@ import { hubFaults, isHubFault } from "./faults.js";
 import type { Hub } from "./hub.js";
 import { createJsonLogger, type Logger } from "./logger.js";
 import { describeStorage, openBackend, resolveStorageConfig } from "./storage/backend-config.js";
+import type { BackendMetricsHook } from "./storage/backend-metrics.js";
 
 /** Where acb-hub writes; the bin passes process.stdout and process.stderr. */
 export interface CliStreams {
@@ -68,6 +69,7 @@ async function backendFor(
     preset?: string | undefined;
   },
   logger: ReturnType<typeof createJsonLogger>,
+  metrics: BackendMetricsHook,
 ) {
   const config = resolveStorageConfig(mode, {
     config: values.config,
@@ -80,7 +82,7 @@ async function backendFor(
     preset: values.preset,
   });
   logger.log("info", "storage", describeStorage(config));
-  return { config, backend: await openBackend(config) };
+  return { config, backend: await openBackend(config, { metrics }) };
 }
 
 /** Metrics labels, OTLP export and where /metrics answers, from the flags and environment. */
@@ -96,19 +98,21 @@ async function operationsFor(
     );
   const metricsPort =
     values["metrics-port"] === undefined ? undefined : parsePort(values["metrics-port"]);
-  const observability = {
-    metrics: {
-      tenantLabel: process.env["ACB_METRICS_TENANT_LABEL"] === "1",
-      agentLabel: process.env["ACB_METRICS_AGENT_LABEL"] === "1",
-    },
-    ...(await otlpTracerProvider(logger)),
-  };
+  // One registry: the hub's metrics and its backend's operation timings on the same endpoint.
+  const { createHubMetrics } = await import("./observability/metrics.js");
+  const { createBackendMetrics } = await import("./observability/backend-metrics.js");
+  const metrics = createHubMetrics({
+    tenantLabel: process.env["ACB_METRICS_TENANT_LABEL"] === "1",
+    agentLabel: process.env["ACB_METRICS_AGENT_LABEL"] === "1",
+  });
+  const backendMetrics = createBackendMetrics(metrics.registry);
+  const observability = { metrics, ...(await otlpTracerProvider(logger)) };
   // Where /metrics answers: on its own port when asked, else on the RPC listener.
   const metricsUrlOf = async (hub: Hub, rpcUrl: string) =>
     metricsPort === undefined
       ? `${rpcUrl}/metrics`
       : `${(await hub.listenOps({ host, port: metricsPort })).url}/metrics`;
-  return { drainMs, observability, metricsUrlOf };
+  return { drainMs, observability, backendMetrics, metricsUrlOf };
 }
 
 /**
@@ -145,12 +149,12 @@ async function dev(args: string[], io: CliStreams): Promise<void> {
     return f;
   });
   if (faults.length > 0) logger.log("warn", "TEST-ONLY faults injected", { faults });
-  const { config, backend } = await backendFor("dev", values, logger);
+  const ops = await operationsFor(values, host, logger);
+  const { config, backend } = await backendFor("dev", values, logger, ops.backendMetrics);
   // With a data directory the signing key lives there too, so issued tokens survive a restart.
   const { loadOrCreateDevKeys } = await import("./auth/dev-key-file.js");
   const keys = config.dataDir !== undefined ? loadOrCreateDevKeys(config.dataDir) : undefined;
   const { createHub } = await import("./hub.js");
-  const ops = await operationsFor(values, host, logger);
   const hub = await createHub({
     mode: "dev",
     logger,
@@ -207,8 +211,8 @@ async function serve(args: string[], io: CliStreams): Promise<void> {
       host,
     });
   }
-  const { backend } = await backendFor("serve", values, logger);
   const ops = await operationsFor(values, host, logger);
+  const { backend } = await backendFor("serve", values, logger, ops.backendMetrics);
   const { createHub } = await import("./hub.js");
   const hub = await createHub({
     mode: "production",

@@ -185,6 +185,10 @@ describe("SIGTERM during traffic", () => {
     expect(streamEnds[0]).toBe("Unavailable");
     const metrics = await (await fetch(second.metricsUrl)).text();
     expect(metrics).toMatch(/^acb_messages_total\{type="EVENT"\} [1-9]/m);
+    // acb-hub gives its backend the same registry: PGlite's transactions are on the same endpoint.
+    expect(metrics).toMatch(
+      /^acb_db_query_duration_seconds_count\{driver="pglite",outcome="ok"\} [1-9]/m,
+    );
     await second.kill();
     running.delete(second);
   });

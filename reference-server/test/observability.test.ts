@@ -18,7 +18,12 @@ import {
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createBackendMetrics } from "../src/observability/backend-metrics.js";
+import { createHubMetrics } from "../src/observability/metrics.js";
 import { formatTraceparent, parseTraceparent } from "../src/observability/tracing.js";
+import { openBackend } from "../src/storage/backend-config.js";
+import { createTestSchema } from "../src/storage/postgres/postgres-test-db.js";
+import { createRedisStores } from "../src/storage/redis/redis-stores.js";
 import { startTestHub, type TestHub } from "./security-harness.js";
 
 const exporter = new InMemorySpanExporter();
@@ -117,6 +122,98 @@ describe("the metrics endpoint", () => {
   });
 });
 
+describe("backend operation metrics", () => {
+  /** promtool's verdict on a registry's exposition (throws on any problem). */
+  const promtool = (body: string) =>
+    execFileSync("promtool", ["check", "metrics"], {
+      input: body,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+
+  it("a PGlite backend's transaction durations are on the hub's endpoint after traffic", async () => {
+    // As the CLI wires it: one registry, given to the backend and to the hub.
+    const metrics = createHubMetrics();
+    const backend = await openBackend(
+      { backend: "pglite" },
+      { metrics: createBackendMetrics(metrics.registry) },
+    );
+    const h = await startTestHub({ backend, metrics });
+    try {
+      const tenant = await h.newTenant();
+      const a = await h.agentIn(tenant, "a-1");
+      await a.registry.register({ agentId: "a-1", type: "test" });
+      await a.messaging.send({ target: { case: "recipientId", value: "a-1" }, kind: "test.ping" });
+      const res = await fetch(`${h.url}/metrics`);
+      const body = await res.text();
+      promtool(body);
+      expect(body).toMatch(
+        /^acb_db_query_duration_seconds_count\{driver="pglite",outcome="ok"\} [1-9]/m,
+      );
+      expect(body).toMatch(/^acb_messages_total\{type="EVENT"\} 1$/m);
+      for (const name of [
+        "acb_db_pool_connections",
+        "acb_redis_operations_total",
+        "acb_kafka_produce_duration_seconds",
+      ]) {
+        expect(body, name).toContain(`# TYPE ${name} `);
+      }
+      expect(body).not.toContain(tenant);
+    } finally {
+      await h.close();
+    }
+  });
+
+  const postgresUrl = process.env.ACB_TEST_POSTGRES_URL;
+  it.skipIf(!postgresUrl)(
+    "a PostgreSQL backend reports its pool (ACB_TEST_POSTGRES_URL)",
+    async () => {
+      const schema = await createTestSchema(postgresUrl ?? "");
+      const metrics = createHubMetrics();
+      const backend = await openBackend(
+        {
+          backend: "postgres",
+          databaseUrl: postgresUrl ?? "",
+          schema: schema.schema,
+          role: schema.role,
+        },
+        { metrics: createBackendMetrics(metrics.registry) },
+      );
+      try {
+        await backend.tenants.list("", 10);
+        const body = (await metrics.scrape()).body;
+        promtool(body);
+        expect(body).toMatch(/^acb_db_pool_connections\{driver="postgres"\} [1-9]/m);
+        expect(body).toMatch(/^acb_db_pool_idle_connections\{driver="postgres"\} \d/m);
+        expect(body).toMatch(/^acb_db_pool_waiting_clients\{driver="postgres"\} 0$/m);
+        expect(body).toMatch(
+          /^acb_db_query_duration_seconds_count\{driver="postgres",outcome="ok"\} [1-9]/m,
+        );
+      } finally {
+        await backend.close();
+        await schema.drop();
+      }
+    },
+  );
+
+  const redisUrl = process.env.ACB_TEST_REDIS_URL;
+  it.skipIf(!redisUrl)("Redis commands are counted by name (ACB_TEST_REDIS_URL)", async () => {
+    const metrics = createHubMetrics();
+    const redis = await createRedisStores({
+      url: redisUrl ?? "",
+      keyPrefix: `acb-metrics-test-${Date.now()}:`,
+      metrics: createBackendMetrics(metrics.registry),
+    });
+    try {
+      await redis.notifier.publish("metrics-test", "x");
+      const body = (await metrics.scrape()).body;
+      promtool(body);
+      expect(body).toMatch(/^acb_redis_operations_total\{operation="publish"\} [1-9]/m);
+    } finally {
+      await redis.close();
+    }
+  });
+});
+
 describe("the Grafana dashboard (deploy/grafana/acb-hub.json)", () => {
   it("queries only metrics the hub exports", async () => {
     const file = resolve(import.meta.dirname, "../../deploy/grafana/acb-hub.json");
@@ -126,7 +223,10 @@ describe("the Grafana dashboard (deploy/grafana/acb-hub.json)", () => {
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((x) => x.expr));
     const used = new Set(exprs.flatMap((e) => e.match(/acb_[a-z_]+/g) ?? []));
     expect(used.size).toBeGreaterThan(5);
-    const body = (await t.hub.metrics.scrape()).body;
+    // The backend series are in the registry acb-hub gives its backend too.
+    const withBackend = createHubMetrics();
+    createBackendMetrics(withBackend.registry);
+    const body = (await t.hub.metrics.scrape()).body + (await withBackend.scrape()).body;
     const exported = new Set([...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]));
     for (const name of used) {
       const base = name.replace(/_(bucket|sum|count)$/, "");

@@ -83,6 +83,13 @@ function jsonArg(name: string, text: string): unknown {
   }
 }
 
+/**
+ * How a large transfer (context put --file, context get --out) rides out a hub that is away, e.g.
+ * restarting: up to 60 attempts at most 2 s apart (about a minute), resuming from the hub's
+ * verified offset. The SDK's default (8 attempts up to 10 s apart) may give up within seconds.
+ */
+const transferRetry = { retries: 60, backoff: { maxDelayMs: 2_000 } };
+
 const iso = (d: Date | undefined) => d?.toISOString() ?? "";
 const timestampDate = (t: { seconds: bigint; nanos: number } | undefined) =>
   t ? new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)) : undefined;
@@ -203,7 +210,10 @@ const actions: Partial<Record<CommandName, Action>> = {
     const out = r.str("out");
     let last: StreamProgress | undefined;
     const bar = out && !r.values("no-progress") ? progressBar(r.io.stderr, "get") : undefined;
-    const stream = r.client.receiveContextStream(id, { revision: info.revision });
+    const stream = r.client.receiveContextStream(id, {
+      revision: info.revision,
+      ...transferRetry,
+    });
     const counted = Readable.fromWeb(stream as import("node:stream/web").ReadableStream);
     let bytes = 0;
     counted.on("data", (chunk: Uint8Array) => {
@@ -265,7 +275,11 @@ const actions: Partial<Record<CommandName, Action>> = {
     const bar = r.values("no-progress") ? undefined : progressBar(r.io.stderr, "put");
     let last: StreamProgress | undefined;
     let builder = r.client
-      .streamContext(type, { ...options, ...(r.io.signal && { signal: r.io.signal }) })
+      .streamContext(type, {
+        ...options,
+        ...transferRetry,
+        ...(r.io.signal && { signal: r.io.signal }),
+      })
       // A file-backed Blob, not a read stream: the upload can re-read from any verified offset.
       .fromReader(await openAsBlob(path), size)
       .onProgress((p) => {

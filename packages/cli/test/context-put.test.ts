@@ -4,14 +4,13 @@
 // and a hub that keeps running (an in-memory hub loses its upload sessions when it restarts).
 // ACB_CLI_PUT_BYTES sets the file size (default 32 MiB; the 1 GiB case runs the same way).
 
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHub, type Hub, type Listener, silentLogger } from "@acb/hub";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTcpProxy, type TcpProxy } from "../../sdk/test/tcp-proxy.js";
+import { fileSha256, writeBigFile } from "./big-file.js";
 import { acb } from "./io.js";
 
 const size = Number(process.env["ACB_CLI_PUT_BYTES"] ?? 32 * 1024 * 1024);
@@ -23,35 +22,10 @@ let file: string;
 let sha256: string;
 let token: string;
 
-/** A file of `size` pseudo-random bytes, written in pieces, and its SHA-256. */
-async function writeFile(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  const handle = await open(path, "w");
-  let seed = 0x9e3779b9;
-  const piece = Buffer.alloc(4 * 1024 * 1024);
-  for (let written = 0; written < size; written += piece.length) {
-    for (let i = 0; i < piece.length; i += 4) {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      piece.writeUInt32LE(seed, i);
-    }
-    const part = piece.subarray(0, Math.min(piece.length, size - written));
-    hash.update(part);
-    await handle.write(part);
-  }
-  await handle.close();
-  return hash.digest("hex");
-}
-
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "acb-cli-put-"));
   file = join(dir, "upload.bin");
-  sha256 = await writeFile(file);
+  sha256 = await writeBigFile(file, size);
   hub = await createHub({ mode: "dev", logger: silentLogger });
   listener = await hub.listen({ host: "127.0.0.1", port: 0 });
   proxy = await startTcpProxy(listener.port);

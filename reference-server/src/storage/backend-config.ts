@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { BackendMetricsHook } from "./backend-metrics.js";
 import { createMemoryBackend } from "./memory/memory-backend.js";
 import { createPgliteBackend, createPostgresBackend } from "./postgres/postgres-backend.js";
 import { createProductionBackend } from "./production-backend.js";
@@ -195,15 +196,24 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Opens the configured backend (migrating a database schema first). */
-export async function openBackend(config: StorageConfig): Promise<Backend> {
+/**
+ * Opens the configured backend (migrating a database schema first). `metrics` receives its
+ * operation timings (SQL transactions and pool, Redis commands, Kafka sends); none records nothing.
+ */
+export async function openBackend(
+  config: StorageConfig,
+  options: { metrics?: BackendMetricsHook } = {},
+): Promise<Backend> {
+  const metrics = options.metrics !== undefined ? { metrics: options.metrics } : {};
   switch (config.backend) {
     case "memory":
       return createMemoryBackend();
     case "pglite":
       // The database goes in a subdirectory, so the data directory can hold the dev signing key too.
       return createPgliteBackend(
-        config.dataDir !== undefined ? { dataDir: join(config.dataDir, "pglite") } : {},
+        config.dataDir !== undefined
+          ? { dataDir: join(config.dataDir, "pglite"), ...metrics }
+          : metrics,
       );
     case "postgres":
       if (config.databaseUrl === undefined)
@@ -213,6 +223,7 @@ export async function openBackend(config: StorageConfig): Promise<Backend> {
         ...(config.poolSize !== undefined && { poolSize: config.poolSize }),
         ...(config.schema !== undefined && { schema: config.schema }),
         ...(config.role !== undefined && { role: config.role }),
+        ...metrics,
       });
     case "production":
       if (
@@ -229,13 +240,16 @@ export async function openBackend(config: StorageConfig): Promise<Backend> {
           ...(config.poolSize !== undefined && { poolSize: config.poolSize }),
           ...(config.schema !== undefined && { schema: config.schema }),
           ...(config.role !== undefined && { role: config.role }),
+          ...metrics,
         },
         redis: {
           url: config.redisUrl,
           ...(config.redisKeyPrefix !== undefined && { keyPrefix: config.redisKeyPrefix }),
+          ...metrics,
         },
         kafka: {
           brokers: config.kafkaBrokers,
+          ...metrics,
           ...(config.kafkaTopicPrefix !== undefined && { topicPrefix: config.kafkaTopicPrefix }),
         },
       });

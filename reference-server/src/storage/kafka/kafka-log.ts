@@ -10,6 +10,7 @@
 
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import { Code, hubError } from "../../errors.js";
+import type { BackendMetricsHook } from "../backend-metrics.js";
 import type { Backend, EventStreamName, MessageRecord, MessageStore } from "../types.js";
 
 /** Options of {@link createKafkaLog}. */
@@ -23,6 +24,8 @@ export interface KafkaLogOptions {
   /** Replication factor of the topics the hub creates. Default: the broker's default. */
   replicationFactor?: number;
   clientId?: string;
+  /** Where send batches, their latency and failures go (the hub's metrics). Default: none. */
+  metrics?: BackendMetricsHook;
 }
 
 /** One record to append to a tenant's stream of one type. */
@@ -141,15 +144,20 @@ export async function createKafkaLog(options: KafkaLogOptions): Promise<KafkaLog
           }
           list.push({ key: p.key, value: p.value });
         }
+        const start = performance.now();
+        const observe = (ok: boolean) =>
+          options.metrics?.kafkaSend(batch.length, (performance.now() - start) / 1_000, ok);
         try {
           await Promise.all([...byTopic.keys()].map(ensureTopic));
           await producer.sendBatch({
             acks: -1,
             topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
           });
+          observe(true);
           available = true;
           for (const p of batch) p.done();
         } catch (err) {
+          observe(false);
           available = false;
           probe();
           for (const p of batch) p.done(unavailable(err));

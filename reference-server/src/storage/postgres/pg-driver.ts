@@ -225,6 +225,11 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
         if (listener && !closed) await listener.query(`UNLISTEN ${quote(channel)}`);
       };
     },
+    poolStats: () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }),
     isAvailable: () => available && !closed,
     async close() {
       closed = true;

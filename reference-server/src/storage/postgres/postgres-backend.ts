@@ -3,6 +3,7 @@
 // one tenant for row-level security.
 
 import { randomBytes } from "node:crypto";
+import type { BackendMetricsHook } from "../backend-metrics.js";
 import type { Backend, Notifier } from "../types.js";
 import { migrate, tenantTables } from "./migrations.js";
 import { createPgBlobStore } from "./pg-blob-store.js";
@@ -45,6 +46,8 @@ export interface SqlBackendOptions {
    * the listening connection was away). Default 1,000 ms.
    */
   pollIntervalMs?: number;
+  /** Where transaction durations and pool sizes go (the hub's metrics). Default: none. */
+  metrics?: BackendMetricsHook;
 }
 
 /** Options of {@link createPostgresBackend}. */
@@ -72,7 +75,9 @@ export async function createSqlBackend(
     await driver.close();
     throw err;
   }
-  const db = new SqlDatabase(driver, options.role);
+  const db = new SqlDatabase(driver, options.role, options.metrics);
+  const poolStats = driver.poolStats?.bind(driver);
+  if (options.metrics && poolStats) options.metrics.sqlPool(driver.kind, poolStats);
   const wakeups = new Wakeups(options.pollIntervalMs ?? 1_000);
   const unlisten = await driver.listen(WAKE_CHANNEL, (payload) => {
     const { key, seq } = parseWake(payload);

@@ -1,3 +1,4 @@
+import type { BackendMetricsHook } from "../backend-metrics.js";
 import type { SqlClient, SqlDriver } from "./sql-driver.js";
 
 /**
@@ -13,6 +14,8 @@ export class SqlDatabase {
     readonly driver: SqlDriver,
     /** Role every transaction runs as (SET LOCAL ROLE), so row-level security applies to it. */
     private readonly role: string | undefined,
+    /** Where transaction durations go (optional: none records nothing). */
+    private readonly metrics?: BackendMetricsHook,
   ) {}
 
   /**
@@ -21,6 +24,25 @@ export class SqlDatabase {
    * tenant's scope into another's transaction.
    */
   tx<T>(tenantId: string, fn: (c: SqlClient) => Promise<T>): Promise<T> {
+    const metrics = this.metrics;
+    if (!metrics) return this.run(tenantId, fn);
+    const kind = this.driver.kind;
+    const start = performance.now();
+    const observe = (ok: boolean) =>
+      metrics.sqlTransaction(kind, (performance.now() - start) / 1_000, ok);
+    return this.run(tenantId, fn).then(
+      (result) => {
+        observe(true);
+        return result;
+      },
+      (err: unknown) => {
+        observe(false);
+        throw err;
+      },
+    );
+  }
+
+  private run<T>(tenantId: string, fn: (c: SqlClient) => Promise<T>): Promise<T> {
     // PGlite runs as its superuser, whom row-level security never restricts, and serves one
     // process: the setting would cost a statement per transaction and change nothing.
     if (this.driver.kind === "pglite" && this.role === undefined) {

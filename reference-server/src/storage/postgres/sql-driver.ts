@@ -30,6 +30,8 @@ export interface SqlDriver {
   session<T>(fn: (client: SqlClient) => Promise<T>): Promise<T>;
   /** Calls `onPayload` for every NOTIFY on `channel` (from any connection, any process). */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /** The pool's connections now (a server's pool; PGlite has one connection and no pool). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   /** False while the database cannot be reached (the hub's readiness). */
   isAvailable(): boolean;
   close(): Promise<void>;

@@ -8,6 +8,7 @@
 
 import { Redis, ReplyError } from "ioredis";
 import { Code, hubError } from "../../errors.js";
+import type { BackendMetricsHook } from "../backend-metrics.js";
 import type { Notifier, RateCharge, RateLimiter, StreamSlotStore } from "../types.js";
 
 /** Options of {@link createRedisStores}. */
@@ -19,6 +20,8 @@ export interface RedisStoresOptions {
    * Default: none.
    */
   keyPrefix?: string;
+  /** Where command counts and failures go (the hub's metrics). Default: none. */
+  metrics?: BackendMetricsHook;
 }
 
 /** The Redis-held stores a composed backend uses in place of the SQL ones. */
@@ -106,6 +109,19 @@ const unavailable = (err: unknown) =>
     cause: err,
   });
 
+/** Reports every command `conn` sends, by command name (bounded: Redis's command set). */
+function countCommands(conn: Redis, metrics: BackendMetricsHook): void {
+  const send = conn.sendCommand.bind(conn);
+  conn.sendCommand = (command, stream) => {
+    const result = send(command, stream);
+    command.promise.then(
+      () => metrics.redisCommand(command.name, true),
+      () => metrics.redisCommand(command.name, false),
+    );
+    return result;
+  };
+}
+
 /** Connects to Redis (waiting until the connection is ready) and builds the stores. */
 export async function createRedisStores(options: RedisStoresOptions): Promise<RedisStores> {
   const prefix = options.keyPrefix ?? "";
@@ -120,6 +136,8 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
   const redis = new Redis(options.url, { ...common, keyPrefix: prefix }) as ScriptedRedis;
   // Pub/sub needs its own connection.
   const sub = new Redis(options.url, { ...common, enableOfflineQueue: true });
+  const metrics = options.metrics;
+  if (metrics) for (const conn of [redis, sub]) countCommands(conn, metrics);
   redis.on("error", () => {}); // state is reported through isAvailable; each command fails itself
   sub.on("error", () => {});
   try {
