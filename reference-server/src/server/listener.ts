@@ -93,9 +93,14 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
   const openStreams = new Map<http2.ServerHttp2Session, number>();
   const endIfIdle = (session: http2.ServerHttp2Session) => {
     if (!closing || (openStreams.get(session) ?? 0) > 0 || session.destroyed) return;
-    // Frames still queued (the last stream's trailers) are written first.
-    if ((session.state.outboundQueueSize ?? 0) > 0) setImmediate(() => endIfIdle(session));
-    else session.destroy();
+    // Frames still queued (the last stream's trailers) are written first: in the session's queue
+    // and in the socket's buffer, which destroying the session would discard.
+    const queued =
+      (session.state.outboundQueueSize ?? 0) > 0 || (session.socket?.writableLength ?? 0) > 0;
+    if (queued) setImmediate(() => endIfIdle(session));
+    // A moment for the client to read them (and close by itself) before the connection goes: a
+    // close with the client's last frames unread would send a reset that can overtake them.
+    else setTimeout(() => session.destroyed || session.destroy(), 100).unref();
   };
   const trackSession = (session: http2.ServerHttp2Session) => {
     session.setLocalWindowSize(H2_CONNECTION_WINDOW);
