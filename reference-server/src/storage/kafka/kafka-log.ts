@@ -229,6 +229,20 @@ export function createKafkaLoggedMessageStore(log: KafkaLog, delivery: MessageSt
       });
       return delivery.enqueue(message, recipients, options);
     },
+    async enqueueMany(items) {
+      // Appended in item order (the log keeps it per sender), then stored together.
+      await Promise.all(
+        items.map(({ message, recipients }) =>
+          log.append({
+            tenantId: message.tenantId,
+            type: "messages",
+            key: message.senderId,
+            value: encodeMessage(message, recipients),
+          }),
+        ),
+      );
+      return delivery.enqueueMany(items);
+    },
   };
 }
 

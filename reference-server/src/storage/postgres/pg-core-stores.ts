@@ -45,11 +45,10 @@ export function createPgTenantStore(db: SqlDatabase): TenantStore {
         );
         return r.rowCount === 1;
       }),
-    get: (id) =>
-      db.tx(id, async (c) => {
-        const r = await c.query<DocRow>("SELECT doc FROM acb_tenants WHERE tenant_id = $1", [id]);
-        return docs<TenantRecord>(r.rows)[0];
-      }),
+    get: async (id) => {
+      const r = await db.one<DocRow>(id, "SELECT doc FROM acb_tenants WHERE tenant_id = $1", [id]);
+      return docs<TenantRecord>(r.rows)[0];
+    },
     list: (afterId, limit) =>
       db.tx(ALL_TENANTS, async (c) => {
         const r = await c.query<DocRow>(
@@ -81,14 +80,14 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
         );
         await appendEvent(c, a.tenantId, "agents", event);
       }),
-    get: (tenantId, agentId) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<DocRow>(
-          "SELECT doc FROM acb_agents WHERE tenant_id = $1 AND id = $2",
-          [tenantId, agentId],
-        );
-        return docs<AgentRecord>(r.rows)[0];
-      }),
+    get: async (tenantId, agentId) => {
+      const r = await db.one<DocRow>(
+        tenantId,
+        "SELECT doc FROM acb_agents WHERE tenant_id = $1 AND id = $2",
+        [tenantId, agentId],
+      );
+      return docs<AgentRecord>(r.rows)[0];
+    },
     touch: (tenantId, agentId, at, event) =>
       db.tx(tenantId, async (c) => {
         // The row lock makes the before/after seen by `event` exact under concurrent touches.
@@ -419,14 +418,14 @@ export function createPgAuthStore(db: SqlDatabase): AuthStore {
           [tenantId, subject, at],
         );
       }),
-    notBefore: (tenantId, subject) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<{ at: unknown }>(
-          `SELECT coalesce(max(at), 0) AS at FROM acb_token_not_before
-           WHERE tenant_id = $1 AND subject IN ('', $2)`,
-          [tenantId, subject],
-        );
-        return num(r.rows[0]?.at ?? 0);
-      }),
+    notBefore: async (tenantId, subject) => {
+      const r = await db.one<{ at: unknown }>(
+        tenantId,
+        `SELECT coalesce(max(at), 0) AS at FROM acb_token_not_before
+         WHERE tenant_id = $1 AND subject IN ('', $2)`,
+        [tenantId, subject],
+      );
+      return num(r.rows[0]?.at ?? 0);
+    },
   };
 }

@@ -1,5 +1,6 @@
 import pg from "pg";
 import { Code, hubError } from "../../errors.js";
+import { inlineParams } from "./sql-database.js";
 import type { SqlClient, SqlDriver } from "./sql-driver.js";
 
 /** Options of {@link createPgDriver}. */
@@ -187,6 +188,48 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
             checkIn(client, err as Error); // destroys the broken connection
             markDown();
             if (committing || Date.now() + backoff > giveUpAt) throw unavailable(err);
+            await sleep(backoff);
+            continue;
+          }
+          try {
+            await client.query("ROLLBACK");
+            checkIn(client);
+          } catch (rollbackErr) {
+            checkIn(client, rollbackErr as Error);
+          }
+          throw err;
+        }
+      }
+    },
+    async single<T>(text: string, params: readonly unknown[], setup: string, idempotent: boolean) {
+      if (closed) throw closedError();
+      const script = `BEGIN; ${setup} ${inlineParams(text, params)}; COMMIT`;
+      const giveUpAt = Date.now() + retryForMs;
+      for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
+        let client: pg.PoolClient;
+        try {
+          client = await checkOut();
+        } catch (err) {
+          if (closed) throw closedError();
+          if (!isConnectionError(err)) throw err;
+          markDown();
+          if (Date.now() + backoff > giveUpAt) throw unavailable(err);
+          await sleep(backoff);
+          continue;
+        }
+        try {
+          // The simple protocol answers each statement of the script: the last but one is ours.
+          const results = (await client.query(script)) as unknown as pg.QueryResult[];
+          checkIn(client);
+          markUp();
+          const r = results[results.length - 2];
+          return { rows: (r?.rows ?? []) as T[], rowCount: r?.rowCount ?? 0 };
+        } catch (err) {
+          if (isConnectionError(err)) {
+            checkIn(client, err as Error);
+            markDown();
+            // A write whose COMMIT may have run is never sent again.
+            if (!idempotent || Date.now() + backoff > giveUpAt) throw unavailable(err);
             await sleep(backoff);
             continue;
           }

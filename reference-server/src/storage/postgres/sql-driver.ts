@@ -26,6 +26,17 @@ export interface SqlDriver {
    * with BEGIN where the driver can, so it costs no extra round trip.
    */
   transaction<T>(fn: (client: SqlClient) => Promise<T>, setup?: string): Promise<T>;
+  /**
+   * Runs one statement as a transaction of its own, `setup` first, in one round trip where the
+   * driver can (BEGIN, setup, the statement with its parameters written in as literals, COMMIT,
+   * sent together). `idempotent` (a read): it may be sent again after a lost connection.
+   */
+  single?<T>(
+    text: string,
+    params: readonly unknown[],
+    setup: string,
+    idempotent: boolean,
+  ): Promise<SqlResult<T>>;
   /** Runs one statement outside an explicit transaction (schema changes, locks for migrations). */
   session<T>(fn: (client: SqlClient) => Promise<T>): Promise<T>;
   /** Calls `onPayload` for every NOTIFY on `channel` (from any connection, any process). */
