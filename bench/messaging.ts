@@ -75,6 +75,8 @@ async function acbLatency(hub: HubProcess, seconds: number) {
   const rate = 1000;
   const total = rate * seconds;
   let errors = 0;
+  const hubCpu0 = hub.cpuSeconds();
+  const tx0 = await hub.sqlTransactions();
   await openLoop(rate, total, (i) => {
     const from = i % ids.length;
     // Any agent but the sender, spread over all of them.
@@ -82,7 +84,18 @@ async function acbLatency(hub: HubProcess, seconds: number) {
     clients[from]?.sendTo(to, "lat", payload(now())).catch(() => errors++);
   });
   await waitFor(() => received >= total - errors, 10_000);
-  return { ...percentiles(samples), sent: total, received, errors };
+  // What one message cost the hub, whatever else loads the machine: CPU, and SQL transactions
+  // (sends, deliveries, acks and the streams' polls, all counted).
+  const hubCpuMsPerMessage = ((hub.cpuSeconds() - hubCpu0) * 1000) / Math.max(1, received);
+  const sqlTxPerMessage = ((await hub.sqlTransactions()) - tx0) / Math.max(1, received);
+  return {
+    ...percentiles(samples),
+    sent: total,
+    received,
+    errors,
+    hubCpuMsPerMessage,
+    sqlTxPerMessage,
+  };
 }
 
 async function acbThroughput(hub: HubProcess, seconds: number) {
@@ -139,9 +152,11 @@ async function acbThroughput(hub: HubProcess, seconds: number) {
   const t0 = now();
   const hubCpu0 = hub.cpuSeconds();
   const ownCpu0 = process.cpuUsage();
+  const tx0 = await hub.sqlTransactions();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const elapsed = (now() - t0) / 1000;
   const rate = (delivered - d0) / elapsed;
+  const sqlTxPerMessage = ((await hub.sqlTransactions()) - tx0) / Math.max(1, delivered - d0);
   // How busy each process was: on two cores, hub + clients near 2.0 means the machine is the limit.
   const ownCpu = process.cpuUsage(ownCpu0);
   const hubCores = (hub.cpuSeconds() - hubCpu0) / elapsed;
@@ -150,7 +165,16 @@ async function acbThroughput(hub: HubProcess, seconds: number) {
   await Promise.all(loops);
   await waitFor(() => delivered >= accepted, 20_000);
   for (const r of receivers) await r.close();
-  return { rate, accepted, delivered, hubCores, clientCores };
+  const hubCpuMsPerMessage = (hubCores * elapsed * 1000) / Math.max(1, delivered - d0);
+  return {
+    rate,
+    accepted,
+    delivered,
+    hubCores,
+    clientCores,
+    hubCpuMsPerMessage,
+    sqlTxPerMessage,
+  };
 }
 
 async function natsLatency(seconds: number) {
@@ -256,9 +280,13 @@ export default async function main(args: string[]): Promise<void> {
     ["send→deliver max ms", acb.max],
     ["messages measured", acb.count],
     ["send errors", acb.errors],
+    ["  hub CPU ms per message", acb.hubCpuMsPerMessage],
+    ["  SQL transactions per message", acb.sqlTxPerMessage],
     ["delivered msg/s (batched sends)", Math.round(tp.rate)],
     ["  hub CPU (cores) while at it", tp.hubCores],
     ["  clients CPU (cores) while at it", tp.clientCores],
+    ["  hub CPU ms per message", tp.hubCpuMsPerMessage],
+    ["  SQL transactions per message", tp.sqlTxPerMessage],
   ]);
   printTable("NATS (reference)", [
     ["core pub→sub p50 ms", nats.p50],
@@ -283,6 +311,10 @@ export default async function main(args: string[]): Promise<void> {
         throughput_msgs_per_s: Math.round(tp.rate),
         throughput_hub_cpu_cores: tp.hubCores,
         throughput_client_cpu_cores: tp.clientCores,
+        latency_hub_cpu_ms_per_message: acb.hubCpuMsPerMessage,
+        latency_sql_transactions_per_message: acb.sqlTxPerMessage,
+        throughput_hub_cpu_ms_per_message: tp.hubCpuMsPerMessage,
+        throughput_sql_transactions_per_message: tp.sqlTxPerMessage,
         nats_p50_ms: nats.p50,
         nats_p99_ms: nats.p99,
         nats_p999_ms: nats.p999,

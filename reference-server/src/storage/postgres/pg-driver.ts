@@ -201,9 +201,10 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
         }
       }
     },
-    async single<T>(text: string, params: readonly unknown[], setup: string, idempotent: boolean) {
+    async script(statements, setup, idempotent) {
       if (closed) throw closedError();
-      const script = `BEGIN; ${setup} ${inlineParams(text, params)}; COMMIT`;
+      const body = statements.map((s) => inlineParams(s.text, s.params)).join(";\n");
+      const script = `BEGIN; ${setup} ${body}; COMMIT`;
       const giveUpAt = Date.now() + retryForMs;
       for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
         let client: pg.PoolClient;
@@ -218,12 +219,15 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
           continue;
         }
         try {
-          // The simple protocol answers each statement of the script: the last but one is ours.
+          // The simple protocol answers each statement of the script; ours come before COMMIT.
           const results = (await client.query(script)) as unknown as pg.QueryResult[];
           checkIn(client);
           markUp();
-          const r = results[results.length - 2];
-          return { rows: (r?.rows ?? []) as T[], rowCount: r?.rowCount ?? 0 };
+          const n = results.length - 1;
+          return results.slice(n - statements.length, n).map((r) => ({
+            rows: r.rows as Record<string, unknown>[],
+            rowCount: r.rowCount ?? 0,
+          }));
         } catch (err) {
           if (isConnectionError(err)) {
             checkIn(client, err as Error);

@@ -200,10 +200,27 @@ async function claimWaiting(
     tenantId,
     expired.rows.map((r) => r.message_id),
   );
-  const r = await c.query<LeaseRow & { available_at: unknown; doc: unknown }>(
+  const r = await c.query(...claimStatement(tenantId, agentId, max, window, now, deadline));
+  return claimed(r.rows, deadline);
+}
+
+/**
+ * The statement that claims waiting, unexpired entries (see {@link claimWaiting}, which drops
+ * the expired ones first), returning each with its message.
+ */
+function claimStatement(
+  tenantId: string,
+  agentId: string,
+  max: number,
+  window: boolean,
+  now: number,
+  deadline: number,
+): [string, unknown[]] {
+  return [
     `WITH picked AS (
        SELECT seq FROM acb_deliveries
        WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING} AND available_at <= $3
+       AND expires_at > $3
        ORDER BY (attempts = 0), available_at, seq
        LIMIT greatest(0, $4::int - CASE WHEN $6::boolean THEN (
          SELECT count(*) FROM acb_deliveries
@@ -216,9 +233,13 @@ async function claimWaiting(
      RETURNING d.seq, d.message_id, d.attempts, d.expires_at, d.last_error, d.delivery_id,
        d.deadline, d.available_at, m.doc`,
     [tenantId, agentId, now, max, deadline, window],
-  );
-  const rows = r.rows;
-  rows.sort((a, b) => {
+  ];
+}
+
+/** Claimed rows as deliveries: due retries first (earliest first), then in queue order. */
+function claimed(rows: readonly Record<string, unknown>[], deadline: number): ClaimedDelivery[] {
+  const leases = rows as unknown as (LeaseRow & { available_at: unknown; doc: unknown })[];
+  const sorted = [...leases].sort((a, b) => {
     const ra = a.attempts > 1 ? 0 : 1;
     const rb = b.attempts > 1 ? 0 : 1;
     if (ra !== rb) return ra - rb;
@@ -226,12 +247,35 @@ async function claimWaiting(
       return num(a.available_at) - num(b.available_at);
     return num(a.seq) - num(b.seq);
   });
-  return rows.map((row) => ({
+  return sorted.map((row) => ({
     deliveryId: row.delivery_id ?? "",
     attempt: row.attempts,
     deadline,
     message: { ...decodeDoc<MessageRecord>(row.doc), expiresAt: num(row.expires_at) },
   }));
+}
+
+/** The statement that reads how many entries are in flight and the queue's next wake. */
+function statsStatement(tenantId: string, agentId: string): [string, unknown[]] {
+  return [
+    `SELECT count(*) FILTER (WHERE state = ${IN_FLIGHT}) AS n,
+       min(CASE WHEN state = ${IN_FLIGHT} THEN deadline ELSE available_at END)
+         FILTER (WHERE state = ${IN_FLIGHT} OR attempts > 0) AS t
+     FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2`,
+    [tenantId, agentId],
+  ];
+}
+
+function stats(rows: readonly Record<string, unknown>[]): {
+  inFlight: number;
+  nextWake: number | undefined;
+} {
+  const row = rows[0];
+  const t = row?.t;
+  return {
+    inFlight: num(row?.n ?? 0),
+    nextWake: t === null || t === undefined ? undefined : num(t),
+  };
 }
 
 export function createPgMessageStore(db: SqlDatabase): MessageStore {
@@ -463,43 +507,79 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
         return out;
       });
     },
-    poll: (tenantId, agentId, o) =>
-      db.tx(tenantId, async (c) => {
+    poll: async (tenantId, agentId, o) => {
+      // Usually one round trip: whether anything is overdue or expired, the claim (which leaves
+      // expired entries alone), and the stats after it.
+      const statement = ([text, params]: [string, unknown[]]) => ({ text, params });
+      const [check, claim, after] = await db.batch(
+        tenantId,
+        [
+          statement([
+            `SELECT EXISTS (SELECT 1 FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2
+                 AND state = ${IN_FLIGHT} AND deadline <= $3) AS overdue,
+               EXISTS (SELECT 1 FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2
+                 AND state = ${WAITING} AND expires_at <= $3) AS expired`,
+            [tenantId, agentId, o.now],
+          ]),
+          statement(claimStatement(tenantId, agentId, o.limit, true, o.now, o.deadline)),
+          statement(statsStatement(tenantId, agentId)),
+        ],
+        false,
+      );
+      const first = claimed(claim?.rows ?? [], o.deadline);
+      const flags = check?.rows[0] ?? {};
+      if (!flags.overdue && !flags.expired)
+        return { deliveries: first, ...stats(after?.rows ?? []) };
+      // Deadlines passed or messages expired: reap and drop them, then claim what the window
+      // still allows (due retries first).
+      return db.tx(tenantId, async (c) => {
         await reapOverdue(c, tenantId, agentId, o.now, o.maxAttempts);
-        const deliveries = await claimWaiting(
-          c,
-          tenantId,
-          agentId,
-          o.limit,
-          true,
-          o.now,
-          o.deadline,
-        );
-        const r = await c.query<{ n: unknown; t: unknown }>(
-          `SELECT count(*) FILTER (WHERE state = ${IN_FLIGHT}) AS n,
-             min(CASE WHEN state = ${IN_FLIGHT} THEN deadline ELSE available_at END)
-               FILTER (WHERE state = ${IN_FLIGHT} OR attempts > 0) AS t
-           FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2`,
-          [tenantId, agentId],
-        );
-        const row = r.rows[0];
-        return {
-          deliveries,
-          inFlight: num(row?.n ?? 0),
-          nextWake: row?.t === null || row?.t === undefined ? undefined : num(row.t),
-        };
-      }),
-    ack: (tenantId, agentId, deliveryIds, now) =>
-      settle(tenantId, agentId, deliveryIds, now, ACKED, async (c, ok) => {
-        await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
-          ok.map((row) => row.seq),
-        ]);
-        await dropUnreferenced(
-          c,
-          tenantId,
-          ok.map((row) => row.message_id),
-        );
-      }),
+        const more = await claimWaiting(c, tenantId, agentId, o.limit, true, o.now, o.deadline);
+        const r = await c.query(...statsStatement(tenantId, agentId));
+        return { deliveries: [...more, ...first], ...stats(r.rows) };
+      });
+    },
+    ack: async (tenantId, agentId, deliveryIds, now) => {
+      // One statement (one round trip): what settle() does for an ack. Each id is answered from
+      // the rows as they were before it ran (the first of repeated ids settles it; the others
+      // are "not-found", as with settle()).
+      const r = await db.one<{ outcome: SettleOutcome }>(
+        tenantId,
+        `WITH req AS (
+           SELECT id, ord FROM unnest($3::text[]) WITH ORDINALITY AS r(id, ord)),
+         live AS (
+           SELECT seq, message_id, delivery_id, deadline FROM acb_deliveries
+           WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}
+           AND delivery_id = ANY($3::text[]) FOR UPDATE),
+         ok AS (
+           DELETE FROM acb_deliveries d USING live WHERE d.seq = live.seq AND live.deadline > $4
+           RETURNING d.seq, d.message_id, d.delivery_id),
+         dropped AS (
+           DELETE FROM acb_messages m WHERE m.tenant_id = $1 AND m.id IN (SELECT message_id FROM ok)
+           AND NOT EXISTS (SELECT 1 FROM acb_deliveries x WHERE x.tenant_id = $1
+             AND x.message_id = m.id AND x.seq NOT IN (SELECT seq FROM ok))),
+         pruned AS (
+           DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id = $2 AND until <= $4),
+         kept AS (
+           INSERT INTO acb_settled (tenant_id, agent_id, delivery_id, how, until)
+           SELECT $1, $2, delivery_id, ${ACKED}, $5 FROM ok
+           ON CONFLICT (tenant_id, agent_id, delivery_id) DO UPDATE
+             SET how = EXCLUDED.how, until = EXCLUDED.until)
+         SELECT CASE
+           WHEN EXISTS (SELECT 1 FROM req e WHERE e.id = req.id AND e.ord < req.ord)
+             AND EXISTS (SELECT 1 FROM ok WHERE ok.delivery_id = req.id) THEN 'not-found'
+           WHEN EXISTS (SELECT 1 FROM ok WHERE ok.delivery_id = req.id) THEN 'ok'
+           WHEN EXISTS (SELECT 1 FROM live WHERE live.delivery_id = req.id) THEN 'stale'
+           ELSE coalesce((SELECT CASE WHEN s.how = ${ACKED} THEN 'ok' ELSE 'stale' END
+             FROM acb_settled s WHERE s.tenant_id = $1 AND s.agent_id = $2
+             AND s.delivery_id = req.id AND s.until > $4), 'not-found')
+         END AS outcome
+         FROM req ORDER BY req.ord`,
+        [tenantId, agentId, [...deliveryIds], now, now + SETTLED_RETENTION_MS],
+        false,
+      );
+      return r.rows.map((row) => row.outcome);
+    },
     nack: (tenantId, agentId, deliveryIds, now, options) =>
       settle(tenantId, agentId, deliveryIds, now, NACKED, async (c, ok) => {
         const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];

@@ -1,5 +1,5 @@
 import type { BackendMetricsHook } from "../backend-metrics.js";
-import type { SqlClient, SqlDriver, SqlResult } from "./sql-driver.js";
+import type { SqlClient, SqlDriver, SqlResult, SqlStatement } from "./sql-driver.js";
 
 /**
  * The tenant scope of a transaction that spans tenants (sweepers, lookups by a global id such as
@@ -48,15 +48,35 @@ export class SqlDatabase {
    * finite numbers, booleans, null, or arrays of strings or numbers. `idempotent` (a read, or a
    * write that may safely run twice): retried after a connection lost mid-way.
    */
-  one<T = Record<string, unknown>>(
+  async one<T = Record<string, unknown>>(
     tenantId: string,
     text: string,
     params: readonly unknown[],
     idempotent = true,
   ): Promise<SqlResult<T>> {
-    const single = this.driver.single?.bind(this.driver);
-    if (!single) return this.tx(tenantId, (c) => c.query<T>(text, [...params]));
-    const run = () => single<T>(text, params, this.setup(tenantId), idempotent);
+    const [r] = await this.batch(tenantId, [{ text, params }], idempotent);
+    return r as unknown as SqlResult<T>;
+  }
+
+  /**
+   * Statements as one transaction, scoped like {@link tx}, in one round trip to a PostgreSQL
+   * server (parameters as for {@link one}): for a step whose statements do not depend on each
+   * other's answers. Answers each statement's rows.
+   */
+  batch(
+    tenantId: string,
+    statements: readonly SqlStatement[],
+    idempotent = true,
+  ): Promise<SqlResult<Record<string, unknown>>[]> {
+    const script = this.driver.script?.bind(this.driver);
+    if (!script) {
+      return this.tx(tenantId, async (c) => {
+        const out: SqlResult<Record<string, unknown>>[] = [];
+        for (const s of statements) out.push(await c.query(s.text, [...s.params]));
+        return out;
+      });
+    }
+    const run = () => script(statements, this.setup(tenantId), idempotent);
     const metrics = this.metrics;
     if (!metrics) return run();
     const start = performance.now();
