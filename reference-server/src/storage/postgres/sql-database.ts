@@ -101,8 +101,8 @@ export class SqlDatabase {
   }
 
   private run<T>(tenantId: string, fn: (c: SqlClient) => Promise<T>): Promise<T> {
-    // PGlite runs as its superuser, whom row-level security never restricts, and serves one
-    // process: the setting would cost a statement per transaction and change nothing.
+    // PGlite without a role runs as its superuser, whom row-level security never restricts:
+    // the setting would cost a statement per transaction and change nothing.
     if (this.driver.kind === "pglite" && this.role === undefined) {
       return this.driver.transaction(fn);
     }
