@@ -1,7 +1,7 @@
-// The messaging benchmark (`npm run bench -- messaging [--quick] [--json] [--backend B]`).
+// The messaging benchmark (`npm run bench -- messaging [--quick] [--json] [--backend B] [--rate N]`).
 //
 // In one run, against a hub in its own process (embedded backend):
-//   1. send→deliver latency of 100-byte messages at a fixed offered rate of 1,000 msg/s across 50
+//   1. send→deliver latency of 100-byte messages at a fixed offered rate (1,000 msg/s) across 50
 //      agents (open loop: messages go out on a schedule whatever the answers; latency runs from the
 //      send call to the receiving handler, both in this process);
 //   2. the highest sustained delivered rate with batched sends (closed-loop producers, receivers
@@ -54,7 +54,7 @@ function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
   });
 }
 
-async function acbLatency(hub: HubProcess, seconds: number) {
+async function acbLatency(hub: HubProcess, seconds: number, rate: number) {
   const ids = Array.from({ length: 50 }, (_, i) => `lat-${i}`);
   const tokens = await provision(hub, ids);
   const clients: AcbClient[] = [];
@@ -72,7 +72,6 @@ async function acbLatency(hub: HubProcess, seconds: number) {
     await c.receive({ maxInFlight: 1000 }).ready;
     clients.push(c);
   }
-  const rate = 1000;
   const total = rate * seconds;
   let errors = 0;
   const hubCpu0 = hub.cpuSeconds();
@@ -177,7 +176,7 @@ async function acbThroughput(hub: HubProcess, seconds: number) {
   };
 }
 
-async function natsLatency(seconds: number) {
+async function natsLatency(seconds: number, rate: number) {
   const conns: NatsConnection[] = [];
   const samples: number[] = [];
   const warmupUntil = now() + 2000;
@@ -195,9 +194,9 @@ async function natsLatency(seconds: number) {
     await nc.flush();
     conns.push(nc);
   }
-  const total = 1000 * seconds;
+  const total = rate * seconds;
   const enc = new TextEncoder();
-  await openLoop(1000, total, (i) => {
+  await openLoop(rate, total, (i) => {
     const from = conns[i % conns.length];
     from?.publish(
       `bench.lat.${(i + 1) % conns.length}`,
@@ -251,12 +250,16 @@ export default async function main(args: string[]): Promise<void> {
   const throughputSeconds = quick ? 5 : 15;
   // --backend memory|pglite|postgres: where the hub keeps its state (a fresh store per run).
   const backend = benchBackend(args);
+  // --rate N: the offered rate of the latency measurement (default 1,000 msg/s).
+  const rateAt = args.indexOf("--rate");
+  const rate = rateAt === -1 ? 1000 : Number(args[rateAt + 1]);
+  if (!Number.isInteger(rate) || rate <= 0) throw new Error("--rate must be a positive integer");
 
   log(`backend: ${backend}`);
-  log(`latency: 50 agents, 1,000 msg/s offered, ${latencySeconds} s (first 2 s are warm-up)`);
+  log(`latency: 50 agents, ${rate} msg/s offered, ${latencySeconds} s (first 2 s are warm-up)`);
   let store = await backendArgs(backend);
   let hub = await startHubProcess(store.args);
-  const acb = await acbLatency(hub, latencySeconds);
+  const acb = await acbLatency(hub, latencySeconds, rate);
   await hub.stop();
   await store.dispose();
 
@@ -269,7 +272,7 @@ export default async function main(args: string[]): Promise<void> {
 
   log("NATS core pub→sub latency, same offered rate");
   const none = { p50: Number.NaN, p99: Number.NaN, p999: Number.NaN };
-  const nats = onlyAcb ? none : await natsLatency(latencySeconds);
+  const nats = onlyAcb ? none : await natsLatency(latencySeconds, rate);
   log("JetStream publish-with-ack throughput (memory storage, 256 in flight)");
   const js = onlyAcb ? { rate: Number.NaN } : await jetStreamThroughput(throughputSeconds);
 
@@ -320,6 +323,7 @@ export default async function main(args: string[]): Promise<void> {
         nats_p999_ms: nats.p999,
         jetstream_throughput_msgs_per_s: Math.round(js.rate),
         backend,
+        rate,
         quick,
       })}\n`,
     );

@@ -93,7 +93,12 @@ export async function startHubProcess(extraArgs: string[] = []): Promise<HubProc
     },
     stop: () =>
       new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
+        // A hub still draining a long backlog after 10 s is killed: the run is over.
+        const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        child.once("exit", () => {
+          clearTimeout(kill);
+          resolve();
+        });
         child.kill("SIGTERM");
       }),
   };
