@@ -138,7 +138,7 @@ export interface Hub {
    * Starts serving only the operator endpoints (/metrics, /healthz, /readyz) on an address of
    * their own, off the RPC port. Closed by {@link Hub.close}.
    */
-  listenOps(options?: { host?: string; port?: number }): Promise<Listener>;
+  listenOps(options?: Pick<ListenOptions, "host" | "port" | "timeouts">): Promise<Listener>;
   /** Mints a platform-admin access token (dev mode only). */
   issueAdminToken(ttlMs?: number): Promise<string>;
   /** Counters for observation: e.g. replies dropped because their Request call had ended. */
