@@ -184,10 +184,12 @@ function dockerfileFacts(text: string) {
 function checkDockerfile(text: string): string[] {
   const problems: string[] = [];
   const { ins, cmd, entrypoint, healthcheck } = dockerfileFacts(text);
-  const from = ins.filter((i) => i.op === "FROM").map((i) => i.args.split(/\s+/)[0] ?? "");
+  const from = ins.filter((i) => i.op === "FROM").map((i) => i.args.split(/\s+/));
   if (from.length < 2) problems.push("the Dockerfile is not multi-stage");
-  for (const image of from)
-    if (!/^node:24[.-]/.test(image)) problems.push(`stage image ${image} is not Node 24`);
+  const stages = from.map((f) => (f[1]?.toUpperCase() === "AS" ? f[2] : undefined));
+  for (const [image = ""] of from)
+    if (!/^node:24[.-]/.test(image) && !stages.includes(image))
+      problems.push(`stage image ${image} is neither Node 24 nor an earlier stage`);
   // The entrypoint is acb-hub, linked to the bin that reference-server/package.json declares.
   const bin = (JSON.parse(read("reference-server/package.json")) as { bin: Record<string, string> })
     .bin["acb-hub"];
@@ -220,6 +222,18 @@ function checkDockerfile(text: string): string[] {
   for (const w of workspaces.filter((w) => existsSync(join(root, w, "package.json"))))
     if (!copies.some((c) => c.startsWith(`${w}/package.json `)))
       problems.push(`the build stage does not copy ${w}/package.json before npm ci`);
+  // The runtime's node_modules come from a stage that installed the hub's production
+  // dependencies only.
+  const runsOf = new Map<string, string[]>();
+  let stage = "";
+  for (const i of ins) {
+    if (i.op === "FROM") stage = /\bAS\s+(\S+)/i.exec(i.args)?.[1] ?? "";
+    else if (i.op === "RUN") runsOf.set(stage, [...(runsOf.get(stage) ?? []), i.args]);
+  }
+  const modulesFrom = /^--from=(\S+) \S+ \.\/node_modules$/m.exec(copies.join("\n"))?.[1] ?? "";
+  const install = (runsOf.get(modulesFrom) ?? []).join(" ");
+  if (!/npm ci .*--omit=dev/.test(install) || !/--workspace reference-server\b/.test(install))
+    problems.push("the runtime's node_modules are not the hub's production dependencies");
   // The runtime stage has the hub and every workspace package it depends on, built.
   const hubPkg = JSON.parse(read("reference-server/package.json")) as {
     dependencies: Record<string, string>;
@@ -330,7 +344,9 @@ function checkCompose(text: string, haproxy: string): string[] {
     problems.push(`haproxy.cfg sends calls to ${servers.join(", ")}, not ${expected.join(", ")}`);
   if (!/http-check send meth GET uri \/readyz\b/.test(haproxy))
     problems.push("haproxy.cfg does not check /readyz");
-  if (!new RegExp(`default-server .*\\bcheck port ${flag(args0, "metrics-port")}\\b`).test(haproxy))
+  if (
+    !new RegExp(`http-check connect port ${flag(args0, "metrics-port")} proto h1\n`).test(haproxy)
+  )
     problems.push("haproxy.cfg does not check the nodes' --metrics-port");
   if (!/default-server .*\bproto h2\b/.test(haproxy))
     problems.push("haproxy.cfg does not speak HTTP/2 to the nodes (gRPC needs it)");
