@@ -10,6 +10,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Secret } from "kubernetes-models/v1/Secret";
+import { Service } from "kubernetes-models/v1/Service";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { type CommandName, isCommand, parseCommand } from "../src/cli-commands.js";
@@ -356,11 +361,35 @@ function checkCompose(text: string, haproxy: string): string[] {
   return problems;
 }
 
+/** The Kubernetes API's schema of each kind the manifests use (kubernetes-models). */
+const kubernetesSchemas: Record<string, (doc: Yaml) => { validate(): void }> = {
+  Deployment: (doc) => new Deployment(doc as never),
+  Service: (doc) => new Service(doc as never),
+  ConfigMap: (doc) => new ConfigMap(doc as never),
+  Secret: (doc) => new Secret(doc as never),
+  PodDisruptionBudget: (doc) => new PodDisruptionBudget(doc as never),
+};
+
 function checkKubernetes(files: Record<string, string>): string[] {
   const problems: string[] = [];
   const docs = Object.entries(files).flatMap(([name, text]) =>
     yamlDocuments(text, name).map((d) => ({ name, doc: d })),
   );
+  // Each object is valid by the API's schema (types, required fields, enums).
+  for (const { name, doc } of docs) {
+    const kind = String(doc["kind"]);
+    if (kind === "Kustomization") continue;
+    const model = kubernetesSchemas[kind];
+    if (model === undefined) {
+      problems.push(`${name}: no schema for kind ${kind}`);
+      continue;
+    }
+    try {
+      model(doc).validate();
+    } catch (err) {
+      problems.push(`${name}: ${kind} is invalid: ${(err as Error).message}`);
+    }
+  }
   const ofKind = (kind: string) => docs.filter((d) => d.doc["kind"] === kind).map((d) => d.doc);
   const [deployment] = ofKind("Deployment");
   const spec = obj(deployment?.["spec"]);
@@ -565,6 +594,14 @@ describe("deploy/", () => {
       );
       const healthcheck = edit(t.dockerfile, "9090/healthz", "9090/health");
       expect(checkDockerfile(healthcheck).join("\n")).toMatch(/HEALTHCHECK/);
+    });
+
+    it("a manifest the Kubernetes API would refuse", () => {
+      const deployment = t.kubernetes["deployment.yaml"] ?? "";
+      const wrongType = edit(deployment, "replicas: 3", 'replicas: "3"');
+      expect(checkKubernetes({ ...t.kubernetes, "deployment.yaml": wrongType }).join("\n")).toMatch(
+        /Deployment is invalid: .*replicas must be integer/,
+      );
     });
 
     it("a drain longer than the grace period, a node on its own Redis, a fourth HAProxy server", () => {
