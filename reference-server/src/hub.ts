@@ -423,6 +423,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       await Promise.all([...listeners].map((l) => l.close(closeOptions.deadlineMs)));
       listeners.clear();
       await backend.close();
+      metrics.close();
     },
   };
 }
