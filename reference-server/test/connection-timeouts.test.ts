@@ -8,10 +8,17 @@ import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHub, type Hub } from "../src/hub.js";
-import { silentLogger } from "../src/logger.js";
+import type { Logger } from "../src/logger.js";
 import { type DevCertificate, generateDevCertificate } from "../src/server/dev-cert.js";
 
 const timeouts = { headersMs: 300, bodyIdleMs: 300, idleMs: 300 };
+/** What the hub logged at level "error": a request closed for a timeout is not a hub failure. */
+const errors: string[] = [];
+const errorsTo: Logger = {
+  log(level, msg, fields) {
+    if (level === "error") errors.push(`${msg}: ${JSON.stringify(fields)}`);
+  },
+};
 let hub: Hub;
 let cert: DevCertificate;
 let plainPort: number;
@@ -20,7 +27,7 @@ let tlsPort: number;
 
 beforeAll(async () => {
   cert = await generateDevCertificate();
-  hub = await createHub({ logger: silentLogger });
+  hub = await createHub({ logger: errorsTo });
   const plain = await hub.listen({ port: 0, timeouts });
   plainPort = plain.port;
   plainUrl = plain.url;
@@ -29,6 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await hub?.close();
+  expect(errors).toEqual([]);
 });
 
 /** Resolves once the hub closes the socket; records whether the socket saw an error first. */
