@@ -84,6 +84,43 @@ describe("several hub URLs", () => {
     }
   });
 
+  it("sends a call again after an unknown outcome only when repeating it is safe", async () => {
+    const port = Number(new URL(bed.listener.url).port);
+    const a = await startTcpProxy(port);
+    const b = await startTcpProxy(port);
+    const c = await startTcpProxy(port);
+    proxies.push(a, b, c);
+    // HTTP/1.1: each call is one request on the connection, so "the next request" is the call.
+    // (A proxy that lost an answer also refuses its next connection, hence a third node.)
+    const client = createClient({
+      baseUrl: [a.url, b.url, c.url],
+      token: await bed.tokenFor("carol"),
+      httpVersion: "1.1",
+    });
+    try {
+      await client.register({ type: "worker", heartbeat: false });
+      // The hub creates the context, the answer is lost: creating again could make a second one,
+      // so the call fails, and the next call goes to the next node.
+      a.cutOnNextRequest();
+      const lost = await client.shareContext("note", { v: 1 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(lost).toBeInstanceOf(AcbError);
+      expect(client.hubUrl).toBe(b.url);
+      const made: string[] = [];
+      for await (const c of client.listContexts({ type: "note" })) made.push(c.id);
+      expect(made).toHaveLength(1);
+      // A read changes nothing: its lost answer is asked for again, through the next node.
+      b.cutOnNextRequest();
+      const read = await client.getContext(made[0] as string);
+      expect(read.value).toEqual({ v: 1 });
+      expect(client.hubUrl).toBe(c.url);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("moves streams and keyed sends to the next node when one goes away", async () => {
     const port = Number(new URL(bed.listener.url).port);
     const a = await startTcpProxy(port);

@@ -15,30 +15,54 @@ const notSentCodes = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
 
-/** Whether `err` (or an error it wraps) proves the request never reached a hub. */
-export function neverSent(err: unknown): boolean {
+/** Errors of the network stack that mean the connection dropped under the call. */
+const droppedCodes = new Set([
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ERR_HTTP2_STREAM_ERROR",
+  "ERR_HTTP2_SESSION_ERROR",
+  "ERR_HTTP2_INVALID_SESSION",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "UND_ERR_SOCKET",
+]);
+
+/** Whether `err`, or an error it wraps, carries a network error code of `codes`. */
+function causedBy(err: unknown, codes: Set<string>): boolean {
   const e = ConnectError.from(err);
   if (e.isWireError) return false;
   let cause: unknown = e.cause ?? err;
   for (let depth = 0; cause !== undefined && cause !== null && depth < 5; depth++) {
     const code = (cause as { code?: unknown }).code;
-    if (typeof code === "string" && notSentCodes.has(code)) return true;
+    if (typeof code === "string" && codes.has(code)) return true;
     cause = (cause as { cause?: unknown }).cause;
   }
   return false;
 }
 
+/** Whether `err` (or an error it wraps) proves the request never reached a hub. */
+export function neverSent(err: unknown): boolean {
+  return causedBy(err, notSentCodes);
+}
+
 /**
  * Whether `err` says the node that answered (or failed to) cannot serve now: UNAVAILABLE (a
  * draining hub, a hub whose backends are down, a refused or reset connection), or the connection
- * dropped under the call (HTTP/2 reports CANCEL, a cut body a protocol error). The next call, and
+ * dropped under the call (a reset socket; HTTP/2 reports CANCEL, a cut body a protocol error) or
+ * could not be made. The next call, and
  * the next stream attempt, then go to another node. The caller rules out its own cancellation.
  */
 export function nodeFailed(err: unknown): boolean {
   const e = ConnectError.from(err);
   if (e.code === Code.Unavailable) return true;
   if (e.isWireError) return false;
-  return e.code === Code.Canceled || e.rawMessage.startsWith("protocol error");
+  return (
+    e.code === Code.Canceled ||
+    e.rawMessage.startsWith("protocol error") ||
+    causedBy(e, droppedCodes) ||
+    neverSent(e)
+  );
 }
 
 /**
