@@ -6,6 +6,7 @@
 import { createServer } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AcbError, Code, createClient, type ReceivedMessage } from "../src/node.js";
+import { createClient as createWebClient } from "../src/web.js";
 import { startTestBed, type TestBed } from "./harness.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 
@@ -79,6 +80,21 @@ describe("several hub URLs", () => {
       expect(client.hubUrl).toBe(bed.listener.url);
       const sent = await client.sendTo("alice", "note", { n: 1 });
       expect(sent.messageId).not.toBe("");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("does the same over fetch (the web, Deno and Bun entry points)", async () => {
+    const dead = await deadUrl();
+    const client = createWebClient({
+      baseUrl: [dead, bed.listener.url],
+      token: await bed.tokenFor("dave"),
+    });
+    try {
+      await client.register({ type: "worker", heartbeat: false });
+      expect(client.hubUrl).toBe(bed.listener.url);
+      expect((await client.getAgent("dave")).id).toBe("dave");
     } finally {
       await client.close();
     }
