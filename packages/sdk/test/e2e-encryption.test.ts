@@ -1,6 +1,8 @@
 // End-to-end encryption through a real hub: what one agent encrypts, only its recipients read;
-// the hub's storage holds no plaintext; a changed stored byte, a missing or a wrong key each fail
-// with their E2E_* reason, and an undecryptable message is dead-lettered with it.
+// the hub's storage (what it hands its backend, and the tables of a SQL one, read back) holds no
+// plaintext of a context, a message or a large context; a changed stored byte, a missing or a
+// wrong key each fail with their E2E_* reason, and an undecryptable message is dead-lettered
+// with it.
 import { randomBytes } from "node:crypto";
 import {
   type Backend,
@@ -195,16 +197,47 @@ describe("end-to-end encryption through the hub", () => {
   });
 });
 
+/** What a SQL backend's database holds, read back: every row of every table, as text. */
+type TableDump = (tenantId: string) => Promise<string>;
+
+function sqlDump(db: {
+  tx<T>(
+    tenantId: string,
+    fn: (c: { query(text: string): Promise<{ rows: Record<string, unknown>[] }> }) => Promise<T>,
+  ): Promise<T>;
+}): TableDump {
+  return (tenantId) =>
+    db.tx(tenantId, async (c) => {
+      const tables = await c.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+      );
+      let dump = "";
+      for (const { table_name } of tables.rows) {
+        // A row as text: bytea in hex (\x…), jsonb and text as they are.
+        const rows = await c.query(`SELECT t::text AS row FROM "${String(table_name)}" t`);
+        for (const r of rows.rows) dump += `${String(r.row)}\n`;
+      }
+      return dump;
+    });
+}
+
+/** Whether `dump` holds `text`, as text or as the hex of its UTF-8 bytes (bytea). */
+const dumpHolds = (dump: string, text: string): boolean =>
+  dump.includes(text) || dump.includes(Buffer.from(text).toString("hex"));
+
 // The same checks on every backend the hub has: what reaches storage is ciphertext.
 const postgresUrl = testPostgresUrl();
 const backends: {
   name: string;
-  make: () => Promise<{ backend: Backend; drop(): Promise<void> }>;
+  make: () => Promise<{ backend: Backend; dump?: TableDump; drop(): Promise<void> }>;
 }[] = [
   { name: "memory", make: async () => ({ backend: createMemoryBackend(), drop: async () => {} }) },
   {
     name: "PGlite",
-    make: async () => ({ backend: await createPgliteBackend(), drop: async () => {} }),
+    make: async () => {
+      const backend = await createPgliteBackend();
+      return { backend, dump: sqlDump(backend.db), drop: async () => {} };
+    },
   },
   ...(postgresUrl
     ? [
@@ -218,7 +251,7 @@ const backends: {
               role: db.role,
               poolSize: 2,
             });
-            return { backend, drop: () => db.drop() };
+            return { backend, dump: sqlDump(backend.db), drop: () => db.drop() };
           },
         },
       ]
@@ -229,6 +262,7 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
   let bed: TestBed;
   let written: Uint8Array[];
   let drop: () => Promise<void>;
+  let dump: TableDump | undefined;
   let keys: Record<string, AgentKey>;
   const secret = `top-secret-${randomBytes(8).toString("hex")}`;
   const secretBytes = new TextEncoder().encode(secret);
@@ -252,6 +286,7 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
     written = [];
     const made = await make();
     drop = made.drop;
+    dump = made.dump;
     bed = await startTestBed({ backend: recordingBackend(made.backend, written) });
     keys = {
       alice: await generateAgentKey(),
@@ -280,8 +315,31 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
     for await (const c of bob.listContexts({ type: "plan" })) listed.push(c.value);
     expect(listed).toEqual([{ text: `${secret}-2` }]);
 
-    expect(written.length).toBeGreaterThan(0);
+    // An encrypted message waiting for bob, and an encrypted large context (blob chunks).
+    await alice.sendTo("bob", "note", { text: secret }, { encrypt: { to: ["bob"] } });
+    const large = new Uint8Array(256 * 1024);
+    large.set(secretBytes, 4321);
+    const blob = await alice
+      .streamContext("blob", { encrypt: { to: ["bob"] } })
+      .fromReader(large)
+      .send();
+    expect(Buffer.from(await readAll(bob.receiveContextStream(blob.id))).equals(large)).toBe(true);
+    // The control: the same kinds unencrypted, so the searches below can find what is there.
+    const plain = `plain-marker-${randomBytes(8).toString("hex")}`;
+    await alice.shareContext("plan", { text: plain });
+    await alice.sendTo("bob", "note", { text: plain });
+    const plainLarge = new Uint8Array(256 * 1024);
+    plainLarge.set(new TextEncoder().encode(plain), 4321);
+    await alice.streamContext("blob").fromReader(plainLarge).send();
+
+    // What the hub handed its storage, and (SQL backends) what the tables hold.
+    expect(anyContains(written, new TextEncoder().encode(plain))).toBe(true);
     expect(anyContains(written, secretBytes)).toBe(false);
+    if (dump) {
+      const tables = await dump(bed.tenantId);
+      expect(dumpHolds(tables, plain)).toBe(true);
+      expect(dumpHolds(tables, secret)).toBe(false);
+    }
 
     // Change one stored byte of the ciphertext.
     const stored = await bed.backend.contexts.get(bed.tenantId, shared.id);
