@@ -149,6 +149,7 @@ describe.runIf(pairs.length > 0)("end-to-end encryption across runtimes", () => 
         message: secret,
         largeOk: true,
       });
+      expect(read.events.at(-1)?.event).toBe("closed");
     },
     240_000,
   );
