@@ -36,6 +36,9 @@ export interface ClientOptions {
   interceptors?: Interceptor[];
 }
 
+/** Statuses whose responses have no body, and a Response of which cannot be given one. */
+const nullBodyStatus = new Set([101, 103, 204, 205, 304]);
+
 /**
  * `fetchImpl` with each response body tied to the request's signal: when the signal aborts, the
  * body errors with its reason, so a read waiting for the hub settles. Fetch should do this itself,
@@ -49,7 +52,7 @@ function withAbortableBodies(fetchImpl: typeof globalThis.fetch): typeof globalT
   return async (input, init) => {
     const response = await fetchImpl(input, init);
     const signal = init?.signal;
-    if (!signal || response.body === null) return response;
+    if (!signal || response.body === null || nullBodyStatus.has(response.status)) return response;
     return new Response(
       response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>(), { signal }),
       { status: response.status, statusText: response.statusText, headers: response.headers },
