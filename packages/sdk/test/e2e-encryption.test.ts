@@ -197,28 +197,41 @@ describe("end-to-end encryption through the hub", () => {
   });
 });
 
-/** What a SQL backend's database holds, read back: every row of every table, as text. */
-type TableDump = (tenantId: string) => Promise<string>;
+/** A SQL backend's database, as the test reads and changes it directly. */
+interface SqlTables {
+  /** Every row of every table, as text. */
+  dump(tenantId: string): Promise<string>;
+  /** Runs one statement in the tenant's scope. */
+  run(tenantId: string, text: string, params: unknown[]): Promise<void>;
+}
 
-function sqlDump(db: {
+function sqlTables(db: {
   tx<T>(
     tenantId: string,
-    fn: (c: { query(text: string): Promise<{ rows: Record<string, unknown>[] }> }) => Promise<T>,
+    fn: (c: {
+      query(text: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+    }) => Promise<T>,
   ): Promise<T>;
-}): TableDump {
-  return (tenantId) =>
-    db.tx(tenantId, async (c) => {
-      const tables = await c.query(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
-      );
-      let dump = "";
-      for (const { table_name } of tables.rows) {
-        // A row as text: bytea in hex (\x…), jsonb and text as they are.
-        const rows = await c.query(`SELECT t::text AS row FROM "${String(table_name)}" t`);
-        for (const r of rows.rows) dump += `${String(r.row)}\n`;
-      }
-      return dump;
-    });
+}): SqlTables {
+  return {
+    run: (tenantId, text, params) =>
+      db.tx(tenantId, async (c) => {
+        await c.query(text, params);
+      }),
+    dump: (tenantId) =>
+      db.tx(tenantId, async (c) => {
+        const tables = await c.query(
+          "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+        );
+        let dump = "";
+        for (const { table_name } of tables.rows) {
+          // A row as text: bytea in hex (\x…), jsonb and text as they are.
+          const rows = await c.query(`SELECT t::text AS row FROM "${String(table_name)}" t`);
+          for (const r of rows.rows) dump += `${String(r.row)}\n`;
+        }
+        return dump;
+      }),
+  };
 }
 
 /** Whether `dump` holds `text`, as text or as the hex of its UTF-8 bytes (bytea). */
@@ -229,14 +242,14 @@ const dumpHolds = (dump: string, text: string): boolean =>
 const postgresUrl = testPostgresUrl();
 const backends: {
   name: string;
-  make: () => Promise<{ backend: Backend; dump?: TableDump; drop(): Promise<void> }>;
+  make: () => Promise<{ backend: Backend; sql?: SqlTables; drop(): Promise<void> }>;
 }[] = [
   { name: "memory", make: async () => ({ backend: createMemoryBackend(), drop: async () => {} }) },
   {
     name: "PGlite",
     make: async () => {
       const backend = await createPgliteBackend();
-      return { backend, dump: sqlDump(backend.db), drop: async () => {} };
+      return { backend, sql: sqlTables(backend.db), drop: async () => {} };
     },
   },
   ...(postgresUrl
@@ -251,7 +264,7 @@ const backends: {
               role: db.role,
               poolSize: 2,
             });
-            return { backend, dump: sqlDump(backend.db), drop: () => db.drop() };
+            return { backend, sql: sqlTables(backend.db), drop: () => db.drop() };
           },
         },
       ]
@@ -262,7 +275,7 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
   let bed: TestBed;
   let written: Uint8Array[];
   let drop: () => Promise<void>;
-  let dump: TableDump | undefined;
+  let sql: SqlTables | undefined;
   let keys: Record<string, AgentKey>;
   const secret = `top-secret-${randomBytes(8).toString("hex")}`;
   const secretBytes = new TextEncoder().encode(secret);
@@ -286,7 +299,7 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
     written = [];
     const made = await make();
     drop = made.drop;
-    dump = made.dump;
+    sql = made.sql;
     bed = await startTestBed({ backend: recordingBackend(made.backend, written) });
     keys = {
       alice: await generateAgentKey(),
@@ -317,11 +330,12 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
 
     // An encrypted message waiting for bob, and an encrypted large context (blob chunks).
     await alice.sendTo("bob", "note", { text: secret }, { encrypt: { to: ["bob"] } });
-    const large = new Uint8Array(256 * 1024);
+    const large = new Uint8Array(MiB);
     large.set(secretBytes, 4321);
     const blob = await alice
       .streamContext("blob", { encrypt: { to: ["bob"] } })
       .fromReader(large)
+      .withChunkSize(64 * 1024)
       .send();
     expect(Buffer.from(await readAll(bob.receiveContextStream(blob.id))).equals(large)).toBe(true);
     // The control: the same kinds unencrypted, so the searches below can find what is there.
@@ -335,8 +349,8 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
     // What the hub handed its storage, and (SQL backends) what the tables hold.
     expect(anyContains(written, new TextEncoder().encode(plain))).toBe(true);
     expect(anyContains(written, secretBytes)).toBe(false);
-    if (dump) {
-      const tables = await dump(bed.tenantId);
+    if (sql) {
+      const tables = await sql.dump(bed.tenantId);
       expect(dumpHolds(tables, plain)).toBe(true);
       expect(dumpHolds(tables, secret)).toBe(false);
     }
@@ -351,5 +365,23 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
     const swap = await bed.backend.contexts.replace(tampered, stored.revision, new Uint8Array());
     expect(swap.ok).toBe(true);
     expect(await reasonOf(bob.getContext(shared.id))).toBe("E2E_TAMPERED");
+
+    // The same for a large context, in its stored chunks (SQL backends, whose tables the test
+    // can change): the hub serves the changed bytes, and decryption refuses them.
+    if (sql) {
+      const ref = (await bed.backend.contexts.get(bed.tenantId, blob.id))?.storageRef;
+      if (!ref) throw new Error("large context not stored as a blob");
+      const at = 100_000;
+      await sql.run(
+        bed.tenantId,
+        `UPDATE acb_blob_chunks SET data = set_byte(data, ($2 - "offset")::int, get_byte(data, ($2 - "offset")::int) # 1)
+         WHERE key = $1 AND published AND "offset" <= $2 AND $2 < "offset" + length(data)`,
+        [ref.key, at],
+      );
+      // Stored in 64 KiB chunks, the changed segment (the second) arrives, and fails, long before
+      // the hub's own check of the whole object at rest would end the stream with DATA_LOSS.
+      const read = readAll(bob.receiveContextStream(blob.id));
+      expect(await reasonOf(read)).toBe("E2E_TAMPERED");
+    }
   });
 });
