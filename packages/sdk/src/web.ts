@@ -40,6 +40,30 @@ export interface ClientOptions {
   interceptors?: Interceptor[];
 }
 
+/** Statuses whose responses have no body, and a Response of which cannot be given one. */
+const nullBodyStatus = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * `fetchImpl` with each response body tied to the request's signal: when the signal aborts, the
+ * body errors with its reason, so a read waiting for the hub settles. Fetch should do this itself,
+ * but Deno (2.x) can lose the link: the request it builds holds a signal of its own that follows
+ * ours through a weak reference only, and once that request is garbage-collected an abort no
+ * longer reaches the body. A Receive stream with nothing to deliver then never ends, and
+ * `receiver.close()` waits forever. Piping the body through an identity stream with our signal
+ * holds the link strongly, in every runtime.
+ */
+function withAbortableBodies(fetchImpl: typeof globalThis.fetch): typeof globalThis.fetch {
+  return async (input, init) => {
+    const response = await fetchImpl(input, init);
+    const signal = init?.signal;
+    if (!signal || response.body === null || nullBodyStatus.has(response.status)) return response;
+    return new Response(
+      response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>(), { signal }),
+      { status: response.status, statusText: response.statusText, headers: response.headers },
+    );
+  };
+}
+
 /** Creates a client that talks to the hub over fetch. Bad options fail with an AcbError. */
 export function createClient(options: ClientOptions): AcbClient {
   const endpoints = checkBaseUrls(options?.baseUrl).map((baseUrl) => ({
@@ -47,7 +71,8 @@ export function createClient(options: ClientOptions): AcbClient {
     transport: createConnectTransport({
       baseUrl,
       useBinaryFormat: !(options.useJson ?? false),
-      ...(options.fetch && { fetch: options.fetch }),
+      // Looked up at each call, as connect-web does, so a fetch installed later is used.
+      fetch: withAbortableBodies(options.fetch ?? ((input, init) => globalThis.fetch(input, init))),
       ...(options.interceptors && { interceptors: options.interceptors }),
     }),
   }));
