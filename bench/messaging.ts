@@ -1,9 +1,9 @@
 // The messaging benchmark (`npm run bench -- messaging [--quick] [--json] [--backend B]
-// [--nodes N]`; with --nodes, N hub processes of one production-preset hub, clients spread over
-// them).
+// [--rate N] [--nodes N]`; with --nodes, N hub processes of one production-preset hub, clients
+// spread over them).
 //
 // In one run, against a hub in its own process (embedded backend):
-//   1. send→deliver latency of 100-byte messages at a fixed offered rate of 1,000 msg/s across 50
+//   1. send→deliver latency of 100-byte messages at a fixed offered rate (1,000 msg/s) across 50
 //      agents (open loop: messages go out on a schedule whatever the answers; latency runs from the
 //      send call to the receiving handler, both in this process);
 //   2. the highest sustained delivered rate with batched sends (closed-loop producers, receivers
@@ -62,7 +62,7 @@ function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
   });
 }
 
-async function acbLatency(hub: HubNodes, seconds: number) {
+async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   const ids = Array.from({ length: 50 }, (_, i) => `lat-${i}`);
   const tokens = await provision(hub, ids);
   const clients: AcbClient[] = [];
@@ -80,9 +80,10 @@ async function acbLatency(hub: HubNodes, seconds: number) {
     await c.receive({ maxInFlight: 1000 }).ready;
     clients.push(c);
   }
-  const rate = 1000;
   const total = rate * seconds;
   let errors = 0;
+  const hubCpu0 = hub.cpuSeconds();
+  const tx0 = await hub.sqlTransactions();
   await openLoop(rate, total, (i) => {
     const from = i % ids.length;
     // Any agent but the sender, spread over all of them.
@@ -90,7 +91,18 @@ async function acbLatency(hub: HubNodes, seconds: number) {
     clients[from]?.sendTo(to, "lat", payload(now())).catch(() => errors++);
   });
   await waitFor(() => received >= total - errors, 10_000);
-  return { ...percentiles(samples), sent: total, received, errors };
+  // What one message cost the hub, whatever else loads the machine: CPU, and SQL transactions
+  // (sends, deliveries, acks and the streams' polls, all counted).
+  const hubCpuMsPerMessage = ((hub.cpuSeconds() - hubCpu0) * 1000) / Math.max(1, received);
+  const sqlTxPerMessage = ((await hub.sqlTransactions()) - tx0) / Math.max(1, received);
+  return {
+    ...percentiles(samples),
+    sent: total,
+    received,
+    errors,
+    hubCpuMsPerMessage,
+    sqlTxPerMessage,
+  };
 }
 
 async function acbThroughput(hub: HubNodes, seconds: number) {
@@ -147,9 +159,11 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
   const t0 = now();
   const hubCpu0 = hub.cpuSeconds();
   const ownCpu0 = process.cpuUsage();
+  const tx0 = await hub.sqlTransactions();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const elapsed = (now() - t0) / 1000;
   const rate = (delivered - d0) / elapsed;
+  const sqlTxPerMessage = ((await hub.sqlTransactions()) - tx0) / Math.max(1, delivered - d0);
   // How busy each process was: on two cores, hub + clients near 2.0 means the machine is the limit.
   const ownCpu = process.cpuUsage(ownCpu0);
   const hubCores = (hub.cpuSeconds() - hubCpu0) / elapsed;
@@ -158,10 +172,19 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
   await Promise.all(loops);
   await waitFor(() => delivered >= accepted, 20_000);
   for (const r of receivers) await r.close();
-  return { rate, accepted, delivered, hubCores, clientCores };
+  const hubCpuMsPerMessage = (hubCores * elapsed * 1000) / Math.max(1, delivered - d0);
+  return {
+    rate,
+    accepted,
+    delivered,
+    hubCores,
+    clientCores,
+    hubCpuMsPerMessage,
+    sqlTxPerMessage,
+  };
 }
 
-async function natsLatency(seconds: number) {
+async function natsLatency(seconds: number, rate: number) {
   const conns: NatsConnection[] = [];
   const samples: number[] = [];
   const warmupUntil = now() + 2000;
@@ -179,9 +202,9 @@ async function natsLatency(seconds: number) {
     await nc.flush();
     conns.push(nc);
   }
-  const total = 1000 * seconds;
+  const total = rate * seconds;
   const enc = new TextEncoder();
-  await openLoop(1000, total, (i) => {
+  await openLoop(rate, total, (i) => {
     const from = conns[i % conns.length];
     from?.publish(
       `bench.lat.${(i + 1) % conns.length}`,
@@ -235,14 +258,18 @@ export default async function main(args: string[]): Promise<void> {
   const throughputSeconds = quick ? 5 : 15;
   // --backend memory|pglite|postgres: where the hub keeps its state (a fresh store per run).
   const backend = benchBackend(args);
+  // --rate N: the offered rate of the latency measurement (default 1,000 msg/s).
+  const rateAt = args.indexOf("--rate");
+  const rate = rateAt === -1 ? 1000 : Number(args[rateAt + 1]);
+  if (!Number.isInteger(rate) || rate <= 0) throw new Error("--rate must be a positive integer");
   // --nodes N (production only): N hub processes of one hub.
   const nodes = benchNodes(args, backend);
 
   log(`backend: ${backend}${nodes > 1 ? `, ${nodes} nodes` : ""}`);
-  log(`latency: 50 agents, 1,000 msg/s offered, ${latencySeconds} s (first 2 s are warm-up)`);
+  log(`latency: 50 agents, ${rate} msg/s offered, ${latencySeconds} s (first 2 s are warm-up)`);
   let store = await backendArgs(backend);
   let hub = await startHubNodes(store.args, nodes);
-  const acb = await acbLatency(hub, latencySeconds);
+  const acb = await acbLatency(hub, latencySeconds, rate);
   await hub.stop();
   await store.dispose();
 
@@ -255,7 +282,7 @@ export default async function main(args: string[]): Promise<void> {
 
   log("NATS core pub→sub latency, same offered rate");
   const none = { p50: Number.NaN, p99: Number.NaN, p999: Number.NaN };
-  const nats = onlyAcb ? none : await natsLatency(latencySeconds);
+  const nats = onlyAcb ? none : await natsLatency(latencySeconds, rate);
   log("JetStream publish-with-ack throughput (memory storage, 256 in flight)");
   const js = onlyAcb ? { rate: Number.NaN } : await jetStreamThroughput(throughputSeconds);
 
@@ -267,9 +294,13 @@ export default async function main(args: string[]): Promise<void> {
     ["send→deliver max ms", acb.max],
     ["messages measured", acb.count],
     ["send errors", acb.errors],
+    ["  hub CPU ms per message", acb.hubCpuMsPerMessage],
+    ["  SQL transactions per message", acb.sqlTxPerMessage],
     ["delivered msg/s (batched sends)", Math.round(tp.rate)],
     ["  hub CPU (cores) while at it", tp.hubCores],
     ["  clients CPU (cores) while at it", tp.clientCores],
+    ["  hub CPU ms per message", tp.hubCpuMsPerMessage],
+    ["  SQL transactions per message", tp.sqlTxPerMessage],
   ]);
   printTable("NATS (reference)", [
     ["core pub→sub p50 ms", nats.p50],
@@ -294,11 +325,16 @@ export default async function main(args: string[]): Promise<void> {
         throughput_msgs_per_s: Math.round(tp.rate),
         throughput_hub_cpu_cores: tp.hubCores,
         throughput_client_cpu_cores: tp.clientCores,
+        latency_hub_cpu_ms_per_message: acb.hubCpuMsPerMessage,
+        latency_sql_transactions_per_message: acb.sqlTxPerMessage,
+        throughput_hub_cpu_ms_per_message: tp.hubCpuMsPerMessage,
+        throughput_sql_transactions_per_message: tp.sqlTxPerMessage,
         nats_p50_ms: nats.p50,
         nats_p99_ms: nats.p99,
         nats_p999_ms: nats.p999,
         jetstream_throughput_msgs_per_s: Math.round(js.rate),
         backend,
+        rate,
         nodes,
         quick,
       })}\n`,

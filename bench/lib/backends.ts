@@ -142,6 +142,8 @@ export async function startHubNodes(args: string[], count: number): Promise<HubN
     count,
     urlsFrom: (i) => urls.map((_, k) => urls[(i + k) % urls.length] as string),
     cpuSeconds: () => nodes.reduce((sum, n) => sum + n.cpuSeconds(), 0),
+    sqlTransactions: async () =>
+      (await Promise.all(nodes.map((n) => n.sqlTransactions()))).reduce((sum, n) => sum + n, 0),
     rssMB: () => nodes.reduce((sum, n) => sum + n.rssMB(), 0),
     peakRssMB: () => nodes.reduce((sum, n) => sum + n.peakRssMB(), 0),
     stop: async () => {

@@ -18,7 +18,24 @@ export interface HubProcess {
   peakRssMB(): number;
   /** CPU time the hub process has used so far (user + system), in seconds. */
   cpuSeconds(): number;
+  /**
+   * SQL transactions the hub has run so far (its acb_db_query_duration_seconds count: a statement
+   * sent on its own counts as one); 0 on the memory backend.
+   */
+  sqlTransactions(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** The sum of every series of `name` in a Prometheus text exposition. */
+export function metricTotal(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== " " && rest[0] !== "{") continue;
+    total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
 }
 
 function procStatusMB(pid: number, field: "VmRSS" | "VmHWM"): number {
@@ -70,9 +87,18 @@ export async function startHubProcess(extraArgs: string[] = []): Promise<HubProc
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
       return (Number(fields[11]) + Number(fields[12])) / 100;
     },
+    sqlTransactions: async () => {
+      const res = await fetch(`${info.url}/metrics`);
+      return metricTotal(await res.text(), "acb_db_query_duration_seconds_count");
+    },
     stop: () =>
       new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
+        // A hub still draining a long backlog after 10 s is killed: the run is over.
+        const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        child.once("exit", () => {
+          clearTimeout(kill);
+          resolve();
+        });
         child.kill("SIGTERM");
       }),
   };

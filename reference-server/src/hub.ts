@@ -263,6 +263,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     onError: (err) => logger.log("error", "meeting deadline check failed", { err }),
   });
   // Deadlines stored by a previous run (or another node) are armed, and applied when overdue.
+  await registry.resume();
   await meetings.resume();
   await contexts.resume();
   await conversations.resume();

@@ -9,10 +9,15 @@ import { ConversationService, ConversationState } from "@acb/gen/acb/v1/conversa
 import { UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
 import { MessageType, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
 import { Code, createClient } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateDevKeys } from "../src/auth/token-service.js";
 import { ManualClock } from "../src/clock.js";
-import { ContextEventKind, decodeContextChange } from "../src/domain/change-events.js";
+import {
+  AgentEventKind,
+  ContextEventKind,
+  decodeAgentChange,
+  decodeContextChange,
+} from "../src/domain/change-events.js";
 import { createHub, type Hub } from "../src/hub.js";
 import { silentLogger } from "../src/logger.js";
 import { createMemoryBackend } from "../src/storage/memory/memory-backend.js";
@@ -60,6 +65,22 @@ describe("hubs sharing one backend", () => {
     const other = await createHub({ logger: silentLogger });
     hubs.push(other);
     expect(other.epoch).not.toBe(a.hub.epoch);
+  });
+
+  it("an agent registered through one hub is announced OFFLINE once, by the other when the first is gone", async () => {
+    const { a, b, clock, backend, tenantId, agent } = await twoNodes();
+    await agent("sleepy", a);
+    await a.hub.close();
+    const offline = async () =>
+      (await backend.events.read(tenantId, "agents", 0, 100))
+        .map((e) => decodeAgentChange(e.data))
+        .filter((c) => c.kind === AgentEventKind.STATUS_CHANGED && c.agent.id === "sleepy");
+    // Past the presence timeout (tenant default) and the backstop sweep of hub b.
+    clock.advance(60_000);
+    await vi.waitFor(async () => expect(await offline()).toHaveLength(1));
+    clock.advance(60_000);
+    expect(await offline()).toHaveLength(1);
+    expect(b.hub.epoch).toBe(a.hub.epoch);
   });
 
   it("a message sent through one hub wakes a Receive open on the other, with no clock move", async () => {

@@ -12,6 +12,8 @@ interface Receiver {
   id: string;
   /** Ends the stream with `error` (e.g. replaced by a newer stream, agent unregistered). */
   end(error: ConnectError): void;
+  /** Wakes the stream when its flow-control window is full (a settlement freed a slot). */
+  settled(): void;
 }
 
 /** What the Receive loop yields. */
@@ -30,6 +32,13 @@ const KEEPALIVE_MS = 15_000;
  * through the backend's Notifier, so a stream on any node hears of a message stored by any node;
  * a stream also re-reads its queue every notificationPollMs in case a notification was lost. A
  * newer stream of the same agent, on any node, ends the older one.
+ *
+ * Each look at the queue is one MessageStore.poll (reap, claim, in-flight count and next wake in
+ * one step). A stream looks again only when woken, at its next deadline, or at the poll interval:
+ * a poll that claimed less than the window allowed has emptied what was deliverable, and one that
+ * filled the window waits for a settlement. Acks and nacks wake a stream only while its window is
+ * full (acks of a stream on this node without a notification at all); a changed tenant setting
+ * (ack deadline, attempts) reaches an open stream within notificationPollMs.
  */
 export class DeliveryEngine {
   private readonly receivers = new Map<string, Receiver>();
@@ -50,6 +59,16 @@ export class DeliveryEngine {
     await Promise.all([...agentIds].map((a) => notifier.publish(inboxChannel(tenantId, a))));
   }
 
+  /**
+   * Tells the agent's stream that deliveries were settled (slots of its window are free): the
+   * stream on this node directly, otherwise through the Notifier, to whichever node has it.
+   */
+  private async settled(tenantId: string, agentId: string): Promise<void> {
+    const local = this.receivers.get(key(tenantId, agentId));
+    if (local) local.settled();
+    else await this.hub.backend.notifier.publish(inboxChannel(tenantId, agentId), SETTLED);
+  }
+
   /** Whether the agent has a live stream on this node. */
   isReceiving(tenantId: string, agentId: string): boolean {
     return this.receivers.has(key(tenantId, agentId));
@@ -62,7 +81,7 @@ export class DeliveryEngine {
       deliveryIds,
       this.hub.clock.now(),
     );
-    await this.notify(identity.tenantId, [identity.agentId]);
+    await this.settled(identity.tenantId, identity.agentId);
     return out;
   }
 
@@ -115,6 +134,8 @@ export class DeliveryEngine {
 
     let ended: ConnectError | undefined;
     let woken = true;
+    /** Whether the last poll left the window full: only then does a settlement matter. */
+    let full = false;
     let resolveWait: (() => void) | undefined;
     const wake = () => {
       woken = true;
@@ -126,10 +147,15 @@ export class DeliveryEngine {
         ended = error;
         wake();
       },
+      settled() {
+        if (full) wake();
+      },
     };
     // Subscribed before the first read of the queue, so no message stored after it is missed.
     const { notifier } = this.hub.backend;
-    const unsubscribeInbox = await notifier.subscribe(inboxChannel(tenantId, agentId), wake);
+    const unsubscribeInbox = await notifier.subscribe(inboxChannel(tenantId, agentId), (payload) =>
+      payload === SETTLED ? receiver.settled() : wake(),
+    );
     const unsubscribeReceiver = await notifier.subscribe(
       receiverChannel(tenantId, agentId),
       (payload) => {
@@ -179,35 +205,33 @@ export class DeliveryEngine {
         maxInFlight: limit,
         ackDeadlineMs: tenant.settings.ackDeadlineMs,
       };
+      let settings = tenant.settings;
+      let settingsReadAt = clock.now();
       for (;;) {
         if (ended) throw ended;
         if (signal.aborted) return;
         woken = false;
         const now = clock.now();
-        const settings =
-          (await this.hub.backend.tenants.get(tenantId))?.settings ?? tenant.settings;
-        const due = await store.nextWake(tenantId, agentId);
-        if (due !== undefined && due <= now)
-          await store.reap(tenantId, agentId, now, settings.maxDeliveryAttempts);
-        const inFlight = await this.inFlight(tenantId, agentId);
-        if (inFlight < limit) {
-          const batch = await store.claim(
-            tenantId,
-            agentId,
-            limit - inFlight,
-            now,
-            now + settings.ackDeadlineMs,
-          );
-          if (batch.length > 0) {
-            lastSent = now;
-            yield { kind: "deliveries", deliveries: batch.map((d) => this.observed(identity, d)) };
-            continue;
-          }
+        if (now - settingsReadAt >= this.hub.limits.notificationPollMs) {
+          settings = (await this.hub.backend.tenants.get(tenantId))?.settings ?? settings;
+          settingsReadAt = now;
+        }
+        const polled = await store.poll(tenantId, agentId, {
+          limit,
+          now,
+          deadline: now + settings.ackDeadlineMs,
+          maxAttempts: settings.maxDeliveryAttempts,
+        });
+        full = polled.inFlight >= limit;
+        const batch = polled.deliveries;
+        if (batch.length > 0) {
+          lastSent = now;
+          yield { kind: "deliveries", deliveries: batch.map((d) => this.observed(identity, d)) };
         }
         if (woken) continue;
-        // Nothing to send: sleep until woken, the next deadline, the keepalive interval, or the
-        // next poll (a notification may be lost).
-        const next = await store.nextWake(tenantId, agentId);
+        // Nothing more to send for now: sleep until woken, the next deadline, the keepalive
+        // interval, or the next poll (a notification may be lost).
+        const next = polled.nextWake;
         const keepaliveAt = lastSent + KEEPALIVE_MS;
         const pollAt = clock.now() + this.hub.limits.notificationPollMs;
         const at = Math.min(next ?? keepaliveAt, keepaliveAt, pollAt);
@@ -255,11 +279,6 @@ export class DeliveryEngine {
     return headers === m.headers ? d : { ...d, message: { ...m, headers } };
   }
 
-  /** Deliveries of the agent currently in flight (sent, not yet settled or reaped). */
-  private async inFlight(tenantId: string, agentId: string): Promise<number> {
-    return this.hub.backend.messages.inFlight(tenantId, agentId);
-  }
-
   /** Ends every live stream (hub shutdown): clients reconnect to another node or after restart. */
   close(): void {
     for (const r of this.receivers.values()) {
@@ -270,6 +289,9 @@ export class DeliveryEngine {
     this.receivers.clear();
   }
 }
+
+/** The inbox payload of a settlement (ack): it wakes a stream only while its window is full. */
+const SETTLED = "settled";
 
 /** The receiver-channel payload that ends an unregistered agent's stream. */
 const UNREGISTERED = "unregistered";

@@ -1,10 +1,11 @@
 import { MessageType } from "@acb/gen/acb/v1/messaging_pb";
 import { type Identity, isAdmin } from "../auth/identity.js";
-import { Code, type ConnectError, hubError, notFound } from "../errors.js";
+import { Code, ConnectError, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type {
   DeadLetterRecord,
+  EnqueueItem,
   EnqueueOptions,
   EnqueueResult,
   MessageRecord,
@@ -62,19 +63,131 @@ export class Messaging {
     return this.sendWithTenant(identity, tenant, input);
   }
 
-  /** Sends items independently; each item's error is returned in its place. */
+  /**
+   * Sends items independently; each item's error is returned in its place. Runs of plain items
+   * (no conversation, not a reply to a waiting Request) are charged, stored and announced
+   * together; any other item is sent on its own between them, so items keep their order.
+   */
   async sendBatch(identity: Identity, inputs: SendInput[]): Promise<(SendResult | ConnectError)[]> {
     const tenant = await this.hub.tenant(identity.tenantId);
-    const out: (SendResult | ConnectError)[] = [];
-    // In item order, so items for one recipient keep their order.
-    for (const input of inputs) {
+    const out: (SendResult | ConnectError)[] = new Array(inputs.length);
+    let run: number[] = [];
+    const flush = async () => {
+      if (run.length > 0) await this.sendRun(identity, tenant, inputs, run, out);
+      run = [];
+    };
+    for (const [i, input] of inputs.entries()) {
+      const plain =
+        input.conversationId === "" &&
+        !(input.type === MessageType.RESPONSE && input.correlationId !== "");
+      if (plain) {
+        run.push(i);
+        continue;
+      }
+      await flush();
+      out[i] = await this.sendWithTenant(identity, tenant, input).catch(
+        (err: unknown) => err as ConnectError,
+      );
+    }
+    await flush();
+    return out;
+  }
+
+  /** Sends the plain items `indexes` of `inputs` together, writing each result into `out`. */
+  private async sendRun(
+    identity: Identity,
+    tenant: TenantRecord,
+    inputs: SendInput[],
+    indexes: number[],
+    out: (SendResult | ConnectError)[],
+  ): Promise<void> {
+    const now = this.hub.clock.now();
+    const started = performance.now();
+    const { backend } = this.hub;
+    // Retries inside the dedupe window answer at once, before any quota is charged.
+    const todo: { i: number; input: SendInput }[] = [];
+    for (const i of indexes) {
+      const input = inputs[i] as SendInput;
+      if (input.idempotencyKey !== "") {
+        const existing = await backend.idempotency.lookup(
+          identity.tenantId,
+          identity.agentId,
+          input.idempotencyKey,
+          now,
+        );
+        if (existing !== undefined) {
+          out[i] = { messageId: existing, duplicate: true };
+          continue;
+        }
+      }
+      todo.push({ i, input });
+    }
+    if (todo.length === 0) return;
+    const bytes = todo.reduce((n, t) => n + t.input.data.length, 0);
+    try {
+      await this.hub.quotas.chargeMessages(identity, todo.length, bytes, tenant);
+    } catch (err) {
+      // Over a limit together: item by item, so those that still fit go through.
+      for (const { i, input } of todo) {
+        out[i] =
+          err instanceof ConnectError && err.code === Code.ResourceExhausted
+            ? await this.sendWithTenant(identity, tenant, input).catch(
+                (e: unknown) => e as ConnectError,
+              )
+            : (err as ConnectError);
+      }
+      return;
+    }
+    const recipientsOf = new Map<string, Promise<string[]>>();
+    const items: (EnqueueItem & { i: number })[] = [];
+    for (const { i, input } of todo) {
+      const type = input.type === MessageType.UNSPECIFIED ? MessageType.EVENT : input.type;
+      const message = this.buildMessage(
+        identity,
+        tenant,
+        newId("msg_", now),
+        { ...input, type },
+        now,
+      );
+      const target = JSON.stringify(message.target);
+      let recipients = recipientsOf.get(target);
+      if (!recipients) {
+        recipients = this.recipientsOf(identity, message);
+        recipientsOf.set(target, recipients);
+      }
       try {
-        out.push(await this.sendWithTenant(identity, tenant, input));
+        items.push({
+          i,
+          message,
+          recipients: await recipients,
+          ...(input.idempotencyKey !== "" && {
+            idempotency: { expiresAt: now + tenant.settings.dedupeWindowMs, now },
+          }),
+        });
       } catch (err) {
-        out.push(err as ConnectError);
+        out[i] = err as ConnectError;
       }
     }
-    return out;
+    const results = await backend.messages.enqueueMany(items);
+    const woken = new Set<string>();
+    for (const [k, item] of items.entries()) {
+      const result = results[k];
+      const { message } = item;
+      if (result && !result.ok && "duplicateOf" in result) {
+        out[item.i] = { messageId: result.duplicateOf, duplicate: true };
+        continue;
+      }
+      for (const r of item.recipients) woken.add(r);
+      out[item.i] = { messageId: message.id, duplicate: false };
+      this.hub.metrics.messageSent(
+        identity.tenantId,
+        identity.agentId,
+        MessageType[message.type] ?? "UNSPECIFIED",
+        message.data.length,
+        (performance.now() - started) / 1000,
+      );
+    }
+    await this.delivery.notify(identity.tenantId, woken);
   }
 
   private async sendWithTenant(
@@ -120,6 +233,7 @@ export class Messaging {
 
     const stored = await this.deliver(
       identity,
+      tenant,
       message,
       dedupe ? { expiresAt: now + tenant.settings.dedupeWindowMs, now } : undefined,
     );
@@ -175,10 +289,11 @@ export class Messaging {
    */
   private async deliver(
     identity: Identity,
+    tenant: TenantRecord,
     message: MessageRecord,
     idempotency: EnqueueOptions["idempotency"],
   ): Promise<EnqueueResult> {
-    await this.hub.quotas.chargeMessage(identity, message.data.length);
+    await this.hub.quotas.chargeMessages(identity, 1, message.data.length, tenant);
     const recipients = await this.recipientsOf(identity, message);
     const result =
       message.conversationId === ""
@@ -275,7 +390,7 @@ export class Messaging {
         },
         start,
       );
-      await this.deliver(identity, message, undefined);
+      await this.deliver(identity, tenant, message, undefined);
       for (;;) {
         waiter.reset();
         const pending = await backend.requests.get(tenantId, requestId);

@@ -37,10 +37,17 @@ export class Quotas {
     private readonly tenantOf: (tenantId: string) => Promise<TenantRecord>,
   ) {}
 
-  /** Charges one message of `bytes` payload bytes sent by `identity`, and meters it. */
-  async chargeMessage(identity: Identity, bytes: number): Promise<void> {
-    const tenant = await this.tenantOf(identity.tenantId);
-    const q = tenant.quotas;
+  /**
+   * Charges `count` messages of `bytes` payload bytes in all, sent by `identity`, and meters them
+   * (all or none are charged). `tenant` saves reading the tenant again when the caller has it.
+   */
+  async chargeMessages(
+    identity: Identity,
+    count: number,
+    bytes: number,
+    tenant?: TenantRecord,
+  ): Promise<void> {
+    const q = (tenant ?? (await this.tenantOf(identity.tenantId))).quotas;
     const now = this.clock.now();
     const month = monthOf(now);
     await this.charge(identity, now, [
@@ -48,7 +55,7 @@ export class Quotas {
         identity,
         now,
         "msgs",
-        1,
+        count,
         q.agentMessagesPerMinute,
         q.tenantMessagesPerMinute,
       ),
@@ -62,13 +69,13 @@ export class Quotas {
       ),
       {
         key: `tenant:${identity.tenantId}:month-msgs`,
-        amount: 1,
+        amount: count,
         limit: q.messagesPerMonth,
         windowStart: month.start,
         windowEnd: month.end,
       },
     ]);
-    await this.meter(identity.tenantId, { messages: 1, bytes, storageDelta: 0 });
+    await this.meter(identity.tenantId, { messages: count, bytes, storageDelta: 0 });
   }
 
   /**
@@ -130,7 +137,13 @@ export class Quotas {
     ];
   }
 
-  private async charge(identity: Identity, now: number, charges: RateCharge[]): Promise<void> {
+  /**
+   * Charges the counters that have a limit. A counter without one is not kept (it would be one
+   * more write, on a row every send of the tenant shares): a limit set later counts from then on.
+   */
+  private async charge(identity: Identity, now: number, all: RateCharge[]): Promise<void> {
+    const charges = all.filter((ch) => ch.limit > 0);
+    if (charges.length === 0) return;
     const result = await this.backend.rateLimits.consume(charges);
     if (result.ok) return;
     const { refused, used } = result;

@@ -35,13 +35,23 @@ export interface AgentPage {
   nextPageToken: string;
 }
 
+/** How many due agents one presence sweep reads at a time. */
+const SWEEP_BATCH = 500;
+
+/** Every node sweeps at least this often, whatever moments it knows of. */
+const PRESENCE_BACKSTOP_MS = 30_000;
+
 /**
  * Registration, presence and discovery. Presence is derived from lastSeen and the tenant's presence
- * timeout whenever an agent is read; a timer per online agent also records the moment it goes
- * OFFLINE in the agents event stream so watchers hear about it.
+ * timeout whenever an agent is read. The moment an agent goes OFFLINE is stored with it
+ * (AgentRecord.offlineAt, moved by every registration, heartbeat and live stream): one timer, at
+ * the earliest stored moment this node knows, announces the due ones in the agents event stream
+ * (RegistryStore.listOfflineDue, then markOffline, which lets one node announce each), so any
+ * node, or this one after a restart, does it; every node also sweeps at least every 30 s, for
+ * moments stored by a node that died before announcing them.
  */
 export class Registry {
-  private readonly offlineTimers = new Map<string, Timer>();
+  private sweepTimer: { timer: Timer; at: number } | undefined;
   private readonly unregisteredListeners: ((tenantId: string, agentId: string) => Promise<void>)[] =
     [];
 
@@ -100,6 +110,7 @@ export class Registry {
       groups: input.groups,
       createdAt: existing?.createdAt ?? now,
       lastSeen: now,
+      offlineAt: now + tenant.settings.presenceTimeoutMs,
       sessionId: newId("ses_", now),
       ...(input.publicKeys.length > 0 && { publicKeys: input.publicKeys }),
     };
@@ -111,7 +122,7 @@ export class Registry {
       outcome: "success",
       details: { session: agent.sessionId, ...(existing && { replaced: existing.sessionId }) },
     });
-    this.scheduleOffline(agent, tenant);
+    this.scheduleSweep(agent.offlineAt);
     return { agent, tenant };
   }
 
@@ -132,9 +143,10 @@ export class Registry {
       agentId,
       this.hub.clock.now(),
       this.cameOnline(tenant),
+      tenant.settings.presenceTimeoutMs,
     );
     if (!agent) throw notFound("agent", agentId);
-    this.scheduleOffline(agent, tenant);
+    this.scheduleSweep(agent.offlineAt);
     return tenant;
   }
 
@@ -152,7 +164,6 @@ export class Registry {
       target: `agent/${agentId}`,
       outcome: "success",
     });
-    this.cancelOffline(removed);
     for (const listener of this.unregisteredListeners) await listener(identity.tenantId, agentId);
   }
 
@@ -173,9 +184,10 @@ export class Registry {
       agentId,
       this.hub.clock.now(),
       this.cameOnline(tenant),
+      tenant.settings.presenceTimeoutMs,
     );
     if (!agent) return;
-    this.scheduleOffline(agent, tenant);
+    this.scheduleSweep(agent.offlineAt);
   }
 
   async get(
@@ -217,10 +229,15 @@ export class Registry {
     };
   }
 
-  /** Stops presence timers (hub shutdown). */
+  /** Announces the offline moments that passed while no node watched, and arms the timer. */
+  async resume(): Promise<void> {
+    await this.sweep();
+  }
+
+  /** Stops the presence timer (hub shutdown). */
   close(): void {
-    for (const t of this.offlineTimers.values()) t.cancel();
-    this.offlineTimers.clear();
+    this.sweepTimer?.timer.cancel();
+    this.sweepTimer = undefined;
   }
 
   /** The change event of a registry write (stored by the write itself, in the same step). */
@@ -236,45 +253,37 @@ export class Registry {
         : this.event(after, AgentEventKind.STATUS_CHANGED, AgentStatus.ONLINE);
   }
 
-  /** Records an event that goes with no write (an agent observed to go offline). */
-  private async emit(agent: AgentRecord, kind: AgentEventKind, status: AgentStatus): Promise<void> {
-    await this.hub.backend.events.append(agent.tenantId, "agents", this.event(agent, kind, status));
-  }
-
-  private timerKey(agent: AgentRecord): string {
-    return `${agent.tenantId}\u0000${agent.id}`;
-  }
-
-  private cancelOffline(agent: AgentRecord): void {
-    const key = this.timerKey(agent);
-    this.offlineTimers.get(key)?.cancel();
-    this.offlineTimers.delete(key);
-  }
-
-  private scheduleOffline(agent: AgentRecord, tenant: TenantRecord): void {
-    this.cancelOffline(agent);
-    const key = this.timerKey(agent);
-    const due = agent.lastSeen + tenant.settings.presenceTimeoutMs - this.hub.clock.now();
-    this.offlineTimers.set(
-      key,
-      this.hub.clock.setTimer(due, () => {
-        this.offlineTimers.delete(key);
-        this.checkOffline(agent.tenantId, agent.id).catch((err: unknown) =>
-          this.hub.logger.log("error", "presence check failed", { err, agent_id: agent.id }),
-        );
-      }),
-    );
-  }
-
-  private async checkOffline(tenantId: string, agentId: string): Promise<void> {
-    const agent = await this.hub.backend.registry.get(tenantId, agentId);
-    const tenant = await this.hub.backend.tenants.get(tenantId);
-    if (!agent || !tenant) return;
-    if (this.statusOf(agent, tenant) === AgentStatus.OFFLINE) {
-      await this.emit(agent, AgentEventKind.STATUS_CHANGED, AgentStatus.OFFLINE);
-    } else {
-      this.scheduleOffline(agent, tenant);
+  /** Announces every stored offline moment that is due, then arms the timer for the earliest left. */
+  private async sweep(): Promise<void> {
+    const store = this.hub.backend.registry;
+    for (;;) {
+      const due = await store.listOfflineDue(this.hub.clock.now(), SWEEP_BATCH);
+      for (const agent of due) {
+        if (agent.offlineAt === undefined) continue;
+        const event = this.event(agent, AgentEventKind.STATUS_CHANGED, AgentStatus.OFFLINE);
+        await store.markOffline(agent.tenantId, agent.id, agent.offlineAt, event);
+      }
+      if (due.length < SWEEP_BATCH) break;
     }
+    const [next] = await store.listOfflineDue(Number.MAX_SAFE_INTEGER, 1);
+    // Also again after the backstop interval: the node that armed a moment stored since (on its
+    // own registration or heartbeat) may be gone.
+    const backstop = this.hub.clock.now() + PRESENCE_BACKSTOP_MS;
+    this.scheduleSweep(Math.min(next?.offlineAt ?? backstop, backstop));
+  }
+
+  /** Keeps one timer armed for the earliest offline moment this node knows of. */
+  private scheduleSweep(at: number | undefined): void {
+    if (at === undefined) return;
+    if (this.sweepTimer && this.sweepTimer.at <= at) return;
+    this.sweepTimer?.timer.cancel();
+    const timer = this.hub.clock.setTimer(Math.max(0, at - this.hub.clock.now()), () => {
+      this.sweepTimer = undefined;
+      this.sweep().catch((err: unknown) =>
+        this.hub.logger.log("error", "presence sweep failed", { err }),
+      );
+    });
+    this.sweepTimer = { timer, at };
   }
 }
 

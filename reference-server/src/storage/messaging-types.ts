@@ -95,6 +95,70 @@ export type EnqueueResult =
   /** The conversation moved past `expectedVersion` (or is gone): nothing was stored. */
   | { ok: false; conversationConflict: true };
 
+/** One message of {@link MessageStore.enqueueMany}. */
+export interface EnqueueItem {
+  message: MessageRecord;
+  recipients: readonly string[];
+  idempotency?: EnqueueOptions["idempotency"];
+}
+
+/** What {@link MessageStore.poll} does. */
+export interface PollOptions {
+  /** The stream's flow-control window: claims stop when this many are in flight. */
+  limit: number;
+  now: number;
+  /** The deadline of what this poll claims. */
+  deadline: number;
+  /** Reaped entries with this many attempts are dead-lettered. */
+  maxAttempts: number;
+}
+
+/** What {@link MessageStore.poll} found. */
+export interface PollResult {
+  deliveries: ClaimedDelivery[];
+  /** Entries in flight after the claim (the window is full when this reaches the limit). */
+  inFlight: number;
+  /** As {@link MessageStore.nextWake}, after the claim. */
+  nextWake: number | undefined;
+}
+
+/**
+ * {@link MessageStore.poll} from the store's separate steps (for backends where each is cheap).
+ * Entries claimed together share one deadline, so the next wake after a claim is the earlier of
+ * the one before and that deadline.
+ */
+export async function pollByParts(
+  store: Pick<MessageStore, "reap" | "claim" | "inFlight" | "nextWake">,
+  tenantId: string,
+  agentId: string,
+  o: PollOptions,
+): Promise<PollResult> {
+  const due = await store.nextWake(tenantId, agentId);
+  if (due !== undefined && due <= o.now) await store.reap(tenantId, agentId, o.now, o.maxAttempts);
+  const before = await store.inFlight(tenantId, agentId);
+  const deliveries =
+    before < o.limit
+      ? await store.claim(tenantId, agentId, o.limit - before, o.now, o.deadline)
+      : [];
+  return {
+    deliveries,
+    inFlight: before + deliveries.length,
+    nextWake: await store.nextWake(tenantId, agentId),
+  };
+}
+
+/** {@link MessageStore.enqueueMany} as one {@link MessageStore.enqueue} after the other. */
+export async function enqueueEach(
+  store: Pick<MessageStore, "enqueue">,
+  items: readonly EnqueueItem[],
+): Promise<EnqueueResult[]> {
+  const out: EnqueueResult[] = [];
+  for (const { message, recipients, idempotency } of items) {
+    out.push(await store.enqueue(message, recipients, idempotency ? { idempotency } : {}));
+  }
+  return out;
+}
+
 /**
  * Per-recipient queues over one message log. Each recipient's queue is FIFO for first attempts
  * (per sender→recipient order); claimed entries become in-flight with a deadline; entries past
@@ -149,6 +213,19 @@ export interface MessageStore {
     now: number,
     options: NackOptions,
   ): Promise<SettleOutcome[]>;
+  /**
+   * Stores several messages, each as {@link enqueue} would with its idempotency option (never a
+   * conversation), in item order, each with its own result. A SQL backend commits them in one
+   * transaction: a batched send costs one round of writes, not one per message.
+   */
+  enqueueMany(items: readonly EnqueueItem[]): Promise<EnqueueResult[]>;
+  /**
+   * One look at the agent's queue for its live stream, as one step where the backend can: reaps
+   * entries past their deadline (as {@link reap}), claims up to `limit` minus the entries in
+   * flight (as {@link claim}), and reports what is in flight afterwards and the queue's next wake
+   * (as {@link inFlight} and {@link nextWake}). {@link pollByParts} composes it from those.
+   */
+  poll(tenantId: string, agentId: string, options: PollOptions): Promise<PollResult>;
   /** Returns in-flight entries past their deadline to the queue, or dead-letters them. */
   reap(
     tenantId: string,

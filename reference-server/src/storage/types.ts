@@ -97,6 +97,12 @@ export interface AgentRecord {
    * absent on records written before the field existed.
    */
   publicKeys?: AgentPublicKeyRecord[];
+  /**
+   * When the agent goes OFFLINE unless heard from before (lastSeen + the tenant's presence
+   * timeout), while that has not been announced yet: any node's presence sweep finds it
+   * (RegistryStore.listOfflineDue) and announces it once (markOffline). Absent after.
+   */
+  offlineAt?: number;
 }
 
 /** One published key-agreement key (acb.v1.AgentPublicKey). */
@@ -151,7 +157,25 @@ export interface RegistryStore {
     agentId: string,
     at: number,
     event?: EventBuilder<[before: AgentRecord, after: AgentRecord]>,
+    /** With it, offlineAt becomes the new lastSeen + this (see AgentRecord.offlineAt). */
+    offlineAfterMs?: number,
   ): Promise<AgentRecord | undefined>;
+  /**
+   * Agents of every tenant whose offlineAt <= `dueBy`, earliest first, at most `limit`: the
+   * presence sweep of whichever node runs it.
+   */
+  listOfflineDue(dueBy: number, limit: number): Promise<AgentRecord[]>;
+  /**
+   * Announces that the agent went offline: when its offlineAt is still `offlineAt`, clears it
+   * and appends `event`, in one step; false otherwise (touched since, unregistered, or announced
+   * by another node already).
+   */
+  markOffline(
+    tenantId: string,
+    agentId: string,
+    offlineAt: number,
+    event: Uint8Array,
+  ): Promise<boolean>;
   /**
    * Removes the agent together with what only it owns: its message queue, in-flight deliveries,
    * dead letters and topic subscriptions. Appends `event(removed)`; returns what was removed.

@@ -5,6 +5,7 @@
 
 import type { Clock } from "../../clock.js";
 import type { HubFault } from "../../faults.js";
+import { enqueueEach, pollByParts } from "../messaging-types.js";
 import type { Backend, ClaimedDelivery, ContextStore, MessageStore } from "../types.js";
 
 /**
@@ -67,6 +68,9 @@ function faultyMessages(
     }
     return batch;
   };
+  // Composed of the wrapped steps, so every fault above applies to a stream's polls too.
+  wrapped.enqueueMany = (items) => enqueueEach(wrapped, items);
+  wrapped.poll = (tenantId, agentId, options) => pollByParts(wrapped, tenantId, agentId, options);
   if (faults.has("never-redeliver")) {
     wrapped.reap = async () => ({ redelivered: 0, deadLettered: 0 });
     // Nothing in flight will ever come back, so there is nothing to wake up for.

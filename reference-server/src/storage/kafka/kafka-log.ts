@@ -229,6 +229,20 @@ export function createKafkaLoggedMessageStore(log: KafkaLog, delivery: MessageSt
       });
       return delivery.enqueue(message, recipients, options);
     },
+    async enqueueMany(items) {
+      // Appended in item order (the log keeps it per sender), then stored together.
+      await Promise.all(
+        items.map(({ message, recipients }) =>
+          log.append({
+            tenantId: message.tenantId,
+            type: "messages",
+            key: message.senderId,
+            value: encodeMessage(message, recipients),
+          }),
+        ),
+      );
+      return delivery.enqueueMany(items);
+    },
   };
 }
 
@@ -273,7 +287,7 @@ export function logChangeEvents(
         await registry.put(agent, event);
         await copy(agent.tenantId, "agents", agent.id, event);
       },
-      async touch(tenantId, agentId, at, event) {
+      async touch(tenantId, agentId, at, event, offlineAfterMs) {
         // The builder runs inside the write (perhaps more than once, on a retried transaction):
         // keep what its last run made.
         let made: Uint8Array | undefined;
@@ -286,9 +300,15 @@ export function logChangeEvents(
               made = event(before, next);
               return made;
             }),
+          offlineAfterMs,
         );
         if (after) await copy(tenantId, "agents", agentId, made);
         return after;
+      },
+      async markOffline(tenantId, agentId, offlineAt, event) {
+        const marked = await registry.markOffline(tenantId, agentId, offlineAt, event);
+        if (marked) await copy(tenantId, "agents", agentId, event);
+        return marked;
       },
       async delete(tenantId, agentId, event) {
         let made: Uint8Array | undefined;

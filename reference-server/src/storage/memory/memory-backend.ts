@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createFsBlobStore, type FsBlobStoreOptions } from "../fs/fs-blob-store.js";
-import type { MessageStore } from "../messaging-types.js";
+import { enqueueEach, type MessageStore, pollByParts } from "../messaging-types.js";
 import type {
   AuthStore,
   Backend,
@@ -154,6 +154,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
       void queues.enqueue(message, recipients);
       return { ok: true };
     },
+    enqueueMany: (items) => enqueueEach(messages, items),
+    poll: (tenantId, agentId, options) => pollByParts(queues, tenantId, agentId, options),
   };
   const contexts = createMemoryContextStore(events);
   const auth = createMemoryAuthStore();

@@ -104,7 +104,8 @@ const key = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`
  * The queues alone: the memory backend wraps enqueue with idempotency keys and conversations
  * (memory-backend.ts). Every method body runs without awaiting, so a call is one step.
  */
-export interface MemoryMessageQueues extends Omit<MessageStore, "enqueue"> {
+export interface MemoryMessageQueues
+  extends Omit<MessageStore, "enqueue" | "enqueueMany" | "poll"> {
   enqueue(message: MessageRecord, recipients: readonly string[]): Promise<void>;
   deleteAgent(tenantId: string, agentId: string): Promise<void>;
   deleteTenant(tenantId: string): Promise<void>;

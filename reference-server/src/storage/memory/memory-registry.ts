@@ -45,13 +45,33 @@ export function createMemoryRegistryStore(
     async tenantsHolding(id, limit) {
       return agents.tenantsWith(id, limit);
     },
-    async touch(tenantId, agentId, at, event) {
+    async touch(tenantId, agentId, at, event, offlineAfterMs) {
       const a = agents.get(tenantId, agentId);
       if (!a) return undefined;
-      const touched = deepFreeze({ ...a, lastSeen: Math.max(a.lastSeen, at) });
+      const lastSeen = Math.max(a.lastSeen, at);
+      const touched = deepFreeze({
+        ...a,
+        lastSeen,
+        ...(offlineAfterMs !== undefined && { offlineAt: lastSeen + offlineAfterMs }),
+      });
       agents.set(tenantId, agentId, touched);
       emit(tenantId, event?.(a, touched));
       return touched;
+    },
+    async listOfflineDue(dueBy, limit) {
+      const due: AgentRecord[] = [];
+      for (const a of agents.allValues()) {
+        if (a.offlineAt !== undefined && a.offlineAt <= dueBy) due.push(a);
+      }
+      return due.sort((x, y) => (x.offlineAt ?? 0) - (y.offlineAt ?? 0)).slice(0, limit);
+    },
+    async markOffline(tenantId, agentId, offlineAt, event) {
+      const a = agents.get(tenantId, agentId);
+      if (!a || a.offlineAt !== offlineAt) return false;
+      const { offlineAt: _announced, ...rest } = a;
+      agents.set(tenantId, agentId, deepFreeze(rest));
+      emit(tenantId, event);
+      return true;
     },
     async delete(tenantId, agentId, event) {
       const removed = agents.delete(tenantId, agentId);

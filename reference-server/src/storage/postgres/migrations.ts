@@ -229,6 +229,23 @@ CREATE INDEX acb_settled_until ON acb_settled (tenant_id, agent_id, until);
 ${rowLevelSecurity(["acb_token_not_before", "acb_settled"])}
 `,
   },
+  {
+    version: 4,
+    name: "usage buckets in shards, agents' presence deadlines",
+    sql: `
+-- AgentRecord.offlineAt as a column, so any node's presence sweep finds what is due.
+ALTER TABLE acb_agents ADD COLUMN offline_at bigint;
+CREATE INDEX acb_agents_offline_at ON acb_agents (offline_at) WHERE offline_at IS NOT NULL;
+
+-- Sends of one tenant count into one of several rows of the hour (shard 1 and up, picked at
+-- random), so concurrent sends do not queue on one row lock; storage changes go to shard 0. A
+-- reading sums the shards; its storage total is that of the hour's latest write ('at').
+ALTER TABLE acb_usage_buckets ADD COLUMN shard smallint NOT NULL DEFAULT 0,
+  ADD COLUMN at bigint NOT NULL DEFAULT 0;
+ALTER TABLE acb_usage_buckets DROP CONSTRAINT acb_usage_buckets_pkey,
+  ADD PRIMARY KEY (tenant_id, start, shard);
+`,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -45,11 +45,10 @@ export function createPgTenantStore(db: SqlDatabase): TenantStore {
         );
         return r.rowCount === 1;
       }),
-    get: (id) =>
-      db.tx(id, async (c) => {
-        const r = await c.query<DocRow>("SELECT doc FROM acb_tenants WHERE tenant_id = $1", [id]);
-        return docs<TenantRecord>(r.rows)[0];
-      }),
+    get: async (id) => {
+      const r = await db.one<DocRow>(id, "SELECT doc FROM acb_tenants WHERE tenant_id = $1", [id]);
+      return docs<TenantRecord>(r.rows)[0];
+    },
     list: (afterId, limit) =>
       db.tx(ALL_TENANTS, async (c) => {
         const r = await c.query<DocRow>(
@@ -75,21 +74,21 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
     put: (a, event) =>
       db.tx(a.tenantId, async (c) => {
         await c.query(
-          `INSERT INTO acb_agents (tenant_id, id, doc) VALUES ($1, $2, $3)
-           ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc`,
-          [a.tenantId, a.id, encodeDoc(a)],
+          `INSERT INTO acb_agents (tenant_id, id, doc, offline_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc, offline_at = EXCLUDED.offline_at`,
+          [a.tenantId, a.id, encodeDoc(a), a.offlineAt ?? null],
         );
         await appendEvent(c, a.tenantId, "agents", event);
       }),
-    get: (tenantId, agentId) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<DocRow>(
-          "SELECT doc FROM acb_agents WHERE tenant_id = $1 AND id = $2",
-          [tenantId, agentId],
-        );
-        return docs<AgentRecord>(r.rows)[0];
-      }),
-    touch: (tenantId, agentId, at, event) =>
+    get: async (tenantId, agentId) => {
+      const r = await db.one<DocRow>(
+        tenantId,
+        "SELECT doc FROM acb_agents WHERE tenant_id = $1 AND id = $2",
+        [tenantId, agentId],
+      );
+      return docs<AgentRecord>(r.rows)[0];
+    },
+    touch: (tenantId, agentId, at, event, offlineAfterMs) =>
       db.tx(tenantId, async (c) => {
         // The row lock makes the before/after seen by `event` exact under concurrent touches.
         const r = await c.query<DocRow>(
@@ -98,17 +97,42 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
         );
         const before = docs<AgentRecord>(r.rows)[0];
         if (!before) return undefined;
-        const after = { ...before, lastSeen: Math.max(before.lastSeen, at) };
-        if (after.lastSeen !== before.lastSeen) {
-          await c.query("UPDATE acb_agents SET doc = $3 WHERE tenant_id = $1 AND id = $2", [
-            tenantId,
-            agentId,
-            encodeDoc(after),
-          ]);
+        const lastSeen = Math.max(before.lastSeen, at);
+        const after: AgentRecord = {
+          ...before,
+          lastSeen,
+          ...(offlineAfterMs !== undefined && { offlineAt: lastSeen + offlineAfterMs }),
+        };
+        if (after.lastSeen !== before.lastSeen || after.offlineAt !== before.offlineAt) {
+          await c.query(
+            "UPDATE acb_agents SET doc = $3, offline_at = $4 WHERE tenant_id = $1 AND id = $2",
+            [tenantId, agentId, encodeDoc(after), after.offlineAt ?? null],
+          );
         }
         const data = event?.(before, after);
         if (data) await appendEvent(c, tenantId, "agents", data);
         return after;
+      }),
+    listOfflineDue: (dueBy, limit) =>
+      db.tx(ALL_TENANTS, async (c) => {
+        const r = await c.query<DocRow>(
+          `SELECT doc FROM acb_agents WHERE offline_at <= $1
+           ORDER BY offline_at, tenant_id, id LIMIT $2`,
+          [dueBy, limit],
+        );
+        return docs<AgentRecord>(r.rows);
+      }),
+    markOffline: (tenantId, agentId, offlineAt, event) =>
+      db.tx(tenantId, async (c) => {
+        // The check and the change are one statement: of two nodes, one announces.
+        const r = await c.query(
+          `UPDATE acb_agents SET offline_at = NULL, doc = doc - 'offlineAt'
+           WHERE tenant_id = $1 AND id = $2 AND offline_at = $3`,
+          [tenantId, agentId, offlineAt],
+        );
+        if (r.rowCount !== 1) return false;
+        await appendEvent(c, tenantId, "agents", event);
+        return true;
       }),
     delete: (tenantId, agentId, event) =>
       db.tx(tenantId, async (c) => {
@@ -419,14 +443,14 @@ export function createPgAuthStore(db: SqlDatabase): AuthStore {
           [tenantId, subject, at],
         );
       }),
-    notBefore: (tenantId, subject) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<{ at: unknown }>(
-          `SELECT coalesce(max(at), 0) AS at FROM acb_token_not_before
-           WHERE tenant_id = $1 AND subject IN ('', $2)`,
-          [tenantId, subject],
-        );
-        return num(r.rows[0]?.at ?? 0);
-      }),
+    notBefore: async (tenantId, subject) => {
+      const r = await db.one<{ at: unknown }>(
+        tenantId,
+        `SELECT coalesce(max(at), 0) AS at FROM acb_token_not_before
+         WHERE tenant_id = $1 AND subject IN ('', $2)`,
+        [tenantId, subject],
+      );
+      return num(r.rows[0]?.at ?? 0);
+    },
   };
 }

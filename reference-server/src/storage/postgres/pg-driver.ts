@@ -1,5 +1,6 @@
 import pg from "pg";
 import { Code, hubError } from "../../errors.js";
+import { inlineParams } from "./sql-database.js";
 import type { SqlClient, SqlDriver } from "./sql-driver.js";
 
 /** Options of {@link createPgDriver}. */
@@ -219,6 +220,52 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
             options.onConflict?.(err as Error);
             await sleep(Math.random() * 20 * conflicts);
             continue;
+          }
+          throw err;
+        }
+      }
+    },
+    async script(statements, setup, idempotent) {
+      if (closed) throw closedError();
+      const body = statements.map((s) => inlineParams(s.text, s.params)).join(";\n");
+      const script = `BEGIN; ${setup} ${body}; COMMIT`;
+      const giveUpAt = Date.now() + retryForMs;
+      for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
+        let client: pg.PoolClient;
+        try {
+          client = await checkOut();
+        } catch (err) {
+          if (closed) throw closedError();
+          if (!isConnectionError(err)) throw err;
+          markDown();
+          if (Date.now() + backoff > giveUpAt) throw unavailable(err);
+          await sleep(backoff);
+          continue;
+        }
+        try {
+          // The simple protocol answers each statement of the script; ours come before COMMIT.
+          const results = (await client.query(script)) as unknown as pg.QueryResult[];
+          checkIn(client);
+          markUp();
+          const n = results.length - 1;
+          return results.slice(n - statements.length, n).map((r) => ({
+            rows: r.rows as Record<string, unknown>[],
+            rowCount: r.rowCount ?? 0,
+          }));
+        } catch (err) {
+          if (isConnectionError(err)) {
+            checkIn(client, err as Error);
+            markDown();
+            // A write whose COMMIT may have run is never sent again.
+            if (!idempotent || Date.now() + backoff > giveUpAt) throw unavailable(err);
+            await sleep(backoff);
+            continue;
+          }
+          try {
+            await client.query("ROLLBACK");
+            checkIn(client);
+          } catch (rollbackErr) {
+            checkIn(client, rollbackErr as Error);
           }
           throw err;
         }

@@ -3,6 +3,7 @@ import { newId } from "../../ids.js";
 import type {
   ClaimedDelivery,
   DeadLetterRecord,
+  EnqueueItem,
   EnqueueResult,
   MessageRecord,
   MessageStore,
@@ -90,6 +91,191 @@ async function remember(
      ON CONFLICT (tenant_id, agent_id, delivery_id) DO UPDATE SET how = EXCLUDED.how, until = EXCLUDED.until`,
     [tenantId, agentId, rows.map((row) => row.delivery_id ?? ""), how, now + SETTLED_RETENTION_MS],
   );
+}
+
+/**
+ * Takes the sender's idempotency key for `message` when it is free or expired; otherwise answers
+ * the message id of the live entry that holds it.
+ */
+async function takeKey(
+  c: SqlClient,
+  message: MessageRecord,
+  idem: { expiresAt: number; now: number },
+): Promise<string | undefined> {
+  const { tenantId, senderId, idempotencyKey } = message;
+  const taken = await c.query(
+    `INSERT INTO acb_idempotency (tenant_id, sender_id, key, message_id, expires_at)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (tenant_id, sender_id, key) DO UPDATE
+       SET message_id = EXCLUDED.message_id, expires_at = EXCLUDED.expires_at
+       WHERE acb_idempotency.expires_at <= $6`,
+    [tenantId, senderId, idempotencyKey, message.id, idem.expiresAt, idem.now],
+  );
+  if (taken.rowCount !== 1) {
+    const r = await c.query<{ message_id: string }>(
+      "SELECT message_id FROM acb_idempotency WHERE tenant_id = $1 AND sender_id = $2 AND key = $3",
+      [tenantId, senderId, idempotencyKey],
+    );
+    return r.rows[0]?.message_id ?? "";
+  }
+  // Expired keys of the tenant are pruned now and then (about one send in a hundred), so the
+  // table stays bounded by the dedupe window.
+  if (Math.random() < 0.01) {
+    await c.query("DELETE FROM acb_idempotency WHERE tenant_id = $1 AND expires_at <= $2", [
+      tenantId,
+      idem.now,
+    ]);
+  }
+  return undefined;
+}
+
+/** The statement and parameters that store messages and queue each for its recipients. */
+function storeStatement(
+  tenantId: string,
+  items: readonly { message: MessageRecord; recipients: readonly string[] }[],
+): [string, unknown[]] {
+  const agents: string[] = [];
+  const ids: string[] = [];
+  const expiries: number[] = [];
+  for (const { message, recipients } of items) {
+    for (const a of recipients) {
+      agents.push(a);
+      ids.push(message.id);
+      expiries.push(message.expiresAt);
+    }
+  }
+  // One statement however many messages; a queue's order is its rows' seq, given in item order.
+  return [
+    `WITH m AS (
+       INSERT INTO acb_messages (tenant_id, id, doc)
+       SELECT $1, m.id, m.doc::jsonb FROM unnest($2::text[], $3::text[]) AS m(id, doc)
+       ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc)
+     INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
+     SELECT $1, r.a, r.m, r.e FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS r(a, m, e, n)
+     ORDER BY r.n`,
+    [
+      tenantId,
+      items.map((i) => i.message.id),
+      items.map((i) => encodeDoc(i.message)),
+      agents,
+      ids,
+      expiries,
+    ],
+  ];
+}
+
+/** Stores messages and queues each for its recipients, inside the transaction of `c`. */
+async function store(
+  c: SqlClient,
+  tenantId: string,
+  items: readonly { message: MessageRecord; recipients: readonly string[] }[],
+): Promise<void> {
+  if (items.length === 0) return;
+  const [text, params] = storeStatement(tenantId, items);
+  await c.query(text, params);
+}
+
+/**
+ * Claims waiting entries of the agent (due retries first, earliest first, then new messages in
+ * queue order), at most `max`, or with `window` at most `max` minus the entries in flight; drops
+ * expired waiting entries first (never delivered). Reads each message in the same statement.
+ */
+async function claimWaiting(
+  c: SqlClient,
+  tenantId: string,
+  agentId: string,
+  max: number,
+  window: boolean,
+  now: number,
+  deadline: number,
+): Promise<ClaimedDelivery[]> {
+  const expired = await c.query<{ message_id: string }>(
+    `DELETE FROM acb_deliveries WHERE seq IN (
+       SELECT seq FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING}
+       AND expires_at <= $3 FOR UPDATE SKIP LOCKED) RETURNING message_id`,
+    [tenantId, agentId, now],
+  );
+  await dropUnreferenced(
+    c,
+    tenantId,
+    expired.rows.map((r) => r.message_id),
+  );
+  const r = await c.query(...claimStatement(tenantId, agentId, max, window, now, deadline));
+  return claimed(r.rows, deadline);
+}
+
+/**
+ * The statement that claims waiting, unexpired entries (see {@link claimWaiting}, which drops
+ * the expired ones first), returning each with its message.
+ */
+function claimStatement(
+  tenantId: string,
+  agentId: string,
+  max: number,
+  window: boolean,
+  now: number,
+  deadline: number,
+): [string, unknown[]] {
+  return [
+    `WITH picked AS (
+       SELECT seq FROM acb_deliveries
+       WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING} AND available_at <= $3
+       AND expires_at > $3
+       ORDER BY (attempts = 0), available_at, seq
+       LIMIT greatest(0, $4::int - CASE WHEN $6::boolean THEN (
+         SELECT count(*) FROM acb_deliveries
+         WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT})::int ELSE 0 END)
+       FOR UPDATE SKIP LOCKED)
+     UPDATE acb_deliveries d SET state = ${IN_FLIGHT}, attempts = d.attempts + 1, deadline = $5,
+       delivery_id = 'd' || d.seq || '.' || (d.attempts + 1)
+     FROM picked, acb_messages m
+     WHERE d.seq = picked.seq AND m.tenant_id = d.tenant_id AND m.id = d.message_id
+     RETURNING d.seq, d.message_id, d.attempts, d.expires_at, d.last_error, d.delivery_id,
+       d.deadline, d.available_at, m.doc`,
+    [tenantId, agentId, now, max, deadline, window],
+  ];
+}
+
+/** Claimed rows as deliveries: due retries first (earliest first), then in queue order. */
+function claimed(rows: readonly Record<string, unknown>[], deadline: number): ClaimedDelivery[] {
+  const leases = rows as unknown as (LeaseRow & { available_at: unknown; doc: unknown })[];
+  const sorted = [...leases].sort((a, b) => {
+    const ra = a.attempts > 1 ? 0 : 1;
+    const rb = b.attempts > 1 ? 0 : 1;
+    if (ra !== rb) return ra - rb;
+    if (ra === 0 && num(a.available_at) !== num(b.available_at))
+      return num(a.available_at) - num(b.available_at);
+    return num(a.seq) - num(b.seq);
+  });
+  return sorted.map((row) => ({
+    deliveryId: row.delivery_id ?? "",
+    attempt: row.attempts,
+    deadline,
+    message: { ...decodeDoc<MessageRecord>(row.doc), expiresAt: num(row.expires_at) },
+  }));
+}
+
+/** The statement that reads how many entries are in flight and the queue's next wake. */
+function statsStatement(tenantId: string, agentId: string): [string, unknown[]] {
+  return [
+    `SELECT count(*) FILTER (WHERE state = ${IN_FLIGHT}) AS n,
+       min(CASE WHEN state = ${IN_FLIGHT} THEN deadline ELSE available_at END)
+         FILTER (WHERE state = ${IN_FLIGHT} OR attempts > 0) AS t
+     FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2`,
+    [tenantId, agentId],
+  ];
+}
+
+function stats(rows: readonly Record<string, unknown>[]): {
+  inFlight: number;
+  nextWake: number | undefined;
+} {
+  const row = rows[0];
+  const t = row?.t;
+  return {
+    inFlight: num(row?.n ?? 0),
+    nextWake: t === null || t === undefined ? undefined : num(t),
+  };
 }
 
 export function createPgMessageStore(db: SqlDatabase): MessageStore {
@@ -186,37 +372,71 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       return outcomes;
     });
 
+  /** Returns the agent's in-flight entries past their deadline to the queue, or dead-letters them. */
+  const reapOverdue = async (
+    c: SqlClient,
+    tenantId: string,
+    agentId: string,
+    now: number,
+    maxAttempts: number,
+  ) => {
+    const r = await c.query<LeaseRow>(
+      `SELECT seq, message_id, attempts, expires_at, last_error, delivery_id, deadline
+       FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}
+       AND deadline <= $3 FOR UPDATE SKIP LOCKED`,
+      [tenantId, agentId, now],
+    );
+    const expired: LeaseRow[] = [];
+    const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];
+    const retry: LeaseRow[] = [];
+    for (const row of r.rows) {
+      const lastError = row.last_error || "ack deadline passed";
+      if (num(row.expires_at) <= now) expired.push(row);
+      else if (row.attempts >= maxAttempts)
+        dead.push({ row, reason: DeadLetterReason.MAX_DELIVERY_ATTEMPTS, lastError });
+      else retry.push(row);
+    }
+    if (expired.length > 0) {
+      await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
+        expired.map((row) => row.seq),
+      ]);
+      await dropUnreferenced(
+        c,
+        tenantId,
+        expired.map((row) => row.message_id),
+      );
+    }
+    if (retry.length > 0) {
+      await c.query(
+        `UPDATE acb_deliveries SET state = ${WAITING}, available_at = $2,
+           last_error = CASE WHEN last_error = '' THEN 'ack deadline passed' ELSE last_error END,
+           delivery_id = NULL, deadline = 0
+         WHERE seq = ANY($1::bigint[])`,
+        [retry.map((row) => row.seq), now],
+      );
+    }
+    await deadLetter(c, tenantId, agentId, dead, now);
+    if (r.rows.length > 0) await remember(c, tenantId, agentId, r.rows, REAPED, now);
+    return { redelivered: retry.length, deadLettered: dead.length };
+  };
+
   return {
     enqueue: async (message, recipients, options = {}) => {
-      const { tenantId, senderId, idempotencyKey } = message;
+      const { tenantId, idempotencyKey } = message;
       const idem = idempotencyKey === "" ? undefined : options.idempotency;
+      if (!idem && !options.conversation) {
+        // Nothing to check: one statement, one round trip.
+        if (recipients.length > 0) {
+          const [text, params] = storeStatement(tenantId, [{ message, recipients }]);
+          await db.one(tenantId, text, params, false);
+        }
+        return { ok: true };
+      }
       try {
         return await db.tx(tenantId, async (c): Promise<EnqueueResult> => {
           if (idem) {
-            // Takes the key when it is free or expired; otherwise the live entry wins.
-            const taken = await c.query(
-              `INSERT INTO acb_idempotency (tenant_id, sender_id, key, message_id, expires_at)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (tenant_id, sender_id, key) DO UPDATE
-                 SET message_id = EXCLUDED.message_id, expires_at = EXCLUDED.expires_at
-                 WHERE acb_idempotency.expires_at <= $6`,
-              [tenantId, senderId, idempotencyKey, message.id, idem.expiresAt, idem.now],
-            );
-            if (taken.rowCount !== 1) {
-              const r = await c.query<{ message_id: string }>(
-                "SELECT message_id FROM acb_idempotency WHERE tenant_id = $1 AND sender_id = $2 AND key = $3",
-                [tenantId, senderId, idempotencyKey],
-              );
-              return { ok: false, duplicateOf: r.rows[0]?.message_id ?? "" };
-            }
-            // Expired keys of the tenant are pruned now and then (about one send in a hundred),
-            // so the table stays bounded by the dedupe window.
-            if (Math.random() < 0.01) {
-              await c.query(
-                "DELETE FROM acb_idempotency WHERE tenant_id = $1 AND expires_at <= $2",
-                [tenantId, idem.now],
-              );
-            }
+            const duplicateOf = await takeKey(c, message, idem);
+            if (duplicateOf !== undefined) return { ok: false, duplicateOf };
           }
           const conv = options.conversation;
           if (conv) {
@@ -243,18 +463,7 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
               [tenantId, conv.next.id, message.id, encodeDoc(message)],
             );
           }
-          if (recipients.length > 0) {
-            await c.query(
-              `INSERT INTO acb_messages (tenant_id, id, doc) VALUES ($1, $2, $3)
-               ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc`,
-              [tenantId, message.id, encodeDoc(message)],
-            );
-            await c.query(
-              `INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
-               SELECT $1, a, $2, $3 FROM unnest($4::text[]) WITH ORDINALITY AS r(a, n) ORDER BY n`,
-              [tenantId, message.id, message.expiresAt, [...recipients]],
-            );
-          }
+          if (recipients.length > 0) await store(c, tenantId, [{ message, recipients }]);
           return { ok: true };
         });
       } catch (err) {
@@ -263,70 +472,114 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       }
     },
     claim: (tenantId, agentId, max, now, deadline) =>
-      db.tx(tenantId, async (c) => {
-        // Expired waiting messages are discarded, never delivered.
-        const expired = await c.query<{ message_id: string }>(
-          `DELETE FROM acb_deliveries WHERE seq IN (
-             SELECT seq FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING}
-             AND expires_at <= $3 FOR UPDATE SKIP LOCKED) RETURNING message_id`,
-          [tenantId, agentId, now],
-        );
-        await dropUnreferenced(
-          c,
-          tenantId,
-          expired.rows.map((r) => r.message_id),
-        );
-        // Due retries first (earliest first), then new messages in the order they were queued.
-        const r = await c.query<LeaseRow>(
-          `WITH picked AS (
-             SELECT seq FROM acb_deliveries
-             WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING} AND available_at <= $3
-             ORDER BY (attempts = 0), available_at, seq
-             LIMIT $4 FOR UPDATE SKIP LOCKED)
-           UPDATE acb_deliveries d SET state = ${IN_FLIGHT}, attempts = d.attempts + 1, deadline = $5,
-             delivery_id = 'd' || d.seq || '.' || (d.attempts + 1)
-           FROM picked WHERE d.seq = picked.seq
-           RETURNING d.seq, d.message_id, d.attempts, d.expires_at, d.last_error, d.delivery_id, d.deadline, d.available_at`,
-          [tenantId, agentId, now, max, deadline],
-        );
-        const rows = r.rows as (LeaseRow & { available_at: unknown })[];
-        rows.sort((a, b) => {
-          const ra = a.attempts > 1 ? 0 : 1;
-          const rb = b.attempts > 1 ? 0 : 1;
-          if (ra !== rb) return ra - rb;
-          if (ra === 0 && num(a.available_at) !== num(b.available_at))
-            return num(a.available_at) - num(b.available_at);
-          return num(a.seq) - num(b.seq);
-        });
-        const messages = await messagesOf(
-          c,
-          tenantId,
-          rows.map((row) => row.message_id),
-        );
-        const out: ClaimedDelivery[] = [];
-        for (const row of rows) {
-          const message = messages.get(row.message_id);
-          if (!message) continue;
-          out.push({
-            deliveryId: row.delivery_id ?? "",
-            attempt: row.attempts,
-            deadline,
-            message: { ...message, expiresAt: num(row.expires_at) },
-          });
+      db.tx(tenantId, (c) => claimWaiting(c, tenantId, agentId, max, false, now, deadline)),
+    enqueueMany: async (items) => {
+      const tenantId = items[0]?.message.tenantId;
+      if (tenantId === undefined) return [];
+      if (items.some((i) => i.message.tenantId !== tenantId)) {
+        throw new Error("enqueueMany: every message must belong to one tenant");
+      }
+      if (items.every((i) => i.message.idempotencyKey === "" || !i.idempotency)) {
+        // Nothing to check: one statement, one round trip.
+        const stored = items.filter((i) => i.recipients.length > 0);
+        if (stored.length > 0) {
+          const [text, params] = storeStatement(tenantId, stored);
+          await db.one(tenantId, text, params, false);
         }
+        return items.map((): EnqueueResult => ({ ok: true }));
+      }
+      return db.tx(tenantId, async (c) => {
+        const out: EnqueueResult[] = [];
+        const stored: EnqueueItem[] = [];
+        for (const item of items) {
+          const { message, idempotency } = item;
+          if (message.idempotencyKey !== "" && idempotency) {
+            const duplicateOf = await takeKey(c, message, idempotency);
+            if (duplicateOf !== undefined) {
+              out.push({ ok: false, duplicateOf });
+              continue;
+            }
+          }
+          out.push({ ok: true });
+          if (item.recipients.length > 0) stored.push(item);
+        }
+        await store(c, tenantId, stored);
         return out;
-      }),
-    ack: (tenantId, agentId, deliveryIds, now) =>
-      settle(tenantId, agentId, deliveryIds, now, ACKED, async (c, ok) => {
-        await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
-          ok.map((row) => row.seq),
-        ]);
-        await dropUnreferenced(
-          c,
-          tenantId,
-          ok.map((row) => row.message_id),
-        );
-      }),
+      });
+    },
+    poll: async (tenantId, agentId, o) => {
+      // Usually one round trip: whether anything is overdue or expired, the claim (which leaves
+      // expired entries alone), and the stats after it.
+      const statement = ([text, params]: [string, unknown[]]) => ({ text, params });
+      const [check, claim, after] = await db.batch(
+        tenantId,
+        [
+          statement([
+            `SELECT EXISTS (SELECT 1 FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2
+                 AND state = ${IN_FLIGHT} AND deadline <= $3) AS overdue,
+               EXISTS (SELECT 1 FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2
+                 AND state = ${WAITING} AND expires_at <= $3) AS expired`,
+            [tenantId, agentId, o.now],
+          ]),
+          statement(claimStatement(tenantId, agentId, o.limit, true, o.now, o.deadline)),
+          statement(statsStatement(tenantId, agentId)),
+        ],
+        false,
+      );
+      const first = claimed(claim?.rows ?? [], o.deadline);
+      const flags = check?.rows[0] ?? {};
+      if (!flags.overdue && !flags.expired)
+        return { deliveries: first, ...stats(after?.rows ?? []) };
+      // Deadlines passed or messages expired: reap and drop them, then claim what the window
+      // still allows (due retries first).
+      return db.tx(tenantId, async (c) => {
+        await reapOverdue(c, tenantId, agentId, o.now, o.maxAttempts);
+        const more = await claimWaiting(c, tenantId, agentId, o.limit, true, o.now, o.deadline);
+        const r = await c.query(...statsStatement(tenantId, agentId));
+        return { deliveries: [...more, ...first], ...stats(r.rows) };
+      });
+    },
+    ack: async (tenantId, agentId, deliveryIds, now) => {
+      // One statement (one round trip): what settle() does for an ack. Each id is answered from
+      // the rows as they were before it ran (the first of repeated ids settles it; the others
+      // are "not-found", as with settle()).
+      const r = await db.one<{ outcome: SettleOutcome }>(
+        tenantId,
+        `WITH req AS (
+           SELECT id, ord FROM unnest($3::text[]) WITH ORDINALITY AS r(id, ord)),
+         live AS (
+           SELECT seq, message_id, delivery_id, deadline FROM acb_deliveries
+           WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}
+           AND delivery_id = ANY($3::text[]) FOR UPDATE),
+         ok AS (
+           DELETE FROM acb_deliveries d USING live WHERE d.seq = live.seq AND live.deadline > $4
+           RETURNING d.seq, d.message_id, d.delivery_id),
+         dropped AS (
+           DELETE FROM acb_messages m WHERE m.tenant_id = $1 AND m.id IN (SELECT message_id FROM ok)
+           AND NOT EXISTS (SELECT 1 FROM acb_deliveries x WHERE x.tenant_id = $1
+             AND x.message_id = m.id AND x.seq NOT IN (SELECT seq FROM ok))),
+         pruned AS (
+           DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id = $2 AND until <= $4),
+         kept AS (
+           INSERT INTO acb_settled (tenant_id, agent_id, delivery_id, how, until)
+           SELECT $1, $2, delivery_id, ${ACKED}, $5 FROM ok
+           ON CONFLICT (tenant_id, agent_id, delivery_id) DO UPDATE
+             SET how = EXCLUDED.how, until = EXCLUDED.until)
+         SELECT CASE
+           WHEN EXISTS (SELECT 1 FROM req e WHERE e.id = req.id AND e.ord < req.ord)
+             AND EXISTS (SELECT 1 FROM ok WHERE ok.delivery_id = req.id) THEN 'not-found'
+           WHEN EXISTS (SELECT 1 FROM ok WHERE ok.delivery_id = req.id) THEN 'ok'
+           WHEN EXISTS (SELECT 1 FROM live WHERE live.delivery_id = req.id) THEN 'stale'
+           ELSE coalesce((SELECT CASE WHEN s.how = ${ACKED} THEN 'ok' ELSE 'stale' END
+             FROM acb_settled s WHERE s.tenant_id = $1 AND s.agent_id = $2
+             AND s.delivery_id = req.id AND s.until > $4), 'not-found')
+         END AS outcome
+         FROM req ORDER BY req.ord`,
+        [tenantId, agentId, [...deliveryIds], now, now + SETTLED_RETENTION_MS],
+        false,
+      );
+      return r.rows.map((row) => row.outcome);
+    },
     nack: (tenantId, agentId, deliveryIds, now, options) =>
       settle(tenantId, agentId, deliveryIds, now, NACKED, async (c, ok) => {
         const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];
@@ -353,46 +606,7 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
         await deadLetter(c, tenantId, agentId, dead, now);
       }),
     reap: (tenantId, agentId, now, maxAttempts) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<LeaseRow>(
-          `SELECT seq, message_id, attempts, expires_at, last_error, delivery_id, deadline
-           FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}
-           AND deadline <= $3 FOR UPDATE SKIP LOCKED`,
-          [tenantId, agentId, now],
-        );
-        const expired: LeaseRow[] = [];
-        const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];
-        const retry: LeaseRow[] = [];
-        for (const row of r.rows) {
-          const lastError = row.last_error || "ack deadline passed";
-          if (num(row.expires_at) <= now) expired.push(row);
-          else if (row.attempts >= maxAttempts)
-            dead.push({ row, reason: DeadLetterReason.MAX_DELIVERY_ATTEMPTS, lastError });
-          else retry.push(row);
-        }
-        if (expired.length > 0) {
-          await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
-            expired.map((row) => row.seq),
-          ]);
-          await dropUnreferenced(
-            c,
-            tenantId,
-            expired.map((row) => row.message_id),
-          );
-        }
-        if (retry.length > 0) {
-          await c.query(
-            `UPDATE acb_deliveries SET state = ${WAITING}, available_at = $2,
-               last_error = CASE WHEN last_error = '' THEN 'ack deadline passed' ELSE last_error END,
-               delivery_id = NULL, deadline = 0
-             WHERE seq = ANY($1::bigint[])`,
-            [retry.map((row) => row.seq), now],
-          );
-        }
-        await deadLetter(c, tenantId, agentId, dead, now);
-        if (r.rows.length > 0) await remember(c, tenantId, agentId, r.rows, REAPED, now);
-        return { redelivered: retry.length, deadLettered: dead.length };
-      }),
+      db.tx(tenantId, (c) => reapOverdue(c, tenantId, agentId, now, maxAttempts)),
     nextWake: (tenantId, agentId) =>
       db.tx(tenantId, async (c) => {
         const r = await c.query<{ t: unknown }>(

@@ -13,15 +13,15 @@ import { ALL_TENANTS, type SqlDatabase } from "./sql-database.js";
 
 export function createPgIdempotencyStore(db: SqlDatabase): IdempotencyStore {
   return {
-    lookup: (tenantId, senderId, key, now) =>
-      db.tx(tenantId, async (c) => {
-        const r = await c.query<{ message_id: string }>(
-          `SELECT message_id FROM acb_idempotency WHERE tenant_id = $1 AND sender_id = $2 AND key = $3
-           AND expires_at > $4`,
-          [tenantId, senderId, key, now],
-        );
-        return r.rows[0]?.message_id;
-      }),
+    lookup: async (tenantId, senderId, key, now) => {
+      const r = await db.one<{ message_id: string }>(
+        tenantId,
+        `SELECT message_id FROM acb_idempotency WHERE tenant_id = $1 AND sender_id = $2 AND key = $3
+         AND expires_at > $4`,
+        [tenantId, senderId, key, now],
+      );
+      return r.rows[0]?.message_id;
+    },
   };
 }
 

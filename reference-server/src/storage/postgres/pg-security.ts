@@ -120,29 +120,58 @@ export function createPgAuditStore(db: SqlDatabase): AuditStore {
   };
 }
 
+/** Shards of an hour's usage bucket that sends count into (1..USAGE_SHARDS; 0 is storage's). */
+const USAGE_SHARDS = 16;
+
+/** The database's clock in microseconds: orders the writes of an hour across hub nodes. */
+const NOW_US = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
+
 export function createPgUsageStore(db: SqlDatabase): UsageStore {
   return {
-    add: (tenantId, hourStart, delta) =>
-      db.tx(tenantId, async (c) => {
-        // The storage total and the hour's bucket in one statement.
-        const r = await c.query<{ storage_bytes: unknown }>(
-          `WITH total AS (
+    add: async (tenantId, hourStart, delta) => {
+      if (delta.storageDelta === 0) {
+        // A send: a shard of the hour, with the storage total read (not locked).
+        const r = await db.one<{ storage_bytes: unknown }>(
+          tenantId,
+          `INSERT INTO acb_usage_buckets (tenant_id, start, shard, messages, bytes, storage_bytes, at)
+             SELECT $1, $2, $3, $4, $5,
+               coalesce((SELECT storage_bytes FROM acb_usage_storage WHERE tenant_id = $1), 0), ${NOW_US}
+             ON CONFLICT (tenant_id, start, shard) DO UPDATE SET
+               messages = acb_usage_buckets.messages + EXCLUDED.messages,
+               bytes = acb_usage_buckets.bytes + EXCLUDED.bytes,
+               storage_bytes = EXCLUDED.storage_bytes, at = EXCLUDED.at
+             RETURNING storage_bytes`,
+          [
+            tenantId,
+            hourStart,
+            1 + Math.floor(Math.random() * USAGE_SHARDS),
+            delta.messages,
+            delta.bytes,
+          ],
+          false,
+        );
+        return num(r.rows[0]?.storage_bytes ?? 0);
+      }
+      // The storage total and the hour's shard 0 in one statement.
+      const r = await db.one<{ storage_bytes: unknown }>(
+        tenantId,
+        `WITH total AS (
              INSERT INTO acb_usage_storage (tenant_id, storage_bytes) VALUES ($1, greatest(0, $2::bigint))
              ON CONFLICT (tenant_id) DO UPDATE
                SET storage_bytes = greatest(0, acb_usage_storage.storage_bytes + $2::bigint)
              RETURNING storage_bytes)
-           INSERT INTO acb_usage_buckets (tenant_id, start, messages, bytes, storage_bytes)
-           SELECT $1, $3, $4, $5, total.storage_bytes FROM total
-           ON CONFLICT (tenant_id, start) DO UPDATE SET
+           INSERT INTO acb_usage_buckets (tenant_id, start, shard, messages, bytes, storage_bytes, at)
+           SELECT $1, $3, 0, $4, $5, total.storage_bytes, ${NOW_US} FROM total
+           ON CONFLICT (tenant_id, start, shard) DO UPDATE SET
              messages = acb_usage_buckets.messages + EXCLUDED.messages,
              bytes = acb_usage_buckets.bytes + EXCLUDED.bytes,
-             storage_bytes = EXCLUDED.storage_bytes
+             storage_bytes = EXCLUDED.storage_bytes, at = EXCLUDED.at
            RETURNING storage_bytes`,
-          [tenantId, delta.storageDelta, hourStart, delta.messages, delta.bytes],
-        );
-        const storage = num(r.rows[0]?.storage_bytes ?? 0);
-        return storage;
-      }),
+        [tenantId, delta.storageDelta, hourStart, delta.messages, delta.bytes],
+        false,
+      );
+      return num(r.rows[0]?.storage_bytes ?? 0);
+    },
     storageBytes: (tenantId) =>
       db.tx(tenantId, async (c) => {
         const r = await c.query<{ storage_bytes: unknown }>(
@@ -154,8 +183,10 @@ export function createPgUsageStore(db: SqlDatabase): UsageStore {
     read: (tenantId, start, end) =>
       db.tx(tenantId, async (c) => {
         const r = await c.query<Record<string, unknown>>(
-          `SELECT start, messages, bytes, storage_bytes FROM acb_usage_buckets
-           WHERE tenant_id = $1 AND start >= $2 AND start < $3 ORDER BY start`,
+          `SELECT start, sum(messages) AS messages, sum(bytes) AS bytes,
+             (array_agg(storage_bytes ORDER BY at DESC, shard))[1] AS storage_bytes
+           FROM acb_usage_buckets WHERE tenant_id = $1 AND start >= $2 AND start < $3
+           GROUP BY start ORDER BY start`,
           [tenantId, start, end],
         );
         return r.rows.map((row) => ({

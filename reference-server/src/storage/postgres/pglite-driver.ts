@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { Code, hubError } from "../../errors.js";
+import { inlineParams } from "./sql-database.js";
 import type { SqlClient, SqlDriver } from "./sql-driver.js";
 
 /** Options of {@link createPgliteDriver}. */
@@ -45,6 +46,21 @@ export async function createPgliteDriver(options: PgliteDriverOptions = {}): Pro
         const client = wrap(tx);
         if (setup) await client.exec(setup);
         return fn(client);
+      });
+    },
+    // The statements (and setup) go to PGlite as one script: one call into it instead of one
+    // per statement; the transaction around them is PGlite's, which rolls back on an error.
+    script: (statements, setup) => {
+      if (db.closed) {
+        throw hubError(Code.Unavailable, "the hub is shutting down: its database is closed");
+      }
+      const body = statements.map((s) => inlineParams(s.text, s.params)).join(";\n");
+      return db.transaction(async (tx) => {
+        const results = await tx.exec(`${setup} ${body}`);
+        return results.slice(results.length - statements.length).map((r) => ({
+          rows: r.rows as Record<string, unknown>[],
+          rowCount: r.affectedRows ?? r.rows.length,
+        }));
       });
     },
     session: (fn) => fn(direct),

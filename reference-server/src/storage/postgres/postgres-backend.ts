@@ -61,7 +61,13 @@ export interface PostgresBackendOptions extends SqlBackendOptions, PgDriverOptio
 }
 
 /** Options of {@link createPgliteBackend}. */
-export interface PgliteBackendOptions extends SqlBackendOptions, PgliteDriverOptions {}
+export interface PgliteBackendOptions extends SqlBackendOptions, PgliteDriverOptions {
+  /**
+   * The role every transaction runs as (created when missing). PGlite's only user is a
+   * superuser, whom row-level security never restricts; this role is not. Default "acb_hub".
+   */
+  role?: string;
+}
 
 /** A backend over any SQL driver; migrates the schema first. */
 export async function createSqlBackend(
@@ -70,7 +76,10 @@ export async function createSqlBackend(
 ): Promise<Backend & { readonly db: SqlDatabase; isAvailable(): boolean }> {
   try {
     await migrate((fn) => driver.session(fn));
-    if (options.role !== undefined) await grantRole(driver, options.role);
+    if (options.role !== undefined) {
+      if (driver.kind === "pglite") await createRole(driver, options.role);
+      await grantRole(driver, options.role);
+    }
   } catch (err) {
     await driver.close();
     throw err;
@@ -199,6 +208,14 @@ async function createPgNotifier(driver: SqlDriver): Promise<Notifier & { close()
 /** The PostgreSQL channel the Notifier's publishes travel on. */
 const NOTIFY_CHANNEL = "acb_notify";
 
+/** Creates `role` (no login) unless it exists: PGlite's database has only its superuser. */
+async function createRole(driver: SqlDriver, role: string): Promise<void> {
+  await driver.session(async (c) => {
+    const r = await c.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]);
+    if (r.rows.length === 0) await c.exec(`CREATE ROLE "${role.replaceAll('"', '""')}" NOLOGIN`);
+  });
+}
+
 async function grantRole(driver: SqlDriver, role: string): Promise<void> {
   const r = `"${role.replaceAll('"', '""')}"`;
   await driver.session(async (c) => {
@@ -215,7 +232,14 @@ export function createPostgresBackend(options: PostgresBackendOptions) {
   return createSqlBackend(createPgDriver(options), { ...options, name: "postgres" });
 }
 
-/** The hub's state in PGlite: durable in `dataDir` (in memory without one), one process. */
+/**
+ * The hub's state in PGlite: durable in `dataDir` (in memory without one), one process. Its
+ * transactions run as a non-superuser role, so row-level security applies as on a server.
+ */
 export async function createPgliteBackend(options: PgliteBackendOptions = {}) {
-  return createSqlBackend(await createPgliteDriver(options), { ...options, name: "pglite" });
+  return createSqlBackend(await createPgliteDriver(options), {
+    ...options,
+    role: options.role ?? "acb_hub",
+    name: "pglite",
+  });
 }

@@ -1,5 +1,5 @@
 import type { BackendMetricsHook } from "../backend-metrics.js";
-import type { SqlClient, SqlDriver } from "./sql-driver.js";
+import type { SqlClient, SqlDriver, SqlResult, SqlStatement } from "./sql-driver.js";
 
 /**
  * The tenant scope of a transaction that spans tenants (sweepers, lookups by a global id such as
@@ -42,20 +42,76 @@ export class SqlDatabase {
     );
   }
 
+  /**
+   * One statement as a transaction of its own, scoped like {@link tx}: one round trip to a
+   * PostgreSQL server instead of three (BEGIN, the statement, COMMIT). Parameters may be strings,
+   * finite numbers, booleans, null, or arrays of strings or numbers. `idempotent` (a read, or a
+   * write that may safely run twice): retried after a connection lost mid-way.
+   */
+  async one<T = Record<string, unknown>>(
+    tenantId: string,
+    text: string,
+    params: readonly unknown[],
+    idempotent = true,
+  ): Promise<SqlResult<T>> {
+    const [r] = await this.batch(tenantId, [{ text, params }], idempotent);
+    return r as unknown as SqlResult<T>;
+  }
+
+  /**
+   * Statements as one transaction, scoped like {@link tx}, in one round trip to a PostgreSQL
+   * server (parameters as for {@link one}): for a step whose statements do not depend on each
+   * other's answers. Answers each statement's rows.
+   */
+  batch(
+    tenantId: string,
+    statements: readonly SqlStatement[],
+    idempotent = true,
+  ): Promise<SqlResult<Record<string, unknown>>[]> {
+    const script = this.driver.script?.bind(this.driver);
+    if (!script) {
+      return this.tx(tenantId, async (c) => {
+        const out: SqlResult<Record<string, unknown>>[] = [];
+        for (const s of statements) out.push(await c.query(s.text, [...s.params]));
+        return out;
+      });
+    }
+    const run = () => script(statements, this.setup(tenantId), idempotent);
+    const metrics = this.metrics;
+    if (!metrics) return run();
+    const start = performance.now();
+    const observe = (ok: boolean) =>
+      metrics.sqlTransaction(this.driver.kind, (performance.now() - start) / 1_000, ok);
+    return run().then(
+      (result) => {
+        observe(true);
+        return result;
+      },
+      (err: unknown) => {
+        observe(false);
+        throw err;
+      },
+    );
+  }
+
+  private setup(tenantId: string): string {
+    let setup = `SET LOCAL acb.tenant_id = ${literal(tenantId)};`;
+    if (this.role !== undefined) setup += ` SET LOCAL ROLE ${identifier(this.role)};`;
+    return setup;
+  }
+
   private run<T>(tenantId: string, fn: (c: SqlClient) => Promise<T>): Promise<T> {
-    // PGlite runs as its superuser, whom row-level security never restricts, and serves one
-    // process: the setting would cost a statement per transaction and change nothing.
+    // PGlite without a role runs as its superuser, whom row-level security never restricts:
+    // the setting would cost a statement per transaction and change nothing.
     if (this.driver.kind === "pglite" && this.role === undefined) {
       return this.driver.transaction(fn);
     }
-    let setup = `SET LOCAL acb.tenant_id = ${literal(tenantId)};`;
-    if (this.role !== undefined) setup += ` SET LOCAL ROLE ${identifier(this.role)};`;
-    return this.driver.transaction(fn, setup);
+    return this.driver.transaction(fn, this.setup(tenantId));
   }
 }
 
 /** A string as an SQL literal (the setup runs without parameters, sent with BEGIN). */
-function literal(value: string): string {
+export function literal(value: string): string {
   if (value.includes("\0")) throw new Error("a tenant id cannot contain NUL");
   // An E'' string means the same whatever standard_conforming_strings is set to.
   return `E'${value.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
@@ -63,4 +119,30 @@ function literal(value: string): string {
 
 function identifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A parameter of {@link SqlDatabase.one} as an SQL literal. */
+export function sqlValue(v: unknown): string {
+  if (v === null || v === undefined) return "NULL";
+  if (typeof v === "string") return literal(v);
+  if (typeof v === "boolean") return v ? "TRUE" : "FALSE";
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new Error(`not a finite number: ${v}`);
+    return String(v);
+  }
+  if (typeof v === "bigint") return v.toString();
+  if (Array.isArray(v)) {
+    // ARRAY[] needs a type: the statement casts it ($n::text[]), which applies to '{}' too.
+    return v.length === 0 ? "'{}'" : `ARRAY[${v.map(sqlValue).join(", ")}]`;
+  }
+  throw new Error(`a parameter of type ${typeof v} cannot be written as a literal`);
+}
+
+/** `text` with $1, $2, … replaced by the literals of `params` (statements without $ in strings). */
+export function inlineParams(text: string, params: readonly unknown[]): string {
+  return text.replace(/\$(\d+)/g, (_, n: string) => {
+    const i = Number(n) - 1;
+    if (i < 0 || i >= params.length) throw new Error(`no parameter $${n}`);
+    return sqlValue(params[i]);
+  });
 }

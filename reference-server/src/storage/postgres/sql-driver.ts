@@ -9,6 +9,12 @@ export interface SqlResult<T> {
   rowCount: number;
 }
 
+/** A statement with its parameters. */
+export interface SqlStatement {
+  text: string;
+  params: readonly unknown[];
+}
+
 /** A connection, inside a transaction when a store uses it. */
 export interface SqlClient {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<SqlResult<T>>;
@@ -26,6 +32,17 @@ export interface SqlDriver {
    * with BEGIN where the driver can, so it costs no extra round trip.
    */
   transaction<T>(fn: (client: SqlClient) => Promise<T>, setup?: string): Promise<T>;
+  /**
+   * Runs statements as one transaction, `setup` first, in one round trip where the driver can
+   * (BEGIN, setup, the statements with their parameters written in as literals, COMMIT, sent
+   * together); answers each statement's rows. `idempotent` (reads, or writes that may run twice):
+   * it may be sent again after a connection lost mid-way.
+   */
+  script?(
+    statements: readonly SqlStatement[],
+    setup: string,
+    idempotent: boolean,
+  ): Promise<SqlResult<Record<string, unknown>>[]>;
   /** Runs one statement outside an explicit transaction (schema changes, locks for migrations). */
   session<T>(fn: (client: SqlClient) => Promise<T>): Promise<T>;
   /** Calls `onPayload` for every NOTIFY on `channel` (from any connection, any process). */

@@ -47,6 +47,95 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
       expect(ids(await backend.messages.claim(t, "b", 10, 1_000, 31_000))).toEqual(["m1"]);
     });
 
+    it("enqueueMany stores each message as enqueue would, in item order, each with its result", async () => {
+      const t = fresh();
+      const idem = { expiresAt: 60_000, now: 1_000 };
+      expect(
+        await backend.messages.enqueue(messageRecord(t, "m0", { idempotencyKey: "k0" }), ["a"], {
+          idempotency: idem,
+        }),
+      ).toEqual({ ok: true });
+      const results = await backend.messages.enqueueMany([
+        { message: messageRecord(t, "m1"), recipients: ["a", "b"] },
+        {
+          message: messageRecord(t, "m2", { idempotencyKey: "k0" }),
+          recipients: ["a"],
+          idempotency: idem,
+        },
+        {
+          message: messageRecord(t, "m3", { idempotencyKey: "k3" }),
+          recipients: ["a"],
+          idempotency: idem,
+        },
+        {
+          message: messageRecord(t, "m4", { idempotencyKey: "k3" }),
+          recipients: ["a"],
+          idempotency: idem,
+        },
+        { message: messageRecord(t, "m5"), recipients: [] },
+        { message: messageRecord(t, "m6"), recipients: ["a"] },
+      ]);
+      expect(results).toEqual([
+        { ok: true },
+        { ok: false, duplicateOf: "m0" },
+        { ok: true },
+        { ok: false, duplicateOf: "m3" },
+        { ok: true },
+        { ok: true },
+      ]);
+      expect(ids(await backend.messages.claim(t, "a", 10, 1_000, 31_000))).toEqual([
+        "m0",
+        "m1",
+        "m3",
+        "m6",
+      ]);
+      expect(ids(await backend.messages.claim(t, "b", 10, 1_000, 31_000))).toEqual(["m1"]);
+      expect(await backend.messages.enqueueMany([])).toEqual([]);
+      // Without idempotency keys: one step for many messages.
+      const many = Array.from({ length: 50 }, (_, i) => ({
+        message: messageRecord(t, `n${String(i).padStart(2, "0")}`),
+        recipients: ["c"],
+      }));
+      expect((await backend.messages.enqueueMany(many)).every((r) => r.ok)).toBe(true);
+      expect(ids(await backend.messages.claim(t, "c", 100, 1_000, 31_000))).toEqual(
+        many.map((m) => m.message.id),
+      );
+    });
+
+    it("poll reaps what is overdue, claims within the window, and reports in-flight and the next wake", async () => {
+      const t = fresh();
+      for (const id of ["m1", "m2", "m3", "m4"]) await send(t, id, ["a"]);
+      const options = { limit: 3, maxAttempts: 5 };
+      const p1 = await backend.messages.poll(t, "a", { ...options, now: 1_000, deadline: 5_000 });
+      expect(ids(p1.deliveries)).toEqual(["m1", "m2", "m3"]);
+      expect(p1.inFlight).toBe(3);
+      expect(p1.nextWake).toBe(5_000);
+      // The window is full: nothing more until a slot is free.
+      const p2 = await backend.messages.poll(t, "a", { ...options, now: 2_000, deadline: 6_000 });
+      expect(p2.deliveries).toEqual([]);
+      expect(p2.inFlight).toBe(3);
+      const [d1] = p1.deliveries;
+      expect(await backend.messages.ack(t, "a", [d1?.deliveryId ?? ""], 2_000)).toEqual(["ok"]);
+      const p3 = await backend.messages.poll(t, "a", { ...options, now: 3_000, deadline: 7_000 });
+      expect(ids(p3.deliveries)).toEqual(["m4"]);
+      expect(p3.inFlight).toBe(3);
+      expect(p3.nextWake).toBe(5_000);
+      // Past the first deadline: m2 and m3 come back as second attempts, first in the batch.
+      const p4 = await backend.messages.poll(t, "a", { ...options, now: 5_000, deadline: 9_000 });
+      expect(p4.deliveries.map((d) => [d.message.id, d.attempt])).toEqual([
+        ["m2", 2],
+        ["m3", 2],
+      ]);
+      expect(p4.inFlight).toBe(3);
+      expect(p4.nextWake).toBe(7_000);
+      // An expired message is dropped, never delivered.
+      await send(t, "old", ["b"], 6_000);
+      await send(t, "new", ["b"]);
+      const p5 = await backend.messages.poll(t, "b", { ...options, now: 6_000, deadline: 9_000 });
+      expect(ids(p5.deliveries)).toEqual(["new"]);
+      expect(await backend.messages.backlog(t, "b")).toBe(0);
+    });
+
     it("ack settles a delivery once: ok, then not-found; after its deadline it is stale", async () => {
       const t = fresh();
       await send(t, "m1", ["a"]);

@@ -220,6 +220,36 @@ export function registryStoreTests(get: () => Backend): void {
       expect(await stream()).toEqual(["registered", "online after 2000", "gone 3000"]);
     });
 
+    it("keeps when an agent goes offline; the due ones are listed across tenants and announced once", async () => {
+      const tenant = fresh();
+      const other = fresh();
+      const stream = async () =>
+        (await backend.events.read(tenant, "agents", 0, 100)).map((e) => unev(e.data));
+      await backend.registry.put(agentRecord(tenant, "a-1", { offlineAt: 6_000 }), ev("r1"));
+      await backend.registry.put(agentRecord(tenant, "a-2", { offlineAt: 4_000 }), ev("r2"));
+      await backend.registry.put(agentRecord(tenant, "a-3"), ev("r3"));
+      await backend.registry.put(agentRecord(other, "b-1", { offlineAt: 5_000 }), ev());
+      const due = async (dueBy: number) =>
+        (await backend.registry.listOfflineDue(dueBy, 10_000))
+          .filter((a) => a.tenantId === tenant || a.tenantId === other)
+          .map((a) => `${a.id}@${a.offlineAt}`);
+      expect(await due(5_000)).toEqual(["a-2@4000", "b-1@5000"]);
+      expect(await due(Number.MAX_SAFE_INTEGER)).toEqual(["a-2@4000", "b-1@5000", "a-1@6000"]);
+      // A touch with the presence timeout moves the moment; one without leaves it.
+      const touched = await backend.registry.touch(tenant, "a-2", 3_000, undefined, 5_000);
+      expect(touched?.offlineAt).toBe(8_000);
+      expect((await backend.registry.touch(tenant, "a-1", 2_000))?.offlineAt).toBe(6_000);
+      expect(await due(7_000)).toEqual(["b-1@5000", "a-1@6000"]);
+      // Only the stored moment is announced, and only once.
+      expect(await backend.registry.markOffline(tenant, "a-2", 4_000, ev("stale"))).toBe(false);
+      expect(await backend.registry.markOffline(tenant, "a-1", 6_000, ev("offline"))).toBe(true);
+      expect(await backend.registry.markOffline(tenant, "a-1", 6_000, ev("twice"))).toBe(false);
+      expect(await backend.registry.markOffline(tenant, "ghost", 1, ev("never"))).toBe(false);
+      expect((await backend.registry.get(tenant, "a-1"))?.offlineAt).toBeUndefined();
+      expect(await due(Number.MAX_SAFE_INTEGER)).toEqual(["b-1@5000", "a-2@8000"]);
+      expect(await stream()).toEqual(["r1", "r2", "r3", "offline"]);
+    });
+
     it("delete also drops the agent's queue, dead letters and topic subscriptions", async () => {
       const tenant = fresh();
       await backend.registry.put(agentRecord(tenant, "a"), ev());
