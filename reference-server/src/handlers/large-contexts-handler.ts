@@ -1,4 +1,5 @@
 import {
+  type ContextChunk,
   DownloadContextResponseSchema,
   type LargeContextService,
   type Upload,
@@ -33,11 +34,14 @@ function uploadToProto(u: UploadView): Upload {
 }
 
 /** A chunk as the domain takes it; validation guaranteed the chunk is present. */
-function chunkOf(
-  chunk: { offset: bigint; data: Uint8Array; sha256: Uint8Array } | undefined,
-): ChunkInput {
+function chunkOf(chunk: ContextChunk | undefined): ChunkInput {
   if (!chunk) throw hubError(Code.InvalidArgument, "chunk is required");
-  return { offset: Number(chunk.offset), data: chunk.data, sha256: chunk.sha256 };
+  return {
+    offset: Number(chunk.offset),
+    data: chunk.data,
+    sha256: chunk.sha256,
+    crc32: chunk.crc32,
+  };
 }
 
 export function createLargeContextsHandler(
@@ -115,6 +119,7 @@ export function createLargeContextsHandler(
         length: Number(req.length),
         revision: Number(req.revision),
         chunkSize: req.chunkSize,
+        chunkCheck: req.chunkCheck,
       });
       for await (const item of items) {
         if (item.kind === "header") {
@@ -137,7 +142,7 @@ export function createLargeContextsHandler(
         yield create(DownloadContextResponseSchema, {
           item: {
             case: "chunk",
-            value: { offset: BigInt(item.offset), data: item.data, sha256: item.sha256 },
+            value: { offset: BigInt(item.offset), data: item.data, ...item.check },
           },
         });
       }

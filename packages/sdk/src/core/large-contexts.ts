@@ -2,7 +2,11 @@
 // (receiveContextStream) through LargeContextService. See docs/large-contexts.md.
 
 import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
-import { type LargeContextService, UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
+import {
+  ChunkCheck,
+  type LargeContextService,
+  UploadMode,
+} from "@acb/gen/acb/v1/large_contexts_pb";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { AcbError, acbError } from "./acb-error.js";
@@ -277,7 +281,12 @@ async function uploadContext(
   }
 }
 
-const wireChunk = (c: Chunk) => ({ offset: BigInt(c.offset), data: c.data, sha256: c.sha256 });
+const wireChunk = (c: Chunk) => ({
+  offset: BigInt(c.offset),
+  data: c.data,
+  sha256: c.sha256,
+  ...(c.crc32 !== undefined && { crc32: c.crc32 }),
+});
 
 /** Sends one batch over a client stream; returns the hub's verified offset after it. */
 async function sendBatch(
@@ -362,10 +371,22 @@ export function receiveContextStream(
   };
   const done = () => o.signal?.removeEventListener("abort", onAbort);
 
+  const crc32 = deps.sha256.crc32;
   const open = () => {
     const length = end === undefined ? BigInt(o.length ?? 0) : BigInt(end - position);
+    // Reading the whole object (from 0 to the end), its SHA-256 is verified as the chunks pass,
+    // so a CRC-32 per chunk is enough against damage on the way; a range gets per-chunk SHA-256.
+    const wholeRead = end === undefined ? (o.offset ?? 0) === 0 && !o.length : whole !== undefined;
+    const chunkCheck = crc32 && wholeRead ? ChunkCheck.CRC32 : ChunkCheck.SHA256;
     const stream = client.downloadContext(
-      { contextId, offset: BigInt(position), length, revision, chunkSize: o.chunkSize ?? 0 },
+      {
+        contextId,
+        offset: BigInt(position),
+        length,
+        revision,
+        chunkSize: o.chunkSize ?? 0,
+        chunkCheck,
+      },
       { signal: abort.signal },
     );
     return stream[Symbol.asyncIterator]() as typeof messages;
@@ -412,13 +433,30 @@ export function receiveContextStream(
           continue;
         }
         if (item.case === "chunk") {
-          const c = item.value as { offset: bigint; data: Uint8Array; sha256: Uint8Array };
+          const c = item.value as {
+            offset: bigint;
+            data: Uint8Array;
+            sha256: Uint8Array;
+            crc32?: number;
+          };
           if (Number(c.offset) !== position)
             throw new ConnectError(`chunk at ${c.offset}, expected ${position}`, Code.Internal);
-          if (!same(await deps.sha256.digest(c.data), c.sha256)) {
+          // A chunk's own SHA-256 when it has one; else its CRC-32, accepted only while the whole
+          // object's SHA-256 is being verified too.
+          const intact =
+            c.sha256.length > 0
+              ? same(await deps.sha256.digest(c.data), c.sha256)
+              : c.crc32 !== undefined &&
+                whole !== undefined &&
+                crc32 !== undefined &&
+                crc32(c.data) === c.crc32;
+          if (!intact) {
             // Damaged on the way: drop it and resume from here.
             messages = undefined;
-            throw new ConnectError(`chunk at ${position} does not match its sha256`, Code.DataLoss);
+            throw new ConnectError(
+              `chunk at ${position} does not match its checksum`,
+              Code.DataLoss,
+            );
           }
           whole?.update(c.data);
           position += c.data.length;

@@ -158,14 +158,19 @@ export function createFsBlobStore(options: FsBlobStoreOptions = {}): BlobStore {
       await rm(await stagingPath(key), { force: true });
     },
 
-    async *read(ref, offset, length, pieceSize) {
+    async *read(ref, offset, length, pieceSize, readOptions) {
       const handle = await open(await objectPath(ref), "r");
       try {
         const end = offset + length;
         let position = offset;
+        // With `reuse`, one buffer serves every piece (the consumer is done with a piece when it
+        // asks for the next); otherwise a fresh one per piece, as the consumer may keep them.
+        const pool = readOptions?.reuse
+          ? Buffer.allocUnsafeSlow(Math.min(pieceSize, length))
+          : undefined;
         while (position < end) {
-          // A fresh buffer per piece: the consumer may still hold the previous one.
-          const piece = new Uint8Array(Math.min(pieceSize, end - position));
+          const size = Math.min(pieceSize, end - position);
+          const piece = pool ? pool.subarray(0, size) : new Uint8Array(size);
           let filled = 0;
           while (filled < piece.length) {
             const { bytesRead } = await handle.read(
