@@ -241,7 +241,11 @@ async function uploadContext(
       try {
         if (resume) {
           const status = await client.getUploadStatus({ uploadId }, { signal });
-          verified = Number(status.upload?.verifiedOffset ?? 0);
+          const now = Number(status.upload?.verifiedOffset ?? 0);
+          // The hub verified more before the failure: that attempt made progress, so the
+          // failures counted against `retries` start again (an unsteady link, not a dead one).
+          if (now > verified) attempt = 0;
+          verified = now;
           progress.resumes++;
           resume = false;
         }
