@@ -289,8 +289,8 @@ describe("large contexts over the wire", () => {
     const firstAfter = events.findIndex((e) => e.resumes === 1);
     expect(firstAfter).toBeGreaterThan(0);
     const resumedAt = (events[firstAfter] as StreamProgress).bytes - MiB;
-    // The client continued at the hub's verified offset: past the first 16 MiB batch at least.
-    expect(resumedAt).toBeGreaterThanOrEqual(16 * MiB);
+    // The client continued at the hub's verified offset, never more than its 16 MiB window back.
+    expect(resumedAt).toBeGreaterThanOrEqual(0.6 * SIZE - 16 * MiB);
     expect(resumedAt).toBeLessThanOrEqual(0.6 * SIZE + MiB);
     // Bytes offered after the resume are exactly the rest of the object.
     const last = events.at(-1) as StreamProgress;
@@ -337,7 +337,7 @@ describe("large contexts over the wire", () => {
   });
 
   it("verifies an upload and a download each cut at 20 random points", async () => {
-    const SIZE = 48 * MiB + 4321;
+    const SIZE = 80 * MiB + 4321;
     const CUTS = 20;
     const data = randomBytes(SIZE);
     // The cut points: 20 distinct random chunk boundaries (the seed is in every failure message).
@@ -349,8 +349,11 @@ describe("large contexts over the wire", () => {
       x ^= x << 5;
       return (x >>> 0) / 2 ** 32;
     };
+    // In the first 60 MiB: each cut waits for the resume from the one before, so cuts drift
+    // later than their points (a download delivers the few MiB it had received before it notices
+    // the cut), and the last ones must still find the transfer running.
     const cutPoints = () => {
-      const chunks = Math.floor(SIZE / MiB);
+      const chunks = 60;
       const picked = new Set<number>();
       while (picked.size < CUTS) picked.add(1 + Math.floor(random() * (chunks - 1)));
       return [...picked].sort((a, b) => a - b).map((c) => c * MiB);

@@ -78,6 +78,13 @@ export class ChunkFeed {
     this.pieces = piecesOf(source, chunkSize);
   }
 
+  /** Bytes of the chunks kept for re-sending (handed out, not yet verified by the hub). */
+  get keptBytes(): number {
+    let bytes = 0;
+    for (const c of this.unconfirmed) bytes += c.data.length;
+    return bytes;
+  }
+
   /** The hub has verified every byte below `offset`: forget the chunks it covers. */
   confirm(offset: number): void {
     while (this.unconfirmed.length > 0) {

@@ -106,7 +106,7 @@ export interface ReceiveStreamOptions {
   decrypt?: boolean;
 }
 
-/** How the SDK sends upload chunks: one client stream per batch (HTTP/2, Node) or unary calls (fetch). */
+/** How the SDK sends upload chunks: one client stream (HTTP/2, Node) or unary calls (fetch). */
 export type UploadTransportMode = "stream" | "unary";
 
 export interface LargeContextDeps {
@@ -115,9 +115,11 @@ export interface LargeContextDeps {
   sha256: Sha256Provider;
 }
 
-// A client stream carries at most this many bytes before asking the hub for its verified offset:
-// the chunks of one batch are kept for re-sending, so this bounds the uploader's memory.
-const STREAM_BATCH_BYTES = 16 * 1024 * 1024;
+// An upload over a client stream keeps at most this many sent, unverified bytes for re-sending
+// after a dropped connection: it bounds the uploader's memory. At half of it the uploader asks
+// GetUploadStatus (beside the stream) for the verified offset and forgets what it covers, so the
+// stream keeps flowing; full, it waits for that answer (backpressure from the hub's progress).
+const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -292,7 +294,10 @@ const wireChunk = (c: Chunk) => ({
   ...(c.crc32 !== undefined && { crc32: c.crc32 }),
 });
 
-/** Sends one batch over a client stream; returns the hub's verified offset after it. */
+/**
+ * Sends the rest of the object over one client stream, keeping at most STREAM_WINDOW_BYTES
+ * unverified; returns the hub's verified offset after it.
+ */
 async function sendBatch(
   deps: LargeContextDeps,
   uploadId: string,
@@ -301,15 +306,37 @@ async function sendBatch(
   signal: AbortSignal,
   sent: (end: number, length: number) => void,
 ): Promise<number> {
+  let asking: Promise<boolean> | undefined;
+  /** Asks the hub for its verified offset; true when it moved. */
+  const askVerified = () => {
+    asking ??= (async () => {
+      try {
+        const before = feed.keptBytes;
+        const status = await deps.client.getUploadStatus({ uploadId }, { signal });
+        feed.confirm(Number(status.upload?.verifiedOffset ?? 0));
+        return feed.keptBytes < before;
+      } finally {
+        asking = undefined;
+      }
+    })();
+    return asking;
+  };
   async function* requests() {
-    let bytes = 0;
     let first = true;
     for await (const chunk of feed.from(from)) {
+      const length = chunk.data.length;
+      if (feed.keptBytes > STREAM_WINDOW_BYTES / 2 && !asking) {
+        askVerified().catch(() => {}); // a failure shows in the stream or the next ask
+      }
+      // Full: wait until the hub has verified enough (it works through the chunks in order).
+      for (let idle = 0; feed.keptBytes > STREAM_WINDOW_BYTES; ) {
+        if (await askVerified()) idle = 0;
+        else await wait(Math.min(2 ** idle++, 50), signal);
+        if (signal.aborted) throw abortError(signal);
+      }
       yield { uploadId: first ? uploadId : "", chunk: wireChunk(chunk) };
       first = false;
-      bytes += chunk.data.length;
-      sent(chunk.offset + chunk.data.length, chunk.data.length);
-      if (bytes >= STREAM_BATCH_BYTES) return;
+      sent(chunk.offset + length, length);
     }
   }
   const batch = requests();
@@ -320,6 +347,7 @@ async function sendBatch(
     // The transport may still be pulling from a failed stream: wait until that pull is over, so
     // the next attempt is the feed's only reader (a slow source would otherwise be read by both).
     await batch.return(undefined);
+    await asking?.catch(() => {});
   }
   const verified = Number(res.upload?.verifiedOffset ?? 0);
   feed.confirm(verified);
