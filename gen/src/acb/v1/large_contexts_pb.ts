@@ -55,9 +55,10 @@
 // decimal number), the offset at which the client should continue.
 //
 // Download: DownloadContext streams a context's value from any offset, chunk by chunk, each chunk
-// with its SHA-256; the first message describes the whole object, so an interrupted download can
-// resume at an offset and still verify the complete object at the end. It serves inline contexts
-// too (as one chunk), so a reader need not know which tier holds a value.
+// with its check (SHA-256, or CRC-32 when asked); the first message describes the whole object,
+// so an interrupted download can resume at an offset and still verify the complete object at the
+// end. It serves inline contexts too (as one chunk), so a reader need not know which tier holds a
+// value.
 //
 // Limits:
 // - Objects are at most ServerLimits.max_object_bytes; larger declared sizes are refused at
