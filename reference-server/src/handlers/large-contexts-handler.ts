@@ -71,24 +71,42 @@ export function createLargeContextsHandler(
       let uploadId = "";
       let last: UploadView | undefined;
       // Chunks are applied one at a time as they arrive; the transport keeps receiving the next
-      // ones meanwhile (up to its flow-control window), so the link stays busy.
-      for await (const req of requests) {
-        if (uploadId === "") {
-          if (req.uploadId === "") {
+      // ones meanwhile (up to its flow-control window), so the link stays busy, and the next
+      // message is read (joined from its frames, decoded, validated) while the current chunk is
+      // stored: one message ahead, no more.
+      const messages = requests[Symbol.asyncIterator]();
+      let ahead = messages.next();
+      let finished = false;
+      try {
+        for (;;) {
+          const read = await ahead;
+          if (read.done) {
+            finished = true;
+            break;
+          }
+          ahead = messages.next();
+          ahead.catch(() => {}); // surfaces at the next await; not unhandled when this one fails
+          const req = read.value;
+          if (uploadId === "") {
+            if (req.uploadId === "") {
+              throw hubError(
+                Code.InvalidArgument,
+                "the first message of UploadChunks must name the upload_id",
+              );
+            }
+            uploadId = req.uploadId;
+          } else if (req.uploadId !== "" && req.uploadId !== uploadId) {
             throw hubError(
               Code.InvalidArgument,
-              "the first message of UploadChunks must name the upload_id",
+              `upload_id "${req.uploadId}" differs from "${uploadId}" named earlier in this stream`,
+              { reason: "UPLOAD_ID_MISMATCH" },
             );
           }
-          uploadId = req.uploadId;
-        } else if (req.uploadId !== "" && req.uploadId !== uploadId) {
-          throw hubError(
-            Code.InvalidArgument,
-            `upload_id "${req.uploadId}" differs from "${uploadId}" named earlier in this stream`,
-            { reason: "UPLOAD_ID_MISMATCH" },
-          );
+          last = await large.appendChunk(identity, uploadId, chunkOf(req.chunk));
         }
-        last = await large.appendChunk(identity, uploadId, chunkOf(req.chunk));
+      } finally {
+        // Stopped early (a refused chunk): release the request stream, as a for-await would.
+        if (!finished) messages.return?.(undefined).catch(() => {});
       }
       if (!last) throw hubError(Code.InvalidArgument, "UploadChunks received no chunk");
       return { upload: uploadToProto(last) };
