@@ -1,4 +1,6 @@
-// The messaging benchmark (`npm run bench -- messaging [--quick] [--json] [--backend B]`).
+// The messaging benchmark (`npm run bench -- messaging [--quick] [--json] [--backend B]
+// [--nodes N]`; with --nodes, N hub processes of one production-preset hub, clients spread over
+// them).
 //
 // In one run, against a hub in its own process (embedded backend):
 //   1. send→deliver latency of 100-byte messages at a fixed offered rate of 1,000 msg/s across 50
@@ -11,8 +13,14 @@
 
 import { type AcbClient, createClient } from "@acb/sdk/node";
 import { connect, type NatsConnection, RetentionPolicy, StorageType } from "nats";
-import { backendArgs, benchBackend } from "./lib/backends.ts";
-import { type HubProcess, provision, startHubProcess } from "./lib/hub-process.ts";
+import {
+  backendArgs,
+  benchBackend,
+  benchNodes,
+  type HubNodes,
+  startHubNodes,
+} from "./lib/backends.ts";
+import { provision } from "./lib/hub-process.ts";
 import { flags, log, percentiles, printTable } from "./lib/report.ts";
 
 const now = () => performance.timeOrigin + performance.now();
@@ -54,15 +62,15 @@ function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
   });
 }
 
-async function acbLatency(hub: HubProcess, seconds: number) {
+async function acbLatency(hub: HubNodes, seconds: number) {
   const ids = Array.from({ length: 50 }, (_, i) => `lat-${i}`);
   const tokens = await provision(hub, ids);
   const clients: AcbClient[] = [];
   const samples: number[] = [];
   const warmupUntil = now() + 2000;
   let received = 0;
-  for (const id of ids) {
-    const c = createClient({ baseUrl: hub.url, token: tokens.get(id) ?? "" });
+  for (const [i, id] of ids.entries()) {
+    const c = createClient({ baseUrl: hub.urlsFrom(i), token: tokens.get(id) ?? "" });
     await c.register({ id, type: "bench" });
     c.handle<{ t: number }>("lat", (m) => {
       received++;
@@ -85,7 +93,7 @@ async function acbLatency(hub: HubProcess, seconds: number) {
   return { ...percentiles(samples), sent: total, received, errors };
 }
 
-async function acbThroughput(hub: HubProcess, seconds: number) {
+async function acbThroughput(hub: HubNodes, seconds: number) {
   const producers = Array.from({ length: 4 }, (_, i) => `prod-${i}`);
   const consumers = Array.from({ length: 8 }, (_, i) => `cons-${i}`);
   const tokens = await provision(
@@ -95,8 +103,8 @@ async function acbThroughput(hub: HubProcess, seconds: number) {
   let delivered = 0;
   const receivers = [];
   const consumerClients: AcbClient[] = [];
-  for (const id of consumers) {
-    const c = createClient({ baseUrl: hub.url, token: tokens.get(id) ?? "" });
+  for (const [i, id] of consumers.entries()) {
+    const c = createClient({ baseUrl: hub.urlsFrom(i), token: tokens.get(id) ?? "" });
     await c.register({ id, type: "bench" });
     c.handle("tp", () => {
       delivered++;
@@ -107,8 +115,8 @@ async function acbThroughput(hub: HubProcess, seconds: number) {
     consumerClients.push(c);
   }
   const producerClients: AcbClient[] = [];
-  for (const id of producers) {
-    const c = createClient({ baseUrl: hub.url, token: tokens.get(id) ?? "" });
+  for (const [i, id] of producers.entries()) {
+    const c = createClient({ baseUrl: hub.urlsFrom(i), token: tokens.get(id) ?? "" });
     await c.register({ id, type: "bench" });
     producerClients.push(c);
   }
@@ -227,18 +235,20 @@ export default async function main(args: string[]): Promise<void> {
   const throughputSeconds = quick ? 5 : 15;
   // --backend memory|pglite|postgres: where the hub keeps its state (a fresh store per run).
   const backend = benchBackend(args);
+  // --nodes N (production only): N hub processes of one hub.
+  const nodes = benchNodes(args, backend);
 
-  log(`backend: ${backend}`);
+  log(`backend: ${backend}${nodes > 1 ? `, ${nodes} nodes` : ""}`);
   log(`latency: 50 agents, 1,000 msg/s offered, ${latencySeconds} s (first 2 s are warm-up)`);
   let store = await backendArgs(backend);
-  let hub = await startHubProcess(store.args);
+  let hub = await startHubNodes(store.args, nodes);
   const acb = await acbLatency(hub, latencySeconds);
   await hub.stop();
   await store.dispose();
 
   log(`throughput: 4 producers → 8 receivers, batches of 500, ${throughputSeconds} s`);
   store = await backendArgs(backend);
-  hub = await startHubProcess(store.args);
+  hub = await startHubNodes(store.args, nodes);
   const tp = await acbThroughput(hub, throughputSeconds);
   await hub.stop();
   await store.dispose();
@@ -249,7 +259,8 @@ export default async function main(args: string[]): Promise<void> {
   log("JetStream publish-with-ack throughput (memory storage, 256 in flight)");
   const js = onlyAcb ? { rate: Number.NaN } : await jetStreamThroughput(throughputSeconds);
 
-  printTable(`ACB (${backend} backend, hub in its own process)`, [
+  const where = nodes > 1 ? `${nodes} hub processes` : "hub in its own process";
+  printTable(`ACB (${backend} backend, ${where})`, [
     ["send→deliver p50 ms", acb.p50],
     ["send→deliver p99 ms", acb.p99],
     ["send→deliver p99.9 ms", acb.p999],
@@ -288,6 +299,7 @@ export default async function main(args: string[]): Promise<void> {
         nats_p999_ms: nats.p999,
         jetstream_throughput_msgs_per_s: Math.round(js.rate),
         backend,
+        nodes,
         quick,
       })}\n`,
     );

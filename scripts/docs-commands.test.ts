@@ -44,6 +44,12 @@ const workspaceBins = new Set(
  * the SDK with one. They are not needed to work on the repository, so they need not be on PATH.
  */
 const readersRuntimes = ["deno", "bun"];
+/**
+ * Deployment tools a reader brings along (docs/deploy.md): a container engine and a cluster's
+ * client. They are not needed to work on the repository, so they need not be on PATH; the deploy/
+ * files they are given must exist.
+ */
+const deploymentTools = ["docker", "kubectl"];
 
 function onPath(command: string): boolean {
   // The project's node_modules/.bin (present when tests run from npm) is not a fresh shell's PATH.
@@ -162,6 +168,10 @@ function problemOf(command: string, shell = true): string | undefined {
     return bin && installedBins.has(bin) ? undefined : `npx ${bin}: no such installed bin`;
   }
   if (first !== undefined && readersRuntimes.includes(first) && args[0] === "add") return undefined;
+  if (first !== undefined && deploymentTools.includes(first)) {
+    const missing = args.filter((a) => /^deploy\//.test(a) && !existsSync(join(root, a)));
+    return missing.length > 0 ? `${first}: no such file ${missing.join(", ")}` : undefined;
+  }
   if (first === "acb-hub" && !shell) return checkHubCommand(args);
   if (first === "acb-conformance" && !shell) return undefined;
   if (first === "acb" && !shell) return checkAcbCommand(args);
@@ -291,6 +301,7 @@ describe("the commands in README.md and docs/", () => {
       "./dev acb-hub frobnicate",
       "npx no-such-bin",
       "node no/such/file.js",
+      "kubectl apply -k deploy/no-such-folder",
     ];
     for (const command of bad) expect(problemOfShellLine(command), command).toBeDefined();
     // node bench/run.ts runs a .ts file: fine under Node >= 22, so only through ./dev.

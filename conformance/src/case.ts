@@ -21,6 +21,7 @@ export const profiles = [
   "security",
   "latency",
   "durability",
+  "cluster",
 ] as const;
 
 export type Profile = (typeof profiles)[number];

@@ -2,6 +2,7 @@
 
 import type { ConformanceCase } from "./case.js";
 import { capabilityCases } from "./cases/capabilities.js";
+import { clusterCases } from "./cases/cluster.js";
 import { contextCases } from "./cases/contexts.js";
 import { deliveryCases } from "./cases/delivery.js";
 import { deliveryPathCases } from "./cases/delivery-paths.js";
@@ -31,4 +32,5 @@ export const catalogue: readonly ConformanceCase[] = [
   ...lifecycleCases,
   ...latencyCases,
   ...durabilityCases,
+  ...clusterCases,
 ];

@@ -10,12 +10,16 @@ import { formatCaseLine, formatCatalogue, formatSummary, toJson, toJunit } from 
 import { runConformance } from "./runner.js";
 
 export const usage = `usage: acb-conformance --url URL --admin-token TOKEN [options]
+       acb-conformance --url A --url B … --admin-token TOKEN --profile cluster
        acb-conformance --list
 
-  --url URL                 the hub's base URL (http://… or https://…)
+  --url URL                 the hub's base URL (http://… or https://…); repeat it with the URL
+                            of each node of a hub that runs on several (the cluster profile
+                            works through one node and checks through another)
   --admin-token TOKEN       a platform-admin access token (or env ACB_ADMIN_TOKEN)
   --profile a,b             profiles to run (default: all): registry, contexts, delivery,
-                            request-reply, streaming, meetings, security, latency, durability
+                            request-reply, streaming, meetings, security, latency, durability,
+                            cluster
   --only PREFIX,…           only cases whose id starts with a prefix
   --expected-failures FILE  JSON or YAML-style list of {id, reason}; a listed case that passes
                             fails the run as stale
@@ -53,7 +57,7 @@ function positive(name: string, value: string | undefined): number | undefined {
 }
 
 const options = {
-  url: { type: "string" },
+  url: { type: "string", multiple: true },
   "admin-token": { type: "string" },
   profile: { type: "string" },
   only: { type: "string" },
@@ -97,7 +101,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
     return 0;
   }
   try {
-    const url = values.url;
+    const [url, ...otherNodes] = values.url ?? [];
     const adminToken = values["admin-token"] ?? process.env.ACB_ADMIN_TOKEN;
     if (!url || !adminToken) throw new Error("--url and --admin-token are required");
     const profiles = values.profile
@@ -130,9 +134,10 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
       ?.split(",")
       .map((p) => p.trim())
       .filter(Boolean);
-    io.out(`acb-conformance against ${url}`);
+    io.out(`acb-conformance against ${[url, ...otherNodes].join(", ")}`);
     const report = await runConformance({
       url,
+      ...(otherNodes.length > 0 && { otherNodes }),
       adminToken,
       protocol: protocol as WireProtocol,
       strict: values.strict,

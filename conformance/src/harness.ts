@@ -73,6 +73,11 @@ export interface TestAgent extends Clients {
 export interface AgentOptions {
   /** Default [AGENT_FULL]. */
   roles?: Role[];
+  /**
+   * The node (index into the run's URLs) the agent's clients talk to; default 0, the first. With
+   * one URL every index is that node.
+   */
+  node?: number;
   /** Register the agent (default true). */
   register?: boolean;
   /** Extra fields of the RegisterRequest. */
@@ -128,8 +133,13 @@ export interface CaseContext {
   readonly info: GetServerInfoResponse;
   /** Clients with the platform-admin credential (for cross-tenant and admin checks). */
   readonly admin: Clients;
-  /** Clients with a given raw Authorization header value (undefined: no header). */
-  clientsWith(authorization: string | undefined): Clients;
+  /**
+   * Clients with a given raw Authorization header value (undefined: no header), talking to `node`
+   * (index into the run's URLs; default 0).
+   */
+  clientsWith(authorization: string | undefined, node?: number): Clients;
+  /** How many nodes of the hub the run was given (one per --url); the cluster cases need two. */
+  readonly nodes: number;
   /** Creates a fresh tenant, deleted when the case ends. */
   tenant(settings?: TenantSettingsInit): Promise<TestTenant>;
   /** Opens a server stream that is closed when the case ends. */
@@ -214,7 +224,7 @@ export class Provisioner {
   private readonly live = new Set<string>();
 
   constructor(
-    private readonly wire: Wire,
+    private readonly wires: readonly Wire[],
     private readonly admin: Clients,
   ) {}
 
@@ -264,7 +274,8 @@ export class Provisioner {
     });
     const token = issued.tokens?.accessToken;
     if (!token) throw new Error(`IssueToken for "${name}" returned no access token`);
-    const clients = this.wire.clients(`Bearer ${token}`);
+    const wire = this.wires[(options.node ?? 0) % this.wires.length] as Wire;
+    const clients = wire.clients(`Bearer ${token}`);
     if (options.register ?? true) {
       await clients.registry.register({
         ...options.registration,

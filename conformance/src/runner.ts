@@ -28,6 +28,11 @@ import { StreamReader } from "./wire.js";
 export interface ConformanceOptions {
   /** The hub's base URL, e.g. "http://127.0.0.1:7443". */
   url: string;
+  /**
+   * The base URLs of further nodes of the same hub (the cluster profile sends through one node and
+   * checks on another). Default: none; the cluster cases then skip.
+   */
+  otherNodes?: readonly string[];
   /** A platform-admin access token (tenant "*"): provisions and deletes the run's tenants. */
   adminToken: string;
   /** Profiles to run. Default: every profile. */
@@ -89,6 +94,8 @@ export interface ConformanceReport {
   ok: boolean;
   runId: string;
   url: string;
+  /** Every node's base URL, `url` first. */
+  nodes: string[];
   hub: {
     implementation: string;
     implementationVersion: string;
@@ -114,9 +121,10 @@ const defaults = {
 /** Runs the conformance cases against the hub at `options.url`. */
 export async function runConformance(options: ConformanceOptions): Promise<ConformanceReport> {
   const started = Date.now();
-  const wire = new Wire(options.url, options.protocol ?? "connect");
-  const admin = wire.clients(`Bearer ${options.adminToken}`);
-  const provisioner = new Provisioner(wire, admin);
+  const urls = [options.url, ...(options.otherNodes ?? [])];
+  const wires = urls.map((url) => new Wire(url, options.protocol ?? "connect"));
+  const admin = (wires[0] as Wire).clients(`Bearer ${options.adminToken}`);
+  const provisioner = new Provisioner(wires, admin);
   const settings: CaseSettings = {
     waitMs: options.waitMs ?? defaults.waitMs,
     thresholds: { ...defaults.thresholds, ...options.thresholds },
@@ -134,7 +142,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     const info = await admin.info.getServerInfo({});
     for (const c of chosen) {
       const result = applyExpectation(
-        await runCase(c, info, settings, wire, admin, provisioner, options),
+        await runCase(c, info, settings, wires, admin, provisioner, options),
         expected.get(c.id),
       );
       results.push(result);
@@ -146,6 +154,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       ok: summary.failed === 0,
       runId: provisioner.runId,
       url: options.url,
+      nodes: urls,
       hub: {
         implementation: info.implementation,
         implementationVersion: info.implementationVersion,
@@ -162,7 +171,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   } finally {
     // Leave nothing behind, even when a case could not clean up.
     await Promise.allSettled(provisioner.remaining.map((id) => provisioner.deleteTenant(id)));
-    wire.close();
+    for (const wire of wires) wire.close();
   }
 }
 
@@ -170,7 +179,7 @@ async function runCase(
   c: ConformanceCase,
   info: GetServerInfoResponse,
   settings: CaseSettings,
-  wire: Wire,
+  wires: readonly Wire[],
   admin: Clients,
   provisioner: Provisioner,
   options: ConformanceOptions,
@@ -201,7 +210,9 @@ async function runCase(
     settings,
     info,
     admin,
-    clientsWith: (authorization) => wire.clients(authorization),
+    clientsWith: (authorization, node = 0) =>
+      (wires[node % wires.length] as Wire).clients(authorization),
+    nodes: wires.length,
     async tenant(tenantSettings) {
       const tenant = await provisioner.createTenant(tenantSettings);
       tenants.push(tenant.id);

@@ -2,8 +2,9 @@
 // encrypted context and an encrypted message through it. The hub stores and routes ciphertext
 // only; Bob decrypts with his private key, which never leaves this process.
 //
-//   npm run example:e2e                       (a temporary data directory, a sample text)
-//   ACB_E2E_DATA_DIR=/tmp/acb ACB_E2E_PLAINTEXT="meet at noon" npm run example:e2e
+//   ./dev example e2e                         (a temporary data directory, a sample text)
+//   ACB_E2E_DATA_DIR=/tmp/acb ACB_E2E_PLAINTEXT="meet at noon" ./dev example e2e
+// (`npm run example:e2e` runs the same.) examples/test/e2e-example.test.ts checks both.
 
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -105,6 +105,24 @@ const operations = {
     value: "MS",
     help: "how long a drain on SIGTERM/SIGINT may take before the process exits anyway",
   },
+  "headers-timeout": {
+    type: "string",
+    default: "10000",
+    value: "MS",
+    help: "close a connection whose first request headers (or TLS handshake) take longer",
+  },
+  "body-idle-timeout": {
+    type: "string",
+    default: "30000",
+    value: "MS",
+    help: "cancel a request whose unfinished body stays silent longer",
+  },
+  "idle-timeout": {
+    type: "string",
+    default: "60000",
+    value: "MS",
+    help: "close a connection with no request in progress after this long (HTTP/2: GOAWAY)",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** Every acb-hub command, in the order the help lists them. */

@@ -87,15 +87,30 @@ async function backendFor(
 
 /** Metrics labels, OTLP export and where /metrics answers, from the flags and environment. */
 async function operationsFor(
-  values: { "metrics-port"?: string | undefined; "drain-timeout": string },
+  values: {
+    "metrics-port"?: string | undefined;
+    "drain-timeout": string;
+    "headers-timeout": string;
+    "body-idle-timeout": string;
+    "idle-timeout": string;
+  },
   host: string,
   logger: Logger,
 ) {
-  const drainMs = Number(values["drain-timeout"]);
-  if (!/^\d+$/.test(values["drain-timeout"]))
-    throw new UsageError(
-      `--drain-timeout "${values["drain-timeout"]}" is not a number of milliseconds`,
-    );
+  const ms = (flag: keyof typeof values, positive = false) => {
+    const text = values[flag] ?? "";
+    if (!/^\d+$/.test(text) || (positive && Number(text) === 0))
+      throw new UsageError(
+        `--${flag} "${text}" is not a ${positive ? "positive " : ""}number of milliseconds`,
+      );
+    return Number(text);
+  };
+  const drainMs = ms("drain-timeout");
+  const timeouts = {
+    headersMs: ms("headers-timeout", true),
+    bodyIdleMs: ms("body-idle-timeout", true),
+    idleMs: ms("idle-timeout", true),
+  };
   const metricsPort =
     values["metrics-port"] === undefined ? undefined : parsePort(values["metrics-port"]);
   // One registry: the hub's metrics and its backend's operation timings on the same endpoint.
@@ -111,8 +126,8 @@ async function operationsFor(
   const metricsUrlOf = async (hub: Hub, rpcUrl: string) =>
     metricsPort === undefined
       ? `${rpcUrl}/metrics`
-      : `${(await hub.listenOps({ host, port: metricsPort })).url}/metrics`;
-  return { drainMs, observability, backendMetrics, metricsUrlOf };
+      : `${(await hub.listenOps({ host, port: metricsPort, timeouts })).url}/metrics`;
+  return { drainMs, timeouts, observability, backendMetrics, metricsUrlOf };
 }
 
 /**
@@ -172,6 +187,7 @@ async function dev(args: string[], io: CliStreams): Promise<void> {
     host,
     port,
     cors,
+    timeouts: ops.timeouts,
     ...(values.console && { console: { dir: consoleDir } }),
   });
   const adminToken = await hub.issueAdminToken();
@@ -224,6 +240,7 @@ async function serve(args: string[], io: CliStreams): Promise<void> {
   const listener = await hub.listen({
     host,
     port,
+    timeouts: ops.timeouts,
     ...(values.cors.length > 0 && { cors: { allowedOrigins: values.cors } }),
     ...(tlsCert && tlsKey && { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } }),
   });

@@ -70,6 +70,7 @@ import {
 } from "./server/listener.js";
 import { isLoopback } from "./server/loopback.js";
 import { createNodeAdapter } from "./server/node-adapter.js";
+import { ShutdownSignal } from "./server/shutdown-signal.js";
 import { createFaultyBackend } from "./storage/faulty/faulty-backend.js";
 import { createMemoryBackend } from "./storage/memory/memory-backend.js";
 import type { Backend } from "./storage/types.js";
@@ -137,7 +138,7 @@ export interface Hub {
    * Starts serving only the operator endpoints (/metrics, /healthz, /readyz) on an address of
    * their own, off the RPC port. Closed by {@link Hub.close}.
    */
-  listenOps(options?: { host?: string; port?: number }): Promise<Listener>;
+  listenOps(options?: Pick<ListenOptions, "host" | "port" | "timeouts">): Promise<Listener>;
   /** Mints a platform-admin access token (dev mode only). */
   issueAdminToken(ttlMs?: number): Promise<string>;
   /** Counters for observation: e.g. replies dropped because their Request call had ended. */
@@ -214,7 +215,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
     return t;
   };
-  const shutdown = new AbortController();
+  const shutdown = new ShutdownSignal();
   const listeners = new Set<Listener>();
   const metrics =
     options.metrics instanceof Object && "scrape" in options.metrics
@@ -225,7 +226,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   const ops: OpsState = {
     metrics,
     notReady() {
-      if (shutdown.signal.aborted) return "draining";
+      if (shutdown.aborted) return "draining";
       if (!(backend.isAvailable?.() ?? true)) return "backend unavailable";
       return undefined;
     },
@@ -340,7 +341,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         logger,
         metrics,
         tracer,
-        draining: () => shutdown.signal.aborted,
+        draining: () => shutdown.aborted,
       }),
       ...(faults.size > 0 ? [createFaultInterceptor(faults)] : []),
       createAuditInterceptor(hub.audit, createProbeReporter(backend, auditLog, clock)),
@@ -348,7 +349,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       createValidationInterceptor(),
     ],
     readMaxBytes: hub.limits.maxRequestBytes,
-    shutdownSignal: shutdown.signal,
+    shutdownSignal: shutdown.asAbortSignal(),
     // Refusals the protocol library makes before the interceptors (oversized bodies, gzip bombs).
     onCall: createEarlyRefusalAuditor({
       auditLog,
@@ -422,6 +423,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       await Promise.all([...listeners].map((l) => l.close(closeOptions.deadlineMs)));
       listeners.clear();
       await backend.close();
+      metrics.close();
     },
   };
 }

@@ -4,61 +4,31 @@
 // INTERNAL or UNKNOWN, never a 5xx), and keep every piece of data acknowledged before the run.
 
 import { randomBytes } from "node:crypto";
-import { readdirSync } from "node:fs";
 import * as http2 from "node:http2";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Health } from "@acb/gen/grpc/health/v1/health_pb";
-import type { DescFile, DescMethod, DescService } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createMemoryBackend } from "../src/storage/memory/memory-backend.js";
-import { type Agent, startTestHub, type TestHub, text, transport } from "./security-harness.js";
+import {
+  expectHubUpWithContexts,
+  type FuzzTarget,
+  generatedServices,
+  startFuzzTarget,
+} from "./fuzz-target.js";
 
 const REQUESTS = 10_000;
 const IN_FLIGHT = 64;
 /** A request that decoded into something valid may open a live stream; give it this long. */
 const STREAM_GRACE_MS = 1_000;
 
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const backend = createMemoryBackend();
-let t: TestHub;
-let tenantId: string;
-let owner: Agent;
-
-async function generatedServices(): Promise<DescService[]> {
-  const dir = join(repoRoot, "gen/src/acb/v1");
-  const services: DescService[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith("_pb.ts"))) {
-    const mod = (await import(pathToFileURL(join(dir, file)).href)) as Record<string, unknown>;
-    for (const [name, value] of Object.entries(mod)) {
-      if (name.startsWith("file_acb_v1_")) services.push(...(value as DescFile).services);
-    }
-  }
-  return services;
-}
+const CONTEXTS = 20;
+const MESSAGES = 10;
+let target: FuzzTarget;
 
 beforeAll(async () => {
-  t = await startTestHub({ backend });
-  tenantId = await t.newTenant();
-  owner = await t.agentIn(tenantId, "owner");
-  const victim = await t.agentIn(tenantId, "victim");
-  await owner.registry.register({ agentId: "owner", type: "svc" });
-  await victim.registry.register({ agentId: "victim", type: "svc" });
-  for (let i = 0; i < 20; i++) {
-    await owner.contexts.createContext({
-      contextId: `keep-${i}`,
-      type: "note",
-      payload: { contentType: "text/plain", data: text(`value ${i}`) },
-    });
-  }
-  for (let i = 0; i < 10; i++) {
-    await owner.messaging.send({ target: { case: "recipientId", value: "victim" }, kind: "keep" });
-  }
+  target = await startFuzzTarget({ contexts: CONTEXTS, messages: MESSAGES });
 });
 
 afterAll(async () => {
-  await t?.close();
+  await target?.t.close();
 });
 
 /** Random JSON-ish bodies: truncated, wrongly typed, unknown fields, deep nesting, garbage. */
@@ -240,6 +210,7 @@ function fire(
 }
 
 it(`answers ${REQUESTS} malformed requests to every RPC with client errors and loses nothing`, async () => {
+  const { t, owner, backend, tenantId } = target;
   const methods = (await generatedServices()).flatMap((s) => s.methods);
   expect(methods.length).toBeGreaterThan(50);
   const admin = t.adminToken;
@@ -273,13 +244,7 @@ it(`answers ${REQUESTS} malformed requests to every RPC with client errors and l
   expect((counts.get("ok") ?? 0) + (counts.get("open-stream") ?? 0)).toBeLessThan(REQUESTS / 10);
 
   // The hub is up and every acknowledged piece of data is as it was.
-  const health = createClient(Health, transport(t.url));
-  expect((await health.check({})).status).toBe(1);
-  for (let i = 0; i < 20; i++) {
-    const got = await owner.contexts.getContext({ contextId: `keep-${i}` });
-    expect(got.context?.revision).toBe(1n);
-    expect(new TextDecoder().decode(got.context?.payload?.data)).toBe(`value ${i}`);
-  }
-  expect(await backend.messages.backlog(tenantId, "victim")).toBe(10);
+  await expectHubUpWithContexts(target, CONTEXTS);
+  expect(await backend.messages.backlog(tenantId, "victim")).toBe(MESSAGES);
   expect(await backend.registry.count(tenantId)).toBe(2);
 }, 120_000);

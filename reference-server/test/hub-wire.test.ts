@@ -45,16 +45,13 @@ import {
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
-import {
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-} from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { accessTable } from "../src/auth/rbac-table.js";
 import { ManualClock } from "../src/clock.js";
 import { createHub, type Hub } from "../src/hub.js";
 import { silentLogger } from "../src/logger.js";
+import { expectCode } from "./security-harness.js";
+import { type HttpVersion, wireTransport } from "./wire-clients.js";
 
 /**
  * acb.v1 services the hub does not serve yet. Each must answer UNIMPLEMENTED for every method.
@@ -86,15 +83,6 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-type HttpVersion = "1.1" | "2";
-
-function bearer(token: string): Interceptor {
-  return (next) => (req) => {
-    req.header.set("Authorization", `Bearer ${token}`);
-    return next(req);
-  };
-}
-
 function headerInterceptor(value: string): Interceptor {
   return (next) => (req) => {
     req.header.set("Authorization", value);
@@ -102,13 +90,8 @@ function headerInterceptor(value: string): Interceptor {
   };
 }
 
-function connect(token?: string, httpVersion: HttpVersion = "1.1", url = baseUrl): Transport {
-  return createConnectTransport({
-    baseUrl: url,
-    httpVersion,
-    interceptors: token === undefined ? [] : [bearer(token)],
-  });
-}
+const connect = (token?: string, httpVersion: HttpVersion = "1.1", url = baseUrl): Transport =>
+  wireTransport(url, "connect-json", { token, httpVersion });
 
 interface Clients {
   registry: Client<typeof RegistryService>;
@@ -132,20 +115,6 @@ function clientsOf(transport: Transport): Clients {
 
 const clientsWith = (token?: string, httpVersion: HttpVersion = "1.1") =>
   clientsOf(connect(token, httpVersion));
-
-/** Awaits a call that must fail with `code`; returns the error for further checks. */
-async function expectCode(call: Promise<unknown>, code: Code): Promise<ConnectError> {
-  let caught: unknown;
-  try {
-    await call;
-  } catch (err) {
-    caught = err;
-  }
-  if (caught === undefined) throw new Error(`expected ${Code[code]}, but the call succeeded`);
-  const err = ConnectError.from(caught);
-  expect(Code[err.code], err.message).toBe(Code[code]);
-  return err;
-}
 
 const freshTenantId = () => `t-${randomUUID().slice(0, 8)}`;
 
@@ -449,11 +418,7 @@ describe("authentication", () => {
   it("refuses malformed Authorization headers and tokens that are not JWTs", async () => {
     for (const header of ["Bearer", "Basic dXNlcjpwdw==", "Bearer a b", "token-without-scheme"]) {
       const c = clientsOf(
-        createConnectTransport({
-          baseUrl,
-          httpVersion: "1.1",
-          interceptors: [headerInterceptor(header)],
-        }),
+        wireTransport(baseUrl, "connect-json", { interceptors: [headerInterceptor(header)] }),
       );
       await expectCode(c.auth.whoAmI({}), Code.Unauthenticated);
     }
@@ -1303,15 +1268,9 @@ describe("protocols on one port", () => {
     const transports: [string, Transport][] = [
       ["connect http/1.1", connect(token, "1.1")],
       ["connect h2c", connect(token, "2")],
-      ["grpc h2c", createGrpcTransport({ baseUrl, interceptors: [bearer(token)] })],
-      [
-        "grpc-web http/1.1",
-        createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors: [bearer(token)] }),
-      ],
-      [
-        "grpc-web h2c",
-        createGrpcWebTransport({ baseUrl, httpVersion: "2", interceptors: [bearer(token)] }),
-      ],
+      ["grpc h2c", wireTransport(baseUrl, "grpc", { token })],
+      ["grpc-web http/1.1", wireTransport(baseUrl, "grpc-web", { token, httpVersion: "1.1" })],
+      ["grpc-web h2c", wireTransport(baseUrl, "grpc-web", { token, httpVersion: "2" })],
     ];
     for (const [name, transport] of transports) {
       const c = clientsOf(transport);
@@ -1343,7 +1302,7 @@ describe("protocols on one port", () => {
       sub.close();
     }
     // Anonymous health over gRPC as a load balancer would call it.
-    const grpcHealth = createClient(Health, createGrpcTransport({ baseUrl }));
+    const grpcHealth = createClient(Health, wireTransport(baseUrl, "grpc"));
     expect((await grpcHealth.check({})).status).toBe(Serving.SERVING);
   });
 });

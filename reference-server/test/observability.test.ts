@@ -97,6 +97,11 @@ describe("the metrics endpoint", () => {
       expect(body, name).toContain(`# TYPE ${name} `);
     }
     expect(body).toMatch(/^acb_messages_total\{type="COMMAND"\} [1-9]/m);
+    // The event loop has run since the hub started: its delay was sampled, and the process has memory.
+    expect(body).toMatch(/^acb_event_loop_delay_seconds\{stat="max"\} [0-9.e-]+$/m);
+    const maxDelay = Number(/^acb_event_loop_delay_seconds\{stat="max"\} (\S+)$/m.exec(body)?.[1]);
+    expect(maxDelay).toBeGreaterThan(0);
+    expect(Number(/^process_resident_memory_bytes (\S+)$/m.exec(body)?.[1])).toBeGreaterThan(1e6);
     expect(body).toMatch(/^acb_message_latency_seconds_count\{operation="send"\} [1-9]/m);
     expect(body).toMatch(/^acb_message_latency_seconds_count\{operation="deliver"\} [1-9]/m);
     expect(body).toMatch(

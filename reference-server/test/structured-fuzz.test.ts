@@ -4,35 +4,32 @@
 // unary RPC gets them over Connect, as an agent of the tenant, an observer and another tenant's
 // admin. The hub must stay up, answer no INTERNAL or UNKNOWN, and keep the data written before.
 
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { ContextScope } from "@acb/gen/acb/v1/contexts_pb";
-import { Health } from "@acb/gen/grpc/health/v1/health_pb";
 import {
   create,
   type DescField,
-  type DescFile,
   type DescMessage,
   type DescMethod,
-  type DescService,
   ScalarType,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createMemoryBackend } from "../src/storage/memory/memory-backend.js";
-import { type Agent, startTestHub, type TestHub, text, transport } from "./security-harness.js";
+import {
+  expectHubUpWithContexts,
+  type FuzzTarget,
+  generatedServices,
+  startFuzzTarget,
+} from "./fuzz-target.js";
 
 const RUNS = 500;
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const backend = createMemoryBackend();
-let t: TestHub;
+const CONTEXTS = 4;
+const MESSAGES = 5;
+let target: FuzzTarget;
 let tenantId: string;
 let otherTenant: string;
-let owner: Agent;
 const callers: string[] = [];
 
 /** Values a field is drawn from, so that requests name things that exist. */
@@ -49,38 +46,16 @@ const idPool = () => [
   "*",
 ];
 
-async function generatedServices(): Promise<DescService[]> {
-  const dir = join(repoRoot, "gen/src/acb/v1");
-  const services: DescService[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith("_pb.ts"))) {
-    const mod = (await import(pathToFileURL(join(dir, file)).href)) as Record<string, unknown>;
-    for (const [name, value] of Object.entries(mod)) {
-      if (name.startsWith("file_acb_v1_")) services.push(...(value as DescFile).services);
-    }
-  }
-  return services;
-}
-
 beforeAll(async () => {
-  t = await startTestHub({ backend });
-  tenantId = await t.newTenant();
+  target = await startFuzzTarget({
+    contexts: CONTEXTS,
+    messages: MESSAGES,
+    access: { scope: ContextScope.PRIVATE },
+  });
+  const { t, owner } = target;
+  tenantId = target.tenantId;
   otherTenant = await t.newTenant();
-  owner = await t.agentIn(tenantId, "owner");
-  const victim = await t.agentIn(tenantId, "victim");
-  await owner.registry.register({ agentId: "owner", type: "svc" });
-  await victim.registry.register({ agentId: "victim", type: "svc" });
-  for (let i = 0; i < 4; i++) {
-    await owner.contexts.createContext({
-      contextId: `keep-${i}`,
-      type: "note",
-      payload: { contentType: "text/plain", data: text(`value ${i}`) },
-      access: { scope: ContextScope.PRIVATE },
-    });
-  }
   await owner.meetings.createMeeting({ meetingId: "m-keep", title: "kept" });
-  for (let i = 0; i < 5; i++) {
-    await owner.messaging.send({ target: { case: "recipientId", value: "victim" }, kind: "keep" });
-  }
   callers.push(
     (await t.agentIn(tenantId, "intruder")).token,
     (await t.agentIn(tenantId, "watcher", [Role.OBSERVER])).token,
@@ -89,7 +64,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await t?.close();
+  await target?.t.close();
 });
 
 /** A plausible value for a scalar field. */
@@ -274,6 +249,7 @@ const refused = new Set<Code>([
 ]);
 
 it(`answers ${RUNS} valid-ish requests with one broken field without INTERNAL or UNKNOWN, and loses nothing`, async () => {
+  const { t, owner, backend } = target;
   const methods = (await generatedServices())
     .flatMap((s) => s.methods)
     .filter((m) => m.methodKind === "unary");
@@ -325,15 +301,9 @@ it(`answers ${RUNS} valid-ish requests with one broken field without INTERNAL or
   expect(outcomes.get("InvalidArgument") ?? 0).toBeGreaterThan(RUNS / 4);
 
   // The hub is up and the data written before is as it was.
-  const health = createClient(Health, transport(t.url));
-  expect((await health.check({})).status).toBe(1);
-  for (let i = 0; i < 4; i++) {
-    const got = await owner.contexts.getContext({ contextId: `keep-${i}` });
-    expect(got.context?.revision).toBe(1n);
-    expect(new TextDecoder().decode(got.context?.payload?.data)).toBe(`value ${i}`);
-  }
+  await expectHubUpWithContexts(target, CONTEXTS);
   expect((await owner.meetings.getMeeting({ meetingId: "m-keep" })).meeting?.title).toBe("kept");
-  expect(await backend.messages.backlog(tenantId, "victim")).toBeGreaterThanOrEqual(5);
+  expect(await backend.messages.backlog(tenantId, "victim")).toBeGreaterThanOrEqual(MESSAGES);
   expect(await backend.messages.inFlight(tenantId, "victim")).toBe(0);
   expect((await backend.registry.get(tenantId, "owner"))?.type).toBe("svc");
   expect((await backend.registry.get(tenantId, "victim"))?.type).toBe("svc");

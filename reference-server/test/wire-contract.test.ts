@@ -23,23 +23,13 @@ import {
   type DescService,
   type MessageInitShape,
 } from "@bufbuild/protobuf";
-import {
-  type Client,
-  Code,
-  ConnectError,
-  createClient,
-  type Interceptor,
-  type Transport,
-} from "@connectrpc/connect";
-import {
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-} from "@connectrpc/connect-node";
+import { type Client, Code, createClient, type Transport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../src/clock.js";
 import { createHub, type Hub } from "../src/hub.js";
 import { silentLogger } from "../src/logger.js";
+import { expectCode } from "./security-harness.js";
+import { type WireProtocol, wireProtocols, wireTransport } from "./wire-clients.js";
 
 /** The hub's request limit in this file: small, so oversized requests stay cheap to build. */
 const LIMIT = 256 * 1024;
@@ -60,48 +50,8 @@ afterAll(async () => {
   await hub?.close();
 });
 
-const bearer =
-  (token: string): Interceptor =>
-  (next) =>
-  (req) => {
-    req.header.set("Authorization", `Bearer ${token}`);
-    return next(req);
-  };
-
-type Protocol = "connect-json" | "connect-proto" | "grpc" | "grpc-web";
-const protocols: Protocol[] = ["connect-json", "connect-proto", "grpc", "grpc-web"];
-
-function transport(protocol: Protocol, token?: string): Transport {
-  const interceptors = token === undefined ? [] : [bearer(token)];
-  switch (protocol) {
-    case "connect-json":
-    case "connect-proto":
-      return createConnectTransport({
-        baseUrl,
-        httpVersion: "1.1",
-        useBinaryFormat: protocol === "connect-proto",
-        interceptors,
-      });
-    case "grpc":
-      return createGrpcTransport({ baseUrl, interceptors });
-    case "grpc-web":
-      return createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors });
-  }
-}
-
-/** Awaits a call that must fail with `code`; returns the error. */
-async function expectCode(call: Promise<unknown>, code: Code): Promise<ConnectError> {
-  let caught: unknown;
-  try {
-    await call;
-  } catch (err) {
-    caught = err;
-  }
-  if (caught === undefined) throw new Error(`expected ${Code[code]}, but the call succeeded`);
-  const err = ConnectError.from(caught);
-  expect(Code[err.code], err.message).toBe(Code[code]);
-  return err;
-}
+const transport = (protocol: WireProtocol, token?: string): Transport =>
+  wireTransport(baseUrl, protocol, { token });
 
 async function newTenant(): Promise<string> {
   const tenantId = `t-${randomUUID().slice(0, 8)}`;
@@ -360,7 +310,7 @@ function missingMethod(serviceName: string, name: string): DescMethodUnary {
 }
 
 describe("errors before a method runs, in the caller's protocol", () => {
-  for (const protocol of protocols) {
+  for (const protocol of wireProtocols) {
     it(`${protocol}: an unknown method or service is UNIMPLEMENTED naming it`, async () => {
       const t = transport(protocol);
       for (const [service, method, expected] of [
@@ -456,7 +406,7 @@ describe("errors before a method runs, in the caller's protocol", () => {
     );
   });
 
-  for (const protocol of protocols) {
+  for (const protocol of wireProtocols) {
     it(`${protocol}: a message over the limit is RESOURCE_EXHAUSTED stating the limit, and nothing is stored`, async () => {
       const tenantId = await newTenant();
       const token = await tokenFor(tenantId, "alice");

@@ -23,6 +23,8 @@ import { acb } from "./io.js";
 
 const size = Number(process.env["ACB_CLI_PUT_BYTES"] ?? 32 * 1024 * 1024);
 const attemptsWhileDown = 12;
+// Ten minutes, or two seconds per MiB for the large runs (a 1 GiB run on a busy 2-core machine).
+const timeoutMs = Math.max(600_000, (size / 2 ** 20) * 2_000);
 const running = new Set<HubProcess>();
 let dir: string | undefined;
 
@@ -65,72 +67,76 @@ async function startHub(args: string[]): Promise<HubProcess> {
   return hub;
 }
 
-it("resumes after the hub is killed and restarted on the same data mid-upload", async () => {
-  dir = await mkdtemp(join(tmpdir(), "acb-cli-put-restart-"));
-  const file = join(dir, "upload.bin");
-  const sha256 = await writeBigFile(file, size);
-  const data = join(dir, "hub");
-  const first = await startHub(["--data", data]);
-  const port = new URL(first.url).port;
-  const admin = ["--url", first.url, "--token", first.adminToken];
-  expect((await acb(["tenant", "create", "cli-test", ...admin])).code).toBe(0);
-  const issued = await acb(["token", "issue", "uploader", "--tenant", "cli-test", ...admin]);
-  expect(issued.code).toBe(0);
-  const token = issued.stdout.trim();
+it(
+  "resumes after the hub is killed and restarted on the same data mid-upload",
+  async () => {
+    dir = await mkdtemp(join(tmpdir(), "acb-cli-put-restart-"));
+    const file = join(dir, "upload.bin");
+    const sha256 = await writeBigFile(file, size);
+    const data = join(dir, "hub");
+    const first = await startHub(["--data", data]);
+    const port = new URL(first.url).port;
+    const admin = ["--url", first.url, "--token", first.adminToken];
+    expect((await acb(["tenant", "create", "cli-test", ...admin])).code).toBe(0);
+    const issued = await acb(["token", "issue", "uploader", "--tenant", "cli-test", ...admin]);
+    expect(issued.code).toBe(0);
+    const token = issued.stdout.trim();
 
-  let restarted: Promise<HubProcess> | undefined;
-  let held: Awaited<ReturnType<typeof holdPort>> | undefined;
-  const put = await acb(
-    ["context", "put", "dataset", "--file", file, "--url", first.url, "--token", token, "--json"],
-    {
-      onStderr(text) {
-        // The first progress line past 30 %: kill the hub, then start it again where it was.
-        const pct = Number(/\] (\d+)%/.exec(text)?.[1] ?? 0);
-        if (restarted === undefined && pct >= 30 && pct < 100) {
-          restarted = (async () => {
-            await first.kill();
-            running.delete(first);
-            held = await holdPort(Number(port), attemptsWhileDown);
-            try {
-              await held.reached;
-            } finally {
-              await held.close();
-            }
-            return startHub(["--data", data, "--port", port]);
-          })();
-        }
+    let restarted: Promise<HubProcess> | undefined;
+    let held: Awaited<ReturnType<typeof holdPort>> | undefined;
+    const put = await acb(
+      ["context", "put", "dataset", "--file", file, "--url", first.url, "--token", token, "--json"],
+      {
+        onStderr(text) {
+          // The first progress line past 30 %: kill the hub, then start it again where it was.
+          const pct = Number(/\] (\d+)%/.exec(text)?.[1] ?? 0);
+          if (restarted === undefined && pct >= 30 && pct < 100) {
+            restarted = (async () => {
+              await first.kill();
+              running.delete(first);
+              held = await holdPort(Number(port), attemptsWhileDown);
+              try {
+                await held.reached;
+              } finally {
+                await held.close();
+              }
+              return startHub(["--data", data, "--port", port]);
+            })();
+          }
+        },
       },
-    },
-  );
-  await held?.close(); // the client gave up while the port was held: fail below, do not wait
-  expect(restarted, "the upload ended before it passed 30 %").toBeDefined();
-  const second = await (restarted as Promise<HubProcess>);
-  expect(second.url).toBe(first.url);
-  expect(second.epoch).toBe(first.epoch);
-  expect(put.code, put.stderr).toBe(0);
-  const result = JSON.parse(put.stdout) as {
-    id: string;
-    size: number;
-    sha256: string;
-    resumes: number;
-  };
-  expect(result).toMatchObject({ size, sha256 });
-  expect(result.resumes).toBeGreaterThanOrEqual(1);
-  expect(put.stderr).toMatch(/100% .*resumed \d+×/);
+    );
+    await held?.close(); // the client gave up while the port was held: fail below, do not wait
+    expect(restarted, "the upload ended before it passed 30 %").toBeDefined();
+    const second = await (restarted as Promise<HubProcess>);
+    expect(second.url).toBe(first.url);
+    expect(second.epoch).toBe(first.epoch);
+    expect(put.code, put.stderr).toBe(0);
+    const result = JSON.parse(put.stdout) as {
+      id: string;
+      size: number;
+      sha256: string;
+      resumes: number;
+    };
+    expect(result).toMatchObject({ size, sha256 });
+    expect(result.resumes).toBeGreaterThanOrEqual(1);
+    expect(put.stderr).toMatch(/100% .*resumed \d+×/);
 
-  // Read back from the restarted hub, to a file, and compare.
-  const out = join(dir, "download.bin");
-  const get = await acb([
-    "context",
-    "get",
-    result.id,
-    "--out",
-    out,
-    "--url",
-    second.url,
-    "--token",
-    token,
-  ]);
-  expect(get.code, get.stderr).toBe(0);
-  expect(await fileSha256(out)).toBe(sha256);
-}, 600_000);
+    // Read back from the restarted hub, to a file, and compare.
+    const out = join(dir, "download.bin");
+    const get = await acb([
+      "context",
+      "get",
+      result.id,
+      "--out",
+      out,
+      "--url",
+      second.url,
+      "--token",
+      token,
+    ]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(await fileSha256(out)).toBe(sha256);
+  },
+  timeoutMs,
+);

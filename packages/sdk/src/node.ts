@@ -1,9 +1,9 @@
 // The Node entry point: HTTP/2 by default (one connection multiplexes every call and stream), with
 // HTTP/1.1 and the gRPC protocol available. Everything else is the universal API.
-import { Code, type Interceptor } from "@connectrpc/connect";
+import { Code, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { acbError } from "./core/acb-error.js";
-import { checkBaseUrl } from "./core/base-url.js";
+import { checkBaseUrls } from "./core/base-url.js";
 import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
 import type { E2eOptions } from "./core/e2e/client-e2e.js";
@@ -33,8 +33,11 @@ export interface NodeTlsOptions {
 
 /** Options of {@link createClient} for Node. */
 export interface NodeClientOptions {
-  /** The hub's base URL, e.g. "http://127.0.0.1:7443". */
-  baseUrl: string;
+  /**
+   * The hub's base URL, e.g. "http://127.0.0.1:7443", or the URLs of several nodes of one hub:
+   * calls go to one node until it fails, then to the next (see docs/sdk.md#several-hub-nodes).
+   */
+  baseUrl: string | string[];
   /**
    * Access token or API key, a function returning the current one, or `{ accessToken,
    * refreshToken }` (refreshed automatically before expiry). Default: none (anonymous RPCs only).
@@ -59,20 +62,20 @@ export interface NodeClientOptions {
 
 /** Creates a client that talks to the hub with Node's HTTP stack. Bad options fail with an AcbError. */
 export function createClient(options: NodeClientOptions): AcbClient {
-  const baseUrl = checkBaseUrl(options?.baseUrl);
+  const urls = checkBaseUrls(options?.baseUrl);
   const { tls, interceptors = [] } = options;
-  if (tls && !baseUrl.startsWith("https:")) {
-    throw acbError(
-      Code.InvalidArgument,
-      `createClient: tls needs an https: baseUrl, not "${baseUrl}"`,
-    );
-  }
   if (options.protocol === "grpc" && options.httpVersion === "1.1") {
     throw acbError(Code.InvalidArgument, 'createClient: protocol "grpc" needs httpVersion "2"');
   }
   const httpVersion = options.httpVersion ?? "2";
-  const transport =
-    options.protocol === "grpc"
+  const transportTo = (baseUrl: string) => {
+    if (tls && !baseUrl.startsWith("https:")) {
+      throw acbError(
+        Code.InvalidArgument,
+        `createClient: tls needs an https: baseUrl, not "${baseUrl}"`,
+      );
+    }
+    return options.protocol === "grpc"
       ? createGrpcTransport({ baseUrl, interceptors, ...(tls && { nodeOptions: tls }) })
       : httpVersion === "2"
         ? createConnectTransport({
@@ -90,6 +93,10 @@ export function createClient(options: NodeClientOptions): AcbClient {
             interceptors,
             ...(tls && { nodeOptions: tls }),
           });
+  };
+  const endpoints = urls.map((url) => ({ url, transport: transportTo(url) }));
+  const transport =
+    endpoints.length === 1 ? (endpoints[0] as { transport: Transport }).transport : endpoints;
   // Node streams request bodies, so uploads use client streams; hashing is native.
   return createAcbClient({
     transport,

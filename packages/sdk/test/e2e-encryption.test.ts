@@ -1,6 +1,8 @@
 // End-to-end encryption through a real hub: what one agent encrypts, only its recipients read;
-// the hub's storage holds no plaintext; a changed stored byte, a missing or a wrong key each fail
-// with their E2E_* reason, and an undecryptable message is dead-lettered with it.
+// the hub's storage (what it hands its backend, and the tables of a SQL one, read back) holds no
+// plaintext of a context, a message or a large context; a changed stored byte, a missing or a
+// wrong key each fail with their E2E_* reason, and an undecryptable message is dead-lettered
+// with it.
 import { randomBytes } from "node:crypto";
 import {
   type Backend,
@@ -195,16 +197,60 @@ describe("end-to-end encryption through the hub", () => {
   });
 });
 
+/** A SQL backend's database, as the test reads and changes it directly. */
+interface SqlTables {
+  /** Every row of every table, as text. */
+  dump(tenantId: string): Promise<string>;
+  /** Runs one statement in the tenant's scope. */
+  run(tenantId: string, text: string, params: unknown[]): Promise<void>;
+}
+
+function sqlTables(db: {
+  tx<T>(
+    tenantId: string,
+    fn: (c: {
+      query(text: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+    }) => Promise<T>,
+  ): Promise<T>;
+}): SqlTables {
+  return {
+    run: (tenantId, text, params) =>
+      db.tx(tenantId, async (c) => {
+        await c.query(text, params);
+      }),
+    dump: (tenantId) =>
+      db.tx(tenantId, async (c) => {
+        const tables = await c.query(
+          "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+        );
+        let dump = "";
+        for (const { table_name } of tables.rows) {
+          // A row as text: bytea in hex (\x…), jsonb and text as they are.
+          const rows = await c.query(`SELECT t::text AS row FROM "${String(table_name)}" t`);
+          for (const r of rows.rows) dump += `${String(r.row)}\n`;
+        }
+        return dump;
+      }),
+  };
+}
+
+/** Whether `dump` holds `text`, as text or as the hex of its UTF-8 bytes (bytea). */
+const dumpHolds = (dump: string, text: string): boolean =>
+  dump.includes(text) || dump.includes(Buffer.from(text).toString("hex"));
+
 // The same checks on every backend the hub has: what reaches storage is ciphertext.
 const postgresUrl = testPostgresUrl();
 const backends: {
   name: string;
-  make: () => Promise<{ backend: Backend; drop(): Promise<void> }>;
+  make: () => Promise<{ backend: Backend; sql?: SqlTables; drop(): Promise<void> }>;
 }[] = [
   { name: "memory", make: async () => ({ backend: createMemoryBackend(), drop: async () => {} }) },
   {
     name: "PGlite",
-    make: async () => ({ backend: await createPgliteBackend(), drop: async () => {} }),
+    make: async () => {
+      const backend = await createPgliteBackend();
+      return { backend, sql: sqlTables(backend.db), drop: async () => {} };
+    },
   },
   ...(postgresUrl
     ? [
@@ -218,7 +264,7 @@ const backends: {
               role: db.role,
               poolSize: 2,
             });
-            return { backend, drop: () => db.drop() };
+            return { backend, sql: sqlTables(backend.db), drop: () => db.drop() };
           },
         },
       ]
@@ -229,6 +275,7 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
   let bed: TestBed;
   let written: Uint8Array[];
   let drop: () => Promise<void>;
+  let sql: SqlTables | undefined;
   let keys: Record<string, AgentKey>;
   const secret = `top-secret-${randomBytes(8).toString("hex")}`;
   const secretBytes = new TextEncoder().encode(secret);
@@ -252,6 +299,7 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
     written = [];
     const made = await make();
     drop = made.drop;
+    sql = made.sql;
     bed = await startTestBed({ backend: recordingBackend(made.backend, written) });
     keys = {
       alice: await generateAgentKey(),
@@ -280,8 +328,32 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
     for await (const c of bob.listContexts({ type: "plan" })) listed.push(c.value);
     expect(listed).toEqual([{ text: `${secret}-2` }]);
 
-    expect(written.length).toBeGreaterThan(0);
+    // An encrypted message waiting for bob, and an encrypted large context (blob chunks).
+    await alice.sendTo("bob", "note", { text: secret }, { encrypt: { to: ["bob"] } });
+    const large = new Uint8Array(MiB);
+    large.set(secretBytes, 4321);
+    const blob = await alice
+      .streamContext("blob", { encrypt: { to: ["bob"] } })
+      .fromReader(large)
+      .withChunkSize(64 * 1024)
+      .send();
+    expect(Buffer.from(await readAll(bob.receiveContextStream(blob.id))).equals(large)).toBe(true);
+    // The control: the same kinds unencrypted, so the searches below can find what is there.
+    const plain = `plain-marker-${randomBytes(8).toString("hex")}`;
+    await alice.shareContext("plan", { text: plain });
+    await alice.sendTo("bob", "note", { text: plain });
+    const plainLarge = new Uint8Array(256 * 1024);
+    plainLarge.set(new TextEncoder().encode(plain), 4321);
+    await alice.streamContext("blob").fromReader(plainLarge).send();
+
+    // What the hub handed its storage, and (SQL backends) what the tables hold.
+    expect(anyContains(written, new TextEncoder().encode(plain))).toBe(true);
     expect(anyContains(written, secretBytes)).toBe(false);
+    if (sql) {
+      const tables = await sql.dump(bed.tenantId);
+      expect(dumpHolds(tables, plain)).toBe(true);
+      expect(dumpHolds(tables, secret)).toBe(false);
+    }
 
     // Change one stored byte of the ciphertext.
     const stored = await bed.backend.contexts.get(bed.tenantId, shared.id);
@@ -293,5 +365,23 @@ describe.each(backends)("end-to-end encryption on the $name backend", ({ make })
     const swap = await bed.backend.contexts.replace(tampered, stored.revision, new Uint8Array());
     expect(swap.ok).toBe(true);
     expect(await reasonOf(bob.getContext(shared.id))).toBe("E2E_TAMPERED");
+
+    // The same for a large context, in its stored chunks (SQL backends, whose tables the test
+    // can change): the hub serves the changed bytes, and decryption refuses them.
+    if (sql) {
+      const ref = (await bed.backend.contexts.get(bed.tenantId, blob.id))?.storageRef;
+      if (!ref) throw new Error("large context not stored as a blob");
+      const at = 100_000;
+      await sql.run(
+        bed.tenantId,
+        `UPDATE acb_blob_chunks SET data = set_byte(data, ($2 - "offset")::int, get_byte(data, ($2 - "offset")::int) # 1)
+         WHERE key = $1 AND published AND "offset" <= $2 AND $2 < "offset" + length(data)`,
+        [ref.key, at],
+      );
+      // Stored in 64 KiB chunks, the changed segment (the second) arrives, and fails, long before
+      // the hub's own check of the whole object at rest would end the stream with DATA_LOSS.
+      const read = readAll(bob.receiveContextStream(blob.id));
+      expect(await reasonOf(read)).toBe("E2E_TAMPERED");
+    }
   });
 });

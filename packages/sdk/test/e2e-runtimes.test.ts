@@ -1,6 +1,6 @@
 // End-to-end encryption across runtimes: what one runtime encrypts (a context, a message and a
 // 50 MiB large context whose upload loses a chunk's answer halfway and resumes), another
-// decrypts. The same peer (e2e-runtime/peer.ts, fetch entry point, bundled with esbuild) runs in
+// decrypts while its Receive stream is open, then closes that stream. The same peer (e2e-runtime/peer.ts, fetch entry point, bundled with esbuild) runs in
 // Node, Deno and Bun.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -56,10 +56,11 @@ function runPeer(
   return new Promise((r) => child.once("exit", (code) => r({ events, code, stderr })));
 }
 
-// Deno writes for Bun, Bun writes for Node. (Node's own encrypt-and-resume runs in
-// e2e-encryption.test.ts.)
+// A cycle, so each runtime encrypts once and decrypts once: Node writes for Deno, Deno for Bun,
+// Bun for Node. (Chromium and Node write for each other in e2e-browser.test.ts.)
 const pairs = (
   [
+    ["node", "deno"],
     ["deno", "bun"],
     ["bun", "node"],
   ] as [Name, Name][]
@@ -148,6 +149,7 @@ describe.runIf(pairs.length > 0)("end-to-end encryption across runtimes", () => 
         message: secret,
         largeOk: true,
       });
+      expect(read.events.at(-1)?.event).toBe("closed");
     },
     240_000,
   );

@@ -4,6 +4,7 @@ import type { AuditEvent } from "../audit/audit-log.js";
 import type { Clock } from "../clock.js";
 import { hubError } from "../errors.js";
 import type { RateLimiter } from "../storage/types.js";
+import { PLATFORM_TENANT } from "./identity.js";
 
 /**
  * Set when a refusal was already recorded (aggregated) in the audit log, so the audit
@@ -58,7 +59,9 @@ export function createAuthFailureLimiter(options: AuthFailureLimiterOptions) {
     const window = { windowStart, windowEnd: windowStart + WINDOW_MS, amount: 1 };
     const counters = [
       {
-        key: `authfail:peer:${peer}`,
+        // Counters belong to a tenant (every backend keeps them under "tenant:<id>:"); failures
+        // from an address count for the platform.
+        key: `tenant:${PLATFORM_TENANT}:authfail:peer:${peer}`,
         limit: options.perPeerPerMinute,
         name: "auth.failures_per_peer_per_minute",
       },

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Backend } from "../storage/types.js";
 
@@ -39,6 +40,8 @@ export class HubMetrics {
   /** Live Receive streams per tenant on this node (agent ids are counted, never exported). */
   private readonly receivers = new Map<string, Map<string, number>>();
   private backend: Backend | undefined;
+  /** The event loop's delay, sampled every 10 ms; reset at each scrape. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(options: HubMetricsOptions = {}) {
     this.tenantLabel = options.tenantLabel ?? false;
@@ -90,6 +93,31 @@ export class HubMetrics {
         for (const [tenant, agents] of receivers) this.set({ tenant_id: tenant }, agents.size);
       },
     });
+    const loopDelay = this.loopDelay;
+    loopDelay.enable();
+    new Gauge({
+      name: "acb_event_loop_delay_seconds",
+      help: "How late the event loop ran its timers since the previous scrape: stat p50, p99 or max.",
+      labelNames: ["stat"],
+      registers,
+      collect() {
+        this.reset();
+        // Nanoseconds; no sample yet (a scrape right after the last one) reads as 0.
+        const ns = (v: number) => (Number.isFinite(v) && loopDelay.count > 0 ? v / 1e9 : 0);
+        this.set({ stat: "p50" }, ns(loopDelay.percentile(50)));
+        this.set({ stat: "p99" }, ns(loopDelay.percentile(99)));
+        this.set({ stat: "max" }, ns(loopDelay.max));
+        loopDelay.reset();
+      },
+    });
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory of the hub's process.",
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
     const self = this;
     new Gauge({
       name: "acb_context_storage_bytes",
@@ -134,6 +162,11 @@ export class HubMetrics {
       labelNames: ["direction", ...a, ...t],
       registers,
     });
+  }
+
+  /** Stops sampling the event loop (the hub closed). */
+  close(): void {
+    this.loopDelay.disable();
   }
 
   /** The backend whose stored bytes `acb_context_storage_bytes` reports. */

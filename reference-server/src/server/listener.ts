@@ -21,7 +21,40 @@ export interface ListenOptions {
   cors?: CorsOptions;
   /** Serve the web console's files under /console/ on this port. Default: no console. */
   console?: ConsoleOptions;
+  /** When connections a client abandoned are closed (defaults: {@link defaultConnectionTimeouts}). */
+  timeouts?: ConnectionTimeouts;
 }
+
+/**
+ * Limits on how long a connection may hold the hub's resources without making progress: a client
+ * that stops half-way through its headers or its request body, or keeps a connection open with
+ * nothing in progress, loses it (docs/operations.md, "Connection timeouts").
+ */
+export interface ConnectionTimeouts {
+  /**
+   * From the connection's start until its first request's headers are complete (and the TLS
+   * handshake, on TLS listeners). Default 10 s.
+   */
+  headersMs?: number;
+  /**
+   * While a request body is unfinished: the longest silence on its stream. A unary request's body
+   * must keep arriving; a streaming request (SendStream, UploadChunks) must send, or be answered,
+   * at least this often. The stream is cancelled (HTTP/2) or the connection closed (HTTP/1.1).
+   * Default 30 s.
+   */
+  bodyIdleMs?: number;
+  /**
+   * A connection with no request or stream in progress is closed after this long (an HTTP/2
+   * session gets GOAWAY). Default 60 s.
+   */
+  idleMs?: number;
+}
+
+export const defaultConnectionTimeouts: Required<ConnectionTimeouts> = {
+  headersMs: 10_000,
+  bodyIdleMs: 30_000,
+  idleMs: 60_000,
+};
 
 /** A bound listener. */
 export interface Listener {
@@ -57,7 +90,24 @@ const H2_PREFACE_START = Buffer.from("PRI");
  */
 export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}): Promise<Listener> {
   const host = options.host ?? "127.0.0.1";
+  const timeouts = { ...defaultConnectionTimeouts, ...options.timeouts };
+  for (const [name, ms] of Object.entries(timeouts)) {
+    if (!Number.isInteger(ms) || ms <= 0)
+      throw new RangeError(`timeouts.${name} must be a positive whole number of ms, got ${ms}`);
+  }
   const sockets = new Set<Socket>();
+  // HTTP/1.1 connections with no request in progress: closed when their timer fires (headersMs
+  // for a new connection, idleMs between requests). A request's headers being complete (the
+  // handler is called) stops it.
+  const h1Waiting = new Map<Socket, NodeJS.Timeout>();
+  const h1Wait = (socket: Socket, ms: number) => {
+    clearTimeout(h1Waiting.get(socket));
+    h1Waiting.set(socket, setTimeout(() => socket.destroy(), ms).unref());
+  };
+  const h1Busy = (socket: Socket) => {
+    clearTimeout(h1Waiting.get(socket));
+    h1Waiting.delete(socket);
+  };
   // HTTP/1.1 requests in flight per connection, so close() can drop idle keep-alive connections
   // at once and the busy ones as soon as their last response ends.
   const busy = new Map<Socket, number>();
@@ -70,12 +120,24 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
     if (cors && applyCors(req, res, cors)) return;
     if (req.httpVersionMajor === 1) {
       const socket = req.socket;
+      h1Busy(socket);
       busy.set(socket, (busy.get(socket) ?? 0) + 1);
       res.once("close", () => {
         const left = (busy.get(socket) ?? 1) - 1;
         busy.set(socket, left);
         if (closing && left === 0) socket.destroy();
+        else if (left === 0 && !socket.destroyed) h1Wait(socket, timeouts.idleMs);
       });
+      if (!req.complete) {
+        // An unfinished body: the socket's inactivity timeout (no 'timeout' listener: Node's
+        // HTTP server destroys the socket) runs until the body ends.
+        socket.setTimeout(timeouts.bodyIdleMs);
+        req.once("end", () => socket.setTimeout(0));
+      }
+    } else if (!req.complete) {
+      const stream = (req as http2.Http2ServerRequest).stream;
+      stream.setTimeout(timeouts.bodyIdleMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      req.once("end", () => stream.setTimeout(0));
     }
     inner(req, res);
   };
@@ -85,6 +147,7 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
       sockets.delete(s);
       busy.delete(s);
       h2Sockets.delete(s);
+      h1Busy(s);
     });
   };
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -106,14 +169,30 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
     session.setLocalWindowSize(H2_CONNECTION_WINDOW);
     sessions.add(session);
     openStreams.set(session, 0);
+    // A session with no open stream gets GOAWAY after headersMs (before its first stream) or
+    // idleMs (after its last one); a session that never completes a stream's headers is closed so.
+    let idle: NodeJS.Timeout | undefined;
+    const waitIdle = (ms: number) => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        session.close();
+        // close() waits for the peer's streams; a peer that went silent mid-frame has none.
+        if (!session.destroyed) session.destroy();
+      }, ms).unref();
+    };
+    waitIdle(timeouts.headersMs);
     session.on("stream", (stream) => {
+      clearTimeout(idle);
       openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
       stream.once("close", () => {
-        openStreams.set(session, (openStreams.get(session) ?? 1) - 1);
+        const left = (openStreams.get(session) ?? 1) - 1;
+        openStreams.set(session, left);
+        if (left === 0 && !session.destroyed) waitIdle(timeouts.idleMs);
         endIfIdle(session);
       });
     });
     session.once("close", () => {
+      clearTimeout(idle);
       sessions.delete(session);
       openStreams.delete(session);
     });
@@ -128,6 +207,7 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
         cert: options.tls.cert,
         allowHTTP1: true,
         minVersion: "TLSv1.3",
+        handshakeTimeout: timeouts.headersMs,
         ...h2Options,
       },
       handler,
@@ -135,21 +215,26 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
     secure.on("secureConnection", (socket) => {
       track(socket);
       if (socket.alpnProtocol === "h2") h2Sockets.add(socket);
+      else h1Wait(socket, timeouts.headersMs);
     });
     secure.on("session", trackSession);
     outer = secure;
     servers = [secure];
   } else {
-    const h1 = http.createServer(handler);
+    const h1 = http.createServer({ keepAliveTimeout: timeouts.idleMs, requestTimeout: 0 }, handler);
     const h2 = http2.createServer(h2Options, handler);
     h2.on("session", trackSession);
     servers = [h1, h2];
     outer = net.createServer((socket) => {
       track(socket);
+      // Until the first bytes say which protocol this is, the headers timeout runs here.
+      const stalled = setTimeout(() => socket.destroy(), timeouts.headersMs).unref();
+      socket.once("close", () => clearTimeout(stalled));
       let head = Buffer.alloc(0);
       const onData = (chunk: Buffer) => {
         head = Buffer.concat([head, chunk]);
         if (head.length < H2_PREFACE_START.length) return;
+        clearTimeout(stalled);
         socket.off("data", onData);
         socket.pause();
         socket.unshift(head);
@@ -159,6 +244,7 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
           h2Sockets.add(socket);
           h2.emit("connection", socket);
         } else {
+          h1Wait(socket, timeouts.headersMs);
           h1.emit("connection", socket);
           socket.resume();
         }

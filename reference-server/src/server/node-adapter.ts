@@ -159,9 +159,19 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     };
     serve().catch((reason: unknown) => {
       if (ConnectError.from(reason).code === Code.Aborted) return;
+      // The client left, or the listener closed a request it abandoned (a connection timeout):
+      // nothing failed in the hub, and there is no one left to tell.
+      if (clientGone(req)) return;
       options.onHandlerError(procedure, reason);
     });
   };
+}
+
+/** Whether the request's connection (HTTP/1.1) or stream (HTTP/2) is already gone. */
+function clientGone(req: Parameters<NodeHandlerFn>[0]): boolean {
+  const stream = (req as { stream?: { destroyed?: boolean; closed?: boolean } }).stream;
+  if (stream) return stream.destroyed === true || stream.closed === true;
+  return req.destroyed || req.socket?.destroyed === true;
 }
 
 /**

@@ -172,6 +172,16 @@ export const ServerInfoService: GenService<{
    *   ms, p99 < 50 ms at a paced load.
    * MUST [acb:durability.restart-no-loss]: a hub reporting durable loses no acknowledged message
    *   across a restart.
+   * MUST [acb:cluster.one-hub]: the nodes of one hub (several base URLs) answer with one
+   *   hub_epoch, and a tenant or credential made through one node is valid on every node.
+   * MUST [acb:cluster.cross-node-delivery]: a message sent through one node reaches its recipient's
+   *   stream on another node, in send order per sender and recipient.
+   * MUST [acb:cluster.cross-node-subscription]: a context change made through one node reaches a
+   *   subscriber on another node.
+   * MUST [acb:cluster.cross-node-meeting]: one meeting spans nodes: participants on different
+   *   nodes speak in turn, every node's watchers see the same events, and a turn timeout is
+   *   applied once.
+   * MUST [acb:cluster.shared-quotas]: quotas count what was done through every node.
    *
    * @generated from rpc acb.v1.ServerInfoService.GetServerInfo
    */

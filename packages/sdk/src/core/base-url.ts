@@ -36,3 +36,23 @@ export function checkBaseUrl(baseUrl: unknown): string {
   }
   return baseUrl;
 }
+
+/**
+ * Checks one base URL or a list of them (the nodes of one hub): a non-empty list of distinct
+ * URLs, each as {@link checkBaseUrl} wants. Returns the list.
+ */
+export function checkBaseUrls(baseUrl: unknown): string[] {
+  if (!Array.isArray(baseUrl)) return [checkBaseUrl(baseUrl)];
+  if (baseUrl.length === 0) {
+    throw acbError(
+      Code.InvalidArgument,
+      'createClient: baseUrl is an empty list; give one URL or several, e.g. ["http://a:7443", "http://b:7443"]',
+    );
+  }
+  const urls = baseUrl.map(checkBaseUrl);
+  const twice = urls.find((u, i) => urls.indexOf(u) !== i);
+  if (twice !== undefined) {
+    throw acbError(Code.InvalidArgument, `createClient: baseUrl lists "${twice}" twice`);
+  }
+  return urls;
+}

@@ -29,6 +29,7 @@ import {
 } from "./credentials.js";
 import { ClientE2e, type E2eOptions, type EncryptOption } from "./e2e/client-e2e.js";
 import { encryptingStreamBuilder } from "./e2e/large.js";
+import { failoverTransport, type HubEndpoint, retrySafe } from "./failover.js";
 import { handlerIterable, type PagedQuery, pagedQuery } from "./iterables.js";
 import {
   type ContextStreamBuilder,
@@ -84,8 +85,12 @@ export type { TokenSource };
 
 /** Options of {@link createAcbClient}. Runtime entry points fill in the transport. */
 export interface AcbClientOptions {
-  /** The Connect transport every call goes through (the client adds the credential). */
-  transport: Transport;
+  /**
+   * The Connect transport every call goes through (the client adds the credential), or one per
+   * node of a hub that runs on several: calls then go to one node until it fails (unreachable,
+   * UNAVAILABLE, draining) and move on to the next; see docs/sdk.md#several-hub-nodes.
+   */
+  transport: Transport | HubEndpoint[];
   /**
    * The credential: a token or API key, a function returning the current one, or
    * `{ accessToken, refreshToken }`, which the client refreshes before expiry. Default: none.
@@ -173,6 +178,11 @@ export interface ListContextsQuery extends CallOptions {
  * that calls the hub fails with an {@link AcbError}.
  */
 export interface AcbClient extends ClientConnection {
+  /**
+   * The hub node calls go to now, when the client was given several (it moves on when one fails);
+   * undefined for a client over a single transport.
+   */
+  readonly hubUrl: string | undefined;
   /** The generated Connect clients, for anything the convenience API does not cover. */
   readonly services: {
     readonly registry: Client<typeof RegistryService>;
@@ -354,8 +364,12 @@ function accessOf(options: ShareOptions<unknown> | undefined) {
 /** Builds a client over any Connect transport; see the runtime entry points for ready-made ones. */
 export function createAcbClient(options: AcbClientOptions): AcbClient {
   let token = options.token;
+  const nodes = Array.isArray(options.transport) ? failoverTransport(options.transport) : undefined;
+  const baseTransport = nodes ?? (options.transport as Transport);
+  /** How many nodes a send that failed may try (each at most once). */
+  const sendAttempts = Array.isArray(options.transport) ? options.transport.length : 1;
   // The refresh call needs no credential, so it goes straight through the bare transport.
-  const bareAuth = createClient(AuthService, wrapTransport(options.transport));
+  const bareAuth = createClient(AuthService, wrapTransport(baseTransport));
   const sourceOf = (t: Credentials | undefined): TokenSource | undefined =>
     isRefreshable(t) ? refreshingTokenSource(t, bareAuth) : t;
   let credential = sourceOf(token);
@@ -364,7 +378,7 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     async (signal) => (await services.serverInfo.getServerInfo({}, { signal })).hubEpoch,
     () => typeof token === "function" || isRefreshable(token),
   );
-  const transport = wrapTransport(options.transport, {
+  const transport = wrapTransport(baseTransport, {
     credential: () => credential,
     credentialGeneration: () => monitor.credentialGeneration,
     defaultTimeoutMs: options.timeoutMs,
@@ -399,11 +413,22 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
   const sendRaw = async (
     request: MessageInitShape<typeof SendRequestSchema>,
   ): Promise<SendResult> => {
-    try {
-      const res = channel ? await channel.send(request) : await services.messaging.send(request);
-      return { messageId: res.messageId, duplicate: res.duplicate };
-    } catch (err) {
-      throw AcbError.from(err);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = channel ? await channel.send(request) : await services.messaging.send(request);
+        return { messageId: res.messageId, duplicate: res.duplicate };
+      } catch (err) {
+        // On a send stream, a node that failed fails every send it held: those that never left,
+        // or carry an idempotency key, go to the next node (unary sends are retried below us).
+        if (
+          channel &&
+          attempt < sendAttempts &&
+          !monitor.signal.aborted &&
+          retrySafe("acb.v1.MessagingService/Send", request, err)
+        )
+          continue;
+        throw AcbError.from(err);
+      }
     }
   };
   const settler: Settler = channel ?? {
@@ -482,6 +507,9 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
   }
 
   return {
+    get hubUrl() {
+      return nodes?.currentUrl;
+    },
     get state() {
       return monitor.state;
     },

@@ -59,6 +59,7 @@ export {
   keyFingerprint,
 } from "./e2e/keys.js";
 export { Code, ConnectError, isRetryable } from "./errors.js";
+export type { HubEndpoint } from "./failover.js";
 export type { PagedQuery } from "./iterables.js";
 export type {
   ContextStreamBuilder,

@@ -107,7 +107,9 @@ if (env("ACB_MODE") === "write") {
     message: await message,
     largeOk: same && matched === size,
   });
+  // The Receive stream was open all along; closing it must end it (Deno once waited forever).
   await receiver.close();
+  say("closed");
 }
 await client.close();
 // Done: end now rather than when every runtime has let go of its idle connections.

@@ -17,6 +17,8 @@ export interface PgDriverOptions {
   retryForMs?: number;
   /** Called when the database stops or starts answering (for logs). Default: none. */
   onAvailabilityChange?: (available: boolean) => void;
+  /** Called when a transaction is run again after a deadlock or serialization failure. */
+  onConflict?: (err: Error) => void;
 }
 
 /** SQLSTATE classes and socket errors that mean "the connection is gone", not "the query is wrong". */
@@ -33,6 +35,18 @@ export function isConnectionError(err: unknown): boolean {
     err.message,
   );
 }
+
+/**
+ * A transaction the server rolled back because it conflicted with another one (deadlock detected,
+ * serialization failure): running it again is safe and usually succeeds.
+ */
+export function isConflictError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === "40P01" || code === "40001";
+}
+
+/** Conflicting transactions are run this many times in all before the error is returned. */
+const CONFLICT_ATTEMPTS = 5;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,7 +66,9 @@ function wrap(client: pg.PoolClient | pg.Client): SqlClient {
  * A PostgreSQL server through a node-postgres pool. A transaction that cannot reach the database
  * (refused connection, a connection cut before COMMIT was sent) is retried with backoff for
  * `retryForMs`; meanwhile isAvailable() is false, and a probe turns it back once the database
- * answers. A COMMIT whose outcome is unknown is never retried: it fails with UNAVAILABLE.
+ * answers. A COMMIT whose outcome is unknown is never retried: it fails with UNAVAILABLE. A
+ * transaction the server rolled back for a conflict (deadlock, serialization failure) runs again,
+ * up to 5 times in all.
  */
 export function createPgDriver(options: PgDriverOptions): SqlDriver {
   const retryForMs = options.retryForMs ?? 5_000;
@@ -161,6 +177,7 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
     async transaction(fn, setup) {
       if (closed) throw closedError();
       const giveUpAt = Date.now() + retryForMs;
+      let conflicts = 0;
       for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
         let client: pg.PoolClient;
         try {
@@ -195,6 +212,13 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
             checkIn(client);
           } catch (rollbackErr) {
             checkIn(client, rollbackErr as Error);
+          }
+          // The server rolled the transaction back (a failed COMMIT too): nothing of it stayed, so
+          // it runs again, after a random pause that keeps the two sides from meeting again.
+          if (isConflictError(err) && ++conflicts < CONFLICT_ATTEMPTS) {
+            options.onConflict?.(err as Error);
+            await sleep(Math.random() * 20 * conflicts);
+            continue;
           }
           throw err;
         }

@@ -1,6 +1,9 @@
 // The RateLimiter part of the shared backend suite.
 
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import { createAuthFailureLimiter } from "../../auth/auth-failure-limiter.js";
+import { ManualClock } from "../../clock.js";
 import type { Backend } from "../types.js";
 import { deleteTenant, fresh } from "./helpers.js";
 
@@ -22,6 +25,28 @@ export function rateLimiterTests(get: () => Backend): void {
       expect(await limiter.consume([{ ...a, ...next, amount: 3 }])).toEqual({ ok: true });
       await deleteTenant(get(), t);
       expect(await limiter.consume([{ ...a, ...next, amount: 3 }])).toEqual({ ok: true });
+    });
+
+    it("keeps the counters of failed authentication, per address and per claimed tenant", async () => {
+      const events: string[] = [];
+      const failures = createAuthFailureLimiter({
+        limiter: get().rateLimits,
+        clock: new ManualClock(Date.UTC(2026, 0, 1)),
+        aggregate: async (_key, event) => void events.push(event.action),
+        perPeerPerMinute: 2,
+        perTenantPerMinute: 0,
+      });
+      // An IPv6-like address, colons and all, fresh so runs do not share counters.
+      const peer = `fd00::${fresh()}`;
+      const attempt = { peer, credential: undefined, procedure: "acb.v1.X/Y", markAudited() {} };
+      const refuse = () =>
+        failures.guard(attempt, async () => {
+          throw new ConnectError("bad credential", Code.Unauthenticated);
+        });
+      for (let i = 0; i < 2; i++)
+        await expect(refuse()).rejects.toMatchObject({ code: Code.Unauthenticated });
+      await expect(refuse()).rejects.toMatchObject({ code: Code.ResourceExhausted });
+      expect(events).toContain("auth.rate_limited");
     });
   });
 }

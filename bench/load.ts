@@ -1,0 +1,660 @@
+// The load benchmark (`./dev bench load [--quick] [--json] [--scenario NAME ...]`): one hub in its
+// own process, loaded from this process the way many agents would load it, with the hub's event-
+// loop delay read from its /metrics (acb_event_loop_delay_seconds, scraped every second) and its
+// memory from /proc. Every scenario starts a fresh hub (embedded backend):
+//
+//   agents     N agents connected (heartbeat every 10 s + an open Receive each, 10 per HTTP/2
+//              connection): latency of probe messages to random agents, worst event-loop stall,
+//              heartbeats through, hub memory per idle agent (N = 1,000, 5,000, 10,000)
+//   fanout     one topic with 1,000 subscribers (batched deliveries, batched acks) at 10 and 50
+//              published msg/s: deliveries/s, publish→deliver latency, duplicates, hub memory
+//   noisy      tenant B sends 100 msg/s alone, then while tenant A floods with batched sends:
+//              B's latency both times and the ratio
+//   slow       200,000 × 1 KiB sent to an agent that is not reading: how many the hub accepts or
+//              refuses (a backlog limit), its memory, and its memory once they are all acked
+//   abandoned  1,000 connections left mid-request (partial headers, partial body, unfinished
+//              HTTP/2 streams): how many the hub closes within 35 s, and when
+//
+// The load clients share the 2 cores with the hub: the figures are what one machine carries with
+// both on it. --quick runs smaller versions of each.
+
+import { readdirSync } from "node:fs";
+import * as http2 from "node:http2";
+import { connect as netConnect } from "node:net";
+import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+import {
+  MessageType,
+  MessagingService,
+  ReceiveResponse_Kind as ReceiveKind,
+} from "@acb/gen/acb/v1/messaging_pb";
+import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { type HubProcess, startHubProcess } from "./lib/hub-process.ts";
+import { flags, log, percentiles, printTable } from "./lib/report.ts";
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Messaging = Client<typeof MessagingService>;
+type Registry = Client<typeof RegistryService>;
+
+/** One HTTP/2 connection's clients (each transport keeps its own connection). */
+interface Connection {
+  messaging: Messaging;
+  registry: Registry;
+}
+
+function connection(url: string): Connection {
+  const transport = createConnectTransport({ baseUrl: url, httpVersion: "2" });
+  return {
+    messaging: createClient(MessagingService, transport),
+    registry: createClient(RegistryService, transport),
+  };
+}
+
+const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i] as T, i);
+      }
+    }),
+  );
+}
+
+/** Creates a tenant and issues an agent-full token for each agent id. */
+async function provisionTenant(
+  hub: HubProcess,
+  tenantId: string,
+  agents: string[],
+): Promise<Map<string, string>> {
+  const transport = createConnectTransport({ baseUrl: hub.url, httpVersion: "2" });
+  const admin = auth(hub.adminToken);
+  await createClient(AdminService, transport).createTenant(
+    { tenantId, tier: Tier.ENTERPRISE },
+    admin,
+  );
+  const authClient = createClient(AuthService, transport);
+  const tokens = new Map<string, string>();
+  await pool(agents, 32, async (agentId) => {
+    const res = await authClient.issueToken({ tenantId, agentId, roles: [Role.AGENT_FULL] }, admin);
+    tokens.set(agentId, res.tokens?.accessToken ?? "");
+  });
+  return tokens;
+}
+
+/** The hub's event-loop delay, read from /metrics every second while `watch` runs. */
+function watchLoop(hub: HubProcess) {
+  const maxes: number[] = [];
+  const p99s: number[] = [];
+  let stopped = false;
+  const scrape = async () => {
+    const body = await fetch(`${hub.url}/metrics`).then((r) => r.text());
+    const stat = (s: string) =>
+      Number(
+        new RegExp(`^acb_event_loop_delay_seconds\\{stat="${s}"\\} (\\S+)$`, "m").exec(body)?.[1],
+      ) * 1000;
+    maxes.push(stat("max"));
+    p99s.push(stat("p99"));
+  };
+  const done = (async () => {
+    await scrape(); // resets the hub's histogram: what follows is the measured phase
+    maxes.length = 0;
+    p99s.length = 0;
+    while (!stopped) {
+      await sleep(1000);
+      await scrape().catch(() => {});
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await done;
+      return {
+        loopMaxMs: Math.max(0, ...maxes.filter(Number.isFinite)),
+        loopP99Ms: percentiles(p99s.filter(Number.isFinite)).p50,
+      };
+    },
+  };
+}
+
+/** A payload of `bytes` whose first 8 bytes are the send time (ms since the epoch, float64). */
+function timedPayload(bytes = 64) {
+  const data = new Uint8Array(Math.max(8, bytes));
+  new DataView(data.buffer).setFloat64(0, now());
+  return { contentType: "application/octet-stream", data };
+}
+const sentAt = (data: Uint8Array) =>
+  new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(0);
+
+interface Receiving {
+  ready: Promise<void>;
+  stop(): void;
+}
+
+/**
+ * An open Receive for `agentId` that acks what it gets (in batches when `batch`), calling
+ * `onMessage` with each delivery's message id and payload.
+ */
+function receive(
+  conn: Connection,
+  token: string,
+  onMessage: (messageId: string, data: Uint8Array) => void,
+  options: { batch?: boolean; maxInFlight?: number; ack?: boolean } = {},
+): Receiving {
+  const abort = new AbortController();
+  let ready!: () => void;
+  const readyP = new Promise<void>((r) => {
+    ready = r;
+  });
+  void (async () => {
+    try {
+      for await (const res of conn.messaging.receive(
+        { maxInFlight: options.maxInFlight ?? 100, batchDeliveries: options.batch ?? false },
+        { ...auth(token), signal: abort.signal },
+      )) {
+        if (res.kind === ReceiveKind.READY) ready();
+        if (res.kind !== ReceiveKind.DELIVERY) continue;
+        const deliveries = res.delivery ? [res.delivery] : res.deliveries;
+        const ids: string[] = [];
+        for (const d of deliveries) {
+          onMessage(d.message?.id ?? "", d.message?.payload?.data ?? new Uint8Array(8));
+          ids.push(d.deliveryId);
+        }
+        if (options.ack !== false && ids.length > 0)
+          void conn.messaging.ack({ deliveryIds: ids }, auth(token)).catch(() => {});
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) log(`receive ended: ${ConnectError.from(err).message}`);
+    }
+  })();
+  return { ready: readyP, stop: () => abort.abort() };
+}
+
+/** Sends on a fixed schedule (open loop) for `seconds`, calling `send` for each. */
+async function openLoop(rate: number, seconds: number, send: (i: number) => void) {
+  const start = now();
+  const total = Math.round(rate * seconds);
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000));
+    while (sent < due) send(sent++);
+    await sleep(1);
+  }
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+// ---- agents ----------------------------------------------------------------------------------
+
+async function agentsScenario(n: number, seconds: number) {
+  const hub = await startHubProcess();
+  try {
+    const ids = Array.from({ length: n }, (_, i) => `agent-${i}`);
+    const tokens = await provisionTenant(hub, "load", [...ids, "probe"]);
+    const rssBefore = hub.rssMB();
+    const conns = Array.from({ length: Math.ceil(n / 10) }, () => connection(hub.url));
+    const latencies: number[] = [];
+    const receivers: Receiving[] = [];
+    log(`agents: connecting ${n} agents`);
+    await pool(ids, 64, async (id, i) => {
+      const conn = conns[Math.floor(i / 10)] as Connection;
+      const token = tokens.get(id) ?? "";
+      await conn.registry.register({ agentId: id, type: "load" }, auth(token));
+      const r = receive(conn, token, (_id, data) => {
+        latencies.push(now() - sentAt(data));
+      });
+      receivers.push(r);
+      await r.ready;
+    });
+    // Heartbeats every 10 s per agent, spread evenly over the interval.
+    let beatsOk = 0;
+    let beatsFailed = 0;
+    const beatLatency: number[] = [];
+    let beating = true;
+    const beats = (async () => {
+      const perTick = n / (10_000 / 50);
+      let owed = 0;
+      let next = 0;
+      while (beating) {
+        owed += perTick;
+        for (; owed >= 1; owed--) {
+          const i = next++ % n;
+          const id = ids[i] as string;
+          const t0 = now();
+          (conns[Math.floor(i / 10)] as Connection).registry
+            .heartbeat({ agentId: id }, auth(tokens.get(id) ?? ""))
+            .then(
+              () => {
+                beatsOk++;
+                beatLatency.push(now() - t0);
+              },
+              () => beatsFailed++,
+            );
+        }
+        await sleep(50);
+      }
+    })();
+    await sleep(2000); // settle after connecting
+    const rssConnected = hub.rssMB();
+    log(`agents: ${n} connected; probing at 100 msg/s for ${seconds} s`);
+    const probe = connection(hub.url);
+    const probeToken = tokens.get("probe") ?? "";
+    await probe.registry.register({ agentId: "probe", type: "load" }, auth(probeToken));
+    const loop = watchLoop(hub);
+    let sendErrors = 0;
+    await openLoop(100, seconds, () => {
+      const to = ids[Math.floor(Math.random() * n)] as string;
+      probe.messaging
+        .send(
+          {
+            target: { case: "recipientId", value: to },
+            type: MessageType.EVENT,
+            kind: "load.probe",
+            payload: timedPayload(),
+          },
+          auth(probeToken),
+        )
+        .catch(() => sendErrors++);
+    });
+    await waitUntil(() => latencies.length >= 100 * seconds - sendErrors, 10_000);
+    const { loopMaxMs, loopP99Ms } = await loop.stop();
+    beating = false;
+    await beats;
+    for (const r of receivers) r.stop();
+    const lat = percentiles(latencies);
+    return {
+      [`agents_${n}_probe_p50_ms`]: lat.p50,
+      [`agents_${n}_probe_p99_ms`]: lat.p99,
+      [`agents_${n}_probes_lost`]: 100 * seconds - sendErrors - lat.count,
+      [`agents_${n}_loop_max_ms`]: loopMaxMs,
+      [`agents_${n}_loop_p99_ms`]: loopP99Ms,
+      [`agents_${n}_heartbeats_ok_ratio`]: beatsOk / Math.max(1, beatsOk + beatsFailed),
+      [`agents_${n}_heartbeat_p99_ms`]: percentiles(beatLatency).p99,
+      [`agents_${n}_rss_per_agent_kb`]: ((rssConnected - rssBefore) * 1024) / n,
+      [`agents_${n}_hub_rss_mb`]: hub.rssMB(),
+    };
+  } finally {
+    await hub.stop();
+  }
+}
+
+// ---- fan-out ---------------------------------------------------------------------------------
+
+async function fanoutScenario(subscribers: number, rate: number, seconds: number) {
+  const hub = await startHubProcess();
+  try {
+    const ids = Array.from({ length: subscribers }, (_, i) => `sub-${i}`);
+    const tokens = await provisionTenant(hub, "load", [...ids, "pub"]);
+    const conns = Array.from({ length: Math.ceil(subscribers / 10) }, () => connection(hub.url));
+    const latencies: number[] = [];
+    const seen = new Map<string, Set<string>>();
+    let delivered = 0;
+    let duplicates = 0;
+    let measuring = false;
+    const receivers: Receiving[] = [];
+    log(`fanout: ${subscribers} subscribers`);
+    await pool(ids, 64, async (id, i) => {
+      const conn = conns[Math.floor(i / 10)] as Connection;
+      const token = tokens.get(id) ?? "";
+      await conn.registry.register({ agentId: id, type: "load" }, auth(token));
+      await conn.messaging.subscribeTopic({ pattern: "load.fan" }, auth(token));
+      const mine = new Set<string>();
+      seen.set(id, mine);
+      const r = receive(
+        conn,
+        token,
+        (messageId, data) => {
+          if (mine.has(messageId)) duplicates++;
+          mine.add(messageId);
+          if (!measuring) return;
+          delivered++;
+          latencies.push(now() - sentAt(data));
+        },
+        { batch: true, maxInFlight: 1000 },
+      );
+      receivers.push(r);
+      await r.ready;
+    });
+    const pub = connection(hub.url);
+    const pubToken = tokens.get("pub") ?? "";
+    await pub.registry.register({ agentId: "pub", type: "load" }, auth(pubToken));
+    log(
+      `fanout: publishing ${rate} msg/s for ${seconds} s (${rate * subscribers} deliveries/s offered)`,
+    );
+    const loop = watchLoop(hub);
+    measuring = true;
+    const cpu0 = hub.cpuSeconds();
+    const t0 = now();
+    let sendErrors = 0;
+    await openLoop(rate, seconds, () => {
+      pub.messaging
+        .send(
+          {
+            target: { case: "topic", value: "load.fan" },
+            type: MessageType.EVENT,
+            kind: "load.fan",
+            payload: timedPayload(),
+          },
+          auth(pubToken),
+        )
+        .catch(() => sendErrors++);
+    });
+    const expected = (rate * seconds - sendErrors) * subscribers;
+    await waitUntil(() => delivered >= expected, 60_000);
+    const elapsed = (now() - t0) / 1000;
+    const hubCores = (hub.cpuSeconds() - cpu0) / elapsed;
+    const { loopMaxMs } = await loop.stop();
+    for (const r of receivers) r.stop();
+    const lat = percentiles(latencies);
+    const key = `fanout_${rate}`;
+    return {
+      [`${key}_deliveries_per_s`]: Math.round(delivered / elapsed),
+      [`${key}_offered_deliveries_per_s`]: rate * subscribers,
+      [`${key}_p50_ms`]: lat.p50,
+      [`${key}_p99_ms`]: lat.p99,
+      [`${key}_undelivered`]: expected - delivered,
+      [`${key}_duplicates`]: duplicates,
+      [`${key}_loop_max_ms`]: loopMaxMs,
+      [`${key}_hub_cores`]: hubCores,
+      [`${key}_hub_rss_mb`]: hub.rssMB(),
+    };
+  } finally {
+    await hub.stop();
+  }
+}
+
+// ---- noisy neighbour -------------------------------------------------------------------------
+
+async function noisyScenario(seconds: number) {
+  const hub = await startHubProcess();
+  try {
+    const aProducers = Array.from({ length: 4 }, (_, i) => `a-prod-${i}`);
+    const aConsumers = Array.from({ length: 8 }, (_, i) => `a-cons-${i}`);
+    const aTokens = await provisionTenant(hub, "tenant-a", [...aProducers, ...aConsumers]);
+    const bTokens = await provisionTenant(hub, "tenant-b", ["b-send", "b-recv"]);
+    const receivers: Receiving[] = [];
+    const b = connection(hub.url);
+    let bLatencies: number[] = [];
+    for (const id of ["b-send", "b-recv"])
+      await b.registry.register({ agentId: id, type: "load" }, auth(bTokens.get(id) ?? ""));
+    const bRecv = receive(b, bTokens.get("b-recv") ?? "", (_id, data) => {
+      bLatencies.push(now() - sentAt(data));
+    });
+    receivers.push(bRecv);
+    await bRecv.ready;
+    const aConns = aConsumers.map(() => connection(hub.url));
+    for (const [i, id] of aConsumers.entries()) {
+      const conn = aConns[i] as Connection;
+      const token = aTokens.get(id) ?? "";
+      await conn.registry.register({ agentId: id, type: "load" }, auth(token));
+      const r = receive(conn, token, () => {}, { batch: true, maxInFlight: 2000 });
+      receivers.push(r);
+      await r.ready;
+    }
+    const bSend = (s: number) =>
+      openLoop(100, s, () => {
+        b.messaging
+          .send(
+            {
+              target: { case: "recipientId", value: "b-recv" },
+              type: MessageType.EVENT,
+              kind: "load.b",
+              payload: timedPayload(),
+            },
+            auth(bTokens.get("b-send") ?? ""),
+          )
+          .catch(() => {});
+      });
+    log(`noisy: tenant B alone, 100 msg/s for ${seconds} s`);
+    await bSend(seconds);
+    await sleep(500);
+    const quiet = percentiles(bLatencies);
+    bLatencies = [];
+
+    log(`noisy: tenant A floods (4 producers, batches of 500) while B sends for ${seconds} s`);
+    let flooding = true;
+    let aAccepted = 0;
+    let aRefused = 0;
+    const aConnsProd = aProducers.map(() => connection(hub.url));
+    for (const [i, id] of aProducers.entries())
+      await (aConnsProd[i] as Connection).registry.register(
+        { agentId: id, type: "load" },
+        auth(aTokens.get(id) ?? ""),
+      );
+    const floods = aProducers.flatMap((id, p) =>
+      [0, 1].map(async () => {
+        const conn = aConnsProd[p] as Connection;
+        let n = 0;
+        while (flooding) {
+          const requests = Array.from({ length: 500 }, () => ({
+            target: { case: "recipientId" as const, value: aConsumers[n++ % 8] as string },
+            type: MessageType.EVENT,
+            kind: "load.a",
+            payload: { contentType: "application/octet-stream", data: new Uint8Array(100) },
+          }));
+          try {
+            const res = await conn.messaging.sendBatch({ requests }, auth(aTokens.get(id) ?? ""));
+            for (const r of res.results) {
+              if (r.error) aRefused++;
+              else aAccepted++;
+            }
+          } catch (err) {
+            aRefused += 500;
+            if (ConnectError.from(err).code !== Code.ResourceExhausted) await sleep(10);
+          }
+        }
+      }),
+    );
+    await sleep(1000); // the flood under way
+    const t0 = now();
+    await bSend(seconds);
+    const floodSeconds = (now() - t0) / 1000;
+    flooding = false;
+    await Promise.all(floods);
+    await sleep(500);
+    const flood = percentiles(bLatencies);
+    for (const r of receivers) r.stop();
+    return {
+      noisy_b_quiet_p50_ms: quiet.p50,
+      noisy_b_quiet_p99_ms: quiet.p99,
+      noisy_b_flood_p50_ms: flood.p50,
+      noisy_b_flood_p99_ms: flood.p99,
+      noisy_b_p99_ratio: flood.p99 / quiet.p99,
+      noisy_b_lost: 100 * seconds - flood.count,
+      noisy_a_accepted_per_s: Math.round(aAccepted / (floodSeconds + 1)),
+      noisy_a_refused: aRefused,
+    };
+  } finally {
+    await hub.stop();
+  }
+}
+
+// ---- slow consumer ---------------------------------------------------------------------------
+
+async function slowScenario(total: number) {
+  const hub = await startHubProcess();
+  try {
+    const tokens = await provisionTenant(hub, "load", ["sender", "slow"]);
+    const conn = connection(hub.url);
+    for (const id of ["sender", "slow"])
+      await conn.registry.register({ agentId: id, type: "load" }, auth(tokens.get(id) ?? ""));
+    const rssBefore = hub.rssMB();
+    let accepted = 0;
+    let refused = 0;
+    let refusedCode = "";
+    log(`slow: ${total} × 1 KiB to an agent that does not read`);
+    for (let sent = 0; sent < total; sent += 500) {
+      const requests = Array.from({ length: Math.min(500, total - sent) }, () => ({
+        target: { case: "recipientId" as const, value: "slow" },
+        type: MessageType.EVENT,
+        kind: "load.slow",
+        payload: { contentType: "application/octet-stream", data: new Uint8Array(1024) },
+      }));
+      try {
+        const res = await conn.messaging.sendBatch({ requests }, auth(tokens.get("sender") ?? ""));
+        for (const r of res.results) {
+          if (r.error) {
+            refused++;
+            refusedCode ||= Code[r.error.code] ?? String(r.error.code);
+          } else accepted++;
+        }
+      } catch (err) {
+        refused += requests.length;
+        refusedCode ||= Code[ConnectError.from(err).code];
+      }
+    }
+    const rssBacklog = hub.rssMB();
+    log(`slow: ${accepted} accepted, ${refused} refused; now reading and acking them all`);
+    let got = 0;
+    const r = receive(conn, tokens.get("slow") ?? "", () => got++, {
+      batch: true,
+      maxInFlight: 1000,
+    });
+    await r.ready;
+    await waitUntil(() => got >= accepted, 300_000);
+    await sleep(2000); // acks settle
+    const rssAfterAcks = hub.rssMB();
+    r.stop();
+    return {
+      slow_sent: total,
+      slow_accepted: accepted,
+      slow_refused: refused,
+      slow_refused_code: refusedCode || "none",
+      slow_rss_growth_mb: rssBacklog - rssBefore,
+      slow_rss_after_acks_growth_mb: rssAfterAcks - rssBefore,
+      slow_delivered_after: got,
+    };
+  } finally {
+    await hub.stop();
+  }
+}
+
+// ---- abandoned connections -------------------------------------------------------------------
+
+function openFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function abandonedScenario(count: number) {
+  const hub = await startHubProcess();
+  try {
+    const { port } = new URL(hub.url);
+    const fdsBefore = openFds(hub.pid);
+    const closedAfter: number[] = [];
+    const t0 = now();
+    const kinds = ["partial-headers", "partial-body", "h2-unfinished-stream"] as const;
+    log(`abandoned: ${count} connections left mid-request`);
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const kind = kinds[i % 3];
+      if (kind === "h2-unfinished-stream") {
+        const session = http2.connect(hub.url);
+        session.on("error", () => {});
+        const stream = session.request(
+          {
+            ":method": "POST",
+            ":path": "/acb.v1.ServerInfoService/GetServerInfo",
+            "content-type": "application/proto",
+          },
+          { endStream: false },
+        );
+        stream.on("error", () => {});
+        all.push(
+          new Promise((resolve) =>
+            stream.once("close", () => {
+              closedAfter.push((now() - t0) / 1000);
+              session.destroy();
+              resolve();
+            }),
+          ),
+        );
+      } else {
+        const socket = netConnect(Number(port), "127.0.0.1");
+        socket.on("error", () => {});
+        socket.once("connect", () => {
+          socket.write(
+            kind === "partial-headers"
+              ? "POST /acb.v1.ServerInfoService/GetServerInfo HTTP/1.1\r\nHost: x\r\n"
+              : "POST /acb.v1.ServerInfoService/GetServerInfo HTTP/1.1\r\nHost: x\r\n" +
+                  "Content-Type: application/proto\r\nContent-Length: 100\r\n\r\n0123",
+          );
+        });
+        all.push(
+          new Promise((resolve) =>
+            socket.once("close", () => {
+              closedAfter.push((now() - t0) / 1000);
+              resolve();
+            }),
+          ),
+        );
+      }
+    }
+    await sleep(1000);
+    const fdsHeld = openFds(hub.pid);
+    await Promise.race([Promise.all(all), sleep(35_000)]);
+    const closedIn35 = closedAfter.length;
+    return {
+      abandoned_connections: count,
+      abandoned_closed_within_35s: closedIn35,
+      abandoned_last_closed_s: closedAfter.length ? Math.max(...closedAfter) : Number.NaN,
+      abandoned_hub_fds_held: fdsHeld - fdsBefore,
+      abandoned_hub_fds_after: openFds(hub.pid) - fdsBefore,
+    };
+  } finally {
+    await hub.stop();
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+const SCENARIOS = ["agents", "fanout", "noisy", "slow", "abandoned"] as const;
+
+export default async function main(args: string[]): Promise<void> {
+  const { quick, json } = flags(args);
+  const chosen = args
+    .flatMap((a, i) => (a === "--scenario" ? [args[i + 1] ?? ""] : []))
+    .filter(Boolean);
+  for (const s of chosen) {
+    if (!(SCENARIOS as readonly string[]).includes(s))
+      throw new Error(`unknown scenario "${s}": one of ${SCENARIOS.join(", ")}`);
+  }
+  const run = (s: (typeof SCENARIOS)[number]) => chosen.length === 0 || chosen.includes(s);
+  const results: Record<string, number | string> = {};
+  const seconds = quick ? 8 : 20;
+
+  if (run("agents"))
+    for (const n of quick ? [1_000] : [1_000, 5_000, 10_000])
+      Object.assign(results, await agentsScenario(n, seconds));
+  if (run("fanout"))
+    for (const rate of quick ? [10] : [10, 50])
+      Object.assign(results, await fanoutScenario(1_000, rate, quick ? 5 : 10));
+  if (run("noisy")) Object.assign(results, await noisyScenario(seconds));
+  if (run("slow")) Object.assign(results, await slowScenario(quick ? 20_000 : 200_000));
+  if (run("abandoned")) Object.assign(results, await abandonedScenario(quick ? 300 : 1_000));
+
+  printTable(
+    "ACB under load (embedded backend, hub in its own process, clients on the same machine)",
+    Object.entries(results),
+  );
+  if (json) process.stdout.write(`${JSON.stringify({ ...results, quick })}\n`);
+  process.exit(0);
+}
