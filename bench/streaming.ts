@@ -6,8 +6,16 @@
 // object by the hub at commit and by the client after the download). As the reference, the same
 // number of bytes goes over a plain node:http request and response with no protocol, to a
 // server in its own process. Reports MB/s (10^6 bytes per second), the ratios to the reference
-// and the hub's peak RSS growth during the transfers (sampled from /proc every 10 ms). Medians of
-// `--runs` runs (default 3).
+// and the hub's peak RSS growth during the transfers (sampled from /proc every 10 ms), and the CPU
+// seconds per GiB each process spent (a figure that other load on the machine disturbs far less
+// than MB/s). Medians of `--runs` runs (default 3).
+//
+// A 32 MiB warm-up transfer comes first (`--no-warm-up` skips it), so run 1 measures the transfers
+// rather than the hub's one-time heap growth and compilation.
+//
+// Then a slow reader: the object is downloaded at 10 MB/s (`--slow-MBps N`; `--no-slow-reader`
+// skips it) while the hub's RSS is sampled, to show that the hub holds what flow control allows,
+// not what the reader has yet to take (`slow_reader_peak_rss_growth_MB`).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { request } from "node:http";
@@ -88,12 +96,38 @@ async function rawDownload(url: string, size: number): Promise<number> {
   return size / 1e6 / ((performance.now() - start) / 1000);
 }
 
+/** CPU seconds this process has used (user + system). */
+const ownCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/** Samples the hub's RSS every 10 ms; `stop()` returns the peak growth over the starting RSS. */
+function rssSampler(hub: { rssMB(): number }): { stop(): number } {
+  const baseline = hub.rssMB();
+  let peak = baseline;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, hub.rssMB());
+  }, 10);
+  return {
+    stop() {
+      clearInterval(timer);
+      peak = Math.max(peak, hub.rssMB());
+      return peak - baseline;
+    },
+  };
+}
+
 export default async function streaming(args: string[]): Promise<void> {
   const json = args.includes("--json");
   const quick = args.includes("--quick");
   const runsAt = args.indexOf("--runs");
   const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
   const size = quick ? 256 * MiB : 1024 * MiB;
+  const slowAt = args.indexOf("--slow-MBps");
+  const slowMBps = slowAt >= 0 ? Number(args[slowAt + 1]) : 10;
+  const slowReader = !args.includes("--no-slow-reader");
+  const GiB = size / (1024 * MiB);
 
   const hub = await startHubProcess();
   const raw = await spawnJson<{ url: string }>(
@@ -110,31 +144,68 @@ export default async function streaming(args: string[]): Promise<void> {
       rawUp: [] as number[],
       rawDown: [] as number[],
       rss: [] as number[],
+      hubCpuUp: [] as number[],
+      hubCpuDown: [] as number[],
+      clientCpuUp: [] as number[],
+      clientCpuDown: [] as number[],
     };
+    // A warm-up transfer, not measured: the hub's first large transfer grows its heap and compiles
+    // its code once, which is not what the transfers hold (`--no-warm-up` measures it in run 1).
+    if (!args.includes("--no-warm-up")) {
+      const warm = await client
+        .streamContext("bench")
+        .fromReader(source(32 * MiB), 32 * MiB)
+        .send();
+      for await (const _ of client.receiveContextStream(warm.id));
+      await client.deleteContext(warm.id);
+    }
     for (let run = 1; run <= runs; run++) {
       results.rawUp.push(await rawUpload(raw.info.url, size));
       results.rawDown.push(await rawDownload(raw.info.url, size));
 
-      const baseline = hub.rssMB();
-      let peak = baseline;
-      const sampler = setInterval(() => {
-        peak = Math.max(peak, hub.rssMB());
-      }, 10);
+      const sampler = rssSampler(hub);
       let start = performance.now();
+      let hubCpu = hub.cpuSeconds();
+      let clientCpu = ownCpuSeconds();
       const ctx = await client.streamContext("bench").fromReader(source(size), size).send();
       results.upload.push(size / 1e6 / ((performance.now() - start) / 1000));
+      results.hubCpuUp.push((hub.cpuSeconds() - hubCpu) / GiB);
+      results.clientCpuUp.push((ownCpuSeconds() - clientCpu) / GiB);
       start = performance.now();
+      hubCpu = hub.cpuSeconds();
+      clientCpu = ownCpuSeconds();
       let got = 0;
       for await (const chunk of client.receiveContextStream(ctx.id)) got += chunk.length;
       results.download.push(size / 1e6 / ((performance.now() - start) / 1000));
-      clearInterval(sampler);
-      peak = Math.max(peak, hub.rssMB());
+      results.hubCpuDown.push((hub.cpuSeconds() - hubCpu) / GiB);
+      results.clientCpuDown.push((ownCpuSeconds() - clientCpu) / GiB);
+      results.rss.push(sampler.stop());
       if (got !== size) throw new Error(`downloaded ${got} of ${size} bytes`);
       await client.deleteContext(ctx.id);
-      results.rss.push(peak - baseline);
       log(
         `run ${run}: upload ${results.upload.at(-1)?.toFixed(0)} MB/s, download ${results.download.at(-1)?.toFixed(0)} MB/s, raw up ${results.rawUp.at(-1)?.toFixed(0)} / down ${results.rawDown.at(-1)?.toFixed(0)} MB/s, hub RSS +${results.rss.at(-1)?.toFixed(1)} MB`,
       );
+    }
+
+    let slow: { MBps: number; rss: number } | undefined;
+    if (slowReader) {
+      const ctx = await client.streamContext("bench").fromReader(source(size), size).send();
+      log(`slow reader: downloading ${size / MiB} MiB at ${slowMBps} MB/s`);
+      const sampler = rssSampler(hub);
+      const start = performance.now();
+      let got = 0;
+      for await (const chunk of client.receiveContextStream(ctx.id)) {
+        got += chunk.length;
+        // Paced: never ahead of slowMBps (a timer is the point here, not a synchronisation).
+        const due = start + (got / (slowMBps * 1e6)) * 1000;
+        const ahead = due - performance.now();
+        if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+      }
+      const rss = sampler.stop();
+      if (got !== size) throw new Error(`slow reader got ${got} of ${size} bytes`);
+      slow = { MBps: size / 1e6 / ((performance.now() - start) / 1000), rss };
+      log(`slow reader: ${slow.MBps.toFixed(1)} MB/s, hub RSS +${rss.toFixed(1)} MB`);
+      await client.deleteContext(ctx.id);
     }
 
     const upload = median(results.upload);
@@ -152,11 +223,19 @@ export default async function streaming(args: string[]): Promise<void> {
       upload_ratio: Number((upload / rawUp).toFixed(2)),
       download_ratio: Number((download / rawDown).toFixed(2)),
       peak_rss_growth_MB: Number(Math.max(...results.rss).toFixed(1)),
+      hub_cpu_s_per_GiB_up: Number(median(results.hubCpuUp).toFixed(2)),
+      hub_cpu_s_per_GiB_down: Number(median(results.hubCpuDown).toFixed(2)),
+      client_cpu_s_per_GiB_up: Number(median(results.clientCpuUp).toFixed(2)),
+      client_cpu_s_per_GiB_down: Number(median(results.clientCpuDown).toFixed(2)),
+      ...(slow && {
+        slow_reader_MBps: Number(slow.MBps.toFixed(1)),
+        slow_reader_peak_rss_growth_MB: Number(slow.rss.toFixed(1)),
+      }),
     };
     process.stdout.write(
       `\nstreaming ${size / MiB} MiB through the hub (medians of ${runs}; SHA-256 verified both sides)\n`,
     );
-    for (const [k, v] of Object.entries(summary)) process.stdout.write(`  ${k.padEnd(20)} ${v}\n`);
+    for (const [k, v] of Object.entries(summary)) process.stdout.write(`  ${k.padEnd(31)} ${v}\n`);
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
     await Promise.all([hub.stop(), stop(raw.child)]);

@@ -1,7 +1,8 @@
 // Streaming profile: large contexts in verified chunks, corrupt chunks refused, upload and
 // download resume.
 
-import { UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
+import { crc32 } from "node:zlib";
+import { ChunkCheck, UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
 import { type ConformanceCase, check } from "../case.js";
 import type { TestAgent } from "../harness.js";
 import { Code, expectCode, patternBytes, reasonOf, sameBytes, sha256 } from "../wire.js";
@@ -10,9 +11,12 @@ const requires = ["large-contexts"];
 const MiB = 1024 * 1024;
 const CHUNK = MiB;
 
-function chunkAt(data: Uint8Array, offset: number) {
+/** The chunk at `offset`, checked by its SHA-256 or (`crc`) by its CRC-32 alone. */
+function chunkAt(data: Uint8Array, offset: number, crc = false) {
   const bytes = data.subarray(offset, Math.min(offset + CHUNK, data.length));
-  return { offset: BigInt(offset), data: bytes, sha256: sha256(bytes) };
+  return crc
+    ? { offset: BigInt(offset), data: bytes, crc32: crc32(bytes) }
+    : { offset: BigInt(offset), data: bytes, sha256: sha256(bytes) };
 }
 
 async function begin(agent: TestAgent, id: string, data: Uint8Array): Promise<string> {
@@ -28,20 +32,24 @@ async function begin(agent: TestAgent, id: string, data: Uint8Array): Promise<st
   return upload.id;
 }
 
-/** Downloads [offset, end) of a context, checking every chunk's checksum; returns the bytes. */
+/**
+ * Downloads [offset, end) of a context, checking every chunk's checksum (its SHA-256, or its CRC-32
+ * with `chunkCheck` CRC32); returns the bytes.
+ */
 async function download(
   agent: TestAgent,
   id: string,
   signal: AbortSignal,
   from = 0,
   revision = 0n,
+  chunkCheck = ChunkCheck.UNSPECIFIED,
 ): Promise<{ bytes: Uint8Array; whole: Uint8Array; revision: bigint }> {
   const parts: Uint8Array[] = [];
   let whole: Uint8Array = new Uint8Array();
   let rev = revision;
   let next = BigInt(from);
   for await (const item of agent.large.downloadContext(
-    { contextId: id, offset: BigInt(from), revision },
+    { contextId: id, offset: BigInt(from), revision, chunkCheck },
     { signal },
   )) {
     if (item.item.case === "header") {
@@ -50,10 +58,15 @@ async function download(
     } else if (item.item.case === "chunk") {
       const c = item.item.value;
       check(c.offset === next, `a chunk starts at ${c.offset}, not ${next}`);
-      check(
-        sameBytes(sha256(c.data), c.sha256),
-        `the chunk at ${c.offset} does not match its sha256`,
-      );
+      if (chunkCheck === ChunkCheck.CRC32) {
+        check(c.crc32 !== undefined, `the chunk at ${c.offset} carries no crc32`);
+        check(c.crc32 === crc32(c.data), `the chunk at ${c.offset} does not match its crc32`);
+      } else {
+        check(
+          sameBytes(sha256(c.data), c.sha256),
+          `the chunk at ${c.offset} does not match its sha256`,
+        );
+      }
       parts.push(c.data);
       next += BigInt(c.data.length);
     }
@@ -67,7 +80,7 @@ export const streamingCases: ConformanceCase[] = [
     level: "MUST",
     profile: "streaming",
     description:
-      "A 10 MiB+ value uploads in verified chunks and downloads byte for byte with its SHA-256",
+      "A 10 MiB+ value uploads in verified chunks (SHA-256 and CRC-32 checked) and downloads byte for byte with its SHA-256, per-chunk SHA-256 or CRC-32 as asked",
     spec: "acb.v1.LargeContextService.UploadChunks",
     rules: ["large.roundtrip"],
     requires,
@@ -78,8 +91,9 @@ export const streamingCases: ConformanceCase[] = [
       const data = patternBytes(10 * MiB + 12_345, 7);
       const uploadId = await begin(a, "big", data);
       async function* chunks() {
+        // Every other chunk carries only a CRC-32: the whole-object SHA-256 covers its bytes.
         for (let off = 0; off < data.length; off += CHUNK)
-          yield { uploadId, chunk: chunkAt(data, off) };
+          yield { uploadId, chunk: chunkAt(data, off, (off / CHUNK) % 2 === 1) };
       }
       const sent = await a.large.uploadChunks(chunks(), { signal: t.signal });
       check(
@@ -99,6 +113,45 @@ export const streamingCases: ConformanceCase[] = [
       );
       check(sameBytes(got.bytes, data), "the downloaded bytes differ from the uploaded ones");
       check(sameBytes(got.whole, sha256(data)), "the download header's sha256 is not the data's");
+      const crcs = await download(a, "big", t.signal, 0, 0n, ChunkCheck.CRC32);
+      check(sameBytes(crcs.bytes, data), "the bytes downloaded with CRC-32 checks differ");
+    },
+  },
+  {
+    id: "streaming.corrupt-crc32-chunk-rejected",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "A chunk checked by CRC-32 whose bytes do not match it is DATA_LOSS and nothing of it is kept",
+    spec: "acb.v1.ContextChunk.crc32",
+    rules: ["large.corrupt-chunk"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("corrupt-crc-a");
+      const data = patternBytes(2 * CHUNK, 19);
+      const uploadId = await begin(a, "damaged-crc", data);
+      const good = chunkAt(data, 0, true);
+      const damaged = { ...good, data: good.data.slice() };
+      damaged.data[4321] = (damaged.data[4321] ?? 0) ^ 0x01;
+      const err = await expectCode(
+        a.large.appendChunk({ uploadId, chunk: damaged }),
+        Code.DataLoss,
+        "AppendChunk with a chunk that does not match its crc32",
+      );
+      check(reasonOf(err) === "CHUNK_CHECKSUM_MISMATCH", `ErrorInfo reason is "${reasonOf(err)}"`);
+      let status = await a.large.getUploadStatus({ uploadId });
+      check(
+        status.upload?.verifiedOffset === 0n,
+        `verified_offset moved to ${status.upload?.verifiedOffset}`,
+      );
+      await a.large.appendChunk({ uploadId, chunk: good });
+      status = await a.large.getUploadStatus({ uploadId });
+      check(
+        status.upload?.verifiedOffset === BigInt(CHUNK),
+        `the intact chunk left verified_offset at ${status.upload?.verifiedOffset}`,
+      );
+      await a.large.abortUpload({ uploadId });
     },
   },
   {

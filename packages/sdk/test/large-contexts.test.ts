@@ -78,6 +78,11 @@ async function hashOf(source: AsyncIterable<Uint8Array>): Promise<{ hex: string;
   return { hex: h.digest("hex"), bytes };
 }
 
+/** `data` as a stream of 100,000-byte pieces (not aligned with chunks), read once. */
+async function* generatedFrom(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < data.length; at += 100_000) yield data.subarray(at, at + 100_000);
+}
+
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = [];
   for await (const p of stream) parts.push(p);
@@ -284,8 +289,8 @@ describe("large contexts over the wire", () => {
     const firstAfter = events.findIndex((e) => e.resumes === 1);
     expect(firstAfter).toBeGreaterThan(0);
     const resumedAt = (events[firstAfter] as StreamProgress).bytes - MiB;
-    // The client continued at the hub's verified offset: past the first 16 MiB batch at least.
-    expect(resumedAt).toBeGreaterThanOrEqual(16 * MiB);
+    // The client continued at the hub's verified offset, never more than its 16 MiB window back.
+    expect(resumedAt).toBeGreaterThanOrEqual(0.6 * SIZE - 16 * MiB);
     expect(resumedAt).toBeLessThanOrEqual(0.6 * SIZE + MiB);
     // Bytes offered after the resume are exactly the rest of the object.
     const last = events.at(-1) as StreamProgress;
@@ -329,6 +334,79 @@ describe("large contexts over the wire", () => {
     await proxy.close();
     expect(resumes).toBeGreaterThanOrEqual(1);
     expect(sha(whole)).toBe(sha(data));
+  });
+
+  it("verifies an upload and a download each cut at 20 random points", async () => {
+    const SIZE = 80 * MiB + 4321;
+    const CUTS = 20;
+    const data = randomBytes(SIZE);
+    // The cut points: 20 distinct random chunk boundaries (the seed is in every failure message).
+    const seed = randomBytes(4).readUInt32LE();
+    let x = seed || 1;
+    const random = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    // In the first 60 MiB: each cut waits for the resume from the one before, so cuts drift
+    // later than their points (a download delivers the few MiB it had received before it notices
+    // the cut), and the last ones must still find the transfer running.
+    const cutPoints = () => {
+      const chunks = 60;
+      const picked = new Set<number>();
+      while (picked.size < CUTS) picked.add(1 + Math.floor(random() * (chunks - 1)));
+      return [...picked].sort((a, b) => a - b).map((c) => c * MiB);
+    };
+    const proxy = await startTcpProxy(listener.port);
+    /**
+     * Cuts the connection when progress reaches each point, in order, each time only once the
+     * transfer has resumed from the cut before (so every cut interrupts a live transfer).
+     */
+    const cutter = (points: number[]) => {
+      let cuts = 0;
+      const cutAt = (p: StreamProgress) => {
+        const point = points[cuts];
+        if (point === undefined || p.resumes < cuts || p.bytes < point) return;
+        cuts++;
+        proxy.cut(); // drops the connection with chunks in flight
+        proxy.restore(); // and lets the client reconnect
+      };
+      return Object.assign(cutAt, { count: () => cuts });
+    };
+    const backoff = { initialDelayMs: 1, maxDelayMs: 5 };
+    const alice = await nodeClient("alice", proxy.url);
+
+    const up: StreamProgress[] = [];
+    const onUp = cutter(cutPoints());
+    const ctx = await alice
+      .streamContext("cut-up", { backoff })
+      .fromReader(generatedFrom(data), SIZE)
+      .onProgress((p) => {
+        up.push(p);
+        onUp(p);
+      })
+      .send();
+    expect(ctx.sha256, `seed ${seed}`).toBe(sha(data));
+    expect(onUp.count(), `seed ${seed}`).toBe(CUTS);
+    expect((up.at(-1) as StreamProgress).resumes, `seed ${seed}`).toBeGreaterThanOrEqual(CUTS);
+
+    let downResumes = 0;
+    const onDown = cutter(cutPoints());
+    const got = await readAll(
+      alice.receiveContextStream(ctx.id, {
+        backoff,
+        onProgress: (p) => {
+          downResumes = p.resumes;
+          onDown(p);
+        },
+      }),
+    );
+    await proxy.close();
+    expect(onDown.count(), `seed ${seed}`).toBe(CUTS);
+    expect(downResumes, `seed ${seed}`).toBeGreaterThanOrEqual(CUTS);
+    expect(got.length, `seed ${seed}`).toBe(SIZE);
+    expect(sha(got), `seed ${seed}`).toBe(sha(data));
   });
 
   it("refuses the 11th concurrent stream of an agent with RESOURCE_EXHAUSTED and RetryInfo", async () => {

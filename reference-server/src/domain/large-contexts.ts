@@ -8,7 +8,8 @@
 // that continues a session it did not hash hashes the staged bytes once, then goes on
 // incrementally, so a commit never re-reads the object.
 import { createHash, type Hash, hash, timingSafeEqual } from "node:crypto";
-import { UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
+import { crc32 } from "node:zlib";
+import { ChunkCheck, UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
 import { type Identity, isAdmin } from "../auth/identity.js";
 import type { Timer } from "../clock.js";
 import { Code, ConnectError, hubError } from "../errors.js";
@@ -40,10 +41,13 @@ export interface BeginInput {
   expectedRevision: number;
 }
 
+/** A chunk as received: it carries a sha256 (32 bytes), a crc32, or both. */
 export interface ChunkInput {
   offset: number;
   data: Uint8Array;
+  /** Empty when the chunk carries only a crc32. */
   sha256: Uint8Array;
+  crc32: number | undefined;
 }
 
 /** An upload session as the handlers report it (acb.v1.Upload). */
@@ -75,7 +79,14 @@ export type DownloadItem =
       length: number;
       chunkSize: number;
     }
-  | { kind: "chunk"; offset: number; data: Uint8Array; sha256: Uint8Array };
+  | {
+      kind: "chunk";
+      offset: number;
+      /** Valid until the next item is asked for (the hub reuses its read buffer). */
+      data: Uint8Array;
+      /** The chunk's check, as the request asked: its SHA-256 or its CRC-32. */
+      check: { sha256: Uint8Array } | { crc32: number };
+    };
 
 export interface DownloadInput {
   contextId: string;
@@ -86,6 +97,8 @@ export interface DownloadInput {
   revision: number;
   /** 0: the hub default. */
   chunkSize: number;
+  /** The check each chunk carries (UNSPECIFIED: SHA256). */
+  chunkCheck: ChunkCheck;
 }
 
 const sha256Of = (data: Uint8Array): Uint8Array => hash("sha256", data, "buffer");
@@ -264,13 +277,30 @@ export class LargeContexts {
           ),
         );
       }
-      if (!same(sha256Of(chunk.data), chunk.sha256)) {
+      if (chunk.sha256.length === 0 && chunk.crc32 === undefined) {
+        throw await refuse(
+          chunkError(
+            s,
+            Code.InvalidArgument,
+            "CHUNK_CHECK_MISSING",
+            "a chunk needs a sha256 or a crc32",
+          ),
+        );
+      }
+      // One check per byte: a chunk with a crc32 is hashed only into the whole-object SHA-256,
+      // which the commit verifies.
+      const intact =
+        chunk.crc32 !== undefined
+          ? crc32(chunk.data) === chunk.crc32 &&
+            (chunk.sha256.length === 0 || same(sha256Of(chunk.data), chunk.sha256))
+          : same(sha256Of(chunk.data), chunk.sha256);
+      if (!intact) {
         throw await refuse(
           chunkError(
             s,
             Code.DataLoss,
             "CHUNK_CHECKSUM_MISMATCH",
-            `chunk at offset ${chunk.offset} does not match its sha256: it was corrupted on the way and was not kept; send it again`,
+            `chunk at offset ${chunk.offset} does not match its checksum: it was corrupted on the way and was not kept; send it again`,
           ),
         );
       }
@@ -324,17 +354,22 @@ export class LargeContexts {
   ): Promise<UploadView> {
     const length = chunk.data.length;
     const end = chunk.offset + length;
+    const key = this.sessionKey(s);
+    // The whole-object hash advances while the blob store writes (both read the same bytes), so
+    // hashing overlaps the I/O; a failed write drops the hash (the next chunk rehashes the staged
+    // bytes once).
+    const written = this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
+    hash.update(chunk.data);
     try {
-      await this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
+      await written;
     } catch (err) {
+      this.hashes.delete(key);
       throw hubError(
         Code.Unavailable,
         `the blob store could not store the chunk at offset ${chunk.offset}; it was not kept: retry`,
         { cause: err, metadata: { verified_offset: String(s.verifiedOffset) } },
       );
     }
-    hash.update(chunk.data);
-    const key = this.sessionKey(s);
     const expiresAt = this.hub.clock.now() + s.idleTimeoutMs;
     const next: UploadSessionRecord = {
       ...s,
@@ -499,7 +534,7 @@ export class LargeContexts {
         yield { kind: "header", context: ctx, offset: input.offset, length, chunkSize: ctx.size };
         if (length === 0) return;
         const data = ctx.data.subarray(input.offset, input.offset + length);
-        yield { kind: "chunk", offset: input.offset, data, sha256: sha256Of(data) };
+        yield { kind: "chunk", offset: input.offset, data, check: checkOf(data, input.chunkCheck) };
         return;
       }
       const chunkSize = input.chunkSize || this.hub.limits.defaultChunkSizeBytes;
@@ -509,12 +544,9 @@ export class LargeContexts {
       const whole = length === ctx.size ? createHash("sha256") : undefined;
       let position = input.offset;
       try {
-        for await (const data of this.hub.backend.blobs.read(
-          ref,
-          input.offset,
-          length,
-          chunkSize,
-        )) {
+        for await (const data of this.hub.backend.blobs.read(ref, input.offset, length, chunkSize, {
+          reuse: true,
+        })) {
           whole?.update(data);
           if (whole && position + data.length === ctx.size && !same(whole.digest(), ctx.sha256)) {
             throw hubError(
@@ -522,7 +554,7 @@ export class LargeContexts {
               `the stored bytes of context "${ctx.id}" no longer match its sha256`,
             );
           }
-          yield { kind: "chunk", offset: position, data, sha256: sha256Of(data) };
+          yield { kind: "chunk", offset: position, data, check: checkOf(data, input.chunkCheck) };
           position += data.length;
           await keepSlot();
         }
@@ -787,6 +819,11 @@ export class LargeContexts {
       }),
     );
   }
+}
+
+/** The check a downloaded chunk carries: CRC-32 when asked for, else SHA-256. */
+function checkOf(data: Uint8Array, check: ChunkCheck): { sha256: Uint8Array } | { crc32: number } {
+  return check === ChunkCheck.CRC32 ? { crc32: crc32(data) } : { sha256: sha256Of(data) };
 }
 
 function chunkError(

@@ -1,4 +1,5 @@
 import {
+  type ContextChunk,
   DownloadContextResponseSchema,
   type LargeContextService,
   type Upload,
@@ -33,11 +34,14 @@ function uploadToProto(u: UploadView): Upload {
 }
 
 /** A chunk as the domain takes it; validation guaranteed the chunk is present. */
-function chunkOf(
-  chunk: { offset: bigint; data: Uint8Array; sha256: Uint8Array } | undefined,
-): ChunkInput {
+function chunkOf(chunk: ContextChunk | undefined): ChunkInput {
   if (!chunk) throw hubError(Code.InvalidArgument, "chunk is required");
-  return { offset: Number(chunk.offset), data: chunk.data, sha256: chunk.sha256 };
+  return {
+    offset: Number(chunk.offset),
+    data: chunk.data,
+    sha256: chunk.sha256,
+    crc32: chunk.crc32,
+  };
 }
 
 export function createLargeContextsHandler(
@@ -67,24 +71,42 @@ export function createLargeContextsHandler(
       let uploadId = "";
       let last: UploadView | undefined;
       // Chunks are applied one at a time as they arrive; the transport keeps receiving the next
-      // ones meanwhile (up to its flow-control window), so the link stays busy.
-      for await (const req of requests) {
-        if (uploadId === "") {
-          if (req.uploadId === "") {
+      // ones meanwhile (up to its flow-control window), so the link stays busy, and the next
+      // message is read (joined from its frames, decoded, validated) while the current chunk is
+      // stored: one message ahead, no more.
+      const messages = requests[Symbol.asyncIterator]();
+      let ahead = messages.next();
+      let finished = false;
+      try {
+        for (;;) {
+          const read = await ahead;
+          if (read.done) {
+            finished = true;
+            break;
+          }
+          ahead = messages.next();
+          ahead.catch(() => {}); // surfaces at the next await; not unhandled when this one fails
+          const req = read.value;
+          if (uploadId === "") {
+            if (req.uploadId === "") {
+              throw hubError(
+                Code.InvalidArgument,
+                "the first message of UploadChunks must name the upload_id",
+              );
+            }
+            uploadId = req.uploadId;
+          } else if (req.uploadId !== "" && req.uploadId !== uploadId) {
             throw hubError(
               Code.InvalidArgument,
-              "the first message of UploadChunks must name the upload_id",
+              `upload_id "${req.uploadId}" differs from "${uploadId}" named earlier in this stream`,
+              { reason: "UPLOAD_ID_MISMATCH" },
             );
           }
-          uploadId = req.uploadId;
-        } else if (req.uploadId !== "" && req.uploadId !== uploadId) {
-          throw hubError(
-            Code.InvalidArgument,
-            `upload_id "${req.uploadId}" differs from "${uploadId}" named earlier in this stream`,
-            { reason: "UPLOAD_ID_MISMATCH" },
-          );
+          last = await large.appendChunk(identity, uploadId, chunkOf(req.chunk));
         }
-        last = await large.appendChunk(identity, uploadId, chunkOf(req.chunk));
+      } finally {
+        // Stopped early (a refused chunk): release the request stream, as a for-await would.
+        if (!finished) messages.return?.(undefined).catch(() => {});
       }
       if (!last) throw hubError(Code.InvalidArgument, "UploadChunks received no chunk");
       return { upload: uploadToProto(last) };
@@ -115,6 +137,7 @@ export function createLargeContextsHandler(
         length: Number(req.length),
         revision: Number(req.revision),
         chunkSize: req.chunkSize,
+        chunkCheck: req.chunkCheck,
       });
       for await (const item of items) {
         if (item.kind === "header") {
@@ -137,7 +160,7 @@ export function createLargeContextsHandler(
         yield create(DownloadContextResponseSchema, {
           item: {
             case: "chunk",
-            value: { offset: BigInt(item.offset), data: item.data, sha256: item.sha256 },
+            value: { offset: BigInt(item.offset), data: item.data, ...item.check },
           },
         });
       }

@@ -3,19 +3,23 @@
 // when createHub gets `faults`; the rules in domain/ contain no test code.
 
 import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { SpeakResponseSchema } from "@acb/gen/acb/v1/meetings_pb";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { HubFault } from "../faults.js";
 
 interface ChunkCarrier {
-  chunk?: { data: Uint8Array; sha256: Uint8Array };
+  chunk?: { data: Uint8Array; sha256: Uint8Array; crc32?: number };
 }
 
-/** Makes a chunk's declared SHA-256 match its bytes, whatever they are ("accept-corrupt-chunk"). */
+/** Makes a chunk's declared checksums match its bytes, whatever they are ("accept-corrupt-chunk"). */
 function vouchFor<M>(message: M): M {
   const chunk = (message as ChunkCarrier).chunk;
-  if (chunk) chunk.sha256 = new Uint8Array(createHash("sha256").update(chunk.data).digest());
+  if (chunk) {
+    chunk.sha256 = new Uint8Array(createHash("sha256").update(chunk.data).digest());
+    if (chunk.crc32 !== undefined) chunk.crc32 = crc32(chunk.data);
+  }
   return message;
 }
 

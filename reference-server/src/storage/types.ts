@@ -516,13 +516,16 @@ export interface BlobStore {
   discard(key: string): Promise<void>;
   /**
    * Streams bytes [offset, offset + length) of a published object in pieces of `pieceSize` bytes
-   * (the last may be shorter). Stopping the iteration early releases what the read holds.
+   * (the last may be shorter). Stopping the iteration early releases what the read holds. With
+   * `reuse`, the store may hand out the same buffer again: a piece is then valid only until the
+   * next one is asked for (no allocation per piece for a consumer that copies or sends it on).
    */
   read(
     ref: StorageRefRecord,
     offset: number,
     length: number,
     pieceSize: number,
+    options?: { reuse?: boolean },
   ): AsyncIterable<Uint8Array>;
   /** Whether a published object exists. */
   exists(ref: StorageRefRecord): Promise<boolean>;

@@ -4,7 +4,16 @@
 // - Inline: values under 1 MiB are written and read whole through ContextService.
 // - Chunked: larger values are uploaded and downloaded here as a sequence of chunks (1 MiB by
 //   default, ServerLimits.default_chunk_size_bytes; configurable per transfer up to 4 MiB). Every
-//   chunk carries its own SHA-256, and the whole object is checked against a SHA-256 at the end.
+//   chunk carries its own check (a SHA-256 or a CRC-32, see ContextChunk), and the whole object is
+//   checked against its SHA-256 at the end.
+//
+// Integrity: Context.sha256 is always the plain SHA-256 of the object's bytes (what `sha256sum`
+// prints), computed incrementally by each side as the chunks pass. Each chunk carries either the
+// SHA-256 of its data or the CRC-32 of its data (or both). The CRC-32 is a cheap check against
+// bytes damaged on the way, for a side that also verifies the whole object's SHA-256 (an uploader
+// always does: CommitUpload checks it; a downloader does when it reads the whole object); with it
+// each byte is hashed once per side instead of twice. A client that reads a range and cannot
+// verify the whole object asks for per-chunk SHA-256 (DownloadContextRequest.chunk_check).
 // - Blob store: the hub keeps the bytes of an uploaded value in a blob store behind an internal
 //   interface (a file system, S3, ...); Context.storage_ref says where. Clients never talk to the
 //   blob store: all bytes pass through this service.
@@ -34,8 +43,9 @@
 // Chunk rules (UploadChunks and AppendChunk), checked in this order:
 // 1. The chunk's data is at most the session's chunk size, else INVALID_ARGUMENT (ErrorInfo
 //    reason CHUNK_TOO_LARGE, metadata chunk_size).
-// 2. The SHA-256 of the chunk's data equals the chunk's sha256, else DATA_LOSS (reason
-//    CHUNK_CHECKSUM_MISMATCH). Nothing of that chunk is kept; the session stays OPEN.
+// 2. The chunk carries a sha256 or a crc32 (else INVALID_ARGUMENT), and each one it carries
+//    matches the chunk's data, else DATA_LOSS (reason CHUNK_CHECKSUM_MISMATCH). Nothing of that
+//    chunk is kept; the session stays OPEN.
 // 3. A chunk that lies entirely below the verified offset and is identical to the bytes already
 //    stored at that range is acknowledged without effect (a retry whose answer was lost).
 // 4. The chunk starts at the verified offset, else FAILED_PRECONDITION (reason OFFSET_MISMATCH).
@@ -45,9 +55,10 @@
 // decimal number), the offset at which the client should continue.
 //
 // Download: DownloadContext streams a context's value from any offset, chunk by chunk, each chunk
-// with its SHA-256; the first message describes the whole object, so an interrupted download can
-// resume at an offset and still verify the complete object at the end. It serves inline contexts
-// too (as one chunk), so a reader need not know which tier holds a value.
+// with its check (SHA-256, or CRC-32 when asked); the first message describes the whole object,
+// so an interrupted download can resume at an offset and still verify the complete object at the
+// end. It serves inline contexts too (as one chunk), so a reader need not know which tier holds a
+// value.
 //
 // Limits:
 // - Objects are at most ServerLimits.max_object_bytes; larger declared sizes are refused at
@@ -81,7 +92,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acb/v1/large_contexts.proto.
  */
 export const file_acb_v1_large_contexts: GenFile = /*@__PURE__*/
-  fileDesc("ChthY2IvdjEvbGFyZ2VfY29udGV4dHMucHJvdG8SBmFjYi52MSK6AwoGVXBsb2FkEgoKAmlkGAEgASgJEhMKC3VwbG9hZGVyX2lkGAIgASgJEhEKCXRlbmFudF9pZBgDIAEoCRIgCgRtb2RlGAQgASgOMhIuYWNiLnYxLlVwbG9hZE1vZGUSEgoKY29udGV4dF9pZBgFIAEoCRIMCgR0eXBlGAYgASgJEhIKCnRvdGFsX3NpemUYByABKAMSDgoGc2hhMjU2GAggASgMEhIKCmNodW5rX3NpemUYCSABKAUSFwoPdmVyaWZpZWRfb2Zmc2V0GAogASgDEhYKDmJ5dGVzX3JlY2VpdmVkGAsgASgDEiIKBXN0YXRlGAwgASgOMhMuYWNiLnYxLlVwbG9hZFN0YXRlEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDGlkbGVfdGltZW91dBgPIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJjb21taXR0ZWRfcmV2aXNpb24YECABKAQiXAoMQ29udGV4dENodW5rEhcKBm9mZnNldBgBIAEoA0IHukgEIgIoABIaCgRkYXRhGAIgASgMQgy6SAl6BxABGICAgAISFwoGc2hhMjU2GAMgASgMQge6SAR6AmggIv8HChJCZWdpblVwbG9hZFJlcXVlc3QSKgoEbW9kZRgBIAEoDjISLmFjYi52MS5VcGxvYWRNb2RlQgi6SAWCAQIQARI/Cgpjb250ZXh0X2lkGAIgASgJQiu6SChyJhiAATIhXihbQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qKT8kEjkKBHR5cGUYAyABKAlCK7pIKHImGIABMiFeKFtBLVphLXowLTldW0EtWmEtejAtOS5fLzotXSopPyQSGwoKdG90YWxfc2l6ZRgEIAEoA0IHukgEIgIgABIaCgZzaGEyNTYYBSABKAxCCrpIB9gBAXoCaCASJQoKY2h1bmtfc2l6ZRgGIAEoBUIRukgO2AEBGgkYgICAAiiAgAQSVAoIbWV0YWRhdGEYByADKAsyKC5hY2IudjEuQmVnaW5VcGxvYWRSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCGLpIFZoBEhBAIgdyBRABGIABKgVyAxiACBIYChByZXBsYWNlX21ldGFkYXRhGAggASgIEh8KDnNjaGVtYV92ZXJzaW9uGAkgASgJQge6SARyAhhAEiUKBmFjY2VzcxgKIAEoCzIVLmFjYi52MS5BY2Nlc3NDb250cm9sEjcKA3R0bBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgUIgOeEDyoAEhkKEWV4cGVjdGVkX3JldmlzaW9uGAwgASgEGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATqjA7pInwMahwEKJGJlZ2luX3VwbG9hZC51cGRhdGVfbmVlZHNfY29udGV4dF9pZBI2Y29udGV4dF9pZCBpcyByZXF1aXJlZCB3aGVuIG1vZGUgaXMgVVBMT0FEX01PREVfVVBEQVRFGid0aGlzLm1vZGUgIT0gMiB8fCB0aGlzLmNvbnRleHRfaWQgIT0gJycabQoeYmVnaW5fdXBsb2FkLmNyZWF0ZV9uZWVkc190eXBlEih0eXBlIGlzIHJlcXVpcmVkIHdoZW4gY3JlYXRpbmcgYSBjb250ZXh0GiF0aGlzLm1vZGUgPT0gMiB8fCB0aGlzLnR5cGUgIT0gJycaowEKLmJlZ2luX3VwbG9hZC5leHBlY3RlZF9yZXZpc2lvbl9vbmx5X2Zvcl91cGRhdGUSQWV4cGVjdGVkX3JldmlzaW9uIG1heSBvbmx5IGJlIHNldCB3aGVuIG1vZGUgaXMgVVBMT0FEX01PREVfVVBEQVRFGi50aGlzLm1vZGUgPT0gMiB8fCB0aGlzLmV4cGVjdGVkX3JldmlzaW9uID09IDB1IjUKE0JlZ2luVXBsb2FkUmVzcG9uc2USHgoGdXBsb2FkGAEgASgLMg4uYWNiLnYxLlVwbG9hZCKCAQoTVXBsb2FkQ2h1bmtzUmVxdWVzdBI+Cgl1cGxvYWRfaWQYASABKAlCK7pIKHImGIABMiFeKFtBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSopPyQSKwoFY2h1bmsYAiABKAsyFC5hY2IudjEuQ29udGV4dENodW5rQga6SAPIAQEiNgoUVXBsb2FkQ2h1bmtzUmVzcG9uc2USHgoGdXBsb2FkGAEgASgLMg4uYWNiLnYxLlVwbG9hZCKAAQoSQXBwZW5kQ2h1bmtSZXF1ZXN0Ej0KCXVwbG9hZF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokEisKBWNodW5rGAIgASgLMhQuYWNiLnYxLkNvbnRleHRDaHVua0IGukgDyAEBIjUKE0FwcGVuZENodW5rUmVzcG9uc2USHgoGdXBsb2FkGAEgASgLMg4uYWNiLnYxLlVwbG9hZCJXChZHZXRVcGxvYWRTdGF0dXNSZXF1ZXN0Ej0KCXVwbG9hZF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokIjkKF0dldFVwbG9hZFN0YXR1c1Jlc3BvbnNlEh4KBnVwbG9hZBgBIAEoCzIOLmFjYi52MS5VcGxvYWQicAoTQ29tbWl0VXBsb2FkUmVxdWVzdBI9Cgl1cGxvYWRfaWQYASABKAlCKrpIJ3IlEAEYgAEyHl5bQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qJBIaCgZzaGEyNTYYAiABKAxCCrpIB9gBAXoCaCAiWAoUQ29tbWl0VXBsb2FkUmVzcG9uc2USIAoHY29udGV4dBgBIAEoCzIPLmFjYi52MS5Db250ZXh0Eh4KBnVwbG9hZBgCIAEoCzIOLmFjYi52MS5VcGxvYWQiUwoSQWJvcnRVcGxvYWRSZXF1ZXN0Ej0KCXVwbG9hZF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokIjUKE0Fib3J0VXBsb2FkUmVzcG9uc2USHgoGdXBsb2FkGAEgASgLMg4uYWNiLnYxLlVwbG9hZCLDAQoWRG93bmxvYWRDb250ZXh0UmVxdWVzdBI+Cgpjb250ZXh0X2lkGAEgASgJQiq6SCdyJRABGIABMh5eW0EtWmEtejAtOV1bQS1aYS16MC05Ll86QC1dKiQSFwoGb2Zmc2V0GAIgASgDQge6SAQiAigAEhcKBmxlbmd0aBgDIAEoA0IHukgEIgIoABIQCghyZXZpc2lvbhgEIAEoBBIlCgpjaHVua19zaXplGAUgASgFQhG6SA7YAQEaCRiAgIACKICABCKHAgoXRG93bmxvYWRDb250ZXh0UmVzcG9uc2USOAoGaGVhZGVyGAEgASgLMiYuYWNiLnYxLkRvd25sb2FkQ29udGV4dFJlc3BvbnNlLkhlYWRlckgAEiUKBWNodW5rGAIgASgLMhQuYWNiLnYxLkNvbnRleHRDaHVua0gAGoIBCgZIZWFkZXISIAoHY29udGV4dBgBIAEoCzIPLmFjYi52MS5Db250ZXh0EhIKCnRvdGFsX3NpemUYAiABKAMSDgoGc2hhMjU2GAMgASgMEg4KBm9mZnNldBgEIAEoAxIOCgZsZW5ndGgYBSABKAMSEgoKY2h1bmtfc2l6ZRgGIAEoBUIGCgRpdGVtKlkKClVwbG9hZE1vZGUSGwoXVVBMT0FEX01PREVfVU5TUEVDSUZJRUQQABIWChJVUExPQURfTU9ERV9DUkVBVEUQARIWChJVUExPQURfTU9ERV9VUERBVEUQAiqSAQoLVXBsb2FkU3RhdGUSHAoYVVBMT0FEX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRVVBMT0FEX1NUQVRFX09QRU4QARIaChZVUExPQURfU1RBVEVfQ09NTUlUVEVEEAISGAoUVVBMT0FEX1NUQVRFX0FCT1JURUQQAxIYChRVUExPQURfU1RBVEVfRVhQSVJFRBAEMq8EChNMYXJnZUNvbnRleHRTZXJ2aWNlEkYKC0JlZ2luVXBsb2FkEhouYWNiLnYxLkJlZ2luVXBsb2FkUmVxdWVzdBobLmFjYi52MS5CZWdpblVwbG9hZFJlc3BvbnNlEksKDFVwbG9hZENodW5rcxIbLmFjYi52MS5VcGxvYWRDaHVua3NSZXF1ZXN0GhwuYWNiLnYxLlVwbG9hZENodW5rc1Jlc3BvbnNlKAESRgoLQXBwZW5kQ2h1bmsSGi5hY2IudjEuQXBwZW5kQ2h1bmtSZXF1ZXN0GhsuYWNiLnYxLkFwcGVuZENodW5rUmVzcG9uc2USUgoPR2V0VXBsb2FkU3RhdHVzEh4uYWNiLnYxLkdldFVwbG9hZFN0YXR1c1JlcXVlc3QaHy5hY2IudjEuR2V0VXBsb2FkU3RhdHVzUmVzcG9uc2USSQoMQ29tbWl0VXBsb2FkEhsuYWNiLnYxLkNvbW1pdFVwbG9hZFJlcXVlc3QaHC5hY2IudjEuQ29tbWl0VXBsb2FkUmVzcG9uc2USRgoLQWJvcnRVcGxvYWQSGi5hY2IudjEuQWJvcnRVcGxvYWRSZXF1ZXN0GhsuYWNiLnYxLkFib3J0VXBsb2FkUmVzcG9uc2USVAoPRG93bmxvYWRDb250ZXh0Eh4uYWNiLnYxLkRvd25sb2FkQ29udGV4dFJlcXVlc3QaHy5hY2IudjEuRG93bmxvYWRDb250ZXh0UmVzcG9uc2UwAWIGcHJvdG8z", [file_acb_v1_contexts, file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChthY2IvdjEvbGFyZ2VfY29udGV4dHMucHJvdG8SBmFjYi52MSK6AwoGVXBsb2FkEgoKAmlkGAEgASgJEhMKC3VwbG9hZGVyX2lkGAIgASgJEhEKCXRlbmFudF9pZBgDIAEoCRIgCgRtb2RlGAQgASgOMhIuYWNiLnYxLlVwbG9hZE1vZGUSEgoKY29udGV4dF9pZBgFIAEoCRIMCgR0eXBlGAYgASgJEhIKCnRvdGFsX3NpemUYByABKAMSDgoGc2hhMjU2GAggASgMEhIKCmNodW5rX3NpemUYCSABKAUSFwoPdmVyaWZpZWRfb2Zmc2V0GAogASgDEhYKDmJ5dGVzX3JlY2VpdmVkGAsgASgDEiIKBXN0YXRlGAwgASgOMhMuYWNiLnYxLlVwbG9hZFN0YXRlEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDGlkbGVfdGltZW91dBgPIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJjb21taXR0ZWRfcmV2aXNpb24YECABKAQi7gEKDENvbnRleHRDaHVuaxIXCgZvZmZzZXQYASABKANCB7pIBCICKAASGgoEZGF0YRgCIAEoDEIMukgJegcQARiAgIACEhoKBnNoYTI1NhgDIAEoDEIKukgH2AEBegJoIBISCgVjcmMzMhgEIAEoB0gAiAEBOm+6SGwaagoZY29udGV4dF9jaHVuay5uZWVkc19jaGVjaxIhYSBjaHVuayBuZWVkcyBhIHNoYTI1NiBvciBhIGNyYzMyGipzaXplKHRoaXMuc2hhMjU2KSA9PSAzMiB8fCBoYXModGhpcy5jcmMzMilCCAoGX2NyYzMyIv8HChJCZWdpblVwbG9hZFJlcXVlc3QSKgoEbW9kZRgBIAEoDjISLmFjYi52MS5VcGxvYWRNb2RlQgi6SAWCAQIQARI/Cgpjb250ZXh0X2lkGAIgASgJQiu6SChyJhiAATIhXihbQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qKT8kEjkKBHR5cGUYAyABKAlCK7pIKHImGIABMiFeKFtBLVphLXowLTldW0EtWmEtejAtOS5fLzotXSopPyQSGwoKdG90YWxfc2l6ZRgEIAEoA0IHukgEIgIgABIaCgZzaGEyNTYYBSABKAxCCrpIB9gBAXoCaCASJQoKY2h1bmtfc2l6ZRgGIAEoBUIRukgO2AEBGgkYgICAAiiAgAQSVAoIbWV0YWRhdGEYByADKAsyKC5hY2IudjEuQmVnaW5VcGxvYWRSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCGLpIFZoBEhBAIgdyBRABGIABKgVyAxiACBIYChByZXBsYWNlX21ldGFkYXRhGAggASgIEh8KDnNjaGVtYV92ZXJzaW9uGAkgASgJQge6SARyAhhAEiUKBmFjY2VzcxgKIAEoCzIVLmFjYi52MS5BY2Nlc3NDb250cm9sEjcKA3R0bBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgUIgOeEDyoAEhkKEWV4cGVjdGVkX3JldmlzaW9uGAwgASgEGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATqjA7pInwMahwEKJGJlZ2luX3VwbG9hZC51cGRhdGVfbmVlZHNfY29udGV4dF9pZBI2Y29udGV4dF9pZCBpcyByZXF1aXJlZCB3aGVuIG1vZGUgaXMgVVBMT0FEX01PREVfVVBEQVRFGid0aGlzLm1vZGUgIT0gMiB8fCB0aGlzLmNvbnRleHRfaWQgIT0gJycabQoeYmVnaW5fdXBsb2FkLmNyZWF0ZV9uZWVkc190eXBlEih0eXBlIGlzIHJlcXVpcmVkIHdoZW4gY3JlYXRpbmcgYSBjb250ZXh0GiF0aGlzLm1vZGUgPT0gMiB8fCB0aGlzLnR5cGUgIT0gJycaowEKLmJlZ2luX3VwbG9hZC5leHBlY3RlZF9yZXZpc2lvbl9vbmx5X2Zvcl91cGRhdGUSQWV4cGVjdGVkX3JldmlzaW9uIG1heSBvbmx5IGJlIHNldCB3aGVuIG1vZGUgaXMgVVBMT0FEX01PREVfVVBEQVRFGi50aGlzLm1vZGUgPT0gMiB8fCB0aGlzLmV4cGVjdGVkX3JldmlzaW9uID09IDB1IjUKE0JlZ2luVXBsb2FkUmVzcG9uc2USHgoGdXBsb2FkGAEgASgLMg4uYWNiLnYxLlVwbG9hZCKCAQoTVXBsb2FkQ2h1bmtzUmVxdWVzdBI+Cgl1cGxvYWRfaWQYASABKAlCK7pIKHImGIABMiFeKFtBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSopPyQSKwoFY2h1bmsYAiABKAsyFC5hY2IudjEuQ29udGV4dENodW5rQga6SAPIAQEiNgoUVXBsb2FkQ2h1bmtzUmVzcG9uc2USHgoGdXBsb2FkGAEgASgLMg4uYWNiLnYxLlVwbG9hZCKAAQoSQXBwZW5kQ2h1bmtSZXF1ZXN0Ej0KCXVwbG9hZF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokEisKBWNodW5rGAIgASgLMhQuYWNiLnYxLkNvbnRleHRDaHVua0IGukgDyAEBIjUKE0FwcGVuZENodW5rUmVzcG9uc2USHgoGdXBsb2FkGAEgASgLMg4uYWNiLnYxLlVwbG9hZCJXChZHZXRVcGxvYWRTdGF0dXNSZXF1ZXN0Ej0KCXVwbG9hZF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokIjkKF0dldFVwbG9hZFN0YXR1c1Jlc3BvbnNlEh4KBnVwbG9hZBgBIAEoCzIOLmFjYi52MS5VcGxvYWQicAoTQ29tbWl0VXBsb2FkUmVxdWVzdBI9Cgl1cGxvYWRfaWQYASABKAlCKrpIJ3IlEAEYgAEyHl5bQS1aYS16MC05XVtBLVphLXowLTkuXzpALV0qJBIaCgZzaGEyNTYYAiABKAxCCrpIB9gBAXoCaCAiWAoUQ29tbWl0VXBsb2FkUmVzcG9uc2USIAoHY29udGV4dBgBIAEoCzIPLmFjYi52MS5Db250ZXh0Eh4KBnVwbG9hZBgCIAEoCzIOLmFjYi52MS5VcGxvYWQiUwoSQWJvcnRVcGxvYWRSZXF1ZXN0Ej0KCXVwbG9hZF9pZBgBIAEoCUIqukgnciUQARiAATIeXltBLVphLXowLTldW0EtWmEtejAtOS5fOkAtXSokIjUKE0Fib3J0VXBsb2FkUmVzcG9uc2USHgoGdXBsb2FkGAEgASgLMg4uYWNiLnYxLlVwbG9hZCL2AQoWRG93bmxvYWRDb250ZXh0UmVxdWVzdBI+Cgpjb250ZXh0X2lkGAEgASgJQiq6SCdyJRABGIABMh5eW0EtWmEtejAtOV1bQS1aYS16MC05Ll86QC1dKiQSFwoGb2Zmc2V0GAIgASgDQge6SAQiAigAEhcKBmxlbmd0aBgDIAEoA0IHukgEIgIoABIQCghyZXZpc2lvbhgEIAEoBBIlCgpjaHVua19zaXplGAUgASgFQhG6SA7YAQEaCRiAgIACKICABBIxCgtjaHVua19jaGVjaxgGIAEoDjISLmFjYi52MS5DaHVua0NoZWNrQgi6SAWCAQIQASKHAgoXRG93bmxvYWRDb250ZXh0UmVzcG9uc2USOAoGaGVhZGVyGAEgASgLMiYuYWNiLnYxLkRvd25sb2FkQ29udGV4dFJlc3BvbnNlLkhlYWRlckgAEiUKBWNodW5rGAIgASgLMhQuYWNiLnYxLkNvbnRleHRDaHVua0gAGoIBCgZIZWFkZXISIAoHY29udGV4dBgBIAEoCzIPLmFjYi52MS5Db250ZXh0EhIKCnRvdGFsX3NpemUYAiABKAMSDgoGc2hhMjU2GAMgASgMEg4KBm9mZnNldBgEIAEoAxIOCgZsZW5ndGgYBSABKAMSEgoKY2h1bmtfc2l6ZRgGIAEoBUIGCgRpdGVtKlkKClVwbG9hZE1vZGUSGwoXVVBMT0FEX01PREVfVU5TUEVDSUZJRUQQABIWChJVUExPQURfTU9ERV9DUkVBVEUQARIWChJVUExPQURfTU9ERV9VUERBVEUQAiqSAQoLVXBsb2FkU3RhdGUSHAoYVVBMT0FEX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRVVBMT0FEX1NUQVRFX09QRU4QARIaChZVUExPQURfU1RBVEVfQ09NTUlUVEVEEAISGAoUVVBMT0FEX1NUQVRFX0FCT1JURUQQAxIYChRVUExPQURfU1RBVEVfRVhQSVJFRBAEKlgKCkNodW5rQ2hlY2sSGwoXQ0hVTktfQ0hFQ0tfVU5TUEVDSUZJRUQQABIWChJDSFVOS19DSEVDS19TSEEyNTYQARIVChFDSFVOS19DSEVDS19DUkMzMhACMq8EChNMYXJnZUNvbnRleHRTZXJ2aWNlEkYKC0JlZ2luVXBsb2FkEhouYWNiLnYxLkJlZ2luVXBsb2FkUmVxdWVzdBobLmFjYi52MS5CZWdpblVwbG9hZFJlc3BvbnNlEksKDFVwbG9hZENodW5rcxIbLmFjYi52MS5VcGxvYWRDaHVua3NSZXF1ZXN0GhwuYWNiLnYxLlVwbG9hZENodW5rc1Jlc3BvbnNlKAESRgoLQXBwZW5kQ2h1bmsSGi5hY2IudjEuQXBwZW5kQ2h1bmtSZXF1ZXN0GhsuYWNiLnYxLkFwcGVuZENodW5rUmVzcG9uc2USUgoPR2V0VXBsb2FkU3RhdHVzEh4uYWNiLnYxLkdldFVwbG9hZFN0YXR1c1JlcXVlc3QaHy5hY2IudjEuR2V0VXBsb2FkU3RhdHVzUmVzcG9uc2USSQoMQ29tbWl0VXBsb2FkEhsuYWNiLnYxLkNvbW1pdFVwbG9hZFJlcXVlc3QaHC5hY2IudjEuQ29tbWl0VXBsb2FkUmVzcG9uc2USRgoLQWJvcnRVcGxvYWQSGi5hY2IudjEuQWJvcnRVcGxvYWRSZXF1ZXN0GhsuYWNiLnYxLkFib3J0VXBsb2FkUmVzcG9uc2USVAoPRG93bmxvYWRDb250ZXh0Eh4uYWNiLnYxLkRvd25sb2FkQ29udGV4dFJlcXVlc3QaHy5hY2IudjEuRG93bmxvYWRDb250ZXh0UmVzcG9uc2UwAWIGcHJvdG8z", [file_acb_v1_contexts, file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * An upload session as the hub sees it.
@@ -216,7 +227,8 @@ export const UploadSchema: GenMessage<Upload> = /*@__PURE__*/
   messageDesc(file_acb_v1_large_contexts, 0);
 
 /**
- * A piece of an object: `data` is the object's bytes [offset, offset + len(data)).
+ * A piece of an object: `data` is the object's bytes [offset, offset + len(data)). It carries a
+ * sha256, a crc32, or both; the receiver checks each one present.
  *
  * @generated from message acb.v1.ContextChunk
  */
@@ -237,11 +249,21 @@ export type ContextChunk = Message<"acb.v1.ContextChunk"> & {
   data: Uint8Array;
 
   /**
-   * SHA-256 of `data` (32 bytes). The hub checks it on upload; the client checks it on download.
+   * SHA-256 of `data` (32 bytes), or empty when crc32 is set. The hub checks it on upload; the
+   * client checks it on download.
    *
    * @generated from field: bytes sha256 = 3;
    */
   sha256: Uint8Array;
+
+  /**
+   * CRC-32 of `data` (the ISO-HDLC polynomial 0x04C11DB7, reflected, as zlib's crc32 and gzip
+   * compute it). A cheap check against damage on the way, for a receiver that also verifies the
+   * whole object's SHA-256; set on download chunks when the request asked for CHUNK_CHECK_CRC32.
+   *
+   * @generated from field: optional fixed32 crc32 = 4;
+   */
+  crc32?: number | undefined;
 };
 
 /**
@@ -677,6 +699,13 @@ export type DownloadContextRequest = Message<"acb.v1.DownloadContextRequest"> & 
    * @generated from field: int32 chunk_size = 5;
    */
   chunkSize: number;
+
+  /**
+   * Which check the chunks carry; unspecified: SHA256.
+   *
+   * @generated from field: acb.v1.ChunkCheck chunk_check = 6;
+   */
+  chunkCheck: ChunkCheck;
 };
 
 /**
@@ -707,8 +736,8 @@ export type DownloadContextResponse = Message<"acb.v1.DownloadContextResponse"> 
     case: "header";
   } | {
     /**
-     * Every later message: the next chunk, contiguous with the one before; the client checks its
-     * sha256 and may resume after it.
+     * Every later message: the next chunk, contiguous with the one before; the client checks it
+     * (its sha256 or crc32, as the request's chunk_check asked) and may resume after it.
      *
      * @generated from field: acb.v1.ContextChunk chunk = 2;
      */
@@ -867,6 +896,41 @@ export const UploadStateSchema: GenEnum<UploadState> = /*@__PURE__*/
   enumDesc(file_acb_v1_large_contexts, 1);
 
 /**
+ * The check each downloaded chunk carries.
+ *
+ * @generated from enum acb.v1.ChunkCheck
+ */
+export enum ChunkCheck {
+  /**
+   * Treated as SHA256.
+   *
+   * @generated from enum value: CHUNK_CHECK_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * ContextChunk.sha256: every chunk verifiable on its own (reads of a range).
+   *
+   * @generated from enum value: CHUNK_CHECK_SHA256 = 1;
+   */
+  SHA256 = 1,
+
+  /**
+   * ContextChunk.crc32 only: for a client that verifies the whole object's SHA-256 (from the
+   * header) as the chunks pass, so it hashes each byte once.
+   *
+   * @generated from enum value: CHUNK_CHECK_CRC32 = 2;
+   */
+  CRC32 = 2,
+}
+
+/**
+ * Describes the enum acb.v1.ChunkCheck.
+ */
+export const ChunkCheckSchema: GenEnum<ChunkCheck> = /*@__PURE__*/
+  enumDesc(file_acb_v1_large_contexts, 2);
+
+/**
  * Uploads and downloads context values too large for ContextService, in verified, resumable
  * chunks. Besides the codes named below, every RPC may answer as described in common.proto
  * (UNAUTHENTICATED, PERMISSION_DENIED for a role without access, INVALID_ARGUMENT for a rule
@@ -886,7 +950,7 @@ export const LargeContextService: GenService<{
    * when the context to update does not exist or is not readable by the caller (UPDATE); ABORTED
    * when expected_revision is stale; PERMISSION_DENIED when a non-owner changes access or ttl.
    * MUST [acb:large.roundtrip]: a chunked upload commits and downloads byte for byte, with
-   *   per-chunk and whole-object SHA-256.
+   *   per-chunk checks (SHA-256 or CRC-32) and whole-object SHA-256.
    * MUST [acb:large.update-cas]: a stale expected_revision of an UPDATE upload is ABORTED
    *   (REVISION_MISMATCH).
    *
@@ -907,8 +971,8 @@ export const LargeContextService: GenService<{
    * upload_id or a later one names another upload (UPLOAD_ID_MISMATCH); NOT_FOUND when the
    * upload is unknown, forgotten or not the caller's; FAILED_PRECONDITION (reason
    * UPLOAD_NOT_OPEN, metadata state) when the session is committed, aborted or expired.
-   * MUST [acb:large.corrupt-chunk]: a chunk whose checksum does not match is refused and not
-   *   stored.
+   * MUST [acb:large.corrupt-chunk]: a chunk whose checksum (sha256 or crc32) does not match is
+   *   refused and not stored.
    *
    * @generated from rpc acb.v1.LargeContextService.UploadChunks
    */

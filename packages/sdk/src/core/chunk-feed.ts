@@ -8,11 +8,13 @@ export type StreamSource =
   | Uint8Array
   | ArrayBuffer;
 
-/** One chunk ready to send: its place in the object, bytes and SHA-256. */
+/** One chunk ready to send: its place in the object, bytes and check (SHA-256 or CRC-32). */
 export interface Chunk {
   offset: number;
   data: Uint8Array;
+  /** Empty when the chunk carries a crc32 instead. */
   sha256: Uint8Array;
+  crc32?: number;
 }
 
 /** The size of a source that knows it (bytes, Blob); undefined for streams. */
@@ -52,8 +54,9 @@ async function* piecesOf(source: StreamSource, chunkSize: number): AsyncGenerato
 }
 
 /**
- * Cuts a source into chunks of exactly `chunkSize` bytes (the last may be shorter), hashing each
- * chunk and feeding the whole-object hasher once per byte. Chunks handed out but not yet confirmed
+ * Cuts a source into chunks of exactly `chunkSize` bytes (the last may be shorter), giving each
+ * chunk its check (a CRC-32 when the provider has one, else its SHA-256) and feeding the
+ * whole-object hasher once per byte. Chunks handed out but not yet confirmed
  * by the hub are kept, so after a dropped connection the upload continues from the hub's verified
  * offset without reading the source again: memory holds at most what is in flight.
  */
@@ -73,6 +76,13 @@ export class ChunkFeed {
     private readonly whole: Sha256Hasher,
   ) {
     this.pieces = piecesOf(source, chunkSize);
+  }
+
+  /** Bytes of the chunks kept for re-sending (handed out, not yet verified by the hub). */
+  get keptBytes(): number {
+    let bytes = 0;
+    for (const c of this.unconfirmed) bytes += c.data.length;
+    return bytes;
   }
 
   /** The hub has verified every byte below `offset`: forget the chunks it covers. */
@@ -156,11 +166,17 @@ export class ChunkFeed {
       throw new Error(`the source holds more than the ${this.totalSize} bytes declared`);
     }
     this.whole.update(chunkData);
-    const chunk = {
-      offset: this.readOffset,
-      data: chunkData,
-      sha256: await this.sha256.digest(chunkData),
-    };
+    // The hub verifies the whole object's SHA-256 at commit, so a CRC-32 (when the runtime has a
+    // fast one) is enough against damage on the way: each byte is hashed once.
+    const crc32 = this.sha256.crc32?.(chunkData);
+    const chunk: Chunk =
+      crc32 !== undefined
+        ? { offset: this.readOffset, data: chunkData, sha256: new Uint8Array(), crc32 }
+        : {
+            offset: this.readOffset,
+            data: chunkData,
+            sha256: await this.sha256.digest(chunkData),
+          };
     this.readOffset += want;
     return chunk;
   }

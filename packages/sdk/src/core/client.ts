@@ -99,7 +99,7 @@ export interface AcbClientOptions {
   /** Deadline of every unary call that sets no `timeoutMs` of its own. Default: none. */
   timeoutMs?: number;
   /**
-   * How large-context uploads send chunks: "stream" (one client stream per batch; needs a
+   * How large-context uploads send chunks: "stream" (one client stream, 16 MiB unverified at most; needs a
    * transport that streams request bodies, like Node's) or "unary" (one AppendChunk call per
    * chunk, for fetch). Default "unary"; the Node entry point chooses "stream".
    */

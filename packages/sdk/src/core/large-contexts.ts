@@ -2,7 +2,11 @@
 // (receiveContextStream) through LargeContextService. See docs/large-contexts.md.
 
 import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
-import { type LargeContextService, UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
+import {
+  ChunkCheck,
+  type LargeContextService,
+  UploadMode,
+} from "@acb/gen/acb/v1/large_contexts_pb";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { AcbError, acbError } from "./acb-error.js";
@@ -102,7 +106,7 @@ export interface ReceiveStreamOptions {
   decrypt?: boolean;
 }
 
-/** How the SDK sends upload chunks: one client stream per batch (HTTP/2, Node) or unary calls (fetch). */
+/** How the SDK sends upload chunks: one client stream (HTTP/2, Node) or unary calls (fetch). */
 export type UploadTransportMode = "stream" | "unary";
 
 export interface LargeContextDeps {
@@ -111,9 +115,11 @@ export interface LargeContextDeps {
   sha256: Sha256Provider;
 }
 
-// A client stream carries at most this many bytes before asking the hub for its verified offset:
-// the chunks of one batch are kept for re-sending, so this bounds the uploader's memory.
-const STREAM_BATCH_BYTES = 16 * 1024 * 1024;
+// An upload over a client stream keeps at most this many sent, unverified bytes for re-sending
+// after a dropped connection: it bounds the uploader's memory. At half of it the uploader asks
+// GetUploadStatus (beside the stream) for the verified offset and forgets what it covers, so the
+// stream keeps flowing; full, it waits for that answer (backpressure from the hub's progress).
+const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -237,7 +243,11 @@ async function uploadContext(
       try {
         if (resume) {
           const status = await client.getUploadStatus({ uploadId }, { signal });
-          verified = Number(status.upload?.verifiedOffset ?? 0);
+          const now = Number(status.upload?.verifiedOffset ?? 0);
+          // The hub verified more before the failure: that attempt made progress, so the
+          // failures counted against `retries` start again (an unsteady link, not a dead one).
+          if (now > verified) attempt = 0;
+          verified = now;
           progress.resumes++;
           resume = false;
         }
@@ -277,9 +287,17 @@ async function uploadContext(
   }
 }
 
-const wireChunk = (c: Chunk) => ({ offset: BigInt(c.offset), data: c.data, sha256: c.sha256 });
+const wireChunk = (c: Chunk) => ({
+  offset: BigInt(c.offset),
+  data: c.data,
+  sha256: c.sha256,
+  ...(c.crc32 !== undefined && { crc32: c.crc32 }),
+});
 
-/** Sends one batch over a client stream; returns the hub's verified offset after it. */
+/**
+ * Sends the rest of the object over one client stream, keeping at most STREAM_WINDOW_BYTES
+ * unverified; returns the hub's verified offset after it.
+ */
 async function sendBatch(
   deps: LargeContextDeps,
   uploadId: string,
@@ -288,15 +306,37 @@ async function sendBatch(
   signal: AbortSignal,
   sent: (end: number, length: number) => void,
 ): Promise<number> {
+  let asking: Promise<boolean> | undefined;
+  /** Asks the hub for its verified offset; true when it moved. */
+  const askVerified = () => {
+    asking ??= (async () => {
+      try {
+        const before = feed.keptBytes;
+        const status = await deps.client.getUploadStatus({ uploadId }, { signal });
+        feed.confirm(Number(status.upload?.verifiedOffset ?? 0));
+        return feed.keptBytes < before;
+      } finally {
+        asking = undefined;
+      }
+    })();
+    return asking;
+  };
   async function* requests() {
-    let bytes = 0;
     let first = true;
     for await (const chunk of feed.from(from)) {
+      const length = chunk.data.length;
+      if (feed.keptBytes > STREAM_WINDOW_BYTES / 2 && !asking) {
+        askVerified().catch(() => {}); // a failure shows in the stream or the next ask
+      }
+      // Full: wait until the hub has verified enough (it works through the chunks in order).
+      for (let idle = 0; feed.keptBytes > STREAM_WINDOW_BYTES; ) {
+        if (await askVerified()) idle = 0;
+        else await wait(Math.min(2 ** idle++, 50), signal);
+        if (signal.aborted) throw abortError(signal);
+      }
       yield { uploadId: first ? uploadId : "", chunk: wireChunk(chunk) };
       first = false;
-      bytes += chunk.data.length;
-      sent(chunk.offset + chunk.data.length, chunk.data.length);
-      if (bytes >= STREAM_BATCH_BYTES) return;
+      sent(chunk.offset + length, length);
     }
   }
   const batch = requests();
@@ -307,6 +347,7 @@ async function sendBatch(
     // The transport may still be pulling from a failed stream: wait until that pull is over, so
     // the next attempt is the feed's only reader (a slow source would otherwise be read by both).
     await batch.return(undefined);
+    await asking?.catch(() => {});
   }
   const verified = Number(res.upload?.verifiedOffset ?? 0);
   feed.confirm(verified);
@@ -362,10 +403,22 @@ export function receiveContextStream(
   };
   const done = () => o.signal?.removeEventListener("abort", onAbort);
 
+  const crc32 = deps.sha256.crc32;
   const open = () => {
     const length = end === undefined ? BigInt(o.length ?? 0) : BigInt(end - position);
+    // Reading the whole object (from 0 to the end), its SHA-256 is verified as the chunks pass,
+    // so a CRC-32 per chunk is enough against damage on the way; a range gets per-chunk SHA-256.
+    const wholeRead = end === undefined ? (o.offset ?? 0) === 0 && !o.length : whole !== undefined;
+    const chunkCheck = crc32 && wholeRead ? ChunkCheck.CRC32 : ChunkCheck.SHA256;
     const stream = client.downloadContext(
-      { contextId, offset: BigInt(position), length, revision, chunkSize: o.chunkSize ?? 0 },
+      {
+        contextId,
+        offset: BigInt(position),
+        length,
+        revision,
+        chunkSize: o.chunkSize ?? 0,
+        chunkCheck,
+      },
       { signal: abort.signal },
     );
     return stream[Symbol.asyncIterator]() as typeof messages;
@@ -412,13 +465,30 @@ export function receiveContextStream(
           continue;
         }
         if (item.case === "chunk") {
-          const c = item.value as { offset: bigint; data: Uint8Array; sha256: Uint8Array };
+          const c = item.value as {
+            offset: bigint;
+            data: Uint8Array;
+            sha256: Uint8Array;
+            crc32?: number;
+          };
           if (Number(c.offset) !== position)
             throw new ConnectError(`chunk at ${c.offset}, expected ${position}`, Code.Internal);
-          if (!same(await deps.sha256.digest(c.data), c.sha256)) {
+          // A chunk's own SHA-256 when it has one; else its CRC-32, accepted only while the whole
+          // object's SHA-256 is being verified too.
+          const intact =
+            c.sha256.length > 0
+              ? same(await deps.sha256.digest(c.data), c.sha256)
+              : c.crc32 !== undefined &&
+                whole !== undefined &&
+                crc32 !== undefined &&
+                crc32(c.data) === c.crc32;
+          if (!intact) {
             // Damaged on the way: drop it and resume from here.
             messages = undefined;
-            throw new ConnectError(`chunk at ${position} does not match its sha256`, Code.DataLoss);
+            throw new ConnectError(
+              `chunk at ${position} does not match its checksum`,
+              Code.DataLoss,
+            );
           }
           whole?.update(c.data);
           position += c.data.length;

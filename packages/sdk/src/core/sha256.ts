@@ -12,11 +12,17 @@ export interface Sha256Hasher {
   digest(): Uint8Array;
 }
 
-/** How the SDK hashes: incremental hashers for whole objects, and a one-shot digest for chunks. */
+/**
+ * How the SDK hashes: incremental hashers for whole objects, and a one-shot digest for chunks.
+ * With `crc32`, a transfer that verifies the whole object's SHA-256 checks each chunk with a CRC-32
+ * instead of its own SHA-256, so every byte is hashed once (see docs/large-contexts.md).
+ */
 export interface Sha256Provider {
   create(): Sha256Hasher;
   /** SHA-256 of one buffer. */
   digest(data: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** CRC-32 (zlib's) of one buffer, when the runtime has a fast one. */
+  crc32?(data: Uint8Array): number;
 }
 
 // First 32 bits of the fractional parts of the cube roots of the first 64 primes.

@@ -158,29 +158,55 @@ export function createFsBlobStore(options: FsBlobStoreOptions = {}): BlobStore {
       await rm(await stagingPath(key), { force: true });
     },
 
-    async *read(ref, offset, length, pieceSize) {
+    async *read(ref, offset, length, pieceSize, readOptions) {
       const handle = await open(await objectPath(ref), "r");
+      const end = offset + length;
+      /** Fills `piece` from `position` (positioned reads, as many as it takes). */
+      const fill = async (piece: Uint8Array, position: number) => {
+        let filled = 0;
+        while (filled < piece.length) {
+          const { bytesRead } = await handle.read(
+            piece,
+            filled,
+            piece.length - filled,
+            position + filled,
+          );
+          if (bytesRead === 0) throw new Error(`blob "${ref.key}" ends before byte ${end}`);
+          filled += bytesRead;
+        }
+        return piece;
+      };
+      // With `reuse`, two buffers take turns: the next piece is read into one while the consumer
+      // handles the other (it is done with a piece when it asks for the next), so the disk read
+      // overlaps the consumer's work and no piece allocates. Otherwise a fresh buffer per piece,
+      // read when asked for, as the consumer may keep them.
+      const pool = readOptions?.reuse
+        ? [0, 1].map(() => Buffer.allocUnsafeSlow(Math.min(pieceSize, length)))
+        : undefined;
+      const pieceAt = (position: number, turn: number) => {
+        const size = Math.min(pieceSize, end - position);
+        return fill(
+          pool ? (pool[turn % 2] as Buffer).subarray(0, size) : new Uint8Array(size),
+          position,
+        );
+      };
+      let ahead: Promise<Uint8Array> | undefined;
       try {
-        const end = offset + length;
-        let position = offset;
-        while (position < end) {
-          // A fresh buffer per piece: the consumer may still hold the previous one.
-          const piece = new Uint8Array(Math.min(pieceSize, end - position));
-          let filled = 0;
-          while (filled < piece.length) {
-            const { bytesRead } = await handle.read(
-              piece,
-              filled,
-              piece.length - filled,
-              position + filled,
-            );
-            if (bytesRead === 0) throw new Error(`blob "${ref.key}" ends before byte ${end}`);
-            filled += bytesRead;
-          }
+        let turn = 0;
+        for (let position = offset; position < end; turn++) {
+          const current = ahead ?? pieceAt(position, turn);
+          ahead = undefined;
+          const piece = await current;
           position += piece.length;
+          if (pool && position < end) {
+            ahead = pieceAt(position, turn + 1);
+            ahead.catch(() => {}); // surfaced when awaited; not unhandled if the consumer stops
+          }
           yield piece;
         }
       } finally {
+        // A read still in flight must finish before the file closes under it.
+        await ahead?.catch(() => {});
         await handle.close();
       }
     },
