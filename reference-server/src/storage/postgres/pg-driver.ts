@@ -230,6 +230,7 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
       const body = statements.map((s) => inlineParams(s.text, s.params)).join(";\n");
       const script = `BEGIN; ${setup} ${body}; COMMIT`;
       const giveUpAt = Date.now() + retryForMs;
+      let conflicts = 0;
       for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
         let client: pg.PoolClient;
         try {
@@ -266,6 +267,12 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
             checkIn(client);
           } catch (rollbackErr) {
             checkIn(client, rollbackErr as Error);
+          }
+          // Rolled back for a conflict, as in transaction(): the script runs again.
+          if (isConflictError(err) && ++conflicts < CONFLICT_ATTEMPTS) {
+            options.onConflict?.(err as Error);
+            await sleep(Math.random() * 20 * conflicts);
+            continue;
           }
           throw err;
         }

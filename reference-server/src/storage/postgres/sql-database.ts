@@ -126,11 +126,13 @@ export function sqlValue(v: unknown): string {
   if (v === null || v === undefined) return "NULL";
   if (typeof v === "string") return literal(v);
   if (typeof v === "boolean") return v ? "TRUE" : "FALSE";
+  // A negative number is parenthesised: after a minus in the statement ("x -$1") a bare "-5"
+  // would start a comment.
   if (typeof v === "number") {
     if (!Number.isFinite(v)) throw new Error(`not a finite number: ${v}`);
-    return String(v);
+    return v < 0 ? `(${v})` : String(v);
   }
-  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "bigint") return v < 0n ? `(${v})` : v.toString();
   if (Array.isArray(v)) {
     // ARRAY[] needs a type: the statement casts it ($n::text[]), which applies to '{}' too.
     return v.length === 0 ? "'{}'" : `ARRAY[${v.map(sqlValue).join(", ")}]`;
