@@ -319,7 +319,10 @@ async function fanoutScenario(subscribers: number, rate: number, seconds: number
         conn,
         token,
         (messageId, data) => {
-          if (mine.has(messageId)) duplicates++;
+          if (mine.has(messageId)) {
+            duplicates++;
+            return;
+          }
           mine.add(messageId);
           if (!measuring) return;
           delivered++;
