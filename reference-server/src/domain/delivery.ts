@@ -56,7 +56,20 @@ export class DeliveryEngine {
   /** Wakes the live streams of these agents, on any node (after their messages became durable). */
   async notify(tenantId: string, agentIds: Iterable<string>): Promise<void> {
     const { notifier } = this.hub.backend;
-    await Promise.all([...agentIds].map((a) => notifier.publish(inboxChannel(tenantId, a))));
+    try {
+      await Promise.all([...agentIds].map((a) => notifier.publish(inboxChannel(tenantId, a))));
+    } catch (err) {
+      // The messages are durable already: a lost wake-up delays them (streams look at their
+      // queues every notificationPollMs), it does not undo the send.
+      this.hub.logger.log(
+        "warn",
+        "waking receivers failed; they will find the messages by polling",
+        {
+          tenant_id: tenantId,
+          err,
+        },
+      );
+    }
   }
 
   /**

@@ -168,6 +168,7 @@ export class Messaging {
         out[i] = err as ConnectError;
       }
     }
+    this.refuseWhileUnavailable();
     const results = await backend.messages.enqueueMany(items);
     const woken = new Set<string>();
     for (const [k, item] of items.entries()) {
@@ -293,6 +294,7 @@ export class Messaging {
     message: MessageRecord,
     idempotency: EnqueueOptions["idempotency"],
   ): Promise<EnqueueResult> {
+    this.refuseWhileUnavailable();
     await this.hub.quotas.chargeMessages(identity, 1, message.data.length, tenant);
     const recipients = await this.recipientsOf(identity, message);
     const result =
@@ -303,6 +305,17 @@ export class Messaging {
         : await this.conversations.send(identity, message, recipients, idempotency);
     if (result.ok) await this.delivery.notify(identity.tenantId, recipients);
     return result;
+  }
+
+  /**
+   * While the backend cannot reach one of its stores (the hub reports NOT_SERVING), a send is
+   * refused before anything of it is stored, so the client's retry cannot store it twice.
+   */
+  private refuseWhileUnavailable(): void {
+    if (this.hub.backend.isAvailable?.() === false)
+      throw hubError(Code.Unavailable, "the hub's storage cannot be reached now; retry later", {
+        retryAfterMs: 1_000,
+      });
   }
 
   private async recipientsOf(identity: Identity, message: MessageRecord): Promise<string[]> {
