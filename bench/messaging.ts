@@ -12,6 +12,7 @@
 // core pub→sub latency at the same offered rate, and JetStream publish-with-ack throughput.
 
 import { type AcbClient, createClient } from "@acb/sdk/node";
+import { Code } from "@connectrpc/connect";
 import { connect, type NatsConnection, RetentionPolicy, StorageType } from "nats";
 import {
   backendArgs,
@@ -136,6 +137,7 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
   const IN_FLIGHT = 2;
   let stop = false;
   let accepted = 0;
+  let refusedBatches = 0;
   const body = payload(0);
   const loops = producerClients.flatMap((c, p) =>
     Array.from({ length: IN_FLIGHT }, async () => {
@@ -147,7 +149,18 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
           value: body,
         }));
         k++;
-        const results = await c.sendBatch(items);
+        let results: unknown[];
+        try {
+          results = await c.sendBatch(items);
+        } catch (err) {
+          // A hub that cannot reach a store now (UNAVAILABLE) or refuses for quota is asked
+          // again a moment later, as a client would; anything else ends the run.
+          const code = (err as { code?: unknown }).code;
+          if (code !== Code.Unavailable && code !== Code.ResourceExhausted) throw err;
+          refusedBatches++;
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
         accepted += results.length;
         // Keep the hub's backlog bounded: producers wait while receivers lag far behind.
         while (!stop && accepted - delivered > 40_000) await new Promise((r) => setTimeout(r, 2));
@@ -163,6 +176,7 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const elapsed = (now() - t0) / 1000;
   const rate = (delivered - d0) / elapsed;
+  if (refusedBatches > 0) log(`throughput: ${refusedBatches} batches refused and sent again`);
   const sqlTxPerMessage = ((await hub.sqlTransactions()) - tx0) / Math.max(1, delivered - d0);
   // How busy each process was: on two cores, hub + clients near 2.0 means the machine is the limit.
   const ownCpu = process.cpuUsage(ownCpu0);

@@ -46,6 +46,22 @@ function procStatusMB(pid: number, field: "VmRSS" | "VmHWM"): number {
   return kb / 1024;
 }
 
+/** Hub processes still running: killed when the benchmark exits, however it exits. */
+const live = new Set<ChildProcess>();
+let exitHooked = false;
+function killOnExit(child: ChildProcess): void {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  if (exitHooked) return;
+  exitHooked = true;
+  // A crash, process.exit() or a signal (`timeout` sends SIGTERM) must not leave hubs behind.
+  process.once("exit", () => {
+    for (const c of live) c.kill("SIGKILL");
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => process.exit(signal === "SIGINT" ? 130 : 143));
+}
+
 export async function startHubProcess(extraArgs: string[] = []): Promise<HubProcess> {
   const bin = new URL("../../reference-server/bin/acb-hub.js", import.meta.url).pathname;
   // ACB_BENCH_HUB_NODE_ARGS passes Node flags to the hub only, e.g. "--cpu-prof" to profile it.
@@ -55,6 +71,7 @@ export async function startHubProcess(extraArgs: string[] = []): Promise<HubProc
     [...nodeArgs, bin, "dev", "--port", "0", "--log-level", "warn", ...extraArgs],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
+  killOnExit(child);
   // The first JSON line with event "listening" describes the hub; every other line (for example
   // --trace-gc output) is passed on to standard error, so the pipe never fills and blocks the hub.
   const info = await new Promise<{ url: string; adminToken: string }>((resolve, reject) => {
