@@ -173,110 +173,94 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
     return connecting;
   };
 
-  return {
-    kind: "postgres",
-    async transaction(fn, setup) {
-      if (closed) throw closedError();
-      const giveUpAt = Date.now() + retryForMs;
-      let conflicts = 0;
-      for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
-        let client: pg.PoolClient;
-        try {
-          client = await checkOut();
-        } catch (err) {
-          if (closed) throw closedError();
-          if (!isConnectionError(err)) throw err;
+  /**
+   * Runs `attempt` (one transaction, BEGIN to COMMIT) on a pooled connection. While the database
+   * cannot be reached it is retried with backoff for `retryForMs`, and a connection lost mid-way
+   * is retried only while `resendable()` (no COMMIT that may have run); a transaction the server
+   * rolled back for a conflict runs again, after a random pause that keeps the two sides from
+   * meeting again.
+   */
+  const runTransaction = async <T>(
+    attempt: (client: pg.PoolClient) => Promise<T>,
+    resendable: () => boolean,
+  ): Promise<T> => {
+    if (closed) throw closedError();
+    const giveUpAt = Date.now() + retryForMs;
+    let conflicts = 0;
+    for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
+      let client: pg.PoolClient;
+      try {
+        client = await checkOut();
+      } catch (err) {
+        if (closed) throw closedError();
+        if (!isConnectionError(err)) throw err;
+        markDown();
+        if (Date.now() + backoff > giveUpAt) throw unavailable(err);
+        await sleep(backoff);
+        continue;
+      }
+      try {
+        const result = await attempt(client);
+        checkIn(client);
+        markUp();
+        return result;
+      } catch (err) {
+        if (isConnectionError(err)) {
+          checkIn(client, err as Error); // destroys the broken connection
           markDown();
-          if (Date.now() + backoff > giveUpAt) throw unavailable(err);
+          if (!resendable() || Date.now() + backoff > giveUpAt) throw unavailable(err);
           await sleep(backoff);
           continue;
         }
-        let committing = false;
         try {
+          await client.query("ROLLBACK");
+          checkIn(client);
+        } catch (rollbackErr) {
+          checkIn(client, rollbackErr as Error);
+        }
+        // Rolled back by the server (a failed COMMIT too): nothing of it stayed.
+        if (isConflictError(err) && ++conflicts < CONFLICT_ATTEMPTS) {
+          options.onConflict?.(err as Error);
+          await sleep(Math.random() * 20 * conflicts);
+          continue;
+        }
+        throw err;
+      }
+    }
+  };
+
+  return {
+    kind: "postgres",
+    async transaction(fn, setup) {
+      let committing = false;
+      return runTransaction(
+        async (client) => {
+          committing = false;
           await client.query(setup ? `BEGIN; ${setup}` : "BEGIN");
           const result = await fn(wrap(client));
           committing = true;
           await client.query("COMMIT");
-          checkIn(client);
-          markUp();
           return result;
-        } catch (err) {
-          if (isConnectionError(err)) {
-            checkIn(client, err as Error); // destroys the broken connection
-            markDown();
-            if (committing || Date.now() + backoff > giveUpAt) throw unavailable(err);
-            await sleep(backoff);
-            continue;
-          }
-          try {
-            await client.query("ROLLBACK");
-            checkIn(client);
-          } catch (rollbackErr) {
-            checkIn(client, rollbackErr as Error);
-          }
-          // The server rolled the transaction back (a failed COMMIT too): nothing of it stayed, so
-          // it runs again, after a random pause that keeps the two sides from meeting again.
-          if (isConflictError(err) && ++conflicts < CONFLICT_ATTEMPTS) {
-            options.onConflict?.(err as Error);
-            await sleep(Math.random() * 20 * conflicts);
-            continue;
-          }
-          throw err;
-        }
-      }
+        },
+        () => !committing,
+      );
     },
     async script(statements, setup, idempotent) {
-      if (closed) throw closedError();
       const body = statements.map((s) => inlineParams(s.text, s.params)).join(";\n");
       const script = `BEGIN; ${setup} ${body}; COMMIT`;
-      const giveUpAt = Date.now() + retryForMs;
-      let conflicts = 0;
-      for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
-        let client: pg.PoolClient;
-        try {
-          client = await checkOut();
-        } catch (err) {
-          if (closed) throw closedError();
-          if (!isConnectionError(err)) throw err;
-          markDown();
-          if (Date.now() + backoff > giveUpAt) throw unavailable(err);
-          await sleep(backoff);
-          continue;
-        }
-        try {
+      // A write whose COMMIT may have run is never sent again.
+      return runTransaction(
+        async (client) => {
           // The simple protocol answers each statement of the script; ours come before COMMIT.
           const results = (await client.query(script)) as unknown as pg.QueryResult[];
-          checkIn(client);
-          markUp();
           const n = results.length - 1;
           return results.slice(n - statements.length, n).map((r) => ({
             rows: r.rows as Record<string, unknown>[],
             rowCount: r.rowCount ?? 0,
           }));
-        } catch (err) {
-          if (isConnectionError(err)) {
-            checkIn(client, err as Error);
-            markDown();
-            // A write whose COMMIT may have run is never sent again.
-            if (!idempotent || Date.now() + backoff > giveUpAt) throw unavailable(err);
-            await sleep(backoff);
-            continue;
-          }
-          try {
-            await client.query("ROLLBACK");
-            checkIn(client);
-          } catch (rollbackErr) {
-            checkIn(client, rollbackErr as Error);
-          }
-          // Rolled back for a conflict, as in transaction(): the script runs again.
-          if (isConflictError(err) && ++conflicts < CONFLICT_ATTEMPTS) {
-            options.onConflict?.(err as Error);
-            await sleep(Math.random() * 20 * conflicts);
-            continue;
-          }
-          throw err;
-        }
-      }
+        },
+        () => idempotent,
+      );
     },
     async session(fn) {
       const client = await checkOut();
