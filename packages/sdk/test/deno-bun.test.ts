@@ -2,15 +2,13 @@
 // against a live hub: it registers, answers a query over its Receive stream, shares a context and
 // stops on a command. The agent is bundled with esbuild first, as an application would ship it.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { rm } from "node:fs/promises";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../src/node.js";
 import { startTestBed, type TestBed } from "./harness.js";
-import { requireRuntime, runtimes } from "./runtimes.js";
+import { bundleForRuntimes, requireRuntime, runtimes } from "./runtimes.js";
 
 const hint = "bash .ci/run installs it into .tools/, or set ACB_DENO / ACB_BUN";
 const cases = [
@@ -62,18 +60,11 @@ describe.runIf(cases.length > 0)("the example agent in Deno and Bun", () => {
   let bundle: string;
   beforeAll(async () => {
     bed = await startTestBed();
-    dir = await mkdtemp(join(tmpdir(), "acb-runtime-agent-"));
-    bundle = join(dir, "runtime-agent.mjs");
-    const out = await build({
-      entryPoints: [resolve(import.meta.dirname, "../../../examples/src/runtime-agent.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      conditions: ["source"],
-      write: false,
-    });
-    await writeFile(bundle, out.outputFiles[0]?.text ?? "");
+    ({ dir, file: bundle } = await bundleForRuntimes(
+      resolve(import.meta.dirname, "../../../examples/src/runtime-agent.ts"),
+      "acb-runtime-agent-",
+      "runtime-agent.mjs",
+    ));
   }, 60_000);
   afterAll(async () => {
     await bed?.close();

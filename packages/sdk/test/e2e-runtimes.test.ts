@@ -4,15 +4,13 @@
 // Node, Deno and Bun.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { rm } from "node:fs/promises";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, exportAgentKey, generateAgentKey } from "../src/node.js";
 import { startTestBed, type TestBed } from "./harness.js";
-import { requireRuntime, runtimes } from "./runtimes.js";
+import { bundleForRuntimes, requireRuntime, runtimes } from "./runtimes.js";
 import { startTcpProxy } from "./tcp-proxy.js";
 
 const hint = "bash .ci/run installs it into .tools/, or set ACB_DENO / ACB_BUN";
@@ -72,18 +70,11 @@ describe.runIf(pairs.length > 0)("end-to-end encryption across runtimes", () => 
   let bundle: string;
   beforeAll(async () => {
     bed = await startTestBed();
-    dir = await mkdtemp(join(tmpdir(), "acb-e2e-peer-"));
-    bundle = join(dir, "peer.mjs");
-    const out = await build({
-      entryPoints: [resolve(import.meta.dirname, "e2e-runtime/peer.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      conditions: ["source"],
-      write: false,
-    });
-    await writeFile(bundle, out.outputFiles[0]?.text ?? "");
+    ({ dir, file: bundle } = await bundleForRuntimes(
+      resolve(import.meta.dirname, "e2e-runtime/peer.ts"),
+      "acb-e2e-peer-",
+      "peer.mjs",
+    ));
   }, 60_000);
   afterAll(async () => {
     await bed?.close();

@@ -2,7 +2,10 @@
 // Without one, its tests skip with a visible message, except under ACB_REQUIRE_SERVICES=1 (CI),
 // where a missing runtime fails the run instead of silently testing less.
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { build } from "esbuild";
 
 const root = resolve(import.meta.dirname, "../../..");
 
@@ -36,4 +39,29 @@ export function requireRuntime(name: keyof typeof runtimes, installHint: string)
   }
   console.warn(message);
   return false;
+}
+
+/**
+ * Bundles `entry` (a script the tests run in Deno, Bun or Node, from the SDK's sources) into one
+ * ESM file named `name` in a new temporary directory whose name starts with `prefix`; the caller
+ * removes `dir`.
+ */
+export async function bundleForRuntimes(
+  entry: string,
+  prefix: string,
+  name: string,
+): Promise<{ dir: string; file: string }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const file = join(dir, name);
+  const out = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["source"],
+    write: false,
+  });
+  await writeFile(file, out.outputFiles[0]?.text ?? "");
+  return { dir, file };
 }

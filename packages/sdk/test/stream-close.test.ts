@@ -3,14 +3,12 @@
 // response body after a collection, so receiver.close() waited forever (regression test for the
 // fix in src/web.ts; the runtime side is runtime-close/closer.ts, bundled with esbuild).
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { rm } from "node:fs/promises";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { build } from "esbuild";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startTestBed, type TestBed } from "./harness.js";
-import { requireRuntime, runtimes } from "./runtimes.js";
+import { bundleForRuntimes, requireRuntime, runtimes } from "./runtimes.js";
 
 const hint = "bash .ci/run installs it into .tools/, or set ACB_DENO / ACB_BUN";
 const cases = [
@@ -36,18 +34,11 @@ describe("closing a Receive stream after garbage collection (fetch client)", () 
   const children: ChildProcess[] = [];
   beforeAll(async () => {
     bed = await startTestBed();
-    dir = await mkdtemp(join(tmpdir(), "acb-stream-close-"));
-    bundle = join(dir, "closer.mjs");
-    const out = await build({
-      entryPoints: [resolve(import.meta.dirname, "runtime-close/closer.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      conditions: ["source"],
-      write: false,
-    });
-    await writeFile(bundle, out.outputFiles[0]?.text ?? "");
+    ({ dir, file: bundle } = await bundleForRuntimes(
+      resolve(import.meta.dirname, "runtime-close/closer.ts"),
+      "acb-stream-close-",
+      "closer.mjs",
+    ));
   }, 60_000);
   afterEach(() => {
     // A runtime whose close() hangs is still running when its test times out.
