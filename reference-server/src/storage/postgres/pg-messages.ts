@@ -178,7 +178,8 @@ async function store(
 /**
  * Claims waiting entries of the agent (due retries first, earliest first, then new messages in
  * queue order), at most `max`, or with `window` at most `max` minus the entries in flight; drops
- * expired waiting entries first (never delivered). Reads each message in the same statement.
+ * expired waiting entries first (never delivered). Reads each message in the same statement; the rows
+ * become deliveries, in delivery order, with {@link claimed}.
  */
 async function claimWaiting(
   c: SqlClient,
@@ -188,7 +189,7 @@ async function claimWaiting(
   window: boolean,
   now: number,
   deadline: number,
-): Promise<ClaimedDelivery[]> {
+): Promise<readonly Record<string, unknown>[]> {
   const expired = await c.query<{ message_id: string }>(
     `DELETE FROM acb_deliveries WHERE seq IN (
        SELECT seq FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING}
@@ -201,7 +202,7 @@ async function claimWaiting(
     expired.rows.map((r) => r.message_id),
   );
   const r = await c.query(...claimStatement(tenantId, agentId, max, window, now, deadline));
-  return claimed(r.rows, deadline);
+  return r.rows;
 }
 
 /**
@@ -472,7 +473,9 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       }
     },
     claim: (tenantId, agentId, max, now, deadline) =>
-      db.tx(tenantId, (c) => claimWaiting(c, tenantId, agentId, max, false, now, deadline)),
+      db.tx(tenantId, async (c) =>
+        claimed(await claimWaiting(c, tenantId, agentId, max, false, now, deadline), deadline),
+      ),
     enqueueMany: async (items) => {
       const tenantId = items[0]?.message.tenantId;
       if (tenantId === undefined) return [];
@@ -526,17 +529,20 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
         ],
         false,
       );
-      const first = claimed(claim?.rows ?? [], o.deadline);
+      const first = claim?.rows ?? [];
       const flags = check?.rows[0] ?? {};
       if (!flags.overdue && !flags.expired)
-        return { deliveries: first, ...stats(after?.rows ?? []) };
+        return { deliveries: claimed(first, o.deadline), ...stats(after?.rows ?? []) };
       // Deadlines passed or messages expired: reap and drop them, then claim what the window
-      // still allows (due retries first).
+      // still allows. The second claim may hold new messages queued after those of the first
+      // (slots freed by dead letters or expiries, or messages stored in between): both are
+      // ordered together, due retries first, then queue order, so first attempts keep the order
+      // of the queue.
       return db.tx(tenantId, async (c) => {
         await reapOverdue(c, tenantId, agentId, o.now, o.maxAttempts);
         const more = await claimWaiting(c, tenantId, agentId, o.limit, true, o.now, o.deadline);
         const r = await c.query(...statsStatement(tenantId, agentId));
-        return { deliveries: [...more, ...first], ...stats(r.rows) };
+        return { deliveries: claimed([...more, ...first], o.deadline), ...stats(r.rows) };
       });
     },
     ack: async (tenantId, agentId, deliveryIds, now) => {

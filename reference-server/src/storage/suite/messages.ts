@@ -136,6 +136,30 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
       expect(await backend.messages.backlog(t, "b")).toBe(0);
     });
 
+    it("poll keeps first attempts in queue order when reaping frees slots of the window", async () => {
+      // A lease past its deadline on its last attempt is dead-lettered, not returned to the
+      // queue: the slot it frees lets the same poll claim one more new message, which must come
+      // after the new messages claimed before the reap (a node that died with leases out does
+      // this to the stream that takes over).
+      const t = fresh();
+      await send(t, "m1", ["a"]);
+      const [lease] = await backend.messages.claim(t, "a", 1, 1_000, 2_000);
+      expect(lease?.message.id).toBe("m1");
+      for (const id of ["m2", "m3", "m4"]) await send(t, id, ["a"]);
+      const p = await backend.messages.poll(t, "a", {
+        limit: 3,
+        maxAttempts: 1,
+        now: 3_000,
+        deadline: 9_000,
+      });
+      expect(p.deliveries.map((d) => [d.message.id, d.attempt])).toEqual([
+        ["m2", 1],
+        ["m3", 1],
+        ["m4", 1],
+      ]);
+      expect(p.inFlight).toBe(3);
+    });
+
     it("ack settles a delivery once: ok, then not-found; after its deadline it is stale", async () => {
       const t = fresh();
       await send(t, "m1", ["a"]);
