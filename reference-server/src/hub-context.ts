@@ -31,8 +31,15 @@ export interface HubContext {
   readonly metrics: HubMetrics;
   /** Continues a message's W3C trace through the hub (send and deliver spans). */
   readonly messageTracing: MessageTracing;
-  /** Reads a tenant (the caller's tenant always exists: authentication checked it). */
+  /**
+   * Reads a tenant (the caller's tenant always exists: authentication checked it), from this
+   * node's copy when it is fresh (see domain/tenant-cache.ts); NOT_FOUND when there is none.
+   */
   tenant(tenantId: string): Promise<TenantRecord>;
+  /** Reads a tenant like {@link tenant}, answering undefined when there is none. */
+  findTenant(tenantId: string): Promise<TenantRecord | undefined>;
+  /** Announces that a tenant was created, updated or deleted: every node drops its copy. */
+  tenantChanged(tenantId: string): Promise<void>;
 }
 
 export interface HubLimits {

@@ -33,11 +33,13 @@ import { type Clock, systemClock } from "./clock.js";
 import { Contexts } from "./domain/contexts.js";
 import { Conversations } from "./domain/conversations.js";
 import { DeliveryEngine } from "./domain/delivery.js";
+import { KnownAgents } from "./domain/known-agents.js";
 import { LargeContexts } from "./domain/large-contexts.js";
 import { Meetings } from "./domain/meetings.js";
 import { Messaging } from "./domain/messaging.js";
 import { Quotas } from "./domain/quotas.js";
 import { Registry } from "./domain/registry.js";
+import { TenantCache } from "./domain/tenant-cache.js";
 import { hubError } from "./errors.js";
 import type { HubFault } from "./faults.js";
 import { createAdminHandler } from "./handlers/admin-handler.js";
@@ -210,8 +212,12 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     logger,
     ...(options.auditRetentionMs !== undefined && { retentionMs: options.auditRetentionMs }),
   });
+  // Tenant records are read by nearly every call: each node keeps them for a moment, and drops
+  // its copy when any node announces a change (TenantCache).
+  const tenantCache = new TenantCache(backend.tenants, backend.notifier);
+  await tenantCache.start();
   const tenantOf = async (tenantId: string) => {
-    const t = await backend.tenants.get(tenantId);
+    const t = await tenantCache.get(tenantId);
     if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
     return t;
   };
@@ -246,11 +252,9 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     logger,
     metrics,
     messageTracing: new MessageTracing(tracer),
-    async tenant(tenantId) {
-      const t = await backend.tenants.get(tenantId);
-      if (!t) throw hubError(Code.NotFound, `tenant "${tenantId}" not found`);
-      return t;
-    },
+    tenant: tenantOf,
+    findTenant: (tenantId) => tenantCache.get(tenantId),
+    tenantChanged: (tenantId) => tenantCache.changed(tenantId),
   };
 
   const registry = new Registry(hub);
@@ -258,7 +262,11 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   const largeContexts = new LargeContexts(hub, contexts, logger);
   const delivery = new DeliveryEngine(hub, registry);
   const conversations = new Conversations(hub);
-  const messaging = new Messaging(hub, delivery, conversations);
+  // The recipient check of each send, without a registry read per message (KnownAgents).
+  const knownAgents = new KnownAgents(backend.registry, backend.notifier);
+  await knownAgents.start();
+  registry.onUnregistered((tenantId, agentId) => knownAgents.gone(tenantId, agentId));
+  const messaging = new Messaging(hub, delivery, conversations, knownAgents);
   const meetings = new Meetings(hub, {
     onError: (err) => logger.log("error", "meeting deadline check failed", { err }),
   });
@@ -317,7 +325,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   const authenticate = createCredentialVerifier({
     tokens,
     apiKeys: hub.apiKeys,
-    tenants: backend.tenants,
+    tenants: tenantCache,
     clock,
     audit: hub.audit,
   });
@@ -423,6 +431,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       auditLog.close();
       await Promise.all([...listeners].map((l) => l.close(closeOptions.deadlineMs)));
       listeners.clear();
+      tenantCache.stop();
+      knownAgents.stop();
       await backend.close();
       metrics.close();
     },

@@ -312,4 +312,43 @@ describe("hubs sharing one backend", () => {
       ConversationState.TIMED_OUT,
     );
   });
+  // Each node keeps tenant records and registered recipients for a moment (TenantCache,
+  // KnownAgents); a change through one node must reach the other at once, not after the copy ages.
+  it("a tenant changed or deleted through one hub is seen by the other at once", async () => {
+    const { a, b, tenantId, agent } = await twoNodes();
+    const alice = await agent("alice", b);
+    await agent("bob", b);
+    const send = () =>
+      alice.messaging.send({
+        target: { case: "recipientId", value: "bob" },
+        kind: "k",
+        payload: { data: text("x") },
+      });
+    await send(); // hub b now holds the tenant's record
+    const adminA = clientsOf(transport(a.url, await a.hub.issueAdminToken()));
+    const tenant = (await adminA.admin.getTenant({ tenantId })).tenant;
+    if (!tenant?.quotas) throw new Error("no tenant");
+    await adminA.admin.updateTenant({
+      tenantId,
+      quotas: { ...tenant.quotas, messagesPerMonth: 1n },
+    });
+    await expectCode(send(), Code.ResourceExhausted);
+    await adminA.admin.deleteTenant({ tenantId });
+    await expectCode(alice.registry.getAgent({ agentId: "alice" }), Code.Unauthenticated);
+  });
+
+  it("an agent unregistered through one hub is no longer a recipient on the other", async () => {
+    const { a, b, agent } = await twoNodes();
+    const alice = await agent("alice", b);
+    const bob = await agent("bob", a);
+    const send = () =>
+      alice.messaging.send({
+        target: { case: "recipientId", value: "bob" },
+        kind: "k",
+        payload: { data: text("x") },
+      });
+    await send(); // hub b now knows bob is registered
+    await bob.registry.unregister({ agentId: "bob" });
+    await expectCode(send(), Code.NotFound);
+  });
 });

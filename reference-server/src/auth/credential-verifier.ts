@@ -10,7 +10,7 @@ import type { TokenService } from "./token-service.js";
 export interface CredentialVerifierOptions {
   tokens: TokenService;
   apiKeys: ApiKeys;
-  tenants: TenantStore;
+  tenants: Pick<TenantStore, "get">;
   clock: Clock;
   audit: AuditFn;
   /** Verified access tokens remembered at most. Default 10,000. */

@@ -18,3 +18,9 @@ export const requestChannel = (tenantId: string, requestId: string) =>
 /** A conversation ended (closed or timed out). */
 export const conversationChannel = (tenantId: string, conversationId: string) =>
   `conversation:${tenantId}:${conversationId}`;
+
+/** A tenant record changed or was deleted: payload its id ("" for every tenant). */
+export const TENANTS_CHANNEL = "tenants";
+
+/** An agent was unregistered: payload JSON [tenantId, agentId]. */
+export const AGENTS_GONE_CHANNEL = "agents-gone";

@@ -226,7 +226,7 @@ export class DeliveryEngine {
         woken = false;
         const now = clock.now();
         if (now - settingsReadAt >= this.hub.limits.notificationPollMs) {
-          settings = (await this.hub.backend.tenants.get(tenantId))?.settings ?? settings;
+          settings = (await this.hub.findTenant(tenantId))?.settings ?? settings;
           settingsReadAt = now;
         }
         const polled = await store.poll(tenantId, agentId, {

@@ -37,6 +37,7 @@ function hubOn(backend: Backend, clock: ManualClock): HubContext {
       if (!t) throw new Error(`no tenant ${id}`);
       return t;
     },
+    findTenant: (id: string) => backend.tenants.get(id),
   } as unknown as HubContext;
 }
 

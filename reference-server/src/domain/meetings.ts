@@ -529,7 +529,7 @@ export class Meetings {
     const offlineAt = new Map<string, number>();
     // Read in every live state: the holder granted by this very change needs its offline time.
     if (isFinal(m.state)) return { offline, offlineAt };
-    const tenant = await this.hub.backend.tenants.get(m.tenantId);
+    const tenant = await this.hub.findTenant(m.tenantId);
     const timeout = tenant?.settings.presenceTimeoutMs;
     if (timeout === undefined) return { offline, offlineAt };
     const now = this.hub.clock.now();

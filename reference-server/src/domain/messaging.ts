@@ -16,6 +16,7 @@ import { conversationChannel, requestChannel } from "./channels.js";
 import type { Conversations } from "./conversations.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import type { DeliveryEngine } from "./delivery.js";
+import type { KnownAgents } from "./known-agents.js";
 import { Waiter } from "./waiter.js";
 
 /**
@@ -56,6 +57,7 @@ export class Messaging {
     private readonly hub: HubContext,
     private readonly delivery: DeliveryEngine,
     private readonly conversations: Conversations,
+    private readonly knownAgents: KnownAgents,
   ) {}
 
   async send(identity: Identity, input: SendInput): Promise<SendResult> {
@@ -322,9 +324,10 @@ export class Messaging {
     const { registry, topics } = this.hub.backend;
     switch (message.target.kind) {
       case "agent": {
-        const agent = await registry.get(identity.tenantId, message.target.recipientId);
-        if (!agent) throw notFound("agent", message.target.recipientId);
-        return [agent.id];
+        const { recipientId } = message.target;
+        if (!(await this.knownAgents.exists(identity.tenantId, recipientId)))
+          throw notFound("agent", recipientId);
+        return [recipientId];
       }
       case "topic":
         return topics.match(identity.tenantId, message.target.topic);

@@ -177,7 +177,7 @@ export class Registry {
    * session check); emits ONLINE when it had gone offline.
    */
   async touchLive(tenantId: string, agentId: string): Promise<void> {
-    const tenant = await this.hub.backend.tenants.get(tenantId);
+    const tenant = await this.hub.findTenant(tenantId);
     if (!tenant) return;
     const agent = await this.hub.backend.registry.touch(
       tenantId,

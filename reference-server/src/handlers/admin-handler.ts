@@ -94,6 +94,7 @@ async function deleteTenantAndBlobs(hub: HubContext, tenantId: string): Promise<
     after = last.id;
   }
   if (!(await b.deleteTenant(tenantId))) return false;
+  await hub.tenantChanged(tenantId);
   await Promise.all(refs.map((ref) => b.blobs.delete(ref)));
   return true;
 }
@@ -160,6 +161,7 @@ export function createAdminHandler(hub: HubContext): ServiceImpl<typeof AdminSer
       if (!(await hub.backend.tenants.create(tenant))) {
         throw hubError(Code.AlreadyExists, `tenant "${req.tenantId}" already exists`);
       }
+      await hub.tenantChanged(tenant.id);
       await audited(ctx, "tenant.create", tenant.id);
       return { tenant: tenantToProto(tenant) };
     },
@@ -204,6 +206,7 @@ export function createAdminHandler(hub: HubContext): ServiceImpl<typeof AdminSer
       };
       if (!(await hub.backend.tenants.update(next)))
         throw hubError(Code.NotFound, `tenant "${req.tenantId}" not found`);
+      await hub.tenantChanged(next.id);
       await audited(ctx, "tenant.update", next.id);
       return { tenant: tenantToProto(next) };
     },

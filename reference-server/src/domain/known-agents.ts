@@ -1,0 +1,93 @@
+import type { Notifier, RegistryStore } from "../storage/types.js";
+import { AGENTS_GONE_CHANNEL, TENANTS_CHANNEL } from "./channels.js";
+
+/** How long a node trusts that an agent it found registered still is, unless told sooner. */
+export const KNOWN_AGENT_TTL_MS = 1_000;
+const MAX_ENTRIES = 100_000;
+
+/**
+ * The agents this node found registered, for the recipient check of each send (one registry read
+ * per message otherwise). An unregistered agent is announced on the Notifier
+ * ({@link KnownAgents.gone}) and every node forgets it when it hears so; a deleted tenant's agents
+ * are forgotten with its tenant announcement; an entry is also kept at most `ttlMs`, which bounds
+ * it if an announcement is lost. Agents not found are never remembered.
+ */
+export class KnownAgents {
+  private readonly tenants = new Map<string, Map<string, number>>();
+  private size = 0;
+  /** Bumped by every change heard: a read that began before one is not kept. */
+  private generation = 0;
+  private readonly unsubscribes: (() => void)[] = [];
+
+  constructor(
+    private readonly registry: Pick<RegistryStore, "get">,
+    private readonly notifier: Notifier,
+    private readonly ttlMs = KNOWN_AGENT_TTL_MS,
+  ) {}
+
+  /** Starts hearing of agents unregistered and tenants changed through any node. */
+  async start(): Promise<void> {
+    this.unsubscribes.push(
+      await this.notifier.subscribe(AGENTS_GONE_CHANNEL, (payload) => {
+        try {
+          const [tenantId, agentId] = JSON.parse(payload) as [string, string];
+          this.drop(tenantId, agentId);
+        } catch {
+          this.drop(""); // not ours to read (a wake-up after a lost connection): forget all
+        }
+      }),
+      await this.notifier.subscribe(TENANTS_CHANNEL, (tenantId) => this.drop(tenantId)),
+    );
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribes.splice(0)) u();
+    this.drop("");
+  }
+
+  /** Whether the agent is registered, from this node's knowledge when it is fresh enough. */
+  async exists(tenantId: string, agentId: string): Promise<boolean> {
+    const now = performance.now();
+    const until = this.tenants.get(tenantId)?.get(agentId);
+    if (until !== undefined && until > now) return true;
+    const generation = this.generation;
+    const found = (await this.registry.get(tenantId, agentId)) !== undefined;
+    if (found && generation === this.generation) {
+      if (this.size >= MAX_ENTRIES) this.drop("");
+      let agents = this.tenants.get(tenantId);
+      if (!agents) {
+        agents = new Map();
+        this.tenants.set(tenantId, agents);
+      }
+      if (!agents.has(agentId)) this.size++;
+      agents.set(agentId, now + this.ttlMs);
+    }
+    return found;
+  }
+
+  /** Forgets the agent here at once and tells every node to (after it was unregistered). */
+  async gone(tenantId: string, agentId: string): Promise<void> {
+    this.drop(tenantId, agentId);
+    await this.notifier
+      .publish(AGENTS_GONE_CHANNEL, JSON.stringify([tenantId, agentId]))
+      .catch(() => undefined);
+  }
+
+  /** Forgets one agent, every agent of a tenant (no agent), or everything (no tenant). */
+  private drop(tenantId: string, agentId?: string): void {
+    this.generation++;
+    if (tenantId === "") {
+      this.tenants.clear();
+      this.size = 0;
+      return;
+    }
+    const agents = this.tenants.get(tenantId);
+    if (!agents) return;
+    if (agentId === undefined) {
+      this.size -= agents.size;
+      this.tenants.delete(tenantId);
+    } else if (agents.delete(agentId)) {
+      this.size--;
+    }
+  }
+}

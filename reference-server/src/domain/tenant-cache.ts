@@ -1,0 +1,72 @@
+import type { Notifier, TenantRecord, TenantStore } from "../storage/types.js";
+import { TENANTS_CHANNEL } from "./channels.js";
+
+/** How long a node keeps a tenant record it read, unless told of a change sooner. */
+export const TENANT_CACHE_TTL_MS = 1_000;
+const MAX_ENTRIES = 10_000;
+
+/**
+ * Tenant records as this node last read them. Nearly every call reads its tenant (the credential
+ * check, settings, quotas), while the record changes only through the admin RPCs: each change is
+ * announced on the Notifier ({@link TenantCache.changed}) and every node drops its copy when it
+ * hears it; a copy is also kept at most `ttlMs`, which bounds its age if an announcement is lost.
+ * Missing tenants are never remembered (a tenant created on another node is found at once).
+ */
+export class TenantCache {
+  private readonly entries = new Map<string, { record: TenantRecord; until: number }>();
+  /** Bumped by every change heard: a read that began before one is not kept. */
+  private generation = 0;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly store: TenantStore,
+    private readonly notifier: Notifier,
+    private readonly ttlMs = TENANT_CACHE_TTL_MS,
+  ) {}
+
+  /** Starts hearing of changes made through any node. */
+  async start(): Promise<void> {
+    this.unsubscribe = await this.notifier.subscribe(TENANTS_CHANNEL, (id) => this.drop(id));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.entries.clear();
+  }
+
+  /** The tenant's record, from this node's copy when it is fresh enough. */
+  async get(tenantId: string): Promise<TenantRecord | undefined> {
+    const now = performance.now();
+    const entry = this.entries.get(tenantId);
+    if (entry && entry.until > now) return entry.record;
+    const generation = this.generation;
+    const record = await this.store.get(tenantId);
+    if (!record) {
+      this.entries.delete(tenantId);
+    } else if (generation === this.generation) {
+      this.entries.delete(tenantId); // re-inserted last: the oldest entries go first
+      if (this.entries.size >= MAX_ENTRIES) {
+        const oldest = this.entries.keys().next().value;
+        if (oldest !== undefined) this.entries.delete(oldest);
+      }
+      this.entries.set(tenantId, { record, until: now + this.ttlMs });
+    }
+    return record;
+  }
+
+  /**
+   * Forgets the tenant here at once and tells every node to (call after a tenant was created,
+   * updated or deleted). A lost announcement is covered by the TTL.
+   */
+  async changed(tenantId: string): Promise<void> {
+    this.drop(tenantId);
+    await this.notifier.publish(TENANTS_CHANNEL, tenantId).catch(() => undefined);
+  }
+
+  private drop(tenantId: string): void {
+    this.generation++;
+    if (tenantId === "") this.entries.clear();
+    else this.entries.delete(tenantId);
+  }
+}
