@@ -138,6 +138,7 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
   let stop = false;
   let accepted = 0;
   let refusedBatches = 0;
+  const refusals = new Map<string, number>(); // why batches were refused, and how often
   const body = payload(0);
   const loops = producerClients.flatMap((c, p) =>
     Array.from({ length: IN_FLIGHT }, async () => {
@@ -158,6 +159,8 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
           const code = (err as { code?: unknown }).code;
           if (code !== Code.Unavailable && code !== Code.ResourceExhausted) throw err;
           refusedBatches++;
+          const why = (err as Error).message;
+          refusals.set(why, (refusals.get(why) ?? 0) + 1);
           await new Promise((r) => setTimeout(r, 100));
           continue;
         }
@@ -176,7 +179,10 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const elapsed = (now() - t0) / 1000;
   const rate = (delivered - d0) / elapsed;
-  if (refusedBatches > 0) log(`throughput: ${refusedBatches} batches refused and sent again`);
+  if (refusedBatches > 0) {
+    log(`throughput: ${refusedBatches} batches refused and sent again:`);
+    for (const [why, n] of refusals) log(`  ${n} × ${why}`);
+  }
   const sqlTxPerMessage = ((await hub.sqlTransactions()) - tx0) / Math.max(1, delivered - d0);
   // How busy each process was: on two cores, hub + clients near 2.0 means the machine is the limit.
   const ownCpu = process.cpuUsage(ownCpu0);

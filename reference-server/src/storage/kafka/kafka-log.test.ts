@@ -89,6 +89,23 @@ describe.skipIf(!services)("kafka message log", () => {
     expect(await read(brokers, log.topic(t, "agents"), 1)).toEqual([["a-1", [3]]]);
   });
 
+  it("takes any number of gathered sends, and the largest message a hub accepts", async () => {
+    // A burst gathers more than one produce request may carry (the broker refuses record batches
+    // over its limit, 1 MB by default), and one message at the hub's 1 MiB payload limit is
+    // larger than that once encoded: both must be acknowledged, and the log stay available.
+    const brokers = services?.kafkaBrokers ?? [];
+    const topicPrefix = `acbtest${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const log = await createKafkaLog({ brokers, topicPrefix, partitions: 2 });
+    closers.push(() => log.close());
+    const t = fresh();
+    const append = (key: string, bytes: number) =>
+      log.append({ tenantId: t, type: "messages", key, value: Buffer.alloc(bytes, 7) });
+    const burst = Array.from({ length: 8_000 }, (_, i) => append(`s${i % 4}`, 400));
+    await Promise.all(burst);
+    await append("big", Math.ceil((1024 * 1024 * 4) / 3) + 4_096);
+    expect(log.isAvailable()).toBe(true);
+  });
+
   it("refuses a send with UNAVAILABLE when Kafka cannot take it, and stores nothing", async () => {
     const brokers = services?.kafkaBrokers ?? [];
     const log = await createKafkaLog({ brokers, topicPrefix: "acbtest" });

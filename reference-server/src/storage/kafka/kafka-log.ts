@@ -47,6 +47,14 @@ export interface KafkaLog {
   close(): Promise<void>;
 }
 
+/** The values of records one produce request carries at most (a larger record goes alone). */
+const MAX_REQUEST_BYTES = 512 * 1024;
+/**
+ * The largest record batch the topics the hub creates accept (topic config max.message.bytes):
+ * above the largest send a hub accepts (8 MiB requests), encoded.
+ */
+const MAX_RECORD_BYTES = 16 * 1024 * 1024;
+
 const unavailable = (err: unknown) =>
   hubError(Code.Unavailable, "the hub's message log (Kafka) cannot be reached; retry later", {
     retryAfterMs: 1_000,
@@ -112,6 +120,8 @@ export async function createKafkaLog(options: KafkaLogOptions): Promise<KafkaLog
             {
               topic,
               numPartitions: options.partitions ?? 6,
+              // Room for the largest message a hub accepts, encoded (the broker's default is 1 MB).
+              configEntries: [{ name: "max.message.bytes", value: String(MAX_RECORD_BYTES) }],
               ...(options.replicationFactor !== undefined && {
                 replicationFactor: options.replicationFactor,
               }),
@@ -133,8 +143,20 @@ export async function createKafkaLog(options: KafkaLogOptions): Promise<KafkaLog
     flushing = true;
     try {
       while (queue.length > 0) {
-        const batch = queue;
-        queue = [];
+        // What gathered goes out in produce requests of at most MAX_REQUEST_BYTES of values (a
+        // larger record alone), one after the other, so per-key order holds and no record batch
+        // passes the broker's size limit however many sends gathered.
+        let size = 0;
+        let n = 0;
+        while (
+          n < queue.length &&
+          (n === 0 || size + (queue[n]?.value.length ?? 0) <= MAX_REQUEST_BYTES)
+        ) {
+          size += queue[n]?.value.length ?? 0;
+          n++;
+        }
+        const batch = queue.slice(0, n);
+        queue = queue.slice(n);
         const byTopic = new Map<string, { key: string; value: Buffer }[]>();
         for (const p of batch) {
           let list = byTopic.get(p.topic);
