@@ -21,9 +21,13 @@ interface Entry {
   lastError: string;
 }
 
-/** One recipient's queue. `ready` is a FIFO read from `head`, so dequeuing never shifts the array. */
+/**
+ * One recipient's queue. `ready` is a FIFO read from `head`, so dequeuing never shifts the array;
+ * a dequeued slot is cleared at once, so an entry (and its payload) is held by the in-flight set
+ * alone and released when it is acked, not when the array is next compacted.
+ */
 class Inbox {
-  ready: Entry[] = [];
+  ready: (Entry | undefined)[] = [];
   head = 0;
   /** Redeliveries waiting for their availableAt; served before new messages. */
   retries: Entry[] = [];
@@ -66,7 +70,8 @@ class Inbox {
 
   shift(): Entry | undefined {
     if (this.head >= this.ready.length) return undefined;
-    const e = this.ready[this.head++];
+    const e = this.ready[this.head];
+    this.ready[this.head++] = undefined;
     // Compact once the consumed prefix dominates, keeping shift amortised O(1).
     if (this.head > 1024 && this.head * 2 > this.ready.length) {
       this.ready = this.ready.slice(this.head);
