@@ -12,10 +12,12 @@ import type {
   TenantRecord,
   TopicSubscriptionRecord,
 } from "../storage/types.js";
+import { backlogFullError } from "./backlog.js";
 import { conversationChannel, requestChannel } from "./channels.js";
 import type { Conversations } from "./conversations.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import type { DeliveryEngine } from "./delivery.js";
+import { backlogLimitsOf } from "./tenant-defaults.js";
 import { Waiter } from "./waiter.js";
 
 /**
@@ -140,6 +142,7 @@ export class Messaging {
     }
     const recipientsOf = new Map<string, Promise<string[]>>();
     const items: (EnqueueItem & { i: number })[] = [];
+    const backlog = backlogLimitsOf(tenant, now);
     for (const { i, input } of todo) {
       const type = input.type === MessageType.UNSPECIFIED ? MessageType.EVENT : input.type;
       const message = this.buildMessage(
@@ -160,6 +163,7 @@ export class Messaging {
           i,
           message,
           recipients: await recipients,
+          backlog,
           ...(input.idempotencyKey !== "" && {
             idempotency: { expiresAt: now + tenant.settings.dedupeWindowMs, now },
           }),
@@ -176,6 +180,10 @@ export class Messaging {
       const { message } = item;
       if (result && !result.ok && "duplicateOf" in result) {
         out[item.i] = { messageId: result.duplicateOf, duplicate: true };
+        continue;
+      }
+      if (result && !result.ok && "backlogFull" in result) {
+        out[item.i] = backlogFullError(identity.tenantId, result.backlogFull);
         continue;
       }
       for (const r of item.recipients) woken.add(r);
@@ -297,12 +305,16 @@ export class Messaging {
     this.refuseWhileUnavailable();
     await this.hub.quotas.chargeMessages(identity, 1, message.data.length, tenant);
     const recipients = await this.recipientsOf(identity, message);
+    const backlog = backlogLimitsOf(tenant, this.hub.clock.now());
     const result =
       message.conversationId === ""
         ? await this.hub.backend.messages.enqueue(message, recipients, {
             ...(idempotency && { idempotency }),
+            backlog,
           })
-        : await this.conversations.send(identity, message, recipients, idempotency);
+        : await this.conversations.send(identity, message, recipients, idempotency, backlog);
+    if (!result.ok && "backlogFull" in result)
+      throw backlogFullError(identity.tenantId, result.backlogFull);
     if (result.ok) await this.delivery.notify(identity.tenantId, recipients);
     return result;
   }
