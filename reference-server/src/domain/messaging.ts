@@ -1,3 +1,4 @@
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { MessageType } from "@acb/gen/acb/v1/messaging_pb";
 import { type Identity, isAdmin } from "../auth/identity.js";
 import { Code, ConnectError, hubError, notFound } from "../errors.js";
@@ -125,21 +126,46 @@ export class Messaging {
       todo.push({ i, input });
     }
     if (todo.length === 0) return;
-    const bytes = todo.reduce((n, t) => n + t.input.data.length, 0);
+    // Over a limit together: the items that still fit (the first ones) go through, the others
+    // are refused with the same error, found with a few checks however many items there are.
+    let fit: Awaited<ReturnType<typeof this.hub.quotas.chargeMessagesThatFit>>;
     try {
-      await this.hub.quotas.chargeMessages(identity, todo.length, bytes, tenant);
+      fit = await this.hub.quotas.chargeMessagesThatFit(
+        identity,
+        todo.map((t) => t.input.data.length),
+        tenant,
+      );
     } catch (err) {
-      // Over a limit together: item by item, so those that still fit go through.
-      for (const { i, input } of todo) {
-        out[i] =
-          err instanceof ConnectError && err.code === Code.ResourceExhausted
-            ? await this.sendWithTenant(identity, tenant, input).catch(
-                (e: unknown) => e as ConnectError,
-              )
-            : (err as ConnectError);
-      }
+      for (const { i } of todo) out[i] = ConnectError.from(err);
       return;
     }
+    const { refusal } = fit;
+    const rest = todo.slice(fit.charged);
+    todo.length = fit.charged;
+    // A later, smaller item may still fit a byte limit: those are tried one by one, after the
+    // items before them are stored (items keep their order).
+    const oneByOne = refusal?.findDetails(RetryInfoSchema)[0]?.limit.includes("bytes") ?? false;
+    if (refusal && !oneByOne) for (const { i } of rest) out[i] = refusal;
+    if (todo.length > 0) await this.storeRun(identity, tenant, todo, out, now, started);
+    if (oneByOne) {
+      for (const { i, input } of rest) {
+        out[i] = await this.sendWithTenant(identity, tenant, input).catch(
+          (e: unknown) => e as ConnectError,
+        );
+      }
+    }
+  }
+
+  /** Stores the charged plain items `todo` together and wakes their recipients. */
+  private async storeRun(
+    identity: Identity,
+    tenant: TenantRecord,
+    todo: { i: number; input: SendInput }[],
+    out: (SendResult | ConnectError)[],
+    now: number,
+    started: number,
+  ): Promise<void> {
+    const { backend } = this.hub;
     const recipientsOf = new Map<string, Promise<string[]>>();
     const items: (EnqueueItem & { i: number })[] = [];
     const backlog = backlogLimitsOf(tenant, now);

@@ -30,6 +30,7 @@ const noLimits: TenantQuotasRecord = {
   messagesPerMonth: 0,
   agentBacklogMessages: 0,
   tenantBacklogMessages: 0,
+  tenantMessagesPerSecond: 0,
 };
 // Per-agent limits every tier shares (seed 000, "Resource Limits (Per Agent)").
 const perAgent = {
@@ -41,6 +42,9 @@ const perAgent = {
 // that do not read stays bounded on every tier. 10,000 per agent is a few minutes of a busy
 // agent's traffic; 100,000 per tenant bounds the embedded hub's memory to a known size per tenant.
 const backlog = { agentBacklogMessages: 10_000, tenantBacklogMessages: 100_000 };
+// Every tier also caps the tenant's messages per second (tenantMessagesPerSecond), so one tenant's
+// flood is refused before it takes the hub from the others: ENTERPRISE's 10,000 is about a third
+// of what one embedded hub accepts on two cores (docs/load.md).
 
 /** Quota presets of the pricing tiers (seed 000, "Pricing Tiers"). */
 export const tierQuotas: ReadonlyMap<Tier, TenantQuotasRecord> = new Map([
@@ -51,6 +55,7 @@ export const tierQuotas: ReadonlyMap<Tier, TenantQuotasRecord> = new Map([
       ...perAgent,
       ...backlog,
       maxAgents: 3,
+      tenantMessagesPerSecond: 100,
       messagesPerMonth: 10_000,
       storageBytes: GiB,
     },
@@ -62,6 +67,7 @@ export const tierQuotas: ReadonlyMap<Tier, TenantQuotasRecord> = new Map([
       ...perAgent,
       ...backlog,
       maxAgents: 10,
+      tenantMessagesPerSecond: 500,
       messagesPerMonth: 500_000,
       storageBytes: 10 * GiB,
     },
@@ -73,13 +79,19 @@ export const tierQuotas: ReadonlyMap<Tier, TenantQuotasRecord> = new Map([
       ...perAgent,
       ...backlog,
       maxAgents: 50,
+      tenantMessagesPerSecond: 2_000,
       messagesPerMonth: 5_000_000,
       storageBytes: 100 * GiB,
     },
   ],
   [
     Tier.ENTERPRISE,
-    { ...noLimits, agentBacklogMessages: 100_000, tenantBacklogMessages: 1_000_000 },
+    {
+      ...noLimits,
+      agentBacklogMessages: 100_000,
+      tenantBacklogMessages: 1_000_000,
+      tenantMessagesPerSecond: 10_000,
+    },
   ],
 ]);
 
@@ -88,16 +100,11 @@ export function quotasForTier(tier: Tier, custom?: TenantQuotasRecord): TenantQu
   return { ...(tierQuotas.get(tier) ?? tierQuotas.get(Tier.FREE) ?? noLimits) };
 }
 
-/**
- * The backlog limits a tenant's sends must fit in, and its policy at a limit. A record stored
- * before the backlog fields existed takes its tier's preset (CUSTOM: no limit).
- */
+/** The backlog limits a tenant's sends must fit in, and its policy at a limit. */
 export function backlogLimitsOf(tenant: TenantRecord, now: number): BacklogLimits {
-  const q = tenant.quotas;
-  const preset = tier(tenant.tier);
   return {
-    agent: q.agentBacklogMessages ?? preset?.agentBacklogMessages ?? 0,
-    tenant: q.tenantBacklogMessages ?? preset?.tenantBacklogMessages ?? 0,
+    agent: presetOr(tenant, "agentBacklogMessages"),
+    tenant: presetOr(tenant, "tenantBacklogMessages"),
     policy:
       tenant.settings.backlogPolicy === BacklogPolicy.DEAD_LETTER_OLDEST
         ? "dead-letter-oldest"
@@ -106,4 +113,14 @@ export function backlogLimitsOf(tenant: TenantRecord, now: number): BacklogLimit
   };
 }
 
-const tier = (t: number) => (t === Tier.CUSTOM ? undefined : tierQuotas.get(t as Tier));
+/**
+ * A quota added after tenants were stored: the record's value, else its tier's preset (CUSTOM:
+ * no limit).
+ */
+export function presetOr(
+  tenant: TenantRecord,
+  field: "agentBacklogMessages" | "tenantBacklogMessages" | "tenantMessagesPerSecond",
+): number {
+  const preset = tenant.tier === Tier.CUSTOM ? undefined : tierQuotas.get(tenant.tier as Tier);
+  return tenant.quotas[field] ?? preset?.[field] ?? 0;
+}

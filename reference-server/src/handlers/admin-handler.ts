@@ -15,6 +15,7 @@ import { decodePageToken, encodePageToken, pageSize } from "../domain/cursor.js"
 import {
   backlogLimitsOf,
   defaultTenantSettings,
+  presetOr,
   quotasForTier,
 } from "../domain/tenant-defaults.js";
 import { Code, hubError } from "../errors.js";
@@ -53,6 +54,7 @@ function quotasToProto(t: TenantRecord) {
     ...q,
     agentBacklogMessages: BigInt(backlog.agent),
     tenantBacklogMessages: BigInt(backlog.tenant),
+    tenantMessagesPerSecond: BigInt(presetOr(t, "tenantMessagesPerSecond")),
     tenantMessagesPerMinute: BigInt(q.tenantMessagesPerMinute),
     agentMessagesPerMinute: BigInt(q.agentMessagesPerMinute),
     tenantBytesPerMinute: BigInt(q.tenantBytesPerMinute),

@@ -56,11 +56,13 @@ export interface TenantQuotasRecord {
   messagesPerMonth: number;
   /**
    * Entries (waiting or in flight) one agent may hold; 0: no limit. Absent in a record stored
-   * before the field existed: the tier's preset applies (backlogLimitsOf).
+   * before the field existed: the tier's preset applies (presetOr).
    */
   agentBacklogMessages?: number;
   /** Entries all agents of the tenant may hold together; 0: no limit; absent as above. */
   tenantBacklogMessages?: number;
+  /** Messages the tenant may send per second; 0: no limit; absent as above. */
+  tenantMessagesPerSecond?: number;
 }
 
 export interface TenantRecord {
