@@ -10,8 +10,9 @@
 //              published msg/s: deliveries/s, publish→deliver latency, duplicates, hub memory
 //   noisy      tenant B sends 100 msg/s alone, then while tenant A floods with batched sends:
 //              B's latency both times and the ratio
-//   slow       200,000 × 1 KiB sent to an agent that is not reading: how many the hub accepts or
-//              refuses (a backlog limit), its memory, and its memory once they are all acked
+//   slow       200,000 × 1 KiB sent to an agent that is not reading, whose backlog limit is
+//              10,000: how many the hub accepts or refuses, its memory, and its memory once the
+//              accepted ones are all acked
 //   abandoned  1,000 connections left mid-request (partial headers, partial body, unfinished
 //              HTTP/2 streams): how many the hub closes within 35 s, and when
 //
@@ -69,16 +70,20 @@ async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Pr
   );
 }
 
-/** Creates a tenant and issues an agent-full token for each agent id. */
+/**
+ * Creates a tenant (ENTERPRISE, with its default limits, unless `quotas` makes it CUSTOM) and
+ * issues an agent-full token for each agent id.
+ */
 async function provisionTenant(
   hub: HubProcess,
   tenantId: string,
   agents: string[],
+  quotas?: { agentBacklogMessages: bigint; tenantBacklogMessages: bigint },
 ): Promise<Map<string, string>> {
   const transport = createConnectTransport({ baseUrl: hub.url, httpVersion: "2" });
   const admin = auth(hub.adminToken);
   await createClient(AdminService, transport).createTenant(
-    { tenantId, tier: Tier.ENTERPRISE },
+    quotas ? { tenantId, tier: Tier.CUSTOM, quotas } : { tenantId, tier: Tier.ENTERPRISE },
     admin,
   );
   const authClient = createClient(AuthService, transport);
@@ -492,7 +497,12 @@ async function noisyScenario(seconds: number) {
 async function slowScenario(total: number) {
   const hub = await startHubProcess();
   try {
-    const tokens = await provisionTenant(hub, "load", ["sender", "slow"]);
+    // The backlog limits of the FREE to PROFESSIONAL tiers, without their rate limits (the
+    // sender sends as fast as the hub accepts).
+    const tokens = await provisionTenant(hub, "load", ["sender", "slow"], {
+      agentBacklogMessages: 10_000n,
+      tenantBacklogMessages: 100_000n,
+    });
     const conn = connection(hub.url);
     for (const id of ["sender", "slow"])
       await conn.registry.register({ agentId: id, type: "load" }, auth(tokens.get(id) ?? ""));

@@ -93,6 +93,32 @@ describe("quotas", () => {
     expect(retryInfo(err).limit).toBe("tenant.messages_per_minute");
   });
 
+  it("limits messages per second per tenant; a batch past it keeps the items that fit", async () => {
+    t.clock.advance(1_000 - (t.clock.now() % 1_000));
+    const { a, b } = await tenantWith({ tenantMessagesPerSecond: 3 });
+    await send(b, "a");
+    t.clock.advance(250);
+    const item = {
+      target: { case: "recipientId" as const, value: "b" },
+      kind: "k",
+      payload: { contentType: "application/octet-stream", data: new Uint8Array(1) },
+    };
+    const res = await a.messaging.sendBatch({ requests: [item, item, item, item] });
+    expect(res.results.map((r) => r.error?.code ?? "ok")).toEqual([
+      "ok",
+      "ok",
+      Code.ResourceExhausted,
+      Code.ResourceExhausted,
+    ]);
+    const info = res.results[3]?.error?.retryInfo;
+    expect(info?.limit).toBe("tenant.messages_per_second");
+    expect(Number(info?.retryDelay?.nanos ?? 0) / 1e6).toBe(750);
+    const err = await expectCode(send(b, "a"), Code.ResourceExhausted);
+    expect(retryInfo(err)).toEqual({ limit: "tenant.messages_per_second", ms: 750 });
+    t.clock.advance(750);
+    await send(b, "a");
+  });
+
   it("limits bytes per minute per agent and per tenant, for messages and context writes", async () => {
     const { a, b } = await tenantWith({ agentBytesPerMinute: 1000, tenantBytesPerMinute: 1500 });
     await send(a, "b", 600);

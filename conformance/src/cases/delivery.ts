@@ -1,11 +1,15 @@
 // Delivery profile: at-least-once delivery to offline and dropped receivers, retried settlement,
-// idempotency, dead letters and replay, order, expiry, broadcast isolation, topics.
+// idempotency, dead letters and replay, order, expiry, broadcast isolation, topics, backlog limits.
 
+import { BacklogPolicy, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { DeadLetterReason, SettleStatus } from "@acb/gen/acb/v1/messaging_pb";
+import { Code } from "@connectrpc/connect";
 import { type ConformanceCase, check } from "../case.js";
 import { duration } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
-import { poll, untilPast } from "../wire.js";
+import { expectCode, poll, untilPast } from "../wire.js";
 
 const requires = ["messaging"];
 
@@ -378,6 +382,71 @@ export const deliveryCases: ConformanceCase[] = [
       );
       const kinds = got.map((d) => d.message?.kind).join(",");
       check(kinds === "created,sentinel", `the subscriber got [${kinds}], not [created, sentinel]`);
+    },
+  },
+  {
+    id: "delivery.backlog-limit",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A send past the recipient's agent_backlog_messages is RESOURCE_EXHAUSTED with RetryInfo under REFUSE; under DEAD_LETTER_OLDEST the oldest undelivered message is dead-lettered",
+    spec: "acb.v1.TenantQuotas.agent_backlog_messages",
+    rules: ["delivery.backlog-limit"],
+    requires,
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-b`;
+      await t.admin.admin.createTenant({
+        tenantId,
+        tier: Tier.CUSTOM,
+        quotas: { agentBacklogMessages: 2n },
+      });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const agent = async (name: string) => {
+        const issued = await t.admin.auth.issueToken({
+          tenantId,
+          agentId: name,
+          roles: [Role.AGENT_FULL],
+        });
+        const c = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
+        await c.registry.register({ agentId: name, type: "conformance" });
+        return c;
+      };
+      const s = await agent("bl-s");
+      const r = await agent("bl-r");
+      const send = async (body: string) =>
+        (
+          await s.messaging.send({
+            target: { case: "recipientId", value: "bl-r" },
+            kind: "k",
+            payload: text(body),
+          })
+        ).messageId;
+      const first = await send("1");
+      await send("2");
+      const err = await expectCode(
+        send("3"),
+        Code.ResourceExhausted,
+        "a third message to an agent whose backlog limit is 2",
+      );
+      check(err.findDetails(RetryInfoSchema).length > 0, "the refusal carries no RetryInfo");
+      await t.admin.admin.updateTenant({
+        tenantId,
+        settings: { backlogPolicy: BacklogPolicy.DEAD_LETTER_OLDEST },
+      });
+      const third = await send("3");
+      check(third !== first, "the accepted message has the id of the first one");
+      const letters = await r.messaging.listDeadLetters({});
+      const [dl] = letters.deadLetters;
+      check(
+        letters.deadLetters.length === 1 && dl,
+        `${letters.deadLetters.length} dead letters, not 1`,
+      );
+      check(dl.message?.id === first, "the dead letter is not the oldest message");
+      check(
+        dl.reason === DeadLetterReason.BACKLOG_FULL,
+        `reason is ${DeadLetterReason[dl.reason]}`,
+      );
     },
   },
 ];

@@ -5,11 +5,13 @@ import { Code, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type {
+  BacklogLimits,
   ConversationRecord,
   EnqueueOptions,
   EnqueueResult,
   MessageRecord,
 } from "../storage/types.js";
+import { backlogFullError } from "./backlog.js";
 import { conversationChannel } from "./channels.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 
@@ -195,6 +197,7 @@ export class Conversations {
     message: MessageRecord,
     recipients: string[],
     idempotency: EnqueueOptions["idempotency"],
+    backlog?: BacklogLimits,
   ): Promise<EnqueueResult> {
     for (;;) {
       const c = await this.get(identity, message.conversationId);
@@ -210,8 +213,11 @@ export class Conversations {
       const result = await this.hub.backend.messages.enqueue(message, recipients, {
         ...(idempotency && { idempotency }),
         conversation: { next, expectedVersion: c.version },
+        ...(backlog && { backlog }),
       });
       if (result.ok) this.scheduleSweep(next.timeoutAt);
+      if (!result.ok && "backlogFull" in result)
+        throw backlogFullError(identity.tenantId, result.backlogFull);
       if (result.ok || "duplicateOf" in result) return result;
     }
   }

@@ -1,3 +1,4 @@
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { MessageType } from "@acb/gen/acb/v1/messaging_pb";
 import { type Identity, isAdmin } from "../auth/identity.js";
 import { Code, ConnectError, hubError, notFound } from "../errors.js";
@@ -12,11 +13,13 @@ import type {
   TenantRecord,
   TopicSubscriptionRecord,
 } from "../storage/types.js";
+import { backlogFullError } from "./backlog.js";
 import { conversationChannel, requestChannel } from "./channels.js";
 import type { Conversations } from "./conversations.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import type { DeliveryEngine } from "./delivery.js";
 import type { KnownAgents } from "./known-agents.js";
+import { backlogLimitsOf } from "./tenant-defaults.js";
 import { Waiter } from "./waiter.js";
 
 /**
@@ -125,23 +128,49 @@ export class Messaging {
       todo.push({ i, input });
     }
     if (todo.length === 0) return;
-    const bytes = todo.reduce((n, t) => n + t.input.data.length, 0);
+    // Over a limit together: the items that still fit (the first ones) go through, the others
+    // are refused with the same error, found with a few checks however many items there are.
+    let fit: Awaited<ReturnType<typeof this.hub.quotas.chargeMessagesThatFit>>;
     try {
-      await this.hub.quotas.chargeMessages(identity, todo.length, bytes, tenant);
+      fit = await this.hub.quotas.chargeMessagesThatFit(
+        identity,
+        todo.map((t) => t.input.data.length),
+        tenant,
+      );
     } catch (err) {
-      // Over a limit together: item by item, so those that still fit go through.
-      for (const { i, input } of todo) {
-        out[i] =
-          err instanceof ConnectError && err.code === Code.ResourceExhausted
-            ? await this.sendWithTenant(identity, tenant, input).catch(
-                (e: unknown) => e as ConnectError,
-              )
-            : (err as ConnectError);
-      }
+      for (const { i } of todo) out[i] = ConnectError.from(err);
       return;
     }
+    const { refusal } = fit;
+    const rest = todo.slice(fit.charged);
+    todo.length = fit.charged;
+    // A later, smaller item may still fit a byte limit: those are tried one by one, after the
+    // items before them are stored (items keep their order).
+    const oneByOne = refusal?.findDetails(RetryInfoSchema)[0]?.limit.includes("bytes") ?? false;
+    if (refusal && !oneByOne) for (const { i } of rest) out[i] = refusal;
+    if (todo.length > 0) await this.storeRun(identity, tenant, todo, out, now, started);
+    if (oneByOne) {
+      for (const { i, input } of rest) {
+        out[i] = await this.sendWithTenant(identity, tenant, input).catch(
+          (e: unknown) => e as ConnectError,
+        );
+      }
+    }
+  }
+
+  /** Stores the charged plain items `todo` together and wakes their recipients. */
+  private async storeRun(
+    identity: Identity,
+    tenant: TenantRecord,
+    todo: { i: number; input: SendInput }[],
+    out: (SendResult | ConnectError)[],
+    now: number,
+    started: number,
+  ): Promise<void> {
+    const { backend } = this.hub;
     const recipientsOf = new Map<string, Promise<string[]>>();
     const items: (EnqueueItem & { i: number })[] = [];
+    const backlog = backlogLimitsOf(tenant, now);
     for (const { i, input } of todo) {
       const type = input.type === MessageType.UNSPECIFIED ? MessageType.EVENT : input.type;
       const message = this.buildMessage(
@@ -162,6 +191,7 @@ export class Messaging {
           i,
           message,
           recipients: await recipients,
+          backlog,
           ...(input.idempotencyKey !== "" && {
             idempotency: { expiresAt: now + tenant.settings.dedupeWindowMs, now },
           }),
@@ -178,6 +208,10 @@ export class Messaging {
       const { message } = item;
       if (result && !result.ok && "duplicateOf" in result) {
         out[item.i] = { messageId: result.duplicateOf, duplicate: true };
+        continue;
+      }
+      if (result && !result.ok && "backlogFull" in result) {
+        out[item.i] = backlogFullError(identity.tenantId, result.backlogFull);
         continue;
       }
       for (const r of item.recipients) woken.add(r);
@@ -299,12 +333,16 @@ export class Messaging {
     this.refuseWhileUnavailable();
     await this.hub.quotas.chargeMessages(identity, 1, message.data.length, tenant);
     const recipients = await this.recipientsOf(identity, message);
+    const backlog = backlogLimitsOf(tenant, this.hub.clock.now());
     const result =
       message.conversationId === ""
         ? await this.hub.backend.messages.enqueue(message, recipients, {
             ...(idempotency && { idempotency }),
+            backlog,
           })
-        : await this.conversations.send(identity, message, recipients, idempotency);
+        : await this.conversations.send(identity, message, recipients, idempotency, backlog);
+    if (!result.ok && "backlogFull" in result)
+      throw backlogFullError(identity.tenantId, result.backlogFull);
     if (result.ok) await this.delivery.notify(identity.tenantId, recipients);
     return result;
   }

@@ -1,8 +1,10 @@
 import type { Identity } from "../auth/identity.js";
 import type { Clock } from "../clock.js";
-import { Code, hubError } from "../errors.js";
+import { Code, type ConnectError, hubError } from "../errors.js";
 import type { Backend, RateCharge, TenantRecord } from "../storage/types.js";
+import { presetOr } from "./tenant-defaults.js";
 
+const SECOND = 1_000;
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 
@@ -13,7 +15,11 @@ const limitNames: Record<string, string> = {
   "agent-bytes": "agent.bytes_per_minute",
   "tenant-bytes": "tenant.bytes_per_minute",
   "month-msgs": "tenant.messages_per_month",
+  "tenant-msgs-sec": "tenant.messages_per_second",
 };
+
+/** What RateLimiter.consume answers. */
+type ChargeResult = Awaited<ReturnType<Backend["rateLimits"]["consume"]>>;
 
 /** Start of the UTC calendar month of `ms`, and of the next one. */
 function monthOf(ms: number): { start: number; end: number } {
@@ -47,10 +53,55 @@ export class Quotas {
     bytes: number,
     tenant?: TenantRecord,
   ): Promise<void> {
-    const q = (tenant ?? (await this.tenantOf(identity.tenantId))).quotas;
+    const t = tenant ?? (await this.tenantOf(identity.tenantId));
     const now = this.clock.now();
+    await this.charge(identity, now, this.messageCharges(identity, t, now, count, bytes));
+    await this.meter(identity.tenantId, { messages: count, bytes, storageDelta: 0 });
+  }
+
+  /**
+   * Charges the longest prefix of messages (their payload sizes, in send order) that fits every
+   * limit, and meters it: a few checks of the counters, however many messages are refused.
+   * Answers how many were charged and, when not all, the refusal the others get.
+   */
+  async chargeMessagesThatFit(
+    identity: Identity,
+    sizes: readonly number[],
+    tenant: TenantRecord,
+  ): Promise<{ charged: number; refusal?: ConnectError }> {
+    const now = this.clock.now();
+    let refusal: ConnectError | undefined;
+    let n = sizes.length;
+    while (n > 0) {
+      const bytes = sizes.slice(0, n).reduce((a, b) => a + b, 0);
+      const result = await this.consume(this.messageCharges(identity, tenant, now, n, bytes));
+      if (result.ok) {
+        await this.meter(identity.tenantId, { messages: n, bytes, storageDelta: 0 });
+        break;
+      }
+      refusal ??= this.refusal(identity, now, result);
+      // The counter that refused has `limit - used` left: fewer messages (or bytes) may fit.
+      const left = Math.max(0, result.refused.limit - result.used);
+      const fits = result.refused.key.includes("bytes")
+        ? prefixWithin(sizes, left)
+        : Math.min(n, left);
+      n = Math.min(n - 1, fits);
+    }
+    return { charged: n, ...(refusal && n < sizes.length && { refusal }) };
+  }
+
+  /** The counters one send of `count` messages and `bytes` payload bytes is charged to. */
+  private messageCharges(
+    identity: Identity,
+    tenant: TenantRecord,
+    now: number,
+    count: number,
+    bytes: number,
+  ): RateCharge[] {
+    const q = tenant.quotas;
     const month = monthOf(now);
-    await this.charge(identity, now, [
+    const second = Math.floor(now / SECOND) * SECOND;
+    return [
       ...this.perMinute(
         identity,
         now,
@@ -74,8 +125,14 @@ export class Quotas {
         windowStart: month.start,
         windowEnd: month.end,
       },
-    ]);
-    await this.meter(identity.tenantId, { messages: count, bytes, storageDelta: 0 });
+      {
+        key: `tenant:${identity.tenantId}:tenant-msgs-sec`,
+        amount: count,
+        limit: presetOr(tenant, "tenantMessagesPerSecond"),
+        windowStart: second,
+        windowEnd: second + SECOND,
+      },
+    ];
   }
 
   /**
@@ -142,19 +199,31 @@ export class Quotas {
    * more write, on a row every send of the tenant shares): a limit set later counts from then on.
    */
   private async charge(identity: Identity, now: number, all: RateCharge[]): Promise<void> {
+    const result = await this.consume(all);
+    if (!result.ok) throw this.refusal(identity, now, result);
+  }
+
+  private async consume(all: RateCharge[]): Promise<ChargeResult> {
     const charges = all.filter((ch) => ch.limit > 0);
-    if (charges.length === 0) return;
-    const result = await this.backend.rateLimits.consume(charges);
-    if (result.ok) return;
-    const { refused, used } = result;
-    const kind = /:(agent-msgs|tenant-msgs|agent-bytes|tenant-bytes|month-msgs)(:|$)/.exec(
-      refused.key,
-    )?.[1];
+    if (charges.length === 0) return { ok: true };
+    return this.backend.rateLimits.consume(charges);
+  }
+
+  /** The RESOURCE_EXHAUSTED a refused charge answers, with RetryInfo naming the limit. */
+  private refusal(
+    identity: Identity,
+    now: number,
+    { refused, used }: Extract<ChargeResult, { ok: false }>,
+  ): ConnectError {
+    const kind =
+      /:(agent-msgs|tenant-msgs|agent-bytes|tenant-bytes|month-msgs|tenant-msgs-sec)(:|$)/.exec(
+        refused.key,
+      )?.[1];
     const limit = (kind && limitNames[kind]) || refused.key;
     const who = kind?.startsWith("agent")
       ? `agent "${identity.agentId}"`
       : `tenant "${identity.tenantId}"`;
-    throw hubError(
+    return hubError(
       Code.ResourceExhausted,
       `${who} used ${used} of its ${refused.limit} ${limit}; this request needs ${refused.amount} more: retry when the window ends`,
       { retryAfterMs: Math.max(1, refused.windowEnd - now), limit },
@@ -168,4 +237,14 @@ export class Quotas {
     const hourStart = Math.floor(this.clock.now() / HOUR) * HOUR;
     await this.backend.usage.add(tenantId, hourStart, delta);
   }
+}
+
+/** How many of `sizes`, from the first, add up to at most `bytes`. */
+function prefixWithin(sizes: readonly number[], bytes: number): number {
+  let sum = 0;
+  for (const [i, size] of sizes.entries()) {
+    sum += size;
+    if (sum > bytes) return i;
+  }
+  return sizes.length;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import {
   type AdminService,
+  BacklogPolicy,
   type Tenant,
   TenantSchema,
   type TenantSettings,
@@ -11,7 +12,12 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type Identity, isAdmin, PLATFORM_TENANT } from "../auth/identity.js";
 import { decodePageToken, encodePageToken, pageSize } from "../domain/cursor.js";
-import { defaultTenantSettings, quotasForTier } from "../domain/tenant-defaults.js";
+import {
+  backlogLimitsOf,
+  defaultTenantSettings,
+  presetOr,
+  quotasForTier,
+} from "../domain/tenant-defaults.js";
 import { Code, hubError } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import type {
@@ -36,12 +42,19 @@ function settingsFrom(
     heartbeatIntervalMs: durationMs(s.heartbeatInterval) ?? base.heartbeatIntervalMs,
     presenceTimeoutMs: durationMs(s.presenceTimeout) ?? base.presenceTimeoutMs,
     defaultMessageTtlMs: durationMs(s.defaultMessageTtl) ?? base.defaultMessageTtlMs,
+    backlogPolicy: s.backlogPolicy || (base.backlogPolicy ?? BacklogPolicy.REFUSE),
   };
 }
 
-function quotasToProto(q: TenantQuotasRecord) {
+function quotasToProto(t: TenantRecord) {
+  const q = t.quotas;
+  // A record stored before the backlog fields existed shows the limits that apply to it.
+  const backlog = backlogLimitsOf(t, 0);
   return {
     ...q,
+    agentBacklogMessages: BigInt(backlog.agent),
+    tenantBacklogMessages: BigInt(backlog.tenant),
+    tenantMessagesPerSecond: BigInt(presetOr(t, "tenantMessagesPerSecond")),
     tenantMessagesPerMinute: BigInt(q.tenantMessagesPerMinute),
     agentMessagesPerMinute: BigInt(q.agentMessagesPerMinute),
     tenantBytesPerMinute: BigInt(q.tenantBytesPerMinute),
@@ -65,7 +78,7 @@ function tenantToProto(t: TenantRecord): Tenant {
     id: t.id,
     displayName: t.displayName,
     tier: t.tier,
-    quotas: quotasToProto(t.quotas),
+    quotas: quotasToProto(t),
     settings: {
       ackDeadline: durationFromMs(s.ackDeadlineMs),
       maxDeliveryAttempts: s.maxDeliveryAttempts,
@@ -73,6 +86,7 @@ function tenantToProto(t: TenantRecord): Tenant {
       heartbeatInterval: durationFromMs(s.heartbeatIntervalMs),
       presenceTimeout: durationFromMs(s.presenceTimeoutMs),
       defaultMessageTtl: durationFromMs(s.defaultMessageTtlMs),
+      backlogPolicy: s.backlogPolicy ?? BacklogPolicy.REFUSE,
     },
     createdAt: ts(t.createdAt),
   });

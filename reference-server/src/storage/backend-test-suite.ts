@@ -13,6 +13,7 @@ import { apiKeyStoreTests } from "./suite/api-keys.js";
 import { auditStoreTests } from "./suite/audit.js";
 import { authStoreTests } from "./suite/auth.js";
 import { backendTests } from "./suite/backend.js";
+import { backlogTests } from "./suite/backlog.js";
 import { blobStoreCases } from "./suite/blobs.js";
 import { contextStoreTests } from "./suite/contexts.js";
 import { conversationStoreTests } from "./suite/conversations.js";
@@ -83,6 +84,7 @@ export function backendTestSuite(
     streamSlotStoreTests(get);
     meetingStoreTests(get);
     messageStoreTests(get, reopen);
+    backlogTests(get);
     settleRetryTests(get);
     topicStoreTests(get);
     conversationStoreTests(get);

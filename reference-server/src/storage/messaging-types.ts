@@ -73,8 +73,30 @@ export interface NackOptions {
   maxAttempts: number;
 }
 
+/**
+ * How many entries (waiting or in flight, not yet acknowledged) the tenant's agents may hold,
+ * and what a send past a limit does (acb.v1.TenantQuotas agent_backlog_messages and
+ * tenant_backlog_messages, TenantSettings.backlog_policy).
+ */
+export interface BacklogLimits {
+  /** Entries one agent may hold; 0: no limit. */
+  agent: number;
+  /** Entries all agents of the tenant together may hold (one per recipient); 0: no limit. */
+  tenant: number;
+  /**
+   * At a limit: refuse the send (nothing stored), or dead-letter the oldest entries never
+   * delivered (of the full recipient, or of the tenant) with reason BACKLOG_FULL to make room;
+   * when there are not enough of those, the send is refused.
+   */
+  policy: "refuse" | "dead-letter-oldest";
+  /** The instant dead letters are stamped with. */
+  now: number;
+}
+
 /** What else a send commits in the same atomic step as its message (see MessageStore.enqueue). */
 export interface EnqueueOptions {
+  /** Backlog limits the send must fit in (see BacklogLimits); without it, none. */
+  backlog?: BacklogLimits;
   /**
    * Deduplicate on (tenant, sender, message.idempotencyKey): when a live entry exists nothing is
    * stored and its message id is returned; otherwise the key is kept until `expiresAt`.
@@ -93,13 +115,24 @@ export type EnqueueResult =
   /** A live idempotency entry holds the key: nothing was stored. */
   | { ok: false; duplicateOf: string }
   /** The conversation moved past `expectedVersion` (or is gone): nothing was stored. */
-  | { ok: false; conversationConflict: true };
+  | { ok: false; conversationConflict: true }
+  /** A backlog limit would be passed and could not be made room in: nothing was stored. */
+  | { ok: false; backlogFull: BacklogFull };
+
+/** Which backlog limit refused a send. */
+export interface BacklogFull {
+  scope: "agent" | "tenant";
+  /** The full recipient (scope "agent"). */
+  agentId: string;
+  limit: number;
+}
 
 /** One message of {@link MessageStore.enqueueMany}. */
 export interface EnqueueItem {
   message: MessageRecord;
   recipients: readonly string[];
   idempotency?: EnqueueOptions["idempotency"];
+  backlog?: BacklogLimits;
 }
 
 /** What {@link MessageStore.poll} does. */
@@ -153,8 +186,13 @@ export async function enqueueEach(
   items: readonly EnqueueItem[],
 ): Promise<EnqueueResult[]> {
   const out: EnqueueResult[] = [];
-  for (const { message, recipients, idempotency } of items) {
-    out.push(await store.enqueue(message, recipients, idempotency ? { idempotency } : {}));
+  for (const { message, recipients, idempotency, backlog } of items) {
+    out.push(
+      await store.enqueue(message, recipients, {
+        ...(idempotency && { idempotency }),
+        ...(backlog && { backlog }),
+      }),
+    );
   }
   return out;
 }

@@ -40,6 +40,8 @@ export interface TenantSettingsRecord {
   heartbeatIntervalMs: number;
   presenceTimeoutMs: number;
   defaultMessageTtlMs: number;
+  /** acb.v1.BacklogPolicy as its number; absent in records stored before it existed (REFUSE). */
+  backlogPolicy?: number;
 }
 
 /** Resource limits of a tenant; 0 means no limit. */
@@ -52,6 +54,15 @@ export interface TenantQuotasRecord {
   agentConcurrentStreams: number;
   storageBytes: number;
   messagesPerMonth: number;
+  /**
+   * Entries (waiting or in flight) one agent may hold; 0: no limit. Absent in a record stored
+   * before the field existed: the tier's preset applies (presetOr).
+   */
+  agentBacklogMessages?: number;
+  /** Entries all agents of the tenant may hold together; 0: no limit; absent as above. */
+  tenantBacklogMessages?: number;
+  /** Messages the tenant may send per second; 0: no limit; absent as above. */
+  tenantMessagesPerSecond?: number;
 }
 
 export interface TenantRecord {

@@ -145,13 +145,17 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
         const existing = idempotency.liveNow(tenantId, senderId, idempotencyKey, idem.now);
         if (existing !== undefined) return { ok: false, duplicateOf: existing };
       }
+      const limits = options.backlog;
+      const plan = limits && queues.planBacklog(tenantId, recipients, limits);
+      const backlogFull = plan?.refused[0];
+      if (backlogFull) return { ok: false, backlogFull };
       const c = options.conversation;
       if (c && !conversations.appendNow(c.next, c.expectedVersion, message)) {
         return { ok: false, conversationConflict: true };
       }
       if (idem) idempotency.putNow(tenantId, senderId, idempotencyKey, message.id, idem.expiresAt);
       // Runs synchronously: the queues' enqueue never awaits.
-      void queues.enqueue(message, recipients);
+      void queues.enqueue(message, recipients, plan && limits && { plan, now: limits.now });
       return { ok: true };
     },
     enqueueMany: (items) => enqueueEach(messages, items),

@@ -1,4 +1,7 @@
-// What remembering settled deliveries costs the embedded store: bounded in time and in count.
+// What the embedded store keeps: settled delivery ids bounded in time and in count, and no
+// payload once its delivery is acked.
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import {
   type MessageRecord,
@@ -49,5 +52,37 @@ describe("memory message store: settled delivery ids", () => {
     expect(acked.every((o) => o === "ok")).toBe(true);
     expect(await store.ack("t", "bob", [ids[0] ?? ""], 2)).toEqual(["not-found"]);
     expect(await store.ack("t", "bob", [ids[1] ?? "", ids[n - 1] ?? ""], 2)).toEqual(["ok", "ok"]);
+  });
+});
+
+// A full collection on demand: V8's gc() in a fresh context (the flag is read when one is created).
+setFlagsFromString("--expose-gc");
+const collectGarbage = runInNewContext("gc") as () => void;
+
+describe("memory message store: acked payloads", () => {
+  it("holds no reference to an acked message's payload", async () => {
+    const store = createMemoryMessageStore();
+    // Enqueued, claimed and acked inside a function, so the test keeps only the weak references.
+    const send = async (i: number) => {
+      const m = { ...message(`m${i}`), data: new Uint8Array(256 * 1024) };
+      await store.enqueue(m, ["bob"]);
+      return new WeakRef(m.data);
+    };
+    const payloads: WeakRef<Uint8Array>[] = [];
+    for (let i = 0; i < 20; i++) payloads.push(await send(i));
+    const deliveries = await store.claim("t", "bob", 20, 0, 30_000);
+    expect(deliveries).toHaveLength(20);
+    const acked = await store.ack(
+      "t",
+      "bob",
+      deliveries.map((d) => d.deliveryId),
+      1,
+    );
+    expect(acked.every((o) => o === "ok")).toBe(true);
+    deliveries.length = 0;
+    // A WeakRef's target is kept until the current job ends: collect from a later turn.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    collectGarbage();
+    expect(payloads.filter((p) => p.deref() !== undefined)).toHaveLength(0);
   });
 });

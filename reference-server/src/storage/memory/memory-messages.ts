@@ -1,6 +1,8 @@
 import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { newId } from "../../ids.js";
+import { type BacklogHeld, type BacklogPlan, planBacklog } from "../backlog-plan.js";
 import {
+  type BacklogLimits,
   type ClaimedDelivery,
   type DeadLetterRecord,
   type MessageRecord,
@@ -12,6 +14,8 @@ import {
 } from "../messaging-types.js";
 
 interface Entry {
+  /** Enqueue order across the store: the oldest entry of a tenant has the lowest. */
+  seq: number;
   message: MessageRecord;
   /** Attempts made so far (0 before the first delivery). */
   attempts: number;
@@ -21,9 +25,17 @@ interface Entry {
   lastError: string;
 }
 
-/** One recipient's queue. `ready` is a FIFO read from `head`, so dequeuing never shifts the array. */
+/**
+ * One recipient's queue. `ready` is a FIFO read from `head`, so dequeuing never shifts the array;
+ * a dequeued slot is cleared at once, so an entry (and its payload) is held by the in-flight set
+ * alone and released when it is acked, not when the array is next compacted.
+ */
 class Inbox {
-  ready: Entry[] = [];
+  constructor(
+    readonly tenantId: string,
+    readonly agentId: string,
+  ) {}
+  ready: (Entry | undefined)[] = [];
   head = 0;
   /** Redeliveries waiting for their availableAt; served before new messages. */
   retries: Entry[] = [];
@@ -66,7 +78,8 @@ class Inbox {
 
   shift(): Entry | undefined {
     if (this.head >= this.ready.length) return undefined;
-    const e = this.ready[this.head++];
+    const e = this.ready[this.head];
+    this.ready[this.head++] = undefined;
     // Compact once the consumed prefix dominates, keeping shift amortised O(1).
     if (this.head > 1024 && this.head * 2 > this.ready.length) {
       this.ready = this.ready.slice(this.head);
@@ -77,6 +90,16 @@ class Inbox {
 
   get waiting(): number {
     return this.ready.length - this.head + this.retries.length;
+  }
+
+  /** Entries never delivered yet, oldest first from `head`. */
+  get undelivered(): number {
+    return this.ready.length - this.head;
+  }
+
+  /** Entries not acknowledged: waiting or in flight (what a backlog limit counts). */
+  get held(): number {
+    return this.waiting + this.inFlight.size;
   }
 }
 
@@ -98,6 +121,14 @@ function repeated(
   return earlier === how ? "ok" : "stale";
 }
 
+/** The plan of one send that fits: nothing refused, nothing dropped. */
+const noPlan = (): BacklogPlan => ({
+  refused: [undefined],
+  agentEvictions: new Map(),
+  tenantEvictions: 0,
+  batchEvictions: [],
+});
+
 const key = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`;
 
 /**
@@ -106,7 +137,17 @@ const key = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`
  */
 export interface MemoryMessageQueues
   extends Omit<MessageStore, "enqueue" | "enqueueMany" | "poll"> {
-  enqueue(message: MessageRecord, recipients: readonly string[]): Promise<void>;
+  /**
+   * Whether a message for `recipients` fits the tenant's backlog limits, and what must be
+   * dead-lettered to make room (see planBacklog); changes nothing.
+   */
+  planBacklog(tenantId: string, recipients: readonly string[], limits: BacklogLimits): BacklogPlan;
+  /** Queues the message for every recipient, first carrying out `plan`'s evictions. */
+  enqueue(
+    message: MessageRecord,
+    recipients: readonly string[],
+    plan?: { plan: BacklogPlan; now: number },
+  ): Promise<void>;
   deleteAgent(tenantId: string, agentId: string): Promise<void>;
   deleteTenant(tenantId: string): Promise<void>;
 }
@@ -114,13 +155,29 @@ export interface MemoryMessageQueues
 /** The embedded message store: per-recipient queues in process memory. */
 export function createMemoryMessageStore(): MemoryMessageQueues {
   const inboxes = new Map<string, Inbox>();
+  /** Each tenant's inboxes, and how many entries they hold together (Inbox.held summed). */
+  const tenants = new Map<string, { inboxes: Set<Inbox>; held: number }>();
   let deliverySeq = 0;
+  let entrySeq = 0;
+  const tenantOf = (tenantId: string) => {
+    let t = tenants.get(tenantId);
+    if (!t) {
+      t = { inboxes: new Set(), held: 0 };
+      tenants.set(tenantId, t);
+    }
+    return t;
+  };
+  /** Counts entries the tenant gained (positive) or no longer holds (negative). */
+  const held = (tenantId: string, delta: number) => {
+    tenantOf(tenantId).held += delta;
+  };
   const inboxOf = (tenantId: string, agentId: string): Inbox => {
     const k = key(tenantId, agentId);
     let inbox = inboxes.get(k);
     if (!inbox) {
-      inbox = new Inbox();
+      inbox = new Inbox(tenantId, agentId);
       inboxes.set(k, inbox);
+      tenantOf(tenantId).inboxes.add(inbox);
     }
     return inbox;
   };
@@ -143,14 +200,77 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
       deadLetteredAt: now,
     });
   };
+  /** Drops the inbox's oldest never-delivered entry to the dead letters (expired: discarded). */
+  const evictOldest = (inbox: Inbox, now: number): boolean => {
+    const e = inbox.shift();
+    if (!e) return false;
+    held(inbox.tenantId, -1);
+    if (e.message.expiresAt > now)
+      toDead(inbox, inbox.agentId, e, DeadLetterReason.BACKLOG_FULL, now);
+    return true;
+  };
+  /** The tenant's inbox whose oldest never-delivered entry is the oldest of all. */
+  const oldestInbox = (tenantId: string): Inbox | undefined => {
+    let best: Inbox | undefined;
+    let bestSeq = Infinity;
+    for (const inbox of tenants.get(tenantId)?.inboxes ?? []) {
+      const seq = inbox.ready[inbox.head]?.seq;
+      if (seq !== undefined && seq < bestSeq) {
+        best = inbox;
+        bestSeq = seq;
+      }
+    }
+    return best;
+  };
 
   return {
-    async enqueue(message, recipients) {
+    planBacklog(tenantId, recipients, limits) {
+      const t = tenants.get(tenantId);
+      // The usual case, checked without building anything: every recipient has room.
+      if (
+        (limits.tenant === 0 || (t?.held ?? 0) + recipients.length <= limits.tenant) &&
+        (limits.agent === 0 ||
+          recipients.every((a) => (inboxes.get(key(tenantId, a))?.held ?? 0) + 1 <= limits.agent))
+      ) {
+        return noPlan();
+      }
+      const agents = new Map<string, BacklogHeld>();
+      for (const a of recipients) {
+        const inbox = inboxes.get(key(tenantId, a));
+        if (inbox) agents.set(a, { held: inbox.held, evictable: inbox.undelivered });
+      }
+      const tenant = { held: t?.held ?? 0, evictable: 0 };
+      // What the tenant's inboxes could drop is summed only when the tenant limit may need it.
+      if (
+        t &&
+        limits.policy === "dead-letter-oldest" &&
+        limits.tenant > 0 &&
+        t.held + recipients.length > limits.tenant
+      ) {
+        for (const inbox of t.inboxes) tenant.evictable += inbox.undelivered;
+      }
+      return planBacklog([{ recipients, backlog: limits }], agents, tenant);
+    },
+    async enqueue(message, recipients, planned) {
+      if (planned) {
+        const { plan, now } = planned;
+        for (const [agentId, k] of plan.agentEvictions) {
+          const inbox = inboxes.get(key(message.tenantId, agentId));
+          for (let i = 0; inbox && i < k && evictOldest(inbox, now); i++);
+        }
+        for (let i = 0; i < plan.tenantEvictions; i++) {
+          const inbox = oldestInbox(message.tenantId);
+          if (!inbox) break;
+          evictOldest(inbox, now);
+        }
+      }
       // The store takes ownership of the record (the hub builds a fresh one per send), so one
       // object serves every recipient without copying.
       const frozen = message;
+      held(message.tenantId, recipients.length);
       for (const agentId of recipients) {
         inboxOf(message.tenantId, agentId).push({
+          seq: ++entrySeq,
           message: frozen,
           attempts: 0,
           availableAt: 0,
@@ -165,7 +285,10 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
       if (!inbox) return [];
       const out: ClaimedDelivery[] = [];
       const take = (e: Entry) => {
-        if (e.message.expiresAt <= now) return; // expired: discarded, never delivered
+        if (e.message.expiresAt <= now) {
+          held(tenantId, -1); // expired: discarded, never delivered
+          return;
+        }
         e.attempts += 1;
         e.deliveryId = `d${(++deliverySeq).toString(36)}`;
         e.deadline = deadline;
@@ -198,6 +321,7 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
         if (e.deadline <= now) return "stale";
         inbox.inFlight.delete(id);
         inbox.settle(id, "ack", now);
+        held(tenantId, -1);
         return "ok";
       });
     },
@@ -210,6 +334,7 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
         inbox.inFlight.delete(id);
         inbox.settle(id, "nack", now);
         e.lastError = options.error;
+        if (options.deadLetter || e.attempts >= options.maxAttempts) held(tenantId, -1);
         if (options.deadLetter) toDead(inbox, agentId, e, DeadLetterReason.REJECTED, now);
         else if (e.attempts >= options.maxAttempts)
           toDead(inbox, agentId, e, DeadLetterReason.MAX_DELIVERY_ATTEMPTS, now);
@@ -229,9 +354,13 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
         if (e.deadline > now) continue;
         inbox.inFlight.delete(id);
         inbox.settle(id, "expired", now);
-        if (e.message.expiresAt <= now) continue;
+        if (e.message.expiresAt <= now) {
+          held(tenantId, -1);
+          continue;
+        }
         e.lastError = e.lastError || "ack deadline passed";
         if (e.attempts >= maxAttempts) {
+          held(tenantId, -1);
           toDead(inbox, agentId, e, DeadLetterReason.MAX_DELIVERY_ATTEMPTS, now);
           deadLettered++;
         } else {
@@ -284,7 +413,9 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
         const d = inbox.dead.get(id);
         if (!d) continue;
         inbox.dead.delete(id);
+        held(tenantId, 1);
         inbox.push({
+          seq: ++entrySeq,
           message: { ...d.message, expiresAt },
           attempts: 0,
           availableAt: 0,
@@ -303,10 +434,15 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
       return false;
     },
     async deleteAgent(tenantId, agentId) {
+      const inbox = inboxes.get(key(tenantId, agentId));
+      if (!inbox) return;
       inboxes.delete(key(tenantId, agentId));
+      held(tenantId, -inbox.held);
+      tenants.get(tenantId)?.inboxes.delete(inbox);
     },
     async deleteTenant(tenantId) {
       for (const k of [...inboxes.keys()]) if (k.startsWith(`${tenantId}\u0000`)) inboxes.delete(k);
+      tenants.delete(tenantId);
     },
   };
 }

@@ -1,6 +1,8 @@
 import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { newId } from "../../ids.js";
 import type {
+  BacklogFull,
+  BacklogLimits,
   ClaimedDelivery,
   DeadLetterRecord,
   EnqueueItem,
@@ -11,6 +13,7 @@ import type {
 } from "../messaging-types.js";
 import { SETTLED_RETENTION_MS } from "../messaging-types.js";
 import { decodeDoc, encodeDoc, num } from "./doc-codec.js";
+import { admit, type DiscardFn, fitsCondition, type LeaseRow, sharedLimits } from "./pg-backlog.js";
 import type { SqlDatabase } from "./sql-database.js";
 import type { SqlClient } from "./sql-driver.js";
 
@@ -21,16 +24,6 @@ class Refused {
 
 const WAITING = 0;
 const IN_FLIGHT = 1;
-
-interface LeaseRow {
-  seq: unknown;
-  message_id: string;
-  attempts: number;
-  expires_at: unknown;
-  last_error: string;
-  delivery_id: string | null;
-  deadline: unknown;
-}
 
 /** The stored message with the expiry of this recipient's copy (a replay gives a new one). */
 async function messagesOf(
@@ -129,10 +122,15 @@ async function takeKey(
   return undefined;
 }
 
-/** The statement and parameters that store messages and queue each for its recipients. */
+/**
+ * The statement and parameters that store messages and queue each for its recipients. With
+ * `limits`, it stores them only if every recipient and the tenant stay within them
+ * (fitsCondition), and answers one row: `ok`, whether it did.
+ */
 function storeStatement(
   tenantId: string,
   items: readonly { message: MessageRecord; recipients: readonly string[] }[],
+  limits?: { agent: number; tenant: number },
 ): [string, unknown[]] {
   const agents: string[] = [];
   const ids: string[] = [];
@@ -144,6 +142,31 @@ function storeStatement(
       expiries.push(message.expiresAt);
     }
   }
+  const params = [
+    tenantId,
+    items.map((i) => i.message.id),
+    items.map((i) => encodeDoc(i.message)),
+    agents,
+    ids,
+    expiries,
+  ];
+  if (limits) {
+    return [
+      `WITH r AS (
+         SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS x(a, m, e, n)),
+       fits AS (SELECT ${fitsCondition("$7", "$8")} AS ok),
+       m AS (
+         INSERT INTO acb_messages (tenant_id, id, doc)
+         SELECT $1, m.id, m.doc::jsonb FROM unnest($2::text[], $3::text[]) AS m(id, doc)
+         WHERE (SELECT ok FROM fits)
+         ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc),
+       d AS (
+         INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
+         SELECT $1, r.a, r.m, r.e FROM r WHERE (SELECT ok FROM fits) ORDER BY r.n)
+       SELECT ok FROM fits`,
+      [...params, limits.agent, limits.tenant],
+    ];
+  }
   // One statement however many messages; a queue's order is its rows' seq, given in item order.
   return [
     `WITH m AS (
@@ -153,14 +176,7 @@ function storeStatement(
      INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
      SELECT $1, r.a, r.m, r.e FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS r(a, m, e, n)
      ORDER BY r.n`,
-    [
-      tenantId,
-      items.map((i) => i.message.id),
-      items.map((i) => encodeDoc(i.message)),
-      agents,
-      ids,
-      expiries,
-    ],
+    params,
   ];
 }
 
@@ -323,6 +339,60 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
     );
   };
 
+  const discard: DiscardFn = async (c, tenantId, rows) => {
+    await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
+      rows.map((row) => row.seq),
+    ]);
+    await dropUnreferenced(
+      c,
+      tenantId,
+      rows.map((row) => row.message_id),
+    );
+  };
+
+  /**
+   * Stores `items` inside the transaction of `c` within their backlog limits: one statement when
+   * everything fits (unless `checked` says that statement already found it does not), else
+   * item by item as admit() plans it. Answers each item's refusal (undefined: stored).
+   */
+  const storeWithin = async (
+    c: SqlClient,
+    tenantId: string,
+    items: readonly {
+      message: MessageRecord;
+      recipients: readonly string[];
+      backlog?: BacklogLimits;
+    }[],
+    checked = false,
+  ): Promise<(BacklogFull | undefined)[]> => {
+    const limits = sharedLimits(items);
+    const stored = items.filter((i) => i.recipients.length > 0);
+    if (limits === undefined) {
+      await store(c, tenantId, stored);
+      return items.map(() => undefined);
+    }
+    if (limits !== "mixed" && !checked && stored.length > 0) {
+      const r = await c.query<{ ok: boolean }>(...storeStatement(tenantId, stored, limits));
+      if (r.rows[0]?.ok) return items.map(() => undefined);
+    }
+    return admit(
+      c,
+      tenantId,
+      items,
+      (accepted) =>
+        store(
+          c,
+          tenantId,
+          accepted.flatMap((i) => {
+            const item = items[i];
+            return item && item.recipients.length > 0 ? [item] : [];
+          }),
+        ),
+      deadLetter,
+      discard,
+    );
+  };
+
   /**
    * Settles in-flight deliveries with `apply`, and remembers how each left (SETTLED_RETENTION_MS),
    * so a retried Ack or Nack answers "ok" when settled the same way and "stale" otherwise.
@@ -425,13 +495,16 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
     enqueue: async (message, recipients, options = {}) => {
       const { tenantId, idempotencyKey } = message;
       const idem = idempotencyKey === "" ? undefined : options.idempotency;
-      if (!idem && !options.conversation) {
-        // Nothing to check: one statement, one round trip.
-        if (recipients.length > 0) {
-          const [text, params] = storeStatement(tenantId, [{ message, recipients }]);
-          await db.one(tenantId, text, params, false);
-        }
-        return { ok: true };
+      const item = { message, recipients, ...(options.backlog && { backlog: options.backlog }) };
+      const limits = sharedLimits([item]);
+      let checked = false;
+      if (!idem && !options.conversation && limits !== "mixed") {
+        if (recipients.length === 0) return { ok: true };
+        // Nothing else to check: one statement, one round trip (unless a limit is reached).
+        const [text, params] = storeStatement(tenantId, [item], limits);
+        const r = await db.one<{ ok: boolean }>(tenantId, text, params, false);
+        if (!limits || r.rows[0]?.ok) return { ok: true };
+        checked = true;
       }
       try {
         return await db.tx(tenantId, async (c): Promise<EnqueueResult> => {
@@ -464,7 +537,8 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
               [tenantId, conv.next.id, message.id, encodeDoc(message)],
             );
           }
-          if (recipients.length > 0) await store(c, tenantId, [{ message, recipients }]);
+          const [backlogFull] = await storeWithin(c, tenantId, [item], checked);
+          if (backlogFull) throw new Refused({ ok: false, backlogFull });
           return { ok: true };
         });
       } catch (err) {
@@ -482,18 +556,23 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       if (items.some((i) => i.message.tenantId !== tenantId)) {
         throw new Error("enqueueMany: every message must belong to one tenant");
       }
-      if (items.every((i) => i.message.idempotencyKey === "" || !i.idempotency)) {
-        // Nothing to check: one statement, one round trip.
+      const limits = sharedLimits(items);
+      let checked = false;
+      if (
+        limits !== "mixed" &&
+        items.every((i) => i.message.idempotencyKey === "" || !i.idempotency)
+      ) {
+        // Nothing else to check: one statement, one round trip (unless a limit is reached).
         const stored = items.filter((i) => i.recipients.length > 0);
-        if (stored.length > 0) {
-          const [text, params] = storeStatement(tenantId, stored);
-          await db.one(tenantId, text, params, false);
-        }
-        return items.map((): EnqueueResult => ({ ok: true }));
+        if (stored.length === 0) return items.map((): EnqueueResult => ({ ok: true }));
+        const [text, params] = storeStatement(tenantId, stored, limits);
+        const r = await db.one<{ ok: boolean }>(tenantId, text, params, false);
+        if (!limits || r.rows[0]?.ok) return items.map((): EnqueueResult => ({ ok: true }));
+        checked = true;
       }
       return db.tx(tenantId, async (c) => {
         const out: EnqueueResult[] = [];
-        const stored: EnqueueItem[] = [];
+        const fresh: { at: number; item: EnqueueItem }[] = [];
         for (const item of items) {
           const { message, idempotency } = item;
           if (message.idempotencyKey !== "" && idempotency) {
@@ -503,10 +582,29 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
               continue;
             }
           }
+          fresh.push({ at: out.length, item });
           out.push({ ok: true });
-          if (item.recipients.length > 0) stored.push(item);
         }
-        await store(c, tenantId, stored);
+        const refused = await storeWithin(
+          c,
+          tenantId,
+          fresh.map((f) => f.item),
+          checked,
+        );
+        for (const [k, backlogFull] of refused.entries()) {
+          const f = fresh[k];
+          if (!backlogFull || !f) continue;
+          out[f.at] = { ok: false, backlogFull };
+          // Nothing of a refused item stays: not its idempotency key either.
+          const { tenantId: t, senderId, idempotencyKey, id } = f.item.message;
+          if (idempotencyKey !== "" && f.item.idempotency) {
+            await c.query(
+              `DELETE FROM acb_idempotency WHERE tenant_id = $1 AND sender_id = $2 AND key = $3
+               AND message_id = $4`,
+              [t, senderId, idempotencyKey, id],
+            );
+          }
+        }
         return out;
       });
     },
