@@ -47,7 +47,12 @@ interface Connection {
 }
 
 function connection(url: string): Connection {
-  const transport = createConnectTransport({ baseUrl: url, httpVersion: "2" });
+  // Binary protobuf, as the SDK's Node entry point speaks it.
+  const transport = createConnectTransport({
+    baseUrl: url,
+    httpVersion: "2",
+    useBinaryFormat: true,
+  });
   return {
     messaging: createClient(MessagingService, transport),
     registry: createClient(RegistryService, transport),
