@@ -206,7 +206,8 @@ async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolea
 
 // ---- agents ----------------------------------------------------------------------------------
 
-async function agentsScenario(n: number, seconds: number) {
+/** The agents scenario (also run by the messaging benchmark for its connected-agents figures). */
+export async function agentsScenario(n: number, seconds: number) {
   const hub = await startHubProcess();
   try {
     const ids = Array.from({ length: n }, (_, i) => `agent-${i}`);
