@@ -48,7 +48,12 @@ interface Connection {
 }
 
 function connection(url: string): Connection {
-  const transport = createConnectTransport({ baseUrl: url, httpVersion: "2" });
+  // Binary protobuf, as the SDK's Node entry point speaks it.
+  const transport = createConnectTransport({
+    baseUrl: url,
+    httpVersion: "2",
+    useBinaryFormat: true,
+  });
   return {
     messaging: createClient(MessagingService, transport),
     registry: createClient(RegistryService, transport),
@@ -206,7 +211,8 @@ async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolea
 
 // ---- agents ----------------------------------------------------------------------------------
 
-async function agentsScenario(n: number, seconds: number) {
+/** The agents scenario (also run by the messaging benchmark for its connected-agents figures). */
+export async function agentsScenario(n: number, seconds: number) {
   const hub = await startHubProcess();
   try {
     const ids = Array.from({ length: n }, (_, i) => `agent-${i}`);

@@ -8,9 +8,20 @@
 //      send call to the receiving handler, both in this process);
 //   2. the highest sustained delivered rate with batched sends (closed-loop producers, receivers
 //      acking as they go);
+//   3. with the memory backend, connected agents (the load benchmark's agents scenario): probe
+//      latency to random agents with 1,000 (and, in a full run, 5,000) agents connected, each with
+//      heartbeats and an open Receive, and the hub's memory per agent (--no-agents skips it);
 // and, side by side, the same measurements against NATS (nats-server from Debian, `nats` client):
-// core pub→sub latency at the same offered rate, and JetStream publish-with-ack throughput.
+// core pub→sub latency at the same offered rate, and JetStream publish-with-ack throughput. The
+// NATS server on 127.0.0.1:4222 is used when one answers; otherwise the run starts its own from
+// /usr/bin or /usr/sbin/nats-server, or reports NATS as unavailable (`nats_unavailable`).
+// `hub_us_per_msg` is the hub's CPU time (from /proc) per delivered message with batched sends.
 
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type AcbClient, createClient } from "@acb/sdk/node";
 import { Code } from "@connectrpc/connect";
 import { connect, type NatsConnection, RetentionPolicy, StorageType } from "nats";
@@ -23,6 +34,7 @@ import {
 } from "./lib/backends.ts";
 import { provision } from "./lib/hub-process.ts";
 import { flags, log, percentiles, printTable } from "./lib/report.ts";
+import { agentsScenario } from "./load.ts";
 
 const now = () => performance.timeOrigin + performance.now();
 const PAYLOAD_BYTES = 100;
@@ -204,13 +216,77 @@ async function acbThroughput(hub: HubNodes, seconds: number) {
   };
 }
 
-async function natsLatency(seconds: number, rate: number) {
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+const NATS_BINARIES = ["/usr/bin/nats-server", "/usr/sbin/nats-server"];
+
+/**
+ * The NATS server to compare with: the one on 127.0.0.1:4222 if it answers, else one this run
+ * starts (Debian's nats-server, JetStream on, a temporary store directory, a free port) and stops
+ * at exit; undefined with the reason when neither is possible.
+ */
+async function natsServer(): Promise<{ url: string; stop(): void } | { unavailable: string }> {
+  if (await listening(4222)) return { url: "127.0.0.1:4222", stop() {} };
+  const bin = NATS_BINARIES.find((b) => existsSync(b));
+  if (!bin) {
+    return {
+      unavailable: `nothing listens on 127.0.0.1:4222 and no nats-server at ${NATS_BINARIES.join(" or ")} (Debian package nats-server)`,
+    };
+  }
+  const port = await freePort();
+  const store = mkdtempSync(join(tmpdir(), "acb-bench-nats-"));
+  const child: ChildProcess = spawn(
+    bin,
+    ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store],
+    {
+      stdio: "ignore",
+    },
+  );
+  const stop = () => {
+    child.kill("SIGKILL");
+    rmSync(store, { recursive: true, force: true });
+  };
+  process.once("exit", stop);
+  for (let i = 0; i < 100; i++) {
+    if (await listening(port)) {
+      log(`NATS: started ${bin} on 127.0.0.1:${port}`);
+      return { url: `127.0.0.1:${port}`, stop };
+    }
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  stop();
+  return { unavailable: `${bin} did not start listening on 127.0.0.1:${port}` };
+}
+
+async function natsLatency(servers: string, seconds: number, rate: number) {
   const conns: NatsConnection[] = [];
   const samples: number[] = [];
   const warmupUntil = now() + 2000;
   let received = 0;
   for (let i = 0; i < 50; i++) {
-    const nc = await connect({ servers: "127.0.0.1:4222" });
+    const nc = await connect({ servers });
     nc.subscribe(`bench.lat.${i}`, {
       callback: (_err, msg) => {
         received++;
@@ -236,8 +312,8 @@ async function natsLatency(seconds: number, rate: number) {
   return { ...percentiles(samples), received };
 }
 
-async function jetStreamThroughput(seconds: number) {
-  const nc = await connect({ servers: "127.0.0.1:4222" });
+async function jetStreamThroughput(servers: string, seconds: number) {
+  const nc = await connect({ servers });
   const jsm = await nc.jetstreamManager();
   const name = `ACBBENCH${process.pid}`;
   await jsm.streams.add({
@@ -300,11 +376,36 @@ export default async function main(args: string[]): Promise<void> {
   await hub.stop();
   await store.dispose();
 
-  log("NATS core pub→sub latency, same offered rate");
+  // Connected agents (the load benchmark's agents scenario): probe latency to random agents, each
+  // with heartbeats and an open Receive, and the hub's memory per agent. --no-agents skips it.
+  const agents: Record<string, number> = {};
+  if (backend === "memory" && nodes === 1 && !args.includes("--no-agents")) {
+    for (const n of quick ? [1_000] : [1_000, 5_000]) {
+      log(`connected agents: ${n}`);
+      const r = await agentsScenario(n, quick ? 8 : 20);
+      agents[`agents_${n}_p99_ms`] = r[`agents_${n}_probe_p99_ms`] ?? Number.NaN;
+      agents[`agents_${n}_p50_ms`] = r[`agents_${n}_probe_p50_ms`] ?? Number.NaN;
+      agents.hub_rss_per_agent_kb = r[`agents_${n}_rss_per_agent_kb`] ?? Number.NaN;
+    }
+  }
+
   const none = { p50: Number.NaN, p99: Number.NaN, p999: Number.NaN };
-  const nats = onlyAcb ? none : await natsLatency(latencySeconds, rate);
-  log("JetStream publish-with-ack throughput (memory storage, 256 in flight)");
-  const js = onlyAcb ? { rate: Number.NaN } : await jetStreamThroughput(throughputSeconds);
+  let nats = none;
+  let js = { rate: Number.NaN };
+  let natsUnavailable: string | undefined;
+  if (!onlyAcb) {
+    const server = await natsServer();
+    if ("unavailable" in server) {
+      natsUnavailable = server.unavailable;
+      log(`NATS unavailable: ${natsUnavailable}; the NATS figures are left empty`);
+    } else {
+      log("NATS core pub→sub latency, same offered rate");
+      nats = await natsLatency(server.url, latencySeconds, rate);
+      log("JetStream publish-with-ack throughput (memory storage, 256 in flight)");
+      js = await jetStreamThroughput(server.url, throughputSeconds);
+      server.stop();
+    }
+  }
 
   const where = nodes > 1 ? `${nodes} hub processes` : "hub in its own process";
   printTable(`ACB (${backend} backend, ${where})`, [
@@ -319,10 +420,11 @@ export default async function main(args: string[]): Promise<void> {
     ["delivered msg/s (batched sends)", Math.round(tp.rate)],
     ["  hub CPU (cores) while at it", tp.hubCores],
     ["  clients CPU (cores) while at it", tp.clientCores],
-    ["  hub CPU ms per message", tp.hubCpuMsPerMessage],
+    ["  hub CPU µs per delivered message", tp.hubCpuMsPerMessage * 1000],
     ["  SQL transactions per message", tp.sqlTxPerMessage],
+    ...Object.entries(agents).map(([k, v]): [string, number] => [k.replaceAll("_", " "), v]),
   ]);
-  printTable("NATS (reference)", [
+  printTable(natsUnavailable ? `NATS (unavailable: ${natsUnavailable})` : "NATS (reference)", [
     ["core pub→sub p50 ms", nats.p50],
     ["core pub→sub p99 ms", nats.p99],
     ["core pub→sub p99.9 ms", nats.p999],
@@ -348,11 +450,15 @@ export default async function main(args: string[]): Promise<void> {
         latency_hub_cpu_ms_per_message: acb.hubCpuMsPerMessage,
         latency_sql_transactions_per_message: acb.sqlTxPerMessage,
         throughput_hub_cpu_ms_per_message: tp.hubCpuMsPerMessage,
+        // Hub CPU time per delivered message in the throughput phase (batched sends), in µs.
+        hub_us_per_msg: tp.hubCpuMsPerMessage * 1000,
+        ...agents,
         throughput_sql_transactions_per_message: tp.sqlTxPerMessage,
         nats_p50_ms: nats.p50,
         nats_p99_ms: nats.p99,
         nats_p999_ms: nats.p999,
         jetstream_throughput_msgs_per_s: Math.round(js.rate),
+        ...(natsUnavailable !== undefined && { nats_unavailable: natsUnavailable }),
         backend,
         rate,
         nodes,

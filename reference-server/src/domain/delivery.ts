@@ -5,6 +5,7 @@ import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type { ClaimedDelivery, SettleOutcome } from "../storage/types.js";
 import { inboxChannel, receiverChannel } from "./channels.js";
+import { DeliveryTurns } from "./delivery-turns.js";
 import type { Registry } from "./registry.js";
 
 /** A live Receive stream of one agent on this node. */
@@ -25,6 +26,13 @@ export type ReceiveItem =
 const KEEPALIVE_MS = 15_000;
 
 /**
+ * Streams that may read their queues and write their deliveries in one event-loop turn: enough to
+ * keep the throughput of a few busy streams, few enough that 1,000 streams woken by one topic
+ * message leave the loop every ~32 streams (a few milliseconds) for I/O and timers.
+ */
+const STREAM_TURNS_PER_TICK = 32;
+
+/**
  * The delivery engine: one live stream per agent, fed from the agent's queue in the message store.
  * A stream claims at most max_in_flight deliveries at a time; acks and nacks free slots; a timer
  * at the queue's next deadline returns unacknowledged deliveries for redelivery (or the
@@ -42,6 +50,8 @@ const KEEPALIVE_MS = 15_000;
  */
 export class DeliveryEngine {
   private readonly receivers = new Map<string, Receiver>();
+  /** Turns of the streams on this node: at most this many look at their queues per loop turn. */
+  private readonly turns = new DeliveryTurns(STREAM_TURNS_PER_TICK);
 
   constructor(
     private readonly hub: HubContext,
@@ -221,6 +231,9 @@ export class DeliveryEngine {
       let settings = tenant.settings;
       let settingsReadAt = clock.now();
       for (;;) {
+        // Waits while other streams use this event-loop turn (a fan-out woke many at once).
+        const turn = this.turns.take();
+        if (turn) await turn;
         if (ended) throw ended;
         if (signal.aborted) return;
         woken = false;

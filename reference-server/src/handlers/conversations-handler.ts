@@ -9,7 +9,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { Conversations } from "../domain/conversations.js";
 import type { ConversationRecord } from "../storage/types.js";
 import { callerOf, durationMs, ts, tsOpt } from "./convert.js";
-import { messageToProto } from "./messaging-handler.js";
+import { messageToProto } from "./message-proto.js";
 
 function conversationToProto(c: ConversationRecord): Conversation {
   return create(ConversationSchema, {

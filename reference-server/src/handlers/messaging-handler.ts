@@ -2,8 +2,6 @@ import { ErrorInfoSchema, RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import {
   type DeadLetter,
   DeadLetterSchema,
-  type Message,
-  MessageSchema,
   type MessagingService,
   ReceiveResponse_Kind,
   ReceiveResponseSchema,
@@ -26,33 +24,8 @@ import type {
   SettleOutcome,
 } from "../storage/types.js";
 import { callerOf, durationMs, ts } from "./convert.js";
-
-export function messageToProto(m: MessageRecord, omitPayload = false): Message {
-  const target =
-    m.target.kind === "agent"
-      ? { case: "recipientId" as const, value: m.target.recipientId }
-      : m.target.kind === "topic"
-        ? { case: "topic" as const, value: m.target.topic }
-        : { case: "broadcast" as const, value: true };
-  return create(MessageSchema, {
-    id: m.id,
-    tenantId: m.tenantId,
-    senderId: m.senderId,
-    target,
-    type: m.type,
-    kind: m.kind,
-    payload: { contentType: m.contentType, data: omitPayload ? new Uint8Array() : m.data },
-    contextId: m.contextId,
-    correlationId: m.correlationId,
-    replyTo: m.replyTo,
-    conversationId: m.conversationId,
-    idempotencyKey: m.idempotencyKey,
-    metadata: m.metadata,
-    headers: m.headers,
-    createdAt: ts(m.createdAt),
-    expiresAt: ts(m.expiresAt),
-  });
-}
+import { deliveryResponse } from "./delivery-encoding.js";
+import { messageToProto } from "./message-proto.js";
 
 function sendInput(req: SendRequest): SendInput {
   const t = req.target;
@@ -235,6 +208,9 @@ export function createMessagingHandler(
       };
     },
     async *receive(req, ctx) {
+      // Binary streams get each message's bytes encoded once (delivery-encoding.ts); JSON
+      // streams (application/connect+json, application/grpc+json, …) the generated messages.
+      const binary = !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
       for await (const item of delivery.receive(callerOf(ctx), req.maxInFlight, ctx.signal)) {
         if (item.kind === "ready") {
           yield create(ReceiveResponseSchema, {
@@ -246,16 +222,20 @@ export function createMessagingHandler(
         } else if (item.kind === "keepalive") {
           yield create(ReceiveResponseSchema, { kind: ReceiveResponse_Kind.KEEPALIVE });
         } else if (req.batchDeliveries) {
-          yield create(ReceiveResponseSchema, {
-            kind: ReceiveResponse_Kind.DELIVERY,
-            deliveries: item.deliveries.map(deliveryToProto),
-          });
+          yield binary
+            ? deliveryResponse(item.deliveries, true)
+            : create(ReceiveResponseSchema, {
+                kind: ReceiveResponse_Kind.DELIVERY,
+                deliveries: item.deliveries.map(deliveryToProto),
+              });
         } else {
           for (const d of item.deliveries) {
-            yield create(ReceiveResponseSchema, {
-              kind: ReceiveResponse_Kind.DELIVERY,
-              delivery: deliveryToProto(d),
-            });
+            yield binary
+              ? deliveryResponse([d], false)
+              : create(ReceiveResponseSchema, {
+                  kind: ReceiveResponse_Kind.DELIVERY,
+                  delivery: deliveryToProto(d),
+                });
           }
         }
       }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createFsBlobStore, type FsBlobStoreOptions } from "../fs/fs-blob-store.js";
-import { enqueueEach, type MessageStore, pollByParts } from "../messaging-types.js";
+import { enqueueEach, type MessageStore } from "../messaging-types.js";
 import type {
   AuthStore,
   Backend,
@@ -159,7 +159,6 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
       return { ok: true };
     },
     enqueueMany: (items) => enqueueEach(messages, items),
-    poll: (tenantId, agentId, options) => pollByParts(queues, tenantId, agentId, options),
   };
   const contexts = createMemoryContextStore(events);
   const auth = createMemoryAuthStore();

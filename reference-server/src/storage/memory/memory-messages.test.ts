@@ -86,3 +86,45 @@ describe("memory message store: acked payloads", () => {
     expect(payloads.filter((p) => p.deref() !== undefined)).toHaveLength(0);
   });
 });
+
+describe("memory message store: the next wake after settlements in any order", () => {
+  it("is the deadline of the earliest claim still in flight", async () => {
+    const store = createMemoryMessageStore();
+    for (let i = 0; i < 3; i++) await store.enqueue(message(`m${i}`), ["bob"]);
+    // Three claims with increasing deadlines.
+    const [a] = await store.claim("t", "bob", 1, 0, 10_000);
+    const [b] = await store.claim("t", "bob", 1, 1, 20_000);
+    const [c] = await store.claim("t", "bob", 1, 2, 30_000);
+    const id = (d: typeof a) => d?.deliveryId ?? "";
+    expect(await store.nextWake("t", "bob")).toBe(10_000);
+    await store.ack("t", "bob", [id(c)], 3);
+    expect(await store.nextWake("t", "bob")).toBe(10_000);
+    await store.ack("t", "bob", [id(a)], 3);
+    expect(await store.nextWake("t", "bob")).toBe(20_000);
+    await store.ack("t", "bob", [id(b)], 3);
+    expect(await store.nextWake("t", "bob")).toBeUndefined();
+  });
+
+  it("stays right through many claims and acks (the claim order is compacted)", async () => {
+    const store = createMemoryMessageStore();
+    let inFlight: string[] = [];
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 100; i++) await store.enqueue(message(`m${round}-${i}`), ["bob"]);
+      const claimed = await store.claim("t", "bob", 100, round, 1_000 + round);
+      inFlight.push(...claimed.map((d) => d.deliveryId));
+      // Ack all but the last 50 claimed, newest first.
+      const done = inFlight.slice(0, -50).reverse();
+      expect((await store.ack("t", "bob", done, round)).every((o) => o === "ok")).toBe(true);
+      inFlight = inFlight.slice(-50);
+      // The 50 left were all claimed in this round: their deadline is the next wake.
+      expect(await store.nextWake("t", "bob")).toBe(1_000 + round);
+      const polled = await store.poll("t", "bob", {
+        limit: 200,
+        now: round,
+        deadline: 0,
+        maxAttempts: 5,
+      });
+      expect(polled.inFlight).toBe(50);
+    }
+  });
+});

@@ -40,22 +40,32 @@ class Inbox {
   /** Redeliveries waiting for their availableAt; served before new messages. */
   retries: Entry[] = [];
   inFlight = new Map<string, Entry>();
+  /**
+   * Delivery ids in the order they were claimed (a FIFO read from `claimedHead`); ids no longer
+   * in flight are skipped and dropped from the front. The earliest claim still in flight is read
+   * from here, not from `inFlight`'s insertion order (see `settled` on why).
+   */
+  private claimed: string[] = [];
+  private claimedHead = 0;
   dead = new Map<string, DeadLetterRecord>();
   /**
-   * Delivery ids that left the in-flight set, in the order they left, so a repeated Ack or Nack
-   * gets the same answer: how each was settled and until when it is remembered. Bounded by
-   * SETTLED_RETENTION_MS and SETTLED_RETENTION_COUNT; the oldest are forgotten first.
+   * Delivery ids that left the in-flight set, so a repeated Ack or Nack gets the same answer: how
+   * each was settled and until when it is remembered. Bounded by SETTLED_RETENTION_MS and
+   * SETTLED_RETENTION_COUNT; the oldest are forgotten first. `settledOrder` holds them in the order
+   * they left (a FIFO read from `settledHead`): forgetting pops its front. (Using the Map's own
+   * insertion order for that is quadratic in V8: a deleted entry stays a hole at the front of
+   * the table until it is rebuilt, and each read of the oldest key walks every hole.)
    */
-  settled = new Map<string, { how: Settlement; until: number }>();
+  settled = new Map<string, SettledRecord>();
+  private settledOrder: SettledRecord[] = [];
+  private settledHead = 0;
 
   /** Remembers how a delivery left the in-flight set. */
   settle(deliveryId: string, how: Settlement, now: number): void {
+    const record = { id: deliveryId, how, until: now + SETTLED_RETENTION_MS };
+    this.settled.set(deliveryId, record);
+    this.settledOrder.push(record);
     this.forget(now);
-    this.settled.set(deliveryId, { how, until: now + SETTLED_RETENTION_MS });
-    if (this.settled.size > SETTLED_RETENTION_COUNT) {
-      const oldest = this.settled.keys().next().value;
-      if (oldest !== undefined) this.settled.delete(oldest);
-    }
   }
 
   /** How the delivery was settled, if it still is remembered. */
@@ -64,12 +74,47 @@ class Inbox {
     return s && s.until > now ? s.how : undefined;
   }
 
-  /** Drops remembered settlements whose window has passed (they are kept in settlement order). */
+  /** Drops remembered settlements past their window, and the oldest beyond the count bound. */
   private forget(now: number): void {
-    for (const [id, s] of this.settled) {
-      if (s.until > now) return;
-      this.settled.delete(id);
+    const order = this.settledOrder;
+    while (this.settledHead < order.length) {
+      const oldest = order[this.settledHead] as SettledRecord;
+      if (oldest.until > now && this.settled.size <= SETTLED_RETENTION_COUNT) break;
+      this.settledHead++;
+      // The id may have been settled again since (a later record replaced this one).
+      if (this.settled.get(oldest.id) === oldest) this.settled.delete(oldest.id);
     }
+    // Compact once the consumed prefix dominates, keeping this amortised O(1).
+    if (this.settledHead > 1024 && this.settledHead * 2 > order.length) {
+      this.settledOrder = order.slice(this.settledHead);
+      this.settledHead = 0;
+    }
+  }
+
+  /** Puts a claimed entry in flight under its (new) delivery id. */
+  claim(e: Entry): void {
+    this.inFlight.set(e.deliveryId, e);
+    this.claimed.push(e.deliveryId);
+  }
+
+  /** The in-flight entry claimed first (with the earliest deadline, see nextWake). */
+  oldestInFlight(): Entry | undefined {
+    const ids = this.claimed;
+    while (this.claimedHead < ids.length) {
+      const e = this.inFlight.get(ids[this.claimedHead] as string);
+      if (e) {
+        if (this.claimedHead > 1024 && this.claimedHead * 2 > ids.length) {
+          this.claimed = ids.slice(this.claimedHead);
+          this.claimedHead = 0;
+        }
+        return e;
+      }
+      this.claimedHead++;
+    }
+    // Everything claimed has been settled: start the FIFO again.
+    this.claimed = [];
+    this.claimedHead = 0;
+    return undefined;
   }
 
   push(e: Entry): void {
@@ -106,6 +151,12 @@ class Inbox {
 /** How a delivery left the in-flight set: acked, nacked, or reaped after its ack deadline. */
 type Settlement = "ack" | "nack" | "expired";
 
+interface SettledRecord {
+  id: string;
+  how: Settlement;
+  until: number;
+}
+
 /**
  * The answer to a second Ack or Nack of a delivery that already left the in-flight set: OK when
  * settled the same way, STALE otherwise (settled the other way, or its deadline had passed).
@@ -135,8 +186,7 @@ const key = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`
  * The queues alone: the memory backend wraps enqueue with idempotency keys and conversations
  * (memory-backend.ts). Every method body runs without awaiting, so a call is one step.
  */
-export interface MemoryMessageQueues
-  extends Omit<MessageStore, "enqueue" | "enqueueMany" | "poll"> {
+export interface MemoryMessageQueues extends Omit<MessageStore, "enqueue" | "enqueueMany"> {
   /**
    * Whether a message for `recipients` fits the tenant's backlog limits, and what must be
    * dead-lettered to make room (see planBacklog); changes nothing.
@@ -223,6 +273,72 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
     return best;
   };
 
+  const claimFrom = (inbox: Inbox, max: number, now: number, deadline: number) => {
+    const out: ClaimedDelivery[] = [];
+    const take = (e: Entry) => {
+      if (e.message.expiresAt <= now) {
+        held(inbox.tenantId, -1); // expired: discarded, never delivered
+        return;
+      }
+      e.attempts += 1;
+      e.deliveryId = `d${(++deliverySeq).toString(36)}`;
+      e.deadline = deadline;
+      inbox.claim(e);
+      out.push({ deliveryId: e.deliveryId, attempt: e.attempts, deadline, message: e.message });
+    };
+    if (inbox.retries.length > 0) {
+      inbox.retries.sort((a, b) => a.availableAt - b.availableAt);
+      while (
+        out.length < max &&
+        inbox.retries.length > 0 &&
+        (inbox.retries[0]?.availableAt ?? Infinity) <= now
+      ) {
+        const e = inbox.retries.shift();
+        if (e) take(e);
+      }
+    }
+    while (out.length < max) {
+      const e = inbox.shift();
+      if (!e) break;
+      take(e);
+    }
+    return out;
+  };
+  const reapInbox = (inbox: Inbox, agentId: string, now: number, maxAttempts: number) => {
+    let redelivered = 0;
+    let deadLettered = 0;
+    for (const [id, e] of inbox.inFlight) {
+      if (e.deadline > now) continue;
+      inbox.inFlight.delete(id);
+      inbox.settle(id, "expired", now);
+      if (e.message.expiresAt <= now) {
+        held(inbox.tenantId, -1);
+        continue;
+      }
+      e.lastError = e.lastError || "ack deadline passed";
+      if (e.attempts >= maxAttempts) {
+        held(inbox.tenantId, -1);
+        toDead(inbox, agentId, e, DeadLetterReason.MAX_DELIVERY_ATTEMPTS, now);
+        deadLettered++;
+      } else {
+        e.availableAt = now;
+        inbox.retries.push(e);
+        redelivered++;
+      }
+    }
+    return { redelivered, deadLettered };
+  };
+  const nextWakeOf = (inbox: Inbox): number | undefined => {
+    // Every claim's deadline is "now + the tenant's ack deadline", so the in-flight entry claimed
+    // first holds the earliest deadline: reading it keeps this O(1) on the delivery hot path.
+    // (Should a tenant shorten its ack deadline, entries claimed after the change wait for the
+    // later deadlines of entries claimed before it.)
+    let next: number | undefined = inbox.oldestInFlight()?.deadline;
+    for (const e of inbox.retries)
+      if (next === undefined || e.availableAt < next) next = e.availableAt;
+    return next;
+  };
+
   return {
     planBacklog(tenantId, recipients, limits) {
       const t = tenants.get(tenantId);
@@ -282,36 +398,7 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
     },
     async claim(tenantId, agentId, max, now, deadline) {
       const inbox = inboxes.get(key(tenantId, agentId));
-      if (!inbox) return [];
-      const out: ClaimedDelivery[] = [];
-      const take = (e: Entry) => {
-        if (e.message.expiresAt <= now) {
-          held(tenantId, -1); // expired: discarded, never delivered
-          return;
-        }
-        e.attempts += 1;
-        e.deliveryId = `d${(++deliverySeq).toString(36)}`;
-        e.deadline = deadline;
-        inbox.inFlight.set(e.deliveryId, e);
-        out.push({ deliveryId: e.deliveryId, attempt: e.attempts, deadline, message: e.message });
-      };
-      if (inbox.retries.length > 0) {
-        inbox.retries.sort((a, b) => a.availableAt - b.availableAt);
-        while (
-          out.length < max &&
-          inbox.retries.length > 0 &&
-          (inbox.retries[0]?.availableAt ?? Infinity) <= now
-        ) {
-          const e = inbox.retries.shift();
-          if (e) take(e);
-        }
-      }
-      while (out.length < max) {
-        const e = inbox.shift();
-        if (!e) break;
-        take(e);
-      }
-      return out;
+      return inbox ? claimFrom(inbox, max, now, deadline) : [];
     },
     async ack(tenantId, agentId, deliveryIds, now) {
       const inbox = inboxes.get(key(tenantId, agentId));
@@ -347,41 +434,24 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
     },
     async reap(tenantId, agentId, now, maxAttempts) {
       const inbox = inboxes.get(key(tenantId, agentId));
-      let redelivered = 0;
-      let deadLettered = 0;
-      if (!inbox) return { redelivered, deadLettered };
-      for (const [id, e] of inbox.inFlight) {
-        if (e.deadline > now) continue;
-        inbox.inFlight.delete(id);
-        inbox.settle(id, "expired", now);
-        if (e.message.expiresAt <= now) {
-          held(tenantId, -1);
-          continue;
-        }
-        e.lastError = e.lastError || "ack deadline passed";
-        if (e.attempts >= maxAttempts) {
-          held(tenantId, -1);
-          toDead(inbox, agentId, e, DeadLetterReason.MAX_DELIVERY_ATTEMPTS, now);
-          deadLettered++;
-        } else {
-          e.availableAt = now;
-          inbox.retries.push(e);
-          redelivered++;
-        }
-      }
-      return { redelivered, deadLettered };
+      return inbox
+        ? reapInbox(inbox, agentId, now, maxAttempts)
+        : { redelivered: 0, deadLettered: 0 };
     },
     async nextWake(tenantId, agentId) {
       const inbox = inboxes.get(key(tenantId, agentId));
-      if (!inbox) return undefined;
-      // In-flight entries are kept in claim order and every claim's deadline is "now + the
-      // tenant's ack deadline", so the oldest entry holds the earliest deadline: reading it keeps
-      // this O(1) on the delivery hot path. (Should a tenant shorten its ack deadline, entries
-      // claimed after the change wait for the later deadlines of entries claimed before it.)
-      let next: number | undefined = inbox.inFlight.values().next().value?.deadline;
-      for (const e of inbox.retries)
-        if (next === undefined || e.availableAt < next) next = e.availableAt;
-      return next;
+      return inbox ? nextWakeOf(inbox) : undefined;
+    },
+    // The steps of pollByParts in one synchronous call: one promise per look at a queue.
+    async poll(tenantId, agentId, o) {
+      const inbox = inboxes.get(key(tenantId, agentId));
+      if (!inbox) return { deliveries: [], inFlight: 0, nextWake: undefined };
+      const due = nextWakeOf(inbox);
+      if (due !== undefined && due <= o.now) reapInbox(inbox, agentId, o.now, o.maxAttempts);
+      const before = inbox.inFlight.size;
+      const deliveries =
+        before < o.limit ? claimFrom(inbox, o.limit - before, o.now, o.deadline) : [];
+      return { deliveries, inFlight: inbox.inFlight.size, nextWake: nextWakeOf(inbox) };
     },
     async backlog(tenantId, agentId) {
       return inboxes.get(key(tenantId, agentId))?.waiting ?? 0;
