@@ -55,139 +55,17 @@ export function sharedLimits(
 }
 
 /**
- * The checking store's CTEs over the recipients' copies `r(a)` (one row per copy): `ah` (each
- * recipient, the copies it gets `k` and the entries it holds `held`), `th` (the entries the tenant
- * holds) and `fits` (`ok`: storing the copies keeps every recipient within `agentParam` and the
- * tenant within `tenantParam` entries; 0 is no limit, and its count is not made). Entries are
- * rows of acb_deliveries, waiting or in flight.
+ * The condition, as SQL over the recipients' copies `r(a)` (one row per copy), that storing them
+ * keeps every recipient within `$agent` and the tenant within `$tenant` entries (0: no limit).
+ * Entries are rows of acb_deliveries, waiting or in flight.
  */
-export function fitsCtes(agentParam: string, tenantParam: string): string {
-  return `w AS (SELECT a, count(*) AS k FROM r GROUP BY a),
-    ah AS (SELECT w.a, w.k, CASE WHEN ${agentParam}::bigint = 0 THEN 0 ELSE (
-      SELECT count(*) FROM acb_deliveries d WHERE d.tenant_id = $1 AND d.agent_id = w.a) END AS held
-      FROM w),
-    th AS (SELECT CASE WHEN ${tenantParam}::bigint = 0 THEN 0 ELSE (
-      SELECT count(*) FROM acb_deliveries WHERE tenant_id = $1) END AS held),
-    fits AS (SELECT (${tenantParam}::bigint = 0
-        OR (SELECT held FROM th) + (SELECT count(*) FROM r) <= ${tenantParam}::bigint)
-      AND (${agentParam}::bigint = 0 OR NOT EXISTS (
-        SELECT 1 FROM ah WHERE ah.held + ah.k > ${agentParam}::bigint)) AS ok)`;
-}
-
-/** The row the checking store answers: `ok`, and the counts it made (before its insert). */
-export const FITS_RESULT = `SELECT ok, (SELECT held FROM th) AS tenant_held,
-  (SELECT coalesce(json_agg(json_build_array(a, held)), '[]'::json) FROM ah) AS agents_held
-  FROM fits`;
-
-/** What a node last counted of one backlog: entries held, when, and its own sends since. */
-interface Seen {
-  held: number;
-  at: number;
-}
-
-/**
- * The backlogs this node counted lately. Counting what a recipient and its tenant hold costs a
- * scan of their entries, on every send: instead, a send is stored without counting when the last
- * count (at most `maxAgeMs` old) plus what this node stored since plus the send stays within
- * `margin` of each limit. Near a limit, or with no recent count, the send counts (and refreshes
- * what is known). Other nodes' sends since the count are not known here: a backlog can pass its
- * limit only if the other nodes store more than (1 - margin) of it within `maxAgeMs`.
- */
-export class BacklogHeadroom {
-  private readonly tenants = new Map<string, Seen>();
-  private readonly agents = new Map<string, Seen>();
-
-  constructor(
-    private readonly maxAgeMs = 1_000,
-    private readonly margin = 0.9,
-  ) {}
-
-  /** Whether storing these copies surely keeps every recipient and the tenant within `limits`. */
-  clear(
-    tenantId: string,
-    items: readonly { recipients: readonly string[] }[],
-    limits: { agent: number; tenant: number },
-  ): boolean {
-    const now = performance.now();
-    const fresh = (seen: Seen | undefined, adding: number, limit: number) =>
-      seen !== undefined &&
-      now - seen.at <= this.maxAgeMs &&
-      seen.held + adding <= limit * this.margin;
-    const copies = copiesOf(items);
-    if (limits.tenant > 0) {
-      let total = 0;
-      for (const k of copies.values()) total += k;
-      if (!fresh(this.tenants.get(tenantId), total, limits.tenant)) return false;
-    }
-    if (limits.agent > 0) {
-      for (const [a, k] of copies) {
-        if (!fresh(this.agents.get(agentKey(tenantId, a)), k, limits.agent)) return false;
-      }
-    }
-    return true;
-  }
-
-  /** Counts copies this node stored without counting the backlogs. */
-  added(tenantId: string, items: readonly { recipients: readonly string[] }[]): void {
-    for (const [a, k] of copiesOf(items)) {
-      const seen = this.agents.get(agentKey(tenantId, a));
-      if (seen) seen.held += k;
-      const t = this.tenants.get(tenantId);
-      if (t) t.held += k;
-    }
-  }
-
-  /**
-   * Records the counts a checking store answered (entries held before it), plus what it stored
-   * when everything fitted.
-   */
-  counted(
-    tenantId: string,
-    items: readonly { recipients: readonly string[] }[],
-    row: { ok?: unknown; tenant_held?: unknown; agents_held?: unknown } | undefined,
-    limits: { agent: number; tenant: number },
-  ): void {
-    if (!row) return;
-    if (this.agents.size > 100_000 || this.tenants.size > 10_000) {
-      this.agents.clear();
-      this.tenants.clear();
-    }
-    const at = performance.now();
-    const stored = row.ok === true;
-    const copies = copiesOf(items);
-    if (limits.tenant > 0) {
-      let total = 0;
-      for (const k of copies.values()) total += k;
-      this.tenants.set(tenantId, { held: num(row.tenant_held) + (stored ? total : 0), at });
-    }
-    if (limits.agent > 0) {
-      const held = (
-        typeof row.agents_held === "string" ? JSON.parse(row.agents_held) : row.agents_held
-      ) as [string, unknown][] | null;
-      for (const [a, h] of held ?? []) {
-        this.agents.set(agentKey(tenantId, a), {
-          held: num(h) + (stored ? (copies.get(a) ?? 0) : 0),
-          at,
-        });
-      }
-    }
-  }
-
-  /** Forgets what was counted of the tenant (its backlogs changed in a way not counted here). */
-  forget(tenantId: string): void {
-    this.tenants.delete(tenantId);
-    for (const k of this.agents.keys())
-      if (k.startsWith(`${tenantId}\u0000`)) this.agents.delete(k);
-  }
-}
-
-const agentKey = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`;
-
-/** Copies per recipient. */
-function copiesOf(items: readonly { recipients: readonly string[] }[]): Map<string, number> {
-  const copies = new Map<string, number>();
-  for (const i of items) for (const a of i.recipients) copies.set(a, (copies.get(a) ?? 0) + 1);
-  return copies;
+export function fitsCondition(agentParam: string, tenantParam: string): string {
+  return `(${tenantParam}::bigint = 0 OR (SELECT count(*) FROM acb_deliveries WHERE tenant_id = $1)
+      + (SELECT count(*) FROM r) <= ${tenantParam}::bigint)
+    AND (${agentParam}::bigint = 0 OR NOT EXISTS (
+      SELECT 1 FROM (SELECT a, count(*) AS k FROM r GROUP BY a) w
+      WHERE (SELECT count(*) FROM acb_deliveries d WHERE d.tenant_id = $1 AND d.agent_id = w.a)
+        + w.k > ${agentParam}::bigint))`;
 }
 
 /** Drops `rows` (oldest never-delivered entries) to the dead letters; expired ones are discarded. */

@@ -13,15 +13,7 @@ import type {
 } from "../messaging-types.js";
 import { SETTLED_RETENTION_MS } from "../messaging-types.js";
 import { decodeDoc, encodeDoc, num } from "./doc-codec.js";
-import {
-  admit,
-  BacklogHeadroom,
-  type DiscardFn,
-  FITS_RESULT,
-  fitsCtes,
-  type LeaseRow,
-  sharedLimits,
-} from "./pg-backlog.js";
+import { admit, type DiscardFn, fitsCondition, type LeaseRow, sharedLimits } from "./pg-backlog.js";
 import type { SqlDatabase } from "./sql-database.js";
 import type { SqlClient } from "./sql-driver.js";
 
@@ -162,7 +154,7 @@ function storeStatement(
     return [
       `WITH r AS (
          SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS x(a, m, e, n)),
-       ${fitsCtes("$7", "$8")},
+       fits AS (SELECT ${fitsCondition("$7", "$8")} AS ok),
        m AS (
          INSERT INTO acb_messages (tenant_id, id, doc)
          SELECT $1, m.id, m.doc::jsonb FROM unnest($2::text[], $3::text[]) AS m(id, doc)
@@ -171,7 +163,7 @@ function storeStatement(
        d AS (
          INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
          SELECT $1, r.a, r.m, r.e FROM r WHERE (SELECT ok FROM fits) ORDER BY r.n)
-       ${FITS_RESULT}`,
+       SELECT ok FROM fits`,
       [...params, limits.agent, limits.tenant],
     ];
   }
@@ -304,14 +296,6 @@ function stats(rows: readonly Record<string, unknown>[]): {
 }
 
 export function createPgMessageStore(db: SqlDatabase): MessageStore {
-  // Sends far below their backlog limits are stored without counting the backlogs.
-  const headroom = new BacklogHeadroom();
-  /** The limits a store must check (undefined: none, or surely within them). */
-  const toCheck = (
-    tenantId: string,
-    items: readonly { recipients: readonly string[] }[],
-    limits: { agent: number; tenant: number } | undefined,
-  ) => (limits && !headroom.clear(tenantId, items, limits) ? limits : undefined);
   const deadLetter = async (
     c: SqlClient,
     tenantId: string,
@@ -388,17 +372,9 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       return items.map(() => undefined);
     }
     if (limits !== "mixed" && !checked && stored.length > 0) {
-      const check = toCheck(tenantId, stored, limits);
-      const r = await c.query<{ ok: boolean }>(...storeStatement(tenantId, stored, check));
-      if (!check) {
-        headroom.added(tenantId, stored);
-        return items.map(() => undefined);
-      }
-      headroom.counted(tenantId, stored, r.rows[0], check);
+      const r = await c.query<{ ok: boolean }>(...storeStatement(tenantId, stored, limits));
       if (r.rows[0]?.ok) return items.map(() => undefined);
     }
-    // At a limit: what the plan drops and stores changes the counts; the next send counts again.
-    headroom.forget(tenantId);
     return admit(
       c,
       tenantId,
@@ -525,15 +501,9 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       if (!idem && !options.conversation && limits !== "mixed") {
         if (recipients.length === 0) return { ok: true };
         // Nothing else to check: one statement, one round trip (unless a limit is reached).
-        const check = toCheck(tenantId, [item], limits);
-        const [text, params] = storeStatement(tenantId, [item], check);
+        const [text, params] = storeStatement(tenantId, [item], limits);
         const r = await db.one<{ ok: boolean }>(tenantId, text, params, false);
-        if (!check) {
-          if (limits) headroom.added(tenantId, [item]);
-          return { ok: true };
-        }
-        headroom.counted(tenantId, [item], r.rows[0], check);
-        if (r.rows[0]?.ok) return { ok: true };
+        if (!limits || r.rows[0]?.ok) return { ok: true };
         checked = true;
       }
       try {
@@ -595,15 +565,9 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
         // Nothing else to check: one statement, one round trip (unless a limit is reached).
         const stored = items.filter((i) => i.recipients.length > 0);
         if (stored.length === 0) return items.map((): EnqueueResult => ({ ok: true }));
-        const check = toCheck(tenantId, stored, limits);
-        const [text, params] = storeStatement(tenantId, stored, check);
+        const [text, params] = storeStatement(tenantId, stored, limits);
         const r = await db.one<{ ok: boolean }>(tenantId, text, params, false);
-        if (!check) {
-          if (limits) headroom.added(tenantId, stored);
-          return items.map((): EnqueueResult => ({ ok: true }));
-        }
-        headroom.counted(tenantId, stored, r.rows[0], check);
-        if (r.rows[0]?.ok) return items.map((): EnqueueResult => ({ ok: true }));
+        if (!limits || r.rows[0]?.ok) return items.map((): EnqueueResult => ({ ok: true }));
         checked = true;
       }
       return db.tx(tenantId, async (c) => {
