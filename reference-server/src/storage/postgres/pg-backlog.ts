@@ -55,18 +55,82 @@ export function sharedLimits(
 }
 
 /**
- * The condition, as SQL over the recipients' copies `r(a)` (one row per copy), that storing them
- * keeps every recipient within `$agent` and the tenant within `$tenant` entries (0: no limit).
- * Entries are rows of acb_deliveries, waiting or in flight.
+ * SQL over the recipients' copies `r(a)` (one row per copy): `held` counts the rows of
+ * acb_deliveries (waiting or in flight) of the tenant when `${tenantParam}` > 0 and of each
+ * recipient when `${agentParam}` > 0 (a JSON object, agent to count); `fits` says whether storing
+ * the copies keeps every count checked within its limit.
  */
-export function fitsCondition(agentParam: string, tenantParam: string): string {
-  return `(${tenantParam}::bigint = 0 OR (SELECT count(*) FROM acb_deliveries WHERE tenant_id = $1)
-      + (SELECT count(*) FROM r) <= ${tenantParam}::bigint)
-    AND (${agentParam}::bigint = 0 OR NOT EXISTS (
-      SELECT 1 FROM (SELECT a, count(*) AS k FROM r GROUP BY a) w
-      WHERE (SELECT count(*) FROM acb_deliveries d WHERE d.tenant_id = $1 AND d.agent_id = w.a)
-        + w.k > ${agentParam}::bigint))`;
+export function fitsCtes(agentParam: string, tenantParam: string): string {
+  return `held AS (SELECT
+       CASE WHEN ${tenantParam}::bigint > 0 THEN
+         (SELECT count(*) FROM acb_deliveries WHERE tenant_id = $1) END AS tenant,
+       CASE WHEN ${agentParam}::bigint > 0 THEN
+         (SELECT coalesce(json_object_agg(w.a, (SELECT count(*) FROM acb_deliveries d
+            WHERE d.tenant_id = $1 AND d.agent_id = w.a)), '{}'::json)
+          FROM (SELECT DISTINCT a FROM r) w) END AS agents),
+     fits AS (SELECT
+       (${tenantParam}::bigint = 0 OR held.tenant + (SELECT count(*) FROM r) <= ${tenantParam}::bigint)
+       AND (${agentParam}::bigint = 0 OR NOT EXISTS (
+         SELECT 1 FROM (SELECT a, count(*) AS k FROM r GROUP BY a) w
+         WHERE coalesce((held.agents ->> w.a)::bigint, 0) + w.k > ${agentParam}::bigint)) AS ok
+       FROM held)`;
 }
+
+/** What the checking store statement answers (see fitsCtes). */
+export interface FitsRow {
+  ok: boolean;
+  tenant_held: unknown;
+  agents_held: Record<string, unknown> | string | null;
+}
+
+/**
+ * What this node last counted of each tenant's and agent's backlog, so that a send far from its
+ * limits need not count rows (on PostgreSQL a count reads the whole backlog: 3 ms per send at
+ * 10,000 rows, 15 ms and more at 50,000). A count is checked (exact, in the storing statement)
+ * when it is unknown, older than REFRESH_MS of hub time, or could reach 90 % of its limit with
+ * the send; otherwise the last count plus what this node stored since stands for it. Acks are not
+ * seen, so an estimate only errs high, except for what other nodes stored since the last count.
+ */
+export class BacklogEstimates {
+  static readonly REFRESH_MS = 1_000;
+  private readonly known = new Map<string, { n: number; at: number }>();
+
+  /** Whether the count of `key` must be checked before storing `adding` more against `limit`. */
+  mustCheck(key: string, adding: number, limit: number, now: number): boolean {
+    if (limit <= 0) return false;
+    const k = this.known.get(key);
+    if (!k || now - k.at >= BacklogEstimates.REFRESH_MS || now < k.at) return true;
+    return (k.n + adding) * 10 > limit * 9;
+  }
+
+  /** Records a count read at `now` (plus what the same statement stored). */
+  counted(key: string, n: number, now: number): void {
+    if (this.known.size > 100_000) this.prune(now);
+    this.known.set(key, { n, at: now });
+  }
+
+  /** Adds what this node stored without checking. */
+  added(key: string, k: number): void {
+    const e = this.known.get(key);
+    if (e) e.n += k;
+  }
+
+  /** Forgets the tenant's estimates (its counts changed in ways not followed here). */
+  forget(tenantId: string): void {
+    const prefix = `${tenantId}\u0000`;
+    for (const key of this.known.keys()) if (key.startsWith(prefix)) this.known.delete(key);
+  }
+
+  private prune(now: number): void {
+    for (const [key, e] of this.known) {
+      if (now - e.at >= BacklogEstimates.REFRESH_MS) this.known.delete(key);
+    }
+  }
+}
+
+/** The estimate key of a tenant's whole backlog, and of one agent's. */
+export const tenantKey = (tenantId: string) => `${tenantId}\u0000`;
+export const agentKey = (tenantId: string, agentId: string) => `${tenantId}\u0000${agentId}`;
 
 /** Drops `rows` (oldest never-delivered entries) to the dead letters; expired ones are discarded. */
 async function drop(

@@ -13,7 +13,17 @@ import type {
 } from "../messaging-types.js";
 import { SETTLED_RETENTION_MS } from "../messaging-types.js";
 import { decodeDoc, encodeDoc, num } from "./doc-codec.js";
-import { admit, type DiscardFn, fitsCondition, type LeaseRow, sharedLimits } from "./pg-backlog.js";
+import {
+  admit,
+  agentKey,
+  BacklogEstimates,
+  type DiscardFn,
+  type FitsRow,
+  fitsCtes,
+  type LeaseRow,
+  sharedLimits,
+  tenantKey,
+} from "./pg-backlog.js";
 import type { SqlDatabase } from "./sql-database.js";
 import type { SqlClient } from "./sql-driver.js";
 
@@ -125,7 +135,8 @@ async function takeKey(
 /**
  * The statement and parameters that store messages and queue each for its recipients. With
  * `limits`, it stores them only if every recipient and the tenant stay within them
- * (fitsCondition), and answers one row: `ok`, whether it did.
+ * (fitsCtes; a limit of 0 is not checked), and answers one FitsRow: whether it did, with the
+ * counts it checked.
  */
 function storeStatement(
   tenantId: string,
@@ -154,7 +165,7 @@ function storeStatement(
     return [
       `WITH r AS (
          SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS x(a, m, e, n)),
-       fits AS (SELECT ${fitsCondition("$7", "$8")} AS ok),
+       ${fitsCtes("$7", "$8")},
        m AS (
          INSERT INTO acb_messages (tenant_id, id, doc)
          SELECT $1, m.id, m.doc::jsonb FROM unnest($2::text[], $3::text[]) AS m(id, doc)
@@ -163,7 +174,7 @@ function storeStatement(
        d AS (
          INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
          SELECT $1, r.a, r.m, r.e FROM r WHERE (SELECT ok FROM fits) ORDER BY r.n)
-       SELECT ok FROM fits`,
+       SELECT ok, held.tenant AS tenant_held, held.agents AS agents_held FROM fits, held`,
       [...params, limits.agent, limits.tenant],
     ];
   }
@@ -339,6 +350,52 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
     );
   };
 
+  const estimates = new BacklogEstimates();
+
+  /**
+   * Stores `stored` with one statement if they fit `limits`, checking only the counts the
+   * estimates cannot vouch for; answers whether it stored them.
+   */
+  const storeIfFits = async (
+    run: (text: string, params: unknown[]) => Promise<FitsRow | undefined>,
+    tenantId: string,
+    stored: readonly { message: MessageRecord; recipients: readonly string[] }[],
+    limits: { agent: number; tenant: number },
+    now: number,
+  ): Promise<boolean> => {
+    const perAgent = new Map<string, number>();
+    for (const i of stored) {
+      for (const a of i.recipients) perAgent.set(a, (perAgent.get(a) ?? 0) + 1);
+    }
+    let total = 0;
+    for (const k of perAgent.values()) total += k;
+    const checkTenant = estimates.mustCheck(tenantKey(tenantId), total, limits.tenant, now);
+    const checkAgents = [...perAgent].some(([a, k]) =>
+      estimates.mustCheck(agentKey(tenantId, a), k, limits.agent, now),
+    );
+    const row = await run(
+      ...storeStatement(tenantId, stored, {
+        agent: checkAgents ? limits.agent : 0,
+        tenant: checkTenant ? limits.tenant : 0,
+      }),
+    );
+    const ok = row?.ok === true;
+    const adding = ok ? 1 : 0;
+    if (checkTenant && row)
+      estimates.counted(tenantKey(tenantId), num(row.tenant_held) + adding * total, now);
+    else if (ok) estimates.added(tenantKey(tenantId), total);
+    const agents =
+      typeof row?.agents_held === "string"
+        ? (JSON.parse(row.agents_held) as Record<string, unknown>)
+        : row?.agents_held;
+    for (const [a, k] of perAgent) {
+      if (checkAgents && agents)
+        estimates.counted(agentKey(tenantId, a), num(agents[a] ?? 0) + adding * k, now);
+      else if (ok) estimates.added(agentKey(tenantId, a), k);
+    }
+    return ok;
+  };
+
   const discard: DiscardFn = async (c, tenantId, rows) => {
     await c.query("DELETE FROM acb_deliveries WHERE seq = ANY($1::bigint[])", [
       rows.map((row) => row.seq),
@@ -372,9 +429,13 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       return items.map(() => undefined);
     }
     if (limits !== "mixed" && !checked && stored.length > 0) {
-      const r = await c.query<{ ok: boolean }>(...storeStatement(tenantId, stored, limits));
-      if (r.rows[0]?.ok) return items.map(() => undefined);
+      const now = items.find((i) => i.backlog)?.backlog?.now ?? 0;
+      const run = async (text: string, params: unknown[]) =>
+        (await c.query<FitsRow>(text, params)).rows[0];
+      if (await storeIfFits(run, tenantId, stored, limits, now)) return items.map(() => undefined);
     }
+    // Evictions change counts in ways the estimates do not follow: this tenant's are read again.
+    estimates.forget(tenantId);
     return admit(
       c,
       tenantId,
@@ -501,9 +562,15 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       if (!idem && !options.conversation && limits !== "mixed") {
         if (recipients.length === 0) return { ok: true };
         // Nothing else to check: one statement, one round trip (unless a limit is reached).
-        const [text, params] = storeStatement(tenantId, [item], limits);
-        const r = await db.one<{ ok: boolean }>(tenantId, text, params, false);
-        if (!limits || r.rows[0]?.ok) return { ok: true };
+        if (!limits) {
+          await db.one(tenantId, ...storeStatement(tenantId, [item]), false);
+          return { ok: true };
+        }
+        const run = async (text: string, params: unknown[]) =>
+          (await db.one<FitsRow>(tenantId, text, params, false)).rows[0];
+        if (await storeIfFits(run, tenantId, [item], limits, options.backlog?.now ?? 0)) {
+          return { ok: true };
+        }
         checked = true;
       }
       try {
@@ -565,9 +632,15 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
         // Nothing else to check: one statement, one round trip (unless a limit is reached).
         const stored = items.filter((i) => i.recipients.length > 0);
         if (stored.length === 0) return items.map((): EnqueueResult => ({ ok: true }));
-        const [text, params] = storeStatement(tenantId, stored, limits);
-        const r = await db.one<{ ok: boolean }>(tenantId, text, params, false);
-        if (!limits || r.rows[0]?.ok) return items.map((): EnqueueResult => ({ ok: true }));
+        const all = items.map((): EnqueueResult => ({ ok: true }));
+        if (!limits) {
+          await db.one(tenantId, ...storeStatement(tenantId, stored), false);
+          return all;
+        }
+        const run = async (text: string, params: unknown[]) =>
+          (await db.one<FitsRow>(tenantId, text, params, false)).rows[0];
+        const now = items.find((i) => i.backlog)?.backlog?.now ?? 0;
+        if (await storeIfFits(run, tenantId, stored, limits, now)) return all;
         checked = true;
       }
       return db.tx(tenantId, async (c) => {

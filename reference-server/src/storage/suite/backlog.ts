@@ -109,6 +109,34 @@ export function backlogTests(get: () => Backend): void {
       expect(await backend.messages.backlog(t, "c")).toBe(1);
     });
 
+    it("every way a message leaves a queue gives the tenant's room back", async () => {
+      const t = fresh();
+      const limit = refuse(0, 4);
+      const to = (id: string, agent: string, expiresAt = 4_000_000_000_000) =>
+        backend.messages.enqueue(messageRecord(t, id, { expiresAt }), [agent], { backlog: limit });
+      expect(await to("acked", "a")).toEqual(accepted);
+      expect(await to("rejected", "b")).toEqual(accepted);
+      expect(await to("expired", "c", NOW + 10)).toEqual(accepted);
+      expect(await to("overdue", "d")).toEqual(accepted);
+      expect(await to("one-more", "e")).toMatchObject({ ok: false });
+      const claim = async (agent: string) => {
+        const [d] = await backend.messages.claim(t, agent, 1, NOW, NOW + 100);
+        return d?.deliveryId ?? "";
+      };
+      expect(await backend.messages.ack(t, "a", [await claim("a")], NOW)).toEqual(["ok"]);
+      const nack = { availableAt: 0, deadLetter: true, error: "no", maxAttempts: 5 };
+      expect(await backend.messages.nack(t, "b", [await claim("b")], NOW, nack)).toEqual(["ok"]);
+      await claim("d");
+      expect(await backend.messages.reap(t, "d", NOW + 100, 1)).toEqual({
+        redelivered: 0,
+        deadLettered: 1,
+      });
+      // The expired message is discarded when its queue is next read.
+      expect(await backend.messages.claim(t, "c", 1, NOW + 20, NOW + 100)).toEqual([]);
+      for (const id of ["n1", "n2", "n3", "n4"]) expect(await to(id, "e")).toEqual(accepted);
+      expect(await to("n5", "e")).toMatchObject({ ok: false });
+    });
+
     it("enqueueMany answers each item in order: those that fit are stored", async () => {
       const t = fresh();
       const results = await backend.messages.enqueueMany([
