@@ -10,11 +10,13 @@ import type {
   EnqueueOptions,
   EnqueueResult,
   MessageRecord,
+  MessageStore,
+  SendEffects,
   TenantRecord,
   TopicSubscriptionRecord,
 } from "../storage/types.js";
 import { backlogFullError } from "./backlog.js";
-import { conversationChannel, requestChannel } from "./channels.js";
+import { conversationChannel, inboxChannel, requestChannel } from "./channels.js";
 import type { Conversations } from "./conversations.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
 import type { DeliveryEngine } from "./delivery.js";
@@ -136,6 +138,7 @@ export class Messaging {
         identity,
         todo.map((t) => t.input.data.length),
         tenant,
+        { meter: !backend.messages.folds?.meter },
       );
     } catch (err) {
       for (const { i } of todo) out[i] = ConnectError.from(err);
@@ -201,7 +204,12 @@ export class Messaging {
       }
     }
     this.refuseWhileUnavailable();
-    const results = await backend.messages.enqueueMany(items);
+    const folds = backend.messages.folds;
+    const all = new Set(items.flatMap((item) => item.recipients));
+    const results = await backend.messages.enqueueMany(
+      items,
+      this.effects(identity.tenantId, all, folds),
+    );
     const woken = new Set<string>();
     for (const [k, item] of items.entries()) {
       const result = results[k];
@@ -224,7 +232,23 @@ export class Messaging {
         (performance.now() - started) / 1000,
       );
     }
-    await this.delivery.notify(identity.tenantId, woken);
+    if (!folds?.wake) await this.delivery.notify(identity.tenantId, woken);
+  }
+
+  /**
+   * The send effects the message store commits with what it stores (its `folds`): the usage
+   * meter and the recipients' wake-ups. The hub does the others itself.
+   */
+  private effects(
+    tenantId: string,
+    recipients: Iterable<string>,
+    folds: MessageStore["folds"],
+  ): SendEffects {
+    if (!folds) return {};
+    return {
+      ...(folds.meter && { meter: { hourStart: this.hub.quotas.hourStart() } }),
+      ...(folds.wake && { wake: [...recipients].map((a) => inboxChannel(tenantId, a)) }),
+    };
   }
 
   private async sendWithTenant(
@@ -331,19 +355,24 @@ export class Messaging {
     idempotency: EnqueueOptions["idempotency"],
   ): Promise<EnqueueResult> {
     this.refuseWhileUnavailable();
-    await this.hub.quotas.chargeMessages(identity, 1, message.data.length, tenant);
+    // A plain send's usage and wake-ups go in the write that stores it where the store can.
+    const plain = message.conversationId === "";
+    const folds = plain ? this.hub.backend.messages.folds : undefined;
+    await this.hub.quotas.chargeMessages(identity, 1, message.data.length, tenant, {
+      meter: !folds?.meter,
+    });
     const recipients = await this.recipientsOf(identity, message);
     const backlog = backlogLimitsOf(tenant, this.hub.clock.now());
-    const result =
-      message.conversationId === ""
-        ? await this.hub.backend.messages.enqueue(message, recipients, {
-            ...(idempotency && { idempotency }),
-            backlog,
-          })
-        : await this.conversations.send(identity, message, recipients, idempotency, backlog);
+    const result = plain
+      ? await this.hub.backend.messages.enqueue(message, recipients, {
+          ...(idempotency && { idempotency }),
+          backlog,
+          effects: this.effects(identity.tenantId, recipients, folds),
+        })
+      : await this.conversations.send(identity, message, recipients, idempotency, backlog);
     if (!result.ok && "backlogFull" in result)
       throw backlogFullError(identity.tenantId, result.backlogFull);
-    if (result.ok) await this.delivery.notify(identity.tenantId, recipients);
+    if (result.ok && !folds?.wake) await this.delivery.notify(identity.tenantId, recipients);
     return result;
   }
 

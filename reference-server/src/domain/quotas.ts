@@ -52,11 +52,22 @@ export class Quotas {
     count: number,
     bytes: number,
     tenant?: TenantRecord,
+    options: { meter?: boolean } = {},
   ): Promise<void> {
     const t = tenant ?? (await this.tenantOf(identity.tenantId));
     const now = this.clock.now();
     await this.charge(identity, now, this.messageCharges(identity, t, now, count, bytes));
-    await this.meter(identity.tenantId, { messages: count, bytes, storageDelta: 0 });
+    if (options.meter !== false) {
+      await this.meter(identity.tenantId, { messages: count, bytes, storageDelta: 0 });
+    }
+  }
+
+  /**
+   * The start of the current hour's usage bucket: the message store meters a send there itself
+   * when it commits usage with the messages (chargeMessages with `meter: false`).
+   */
+  hourStart(): number {
+    return Math.floor(this.clock.now() / HOUR) * HOUR;
   }
 
   /**
@@ -68,6 +79,7 @@ export class Quotas {
     identity: Identity,
     sizes: readonly number[],
     tenant: TenantRecord,
+    options: { meter?: boolean } = {},
   ): Promise<{ charged: number; refusal?: ConnectError }> {
     const now = this.clock.now();
     let refusal: ConnectError | undefined;
@@ -76,7 +88,9 @@ export class Quotas {
       const bytes = sizes.slice(0, n).reduce((a, b) => a + b, 0);
       const result = await this.consume(this.messageCharges(identity, tenant, now, n, bytes));
       if (result.ok) {
-        await this.meter(identity.tenantId, { messages: n, bytes, storageDelta: 0 });
+        if (options.meter !== false) {
+          await this.meter(identity.tenantId, { messages: n, bytes, storageDelta: 0 });
+        }
         break;
       }
       refusal ??= this.refusal(identity, now, result);

@@ -108,6 +108,23 @@ export interface EnqueueOptions {
    * history.
    */
   conversation?: { next: ConversationRecord; expectedVersion: number };
+  /** What to commit with the message where the store can (see MessageStore.folds). */
+  effects?: SendEffects;
+}
+
+/**
+ * What a send does besides storing its messages, which a store whose {@link MessageStore.folds}
+ * says so commits in the same write as the messages that it stores (and not at all when it
+ * stores none): one round trip to a database instead of three. The hub does the others itself.
+ */
+export interface SendEffects {
+  /**
+   * Meter the usage of what is stored (its messages and payload bytes) in the hour bucket that
+   * starts at hourStart, as UsageStore.add would.
+   */
+  meter?: { hourStart: number };
+  /** Notifier channels to publish on (an empty payload) once the messages are durable. */
+  wake?: readonly string[];
 }
 
 export type EnqueueResult =
@@ -256,7 +273,14 @@ export interface MessageStore {
    * conversation), in item order, each with its own result. A SQL backend commits them in one
    * transaction: a batched send costs one round of writes, not one per message.
    */
-  enqueueMany(items: readonly EnqueueItem[]): Promise<EnqueueResult[]>;
+  enqueueMany(items: readonly EnqueueItem[], effects?: SendEffects): Promise<EnqueueResult[]>;
+  /**
+   * Which {@link SendEffects} this store commits with a send's messages (given to enqueue or
+   * enqueueMany): `meter` as the usage store's add would, `wake` as the backend's Notifier would
+   * publish. Absent: none, the caller does them. When no message of the call is stored, neither
+   * happens.
+   */
+  readonly folds?: { meter: boolean; wake: boolean };
   /**
    * One look at the agent's queue for its live stream, as one step where the backend can: reaps
    * entries past their deadline (as {@link reap}), claims up to `limit` minus the entries in

@@ -33,7 +33,8 @@ export type ProductionBackend = Backend & {
 export async function createProductionBackend(
   options: ProductionBackendOptions,
 ): Promise<ProductionBackend> {
-  const sql = await createPostgresBackend(options.postgres);
+  // Receivers are woken through Redis here: PostgreSQL's NOTIFY would reach nobody.
+  const sql = await createPostgresBackend({ ...options.postgres, wakeWithWrites: false });
   let redis: Awaited<ReturnType<typeof createRedisStores>> | undefined;
   let log: Awaited<ReturnType<typeof createKafkaLog>> | undefined;
   try {

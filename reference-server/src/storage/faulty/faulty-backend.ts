@@ -70,6 +70,8 @@ function faultyMessages(
   };
   // Composed of the wrapped steps, so every fault above applies to a stream's polls too.
   wrapped.enqueueMany = (items) => enqueueEach(wrapped, items);
+  // enqueueEach commits no send effects: the hub does them itself.
+  Object.defineProperty(wrapped, "folds", { value: undefined });
   wrapped.poll = (tenantId, agentId, options) => pollByParts(wrapped, tenantId, agentId, options);
   if (faults.has("never-redeliver")) {
     wrapped.reap = async () => ({ redelivered: 0, deadLettered: 0 });

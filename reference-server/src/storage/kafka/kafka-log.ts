@@ -251,7 +251,7 @@ export function createKafkaLoggedMessageStore(log: KafkaLog, delivery: MessageSt
       });
       return delivery.enqueue(message, recipients, options);
     },
-    async enqueueMany(items) {
+    async enqueueMany(items, effects) {
       // Appended in item order (the log keeps it per sender), then stored together.
       await Promise.all(
         items.map(({ message, recipients }) =>
@@ -263,7 +263,7 @@ export function createKafkaLoggedMessageStore(log: KafkaLog, delivery: MessageSt
           }),
         ),
       );
-      return delivery.enqueueMany(items);
+      return delivery.enqueueMany(items, effects);
     },
   };
 }

@@ -9,6 +9,7 @@ import type {
   EnqueueResult,
   MessageRecord,
   MessageStore,
+  SendEffects,
   SettleOutcome,
 } from "../messaging-types.js";
 import { SETTLED_RETENTION_MS } from "../messaging-types.js";
@@ -24,6 +25,7 @@ import {
   sharedLimits,
   tenantKey,
 } from "./pg-backlog.js";
+import { meterCte } from "./pg-security.js";
 import type { SqlDatabase } from "./sql-database.js";
 import type { SqlClient } from "./sql-driver.js";
 
@@ -132,16 +134,62 @@ async function takeKey(
   return undefined;
 }
 
+/** How the store wakes receivers in the write that stores their messages (see SendEffects). */
+export interface PgWakeOptions {
+  /** The PostgreSQL channel the backend's Notifier listens on. */
+  channel: string;
+  /** The NOTIFY payload that the Notifier hands to the subscribers of a channel (empty payload). */
+  payload(channel: string): string;
+}
+
+/** The effects a store statement commits with its messages (see SendEffects). */
+interface StatementEffects {
+  meter?: { hourStart: number; messages: number; bytes: number };
+  /** NOTIFY payloads on `channel`. */
+  notify?: { channel: string; payloads: string[] };
+}
+
 /**
- * The statement and parameters that store messages and queue each for its recipients. With
- * `limits`, it stores them only if every recipient and the tenant stay within them
- * (fitsCtes; a limit of 0 is not checked), and answers one FitsRow: whether it did, with the
- * counts it checked.
+ * CTEs (each after a comma) that commit `effects` under the SQL condition `when`, their
+ * parameters appended to `params`; and a result column that reads the NOTIFY CTE (a CTE that is
+ * not read does not run).
+ */
+function effectCtes(
+  effects: StatementEffects | undefined,
+  params: unknown[],
+  when: string,
+): { ctes: string; column: string } {
+  let ctes = "";
+  let column = "";
+  const next = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const meter = effects?.meter;
+  if (meter && meter.messages > 0) {
+    ctes += `, ${meterCte("u", next(meter.hourStart), next(meter.messages), next(meter.bytes), when)}`;
+  }
+  if (effects?.notify && effects.notify.payloads.length > 0) {
+    const channel = next(effects.notify.channel);
+    const payloads = next(effects.notify.payloads);
+    ctes += `, wk AS (SELECT pg_notify(${channel}, p) FROM unnest(${payloads}::text[]) AS p
+      WHERE ${when})`;
+    column = ", (SELECT count(*) FROM wk) AS woken";
+  }
+  return { ctes, column };
+}
+
+/**
+ * The statement and parameters that store messages and queue each for its recipients, with
+ * `effects` in the same statement. With `limits`, it stores them (and commits the effects) only if
+ * every recipient and the tenant stay within them (fitsCtes; a limit of 0 is not checked), and
+ * answers one FitsRow: whether it did, with the counts it checked.
  */
 function storeStatement(
   tenantId: string,
   items: readonly { message: MessageRecord; recipients: readonly string[] }[],
   limits?: { agent: number; tenant: number },
+  effects?: StatementEffects,
 ): [string, unknown[]] {
   const agents: string[] = [];
   const ids: string[] = [];
@@ -153,7 +201,7 @@ function storeStatement(
       expiries.push(message.expiresAt);
     }
   }
-  const params = [
+  const params: unknown[] = [
     tenantId,
     items.map((i) => i.message.id),
     items.map((i) => encodeDoc(i.message)),
@@ -162,6 +210,8 @@ function storeStatement(
     expiries,
   ];
   if (limits) {
+    params.push(limits.agent, limits.tenant);
+    const fx = effectCtes(effects, params, "(SELECT ok FROM fits)");
     return [
       `WITH r AS (
          SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS x(a, m, e, n)),
@@ -173,22 +223,37 @@ function storeStatement(
          ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc),
        d AS (
          INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
-         SELECT $1, r.a, r.m, r.e FROM r WHERE (SELECT ok FROM fits) ORDER BY r.n)
-       SELECT ok, held.tenant AS tenant_held, held.agents AS agents_held FROM fits, held`,
-      [...params, limits.agent, limits.tenant],
+         SELECT $1, r.a, r.m, r.e FROM r WHERE (SELECT ok FROM fits) ORDER BY r.n)${fx.ctes}
+       SELECT ok, held.tenant AS tenant_held, held.agents AS agents_held${fx.column}
+       FROM fits, held`,
+      params,
     ];
   }
+  const fx = effectCtes(effects, params, "TRUE");
   // One statement however many messages; a queue's order is its rows' seq, given in item order.
   return [
     `WITH m AS (
        INSERT INTO acb_messages (tenant_id, id, doc)
        SELECT $1, m.id, m.doc::jsonb FROM unnest($2::text[], $3::text[]) AS m(id, doc)
-       ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc)
-     INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
-     SELECT $1, r.a, r.m, r.e FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS r(a, m, e, n)
-     ORDER BY r.n`,
+       ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc),
+     d AS (
+       INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
+       SELECT $1, r.a, r.m, r.e FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS r(a, m, e, n)
+       ORDER BY r.n)${fx.ctes}
+     SELECT TRUE AS ok${fx.column}`,
     params,
   ];
+}
+
+/** A send's effects on their own (its messages stored by other statements of the transaction). */
+function effectsStatement(
+  tenantId: string,
+  effects: StatementEffects,
+): [string, unknown[]] | undefined {
+  const params: unknown[] = [tenantId];
+  const fx = effectCtes(effects, params, "TRUE");
+  if (fx.ctes === "") return undefined;
+  return [`WITH x AS (SELECT 1)${fx.ctes} SELECT TRUE AS ok${fx.column}`, params];
 }
 
 /** Stores messages and queues each for its recipients, inside the transaction of `c`. */
@@ -306,7 +371,46 @@ function stats(rows: readonly Record<string, unknown>[]): {
   };
 }
 
-export function createPgMessageStore(db: SqlDatabase): MessageStore {
+export function createPgMessageStore(
+  db: SqlDatabase,
+  options: { wake?: PgWakeOptions } = {},
+): MessageStore {
+  const { wake } = options;
+  /**
+   * What a statement commits of a send's effects for the messages `accepted` (stored, or taken
+   * with no recipient): their usage, and the NOTIFYs when any of them was queued for someone.
+   */
+  const effectsFor = (
+    effects: SendEffects | undefined,
+    accepted: readonly { message: MessageRecord; recipients: readonly string[] }[],
+  ): StatementEffects | undefined => {
+    if (!effects || accepted.length === 0) return undefined;
+    const out: StatementEffects = {};
+    if (effects.meter) {
+      out.meter = {
+        hourStart: effects.meter.hourStart,
+        messages: accepted.length,
+        bytes: accepted.reduce((n, i) => n + i.message.data.length, 0),
+      };
+    }
+    if (wake && effects.wake && accepted.some((i) => i.recipients.length > 0)) {
+      out.notify = { channel: wake.channel, payloads: effects.wake.map((c) => wake.payload(c)) };
+    }
+    return out;
+  };
+  /** Commits the effects for `accepted` on their own, in one statement (of `c` when given). */
+  const commitEffects = async (
+    c: SqlClient | undefined,
+    tenantId: string,
+    effects: SendEffects | undefined,
+    accepted: readonly { message: MessageRecord; recipients: readonly string[] }[],
+  ) => {
+    const fx = effectsFor(effects, accepted);
+    const statement = fx && effectsStatement(tenantId, fx);
+    if (!statement) return;
+    if (c) await c.query(...statement);
+    else await db.one(tenantId, ...statement, false);
+  };
   const deadLetter = async (
     c: SqlClient,
     tenantId: string,
@@ -362,6 +466,7 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
     stored: readonly { message: MessageRecord; recipients: readonly string[] }[],
     limits: { agent: number; tenant: number },
     now: number,
+    effects?: StatementEffects,
   ): Promise<boolean> => {
     const perAgent = new Map<string, number>();
     for (const i of stored) {
@@ -374,10 +479,15 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       estimates.mustCheck(agentKey(tenantId, a), k, limits.agent, now),
     );
     const row = await run(
-      ...storeStatement(tenantId, stored, {
-        agent: checkAgents ? limits.agent : 0,
-        tenant: checkTenant ? limits.tenant : 0,
-      }),
+      ...storeStatement(
+        tenantId,
+        stored,
+        {
+          agent: checkAgents ? limits.agent : 0,
+          tenant: checkTenant ? limits.tenant : 0,
+        },
+        effects,
+      ),
     );
     const ok = row?.ok === true;
     const adding = ok ? 1 : 0;
@@ -560,15 +670,19 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       const limits = sharedLimits([item]);
       let checked = false;
       if (!idem && !options.conversation && limits !== "mixed") {
-        if (recipients.length === 0) return { ok: true };
+        if (recipients.length === 0) {
+          await commitEffects(undefined, tenantId, options.effects, [item]);
+          return { ok: true };
+        }
         // Nothing else to check: one statement, one round trip (unless a limit is reached).
+        const fx = effectsFor(options.effects, [item]);
         if (!limits) {
-          await db.one(tenantId, ...storeStatement(tenantId, [item]), false);
+          await db.one(tenantId, ...storeStatement(tenantId, [item], undefined, fx), false);
           return { ok: true };
         }
         const run = async (text: string, params: unknown[]) =>
           (await db.one<FitsRow>(tenantId, text, params, false)).rows[0];
-        if (await storeIfFits(run, tenantId, [item], limits, options.backlog?.now ?? 0)) {
+        if (await storeIfFits(run, tenantId, [item], limits, options.backlog?.now ?? 0, fx)) {
           return { ok: true };
         }
         checked = true;
@@ -606,6 +720,7 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
           }
           const [backlogFull] = await storeWithin(c, tenantId, [item], checked);
           if (backlogFull) throw new Refused({ ok: false, backlogFull });
+          await commitEffects(c, tenantId, options.effects, [item]);
           return { ok: true };
         });
       } catch (err) {
@@ -617,7 +732,7 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       db.tx(tenantId, async (c) =>
         claimed(await claimWaiting(c, tenantId, agentId, max, false, now, deadline), deadline),
       ),
-    enqueueMany: async (items) => {
+    enqueueMany: async (items, effects) => {
       const tenantId = items[0]?.message.tenantId;
       if (tenantId === undefined) return [];
       if (items.some((i) => i.message.tenantId !== tenantId)) {
@@ -631,16 +746,20 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
       ) {
         // Nothing else to check: one statement, one round trip (unless a limit is reached).
         const stored = items.filter((i) => i.recipients.length > 0);
-        if (stored.length === 0) return items.map((): EnqueueResult => ({ ok: true }));
         const all = items.map((): EnqueueResult => ({ ok: true }));
+        if (stored.length === 0) {
+          await commitEffects(undefined, tenantId, effects, items);
+          return all;
+        }
+        const fx = effectsFor(effects, items);
         if (!limits) {
-          await db.one(tenantId, ...storeStatement(tenantId, stored), false);
+          await db.one(tenantId, ...storeStatement(tenantId, stored, undefined, fx), false);
           return all;
         }
         const run = async (text: string, params: unknown[]) =>
           (await db.one<FitsRow>(tenantId, text, params, false)).rows[0];
         const now = items.find((i) => i.backlog)?.backlog?.now ?? 0;
-        if (await storeIfFits(run, tenantId, stored, limits, now)) return all;
+        if (await storeIfFits(run, tenantId, stored, limits, now, fx)) return all;
         checked = true;
       }
       return db.tx(tenantId, async (c) => {
@@ -678,9 +797,16 @@ export function createPgMessageStore(db: SqlDatabase): MessageStore {
             );
           }
         }
+        await commitEffects(
+          c,
+          tenantId,
+          effects,
+          fresh.filter((_, k) => !refused[k]).map((f) => f.item),
+        );
         return out;
       });
     },
+    folds: { meter: true, wake: wake !== undefined },
     poll: async (tenantId, agentId, o) => {
       // Usually one round trip: whether anything is overdue or expired, the claim (which leaves
       // expired entries alone), and the stats after it.

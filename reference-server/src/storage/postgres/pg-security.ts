@@ -120,6 +120,30 @@ export function createPgAuditStore(db: SqlDatabase): AuditStore {
   };
 }
 
+/**
+ * The CTE (named `name`) that meters a send into a shard of its hour's usage bucket, as
+ * UsageStore.add does, for a statement whose $1 is the tenant: `hour`, `messages` and `bytes`
+ * are its parameters (e.g. "$9"), and `when` an SQL condition it runs under ("TRUE": always).
+ */
+export function meterCte(
+  name: string,
+  hour: string,
+  messages: string,
+  bytes: string,
+  when = "TRUE",
+): string {
+  const shard = 1 + Math.floor(Math.random() * USAGE_SHARDS);
+  return `${name} AS (INSERT INTO acb_usage_buckets
+      (tenant_id, start, shard, messages, bytes, storage_bytes, at)
+    SELECT $1, ${hour}::bigint, ${shard}, ${messages}::bigint, ${bytes}::bigint,
+      coalesce((SELECT storage_bytes FROM acb_usage_storage WHERE tenant_id = $1), 0), ${NOW_US}
+    WHERE ${when} AND ${messages}::bigint > 0
+    ON CONFLICT (tenant_id, start, shard) DO UPDATE SET
+      messages = acb_usage_buckets.messages + EXCLUDED.messages,
+      bytes = acb_usage_buckets.bytes + EXCLUDED.bytes,
+      storage_bytes = EXCLUDED.storage_bytes, at = EXCLUDED.at)`;
+}
+
 /** Shards of an hour's usage bucket that sends count into (1..USAGE_SHARDS; 0 is storage's). */
 const USAGE_SHARDS = 16;
 

@@ -48,6 +48,12 @@ export interface SqlBackendOptions {
   pollIntervalMs?: number;
   /** Where transaction durations and pool sizes go (the hub's metrics). Default: none. */
   metrics?: BackendMetricsHook;
+  /**
+   * Whether a send's NOTIFY of its recipients goes in the statement that stores it (the
+   * MessageStore's `folds.wake`). Default true; false when another Notifier than this backend's
+   * wakes receivers (the production preset's Redis).
+   */
+  wakeWithWrites?: boolean;
 }
 
 /** Options of {@link createPostgresBackend}. */
@@ -149,7 +155,11 @@ export async function createSqlBackend(
     auth: createPgAuthStore(db),
     blobs,
     meetings: createPgMeetingStore(db, wakeups),
-    messages: createPgMessageStore(db),
+    messages: createPgMessageStore(db, {
+      ...(options.wakeWithWrites !== false && {
+        wake: { channel: NOTIFY_CHANNEL, payload: notifyPayload },
+      }),
+    }),
     idempotency: createPgIdempotencyStore(db),
     topics: createPgTopicStore(db),
     conversations: createPgConversationStore(db),
@@ -183,7 +193,7 @@ async function createPgNotifier(driver: SqlDriver): Promise<Notifier & { close()
       await driver.session(async (c) => {
         await c.query("SELECT pg_notify($1, $2)", [
           NOTIFY_CHANNEL,
-          JSON.stringify([channel, payload]),
+          notifyPayload(channel, payload),
         ]);
       });
     },
@@ -207,6 +217,9 @@ async function createPgNotifier(driver: SqlDriver): Promise<Notifier & { close()
 
 /** The PostgreSQL channel the Notifier's publishes travel on. */
 const NOTIFY_CHANNEL = "acb_notify";
+
+/** The NOTIFY payload of a publish on the Notifier's `channel`. */
+const notifyPayload = (channel: string, payload = "") => JSON.stringify([channel, payload]);
 
 /** Creates `role` (no login) unless it exists: PGlite's database has only its superuser. */
 async function createRole(driver: SqlDriver, role: string): Promise<void> {

@@ -136,6 +136,58 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
       expect(await backend.messages.backlog(t, "b")).toBe(0);
     });
 
+    it("commits a send's effects with what it stores, and none for what it does not", async () => {
+      const store = backend.messages;
+      const folds = store.folds;
+      if (!folds) return; // this store leaves usage and wake-ups to the hub
+      const t = fresh();
+      const hour = 7 * 3_600_000;
+      const woken: string[] = [];
+      const unsubscribe = await backend.notifier.subscribe(`fx:${t}`, () => woken.push("a"));
+      const effects = { meter: { hourStart: hour }, wake: [`fx:${t}`] };
+      const idem = { expiresAt: NEVER, now: 0 };
+      try {
+        // One plain send, one batch with a duplicate, one send with no recipient.
+        const m1 = { ...messageRecord(t, "m1"), data: new Uint8Array(10) };
+        expect(await store.enqueue(m1, ["a"], { effects })).toEqual({ ok: true });
+        const k1 = { ...messageRecord(t, "k1"), idempotencyKey: "k", data: new Uint8Array(5) };
+        const k2 = { ...messageRecord(t, "k2"), idempotencyKey: "k", data: new Uint8Array(7) };
+        const batch = [
+          { message: k1, recipients: ["a"], idempotency: idem },
+          { message: k2, recipients: ["a"], idempotency: idem },
+        ];
+        expect(await store.enqueueMany(batch, effects)).toEqual([
+          { ok: true },
+          { ok: false, duplicateOf: "k1" },
+        ]);
+        const lone = { ...messageRecord(t, "lone"), data: new Uint8Array(3) };
+        expect(await store.enqueue(lone, [], { effects })).toEqual({ ok: true });
+        // A refused send (its key taken) commits nothing.
+        const again = { ...messageRecord(t, "k3"), idempotencyKey: "k", data: new Uint8Array(9) };
+        expect(await store.enqueue(again, ["a"], { effects, idempotency: idem })).toEqual({
+          ok: false,
+          duplicateOf: "k1",
+        });
+        if (folds.meter) {
+          expect(await backend.usage.read(t, hour, hour + 1)).toEqual([
+            { start: hour, messages: 3, bytes: 18, storageBytes: 0 },
+          ]);
+        }
+        if (folds.wake) {
+          // A wake-up per stored send with a recipient: the notifier hands them over in order,
+          // after a publish of this test's own that comes last.
+          await new Promise<void>((resolve) => {
+            void backend.notifier
+              .subscribe(`fx-end:${t}`, () => resolve())
+              .then(() => backend.notifier.publish(`fx-end:${t}`));
+          });
+          expect(woken).toEqual(["a", "a"]);
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
+
     it("poll keeps first attempts in queue order when reaping frees slots of the window", async () => {
       // A lease past its deadline on its last attempt is dead-lettered, not returned to the
       // queue: the slot it frees lets the same poll claim one more new message, which must come
