@@ -63,6 +63,7 @@ import {
 import { type OpsState, serveOps } from "./observability/ops-endpoints.js";
 import { createRpcInterceptor } from "./observability/rpc-interceptor.js";
 import { MessageTracing } from "./observability/tracing.js";
+import { createFairTurnInterceptor, FairTurns } from "./server/fair-turns.js";
 import { createFaultInterceptor } from "./server/fault-interceptor.js";
 import {
   type Listener,
@@ -355,6 +356,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       ...(faults.size > 0 ? [createFaultInterceptor(faults)] : []),
       createAuditInterceptor(hub.audit, createProbeReporter(backend, auditLog, clock)),
       authInterceptor,
+      createFairTurnInterceptor(new FairTurns()),
       createValidationInterceptor(),
     ],
     readMaxBytes: hub.limits.maxRequestBytes,

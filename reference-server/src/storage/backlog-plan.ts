@@ -1,7 +1,7 @@
 // Backlog limits (acb.v1.TenantQuotas agent_backlog_messages, tenant_backlog_messages): which
 // sends of a batch fit, and how many undelivered entries must be dead-lettered to make room.
-// Every backend counts what it holds, runs this plan, then carries it out in one atomic step, so
-// they all answer a send at a limit alike.
+// A backend that finds a send past a limit counts what it holds, runs this plan, then carries it
+// out in one atomic step, so every backend answers a send at a limit alike.
 
 import type { BacklogFull, BacklogLimits } from "./messaging-types.js";
 
