@@ -252,7 +252,7 @@ export class DeliveryEngine {
         const batch = polled.deliveries;
         if (batch.length > 0) {
           lastSent = now;
-          yield { kind: "deliveries", deliveries: batch.map((d) => this.observed(identity, d)) };
+          yield { kind: "deliveries", deliveries: this.observed(identity, batch) };
         }
         if (woken) continue;
         // Nothing more to send for now: sleep until woken, the next deadline, the keepalive
@@ -287,22 +287,25 @@ export class DeliveryEngine {
     }
   }
 
-  /** Counts a delivery in the metrics and continues its message's trace (a deliver span). */
-  private observed(identity: Identity, d: ClaimedDelivery): ClaimedDelivery {
-    const m = d.message;
-    this.hub.metrics.messageDelivered(
-      identity.tenantId,
-      identity.agentId,
-      m.data.length,
-      (this.hub.clock.now() - m.createdAt) / 1000,
-    );
-    const headers = this.hub.messageTracing.delivered(m.headers, {
-      "acb.tenant_id": identity.tenantId,
-      "acb.recipient_id": identity.agentId,
-      "acb.message_id": m.id,
-      "acb.delivery_attempt": String(d.attempt),
-    });
-    return headers === m.headers ? d : { ...d, message: { ...m, headers } };
+  /** Counts deliveries in the metrics (once per batch) and continues each message's trace. */
+  private observed(identity: Identity, batch: ClaimedDelivery[]): ClaimedDelivery[] {
+    const now = this.hub.clock.now();
+    const ages: number[] = [];
+    let bytes = 0;
+    for (const [i, d] of batch.entries()) {
+      const m = d.message;
+      ages.push((now - m.createdAt) / 1000);
+      bytes += m.data.length;
+      const headers = this.hub.messageTracing.delivered(m.headers, {
+        "acb.tenant_id": identity.tenantId,
+        "acb.recipient_id": identity.agentId,
+        "acb.message_id": m.id,
+        "acb.delivery_attempt": String(d.attempt),
+      });
+      if (headers !== m.headers) batch[i] = { ...d, message: { ...m, headers } };
+    }
+    this.hub.metrics.messagesDelivered(identity.tenantId, identity.agentId, ages, bytes);
+    return batch;
   }
 
   /** Ends every live stream (hub shutdown): clients reconnect to another node or after restart. */

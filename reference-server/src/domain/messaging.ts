@@ -211,6 +211,8 @@ export class Messaging {
       this.effects(identity.tenantId, all, folds),
     );
     const woken = new Set<string>();
+    // Metered once per message type of the run, not per message.
+    const sent = new Map<number, { count: number; bytes: number }>();
     for (const [k, item] of items.entries()) {
       const result = results[k];
       const { message } = item;
@@ -224,12 +226,20 @@ export class Messaging {
       }
       for (const r of item.recipients) woken.add(r);
       out[item.i] = { messageId: message.id, duplicate: false };
+      const m = sent.get(message.type) ?? { count: 0, bytes: 0 };
+      m.count++;
+      m.bytes += message.data.length;
+      sent.set(message.type, m);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    for (const [type, m] of sent) {
       this.hub.metrics.messageSent(
         identity.tenantId,
         identity.agentId,
-        MessageType[message.type] ?? "UNSPECIFIED",
-        message.data.length,
-        (performance.now() - started) / 1000,
+        MessageType[type] ?? "UNSPECIFIED",
+        m.bytes,
+        seconds,
+        m.count,
       );
     }
     if (!folds?.wake) await this.delivery.notify(identity.tenantId, woken);

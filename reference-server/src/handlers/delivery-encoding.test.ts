@@ -70,7 +70,9 @@ describe("deliveries spliced from encoded messages", () => {
         deliveryId: `d${i}-${k}`,
         attempt: k + 1,
         // Deadlines with and without a millisecond part, and the epoch itself.
-        deadline: k === 0 ? 1_700_000_030_000 : k === 1 ? 1_700_000_030_456 : 0,
+        // Beyond 2^32 seconds and before 1970 too (another varint path).
+        deadline:
+          [1_700_000_030_000, 1_700_000_030_456, 0, 5_000_000_000_123, -1_500][(i + k) % 5] ?? 0,
         message: record(i + k, size),
       }));
       const proto = (d: ClaimedDelivery) => ({

@@ -99,7 +99,9 @@ function writeTimestamp(w: BinaryWriter, no: number, ms: number): void {
   const seconds = Math.floor(ms / 1000);
   const nanos = (ms - seconds * 1000) * 1_000_000;
   w.tag(no, LEN).fork();
-  if (seconds !== 0) w.tag(1, VARINT).int64(seconds);
+  // A non-negative int64 has the varint of the same uint32; uint32 skips int64's conversion.
+  if (seconds > 0 && seconds <= 0xffffffff) w.tag(1, VARINT).uint32(seconds);
+  else if (seconds !== 0) w.tag(1, VARINT).int64(seconds);
   if (nanos !== 0) w.tag(2, VARINT).int32(nanos);
   w.join();
 }

@@ -187,25 +187,38 @@ export class HubMetrics {
     if (code !== "ok") this.errors.inc({ type: code, operation: procedure });
   }
 
-  /** A message was accepted (durable) for `tenantId` from `agentId`. */
+  /**
+   * A message was accepted (durable) for `tenantId` from `agentId`; or `count` messages of one
+   * type together (a batch), `bytes` their payloads' total.
+   */
   messageSent(
     tenantId: string,
     agentId: string,
     type: string,
     bytes: number,
     seconds: number,
+    count = 1,
   ): void {
-    this.messages.inc({ type, ...(this.tenantLabel && { tenant_id: tenantId }) });
-    this.latency.observe({ operation: "send" }, seconds);
-    this.agentSent.inc(this.labels(tenantId, agentId));
+    this.messages.inc({ type, ...(this.tenantLabel && { tenant_id: tenantId }) }, count);
+    for (let i = 0; i < count; i++) this.latency.observe({ operation: "send" }, seconds);
+    this.agentSent.inc(this.labels(tenantId, agentId), count);
     this.bandwidth.inc({ direction: "in", ...this.labels(tenantId, agentId) }, bytes);
   }
 
-  /** A message went out on a Receive stream, `seconds` after the hub accepted it. */
-  messageDelivered(tenantId: string, agentId: string, bytes: number, seconds: number): void {
-    this.latency.observe({ operation: "deliver" }, Math.max(0, seconds));
-    this.agentReceived.inc(this.labels(tenantId, agentId));
-    this.bandwidth.inc({ direction: "out", ...this.labels(tenantId, agentId) }, bytes);
+  /**
+   * Messages went out on a Receive stream together: `ages` holds, per message, the seconds since
+   * the hub accepted it; `bytes` their payloads' total. The counters are updated once per batch.
+   */
+  messagesDelivered(
+    tenantId: string,
+    agentId: string,
+    ages: readonly number[],
+    bytes: number,
+  ): void {
+    for (const age of ages) this.latency.observe({ operation: "deliver" }, Math.max(0, age));
+    const labels = this.labels(tenantId, agentId);
+    this.agentReceived.inc(labels, ages.length);
+    this.bandwidth.inc({ direction: "out", ...labels }, bytes);
   }
 
   /** A Receive stream opened; call the returned function when it ends. */
