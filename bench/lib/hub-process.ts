@@ -137,11 +137,12 @@ export async function provision(hub: HubProcess, agents: string[]): Promise<Map<
     ],
   });
   // CUSTOM without quotas: every tier caps a tenant's messages per second and backlog, which
-  // would bound what a throughput benchmark measures.
-  await createClient(AdminService, transport).createTenant({
-    tenantId: "bench",
-    tier: Tier.CUSTOM,
-  });
+  // would bound what a throughput benchmark measures. ACB_BENCH_TIER (e.g. ENTERPRISE) measures
+  // with a tier's quotas instead, and what charging them costs.
+  const tier = process.env["ACB_BENCH_TIER"];
+  const chosen = tier ? Tier[tier as keyof typeof Tier] : Tier.CUSTOM;
+  if (chosen === undefined) throw new Error(`ACB_BENCH_TIER: no tier "${tier}"`);
+  await createClient(AdminService, transport).createTenant({ tenantId: "bench", tier: chosen });
   const auth = createClient(AuthService, transport);
   const tokens = new Map<string, string>();
   for (const id of agents) {

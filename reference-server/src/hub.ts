@@ -38,6 +38,7 @@ import { LargeContexts } from "./domain/large-contexts.js";
 import { Meetings } from "./domain/meetings.js";
 import { Messaging } from "./domain/messaging.js";
 import { Quotas } from "./domain/quotas.js";
+import { reservingRateLimiter } from "./domain/rate-reservations.js";
 import { Registry } from "./domain/registry.js";
 import { TenantCache } from "./domain/tenant-cache.js";
 import { hubError } from "./errors.js";
@@ -248,7 +249,16 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     limits: { ...defaultLimits, ...options.limits },
     apiKeys: new ApiKeys(backend.apiKeys, clock),
     audit: auditLog.audit,
-    quotas: new Quotas(backend, clock, tenantOf),
+    // Counters in a shared store cost a round trip (and in SQL a row lock) per charge: a node
+    // takes their units a share at a time (rate-reservations.ts). In memory a charge is free.
+    quotas: new Quotas(
+      backend,
+      clock,
+      tenantOf,
+      backend.capabilities.name === "memory"
+        ? backend.rateLimits
+        : reservingRateLimiter(backend.rateLimits),
+    ),
     auditRetentionMs: auditLog.retentionMs,
     logger,
     metrics,

@@ -1,7 +1,7 @@
 import type { Identity } from "../auth/identity.js";
 import type { Clock } from "../clock.js";
 import { Code, type ConnectError, hubError } from "../errors.js";
-import type { Backend, RateCharge, TenantRecord } from "../storage/types.js";
+import type { Backend, RateCharge, RateLimiter, TenantRecord } from "../storage/types.js";
 import { presetOr } from "./tenant-defaults.js";
 
 const SECOND = 1_000;
@@ -41,6 +41,8 @@ export class Quotas {
     private readonly backend: Backend,
     private readonly clock: Clock,
     private readonly tenantOf: (tenantId: string) => Promise<TenantRecord>,
+    /** Where the counters are charged. Default: the backend's RateLimiter. */
+    private readonly rateLimits: RateLimiter = backend.rateLimits,
   ) {}
 
   /**
@@ -220,7 +222,7 @@ export class Quotas {
   private async consume(all: RateCharge[]): Promise<ChargeResult> {
     const charges = all.filter((ch) => ch.limit > 0);
     if (charges.length === 0) return { ok: true };
-    return this.backend.rateLimits.consume(charges);
+    return this.rateLimits.consume(charges);
   }
 
   /** The RESOURCE_EXHAUSTED a refused charge answers, with RetryInfo naming the limit. */

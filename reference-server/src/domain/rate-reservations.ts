@@ -1,0 +1,94 @@
+import type { RateCharge, RateLimiter } from "../storage/types.js";
+
+/** The share of a limit a node reserves at once. */
+const SHARE = 0.01;
+/** Reservations kept at most (stale windows are dropped first). */
+const MAX_ENTRIES = 50_000;
+
+interface Reserved {
+  windowStart: number;
+  windowEnd: number;
+  /** Units reserved for this node and not used yet. */
+  left: number;
+}
+
+/**
+ * A RateLimiter that takes its counters' units from a shared one (a database's or Redis's, where
+ * each charge is a round trip and, in SQL, a lock on the tenant's counter rows) a share at a time.
+ *
+ * A charge whose every counter has units reserved on this node is taken from them, without a
+ * call. Otherwise the shared limiter is charged the amounts themselves, plus a reservation of 1 %
+ * of the limit for each counter that ran out here (limits under 100 are never reserved: they are
+ * charged exactly); if that is refused, the amounts alone are tried, so a charge is refused only
+ * when the amounts alone do not fit. Units are reserved within one counter window and lapse with
+ * it. The shared counters therefore count what was used plus what nodes hold reserved: a tenant
+ * can be refused up to 1 % of a limit per node early, never admitted past it.
+ */
+export function reservingRateLimiter(shared: RateLimiter): RateLimiter {
+  const reserved = new Map<string, Reserved>();
+  const current = (ch: RateCharge) => {
+    const r = reserved.get(ch.key);
+    return r && r.windowStart === ch.windowStart && r.windowEnd === ch.windowEnd ? r : undefined;
+  };
+  /** Units reserved at once: none below a limit of 100, which is charged exactly. */
+  const share = (ch: RateCharge) => Math.floor(ch.limit * SHARE);
+  const prune = (now: number) => {
+    for (const [key, r] of reserved) if (r.windowEnd <= now) reserved.delete(key);
+    if (reserved.size >= MAX_ENTRIES) reserved.clear();
+  };
+  return {
+    async consume(charges) {
+      const limited = charges.filter((ch) => ch.limit > 0);
+      // Every counter covered here: taken at once, in this turn (nothing else runs between).
+      if (limited.length > 0 && limited.every((ch) => (current(ch)?.left ?? 0) >= ch.amount)) {
+        for (const ch of limited) (current(ch) as Reserved).left -= ch.amount;
+        return { ok: true };
+      }
+      // Counters short here: what is left of their reservation is taken now (nothing else can
+      // take it meanwhile) and the rest is charged to the shared counters, with a new share.
+      const taken = new Map<RateCharge, number>();
+      for (const ch of limited) {
+        const r = current(ch);
+        if (share(ch) > 0 && (r?.left ?? 0) < ch.amount) {
+          taken.set(ch, r?.left ?? 0);
+          if (r) r.left = 0;
+        }
+      }
+      const request = (withShares: boolean) =>
+        charges.map((ch) => {
+          const t = taken.get(ch);
+          return t === undefined
+            ? ch
+            : { ...ch, amount: ch.amount - t + (withShares ? share(ch) : 0) };
+        });
+      let result = await shared.consume(request(true));
+      if (result.ok) {
+        if (reserved.size >= MAX_ENTRIES) prune(Math.max(...limited.map((ch) => ch.windowStart)));
+        for (const ch of taken.keys()) {
+          const r = current(ch);
+          if (r) r.left += share(ch);
+          else {
+            reserved.set(ch.key, {
+              windowStart: ch.windowStart,
+              windowEnd: ch.windowEnd,
+              left: share(ch),
+            });
+          }
+        }
+        return result;
+      }
+      // Refused with the shares: the amounts alone may still fit.
+      if (taken.size > 0) result = await shared.consume(request(false));
+      if (!result.ok) {
+        // Nothing was charged: what was taken of the reservations goes back.
+        for (const [ch, t] of taken) {
+          const r = current(ch);
+          if (r) r.left += t;
+        }
+        const original = charges.find((ch) => ch.key === result.refused.key);
+        if (original) return { ...result, refused: original };
+      }
+      return result;
+    },
+  };
+}
