@@ -64,6 +64,18 @@ describe("reservingRateLimiter", () => {
     expect(ok).toBeGreaterThanOrEqual(1_000 - 2 * 10);
   });
 
+  it("takes charges of 0 units, with or without a reservation", async () => {
+    const shared = sharedCounters();
+    const node = reservingRateLimiter(shared);
+    expect(await node.consume([charge(10_000, 0, 0)])).toEqual({ ok: true });
+    expect(await node.consume([charge(10_000, 0, 1), charge(1_000, 0, 0, "other")])).toEqual({
+      ok: true,
+    });
+    expect(await node.consume([charge(10_000, 0, 0), charge(1_000, 0, 0, "other")])).toEqual({
+      ok: true,
+    });
+  });
+
   it("charges every counter or none, and lets reservations lapse with their window", async () => {
     const shared = sharedCounters();
     const node = reservingRateLimiter(shared);

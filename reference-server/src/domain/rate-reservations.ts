@@ -41,7 +41,10 @@ export function reservingRateLimiter(shared: RateLimiter): RateLimiter {
       const limited = charges.filter((ch) => ch.limit > 0);
       // Every counter covered here: taken at once, in this turn (nothing else runs between).
       if (limited.length > 0 && limited.every((ch) => (current(ch)?.left ?? 0) >= ch.amount)) {
-        for (const ch of limited) (current(ch) as Reserved).left -= ch.amount;
+        for (const ch of limited) {
+          const r = current(ch);
+          if (r) r.left -= ch.amount; // none: an amount of 0
+        }
         return { ok: true };
       }
       // Counters short here: what is left of their reservation is taken now (nothing else can
