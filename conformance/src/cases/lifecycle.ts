@@ -16,11 +16,10 @@ import {
 } from "@acb/gen/acb/v1/meetings_pb";
 import { WatchAgentsResponse_Kind as AgentKind, AgentStatus } from "@acb/gen/acb/v1/registry_pb";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ConnectError } from "@connectrpc/connect";
 import { type ConformanceCase, check } from "../case.js";
 import { duration } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
-import { Code, expectCode, poll, reasonOf, sha256, untilPast } from "../wire.js";
+import { Code, expectCode, reasonOf, sha256 } from "../wire.js";
 
 /** Pages through a list with page size 2; returns every id in the order listed. */
 async function pages(list: (pageToken: string) => Promise<{ ids: string[]; next: string }>) {
@@ -315,12 +314,42 @@ export const lifecycleCases: ConformanceCase[] = [
     level: "MUST",
     profile: "contexts",
     description:
-      "A context is readable until its TTL passes, and a TTL set by UpdateContext expires it like one set on create",
+      "Contexts expire each at its own TTL, whatever order they were given in: a later one does not postpone an earlier one, and a TTL set by UpdateContext counts like one set on create",
     spec: "acb.v1.UpdateContextRequest.ttl",
     rules: ["contexts.ttl-expiry"],
     async run(t) {
       const tenant = await t.tenant();
       const a = await tenant.agent("ttlu-a");
+      const sub = t.stream((signal) => a.contexts.subscribeContexts({}, { signal }));
+      await sub.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      const expired = async (id: string, what: string) => {
+        await sub.waitFor(
+          (e) => e.kind === ContextKind.EXPIRED && e.context?.id === id,
+          `KIND_EXPIRED of ${what}`,
+          t.settings.waitMs,
+        );
+        await expectCode(
+          a.contexts.getContext({ contextId: id }),
+          Code.NotFound,
+          `GetContext of ${what}`,
+        );
+      };
+      await a.contexts.createContext({
+        contextId: "first",
+        type: "n",
+        payload: text("1"),
+        ttl: duration(300),
+      });
+      await a.contexts.createContext({
+        contextId: "second",
+        type: "n",
+        payload: text("2"),
+        ttl: duration(900),
+      });
       await a.contexts.createContext({
         contextId: "long",
         type: "n",
@@ -328,18 +357,50 @@ export const lifecycleCases: ConformanceCase[] = [
         ttl: duration(600_000),
       });
       await a.contexts.getContext({ contextId: "long" });
-      const updatedAt = Date.now();
-      await a.contexts.updateContext({ contextId: "long", ttl: duration(400) });
-      await untilPast(updatedAt + 400 + 300, t.signal);
-      await poll(
-        async () =>
-          a.contexts.getContext({ contextId: "long" }).then(
-            () => undefined,
-            (err: unknown) => (ConnectError.from(err).code === Code.NotFound ? true : undefined),
-          ),
-        "NOT_FOUND after the TTL set by UpdateContext",
-        t.settings.waitMs,
-        t.signal,
+      // No write between the two expiries: the hub must find the second on its own.
+      await expired("first", "the context with a 300 ms TTL");
+      await expired("second", "the context with a 900 ms TTL, after the first expired");
+      const got = await a.contexts.getContext({ contextId: "long" });
+      check(got.context?.revision === 1n, "the context with a 10-minute TTL changed");
+      await a.contexts.updateContext({ contextId: "long", ttl: duration(300) });
+      await expired("long", "a context whose TTL UpdateContext shortened to 300 ms");
+    },
+  },
+  {
+    id: "contexts.scopes-update",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "A context its owner makes PRIVATE by UpdateContext is NOT_FOUND to other agents from then on; a reader that is not the owner cannot change its access",
+    spec: "acb.v1.UpdateContextRequest.access",
+    rules: ["contexts.scopes"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const owner = await tenant.agent("scu-owner");
+      const other = await tenant.agent("scu-other");
+      await owner.contexts.createContext({ contextId: "c", type: "n", payload: text("c") });
+      await other.contexts.getContext({ contextId: "c" });
+      await expectCode(
+        other.contexts.updateContext({
+          contextId: "c",
+          access: { scope: ContextScope.PRIVATE },
+        }),
+        Code.PermissionDenied,
+        "UpdateContext of the access by a reader that is not the owner",
+      );
+      await other.contexts.getContext({ contextId: "c" });
+      const updated = await owner.contexts.updateContext({
+        contextId: "c",
+        access: { scope: ContextScope.PRIVATE },
+      });
+      check(
+        updated.context?.revision === 2n,
+        `the update made revision ${updated.context?.revision}`,
+      );
+      await expectCode(
+        other.contexts.getContext({ contextId: "c" }),
+        Code.NotFound,
+        "GetContext of a context its owner made PRIVATE",
       );
     },
   },
