@@ -3,6 +3,7 @@
 // for a redelivery and by absolute time; replay and purge; settle answers; batches and streams;
 // topic patterns segment by segment; subscription lifetimes; a replaced stream.
 
+import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import {
   DeadLetterReason,
@@ -702,6 +703,76 @@ export const deliveryPathCases: ConformanceCase[] = [
       check(second.nextPageToken === "", "the last page has a next_page_token");
       const kinds = [...first.deadLetters, ...second.deadLetters].map((d) => d.message?.kind);
       check(kinds.join(",") === "p1,p2,p3", `pages hold [${kinds.join(", ")}], not [p1, p2, p3]`);
+    },
+  },
+  {
+    id: "delivery.batch-quota",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A SendBatch that would pass the tenant's message quota answers per item: the items that fit are accepted and delivered, the rest are RESOURCE_EXHAUSTED",
+    spec: "acb.v1.MessagingService.SendBatch",
+    rules: ["delivery.batch"],
+    requires,
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-bq`;
+      await t.admin.admin.createTenant({
+        tenantId,
+        tier: Tier.CUSTOM,
+        quotas: { messagesPerMonth: 2n },
+      });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const issued = await t.admin.auth.issueToken({
+        tenantId,
+        agentId: "bq-r",
+        roles: [Role.AGENT_FULL],
+      });
+      const r = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
+      await r.registry.register({ agentId: "bq-r", type: "conformance" });
+      const self = { id: "bq-r" } as TestAgent;
+      const res = await r.messaging.sendBatch({
+        requests: [to(self, "q1"), to(self, "q2"), to(self, "q3")],
+      });
+      const codes = res.results.map((x) => (x.error ? Code[x.error.code] : "OK")).join(",");
+      check(
+        codes === "OK,OK,ResourceExhausted",
+        `with a quota of 2 messages the items answered [${codes}]`,
+      );
+      const inbox = await Inbox.open(t, { ...r, id: "bq-r", tenantId, token: "" } as TestAgent);
+      const got = await inbox.collect(2, "the two accepted items");
+      check(
+        got.map((d) => d.message?.kind).join(",") === "q1,q2",
+        `delivered [${got.map((d) => d.message?.kind).join(", ")}]`,
+      );
+    },
+  },
+  {
+    id: "delivery.topic-subscriptions-paged",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "Paging through ListTopicSubscriptions returns every pattern of the agent exactly once, ordered by pattern",
+    spec: "acb.v1.ListTopicSubscriptionsRequest.page_token",
+    rules: ["pagination.complete"],
+    requires,
+    async run(t) {
+      const { r } = await duo(t, "tspage");
+      const patterns = ["a.>", "b.*", "c.d", "e.>", "f.*"];
+      for (const pattern of [...patterns].reverse()) await r.messaging.subscribeTopic({ pattern });
+      const listed: string[] = [];
+      let pageToken = "";
+      for (let page = 0; page < 10; page++) {
+        const res = await r.messaging.listTopicSubscriptions({ pageSize: 2, pageToken });
+        check(res.subscriptions.length <= 2, `a page of size 2 held ${res.subscriptions.length}`);
+        listed.push(...res.subscriptions.map((x) => x.pattern));
+        if (res.nextPageToken === "") break;
+        pageToken = res.nextPageToken;
+      }
+      check(
+        listed.join(",") === patterns.join(","),
+        `paged as [${listed.join(", ")}], not [${patterns.join(", ")}]`,
+      );
     },
   },
   topicCase("orders.*", ["orders.created"], ["orders", "orders.eu.created", "invoices.created"]),
