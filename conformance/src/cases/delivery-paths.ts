@@ -3,6 +3,8 @@
 // for a redelivery and by absolute time; replay and purge; settle answers; batches and streams;
 // topic patterns segment by segment; subscription lifetimes; a replaced stream.
 
+import { Tier } from "@acb/gen/acb/v1/admin_pb";
+import { Role } from "@acb/gen/acb/v1/auth_pb";
 import {
   DeadLetterReason,
   type SendStreamRequest,
@@ -526,6 +528,251 @@ export const deliveryPathCases: ConformanceCase[] = [
       rin.end();
       await s.messaging.send(to(r, "sentinel"));
       await expectKinds(inbox, [], "after the streamed Ack");
+    },
+  },
+  {
+    id: "delivery.settle-stale-stream-closed",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "With the stream dropped, an Ack and a Nack after the ack deadline answer STALE; back again, both messages are redelivered",
+    spec: "acb.v1.SettleStatus",
+    rules: ["delivery.settle-stale", "delivery.redeliver-after-deadline"],
+    requires,
+    async run(t) {
+      const { s, r } = await duo(t, "stale-off", { ackDeadlineMs: 300, maxDeliveryAttempts: 5 });
+      const first = await Inbox.open(t, r);
+      await s.messaging.send(to(r, "one"));
+      await s.messaging.send(to(r, "two"));
+      const [d1, d2] = [await first.next("message one"), await first.next("message two")];
+      const deliveredAt = Date.now();
+      first.close();
+      // No stream looks at the queue now: the settlements themselves meet the passed deadline.
+      await untilPast(deliveredAt + 300 + 200, t.signal);
+      const ack = await r.messaging.ack({ deliveryIds: [d1.deliveryId] });
+      const nack = await r.messaging.nack({ deliveryIds: [d2.deliveryId] });
+      const statuses = [...ack.results, ...nack.results].map((x) => SettleStatus[x.status]);
+      check(
+        statuses.join(",") === "STALE,STALE",
+        `a late Ack and Nack answered [${statuses.join(", ")}], not [STALE, STALE]`,
+      );
+      const back = await Inbox.open(t, r);
+      const again = await back.collect(2, "the two redeliveries");
+      const got = again.map((d) => `${d.message?.kind}#${d.attempt}`).sort();
+      check(got.join(",") === "one#2,two#2", `redelivered [${got.join(", ")}]`);
+    },
+  },
+  {
+    id: "delivery.nack-leaves-others",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A Nack redelivers its own message only: another delivery still open on the stream stays open (its Ack is OK) and is not redelivered",
+    spec: "acb.v1.MessagingService.Nack",
+    rules: ["delivery.nack-redeliver", "delivery.settle-stale"],
+    requires,
+    async run(t) {
+      const { s, r } = await duo(t, "nack-one", { ackDeadlineMs: 30_000, maxDeliveryAttempts: 5 });
+      const inbox = await Inbox.open(t, r);
+      await s.messaging.send(to(r, "nacked"));
+      await s.messaging.send(to(r, "open"));
+      const d1 = await inbox.next("the message to Nack");
+      const d2 = await inbox.next("the message left open");
+      await r.messaging.nack({ deliveryIds: [d1.deliveryId] });
+      const redelivered = await inbox.next("the redelivery after Nack");
+      check(
+        redelivered.message?.kind === "nacked" && redelivered.attempt === 2,
+        `after the Nack came ${redelivered.message?.kind}#${redelivered.attempt}, not nacked#2`,
+      );
+      const res = await r.messaging.ack({ deliveryIds: [d2.deliveryId, redelivered.deliveryId] });
+      const statuses = res.results.map((x) => SettleStatus[x.status]).join(",");
+      check(
+        statuses === "OK,OK",
+        `Ack of the delivery left open and of the redelivery answered [${statuses}]`,
+      );
+      await s.messaging.send(to(r, "sentinel"));
+      await expectKinds(inbox, [], "after both were acknowledged");
+    },
+  },
+  {
+    id: "delivery.nack-delay-per-message",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A message nacked with a long redeliver_delay does not hold back one nacked after it without delay",
+    spec: "acb.v1.NackRequest.redeliver_delay",
+    rules: ["delivery.nack-redeliver"],
+    requires,
+    async run(t) {
+      const { s, r } = await duo(t, "nack-delay", { maxDeliveryAttempts: 5 });
+      const inbox = await Inbox.open(t, r);
+      await s.messaging.send(to(r, "later"));
+      await s.messaging.send(to(r, "now"));
+      const d1 = await inbox.next("the message to delay");
+      const d2 = await inbox.next("the message to redeliver at once");
+      await r.messaging.nack({ deliveryIds: [d1.deliveryId], redeliverDelay: duration(3_600_000) });
+      await r.messaging.nack({ deliveryIds: [d2.deliveryId] });
+      const again = await inbox.next("the redelivery without delay");
+      check(
+        again.message?.kind === "now" && again.attempt === 2,
+        `got ${again.message?.kind}#${again.attempt}, not now#2`,
+      );
+      await inbox.ack(again);
+      await s.messaging.send(to(r, "sentinel"));
+      await expectKinds(inbox, [], "while the delayed message waits");
+    },
+  },
+  {
+    id: "delivery.dead-letters-per-agent",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "Each agent lists, reads and replays its own dead letters only; an admin lists every agent's (agent_id *), oldest first",
+    spec: "acb.v1.MessagingService.ListDeadLetters",
+    rules: ["delivery.replay", "security.roles"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant({ maxDeliveryAttempts: 5 });
+      const s = await tenant.agent("dlo-s");
+      const r1 = await tenant.agent("dlo-r1");
+      const r2 = await tenant.agent("dlo-r2");
+      const admin = await tenant.agent("dlo-admin", { roles: [Role.ADMIN] });
+      // r1's queue exists first, r2's message is dead-lettered first.
+      await s.messaging.send(to(r1, "for-r1"));
+      await s.messaging.send(to(r2, "for-r2"));
+      const in2 = await Inbox.open(t, r2);
+      const d2 = await in2.next("r2's message");
+      await r2.messaging.nack({ deliveryIds: [d2.deliveryId], deadLetter: true });
+      const [dl2] = await deadLetters(t, r2, 1, "r2's dead letter");
+      const in1 = await Inbox.open(t, r1);
+      const d1 = await in1.next("r1's message");
+      await r1.messaging.nack({ deliveryIds: [d1.deliveryId], deadLetter: true });
+      const [dl1] = await deadLetters(t, r1, 1, "r1's dead letter");
+      check(dl1 && dl2, "a dead letter is missing");
+      const own1 = await r1.messaging.listDeadLetters({});
+      check(
+        own1.deadLetters.map((d) => d.id).join(",") === dl1.id,
+        `r1 lists ${own1.deadLetters.length} dead letters, not its one`,
+      );
+      const got2 = await r2.messaging.getDeadLetter({ deadLetterId: dl2.id });
+      check(got2.deadLetter?.id === dl2.id, "GetDeadLetter of r2's own dead letter");
+      await expectCode(
+        r1.messaging.getDeadLetter({ deadLetterId: dl2.id }),
+        Code.NotFound,
+        "GetDeadLetter of another agent's dead letter (not an admin)",
+      );
+      const all = await admin.messaging.listDeadLetters({ agentId: "*" });
+      check(
+        all.deadLetters.map((d) => d.id).join(",") === `${dl2.id},${dl1.id}`,
+        `the admin's list (agent_id *) is [${all.deadLetters.map((d) => d.message?.kind).join(", ")}], not [for-r2, for-r1]`,
+      );
+      const replay = await r2.messaging.replayDeadLetters({ deadLetterIds: [dl2.id] });
+      check(replay.replayedCount === 1n, `r2 replayed ${replay.replayedCount} of its own, not 1`);
+      const back = await in2.next("r2's replayed message");
+      check(
+        back.message?.kind === "for-r2" && back.attempt === 1,
+        `the replay arrived as ${back.message?.kind}#${back.attempt}`,
+      );
+      await in2.ack(back);
+    },
+  },
+  {
+    id: "delivery.dead-letters-paged",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "Paging through ListDeadLetters returns every dead letter exactly once, oldest first",
+    spec: "acb.v1.ListDeadLettersRequest.page_token",
+    rules: ["pagination.complete"],
+    requires,
+    async run(t) {
+      const { s, r } = await duo(t, "dlpage", { maxDeliveryAttempts: 5 });
+      const inbox = await Inbox.open(t, r);
+      for (const kind of ["p1", "p2", "p3"]) {
+        await s.messaging.send(to(r, kind));
+        const d = await inbox.next(`the delivery of ${kind}`);
+        await r.messaging.nack({ deliveryIds: [d.deliveryId], deadLetter: true });
+      }
+      await deadLetters(t, r, 3, "three dead letters");
+      const first = await r.messaging.listDeadLetters({ pageSize: 2 });
+      check(first.nextPageToken !== "", "a first page of 2 of 3 has no next_page_token");
+      const second = await r.messaging.listDeadLetters({
+        pageSize: 2,
+        pageToken: first.nextPageToken,
+      });
+      check(second.nextPageToken === "", "the last page has a next_page_token");
+      const kinds = [...first.deadLetters, ...second.deadLetters].map((d) => d.message?.kind);
+      check(kinds.join(",") === "p1,p2,p3", `pages hold [${kinds.join(", ")}], not [p1, p2, p3]`);
+    },
+  },
+  {
+    id: "delivery.batch-quota",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A SendBatch that would pass the tenant's message quota answers per item: the items that fit are accepted and delivered, the rest are RESOURCE_EXHAUSTED",
+    spec: "acb.v1.MessagingService.SendBatch",
+    rules: ["delivery.batch"],
+    requires,
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-bq`;
+      await t.admin.admin.createTenant({
+        tenantId,
+        tier: Tier.CUSTOM,
+        quotas: { messagesPerMonth: 2n },
+      });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const issued = await t.admin.auth.issueToken({
+        tenantId,
+        agentId: "bq-r",
+        roles: [Role.AGENT_FULL],
+      });
+      const r = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
+      await r.registry.register({ agentId: "bq-r", type: "conformance" });
+      const self = { id: "bq-r" } as TestAgent;
+      const res = await r.messaging.sendBatch({
+        requests: [to(self, "q1"), to(self, "q2"), to(self, "q3")],
+      });
+      const codes = res.results.map((x) => (x.error ? Code[x.error.code] : "OK")).join(",");
+      check(
+        codes === "OK,OK,ResourceExhausted",
+        `with a quota of 2 messages the items answered [${codes}]`,
+      );
+      const inbox = await Inbox.open(t, { ...r, id: "bq-r", tenantId, token: "" } as TestAgent);
+      const got = await inbox.collect(2, "the two accepted items");
+      check(
+        got.map((d) => d.message?.kind).join(",") === "q1,q2",
+        `delivered [${got.map((d) => d.message?.kind).join(", ")}]`,
+      );
+    },
+  },
+  {
+    id: "delivery.topic-subscriptions-paged",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "Paging through ListTopicSubscriptions returns every pattern of the agent exactly once, ordered by pattern",
+    spec: "acb.v1.ListTopicSubscriptionsRequest.page_token",
+    rules: ["pagination.complete"],
+    requires,
+    async run(t) {
+      const { r } = await duo(t, "tspage");
+      const patterns = ["a.>", "b.*", "c.d", "e.>", "f.*"];
+      for (const pattern of [...patterns].reverse()) await r.messaging.subscribeTopic({ pattern });
+      const listed: string[] = [];
+      let pageToken = "";
+      for (let page = 0; page < 10; page++) {
+        const res = await r.messaging.listTopicSubscriptions({ pageSize: 2, pageToken });
+        check(res.subscriptions.length <= 2, `a page of size 2 held ${res.subscriptions.length}`);
+        listed.push(...res.subscriptions.map((x) => x.pattern));
+        if (res.nextPageToken === "") break;
+        pageToken = res.nextPageToken;
+      }
+      check(
+        listed.join(",") === patterns.join(","),
+        `paged as [${listed.join(", ")}], not [${patterns.join(", ")}]`,
+      );
     },
   },
   topicCase("orders.*", ["orders.created"], ["orders", "orders.eu.created", "invoices.created"]),

@@ -2,6 +2,7 @@
 // an agent of another tenant gets NOT_FOUND (or, for batch answers, the per-item NOT_FOUND), sees
 // nothing in lists and streams, and the owner's object is unchanged afterwards. One case per RPC.
 
+import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { SubscribeContextsResponse_Kind as ContextKind } from "@acb/gen/acb/v1/contexts_pb";
 import { ConversationMode, ConversationState } from "@acb/gen/acb/v1/conversations_pb";
 import { UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
@@ -364,6 +365,88 @@ function casesOf<S>(kind: Kind<S>): ConformanceCase[] {
 
 /** Events of one tenant never reach another tenant's topic subscribers or watch streams. */
 const crossings: ConformanceCase[] = [
+  {
+    id: "isolation.dead-letter.admin-namesake",
+    level: "MUST",
+    profile: "security",
+    description:
+      "An admin of another tenant, even one with the owner's agent id, cannot read, list, replay or purge a tenant's dead letter",
+    spec: "acb.v1.MessagingService.GetDeadLetter",
+    rules: ["security.tenant-isolation"],
+    requires: ["messaging"],
+    async run(t) {
+      const p = await pair(t);
+      const s = await deadLetter.setup(t, p);
+      const namesake = await p.away.agent(p.owner.id, { roles: [Role.ADMIN] });
+      await notFound(
+        namesake.messaging.getDeadLetter({ deadLetterId: s.id }),
+        "GetDeadLetter by an admin namesake",
+      );
+      for (const agentId of ["", "*", p.owner.id]) {
+        const list = await namesake.messaging.listDeadLetters({ agentId });
+        check(
+          !list.deadLetters.some((d) => d.id === s.id),
+          `ListDeadLetters (agent_id "${agentId}") of an admin namesake shows it`,
+        );
+      }
+      for (const [rpc, call] of Object.entries(deadLetter.rpcs)) {
+        if (rpc === "ReplayDeadLetters" || rpc === "PurgeDeadLetters") await call(namesake, s, t);
+      }
+      await deadLetter.intact?.(p, s);
+    },
+  },
+  {
+    id: "isolation.delete-tenant.others-intact",
+    level: "MUST",
+    profile: "security",
+    description:
+      "DeleteTenant of one tenant leaves another's agents, contexts, subscriptions, queued messages and dead letters as they were",
+    spec: "acb.v1.AdminService.DeleteTenant",
+    rules: ["security.tenant-isolation", "admin.delete-tenant-purges"],
+    requires: ["messaging"],
+    async run(t) {
+      const p = await pair(t);
+      const first = await Inbox.open(t, p.owner);
+      await p.peer.messaging.send({
+        target: { case: "recipientId", value: p.owner.id },
+        kind: "poison",
+        payload: text("x"),
+      });
+      const poison = await first.next("the delivery to reject");
+      await p.owner.messaging.nack({ deliveryIds: [poison.deliveryId], deadLetter: true });
+      first.close();
+      const dls = await p.owner.messaging.listDeadLetters({});
+      const s = { id: dls.deadLetters[0]?.id ?? "" };
+      check(s.id !== "", "Nack with dead_letter left no dead letter");
+      await p.owner.contexts.createContext({ contextId: "kept", type: "n", payload: text("k") });
+      await p.owner.messaging.subscribeTopic({ pattern: "kept.>" });
+      await p.peer.messaging.send({
+        target: { case: "recipientId", value: p.owner.id },
+        kind: "queued",
+        payload: text("q"),
+      });
+      // The other tenant has objects of every kind too, then goes.
+      const gone = await p.away.agent("iso-gone");
+      await gone.contexts.createContext({ contextId: "kept", type: "n", payload: text("g") });
+      await gone.messaging.subscribeTopic({ pattern: "kept.>" });
+      await p.intruder.messaging.send({
+        target: { case: "recipientId", value: gone.id },
+        kind: "gone",
+        payload: text("g"),
+      });
+      await t.admin.admin.deleteTenant({ tenantId: p.away.id });
+      await p.owner.registry.getAgent({ agentId: p.peer.id });
+      const ctx = await p.owner.contexts.getContext({ contextId: "kept" });
+      check(ctx.context?.revision === 1n, "the context changed");
+      const subs = await p.owner.messaging.listTopicSubscriptions({});
+      check(subs.subscriptions.length === 1, "the topic subscription is gone");
+      await deadLetter.intact?.(p, s);
+      const inbox = await Inbox.open(t, p.owner);
+      const d = await inbox.next("the message queued before the other tenant was deleted");
+      check(d.message?.kind === "queued", `got "${d.message?.kind}", not the queued message`);
+      await inbox.ack(d);
+    },
+  },
   {
     id: "isolation.topic.publish",
     level: "MUST",

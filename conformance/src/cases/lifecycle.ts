@@ -5,7 +5,10 @@
 import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
-import { SubscribeContextsResponse_Kind as ContextKind } from "@acb/gen/acb/v1/contexts_pb";
+import {
+  SubscribeContextsResponse_Kind as ContextKind,
+  ContextScope,
+} from "@acb/gen/acb/v1/contexts_pb";
 import { UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
 import {
   WatchMeetingResponse_Kind as MeetingKind,
@@ -69,7 +72,7 @@ export const lifecycleCases: ConformanceCase[] = [
     level: "MUST",
     profile: "contexts",
     description:
-      "DeleteContext with a stale expected_revision is ABORTED (REVISION_MISMATCH) and the context stays; the current one deletes",
+      "DeleteContext with a stale expected_revision is ABORTED (REVISION_MISMATCH) and the context stays; the current one, or zero, deletes",
     spec: "acb.v1.DeleteContextRequest.expected_revision",
     rules: ["contexts.delete-cas"],
     async run(t) {
@@ -90,6 +93,15 @@ export const lifecycleCases: ConformanceCase[] = [
         a.contexts.getContext({ contextId: "c" }),
         Code.NotFound,
         "GetContext after a delete at the current revision",
+      );
+      // Zero deletes unconditionally, at whatever revision the context is.
+      await a.contexts.createContext({ contextId: "d", type: "n", payload: text("1") });
+      await a.contexts.updateContext({ contextId: "d", payload: text("2") });
+      await a.contexts.deleteContext({ contextId: "d", expectedRevision: 0n });
+      await expectCode(
+        a.contexts.getContext({ contextId: "d" }),
+        Code.NotFound,
+        "GetContext after a delete with expected_revision 0",
       );
     },
   },
@@ -212,6 +224,184 @@ export const lifecycleCases: ConformanceCase[] = [
         return { ids: res.contexts.map((x) => x.id), next: res.nextPageToken };
       });
       checkComplete(listed, ids, "ListContexts");
+    },
+  },
+  {
+    id: "contexts.list-pages-scoped",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "ListContexts paged two at a time, with contexts the caller may not read between those it may, returns each readable one exactly once and no other",
+    spec: "acb.v1.ListContextsRequest.page_token",
+    rules: ["pagination.complete", "contexts.scopes"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const reader = await tenant.agent("cps-reader");
+      const other = await tenant.agent("cps-other");
+      const readable: string[] = [];
+      for (const [id, hidden] of [
+        ["c1", false],
+        ["c2", true],
+        ["c3", true],
+        ["c4", false],
+        ["c5", true],
+        ["c6", true],
+        ["c7", true],
+        ["c8", false],
+        ["c9", false],
+      ] as const) {
+        await other.contexts.createContext({
+          contextId: id,
+          type: "n",
+          payload: text(id),
+          ...(hidden && { access: { scope: ContextScope.PRIVATE } }),
+        });
+        if (!hidden) readable.push(id);
+      }
+      const listed = await pages(async (pageToken) => {
+        const res = await reader.contexts.listContexts({
+          pageSize: 2,
+          pageToken,
+          omitPayloads: true,
+        });
+        return { ids: res.contexts.map((x) => x.id), next: res.nextPageToken };
+      });
+      checkComplete(listed, readable, "ListContexts around PRIVATE contexts of another agent");
+      check(
+        listed.join(",") === readable.join(","),
+        `ListContexts is not ordered by id: [${listed.join(", ")}]`,
+      );
+    },
+  },
+  {
+    id: "contexts.scopes-subscribe",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "SubscribeContexts never shows an agent a context outside its scope; a PUBLIC one it does",
+    spec: "acb.v1.ContextService.SubscribeContexts",
+    rules: ["contexts.scopes"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const owner = await tenant.agent("scs-owner");
+      const stranger = await tenant.agent("scs-stranger");
+      const sub = t.stream((signal) => stranger.contexts.subscribeContexts({}, { signal }));
+      await sub.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      await owner.contexts.createContext({
+        contextId: "secret",
+        type: "n",
+        payload: text("s"),
+        access: { scope: ContextScope.PRIVATE },
+      });
+      await owner.contexts.createContext({ contextId: "open", type: "n", payload: text("o") });
+      const first = await sub.waitFor(
+        (e) => e.context !== undefined,
+        "the PUBLIC context's event",
+        t.settings.waitMs,
+      );
+      check(
+        first.context?.id === "open",
+        `the stranger's subscription showed "${first.context?.id}" first`,
+      );
+    },
+  },
+  {
+    id: "contexts.ttl-expiry-update",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "Contexts expire each at its own TTL, whatever order they were given in: a later one does not postpone an earlier one, and a TTL set by UpdateContext counts like one set on create",
+    spec: "acb.v1.UpdateContextRequest.ttl",
+    rules: ["contexts.ttl-expiry"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("ttlu-a");
+      const sub = t.stream((signal) => a.contexts.subscribeContexts({}, { signal }));
+      await sub.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      const expired = async (id: string, what: string) => {
+        await sub.waitFor(
+          (e) => e.kind === ContextKind.EXPIRED && e.context?.id === id,
+          `KIND_EXPIRED of ${what}`,
+          t.settings.waitMs,
+        );
+        await expectCode(
+          a.contexts.getContext({ contextId: id }),
+          Code.NotFound,
+          `GetContext of ${what}`,
+        );
+      };
+      await a.contexts.createContext({
+        contextId: "first",
+        type: "n",
+        payload: text("1"),
+        ttl: duration(300),
+      });
+      await a.contexts.createContext({
+        contextId: "second",
+        type: "n",
+        payload: text("2"),
+        ttl: duration(900),
+      });
+      await a.contexts.createContext({
+        contextId: "long",
+        type: "n",
+        payload: text("l"),
+        ttl: duration(600_000),
+      });
+      await a.contexts.getContext({ contextId: "long" });
+      // No write between the two expiries: the hub must find the second on its own.
+      await expired("first", "the context with a 300 ms TTL");
+      await expired("second", "the context with a 900 ms TTL, after the first expired");
+      const got = await a.contexts.getContext({ contextId: "long" });
+      check(got.context?.revision === 1n, "the context with a 10-minute TTL changed");
+      await a.contexts.updateContext({ contextId: "long", ttl: duration(300) });
+      await expired("long", "a context whose TTL UpdateContext shortened to 300 ms");
+    },
+  },
+  {
+    id: "contexts.scopes-update",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "A context its owner makes PRIVATE by UpdateContext is NOT_FOUND to other agents from then on; a reader that is not the owner cannot change its access",
+    spec: "acb.v1.UpdateContextRequest.access",
+    rules: ["contexts.scopes"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const owner = await tenant.agent("scu-owner");
+      const other = await tenant.agent("scu-other");
+      await owner.contexts.createContext({ contextId: "c", type: "n", payload: text("c") });
+      await other.contexts.getContext({ contextId: "c" });
+      await expectCode(
+        other.contexts.updateContext({
+          contextId: "c",
+          access: { scope: ContextScope.PRIVATE },
+        }),
+        Code.PermissionDenied,
+        "UpdateContext of the access by a reader that is not the owner",
+      );
+      await other.contexts.getContext({ contextId: "c" });
+      const updated = await owner.contexts.updateContext({
+        contextId: "c",
+        access: { scope: ContextScope.PRIVATE },
+      });
+      check(
+        updated.context?.revision === 2n,
+        `the update made revision ${updated.context?.revision}`,
+      );
+      await expectCode(
+        other.contexts.getContext({ contextId: "c" }),
+        Code.NotFound,
+        "GetContext of a context its owner made PRIVATE",
+      );
     },
   },
   {

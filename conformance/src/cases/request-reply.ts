@@ -60,6 +60,67 @@ export const requestReplyCases: ConformanceCase[] = [
     },
   },
   {
+    id: "request-reply.reply-by-batch",
+    level: "MUST",
+    profile: "request-reply",
+    description:
+      "A RESPONSE sent in a SendBatch, between plain items, answers the waiting Request; the plain items are delivered as usual",
+    spec: "acb.v1.MessagingService.Request",
+    rules: ["request-reply.reply", "delivery.batch"],
+    requires: ["request-reply"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const asker = await tenant.agent("rrb-asker");
+      const answerer = await tenant.agent("rrb-answerer");
+      const other = await tenant.agent("rrb-other");
+      const inbox = await Inbox.open(t, answerer);
+      const call = asker.messaging.request(
+        {
+          recipientId: answerer.id,
+          kind: "get-status",
+          payload: text("?"),
+          timeout: duration(t.settings.waitMs),
+        },
+        { signal: t.signal },
+      );
+      const q = await inbox.next("the query at the answerer");
+      await inbox.ack(q);
+      const plain = (kind: string) => ({
+        target: { case: "recipientId" as const, value: other.id },
+        kind,
+        payload: text(kind),
+      });
+      const res = await answerer.messaging.sendBatch({
+        requests: [
+          plain("before"),
+          {
+            target: { case: "recipientId", value: asker.id },
+            type: MessageType.RESPONSE,
+            correlationId: q.message?.id ?? "",
+            kind: "status",
+            payload: text("ok"),
+          },
+          plain("after"),
+        ],
+      });
+      check(
+        res.results.every((x) => !x.error),
+        "an item of the batch failed",
+      );
+      const answer = await call;
+      check(
+        new TextDecoder().decode(answer.reply?.payload?.data) === "ok" &&
+          answer.reply?.correlationId === q.message?.id,
+        "Request did not return the batch's RESPONSE",
+      );
+      const got = await (await Inbox.open(t, other)).collect(2, "the batch's plain items");
+      check(
+        got.map((d) => d.message?.kind).join(",") === "before,after",
+        `the plain items arrived as [${got.map((d) => d.message?.kind).join(", ")}]`,
+      );
+    },
+  },
+  {
     id: "request-reply.timeout",
     level: "MUST",
     profile: "request-reply",
