@@ -12,7 +12,7 @@ import { Health } from "@acb/gen/grpc/health/v1/health_pb";
 import { ServerReflection as ReflectionV1 } from "@acb/gen/grpc/reflection/v1/reflection_pb";
 import { ServerReflection as ReflectionV1alpha } from "@acb/gen/grpc/reflection/v1alpha/reflection_pb";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, type ConnectRouter } from "@connectrpc/connect";
 import { type TracerProvider, trace } from "@opentelemetry/api";
 import { createAuditInterceptor } from "./audit/audit-interceptor.js";
 import { createAuditLog } from "./audit/audit-log.js";
@@ -432,7 +432,10 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       logger.log("info", "draining", { deadline_ms: closeOptions.deadlineMs ?? 2000 });
       // Handlers see their signal abort with this reason: live streams end with UNAVAILABLE.
       shutdown.abort(
-        new ConnectError("the hub is draining (shutting down); reconnect", Code.Unavailable),
+        hubError(Code.Unavailable, "the hub is draining (shutting down); reconnect", {
+          reason: "DRAINING",
+          retryAfterMs: 1_000,
+        }),
       );
       delivery.close();
       conversations.stopTimers();

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
+import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import {
   MessageType,
   MessagingService,
@@ -147,7 +148,9 @@ describe("SIGTERM during traffic", () => {
         } catch (err) {
           if (ac.signal.aborted) return;
           if (!terminated) throw err;
-          streamEnds.push(Code[ConnectError.from(err).code]);
+          const e = ConnectError.from(err);
+          const reason = e.findDetails(ErrorInfoSchema)[0]?.reason ?? "";
+          streamEnds.push(`${Code[e.code]} ${reason}`);
         }
         if (ac.signal.aborted) return;
         await restarted.promise;
@@ -182,7 +185,7 @@ describe("SIGTERM during traffic", () => {
     expect(acked.size).toBe(total);
     for (const id of acked) expect(received.has(id), id).toBe(true);
     // The drain told the receiver to reconnect.
-    expect(streamEnds[0]).toBe("Unavailable");
+    expect(streamEnds[0]).toBe("Unavailable DRAINING");
     const metrics = await (await fetch(second.metricsUrl)).text();
     expect(metrics).toMatch(/^acb_messages_total\{type="EVENT"\} [1-9]/m);
     // acb-hub gives its backend the same registry: PGlite's transactions are on the same endpoint.

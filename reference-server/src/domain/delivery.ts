@@ -312,7 +312,10 @@ export class DeliveryEngine {
   close(): void {
     for (const r of this.receivers.values()) {
       r.end(
-        hubError(Code.Unavailable, "the hub is shutting down; reconnect", { retryAfterMs: 1000 }),
+        hubError(Code.Unavailable, "the hub is draining (shutting down); reconnect", {
+          reason: "DRAINING",
+          retryAfterMs: 1_000,
+        }),
       );
     }
     this.receivers.clear();

@@ -2,6 +2,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import { correlationHeader } from "../audit/audit-interceptor.js";
 import { identityKey } from "../auth/identity.js";
+import { hubError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { HubMetrics } from "./metrics.js";
 import { startSpanFrom, traceparentHeader } from "./tracing.js";
@@ -30,9 +31,10 @@ export function createRpcInterceptor(options: RpcInterceptorOptions): Intercepto
     const procedure = `${req.service.typeName}/${req.method.name}`;
     if (options.draining() && req.service.typeName !== healthService) {
       metrics.rpcEnded(procedure, Code[Code.Unavailable], 0, req.stream);
-      throw new ConnectError(
-        "the hub is draining (shutting down); retry, on another node if there is one",
+      throw hubError(
         Code.Unavailable,
+        "the hub is draining (shutting down); retry, on another node if there is one",
+        { reason: "DRAINING", retryAfterMs: 1_000 },
       );
     }
     const started = performance.now();
