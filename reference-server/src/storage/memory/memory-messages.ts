@@ -315,7 +315,7 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
         held(inbox.tenantId, -1);
         continue;
       }
-      e.lastError = e.lastError || "ack deadline passed";
+      e.lastError = e.lastError || "ack deadline exceeded";
       if (e.attempts >= maxAttempts) {
         held(inbox.tenantId, -1);
         toDead(inbox, agentId, e, DeadLetterReason.MAX_DELIVERY_ATTEMPTS, now);

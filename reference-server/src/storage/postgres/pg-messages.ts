@@ -632,7 +632,7 @@ export function createPgMessageStore(
     const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];
     const retry: LeaseRow[] = [];
     for (const row of r.rows) {
-      const lastError = row.last_error || "ack deadline passed";
+      const lastError = row.last_error || "ack deadline exceeded";
       if (num(row.expires_at) <= now) expired.push(row);
       else if (row.attempts >= maxAttempts)
         dead.push({ row, reason: DeadLetterReason.MAX_DELIVERY_ATTEMPTS, lastError });
@@ -651,7 +651,7 @@ export function createPgMessageStore(
     if (retry.length > 0) {
       await c.query(
         `UPDATE acb_deliveries SET state = ${WAITING}, available_at = $2,
-           last_error = CASE WHEN last_error = '' THEN 'ack deadline passed' ELSE last_error END,
+           last_error = CASE WHEN last_error = '' THEN 'ack deadline exceeded' ELSE last_error END,
            delivery_id = NULL, deadline = 0
          WHERE seq = ANY($1::bigint[])`,
         [retry.map((row) => row.seq), now],
