@@ -31,40 +31,52 @@ export function chunkResponse(
   check: { sha256: Uint8Array } | { crc32: number },
 ): DownloadContextResponse {
   const res = create(DownloadContextResponseSchema);
-  // ContextChunk: offset (1, varint; omitted when 0), data (2), sha256 (3) or crc32 (4, fixed32).
+  res.$unknown =
+    "crc32" in check
+      ? chunkField(2, offset, data, new Uint8Array(), check.crc32)
+      : chunkField(2, offset, data, check.sha256, undefined);
+  return res;
+}
+
+/** The unknown-field entries that write a ContextChunk as message field `no` (see above). */
+export function chunkField(
+  no: number,
+  offset: number,
+  data: Uint8Array,
+  sha256: Uint8Array,
+  crc32: number | undefined,
+): { no: number; wireType: WireType; data: Uint8Array }[] {
+  // ContextChunk: offset (1, varint; left out when 0), data (2; left out when empty), sha256 (3;
+  // left out when empty), crc32 (4, fixed32, optional: written when set, even to 0).
   const offsetSize = offset === 0 ? 0 : 1 + varintSize(offset);
   const dataSize = data.length === 0 ? 0 : 1 + varintSize(data.length) + data.length;
-  const checkSize =
-    "crc32" in check
-      ? 5
-      : check.sha256.length === 0
-        ? 0
-        : 1 + varintSize(check.sha256.length) + check.sha256.length;
-  const chunkSize = offsetSize + dataSize + checkSize;
+  const shaSize = sha256.length === 0 ? 0 : 1 + varintSize(sha256.length) + sha256.length;
+  const chunkSize = offsetSize + dataSize + shaSize + (crc32 === undefined ? 0 : 5);
   const head = new Uint8Array(varintSize(chunkSize) + offsetSize + (dataSize === 0 ? 0 : 1));
   let at = writeVarint(head, 0, chunkSize);
   if (offset !== 0) {
     head[at++] = (1 << 3) | WireType.Varint;
     at = writeVarint(head, at, offset);
   }
-  const entries: { no: number; wireType: WireType; data: Uint8Array }[] = [];
-  entries.push({ no: 2, wireType: WireType.LengthDelimited, data: head });
+  const entries: { no: number; wireType: WireType; data: Uint8Array }[] = [
+    { no, wireType: WireType.LengthDelimited, data: head },
+  ];
   if (dataSize !== 0) {
     head[at] = (2 << 3) | WireType.LengthDelimited;
     // The encoder writes `(no << 3) | wireType` as a varint: here, the data's length.
     entries.push({ no: data.length >>> 3, wireType: data.length & 7, data });
   }
-  if ("crc32" in check) {
-    const crc = new Uint8Array(4);
-    new DataView(crc.buffer).setUint32(0, check.crc32, true);
-    entries.push({ no: 4, wireType: WireType.Bit32, data: crc });
-  } else if (check.sha256.length !== 0) {
-    const sha = new Uint8Array(varintSize(check.sha256.length) + check.sha256.length);
-    sha.set(check.sha256, writeVarint(sha, 0, check.sha256.length));
+  if (shaSize !== 0) {
+    const sha = new Uint8Array(varintSize(sha256.length) + sha256.length);
+    sha.set(sha256, writeVarint(sha, 0, sha256.length));
     entries.push({ no: 3, wireType: WireType.LengthDelimited, data: sha });
   }
-  res.$unknown = entries;
-  return res;
+  if (crc32 !== undefined) {
+    const crc = new Uint8Array(4);
+    new DataView(crc.buffer).setUint32(0, crc32, true);
+    entries.push({ no: 4, wireType: WireType.Bit32, data: crc });
+  }
+  return entries;
 }
 
 /** Bytes of the varint of a non-negative safe integer. */
