@@ -1,19 +1,20 @@
 // The chunk-encoding benchmark (`npm run bench -- chunk-encoding [--quick] [--json]`): what it
 // costs in one process to turn 1 MiB chunks into the bytes a large-context stream sends, per GiB
-// of chunks. Three ways, alternated over several rounds (medians reported):
+// of chunks. Two ways, alternated over several rounds (medians reported):
 // - generated: toBinary of a DownloadContextResponse, then Connect's envelope (a new buffer with
-//   the 5-byte prefix), which is what every chunk cost before chunk-encoding.ts;
-// - one-pass: the same with chunkResponse (reference-server/src/handlers/chunk-encoding.ts), which
-//   spares the move of the chunk when the nested message's length prefix widens;
+//   the 5-byte prefix): what the hub does for every chunk it sends, and the SDK for every chunk it
+//   uploads (as an UploadChunksRequest);
 // - reused: one copy of each chunk into one buffer kept between chunks, the floor of any encoder
 //   that must copy the data once.
+// The gap between them is allocation, not copying: fresh buffers (about 4 MiB per MiB sent) cost
+// page faults, zeroing and garbage collection. Run it with MALLOC_MMAP_THRESHOLD_=33554432
+// MALLOC_TRIM_THRESHOLD_=134217728 in the environment to see what glibc's defaults add.
 // CPU seconds (user + system) and minor page faults per GiB: on a shared machine the CPU time of
 // a single-threaded loop is far steadier than wall time, but still compare within one run.
 
 import { randomBytes } from "node:crypto";
 import { DownloadContextResponseSchema } from "@acb/gen/acb/v1/large_contexts_pb";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { chunkResponse } from "../reference-server/src/handlers/chunk-encoding.ts";
 import { flags, log, median, printTable } from "./lib/report.ts";
 
 const CHUNK = 1024 * 1024;
@@ -38,11 +39,6 @@ export default async function main(args: string[]): Promise<void> {
         item: { case: "chunk", value: { offset: BigInt(i * CHUNK), data, crc32: i } },
       });
       envelope(toBinary(DownloadContextResponseSchema, res));
-    },
-    "one-pass": (i) => {
-      envelope(
-        toBinary(DownloadContextResponseSchema, chunkResponse(i * CHUNK, data, { crc32: i })),
-      );
     },
     reused: () => {
       reused.set(data, 5);

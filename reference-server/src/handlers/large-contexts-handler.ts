@@ -10,7 +10,6 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChunkInput, LargeContexts, UploadView } from "../domain/large-contexts.js";
 import { Code, hubError } from "../errors.js";
-import { chunkResponse } from "./chunk-encoding.js";
 import { callerOf, contextToProto, durationMs, ts } from "./convert.js";
 
 function uploadToProto(u: UploadView): Upload {
@@ -140,8 +139,6 @@ export function createLargeContextsHandler(
         chunkSize: req.chunkSize,
         chunkCheck: req.chunkCheck,
       });
-      // Binary clients get chunks encoded in one pass (chunk-encoding.ts); JSON has no such seam.
-      const binary = !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
       for await (const item of items) {
         if (item.kind === "header") {
           const context = contextToProto(item.context, true);
@@ -158,10 +155,6 @@ export function createLargeContextsHandler(
               },
             },
           });
-          continue;
-        }
-        if (binary) {
-          yield chunkResponse(item.offset, item.data, item.check);
           continue;
         }
         yield create(DownloadContextResponseSchema, {

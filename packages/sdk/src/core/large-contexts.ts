@@ -11,7 +11,6 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { AcbError, acbError } from "./acb-error.js";
 import { type BackoffOptions, backoffDelay, wait } from "./backoff.js";
-import { uploadChunksRequest } from "./chunk-encoding.js";
 import { type Chunk, ChunkFeed, knownSize, type StreamSource } from "./chunk-feed.js";
 import type { EncryptOption } from "./e2e/client-e2e.js";
 import { isRetryable } from "./errors.js";
@@ -335,8 +334,7 @@ async function sendBatch(
         else await wait(Math.min(2 ** idle++, 50), signal);
         if (signal.aborted) throw abortError(signal);
       }
-      // Encoded in one pass (chunk-encoding.ts): UploadChunks is only used over binary transports.
-      yield uploadChunksRequest(first ? uploadId : "", chunk);
+      yield { uploadId: first ? uploadId : "", chunk: wireChunk(chunk) };
       first = false;
       sent(chunk.offset + length, length);
     }
