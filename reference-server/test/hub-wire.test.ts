@@ -6,6 +6,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { crc32 } from "node:zlib";
 import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
@@ -14,6 +15,7 @@ import {
   ContextScope,
   ContextService,
 } from "@acb/gen/acb/v1/contexts_pb";
+import { ChunkCheck, LargeContextService } from "@acb/gen/acb/v1/large_contexts_pb";
 import {
   WatchAgentsResponse_Kind as AgentKind,
   AgentStatus,
@@ -1304,5 +1306,69 @@ describe("protocols on one port", () => {
     // Anonymous health over gRPC as a load balancer would call it.
     const grpcHealth = createClient(Health, wireTransport(baseUrl, "grpc"));
     expect((await grpcHealth.check({})).status).toBe(Serving.SERVING);
+  });
+});
+
+describe("large contexts in every encoding", () => {
+  it("downloads the same chunks in JSON and binary, whichever check they carry", async () => {
+    const tenantId = await newTenant();
+    const { token } = await agentIn(tenantId, "bulk");
+    // 200 KiB in 64 KiB chunks: three whole chunks and a short last one.
+    const data = new Uint8Array(200 * 1024).map((_, i) => (i * 7 + (i >> 9)) & 0xff);
+    const chunkSize = 64 * 1024;
+    const json = createClient(LargeContextService, connect(token));
+    const begun = await json.beginUpload({
+      type: "blob",
+      totalSize: BigInt(data.length),
+      sha256: sha256(data),
+      chunkSize,
+    });
+    const uploadId = begun.upload?.id ?? "";
+    for (let at = 0; at < data.length; at += chunkSize) {
+      const piece = data.subarray(at, at + chunkSize);
+      await json.appendChunk({
+        uploadId,
+        chunk: { offset: BigInt(at), data: piece, sha256: sha256(piece) },
+      });
+    }
+    const contextId =
+      (await json.commitUpload({ uploadId, sha256: sha256(data) })).context?.id ?? "";
+    const clients: [string, Client<typeof LargeContextService>][] = [
+      ["connect-json", json],
+      [
+        "connect-proto",
+        createClient(LargeContextService, wireTransport(baseUrl, "connect-proto", { token })),
+      ],
+      ["grpc", createClient(LargeContextService, wireTransport(baseUrl, "grpc", { token }))],
+    ];
+    for (const [name, client] of clients) {
+      for (const chunkCheck of [ChunkCheck.SHA256, ChunkCheck.CRC32]) {
+        const received = new Uint8Array(data.length);
+        let chunks = 0;
+        // From offset 0 (an offset field left out) and from the middle of the object.
+        for (const offset of [0, 70_000]) {
+          for await (const res of client.downloadContext({
+            contextId,
+            offset: BigInt(offset),
+            chunkSize,
+            chunkCheck,
+          })) {
+            if (res.item.case !== "chunk") continue;
+            const c = res.item.value;
+            expect(c.data.length, name).toBeGreaterThan(0);
+            if (chunkCheck === ChunkCheck.SHA256) expect(c.sha256, name).toEqual(sha256(c.data));
+            else expect(c.crc32, name).toBe(crc32(c.data));
+            if (offset === 0) received.set(c.data, Number(c.offset));
+            else
+              expect(c.data, name).toEqual(
+                data.subarray(Number(c.offset), Number(c.offset) + c.data.length),
+              );
+            chunks++;
+          }
+        }
+        expect(received, name).toEqual(data);
+        expect(chunks, name).toBe(4 + 3);
+      }
+    }
   });
 });
