@@ -5,7 +5,11 @@
 
 import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { type BacklogHeld, planBacklog } from "../backlog-plan.js";
-import type { BacklogFull, BacklogLimits, MessageRecord } from "../messaging-types.js";
+import type { BacklogFull, BacklogLimits, EnqueueItem } from "../messaging-types.js";
+
+/** A message to store with the backlog limits it must fit in. */
+export type BacklogItem = Pick<EnqueueItem, "message" | "recipients" | "backlog">;
+
 import { num } from "./doc-codec.js";
 import type { SqlClient } from "./sql-driver.js";
 
@@ -169,11 +173,7 @@ async function drop(
 export async function admit(
   c: SqlClient,
   tenantId: string,
-  items: readonly {
-    message: MessageRecord;
-    recipients: readonly string[];
-    backlog?: BacklogLimits;
-  }[],
+  items: readonly BacklogItem[],
   store: (accepted: number[]) => Promise<void>,
   deadLetter: DeadLetterFn,
   discard: DiscardFn,

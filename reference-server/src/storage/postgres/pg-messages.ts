@@ -2,7 +2,6 @@ import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { newId } from "../../ids.js";
 import type {
   BacklogFull,
-  BacklogLimits,
   ClaimedDelivery,
   DeadLetterRecord,
   EnqueueItem,
@@ -18,6 +17,7 @@ import {
   admit,
   agentKey,
   BacklogEstimates,
+  type BacklogItem,
   type DiscardFn,
   type FitsRow,
   fitsCtes,
@@ -253,7 +253,7 @@ function effectsStatement(
   const params: unknown[] = [tenantId];
   const fx = effectCtes(effects, params, "TRUE");
   if (fx.ctes === "") return undefined;
-  return [`WITH x AS (SELECT 1)${fx.ctes} SELECT TRUE AS ok${fx.column}`, params];
+  return [`WITH ${fx.ctes.slice(2)} SELECT TRUE AS ok${fx.column}`, params]; // ctes start with ", "
 }
 
 /** Stores messages and queues each for its recipients, inside the transaction of `c`. */
@@ -525,11 +525,7 @@ export function createPgMessageStore(
   const storeWithin = async (
     c: SqlClient,
     tenantId: string,
-    items: readonly {
-      message: MessageRecord;
-      recipients: readonly string[];
-      backlog?: BacklogLimits;
-    }[],
+    items: readonly BacklogItem[],
     checked = false,
   ): Promise<(BacklogFull | undefined)[]> => {
     const limits = sharedLimits(items);
