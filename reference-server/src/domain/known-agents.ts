@@ -15,6 +15,8 @@ const MAX_ENTRIES = 100_000;
 export class KnownAgents {
   private readonly tenants = new Map<string, Map<string, number>>();
   private size = 0;
+  /** Registry reads under way, shared by the sends that need the same agent meanwhile. */
+  private readonly reading = new Map<string, { generation: number; read: Promise<boolean> }>();
   /** Bumped by every change heard: a read that began before one is not kept. */
   private generation = 0;
   private readonly unsubscribes: (() => void)[] = [];
@@ -50,8 +52,19 @@ export class KnownAgents {
     const now = performance.now();
     const until = this.tenants.get(tenantId)?.get(agentId);
     if (until !== undefined && until > now) return true;
+    // Sends that miss together share one read, unless a change was heard since it began.
+    const key = `${tenantId}\u0000${agentId}`;
+    const pending = this.reading.get(key);
+    if (pending && pending.generation === this.generation) return pending.read;
     const generation = this.generation;
-    const found = (await this.registry.get(tenantId, agentId)) !== undefined;
+    const read = this.registry.get(tenantId, agentId).then((r) => r !== undefined);
+    this.reading.set(key, { generation, read });
+    let found: boolean;
+    try {
+      found = await read;
+    } finally {
+      if (this.reading.get(key)?.read === read) this.reading.delete(key);
+    }
     if (found && generation === this.generation) {
       if (this.size >= MAX_ENTRIES) this.drop("");
       let agents = this.tenants.get(tenantId);

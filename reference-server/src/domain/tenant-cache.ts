@@ -14,6 +14,11 @@ const MAX_ENTRIES = 10_000;
  */
 export class TenantCache {
   private readonly entries = new Map<string, { record: TenantRecord; until: number }>();
+  /** Reads under way, shared by the calls that need the same tenant meanwhile. */
+  private readonly reading = new Map<
+    string,
+    { generation: number; read: Promise<TenantRecord | undefined> }
+  >();
   /** Bumped by every change heard: a read that began before one is not kept. */
   private generation = 0;
   private unsubscribe: (() => void) | undefined;
@@ -40,8 +45,18 @@ export class TenantCache {
     const now = performance.now();
     const entry = this.entries.get(tenantId);
     if (entry && entry.until > now) return entry.record;
+    // Calls that miss together share one read, unless a change was heard since it began.
+    const pending = this.reading.get(tenantId);
+    if (pending && pending.generation === this.generation) return pending.read;
     const generation = this.generation;
-    const record = await this.store.get(tenantId);
+    const read = this.store.get(tenantId);
+    this.reading.set(tenantId, { generation, read });
+    let record: TenantRecord | undefined;
+    try {
+      record = await read;
+    } finally {
+      if (this.reading.get(tenantId)?.read === read) this.reading.delete(tenantId);
+    }
     if (!record) {
       this.entries.delete(tenantId);
     } else if (generation === this.generation) {
@@ -65,7 +80,7 @@ export class TenantCache {
   }
 
   private drop(tenantId: string): void {
-    this.generation++;
+    this.generation++; // reads under way are neither kept nor shared from now on
     if (tenantId === "") this.entries.clear();
     else this.entries.delete(tenantId);
   }
