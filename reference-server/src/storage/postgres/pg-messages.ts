@@ -1,5 +1,6 @@
 import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { newId } from "../../ids.js";
+import { GroupCommit } from "../group-commit.js";
 import type {
   BacklogFull,
   ClaimedDelivery,
@@ -658,30 +659,76 @@ export function createPgMessageStore(
     return { redelivered: retry.length, deadLettered: dead.length };
   };
 
+  /**
+   * Plain sends (no idempotency key, no conversation) of one tenant that arrive while an earlier
+   * one is being written are stored together, with their usage and wake-ups, in one statement.
+   * When a backlog limit is reached, admit() decides for each in order, in one transaction.
+   */
+  const plainSends = new GroupCommit<
+    { item: BacklogItem; effects: SendEffects | undefined },
+    EnqueueResult
+  >(async (_key, sends) => {
+    const items = sends.map((s) => s.item);
+    const tenantId = items[0]?.message.tenantId ?? "";
+    const wakes = new Set<string>();
+    for (const s of sends) for (const c of s.effects?.wake ?? []) wakes.add(c);
+    const first = sends[0]?.effects;
+    // The group's key says every send has the same limits, meter hour and kind of wake-up.
+    const effects: SendEffects | undefined = first && {
+      ...(first.meter && { meter: first.meter }),
+      ...(first.wake && { wake: [...wakes] }),
+    };
+    const stored = (): EnqueueResult[] => sends.map(() => ({ ok: true }));
+    const limits = sharedLimits(items);
+    if (limits === undefined || limits === "mixed") {
+      const fx = effectsFor(effects, items);
+      await db.one(tenantId, ...storeStatement(tenantId, items, undefined, fx), false);
+      return stored();
+    }
+    const run = async (text: string, params: unknown[]) =>
+      (await db.one<FitsRow>(tenantId, text, params, false)).rows[0];
+    const now = Math.max(...items.map((i) => i.backlog?.now ?? 0));
+    if (await storeIfFits(run, tenantId, items, limits, now, effectsFor(effects, items))) {
+      return stored();
+    }
+    return db.tx(tenantId, async (c) => {
+      const refused = await storeWithin(c, tenantId, items, true);
+      await commitEffects(
+        c,
+        tenantId,
+        effects,
+        items.filter((_, k) => !refused[k]),
+      );
+      return refused.map((backlogFull) =>
+        backlogFull ? { ok: false, backlogFull } : { ok: true },
+      );
+    });
+  });
+  /** Sends in one group share their limits, meter hour and kind of wake-up. */
+  const plainKey = (tenantId: string, item: BacklogItem, effects: SendEffects | undefined) =>
+    [
+      tenantId,
+      item.backlog?.agent ?? 0,
+      item.backlog?.tenant ?? 0,
+      effects?.meter?.hourStart ?? "",
+      effects?.wake ? "w" : "",
+    ].join("\u0000");
+
   return {
     enqueue: async (message, recipients, options = {}) => {
       const { tenantId, idempotencyKey } = message;
       const idem = idempotencyKey === "" ? undefined : options.idempotency;
       const item = { message, recipients, ...(options.backlog && { backlog: options.backlog }) };
       const limits = sharedLimits([item]);
-      let checked = false;
       if (!idem && !options.conversation && limits !== "mixed") {
         if (recipients.length === 0) {
           await commitEffects(undefined, tenantId, options.effects, [item]);
           return { ok: true };
         }
-        // Nothing else to check: one statement, one round trip (unless a limit is reached).
-        const fx = effectsFor(options.effects, [item]);
-        if (!limits) {
-          await db.one(tenantId, ...storeStatement(tenantId, [item], undefined, fx), false);
-          return { ok: true };
-        }
-        const run = async (text: string, params: unknown[]) =>
-          (await db.one<FitsRow>(tenantId, text, params, false)).rows[0];
-        if (await storeIfFits(run, tenantId, [item], limits, options.backlog?.now ?? 0, fx)) {
-          return { ok: true };
-        }
-        checked = true;
+        // Nothing else to check: one statement, one round trip (unless a limit is reached),
+        // shared with the plain sends of the tenant that arrive meanwhile.
+        const { effects } = options;
+        return plainSends.submit(plainKey(tenantId, item, effects), { item, effects });
       }
       try {
         return await db.tx(tenantId, async (c): Promise<EnqueueResult> => {
@@ -714,7 +761,7 @@ export function createPgMessageStore(
               [tenantId, conv.next.id, message.id, encodeDoc(message)],
             );
           }
-          const [backlogFull] = await storeWithin(c, tenantId, [item], checked);
+          const [backlogFull] = await storeWithin(c, tenantId, [item]);
           if (backlogFull) throw new Refused({ ok: false, backlogFull });
           await commitEffects(c, tenantId, options.effects, [item]);
           return { ok: true };

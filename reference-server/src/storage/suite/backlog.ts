@@ -177,6 +177,48 @@ export function backlogTests(get: () => Backend): void {
       expect(ids(await backend.messages.claim(t, "c", 10, NOW, NOW + 30_000))).toEqual(["m6"]);
     });
 
+    it("concurrent sends are answered as if made one by one, in the order they were made", async () => {
+      // A SQL store may write sends that meet into one statement: within limits each is stored,
+      // in order; at a limit, each is admitted or refused as it would be on its own.
+      const t = fresh();
+      const many = (prefix: string, n: number, to: string, limits?: BacklogLimits) =>
+        Promise.all(
+          Array.from({ length: n }, (_, k) =>
+            backend.messages.enqueue(
+              messageRecord(t, `${prefix}${String(k).padStart(2, "0")}`),
+              [to],
+              {
+                ...(limits && { backlog: limits }),
+              },
+            ),
+          ),
+        );
+      const names = (prefix: string, ks: number[]) =>
+        ks.map((k) => `${prefix}${String(k).padStart(2, "0")}`);
+      const range = (n: number) => Array.from({ length: n }, (_, k) => k);
+      expect(await many("u", 30, "a")).toEqual(range(30).map(() => accepted));
+      expect(ids(await backend.messages.claim(t, "a", 100, NOW, NOW + 30_000))).toEqual(
+        names("u", range(30)),
+      );
+      const refused = await many("r", 30, "b", refuse(20));
+      expect(refused.slice(0, 20)).toEqual(range(20).map(() => accepted));
+      expect(refused.slice(20)).toEqual(
+        range(10).map(() => ({
+          ok: false,
+          backlogFull: { scope: "agent", agentId: "b", limit: 20 },
+        })),
+      );
+      expect(ids(await backend.messages.claim(t, "b", 100, NOW, NOW + 30_000))).toEqual(
+        names("r", range(20)),
+      );
+      expect(await many("d", 30, "c", dropOldest(20))).toEqual(range(30).map(() => accepted));
+      expect(ids(await backend.messages.claim(t, "c", 100, NOW, NOW + 30_000))).toEqual(
+        names("d", range(30).slice(10)),
+      );
+      const dead = await backend.messages.listDeadLetters(t, "c", "", 100);
+      expect(dead.map((d) => d.message.id).sort()).toEqual(names("d", range(10)));
+    });
+
     it("a refused send keeps neither its idempotency key nor its conversation entry", async () => {
       const t = fresh();
       const idempotency = { expiresAt: 60_000, now: NOW };

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { GroupCommit } from "./group-commit.js";
+
+/** A commit the test completes when it chooses, recording each batch. */
+function gatedCommits() {
+  const batches: { key: string; items: number[]; done: (fail?: Error) => void }[] = [];
+  const commit = (key: string, items: number[]) =>
+    new Promise<string[]>((resolve, reject) => {
+      batches.push({
+        key,
+        items,
+        done: (fail) => (fail ? reject(fail) : resolve(items.map((i) => `${key}:${i}`))),
+      });
+    });
+  return { batches, commit };
+}
+
+describe("GroupCommit", () => {
+  it("starts a quiet group's write at once, and commits what queued meanwhile together, in order", async () => {
+    const { batches, commit } = gatedCommits();
+    const group = new GroupCommit(commit);
+    const first = group.submit("t", 1);
+    expect(batches.map((b) => b.items)).toEqual([[1]]);
+    const later = [group.submit("t", 2), group.submit("t", 3), group.submit("t", 4)];
+    expect(batches).toHaveLength(1);
+    batches[0]?.done();
+    expect(await first).toBe("t:1");
+    await Promise.resolve();
+    expect(batches.map((b) => b.items)).toEqual([[1], [2, 3, 4]]);
+    batches[1]?.done();
+    expect(await Promise.all(later)).toEqual(["t:2", "t:3", "t:4"]);
+    expect(group.active).toBe(0);
+  });
+
+  it("keeps groups apart: another key does not wait", () => {
+    const { batches, commit } = gatedCommits();
+    const group = new GroupCommit(commit);
+    void group.submit("a", 1);
+    void group.submit("b", 2);
+    expect(batches.map((b) => [b.key, b.items])).toEqual([
+      ["a", [1]],
+      ["b", [2]],
+    ]);
+  });
+
+  it("fails every write of a failed batch, and goes on with the next", async () => {
+    const { batches, commit } = gatedCommits();
+    const group = new GroupCommit(commit);
+    const first = group.submit("t", 1);
+    const second = [group.submit("t", 2), group.submit("t", 3)];
+    const third = expect(Promise.all(second)).rejects.toThrow("down");
+    batches[0]?.done();
+    await first;
+    await Promise.resolve();
+    const fourth = group.submit("t", 4);
+    batches[1]?.done(new Error("down"));
+    await third;
+    await Promise.resolve();
+    expect(batches.map((b) => b.items)).toEqual([[1], [2, 3], [4]]);
+    batches[2]?.done();
+    expect(await fourth).toBe("t:4");
+  });
+
+  it("commits at most maxBatch writes at a time", async () => {
+    const { batches, commit } = gatedCommits();
+    const group = new GroupCommit(commit, 2);
+    const all = [1, 2, 3, 4, 5].map((i) => group.submit("t", i));
+    for (let k = 0; k < 3; k++) {
+      batches[k]?.done();
+      await Promise.resolve();
+      await Promise.resolve();
+    }
+    expect(batches.map((b) => b.items)).toEqual([[1], [2, 3], [4, 5]]);
+    expect(await Promise.all(all)).toHaveLength(5);
+  });
+});
