@@ -6,6 +6,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { createPgDriver } from "./pg-driver.js";
 import { createTestSchema, testPostgresUrl } from "./postgres-test-db.js";
+import { SqlDatabase } from "./sql-database.js";
 
 const url = testPostgresUrl();
 const cleanups: (() => Promise<void>)[] = [];
@@ -81,5 +82,47 @@ describe.skipIf(!url)("PostgreSQL driver", () => {
       }),
     ).rejects.toMatchObject({ code: "42P01" });
     expect(runs).toBe(1);
+  });
+  it("scopes every statement to its own tenant and role on a connection shared by tenants", async () => {
+    // One connection, so every step below reuses it: statements run on their own take the
+    // session scope of their tenant; a transaction's SET LOCAL outlives it in no case; a session
+    // (migrations) runs unscoped, as the user the pool connects as.
+    const { role, drop } = await createTestSchema(url as string);
+    cleanups.push(drop);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const login = (await admin.query<{ u: string }>("SELECT current_user AS u")).rows[0]?.u;
+    await admin.end();
+    const driver = createPgDriver({ url: url as string, poolSize: 1 });
+    cleanups.push(() => driver.close());
+    const db = new SqlDatabase(driver, role);
+    const who =
+      "SELECT current_setting('acb.tenant_id', true) AS t, current_user AS u, $1::int AS n";
+    const scopeOf = async (tenantId: string) =>
+      (await db.one<{ t: string; u: string }>(tenantId, who, [1])).rows[0];
+    expect(await scopeOf("a")).toMatchObject({ t: "a", u: role });
+    expect(await scopeOf("b")).toMatchObject({ t: "b", u: role });
+    const inTx = await db.tx("c", async (c) => (await c.query<{ t: string }>(who, [2])).rows[0]);
+    expect(inTx).toMatchObject({ t: "c", u: role });
+    expect(await scopeOf("b")).toMatchObject({ t: "b", u: role });
+    const [x, y] = await db.each("d", [
+      { text: who, params: [3] },
+      { text: who, params: [4] },
+    ]);
+    expect([x?.rows[0], y?.rows[0]]).toMatchObject([
+      { t: "d", u: role, n: 3 },
+      { t: "d", u: role, n: 4 },
+    ]);
+    const unscoped = await driver.session(
+      async (c) =>
+        (
+          await c.query<{ t: string | null; u: string }>(
+            "SELECT current_setting('acb.tenant_id', true) AS t, current_user AS u",
+          )
+        ).rows[0],
+    );
+    expect(unscoped?.u).toBe(login);
+    expect(unscoped?.t ?? "").toBe("");
+    expect(await scopeOf("a")).toMatchObject({ t: "a", u: role });
   });
 });

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { Code, hubError } from "../../errors.js";
 import { inlineParams } from "./sql-database.js";
-import type { SqlClient, SqlDriver } from "./sql-driver.js";
+import type { SqlClient, SqlDriver, SqlResult } from "./sql-driver.js";
 
 /** Options of {@link createPgDriver}. */
 export interface PgDriverOptions {
@@ -51,10 +51,36 @@ const CONFLICT_ATTEMPTS = 5;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** At most this many statement texts get a prepared statement on each connection. */
+const MAX_PREPARED = 1_000;
+/** Statement texts with their prepared statements' names, the same on every connection. */
+const preparedNames = new Map<string, string>();
+
+/**
+ * Runs a statement with parameters as a named prepared statement: node-postgres parses it once
+ * per connection and the server keeps its plan (a generic one after a few runs), instead of
+ * parsing and planning each time. Texts past MAX_PREPARED run unnamed.
+ */
+function runPrepared(
+  client: pg.PoolClient | pg.Client,
+  text: string,
+  params: unknown[],
+): Promise<pg.QueryResult> {
+  let name = preparedNames.get(text);
+  if (name === undefined && preparedNames.size < MAX_PREPARED) {
+    name = `acb_${preparedNames.size}`;
+    preparedNames.set(text, name);
+  }
+  return client.query(
+    name === undefined ? { text, values: params } : { name, text, values: params },
+  );
+}
+
 function wrap(client: pg.PoolClient | pg.Client): SqlClient {
   return {
     async query<T>(text: string, params?: unknown[]) {
-      const r = await client.query(text, params);
+      // A statement with parameters is one statement: prepared. Without, it may be several.
+      const r = params ? await runPrepared(client, text, params) : await client.query(text);
       return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
     },
     async exec(script: string) {
@@ -114,6 +140,18 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
     const client = await pool.connect();
     client.on("error", onCheckedOutError);
     return client;
+  };
+  /**
+   * The session scope (SET statements without LOCAL) each connection last took; a connection
+   * without an entry is unscoped or in a state not known for sure, and takes it again.
+   */
+  const scopes = new WeakMap<pg.PoolClient, string>();
+  const ensureScope = async (client: pg.PoolClient, scope: string) => {
+    if (scopes.get(client) === scope) return;
+    // Until the SETs have all run, the connection's scope is unknown: never trusted as is.
+    scopes.delete(client);
+    await client.query(scope);
+    scopes.set(client, scope);
   };
   const checkIn = (client: pg.PoolClient, err?: Error) => {
     client.off("error", onCheckedOutError);
@@ -262,9 +300,28 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
         () => idempotent,
       );
     },
+    async statements(statements, scope, idempotent) {
+      return runTransaction(
+        async (client) => {
+          await ensureScope(client, scope);
+          const out: SqlResult<Record<string, unknown>>[] = [];
+          for (const s of statements) {
+            const r = await runPrepared(client, s.text, [...s.params]);
+            out.push({ rows: r.rows as Record<string, unknown>[], rowCount: r.rowCount ?? 0 });
+          }
+          return out;
+        },
+        () => idempotent,
+      );
+    },
     async session(fn) {
       const client = await checkOut();
       try {
+        // Sessions (migrations, locks) run unscoped, as the user the pool connects as.
+        if (scopes.has(client)) {
+          scopes.delete(client);
+          await client.query("RESET acb.tenant_id; RESET ROLE");
+        }
         return await fn(wrap(client));
       } finally {
         checkIn(client);

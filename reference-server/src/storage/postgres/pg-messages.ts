@@ -851,10 +851,11 @@ export function createPgMessageStore(
     },
     folds: { meter: true, wake: wake !== undefined },
     poll: async (tenantId, agentId, o) => {
-      // Usually one round trip: whether anything is overdue or expired, the claim (which leaves
-      // expired entries alone), and the stats after it.
+      // Usually three prepared statements, each on its own (the claim is the only write):
+      // whether anything is overdue or expired, the claim (which leaves expired entries alone),
+      // and the stats after it.
       const statement = ([text, params]: [string, unknown[]]) => ({ text, params });
-      const [check, claim, after] = await db.batch(
+      const [check, claim, after] = await db.each(
         tenantId,
         [
           statement([

@@ -54,8 +54,33 @@ export class SqlDatabase {
     params: readonly unknown[],
     idempotent = true,
   ): Promise<SqlResult<T>> {
-    const [r] = await this.batch(tenantId, [{ text, params }], idempotent);
+    // One statement is atomic by itself: committed on its own, it is a transaction of its own.
+    const [r] = this.driver.statements
+      ? await this.each(tenantId, [{ text, params }], idempotent)
+      : await this.batch(tenantId, [{ text, params }], idempotent);
     return r as unknown as SqlResult<T>;
+  }
+
+  /**
+   * Statements scoped like {@link tx}, run one after the other and each committed on its own
+   * (for a step whose statements need not commit together: reads around one write), prepared on
+   * a PostgreSQL server's connections so it plans each once. Answers each statement's rows.
+   */
+  each(
+    tenantId: string,
+    statements: readonly SqlStatement[],
+    idempotent = true,
+  ): Promise<SqlResult<Record<string, unknown>>[]> {
+    const driver = this.driver;
+    if (!driver.statements) return this.batch(tenantId, statements, idempotent);
+    return this.observed(() =>
+      (driver.statements as NonNullable<SqlDriver["statements"]>).call(
+        driver,
+        statements,
+        this.scope(tenantId),
+        idempotent,
+      ),
+    );
   }
 
   /**
@@ -76,7 +101,11 @@ export class SqlDatabase {
         return out;
       });
     }
-    const run = () => script(statements, this.setup(tenantId), idempotent);
+    return this.observed(() => script(statements, this.setup(tenantId), idempotent));
+  }
+
+  /** `run`, with its duration recorded as one transaction's. */
+  private observed<T>(run: () => Promise<T>): Promise<T> {
     const metrics = this.metrics;
     if (!metrics) return run();
     const start = performance.now();
@@ -92,6 +121,17 @@ export class SqlDatabase {
         throw err;
       },
     );
+  }
+
+  /**
+   * The session-level form of {@link setup}, for a connection that runs statements outside a
+   * transaction: the driver applies it whenever the connection's last scope differs, so every
+   * statement runs under its own tenant's scope, whoever used the connection before.
+   */
+  private scope(tenantId: string): string {
+    let scope = `SET acb.tenant_id = ${literal(tenantId)};`;
+    if (this.role !== undefined) scope += ` SET ROLE ${identifier(this.role)};`;
+    return scope;
   }
 
   private setup(tenantId: string): string {

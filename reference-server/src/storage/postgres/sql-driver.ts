@@ -43,6 +43,18 @@ export interface SqlDriver {
     setup: string,
     idempotent: boolean,
   ): Promise<SqlResult<Record<string, unknown>>[]>;
+  /**
+   * Runs statements one after the other on one connection, each committed on its own (a
+   * statement is atomic by itself), with the connection's session scoped by `scope` (SET
+   * statements without LOCAL, e.g. the tenant setting) first where it is not already: usually one
+   * round trip per statement, each prepared once per connection so the server plans it once.
+   * `idempotent`: the statements may be sent again after a connection lost mid-way.
+   */
+  statements?(
+    statements: readonly SqlStatement[],
+    scope: string,
+    idempotent: boolean,
+  ): Promise<SqlResult<Record<string, unknown>>[]>;
   /** Runs one statement outside an explicit transaction (schema changes, locks for migrations). */
   session<T>(fn: (client: SqlClient) => Promise<T>): Promise<T>;
   /** Calls `onPayload` for every NOTIFY on `channel` (from any connection, any process). */
