@@ -330,6 +330,60 @@ function claimStatement(
   ];
 }
 
+/**
+ * A stream's usual poll as one statement: claims up to `limit` minus the entries in flight (as
+ * claimStatement, leaving expired entries alone), and answers, on every row (one row with no
+ * claimed columns when nothing was claimed), whether anything of the agent is overdue or expired
+ * (then the caller reaps and claims again), the entries in flight before the claim (`n_before`),
+ * and the earliest deadline or retry time of the entries it did not claim (`t_rest`). Its reads
+ * see the agent's entries as they were before the claim, so the stats after it are those plus
+ * what it claimed.
+ */
+function pollStatement(
+  tenantId: string,
+  agentId: string,
+  limit: number,
+  now: number,
+  deadline: number,
+): [string, unknown[]] {
+  return [
+    `WITH inflight AS (
+       SELECT count(*)::int AS n FROM acb_deliveries
+       WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}),
+     picked AS (
+       SELECT seq FROM acb_deliveries
+       WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING} AND available_at <= $3
+       AND expires_at > $3
+       ORDER BY (attempts = 0), available_at, seq
+       LIMIT greatest(0, $4::int - (SELECT n FROM inflight))
+       FOR UPDATE SKIP LOCKED),
+     claimed AS (
+       UPDATE acb_deliveries d SET state = ${IN_FLIGHT}, attempts = d.attempts + 1, deadline = $5,
+         delivery_id = 'd' || d.seq || '.' || (d.attempts + 1)
+       FROM picked, acb_messages m
+       WHERE d.seq = picked.seq AND m.tenant_id = d.tenant_id AND m.id = d.message_id
+       RETURNING d.seq, d.message_id, d.attempts, d.expires_at, d.last_error, d.delivery_id,
+         d.deadline, d.available_at, m.doc),
+     stats AS (
+       SELECT coalesce(bool_or(state = ${IN_FLIGHT} AND deadline <= $3), false) AS overdue,
+         coalesce(bool_or(state = ${WAITING} AND expires_at <= $3), false) AS expired,
+         (SELECT n FROM inflight) AS n_before,
+         min(CASE WHEN state = ${IN_FLIGHT} THEN deadline ELSE available_at END)
+           FILTER (WHERE (state = ${IN_FLIGHT} OR attempts > 0)
+             AND seq NOT IN (SELECT seq FROM claimed)) AS t_rest
+       FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2)
+     SELECT stats.*, claimed.* FROM stats LEFT JOIN claimed ON true`,
+    [tenantId, agentId, now, limit, deadline],
+  ];
+}
+
+/** The earlier of two instants, either of which may be unknown. */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
 /** Claimed rows as deliveries: due retries first (earliest first), then in queue order. */
 function claimed(rows: readonly Record<string, unknown>[], deadline: number): ClaimedDelivery[] {
   const leases = rows as unknown as (LeaseRow & { available_at: unknown; doc: unknown })[];
@@ -851,29 +905,24 @@ export function createPgMessageStore(
     },
     folds: { meter: true, wake: wake !== undefined },
     poll: async (tenantId, agentId, o) => {
-      // Usually three prepared statements, each on its own (the claim is the only write):
-      // whether anything is overdue or expired, the claim (which leaves expired entries alone),
-      // and the stats after it.
-      const statement = ([text, params]: [string, unknown[]]) => ({ text, params });
-      const [check, claim, after] = await db.each(
+      // Usually one statement (one round trip): the claim, with whether anything is overdue or
+      // expired and the stats after the claim (see pollStatement).
+      const r = await db.one(
         tenantId,
-        [
-          statement([
-            `SELECT EXISTS (SELECT 1 FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2
-                 AND state = ${IN_FLIGHT} AND deadline <= $3) AS overdue,
-               EXISTS (SELECT 1 FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2
-                 AND state = ${WAITING} AND expires_at <= $3) AS expired`,
-            [tenantId, agentId, o.now],
-          ]),
-          statement(claimStatement(tenantId, agentId, o.limit, true, o.now, o.deadline)),
-          statement(statsStatement(tenantId, agentId)),
-        ],
+        ...pollStatement(tenantId, agentId, o.limit, o.now, o.deadline),
         false,
       );
-      const first = claim?.rows ?? [];
-      const flags = check?.rows[0] ?? {};
+      const flags = r.rows[0] ?? {};
+      const first = r.rows.filter((row) => row.seq !== null && row.seq !== undefined);
+      const after = {
+        inFlight: num(flags.n_before ?? 0) + first.length,
+        nextWake: earliest(
+          flags.t_rest === null || flags.t_rest === undefined ? undefined : num(flags.t_rest),
+          first.length > 0 ? o.deadline : undefined,
+        ),
+      };
       if (!flags.overdue && !flags.expired)
-        return { deliveries: claimed(first, o.deadline), ...stats(after?.rows ?? []) };
+        return { deliveries: claimed(first, o.deadline), ...after };
       // Deadlines passed or messages expired: reap and drop them, then claim what the window
       // still allows. The second claim may hold new messages queued after those of the first
       // (slots freed by dead letters or expiries, or messages stored in between): both are
