@@ -70,6 +70,8 @@ describe("backlog limits", () => {
     expect(batch.results[0]?.error?.retryInfo?.limit).toBe("agent.backlog_messages");
     // Under REFUSE nothing is dropped to make room.
     expect((await b.messaging.listDeadLetters({})).deadLetters).toEqual([]);
+    // Usage counts what was stored: the three sends that went through, not the two refused.
+    expect((await t.admin.admin.getUsage({ tenantId })).total?.messages).toBe(3n);
   });
 
   it("under DEAD_LETTER_OLDEST accepts the send and dead-letters the oldest undelivered message", async () => {

@@ -138,7 +138,8 @@ export class Messaging {
         identity,
         todo.map((t) => t.input.data.length),
         tenant,
-        { meter: !backend.messages.folds?.meter },
+        // Usage counts what is stored: metered by the store's write, or after it (storeRun).
+        { meter: false },
       );
     } catch (err) {
       for (const { i } of todo) out[i] = ConnectError.from(err);
@@ -230,6 +231,15 @@ export class Messaging {
       m.count++;
       m.bytes += message.data.length;
       sent.set(message.type, m);
+    }
+    if (!folds?.meter) {
+      let count = 0;
+      let bytes = 0;
+      for (const m of sent.values()) {
+        count += m.count;
+        bytes += m.bytes;
+      }
+      await this.hub.quotas.meterMessages(identity.tenantId, count, bytes);
     }
     const seconds = (performance.now() - started) / 1000;
     for (const [type, m] of sent) {
@@ -368,8 +378,9 @@ export class Messaging {
     // A plain send's usage and wake-ups go in the write that stores it where the store can.
     const plain = message.conversationId === "";
     const folds = plain ? this.hub.backend.messages.folds : undefined;
+    // Usage counts what is stored: metered by the store's write, or below once stored.
     await this.hub.quotas.chargeMessages(identity, 1, message.data.length, tenant, {
-      meter: !folds?.meter,
+      meter: false,
     });
     const recipients = await this.recipientsOf(identity, message);
     const backlog = backlogLimitsOf(tenant, this.hub.clock.now());
@@ -382,6 +393,9 @@ export class Messaging {
       : await this.conversations.send(identity, message, recipients, idempotency, backlog);
     if (!result.ok && "backlogFull" in result)
       throw backlogFullError(identity.tenantId, result.backlogFull);
+    if (result.ok && !folds?.meter) {
+      await this.hub.quotas.meterMessages(identity.tenantId, 1, message.data.length);
+    }
     if (result.ok && !folds?.wake) await this.delivery.notify(identity.tenantId, recipients);
     return result;
   }

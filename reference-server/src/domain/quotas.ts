@@ -65,6 +65,14 @@ export class Quotas {
   }
 
   /**
+   * Meters `count` messages of `bytes` payload bytes as sent by the tenant (for messages charged
+   * with `meter: false` and then stored, where the message store does not meter them itself).
+   */
+  async meterMessages(tenantId: string, count: number, bytes: number): Promise<void> {
+    if (count > 0) await this.meter(tenantId, { messages: count, bytes, storageDelta: 0 });
+  }
+
+  /**
    * The start of the current hour's usage bucket: the message store meters a send there itself
    * when it commits usage with the messages (chargeMessages with `meter: false`).
    */
