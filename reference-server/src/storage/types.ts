@@ -521,7 +521,12 @@ export interface BlobStore {
   stagedSize(key: string): Promise<number>;
   /** Bytes [offset, offset + length) of the staged object `key`. */
   readStaged(key: string, offset: number, length: number): Promise<Uint8Array>;
-  /** Makes the staged object `key` a published object and says where it is. */
+  /**
+   * Makes the staged object `key` a published object and says where it is. Publishing a key that
+   * is published already (nothing staged under it any more) answers the same ref again, so a
+   * commit retried after its publish went through neither fails nor publishes twice; with neither
+   * a staged nor a published object under `key`, it fails.
+   */
   publish(key: string): Promise<StorageRefRecord>;
   /** Deletes the staged object `key`; no effect when there is none. */
   discard(key: string): Promise<void>;
@@ -607,6 +612,13 @@ export interface UploadSessionRecord {
   blobKey: string;
   /** SHA-256 of the whole object, taken when its last byte arrived. */
   digest?: Uint8Array;
+  /**
+   * Set by CommitUpload before it publishes the object, so the object may be published from then
+   * on: a commit that failed for a transient reason leaves the session OPEN with its object
+   * published, to be committed again. Closing such a session without a commit reclaims the
+   * published object, unless the context holds it (the commit went through, its answer was lost).
+   */
+  committing?: boolean;
   /** The context the commit made (a repeated CommitUpload answers it). */
   committed?: ContextRecord;
   /** When the sweeper must look at it: expiresAt while OPEN, then when it may be forgotten. */
