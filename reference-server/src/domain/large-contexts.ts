@@ -9,6 +9,7 @@
 // incrementally, so a commit never re-reads the object.
 import { createHash, type Hash, hash, timingSafeEqual } from "node:crypto";
 import { crc32 } from "node:zlib";
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { ChunkCheck, UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
 import { type Identity, isAdmin } from "../auth/identity.js";
 import type { Timer } from "../clock.js";
@@ -109,6 +110,8 @@ const refKey = (ref: StorageRefRecord) => `${ref.backend}:${ref.bucket}/${ref.ke
 
 /** How long a download's stream slot is leased before it must be renewed (it renews at half). */
 const DOWNLOAD_LEASE_MS = 60_000;
+/** The wait a commit that failed for a transient reason suggests before it is retried. */
+const COMMIT_RETRY_MS = 1_000;
 /** How many due sessions one sweep reads at a time. */
 const SWEEP_BATCH = 500;
 
@@ -407,87 +410,149 @@ export class LargeContexts {
     });
   }
 
-  /** Checks the whole object and makes it visible; see CommitUpload in the proto for the errors. */
+  /**
+   * Checks the whole object and makes it visible; see CommitUpload in the proto for the errors. A
+   * transient failure (the storage unreachable) answers UNAVAILABLE with RetryInfo and keeps the
+   * session as it was, so the commit can be retried without sending the bytes again.
+   */
   commit(
     identity: Identity,
     uploadId: string,
     sha256: Uint8Array,
   ): Promise<{ context: ContextRecord; upload: UploadView }> {
     return this.exclusive(identity, uploadId, async () => {
-      let s = await this.expireIfDue(await this.find(identity, uploadId));
-      if (s.state === UploadState.COMMITTED && s.committed) {
-        return { context: s.committed, upload: viewOf(s) };
+      try {
+        return await this.commitChecked(identity, uploadId, sha256);
+      } catch (err) {
+        throw retryLater(err);
       }
-      s = await this.requireOpen(s);
-      if (sha256.length > 0 && s.sha256.length > 0 && !same(sha256, s.sha256)) {
-        throw hubError(
-          Code.InvalidArgument,
-          `sha256 ${hex(sha256)} differs from the ${hex(s.sha256)} declared at BeginUpload`,
-          { reason: "CHECKSUM_CONFLICT" },
-        );
-      }
-      if (s.verifiedOffset < s.totalSize) {
-        throw hubError(
-          Code.FailedPrecondition,
-          `upload "${s.id}" has ${s.verifiedOffset} of ${s.totalSize} bytes: send the rest first`,
-          {
-            reason: "UPLOAD_INCOMPLETE",
-            metadata: {
-              verified_offset: String(s.verifiedOffset),
-              total_size: String(s.totalSize),
-            },
+    });
+  }
+
+  private async commitChecked(
+    identity: Identity,
+    uploadId: string,
+    sha256: Uint8Array,
+  ): Promise<{ context: ContextRecord; upload: UploadView }> {
+    let s = await this.expireIfDue(await this.find(identity, uploadId));
+    if (s.state === UploadState.COMMITTED && s.committed) {
+      return { context: s.committed, upload: viewOf(s) };
+    }
+    s = await this.requireOpen(s);
+    if (sha256.length > 0 && s.sha256.length > 0 && !same(sha256, s.sha256)) {
+      throw hubError(
+        Code.InvalidArgument,
+        `sha256 ${hex(sha256)} differs from the ${hex(s.sha256)} declared at BeginUpload`,
+        { reason: "CHECKSUM_CONFLICT" },
+      );
+    }
+    if (s.verifiedOffset < s.totalSize) {
+      throw hubError(
+        Code.FailedPrecondition,
+        `upload "${s.id}" has ${s.verifiedOffset} of ${s.totalSize} bytes: send the rest first`,
+        {
+          reason: "UPLOAD_INCOMPLETE",
+          metadata: {
+            verified_offset: String(s.verifiedOffset),
+            total_size: String(s.totalSize),
           },
-        );
-      }
-      const declared = sha256.length > 0 ? sha256 : s.sha256;
-      if (declared.length === 0) {
+        },
+      );
+    }
+    const declared = sha256.length > 0 ? sha256 : s.sha256;
+    if (declared.length === 0) {
+      throw hubError(
+        Code.InvalidArgument,
+        `upload "${s.id}" has no declared sha256: give it to CommitUpload`,
+        { reason: "CHECKSUM_MISSING" },
+      );
+    }
+    s = { ...s, sha256: declared };
+    const digest = s.digest ?? (await this.hashAt(s)).digest();
+    if (!same(digest, declared)) {
+      await this.closeSession(s, UploadState.ABORTED);
+      throw hubError(
+        Code.DataLoss,
+        `the uploaded bytes hash to ${hex(digest)}, not the declared ${hex(declared)}; the upload is aborted: begin again`,
+        { reason: "OBJECT_CHECKSUM_MISMATCH" },
+      );
+    }
+    return this.publishAndCommit(identity, s);
+  }
+
+  /**
+   * Publishes a checked object and makes it visible. The session is marked `committing` before
+   * the object is published; a transient failure from then on leaves it OPEN (and marked), and
+   * the retried commit publishes again (answering the same object, see BlobStore.publish), then
+   * either finds the context holding it (the lost attempt went through) or makes it visible.
+   */
+  private async publishAndCommit(
+    identity: Identity,
+    checked: UploadSessionRecord,
+  ): Promise<{ context: ContextRecord; upload: UploadView }> {
+    let s = checked;
+    const retried = s.committing === true;
+    if (!retried) {
+      // Marking also restarts the idle timeout, so the session does not expire under a commit.
+      const expiresAt = this.hub.clock.now() + s.idleTimeoutMs;
+      const next = { ...s, committing: true, expiresAt, wakeAt: expiresAt, version: s.version + 1 };
+      if (!(await this.hub.backend.uploads.replace(next, s.version))) {
         throw hubError(
-          Code.InvalidArgument,
-          `upload "${s.id}" has no declared sha256: give it to CommitUpload`,
-          { reason: "CHECKSUM_MISSING" },
+          Code.Aborted,
+          `upload "${s.id}" was changed by another call during the commit: check GetUploadStatus`,
+          { reason: "UPLOAD_CHANGED" },
         );
       }
-      s = { ...s, sha256: declared };
-      const digest = s.digest ?? (await this.hashAt(s)).digest();
-      if (!same(digest, declared)) {
-        await this.closeSession(s, UploadState.ABORTED);
-        throw hubError(
-          Code.DataLoss,
-          `the uploaded bytes hash to ${hex(digest)}, not the declared ${hex(declared)}; the upload is aborted: begin again`,
-          { reason: "OBJECT_CHECKSUM_MISMATCH" },
-        );
-      }
-      let ref: StorageRefRecord;
-      try {
-        ref = await this.hub.backend.blobs.publish(s.blobKey);
-      } catch (err) {
-        throw hubError(
-          Code.Unavailable,
-          "the blob store could not publish the object: retry the commit",
-          { cause: err },
-        );
-      }
-      let context: ContextRecord;
-      try {
-        context = await this.makeVisible(identity, s, {
-          storageRef: ref,
-          sha256: new Uint8Array(digest),
-        });
-      } catch (err) {
-        // The bytes were published for nothing: the session is over, reclaim them.
-        const closed = await this.closeSession(s, UploadState.ABORTED, { published: true });
-        this.reclaims.set(
-          this.sessionKey(closed),
-          this.hub.backend.blobs.delete(ref).catch((e: unknown) => this.logReclaim(s, e)),
-        );
-        throw err;
-      }
+      s = next;
+      await this.hub.backend.streamSlots.renew(s.tenantId, s.uploaderId, s.id, expiresAt);
+    }
+    let ref: StorageRefRecord;
+    try {
+      ref = await this.hub.backend.blobs.publish(s.blobKey);
+    } catch (err) {
+      throw hubError(
+        Code.Unavailable,
+        "the blob store could not publish the object: retry the commit",
+        { cause: err, retryAfterMs: COMMIT_RETRY_MS },
+      );
+    }
+    const landed = retried ? await this.holding(s, ref) : undefined;
+    if (landed) {
       const closed = await this.closeSession(s, UploadState.COMMITTED, {
         published: true,
-        committed: context,
+        committed: landed,
       });
-      return { context, upload: viewOf(closed) };
+      return { context: landed, upload: viewOf(closed) };
+    }
+    let context: ContextRecord;
+    try {
+      context = await this.makeVisible(identity, s, { storageRef: ref, sha256: s.sha256 });
+    } catch (err) {
+      // Storage out of reach: the session stays OPEN with its object, for the retried commit.
+      if (isTransient(err)) throw err;
+      // Refused: the bytes were published for nothing, so the session is over; reclaim them.
+      const closed = await this.closeSession(s, UploadState.ABORTED, { published: true });
+      this.reclaims.set(
+        this.sessionKey(closed),
+        this.hub.backend.blobs.delete(ref).catch((e: unknown) => this.logReclaim(s, e)),
+      );
+      throw err;
+    }
+    const closed = await this.closeSession(s, UploadState.COMMITTED, {
+      published: true,
+      committed: context,
     });
+    return { context, upload: viewOf(closed) };
+  }
+
+  /** The session's context when it holds `ref` as its value: the session's commit went through. */
+  private async holding(
+    s: UploadSessionRecord,
+    ref: StorageRefRecord,
+  ): Promise<ContextRecord | undefined> {
+    const ctx = await this.hub.backend.contexts.get(s.tenantId, s.contextId);
+    const held = ctx?.storageRef;
+    return held && held.backend === ref.backend && held.key === ref.key ? ctx : undefined;
   }
 
   /** Abandons an OPEN session (reclaiming its bytes); a no-op for ABORTED and EXPIRED ones. */
@@ -662,8 +727,18 @@ export class LargeContexts {
     state: UploadState.COMMITTED | UploadState.ABORTED | UploadState.EXPIRED,
     extra: { published?: boolean; committed?: ContextRecord } = {},
   ): Promise<UploadSessionRecord> {
+    // A session whose commit began may have its object published (see publishAndCommit): if the
+    // context holds it, that commit went through; otherwise the published object is reclaimed.
+    let published: StorageRefRecord | undefined;
+    if (s.committing && !extra.published) {
+      published = await this.hub.backend.blobs.publish(s.blobKey).catch(() => undefined);
+      const landed = published && (await this.holding(s, published));
+      if (landed) {
+        return this.closeSession(s, UploadState.COMMITTED, { published: true, committed: landed });
+      }
+    }
     const now = this.hub.clock.now();
-    const { digest: _digest, ...rest } = s;
+    const { digest: _digest, committing: _committing, ...rest } = s;
     const next: UploadSessionRecord = {
       ...rest,
       state,
@@ -684,9 +759,12 @@ export class LargeContexts {
     this.hashes.delete(this.sessionKey(s));
     await this.hub.backend.streamSlots.release(s.tenantId, s.uploaderId, s.id);
     if (!extra.published) {
+      const blobs = this.hub.backend.blobs;
       this.reclaims.set(
         this.sessionKey(s),
-        this.hub.backend.blobs.discard(s.blobKey).catch((e: unknown) => this.logReclaim(s, e)),
+        (published ? blobs.delete(published) : blobs.discard(s.blobKey)).catch((e: unknown) =>
+          this.logReclaim(s, e),
+        ),
       );
     }
     this.scheduleSweep(next.wakeAt);
@@ -824,6 +902,23 @@ export class LargeContexts {
 /** The check a downloaded chunk carries: CRC-32 when asked for, else SHA-256. */
 function checkOf(data: Uint8Array, check: ChunkCheck): { sha256: Uint8Array } | { crc32: number } {
   return check === ChunkCheck.CRC32 ? { crc32: crc32(data) } : { sha256: sha256Of(data) };
+}
+
+/** A failure to reach the storage (UNAVAILABLE): retrying the same call may succeed. */
+function isTransient(err: unknown): boolean {
+  return err instanceof ConnectError && err.code === Code.Unavailable;
+}
+
+/** A transient failure of CommitUpload as UNAVAILABLE with RetryInfo; other errors as they are. */
+function retryLater(err: unknown): unknown {
+  if (!isTransient(err)) return err;
+  const e = err as ConnectError;
+  if (e.findDetails(RetryInfoSchema).length > 0) return e;
+  return hubError(
+    Code.Unavailable,
+    `the commit could not finish (${e.rawMessage}); the upload is kept: retry the commit`,
+    { cause: e, retryAfterMs: COMMIT_RETRY_MS },
+  );
 }
 
 function chunkError(
