@@ -552,6 +552,33 @@ export interface BlobStore {
 }
 
 /**
+ * A blob no context revision holds any more (replaced, deleted, expired), kept until `deleteAt`
+ * so that downloads reading it, on any node sharing the backend, can finish.
+ */
+export interface ReleasedBlobRecord {
+  tenantId: string;
+  ref: StorageRefRecord;
+  /** Hub clock, ms: the blob is deleted at this time or later, never before. */
+  deleteAt: number;
+}
+
+/**
+ * Released blobs waiting out their grace period, shared by every node: whichever node sweeps
+ * first deletes a due blob, so one node's release never breaks another node's download. A blob is
+ * identified by its tenant and ref (backend, bucket, key).
+ */
+export interface ReleasedBlobStore {
+  /** Records a released blob; recording one already recorded keeps the later deleteAt. */
+  add(record: ReleasedBlobRecord): Promise<void>;
+  /** Released blobs of any tenant whose deleteAt <= `dueBy`, earliest first, at most `limit`. */
+  listDue(dueBy: number, limit: number): Promise<ReleasedBlobRecord[]>;
+  /** Every released blob of the tenant (its deletion deletes their bytes at once). */
+  list(tenantId: string): Promise<ReleasedBlobRecord[]>;
+  /** Forgets a released blob (its bytes were deleted); no effect when it is not recorded. */
+  delete(tenantId: string, ref: StorageRefRecord): Promise<void>;
+}
+
+/**
  * Wake-ups between hub processes sharing a backend (PostgreSQL LISTEN/NOTIFY, Redis pub/sub; in
  * process for the memory backend). A writer publishes after its write committed; a reader that
  * waits subscribes BEFORE it reads the store, and still re-reads on a bounded interval, because a
@@ -684,8 +711,8 @@ export interface Backend {
   /**
    * Deletes a tenant and everything it owns, in every store, in one step: its record, agents,
    * contexts, events, refresh tokens, meetings, messages, dead letters, idempotency keys, topic
-   * subscriptions, conversations, pending requests, upload sessions, stream slots, API keys,
-   * usage and rate counters. Its audit
+   * subscriptions, conversations, pending requests, upload sessions, stream slots, released
+   * blobs, API keys, usage and rate counters. Its audit
    * records stay (evidence) and blobs are the caller's (BlobStore holds no tenant index). Returns
    * false when the tenant did not exist (nothing changes).
    */
@@ -703,6 +730,8 @@ export interface Backend {
   readonly streamSlots: StreamSlotStore;
   /** Upload sessions of large contexts. */
   readonly uploads: UploadSessionStore;
+  /** Blobs of replaced values waiting out their grace period before they are deleted. */
+  readonly releasedBlobs: ReleasedBlobStore;
   readonly meetings: MeetingStore;
   readonly messages: MessageStore;
   readonly idempotency: IdempotencyStore;
