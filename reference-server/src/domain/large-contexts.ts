@@ -112,6 +112,8 @@ const refKey = (ref: StorageRefRecord) => `${ref.backend}:${ref.bucket}/${ref.ke
 const DOWNLOAD_LEASE_MS = 60_000;
 /** The wait a commit that failed for a transient reason suggests before it is retried. */
 const COMMIT_RETRY_MS = 1_000;
+/** When a sweep that failed (the storage out of reach) runs again. */
+const SWEEP_RETRY_MS = 60_000;
 /** How many due sessions one sweep reads at a time. */
 const SWEEP_BATCH = 500;
 
@@ -145,10 +147,14 @@ export class LargeContexts {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Staged bytes being discarded, so a status read after a close sees them gone. */
   private readonly reclaims = new Map<string, Promise<void>>();
-  /** Downloads reading each blob, so a released blob is deleted only after its last reader. */
+  /**
+   * Downloads in this process reading each blob: a released blob that is due while one still
+   * reads it here gets another grace period (those of other nodes are covered by the grace).
+   */
   private readonly readers = new Map<string, number>();
-  private readonly released = new Map<string, StorageRefRecord>();
   private sweepTimer: { timer: Timer; at: number } | undefined;
+  /** Set by close(): a sweep still running then arms no timer. */
+  private closed = false;
   /** Staged bytes against the storage quota and the staging bounds. */
   private readonly staging: StagingBudget;
 
@@ -159,10 +165,13 @@ export class LargeContexts {
   ) {
     this.slots = new StreamSlots(hub);
     this.staging = new StagingBudget(hub);
-    contexts.onBlobReleased = (ref) => this.releaseBlob(ref);
+    contexts.onBlobReleased = (tenantId, ref) => this.releaseBlob(tenantId, ref);
   }
 
-  /** Applies expiries that passed while no node watched, and arms the timer for the next one. */
+  /**
+   * Applies expiries that passed while no node watched, deletes released blobs that are due, and
+   * arms the timer for the next deadline.
+   */
   async resume(): Promise<void> {
     await this.sweep();
   }
@@ -642,6 +651,7 @@ export class LargeContexts {
    * continue through another node or after a restart of a durable hub.
    */
   async close(): Promise<void> {
+    this.closed = true;
     this.sweepTimer?.timer.cancel();
     this.sweepTimer = undefined;
     await Promise.all(this.reclaims.values());
@@ -771,7 +781,12 @@ export class LargeContexts {
     return next;
   }
 
-  /** Expires overdue OPEN sessions and forgets closed ones past their retention. */
+  /**
+   * Expires overdue OPEN sessions, forgets closed ones past their retention, and deletes released
+   * blobs past their grace period (any node's: whichever node sweeps first). Then arms the timer
+   * for the next stored deadline, and at the latest one grace period on, so blobs released by a
+   * node that went away are still found.
+   */
   private async sweep(): Promise<void> {
     const store = this.hub.backend.uploads;
     for (;;) {
@@ -786,20 +801,59 @@ export class LargeContexts {
       }
       if (due.length < SWEEP_BATCH) break;
     }
+    await this.deleteDueBlobs();
     const [next] = await store.listDue(Number.MAX_SAFE_INTEGER, 1);
-    this.scheduleSweep(next?.wakeAt);
+    const [nextBlob] = await this.hub.backend.releasedBlobs.listDue(Number.MAX_SAFE_INTEGER, 1);
+    this.scheduleSweep(
+      Math.min(
+        next?.wakeAt ?? Number.MAX_SAFE_INTEGER,
+        nextBlob?.deleteAt ?? Number.MAX_SAFE_INTEGER,
+        this.hub.clock.now() + this.hub.limits.releasedBlobGraceMs,
+      ),
+    );
+  }
+
+  /** Deletes the released blobs whose grace period is over (postponing those read here). */
+  private async deleteDueBlobs(): Promise<void> {
+    const released = this.hub.backend.releasedBlobs;
+    const grace = this.hub.limits.releasedBlobGraceMs;
+    for (;;) {
+      const now = this.hub.clock.now();
+      const due = await released.listDue(now, SWEEP_BATCH);
+      let failed = false;
+      for (const r of due) {
+        if ((this.readers.get(refKey(r.ref)) ?? 0) > 0) {
+          await released.add({ ...r, deleteAt: now + grace });
+          continue;
+        }
+        try {
+          await this.hub.backend.blobs.delete(r.ref);
+        } catch (err) {
+          failed = true; // kept for the next sweep; the others are still tried
+          this.logger.log("error", "could not delete the blob of a replaced context value", {
+            key: r.ref.key,
+            err,
+          });
+          continue;
+        }
+        await released.delete(r.tenantId, r.ref);
+      }
+      // A failed one would come back in the next batch: the next sweep tries again.
+      if (failed || due.length < SWEEP_BATCH) break;
+    }
   }
 
   /** Keeps one timer armed for the earliest stored deadline this node knows of. */
   private scheduleSweep(at: number | undefined): void {
-    if (at === undefined) return;
+    if (at === undefined || this.closed) return;
     if (this.sweepTimer && this.sweepTimer.at <= at) return;
     this.sweepTimer?.timer.cancel();
     const timer = this.hub.clock.setTimer(at - this.hub.clock.now(), () => {
       this.sweepTimer = undefined;
-      this.sweep().catch((err: unknown) =>
-        this.logger.log("error", "upload session sweep failed", { err }),
-      );
+      this.sweep().catch((err: unknown) => {
+        this.logger.log("error", "upload session sweep failed", { err });
+        this.scheduleSweep(this.hub.clock.now() + SWEEP_RETRY_MS); // the storage may be back
+      });
     });
     this.sweepTimer = { timer, at };
   }
@@ -869,33 +923,29 @@ export class LargeContexts {
     }
   }
 
-  private releaseBlob(ref: StorageRefRecord): void {
-    if ((this.readers.get(refKey(ref)) ?? 0) > 0) this.released.set(refKey(ref), ref);
-    else this.deleteBlob(ref);
+  /**
+   * Records a blob that stopped being current, to be deleted by a sweep once its grace period is
+   * over; a download that read the revision before it changed, on any node, has that long to end.
+   */
+  private async releaseBlob(tenantId: string, ref: StorageRefRecord): Promise<void> {
+    const deleteAt = this.hub.clock.now() + this.hub.limits.releasedBlobGraceMs;
+    try {
+      await this.hub.backend.releasedBlobs.add({ tenantId, ref, deleteAt });
+    } catch (err) {
+      this.logger.log("error", "could not record the blob of a replaced context value", {
+        key: ref.key,
+        err,
+      });
+      return;
+    }
+    this.scheduleSweep(deleteAt);
   }
 
   private readerDone(ref: StorageRefRecord): void {
     const key = refKey(ref);
     const left = (this.readers.get(key) ?? 1) - 1;
-    if (left > 0) {
-      this.readers.set(key, left);
-      return;
-    }
-    this.readers.delete(key);
-    const doomed = this.released.get(key);
-    if (doomed) {
-      this.released.delete(key);
-      this.deleteBlob(doomed);
-    }
-  }
-
-  private deleteBlob(ref: StorageRefRecord): void {
-    this.hub.backend.blobs.delete(ref).catch((err: unknown) =>
-      this.logger.log("error", "could not delete the blob of a replaced context value", {
-        key: ref.key,
-        err,
-      }),
-    );
+    if (left > 0) this.readers.set(key, left);
+    else this.readers.delete(key);
   }
 }
 
