@@ -141,14 +141,15 @@ describe.skipIf(!url)("CommitUpload while the storage is out of reach", () => {
     expect((await agent.large.commitUpload({ uploadId })).context?.revision).toBe(1n);
   });
 
-  it("recognises on the retry a commit whose write went through but whose answer was lost", async () => {
-    let loseAnswer = false;
-    const { backend, tenantId, agent } = await hubOverRelay((inner) => {
+  /** A hub whose next context replace, once armed, is stored but answered UNAVAILABLE. */
+  async function hubLosingAnswers() {
+    const armed = { loseAnswer: false };
+    const hub = await hubOverRelay((inner) => {
       const contexts: ContextStore = Object.create(inner.contexts);
       contexts.replace = async (next, expectedRevision, event) => {
         const result = await inner.contexts.replace(next, expectedRevision, event);
-        if (loseAnswer && result.ok) {
-          loseAnswer = false;
+        if (armed.loseAnswer && result.ok) {
+          armed.loseAnswer = false;
           // What the driver answers when the connection breaks while COMMIT is under way.
           throw hubError(HubCode.Unavailable, "the database cannot be reached; retry later");
         }
@@ -156,11 +157,13 @@ describe.skipIf(!url)("CommitUpload while the storage is out of reach", () => {
       };
       return { ...inner, contexts };
     });
+    const { agent } = hub;
     const first = randomBytes(1000);
     await agent.large.commitUpload({
       uploadId: await uploadAll(agent, "doc", first),
       sha256: sha(first),
     });
+    // An UPDATE upload of a second value, all sent; its commit's answer is lost.
     const second = randomBytes(200_000);
     const begun = await agent.large.beginUpload({
       contextId: "doc",
@@ -173,9 +176,14 @@ describe.skipIf(!url)("CommitUpload while the storage is out of reach", () => {
       uploadId,
       chunk: { offset: 0n, data: second, sha256: sha(second) },
     });
-    loseAnswer = true;
+    armed.loseAnswer = true;
     await expectCode(agent.large.commitUpload({ uploadId, sha256: sha(second) }), Code.Unavailable);
-    expect(loseAnswer).toBe(false);
+    expect(armed.loseAnswer).toBe(false);
+    return { ...hub, uploadId, second };
+  }
+
+  it("recognises on the retry a commit whose write went through but whose answer was lost", async () => {
+    const { backend, tenantId, agent, uploadId, second } = await hubLosingAnswers();
     // Revision 2 holds the new object; the retry answers it rather than writing revision 3.
     const retried = await agent.large.commitUpload({ uploadId, sha256: sha(second) });
     expect(retried.upload?.state).toBe(UploadState.COMMITTED);
@@ -186,6 +194,16 @@ describe.skipIf(!url)("CommitUpload while the storage is out of reach", () => {
       published: 1,
       stagedChunks: 0,
     });
+  });
+
+  it("an abort after a lost commit that went through finds it COMMITTED and keeps the value", async () => {
+    const { backend, tenantId, agent, uploadId, second } = await hubLosingAnswers();
+    await expectCode(agent.large.abortUpload({ uploadId }), Code.FailedPrecondition);
+    const status = await agent.large.getUploadStatus({ uploadId });
+    expect(status.upload?.state).toBe(UploadState.COMMITTED);
+    expect(status.upload?.committedRevision).toBe(2n);
+    expect(Buffer.from(await download(agent, "doc")).equals(second)).toBe(true);
+    expect((await blobRows(backend, `${tenantId}/${uploadId}`)).published).toBe(1);
   });
 
   it("an upload left after a failed commit, then aborted, reclaims its published object", async () => {

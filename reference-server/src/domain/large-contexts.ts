@@ -570,6 +570,8 @@ export class LargeContexts {
       let s = await this.expireIfDue(await this.find(identity, uploadId));
       if (s.state === UploadState.COMMITTED) throw notOpen(s);
       if (s.state === UploadState.OPEN) s = await this.closeSession(s, UploadState.ABORTED);
+      // A session whose lost commit went through closes as COMMITTED instead.
+      if (s.state === UploadState.COMMITTED) throw notOpen(s);
       await this.reclaims.get(this.sessionKey(s));
       return viewOf(s);
     });
