@@ -1,7 +1,8 @@
 // The blob of a replaced large value, with several hub nodes over one backend (PGlite: the SQL
 // stores and blob store a PostgreSQL cluster shares): a download running on node B survives node
 // A's update, because the released blob is recorded with a delete-not-before time and kept until
-// then; once it is due, a sweep deletes it. Deleting the tenant deletes what is still waiting.
+// then; once it is due, a sweep deletes it (one that a download on the sweeping node still reads
+// is postponed). Deleting the tenant deletes what is still waiting.
 
 import { createHash, randomBytes } from "node:crypto";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
@@ -10,9 +11,10 @@ import { generateDevKeys } from "../src/auth/token-service.js";
 import { ManualClock } from "../src/clock.js";
 import { createHub, type Hub } from "../src/hub.js";
 import { silentLogger } from "../src/logger.js";
+import { createMemoryBackend } from "../src/storage/memory/memory-backend.js";
 import { createPgliteBackend } from "../src/storage/postgres/postgres-backend.js";
 import type { Backend, StorageRefRecord } from "../src/storage/types.js";
-import { type Clients, clientsOf, transport } from "./security-harness.js";
+import { type Clients, clientsOf, startTestHub, transport } from "./security-harness.js";
 
 const KiB = 1024;
 const GRACE_MS = 10 * 60_000; // the hub default (limits.releasedBlobGraceMs)
@@ -70,7 +72,7 @@ async function upload(c: Clients, contextId: string, data: Uint8Array): Promise<
   return { backend: ref.backend, bucket: ref.bucket, key: ref.key, size: Number(ref.size) };
 }
 
-describe("a released blob with several nodes over one backend", () => {
+describe("the blob of a replaced large value", () => {
   it("is kept for a download on another node until its grace period ends, then deleted", async () => {
     const { backend, clock, tenantId, onA, onB } = await twoNodes();
     const data = randomBytes(1024 * KiB);
@@ -112,6 +114,42 @@ describe("a released blob with several nodes over one backend", () => {
       expect(await backend.blobs.exists(ref)).toBe(false);
       expect(await backend.releasedBlobs.list(tenantId)).toEqual([]);
     });
+  });
+
+  it("is kept another grace period while a download on the sweeping node still reads it", async () => {
+    const backend = createMemoryBackend();
+    const t = await startTestHub({ backend });
+    cleanups.push(() => t.close());
+    const tenantId = await t.newTenant();
+    const alice = await t.agentIn(tenantId, "alice");
+    const data = randomBytes(1024 * KiB);
+    const ref = await upload(alice, "doc", data);
+    const started = t.clock.now();
+    const reading = alice.large
+      .downloadContext({ contextId: "doc", chunkSize: 64 * KiB })
+      [Symbol.asyncIterator]();
+    await reading.next(); // the header: the download holds the blob from here
+    await alice.contexts.updateContext({
+      contextId: "doc",
+      payload: { contentType: "text/plain", data: new TextEncoder().encode("short now") },
+    });
+    // Due while the download still reads it here: postponed by one grace period, not deleted.
+    t.clock.advance(GRACE_MS);
+    await vi.waitFor(async () =>
+      expect((await backend.releasedBlobs.list(tenantId))[0]?.deleteAt).toBe(
+        started + 2 * GRACE_MS,
+      ),
+    );
+    expect(await backend.blobs.exists(ref)).toBe(true);
+    const parts: Uint8Array[] = [];
+    for (let next = await reading.next(); !next.done; next = await reading.next()) {
+      if (next.value.item.case === "chunk") parts.push(next.value.item.value.data);
+    }
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    // The download ended: at the postponed time the blob goes.
+    t.clock.advance(GRACE_MS);
+    await vi.waitFor(async () => expect(await backend.blobs.exists(ref)).toBe(false));
+    expect(await backend.releasedBlobs.list(tenantId)).toEqual([]);
   });
 
   it("deleting the tenant deletes the released blobs still waiting, and their records", async () => {
