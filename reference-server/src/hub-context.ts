@@ -51,6 +51,11 @@ export interface HubLimits {
   /** How long an upload session may go without an accepted chunk before it expires. */
   uploadIdleTimeoutMs: number;
   /**
+   * How long the blob of a replaced, deleted or expired large value is kept before it is deleted,
+   * so downloads still reading it (on any node sharing the backend) can finish.
+   */
+  releasedBlobGraceMs: number;
+  /**
    * How often a waiting reader (a Receive stream, a Request call) re-reads the store even without
    * a notification, in case one was lost.
    */

@@ -164,6 +164,7 @@ export const defaultLimits: HubLimits = {
   maxObjectBytes: 10 * 1024 * 1024 * 1024,
   maxConcurrentStreamsPerAgent: 10,
   uploadIdleTimeoutMs: 15 * 60_000,
+  releasedBlobGraceMs: 10 * 60_000,
   notificationPollMs: 2_000,
   maxAccessTokenTtlMs: 4 * 3_600_000,
   maxStagedBytesPerTenant: 10 * 1024 * 1024 * 1024,

@@ -20,7 +20,7 @@ import {
 } from "@acb/hub";
 import { createClient as createConnectClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createClient as createFetchClient } from "../src/index.js";
 import {
   type AcbClient,
@@ -513,7 +513,11 @@ describe("large contexts over the wire", () => {
       .send();
     expect(second.revision).toBe(2);
     expect(sha(await readAll(alice.receiveContextStream(first.id)))).toBe(sha(v2));
-    expect(files("objects")).toHaveLength(1);
+    // The old blob is kept a grace period (the hub default, 10 min) for downloads still reading
+    // it, then deleted by the hub's sweep.
+    expect(files("objects")).toHaveLength(2);
+    clock.advance(10 * 60_000);
+    await vi.waitFor(() => expect(files("objects")).toHaveLength(1));
     const stale = await errorOf(
       alice.streamContext("doc", { replaces: first.id, expectedRevision: 1 }).fromReader(v1).send(),
     );

@@ -102,9 +102,10 @@ export class Contexts {
   private sweepTimer: { timer: Timer; at: number } | undefined;
   /**
    * Called with the blob of a revision that stopped being current (replaced, deleted, expired),
-   * so the large-context service can reclaim it once no download reads it.
+   * right after the change is stored, so the large-context service can reclaim it after a grace
+   * period for downloads still reading it. Never rejects.
    */
-  onBlobReleased: ((ref: StorageRefRecord) => void) | undefined;
+  onBlobReleased: ((tenantId: string, ref: StorageRefRecord) => Promise<void>) | undefined;
 
   constructor(private readonly hub: HubContext) {}
 
@@ -275,6 +276,9 @@ export class Contexts {
         this.event(ContextEventKind.UPDATED, next),
       );
       if (result.ok) {
+        if (value && current.storageRef) {
+          await this.onBlobReleased?.(current.tenantId, current.storageRef);
+        }
         await this.hub.quotas.contextWritten(
           next.tenantId,
           value ? next.size : 0,
@@ -282,7 +286,6 @@ export class Contexts {
         );
         await this.audited(identity, "context.update", next);
         this.scheduleSweep(next.expiresAt);
-        if (value && current.storageRef) this.onBlobReleased?.(current.storageRef);
         return next;
       }
       if (input.expectedRevision !== 0) {
@@ -313,9 +316,9 @@ export class Contexts {
       if (!result.current) throw notFound("context", contextId);
       throw this.revisionMismatch(result.current, expectedRevision || current.revision);
     }
+    if (current.storageRef) await this.onBlobReleased?.(current.tenantId, current.storageRef);
     await this.hub.quotas.storageReleased(current.tenantId, current.size);
     await this.audited(identity, "context.delete", current);
-    if (current.storageRef) this.onBlobReleased?.(current.storageRef);
   }
 
   async list(identity: Identity, query: ContextQuery, size: number, token: string) {
@@ -413,8 +416,8 @@ export class Contexts {
       this.event(ContextEventKind.EXPIRED, ctx),
     );
     if (result.ok) {
+      if (ctx.storageRef) await this.onBlobReleased?.(ctx.tenantId, ctx.storageRef);
       await this.hub.quotas.storageReleased(ctx.tenantId, ctx.size);
-      if (ctx.storageRef) this.onBlobReleased?.(ctx.storageRef);
     }
     return result.ok;
   }

@@ -9,6 +9,7 @@
 // incrementally, so a commit never re-reads the object.
 import { createHash, type Hash, hash, timingSafeEqual } from "node:crypto";
 import { crc32 } from "node:zlib";
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { ChunkCheck, UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
 import { type Identity, isAdmin } from "../auth/identity.js";
 import type { Timer } from "../clock.js";
@@ -109,6 +110,10 @@ const refKey = (ref: StorageRefRecord) => `${ref.backend}:${ref.bucket}/${ref.ke
 
 /** How long a download's stream slot is leased before it must be renewed (it renews at half). */
 const DOWNLOAD_LEASE_MS = 60_000;
+/** The wait a commit that failed for a transient reason suggests before it is retried. */
+const COMMIT_RETRY_MS = 1_000;
+/** When a sweep that failed (the storage out of reach) runs again. */
+const SWEEP_RETRY_MS = 60_000;
 /** How many due sessions one sweep reads at a time. */
 const SWEEP_BATCH = 500;
 
@@ -142,10 +147,14 @@ export class LargeContexts {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Staged bytes being discarded, so a status read after a close sees them gone. */
   private readonly reclaims = new Map<string, Promise<void>>();
-  /** Downloads reading each blob, so a released blob is deleted only after its last reader. */
+  /**
+   * Downloads in this process reading each blob: a released blob that is due while one still
+   * reads it here gets another grace period (those of other nodes are covered by the grace).
+   */
   private readonly readers = new Map<string, number>();
-  private readonly released = new Map<string, StorageRefRecord>();
   private sweepTimer: { timer: Timer; at: number } | undefined;
+  /** Set by close(): a sweep still running then arms no timer. */
+  private closed = false;
   /** Staged bytes against the storage quota and the staging bounds. */
   private readonly staging: StagingBudget;
 
@@ -156,10 +165,13 @@ export class LargeContexts {
   ) {
     this.slots = new StreamSlots(hub);
     this.staging = new StagingBudget(hub);
-    contexts.onBlobReleased = (ref) => this.releaseBlob(ref);
+    contexts.onBlobReleased = (tenantId, ref) => this.releaseBlob(tenantId, ref);
   }
 
-  /** Applies expiries that passed while no node watched, and arms the timer for the next one. */
+  /**
+   * Applies expiries that passed while no node watched, deletes released blobs that are due, and
+   * arms the timer for the next deadline.
+   */
   async resume(): Promise<void> {
     await this.sweep();
   }
@@ -407,87 +419,149 @@ export class LargeContexts {
     });
   }
 
-  /** Checks the whole object and makes it visible; see CommitUpload in the proto for the errors. */
+  /**
+   * Checks the whole object and makes it visible; see CommitUpload in the proto for the errors. A
+   * transient failure (the storage unreachable) answers UNAVAILABLE with RetryInfo and keeps the
+   * session as it was, so the commit can be retried without sending the bytes again.
+   */
   commit(
     identity: Identity,
     uploadId: string,
     sha256: Uint8Array,
   ): Promise<{ context: ContextRecord; upload: UploadView }> {
     return this.exclusive(identity, uploadId, async () => {
-      let s = await this.expireIfDue(await this.find(identity, uploadId));
-      if (s.state === UploadState.COMMITTED && s.committed) {
-        return { context: s.committed, upload: viewOf(s) };
+      try {
+        return await this.commitChecked(identity, uploadId, sha256);
+      } catch (err) {
+        throw retryLater(err);
       }
-      s = await this.requireOpen(s);
-      if (sha256.length > 0 && s.sha256.length > 0 && !same(sha256, s.sha256)) {
-        throw hubError(
-          Code.InvalidArgument,
-          `sha256 ${hex(sha256)} differs from the ${hex(s.sha256)} declared at BeginUpload`,
-          { reason: "CHECKSUM_CONFLICT" },
-        );
-      }
-      if (s.verifiedOffset < s.totalSize) {
-        throw hubError(
-          Code.FailedPrecondition,
-          `upload "${s.id}" has ${s.verifiedOffset} of ${s.totalSize} bytes: send the rest first`,
-          {
-            reason: "UPLOAD_INCOMPLETE",
-            metadata: {
-              verified_offset: String(s.verifiedOffset),
-              total_size: String(s.totalSize),
-            },
+    });
+  }
+
+  private async commitChecked(
+    identity: Identity,
+    uploadId: string,
+    sha256: Uint8Array,
+  ): Promise<{ context: ContextRecord; upload: UploadView }> {
+    let s = await this.expireIfDue(await this.find(identity, uploadId));
+    if (s.state === UploadState.COMMITTED && s.committed) {
+      return { context: s.committed, upload: viewOf(s) };
+    }
+    s = await this.requireOpen(s);
+    if (sha256.length > 0 && s.sha256.length > 0 && !same(sha256, s.sha256)) {
+      throw hubError(
+        Code.InvalidArgument,
+        `sha256 ${hex(sha256)} differs from the ${hex(s.sha256)} declared at BeginUpload`,
+        { reason: "CHECKSUM_CONFLICT" },
+      );
+    }
+    if (s.verifiedOffset < s.totalSize) {
+      throw hubError(
+        Code.FailedPrecondition,
+        `upload "${s.id}" has ${s.verifiedOffset} of ${s.totalSize} bytes: send the rest first`,
+        {
+          reason: "UPLOAD_INCOMPLETE",
+          metadata: {
+            verified_offset: String(s.verifiedOffset),
+            total_size: String(s.totalSize),
           },
-        );
-      }
-      const declared = sha256.length > 0 ? sha256 : s.sha256;
-      if (declared.length === 0) {
+        },
+      );
+    }
+    const declared = sha256.length > 0 ? sha256 : s.sha256;
+    if (declared.length === 0) {
+      throw hubError(
+        Code.InvalidArgument,
+        `upload "${s.id}" has no declared sha256: give it to CommitUpload`,
+        { reason: "CHECKSUM_MISSING" },
+      );
+    }
+    s = { ...s, sha256: declared };
+    const digest = s.digest ?? (await this.hashAt(s)).digest();
+    if (!same(digest, declared)) {
+      await this.closeSession(s, UploadState.ABORTED);
+      throw hubError(
+        Code.DataLoss,
+        `the uploaded bytes hash to ${hex(digest)}, not the declared ${hex(declared)}; the upload is aborted: begin again`,
+        { reason: "OBJECT_CHECKSUM_MISMATCH" },
+      );
+    }
+    return this.publishAndCommit(identity, s);
+  }
+
+  /**
+   * Publishes a checked object and makes it visible. The session is marked `committing` before
+   * the object is published; a transient failure from then on leaves it OPEN (and marked), and
+   * the retried commit publishes again (answering the same object, see BlobStore.publish), then
+   * either finds the context holding it (the lost attempt went through) or makes it visible.
+   */
+  private async publishAndCommit(
+    identity: Identity,
+    checked: UploadSessionRecord,
+  ): Promise<{ context: ContextRecord; upload: UploadView }> {
+    let s = checked;
+    const retried = s.committing === true;
+    if (!retried) {
+      // Marking also restarts the idle timeout, so the session does not expire under a commit.
+      const expiresAt = this.hub.clock.now() + s.idleTimeoutMs;
+      const next = { ...s, committing: true, expiresAt, wakeAt: expiresAt, version: s.version + 1 };
+      if (!(await this.hub.backend.uploads.replace(next, s.version))) {
         throw hubError(
-          Code.InvalidArgument,
-          `upload "${s.id}" has no declared sha256: give it to CommitUpload`,
-          { reason: "CHECKSUM_MISSING" },
+          Code.Aborted,
+          `upload "${s.id}" was changed by another call during the commit: check GetUploadStatus`,
+          { reason: "UPLOAD_CHANGED" },
         );
       }
-      s = { ...s, sha256: declared };
-      const digest = s.digest ?? (await this.hashAt(s)).digest();
-      if (!same(digest, declared)) {
-        await this.closeSession(s, UploadState.ABORTED);
-        throw hubError(
-          Code.DataLoss,
-          `the uploaded bytes hash to ${hex(digest)}, not the declared ${hex(declared)}; the upload is aborted: begin again`,
-          { reason: "OBJECT_CHECKSUM_MISMATCH" },
-        );
-      }
-      let ref: StorageRefRecord;
-      try {
-        ref = await this.hub.backend.blobs.publish(s.blobKey);
-      } catch (err) {
-        throw hubError(
-          Code.Unavailable,
-          "the blob store could not publish the object: retry the commit",
-          { cause: err },
-        );
-      }
-      let context: ContextRecord;
-      try {
-        context = await this.makeVisible(identity, s, {
-          storageRef: ref,
-          sha256: new Uint8Array(digest),
-        });
-      } catch (err) {
-        // The bytes were published for nothing: the session is over, reclaim them.
-        const closed = await this.closeSession(s, UploadState.ABORTED, { published: true });
-        this.reclaims.set(
-          this.sessionKey(closed),
-          this.hub.backend.blobs.delete(ref).catch((e: unknown) => this.logReclaim(s, e)),
-        );
-        throw err;
-      }
+      s = next;
+      await this.hub.backend.streamSlots.renew(s.tenantId, s.uploaderId, s.id, expiresAt);
+    }
+    let ref: StorageRefRecord;
+    try {
+      ref = await this.hub.backend.blobs.publish(s.blobKey);
+    } catch (err) {
+      throw hubError(
+        Code.Unavailable,
+        "the blob store could not publish the object: retry the commit",
+        { cause: err, retryAfterMs: COMMIT_RETRY_MS },
+      );
+    }
+    const landed = retried ? await this.holding(s, ref) : undefined;
+    if (landed) {
       const closed = await this.closeSession(s, UploadState.COMMITTED, {
         published: true,
-        committed: context,
+        committed: landed,
       });
-      return { context, upload: viewOf(closed) };
+      return { context: landed, upload: viewOf(closed) };
+    }
+    let context: ContextRecord;
+    try {
+      context = await this.makeVisible(identity, s, { storageRef: ref, sha256: s.sha256 });
+    } catch (err) {
+      // Storage out of reach: the session stays OPEN with its object, for the retried commit.
+      if (isTransient(err)) throw err;
+      // Refused: the bytes were published for nothing, so the session is over; reclaim them.
+      const closed = await this.closeSession(s, UploadState.ABORTED, { published: true });
+      this.reclaims.set(
+        this.sessionKey(closed),
+        this.hub.backend.blobs.delete(ref).catch((e: unknown) => this.logReclaim(s, e)),
+      );
+      throw err;
+    }
+    const closed = await this.closeSession(s, UploadState.COMMITTED, {
+      published: true,
+      committed: context,
     });
+    return { context, upload: viewOf(closed) };
+  }
+
+  /** The session's context when it holds `ref` as its value: the session's commit went through. */
+  private async holding(
+    s: UploadSessionRecord,
+    ref: StorageRefRecord,
+  ): Promise<ContextRecord | undefined> {
+    const ctx = await this.hub.backend.contexts.get(s.tenantId, s.contextId);
+    const held = ctx?.storageRef;
+    return held && held.backend === ref.backend && held.key === ref.key ? ctx : undefined;
   }
 
   /** Abandons an OPEN session (reclaiming its bytes); a no-op for ABORTED and EXPIRED ones. */
@@ -496,6 +570,8 @@ export class LargeContexts {
       let s = await this.expireIfDue(await this.find(identity, uploadId));
       if (s.state === UploadState.COMMITTED) throw notOpen(s);
       if (s.state === UploadState.OPEN) s = await this.closeSession(s, UploadState.ABORTED);
+      // A session whose lost commit went through closes as COMMITTED instead.
+      if (s.state === UploadState.COMMITTED) throw notOpen(s);
       await this.reclaims.get(this.sessionKey(s));
       return viewOf(s);
     });
@@ -577,6 +653,7 @@ export class LargeContexts {
    * continue through another node or after a restart of a durable hub.
    */
   async close(): Promise<void> {
+    this.closed = true;
     this.sweepTimer?.timer.cancel();
     this.sweepTimer = undefined;
     await Promise.all(this.reclaims.values());
@@ -662,8 +739,18 @@ export class LargeContexts {
     state: UploadState.COMMITTED | UploadState.ABORTED | UploadState.EXPIRED,
     extra: { published?: boolean; committed?: ContextRecord } = {},
   ): Promise<UploadSessionRecord> {
+    // A session whose commit began may have its object published (see publishAndCommit): if the
+    // context holds it, that commit went through; otherwise the published object is reclaimed.
+    let published: StorageRefRecord | undefined;
+    if (s.committing && !extra.published) {
+      published = await this.hub.backend.blobs.publish(s.blobKey).catch(() => undefined);
+      const landed = published && (await this.holding(s, published));
+      if (landed) {
+        return this.closeSession(s, UploadState.COMMITTED, { published: true, committed: landed });
+      }
+    }
     const now = this.hub.clock.now();
-    const { digest: _digest, ...rest } = s;
+    const { digest: _digest, committing: _committing, ...rest } = s;
     const next: UploadSessionRecord = {
       ...rest,
       state,
@@ -684,16 +771,24 @@ export class LargeContexts {
     this.hashes.delete(this.sessionKey(s));
     await this.hub.backend.streamSlots.release(s.tenantId, s.uploaderId, s.id);
     if (!extra.published) {
+      const blobs = this.hub.backend.blobs;
       this.reclaims.set(
         this.sessionKey(s),
-        this.hub.backend.blobs.discard(s.blobKey).catch((e: unknown) => this.logReclaim(s, e)),
+        (published ? blobs.delete(published) : blobs.discard(s.blobKey)).catch((e: unknown) =>
+          this.logReclaim(s, e),
+        ),
       );
     }
     this.scheduleSweep(next.wakeAt);
     return next;
   }
 
-  /** Expires overdue OPEN sessions and forgets closed ones past their retention. */
+  /**
+   * Expires overdue OPEN sessions, forgets closed ones past their retention, and deletes released
+   * blobs past their grace period (any node's: whichever node sweeps first). Then arms the timer
+   * for the next stored deadline, and at the latest one grace period on, so blobs released by a
+   * node that went away are still found.
+   */
   private async sweep(): Promise<void> {
     const store = this.hub.backend.uploads;
     for (;;) {
@@ -708,20 +803,59 @@ export class LargeContexts {
       }
       if (due.length < SWEEP_BATCH) break;
     }
+    await this.deleteDueBlobs();
     const [next] = await store.listDue(Number.MAX_SAFE_INTEGER, 1);
-    this.scheduleSweep(next?.wakeAt);
+    const [nextBlob] = await this.hub.backend.releasedBlobs.listDue(Number.MAX_SAFE_INTEGER, 1);
+    this.scheduleSweep(
+      Math.min(
+        next?.wakeAt ?? Number.MAX_SAFE_INTEGER,
+        nextBlob?.deleteAt ?? Number.MAX_SAFE_INTEGER,
+        this.hub.clock.now() + this.hub.limits.releasedBlobGraceMs,
+      ),
+    );
+  }
+
+  /** Deletes the released blobs whose grace period is over (postponing those read here). */
+  private async deleteDueBlobs(): Promise<void> {
+    const released = this.hub.backend.releasedBlobs;
+    const grace = this.hub.limits.releasedBlobGraceMs;
+    for (;;) {
+      const now = this.hub.clock.now();
+      const due = await released.listDue(now, SWEEP_BATCH);
+      let failed = false;
+      for (const r of due) {
+        if ((this.readers.get(refKey(r.ref)) ?? 0) > 0) {
+          await released.add({ ...r, deleteAt: now + grace });
+          continue;
+        }
+        try {
+          await this.hub.backend.blobs.delete(r.ref);
+        } catch (err) {
+          failed = true; // kept for the next sweep; the others are still tried
+          this.logger.log("error", "could not delete the blob of a replaced context value", {
+            key: r.ref.key,
+            err,
+          });
+          continue;
+        }
+        await released.delete(r.tenantId, r.ref);
+      }
+      // A failed one would come back in the next batch: the next sweep tries again.
+      if (failed || due.length < SWEEP_BATCH) break;
+    }
   }
 
   /** Keeps one timer armed for the earliest stored deadline this node knows of. */
   private scheduleSweep(at: number | undefined): void {
-    if (at === undefined) return;
+    if (at === undefined || this.closed) return;
     if (this.sweepTimer && this.sweepTimer.at <= at) return;
     this.sweepTimer?.timer.cancel();
     const timer = this.hub.clock.setTimer(at - this.hub.clock.now(), () => {
       this.sweepTimer = undefined;
-      this.sweep().catch((err: unknown) =>
-        this.logger.log("error", "upload session sweep failed", { err }),
-      );
+      this.sweep().catch((err: unknown) => {
+        this.logger.log("error", "upload session sweep failed", { err });
+        this.scheduleSweep(this.hub.clock.now() + SWEEP_RETRY_MS); // the storage may be back
+      });
     });
     this.sweepTimer = { timer, at };
   }
@@ -791,39 +925,52 @@ export class LargeContexts {
     }
   }
 
-  private releaseBlob(ref: StorageRefRecord): void {
-    if ((this.readers.get(refKey(ref)) ?? 0) > 0) this.released.set(refKey(ref), ref);
-    else this.deleteBlob(ref);
+  /**
+   * Records a blob that stopped being current, to be deleted by a sweep once its grace period is
+   * over; a download that read the revision before it changed, on any node, has that long to end.
+   */
+  private async releaseBlob(tenantId: string, ref: StorageRefRecord): Promise<void> {
+    const deleteAt = this.hub.clock.now() + this.hub.limits.releasedBlobGraceMs;
+    try {
+      await this.hub.backend.releasedBlobs.add({ tenantId, ref, deleteAt });
+    } catch (err) {
+      this.logger.log("error", "could not record the blob of a replaced context value", {
+        key: ref.key,
+        err,
+      });
+      return;
+    }
+    this.scheduleSweep(deleteAt);
   }
 
   private readerDone(ref: StorageRefRecord): void {
     const key = refKey(ref);
     const left = (this.readers.get(key) ?? 1) - 1;
-    if (left > 0) {
-      this.readers.set(key, left);
-      return;
-    }
-    this.readers.delete(key);
-    const doomed = this.released.get(key);
-    if (doomed) {
-      this.released.delete(key);
-      this.deleteBlob(doomed);
-    }
-  }
-
-  private deleteBlob(ref: StorageRefRecord): void {
-    this.hub.backend.blobs.delete(ref).catch((err: unknown) =>
-      this.logger.log("error", "could not delete the blob of a replaced context value", {
-        key: ref.key,
-        err,
-      }),
-    );
+    if (left > 0) this.readers.set(key, left);
+    else this.readers.delete(key);
   }
 }
 
 /** The check a downloaded chunk carries: CRC-32 when asked for, else SHA-256. */
 function checkOf(data: Uint8Array, check: ChunkCheck): { sha256: Uint8Array } | { crc32: number } {
   return check === ChunkCheck.CRC32 ? { crc32: crc32(data) } : { sha256: sha256Of(data) };
+}
+
+/** A failure to reach the storage (UNAVAILABLE): retrying the same call may succeed. */
+function isTransient(err: unknown): boolean {
+  return err instanceof ConnectError && err.code === Code.Unavailable;
+}
+
+/** A transient failure of CommitUpload as UNAVAILABLE with RetryInfo; other errors as they are. */
+function retryLater(err: unknown): unknown {
+  if (!isTransient(err)) return err;
+  const e = err as ConnectError;
+  if (e.findDetails(RetryInfoSchema).length > 0) return e;
+  return hubError(
+    Code.Unavailable,
+    `the commit could not finish (${e.rawMessage}); the upload is kept: retry the commit`,
+    { cause: e, retryAfterMs: COMMIT_RETRY_MS },
+  );
 }
 
 function chunkError(

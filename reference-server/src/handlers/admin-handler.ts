@@ -95,11 +95,12 @@ function tenantToProto(t: TenantRecord): Tenant {
 /**
  * Deletes a tenant and everything it owns (its audit records stay, as evidence). The backend
  * deletes the records in one step; large values live in the blob store, found through the
- * contexts that reference them and deleted after the records are gone.
+ * contexts that reference them and the released blobs still in their grace period (whose records
+ * go with the tenant), and deleted after the records are gone.
  */
 async function deleteTenantAndBlobs(hub: HubContext, tenantId: string): Promise<boolean> {
   const b = hub.backend;
-  const refs: StorageRefRecord[] = [];
+  const refs: StorageRefRecord[] = (await b.releasedBlobs.list(tenantId)).map((r) => r.ref);
   for (let after = ""; ; ) {
     const page = await b.contexts.list(tenantId, {}, after, 1000);
     for (const c of page) if (c.storageRef) refs.push(c.storageRef);

@@ -24,6 +24,7 @@ import { messageStoreTests } from "./suite/messages.js";
 import { notifierTests } from "./suite/notifier.js";
 import { rateLimiterTests } from "./suite/rate-limits.js";
 import { registryStoreTests } from "./suite/registry.js";
+import { releasedBlobStoreTests } from "./suite/released-blobs.js";
 import { requestStoreTests } from "./suite/requests.js";
 import { settleRetryTests } from "./suite/settle-retries.js";
 import { streamSlotStoreTests } from "./suite/stream-slots.js";
@@ -81,6 +82,7 @@ export function backendTestSuite(
     authStoreTests(get);
     blobStoreCases(get);
     uploadSessionStoreTests(get);
+    releasedBlobStoreTests(get);
     streamSlotStoreTests(get);
     meetingStoreTests(get);
     messageStoreTests(get, reopen);

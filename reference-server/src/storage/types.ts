@@ -521,7 +521,12 @@ export interface BlobStore {
   stagedSize(key: string): Promise<number>;
   /** Bytes [offset, offset + length) of the staged object `key`. */
   readStaged(key: string, offset: number, length: number): Promise<Uint8Array>;
-  /** Makes the staged object `key` a published object and says where it is. */
+  /**
+   * Makes the staged object `key` a published object and says where it is. Publishing a key that
+   * is published already (nothing staged under it any more) answers the same ref again, so a
+   * commit retried after its publish went through neither fails nor publishes twice; with neither
+   * a staged nor a published object under `key`, it fails.
+   */
   publish(key: string): Promise<StorageRefRecord>;
   /** Deletes the staged object `key`; no effect when there is none. */
   discard(key: string): Promise<void>;
@@ -544,6 +549,33 @@ export interface BlobStore {
   delete(ref: StorageRefRecord): Promise<void>;
   /** Releases open files and connections. */
   close(): Promise<void>;
+}
+
+/**
+ * A blob no context revision holds any more (replaced, deleted, expired), kept until `deleteAt`
+ * so that downloads reading it, on any node sharing the backend, can finish.
+ */
+export interface ReleasedBlobRecord {
+  tenantId: string;
+  ref: StorageRefRecord;
+  /** Hub clock, ms: the blob is deleted at this time or later, never before. */
+  deleteAt: number;
+}
+
+/**
+ * Released blobs waiting out their grace period, shared by every node: whichever node sweeps
+ * first deletes a due blob, so one node's release never breaks another node's download. A blob is
+ * identified by its tenant and ref (backend, bucket, key).
+ */
+export interface ReleasedBlobStore {
+  /** Records a released blob; recording one already recorded keeps the later deleteAt. */
+  add(record: ReleasedBlobRecord): Promise<void>;
+  /** Released blobs of any tenant whose deleteAt <= `dueBy`, earliest first, at most `limit`. */
+  listDue(dueBy: number, limit: number): Promise<ReleasedBlobRecord[]>;
+  /** Every released blob of the tenant (its deletion deletes their bytes at once). */
+  list(tenantId: string): Promise<ReleasedBlobRecord[]>;
+  /** Forgets a released blob (its bytes were deleted); no effect when it is not recorded. */
+  delete(tenantId: string, ref: StorageRefRecord): Promise<void>;
 }
 
 /**
@@ -607,6 +639,13 @@ export interface UploadSessionRecord {
   blobKey: string;
   /** SHA-256 of the whole object, taken when its last byte arrived. */
   digest?: Uint8Array;
+  /**
+   * Set by CommitUpload before it publishes the object, so the object may be published from then
+   * on: a commit that failed for a transient reason leaves the session OPEN with its object
+   * published, to be committed again. Closing such a session without a commit reclaims the
+   * published object, unless the context holds it (the commit went through, its answer was lost).
+   */
+  committing?: boolean;
   /** The context the commit made (a repeated CommitUpload answers it). */
   committed?: ContextRecord;
   /** When the sweeper must look at it: expiresAt while OPEN, then when it may be forgotten. */
@@ -672,8 +711,8 @@ export interface Backend {
   /**
    * Deletes a tenant and everything it owns, in every store, in one step: its record, agents,
    * contexts, events, refresh tokens, meetings, messages, dead letters, idempotency keys, topic
-   * subscriptions, conversations, pending requests, upload sessions, stream slots, API keys,
-   * usage and rate counters. Its audit
+   * subscriptions, conversations, pending requests, upload sessions, stream slots, released
+   * blobs, API keys, usage and rate counters. Its audit
    * records stay (evidence) and blobs are the caller's (BlobStore holds no tenant index). Returns
    * false when the tenant did not exist (nothing changes).
    */
@@ -691,6 +730,8 @@ export interface Backend {
   readonly streamSlots: StreamSlotStore;
   /** Upload sessions of large contexts. */
   readonly uploads: UploadSessionStore;
+  /** Blobs of replaced values waiting out their grace period before they are deleted. */
+  readonly releasedBlobs: ReleasedBlobStore;
   readonly meetings: MeetingStore;
   readonly messages: MessageStore;
   readonly idempotency: IdempotencyStore;

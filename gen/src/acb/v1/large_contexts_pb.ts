@@ -1019,9 +1019,12 @@ export const LargeContextService: GenService<{
    * sha256 (every chunk was verified on arrival, so re-sending cannot repair the object);
    * ALREADY_EXISTS when a chosen context_id was taken meanwhile; ABORTED (reason
    * REVISION_MISMATCH) when expected_revision is stale; NOT_FOUND (reason CONTEXT_NOT_FOUND) when
-   * the context to update was deleted or became unreadable. Other errors: NOT_FOUND (reason
-   * UPLOAD_NOT_FOUND) when the upload is unknown, forgotten or not the caller's;
-   * FAILED_PRECONDITION (reason UPLOAD_NOT_OPEN, metadata state) when it is aborted or expired.
+   * the context to update was deleted or became unreadable. UNAVAILABLE with RetryInfo when the
+   * hub's storage cannot be reached: the session stays OPEN with its bytes, and the same commit
+   * may be retried without sending them again (a retry finds a commit that went through). Other
+   * errors: NOT_FOUND (reason UPLOAD_NOT_FOUND) when the upload is unknown, forgotten or not the
+   * caller's; FAILED_PRECONDITION (reason UPLOAD_NOT_OPEN, metadata state) when it is aborted or
+   * expired.
    *
    * @generated from rpc acb.v1.LargeContextService.CommitUpload
    */

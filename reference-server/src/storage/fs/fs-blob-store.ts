@@ -149,7 +149,15 @@ export function createFsBlobStore(options: FsBlobStoreOptions = {}): BlobStore {
       const ref: StorageRefRecord = { backend: "fs", bucket, key, size };
       const to = await objectPath(ref);
       await mkdir(dirname(to), { recursive: true });
-      await rename(from, to);
+      try {
+        await rename(from, to);
+      } catch (err) {
+        // Nothing staged: published before (a retried commit) answers that object's ref.
+        if (!isMissing(err)) throw err;
+        const published = await stat(to).catch(() => undefined);
+        if (!published) throw new Error(`no staged blob "${key}" to publish`);
+        return { ...ref, size: published.size };
+      }
       return ref;
     },
 

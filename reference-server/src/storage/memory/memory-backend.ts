@@ -19,6 +19,7 @@ import {
 } from "./memory-messaging-stores.js";
 import { createMemoryNotifier } from "./memory-notifier.js";
 import { createMemoryRegistryStore } from "./memory-registry.js";
+import { createMemoryReleasedBlobStore } from "./memory-released-blobs.js";
 import { createMemoryRequestStore } from "./memory-requests.js";
 import {
   createMemoryApiKeyStore,
@@ -169,6 +170,7 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
   const rateLimits = createMemoryRateLimiter();
   const streamSlots = createMemoryStreamSlotStore();
   const uploads = createMemoryUploadSessionStore();
+  const releasedBlobs = createMemoryReleasedBlobStore();
   const stores: TenantScoped[] = [
     registry,
     contexts,
@@ -185,6 +187,7 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     rateLimits,
     streamSlots,
     uploads,
+    releasedBlobs,
   ];
   const epoch = randomBytes(9).toString("base64url");
   return {
@@ -206,6 +209,7 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     blobs,
     streamSlots,
     uploads,
+    releasedBlobs,
     meetings,
     messages,
     idempotency,

@@ -41,6 +41,7 @@ export const tenantTables = [
   "acb_stream_slots",
   "acb_token_not_before",
   "acb_settled",
+  "acb_released_blobs",
 ] as const;
 
 /** Row-level security on `tables`: a transaction sees the rows of its tenant (or all with "*"). */
@@ -244,6 +245,22 @@ ALTER TABLE acb_usage_buckets ADD COLUMN shard smallint NOT NULL DEFAULT 0,
   ADD COLUMN at bigint NOT NULL DEFAULT 0;
 ALTER TABLE acb_usage_buckets DROP CONSTRAINT acb_usage_buckets_pkey,
   ADD PRIMARY KEY (tenant_id, start, shard);
+`,
+  },
+  {
+    version: 5,
+    name: "released blobs with a delete-not-before time",
+    sql: `
+-- Blobs of replaced, deleted or expired context values, deleted by any node's sweep once
+-- delete_at passed (a grace period for downloads still reading them on any node).
+CREATE TABLE acb_released_blobs (
+  tenant_id text COLLATE "C" NOT NULL, backend text COLLATE "C" NOT NULL,
+  bucket text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, size bigint NOT NULL,
+  delete_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, backend, bucket, key));
+CREATE INDEX acb_released_blobs_due ON acb_released_blobs (delete_at);
+
+${rowLevelSecurity(["acb_released_blobs"])}
 `,
   },
 ];

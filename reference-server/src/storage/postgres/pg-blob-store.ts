@@ -107,7 +107,16 @@ export function createPgBlobStore(db: SqlDatabase): BlobStore {
           [key],
         );
         const row = r.rows[0];
-        if (!row) throw new Error(`no staged blob "${key}" to publish`);
+        if (!row) {
+          // Nothing staged: published before (a retried commit) answers that object's ref.
+          const done = await c.query<{ size: unknown }>(
+            "SELECT size FROM acb_blob_objects WHERE key = $1 AND published = true",
+            [key],
+          );
+          const published = done.rows[0];
+          if (!published) throw new Error(`no staged blob "${key}" to publish`);
+          return { backend: "pg", bucket: BUCKET, key, size: num(published.size) };
+        }
         await c.query("DELETE FROM acb_blob_chunks WHERE key = $1 AND published = true", [key]);
         await c.query("DELETE FROM acb_blob_objects WHERE key = $1 AND published = true", [key]);
         await c.query(

@@ -24,6 +24,7 @@ import {
   createPgIdempotencyStore,
   createPgTopicStore,
 } from "./pg-messaging-stores.js";
+import { createPgReleasedBlobStore } from "./pg-released-blobs.js";
 import { createPgRequestStore } from "./pg-requests.js";
 import {
   createPgApiKeyStore,
@@ -165,6 +166,7 @@ export async function createSqlBackend(
     conversations: createPgConversationStore(db),
     requests: createPgRequestStore(db),
     uploads: createPgUploadSessionStore(db),
+    releasedBlobs: createPgReleasedBlobStore(db),
     streamSlots: createPgStreamSlotStore(db),
     apiKeys: createPgApiKeyStore(db),
     audit: createPgAuditStore(db),

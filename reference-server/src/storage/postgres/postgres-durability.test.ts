@@ -3,7 +3,6 @@
 // retried and reported through the hub's health service.
 
 import { EventEmitter, once } from "node:events";
-import { connect, createServer, type Server, type Socket } from "node:net";
 import {
   Health,
   HealthCheckResponse_ServingStatus as Serving,
@@ -16,7 +15,7 @@ import { createHub } from "../../hub.js";
 import { silentLogger } from "../../logger.js";
 import { latestVersion, migrate, migrations } from "./migrations.js";
 import { createPostgresBackend } from "./postgres-backend.js";
-import { createTestSchema, testPostgresUrl } from "./postgres-test-db.js";
+import { createTestSchema, startRelay, testPostgresUrl } from "./postgres-test-db.js";
 
 const url = testPostgresUrl();
 const drops: (() => Promise<void>)[] = [];
@@ -47,52 +46,6 @@ const context = (tenantId: string, id: string) => ({
   createdAt: 1,
   updatedAt: 1,
 });
-
-/** A TCP relay to PostgreSQL that a test can cut: while down it accepts and drops connections. */
-async function startRelay(target: URL) {
-  const sockets = new Set<Socket>();
-  let down = false;
-  const server: Server = createServer((client) => {
-    if (down) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(Number(target.port || 5432), target.hostname);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on("error", close).on("close", close);
-    upstream.on("error", close).on("close", close);
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as { port: number }).port;
-  const via = new URL(target.toString());
-  via.hostname = "127.0.0.1";
-  via.port = String(port);
-  return {
-    url: via.toString(),
-    server,
-    cut() {
-      down = true;
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-    },
-    restore() {
-      down = false;
-    },
-    async close() {
-      this.cut();
-      server.close();
-      await once(server, "close");
-    },
-  };
-}
 
 describe.skipIf(!url)("postgres backend guarantees", () => {
   const base = url ?? "";

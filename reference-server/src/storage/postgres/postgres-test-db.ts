@@ -3,6 +3,8 @@
 // a missing database fails the run instead of silently testing less.
 
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import pg from "pg";
 
 /** The URL of the test database, or undefined (after saying why) when the tests should skip. */
@@ -46,6 +48,52 @@ export async function createTestSchema(url: string): Promise<{
       } finally {
         await c.end();
       }
+    },
+  };
+}
+
+/** A TCP relay to PostgreSQL that a test can cut: while down it accepts and drops connections. */
+export async function startRelay(target: URL) {
+  const sockets = new Set<Socket>();
+  let down = false;
+  const server: Server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("error", close).on("close", close);
+    upstream.on("error", close).on("close", close);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as { port: number }).port;
+  const via = new URL(target.toString());
+  via.hostname = "127.0.0.1";
+  via.port = String(port);
+  return {
+    url: via.toString(),
+    server,
+    cut() {
+      down = true;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    restore() {
+      down = false;
+    },
+    async close() {
+      this.cut();
+      server.close();
+      await once(server, "close");
     },
   };
 }

@@ -71,6 +71,11 @@ export function backendTests(get: () => Backend): void {
         });
         await backend.usage.add(id, 0, { messages: 1, bytes: 1, storageDelta: 10 });
         await backend.streamSlots.acquire(id, "a", "slot", 1, 9_000_000_000_000, 1);
+        await backend.releasedBlobs.add({
+          tenantId: id,
+          ref: { backend: "fs", bucket: "objects", key: `${id}/upl_1`, size: 5 },
+          deleteAt: 9_000_000_000_000,
+        });
       }
       expect(await backend.deleteTenant(t)).toBe(true);
 
@@ -90,6 +95,7 @@ export function backendTests(get: () => Backend): void {
       expect(await backend.streamSlots.acquire(t, "a", "other", 1, 9_000_000_000_000, 1)).toEqual({
         ok: true,
       });
+      expect(await backend.releasedBlobs.list(t)).toEqual([]);
 
       expect(await backend.tenants.get(other)).toBeDefined();
       expect(await backend.registry.count(other)).toBe(1);
@@ -106,6 +112,7 @@ export function backendTests(get: () => Backend): void {
       expect(
         await backend.streamSlots.acquire(other, "a", "other", 1, 9_000_000_000_000, 1),
       ).toEqual({ ok: false, held: 1 });
+      expect(await backend.releasedBlobs.list(other)).toHaveLength(1);
     });
 
     it("deleteTenant of an unknown tenant answers false", async () => {

@@ -51,6 +51,21 @@ export function blobStoreCases(backend: () => Backend): void {
       await blobs.delete(ref); // deleting twice is harmless
     });
 
+    it("publishing a published key again answers the same ref; with nothing under it, fails", async () => {
+      const blobs = backend().blobs;
+      const key = freshKey();
+      const data = randomBytes(3000);
+      await blobs.append(key, 0, data);
+      const ref = await blobs.publish(key);
+      expect(await blobs.publish(key)).toEqual(ref);
+      expect(await blobs.stagedSize(key)).toBe(0);
+      expect(concat(await collect(blobs.read(ref, 0, data.length, 1024))).equals(data)).toBe(true);
+      await blobs.delete(ref);
+      await expect(blobs.publish(key)).rejects.toThrow();
+      await expect(blobs.publish(freshKey())).rejects.toThrow();
+      expect(await blobs.exists(ref)).toBe(false);
+    });
+
     it("refuses an append that does not continue the staged bytes, keeping them", async () => {
       const blobs = backend().blobs;
       const key = freshKey();
