@@ -18,7 +18,7 @@
 // `hub_us_per_msg` is the hub's CPU time (from /proc) per delivered message with batched sends.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,6 +75,25 @@ function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/**
+ * CPU seconds (user + system) of the PostgreSQL server's processes so far, from /proc: the
+ * server the benchmark uses when it runs on this machine (0 when none does).
+ */
+function postgresCpuSeconds(): number {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "postgres") continue;
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks / 100;
+}
+
 async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   const ids = Array.from({ length: 50 }, (_, i) => `lat-${i}`);
   const tokens = await provision(hub, ids);
@@ -96,6 +115,7 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   const total = rate * seconds;
   let errors = 0;
   const hubCpu0 = hub.cpuSeconds();
+  const pgCpu0 = postgresCpuSeconds();
   const tx0 = await hub.sqlTransactions();
   await openLoop(rate, total, (i) => {
     const from = i % ids.length;
@@ -107,6 +127,8 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   // What one message cost the hub, whatever else loads the machine: CPU, and SQL transactions
   // (sends, deliveries, acks and the streams' polls, all counted).
   const hubCpuMsPerMessage = ((hub.cpuSeconds() - hubCpu0) * 1000) / Math.max(1, received);
+  // And what it cost a PostgreSQL server on this machine (every process of it, background work too).
+  const postgresCpuMsPerMessage = ((postgresCpuSeconds() - pgCpu0) * 1000) / Math.max(1, received);
   const sqlTxPerMessage = ((await hub.sqlTransactions()) - tx0) / Math.max(1, received);
   return {
     ...percentiles(samples),
@@ -114,6 +136,7 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
     received,
     errors,
     hubCpuMsPerMessage,
+    postgresCpuMsPerMessage,
     sqlTxPerMessage,
   };
 }
@@ -417,6 +440,7 @@ export default async function main(args: string[]): Promise<void> {
     ["send errors", acb.errors],
     ["  hub CPU ms per message", acb.hubCpuMsPerMessage],
     ["  SQL transactions per message", acb.sqlTxPerMessage],
+    ["  PostgreSQL CPU ms per message", acb.postgresCpuMsPerMessage],
     ["delivered msg/s (batched sends)", Math.round(tp.rate)],
     ["  hub CPU (cores) while at it", tp.hubCores],
     ["  clients CPU (cores) while at it", tp.clientCores],
@@ -449,6 +473,7 @@ export default async function main(args: string[]): Promise<void> {
         throughput_client_cpu_cores: tp.clientCores,
         latency_hub_cpu_ms_per_message: acb.hubCpuMsPerMessage,
         latency_sql_transactions_per_message: acb.sqlTxPerMessage,
+        latency_postgres_cpu_ms_per_message: acb.postgresCpuMsPerMessage,
         throughput_hub_cpu_ms_per_message: tp.hubCpuMsPerMessage,
         // Hub CPU time per delivered message in the throughput phase (batched sends), in µs.
         hub_us_per_msg: tp.hubCpuMsPerMessage * 1000,
