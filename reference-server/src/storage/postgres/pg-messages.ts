@@ -377,6 +377,71 @@ function pollStatement(
   ];
 }
 
+/**
+ * Settles as acked the deliveries `calls` name (each call: one agent's delivery ids at its own
+ * `now`), as ack() does for each call on its own: one row per id, in order, with its outcome.
+ * Each id is answered from the rows as they were before the statement ran; the first of
+ * repeated ids of one call settles it, the others are "not-found", as with settle(). Calls of one
+ * statement must not name the same delivery.
+ */
+function ackStatement(
+  tenantId: string,
+  calls: readonly { agentId: string; deliveryIds: readonly string[]; now: number }[],
+): [string, unknown[]] {
+  const agents: string[] = [];
+  const ids: string[] = [];
+  const nows: number[] = [];
+  for (const call of calls) {
+    for (const id of call.deliveryIds) {
+      agents.push(call.agentId);
+      ids.push(id);
+      nows.push(call.now);
+    }
+  }
+  const latest = Math.max(...nows);
+  return [
+    `WITH req AS (
+       SELECT a, id, n, ord FROM unnest($2::text[], $3::text[], $4::bigint[])
+         WITH ORDINALITY AS r(a, id, n, ord)),
+     first AS (SELECT DISTINCT ON (a, id) a, id, n FROM req ORDER BY a, id, ord),
+     live AS (
+       SELECT d.seq, d.agent_id, d.message_id, d.delivery_id, d.deadline FROM acb_deliveries d
+       WHERE d.tenant_id = $1 AND d.state = ${IN_FLIGHT}
+       AND (d.agent_id, d.delivery_id) IN (SELECT a, id FROM req) FOR UPDATE),
+     ok AS (
+       DELETE FROM acb_deliveries d USING live, first f
+       WHERE d.seq = live.seq AND f.a = live.agent_id AND f.id = live.delivery_id
+       AND live.deadline > f.n
+       RETURNING d.seq, d.agent_id, d.message_id, d.delivery_id, f.n),
+     dropped AS (
+       DELETE FROM acb_messages m WHERE m.tenant_id = $1 AND m.id IN (SELECT message_id FROM ok)
+       AND NOT EXISTS (SELECT 1 FROM acb_deliveries x WHERE x.tenant_id = $1
+         AND x.message_id = m.id AND x.seq NOT IN (SELECT seq FROM ok))),
+     pruned AS (
+       DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id IN (SELECT a FROM req)
+       AND until <= $5),
+     kept AS (
+       INSERT INTO acb_settled (tenant_id, agent_id, delivery_id, how, until)
+       SELECT $1, agent_id, delivery_id, ${ACKED}, n + ${SETTLED_RETENTION_MS} FROM ok
+       ON CONFLICT (tenant_id, agent_id, delivery_id) DO UPDATE
+         SET how = EXCLUDED.how, until = EXCLUDED.until)
+     SELECT CASE
+       WHEN EXISTS (SELECT 1 FROM req e WHERE e.a = req.a AND e.id = req.id AND e.ord < req.ord)
+         AND EXISTS (SELECT 1 FROM ok WHERE ok.agent_id = req.a AND ok.delivery_id = req.id)
+         THEN 'not-found'
+       WHEN EXISTS (SELECT 1 FROM ok WHERE ok.agent_id = req.a AND ok.delivery_id = req.id)
+         THEN 'ok'
+       WHEN EXISTS (SELECT 1 FROM live WHERE live.agent_id = req.a AND live.delivery_id = req.id)
+         THEN 'stale'
+       ELSE coalesce((SELECT CASE WHEN s.how = ${ACKED} THEN 'ok' ELSE 'stale' END
+         FROM acb_settled s WHERE s.tenant_id = $1 AND s.agent_id = req.a
+         AND s.delivery_id = req.id AND s.until > req.n), 'not-found')
+     END AS outcome
+     FROM req ORDER BY req.ord`,
+    [tenantId, agents, ids, nows, latest],
+  ];
+}
+
 /** The earlier of two instants, either of which may be unknown. */
 function earliest(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;
@@ -758,6 +823,43 @@ export function createPgMessageStore(
       );
     });
   });
+  /**
+   * Acks of one tenant's agents that arrive while an earlier one is being written are settled
+   * together in one statement (ackStatement), each answered as if made on its own. Calls that
+   * name the same delivery as another of the batch are run one after the other instead, so a
+   * repeated ack answers as it would after the first.
+   */
+  const acks = new GroupCommit<
+    { agentId: string; deliveryIds: readonly string[]; now: number },
+    SettleOutcome[]
+  >(async (tenantId, calls) => {
+    const seen = new Set<string>();
+    const overlap = calls.some((call) => {
+      const mine = new Set(call.deliveryIds.map((id) => `${call.agentId}\u0000${id}`));
+      for (const k of mine) if (seen.has(k)) return true;
+      for (const k of mine) seen.add(k);
+      return false;
+    });
+    const run = async (batch: typeof calls) => {
+      const r = await db.one<{ outcome: SettleOutcome }>(
+        tenantId,
+        ...ackStatement(tenantId, batch),
+        false,
+      );
+      const out: SettleOutcome[][] = [];
+      let at = 0;
+      for (const call of batch) {
+        out.push(r.rows.slice(at, at + call.deliveryIds.length).map((row) => row.outcome));
+        at += call.deliveryIds.length;
+      }
+      return out;
+    };
+    if (!overlap) return run(calls);
+    const out: SettleOutcome[][] = [];
+    for (const call of calls) out.push(...(await run([call])));
+    return out;
+  });
+
   /** Sends in one group share their limits, meter hour and kind of wake-up. */
   const plainKey = (tenantId: string, item: BacklogItem, effects: SendEffects | undefined) =>
     [
@@ -935,47 +1037,10 @@ export function createPgMessageStore(
         return { deliveries: claimed([...more, ...first], o.deadline), ...stats(r.rows) };
       });
     },
-    ack: async (tenantId, agentId, deliveryIds, now) => {
-      // One statement (one round trip): what settle() does for an ack. Each id is answered from
-      // the rows as they were before it ran (the first of repeated ids settles it; the others
-      // are "not-found", as with settle()).
-      const r = await db.one<{ outcome: SettleOutcome }>(
-        tenantId,
-        `WITH req AS (
-           SELECT id, ord FROM unnest($3::text[]) WITH ORDINALITY AS r(id, ord)),
-         live AS (
-           SELECT seq, message_id, delivery_id, deadline FROM acb_deliveries
-           WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}
-           AND delivery_id = ANY($3::text[]) FOR UPDATE),
-         ok AS (
-           DELETE FROM acb_deliveries d USING live WHERE d.seq = live.seq AND live.deadline > $4
-           RETURNING d.seq, d.message_id, d.delivery_id),
-         dropped AS (
-           DELETE FROM acb_messages m WHERE m.tenant_id = $1 AND m.id IN (SELECT message_id FROM ok)
-           AND NOT EXISTS (SELECT 1 FROM acb_deliveries x WHERE x.tenant_id = $1
-             AND x.message_id = m.id AND x.seq NOT IN (SELECT seq FROM ok))),
-         pruned AS (
-           DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id = $2 AND until <= $4),
-         kept AS (
-           INSERT INTO acb_settled (tenant_id, agent_id, delivery_id, how, until)
-           SELECT $1, $2, delivery_id, ${ACKED}, $5 FROM ok
-           ON CONFLICT (tenant_id, agent_id, delivery_id) DO UPDATE
-             SET how = EXCLUDED.how, until = EXCLUDED.until)
-         SELECT CASE
-           WHEN EXISTS (SELECT 1 FROM req e WHERE e.id = req.id AND e.ord < req.ord)
-             AND EXISTS (SELECT 1 FROM ok WHERE ok.delivery_id = req.id) THEN 'not-found'
-           WHEN EXISTS (SELECT 1 FROM ok WHERE ok.delivery_id = req.id) THEN 'ok'
-           WHEN EXISTS (SELECT 1 FROM live WHERE live.delivery_id = req.id) THEN 'stale'
-           ELSE coalesce((SELECT CASE WHEN s.how = ${ACKED} THEN 'ok' ELSE 'stale' END
-             FROM acb_settled s WHERE s.tenant_id = $1 AND s.agent_id = $2
-             AND s.delivery_id = req.id AND s.until > $4), 'not-found')
-         END AS outcome
-         FROM req ORDER BY req.ord`,
-        [tenantId, agentId, [...deliveryIds], now, now + SETTLED_RETENTION_MS],
-        false,
-      );
-      return r.rows.map((row) => row.outcome);
-    },
+    ack: (tenantId, agentId, deliveryIds, now) =>
+      deliveryIds.length === 0
+        ? Promise.resolve([])
+        : acks.submit(tenantId, { agentId, deliveryIds, now }),
     nack: (tenantId, agentId, deliveryIds, now, options) =>
       settle(tenantId, agentId, deliveryIds, now, NACKED, async (c, ok) => {
         const dead: { row: LeaseRow; reason: DeadLetterReason; lastError: string }[] = [];

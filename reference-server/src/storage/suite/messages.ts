@@ -227,6 +227,38 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
       expect(await backend.messages.inFlight(t, "a")).toBe(1);
     });
 
+    it("concurrent acks of several agents are each answered as if made on their own", async () => {
+      // A SQL store may settle acks that meet into one statement.
+      const t = fresh();
+      await send(t, "m1", ["a", "b", "c"]);
+      await send(t, "m2", ["a"]);
+      const [da1, da2] = await backend.messages.claim(t, "a", 2, 1_000, 2_000);
+      const [db1] = await backend.messages.claim(t, "b", 1, 1_000, 3_000);
+      const [dc1] = await backend.messages.claim(t, "c", 1, 1_000, 3_000);
+      if (!da1 || !da2 || !db1 || !dc1) throw new Error("nothing claimed");
+      const answers = await Promise.all([
+        backend.messages.ack(t, "a", [da1.deliveryId], 1_500),
+        backend.messages.ack(t, "b", [db1.deliveryId], 1_500),
+        backend.messages.ack(t, "c", ["nope", dc1.deliveryId], 1_500),
+        // Past a's deadline; and b's delivery id is not a's.
+        backend.messages.ack(t, "a", [da2.deliveryId, db1.deliveryId], 2_500),
+        // The same deliveries again, at once: answered as a repeated ack is.
+        backend.messages.ack(t, "a", [da1.deliveryId], 1_600),
+        backend.messages.ack(t, "c", [dc1.deliveryId], 1_600),
+      ]);
+      expect(answers).toEqual([
+        ["ok"],
+        ["ok"],
+        ["not-found", "ok"],
+        ["stale", "not-found"],
+        ["ok"],
+        ["ok"],
+      ]);
+      expect(await backend.messages.inFlight(t, "a")).toBe(1);
+      expect(await backend.messages.inFlight(t, "b")).toBe(0);
+      expect(await backend.messages.inFlight(t, "c")).toBe(0);
+    });
+
     it("nack redelivers no earlier than availableAt, with the next attempt number", async () => {
       const t = fresh();
       await send(t, "m1", ["a"]);
