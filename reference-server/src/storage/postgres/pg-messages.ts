@@ -403,7 +403,7 @@ function ackStatement(
     `WITH req AS (
        SELECT a, id, n, ord FROM unnest($2::text[], $3::text[], $4::bigint[])
          WITH ORDINALITY AS r(a, id, n, ord)),
-     first AS (SELECT DISTINCT ON (a, id) a, id, n FROM req ORDER BY a, id, ord),
+     first AS (SELECT DISTINCT ON (a, id) a, id, n, ord FROM req ORDER BY a, id, ord),
      live AS (
        SELECT d.seq, d.agent_id, d.message_id, d.delivery_id, d.deadline FROM acb_deliveries d
        WHERE d.tenant_id = $1 AND d.state = ${IN_FLIGHT}
@@ -426,18 +426,20 @@ function ackStatement(
        ON CONFLICT (tenant_id, agent_id, delivery_id) DO UPDATE
          SET how = EXCLUDED.how, until = EXCLUDED.until)
      SELECT CASE
-       WHEN EXISTS (SELECT 1 FROM req e WHERE e.a = req.a AND e.id = req.id AND e.ord < req.ord)
-         AND EXISTS (SELECT 1 FROM ok WHERE ok.agent_id = req.a AND ok.delivery_id = req.id)
-         THEN 'not-found'
-       WHEN EXISTS (SELECT 1 FROM ok WHERE ok.agent_id = req.a AND ok.delivery_id = req.id)
-         THEN 'ok'
-       WHEN EXISTS (SELECT 1 FROM live WHERE live.agent_id = req.a AND live.delivery_id = req.id)
-         THEN 'stale'
-       ELSE coalesce((SELECT CASE WHEN s.how = ${ACKED} THEN 'ok' ELSE 'stale' END
-         FROM acb_settled s WHERE s.tenant_id = $1 AND s.agent_id = req.a
-         AND s.delivery_id = req.id AND s.until > req.n), 'not-found')
+       WHEN o.delivery_id IS NOT NULL AND req.ord <> f.ord THEN 'not-found'
+       WHEN o.delivery_id IS NOT NULL THEN 'ok'
+       WHEN l.delivery_id IS NOT NULL THEN 'stale'
+       WHEN s.how = ${ACKED} THEN 'ok'
+       WHEN s.how IS NOT NULL THEN 'stale'
+       ELSE 'not-found'
      END AS outcome
-     FROM req ORDER BY req.ord`,
+     FROM req
+     JOIN first f ON f.a = req.a AND f.id = req.id
+     LEFT JOIN ok o ON o.agent_id = req.a AND o.delivery_id = req.id
+     LEFT JOIN live l ON l.agent_id = req.a AND l.delivery_id = req.id
+     LEFT JOIN acb_settled s ON s.tenant_id = $1 AND s.agent_id = req.a
+       AND s.delivery_id = req.id AND s.until > req.n
+     ORDER BY req.ord`,
     [tenantId, agents, ids, nows, latest],
   ];
 }
