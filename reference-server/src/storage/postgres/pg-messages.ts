@@ -382,7 +382,9 @@ function pollStatement(
  * `now`), as ack() does for each call on its own: one row per id, in order, with its outcome.
  * Each id is answered from the rows as they were before the statement ran; the first of
  * repeated ids of one call settles it, the others are "not-found", as with settle(). Calls of one
- * statement must not name the same delivery.
+ * statement must not name the same delivery. The rows are found through the (tenant, agent,
+ * delivery id) index by the lists of agents and ids; only rows whose agent named their id count
+ * (`live` may hold others, locked but never settled or answered).
  */
 function ackStatement(
   tenantId: string,
@@ -406,8 +408,8 @@ function ackStatement(
      first AS (SELECT DISTINCT ON (a, id) a, id, n, ord FROM req ORDER BY a, id, ord),
      live AS (
        SELECT d.seq, d.agent_id, d.message_id, d.delivery_id, d.deadline FROM acb_deliveries d
-       WHERE d.tenant_id = $1 AND d.state = ${IN_FLIGHT}
-       AND (d.agent_id, d.delivery_id) IN (SELECT a, id FROM req) FOR UPDATE),
+       WHERE d.tenant_id = $1 AND d.agent_id = ANY($6::text[]) AND d.delivery_id = ANY($3::text[])
+       AND d.state = ${IN_FLIGHT} FOR UPDATE),
      ok AS (
        DELETE FROM acb_deliveries d USING live, first f
        WHERE d.seq = live.seq AND f.a = live.agent_id AND f.id = live.delivery_id
@@ -418,7 +420,7 @@ function ackStatement(
        AND NOT EXISTS (SELECT 1 FROM acb_deliveries x WHERE x.tenant_id = $1
          AND x.message_id = m.id AND x.seq NOT IN (SELECT seq FROM ok))),
      pruned AS (
-       DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id IN (SELECT a FROM req)
+       DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id = ANY($6::text[])
        AND until <= $5),
      kept AS (
        INSERT INTO acb_settled (tenant_id, agent_id, delivery_id, how, until)
@@ -440,7 +442,7 @@ function ackStatement(
      LEFT JOIN acb_settled s ON s.tenant_id = $1 AND s.agent_id = req.a
        AND s.delivery_id = req.id AND s.until > req.n
      ORDER BY req.ord`,
-    [tenantId, agents, ids, nows, latest],
+    [tenantId, agents, ids, nows, latest, [...new Set(agents)]],
   ];
 }
 

@@ -8,6 +8,9 @@ import type { SqlClient, SqlDriver, SqlResult, SqlStatement } from "./sql-driver
  */
 export const ALL_TENANTS = "*";
 
+/** Past this many values in an array parameter, {@link SqlDatabase.one} sends a script. */
+const LONG_ARRAY = 32;
+
 /** A driver plus the per-transaction settings every store needs. */
 export class SqlDatabase {
   constructor(
@@ -55,9 +58,13 @@ export class SqlDatabase {
     idempotent = true,
   ): Promise<SqlResult<T>> {
     // One statement is atomic by itself: committed on its own, it is a transaction of its own.
-    const [r] = this.driver.statements
-      ? await this.each(tenantId, [{ text, params }], idempotent)
-      : await this.batch(tenantId, [{ text, params }], idempotent);
+    // A statement over many values (a batch's messages, a long list of ids) goes as a script:
+    // measured with batched sends, its literals cost the hub and server less than as parameters
+    // of a prepared statement.
+    const [r] =
+      this.driver.statements && !params.some((p) => Array.isArray(p) && p.length > LONG_ARRAY)
+        ? await this.each(tenantId, [{ text, params }], idempotent)
+        : await this.batch(tenantId, [{ text, params }], idempotent);
     return r as unknown as SqlResult<T>;
   }
 
