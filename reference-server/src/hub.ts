@@ -372,6 +372,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     ],
     readMaxBytes: hub.limits.maxRequestBytes,
     shutdownSignal: shutdown.asAbortSignal(),
+    // The hot streams skip the protocol library's per-message pipeline (server/direct-streams.ts).
+    direct: ["acb.v1.MessagingService/Receive", "acb.v1.MessagingService/SendStream"],
     // Refusals the protocol library makes before the interceptors (oversized bodies, gzip bombs).
     onCall: createEarlyRefusalAuditor({
       auditLog,

@@ -7,6 +7,7 @@ import {
   createConnectRouter,
   createContextKey,
   createContextValues,
+  createServiceImplSpec,
   type HandlerContext,
 } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
@@ -17,6 +18,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import { peerKey } from "../audit/early-refusals.js";
+import { type DirectMethod, directProtocol, readSingle, serveDirect } from "./direct-streams.js";
 import { jsonProblem } from "./json-problems.js";
 import type { NodeHandlerFn } from "./listener.js";
 import {
@@ -38,6 +40,11 @@ export interface NodeAdapterOptions extends ConnectRouterOptions {
   onHandlerError: (procedure: string, reason: unknown) => void;
   /** Sees every call first, before any refusal or interceptor (the early-refusal auditor watches it). */
   onCall?: (context: HandlerContext) => void;
+  /**
+   * Streaming methods ("package.Service/Method") served by direct-streams.ts in the common case
+   * (HTTP/2, binary Connect or gRPC, no compression) instead of the protocol library's pipeline.
+   */
+  direct?: readonly string[];
 }
 
 /** Set when a request message is larger than the hub accepts. */
@@ -89,14 +96,40 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       }
     },
   });
-  options.routes(router);
+  // The implementations are recorded as they are registered, for the direct path.
+  const directs = new Map<string, DirectMethod>();
+  const wanted = new Set(options.direct ?? []);
+  options.routes({
+    ...router,
+    service(service, implementation, serviceOptions) {
+      const spec = createServiceImplSpec(service, implementation);
+      for (const m of Object.values(spec.methods)) {
+        const kind = m.method.methodKind;
+        if (!wanted.has(`${service.typeName}/${m.method.name}`)) continue;
+        if (kind !== "server_streaming" && kind !== "bidi_streaming") continue;
+        directs.set(`/${service.typeName}/${m.method.name}`, {
+          service,
+          method: m.method as DirectMethod["method"],
+          impl: m.impl as DirectMethod["impl"],
+        });
+      }
+      router.service(service, implementation, serviceOptions);
+      return this;
+    },
+  });
   const handlers = new Map<string, UniversalHandler>();
   for (const h of router.handlers) handlers.set(h.requestPath, h);
+  const directOptions = {
+    interceptors: options.interceptors ?? [],
+    readMaxBytes: options.readMaxBytes,
+    shutdownSignal: options.shutdownSignal,
+    onCall: options.onCall,
+  };
 
   return (req, res) => {
     const path = (req.url ?? "").split("?", 1)[0] ?? "";
-    const handler = handlers.get(path);
-    if (!handler) {
+    const found = handlers.get(path);
+    if (!found) {
       writeProtocolError(
         req,
         res as NodeResponse,
@@ -106,64 +139,109 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       );
       return;
     }
-    const procedure = `${handler.service.typeName}/${handler.method.name}`;
+    const route: UniversalHandler = found;
+    const procedure = `${found.service.typeName}/${found.method.name}`;
     const contextValues = createContextValues();
     contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
-    const uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
-    const single =
-      handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming";
-    const contentType = uReq.header.get("content-type") ?? "";
-    const enveloped = !/^application\/(proto|json)/i.test(contentType);
-    // A declared length over the limit is refused before anything is read.
-    const declared = Number(uReq.header.get("content-length") ?? Number.NaN);
-    if (!enveloped && declared > options.readMaxBytes) {
-      contextValues.set(tooLargeKey, tooLarge(options.readMaxBytes, declared));
-    }
-    const serve = async () => {
-      // Every message is held to the hub's request limit before the protocol library reads it, so
-      // an oversized one is refused in the hub's words rather than the library's.
-      const body = isByteStream(uReq.body)
-        ? limitMessages(uReq.body, enveloped, options.readMaxBytes)
-        : uReq.body;
-      uReq.body = body;
-      const json = jsonContentTypes.test(contentType);
-      if (single && isByteStream(body) && (json || binaryContentTypes.test(contentType))) {
-        const compressed = !enveloped && uReq.header.has("content-encoding");
-        try {
-          const { chunks, rest } = await readUpTo(body, options.readMaxBytes);
-          uReq.body = replay(chunks, rest);
-          if (!compressed && rest === undefined) {
-            const reason = checkBody(Buffer.concat(chunks), enveloped, handler, json);
-            if (reason !== undefined) contextValues.set(malformedBodyKey, reason);
-          }
-        } catch (err) {
-          if (!(err instanceof ConnectError && err.code === Code.ResourceExhausted)) throw err;
-          contextValues.set(tooLargeKey, err);
-          uReq.body = replay([], undefined);
+    const direct = directs.get(path);
+    const protocol = direct && directProtocol(req as never);
+    if (direct && protocol) {
+      const served = async () => {
+        if (direct.method.methodKind === "bidi_streaming") {
+          await serveDirect(
+            req as never,
+            res as never,
+            direct,
+            protocol,
+            directOptions,
+            contextValues,
+          );
+          return;
         }
-      }
-      const uRes = await handler(uReq);
-      const refusal = uRes.body === undefined ? refusalOf(uRes.status, req, handler) : undefined;
-      if (refusal) {
-        writeProtocolError(
-          req,
-          res as NodeResponse,
-          uRes.status,
-          Code.Unimplemented,
-          refusal.message,
-          refusal.header,
-        );
-        return;
-      }
-      await universalResponseToNodeResponse(endBodyOnClose(uRes, res), res);
-    };
-    serve().catch((reason: unknown) => {
+        const read = await readSingle(req as never, direct.method, options.readMaxBytes);
+        if ("message" in read) {
+          await serveDirect(
+            req as never,
+            res as never,
+            direct,
+            protocol,
+            directOptions,
+            contextValues,
+            read.message,
+          );
+          return;
+        }
+        // Not one clean message: the library's path reads the same bytes and words the refusal.
+        await serveLibrary(replay(read.chunks, read.rest));
+      };
+      served().catch(failed);
+      return;
+    }
+    serveLibrary(undefined).catch(failed);
+
+    function failed(reason: unknown) {
       if (ConnectError.from(reason).code === Code.Aborted) return;
       // The client left, or the listener closed a request it abandoned (a connection timeout):
       // nothing failed in the hub, and there is no one left to tell.
       if (clientGone(req)) return;
       options.onHandlerError(procedure, reason);
-    });
+    }
+
+    async function serveLibrary(
+      readAlready: AsyncIterable<Uint8Array> | undefined,
+      handler: UniversalHandler = route,
+    ) {
+      const uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
+      if (readAlready) uReq.body = readAlready;
+      const single =
+        handler.method.methodKind === "unary" || handler.method.methodKind === "server_streaming";
+      const contentType = uReq.header.get("content-type") ?? "";
+      const enveloped = !/^application\/(proto|json)/i.test(contentType);
+      // A declared length over the limit is refused before anything is read.
+      const declared = Number(uReq.header.get("content-length") ?? Number.NaN);
+      if (!enveloped && declared > options.readMaxBytes) {
+        contextValues.set(tooLargeKey, tooLarge(options.readMaxBytes, declared));
+      }
+      const serve = async () => {
+        // Every message is held to the hub's request limit before the protocol library reads it, so
+        // an oversized one is refused in the hub's words rather than the library's.
+        const body = isByteStream(uReq.body)
+          ? limitMessages(uReq.body, enveloped, options.readMaxBytes)
+          : uReq.body;
+        uReq.body = body;
+        const json = jsonContentTypes.test(contentType);
+        if (single && isByteStream(body) && (json || binaryContentTypes.test(contentType))) {
+          const compressed = !enveloped && uReq.header.has("content-encoding");
+          try {
+            const { chunks, rest } = await readUpTo(body, options.readMaxBytes);
+            uReq.body = replay(chunks, rest);
+            if (!compressed && rest === undefined) {
+              const reason = checkBody(Buffer.concat(chunks), enveloped, handler, json);
+              if (reason !== undefined) contextValues.set(malformedBodyKey, reason);
+            }
+          } catch (err) {
+            if (!(err instanceof ConnectError && err.code === Code.ResourceExhausted)) throw err;
+            contextValues.set(tooLargeKey, err);
+            uReq.body = replay([], undefined);
+          }
+        }
+        const uRes = await handler(uReq);
+        const refusal = uRes.body === undefined ? refusalOf(uRes.status, req, handler) : undefined;
+        if (refusal) {
+          writeProtocolError(
+            req,
+            res as NodeResponse,
+            uRes.status,
+            Code.Unimplemented,
+            refusal.message,
+            refusal.header,
+          );
+          return;
+        }
+        await universalResponseToNodeResponse(endBodyOnClose(uRes, res), res);
+      };
+      await serve();
+    }
   };
 }
 
