@@ -23,6 +23,7 @@ import {
   Code,
   ConnectError,
   type ContextValues,
+  createContextKey,
   createHandlerContext,
   type HandlerContext,
   type Interceptor,
@@ -129,14 +130,14 @@ function timeoutOf(req: DirectRequest, protocol: Protocol): number | undefined {
     : parseGrpcTimeout(String(value), Number.MAX_SAFE_INTEGER).timeoutMs;
 }
 
-/** The request's headers as Fetch API headers (pseudo-headers left out). */
-function webHeaders(headers: NodeJS.Dict<string | string[]>): Headers {
-  const out = new Headers();
+/** The request's headers as name-value pairs (pseudo-headers left out). */
+function headerPairs(headers: NodeJS.Dict<string | string[]>): [string, string][] {
+  const out: [string, string][] = [];
   for (const key of Object.keys(headers)) {
     if (key.startsWith(":")) continue;
     const value = headers[key];
-    if (Array.isArray(value)) for (const v of value) out.append(key, v);
-    else if (value !== undefined) out.set(key, value);
+    if (Array.isArray(value)) for (const v of value) out.push([key, v]);
+    else if (value !== undefined) out.push([key, value]);
   }
   return out;
 }
@@ -287,17 +288,6 @@ export async function serveDirect(
   single?: Message,
 ): Promise<void> {
   const { service, method } = target;
-  const requestAbort = new AbortController();
-  let finished = false;
-  req.once("close", () => {
-    if (finished) return;
-    const rst = req.stream?.rstCode ?? 0;
-    requestAbort.abort(
-      rst === 0
-        ? undefined
-        : new ConnectError(`http/2 stream closed with error code ${rst}`, Code.Canceled),
-    );
-  });
   const encrypted = req.socket?.encrypted === true;
   const timeout = timeoutOf(req, protocol);
   const context = createHandlerContext({
@@ -309,42 +299,26 @@ export async function serveDirect(
       .href,
     ...(timeout !== undefined && { timeoutMs: timeout }),
     ...(options.shutdownSignal && { shutdownSignal: options.shutdownSignal }),
-    requestSignal: requestAbort.signal,
-    requestHeader: webHeaders(req.headers),
+    requestHeader: headerPairs(req.headers),
     responseHeader: { "content-type": protocol === "connect" ? CONNECT_STREAM_PROTO : GRPC_PROTO },
     responseTrailer: protocol === "grpc" ? { "grpc-status": "0" } : {},
     contextValues,
   });
+  contextValues.set(contextKey, context);
+  const next = chain(target, options.interceptors);
 
-  // The interceptors around the implementation, outermost first, as the library applies them.
-  const invoke = async (r: StreamRequest): Promise<StreamResponse> => {
-    const merged = {
-      ...context,
-      service: r.service,
-      requestHeader: r.header,
-      signal: r.signal,
-      values: r.contextValues,
-    };
-    let input: unknown = r.message;
-    if (method.methodKind === "server_streaming") input = await onlyMessage(r.message);
-    const output = target.impl(input, merged);
-    return {
-      stream: true,
-      service,
-      method,
-      header: context.responseHeader,
-      trailer: context.responseTrailer,
-      message: output,
-    } as StreamResponse;
-  };
-  let next = invoke as (r: StreamRequest) => Promise<StreamResponse>;
-  for (let i = options.interceptors.length - 1; i >= 0; i--) {
-    next = (options.interceptors[i] as Interceptor)(next as never) as typeof next;
-  }
-
+  let finished = false;
   let out: AsyncIterator<unknown> | undefined;
-  // A client that leaves ends the handler's stream (its finally blocks run) even while it waits.
   req.once("close", () => {
+    if (finished) return;
+    // The client left: the call's signal aborts (as the library's request signal would), and the
+    // handler's stream ends, so its finally blocks run even while it waits.
+    const rst = req.stream?.rstCode ?? 0;
+    context.abort(
+      rst === 0
+        ? undefined
+        : new ConnectError(`http/2 stream closed with error code ${rst}`, Code.Canceled),
+    );
     out?.return?.().catch(() => {});
   });
   let failure: ConnectError | undefined;
@@ -403,6 +377,49 @@ export async function serveDirect(
     res.addTrailers(nodeHeaders(context.responseTrailer));
   }
   await new Promise<void>((resolve) => res.end(resolve));
+}
+
+/** The call's handler context, for the implementation at the end of the interceptor chain. */
+const contextKey = createContextKey<HandlerContext | undefined>(undefined, {
+  description: "the handler context of a direct stream",
+});
+
+type Next = (request: StreamRequest) => Promise<StreamResponse>;
+
+/** Each method's interceptor chain, built once (the library builds one per call). */
+const chains = new WeakMap<DirectMethod, Next>();
+
+/** The interceptors around the implementation, outermost first, as the library applies them. */
+function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next {
+  let next = chains.get(target);
+  if (next) return next;
+  const { service, method } = target;
+  const invoke: Next = async (r) => {
+    const context = r.contextValues.get(contextKey) as HandlerContext;
+    const merged = {
+      ...context,
+      service: r.service,
+      requestHeader: r.header,
+      signal: r.signal,
+      values: r.contextValues,
+    };
+    const input: unknown =
+      method.methodKind === "server_streaming" ? await onlyMessage(r.message) : r.message;
+    return {
+      stream: true,
+      service,
+      method,
+      header: context.responseHeader,
+      trailer: context.responseTrailer,
+      message: target.impl(input, merged),
+    } as StreamResponse;
+  };
+  next = invoke;
+  for (let i = interceptors.length - 1; i >= 0; i--) {
+    next = (interceptors[i] as Interceptor)(next as never) as Next;
+  }
+  chains.set(target, next);
+  return next;
 }
 
 async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {
