@@ -150,33 +150,79 @@ function nodeHeaders(headers: Headers): Record<string, string> {
   return out;
 }
 
-/** Concatenated chunks from which whole envelopes are taken as they complete. */
+/**
+ * Chunks from which whole envelopes are taken as they complete. Each envelope's bytes are copied
+ * at most once (a large message arrives in many small HTTP/2 frames), and not at all when one
+ * chunk holds it whole.
+ */
 class EnvelopeReader {
-  private buffer: Buffer = Buffer.alloc(0);
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
 
   push(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  /** The flags and length of the next envelope, once its header has arrived. */
+  private header(): { flags: number; length: number } | undefined {
+    if (this.size < 5) return undefined;
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= 5) return { flags: first[0] ?? 0, length: first.readUInt32BE(1) };
+    const head = this.peek(5);
+    return { flags: head[0] ?? 0, length: head.readUInt32BE(1) };
   }
 
   /** The length the next envelope announces, once its header has arrived. */
   announced(): number | undefined {
-    return this.buffer.length >= 5 ? this.buffer.readUInt32BE(1) : undefined;
+    return this.header()?.length;
   }
 
   /** The next whole envelope, or undefined until it has arrived. */
   take(): { flags: number; data: Uint8Array } | undefined {
-    const b = this.buffer;
-    if (b.length < 5) return undefined;
-    const length = b.readUInt32BE(1);
-    if (b.length < 5 + length) return undefined;
-    const flags = b[0] ?? 0;
-    const data = b.subarray(5, 5 + length);
-    this.buffer = b.subarray(5 + length);
-    return { flags, data };
+    const h = this.header();
+    if (!h || this.size < 5 + h.length) return undefined;
+    const bytes = this.consume(5 + h.length);
+    return { flags: h.flags, data: bytes.subarray(5) };
   }
 
   get pending(): number {
-    return this.buffer.length;
+    return this.size;
+  }
+
+  /** The first `n` bytes, without consuming them. */
+  private peek(n: number): Buffer {
+    const parts: Buffer[] = [];
+    let have = 0;
+    for (const c of this.chunks) {
+      parts.push(c);
+      have += c.length;
+      if (have >= n) break;
+    }
+    return Buffer.concat(parts, have).subarray(0, n);
+  }
+
+  /** Removes and returns the first `n` bytes. */
+  private consume(n: number): Buffer {
+    this.size -= n;
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0] as Buffer;
+      const take = Math.min(c.length, n - at);
+      c.copy(out, at, 0, take);
+      at += take;
+      if (take === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(take);
+    }
+    return out;
   }
 }
 
@@ -266,6 +312,16 @@ export async function readSingle(
   return { chunks, rest: undefined };
 }
 
+/** Writes one message envelope: small ones in one buffer, large ones without copying their bytes. */
+function writeEnvelope(res: DirectResponse, data: Uint8Array): boolean {
+  if (data.length < 16_384) return res.write(envelope(0, data));
+  const head = Buffer.allocUnsafe(5);
+  head[0] = 0;
+  head.writeUInt32BE(data.length, 1);
+  res.write(head);
+  return res.write(data);
+}
+
 function envelope(flags: number, data: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(5 + data.length);
   out[0] = flags;
@@ -348,7 +404,7 @@ export async function serveDirect(
       if (res.destroyed || res.writableEnded) return;
       if (!res.headersSent) res.writeHead(200, nodeHeaders(context.responseHeader));
       const bytes = toBinary(method.output, create(method.output, r.value as never));
-      if (!res.write(envelope(0, bytes))) await drained(res);
+      if (!writeEnvelope(res, bytes)) await drained(res);
     }
     replaceHeaders(context.responseTrailer, response.trailer);
   } catch (err) {
