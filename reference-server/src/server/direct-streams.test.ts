@@ -184,8 +184,8 @@ function failure(): ConnectError {
 
 /**
  * Refuses calls carrying x-refuse (PERMISSION_DENIED with a detail and metadata); on the others,
- * adds a response header naming what it saw of the request and, after the response stream, a
- * trailer listing the type of each output message it saw.
+ * adds a response header naming what it saw of the request, a header set twice (Set-Cookie) and,
+ * after the response stream, a trailer naming the types of the output messages it saw.
  */
 const observer: Interceptor = (next) => async (req) => {
   if (req.header.has("x-refuse")) {
