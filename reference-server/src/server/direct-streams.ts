@@ -8,11 +8,13 @@
 // the common case — HTTP/2, binary protobuf, Connect or gRPC, no compression — with one read loop
 // and one write loop, and runs the same interceptors, request gate and handler as the library
 // would: the same messages, headers, trailers and errors reach the client. Anything else (JSON,
-// gRPC-Web, HTTP/1.1, compressed requests, a timeout header the library would refuse, a
-// server-streaming body that is not exactly one clean message) goes to the library's path.
+// gRPC-Web, HTTP/1.1, compressed requests, a client accepting a response compression the method
+// offers, a timeout header the library would refuse, a server-streaming body that is not exactly
+// one clean message) goes to the library's path. direct-streams.test.ts compares the two paths.
 
 import {
   create,
+  type DescMessage,
   type DescMethod,
   type DescService,
   fromBinary,
@@ -46,6 +48,8 @@ export interface DirectMethod {
   readonly method: DescMethod & { methodKind: "server_streaming" | "bidi_streaming" };
   // biome-ignore lint/suspicious/noExplicitAny: the router's implementations are typed per method
   readonly impl: (input: any, context: HandlerContext) => AsyncIterable<any>;
+  /** The names of the compressions the method accepts (the library may compress responses). */
+  readonly compression: readonly string[];
 }
 
 /** What the direct path shares with the library's path. */
@@ -74,9 +78,9 @@ export interface DirectResponse {
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   readonly destroyed: boolean;
-  writeHead(status: number, headers: Record<string, string>): unknown;
+  writeHead(status: number, headers: Record<string, string | string[]>): unknown;
   write(chunk: Uint8Array): boolean;
-  addTrailers(trailers: Record<string, string>): void;
+  addTrailers(trailers: Record<string, string | string[]>): void;
   end(cb?: () => void): unknown;
   once(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
@@ -86,22 +90,29 @@ type Protocol = "connect" | "grpc";
 
 const CONNECT_STREAM_PROTO = "application/connect+proto";
 const GRPC_PROTO = "application/grpc+proto";
+const COMPRESSED_FLAG = 0b01;
 const END_STREAM_FLAG = 0b10;
 const endStream = createEndStreamSerialization({});
 
 /**
  * The protocol of a request the direct path can serve, or undefined: HTTP/2, POST, binary Connect
- * or gRPC content type, no request compression, a timeout header (if any) that parses.
+ * or gRPC content type, no request compression, no response compression the client accepts and the
+ * method offers (`compression`), a timeout header (if any) that parses.
  */
-export function directProtocol(req: DirectRequest): Protocol | undefined {
+export function directProtocol(
+  req: DirectRequest,
+  compression: readonly string[],
+): Protocol | undefined {
   if (req.httpVersionMajor !== 2 || req.method !== "POST") return undefined;
   const h = req.headers;
   const contentType = String(h["content-type"] ?? "").toLowerCase();
   let protocol: Protocol;
   let encoding: unknown;
+  let accepted: unknown;
   if (contentType === CONNECT_STREAM_PROTO) {
     protocol = "connect";
     encoding = h["connect-content-encoding"];
+    accepted = h["connect-accept-encoding"];
     if (h["connect-timeout-ms"] !== undefined) {
       if (parseConnectTimeout(String(h["connect-timeout-ms"]), Number.MAX_SAFE_INTEGER).error)
         return undefined;
@@ -109,6 +120,7 @@ export function directProtocol(req: DirectRequest): Protocol | undefined {
   } else if (contentType === "application/grpc" || contentType === GRPC_PROTO) {
     protocol = "grpc";
     encoding = h["grpc-encoding"];
+    accepted = h["grpc-accept-encoding"];
     if (h["grpc-timeout"] !== undefined) {
       if (parseGrpcTimeout(String(h["grpc-timeout"]), Number.MAX_SAFE_INTEGER).error)
         return undefined;
@@ -117,6 +129,11 @@ export function directProtocol(req: DirectRequest): Protocol | undefined {
     return undefined;
   }
   if (encoding !== undefined && encoding !== "identity") return undefined;
+  if (compression.length > 0 && accepted !== undefined) {
+    for (const name of String(accepted).split(",")) {
+      if (compression.includes(name.trim())) return undefined;
+    }
+  }
   return protocol;
 }
 
@@ -142,10 +159,14 @@ function headerPairs(headers: NodeJS.Dict<string | string[]>): [string, string][
   return out;
 }
 
-function nodeHeaders(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
+/** Node's headers from Fetch API headers; a repeated one (Set-Cookie) as a list, as the library. */
+function nodeHeaders(headers: Headers): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
   headers.forEach((value, key) => {
-    out[key] = value;
+    const had = out[key];
+    if (had === undefined) out[key] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else out[key] = [had, value];
   });
   return out;
 }
@@ -174,9 +195,31 @@ class EnvelopeReader {
     return { flags: head[0] ?? 0, length: head.readUInt32BE(1) };
   }
 
-  /** The length the next envelope announces, once its header has arrived. */
-  announced(): number | undefined {
-    return this.header()?.length;
+  /** The byte at `pos` of the buffered bytes. */
+  private byteAt(pos: number): number {
+    for (const c of this.chunks) {
+      if (pos < c.length) return c[pos] ?? 0;
+      pos -= c.length;
+    }
+    return 0;
+  }
+
+  /**
+   * The first length over `limit` that a complete envelope header in the buffer announces. The
+   * envelopes before it are not taken either: the hub's limit (limitMessages) refuses the whole
+   * chunk in which such a header completes before the library's pipeline sees any of it.
+   */
+  oversized(limit: number): number | undefined {
+    for (let at = 0; at + 5 <= this.size; ) {
+      const length =
+        ((this.byteAt(at + 1) << 24) >>> 0) +
+        (this.byteAt(at + 2) << 16) +
+        (this.byteAt(at + 3) << 8) +
+        this.byteAt(at + 4);
+      if (length > limit) return length;
+      at += 5 + length;
+    }
+    return undefined;
   }
 
   /** The next whole envelope, or undefined until it has arrived. */
@@ -226,22 +269,25 @@ class EnvelopeReader {
   }
 }
 
-/** An envelope the protocol library would refuse, with the error it would give. */
-function envelopeError(flags: number, protocol: Protocol): ConnectError | undefined {
-  if (flags === 0) return undefined;
-  if (protocol === "connect" && (flags & END_STREAM_FLAG) !== 0) {
-    return new ConnectError("unexpected end flag", Code.InvalidArgument);
+/**
+ * What the library's pipeline does with a request envelope's flags: a compressed one (no request
+ * compression reaches this path) is refused; Connect's end-of-stream envelope is skipped; any other
+ * bit is ignored (gRPC has no end-of-stream flag: that envelope is a message like any other).
+ */
+function envelopeAction(flags: number, protocol: Protocol): "parse" | "skip" {
+  if ((flags & COMPRESSED_FLAG) !== 0) {
+    throw new ConnectError(
+      "received compressed envelope, but do not know how to decompress",
+      Code.Internal,
+    );
   }
-  return new ConnectError(
-    "received compressed envelope, but do not know how to decompress",
-    Code.Internal,
-  );
+  return protocol === "connect" && (flags & END_STREAM_FLAG) !== 0 ? "skip" : "parse";
 }
 
 /**
  * Decodes the messages of a bidirectional stream's request body as they arrive, with the errors
  * the library's pipeline raises (a message over the limit is refused from its header, before its
- * bytes arrive, as limitMessages does).
+ * bytes arrive, as limitMessages does, and so are the envelopes of the same chunk before it).
  */
 async function* requestMessages(
   req: DirectRequest,
@@ -252,15 +298,12 @@ async function* requestMessages(
   const reader = new EnvelopeReader();
   for await (const chunk of req) {
     reader.push(chunk);
+    const oversized = reader.oversized(readMaxBytes);
+    if (oversized !== undefined) throw tooLarge(readMaxBytes, oversized);
     for (;;) {
-      const announced = reader.announced();
-      if (announced !== undefined && announced > readMaxBytes) {
-        throw tooLarge(readMaxBytes, announced);
-      }
       const envelope = reader.take();
       if (!envelope) break;
-      const refused = envelopeError(envelope.flags, protocol);
-      if (refused) throw refused;
+      if (envelopeAction(envelope.flags, protocol) === "skip") continue;
       let message: Message;
       try {
         message = fromBinary(method.input, envelope.data);
@@ -369,12 +412,7 @@ export async function serveDirect(
     if (finished) return;
     // The client left: the call's signal aborts (as the library's request signal would), and the
     // handler's stream ends, so its finally blocks run even while it waits.
-    const rst = req.stream?.rstCode ?? 0;
-    context.abort(
-      rst === 0
-        ? undefined
-        : new ConnectError(`http/2 stream closed with error code ${rst}`, Code.Canceled),
-    );
+    context.abort(resetError(req.stream?.rstCode ?? 0));
     out?.return?.().catch(() => {});
   });
   let failure: ConnectError | undefined;
@@ -402,8 +440,17 @@ export async function serveDirect(
     // Headers go with the first message (or the end), so the handler may still set some.
     for (let r = await out.next(); r.done !== true; r = await out.next()) {
       if (res.destroyed || res.writableEnded) return;
+      let bytes: Uint8Array;
+      try {
+        bytes = serialize(method.output, r.value as Message);
+      } catch (err) {
+        // As the library's pipeline: the handler's stream is ended (its finally blocks run) under
+        // a plain abort, and then the call fails.
+        context.abort();
+        await out.return?.().catch(() => {});
+        throw err;
+      }
       if (!res.headersSent) res.writeHead(200, nodeHeaders(context.responseHeader));
-      const bytes = toBinary(method.output, create(method.output, r.value as never));
       if (!writeEnvelope(res, bytes)) await drained(res);
     }
     replaceHeaders(context.responseTrailer, response.trailer);
@@ -467,7 +514,8 @@ function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next
       method,
       header: context.responseHeader,
       trailer: context.responseTrailer,
-      message: target.impl(input, merged),
+      // Interceptors see whole messages, whatever the handler yields (initializers included).
+      message: normalized(method.output, target.impl(input, merged)),
     } as StreamResponse;
   };
   next = invoke;
@@ -476,6 +524,67 @@ function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next
   }
   chains.set(target, next);
   return next;
+}
+
+/** The library's reason for a request aborted by the client's RST_STREAM, by its error code. */
+const resetCodes: Readonly<Record<number, readonly [string, Code]>> = {
+  1: ["PROTOCOL_ERROR", Code.Internal],
+  2: ["INTERNAL_ERROR", Code.Internal],
+  3: ["FLOW_CONTROL_ERROR", Code.Internal],
+  4: ["SETTINGS_TIMEOUT", Code.Internal],
+  6: ["FRAME_SIZE_ERROR", Code.Internal],
+  7: ["REFUSED_STREAM", Code.Unavailable],
+  8: ["CANCEL", Code.Canceled],
+  9: ["COMPRESSION_ERROR", Code.Internal],
+  10: ["CONNECT_ERROR", Code.Internal],
+  11: ["ENHANCE_YOUR_CALM", Code.ResourceExhausted],
+  12: ["INADEQUATE_SECURITY", Code.PermissionDenied],
+  13: ["HTTP_1_1_REQUIRED", Code.PermissionDenied],
+};
+
+/**
+ * Why the request was aborted when its stream closed with `rstCode`, worded as connect-node words
+ * it; undefined (a plain abort) for NO_ERROR, STREAM_CLOSED and unknown codes.
+ */
+function resetError(rstCode: number): ConnectError | undefined {
+  const known = resetCodes[rstCode];
+  if (!known) return undefined;
+  return new ConnectError(
+    `http/2 stream closed with error code ${known[0]} (0x${rstCode.toString(16)})`,
+    known[1],
+  );
+}
+
+/** The messages of `source` made whole (create() returns a message as it is), as the library does. */
+function normalized(desc: DescMessage, source: AsyncIterable<unknown>): AsyncIterable<Message> {
+  return {
+    [Symbol.asyncIterator]() {
+      const it = source[Symbol.asyncIterator]();
+      const whole = (r: IteratorResult<unknown>): IteratorResult<Message> =>
+        r.done === true ? r : { done: false, value: create(desc, r.value as never) };
+      return {
+        next: () => it.next().then(whole),
+        ...(it.throw && {
+          throw: (e?: unknown) => (it.throw as NonNullable<typeof it.throw>)(e).then(whole),
+        }),
+        ...(it.return && {
+          return: (v?: unknown) => (it.return as NonNullable<typeof it.return>)(v).then(whole),
+        }),
+      };
+    },
+  };
+}
+
+/** A response message's bytes, or the error the library's serialization gives. */
+function serialize(desc: DescMessage, message: Message): Uint8Array {
+  try {
+    return toBinary(desc, message);
+  } catch (err) {
+    throw new ConnectError(
+      `serialize binary: ${err instanceof Error ? err.message : String(err)}`,
+      Code.Internal,
+    );
+  }
 }
 
 async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {

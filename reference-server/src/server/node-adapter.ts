@@ -43,6 +43,8 @@ export interface NodeAdapterOptions extends ConnectRouterOptions {
   /**
    * Streaming methods ("package.Service/Method") served by direct-streams.ts in the common case
    * (HTTP/2, binary Connect or gRPC, no compression) instead of the protocol library's pipeline.
+   * Not taken under the adapter options the direct path does not reproduce (`notReproduced`), nor
+   * for a service registered with options of its own other than `acceptCompression`.
    */
   direct?: readonly string[];
 }
@@ -62,6 +64,19 @@ const binaryContentTypes =
 const jsonContentTypes = /^application\/(json|connect\+json|grpc\+json|grpc-web\+json)(;|$)/i;
 
 /**
+ * Options under which the library's path answers differently from the direct path, which does not
+ * reproduce them: set on the adapter, they keep every method on the library's path.
+ */
+const notReproduced = [
+  "binaryOptions",
+  "writeMaxBytes",
+  "maxTimeoutMs",
+  "requireConnectProtocolHeader",
+  "connect",
+  "grpc",
+] as const;
+
+/**
  * Serves the routes to node:http and node:http2 like connect-node's adapter, with these additions,
  * each answered in the caller's protocol (Connect, gRPC, gRPC-Web; protocol-errors.ts):
  * - A request body that is not valid protobuf binary is INVALID_ARGUMENT instead of the INTERNAL
@@ -77,12 +92,15 @@ const jsonContentTypes = /^application\/(json|connect\+json|grpc\+json|grpc-web\
  *   answers a bare HTTP status.
  */
 export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
-  const router = createConnectRouter({
+  const routerOptions: ConnectRouterOptions = {
     acceptCompression: [compressionGzip, compressionBrotli],
     // JSON requests are strict: a misspelled field or an enum value that is not the enum's JSON
     // name ("MESSAGE_TYPE_RESPONSE") or number is INVALID_ARGUMENT naming it, never dropped.
     jsonOptions: { ignoreUnknownFields: false },
     ...options,
+  };
+  const router = createConnectRouter({
+    ...routerOptions,
     requestGate(context) {
       options.onCall?.(context);
       const tooLarge = context.values.get(tooLargeKey);
@@ -98,19 +116,27 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
   });
   // The implementations are recorded as they are registered, for the direct path.
   const directs = new Map<string, DirectMethod>();
-  const wanted = new Set(options.direct ?? []);
+  const wanted = new Set(
+    notReproduced.some((key) => options[key] !== undefined) ? [] : (options.direct ?? []),
+  );
   options.routes({
     ...router,
     service(service, implementation, serviceOptions) {
       const spec = createServiceImplSpec(service, implementation);
+      // A service's own options (but the compressions it accepts) are the library's alone.
+      const own = Object.keys(serviceOptions ?? {}).some((key) => key !== "acceptCompression");
+      const accepting =
+        serviceOptions && "acceptCompression" in serviceOptions ? serviceOptions : routerOptions;
+      const compression = (accepting.acceptCompression ?? []).map((c) => c.name);
       for (const m of Object.values(spec.methods)) {
         const kind = m.method.methodKind;
-        if (!wanted.has(`${service.typeName}/${m.method.name}`)) continue;
+        if (own || !wanted.has(`${service.typeName}/${m.method.name}`)) continue;
         if (kind !== "server_streaming" && kind !== "bidi_streaming") continue;
         directs.set(`/${service.typeName}/${m.method.name}`, {
           service,
           method: m.method as DirectMethod["method"],
           impl: m.impl as DirectMethod["impl"],
+          compression,
         });
       }
       router.service(service, implementation, serviceOptions);
@@ -144,7 +170,7 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     const contextValues = createContextValues();
     contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
     const direct = directs.get(path);
-    const protocol = direct && directProtocol(req as never);
+    const protocol = direct && directProtocol(req as never, direct.compression);
     if (direct && protocol) {
       const served = async () => {
         if (direct.method.methodKind === "bidi_streaming") {
