@@ -372,8 +372,9 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     ],
     readMaxBytes: hub.limits.maxRequestBytes,
     shutdownSignal: shutdown.asAbortSignal(),
-    // The hot streams skip the protocol library's per-message pipeline (server/direct-streams.ts).
-    direct: ["acb.v1.MessagingService/Receive", "acb.v1.MessagingService/SendStream"],
+    // The hot calls (messaging, heartbeats) skip the protocol library's per-call and per-message
+    // machinery in the common case (server/direct-streams.ts, server/direct-unary.ts).
+    direct: ["acb.v1.MessagingService/*", "acb.v1.RegistryService/*"],
     // Refusals the protocol library makes before the interceptors (oversized bodies, gzip bombs).
     onCall: createEarlyRefusalAuditor({
       auditLog,

@@ -148,7 +148,7 @@ function timeoutOf(req: DirectRequest, protocol: Protocol): number | undefined {
 }
 
 /** The request's headers as name-value pairs (pseudo-headers left out). */
-function headerPairs(headers: NodeJS.Dict<string | string[]>): [string, string][] {
+export function headerPairs(headers: NodeJS.Dict<string | string[]>): [string, string][] {
   const out: [string, string][] = [];
   for (const key of Object.keys(headers)) {
     if (key.startsWith(":")) continue;
@@ -160,7 +160,7 @@ function headerPairs(headers: NodeJS.Dict<string | string[]>): [string, string][
 }
 
 /** Node's headers from Fetch API headers; a repeated one (Set-Cookie) as a list, as the library. */
-function nodeHeaders(headers: Headers): Record<string, string | string[]> {
+export function nodeHeaders(headers: Headers): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   headers.forEach((value, key) => {
     const had = out[key];
@@ -546,7 +546,7 @@ const resetCodes: Readonly<Record<number, readonly [string, Code]>> = {
  * Why the request was aborted when its stream closed with `rstCode`, worded as connect-node words
  * it; undefined (a plain abort) for NO_ERROR, STREAM_CLOSED and unknown codes.
  */
-function resetError(rstCode: number): ConnectError | undefined {
+export function resetError(rstCode: number): ConnectError | undefined {
   const known = resetCodes[rstCode];
   if (!known) return undefined;
   return new ConnectError(
@@ -606,7 +606,7 @@ async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {
   return first.value;
 }
 
-function replaceHeaders(to: Headers, from: Headers): void {
+export function replaceHeaders(to: Headers, from: Headers): void {
   if (from === to) return;
   for (const key of [...to.keys()]) to.delete(key);
   from.forEach((value, key) => {

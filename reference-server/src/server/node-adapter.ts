@@ -19,6 +19,12 @@ import {
 } from "@connectrpc/connect-node";
 import { peerKey } from "../audit/early-refusals.js";
 import { type DirectMethod, directProtocol, readSingle, serveDirect } from "./direct-streams.js";
+import {
+  type DirectUnaryMethod,
+  directUnaryEligible,
+  readUnary,
+  serveDirectUnary,
+} from "./direct-unary.js";
 import { jsonProblem } from "./json-problems.js";
 import type { NodeHandlerFn } from "./listener.js";
 import {
@@ -41,8 +47,10 @@ export interface NodeAdapterOptions extends ConnectRouterOptions {
   /** Sees every call first, before any refusal or interceptor (the early-refusal auditor watches it). */
   onCall?: (context: HandlerContext) => void;
   /**
-   * Streaming methods ("package.Service/Method") served by direct-streams.ts in the common case
-   * (HTTP/2, binary Connect or gRPC, no compression) instead of the protocol library's pipeline.
+   * Methods ("package.Service/Method", or "package.Service/*" for all of a service's) served in the
+   * common case without the protocol library's machinery: streams by direct-streams.ts (HTTP/2,
+   * binary Connect or gRPC, no compression), unary calls by direct-unary.ts (HTTP/2, binary
+   * Connect, no request compression).
    * Not taken under the adapter options the direct path does not reproduce (`notReproduced`), nor
    * for a service registered with options of its own other than `acceptCompression`.
    */
@@ -116,6 +124,7 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
   });
   // The implementations are recorded as they are registered, for the direct path.
   const directs = new Map<string, DirectMethod>();
+  const directUnaries = new Map<string, DirectUnaryMethod>();
   const wanted = new Set(
     notReproduced.some((key) => options[key] !== undefined) ? [] : (options.direct ?? []),
   );
@@ -130,7 +139,18 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       const compression = (accepting.acceptCompression ?? []).map((c) => c.name);
       for (const m of Object.values(spec.methods)) {
         const kind = m.method.methodKind;
-        if (own || !wanted.has(`${service.typeName}/${m.method.name}`)) continue;
+        if (own) continue;
+        const named = `${service.typeName}/${m.method.name}`;
+        if (!wanted.has(named) && !wanted.has(`${service.typeName}/*`)) continue;
+        if (kind === "unary") {
+          directUnaries.set(`/${named}`, {
+            service,
+            method: m.method as DirectUnaryMethod["method"],
+            impl: m.impl as DirectUnaryMethod["impl"],
+            compression: accepting.acceptCompression ?? [],
+          });
+          continue;
+        }
         if (kind !== "server_streaming" && kind !== "bidi_streaming") continue;
         directs.set(`/${service.typeName}/${m.method.name}`, {
           service,
@@ -169,6 +189,27 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     const procedure = `${found.service.typeName}/${found.method.name}`;
     const contextValues = createContextValues();
     contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
+    const unary = directUnaries.get(path);
+    if (unary && directUnaryEligible(req as never)) {
+      const served = async () => {
+        const read = await readUnary(req as never, unary.method, options.readMaxBytes);
+        if ("message" in read) {
+          await serveDirectUnary(
+            req as never,
+            res as never,
+            unary,
+            directOptions,
+            contextValues,
+            read.message,
+          );
+          return;
+        }
+        // Too large or not valid protobuf: the library's path reads the same bytes and words it.
+        await serveLibrary(replay(read.chunks, read.rest));
+      };
+      served().catch(failed);
+      return;
+    }
     const direct = directs.get(path);
     const protocol = direct && directProtocol(req as never, direct.compression);
     if (direct && protocol) {

@@ -1,0 +1,270 @@
+// Unary calls served without the protocol library's per-call machinery, in the common case.
+//
+// A unary call through the protocol library costs the hub more than most handlers do: universal
+// request and response objects, Fetch headers converted both ways, body iterables, an async
+// generator for the response body, and the interceptors applied anew for every call. Heartbeats
+// of thousands of agents and single sends are all unary calls. This module serves a unary call
+// in the Connect protocol over HTTP/2 with a binary body (`application/proto`, no request
+// compression) from the body the adapter already read, runs the same request gate hook,
+// interceptors and handler, and writes the same answer: status, headers (trailers as
+// `trailer-` headers), the message or the error's JSON, compressed when the library would compress
+// it. Everything else (gRPC, gRPC-Web, JSON, GET, HTTP/1.1, compressed requests, a timeout header
+// the library would refuse) stays on the library's path.
+
+import {
+  create,
+  type DescMethod,
+  type DescService,
+  fromBinary,
+  type Message,
+  toBinary,
+} from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  createContextKey,
+  createHandlerContext,
+  type HandlerContext,
+  type Interceptor,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import {
+  type Compression,
+  compressionNegotiate,
+  mergeNonProtocolHeaders,
+} from "@connectrpc/connect/protocol";
+import {
+  codeToHttpStatus,
+  errorToJsonBytes,
+  parseTimeout,
+  trailerMux,
+} from "@connectrpc/connect/protocol-connect";
+import { headerPairs, nodeHeaders, replaceHeaders, resetError } from "./direct-streams.js";
+
+/** A unary method's implementation, as registered with the router. */
+export interface DirectUnaryMethod {
+  readonly service: DescService;
+  readonly method: DescMethod & { methodKind: "unary" };
+  // biome-ignore lint/suspicious/noExplicitAny: the router's implementations are typed per method
+  readonly impl: (input: any, context: HandlerContext) => Promise<any> | any;
+  /** The compressions the method's service accepts (and compresses responses with). */
+  readonly compression: readonly Compression[];
+}
+
+/** What the direct path shares with the library's path. */
+export interface DirectUnaryOptions {
+  readonly interceptors: readonly Interceptor[];
+  readonly shutdownSignal?: AbortSignal | undefined;
+  /** Sees every call first (the request gate's hook). */
+  readonly onCall?: ((context: HandlerContext) => void) | undefined;
+}
+
+/** The request of an HTTP/2 compatibility request, as far as it is used here. */
+export interface DirectUnaryRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly httpVersionMajor: number;
+  readonly headers: NodeJS.Dict<string | string[]>;
+  readonly authority?: string;
+  readonly stream?: { readonly rstCode?: number };
+  readonly socket?: { readonly encrypted?: boolean } | null;
+  once(event: "close", listener: () => void): unknown;
+}
+
+/** The response of an HTTP/2 compatibility response, as far as it is used here. */
+export interface DirectUnaryResponse {
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  writeHead(status: number, headers: Record<string, string | string[]>): unknown;
+  end(body: Uint8Array): unknown;
+}
+
+const CONTENT_TYPE = "application/proto";
+/** The library's default: responses smaller than this are never compressed. */
+const COMPRESS_MIN_BYTES = 1024;
+
+/**
+ * Whether the direct path can serve this unary request: HTTP/2, POST, binary Connect, no request
+ * compression, a timeout header (if any) that parses.
+ */
+export function directUnaryEligible(req: DirectUnaryRequest): boolean {
+  if (req.httpVersionMajor !== 2 || req.method !== "POST") return false;
+  const h = req.headers;
+  if (String(h["content-type"] ?? "").toLowerCase() !== CONTENT_TYPE) return false;
+  const encoding = h["content-encoding"];
+  if (encoding !== undefined && encoding !== "identity") return false;
+  const timeout = h["connect-timeout-ms"];
+  if (timeout !== undefined && parseTimeout(String(timeout), Number.MAX_SAFE_INTEGER).error) {
+    return false;
+  }
+  return true;
+}
+
+/** The call's handler context, for the implementation at the end of the interceptor chain. */
+const contextKey = createContextKey<HandlerContext | undefined>(undefined, {
+  description: "the handler context of a direct unary call",
+});
+
+type Next = (request: UnaryRequest) => Promise<UnaryResponse>;
+
+/** Each method's interceptor chain, built once (the library builds one per call). */
+const chains = new WeakMap<DirectUnaryMethod, Next>();
+
+function chain(target: DirectUnaryMethod, interceptors: readonly Interceptor[]): Next {
+  let next = chains.get(target);
+  if (next) return next;
+  const { service, method } = target;
+  const invoke: Next = async (r) => {
+    const context = r.contextValues.get(contextKey) as HandlerContext;
+    const merged = {
+      ...context,
+      service: r.service,
+      requestHeader: r.header,
+      signal: r.signal,
+      values: r.contextValues,
+    };
+    return {
+      stream: false,
+      service,
+      method,
+      header: context.responseHeader,
+      trailer: context.responseTrailer,
+      message: create(method.output, await target.impl(r.message, merged)),
+    } as UnaryResponse;
+  };
+  next = invoke;
+  for (let i = interceptors.length - 1; i >= 0; i--) {
+    next = (interceptors[i] as Interceptor)(next as never) as Next;
+  }
+  chains.set(target, next);
+  return next;
+}
+
+/** Serves one unary call whose request message the adapter has read and decoded. */
+export async function serveDirectUnary(
+  req: DirectUnaryRequest,
+  res: DirectUnaryResponse,
+  target: DirectUnaryMethod,
+  options: DirectUnaryOptions,
+  contextValues: ContextValues,
+  input: Message,
+): Promise<void> {
+  const { service, method } = target;
+  const encrypted = req.socket?.encrypted === true;
+  const timeoutHeader = req.headers["connect-timeout-ms"];
+  const timeout =
+    timeoutHeader === undefined
+      ? undefined
+      : parseTimeout(String(timeoutHeader), Number.MAX_SAFE_INTEGER).timeoutMs;
+  const context = createHandlerContext({
+    service,
+    method,
+    protocolName: "connect",
+    requestMethod: "POST",
+    url: new URL(req.url ?? "", `${encrypted ? "https" : "http"}://${req.authority ?? "localhost"}`)
+      .href,
+    ...(timeout !== undefined && { timeoutMs: timeout }),
+    ...(options.shutdownSignal && { shutdownSignal: options.shutdownSignal }),
+    requestHeader: headerPairs(req.headers),
+    responseHeader: { "content-type": CONTENT_TYPE },
+    contextValues,
+  });
+  contextValues.set(contextKey, context);
+  let finished = false;
+  req.once("close", () => {
+    if (!finished) context.abort(resetError(req.stream?.rstCode ?? 0));
+  });
+  const compression = compressionNegotiate(
+    [...target.compression],
+    null,
+    stringHeader(req.headers["accept-encoding"]),
+    "accept-encoding",
+  );
+  let status = 200;
+  let body: Uint8Array;
+  try {
+    options.onCall?.(context);
+    const response = await chain(
+      target,
+      options.interceptors,
+    )({
+      stream: false,
+      service,
+      method,
+      requestMethod: "POST",
+      url: context.url,
+      signal: context.signal,
+      header: context.requestHeader,
+      contextValues: context.values,
+      message: input,
+    } as UnaryRequest);
+    replaceHeaders(context.responseHeader, response.header);
+    replaceHeaders(context.responseTrailer, response.trailer);
+    try {
+      body = toBinary(method.output, response.message as Message);
+    } catch (err) {
+      throw new ConnectError(
+        `serialize binary: ${err instanceof Error ? err.message : String(err)}`,
+        Code.Internal,
+      );
+    }
+  } catch (e) {
+    context.abort(e);
+    const error =
+      e instanceof ConnectError
+        ? e
+        : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+    status = codeToHttpStatus(error.code);
+    context.responseHeader.set("content-type", "application/json");
+    if (!error.isWireError) mergeNonProtocolHeaders(context.responseHeader, error.metadata);
+    body = errorToJsonBytes(error, {});
+  } finally {
+    finished = true;
+    context.abort();
+  }
+  if (compression.response && body.byteLength >= COMPRESS_MIN_BYTES) {
+    body = await compression.response.compress(body);
+    context.responseHeader.set("content-encoding", compression.response.name);
+  }
+  const header = trailerMux(context.responseHeader, context.responseTrailer);
+  header.set("content-length", String(body.byteLength));
+  if (res.destroyed || res.writableEnded) return;
+  res.writeHead(status, nodeHeaders(header));
+  res.end(body);
+}
+
+function stringHeader(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(",") : value;
+}
+
+/**
+ * Reads a unary call's body: its message when the body is within `limit` and decodes, else the
+ * bytes read, for the library's path to judge and word.
+ */
+export async function readUnary(
+  req: AsyncIterable<Buffer> & DirectUnaryRequest,
+  method: DescMethod,
+  limit: number,
+): Promise<{ message: Message } | { chunks: Buffer[]; rest: AsyncIterator<Buffer> | undefined }> {
+  const declared = Number(req.headers["content-length"] ?? Number.NaN);
+  const it = req[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  if (declared > limit) return { chunks, rest: it };
+  let size = 0;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) break;
+    chunks.push(r.value);
+    size += r.value.length;
+    if (size > limit) return { chunks, rest: it };
+  }
+  try {
+    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+    return { message: fromBinary(method.input, body) };
+  } catch {
+    return { chunks, rest: undefined };
+  }
+}
