@@ -781,6 +781,7 @@ describe.each([HUB_LIKE, COMPRESSING])(
         false,
       );
       expect(outcome(r.ex).code).toBe("unimplemented");
+      expect(r.handler).toBe("not run");
     });
   },
 );
