@@ -7,6 +7,7 @@
 // path the direct adapter must have taken: serveDirectUnary is wrapped in a spy that counts its
 // calls.
 
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as zlib from "node:zlib";
 import {
@@ -339,12 +340,15 @@ interface Call {
   body?: Buffer[];
   /** Writes the request body instead of `body`. */
   drive?: (stream: http2.ClientHttp2Stream, handlerStarted: Promise<void>) => Promise<void>;
+  /** Sent over HTTP/1.1 instead (`body` only). */
+  http1?: boolean;
 }
 
 let calls = 0;
 
 async function exchange(server: Server, call: Call, id: string): Promise<Exchange> {
   const method = call.method ?? "POST";
+  if (call.http1) return exchangeHttp1(server, call, id);
   const stream = server.session.request(
     {
       ":method": method,
@@ -382,13 +386,50 @@ async function exchange(server: Server, call: Call, id: string): Promise<Exchang
   const status = headers[":status"] as number | undefined;
   delete headers[":status"];
   delete headers.date;
+  return { status, headers, body: bodyText(headers, chunks), trailers, rstCode: stream.rstCode };
+}
+
+/** The body as text (JSON) or hex, decompressed as its content-encoding says. */
+function bodyText(headers: Record<string, unknown>, chunks: Buffer[]): string {
   let bytes = Buffer.concat(chunks);
   const encoding = headers["content-encoding"];
   if (encoding === "gzip") bytes = zlib.gunzipSync(bytes);
   else if (encoding === "br") bytes = zlib.brotliDecompressSync(bytes);
   const json = String(headers["content-type"]).startsWith("application/json");
-  const body = json ? bytes.toString("utf8") : bytes.toString("hex");
-  return { status, headers, body, trailers, rstCode: stream.rstCode };
+  return json ? bytes.toString("utf8") : bytes.toString("hex");
+}
+
+async function exchangeHttp1(server: Server, call: Call, id: string): Promise<Exchange> {
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.request(new URL(call.path, server.listener.url), {
+      method: "POST",
+      agent: false,
+      headers: {
+        // The same on both servers, which listen on different ports.
+        host: "hub.test",
+        "content-type": "application/proto",
+        "connect-protocol-version": "1",
+        "x-call": id,
+        ...(call.scenario !== undefined && { "x-scenario": call.scenario }),
+        ...call.headers,
+      },
+    });
+    req.once("response", resolve);
+    req.once("error", reject);
+    for (const chunk of call.body ?? []) req.write(chunk);
+    req.end();
+  });
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  const headers: Record<string, unknown> = { ...res.headers };
+  delete headers.date;
+  return {
+    status: res.statusCode,
+    headers,
+    body: bodyText(headers, chunks),
+    trailers: { ...res.trailers },
+    rstCode: undefined,
+  };
 }
 
 /** What the handler and the gate saw of a call, and where the direct adapter served it. */
@@ -482,18 +523,21 @@ describe.each([HUB_LIKE, COMPRESSING])(
       expect(r.gate).toHaveLength(1);
     });
 
-    it("Send and Ack: a content type in capitals, identity content encoding, a valid timeout", async () => {
+    it("Send and Ack: a content type in capitals, identity content encoding, valid timeouts, a query string", async () => {
       for (const headers of [
         { "content-type": "Application/Proto" },
         { "content-encoding": "identity" },
         { "connect-timeout-ms": "60000" },
         { "connect-timeout-ms": "0" },
-      ]) {
+        // Not a header: a query string on the path.
+        { "x-query": "?a=1&b=%20" },
+      ] as Record<string, string>[]) {
         for (const [path, body] of [
           [SEND, sendRequest()],
           [ACK, ackRequest("d1", "d2")],
         ] as const) {
-          const r = await compare(pair, { path, headers, body: [body] }, true);
+          const query = headers["x-query"] ?? "";
+          const r = await compare(pair, { path: `${path}${query}`, headers, body: [body] }, true);
           expect(outcome(r.ex), JSON.stringify(headers)).toEqual({ code: "ok" });
         }
       }
@@ -729,6 +773,20 @@ describe.each([HUB_LIKE, COMPRESSING])(
         const r = await compare(pair, { path: ACK, headers, body: [body] }, true);
         // No delivery ids: the validation interceptor refuses it.
         expect(outcome(r.ex).code).toBe("invalid_argument");
+      }
+    });
+
+    it("HTTP/1.1 takes the library's path", async () => {
+      for (const scenario of ["", "fail"]) {
+        const r = await compare(
+          pair,
+          { path: SEND, scenario, http1: true, body: [sendRequest()] },
+          false,
+        );
+        expect(outcome(r.ex).code).toBe(scenario === "" ? "ok" : "unavailable");
+        expect(r.ex.headers["trailer-x-handler-trailer"]).toBe(
+          scenario === "" ? "send done" : undefined,
+        );
       }
     });
 
