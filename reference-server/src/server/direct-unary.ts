@@ -59,6 +59,8 @@ export interface DirectUnaryOptions {
   readonly shutdownSignal?: AbortSignal | undefined;
   /** Sees every call first (the request gate's hook). */
   readonly onCall?: ((context: HandlerContext) => void) | undefined;
+  /** Responses smaller than this are never compressed; the library's default when undefined. */
+  readonly compressMinBytes?: number | undefined;
 }
 
 /** The request of an HTTP/2 compatibility request, as far as it is used here. */
@@ -224,7 +226,7 @@ export async function serveDirectUnary(
     finished = true;
     context.abort();
   }
-  if (compression.response && body.byteLength >= COMPRESS_MIN_BYTES) {
+  if (compression.response && body.byteLength >= (options.compressMinBytes ?? COMPRESS_MIN_BYTES)) {
     body = await compression.response.compress(body);
     context.responseHeader.set("content-encoding", compression.response.name);
   }

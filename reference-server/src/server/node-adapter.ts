@@ -77,6 +77,8 @@ const jsonContentTypes = /^application\/(json|connect\+json|grpc\+json|grpc-web\
  */
 const notReproduced = [
   "binaryOptions",
+  // Written into the error JSON (the details' "debug"), which the direct paths write without them.
+  "jsonOptions",
   "writeMaxBytes",
   "maxTimeoutMs",
   "requireConnectProtocolHeader",
@@ -170,6 +172,7 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     readMaxBytes: options.readMaxBytes,
     shutdownSignal: options.shutdownSignal,
     onCall: options.onCall,
+    compressMinBytes: options.compressMinBytes,
   };
 
   return (req, res) => {
