@@ -1,6 +1,6 @@
 // The messaging benchmark (`npm run bench -- messaging [--quick] [--json] [--backend B]
-// [--rate N] [--nodes N]`; with --nodes, N hub processes of one production-preset hub, clients
-// spread over them).
+// [--rate N] [--nodes N] [--no-agents] [--no-browser] [--browser-rate N]`; with --nodes, N hub
+// processes of one production-preset hub, clients spread over them).
 //
 // In one run, against a hub in its own process (embedded backend):
 //   1. send→deliver latency of 100-byte messages at a fixed offered rate (1,000 msg/s) across 50
@@ -387,7 +387,7 @@ export default async function main(args: string[]): Promise<void> {
   const rate = rateAt === -1 ? 1000 : Number(args[rateAt + 1]);
   if (!Number.isInteger(rate) || rate <= 0) throw new Error("--rate must be a positive integer");
   // --browser-rate N: the offered rate of the browser phase. Each message costs Chromium
-  // 10–15 ms of CPU on the 2-core development machine (the Send and Ack fetch calls, the stream's
+  // 13–17 ms of CPU on the 2-core development machine (the Send and Ack fetch calls, the stream's
   // chunk), so the default is modest and the figure is latency rather than a queue in Chromium.
   const browserRateAt = args.indexOf("--browser-rate");
   const browserRate = browserRateAt === -1 ? (quick ? 25 : 50) : Number(args[browserRateAt + 1]);
