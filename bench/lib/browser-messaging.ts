@@ -114,7 +114,11 @@ export async function browserLatency(
     const agents: BrowserAgent[] = ids.map((id, i) => ({
       id,
       token: tokens.get(id) ?? "",
-      baseUrl: hub.urlsFrom(i).map((u) => u.replace("127.0.0.1", `agent-${i}.localhost`)),
+      baseUrl: hub.urlsFrom(i).map((u) => {
+        const url = new URL(u);
+        url.hostname = `agent-${i}.localhost`;
+        return url.href.replace(/\/$/, "");
+      }),
     }));
     const tab = await browser.newPage();
     await tab.goto(pageUrl);
