@@ -1,6 +1,6 @@
 // The messaging benchmark (`npm run bench -- messaging [--quick] [--json] [--backend B]
-// [--rate N] [--nodes N]`; with --nodes, N hub processes of one production-preset hub, clients
-// spread over them).
+// [--rate N] [--nodes N] [--no-agents] [--no-browser] [--browser-rate N]`; with --nodes, N hub
+// processes of one production-preset hub, clients spread over them).
 //
 // In one run, against a hub in its own process (embedded backend):
 //   1. send→deliver latency of 100-byte messages at a fixed offered rate (1,000 msg/s) across 50
@@ -16,6 +16,10 @@
 // NATS server on 127.0.0.1:4222 is used when one answers; otherwise the run starts its own from
 // /usr/bin or /usr/sbin/nats-server, or reports NATS as unavailable (`nats_unavailable`).
 // `hub_us_per_msg` is the hub's CPU time (from /proc) per delivered message with batched sends.
+// Then, from headless Chromium, the send→deliver latency of the SDK's web entry point
+// (bench/lib/browser-messaging.ts: 10 agents in one page, 50 msg/s, 25 with --quick, or
+// --browser-rate N; report only, `browser_*` in the JSON); --no-browser skips it, and without
+// Chromium its figures are left empty.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -32,6 +36,7 @@ import {
   type HubNodes,
   startHubNodes,
 } from "./lib/backends.ts";
+import { type BrowserLatency, browserLatency } from "./lib/browser-messaging.ts";
 import { provision } from "./lib/hub-process.ts";
 import { flags, log, percentiles, printTable } from "./lib/report.ts";
 import { agentsScenario } from "./load.ts";
@@ -381,6 +386,13 @@ export default async function main(args: string[]): Promise<void> {
   const rateAt = args.indexOf("--rate");
   const rate = rateAt === -1 ? 1000 : Number(args[rateAt + 1]);
   if (!Number.isInteger(rate) || rate <= 0) throw new Error("--rate must be a positive integer");
+  // --browser-rate N: the offered rate of the browser phase. Each message costs Chromium
+  // 13–17 ms of CPU on the 2-core development machine (the Send and Ack fetch calls, the stream's
+  // chunk), so the default is modest and the figure is latency rather than a queue in Chromium.
+  const browserRateAt = args.indexOf("--browser-rate");
+  const browserRate = browserRateAt === -1 ? (quick ? 25 : 50) : Number(args[browserRateAt + 1]);
+  if (!Number.isInteger(browserRate) || browserRate <= 0)
+    throw new Error("--browser-rate must be a positive integer");
   // --nodes N (production only): N hub processes of one hub.
   const nodes = benchNodes(args, backend);
 
@@ -411,6 +423,23 @@ export default async function main(args: string[]): Promise<void> {
       agents.hub_rss_per_agent_kb = r[`agents_${n}_rss_per_agent_kb`] ?? Number.NaN;
     }
   }
+
+  // The same latency from the web entry point in headless Chromium (report only).
+  const browserAgents = 10;
+  let browser: BrowserLatency = { unavailable: "skipped (--no-browser)" };
+  if (!args.includes("--no-browser")) {
+    log(
+      `browser: ${browserAgents} web clients in headless Chromium, ${browserRate} msg/s offered, ${latencySeconds} s (first 2 s are warm-up)`,
+    );
+    store = await backendArgs(backend);
+    hub = await startHubNodes(store.args, nodes);
+    browser = await browserLatency(hub, browserAgents, browserRate, latencySeconds);
+    await hub.stop();
+    await store.dispose();
+    if ("unavailable" in browser)
+      log(`browser unavailable: ${browser.unavailable}; the browser figures are left empty`);
+  }
+  const web = "unavailable" in browser ? undefined : browser;
 
   const none = { p50: Number.NaN, p99: Number.NaN, p999: Number.NaN };
   let nats = none;
@@ -447,6 +476,15 @@ export default async function main(args: string[]): Promise<void> {
     ["  hub CPU µs per delivered message", tp.hubCpuMsPerMessage * 1000],
     ["  SQL transactions per message", tp.sqlTxPerMessage],
     ...Object.entries(agents).map(([k, v]): [string, number] => [k.replaceAll("_", " "), v]),
+    [
+      `browser send→deliver p50 ms (${web ? `${browserRate} msg/s` : "not run"})`,
+      web?.p50 ?? Number.NaN,
+    ],
+    ["browser send→deliver p99 ms", web?.p99 ?? Number.NaN],
+    ["browser send→deliver p99.9 ms", web?.p999 ?? Number.NaN],
+    ["  browser messages measured", web?.count ?? Number.NaN],
+    ["  browser send errors", web?.errors ?? Number.NaN],
+    ["  Chromium CPU (cores) while at it", web?.chromiumCores ?? Number.NaN],
   ]);
   printTable(natsUnavailable ? `NATS (unavailable: ${natsUnavailable})` : "NATS (reference)", [
     ["core pub→sub p50 ms", nats.p50],
@@ -479,6 +517,12 @@ export default async function main(args: string[]): Promise<void> {
         hub_us_per_msg: tp.hubCpuMsPerMessage * 1000,
         ...agents,
         throughput_sql_transactions_per_message: tp.sqlTxPerMessage,
+        browser_p50_ms: web?.p50 ?? null,
+        browser_p99_ms: web?.p99 ?? null,
+        browser_p999_ms: web?.p999 ?? null,
+        browser_rate: web ? browserRate : null,
+        browser_chromium_cpu_cores: web?.chromiumCores ?? null,
+        ...("unavailable" in browser && { browser_unavailable: browser.unavailable }),
         nats_p50_ms: nats.p50,
         nats_p99_ms: nats.p99,
         nats_p999_ms: nats.p999,
