@@ -346,7 +346,8 @@ interface PollCall {
  * the caller reaps and claims again), the entries in flight before the claim (`n_before`), and
  * the earliest deadline or retry time of the entries it did not claim (`t_rest`). Its reads see
  * the agents' entries as they were before the claim, so the stats after it are those plus what
- * it claimed. Every call names a different agent.
+ * it claimed. Every call names a different agent. The stats are materialized: inlined, they
+ * would be computed again for every claimed row.
  */
 function pollStatement(tenantId: string, calls: readonly PollCall[]): [string, unknown[]] {
   return [
@@ -876,10 +877,10 @@ export function createPgMessageStore(
   });
 
   /**
-   * Polls of one tenant's streams that arrive while an earlier one is being run are run together
-   * in one statement (pollStatement), each answered with its agent's rows as if run on its own.
-   * Polls of an agent already in the batch (an older stream and its replacement) go in a later
-   * statement, so no two polls of one statement claim for the same agent.
+   * Polls of one tenant's streams made in the same event-loop turn (streams woken together) run
+   * together in one statement (pollStatement), each answered with its agent's rows as if run on
+   * its own. Polls of an agent already in the batch (an older stream and its replacement) go in a
+   * following statement, so no two polls of one statement claim for the same agent.
    */
   const polls = new TurnBatch<PollCall, Record<string, unknown>[]>(async (tenantId, calls) => {
     const out: Record<string, unknown>[][] = calls.map(() => []);
