@@ -179,6 +179,48 @@ describe("hubs sharing one backend", () => {
     ac.abort();
   });
 
+  it("idle streams opened at different moments re-read their queues in the same turn, never later than the poll interval", async () => {
+    // Re-reads that fall due together can share one statement on a database backend.
+    const backend = createMemoryBackend();
+    const polls: { agent: string; now: number }[] = [];
+    const poll = backend.messages.poll.bind(backend.messages);
+    backend.messages.poll = (tenantId, agentId, o) => {
+      polls.push({ agent: agentId, now: o.now });
+      return poll(tenantId, agentId, o);
+    };
+    const { a, clock, agent } = await twoNodes(backend);
+    const bob = await agent("bob", a);
+    const carol = await agent("carol", a);
+    const ac = new AbortController();
+    const open = async (c: typeof bob) => {
+      const it = c.messaging
+        .receive({ maxInFlight: 10 }, { signal: ac.signal })
+        [Symbol.asyncIterator]();
+      expect((await it.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+      return it;
+    };
+    // bob's stream opens 10 ms past a multiple of 250 ms, carol's 100 ms later.
+    clock.advance(((250 - (clock.now() % 250)) % 250) + 10);
+    const opened = clock.now();
+    const bobs = await open(bob);
+    await vi.waitFor(() => expect(polls.map((p) => p.agent)).toEqual(["bob"]));
+    clock.advance(100);
+    const carols = await open(carol);
+    await vi.waitFor(() => expect(polls.map((p) => p.agent)).toEqual(["bob", "carol"]));
+    // 1,990 ms after bob's first read: both streams read again, together.
+    clock.advance(1_890);
+    await vi.waitFor(() => expect(polls).toHaveLength(4));
+    expect(polls.slice(2).map((p) => p.now)).toEqual([opened + 1_990, opened + 1_990]);
+    expect(
+      polls
+        .slice(2)
+        .map((p) => p.agent)
+        .sort(),
+    ).toEqual(["bob", "carol"]);
+    ac.abort();
+    await Promise.all([bobs.return?.(), carols.return?.()]);
+  });
+
   it("a reply sent through one hub reaches the Request waiting on the other", async () => {
     const { a, b, agent } = await twoNodes();
     const asker = await agent("asker", a);

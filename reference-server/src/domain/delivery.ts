@@ -38,7 +38,8 @@ const STREAM_TURNS_PER_TICK = 32;
  * at the queue's next deadline returns unacknowledged deliveries for redelivery (or the
  * dead-letter queue). Senders wake the recipients' streams after their messages are durable,
  * through the backend's Notifier, so a stream on any node hears of a message stored by any node;
- * a stream also re-reads its queue every notificationPollMs in case a notification was lost. A
+ * a stream also re-reads its queue every notificationPollMs (on a shared tick: see pollTick) in
+ * case a notification was lost. A
  * newer stream of the same agent, on any node, ends the older one.
  *
  * Each look at the queue is one MessageStore.poll (reap, claim, in-flight count and next wake in
@@ -259,7 +260,7 @@ export class DeliveryEngine {
         // interval, or the next poll (a notification may be lost).
         const next = polled.nextWake;
         const keepaliveAt = lastSent + KEEPALIVE_MS;
-        const pollAt = clock.now() + this.hub.limits.notificationPollMs;
+        const pollAt = pollTick(clock.now() + this.hub.limits.notificationPollMs);
         const at = Math.min(next ?? keepaliveAt, keepaliveAt, pollAt);
         let timerFired = false;
         wakeTimer?.cancel();
@@ -321,6 +322,20 @@ export class DeliveryEngine {
     this.receivers.clear();
   }
 }
+
+/**
+ * The instant an idle stream re-reads its queue (in case a notification was lost): the last
+ * multiple of POLL_TICK_MS at or before `at`, so the re-reads of the idle streams of this node
+ * that fall due within one tick run in the same event-loop turn, where a backend can answer them
+ * together (one statement for up to STREAM_TURNS_PER_TICK streams on PostgreSQL) instead of
+ * each at its own moment. Never later than `at`.
+ */
+function pollTick(at: number): number {
+  return Math.floor(at / POLL_TICK_MS) * POLL_TICK_MS;
+}
+
+/** See {@link pollTick}: at most an eighth of the default notificationPollMs (2 s). */
+const POLL_TICK_MS = 250;
 
 /** The inbox payload of a settlement (ack): it wakes a stream only while its window is full. */
 const SETTLED = "settled";

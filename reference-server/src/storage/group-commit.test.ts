@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GroupCommit } from "./group-commit.js";
+import { GroupCommit, TurnBatch } from "./group-commit.js";
 
 /** A commit the test completes when it chooses, recording each batch. */
 function gatedCommits() {
@@ -72,5 +72,50 @@ describe("GroupCommit", () => {
     }
     expect(batches.map((b) => b.items)).toEqual([[1], [2, 3], [4, 5]]);
     expect(await Promise.all(all)).toHaveLength(5);
+  });
+});
+
+describe("TurnBatch", () => {
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it("runs the requests of one group made in one turn as one batch, each answered in its place", async () => {
+    const { batches, commit } = gatedCommits();
+    const batch = new TurnBatch(commit);
+    const a = [batch.submit("t", 1), batch.submit("t", 2), batch.submit("u", 3)];
+    expect(batches).toHaveLength(0);
+    await turn();
+    expect(batches.map((b) => [b.key, b.items])).toEqual([
+      ["t", [1, 2]],
+      ["u", [3]],
+    ]);
+    for (const b of batches) b.done();
+    expect(await Promise.all(a)).toEqual(["t:1", "t:2", "u:3"]);
+  });
+
+  it("does not hold a later turn's requests behind a batch still running", async () => {
+    const { batches, commit } = gatedCommits();
+    const batch = new TurnBatch(commit);
+    const first = batch.submit("t", 1);
+    await turn();
+    const second = batch.submit("t", 2);
+    await turn();
+    expect(batches.map((b) => b.items)).toEqual([[1], [2]]);
+    batches[1]?.done();
+    expect(await second).toBe("t:2");
+    batches[0]?.done();
+    expect(await first).toBe("t:1");
+  });
+
+  it("splits a turn's requests into batches of at most maxBatch, and fails each failed batch whole", async () => {
+    const { batches, commit } = gatedCommits();
+    const batch = new TurnBatch(commit, 2);
+    const all = [1, 2, 3].map((i) => batch.submit("t", i));
+    await turn();
+    expect(batches.map((b) => b.items)).toEqual([[1, 2], [3]]);
+    const failed = expect(Promise.all(all.slice(0, 2))).rejects.toThrow("down");
+    batches[0]?.done(new Error("down"));
+    batches[1]?.done();
+    await failed;
+    expect(await all[2]).toBe("t:3");
   });
 });

@@ -58,3 +58,59 @@ interface Pending<T, R> {
   resolve: (result: R) => void;
   reject: (err: unknown) => void;
 }
+
+/**
+ * Requests of one group made in the same event-loop turn, run together as one batch at the end
+ * of that turn (setImmediate): for reads and claims that need no order among themselves, such as
+ * the polls of streams woken together by one read of notifications. Nothing waits for an earlier
+ * batch, so a lone request costs one loop turn at most; when the process is busy, each turn
+ * gathers what its I/O woke, and the batches grow with the load.
+ */
+export class TurnBatch<T, R> {
+  private pending = new Map<string, Pending<T, R>[]>();
+  private armed = false;
+
+  /**
+   * `run` handles a batch of one group's requests (at most `maxBatch`) and answers each in its
+   * place; when it throws, every request of the batch fails with its error.
+   */
+  constructor(
+    private readonly run: (key: string, items: T[]) => Promise<R[]>,
+    private readonly maxBatch = 256,
+  ) {}
+
+  /** Runs `item` with the requests of group `key` made in this event-loop turn. */
+  submit(key: string, item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const queued = this.pending.get(key);
+      if (queued) queued.push({ item, resolve, reject });
+      else this.pending.set(key, [{ item, resolve, reject }]);
+      if (!this.armed) {
+        this.armed = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.armed = false;
+    const groups = this.pending;
+    this.pending = new Map();
+    for (const [key, queued] of groups) {
+      for (let at = 0; at < queued.length; at += this.maxBatch) {
+        const batch = queued.slice(at, at + this.maxBatch);
+        this.run(
+          key,
+          batch.map((p) => p.item),
+        ).then(
+          (results) => {
+            for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
+          },
+          (err: unknown) => {
+            for (const p of batch) p.reject(err);
+          },
+        );
+      }
+    }
+  }
+}

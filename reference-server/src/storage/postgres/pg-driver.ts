@@ -103,7 +103,15 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
     connectionString: options.url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5_000,
-    ...(options.schema !== undefined && { options: `-c search_path=${options.schema}` }),
+    // Prepared statements run with their generic plan from the first run: the statements over
+    // lists of values (unnest of array parameters: a send's messages, a batch of polls or acks)
+    // would otherwise be planned again at every run, the server estimating the custom plan for
+    // the actual list cheaper than the generic one for a list of unknown length; replanned, a
+    // poll cost the server about four times the CPU of its generic plan.
+    options: [
+      "-c plan_cache_mode=force_generic_plan",
+      ...(options.schema !== undefined ? [`-c search_path=${options.schema}`] : []),
+    ].join(" "),
   };
   const pool = new pg.Pool(config);
   let available = true;

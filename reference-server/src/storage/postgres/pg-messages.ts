@@ -1,6 +1,6 @@
 import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { newId } from "../../ids.js";
-import { GroupCommit } from "../group-commit.js";
+import { GroupCommit, TurnBatch } from "../group-commit.js";
 import type {
   BacklogFull,
   ClaimedDelivery,
@@ -330,50 +330,62 @@ function claimStatement(
   ];
 }
 
+/** One stream's look at its queue, as {@link pollStatement} takes it. */
+interface PollCall {
+  agentId: string;
+  limit: number;
+  now: number;
+  deadline: number;
+}
+
 /**
- * A stream's usual poll as one statement: claims up to `limit` minus the entries in flight (as
- * claimStatement, leaving expired entries alone), and answers, on every row (one row with no
- * claimed columns when nothing was claimed), whether anything of the agent is overdue or expired
- * (then the caller reaps and claims again), the entries in flight before the claim (`n_before`),
- * and the earliest deadline or retry time of the entries it did not claim (`t_rest`). Its reads
- * see the agent's entries as they were before the claim, so the stats after it are those plus
- * what it claimed.
+ * The usual polls of streams of one tenant (each of its own agent) as one statement: for each
+ * call, claims up to its `limit` minus the agent's entries in flight (as claimStatement, leaving
+ * expired entries alone), and answers, on every row of the agent (`a`; one row with no claimed
+ * columns when nothing was claimed), whether anything of the agent is overdue or expired (then
+ * the caller reaps and claims again), the entries in flight before the claim (`n_before`), and
+ * the earliest deadline or retry time of the entries it did not claim (`t_rest`). Its reads see
+ * the agents' entries as they were before the claim, so the stats after it are those plus what
+ * it claimed. Every call names a different agent. The stats are materialized: inlined, they
+ * would be computed again for every claimed row.
  */
-function pollStatement(
-  tenantId: string,
-  agentId: string,
-  limit: number,
-  now: number,
-  deadline: number,
-): [string, unknown[]] {
+function pollStatement(tenantId: string, calls: readonly PollCall[]): [string, unknown[]] {
   return [
-    `WITH inflight AS (
-       SELECT count(*)::int AS n FROM acb_deliveries
-       WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT}),
+    `WITH req AS (
+       SELECT r.a, r.lim, r.t, r.dl, (SELECT count(*)::int FROM acb_deliveries
+         WHERE tenant_id = $1 AND agent_id = r.a AND state = ${IN_FLIGHT}) AS n
+       FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS r(a, lim, t, dl)),
      picked AS (
-       SELECT seq FROM acb_deliveries
-       WHERE tenant_id = $1 AND agent_id = $2 AND state = ${WAITING} AND available_at <= $3
-       AND expires_at > $3
-       ORDER BY (attempts = 0), available_at, seq
-       LIMIT greatest(0, $4::int - (SELECT n FROM inflight))
-       FOR UPDATE SKIP LOCKED),
+       SELECT p.seq, req.dl FROM req CROSS JOIN LATERAL (
+         SELECT seq FROM acb_deliveries
+         WHERE tenant_id = $1 AND agent_id = req.a AND state = ${WAITING} AND available_at <= req.t
+         AND expires_at > req.t
+         ORDER BY (attempts = 0), available_at, seq
+         LIMIT greatest(0, req.lim - req.n)
+         FOR UPDATE SKIP LOCKED) p),
      claimed AS (
-       UPDATE acb_deliveries d SET state = ${IN_FLIGHT}, attempts = d.attempts + 1, deadline = $5,
-         delivery_id = 'd' || d.seq || '.' || (d.attempts + 1)
+       UPDATE acb_deliveries d SET state = ${IN_FLIGHT}, attempts = d.attempts + 1,
+         deadline = picked.dl, delivery_id = 'd' || d.seq || '.' || (d.attempts + 1)
        FROM picked, acb_messages m
        WHERE d.seq = picked.seq AND m.tenant_id = d.tenant_id AND m.id = d.message_id
-       RETURNING d.seq, d.message_id, d.attempts, d.expires_at, d.last_error, d.delivery_id,
-         d.deadline, d.available_at, m.doc),
-     stats AS (
-       SELECT coalesce(bool_or(state = ${IN_FLIGHT} AND deadline <= $3), false) AS overdue,
-         coalesce(bool_or(state = ${WAITING} AND expires_at <= $3), false) AS expired,
-         (SELECT n FROM inflight) AS n_before,
-         min(CASE WHEN state = ${IN_FLIGHT} THEN deadline ELSE available_at END)
-           FILTER (WHERE (state = ${IN_FLIGHT} OR attempts > 0)
-             AND seq NOT IN (SELECT seq FROM claimed)) AS t_rest
-       FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = $2)
-     SELECT stats.*, claimed.* FROM stats LEFT JOIN claimed ON true`,
-    [tenantId, agentId, now, limit, deadline],
+       RETURNING d.agent_id AS claimed_by, d.seq, d.message_id, d.attempts, d.expires_at,
+         d.last_error, d.delivery_id, d.deadline, d.available_at, m.doc),
+     stats AS MATERIALIZED (
+       SELECT req.a, s.overdue, s.expired, req.n AS n_before, s.t_rest FROM req CROSS JOIN LATERAL (
+         SELECT coalesce(bool_or(state = ${IN_FLIGHT} AND deadline <= req.t), false) AS overdue,
+           coalesce(bool_or(state = ${WAITING} AND expires_at <= req.t), false) AS expired,
+           min(CASE WHEN state = ${IN_FLIGHT} THEN deadline ELSE available_at END)
+             FILTER (WHERE (state = ${IN_FLIGHT} OR attempts > 0)
+               AND seq NOT IN (SELECT seq FROM claimed)) AS t_rest
+         FROM acb_deliveries WHERE tenant_id = $1 AND agent_id = req.a) s)
+     SELECT stats.*, claimed.* FROM stats LEFT JOIN claimed ON claimed.claimed_by = stats.a`,
+    [
+      tenantId,
+      calls.map((c) => c.agentId),
+      calls.map((c) => c.limit),
+      calls.map((c) => c.now),
+      calls.map((c) => c.deadline),
+    ],
   ];
 }
 
@@ -864,6 +876,47 @@ export function createPgMessageStore(
     return out;
   });
 
+  /**
+   * Polls of one tenant's streams made in the same event-loop turn (streams woken together) run
+   * together in one statement (pollStatement), each answered with its agent's rows as if run on
+   * its own. Polls of an agent already in the batch (an older stream and its replacement) go in a
+   * following statement, so no two polls of one statement claim for the same agent.
+   */
+  const polls = new TurnBatch<PollCall, Record<string, unknown>[]>(async (tenantId, calls) => {
+    const out: Record<string, unknown>[][] = calls.map(() => []);
+    let rest = calls.map((call, i) => ({ call, i }));
+    while (rest.length > 0) {
+      const agents = new Set<string>();
+      const round: typeof rest = [];
+      const later: typeof rest = [];
+      for (const p of rest) {
+        if (agents.has(p.call.agentId)) later.push(p);
+        else {
+          agents.add(p.call.agentId);
+          round.push(p);
+        }
+      }
+      const r = await db.one(
+        tenantId,
+        ...pollStatement(
+          tenantId,
+          round.map((p) => p.call),
+        ),
+        false,
+      );
+      const byAgent = new Map<string, Record<string, unknown>[]>();
+      for (const row of r.rows) {
+        const a = String(row.a);
+        const list = byAgent.get(a);
+        if (list) list.push(row);
+        else byAgent.set(a, [row]);
+      }
+      for (const p of round) out[p.i] = byAgent.get(p.call.agentId) ?? [];
+      rest = later;
+    }
+    return out;
+  });
+
   /** Sends in one group share their limits, meter hour and kind of wake-up. */
   const plainKey = (tenantId: string, item: BacklogItem, effects: SendEffects | undefined) =>
     [
@@ -1011,15 +1064,17 @@ export function createPgMessageStore(
     },
     folds: { meter: true, wake: wake !== undefined },
     poll: async (tenantId, agentId, o) => {
-      // Usually one statement (one round trip): the claim, with whether anything is overdue or
-      // expired and the stats after the claim (see pollStatement).
-      const r = await db.one(
-        tenantId,
-        ...pollStatement(tenantId, agentId, o.limit, o.now, o.deadline),
-        false,
-      );
-      const flags = r.rows[0] ?? {};
-      const first = r.rows.filter((row) => row.seq !== null && row.seq !== undefined);
+      // Usually one statement (one round trip), shared with the polls of the tenant's other
+      // streams that arrive meanwhile: the claim, with whether anything is overdue or expired
+      // and the stats after the claim (see pollStatement).
+      const rows = await polls.submit(tenantId, {
+        agentId,
+        limit: o.limit,
+        now: o.now,
+        deadline: o.deadline,
+      });
+      const flags = rows[0] ?? {};
+      const first = rows.filter((row) => row.seq !== null && row.seq !== undefined);
       const after = {
         inFlight: num(flags.n_before ?? 0) + first.length,
         nextWake: earliest(

@@ -188,6 +188,57 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
       }
     });
 
+    it("polls of several agents made at once each claim and report their own agent's queue", async () => {
+      // A backend may run polls made together as one step (streams woken by one notification
+      // read): each still answers as if run on its own, within its own window and deadline.
+      const t = fresh();
+      for (const id of ["m1", "m2", "m3"]) await send(t, id, ["a", "b"]);
+      await send(t, "m4", ["c"]);
+      const [lease] = await backend.messages.claim(t, "c", 1, 1_000, 2_000);
+      expect(lease?.message.id).toBe("m4");
+      await send(t, "m5", ["c"]);
+      await send(t, "old", ["d"], 2_500);
+      await send(t, "new", ["d"]);
+      const options = { maxAttempts: 5, now: 3_000 };
+      const [a, b, c, d, e] = await Promise.all([
+        backend.messages.poll(t, "a", { ...options, limit: 2, deadline: 8_000 }),
+        backend.messages.poll(t, "b", { ...options, limit: 5, deadline: 9_000 }),
+        backend.messages.poll(t, "c", { ...options, limit: 5, deadline: 7_000 }),
+        backend.messages.poll(t, "d", { ...options, limit: 5, deadline: 6_000 }),
+        backend.messages.poll(t, "e", { ...options, limit: 5, deadline: 6_000 }),
+      ]);
+      expect(ids(a?.deliveries ?? [])).toEqual(["m1", "m2"]);
+      expect(a?.deliveries.map((x) => x.deadline)).toEqual([8_000, 8_000]);
+      expect([a?.inFlight, a?.nextWake]).toEqual([2, 8_000]);
+      expect(ids(b?.deliveries ?? [])).toEqual(["m1", "m2", "m3"]);
+      expect([b?.inFlight, b?.nextWake]).toEqual([3, 9_000]);
+      // c's overdue lease comes back as a second attempt, before the new message.
+      expect(c?.deliveries.map((x) => [x.message.id, x.attempt])).toEqual([
+        ["m4", 2],
+        ["m5", 1],
+      ]);
+      expect([c?.inFlight, c?.nextWake]).toEqual([2, 7_000]);
+      // d's expired message is dropped, never delivered.
+      expect(ids(d?.deliveries ?? [])).toEqual(["new"]);
+      expect(await backend.messages.backlog(t, "d")).toBe(0);
+      expect(e).toEqual({ deliveries: [], inFlight: 0, nextWake: undefined });
+    });
+
+    it("polls of one agent made at once never claim an entry twice nor overfill the window", async () => {
+      // Two streams of one agent (an older one and the newer that replaces it) may poll together.
+      const t = fresh();
+      for (const id of ["m1", "m2", "m3"]) await send(t, id, ["a"]);
+      const options = { limit: 2, maxAttempts: 5, now: 1_000, deadline: 5_000 };
+      const polls = await Promise.all([
+        backend.messages.poll(t, "a", options),
+        backend.messages.poll(t, "a", options),
+        backend.messages.poll(t, "a", options),
+      ]);
+      const claimed = polls.flatMap((p) => ids(p.deliveries));
+      expect(claimed.sort()).toEqual(["m1", "m2"]);
+      expect(await backend.messages.inFlight(t, "a")).toBe(2);
+    });
+
     it("poll keeps first attempts in queue order when reaping frees slots of the window", async () => {
       // A lease past its deadline on its last attempt is dead-lettered, not returned to the
       // queue: the slot it frees lets the same poll claim one more new message, which must come
