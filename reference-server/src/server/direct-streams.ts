@@ -403,7 +403,7 @@ export async function serveDirect(
     responseTrailer: protocol === "grpc" ? { "grpc-status": "0" } : {},
     contextValues,
   });
-  contextValues.set(contextKey, context);
+  contextValues.set(directContextKey, context);
   const next = chain(target, options.interceptors);
 
   let finished = false;
@@ -483,45 +483,67 @@ export async function serveDirect(
 }
 
 /** The call's handler context, for the implementation at the end of the interceptor chain. */
-const contextKey = createContextKey<HandlerContext | undefined>(undefined, {
-  description: "the handler context of a direct stream",
+export const directContextKey = createContextKey<HandlerContext | undefined>(undefined, {
+  description: "the handler context of a call served directly",
 });
+
+/**
+ * The handler context an implementation gets: the call's own (set under {@link directContextKey}),
+ * with the service, headers, signal and values the interceptors passed on, as the library merges
+ * them.
+ */
+export function handlerContextOf(r: {
+  service: DescService;
+  header: Headers;
+  signal: AbortSignal;
+  contextValues: ContextValues;
+}): HandlerContext {
+  const context = r.contextValues.get(directContextKey) as HandlerContext;
+  return {
+    ...context,
+    service: r.service,
+    requestHeader: r.header,
+    signal: r.signal,
+    values: r.contextValues,
+  };
+}
+
+/** `invoke` inside the interceptors, outermost first, as the library applies them. */
+export function withInterceptors<R>(
+  invoke: (request: R) => Promise<unknown>,
+  interceptors: readonly Interceptor[],
+): (request: R) => Promise<unknown> {
+  let next = invoke;
+  for (let i = interceptors.length - 1; i >= 0; i--) {
+    next = (interceptors[i] as Interceptor)(next as never) as typeof next;
+  }
+  return next;
+}
 
 type Next = (request: StreamRequest) => Promise<StreamResponse>;
 
 /** Each method's interceptor chain, built once (the library builds one per call). */
 const chains = new WeakMap<DirectMethod, Next>();
 
-/** The interceptors around the implementation, outermost first, as the library applies them. */
 function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next {
   let next = chains.get(target);
   if (next) return next;
   const { service, method } = target;
   const invoke: Next = async (r) => {
-    const context = r.contextValues.get(contextKey) as HandlerContext;
-    const merged = {
-      ...context,
-      service: r.service,
-      requestHeader: r.header,
-      signal: r.signal,
-      values: r.contextValues,
-    };
+    const merged = handlerContextOf(r);
     const input: unknown =
       method.methodKind === "server_streaming" ? await onlyMessage(r.message) : r.message;
     return {
       stream: true,
       service,
       method,
-      header: context.responseHeader,
-      trailer: context.responseTrailer,
+      header: merged.responseHeader,
+      trailer: merged.responseTrailer,
       // Interceptors see whole messages, whatever the handler yields (initializers included).
       message: normalized(method.output, target.impl(input, merged)),
     } as StreamResponse;
   };
-  next = invoke;
-  for (let i = interceptors.length - 1; i >= 0; i--) {
-    next = (interceptors[i] as Interceptor)(next as never) as Next;
-  }
+  next = withInterceptors(invoke, interceptors) as Next;
   chains.set(target, next);
   return next;
 }

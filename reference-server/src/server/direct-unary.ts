@@ -23,7 +23,6 @@ import {
   Code,
   ConnectError,
   type ContextValues,
-  createContextKey,
   createHandlerContext,
   type HandlerContext,
   type Interceptor,
@@ -41,7 +40,15 @@ import {
   parseTimeout,
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
-import { headerPairs, nodeHeaders, replaceHeaders, resetError } from "./direct-streams.js";
+import {
+  directContextKey,
+  handlerContextOf,
+  headerPairs,
+  nodeHeaders,
+  replaceHeaders,
+  resetError,
+  withInterceptors,
+} from "./direct-streams.js";
 
 /** A unary method's implementation, as registered with the router. */
 export interface DirectUnaryMethod {
@@ -104,11 +111,6 @@ export function directUnaryEligible(req: DirectUnaryRequest): boolean {
   return true;
 }
 
-/** The call's handler context, for the implementation at the end of the interceptor chain. */
-const contextKey = createContextKey<HandlerContext | undefined>(undefined, {
-  description: "the handler context of a direct unary call",
-});
-
 type Next = (request: UnaryRequest) => Promise<UnaryResponse>;
 
 /** Each method's interceptor chain, built once (the library builds one per call). */
@@ -119,27 +121,17 @@ function chain(target: DirectUnaryMethod, interceptors: readonly Interceptor[]):
   if (next) return next;
   const { service, method } = target;
   const invoke: Next = async (r) => {
-    const context = r.contextValues.get(contextKey) as HandlerContext;
-    const merged = {
-      ...context,
-      service: r.service,
-      requestHeader: r.header,
-      signal: r.signal,
-      values: r.contextValues,
-    };
+    const merged = handlerContextOf(r);
     return {
       stream: false,
       service,
       method,
-      header: context.responseHeader,
-      trailer: context.responseTrailer,
+      header: merged.responseHeader,
+      trailer: merged.responseTrailer,
       message: create(method.output, await target.impl(r.message, merged)),
     } as UnaryResponse;
   };
-  next = invoke;
-  for (let i = interceptors.length - 1; i >= 0; i--) {
-    next = (interceptors[i] as Interceptor)(next as never) as Next;
-  }
+  next = withInterceptors(invoke, interceptors) as Next;
   chains.set(target, next);
   return next;
 }
@@ -173,7 +165,7 @@ export async function serveDirectUnary(
     responseHeader: { "content-type": CONTENT_TYPE },
     contextValues,
   });
-  contextValues.set(contextKey, context);
+  contextValues.set(directContextKey, context);
   let finished = false;
   req.once("close", () => {
     if (!finished) context.abort(resetError(req.stream?.rstCode ?? 0));

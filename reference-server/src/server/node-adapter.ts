@@ -1,4 +1,4 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary, type Message } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -192,59 +192,44 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     const procedure = `${found.service.typeName}/${found.method.name}`;
     const contextValues = createContextValues();
     contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
+    /**
+     * Serves the call directly when the body `read` returns is one clean message; otherwise the
+     * library's path reads the same bytes and words the refusal (too large, not valid protobuf).
+     */
+    const serveRead = async (
+      read: Promise<
+        { message: Message } | { chunks: Buffer[]; rest: AsyncIterator<Buffer> | undefined }
+      >,
+      serve: (message: Message) => Promise<void>,
+    ) => {
+      const body = await read;
+      if ("message" in body) await serve(body.message);
+      else await serveLibrary(replay(body.chunks, body.rest));
+    };
     const unary = directUnaries.get(path);
     if (unary && directUnaryEligible(req as never)) {
-      const served = async () => {
-        const read = await readUnary(req as never, unary.method, options.readMaxBytes);
-        if ("message" in read) {
-          await serveDirectUnary(
-            req as never,
-            res as never,
-            unary,
-            directOptions,
-            contextValues,
-            read.message,
-          );
-          return;
-        }
-        // Too large or not valid protobuf: the library's path reads the same bytes and words it.
-        await serveLibrary(replay(read.chunks, read.rest));
-      };
-      served().catch(failed);
+      serveRead(readUnary(req as never, unary.method, options.readMaxBytes), (message) =>
+        serveDirectUnary(req as never, res as never, unary, directOptions, contextValues, message),
+      ).catch(failed);
       return;
     }
     const direct = directs.get(path);
     const protocol = direct && directProtocol(req as never, direct.compression);
     if (direct && protocol) {
-      const served = async () => {
-        if (direct.method.methodKind === "bidi_streaming") {
-          await serveDirect(
-            req as never,
-            res as never,
-            direct,
-            protocol,
-            directOptions,
-            contextValues,
-          );
-          return;
-        }
-        const read = await readSingle(req as never, direct.method, options.readMaxBytes);
-        if ("message" in read) {
-          await serveDirect(
-            req as never,
-            res as never,
-            direct,
-            protocol,
-            directOptions,
-            contextValues,
-            read.message,
-          );
-          return;
-        }
-        // Not one clean message: the library's path reads the same bytes and words the refusal.
-        await serveLibrary(replay(read.chunks, read.rest));
-      };
-      served().catch(failed);
+      const serve = (message?: Message) =>
+        serveDirect(
+          req as never,
+          res as never,
+          direct,
+          protocol,
+          directOptions,
+          contextValues,
+          message,
+        );
+      (direct.method.methodKind === "bidi_streaming"
+        ? serve()
+        : serveRead(readSingle(req as never, direct.method, options.readMaxBytes), serve)
+      ).catch(failed);
       return;
     }
     serveLibrary(undefined).catch(failed);
