@@ -29,6 +29,7 @@ import { peerKey } from "../audit/early-refusals.js";
 import { Code, ConnectError, hubError } from "../errors.js";
 import { createValidationInterceptor } from "../validation-interceptor.js";
 import { serveDirect } from "./direct-streams.js";
+import { describeReason, failure, untilAborted } from "./direct-test-support.js";
 import { type Listener, listen } from "./listener.js";
 import { createNodeAdapter, type NodeAdapterOptions } from "./node-adapter.js";
 
@@ -43,15 +44,6 @@ const SEND_STREAM = "/acb.v1.MessagingService/SendStream";
 const DIRECT = ["acb.v1.MessagingService/Receive", "acb.v1.MessagingService/SendStream"];
 
 type Protocol = "connect" | "grpc";
-
-function describeReason(reason: unknown): string {
-  if (reason instanceof ConnectError) return `${Code[reason.code]}: ${reason.rawMessage}`;
-  if (reason instanceof Error) {
-    const code = (reason as { code?: unknown }).code;
-    return `${reason.name}${code === undefined ? "" : ` (${String(code)})`}: ${reason.message}`;
-  }
-  return String(reason);
-}
 
 /** What the handler saw of one call, by the call's x-call header. */
 interface HandlerRecord {
@@ -160,26 +152,6 @@ class Stub {
       },
     };
   }
-}
-
-/** Waits for the signal, then throws its reason, as the hub's handlers do. */
-function untilAborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-  });
-}
-
-/** A handler failure with details (ErrorInfo, RetryInfo) and metadata. */
-function failure(): ConnectError {
-  const e = hubError(Code.Unavailable, "the stub's backend is unavailable", {
-    reason: "BACKEND_UNAVAILABLE",
-    metadata: { backend: "stub" },
-    retryAfterMs: 1500,
-    limit: "stub",
-  });
-  e.metadata.set("x-error-metadata", "from the handler");
-  return e;
 }
 
 /**

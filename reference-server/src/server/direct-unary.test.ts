@@ -37,6 +37,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { peerKey } from "../audit/early-refusals.js";
 import { Code, ConnectError, hubError } from "../errors.js";
 import { createValidationInterceptor } from "../validation-interceptor.js";
+import { describeReason, failure, untilAborted } from "./direct-test-support.js";
 import { serveDirectUnary } from "./direct-unary.js";
 import { type Listener, listen } from "./listener.js";
 import { createNodeAdapter, type NodeAdapterOptions } from "./node-adapter.js";
@@ -49,15 +50,6 @@ vi.mock("./direct-unary.js", async (importOriginal) => {
 const READ_MAX_BYTES = 64;
 const SEND = "/acb.v1.MessagingService/Send";
 const ACK = "/acb.v1.MessagingService/Ack";
-
-function describeReason(reason: unknown): string {
-  if (reason instanceof ConnectError) return `${Code[reason.code]}: ${reason.rawMessage}`;
-  if (reason instanceof Error) {
-    const code = (reason as { code?: unknown }).code;
-    return `${reason.name}${code === undefined ? "" : ` (${String(code)})`}: ${reason.message}`;
-  }
-  return String(reason);
-}
 
 /** The two servers listen on different ports. */
 function portless(url: string): string {
@@ -176,26 +168,6 @@ class Stub {
       },
     };
   }
-}
-
-/** Waits for the signal, then throws its reason, as the hub's handlers do. */
-function untilAborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-  });
-}
-
-/** A handler failure with details (ErrorInfo, RetryInfo) and metadata. */
-function failure(): ConnectError {
-  const e = hubError(Code.Unavailable, "the stub's backend is unavailable", {
-    reason: "BACKEND_UNAVAILABLE",
-    metadata: { backend: "stub" },
-    retryAfterMs: 1500,
-    limit: "stub",
-  });
-  e.metadata.set("x-error-metadata", "from the handler");
-  return e;
 }
 
 /**

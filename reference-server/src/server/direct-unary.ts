@@ -41,6 +41,7 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import {
+  type DirectRequest,
   directContextKey,
   handlerContextOf,
   headerPairs,
@@ -70,17 +71,8 @@ export interface DirectUnaryOptions {
   readonly compressMinBytes?: number | undefined;
 }
 
-/** The request of an HTTP/2 compatibility request, as far as it is used here. */
-export interface DirectUnaryRequest {
-  readonly method?: string | undefined;
-  readonly url?: string | undefined;
-  readonly httpVersionMajor: number;
-  readonly headers: NodeJS.Dict<string | string[]>;
-  readonly authority?: string;
-  readonly stream?: { readonly rstCode?: number };
-  readonly socket?: { readonly encrypted?: boolean } | null;
-  once(event: "close", listener: () => void): unknown;
-}
+/** The request of an HTTP/2 compatibility request, as far as it is used here (its body aside). */
+export type DirectUnaryRequest = Omit<DirectRequest, typeof Symbol.asyncIterator>;
 
 /** The response of an HTTP/2 compatibility response, as far as it is used here. */
 export interface DirectUnaryResponse {
