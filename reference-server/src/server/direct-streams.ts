@@ -25,7 +25,6 @@ import {
   Code,
   ConnectError,
   type ContextValues,
-  createContextKey,
   createHandlerContext,
   type HandlerContext,
   type Interceptor,
@@ -40,6 +39,15 @@ import {
   parseTimeout as parseGrpcTimeout,
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
+import {
+  directContextKey,
+  handlerContextOf,
+  headerPairs,
+  nodeHeaders,
+  replaceHeaders,
+  resetError,
+  withInterceptors,
+} from "./direct-common.js";
 import { tooLarge } from "./protocol-errors.js";
 
 /** A streaming method's implementation, as registered with the router. */
@@ -145,30 +153,6 @@ function timeoutOf(req: DirectRequest, protocol: Protocol): number | undefined {
   return protocol === "connect"
     ? parseConnectTimeout(String(value), Number.MAX_SAFE_INTEGER).timeoutMs
     : parseGrpcTimeout(String(value), Number.MAX_SAFE_INTEGER).timeoutMs;
-}
-
-/** The request's headers as name-value pairs (pseudo-headers left out). */
-export function headerPairs(headers: NodeJS.Dict<string | string[]>): [string, string][] {
-  const out: [string, string][] = [];
-  for (const key of Object.keys(headers)) {
-    if (key.startsWith(":")) continue;
-    const value = headers[key];
-    if (Array.isArray(value)) for (const v of value) out.push([key, v]);
-    else if (value !== undefined) out.push([key, value]);
-  }
-  return out;
-}
-
-/** Node's headers from Fetch API headers; a repeated one (Set-Cookie) as a list, as the library. */
-export function nodeHeaders(headers: Headers): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  headers.forEach((value, key) => {
-    const had = out[key];
-    if (had === undefined) out[key] = value;
-    else if (Array.isArray(had)) had.push(value);
-    else out[key] = [had, value];
-  });
-  return out;
 }
 
 /**
@@ -482,44 +466,6 @@ export async function serveDirect(
   await new Promise<void>((resolve) => res.end(resolve));
 }
 
-/** The call's handler context, for the implementation at the end of the interceptor chain. */
-export const directContextKey = createContextKey<HandlerContext | undefined>(undefined, {
-  description: "the handler context of a call served directly",
-});
-
-/**
- * The handler context an implementation gets: the call's own (set under {@link directContextKey}),
- * with the service, headers, signal and values the interceptors passed on, as the library merges
- * them.
- */
-export function handlerContextOf(r: {
-  service: DescService;
-  header: Headers;
-  signal: AbortSignal;
-  contextValues: ContextValues;
-}): HandlerContext {
-  const context = r.contextValues.get(directContextKey) as HandlerContext;
-  return {
-    ...context,
-    service: r.service,
-    requestHeader: r.header,
-    signal: r.signal,
-    values: r.contextValues,
-  };
-}
-
-/** `invoke` inside the interceptors, outermost first, as the library applies them. */
-export function withInterceptors<R>(
-  invoke: (request: R) => Promise<unknown>,
-  interceptors: readonly Interceptor[],
-): (request: R) => Promise<unknown> {
-  let next = invoke;
-  for (let i = interceptors.length - 1; i >= 0; i--) {
-    next = (interceptors[i] as Interceptor)(next as never) as typeof next;
-  }
-  return next;
-}
-
 type Next = (request: StreamRequest) => Promise<StreamResponse>;
 
 /** Each method's interceptor chain, built once (the library builds one per call). */
@@ -546,35 +492,6 @@ function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next
   next = withInterceptors(invoke, interceptors) as Next;
   chains.set(target, next);
   return next;
-}
-
-/** The library's reason for a request aborted by the client's RST_STREAM, by its error code. */
-const resetCodes: Readonly<Record<number, readonly [string, Code]>> = {
-  1: ["PROTOCOL_ERROR", Code.Internal],
-  2: ["INTERNAL_ERROR", Code.Internal],
-  3: ["FLOW_CONTROL_ERROR", Code.Internal],
-  4: ["SETTINGS_TIMEOUT", Code.Internal],
-  6: ["FRAME_SIZE_ERROR", Code.Internal],
-  7: ["REFUSED_STREAM", Code.Unavailable],
-  8: ["CANCEL", Code.Canceled],
-  9: ["COMPRESSION_ERROR", Code.Internal],
-  10: ["CONNECT_ERROR", Code.Internal],
-  11: ["ENHANCE_YOUR_CALM", Code.ResourceExhausted],
-  12: ["INADEQUATE_SECURITY", Code.PermissionDenied],
-  13: ["HTTP_1_1_REQUIRED", Code.PermissionDenied],
-};
-
-/**
- * Why the request was aborted when its stream closed with `rstCode`, worded as connect-node words
- * it; undefined (a plain abort) for NO_ERROR, STREAM_CLOSED and unknown codes.
- */
-export function resetError(rstCode: number): ConnectError | undefined {
-  const known = resetCodes[rstCode];
-  if (!known) return undefined;
-  return new ConnectError(
-    `http/2 stream closed with error code ${known[0]} (0x${rstCode.toString(16)})`,
-    known[1],
-  );
 }
 
 /** The messages of `source` made whole (create() returns a message as it is), as the library does. */
@@ -626,14 +543,6 @@ async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {
     );
   }
   return first.value;
-}
-
-export function replaceHeaders(to: Headers, from: Headers): void {
-  if (from === to) return;
-  for (const key of [...to.keys()]) to.delete(key);
-  from.forEach((value, key) => {
-    to.set(key, value);
-  });
 }
 
 /** Resolves when the response can take more, or has closed. */

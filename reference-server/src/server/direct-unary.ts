@@ -41,7 +41,6 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import {
-  type DirectRequest,
   directContextKey,
   handlerContextOf,
   headerPairs,
@@ -49,7 +48,8 @@ import {
   replaceHeaders,
   resetError,
   withInterceptors,
-} from "./direct-streams.js";
+} from "./direct-common.js";
+import type { DirectRequest } from "./direct-streams.js";
 
 /** A unary method's implementation, as registered with the router. */
 export interface DirectUnaryMethod {
