@@ -66,10 +66,18 @@ export async function dropUnreferenced(
 }
 
 /**
- * Per-recipient queues as leases in PostgreSQL (graphile-worker's pattern): a claim takes waiting
- * rows with FOR UPDATE SKIP LOCKED, so two receivers (on one node or several) never claim the same
- * row, and marks them in flight with a deadline; an in-flight row past its deadline is returned to
- * the queue by reap (attempt + 1 on the next claim) or moved to the dead letters.
+ * Per-recipient queues as leases in PostgreSQL: a claim takes waiting rows with FOR UPDATE, so two
+ * receivers (on one node or several) never claim the same row, and marks them in flight with a
+ * deadline; an in-flight row past its deadline is returned to the queue by reap (attempt + 1 on the
+ * next claim) or moved to the dead letters.
+ *
+ * A claim waits for a row another transaction holds rather than skipping it (no SKIP LOCKED, as a
+ * work queue with many consumers would use): a recipient's queue is ordered, and one that skipped
+ * its first entry would hand out the next one first. That happens when a node dies inside a
+ * transaction that took the first entry (a reap and claim): PostgreSQL rolls it back when the
+ * connection drops, the entry is waiting again, and skipping it would deliver it as a first attempt
+ * after its successor. Waiting costs nothing in the usual case (one stream per agent claims), and
+ * shared polls lock their agents in one order (by agent id), so two of them never deadlock.
  */
 /** How a delivery left the in-flight set (acb_settled.how). */
 const ACKED = 1;
@@ -319,7 +327,7 @@ function claimStatement(
        LIMIT greatest(0, $4::int - CASE WHEN $6::boolean THEN (
          SELECT count(*) FROM acb_deliveries
          WHERE tenant_id = $1 AND agent_id = $2 AND state = ${IN_FLIGHT})::int ELSE 0 END)
-       FOR UPDATE SKIP LOCKED)
+       FOR UPDATE)
      UPDATE acb_deliveries d SET state = ${IN_FLIGHT}, attempts = d.attempts + 1, deadline = $5,
        delivery_id = 'd' || d.seq || '.' || (d.attempts + 1)
      FROM picked, acb_messages m
@@ -362,7 +370,7 @@ function pollStatement(tenantId: string, calls: readonly PollCall[]): [string, u
          AND expires_at > req.t
          ORDER BY (attempts = 0), available_at, seq
          LIMIT greatest(0, req.lim - req.n)
-         FOR UPDATE SKIP LOCKED) p),
+         FOR UPDATE) p),
      claimed AS (
        UPDATE acb_deliveries d SET state = ${IN_FLIGHT}, attempts = d.attempts + 1,
          deadline = picked.dl, delivery_id = 'd' || d.seq || '.' || (d.attempts + 1)
@@ -896,6 +904,10 @@ export function createPgMessageStore(
           round.push(p);
         }
       }
+      // By agent id: every shared poll locks its agents' entries in the same order.
+      round.sort((x, y) =>
+        x.call.agentId < y.call.agentId ? -1 : x.call.agentId > y.call.agentId ? 1 : 0,
+      );
       const r = await db.one(
         tenantId,
         ...pollStatement(

@@ -1,7 +1,9 @@
 // Two hub nodes on one PostgreSQL database: what one commits wakes the other's waiters (NOTIFY),
-// their receivers never claim the same delivery (FOR UPDATE SKIP LOCKED), and of two turn changes
-// to one meeting version exactly one commits (the row lock under the version check).
+// their receivers never claim the same delivery (FOR UPDATE), a claim never passes over an entry
+// another transaction holds, and of two turn changes to one meeting version exactly one commits
+// (the row lock under the version check).
 
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Backend, MeetingRecord, MessageRecord } from "../types.js";
 import { createPostgresBackend } from "./postgres-backend.js";
@@ -15,6 +17,12 @@ afterAll(async () => {
 
 /** Two backends (two nodes) on one fresh schema. */
 async function twoNodes(): Promise<[Backend, Backend]> {
+  const { nodes } = await nodesOnOneSchema();
+  return nodes;
+}
+
+/** Two backends (two nodes) on one fresh schema, and the schema's name. */
+async function nodesOnOneSchema(): Promise<{ nodes: [Backend, Backend]; schema: string }> {
   const base = url ?? "";
   const { schema, role, drop } = await createTestSchema(base);
   closers.push(drop);
@@ -31,7 +39,7 @@ async function twoNodes(): Promise<[Backend, Backend]> {
     return b;
   };
   const a = await open();
-  return [a, await open()];
+  return { nodes: [a, await open()], schema };
 }
 
 const message = (tenantId: string, n: number): MessageRecord => ({
@@ -105,6 +113,56 @@ describe.skipIf(!url)("two hub nodes on one PostgreSQL database", () => {
     // Whatever one node claimed the other sees in flight, and the rest still waits.
     expect(await b.messages.inFlight("t2", "bob")).toBe(claimed.length);
     expect(await a.messages.backlog("t2", "bob")).toBe(40 - claimed.length);
+  });
+
+  it("a poll never passes over an entry another node's transaction holds", async () => {
+    // A node that dies inside a transaction which took the recipient's first entry (a reap and
+    // claim) holds its row lock until PostgreSQL ends that transaction. A poll elsewhere that
+    // skipped the locked entry would hand out the second message first, and the first one, rolled
+    // back to waiting, as a first attempt after it: per sender->recipient order broken.
+    const { nodes, schema } = await nodesOnOneSchema();
+    const [a, b] = nodes;
+    for (let n = 1; n <= 2; n++) await a.messages.enqueue(message("t4", n), ["bob"]);
+    const dying = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await dying.connect();
+    closers.push(() => dying.end());
+    const watcher = new pg.Client({ connectionString: url });
+    await watcher.connect();
+    closers.push(() => watcher.end());
+    await dying.query("BEGIN");
+    const held = await dying.query(
+      `SELECT message_id FROM acb_deliveries WHERE tenant_id = 't4' AND agent_id = 'bob'
+       ORDER BY seq LIMIT 1 FOR UPDATE`,
+    );
+    expect(held.rows.map((r) => r.message_id)).toEqual(["m-001"]);
+    const { rows: pid } = await dying.query("SELECT pg_backend_pid() AS pid");
+    let answered = false;
+    const polled = b.messages
+      .poll("t4", "bob", { limit: 10, now: 10, deadline: 1_000, maxAttempts: 5 })
+      .finally(() => {
+        answered = true;
+      });
+    // Until the poll answers or waits for the held row (each check is one round trip).
+    for (;;) {
+      if (answered) break;
+      const { rows } = await watcher.query(
+        `SELECT count(*)::int AS n FROM pg_locks w JOIN pg_locks h
+           ON h.locktype = w.locktype AND h.database IS NOT DISTINCT FROM w.database
+           AND h.relation IS NOT DISTINCT FROM w.relation AND h.page IS NOT DISTINCT FROM w.page
+           AND h.tuple IS NOT DISTINCT FROM w.tuple
+           AND h.transactionid IS NOT DISTINCT FROM w.transactionid
+         WHERE NOT w.granted AND h.granted AND h.pid = $1`,
+        [pid[0]?.pid],
+      );
+      if (rows[0]?.n > 0) break;
+    }
+    // The dying node's transaction ends without committing.
+    await dying.query("ROLLBACK");
+    const first = await polled;
+    expect(first.deliveries.map((d) => [d.message.id, d.attempt])).toEqual([
+      ["m-001", 1],
+      ["m-002", 1],
+    ]);
   });
 
   it("of two nodes changing one meeting version, exactly one commits", async () => {
