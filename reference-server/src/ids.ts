@@ -30,6 +30,16 @@ export function newId(prefix: string, nowMs: number): string {
   return `${prefix}${time}${tail}`;
 }
 
+/**
+ * `length` random characters of Crockford base32 (5 bits each), from the same pool as ids: for
+ * identifiers minted per call, such as correlation ids, not for secrets.
+ */
+export function randomToken(length: number): string {
+  let s = "";
+  for (let i = 0; i < length; i++) s += alphabet[randomByte() % 32];
+  return s;
+}
+
 /** A random token with 256 bits of entropy, URL-safe. */
 export function newSecret(): string {
   return randomBytes(32).toString("base64url");

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { type Identity, PLATFORM_TENANT } from "../auth/identity.js";
 import type { Clock, Timer } from "../clock.js";
+import { randomToken } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { AuditOutcome, AuditRecordData, AuditStore } from "../storage/types.js";
 
@@ -55,7 +56,7 @@ const correlationIdPattern = /^[A-Za-z0-9._:@/-]{1,128}$/;
 /** The request's x-correlation-id when it is well formed, otherwise a new one. */
 export function correlationIdFrom(header: string | null): string {
   if (header !== null && correlationIdPattern.test(header)) return header;
-  return `cor_${randomBytes(12).toString("base64url")}`;
+  return `cor_${randomToken(16)}`;
 }
 
 /** Options of {@link createAuditLog}. */

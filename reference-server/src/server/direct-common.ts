@@ -103,6 +103,29 @@ export function resetError(rstCode: number): ConnectError | undefined {
   );
 }
 
+/**
+ * The reason a call's signal aborts with when the call is over, as the library's plain
+ * `abort()` gives it (an AbortError). One instance for every call: building a DOMException, with
+ * its stack, for each finished call was a measurable share of a unary call's cost.
+ */
+export const callFinished: unknown = new DOMException("This operation was aborted", "AbortError");
+
+const urls = new Map<string, string>();
+
+/**
+ * The call's URL as the library builds it (`new URL(path, scheme://authority).href`), kept for
+ * the few distinct paths and authorities a hub sees (at most 256, then built anew each time).
+ */
+export function callUrl(path: string | undefined, authority: string | undefined, tls: boolean) {
+  const key = `${tls ? "s" : ""}\u0000${authority ?? ""}\u0000${path ?? ""}`;
+  let url = urls.get(key);
+  if (url === undefined) {
+    url = new URL(path ?? "", `${tls ? "https" : "http"}://${authority ?? "localhost"}`).href;
+    if (urls.size < 256) urls.set(key, url);
+  }
+  return url;
+}
+
 /** Makes `to` hold exactly the headers of `from`. */
 export function replaceHeaders(to: Headers, from: Headers): void {
   if (from === to) return;

@@ -40,6 +40,8 @@ import {
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import {
+  callFinished,
+  callUrl,
   directContextKey,
   handlerContextOf,
   headerPairs,
@@ -378,8 +380,7 @@ export async function serveDirect(
     method,
     protocolName: protocol,
     requestMethod: "POST",
-    url: new URL(req.url ?? "", `${encrypted ? "https" : "http"}://${req.authority ?? "localhost"}`)
-      .href,
+    url: callUrl(req.url, req.authority, encrypted),
     ...(timeout !== undefined && { timeoutMs: timeout }),
     ...(options.shutdownSignal && { shutdownSignal: options.shutdownSignal }),
     requestHeader: headerPairs(req.headers),
@@ -430,7 +431,7 @@ export async function serveDirect(
       } catch (err) {
         // As the library's pipeline: the handler's stream is ended (its finally blocks run) under
         // a plain abort, and then the call fails.
-        context.abort();
+        context.abort(callFinished);
         await out.return?.().catch(() => {});
         throw err;
       }
@@ -445,7 +446,7 @@ export async function serveDirect(
         : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
   } finally {
     finished = true;
-    context.abort(failure);
+    context.abort(failure ?? callFinished);
   }
   if (res.destroyed || res.writableEnded) return;
   if (!res.headersSent) res.writeHead(200, nodeHeaders(context.responseHeader));

@@ -41,6 +41,8 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import {
+  callFinished,
+  callUrl,
   directContextKey,
   handlerContextOf,
   headerPairs,
@@ -149,8 +151,7 @@ export async function serveDirectUnary(
     method,
     protocolName: "connect",
     requestMethod: "POST",
-    url: new URL(req.url ?? "", `${encrypted ? "https" : "http"}://${req.authority ?? "localhost"}`)
-      .href,
+    url: callUrl(req.url, req.authority, encrypted),
     ...(timeout !== undefined && { timeoutMs: timeout }),
     ...(options.shutdownSignal && { shutdownSignal: options.shutdownSignal }),
     requestHeader: headerPairs(req.headers),
@@ -208,7 +209,7 @@ export async function serveDirectUnary(
     body = errorToJsonBytes(error, {});
   } finally {
     finished = true;
-    context.abort();
+    context.abort(callFinished);
   }
   if (compression.response && body.byteLength >= (options.compressMinBytes ?? COMPRESS_MIN_BYTES)) {
     body = await compression.response.compress(body);
