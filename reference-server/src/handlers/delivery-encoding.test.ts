@@ -125,6 +125,47 @@ describe("deliveries spliced from encoded messages", () => {
     }
   });
 
+  it("writes long and multi-byte strings as the generated encoder does", () => {
+    // Lengths whose varint takes one, two and three bytes, in ASCII and in multi-byte UTF-8
+    // (including a lone surrogate, which UTF-8 writes as U+FFFD), in every string field.
+    for (const n of [127, 128, 129, 16_383, 16_384, 70_000]) {
+      for (const unit of ["a", "é", "😀", "\ud800"]) {
+        const text = unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
+        const m: MessageRecord = {
+          ...record(4, n),
+          id: text,
+          senderId: `s-${text}`,
+          kind: text,
+          target: { kind: "topic", topic: text },
+          contentType: text,
+          correlationId: text,
+          replyTo: text,
+          conversationId: text,
+          idempotencyKey: text,
+          contextId: text,
+          metadata: { [text]: text, short: "v" },
+          headers: { traceparent: text },
+        };
+        expect(encodedMessage(m)).toEqual(toBinary(MessageSchema, messageToProto(m)));
+        const d = { deliveryId: text, attempt: 3, deadline: 1_700_000_030_456, message: m };
+        expect(toBinary(ReceiveResponseSchema, deliveryResponse([d, d], true))).toEqual(
+          toBinary(
+            ReceiveResponseSchema,
+            create(ReceiveResponseSchema, {
+              kind: ReceiveResponse_Kind.DELIVERY,
+              deliveries: [d, d].map((x) => ({
+                deliveryId: x.deliveryId,
+                attempt: x.attempt,
+                message: messageToProto(x.message),
+                ackDeadline: ts(x.deadline),
+              })),
+            }),
+          ),
+        );
+      }
+    }
+  });
+
   it("encodes a record once, whatever the number of deliveries and attempts", () => {
     const m = record(1, 100);
     const first = encodedMessage(m);
