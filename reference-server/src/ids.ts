@@ -14,17 +14,26 @@ function randomByte(): number {
   return pool[poolPos++] ?? 0;
 }
 
+let lastMs = Number.NaN;
+let lastTime = "";
+
 /**
  * A 26-character id that sorts by creation time (48-bit millisecond time + 80 random bits), like a
  * ULID, so listings ordered by id are also ordered by age.
  */
 export function newId(prefix: string, nowMs: number): string {
-  let time = "";
-  let t = nowMs;
-  for (let i = 0; i < 10; i++) {
-    time = alphabet[t % 32] + time;
-    t = Math.floor(t / 32);
+  // Ids minted in the same millisecond (a batch's messages) share their time part.
+  if (nowMs !== lastMs) {
+    let time = "";
+    let t = nowMs;
+    for (let i = 0; i < 10; i++) {
+      time = alphabet[t % 32] + time;
+      t = Math.floor(t / 32);
+    }
+    lastMs = nowMs;
+    lastTime = time;
   }
+  const time = lastTime;
   let tail = "";
   for (let i = 0; i < 16; i++) tail += alphabet[randomByte() % 32];
   return `${prefix}${time}${tail}`;

@@ -172,7 +172,9 @@ export class Messaging {
     started: number,
   ): Promise<void> {
     const { backend } = this.hub;
+    // The recipients of each target of the run, resolved once per target.
     const recipientsOf = new Map<string, Promise<string[]>>();
+    const resolved = new Map<string, string[]>();
     const items: (EnqueueItem & { i: number })[] = [];
     const backlog = backlogLimitsOf(tenant, now);
     for (const { i, input } of todo) {
@@ -184,17 +186,24 @@ export class Messaging {
         { ...input, type },
         now,
       );
-      const target = JSON.stringify(message.target);
-      let recipients = recipientsOf.get(target);
-      if (!recipients) {
-        recipients = this.recipientsOf(identity, message);
-        recipientsOf.set(target, recipients);
-      }
+      const t = message.target;
+      const target =
+        t.kind === "agent" ? `a:${t.recipientId}` : t.kind === "topic" ? `t:${t.topic}` : "b";
+      let known = resolved.get(target);
       try {
+        if (known === undefined) {
+          let recipients = recipientsOf.get(target);
+          if (!recipients) {
+            recipients = this.recipientsOf(identity, message);
+            recipientsOf.set(target, recipients);
+          }
+          known = await recipients;
+          resolved.set(target, known);
+        }
         items.push({
           i,
           message,
-          recipients: await recipients,
+          recipients: known,
           backlog,
           ...(input.idempotencyKey !== "" && {
             idempotency: { expiresAt: now + tenant.settings.dedupeWindowMs, now },
