@@ -78,7 +78,7 @@ import { ShutdownSignal } from "./server/shutdown-signal.js";
 import { createFaultyBackend } from "./storage/faulty/faulty-backend.js";
 import { createMemoryBackend } from "./storage/memory/memory-backend.js";
 import type { Backend } from "./storage/types.js";
-import { createValidationInterceptor } from "./validation-interceptor.js";
+import { createValidation } from "./validation-interceptor.js";
 
 /** Options of {@link createHub}. */
 export interface HubOptions {
@@ -353,6 +353,16 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     }),
   });
 
+  const validation = createValidation();
+  /** Compiling the validation rules of every request type, started by the first listen(). */
+  let preparing: { cancel(): void } | undefined;
+  const prepareValidation = () => {
+    if (preparing) return;
+    // The hot services first: their calls come first and most often.
+    const order = [MessagingService, RegistryService, ...served];
+    preparing = validation.prepare(order.flatMap((service) => service.methods.map((m) => m.input)));
+  };
+
   const rpcHandler = createNodeAdapter({
     routes,
     onHandlerError: (procedure, reason) =>
@@ -368,7 +378,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       createAuditInterceptor(hub.audit, createProbeReporter(backend, auditLog, clock)),
       authInterceptor,
       createFairTurnInterceptor(new FairTurns()),
-      createValidationInterceptor(),
+      validation.interceptor,
     ],
     readMaxBytes: hub.limits.maxRequestBytes,
     shutdownSignal: shutdown.asAbortSignal(),
@@ -409,6 +419,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       }
       const l = await listen(handler, listenOptions);
       listeners.add(l);
+      prepareValidation();
       return {
         ...l,
         close: async (graceMs?: number) => {
@@ -434,6 +445,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     },
     async close(closeOptions = {}) {
       logger.log("info", "draining", { deadline_ms: closeOptions.deadlineMs ?? 2000 });
+      preparing?.cancel();
       // Handlers see their signal abort with this reason: live streams end with UNAVAILABLE.
       shutdown.abort(
         hubError(Code.Unavailable, "the hub is draining (shutting down); reconnect", {

@@ -1,4 +1,4 @@
-import type { DescMessage, Message } from "@bufbuild/protobuf";
+import { create, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { createValidator, violationsToProto } from "@bufbuild/protovalidate";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Code, hubError } from "./errors.js";
@@ -11,6 +11,22 @@ import { certainlyValid } from "./validation-fast-path.js";
  * are first checked by plain code (validation-fast-path.ts), which only ever answers "valid".
  */
 export function createValidationInterceptor(): Interceptor {
+  return createValidation().interceptor;
+}
+
+/** The validation interceptor, and a way to prepare its rules before the first calls. */
+export interface Validation {
+  interceptor: Interceptor;
+  /**
+   * Compiles the rules of `schemas` in the background, one per event-loop turn, so no call pays
+   * for them: the validator compiles a message type's rules (CEL expressions included) at its
+   * first use, about 60 ms for the first SendRequest. `done` resolves with the number prepared
+   * when all are, or when `cancel()` stopped it.
+   */
+  prepare(schemas: Iterable<DescMessage>): { done: Promise<number>; cancel(): void };
+}
+
+export function createValidation(): Validation {
   const validator = createValidator();
 
   function check(schema: DescMessage, message: Message): void {
@@ -37,7 +53,7 @@ export function createValidationInterceptor(): Interceptor {
     );
   }
 
-  return (next) => async (req) => {
+  const interceptor: Interceptor = (next) => async (req) => {
     const schema = req.method.input;
     if (!req.stream) {
       check(schema, req.message as Message);
@@ -67,5 +83,42 @@ export function createValidationInterceptor(): Interceptor {
         }
       })(),
     });
+  };
+
+  return {
+    interceptor,
+    prepare(schemas) {
+      const todo = [...new Set(schemas)];
+      let cancelled = false;
+      let timer: NodeJS.Immediate | undefined;
+      let finish!: (n: number) => void;
+      const done = new Promise<number>((resolve) => {
+        finish = resolve;
+      });
+      let prepared = 0;
+      const step = () => {
+        const schema = todo[prepared];
+        if (cancelled || schema === undefined) {
+          finish(prepared);
+          return;
+        }
+        // The result does not matter (a default message may well be invalid): planning the
+        // type's rules is the point.
+        validator.validate(schema, create(schema));
+        prepared++;
+        timer = setImmediate(step);
+        timer.unref();
+      };
+      timer = setImmediate(step);
+      timer.unref();
+      return {
+        done,
+        cancel() {
+          cancelled = true;
+          if (timer) clearImmediate(timer);
+          finish(prepared);
+        },
+      };
+    },
   };
 }
