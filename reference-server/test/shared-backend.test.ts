@@ -31,6 +31,23 @@ afterEach(async () => {
   await Promise.all(hubs.splice(0).map((h) => h.close()));
 });
 
+/**
+ * The memory backend with a notifier that, like one between nodes, may lose a wake-up: its
+ * readers re-read their queues every poll interval (the memory backend's own notifier loses none,
+ * so its readers need no re-read).
+ */
+function backendOfNodes(): Backend {
+  const backend = createMemoryBackend();
+  const inner = backend.notifier;
+  return {
+    ...backend,
+    notifier: {
+      publish: (channel, payload) => inner.publish(channel, payload),
+      subscribe: (channel, listener) => inner.subscribe(channel, listener),
+    },
+  };
+}
+
 /** Two hubs ("nodes") over one backend, with one clock and the same signing keys. */
 async function twoNodes(backend: Backend = createMemoryBackend()) {
   const clock = new ManualClock();
@@ -141,7 +158,7 @@ describe("hubs sharing one backend", () => {
   });
 
   it("a Receive still gets a message whose notification was lost, on its next poll", async () => {
-    const { a, clock, backend, tenantId, agent } = await twoNodes();
+    const { a, clock, backend, tenantId, agent } = await twoNodes(backendOfNodes());
     const bob = await agent("bob", a);
     const ac = new AbortController();
     const it = bob.messaging
@@ -181,7 +198,7 @@ describe("hubs sharing one backend", () => {
 
   it("idle streams opened at different moments re-read their queues in the same turn, never later than the poll interval", async () => {
     // Re-reads that fall due together can share one statement on a database backend.
-    const backend = createMemoryBackend();
+    const backend = backendOfNodes();
     const polls: { agent: string; now: number }[] = [];
     const poll = backend.messages.poll.bind(backend.messages);
     backend.messages.poll = (tenantId, agentId, o) => {
@@ -219,6 +236,40 @@ describe("hubs sharing one backend", () => {
     ).toEqual(["bob", "carol"]);
     ac.abort();
     await Promise.all([bobs.return?.(), carols.return?.()]);
+  });
+
+  it("on a notifier that loses nothing, an idle stream reads its queue only when told", async () => {
+    // The memory backend's own notifier: thousands of idle streams cost nothing between messages.
+    const backend = createMemoryBackend();
+    expect(backend.notifier.reliable).toBe(true);
+    const polls: string[] = [];
+    const poll = backend.messages.poll.bind(backend.messages);
+    backend.messages.poll = (tenantId, agentId, o) => {
+      polls.push(agentId);
+      return poll(tenantId, agentId, o);
+    };
+    const { a, b, clock, agent } = await twoNodes(backend);
+    const bob = await agent("bob", a);
+    const alice = await agent("alice", b);
+    const ac = new AbortController();
+    const it = bob.messaging
+      .receive({ maxInFlight: 10 }, { signal: ac.signal })
+      [Symbol.asyncIterator]();
+    expect((await it.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    await vi.waitFor(() => expect(polls).toEqual(["bob"]));
+    // Five poll intervals (short of the 15 s keepalive) pass without a read.
+    for (let i = 0; i < 5; i++) clock.advance(2_000);
+    const next = it.next();
+    await alice.messaging.send({
+      target: { case: "recipientId", value: "bob" },
+      kind: "k",
+      payload: { data: text("hi") },
+    });
+    expect((await next).value?.delivery?.message?.senderId).toBe("alice");
+    // The first read, and the one the send woke (the stream on node a, the send on node b).
+    expect(polls).toEqual(["bob", "bob"]);
+    ac.abort();
+    await it.return?.();
   });
 
   it("a reply sent through one hub reaches the Request waiting on the other", async () => {

@@ -39,15 +39,16 @@ const STREAM_TURNS_PER_TICK = 32;
  * dead-letter queue). Senders wake the recipients' streams after their messages are durable,
  * through the backend's Notifier, so a stream on any node hears of a message stored by any node;
  * a stream also re-reads its queue every notificationPollMs (on a shared tick: see pollTick) in
- * case a notification was lost. A
- * newer stream of the same agent, on any node, ends the older one.
+ * case a notification was lost, unless the notifier cannot lose one (Notifier.reliable: the
+ * memory backend, one process). A newer stream of the same agent, on any node, ends the older
+ * one.
  *
  * Each look at the queue is one MessageStore.poll (reap, claim, in-flight count and next wake in
  * one step). A stream looks again only when woken, at its next deadline, or at the poll interval:
  * a poll that claimed less than the window allowed has emptied what was deliverable, and one that
  * filled the window waits for a settlement. Acks and nacks wake a stream only while its window is
  * full (acks of a stream on this node without a notification at all); a changed tenant setting
- * (ack deadline, attempts) reaches an open stream within notificationPollMs.
+ * (ack deadline, attempts) applies from a stream's first poll after notificationPollMs.
  */
 export class DeliveryEngine {
   private readonly receivers = new Map<string, Receiver>();
@@ -260,7 +261,11 @@ export class DeliveryEngine {
         // interval, or the next poll (a notification may be lost).
         const next = polled.nextWake;
         const keepaliveAt = lastSent + KEEPALIVE_MS;
-        const pollAt = pollTick(clock.now() + this.hub.limits.notificationPollMs);
+        // A notifier that loses nothing (one process) needs no re-read: an idle stream then wakes
+        // only when told, at a deadline, or for its keepalive.
+        const pollAt = notifier.reliable
+          ? Number.POSITIVE_INFINITY
+          : pollTick(clock.now() + this.hub.limits.notificationPollMs);
         const at = Math.min(next ?? keepaliveAt, keepaliveAt, pollAt);
         let timerFired = false;
         wakeTimer?.cancel();

@@ -594,6 +594,12 @@ export interface Notifier {
    * until the returned function is called.
    */
   subscribe(channel: string, listener: (payload: string) => void): Promise<() => void>;
+  /**
+   * True when no publish can be lost: every writer and reader are in this process and a publish
+   * calls each listener before it returns (the memory backend). Readers then need no periodic
+   * re-check in case a wake-up was lost.
+   */
+  readonly reliable?: boolean;
 }
 
 /** What BeginUpload asked for the context; applied when the upload commits. */

@@ -7,6 +7,7 @@ import type { Notifier } from "../types.js";
 export function createMemoryNotifier(): Notifier {
   const channels = new Map<string, Set<(payload: string) => void>>();
   return {
+    reliable: true,
     async publish(channel, payload = "") {
       const listeners = channels.get(channel);
       if (!listeners) return;
