@@ -1,4 +1,3 @@
-import { ErrorInfoSchema, RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import {
   type DeadLetter,
   DeadLetterSchema,
@@ -11,7 +10,7 @@ import {
 } from "@acb/gen/acb/v1/messaging_pb";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { mayCall } from "../auth/auth-interceptor.js";
 import { accessTable } from "../auth/rbac-table.js";
 import type { DeliveryEngine } from "../domain/delivery.js";
@@ -23,6 +22,7 @@ import type {
   MessageRecord,
   SettleOutcome,
 } from "../storage/types.js";
+import { itemError, sendBatchResponse } from "./batch-encoding.js";
 import { callerOf, durationMs, ts } from "./convert.js";
 import { deliveryResponse } from "./delivery-encoding.js";
 import { messageToProto } from "./message-proto.js";
@@ -90,19 +90,6 @@ function settleResults(ids: string[], outcomes: SettleOutcome[]) {
   };
 }
 
-/** An error of one item (batch or stream) in the shape the unary call would have answered. */
-function itemError(err: unknown) {
-  const e = ConnectError.from(err);
-  const [retry] = e.findDetails(RetryInfoSchema);
-  const [info] = e.findDetails(ErrorInfoSchema);
-  return {
-    code: e.code,
-    message: e.rawMessage,
-    ...(retry && { retryInfo: retry }),
-    ...(info && { errorInfo: info }),
-  };
-}
-
 export function createMessagingHandler(
   messaging: Messaging,
   delivery: DeliveryEngine,
@@ -113,7 +100,7 @@ export function createMessagingHandler(
     },
     async sendBatch(req, ctx) {
       const results = await messaging.sendBatch(callerOf(ctx), req.requests.map(sendInput));
-      return { results: results.map((r) => (r instanceof Error ? { error: itemError(r) } : r)) };
+      return sendBatchResponse(results, !/json/i.test(ctx.requestHeader.get("content-type") ?? ""));
     },
     async *sendStream(requests, ctx) {
       const identity = callerOf(ctx);
