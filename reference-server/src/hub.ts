@@ -382,9 +382,15 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     ],
     readMaxBytes: hub.limits.maxRequestBytes,
     shutdownSignal: shutdown.asAbortSignal(),
-    // The hot calls (messaging, heartbeats) skip the protocol library's per-call and per-message
-    // machinery in the common case (server/direct-streams.ts, server/direct-unary.ts).
-    direct: ["acb.v1.MessagingService/*", "acb.v1.RegistryService/*"],
+    // The hot calls (messaging, heartbeats) and the large-context transfers skip the protocol
+    // library's per-call and per-message machinery in the common case (server/direct-streams.ts,
+    // server/direct-unary.ts; a download's chunks are written without copying, chunk-envelopes.ts).
+    direct: [
+      "acb.v1.MessagingService/*",
+      "acb.v1.RegistryService/*",
+      "acb.v1.LargeContextService/UploadChunks",
+      "acb.v1.LargeContextService/DownloadContext",
+    ],
     // Refusals the protocol library makes before the interceptors (oversized bodies, gzip bombs).
     onCall: createEarlyRefusalAuditor({
       auditLog,

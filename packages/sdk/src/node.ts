@@ -8,6 +8,7 @@ import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
 import type { E2eOptions } from "./core/e2e/client-e2e.js";
 import { createBulkSessionManager, nodeSha256 } from "./node-streaming.js";
+import { withLeanUploads } from "./node-upload.js";
 
 export * from "./core/index.js";
 export { nodeSha256, receiveContextReadable } from "./node-streaming.js";
@@ -78,14 +79,7 @@ export function createClient(options: NodeClientOptions): AcbClient {
     return options.protocol === "grpc"
       ? createGrpcTransport({ baseUrl, interceptors, ...(tls && { nodeOptions: tls }) })
       : httpVersion === "2"
-        ? createConnectTransport({
-            baseUrl,
-            httpVersion,
-            useBinaryFormat: true,
-            interceptors,
-            // Large-context chunks need wide HTTP/2 flow-control windows (see node-streaming.ts).
-            sessionManager: createBulkSessionManager(baseUrl, tls),
-          })
+        ? connectOverHttp2(baseUrl)
         : createConnectTransport({
             baseUrl,
             httpVersion,
@@ -94,6 +88,19 @@ export function createClient(options: NodeClientOptions): AcbClient {
             ...(tls && { nodeOptions: tls }),
           });
   };
+  /** Connect over HTTP/2: uploads send their chunks without copying them (node-upload.ts). */
+  function connectOverHttp2(baseUrl: string): Transport {
+    // Large-context chunks need wide HTTP/2 flow-control windows (see node-streaming.ts).
+    const sessionManager = createBulkSessionManager(baseUrl, tls);
+    const transport = createConnectTransport({
+      baseUrl,
+      httpVersion: "2",
+      useBinaryFormat: true,
+      interceptors,
+      sessionManager,
+    });
+    return withLeanUploads(transport, { baseUrl, sessionManager, interceptors });
+  }
   const endpoints = urls.map((url) => ({ url, transport: transportTo(url) }));
   const transport =
     endpoints.length === 1 ? (endpoints[0] as { transport: Transport }).transport : endpoints;

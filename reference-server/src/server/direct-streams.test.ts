@@ -28,8 +28,19 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { peerKey } from "../audit/early-refusals.js";
 import { Code, ConnectError, hubError } from "../errors.js";
 import { createValidationInterceptor } from "../validation-interceptor.js";
-import { serveDirect } from "./direct-streams.js";
-import { describeReason, failure, untilAborted } from "./direct-test-support.js";
+import {
+  afterResponses,
+  type BodyReader,
+  compare,
+  describeReason,
+  envelope,
+  failure,
+  type HandlerRecord,
+  messageCount,
+  outcome,
+  protocols,
+  untilAborted,
+} from "./direct-test-support.js";
 import { type Listener, listen } from "./listener.js";
 import { createNodeAdapter, type NodeAdapterOptions } from "./node-adapter.js";
 
@@ -42,14 +53,6 @@ const READ_MAX_BYTES = 64;
 const RECEIVE = "/acb.v1.MessagingService/Receive";
 const SEND_STREAM = "/acb.v1.MessagingService/SendStream";
 const DIRECT = ["acb.v1.MessagingService/Receive", "acb.v1.MessagingService/SendStream"];
-
-type Protocol = "connect" | "grpc";
-
-/** What the handler saw of one call, by the call's x-call header. */
-interface HandlerRecord {
-  error?: string;
-  signal?: string;
-}
 
 /** The stub service with what its handlers and the request gate saw. */
 class Stub {
@@ -256,15 +259,6 @@ async function stopServer(s: Server | undefined): Promise<void> {
   await s.listener.close();
 }
 
-/** An envelope: [flags:1][length:4][data]. */
-function envelope(flags: number, data: Uint8Array, announced = data.length): Buffer {
-  const out = Buffer.alloc(5 + data.length);
-  out[0] = flags;
-  out.writeUInt32BE(announced, 1);
-  out.set(data, 5);
-  return out;
-}
-
 function receiveRequest(init: MessageInitShape<typeof ReceiveRequestSchema> = {}): Buffer {
   return envelope(0, toBinary(ReceiveRequestSchema, create(ReceiveRequestSchema, init)));
 }
@@ -286,205 +280,6 @@ function ackItem(ref: number, ...ids: string[]): Buffer {
 const MALFORMED = Buffer.from([0x00, 0x01, 0xff, 0xff]);
 /** A valid ReceiveRequest over READ_MAX_BYTES: an unknown length-delimited field 15. */
 const OVERSIZED = Buffer.concat([Buffer.from([0x7a, 100]), Buffer.alloc(100, 0x61)]);
-
-interface Envelope {
-  flags: number;
-  data: string;
-}
-
-/** A response as the client sees it. */
-interface Exchange {
-  headers: Record<string, unknown>;
-  envelopes: Envelope[];
-  rest: string;
-  trailers: Record<string, unknown>;
-  rstCode: number | undefined;
-}
-
-/** Reads the response body as it arrives; `envelopes(n)` waits until n envelopes have arrived. */
-class BodyReader {
-  bytes = Buffer.alloc(0);
-  private waiting: { n: number; resolve: () => void }[] = [];
-  private endSeen = false;
-  private onEnd: (() => void)[] = [];
-
-  end(): void {
-    this.endSeen = true;
-    for (const f of this.onEnd) f();
-  }
-
-  /** Resolves once the response has ended (its trailers, if any, have arrived). */
-  ended(): Promise<void> {
-    if (this.endSeen) return Promise.resolve();
-    return new Promise((resolve) => this.onEnd.push(resolve));
-  }
-
-  push(chunk: Buffer): void {
-    this.bytes = Buffer.concat([this.bytes, chunk]);
-    const have = this.split().envelopes.length;
-    this.waiting = this.waiting.filter((w) => {
-      if (have < w.n) return true;
-      w.resolve();
-      return false;
-    });
-  }
-
-  envelopes(n: number): Promise<void> {
-    if (this.split().envelopes.length >= n) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push({ n, resolve }));
-  }
-
-  split(): { envelopes: Envelope[]; rest: string } {
-    const envelopes: Envelope[] = [];
-    let at = 0;
-    while (at + 5 <= this.bytes.length) {
-      const length = this.bytes.readUInt32BE(at + 1);
-      if (at + 5 + length > this.bytes.length) break;
-      const flags = this.bytes[at] ?? 0;
-      const data = this.bytes.subarray(at + 5, at + 5 + length);
-      // Connect's end-of-stream envelope is JSON: shown as text, so differences read well.
-      envelopes.push({ flags, data: flags & 2 ? data.toString("utf8") : data.toString("hex") });
-      at += 5 + length;
-    }
-    return { envelopes, rest: this.bytes.subarray(at).toString("hex") };
-  }
-}
-
-interface Call {
-  protocol: Protocol;
-  path: string;
-  scenario?: string;
-  headers?: Record<string, string>;
-  /** Leaves out the accept-encoding header clients send by default. */
-  noAcceptEncoding?: boolean;
-  /** Writes the request body; by default the body is `body`'s chunks, each written on its own. */
-  body?: Buffer[];
-  drive?: Drive;
-}
-
-type Drive = (stream: http2.ClientHttp2Stream, read: BodyReader) => Promise<void>;
-
-let calls = 0;
-
-async function exchange(server: Server, call: Call, id: string): Promise<Exchange> {
-  const stream = server.session.request({
-    ":method": "POST",
-    ":path": call.path,
-    ...(call.protocol === "connect"
-      ? {
-          "content-type": "application/connect+proto",
-          "connect-protocol-version": "1",
-          ...(!call.noAcceptEncoding && { "connect-accept-encoding": "gzip" }),
-        }
-      : {
-          "content-type": "application/grpc",
-          te: "trailers",
-          ...(!call.noAcceptEncoding && { "grpc-accept-encoding": "identity,deflate,gzip" }),
-        }),
-    "x-call": id,
-    ...(call.scenario !== undefined && { "x-scenario": call.scenario }),
-    ...call.headers,
-  });
-  const reader = new BodyReader();
-  let headers: Record<string, unknown> = {};
-  let trailers: Record<string, unknown> = {};
-  stream.on("response", (h) => {
-    headers = { ...h };
-  });
-  stream.on("trailers", (t) => {
-    trailers = { ...t };
-  });
-  stream.on("data", (chunk: Buffer) => reader.push(chunk));
-  stream.on("end", () => reader.end());
-  const closed = new Promise<void>((resolve) => {
-    stream.on("close", () => resolve());
-    // A reset stream reports an error; its code is compared below.
-    stream.on("error", () => {});
-  });
-  if (call.drive) {
-    await call.drive(stream, reader);
-  } else {
-    for (const chunk of call.body ?? []) stream.write(chunk);
-    stream.end();
-  }
-  await closed;
-  delete headers.date;
-  const { envelopes, rest } = reader.split();
-  return { headers, envelopes, rest, trailers, rstCode: stream.rstCode };
-}
-
-/** What the handler and the gate saw of a call, and where the direct adapter served it. */
-interface Observed {
-  ex: Exchange;
-  handler: HandlerRecord | "not run";
-  gate: string[];
-  directCalls: number;
-}
-
-async function observe(server: Server, call: Call, id: string): Promise<Observed> {
-  const before = vi.mocked(serveDirect).mock.calls.length;
-  const gateBefore = server.stub.gate.length;
-  const ex = await exchange(server, call, id);
-  // A handler whose finally block never runs keeps this waiting: the case times out.
-  const handler = server.stub.ran(id) ? await server.stub.ended(id) : "not run";
-  return {
-    ex,
-    handler,
-    gate: server.stub.gate.slice(gateBefore).map((g) => g.replace(id, "<call>")),
-    directCalls: vi.mocked(serveDirect).mock.calls.length - before,
-  };
-}
-
-/** The status a response ends with: Connect's end-of-stream JSON, or gRPC's trailers. */
-function outcome(ex: Exchange): { code: string; message: string } {
-  const end = ex.envelopes.find((e) => e.flags & 2);
-  if (end) {
-    const json = JSON.parse(end.data) as { error?: { code: string; message: string } };
-    return { code: json.error?.code ?? "ok", message: json.error?.message ?? "" };
-  }
-  const status = ex.trailers["grpc-status"] ?? ex.headers["grpc-status"];
-  const message = ex.trailers["grpc-message"] ?? ex.headers["grpc-message"] ?? "";
-  return {
-    code: status === "0" ? "ok" : String(Code[Number(status)] ?? status),
-    message: decodeURIComponent(String(message)),
-  };
-}
-
-function messageCount(ex: Exchange): number {
-  return ex.envelopes.filter((e) => (e.flags & 2) === 0).length;
-}
-
-/**
- * Runs the call on both servers and expects the same answer; returns the library's, for the
- * case's own expectations. `direct` is whether the direct adapter must serve it directly.
- */
-async function compare(
-  pair: { library: Server; direct: Server },
-  call: Call,
-  direct: boolean,
-): Promise<Observed> {
-  // The same call id on both servers (each has a stub of its own).
-  const id = `call-${++calls}`;
-  const library = await observe(pair.library, call, id);
-  const served = await observe(pair.direct, call, id);
-  expect(library.directCalls).toBe(0);
-  expect({ ...served, directCalls: undefined }).toEqual({ ...library, directCalls: undefined });
-  expect(served.directCalls).toBe(direct ? 1 : 0);
-  return library;
-}
-
-/** Ends the request body after the response's nth envelope has arrived. */
-function afterResponses(...steps: { write: Buffer; wait?: number }[]): Drive {
-  return async (stream, read) => {
-    for (const step of steps) {
-      stream.write(step.write);
-      if (step.wait !== undefined) await read.envelopes(step.wait);
-    }
-    stream.end();
-  };
-}
-
-const protocols: Protocol[] = ["connect", "grpc"];
 
 describe("direct-streams: the direct path answers as the protocol library does", () => {
   let pair: { library: Server; direct: Server };

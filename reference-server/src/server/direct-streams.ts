@@ -4,14 +4,19 @@
 // layers (split envelopes, decompress, parse, normalize, invoke, serialize, compress, join, catch,
 // write), each costing promise turns and allocations per message. For the hub's hot streams
 // (a Receive that delivers, a SendStream that sends and acks) that machinery was most of the
-// hub's CPU per message and most of an idle stream's memory. This module serves those calls in
-// the common case — HTTP/2, binary protobuf, Connect or gRPC, no compression — with one read loop
-// and one write loop, and runs the same interceptors, request gate and handler as the library
-// would: the same messages, headers, trailers and errors reach the client. Anything else (JSON,
-// gRPC-Web, HTTP/1.1, compressed requests, a client accepting a response compression the method
-// offers, a timeout header the library would refuse, a server-streaming body that is not exactly
-// one clean message) goes to the library's path. direct-streams.test.ts compares the two paths.
+// hub's CPU per message and most of an idle stream's memory; for the large-context transfers
+// (UploadChunks, DownloadContext) its copies of every 1 MiB chunk were. This module serves those
+// calls in the common case — HTTP/2, binary protobuf, Connect or gRPC, no compression — with one
+// read loop and one write loop, and runs the same interceptors, request gate and handler as the
+// library would: the same messages, headers, trailers and errors reach the client. Request
+// envelopes are cut from the pieces HTTP/2 delivers, copying a message's bytes at most once;
+// a download's chunk messages are written in parts, their data handed to the stream as it is
+// (chunk-envelopes.ts). Anything else (JSON, gRPC-Web, HTTP/1.1, compressed requests, a client
+// accepting a response compression the method offers, a timeout header the library would refuse,
+// a server-streaming body that is not exactly one clean message) goes to the library's path.
+// direct-streams.test.ts and direct-transfers.test.ts compare the two paths.
 
+import { finished as streamFinished } from "node:stream";
 import {
   create,
   type DescMessage,
@@ -39,6 +44,7 @@ import {
   parseTimeout as parseGrpcTimeout,
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
+import { type EnvelopeParts, partsEncoderFor } from "./chunk-envelopes.js";
 import {
   callFinished,
   callUrl,
@@ -55,9 +61,12 @@ import { tooLarge } from "./protocol-errors.js";
 /** A streaming method's implementation, as registered with the router. */
 export interface DirectMethod {
   readonly service: DescService;
-  readonly method: DescMethod & { methodKind: "server_streaming" | "bidi_streaming" };
+  readonly method: DescMethod & {
+    methodKind: "server_streaming" | "client_streaming" | "bidi_streaming";
+  };
+  /** The handler: a stream of responses, or (client streaming) the one response's promise. */
   // biome-ignore lint/suspicious/noExplicitAny: the router's implementations are typed per method
-  readonly impl: (input: any, context: HandlerContext) => AsyncIterable<any>;
+  readonly impl: (input: any, context: HandlerContext) => AsyncIterable<any> | Promise<any>;
   /** The names of the compressions the method accepts (the library may compress responses). */
   readonly compression: readonly string[];
 }
@@ -73,6 +82,8 @@ export interface DirectStreamOptions {
 
 /** The request side of an HTTP/2 compatibility request, as far as it is used here. */
 export interface DirectRequest extends AsyncIterable<Buffer> {
+  readonly destroyed: boolean;
+  readonly readableEnded: boolean;
   readonly method?: string | undefined;
   readonly url?: string | undefined;
   readonly httpVersionMajor: number;
@@ -81,6 +92,11 @@ export interface DirectRequest extends AsyncIterable<Buffer> {
   readonly stream?: { readonly rstCode?: number };
   readonly socket?: { readonly encrypted?: boolean } | null;
   once(event: "close", listener: () => void): unknown;
+  on(event: "data", listener: (piece: Buffer) => void): unknown;
+  off(event: "data", listener: (piece: Buffer) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
 }
 
 /** The response side of an HTTP/2 compatibility response, as far as it is used here. */
@@ -89,7 +105,7 @@ export interface DirectResponse {
   readonly writableEnded: boolean;
   readonly destroyed: boolean;
   writeHead(status: number, headers: Record<string, string | string[]>): unknown;
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
   addTrailers(trailers: Record<string, string | string[]>): void;
   end(cb?: () => void): unknown;
   once(event: "drain" | "close", listener: () => void): unknown;
@@ -270,10 +286,75 @@ function envelopeAction(flags: number, protocol: Protocol): "parse" | "skip" {
   return protocol === "connect" && (flags & END_STREAM_FLAG) !== 0 ? "skip" : "parse";
 }
 
+/** Bytes of request body waiting for the handler above which the request is paused. */
+const REQUEST_HIGH_WATER = 1024 * 1024;
+
 /**
- * Decodes the messages of a bidirectional stream's request body as they arrive, with the errors
- * the library's pipeline raises (a message over the limit is refused from its header, before its
- * bytes arrive, as limitMessages does, and so are the envelopes of the same chunk before it).
+ * The request body as it arrives, in batches: the pieces HTTP/2 delivered since the last batch was
+ * taken, each as it is. A for-await over the request would join them into a new buffer (a copy of
+ * every byte of a large message); the envelope reader copies a message spread over several pieces
+ * once instead. While more than REQUEST_HIGH_WATER bytes wait, the request is paused, so flow
+ * control holds the client back. It ends, fails and is released as the for-await would: the same
+ * error (finished() reports it, a premature close included), nothing more once the request is
+ * destroyed, and the request destroyed when the reader stops before the end (an HTTP/2 request does
+ * not destroy itself at its end or on an error: autoDestroy is off).
+ */
+async function* requestBatches(req: DirectRequest): AsyncGenerator<Buffer[]> {
+  let queue: Buffer[] = [];
+  let queued = 0;
+  let paused = false;
+  // Set when the body has ended (null) or failed.
+  let outcome: { error: Error | null } | undefined;
+  let wake: (() => void) | undefined;
+  const onData = (piece: Buffer) => {
+    queue.push(piece);
+    queued += piece.length;
+    if (queued > REQUEST_HIGH_WATER && !paused) {
+      paused = true;
+      req.pause();
+    }
+    wake?.();
+  };
+  req.on("data", onData);
+  const stopWatching = streamFinished(req as never, { writable: false }, (err) => {
+    outcome = { error: err ?? null };
+    wake?.();
+  });
+  try {
+    for (;;) {
+      if (queue.length > 0 && !req.destroyed) {
+        const batch = queue;
+        queue = [];
+        queued = 0;
+        if (paused) {
+          paused = false;
+          req.resume();
+        }
+        yield batch;
+        continue;
+      }
+      if (outcome) {
+        if (outcome.error) throw outcome.error;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  } finally {
+    req.off("data", onData);
+    stopWatching();
+    const state = (req as { _readableState?: { autoDestroy?: boolean } })._readableState;
+    if (outcome === undefined || state?.autoDestroy === true) req.destroy();
+  }
+}
+
+/**
+ * Decodes the messages of a request stream (client streaming, bidirectional) as they arrive, with
+ * the errors the library's pipeline raises (a message over the limit is refused from its header,
+ * before its bytes arrive, as limitMessages does, and so are the envelopes of the same batch
+ * before it). A message's bytes fields are views of the envelope's bytes, not copies.
  */
 async function* requestMessages(
   req: DirectRequest,
@@ -282,8 +363,8 @@ async function* requestMessages(
   readMaxBytes: number,
 ): AsyncGenerator<Message> {
   const reader = new EnvelopeReader();
-  for await (const chunk of req) {
-    reader.push(chunk);
+  for await (const batch of requestBatches(req)) {
+    for (const piece of batch) reader.push(piece);
     const oversized = reader.oversized(readMaxBytes);
     if (oversized !== undefined) throw tooLarge(readMaxBytes, oversized);
     for (;;) {
@@ -390,6 +471,7 @@ export async function serveDirect(
   });
   contextValues.set(directContextKey, context);
   const next = chain(target, options.interceptors);
+  const inParts = partsEncoderFor(method.output);
 
   let finished = false;
   let out: AsyncIterator<unknown> | undefined;
@@ -425,6 +507,13 @@ export async function serveDirect(
     // Headers go with the first message (or the end), so the handler may still set some.
     for (let r = await out.next(); r.done !== true; r = await out.next()) {
       if (res.destroyed || res.writableEnded) return;
+      const parts = inParts?.(r.value as Message);
+      if (parts) {
+        if (!res.headersSent) res.writeHead(200, nodeHeaders(context.responseHeader));
+        // The handler may reuse the buffer of a chunk's data once it asks for the next chunk.
+        await writeParts(res, parts);
+        continue;
+      }
       let bytes: Uint8Array;
       try {
         bytes = serialize(method.output, r.value as Message);
@@ -478,6 +567,19 @@ function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next
   const { service, method } = target;
   const invoke: Next = async (r) => {
     const merged = handlerContextOf(r);
+    if (method.methodKind === "client_streaming") {
+      const output = create(method.output, await target.impl(r.message, merged));
+      return {
+        stream: true,
+        service,
+        method,
+        header: merged.responseHeader,
+        trailer: merged.responseTrailer,
+        message: (async function* () {
+          yield output;
+        })(),
+      } as StreamResponse;
+    }
     const input: unknown =
       method.methodKind === "server_streaming" ? await onlyMessage(r.message) : r.message;
     return {
@@ -487,7 +589,7 @@ function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next
       header: merged.responseHeader,
       trailer: merged.responseTrailer,
       // Interceptors see whole messages, whatever the handler yields (initializers included).
-      message: normalized(method.output, target.impl(input, merged)),
+      message: normalized(method.output, target.impl(input, merged) as AsyncIterable<unknown>),
     } as StreamResponse;
   };
   next = withInterceptors(invoke, interceptors) as Next;
@@ -544,6 +646,24 @@ async function onlyMessage(messages: AsyncIterable<unknown>): Promise<unknown> {
     );
   }
   return first.value;
+}
+
+/**
+ * Writes one envelope's parts and resolves once the last has left for the socket (HTTP/2 holds
+ * the buffers it is given until then, so the caller may reuse them after), or the response closed.
+ * Waiting for the write itself also respects flow control: a slow reader holds the next chunk back.
+ */
+function writeParts(res: DirectResponse, parts: EnvelopeParts): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off("close", done);
+      resolve();
+    };
+    res.once("close", done);
+    const last = parts.length - 1;
+    for (let i = 0; i < last; i++) res.write(parts[i] as Uint8Array);
+    res.write(parts[last] as Uint8Array, done);
+  });
 }
 
 /** Resolves when the response can take more, or has closed. */

@@ -48,8 +48,9 @@ export interface NodeAdapterOptions extends ConnectRouterOptions {
   onCall?: (context: HandlerContext) => void;
   /**
    * Methods ("package.Service/Method", or "package.Service/*" for all of a service's) served in the
-   * common case without the protocol library's machinery: streams by direct-streams.ts (HTTP/2,
-   * binary Connect or gRPC, no compression), unary calls by direct-unary.ts (HTTP/2, binary
+   * common case without the protocol library's machinery: streams of any kind by direct-streams.ts
+   * (HTTP/2, binary Connect or gRPC, no compression; a DownloadContext's chunks written without
+   * copying their data, chunk-envelopes.ts), unary calls by direct-unary.ts (HTTP/2, binary
    * Connect, no request compression).
    * Not taken under the adapter options the direct path does not reproduce (`notReproduced`), nor
    * for a service registered with options of its own other than `acceptCompression`.
@@ -153,7 +154,8 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
           });
           continue;
         }
-        if (kind !== "server_streaming" && kind !== "bidi_streaming") continue;
+        if (kind !== "server_streaming" && kind !== "client_streaming" && kind !== "bidi_streaming")
+          continue;
         directs.set(`/${service.typeName}/${m.method.name}`, {
           service,
           method: m.method as DirectMethod["method"],
@@ -226,9 +228,9 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
           contextValues,
           message,
         );
-      (direct.method.methodKind === "bidi_streaming"
-        ? serve()
-        : serveRead(readSingle(req as never, direct.method, options.readMaxBytes), serve)
+      (direct.method.methodKind === "server_streaming"
+        ? serveRead(readSingle(req as never, direct.method, options.readMaxBytes), serve)
+        : serve()
       ).catch(failed);
       return;
     }
