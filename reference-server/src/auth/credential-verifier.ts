@@ -13,7 +13,11 @@ export interface CredentialVerifierOptions {
   tenants: Pick<TenantStore, "get">;
   clock: Clock;
   audit: AuditFn;
-  /** Verified access tokens remembered at most. Default 10,000. */
+  /**
+   * Verified access tokens remembered at most (the least recently used go first). Default 50,000:
+   * more than the agents a hub serves, since every agent's heartbeats come round in turn and a
+   * cache smaller than their number would miss every time.
+   */
   cacheSize?: number;
 }
 
@@ -29,9 +33,10 @@ export function createCredentialVerifier(
   options: CredentialVerifierOptions,
 ): (credential: string) => Promise<Identity> {
   const { tokens, apiKeys, tenants, clock, audit } = options;
-  const cacheSize = options.cacheSize ?? 10_000;
+  const cacheSize = options.cacheSize ?? 50_000;
   // Verifying a signature costs more than the rest of a small call; remember verified tokens until
-  // they expire (bounded, oldest evicted first). API keys are never cached: revocation is immediate.
+  // they expire (bounded, least recently used evicted first). API keys are never cached:
+  // revocation is immediate.
   const verified = new Map<string, Identity>();
   const keysSeen = new Set<string>();
 
@@ -89,6 +94,9 @@ export function createCredentialVerifier(
     }
     const hit = verified.get(credential);
     if (hit && (hit.expiresAt === undefined || hit.expiresAt > clock.now())) {
+      // Most recently used last (a Map keeps insertion order), so eviction takes the least.
+      verified.delete(credential);
+      verified.set(credential, hit);
       await checkTenant(hit);
       return hit;
     }
