@@ -1,11 +1,12 @@
 import { BinaryWriter, type WireType } from "@bufbuild/protobuf/wire";
 
 /**
- * A protobuf writer into one reused buffer, for the few field kinds a delivery has. Strings are
- * written as UTF-8 straight into the buffer (no encoded copy of each string, as protobuf-es's
+ * A protobuf writer into one reused buffer, for the few field kinds of the hub's hand-written
+ * encodings (deliveries in delivery-encoding.ts, SendBatch results in batch-encoding.ts). Strings
+ * are written as UTF-8 straight into the buffer (no encoded copy of each string, as protobuf-es's
  * writer makes), and a length-delimited field reserves one byte for its length, moving its body
  * only when the length needs more (128 bytes or more). Each use runs from reset() to take()
- * without yielding, so one sink serves every encoding.
+ * without yielding, so a module keeps one sink for all its encodings.
  */
 export class ProtoSink {
   private buf = Buffer.allocUnsafe(65_536);
