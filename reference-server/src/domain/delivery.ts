@@ -3,7 +3,7 @@ import type { Timer } from "../clock.js";
 import { Code, type ConnectError, hubError } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
-import type { ClaimedDelivery, SettleOutcome } from "../storage/types.js";
+import type { ClaimedDelivery, ClaimedFor, ClaimOffer, SettleOutcome } from "../storage/types.js";
 import { inboxChannel, receiverChannel } from "./channels.js";
 import { DeliveryTurns } from "./delivery-turns.js";
 import type { Registry } from "./registry.js";
@@ -15,6 +15,10 @@ interface Receiver {
   end(error: ConnectError): void;
   /** Wakes the stream when its flow-control window is full (a settlement freed a slot). */
   settled(): void;
+  /** Its window and ack deadline for messages stored now (undefined once it is ending). */
+  offer(now: number): { limit: number; deadline: number } | undefined;
+  /** Deliveries claimed for it as their messages were stored: sent next, before any it reads. */
+  take(deliveries: readonly ClaimedDelivery[]): void;
 }
 
 /** What the Receive loop yields. */
@@ -94,6 +98,33 @@ export class DeliveryEngine {
     else await this.hub.backend.notifier.publish(inboxChannel(tenantId, agentId), SETTLED);
   }
 
+  /**
+   * The offers of the live streams on this node among `agentIds` (SendEffects.claim): a store
+   * that claims may hand their new messages straight to them ({@link handoff}), with no wake-up
+   * and no read of the queue.
+   */
+  offers(tenantId: string, agentIds: Iterable<string>): ClaimOffer[] {
+    const out: ClaimOffer[] = [];
+    if (this.receivers.size === 0) return out;
+    const now = this.hub.clock.now();
+    for (const agentId of agentIds) {
+      const offer = this.receivers.get(key(tenantId, agentId))?.offer(now);
+      if (offer) out.push({ agentId, ...offer, channel: inboxChannel(tenantId, agentId) });
+    }
+    return out;
+  }
+
+  /**
+   * Gives deliveries claimed as their messages were stored to their agents' streams on this
+   * node. A stream that ended meanwhile leaves them in flight: they come again after their
+   * deadline, as a delivery written to a stream that broke would.
+   */
+  handoff(tenantId: string, claimed: readonly ClaimedFor[]): void {
+    for (const { agentId, delivery } of claimed) {
+      this.receivers.get(key(tenantId, agentId))?.take([delivery]);
+    }
+  }
+
   /** Whether the agent has a live stream on this node. */
   isReceiving(tenantId: string, agentId: string): boolean {
     return this.receivers.has(key(tenantId, agentId));
@@ -158,9 +189,13 @@ export class DeliveryEngine {
     const k = key(tenantId, agentId);
 
     let ended: ConnectError | undefined;
+    /** Whether the queue must be read (a wake-up, a settlement, a timer). */
     let woken = true;
     /** Whether the last poll left the window full: only then does a settlement matter. */
     let full = false;
+    /** Deliveries claimed for this stream as their messages were stored (take). */
+    let handed: ClaimedDelivery[] = [];
+    let settings = tenant.settings;
     let resolveWait: (() => void) | undefined;
     const wake = () => {
       woken = true;
@@ -174,6 +209,15 @@ export class DeliveryEngine {
       },
       settled() {
         if (full) wake();
+      },
+      offer(now) {
+        if (ended || signal.aborted) return undefined;
+        return { limit, deadline: now + settings.ackDeadlineMs };
+      },
+      take(deliveries) {
+        if (ended || signal.aborted) return;
+        for (const d of deliveries) handed.push(d);
+        resolveWait?.();
       },
     };
     // Subscribed before the first read of the queue, so no message stored after it is missed.
@@ -222,6 +266,8 @@ export class DeliveryEngine {
     keepPresent();
     let wakeTimer: Timer | undefined;
     let lastSent = clock.now();
+    /** When the queue next changes by itself (a deadline or a delayed retry), as last known. */
+    let nextWake: number | undefined;
 
     try {
       yield {
@@ -230,7 +276,6 @@ export class DeliveryEngine {
         maxInFlight: limit,
         ackDeadlineMs: tenant.settings.ackDeadlineMs,
       };
-      let settings = tenant.settings;
       let settingsReadAt = clock.now();
       for (;;) {
         // Waits while other streams use this event-loop turn (a fan-out woke many at once).
@@ -238,35 +283,45 @@ export class DeliveryEngine {
         if (turn) await turn;
         if (ended) throw ended;
         if (signal.aborted) return;
-        woken = false;
-        const now = clock.now();
-        if (now - settingsReadAt >= this.hub.limits.notificationPollMs) {
-          settings = (await this.hub.findTenant(tenantId))?.settings ?? settings;
-          settingsReadAt = now;
+        let batch: ClaimedDelivery[] = [];
+        if (woken) {
+          woken = false;
+          const now = clock.now();
+          if (now - settingsReadAt >= this.hub.limits.notificationPollMs) {
+            settings = (await this.hub.findTenant(tenantId))?.settings ?? settings;
+            settingsReadAt = now;
+          }
+          const polled = await store.poll(tenantId, agentId, {
+            limit,
+            now,
+            deadline: now + settings.ackDeadlineMs,
+            maxAttempts: settings.maxDeliveryAttempts,
+          });
+          full = polled.inFlight >= limit;
+          batch = polled.deliveries;
+          nextWake = polled.nextWake;
         }
-        const polled = await store.poll(tenantId, agentId, {
-          limit,
-          now,
-          deadline: now + settings.ackDeadlineMs,
-          maxAttempts: settings.maxDeliveryAttempts,
-        });
-        full = polled.inFlight >= limit;
-        const batch = polled.deliveries;
+        if (handed.length > 0) {
+          // Claimed when stored, before anything a later read of the queue finds: sent first.
+          const claimed = handed;
+          handed = [];
+          for (const d of claimed) nextWake = Math.min(nextWake ?? d.deadline, d.deadline);
+          batch = batch.length > 0 ? [...claimed, ...batch] : claimed;
+        }
         if (batch.length > 0) {
-          lastSent = now;
+          lastSent = clock.now();
           yield { kind: "deliveries", deliveries: this.observed(identity, batch) };
         }
-        if (woken) continue;
-        // Nothing more to send for now: sleep until woken, the next deadline, the keepalive
-        // interval, or the next poll (a notification may be lost).
-        const next = polled.nextWake;
+        if (woken || handed.length > 0) continue;
+        // Nothing more to send for now: sleep until woken, handed deliveries, the next deadline,
+        // the keepalive interval, or the next poll (a notification may be lost).
         const keepaliveAt = lastSent + KEEPALIVE_MS;
         // A notifier that loses nothing (one process) needs no re-read: an idle stream then wakes
         // only when told, at a deadline, or for its keepalive.
         const pollAt = notifier.reliable
           ? Number.POSITIVE_INFINITY
           : pollTick(clock.now() + this.hub.limits.notificationPollMs);
-        const at = Math.min(next ?? keepaliveAt, keepaliveAt, pollAt);
+        const at = Math.min(nextWake ?? keepaliveAt, keepaliveAt, pollAt);
         let timerFired = false;
         wakeTimer?.cancel();
         wakeTimer = clock.setTimer(Math.max(0, at - clock.now()), () => {
@@ -275,12 +330,16 @@ export class DeliveryEngine {
         });
         await new Promise<void>((resolve) => {
           resolveWait = resolve;
-          if (woken || ended || signal.aborted) resolve();
+          if (woken || ended || signal.aborted || handed.length > 0) resolve();
         });
         resolveWait = undefined;
-        if (timerFired && !woken && clock.now() >= keepaliveAt) {
-          lastSent = clock.now();
-          yield { kind: "keepalive" };
+        if (timerFired) {
+          if (!woken && handed.length === 0 && clock.now() >= keepaliveAt) {
+            lastSent = clock.now();
+            yield { kind: "keepalive" };
+          }
+          // A deadline, a retry or the re-read interval is due: the queue is read again.
+          woken = true;
         }
       }
     } finally {

@@ -221,11 +221,17 @@ export class Messaging {
       this.effects(identity.tenantId, all, folds),
     );
     const woken = new Set<string>();
+    /** Agents some of whose messages were claimed for their streams here (not to be woken). */
+    const handed = new Set<string>();
     // Metered once per message type of the run, not per message.
     const sent = new Map<number, { count: number; bytes: number }>();
     for (const [k, item] of items.entries()) {
       const result = results[k];
       const { message } = item;
+      if (result?.ok && result.claimed) {
+        this.delivery.handoff(identity.tenantId, result.claimed);
+        for (const c of result.claimed) handed.add(c.agentId);
+      }
       if (result && !result.ok && "duplicateOf" in result) {
         out[item.i] = { messageId: result.duplicateOf, duplicate: true };
         continue;
@@ -261,7 +267,11 @@ export class Messaging {
         m.count,
       );
     }
-    if (!folds?.wake) await this.delivery.notify(identity.tenantId, woken);
+    if (!folds?.wake) {
+      // A store that claims does so for all of an agent's messages of the call, or none.
+      for (const a of handed) woken.delete(a);
+      await this.delivery.notify(identity.tenantId, woken);
+    }
   }
 
   /**
@@ -274,9 +284,13 @@ export class Messaging {
     folds: MessageStore["folds"],
   ): SendEffects {
     if (!folds) return {};
+    const claim = folds.claim ? this.delivery.offers(tenantId, recipients) : [];
+    const offered = new Set(claim.map((o) => o.agentId));
+    const rest = offered.size > 0 ? [...recipients].filter((a) => !offered.has(a)) : recipients;
     return {
       ...(folds.meter && { meter: { hourStart: this.hub.quotas.hourStart() } }),
-      ...(folds.wake && { wake: [...recipients].map((a) => inboxChannel(tenantId, a)) }),
+      ...(folds.wake && { wake: [...rest].map((a) => inboxChannel(tenantId, a)) }),
+      ...(claim.length > 0 && { claim }),
     };
   }
 
@@ -402,10 +416,18 @@ export class Messaging {
       : await this.conversations.send(identity, message, recipients, idempotency, backlog);
     if (!result.ok && "backlogFull" in result)
       throw backlogFullError(identity.tenantId, result.backlogFull);
+    const claimed = result.ok ? result.claimed : undefined;
+    if (claimed) this.delivery.handoff(identity.tenantId, claimed);
     if (result.ok && !folds?.meter) {
       await this.hub.quotas.meterMessages(identity.tenantId, 1, message.data.length);
     }
-    if (result.ok && !folds?.wake) await this.delivery.notify(identity.tenantId, recipients);
+    if (result.ok && !folds?.wake) {
+      const handed = new Set(claimed?.map((c) => c.agentId));
+      await this.delivery.notify(
+        identity.tenantId,
+        recipients.filter((a) => !handed.has(a)),
+      );
+    }
     return result;
   }
 

@@ -125,10 +125,38 @@ export interface SendEffects {
   meter?: { hourStart: number };
   /** Notifier channels to publish on (an empty payload) once the messages are durable. */
   wake?: readonly string[];
+  /**
+   * Recipients whose live stream is on this node and can take their new messages at once, one
+   * offer per agent. A store whose `folds.claim` says so claims the messages of such a recipient
+   * for that stream in the write that stores them (in flight, attempt 1, until the offer's
+   * deadline) when nothing of the agent's queue is waiting and its window has room for every one
+   * of them, and answers them in the result's `claimed` instead of waking the agent; otherwise it
+   * wakes the offer's channel as `wake` would (when it folds wake-ups). Stores that do not claim
+   * treat the offers' channels as part of `wake`.
+   */
+  claim?: readonly ClaimOffer[];
+}
+
+/** A live stream's offer to take its agent's new messages as they are stored (SendEffects.claim). */
+export interface ClaimOffer {
+  agentId: string;
+  /** The stream's flow-control window (max in flight). */
+  limit: number;
+  /** The ack deadline of what it takes. */
+  deadline: number;
+  /** The Notifier channel that wakes the stream when nothing is claimed for it. */
+  channel: string;
+}
+
+/** A delivery claimed for a recipient's stream as its message was stored (SendEffects.claim). */
+export interface ClaimedFor {
+  agentId: string;
+  delivery: ClaimedDelivery;
 }
 
 export type EnqueueResult =
-  | { ok: true }
+  /** Stored; `claimed`: its deliveries claimed for live streams (SendEffects.claim). */
+  | { ok: true; claimed?: readonly ClaimedFor[] }
   /** A live idempotency entry holds the key: nothing was stored. */
   | { ok: false; duplicateOf: string }
   /** The conversation moved past `expectedVersion` (or is gone): nothing was stored. */
@@ -277,10 +305,10 @@ export interface MessageStore {
   /**
    * Which {@link SendEffects} this store commits with a send's messages (given to enqueue or
    * enqueueMany): `meter` as the usage store's add would, `wake` as the backend's Notifier would
-   * publish. Absent: none, the caller does them. When no message of the call is stored, neither
-   * happens.
+   * publish, `claim` the offers of live streams. Absent: none, the caller does them. When no
+   * message of the call is stored, none happens.
    */
-  readonly folds?: { meter: boolean; wake: boolean };
+  readonly folds?: { meter: boolean; wake: boolean; claim?: boolean };
   /**
    * One look at the agent's queue for its live stream, as one step where the backend can: reaps
    * entries past their deadline (as {@link reap}), claims up to `limit` minus the entries in

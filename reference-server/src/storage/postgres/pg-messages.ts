@@ -4,6 +4,8 @@ import { GroupCommit, TurnBatch } from "../group-commit.js";
 import type {
   BacklogFull,
   ClaimedDelivery,
+  ClaimedFor,
+  ClaimOffer,
   DeadLetterRecord,
   EnqueueItem,
   EnqueueResult,
@@ -156,6 +158,14 @@ interface StatementEffects {
   meter?: { hourStart: number; messages: number; bytes: number };
   /** NOTIFY payloads on `channel`. */
   notify?: { channel: string; payloads: string[] };
+  /**
+   * Offers of live streams (SendEffects.claim), each with the NOTIFY payload (on notify's
+   * channel, or `wake.channel` when notify is absent) that wakes its agent when nothing is
+   * claimed for it; null when the store does not notify.
+   */
+  claim?: readonly (ClaimOffer & { payload: string | null })[];
+  /** The channel the payloads of `claim` go on. */
+  claimChannel?: string;
 }
 
 /**
@@ -178,15 +188,77 @@ function effectCtes(
   if (meter && meter.messages > 0) {
     ctes += `, ${meterCte("u", next(meter.hourStart), next(meter.messages), next(meter.bytes), when)}`;
   }
-  if (effects?.notify && effects.notify.payloads.length > 0) {
-    const channel = next(effects.notify.channel);
-    const payloads = next(effects.notify.payloads);
+  const unclaimed = effects?.claimChannel !== undefined && effects.claim?.some((o) => o.payload);
+  if ((effects?.notify && effects.notify.payloads.length > 0) || unclaimed) {
+    const channel = next(effects?.notify?.channel ?? effects?.claimChannel);
+    const payloads = next(effects?.notify?.payloads ?? []);
+    // The offers whose agents got nothing claimed (CTE `k` of claimCtes) are woken too.
+    const offered = unclaimed
+      ? ` UNION ALL SELECT pg_notify(${channel}, o.p) FROM o
+        WHERE o.p IS NOT NULL AND o.a NOT IN (SELECT a FROM k) AND ${when}`
+      : "";
     ctes += `, wk AS (SELECT pg_notify(${channel}, p) FROM unnest(${payloads}::text[]) AS p
-      WHERE ${when})`;
+      WHERE ${when}${offered})`;
     column = ", (SELECT count(*) FROM wk) AS woken";
   }
   return { ctes, column };
 }
+
+/**
+ * CTEs (each after a comma) over the rows `r` (a, m, e, n) a store statement queues, for the
+ * offers of `claim`: `o` the offers, `k` the offered agents whose rows are claimed as they are
+ * inserted (nothing of the agent waiting, and its entries in flight plus its rows here within the
+ * offer's limit). Empty without offers.
+ */
+function claimCtes(claim: StatementEffects["claim"], params: unknown[]): string {
+  if (!claim || claim.length === 0) return "";
+  params.push(
+    claim.map((o) => o.agentId),
+    claim.map((o) => o.limit),
+    claim.map((o) => o.deadline),
+    claim.map((o) => o.payload),
+  );
+  const at = params.length - 3;
+  return `, o AS (
+       SELECT * FROM unnest($${at}::text[], $${at + 1}::int[], $${at + 2}::bigint[], $${at + 3}::text[])
+         AS o(a, lim, dl, p)),
+     k AS MATERIALIZED (
+       SELECT o.a, o.dl FROM o
+       WHERE NOT EXISTS (SELECT 1 FROM acb_deliveries
+         WHERE tenant_id = $1 AND agent_id = o.a AND state = ${WAITING})
+       AND (SELECT count(*) FROM acb_deliveries
+         WHERE tenant_id = $1 AND agent_id = o.a AND state = ${IN_FLIGHT})
+         + (SELECT count(*) FROM r WHERE r.a = o.a) <= o.lim)`;
+}
+
+/**
+ * The INSERT of the rows `r` into acb_deliveries (under the SQL condition `when`), in `r.n`
+ * order (a queue's order is its rows' seq); with offers (claimCtes), the rows of the agents of
+ * `k` go in flight at once, as a claim would make them: attempt 1, its deadline, delivery id
+ * 'd<seq>.1'. Returns (as `d`) the claimed rows.
+ */
+function deliveriesInsert(claiming: boolean, when: string): string {
+  if (!claiming) {
+    return `d AS (
+       INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
+       SELECT $1, r.a, r.m, r.e FROM r WHERE ${when} ORDER BY r.n)`;
+  }
+  // nextval runs after the sort, so seq follows r.n.
+  return `d AS (
+       INSERT INTO acb_deliveries
+         (seq, tenant_id, agent_id, message_id, expires_at, state, attempts, deadline, delivery_id)
+       SELECT s.seq, $1, s.a, s.m, s.e,
+         CASE WHEN s.dl IS NULL THEN ${WAITING} ELSE ${IN_FLIGHT} END,
+         CASE WHEN s.dl IS NULL THEN 0 ELSE 1 END, coalesce(s.dl, 0),
+         CASE WHEN s.dl IS NULL THEN NULL ELSE 'd' || s.seq || '.1' END
+       FROM (SELECT nextval('acb_deliveries_seq_seq') AS seq, r.a, r.m, r.e, k.dl
+         FROM r LEFT JOIN k ON k.a = r.a WHERE ${when} ORDER BY r.n) s
+       RETURNING seq, agent_id, message_id, delivery_id, state)`;
+}
+
+/** The result column of a claiming statement: its claimed rows as [agent, message, delivery id]. */
+const CLAIMED_COLUMN = `, (SELECT coalesce(json_agg(json_build_array(d.agent_id, d.message_id,
+  d.delivery_id) ORDER BY d.seq), '[]') FROM d WHERE d.state = ${IN_FLIGHT}) AS claimed`;
 
 /**
  * The statement and parameters that store messages and queue each for its recipients, with
@@ -218,40 +290,71 @@ function storeStatement(
     ids,
     expiries,
   ];
+  const rows = `r AS (
+       SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS x(a, m, e, n))`;
   if (limits) {
     params.push(limits.agent, limits.tenant);
-    const fx = effectCtes(effects, params, "(SELECT ok FROM fits)");
+    const claims = claimCtes(effects?.claim, params);
+    const when = "(SELECT ok FROM fits)";
+    const fx = effectCtes(effects, params, when);
     return [
-      `WITH r AS (
-         SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS x(a, m, e, n)),
-       ${fitsCtes("$7", "$8")},
+      `WITH ${rows},
+       ${fitsCtes("$7", "$8")}${claims},
        m AS (
          INSERT INTO acb_messages (tenant_id, id, doc)
          SELECT $1, m.id, m.doc::jsonb FROM unnest($2::text[], $3::text[]) AS m(id, doc)
-         WHERE (SELECT ok FROM fits)
+         WHERE ${when}
          ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc),
-       d AS (
-         INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
-         SELECT $1, r.a, r.m, r.e FROM r WHERE (SELECT ok FROM fits) ORDER BY r.n)${fx.ctes}
-       SELECT ok, held.tenant AS tenant_held, held.agents AS agents_held${fx.column}
+       ${deliveriesInsert(claims !== "", when)}${fx.ctes}
+       SELECT ok, held.tenant AS tenant_held, held.agents AS agents_held${fx.column}${claims !== "" ? CLAIMED_COLUMN : ""}
        FROM fits, held`,
       params,
     ];
   }
+  const claims = claimCtes(effects?.claim, params);
   const fx = effectCtes(effects, params, "TRUE");
   // One statement however many messages; a queue's order is its rows' seq, given in item order.
   return [
-    `WITH m AS (
+    `WITH ${rows}${claims},
+     m AS (
        INSERT INTO acb_messages (tenant_id, id, doc)
        SELECT $1, m.id, m.doc::jsonb FROM unnest($2::text[], $3::text[]) AS m(id, doc)
        ON CONFLICT (tenant_id, id) DO UPDATE SET doc = EXCLUDED.doc),
-     d AS (
-       INSERT INTO acb_deliveries (tenant_id, agent_id, message_id, expires_at)
-       SELECT $1, r.a, r.m, r.e FROM unnest($4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS r(a, m, e, n)
-       ORDER BY r.n)${fx.ctes}
-     SELECT TRUE AS ok${fx.column}`,
+     ${deliveriesInsert(claims !== "", "TRUE")}${fx.ctes}
+     SELECT TRUE AS ok${fx.column}${claims !== "" ? CLAIMED_COLUMN : ""}`,
     params,
   ];
+}
+
+/**
+ * The deliveries a claiming store statement answered (its `claimed` column), by message id, each
+ * for the agent it was claimed for with the deadline of that agent's offer.
+ */
+function claimedOf(
+  row: Record<string, unknown> | undefined,
+  items: readonly { message: MessageRecord }[],
+  offers: readonly ClaimOffer[] | undefined,
+): Map<string, ClaimedFor[]> {
+  const out = new Map<string, ClaimedFor[]>();
+  const raw = row?.claimed;
+  if (!offers || raw === undefined || raw === null) return out;
+  const list = (typeof raw === "string" ? JSON.parse(raw) : raw) as [string, string, string][];
+  if (list.length === 0) return out;
+  const messages = new Map(items.map((i) => [i.message.id, i.message]));
+  const deadlines = new Map(offers.map((o) => [o.agentId, o.deadline]));
+  for (const [agentId, messageId, deliveryId] of list) {
+    const message = messages.get(messageId);
+    const deadline = deadlines.get(agentId);
+    if (!message || deadline === undefined) continue;
+    const claimed: ClaimedFor = {
+      agentId,
+      delivery: { deliveryId, attempt: 1, deadline, message },
+    };
+    const forMessage = out.get(messageId);
+    if (forMessage) forMessage.push(claimed);
+    else out.set(messageId, [claimed]);
+  }
+  return out;
 }
 
 /** A send's effects on their own (its messages stored by other statements of the transaction). */
@@ -527,6 +630,7 @@ export function createPgMessageStore(
   const effectsFor = (
     effects: SendEffects | undefined,
     accepted: readonly { message: MessageRecord; recipients: readonly string[] }[],
+    claiming = false,
   ): StatementEffects | undefined => {
     if (!effects || accepted.length === 0) return undefined;
     const out: StatementEffects = {};
@@ -537,8 +641,19 @@ export function createPgMessageStore(
         bytes: accepted.reduce((n, i) => n + i.message.data.length, 0),
       };
     }
-    if (wake && effects.wake && accepted.some((i) => i.recipients.length > 0)) {
-      out.notify = { channel: wake.channel, payloads: effects.wake.map((c) => wake.payload(c)) };
+    const queued = accepted.some((i) => i.recipients.length > 0);
+    const offers = queued ? (effects.claim ?? []) : [];
+    if (claiming && offers.length > 0) {
+      out.claim = offers.map((o) => ({ ...o, payload: wake ? wake.payload(o.channel) : null }));
+      if (wake) out.claimChannel = wake.channel;
+    }
+    if (wake && queued) {
+      // Without a claim, the offered streams are woken as any other recipient.
+      const channels = claiming
+        ? (effects.wake ?? [])
+        : [...(effects.wake ?? []), ...offers.map((o) => o.channel)];
+      if (channels.length > 0)
+        out.notify = { channel: wake.channel, payloads: channels.map((c) => wake.payload(c)) };
     }
     return out;
   };
@@ -602,7 +717,7 @@ export function createPgMessageStore(
 
   /**
    * Stores `stored` with one statement if they fit `limits`, checking only the counts the
-   * estimates cannot vouch for; answers whether it stored them.
+   * estimates cannot vouch for; answers the statement's row if it stored them (undefined if not).
    */
   const storeIfFits = async (
     run: (text: string, params: unknown[]) => Promise<FitsRow | undefined>,
@@ -611,7 +726,7 @@ export function createPgMessageStore(
     limits: { agent: number; tenant: number },
     now: number,
     effects?: StatementEffects,
-  ): Promise<boolean> => {
+  ): Promise<FitsRow | undefined> => {
     const perAgent = new Map<string, number>();
     for (const i of stored) {
       for (const a of i.recipients) perAgent.set(a, (perAgent.get(a) ?? 0) + 1);
@@ -647,7 +762,7 @@ export function createPgMessageStore(
         estimates.counted(agentKey(tenantId, a), num(agents[a] ?? 0) + adding * k, now);
       else if (ok) estimates.added(agentKey(tenantId, a), k);
     }
-    return ok;
+    return ok ? row : undefined;
   };
 
   const discard: DiscardFn = async (c, tenantId, rows) => {
@@ -814,26 +929,37 @@ export function createPgMessageStore(
     const items = sends.map((s) => s.item);
     const tenantId = items[0]?.message.tenantId ?? "";
     const wakes = new Set<string>();
-    for (const s of sends) for (const c of s.effects?.wake ?? []) wakes.add(c);
+    const offers = new Map<string, ClaimOffer>();
+    for (const s of sends) {
+      for (const c of s.effects?.wake ?? []) wakes.add(c);
+      for (const o of s.effects?.claim ?? []) if (!offers.has(o.agentId)) offers.set(o.agentId, o);
+    }
     const first = sends[0]?.effects;
     // The group's key says every send has the same limits, meter hour and kind of wake-up.
     const effects: SendEffects | undefined = first && {
       ...(first.meter && { meter: first.meter }),
       ...(first.wake && { wake: [...wakes] }),
+      ...(offers.size > 0 && { claim: [...offers.values()] }),
     };
-    const stored = (): EnqueueResult[] => sends.map(() => ({ ok: true }));
+    /** Each send's result, with what the statement claimed for its message. */
+    const stored = (row: Record<string, unknown> | undefined): EnqueueResult[] => {
+      const claimed = claimedOf(row, items, effects?.claim);
+      return items.map((i): EnqueueResult => {
+        const mine = claimed.get(i.message.id);
+        return mine ? { ok: true, claimed: mine } : { ok: true };
+      });
+    };
     const limits = sharedLimits(items);
+    const fx = effectsFor(effects, items, true);
     if (limits === undefined || limits === "mixed") {
-      const fx = effectsFor(effects, items);
-      await db.one(tenantId, ...storeStatement(tenantId, items, undefined, fx), false);
-      return stored();
+      const r = await db.one(tenantId, ...storeStatement(tenantId, items, undefined, fx), false);
+      return stored(r.rows[0]);
     }
     const run = async (text: string, params: unknown[]) =>
       (await db.one<FitsRow>(tenantId, text, params, false)).rows[0];
     const now = Math.max(...items.map((i) => i.backlog?.now ?? 0));
-    if (await storeIfFits(run, tenantId, items, limits, now, effectsFor(effects, items))) {
-      return stored();
-    }
+    const row = await storeIfFits(run, tenantId, items, limits, now, fx);
+    if (row) return stored(row as unknown as Record<string, unknown>);
     return db.tx(tenantId, async (c) => {
       const refused = await storeWithin(c, tenantId, items, true);
       await commitEffects(
@@ -1014,20 +1140,32 @@ export function createPgMessageStore(
       ) {
         // Nothing else to check: one statement, one round trip (unless a limit is reached).
         const stored = items.filter((i) => i.recipients.length > 0);
-        const all = items.map((): EnqueueResult => ({ ok: true }));
         if (stored.length === 0) {
           await commitEffects(undefined, tenantId, effects, items);
-          return all;
+          return items.map((): EnqueueResult => ({ ok: true }));
         }
-        const fx = effectsFor(effects, items);
+        /** Each item's result, with what the statement claimed for its message. */
+        const all = (row: Record<string, unknown> | undefined) => {
+          const claimed = claimedOf(row, stored, effects?.claim);
+          return items.map((i): EnqueueResult => {
+            const mine = claimed.get(i.message.id);
+            return mine ? { ok: true, claimed: mine } : { ok: true };
+          });
+        };
+        const fx = effectsFor(effects, items, true);
         if (!limits) {
-          await db.one(tenantId, ...storeStatement(tenantId, stored, undefined, fx), false);
-          return all;
+          const r = await db.one(
+            tenantId,
+            ...storeStatement(tenantId, stored, undefined, fx),
+            false,
+          );
+          return all(r.rows[0]);
         }
         const run = async (text: string, params: unknown[]) =>
           (await db.one<FitsRow>(tenantId, text, params, false)).rows[0];
         const now = items.find((i) => i.backlog)?.backlog?.now ?? 0;
-        if (await storeIfFits(run, tenantId, stored, limits, now, fx)) return all;
+        const row = await storeIfFits(run, tenantId, stored, limits, now, fx);
+        if (row) return all(row as unknown as Record<string, unknown>);
         checked = true;
       }
       return db.tx(tenantId, async (c) => {
@@ -1074,7 +1212,7 @@ export function createPgMessageStore(
         return out;
       });
     },
-    folds: { meter: true, wake: wake !== undefined },
+    folds: { meter: true, wake: wake !== undefined, claim: true },
     poll: async (tenantId, agentId, o) => {
       // Usually one statement (one round trip), shared with the polls of the tenant's other
       // streams that arrive meanwhile: the claim, with whether anything is overdue or expired

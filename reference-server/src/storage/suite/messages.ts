@@ -188,6 +188,100 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
       }
     });
 
+    it("claims for a live stream's offer as it stores, when nothing waits and the window has room", async () => {
+      const store = backend.messages;
+      if (!store.folds?.claim) return; // this store leaves every delivery to the stream's poll
+      const t = fresh();
+      const woken: string[] = [];
+      const offer = (agentId: string, limit: number) => ({
+        agentId,
+        limit,
+        deadline: 31_000,
+        channel: `fx:${t}:${agentId}`,
+      });
+      const unsubscribe = await Promise.all(
+        ["a", "b"].map((a) => backend.notifier.subscribe(`fx:${t}:${a}`, () => woken.push(a))),
+      );
+      /** The wake-ups so far: the notifier hands them over in order, before this publish's. */
+      const wakeUps = async () => {
+        await new Promise<void>((resolve) => {
+          const end = `fx-end:${t}:${woken.length}:${Math.random()}`;
+          void backend.notifier
+            .subscribe(end, () => resolve())
+            .then(() => backend.notifier.publish(end));
+        });
+        return woken.splice(0);
+      };
+      try {
+        // Nothing waiting, room in the window: in flight at once, answered with the result.
+        const m1 = messageRecord(t, "m1");
+        const r1 = await store.enqueue(m1, ["a"], { effects: { claim: [offer("a", 2)] } });
+        const claimed1 = r1.ok ? (r1.claimed ?? []) : [];
+        expect(claimed1.map((c) => [c.agentId, c.delivery.attempt, c.delivery.deadline])).toEqual([
+          ["a", 1, 31_000],
+        ]);
+        expect(claimed1[0]?.delivery.message.id).toBe("m1");
+        expect(await store.inFlight(t, "a")).toBe(1);
+        expect(await store.backlog(t, "a")).toBe(0);
+        expect(await store.ack(t, "a", [claimed1[0]?.delivery.deliveryId ?? ""], 2_000)).toEqual([
+          "ok",
+        ]);
+        if (store.folds.wake) expect(await wakeUps()).toEqual([]);
+
+        // Three messages where the window has room for two: none claimed, the stream is woken.
+        const many = ["m2", "m3", "m4"].map((id) => ({
+          message: messageRecord(t, id),
+          recipients: ["a"],
+        }));
+        expect(await store.enqueueMany(many, { claim: [offer("a", 2)] })).toEqual([
+          { ok: true },
+          { ok: true },
+          { ok: true },
+        ]);
+        expect(await store.backlog(t, "a")).toBe(3);
+        if (store.folds.wake) expect(await wakeUps()).toEqual(["a"]);
+
+        // Something waiting: the new message queues behind it (order kept), nothing claimed.
+        expect(
+          await store.enqueue(messageRecord(t, "m5"), ["a"], {
+            effects: { claim: [offer("a", 10)] },
+          }),
+        ).toEqual({ ok: true });
+        if (store.folds.wake) expect(await wakeUps()).toEqual(["a"]);
+        expect(ids(await store.claim(t, "a", 10, 3_000, 33_000))).toEqual(["m2", "m3", "m4", "m5"]);
+
+        // Per agent: a's window is full (4 in flight), b's queue is empty.
+        const r6 = await store.enqueueMany(
+          [{ message: messageRecord(t, "m6"), recipients: ["a", "b"] }],
+          {
+            claim: [offer("a", 4), offer("b", 1)],
+          },
+        );
+        const claimed6 = r6[0]?.ok ? (r6[0].claimed ?? []) : [];
+        expect(claimed6.map((c) => [c.agentId, c.delivery.message.id])).toEqual([["b", "m6"]]);
+        if (store.folds.wake) expect(await wakeUps()).toEqual(["a"]);
+        expect(await store.backlog(t, "a")).toBe(1);
+
+        // A claimed delivery counts in the window of later polls, and comes again after its
+        // deadline as any other claim would, with the next attempt number.
+        const polled = await store.poll(t, "b", {
+          limit: 1,
+          now: 4_000,
+          deadline: 34_000,
+          maxAttempts: 5,
+        });
+        expect(polled.deliveries).toEqual([]);
+        expect(polled.inFlight).toBe(1);
+        expect(polled.nextWake).toBe(31_000);
+        expect(await store.reap(t, "b", 31_000, 5)).toEqual({ redelivered: 1, deadLettered: 0 });
+        const again = await store.claim(t, "b", 10, 31_000, 61_000);
+        expect(again.map((d) => [d.message.id, d.attempt])).toEqual([["m6", 2]]);
+        expect(again[0]?.deliveryId).not.toBe(claimed6[0]?.delivery.deliveryId);
+      } finally {
+        for (const u of unsubscribe) u();
+      }
+    });
+
     it("polls of several agents made at once each claim and report their own agent's queue", async () => {
       // A backend may run polls made together as one step (streams woken by one notification
       // read): each still answers as if run on its own, within its own window and deadline.
