@@ -15,8 +15,12 @@ interface Receiver {
   end(error: ConnectError): void;
   /** Wakes the stream when its flow-control window is full (a settlement freed a slot). */
   settled(): void;
-  /** Its window and ack deadline for messages stored now (undefined once it is ending). */
-  offer(now: number): { limit: number; deadline: number } | undefined;
+  /**
+   * Reserves room in its window for `rows` messages being stored now, with their ack deadline
+   * (undefined once it is ending, or without that much room as far as it knows); `release` gives
+   * the room back once the write answered (after {@link take} of what it claimed).
+   */
+  offer(now: number, rows: number): { deadline: number; release: () => void } | undefined;
   /** Deliveries claimed for it as their messages were stored: sent next, before any it reads. */
   take(deliveries: readonly ClaimedDelivery[]): void;
 }
@@ -99,19 +103,36 @@ export class DeliveryEngine {
   }
 
   /**
-   * The offers of the live streams on this node among `agentIds` (SendEffects.claim): a store
-   * that claims may hand their new messages straight to them ({@link handoff}), with no wake-up
-   * and no read of the queue.
+   * The offers of the live streams on this node among the recipients of a write (`rows`: how
+   * many of its messages go to each), for SendEffects.claim: a store that claims may hand their
+   * new messages straight to them ({@link handoff}), with no wake-up and no read of the queue.
+   * Each offer reserves room in its stream's window until `release()`, which the caller calls once
+   * the write answered and its claims were handed off (or it failed).
    */
-  offers(tenantId: string, agentIds: Iterable<string>): ClaimOffer[] {
-    const out: ClaimOffer[] = [];
-    if (this.receivers.size === 0) return out;
-    const now = this.hub.clock.now();
-    for (const agentId of agentIds) {
-      const offer = this.receivers.get(key(tenantId, agentId))?.offer(now);
-      if (offer) out.push({ agentId, ...offer, channel: inboxChannel(tenantId, agentId) });
+  offers(
+    tenantId: string,
+    rows: ReadonlyMap<string, number>,
+  ): { offers: ClaimOffer[]; release: () => void } {
+    const offers: ClaimOffer[] = [];
+    const releases: (() => void)[] = [];
+    if (this.receivers.size > 0) {
+      const now = this.hub.clock.now();
+      for (const [agentId, n] of rows) {
+        const offer = this.receivers.get(key(tenantId, agentId))?.offer(now, n);
+        if (!offer) continue;
+        releases.push(offer.release);
+        offers.push({
+          agentId,
+          room: n,
+          deadline: offer.deadline,
+          channel: inboxChannel(tenantId, agentId),
+        });
+      }
     }
-    return out;
+    const release = () => {
+      for (const r of releases.splice(0)) r();
+    };
+    return { offers, release };
   }
 
   /**
@@ -195,6 +216,16 @@ export class DeliveryEngine {
     let full = false;
     /** Deliveries claimed for this stream as their messages were stored (take). */
     let handed: ClaimedDelivery[] = [];
+    /**
+     * Entries in flight as far as this stream knows: its last poll's count plus what was handed
+     * to it since. Acks only lower the real count, so this is never below it; room reserved by
+     * writes in progress (offer) counts on top.
+     */
+    let known = 0;
+    let reserved = 0;
+    /** Deliveries handed while a poll ran: its count may not include them. */
+    let polling = false;
+    let handedWhilePolling = 0;
     let settings = tenant.settings;
     let resolveWait: (() => void) | undefined;
     const wake = () => {
@@ -210,13 +241,21 @@ export class DeliveryEngine {
       settled() {
         if (full) wake();
       },
-      offer(now) {
-        if (ended || signal.aborted) return undefined;
-        return { limit, deadline: now + settings.ackDeadlineMs };
+      offer(now, rows) {
+        if (ended || signal.aborted || known + reserved + rows > limit) return undefined;
+        reserved += rows;
+        let held = true;
+        const release = () => {
+          if (held) reserved -= rows;
+          held = false;
+        };
+        return { deadline: now + settings.ackDeadlineMs, release };
       },
       take(deliveries) {
         if (ended || signal.aborted) return;
         for (const d of deliveries) handed.push(d);
+        known += deliveries.length;
+        if (polling) handedWhilePolling += deliveries.length;
         resolveWait?.();
       },
     };
@@ -291,22 +330,28 @@ export class DeliveryEngine {
             settings = (await this.hub.findTenant(tenantId))?.settings ?? settings;
             settingsReadAt = now;
           }
-          const polled = await store.poll(tenantId, agentId, {
-            limit,
-            now,
-            deadline: now + settings.ackDeadlineMs,
-            maxAttempts: settings.maxDeliveryAttempts,
-          });
+          polling = true;
+          handedWhilePolling = 0;
+          const polled = await store
+            .poll(tenantId, agentId, {
+              limit,
+              now,
+              deadline: now + settings.ackDeadlineMs,
+              maxAttempts: settings.maxDeliveryAttempts,
+            })
+            .finally(() => {
+              polling = false;
+            });
+          known = polled.inFlight + handedWhilePolling;
           full = polled.inFlight >= limit;
           batch = polled.deliveries;
           nextWake = polled.nextWake;
         }
         if (handed.length > 0) {
-          // Claimed when stored, before anything a later read of the queue finds: sent first.
           const claimed = handed;
           handed = [];
           for (const d of claimed) nextWake = Math.min(nextWake ?? d.deadline, d.deadline);
-          batch = batch.length > 0 ? [...claimed, ...batch] : claimed;
+          batch = batch.length > 0 ? inQueueOrder([...batch, ...claimed]) : claimed;
         }
         if (batch.length > 0) {
           lastSent = clock.now();
@@ -385,6 +430,21 @@ export class DeliveryEngine {
     }
     this.receivers.clear();
   }
+}
+
+/**
+ * Deliveries a poll claimed and deliveries claimed as their messages were stored, in the order a
+ * poll hands out: due retries first (as the poll ordered them), then first attempts in queue
+ * order. A write claims only when nothing of the queue waits, but a poll that was running
+ * meanwhile may answer after it with entries queued before or after its messages.
+ */
+export function inQueueOrder(deliveries: ClaimedDelivery[]): ClaimedDelivery[] {
+  const rank = (d: ClaimedDelivery) => (d.attempt > 1 ? 0 : 1);
+  return deliveries.sort((a, b) => {
+    const r = rank(a) - rank(b);
+    if (r !== 0 || rank(a) === 0) return r;
+    return (a.order ?? 0) - (b.order ?? 0);
+  });
 }
 
 /**

@@ -5,6 +5,7 @@ import { Code, ConnectError, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type {
+  ClaimOffer,
   DeadLetterRecord,
   EnqueueItem,
   EnqueueOptions,
@@ -215,11 +216,19 @@ export class Messaging {
     }
     this.refuseWhileUnavailable();
     const folds = backend.messages.folds;
-    const all = new Set(items.flatMap((item) => item.recipients));
-    const results = await backend.messages.enqueueMany(
-      items,
-      this.effects(identity.tenantId, all, folds),
-    );
+    const rows = new Map<string, number>();
+    for (const item of items) for (const a of item.recipients) rows.set(a, (rows.get(a) ?? 0) + 1);
+    const claim = folds?.claim ? this.delivery.offers(identity.tenantId, rows) : undefined;
+    let results: EnqueueResult[];
+    try {
+      results = await backend.messages.enqueueMany(
+        items,
+        this.effects(identity.tenantId, rows.keys(), folds, claim?.offers),
+      );
+    } catch (err) {
+      claim?.release();
+      throw err;
+    }
     const woken = new Set<string>();
     /** Agents some of whose messages were claimed for their streams here (not to be woken). */
     const handed = new Set<string>();
@@ -247,6 +256,7 @@ export class Messaging {
       m.bytes += message.data.length;
       sent.set(message.type, m);
     }
+    claim?.release(); // after every handoff: the streams count what they took
     if (!folds?.meter) {
       let count = 0;
       let bytes = 0;
@@ -282,9 +292,9 @@ export class Messaging {
     tenantId: string,
     recipients: Iterable<string>,
     folds: MessageStore["folds"],
+    claim: readonly ClaimOffer[] = [],
   ): SendEffects {
     if (!folds) return {};
-    const claim = folds.claim ? this.delivery.offers(tenantId, recipients) : [];
     const offered = new Set(claim.map((o) => o.agentId));
     const rest = offered.size > 0 ? [...recipients].filter((a) => !offered.has(a)) : recipients;
     return {
@@ -407,17 +417,29 @@ export class Messaging {
     });
     const recipients = await this.recipientsOf(identity, message);
     const backlog = backlogLimitsOf(tenant, this.hub.clock.now());
-    const result = plain
-      ? await this.hub.backend.messages.enqueue(message, recipients, {
-          ...(idempotency && { idempotency }),
-          backlog,
-          effects: this.effects(identity.tenantId, recipients, folds),
-        })
-      : await this.conversations.send(identity, message, recipients, idempotency, backlog);
+    // Streams here that can take the message as it is stored (a store that claims).
+    const claim =
+      plain && folds?.claim
+        ? this.delivery.offers(identity.tenantId, new Map(recipients.map((a) => [a, 1])))
+        : undefined;
+    let result: EnqueueResult;
+    try {
+      result = plain
+        ? await this.hub.backend.messages.enqueue(message, recipients, {
+            ...(idempotency && { idempotency }),
+            backlog,
+            effects: this.effects(identity.tenantId, recipients, folds, claim?.offers),
+          })
+        : await this.conversations.send(identity, message, recipients, idempotency, backlog);
+    } catch (err) {
+      claim?.release();
+      throw err;
+    }
     if (!result.ok && "backlogFull" in result)
       throw backlogFullError(identity.tenantId, result.backlogFull);
     const claimed = result.ok ? result.claimed : undefined;
     if (claimed) this.delivery.handoff(identity.tenantId, claimed);
+    claim?.release();
     if (result.ok && !folds?.meter) {
       await this.hub.quotas.meterMessages(identity.tenantId, 1, message.data.length);
     }

@@ -34,6 +34,11 @@ export interface ClaimedDelivery {
   attempt: number;
   deadline: number;
   message: MessageRecord;
+  /**
+   * Its place in the agent's queue, where the store tells it: a stream sends deliveries claimed
+   * as their messages were stored (SendEffects.claim) in this order among those a poll claimed.
+   */
+  order?: number;
 }
 
 /** How Ack/Nack treated one delivery id. */
@@ -129,10 +134,10 @@ export interface SendEffects {
    * Recipients whose live stream is on this node and can take their new messages at once, one
    * offer per agent. A store whose `folds.claim` says so claims the messages of such a recipient
    * for that stream in the write that stores them (in flight, attempt 1, until the offer's
-   * deadline) when nothing of the agent's queue is waiting and its window has room for every one
-   * of them, and answers them in the result's `claimed` instead of waking the agent; otherwise it
-   * wakes the offer's channel as `wake` would (when it folds wake-ups). Stores that do not claim
-   * treat the offers' channels as part of `wake`.
+   * deadline) when nothing of the agent's queue is waiting and the call has no more messages to
+   * it than the offer's room, and answers them in the result's `claimed` instead of waking the
+   * agent; otherwise it wakes the offer's channel as `wake` would (when it folds wake-ups).
+   * Stores that do not claim treat the offers' channels as part of `wake`.
    */
   claim?: readonly ClaimOffer[];
 }
@@ -140,8 +145,8 @@ export interface SendEffects {
 /** A live stream's offer to take its agent's new messages as they are stored (SendEffects.claim). */
 export interface ClaimOffer {
   agentId: string;
-  /** The stream's flow-control window (max in flight). */
-  limit: number;
+  /** How many messages to the agent the stream can take (free slots of its window it reserved). */
+  room: number;
   /** The ack deadline of what it takes. */
   deadline: number;
   /** The Notifier channel that wakes the stream when nothing is claimed for it. */

@@ -207,28 +207,27 @@ function effectCtes(
 /**
  * CTEs (each after a comma) over the rows `r` (a, m, e, n) a store statement queues, for the
  * offers of `claim`: `o` the offers, `k` the offered agents whose rows are claimed as they are
- * inserted (nothing of the agent waiting, and its entries in flight plus its rows here within the
- * offer's limit). Empty without offers.
+ * inserted (its rows here within the offer's room, and nothing of the agent waiting, looked up
+ * as one row of the queue index: as NOT EXISTS, the planner read every waiting row of the agents).
+ * Empty without offers.
  */
 function claimCtes(claim: StatementEffects["claim"], params: unknown[]): string {
   if (!claim || claim.length === 0) return "";
   params.push(
     claim.map((o) => o.agentId),
-    claim.map((o) => o.limit),
+    claim.map((o) => o.room),
     claim.map((o) => o.deadline),
     claim.map((o) => o.payload),
   );
   const at = params.length - 3;
   return `, o AS (
        SELECT * FROM unnest($${at}::text[], $${at + 1}::int[], $${at + 2}::bigint[], $${at + 3}::text[])
-         AS o(a, lim, dl, p)),
+         AS o(a, room, dl, p)),
      k AS MATERIALIZED (
        SELECT o.a, o.dl FROM o
-       WHERE NOT EXISTS (SELECT 1 FROM acb_deliveries
-         WHERE tenant_id = $1 AND agent_id = o.a AND state = ${WAITING})
-       AND (SELECT count(*) FROM acb_deliveries
-         WHERE tenant_id = $1 AND agent_id = o.a AND state = ${IN_FLIGHT})
-         + (SELECT count(*) FROM r WHERE r.a = o.a) <= o.lim)`;
+       WHERE (SELECT count(*) FROM r WHERE r.a = o.a) <= o.room
+       AND (SELECT 1 FROM acb_deliveries
+         WHERE tenant_id = $1 AND agent_id = o.a AND state = ${WAITING} LIMIT 1) IS NULL)`;
 }
 
 /**
@@ -256,9 +255,9 @@ function deliveriesInsert(claiming: boolean, when: string): string {
        RETURNING seq, agent_id, message_id, delivery_id, state)`;
 }
 
-/** The result column of a claiming statement: its claimed rows as [agent, message, delivery id]. */
+/** The result column of a claiming statement: its claimed rows as [agent, message, delivery id, seq]. */
 const CLAIMED_COLUMN = `, (SELECT coalesce(json_agg(json_build_array(d.agent_id, d.message_id,
-  d.delivery_id) ORDER BY d.seq), '[]') FROM d WHERE d.state = ${IN_FLIGHT}) AS claimed`;
+  d.delivery_id, d.seq) ORDER BY d.seq), '[]') FROM d WHERE d.state = ${IN_FLIGHT}) AS claimed`;
 
 /**
  * The statement and parameters that store messages and queue each for its recipients, with
@@ -338,17 +337,22 @@ function claimedOf(
   const out = new Map<string, ClaimedFor[]>();
   const raw = row?.claimed;
   if (!offers || raw === undefined || raw === null) return out;
-  const list = (typeof raw === "string" ? JSON.parse(raw) : raw) as [string, string, string][];
+  const list = (typeof raw === "string" ? JSON.parse(raw) : raw) as [
+    string,
+    string,
+    string,
+    number,
+  ][];
   if (list.length === 0) return out;
   const messages = new Map(items.map((i) => [i.message.id, i.message]));
   const deadlines = new Map(offers.map((o) => [o.agentId, o.deadline]));
-  for (const [agentId, messageId, deliveryId] of list) {
+  for (const [agentId, messageId, deliveryId, seq] of list) {
     const message = messages.get(messageId);
     const deadline = deadlines.get(agentId);
     if (!message || deadline === undefined) continue;
     const claimed: ClaimedFor = {
       agentId,
-      delivery: { deliveryId, attempt: 1, deadline, message },
+      delivery: { deliveryId, attempt: 1, deadline, message, order: num(seq) },
     };
     const forMessage = out.get(messageId);
     if (forMessage) forMessage.push(claimed);
@@ -507,7 +511,11 @@ function pollStatement(tenantId: string, calls: readonly PollCall[]): [string, u
  * repeated ids of one call settles it, the others are "not-found", as with settle(). Calls of one
  * statement must not name the same delivery. The rows are found through the (tenant, agent,
  * delivery id) index by the lists of agents and ids; only rows whose agent named their id count
- * (`live` may hold others, locked but never settled or answered).
+ * (`live` may hold others, locked but never settled or answered). A remembered settlement is
+ * looked up only for an id that was not in flight (a repeated ack): by a subquery in the last
+ * branch of the answer's CASE, which runs only when reached. Joined for every id, the planner
+ * took the (tenant, agent, until) index and read every settlement of the agent kept for five
+ * minutes, for each id; as a LATERAL join, it joined the CTEs by nested loops.
  */
 function ackStatement(
   tenantId: string,
@@ -554,16 +562,16 @@ function ackStatement(
        WHEN o.delivery_id IS NOT NULL AND req.ord <> f.ord THEN 'not-found'
        WHEN o.delivery_id IS NOT NULL THEN 'ok'
        WHEN l.delivery_id IS NOT NULL THEN 'stale'
-       WHEN s.how = ${ACKED} THEN 'ok'
-       WHEN s.how IS NOT NULL THEN 'stale'
-       ELSE 'not-found'
+       ELSE coalesce((
+         SELECT CASE WHEN s.until <= req.n THEN 'not-found'
+           WHEN s.how = ${ACKED} THEN 'ok' ELSE 'stale' END
+         FROM acb_settled s
+         WHERE s.tenant_id = $1 AND s.agent_id = req.a AND s.delivery_id = req.id), 'not-found')
      END AS outcome
      FROM req
      JOIN first f ON f.a = req.a AND f.id = req.id
      LEFT JOIN ok o ON o.agent_id = req.a AND o.delivery_id = req.id
      LEFT JOIN live l ON l.agent_id = req.a AND l.delivery_id = req.id
-     LEFT JOIN acb_settled s ON s.tenant_id = $1 AND s.agent_id = req.a
-       AND s.delivery_id = req.id AND s.until > req.n
      ORDER BY req.ord`,
     [tenantId, agents, ids, nows, latest, [...new Set(agents)]],
   ];
@@ -592,6 +600,7 @@ function claimed(rows: readonly Record<string, unknown>[], deadline: number): Cl
     attempt: row.attempts,
     deadline,
     message: { ...decodeDoc<MessageRecord>(row.doc), expiresAt: num(row.expires_at) },
+    order: num(row.seq),
   }));
 }
 
@@ -929,10 +938,14 @@ export function createPgMessageStore(
     const items = sends.map((s) => s.item);
     const tenantId = items[0]?.message.tenantId ?? "";
     const wakes = new Set<string>();
+    // An agent's offers in the group add up: each reserved the room of its own send.
     const offers = new Map<string, ClaimOffer>();
     for (const s of sends) {
       for (const c of s.effects?.wake ?? []) wakes.add(c);
-      for (const o of s.effects?.claim ?? []) if (!offers.has(o.agentId)) offers.set(o.agentId, o);
+      for (const o of s.effects?.claim ?? []) {
+        const had = offers.get(o.agentId);
+        offers.set(o.agentId, had ? { ...had, room: had.room + o.room } : o);
+      }
     }
     const first = sends[0]?.effects;
     // The group's key says every send has the same limits, meter hour and kind of wake-up.

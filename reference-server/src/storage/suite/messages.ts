@@ -188,14 +188,14 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
       }
     });
 
-    it("claims for a live stream's offer as it stores, when nothing waits and the window has room", async () => {
+    it("claims for a live stream's offer as it stores, when nothing waits and the offer has room", async () => {
       const store = backend.messages;
       if (!store.folds?.claim) return; // this store leaves every delivery to the stream's poll
       const t = fresh();
       const woken: string[] = [];
-      const offer = (agentId: string, limit: number) => ({
+      const offer = (agentId: string, room: number) => ({
         agentId,
-        limit,
+        room,
         deadline: 31_000,
         channel: `fx:${t}:${agentId}`,
       });
@@ -213,7 +213,7 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
         return woken.splice(0);
       };
       try {
-        // Nothing waiting, room in the window: in flight at once, answered with the result.
+        // Nothing waiting, room in the offer: in flight at once, answered with the result.
         const m1 = messageRecord(t, "m1");
         const r1 = await store.enqueue(m1, ["a"], { effects: { claim: [offer("a", 2)] } });
         const claimed1 = r1.ok ? (r1.claimed ?? []) : [];
@@ -228,7 +228,7 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
         ]);
         if (store.folds.wake) expect(await wakeUps()).toEqual([]);
 
-        // Three messages where the window has room for two: none claimed, the stream is woken.
+        // Three messages where the offer has room for two: none claimed, the stream is woken.
         const many = ["m2", "m3", "m4"].map((id) => ({
           message: messageRecord(t, id),
           recipients: ["a"],
@@ -250,11 +250,11 @@ export function messageStoreTests(get: () => Backend, reopen: () => Promise<Back
         if (store.folds.wake) expect(await wakeUps()).toEqual(["a"]);
         expect(ids(await store.claim(t, "a", 10, 3_000, 33_000))).toEqual(["m2", "m3", "m4", "m5"]);
 
-        // Per agent: a's window is full (4 in flight), b's queue is empty.
+        // Per agent: a's offer has no room for the message, b's has.
         const r6 = await store.enqueueMany(
           [{ message: messageRecord(t, "m6"), recipients: ["a", "b"] }],
           {
-            claim: [offer("a", 4), offer("b", 1)],
+            claim: [offer("a", 0), offer("b", 1)],
           },
         );
         const claimed6 = r6[0]?.ok ? (r6[0].claimed ?? []) : [];
