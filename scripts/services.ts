@@ -11,7 +11,6 @@
 // mode (one process acting as broker and controller), and the broker listens on loopback only.
 
 import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -24,6 +23,7 @@ import {
 import { connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { newClusterId } from "./services/cluster-id.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const pom = join(root, "scripts/services/kafka-pom.xml");
@@ -149,9 +149,7 @@ async function kafkaUp(): Promise<void> {
   rmSync(run, { recursive: true, force: true });
   mkdirSync(run, { recursive: true });
   const config = writeConfig();
-  // A cluster id is 16 random bytes in URL-safe base64 without padding (what `kafka-storage.sh
-  // random-uuid` prints).
-  const clusterId = randomBytes(16).toString("base64url");
+  const clusterId = newClusterId();
   const logFd = openSync(logFile, "a");
   const format = java(["kafka.tools.StorageTool", "format", "-t", clusterId, "-c", config], {
     stdout: logFd,
