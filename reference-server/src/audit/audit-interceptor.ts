@@ -1,3 +1,4 @@
+import { AsyncResource } from "node:async_hooks";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { refusalAuditedKey } from "../auth/auth-failure-limiter.js";
 import { identityKey } from "../auth/identity.js";
@@ -66,21 +67,27 @@ export function createAuditInterceptor(
       if (!res.stream) return res;
       // A server stream's handler runs as the response is read, outside this call: run each step
       // inside the request scope and audit a refusal raised mid-stream (e.g. NOT_FOUND on download).
+      // Each step enters the scope this call runs in (one AsyncResource for the stream's life):
+      // a requestScope.run per step would make a context frame each, and an idle stream holds its
+      // pending step's frame, and those of the timers its handler set, for as long as it is open.
+      const inScope = new AsyncResource("acb.request-scope");
       const inner = res.message[Symbol.asyncIterator]();
+      const onFailure = async (err: unknown): Promise<never> => {
+        throw await refused(err);
+      };
+      const step = () => {
+        try {
+          return inner.next().then(undefined, onFailure);
+        } catch (err) {
+          return onFailure(err);
+        }
+      };
       const message: AsyncIterable<typeof res.message extends AsyncIterable<infer T> ? T : never> =
         {
           [Symbol.asyncIterator]: () => ({
-            next: () =>
-              requestScope.run(scope, async () => {
-                try {
-                  return await inner.next();
-                } catch (err) {
-                  throw await refused(err);
-                }
-              }),
+            next: () => inScope.runInAsyncScope(step),
             return: (value?: unknown) =>
-              requestScope.run(
-                scope,
+              inScope.runInAsyncScope(
                 async () => (await inner.return?.(value)) ?? { done: true as const, value },
               ),
           }),

@@ -30,7 +30,6 @@ import {
   Code,
   ConnectError,
   type ContextValues,
-  createHandlerContext,
   type HandlerContext,
   type Interceptor,
   type StreamRequest,
@@ -48,15 +47,16 @@ import { type EnvelopeParts, partsEncoderFor } from "./chunk-envelopes.js";
 import {
   callFinished,
   callUrl,
+  DirectContext,
   directContextKey,
   handlerContextOf,
-  headerPairs,
   nodeHeaders,
   replaceHeaders,
   resetError,
   withInterceptors,
 } from "./direct-common.js";
 import { tooLarge } from "./protocol-errors.js";
+import { RequestHeaders } from "./request-headers.js";
 
 /** A streaming method's implementation, as registered with the router. */
 export interface DirectMethod {
@@ -456,17 +456,18 @@ export async function serveDirect(
   const { service, method } = target;
   const encrypted = req.socket?.encrypted === true;
   const timeout = timeoutOf(req, protocol);
-  const context = createHandlerContext({
+  const context = new DirectContext({
     service,
     method,
     protocolName: protocol,
-    requestMethod: "POST",
     url: callUrl(req.url, req.authority, encrypted),
-    ...(timeout !== undefined && { timeoutMs: timeout }),
-    ...(options.shutdownSignal && { shutdownSignal: options.shutdownSignal }),
-    requestHeader: headerPairs(req.headers),
-    responseHeader: { "content-type": protocol === "connect" ? CONNECT_STREAM_PROTO : GRPC_PROTO },
-    responseTrailer: protocol === "grpc" ? { "grpc-status": "0" } : {},
+    timeoutMs: timeout,
+    shutdownSignal: options.shutdownSignal,
+    requestHeader: new RequestHeaders(req.headers),
+    responseHeader: new Headers({
+      "content-type": protocol === "connect" ? CONNECT_STREAM_PROTO : GRPC_PROTO,
+    }),
+    responseTrailer: new Headers(protocol === "grpc" ? { "grpc-status": "0" } : undefined),
     contextValues,
   });
   contextValues.set(directContextKey, context);
@@ -487,9 +488,7 @@ export async function serveDirect(
     options.onCall?.(context);
     const input: AsyncIterable<Message> =
       single !== undefined
-        ? (async function* () {
-            yield single;
-          })()
+        ? oneMessage(single)
         : requestMessages(req, method, protocol, options.readMaxBytes);
     const response = await next({
       stream: true,
@@ -554,6 +553,28 @@ export async function serveDirect(
     res.addTrailers(nodeHeaders(context.responseTrailer));
   }
   await new Promise<void>((resolve) => res.end(resolve));
+}
+
+/**
+ * The request stream of a server-streaming call: its one message, then the end (what an async
+ * generator yielding it gives, without the generator's frame, which the call would hold while open).
+ */
+function oneMessage(message: Message): AsyncIterable<Message> {
+  let left: Message | undefined = message;
+  const it: AsyncIterator<Message> = {
+    next() {
+      const value = left;
+      left = undefined;
+      return Promise.resolve(
+        value === undefined ? { done: true, value: undefined } : { done: false, value },
+      );
+    },
+    return(value?: unknown) {
+      left = undefined;
+      return Promise.resolve({ done: true, value });
+    },
+  };
+  return { [Symbol.asyncIterator]: () => it };
 }
 
 type Next = (request: StreamRequest) => Promise<StreamResponse>;

@@ -198,16 +198,17 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
      * Serves the call directly when the body `read` returns is one clean message; otherwise the
      * library's path reads the same bytes and words the refusal (too large, not valid protobuf).
      */
-    const serveRead = async (
+    const serveRead = (
       read: Promise<
         { message: Message } | { chunks: Buffer[]; rest: AsyncIterator<Buffer> | undefined }
       >,
       serve: (message: Message) => Promise<void>,
-    ) => {
-      const body = await read;
-      if ("message" in body) await serve(body.message);
-      else await serveLibrary(replay(body.chunks, body.rest));
-    };
+    ): Promise<void> =>
+      // A promise chain, not an async function: a stream's call would hold that function's frame
+      // (awaiting serve) for as long as the stream is open.
+      read.then((body) =>
+        "message" in body ? serve(body.message) : serveLibrary(replay(body.chunks, body.rest)),
+      );
     const unary = directUnaries.get(path);
     if (unary && directUnaryEligible(req as never)) {
       serveRead(readUnary(req as never, unary.method, options.readMaxBytes), (message) =>
