@@ -14,13 +14,25 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): Timer;
 }
 
+/**
+ * A timer of the real clock: one object over the Timeout, no closure (every open Receive stream
+ * holds one or two, renewed as it waits).
+ */
+class SystemTimer implements Timer {
+  constructor(private readonly timeout: NodeJS.Timeout) {}
+
+  cancel(): void {
+    clearTimeout(this.timeout);
+  }
+}
+
 /** The real clock. Its timers do not keep the process alive. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(ms, fn) {
     const t = setTimeout(fn, Math.max(0, ms));
     t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return new SystemTimer(t);
   },
 };
 

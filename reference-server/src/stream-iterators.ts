@@ -93,17 +93,24 @@ class ObservedStream<T> implements AsyncIterableIterator<T> {
   }
 
   private settle(p: Promise<IteratorResult<T>>, ends = false): Promise<IteratorResult<T>> {
-    return p.then(
-      (r) => {
-        if (ends || r.done === true) this.end(undefined);
-        return r;
-      },
-      (err: unknown) => {
-        this.end(err);
-        throw err;
-      },
-    );
+    return p.then(ends ? this.returned : this.stepped, this.failed);
   }
+
+  // Made once per stream, not per step: a waiting stream holds its step's callbacks.
+  private readonly stepped = (r: IteratorResult<T>): IteratorResult<T> => {
+    if (r.done === true) this.end(undefined);
+    return r;
+  };
+
+  private readonly returned = (r: IteratorResult<T>): IteratorResult<T> => {
+    this.end(undefined);
+    return r;
+  };
+
+  private readonly failed = (err: unknown): never => {
+    this.end(err);
+    throw err;
+  };
 
   private end(failure: unknown): void {
     if (this.state === 2) return;
@@ -165,16 +172,18 @@ class FlatMappedStream<In, Out> implements AsyncIterableIterator<Out> {
       }
       this.it = it;
     }
-    return it.next().then(
-      (r) => this.made(r),
-      (err: unknown) => {
-        this.ended = true;
-        throw this.failed(err);
-      },
-    );
+    return it.next().then(this.made, this.sourceFailed);
   }
 
-  private made(r: IteratorResult<In>): IteratorResult<Out> | Promise<IteratorResult<Out>> {
+  // Made once per stream, not per step: a waiting stream holds its step's callbacks.
+  private readonly sourceFailed = (err: unknown): never => {
+    this.ended = true;
+    throw this.failed(err);
+  };
+
+  private readonly made = (
+    r: IteratorResult<In>,
+  ): IteratorResult<Out> | Promise<IteratorResult<Out>> => {
     if (r.done === true) {
       this.ended = true;
       return DONE;
@@ -193,7 +202,7 @@ class FlatMappedStream<In, Out> implements AsyncIterableIterator<Out> {
     if (out.length === 0) return this.next();
     if (out.length > 1) this.ready = out.slice(1);
     return { done: false, value: out[0] as Out };
-  }
+  };
 
   return(value?: unknown): Promise<IteratorResult<Out>> {
     const it = this.it;

@@ -221,6 +221,12 @@ export class DeliveryEngine {
     };
     keepPresent();
     let wakeTimer: Timer | undefined;
+    let timerFired = false;
+    // One callback for every wait of the stream (a waiting stream holds its wait's timer).
+    const onTimer = () => {
+      timerFired = true;
+      resolveWait?.();
+    };
     let lastSent = clock.now();
 
     try {
@@ -267,12 +273,9 @@ export class DeliveryEngine {
           ? Number.POSITIVE_INFINITY
           : pollTick(clock.now() + this.hub.limits.notificationPollMs);
         const at = Math.min(next ?? keepaliveAt, keepaliveAt, pollAt);
-        let timerFired = false;
+        timerFired = false;
         wakeTimer?.cancel();
-        wakeTimer = clock.setTimer(Math.max(0, at - clock.now()), () => {
-          timerFired = true;
-          resolveWait?.();
-        });
+        wakeTimer = clock.setTimer(Math.max(0, at - clock.now()), onTimer);
         await new Promise<void>((resolve) => {
           resolveWait = resolve;
           if (woken || ended || signal.aborted) resolve();

@@ -620,22 +620,38 @@ function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next
 
 /** The messages of `source` made whole (create() returns a message as it is), as the library does. */
 function normalized(desc: DescMessage, source: AsyncIterable<unknown>): AsyncIterable<Message> {
-  return {
-    [Symbol.asyncIterator]() {
-      const it = source[Symbol.asyncIterator]();
-      const whole = (r: IteratorResult<unknown>): IteratorResult<Message> =>
-        r.done === true ? r : { done: false, value: create(desc, r.value as never) };
-      return {
-        next: () => it.next().then(whole),
-        ...(it.throw && {
-          throw: (e?: unknown) => (it.throw as NonNullable<typeof it.throw>)(e).then(whole),
-        }),
-        ...(it.return && {
-          return: (v?: unknown) => (it.return as NonNullable<typeof it.return>)(v).then(whole),
-        }),
-      };
-    },
-  };
+  return new WholeMessages(desc, source[Symbol.asyncIterator]());
+}
+
+/** See {@link normalized}: one object per stream, no closures (an open stream holds it). */
+class WholeMessages implements AsyncIterableIterator<Message> {
+  constructor(
+    private readonly desc: DescMessage,
+    private readonly it: AsyncIterator<unknown>,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    return this.it.next().then(this.whole);
+  }
+
+  return(value?: unknown): Promise<IteratorResult<Message>> {
+    const it = this.it;
+    if (!it.return) return Promise.resolve({ done: true, value: value as Message });
+    return it.return(value).then(this.whole);
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<Message>> {
+    const it = this.it;
+    if (!it.throw) return Promise.reject(error);
+    return it.throw(error).then(this.whole);
+  }
+
+  private readonly whole = (r: IteratorResult<unknown>): IteratorResult<Message> =>
+    r.done === true ? r : { done: false, value: create(this.desc, r.value as never) };
 }
 
 /** A response message's bytes, or the error the library's serialization gives. */
