@@ -31,7 +31,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 /** Self size and count per "type:name" of one .heapsnapshot file. */
-export function heapSummary(file: string): Map<string, { size: number; count: number }> {
+export function heapSummary(
+  file: string,
+  include: (id: number) => boolean = () => true,
+): Map<string, { size: number; count: number }> {
   const snap = JSON.parse(readFileSync(file, "utf8")) as {
     snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
     nodes: number[];
@@ -43,9 +46,11 @@ export function heapSummary(file: string): Map<string, { size: number; count: nu
   const typeAt = fields.indexOf("type");
   const nameAt = fields.indexOf("name");
   const sizeAt = fields.indexOf("self_size");
+  const idAt = fields.indexOf("id");
   const out = new Map<string, { size: number; count: number }>();
   const { nodes, strings } = snap;
   for (let i = 0; i < nodes.length; i += width) {
+    if (!include(nodes[i + idAt] as number)) continue;
     const type = types[nodes[i + typeAt] as number] ?? "?";
     let name = strings[nodes[i + nameAt] as number] ?? "?";
     // Strings and code are grouped by type alone; their names are their contents.
@@ -61,6 +66,27 @@ export function heapSummary(file: string): Map<string, { size: number; count: nu
     } else out.set(key, { size, count: 1 });
   }
   return out;
+}
+
+/** Self sizes, by "type:name", of the nodes of `later` with ids above every id of `earlier`. */
+function bornSince(earlier: string, later: string) {
+  const maxId = (file: string) => {
+    const snap = JSON.parse(readFileSync(file, "utf8")) as {
+      snapshot: { meta: { node_fields: string[] } };
+      nodes: number[];
+    };
+    const fields = snap.snapshot.meta.node_fields;
+    const idAt = fields.indexOf("id");
+    let max = 0;
+    for (let i = idAt; i < snap.nodes.length; i += fields.length)
+      max = Math.max(max, snap.nodes[i] as number);
+    return max;
+  };
+  const since = maxId(earlier);
+  const rows = heapSummary(later, (id) => id > since);
+  let total = 0;
+  for (const v of rows.values()) total += v.size;
+  return { rows, total };
 }
 
 async function snapshot(pid: number, dir: string): Promise<string> {
@@ -86,6 +112,8 @@ export default async function main(args: string[]): Promise<void> {
   const { json } = flags(args);
   const n = numberFlag(args, "--agents", 5_000);
   const top = numberFlag(args, "--top", 40);
+  const wi = args.indexOf("--window");
+  const windowSeconds = wi === -1 ? 0 : Number(args[wi + 1]);
   const di = args.indexOf("--dir");
   const dir = di === -1 ? "/tmp/acb-agents-heap" : (args[di + 1] ?? "");
   rmSync(dir, { recursive: true, force: true });
@@ -156,18 +184,49 @@ export default async function main(args: string[]): Promise<void> {
         }
       }),
     );
-    // One heartbeat per agent, as the load benchmark's agents send every 10 s.
-    for (const [i, id] of ids.entries()) {
-      await conns[Math.floor(i / 10)]?.registry.heartbeat(
-        { agentId: id },
-        auth(tokens.get(id) ?? ""),
-      );
-    }
-    await sleep(2000);
+    // Heartbeats every 10 s per agent, spread evenly over the interval (as the load benchmark's).
+    let beating = true;
+    const beats = (async () => {
+      let next = 0;
+      while (beating) {
+        for (let k = 0; k < n / 200; k++) {
+          const i = next++ % n;
+          const id = ids[i] as string;
+          conns[Math.floor(i / 10)]?.registry
+            .heartbeat({ agentId: id }, auth(tokens.get(id) ?? ""))
+            .catch(() => {});
+        }
+        await sleep(50);
+      }
+    })();
+    await sleep(12_000);
     const rss1 = hub.rssMB();
     log(`${n} streams open; snapshot`);
     const second = await snapshot(hub.pid, dir);
+    let third: string | undefined;
+    if (windowSeconds > 0) {
+      await sleep(windowSeconds * 1000);
+      log(`snapshot after ${windowSeconds} s more`);
+      third = await snapshot(hub.pid, dir);
+    }
+    beating = false;
+    await beats;
     stop.abort();
+    if (third) {
+      // What the window allocated and still holds: nodes whose ids the second snapshot had not
+      // handed out yet (ids of one heap profiler grow, and stay with their object).
+      const born = bornSince(second, third);
+      printTable(`allocated in ${windowSeconds} s and alive at its end, per agent per second`, [
+        ["total bytes", Math.round(born.total / n / windowSeconds)],
+        ...[...born.rows]
+          .sort((x, y) => y[1].size - x[1].size)
+          .slice(0, top)
+          .map(([k, v]): [string, string] => [
+            k,
+            `${(v.size / n / windowSeconds).toFixed(1).padStart(7)}  ×${(v.count / n / windowSeconds).toFixed(3)}`,
+          ]),
+      ]);
+    }
     const a = heapSummary(first);
     const b = heapSummary(second);
     const rows: { key: string; bytes: number; count: number }[] = [];

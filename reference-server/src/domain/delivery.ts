@@ -209,15 +209,15 @@ export class DeliveryEngine {
     // An open stream counts as presence: touch the registry now and every heartbeat interval.
     await this.registry.touchLive(tenantId, agentId);
     let presenceTimer: Timer | undefined;
+    const presenceFailed = (err: unknown) =>
+      this.hub.logger.log("warn", "presence update failed", { err, agent_id: agentId });
+    // One callback for every renewal (a stream holds its presence timer for its whole life).
+    const renewPresence = () => {
+      this.registry.touchLive(tenantId, agentId).catch(presenceFailed);
+      keepPresent();
+    };
     const keepPresent = () => {
-      presenceTimer = clock.setTimer(tenant.settings.heartbeatIntervalMs, () => {
-        this.registry
-          .touchLive(tenantId, agentId)
-          .catch((err: unknown) =>
-            this.hub.logger.log("warn", "presence update failed", { err, agent_id: agentId }),
-          );
-        keepPresent();
-      });
+      presenceTimer = clock.setTimer(tenant.settings.heartbeatIntervalMs, renewPresence);
     };
     keepPresent();
     let wakeTimer: Timer | undefined;
