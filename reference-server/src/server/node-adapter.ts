@@ -192,6 +192,9 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     }
     const route: UniversalHandler = found;
     const procedure = `${found.service.typeName}/${found.method.name}`;
+    // Made apart from this scope: a stream's call holds it (its promise's rejection handler) for
+    // as long as the stream is open, and a closure made here would hold every variable of it.
+    const failed = failureReporter(req, procedure, options.onHandlerError);
     const contextValues = createContextValues();
     contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
     /**
@@ -236,14 +239,6 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       return;
     }
     serveLibrary(undefined).catch(failed);
-
-    function failed(reason: unknown) {
-      if (ConnectError.from(reason).code === Code.Aborted) return;
-      // The client left, or the listener closed a request it abandoned (a connection timeout):
-      // nothing failed in the hub, and there is no one left to tell.
-      if (clientGone(req)) return;
-      options.onHandlerError(procedure, reason);
-    }
 
     async function serveLibrary(
       readAlready: AsyncIterable<Uint8Array> | undefined,
@@ -300,6 +295,24 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       };
       await serve();
     }
+  };
+}
+
+/**
+ * Reports a call's failure to `onHandlerError`, unless it is the client's leaving: an ABORTED
+ * error, or a request whose connection or stream is gone (the client left, or the listener closed
+ * a request it abandoned, a connection timeout): nothing failed in the hub, and there is no one
+ * left to tell.
+ */
+function failureReporter(
+  req: Parameters<NodeHandlerFn>[0],
+  procedure: string,
+  onHandlerError: (procedure: string, reason: unknown) => void,
+): (reason: unknown) => void {
+  return (reason) => {
+    if (ConnectError.from(reason).code === Code.Aborted) return;
+    if (clientGone(req)) return;
+    onHandlerError(procedure, reason);
   };
 }
 
