@@ -208,18 +208,23 @@ export class DeliveryEngine {
 
     // An open stream counts as presence: touch the registry now and every heartbeat interval.
     await this.registry.touchLive(tenantId, agentId);
-    let presenceTimer: Timer | undefined;
     const presenceFailed = (err: unknown) =>
       this.hub.logger.log("warn", "presence update failed", { err, agent_id: agentId });
-    // One callback for every renewal (a stream holds its presence timer for its whole life).
-    const renewPresence = () => {
+    const touch = () => {
       this.registry.touchLive(tenantId, agentId).catch(presenceFailed);
-      keepPresent();
     };
-    const keepPresent = () => {
-      presenceTimer = clock.setTimer(tenant.settings.heartbeatIntervalMs, renewPresence);
-    };
-    keepPresent();
+    // One timer for the stream's life where the clock repeats one (a stream holds it while open).
+    const interval = tenant.settings.heartbeatIntervalMs;
+    let presenceTimer: Timer;
+    if (clock.setRepeating) {
+      presenceTimer = clock.setRepeating(interval, touch);
+    } else {
+      const renew = () => {
+        touch();
+        presenceTimer = clock.setTimer(interval, renew);
+      };
+      presenceTimer = clock.setTimer(interval, renew);
+    }
     let wakeTimer: Timer | undefined;
     let timerFired = false;
     // One callback for every wait of the stream (a waiting stream holds its wait's timer).
@@ -288,7 +293,7 @@ export class DeliveryEngine {
       }
     } finally {
       wakeTimer?.cancel();
-      presenceTimer?.cancel();
+      presenceTimer.cancel();
       unsubscribeInbox();
       unsubscribeReceiver();
       signal.removeEventListener("abort", wake);
