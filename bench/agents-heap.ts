@@ -1,9 +1,13 @@
 // Where an idle connected agent's heap goes (`npm run bench -- agents-heap [--agents N]
-// [--dir D] [--top K] [--json]`): starts a hub in its own process with --heapsnapshot-signal, takes
-// a heap snapshot before the agents connect and one after N agents (default 5,000) connected as
-// the load benchmark's agents scenario connects them (an open Receive each, a heartbeat each every
-// 10 s, 10 agents per HTTP/2 connection), and prints what the second holds more than the first,
-// per agent, by node type and constructor (self sizes, so nothing is counted twice).
+// [--window S] [--dir D] [--top K] [--json]`): starts a hub in its own process with
+// --heapsnapshot-signal, registers N agents (default 5,000), takes a heap snapshot, connects them as
+// the load benchmark's agents scenario does (an open Receive each, a heartbeat each every 10 s,
+// 10 agents per HTTP/2 connection), waits 12 s and takes a second snapshot, and prints what the
+// second holds more than the first, per agent, by node type and constructor (self sizes, so
+// nothing is counted twice). With --window S it takes a third snapshot S seconds later and prints
+// what was allocated in between and is still alive, per agent per second: what an idle agent
+// makes the collector promote. Snapshots (and the hub's heap) are large: run it with
+// --max-old-space-size=12000 or so, under the benchmark lock.
 
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
