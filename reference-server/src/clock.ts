@@ -12,15 +12,39 @@ export interface Clock {
   now(): number;
   /** Runs `fn` once, `ms` milliseconds from now. */
   setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Runs `fn` every `ms` milliseconds (at least 1) from now until cancelled. Optional: callers
+   * without it re-arm a setTimer from its callback, which makes a timer per run (an open Receive
+   * stream renews its agent's presence this way for as long as it is open).
+   */
+  setRepeating?(ms: number, fn: () => void): Timer;
+}
+
+/**
+ * A timer of the real clock: one object over the Timeout, no closure (every open Receive stream
+ * holds one or two, renewed as it waits).
+ */
+class SystemTimer implements Timer {
+  constructor(private readonly timeout: NodeJS.Timeout) {}
+
+  cancel(): void {
+    clearTimeout(this.timeout);
+  }
 }
 
 /** The real clock. Its timers do not keep the process alive. */
-export const systemClock: Clock = {
+export const systemClock: Required<Clock> = {
   now: () => Date.now(),
   setTimer(ms, fn) {
     const t = setTimeout(fn, Math.max(0, ms));
     t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return new SystemTimer(t);
+  },
+  setRepeating(ms, fn) {
+    // One Timeout, re-armed by Node after each run.
+    const t = setInterval(fn, Math.max(1, ms));
+    t.unref();
+    return new SystemTimer(t);
   },
 };
 
@@ -48,6 +72,30 @@ export class ManualClock implements Clock {
     const timer: PendingTimer = { at: this.current + Math.max(0, ms), seq: this.seq++, fn };
     this.timers.add(timer);
     return { cancel: () => this.timers.delete(timer) };
+  }
+
+  setRepeating(ms: number, fn: () => void): Timer {
+    const every = Math.max(1, ms);
+    let cancelled = false;
+    const timer: PendingTimer = {
+      at: this.current + every,
+      seq: this.seq++,
+      fn: () => {
+        fn();
+        if (cancelled) return;
+        // Again `every` after this run, as a timer re-armed from its callback would be.
+        timer.at = this.current + every;
+        timer.seq = this.seq++;
+        this.timers.add(timer);
+      },
+    };
+    this.timers.add(timer);
+    return {
+      cancel: () => {
+        cancelled = true;
+        this.timers.delete(timer);
+      },
+    };
   }
 
   /** Moves time forward by `ms`, firing every timer that falls due, earliest first. */

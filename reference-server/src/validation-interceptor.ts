@@ -2,6 +2,7 @@ import { create, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { createValidator, violationsToProto } from "@bufbuild/protovalidate";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Code, hubError } from "./errors.js";
+import { flatMapStream } from "./stream-iterators.js";
 import { certainlyValid } from "./validation-fast-path.js";
 
 /**
@@ -59,29 +60,31 @@ export function createValidation(): Validation {
       check(schema, req.message as Message);
       return next(req);
     }
+    // Checked as the handler reads them, by an iterator without a generator's frame
+    // (stream-iterators.ts): an open stream holds its request side for its whole life.
     const source = req.message;
     return next({
       ...req,
-      message: (async function* () {
-        try {
-          for await (const m of source) {
-            check(schema, m as Message);
-            yield m;
-          }
-        } catch (err) {
+      message: flatMapStream(
+        () => source,
+        (m) => {
+          check(schema, m as Message);
+          return [m];
+        },
+        (err) => {
           // Messages of a request stream are parsed as they are read, here: a message that is
           // not valid protobuf is the client's error, not the INTERNAL the protocol library
           // reports for it (single-message bodies are checked in server/node-adapter.ts).
           const e = ConnectError.from(err);
           if (e.code === Code.Internal && e.rawMessage.startsWith("parse binary:")) {
-            throw new ConnectError(
+            return new ConnectError(
               `request stream carries an invalid ${schema.typeName}: ${e.rawMessage}`,
               Code.InvalidArgument,
             );
           }
-          throw err;
-        }
-      })(),
+          return err;
+        },
+      ),
     });
   };
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHub, type Hub } from "../src/hub.js";
 import type { Logger } from "../src/logger.js";
 import { type DevCertificate, generateDevCertificate } from "../src/server/dev-cert.js";
+import { listen } from "../src/server/listener.js";
 
 const timeouts = { headersMs: 300, bodyIdleMs: 300, idleMs: 300 };
 /** What the hub logged at level "error": a request closed for a timeout is not a hub failure. */
@@ -156,3 +157,36 @@ async function rawTo(port: number): Promise<Socket> {
   await new Promise<void>((resolve) => socket.once("connect", resolve));
   return socket;
 }
+
+describe("a stream whose request body has ended", () => {
+  it("keeps no body-idle 'timeout' listener of the listener's (a long stream would hold it)", async () => {
+    const counts: { atStart: number; afterEnd: number }[] = [];
+    const server = await listen(
+      (req, res) => {
+        const stream = (req as http2.Http2ServerRequest).stream;
+        const atStart = stream.listenerCount("timeout");
+        req.resume();
+        // Registered after the listener's own 'end' listener, so it runs after it.
+        req.once("end", () => {
+          counts.push({ atStart, afterEnd: stream.listenerCount("timeout") });
+          res.end("ok");
+        });
+      },
+      { port: 0, timeouts },
+    );
+    try {
+      const session = http2.connect(server.url);
+      const stream = session.request({ ":method": "POST", ":path": "/" }, { endStream: false });
+      // The body ends only after the handler started, so its timeout was armed.
+      stream.end(EMPTY_GRPC_MESSAGE);
+      stream.resume();
+      await new Promise<void>((resolve) => stream.once("close", resolve));
+      session.close();
+      expect(counts).toHaveLength(1);
+      const [c] = counts;
+      expect(c?.afterEnd).toBe((c?.atStart ?? 0) - 1);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { AsyncResource } from "node:async_hooks";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { refusalAuditedKey } from "../auth/auth-failure-limiter.js";
 import { identityKey } from "../auth/identity.js";
@@ -66,26 +67,52 @@ export function createAuditInterceptor(
       if (!res.stream) return res;
       // A server stream's handler runs as the response is read, outside this call: run each step
       // inside the request scope and audit a refusal raised mid-stream (e.g. NOT_FOUND on download).
-      const inner = res.message[Symbol.asyncIterator]();
-      const message: AsyncIterable<typeof res.message extends AsyncIterable<infer T> ? T : never> =
-        {
-          [Symbol.asyncIterator]: () => ({
-            next: () =>
-              requestScope.run(scope, async () => {
-                try {
-                  return await inner.next();
-                } catch (err) {
-                  throw await refused(err);
-                }
-              }),
-            return: (value?: unknown) =>
-              requestScope.run(
-                scope,
-                async () => (await inner.return?.(value)) ?? { done: true as const, value },
-              ),
-          }),
-        };
+      const message = new ScopedStream(res.message[Symbol.asyncIterator](), refused);
       return { ...res, message };
     });
+  };
+}
+
+/**
+ * A response stream whose steps run in the request scope of the call that made it, with a refusal
+ * raised mid-stream audited (`refused`). Each step enters the scope the call runs in (one
+ * AsyncResource for the stream's life): a requestScope.run per step would make a context frame
+ * each, and an idle stream holds its pending step's frame, and those of the timers its handler
+ * set, for as long as it is open. One object per stream, no closures.
+ */
+class ScopedStream<T> extends AsyncResource implements AsyncIterableIterator<T> {
+  constructor(
+    private readonly inner: AsyncIterator<T>,
+    private readonly refused: (err: unknown) => Promise<unknown>,
+  ) {
+    super("acb.request-scope");
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    return this.runInAsyncScope(this.step, this);
+  }
+
+  return(value?: unknown): Promise<IteratorResult<T>> {
+    return this.runInAsyncScope(this.finish, this, value);
+  }
+
+  private step(): Promise<IteratorResult<T>> {
+    try {
+      return this.inner.next().then(undefined, this.failed);
+    } catch (err) {
+      return this.failed(err);
+    }
+  }
+
+  private async finish(value: unknown): Promise<IteratorResult<T>> {
+    return (await this.inner.return?.(value)) ?? { done: true, value: value as T };
+  }
+
+  private readonly failed = async (err: unknown): Promise<never> => {
+    throw await this.refused(err);
   };
 }

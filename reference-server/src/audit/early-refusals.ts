@@ -37,17 +37,27 @@ export function createEarlyRefusalAuditor(
   options: EarlyRefusalAuditorOptions,
 ): (context: HandlerContext) => void {
   return (context) => {
-    context.signal.addEventListener(
-      "abort",
-      () => {
-        const reason: unknown = context.signal.reason;
-        if (!(reason instanceof ConnectError) || reason.code !== Code.ResourceExhausted) return;
-        if (context.values.get(interceptedKey)) return;
-        record(options, context, reason).catch(options.onError);
-      },
-      { once: true },
-    );
+    context.signal.addEventListener("abort", new CallWatch(options, context), { once: true });
   };
+}
+
+/**
+ * Records a call's early refusal when its signal aborts. An object listener (handleEvent), not a
+ * closure: an open stream holds it for its whole life.
+ */
+class CallWatch {
+  constructor(
+    private readonly options: EarlyRefusalAuditorOptions,
+    private readonly context: HandlerContext,
+  ) {}
+
+  handleEvent(): void {
+    const { options, context } = this;
+    const reason: unknown = context.signal.reason;
+    if (!(reason instanceof ConnectError) || reason.code !== Code.ResourceExhausted) return;
+    if (context.values.get(interceptedKey)) return;
+    record(options, context, reason).catch(options.onError);
+  }
 }
 
 async function record(

@@ -37,7 +37,7 @@ export function createCredentialVerifier(
   // Verifying a signature costs more than the rest of a small call; remember verified tokens until
   // they expire (bounded, least recently used evicted first). API keys are never cached:
   // revocation is immediate.
-  const verified = new Map<string, Identity>();
+  const verified = new Map<string, Verified>();
   const keysSeen = new Set<string>();
 
   const checkTenant = async (identity: Identity) => {
@@ -93,19 +93,40 @@ export function createCredentialVerifier(
       return identity;
     }
     const hit = verified.get(credential);
-    if (hit && (hit.expiresAt === undefined || hit.expiresAt > clock.now())) {
-      // Most recently used last (a Map keeps insertion order), so eviction takes the least.
+    if (hit && (hit.identity.expiresAt === undefined || hit.identity.expiresAt > clock.now())) {
+      // Most recently used last (a Map keeps insertion order), so eviction takes the least. The
+      // entry keeps its own key: `credential` is a slice of this request's header, which the
+      // cache would otherwise hold (with the whole header value) until the token's next use.
       verified.delete(credential);
-      verified.set(credential, hit);
-      await checkTenant(hit);
-      return hit;
+      verified.set(hit.token, hit);
+      await checkTenant(hit.identity);
+      return hit.identity;
     }
     verified.delete(credential);
     const identity = await tokens.verify(credential);
     await checkTenant(identity);
     if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string);
-    verified.set(credential, identity);
+    const token = ownCopy(credential);
+    verified.set(token, { token, identity });
     await fresh(identity);
     return identity;
   };
+}
+
+/** A verified token in the cache, under its own copy of the token. */
+interface Verified {
+  token: string;
+  identity: Identity;
+}
+
+/**
+ * A copy of `s` that shares no memory with it. A bearer token is a slice of its request's header
+ * value, which Node keeps outside the JavaScript heap (an external string, for values this long);
+ * a cache entry holding the slice would hold that value too, and every heartbeat's would be
+ * promoted to the old generation and go through the collector's external string table. Tokens
+ * are ASCII (base64url and dots), which latin1 carries unchanged.
+ */
+function ownCopy(s: string): string {
+  const copy = Buffer.from(s, "latin1").toString("latin1");
+  return copy === s ? copy : s;
 }

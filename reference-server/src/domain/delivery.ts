@@ -291,19 +291,30 @@ export class DeliveryEngine {
 
     // An open stream counts as presence: touch the registry now and every heartbeat interval.
     await this.registry.touchLive(tenantId, agentId);
-    let presenceTimer: Timer | undefined;
-    const keepPresent = () => {
-      presenceTimer = clock.setTimer(tenant.settings.heartbeatIntervalMs, () => {
-        this.registry
-          .touchLive(tenantId, agentId)
-          .catch((err: unknown) =>
-            this.hub.logger.log("warn", "presence update failed", { err, agent_id: agentId }),
-          );
-        keepPresent();
-      });
+    const presenceFailed = (err: unknown) =>
+      this.hub.logger.log("warn", "presence update failed", { err, agent_id: agentId });
+    const touch = () => {
+      this.registry.touchLive(tenantId, agentId).catch(presenceFailed);
     };
-    keepPresent();
+    // One timer for the stream's life where the clock repeats one (a stream holds it while open).
+    const interval = tenant.settings.heartbeatIntervalMs;
+    let presenceTimer: Timer;
+    if (clock.setRepeating) {
+      presenceTimer = clock.setRepeating(interval, touch);
+    } else {
+      const renew = () => {
+        touch();
+        presenceTimer = clock.setTimer(interval, renew);
+      };
+      presenceTimer = clock.setTimer(interval, renew);
+    }
     let wakeTimer: Timer | undefined;
+    let timerFired = false;
+    // One callback for every wait of the stream (a waiting stream holds its wait's timer).
+    const onTimer = () => {
+      timerFired = true;
+      resolveWait?.();
+    };
     let lastSent = clock.now();
     /** When the queue next changes by itself (a deadline or a delayed retry), as last known. */
     let nextWake: number | undefined;
@@ -367,12 +378,9 @@ export class DeliveryEngine {
           ? Number.POSITIVE_INFINITY
           : pollTick(clock.now() + this.hub.limits.notificationPollMs);
         const at = Math.min(nextWake ?? keepaliveAt, keepaliveAt, pollAt);
-        let timerFired = false;
+        timerFired = false;
         wakeTimer?.cancel();
-        wakeTimer = clock.setTimer(Math.max(0, at - clock.now()), () => {
-          timerFired = true;
-          resolveWait?.();
-        });
+        wakeTimer = clock.setTimer(Math.max(0, at - clock.now()), onTimer);
         await new Promise<void>((resolve) => {
           resolveWait = resolve;
           if (woken || ended || signal.aborted || handed.length > 0) resolve();
@@ -389,7 +397,7 @@ export class DeliveryEngine {
       }
     } finally {
       wakeTimer?.cancel();
-      presenceTimer?.cancel();
+      presenceTimer.cancel();
       unsubscribeInbox();
       unsubscribeReceiver();
       signal.removeEventListener("abort", wake);

@@ -2,6 +2,7 @@ import {
   type DeadLetter,
   DeadLetterSchema,
   type MessagingService,
+  type ReceiveResponse,
   ReceiveResponse_Kind,
   ReceiveResponseSchema,
   type SendRequest,
@@ -13,7 +14,7 @@ import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { mayCall } from "../auth/auth-interceptor.js";
 import { accessTable } from "../auth/rbac-table.js";
-import type { DeliveryEngine } from "../domain/delivery.js";
+import type { DeliveryEngine, ReceiveItem } from "../domain/delivery.js";
 import type { Messaging, SendInput } from "../domain/messaging.js";
 import { Code, hubError } from "../errors.js";
 import type {
@@ -22,6 +23,7 @@ import type {
   MessageRecord,
   SettleOutcome,
 } from "../storage/types.js";
+import { flatMapStream } from "../stream-iterators.js";
 import { itemError, sendBatchResponse } from "./batch-encoding.js";
 import { callerOf, durationMs, ts } from "./convert.js";
 import { deliveryResponse } from "./delivery-encoding.js";
@@ -88,6 +90,41 @@ function settleResults(ids: string[], outcomes: SettleOutcome[]) {
       status: settleStatus[outcomes[i] ?? "not-found"],
     })),
   };
+}
+
+/** The Receive responses for one item of the delivery stream. */
+function receiveResponses(item: ReceiveItem, batched: boolean, binary: boolean): ReceiveResponse[] {
+  if (item.kind === "ready") {
+    return [
+      create(ReceiveResponseSchema, {
+        kind: ReceiveResponse_Kind.READY,
+        streamId: item.streamId,
+        maxInFlight: item.maxInFlight,
+        ackDeadline: durationFromMs(item.ackDeadlineMs),
+      }),
+    ];
+  }
+  if (item.kind === "keepalive") {
+    return [create(ReceiveResponseSchema, { kind: ReceiveResponse_Kind.KEEPALIVE })];
+  }
+  if (batched) {
+    return [
+      binary
+        ? deliveryResponse(item.deliveries, true)
+        : create(ReceiveResponseSchema, {
+            kind: ReceiveResponse_Kind.DELIVERY,
+            deliveries: item.deliveries.map(deliveryToProto),
+          }),
+    ];
+  }
+  return item.deliveries.map((d) =>
+    binary
+      ? deliveryResponse([d], false)
+      : create(ReceiveResponseSchema, {
+          kind: ReceiveResponse_Kind.DELIVERY,
+          delivery: deliveryToProto(d),
+        }),
+  );
 }
 
 export function createMessagingHandler(
@@ -194,38 +231,19 @@ export function createMessagingHandler(
         nextPageToken: page.nextPageToken,
       };
     },
-    async *receive(req, ctx) {
+    receive(req, ctx) {
       // Binary streams get each message's bytes encoded once (delivery-encoding.ts); JSON
       // streams (application/connect+json, application/grpc+json, …) the generated messages.
-      const binary = !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
-      for await (const item of delivery.receive(callerOf(ctx), req.maxInFlight, ctx.signal)) {
-        if (item.kind === "ready") {
-          yield create(ReceiveResponseSchema, {
-            kind: ReceiveResponse_Kind.READY,
-            streamId: item.streamId,
-            maxInFlight: item.maxInFlight,
-            ackDeadline: durationFromMs(item.ackDeadlineMs),
-          });
-        } else if (item.kind === "keepalive") {
-          yield create(ReceiveResponseSchema, { kind: ReceiveResponse_Kind.KEEPALIVE });
-        } else if (req.batchDeliveries) {
-          yield binary
-            ? deliveryResponse(item.deliveries, true)
-            : create(ReceiveResponseSchema, {
-                kind: ReceiveResponse_Kind.DELIVERY,
-                deliveries: item.deliveries.map(deliveryToProto),
-              });
-        } else {
-          for (const d of item.deliveries) {
-            yield binary
-              ? deliveryResponse([d], false)
-              : create(ReceiveResponseSchema, {
-                  kind: ReceiveResponse_Kind.DELIVERY,
-                  delivery: deliveryToProto(d),
-                });
-          }
-        }
-      }
+      // The domain's stream is mapped without a generator of its own (stream-iterators.ts): an
+      // open stream would hold that generator's frame for its whole life.
+      let binary = true;
+      return flatMapStream(
+        () => {
+          binary = !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
+          return delivery.receive(callerOf(ctx), req.maxInFlight, ctx.signal);
+        },
+        (item) => receiveResponses(item, req.batchDeliveries, binary),
+      );
     },
     async ack(req, ctx) {
       return settleResults(req.deliveryIds, await delivery.ack(callerOf(ctx), req.deliveryIds));

@@ -4,6 +4,7 @@ import { correlationHeader } from "../audit/audit-interceptor.js";
 import { identityKey } from "../auth/identity.js";
 import { hubError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { observeStream } from "../stream-iterators.js";
 import type { HubMetrics } from "./metrics.js";
 import { startSpanFrom, traceparentHeader } from "./tracing.js";
 
@@ -85,27 +86,23 @@ export function createRpcInterceptor(options: RpcInterceptorOptions): Intercepto
       ended(undefined, correlationId);
       return res;
     }
-    // A stream's span and log line end when the stream does.
-    const inner = res.message;
+    // A stream's span and log line end when the stream does, also when the client leaves early
+    // (the consumer returns). observeStream holds no generator frame for the stream's life.
     const tenantAgent = req.contextValues.get(identityKey);
     const isReceive = procedure === "acb.v1.MessagingService/Receive";
-    async function* observed() {
-      const closeReceiver =
-        isReceive && tenantAgent
-          ? metrics.receiverOpened(tenantAgent.tenantId, tenantAgent.agentId)
-          : undefined;
-      let failure: unknown;
-      try {
-        yield* inner;
-      } catch (err) {
-        failure = err;
-        throw err;
-      } finally {
-        // Also when the client leaves early (the consumer returns): the span still ends.
+    let closeReceiver: (() => void) | undefined;
+    const message = observeStream(res.message, {
+      started() {
+        closeReceiver =
+          isReceive && tenantAgent
+            ? metrics.receiverOpened(tenantAgent.tenantId, tenantAgent.agentId)
+            : undefined;
+      },
+      ended(failure) {
         closeReceiver?.();
         ended(failure, correlationId);
-      }
-    }
-    return { ...res, message: observed() } as typeof res;
+      },
+    });
+    return { ...res, message } as typeof res;
   };
 }

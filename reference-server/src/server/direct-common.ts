@@ -2,7 +2,7 @@
 // hand the implementation, the interceptors applied as the protocol library applies them, header
 // conversions between Node and Fetch, and the library's reasons for a client's reset.
 
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -11,6 +11,7 @@ import {
   type HandlerContext,
   type Interceptor,
 } from "@connectrpc/connect";
+import { getAbortSignalReason } from "@connectrpc/connect/protocol";
 
 /** The request's headers as name-value pairs (pseudo-headers left out). */
 export function headerPairs(headers: NodeJS.Dict<string | string[]>): [string, string][] {
@@ -41,10 +42,112 @@ export const directContextKey = createContextKey<HandlerContext | undefined>(und
   description: "the handler context of a call served directly",
 });
 
+/** What a call's {@link DirectContext} is made of. */
+export interface DirectContextInit {
+  service: DescService;
+  method: DescMethod;
+  protocolName: string;
+  url: string;
+  /** The request's timeout (from its timeout header), if it has one. */
+  timeoutMs?: number | undefined;
+  /** Aborts the call's signal with its reason (the hub draining). */
+  shutdownSignal?: AbortSignal | undefined;
+  requestHeader: Headers;
+  responseHeader: Headers;
+  responseTrailer: Headers;
+  contextValues: ContextValues;
+}
+
+/** The remaining time of a call without a timeout: none. */
+const noTimeout = (): undefined => undefined;
+
+/**
+ * A call's handler context as the library's createHandlerContext makes it (the same signal,
+ * deadline, timeoutMs and abort), in one object: the library's links a deadline controller, a
+ * second controller and a listener closure for each signal, and spreads its fields into an object
+ * whose properties spill into a second array. An open stream holds its context for its whole life.
+ * The call's signal aborts at the deadline (DEADLINE_EXCEEDED), when the shutdown signal aborts
+ * (with its reason), or at {@link DirectContext.abort}, whichever comes first.
+ */
+export class DirectContext implements HandlerContext {
+  readonly requestMethod = "POST";
+  readonly service: DescService;
+  readonly method: DescMethod;
+  readonly protocolName: string;
+  readonly url: string;
+  readonly requestHeader: Headers;
+  readonly responseHeader: Headers;
+  readonly responseTrailer: Headers;
+  readonly values: ContextValues;
+  readonly signal: AbortSignal;
+  readonly timeoutMs: () => number | undefined;
+  private readonly controller = new AbortController();
+  private readonly shutdown: AbortSignal | undefined;
+  private deadline: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(init: DirectContextInit) {
+    this.service = init.service;
+    this.method = init.method;
+    this.protocolName = init.protocolName;
+    this.url = init.url;
+    this.requestHeader = init.requestHeader;
+    this.responseHeader = init.responseHeader;
+    this.responseTrailer = init.responseTrailer;
+    this.values = init.contextValues;
+    this.signal = this.controller.signal;
+    const timeout = init.timeoutMs;
+    if (timeout === undefined) {
+      this.timeoutMs = noTimeout;
+    } else {
+      const at = Date.now() + timeout;
+      this.timeoutMs = () => at - Date.now();
+    }
+    // As the library links them: an expired deadline first, then the shutdown signal.
+    if (timeout !== undefined && timeout <= 0) this.timedOut();
+    const shutdown = init.shutdownSignal;
+    if (shutdown && !this.signal.aborted) {
+      if (shutdown.aborted) {
+        this.controller.abort(getAbortSignalReason(shutdown));
+      } else {
+        this.shutdown = shutdown;
+        // The context itself listens (handleEvent): no closure per call.
+        shutdown.addEventListener("abort", this);
+      }
+    }
+    if (timeout !== undefined && timeout > 0 && !this.signal.aborted) {
+      this.deadline = setTimeout(() => this.timedOut(), timeout);
+    }
+  }
+
+  /** The shutdown signal aborted. */
+  handleEvent(): void {
+    this.stop(getAbortSignalReason(this.shutdown as AbortSignal));
+  }
+
+  /** Aborts the call's signal with `reason` (unless it aborted already) and stops its deadline. */
+  abort(reason?: unknown): void {
+    this.stop(reason);
+  }
+
+  private timedOut(): void {
+    this.stop(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+  }
+
+  private stop(reason: unknown): void {
+    if (this.deadline !== undefined) {
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    }
+    this.shutdown?.removeEventListener("abort", this);
+    if (!this.signal.aborted) this.controller.abort(reason);
+  }
+}
+
 /**
  * The handler context an implementation gets: the call's own (set under {@link directContextKey}),
  * with the service, headers, signal and values the interceptors passed on, as the library merges
- * them.
+ * them; the call's own context itself when the interceptors passed those on unchanged (an open
+ * stream holds it for its whole life: one object, not two).
  */
 export function handlerContextOf(r: {
   service: DescService;
@@ -53,6 +156,14 @@ export function handlerContextOf(r: {
   contextValues: ContextValues;
 }): HandlerContext {
   const context = r.contextValues.get(directContextKey) as HandlerContext;
+  if (
+    context.service === r.service &&
+    context.requestHeader === r.header &&
+    context.signal === r.signal &&
+    context.values === r.contextValues
+  ) {
+    return context;
+  }
   return {
     ...context,
     service: r.service,

@@ -30,7 +30,6 @@ import {
   Code,
   ConnectError,
   type ContextValues,
-  createHandlerContext,
   type HandlerContext,
   type Interceptor,
   type StreamRequest,
@@ -48,15 +47,16 @@ import { type EnvelopeParts, partsEncoderFor } from "./chunk-envelopes.js";
 import {
   callFinished,
   callUrl,
+  DirectContext,
   directContextKey,
   handlerContextOf,
-  headerPairs,
   nodeHeaders,
   replaceHeaders,
   resetError,
   withInterceptors,
 } from "./direct-common.js";
 import { tooLarge } from "./protocol-errors.js";
+import { RequestHeaders } from "./request-headers.js";
 
 /** A streaming method's implementation, as registered with the router. */
 export interface DirectMethod {
@@ -456,17 +456,18 @@ export async function serveDirect(
   const { service, method } = target;
   const encrypted = req.socket?.encrypted === true;
   const timeout = timeoutOf(req, protocol);
-  const context = createHandlerContext({
+  const context = new DirectContext({
     service,
     method,
     protocolName: protocol,
-    requestMethod: "POST",
     url: callUrl(req.url, req.authority, encrypted),
-    ...(timeout !== undefined && { timeoutMs: timeout }),
-    ...(options.shutdownSignal && { shutdownSignal: options.shutdownSignal }),
-    requestHeader: headerPairs(req.headers),
-    responseHeader: { "content-type": protocol === "connect" ? CONNECT_STREAM_PROTO : GRPC_PROTO },
-    responseTrailer: protocol === "grpc" ? { "grpc-status": "0" } : {},
+    timeoutMs: timeout,
+    shutdownSignal: options.shutdownSignal,
+    requestHeader: new RequestHeaders(req.headers),
+    responseHeader: new Headers({
+      "content-type": protocol === "connect" ? CONNECT_STREAM_PROTO : GRPC_PROTO,
+    }),
+    responseTrailer: new Headers(protocol === "grpc" ? { "grpc-status": "0" } : undefined),
     contextValues,
   });
   contextValues.set(directContextKey, context);
@@ -487,9 +488,7 @@ export async function serveDirect(
     options.onCall?.(context);
     const input: AsyncIterable<Message> =
       single !== undefined
-        ? (async function* () {
-            yield single;
-          })()
+        ? oneMessage(single)
         : requestMessages(req, method, protocol, options.readMaxBytes);
     const response = await next({
       stream: true,
@@ -556,6 +555,28 @@ export async function serveDirect(
   await new Promise<void>((resolve) => res.end(resolve));
 }
 
+/**
+ * The request stream of a server-streaming call: its one message, then the end (what an async
+ * generator yielding it gives, without the generator's frame, which the call would hold while open).
+ */
+function oneMessage(message: Message): AsyncIterable<Message> {
+  let left: Message | undefined = message;
+  const it: AsyncIterator<Message> = {
+    next() {
+      const value = left;
+      left = undefined;
+      return Promise.resolve(
+        value === undefined ? { done: true, value: undefined } : { done: false, value },
+      );
+    },
+    return(value?: unknown) {
+      left = undefined;
+      return Promise.resolve({ done: true, value });
+    },
+  };
+  return { [Symbol.asyncIterator]: () => it };
+}
+
 type Next = (request: StreamRequest) => Promise<StreamResponse>;
 
 /** Each method's interceptor chain, built once (the library builds one per call). */
@@ -599,22 +620,38 @@ function chain(target: DirectMethod, interceptors: readonly Interceptor[]): Next
 
 /** The messages of `source` made whole (create() returns a message as it is), as the library does. */
 function normalized(desc: DescMessage, source: AsyncIterable<unknown>): AsyncIterable<Message> {
-  return {
-    [Symbol.asyncIterator]() {
-      const it = source[Symbol.asyncIterator]();
-      const whole = (r: IteratorResult<unknown>): IteratorResult<Message> =>
-        r.done === true ? r : { done: false, value: create(desc, r.value as never) };
-      return {
-        next: () => it.next().then(whole),
-        ...(it.throw && {
-          throw: (e?: unknown) => (it.throw as NonNullable<typeof it.throw>)(e).then(whole),
-        }),
-        ...(it.return && {
-          return: (v?: unknown) => (it.return as NonNullable<typeof it.return>)(v).then(whole),
-        }),
-      };
-    },
-  };
+  return new WholeMessages(desc, source[Symbol.asyncIterator]());
+}
+
+/** See {@link normalized}: one object per stream, no closures (an open stream holds it). */
+class WholeMessages implements AsyncIterableIterator<Message> {
+  constructor(
+    private readonly desc: DescMessage,
+    private readonly it: AsyncIterator<unknown>,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    return this.it.next().then(this.whole);
+  }
+
+  return(value?: unknown): Promise<IteratorResult<Message>> {
+    const it = this.it;
+    if (!it.return) return Promise.resolve({ done: true, value: value as Message });
+    return it.return(value).then(this.whole);
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<Message>> {
+    const it = this.it;
+    if (!it.throw) return Promise.reject(error);
+    return it.throw(error).then(this.whole);
+  }
+
+  private readonly whole = (r: IteratorResult<unknown>): IteratorResult<Message> =>
+    r.done === true ? r : { done: false, value: create(this.desc, r.value as never) };
 }
 
 /** A response message's bytes, or the error the library's serialization gives. */

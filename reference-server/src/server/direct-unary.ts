@@ -23,7 +23,6 @@ import {
   Code,
   ConnectError,
   type ContextValues,
-  createHandlerContext,
   type HandlerContext,
   type Interceptor,
   type UnaryRequest,
@@ -43,15 +42,16 @@ import {
 import {
   callFinished,
   callUrl,
+  DirectContext,
   directContextKey,
   handlerContextOf,
-  headerPairs,
   nodeHeaders,
   replaceHeaders,
   resetError,
   withInterceptors,
 } from "./direct-common.js";
 import type { DirectRequest } from "./direct-streams.js";
+import { RequestHeaders } from "./request-headers.js";
 
 /** A unary method's implementation, as registered with the router. */
 export interface DirectUnaryMethod {
@@ -146,16 +146,16 @@ export async function serveDirectUnary(
     timeoutHeader === undefined
       ? undefined
       : parseTimeout(String(timeoutHeader), Number.MAX_SAFE_INTEGER).timeoutMs;
-  const context = createHandlerContext({
+  const context = new DirectContext({
     service,
     method,
     protocolName: "connect",
-    requestMethod: "POST",
     url: callUrl(req.url, req.authority, encrypted),
-    ...(timeout !== undefined && { timeoutMs: timeout }),
-    ...(options.shutdownSignal && { shutdownSignal: options.shutdownSignal }),
-    requestHeader: headerPairs(req.headers),
-    responseHeader: { "content-type": CONTENT_TYPE },
+    timeoutMs: timeout,
+    shutdownSignal: options.shutdownSignal,
+    requestHeader: new RequestHeaders(req.headers),
+    responseHeader: new Headers({ "content-type": CONTENT_TYPE }),
+    responseTrailer: new Headers(),
     contextValues,
   });
   contextValues.set(directContextKey, context);

@@ -136,8 +136,10 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
       }
     } else if (!req.complete) {
       const stream = (req as http2.Http2ServerRequest).stream;
-      stream.setTimeout(timeouts.bodyIdleMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
-      req.once("end", () => stream.setTimeout(0));
+      const idle = () => stream.close(http2.constants.NGHTTP2_CANCEL);
+      stream.setTimeout(timeouts.bodyIdleMs, idle);
+      // Its 'timeout' listener goes too: a stream open for hours (Receive) would hold it.
+      req.once("end", () => stream.setTimeout(0, idle));
     }
     inner(req, res);
   };

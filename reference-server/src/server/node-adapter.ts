@@ -192,22 +192,26 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
     }
     const route: UniversalHandler = found;
     const procedure = `${found.service.typeName}/${found.method.name}`;
+    // Made apart from this scope: a stream's call holds it (its promise's rejection handler) for
+    // as long as the stream is open, and a closure made here would hold every variable of it.
+    const failed = failureReporter(req, procedure, options.onHandlerError);
     const contextValues = createContextValues();
     contextValues.set(peerKey, req.socket?.remoteAddress ?? "");
     /**
      * Serves the call directly when the body `read` returns is one clean message; otherwise the
      * library's path reads the same bytes and words the refusal (too large, not valid protobuf).
      */
-    const serveRead = async (
+    const serveRead = (
       read: Promise<
         { message: Message } | { chunks: Buffer[]; rest: AsyncIterator<Buffer> | undefined }
       >,
       serve: (message: Message) => Promise<void>,
-    ) => {
-      const body = await read;
-      if ("message" in body) await serve(body.message);
-      else await serveLibrary(replay(body.chunks, body.rest));
-    };
+    ): Promise<void> =>
+      // A promise chain, not an async function: a stream's call would hold that function's frame
+      // (awaiting serve) for as long as the stream is open.
+      read.then((body) =>
+        "message" in body ? serve(body.message) : serveLibrary(replay(body.chunks, body.rest)),
+      );
     const unary = directUnaries.get(path);
     if (unary && directUnaryEligible(req as never)) {
       serveRead(readUnary(req as never, unary.method, options.readMaxBytes), (message) =>
@@ -235,14 +239,6 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       return;
     }
     serveLibrary(undefined).catch(failed);
-
-    function failed(reason: unknown) {
-      if (ConnectError.from(reason).code === Code.Aborted) return;
-      // The client left, or the listener closed a request it abandoned (a connection timeout):
-      // nothing failed in the hub, and there is no one left to tell.
-      if (clientGone(req)) return;
-      options.onHandlerError(procedure, reason);
-    }
 
     async function serveLibrary(
       readAlready: AsyncIterable<Uint8Array> | undefined,
@@ -299,6 +295,24 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       };
       await serve();
     }
+  };
+}
+
+/**
+ * Reports a call's failure to `onHandlerError`, unless it is the client's leaving: an ABORTED
+ * error, or a request whose connection or stream is gone (the client left, or the listener closed
+ * a request it abandoned, a connection timeout): nothing failed in the hub, and there is no one
+ * left to tell.
+ */
+function failureReporter(
+  req: Parameters<NodeHandlerFn>[0],
+  procedure: string,
+  onHandlerError: (procedure: string, reason: unknown) => void,
+): (reason: unknown) => void {
+  return (reason) => {
+    if (ConnectError.from(reason).code === Code.Aborted) return;
+    if (clientGone(req)) return;
+    onHandlerError(procedure, reason);
   };
 }
 
