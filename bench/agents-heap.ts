@@ -21,15 +21,7 @@ import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { startHubProcess } from "./lib/hub-process.ts";
-import { flags, log, printTable } from "./lib/report.ts";
-
-function numberFlag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i === -1) return fallback;
-  const n = Number(args[i + 1]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
+import { flags, log, numberFlag, printTable } from "./lib/report.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });

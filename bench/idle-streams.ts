@@ -8,15 +8,7 @@
 import { createClient } from "@acb/sdk/node";
 import { backendArgs, benchBackend, startHubNodes } from "./lib/backends.ts";
 import { provision } from "./lib/hub-process.ts";
-import { flags, log, printTable } from "./lib/report.ts";
-
-function numberFlag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i === -1) return fallback;
-  const n = Number(args[i + 1]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
+import { flags, log, numberFlag, printTable } from "./lib/report.ts";
 
 export default async function main(args: string[]): Promise<void> {
   const { json } = flags(args);

@@ -45,6 +45,15 @@ export function flags(args: string[]): { quick: boolean; json: boolean } {
   return { quick: args.includes("--quick"), json: args.includes("--json") };
 }
 
+/** The positive integer after `name` in `args` (e.g. `--agents 5000`), or `fallback` without it. */
+export function numberFlag(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  if (i === -1) return fallback;
+  const n = Number(args[i + 1]);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
+  return n;
+}
+
 export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
