@@ -5,8 +5,10 @@
 // Either way the stream delivers in send order.
 
 import { randomBytes } from "node:crypto";
+import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { ReceiveResponse_Kind, SettleStatus } from "@acb/gen/acb/v1/messaging_pb";
+import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateDevKeys } from "../src/auth/token-service.js";
 import { ManualClock } from "../src/clock.js";
@@ -20,7 +22,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function hubOnPglite() {
+/** A hub on PGlite with a tenant (of at most `agentBacklog` messages per agent, when given). */
+async function hubOnPglite(agentBacklog?: number) {
   const backend = await createPgliteBackend();
   cleanups.push(() => backend.close());
   expect(backend.messages.folds?.claim).toBe(true);
@@ -40,7 +43,13 @@ async function hubOnPglite() {
   const url = (await hub.listen({ host: "127.0.0.1", port: 0 })).url;
   const admin = clientsOf(transport(url, await hub.issueAdminToken()));
   const tenantId = `t-${randomBytes(4).toString("hex")}`;
-  await admin.admin.createTenant({ tenantId });
+  await admin.admin.createTenant({
+    tenantId,
+    ...(agentBacklog !== undefined && {
+      tier: Tier.CUSTOM,
+      quotas: { agentBacklogMessages: BigInt(agentBacklog), tenantBacklogMessages: 1_000n },
+    }),
+  });
   const agent = async (id: string) => {
     const res = await admin.auth.issueToken({ tenantId, agentId: id, roles: [Role.AGENT_FULL] });
     const clients = clientsOf(transport(url, res.tokens?.accessToken ?? ""));
@@ -103,5 +112,42 @@ describe("deliveries claimed as their messages are stored", () => {
     await ackAll();
     expect(polls.length).toBe(before);
     expect(received).toEqual(["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"]);
+  });
+
+  it("give back the room a refused send reserved in the stream's window", async () => {
+    // Each agent may hold one message; the stream's window holds two.
+    const { polls, agent } = await hubOnPglite(1);
+    const alice = await agent("alice");
+    const bob = await agent("bob");
+    const ac = new AbortController();
+    cleanups.push(async () => ac.abort());
+    const inbox = bob.messaging
+      .receive({ maxInFlight: 2 }, { signal: ac.signal })
+      [Symbol.asyncIterator]();
+    expect((await inbox.next()).value?.kind).toBe(ReceiveResponse_Kind.READY);
+    const send = (body: string) =>
+      alice.messaging.send({
+        target: { case: "recipientId", value: "bob" },
+        kind: "k",
+        payload: { data: text(body) },
+      });
+    const next = async () => {
+      const item = (await inbox.next()).value;
+      return {
+        body: new TextDecoder().decode(item?.delivery?.message?.payload?.data),
+        deliveryId: item?.delivery?.deliveryId ?? "",
+      };
+    };
+    await send("m1");
+    const first = await next();
+    expect(first.body).toBe("m1");
+    // Bob holds his one message: this send is refused, and its reservation is given back.
+    await expect(send("m2")).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    await bob.messaging.ack({ deliveryIds: [first.deliveryId] });
+    // The window still has room for one more as far as the stream knows: claimed as stored.
+    const before = polls.length;
+    await send("m3");
+    expect((await next()).body).toBe("m3");
+    expect(polls.length).toBe(before);
   });
 });

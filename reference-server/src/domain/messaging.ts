@@ -219,28 +219,28 @@ export class Messaging {
     const rows = new Map<string, number>();
     for (const item of items) for (const a of item.recipients) rows.set(a, (rows.get(a) ?? 0) + 1);
     const claim = folds?.claim ? this.delivery.offers(identity.tenantId, rows) : undefined;
+    /** Agents some of whose messages were claimed for their streams here (not to be woken). */
+    const handed = new Set<string>();
     let results: EnqueueResult[];
     try {
       results = await backend.messages.enqueueMany(
         items,
         this.effects(identity.tenantId, rows.keys(), folds, claim?.offers),
       );
-    } catch (err) {
-      claim?.release();
-      throw err;
+      for (const result of results) {
+        if (!result.ok || !result.claimed) continue;
+        this.delivery.handoff(identity.tenantId, result.claimed);
+        for (const c of result.claimed) handed.add(c.agentId);
+      }
+    } finally {
+      claim?.release(); // after every handoff: the streams count what they took
     }
     const woken = new Set<string>();
-    /** Agents some of whose messages were claimed for their streams here (not to be woken). */
-    const handed = new Set<string>();
     // Metered once per message type of the run, not per message.
     const sent = new Map<number, { count: number; bytes: number }>();
     for (const [k, item] of items.entries()) {
       const result = results[k];
       const { message } = item;
-      if (result?.ok && result.claimed) {
-        this.delivery.handoff(identity.tenantId, result.claimed);
-        for (const c of result.claimed) handed.add(c.agentId);
-      }
       if (result && !result.ok && "duplicateOf" in result) {
         out[item.i] = { messageId: result.duplicateOf, duplicate: true };
         continue;
@@ -256,7 +256,6 @@ export class Messaging {
       m.bytes += message.data.length;
       sent.set(message.type, m);
     }
-    claim?.release(); // after every handoff: the streams count what they took
     if (!folds?.meter) {
       let count = 0;
       let bytes = 0;
@@ -431,15 +430,13 @@ export class Messaging {
             effects: this.effects(identity.tenantId, recipients, folds, claim?.offers),
           })
         : await this.conversations.send(identity, message, recipients, idempotency, backlog);
-    } catch (err) {
-      claim?.release();
-      throw err;
+      if (result.ok && result.claimed) this.delivery.handoff(identity.tenantId, result.claimed);
+    } finally {
+      claim?.release(); // after the handoff, and whatever the store answered
     }
     if (!result.ok && "backlogFull" in result)
       throw backlogFullError(identity.tenantId, result.backlogFull);
     const claimed = result.ok ? result.claimed : undefined;
-    if (claimed) this.delivery.handoff(identity.tenantId, claimed);
-    claim?.release();
     if (result.ok && !folds?.meter) {
       await this.hub.quotas.meterMessages(identity.tenantId, 1, message.data.length);
     }
