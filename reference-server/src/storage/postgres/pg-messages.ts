@@ -326,24 +326,24 @@ function storeStatement(
 }
 
 /**
- * The deliveries a claiming store statement answered (its `claimed` column), by message id, each
- * for the agent it was claimed for with the deadline of that agent's offer.
+ * The result of each item stored by a store statement: ok, with the deliveries a claiming
+ * statement answered for its message (its `claimed` column), each for the agent it was claimed
+ * for with the deadline of that agent's offer.
  */
-function claimedOf(
+function storedResults(
   row: Record<string, unknown> | undefined,
   items: readonly { message: MessageRecord }[],
   offers: readonly ClaimOffer[] | undefined,
-): Map<string, ClaimedFor[]> {
+): EnqueueResult[] {
   const out = new Map<string, ClaimedFor[]>();
   const raw = row?.claimed;
-  if (!offers || raw === undefined || raw === null) return out;
+  if (!offers || raw === undefined || raw === null) return items.map(() => ({ ok: true }));
   const list = (typeof raw === "string" ? JSON.parse(raw) : raw) as [
     string,
     string,
     string,
     number,
   ][];
-  if (list.length === 0) return out;
   const messages = new Map(items.map((i) => [i.message.id, i.message]));
   const deadlines = new Map(offers.map((o) => [o.agentId, o.deadline]));
   for (const [agentId, messageId, deliveryId, seq] of list) {
@@ -358,7 +358,10 @@ function claimedOf(
     if (forMessage) forMessage.push(claimed);
     else out.set(messageId, [claimed]);
   }
-  return out;
+  return items.map((i): EnqueueResult => {
+    const mine = out.get(i.message.id);
+    return mine ? { ok: true, claimed: mine } : { ok: true };
+  });
 }
 
 /** A send's effects on their own (its messages stored by other statements of the transaction). */
@@ -955,13 +958,8 @@ export function createPgMessageStore(
       ...(offers.size > 0 && { claim: [...offers.values()] }),
     };
     /** Each send's result, with what the statement claimed for its message. */
-    const stored = (row: Record<string, unknown> | undefined): EnqueueResult[] => {
-      const claimed = claimedOf(row, items, effects?.claim);
-      return items.map((i): EnqueueResult => {
-        const mine = claimed.get(i.message.id);
-        return mine ? { ok: true, claimed: mine } : { ok: true };
-      });
-    };
+    const stored = (row: Record<string, unknown> | undefined) =>
+      storedResults(row, items, effects?.claim);
     const limits = sharedLimits(items);
     const fx = effectsFor(effects, items, true);
     if (limits === undefined || limits === "mixed") {
@@ -1158,13 +1156,8 @@ export function createPgMessageStore(
           return items.map((): EnqueueResult => ({ ok: true }));
         }
         /** Each item's result, with what the statement claimed for its message. */
-        const all = (row: Record<string, unknown> | undefined) => {
-          const claimed = claimedOf(row, stored, effects?.claim);
-          return items.map((i): EnqueueResult => {
-            const mine = claimed.get(i.message.id);
-            return mine ? { ok: true, claimed: mine } : { ok: true };
-          });
-        };
+        const all = (row: Record<string, unknown> | undefined) =>
+          storedResults(row, items, effects?.claim);
         const fx = effectsFor(effects, items, true);
         if (!limits) {
           const r = await db.one(
