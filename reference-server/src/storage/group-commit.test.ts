@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { GroupCommit, TurnBatch } from "./group-commit.js";
 
 /** A commit the test completes when it chooses, recording each batch. */
@@ -72,6 +72,33 @@ describe("GroupCommit", () => {
     }
     expect(batches.map((b) => b.items)).toEqual([[1], [2, 3], [4, 5]]);
     expect(await Promise.all(all)).toHaveLength(5);
+  });
+});
+
+describe("GroupCommit with a linger", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("holds a quiet group's first write for lingerMs, and commits what joined it together", async () => {
+    vi.useFakeTimers();
+    const { batches, commit } = gatedCommits();
+    const group = new GroupCommit(commit, 256, 4);
+    const writes = [group.submit("t", 1)];
+    vi.advanceTimersByTime(3);
+    writes.push(group.submit("t", 2), group.submit("t", 3));
+    expect(batches).toHaveLength(0);
+    vi.advanceTimersByTime(1);
+    expect(batches.map((b) => b.items)).toEqual([[1, 2, 3]]);
+    // Writes that queue while a batch commits follow it at once: only a quiet group lingers.
+    writes.push(group.submit("t", 4));
+    batches[0]?.done();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(batches.map((b) => b.items)).toEqual([[1, 2, 3], [4]]);
+    batches[1]?.done();
+    expect(await Promise.all(writes)).toEqual(["t:1", "t:2", "t:3", "t:4"]);
+    expect(group.active).toBe(0);
   });
 });
 

@@ -85,6 +85,16 @@ export async function dropUnreferenced(
 const ACKED = 1;
 const NACKED = 2;
 const REAPED = 3;
+
+/**
+ * How long the first ack of a quiet tenant waits for others to share its statement. An ack's
+ * answer is not on any message's way to its recipient; at 1,000 messages a second, acks settled
+ * one or two per statement were the largest share of the server's statements.
+ */
+const ACK_LINGER_MS = 4;
+/** Most acks settled by one statement (a SendStream's batch of ids counts as one). */
+const ACK_BATCH = 256;
+
 type Settlement = typeof ACKED | typeof NACKED | typeof REAPED;
 
 /** Remembers settled delivery ids for SETTLED_RETENTION_MS, and forgets the agent's expired ones. */
@@ -993,33 +1003,37 @@ export function createPgMessageStore(
   const acks = new GroupCommit<
     { agentId: string; deliveryIds: readonly string[]; now: number },
     SettleOutcome[]
-  >(async (tenantId, calls) => {
-    const seen = new Set<string>();
-    const overlap = calls.some((call) => {
-      const mine = new Set(call.deliveryIds.map((id) => `${call.agentId}\u0000${id}`));
-      for (const k of mine) if (seen.has(k)) return true;
-      for (const k of mine) seen.add(k);
-      return false;
-    });
-    const run = async (batch: typeof calls) => {
-      const r = await db.one<{ outcome: SettleOutcome }>(
-        tenantId,
-        ...ackStatement(tenantId, batch),
-        false,
-      );
+  >(
+    async (tenantId, calls) => {
+      const seen = new Set<string>();
+      const overlap = calls.some((call) => {
+        const mine = new Set(call.deliveryIds.map((id) => `${call.agentId}\u0000${id}`));
+        for (const k of mine) if (seen.has(k)) return true;
+        for (const k of mine) seen.add(k);
+        return false;
+      });
+      const run = async (batch: typeof calls) => {
+        const r = await db.one<{ outcome: SettleOutcome }>(
+          tenantId,
+          ...ackStatement(tenantId, batch),
+          false,
+        );
+        const out: SettleOutcome[][] = [];
+        let at = 0;
+        for (const call of batch) {
+          out.push(r.rows.slice(at, at + call.deliveryIds.length).map((row) => row.outcome));
+          at += call.deliveryIds.length;
+        }
+        return out;
+      };
+      if (!overlap) return run(calls);
       const out: SettleOutcome[][] = [];
-      let at = 0;
-      for (const call of batch) {
-        out.push(r.rows.slice(at, at + call.deliveryIds.length).map((row) => row.outcome));
-        at += call.deliveryIds.length;
-      }
+      for (const call of calls) out.push(...(await run([call])));
       return out;
-    };
-    if (!overlap) return run(calls);
-    const out: SettleOutcome[][] = [];
-    for (const call of calls) out.push(...(await run([call])));
-    return out;
-  });
+    },
+    ACK_BATCH,
+    ACK_LINGER_MS,
+  );
 
   /**
    * Polls of one tenant's streams made in the same event-loop turn (streams woken together) run
