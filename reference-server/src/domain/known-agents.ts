@@ -11,6 +11,11 @@ const MAX_ENTRIES = 100_000;
  * ({@link KnownAgents.gone}) and every node forgets it when it hears so; a deleted tenant's agents
  * are forgotten with its tenant announcement; an entry is also kept at most `ttlMs`, which bounds
  * it if an announcement is lost. Agents not found are never remembered.
+ *
+ * An entry in the last quarter of its life answers at once and is read again beside the send
+ * (refresh ahead): an agent that keeps getting messages is read once per ¾ `ttlMs` or so, and no
+ * send to it waits for that read. Without it, every message that found its recipient's entry
+ * expired waited a registry read: at 1,000 messages a second to 50 agents, one in twenty.
  */
 export class KnownAgents {
   private readonly tenants = new Map<string, Map<string, number>>();
@@ -51,7 +56,23 @@ export class KnownAgents {
   async exists(tenantId: string, agentId: string): Promise<boolean> {
     const now = performance.now();
     const until = this.tenants.get(tenantId)?.get(agentId);
-    if (until !== undefined && until > now) return true;
+    if (until !== undefined && until > now) {
+      if (until - now < this.ttlMs / 4) this.refresh(tenantId, agentId, now);
+      return true;
+    }
+    return this.read(tenantId, agentId, now);
+  }
+
+  /**
+   * Reads the agent again beside the send that found its entry aging (shared with a read under
+   * way; an error leaves the entry to age).
+   */
+  private refresh(tenantId: string, agentId: string, now: number): void {
+    this.read(tenantId, agentId, now).catch(() => undefined);
+  }
+
+  /** Reads the agent in the registry and remembers it when found and nothing changed meanwhile. */
+  private async read(tenantId: string, agentId: string, now: number): Promise<boolean> {
     // Sends that miss together share one read, unless a change was heard since it began.
     const key = `${tenantId}\u0000${agentId}`;
     const pending = this.reading.get(key);
@@ -74,6 +95,8 @@ export class KnownAgents {
       }
       if (!agents.has(agentId)) this.size++;
       agents.set(agentId, now + this.ttlMs);
+    } else if (!found && this.tenants.get(tenantId)?.delete(agentId)) {
+      this.size--; // a refresh found it gone (an announcement that never came)
     }
     return found;
   }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createMemoryNotifier } from "../storage/memory/memory-notifier.js";
 import type { TenantRecord } from "../storage/types.js";
 import { KnownAgents } from "./known-agents.js";
@@ -57,6 +57,49 @@ describe("TenantCache", () => {
   });
 });
 
+describe("TenantCache: a copy in the last quarter of its life", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("answers at once and is read again beside the call, which renews it", async () => {
+    vi.useFakeTimers({ toFake: ["performance"] });
+    const reads = gatedReads<TenantRecord | undefined>();
+    const cache = new TenantCache({ get: reads.read } as never, createMemoryNotifier(), 1_000);
+    const first = cache.get("t1");
+    reads.answerAll(tenant);
+    expect(await first).toBe(tenant);
+    vi.advanceTimersByTime(700); // first three quarters: no read
+    expect(await cache.get("t1")).toBe(tenant);
+    expect(reads.count).toBe(0);
+    vi.advanceTimersByTime(100); // last quarter: answered at once, one read started
+    expect(await Promise.all([cache.get("t1"), cache.get("t1")])).toEqual([tenant, tenant]);
+    expect(reads.count).toBe(1);
+    const renewed = { ...tenant, name: "renewed" } as TenantRecord;
+    reads.answerAll(renewed);
+    await new Promise((resolve) => setImmediate(resolve)); // the refresh has settled
+    vi.advanceTimersByTime(900); // past the first copy's end, within the renewed one's
+    expect(await cache.get("t1")).toBe(renewed);
+  });
+
+  it("is dropped when the refresh finds the tenant gone", async () => {
+    vi.useFakeTimers({ toFake: ["performance"] });
+    const reads = gatedReads<TenantRecord | undefined>();
+    const cache = new TenantCache({ get: reads.read } as never, createMemoryNotifier(), 1_000);
+    const first = cache.get("t1");
+    reads.answerAll(tenant);
+    await first;
+    vi.advanceTimersByTime(800);
+    expect(await cache.get("t1")).toBe(tenant);
+    reads.answerAll(undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    const next = cache.get("t1");
+    expect(reads.count).toBe(1);
+    reads.answerAll(undefined);
+    expect(await next).toBeUndefined();
+  });
+});
+
 describe("KnownAgents", () => {
   it("shares one registry read among the sends that miss together", async () => {
     const reads = gatedReads<unknown>();
@@ -67,6 +110,51 @@ describe("KnownAgents", () => {
     expect(await Promise.all(calls)).toEqual([true, true, true]);
     expect(await known.exists("t1", "a")).toBe(true);
     expect(reads.count).toBe(0);
+  });
+
+  describe("an entry in the last quarter of its life", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("answers at once and is read again beside the send, which keeps it", async () => {
+      vi.useFakeTimers({ toFake: ["performance"] });
+      const reads = gatedReads<unknown>();
+      const known = new KnownAgents({ get: reads.read } as never, createMemoryNotifier(), 1_000);
+      const first = known.exists("t1", "a");
+      reads.answerAll({ id: "a" });
+      expect(await first).toBe(true);
+      vi.advanceTimersByTime(700); // first three quarters: no read
+      expect(await known.exists("t1", "a")).toBe(true);
+      expect(reads.count).toBe(0);
+      vi.advanceTimersByTime(100); // last quarter: answered at once, one read started
+      expect(await known.exists("t1", "a")).toBe(true);
+      expect(await known.exists("t1", "a")).toBe(true);
+      expect(reads.count).toBe(1);
+      reads.answerAll({ id: "a" });
+      await new Promise((resolve) => setImmediate(resolve)); // the refresh has settled
+      // Renewed from when the refresh began (800): still known at 1,700, past the first entry's end.
+      vi.advanceTimersByTime(900);
+      expect(await known.exists("t1", "a")).toBe(true);
+      expect(reads.count).toBe(1); // aging again: refreshed beside the send, not waited for
+    });
+
+    it("is forgotten when the refresh finds the agent gone", async () => {
+      vi.useFakeTimers({ toFake: ["performance"] });
+      const reads = gatedReads<unknown>();
+      const known = new KnownAgents({ get: reads.read } as never, createMemoryNotifier(), 1_000);
+      const first = known.exists("t1", "a");
+      reads.answerAll({ id: "a" });
+      await first;
+      vi.advanceTimersByTime(800);
+      expect(await known.exists("t1", "a")).toBe(true);
+      reads.answerAll(undefined); // unregistered, and the announcement was lost
+      await new Promise((resolve) => setImmediate(resolve)); // the refresh has settled
+      const next = known.exists("t1", "a");
+      expect(reads.count).toBe(1); // not answered from the entry: read again
+      reads.answerAll(undefined);
+      expect(await next).toBe(false);
+    });
   });
 
   it("does not share a read that began before the agent was announced gone", async () => {
