@@ -26,6 +26,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type AcbClient, createClient } from "@acb/sdk/node";
 import { Code } from "@connectrpc/connect";
 import { connect, type NatsConnection, RetentionPolicy, StorageType } from "nats";
@@ -122,6 +123,10 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   const hubCpu0 = hub.cpuSeconds();
   const pgCpu0 = postgresCpuSeconds();
   const tx0 = await hub.sqlTransactions();
+  // Whether a stall was an event loop's (the hub's or the clients') or a wait for something else.
+  await hub.loopDelayMaxMs(); // starts the hub's interval here
+  const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+  clientLoop.enable();
   await openLoop(rate, total, (i) => {
     const from = i % ids.length;
     // Any agent but the sender, spread over all of them.
@@ -129,6 +134,9 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
     clients[from]?.sendTo(to, "lat", payload(now())).catch(() => errors++);
   });
   await waitFor(() => received >= total - errors, 10_000);
+  clientLoop.disable();
+  const hubLoopMaxMs = await hub.loopDelayMaxMs();
+  const clientLoopMaxMs = clientLoop.max / 1e6;
   // What one message cost the hub, whatever else loads the machine: CPU, and SQL transactions
   // (sends, deliveries, acks and the streams' polls, all counted).
   const hubCpuMsPerMessage = ((hub.cpuSeconds() - hubCpu0) * 1000) / Math.max(1, received);
@@ -143,6 +151,8 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
     hubCpuMsPerMessage,
     postgresCpuMsPerMessage,
     sqlTxPerMessage,
+    hubLoopMaxMs,
+    clientLoopMaxMs,
   };
 }
 
@@ -470,6 +480,8 @@ export default async function main(args: string[]): Promise<void> {
     ["  hub CPU ms per message", acb.hubCpuMsPerMessage],
     ["  SQL transactions per message", acb.sqlTxPerMessage],
     ["  PostgreSQL CPU ms per message", acb.postgresCpuMsPerMessage],
+    ["  hub event loop: longest delay ms", acb.hubLoopMaxMs],
+    ["  clients' event loop: longest delay ms", acb.clientLoopMaxMs],
     ["delivered msg/s (batched sends)", Math.round(tp.rate)],
     ["  hub CPU (cores) while at it", tp.hubCores],
     ["  clients CPU (cores) while at it", tp.clientCores],
@@ -511,6 +523,8 @@ export default async function main(args: string[]): Promise<void> {
         throughput_client_cpu_cores: tp.clientCores,
         latency_hub_cpu_ms_per_message: acb.hubCpuMsPerMessage,
         latency_sql_transactions_per_message: acb.sqlTxPerMessage,
+        latency_hub_loop_max_ms: acb.hubLoopMaxMs,
+        latency_client_loop_max_ms: acb.clientLoopMaxMs,
         latency_postgres_cpu_ms_per_message: acb.postgresCpuMsPerMessage,
         throughput_hub_cpu_ms_per_message: tp.hubCpuMsPerMessage,
         // Hub CPU time per delivered message in the throughput phase (batched sends), in µs.

@@ -144,6 +144,8 @@ export async function startHubNodes(args: string[], count: number): Promise<HubN
     cpuSeconds: () => nodes.reduce((sum, n) => sum + n.cpuSeconds(), 0),
     sqlTransactions: async () =>
       (await Promise.all(nodes.map((n) => n.sqlTransactions()))).reduce((sum, n) => sum + n, 0),
+    loopDelayMaxMs: async () =>
+      Math.max(...(await Promise.all(nodes.map((n) => n.loopDelayMaxMs())))),
     rssMB: () => nodes.reduce((sum, n) => sum + n.rssMB(), 0),
     peakRssMB: () => nodes.reduce((sum, n) => sum + n.peakRssMB(), 0),
     stop: async () => {

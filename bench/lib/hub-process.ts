@@ -23,6 +23,11 @@ export interface HubProcess {
    * sent on its own counts as one); 0 on the memory backend.
    */
   sqlTransactions(): Promise<number>;
+  /**
+   * The event loop's longest delay since the previous scrape of the hub's metrics, in ms (its
+   * acb_event_loop_delay_seconds max; every scrape starts a new interval, this one too).
+   */
+  loopDelayMaxMs(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +112,13 @@ export async function startHubProcess(extraArgs: string[] = []): Promise<HubProc
     sqlTransactions: async () => {
       const res = await fetch(`${info.url}/metrics`);
       return metricTotal(await res.text(), "acb_db_query_duration_seconds_count");
+    },
+    loopDelayMaxMs: async () => {
+      const text = await (await fetch(`${info.url}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith('acb_event_loop_delay_seconds{stat="max"}'));
+      return Number(line?.slice(line.lastIndexOf(" ") + 1)) * 1000;
     },
     stop: () =>
       new Promise<void>((resolve) => {
