@@ -139,6 +139,52 @@ export const deliveryStreamCases: ConformanceCase[] = [
     },
   },
   {
+    id: "delivery.order-batched",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A stream that asked for batch_deliveries gets DELIVERY items of one or more deliveries each, first attempts in order",
+    spec: "acb.v1.ReceiveRequest.batch_deliveries",
+    rules: ["delivery.order"],
+    requires,
+    async run(t) {
+      const { s, r } = await duo(t, "batched", 60_000, 5);
+      const n = 40;
+      const send = (i: number) => s.messaging.send(to(r, `m${i}`));
+      // Opened on an empty queue: nothing to deliver is no DELIVERY item at all.
+      const stream = t.stream((signal) =>
+        r.messaging.receive({ maxInFlight: 1000, batchDeliveries: true }, { signal }),
+      );
+      await stream.waitFor(
+        (x) => x.kind === ReceiveResponse_Kind.READY,
+        "READY of the batched stream",
+        t.settings.waitMs,
+      );
+      const got: Delivery[] = [];
+      const receiving = (async () => {
+        while (got.length < n) {
+          const item = await stream.waitFor(
+            (x) => x.kind === ReceiveResponse_Kind.DELIVERY,
+            `DELIVERY items holding ${n} messages (after ${got.length})`,
+            t.settings.waitMs,
+          );
+          const batch = item.deliveries;
+          check(batch.length > 0, "a DELIVERY item of a batched stream holds no delivery");
+          got.push(...batch);
+          await r.messaging.ack({ deliveryIds: batch.map((d) => d.deliveryId) });
+        }
+      })();
+      for (let i = 0; i < n; i++) await send(i);
+      await receiving;
+      const kinds = got.filter((d) => d.attempt === 1).map((d) => d.message?.kind);
+      const expected = Array.from({ length: n }, (_, i) => `m${i}`);
+      check(
+        kinds.join(",") === expected.join(","),
+        `first attempts arrived as [${kinds.slice(0, 12).join(", ")}${kinds.length > 12 ? ", …" : ""}]`,
+      );
+    },
+  },
+  {
     id: "delivery.stream-presence",
     level: "MUST",
     profile: "delivery",
