@@ -6,7 +6,12 @@
 // cases reach each mutant and runs only those (a mutant no case reaches is not run at all), which
 // is what makes the full run affordable. ACB_MUTATION_PROFILES (e.g. "delivery,security") and
 // ACB_MUTATION_ONLY (e.g. "registry.,admin.") narrow the cases further, for quick experiments.
-import { createHub, type Hub, silentLogger } from "@acb/hub";
+//
+// ACB_MUTATION_BACKEND=pglite runs the hub on the SQL backend (PGlite, in memory) instead of the
+// embedded memory one. Its store claims deliveries as it writes them and its notifier is not
+// "reliable", so the delivery engine's handoff to live streams and its periodic re-reads, which
+// the memory backend never reaches, are tested too.
+import { createHub, createPgliteBackend, type Hub, silentLogger } from "@acb/hub";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { catalogue, isProfile, runConformance } from "../src/index.js";
 
@@ -15,6 +20,10 @@ const profiles = (process.env.ACB_MUTATION_PROFILES ?? "")
   .map((p) => p.trim())
   .filter(Boolean);
 for (const p of profiles) if (!isProfile(p)) throw new Error(`unknown profile "${p}"`);
+const backend = process.env.ACB_MUTATION_BACKEND ?? "memory";
+if (backend !== "memory" && backend !== "pglite") {
+  throw new Error(`ACB_MUTATION_BACKEND is "memory" or "pglite", not "${backend}"`);
+}
 const only = (process.env.ACB_MUTATION_ONLY ?? "")
   .split(",")
   .map((p) => p.trim())
@@ -35,7 +44,10 @@ let url: string;
 let adminToken: string;
 
 beforeAll(async () => {
-  hub = await createHub({ logger: silentLogger });
+  hub = await createHub({
+    logger: silentLogger,
+    ...(backend === "pglite" && { backend: await createPgliteBackend() }),
+  });
   url = (await hub.listen({ host: "127.0.0.1", port: 0 })).url;
   adminToken = await hub.issueAdminToken();
 });

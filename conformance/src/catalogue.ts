@@ -6,6 +6,7 @@ import { clusterCases } from "./cases/cluster.js";
 import { contextCases } from "./cases/contexts.js";
 import { deliveryCases } from "./cases/delivery.js";
 import { deliveryPathCases } from "./cases/delivery-paths.js";
+import { deliveryStreamCases } from "./cases/delivery-streams.js";
 import { durabilityCases } from "./cases/durability.js";
 import { isolationCases } from "./cases/isolation.js";
 import { latencyCases } from "./cases/latency.js";
@@ -23,6 +24,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...contextCases,
   ...deliveryCases,
   ...deliveryPathCases,
+  ...deliveryStreamCases,
   ...requestReplyCases,
   ...streamingCases,
   ...meetingCases,

@@ -154,6 +154,21 @@ export class StreamReader<T> {
     }
   }
 
+  /**
+   * Waits until the stream ends, skipping its items: its error, or undefined when it ended OK.
+   * Fails the case after `timeoutMs`.
+   */
+  async end(what: string, timeoutMs: number): Promise<ConnectError | undefined> {
+    try {
+      await this.waitFor(() => false, what, timeoutMs);
+    } catch (err) {
+      if (this.error !== undefined) return ConnectError.from(this.error);
+      if (this.done) return undefined;
+      throw err;
+    }
+    return undefined;
+  }
+
   /** Items received and not yet taken, without waiting. */
   drain(): T[] {
     return this.items.splice(0);

@@ -7,15 +7,15 @@ import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import {
   DeadLetterReason,
+  ReceiveResponse_Kind,
   type SendStreamRequest,
   SettleStatus,
 } from "@acb/gen/acb/v1/messaging_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { ConnectError } from "@connectrpc/connect";
-import { CaseFailure, type ConformanceCase, check } from "../case.js";
+import { type ConformanceCase, check } from "../case.js";
 import { type CaseContext, duration, type TestAgent } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
-import { Code, expectCode, poll, untilPast } from "../wire.js";
+import { Code, expectCode, poll, reasonOf, untilPast } from "../wire.js";
 
 const requires = ["messaging"];
 
@@ -851,35 +851,29 @@ export const deliveryPathCases: ConformanceCase[] = [
     id: "delivery.stream-replaced",
     level: "MUST",
     profile: "delivery",
-    description: "Opening a second Receive stream ends the first with ABORTED; the second delivers",
+    description:
+      "Opening a second Receive stream ends the first with ABORTED (reason STREAM_REPLACED); the second delivers",
     spec: "acb.v1.MessagingService.Receive",
     rules: ["delivery.stream-replaced"],
     requires,
     async run(t) {
       const { s, r } = await duo(t, "replace");
-      const abort = new AbortController();
-      t.defer(() => abort.abort());
-      const iterator = r.messaging.receive({}, { signal: abort.signal })[Symbol.asyncIterator]();
-      const ready = await iterator.next();
-      check(!ready.done, "the first stream ended before READY");
+      const first = t.stream((signal) => r.messaging.receive({}, { signal }));
+      await first.waitFor(
+        (x) => x.kind === ReceiveResponse_Kind.READY,
+        "READY of the first stream",
+        t.settings.waitMs,
+      );
       const second = await Inbox.open(t, r);
-      let ended: Code | "end" | undefined;
-      try {
-        for (;;) {
-          const next = await iterator.next();
-          if (next.done) {
-            ended = "end";
-            break;
-          }
-        }
-      } catch (err) {
-        ended = ConnectError.from(err).code;
-      }
-      if (ended !== Code.Aborted) {
-        throw new CaseFailure(
-          `the replaced stream ended with ${ended === "end" ? "OK" : Code[ended as Code]}, not ABORTED`,
-        );
-      }
+      const err = await first.end("the end of the replaced stream", t.settings.waitMs);
+      check(
+        err?.code === Code.Aborted,
+        `the replaced stream ended with ${err ? Code[err.code] : "OK"}, not ABORTED`,
+      );
+      check(
+        reasonOf(err) === "STREAM_REPLACED",
+        `the replaced stream's ABORTED has reason "${reasonOf(err)}", not STREAM_REPLACED`,
+      );
       await s.messaging.send(to(r, "sentinel"));
       await expectKinds(second, [], "on the new stream");
     },

@@ -146,11 +146,6 @@ export class DeliveryEngine {
     }
   }
 
-  /** Whether the agent has a live stream on this node. */
-  isReceiving(tenantId: string, agentId: string): boolean {
-    return this.receivers.has(key(tenantId, agentId));
-  }
-
   async ack(identity: Identity, deliveryIds: string[]): Promise<SettleOutcome[]> {
     const out = await this.hub.backend.messages.ack(
       identity.tenantId,

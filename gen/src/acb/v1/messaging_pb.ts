@@ -1831,7 +1831,15 @@ export const MessagingService: GenService<{
    *   the message is dead-lettered with reason MAX_DELIVERY_ATTEMPTS.
    * MUST [acb:delivery.order]: first delivery attempts from one sender to one recipient arrive in
    *   the order accepted.
-   * MUST [acb:delivery.stream-replaced]: a new Receive ends the previous one with ABORTED.
+   * MUST [acb:delivery.stream-replaced]: a new Receive ends the previous one with ABORTED (reason
+   *   STREAM_REPLACED).
+   * MUST [acb:delivery.receive-registered]: Receive by an agent that is not registered, and an
+   *   open stream whose agent is unregistered, end with FAILED_PRECONDITION (reason
+   *   AGENT_NOT_REGISTERED).
+   * MUST [acb:delivery.max-in-flight]: a stream never has more than max_in_flight (0: 256)
+   *   deliveries open, from when each is sent until it is settled or its ack deadline passes.
+   * MUST [acb:delivery.stream-presence]: while its stream is open the agent stays ONLINE without
+   *   heartbeats; once the stream ends, its presence times out as after a last heartbeat.
    *
    * @generated from rpc acb.v1.MessagingService.Receive
    */
