@@ -63,7 +63,7 @@ describe("GroupCommit", () => {
 
   it("commits at most maxBatch writes at a time", async () => {
     const { batches, commit } = gatedCommits();
-    const group = new GroupCommit(commit, 2);
+    const group = new GroupCommit(commit, { maxBatch: 2 });
     const all = [1, 2, 3, 4, 5].map((i) => group.submit("t", i));
     for (let k = 0; k < 3; k++) {
       batches[k]?.done();
@@ -83,7 +83,7 @@ describe("GroupCommit with a linger", () => {
   it("holds a quiet group's first write for lingerMs, and commits what joined it together", async () => {
     vi.useFakeTimers();
     const { batches, commit } = gatedCommits();
-    const group = new GroupCommit(commit, 256, 4);
+    const group = new GroupCommit(commit, { lingerMs: 4 });
     const writes = [group.submit("t", 1)];
     vi.advanceTimersByTime(3);
     writes.push(group.submit("t", 2), group.submit("t", 3));

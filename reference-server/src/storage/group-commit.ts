@@ -12,15 +12,21 @@
 export class GroupCommit<T, R> {
   private readonly groups = new Map<string, Pending<T, R>[]>();
 
+  private readonly maxBatch: number;
+  private readonly lingerMs: number;
+
   /**
-   * `commit` stores a batch of one group's writes (at most `maxBatch`) and answers each in its
-   * place; when it throws, every write of the batch fails with its error.
+   * `commit` stores a batch of one group's writes (at most `maxBatch`, 256 by default) and
+   * answers each in its place; when it throws, every write of the batch fails with its error.
+   * `lingerMs` (0 by default): see above.
    */
   constructor(
     private readonly commit: (key: string, items: T[]) => Promise<R[]>,
-    private readonly maxBatch = 256,
-    private readonly lingerMs = 0,
-  ) {}
+    options: { maxBatch?: number; lingerMs?: number } = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 256;
+    this.lingerMs = options.lingerMs ?? 0;
+  }
 
   /** Commits `item` with the writes of group `key` that wait with it. */
   submit(key: string, item: T): Promise<R> {

@@ -92,8 +92,6 @@ const REAPED = 3;
  * one or two per statement were the largest share of the server's statements.
  */
 const ACK_LINGER_MS = 4;
-/** Most acks settled by one statement (a SendStream's batch of ids counts as one). */
-const ACK_BATCH = 256;
 
 type Settlement = typeof ACKED | typeof NACKED | typeof REAPED;
 
@@ -1031,8 +1029,7 @@ export function createPgMessageStore(
       for (const call of calls) out.push(...(await run([call])));
       return out;
     },
-    ACK_BATCH,
-    ACK_LINGER_MS,
+    { lingerMs: ACK_LINGER_MS },
   );
 
   /**
