@@ -16,6 +16,12 @@
 // NATS server on 127.0.0.1:4222 is used when one answers; otherwise the run starts its own from
 // /usr/bin or /usr/sbin/nats-server, or reports NATS as unavailable (`nats_unavailable`).
 // `hub_us_per_msg` is the hub's CPU time (from /proc) per delivered message with batched sends.
+// Beside NATS, the floor of the transport itself: the same open loop through a relay in plain
+// node:http2 (bench/lib/http2-relay-server.ts, its own process, cleartext as `acb-hub dev`),
+// with the frames a message costs through the hub (the send on a long-lived request stream, its
+// answer, the delivery on the recipient's long-lived response stream, the recipient's ack and its
+// answer) and nothing else: no protocol library, validation, auth or storage (`http2_floor_*` in
+// the JSON; skipped with --only-acb, like NATS).
 // Then, from headless Chromium, the send→deliver latency of the SDK's web entry point
 // (bench/lib/browser-messaging.ts: 10 agents in one page, 50 msg/s, 25 with --quick, or
 // --browser-rate N; report only, `browser_*` in the JSON); --no-browser skips it, and without
@@ -23,6 +29,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import http2 from "node:http2";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,7 +45,7 @@ import {
   startHubNodes,
 } from "./lib/backends.ts";
 import { type BrowserLatency, browserLatency } from "./lib/browser-messaging.ts";
-import { provision } from "./lib/hub-process.ts";
+import { killOnExit, provision } from "./lib/hub-process.ts";
 import { flags, log, percentiles, printTable } from "./lib/report.ts";
 import { agentsScenario } from "./load.ts";
 
@@ -154,6 +161,76 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
     hubLoopMaxMs,
     clientLoopMaxMs,
   };
+}
+
+/**
+ * The send→deliver latency of the same open loop through a plain node:http2 relay in its own
+ * process: 50 clients, each on its own HTTP/2 connection with one long-lived stream to send on
+ * and one to receive on; each message a 5-byte envelope, a 2-byte recipient and the JSON payload.
+ * The frames are those of a message through the hub: the send, its answer, the delivery, the
+ * receiver's ack (at once, as a small envelope on its send stream) and the ack's answer.
+ */
+async function http2FloorLatency(seconds: number, rate: number) {
+  const ACK = Buffer.from([0, 0, 0, 0, 2, 0xff, 0xff]);
+  const relay = spawn(
+    process.execPath,
+    [new URL("./lib/http2-relay-server.ts", import.meta.url).pathname],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  killOnExit(relay);
+  const url = await new Promise<string>((resolve, reject) => {
+    relay.once("exit", (code) => reject(new Error(`the HTTP/2 relay exited (${code})`)));
+    relay.stdout?.once("data", (line: Buffer) => resolve(JSON.parse(String(line)).url));
+  });
+  const samples: number[] = [];
+  const warmupUntil = now() + 2000;
+  let received = 0;
+  const sessions: http2.ClientHttp2Session[] = [];
+  const senders: http2.ClientHttp2Stream[] = [];
+  for (let i = 0; i < 50; i++) {
+    const session = http2.connect(url);
+    sessions.push(session);
+    const recv = session.request(
+      { ":method": "POST", ":path": `/recv/${i}` },
+      { endStream: false },
+    );
+    let pending: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+    recv.on("data", (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 5) {
+        const size = pending.readUInt32BE(1);
+        if (pending.length < 5 + size) break;
+        const body = pending.subarray(7, 5 + size);
+        pending = pending.subarray(5 + size);
+        received++;
+        const t = now();
+        const sent = (JSON.parse(body.toString("utf8")) as { t: number }).t;
+        if (sent >= warmupUntil) samples.push(t - sent);
+        senders[i]?.write(ACK);
+      }
+    });
+    await new Promise((resolve) => recv.once("response", resolve));
+    const send = session.request({ ":method": "POST", ":path": "/send" }, { endStream: false });
+    await new Promise((resolve) => send.once("response", resolve));
+    send.resume(); // the relay's answers, read and dropped
+    senders.push(send);
+  }
+  const total = rate * seconds;
+  await openLoop(rate, total, (i) => {
+    const from = i % senders.length;
+    const to = (from + 1 + ((i * 7) % (senders.length - 1))) % senders.length;
+    const json = Buffer.from(JSON.stringify(payload(now())));
+    const envelope = Buffer.allocUnsafe(7 + json.length);
+    envelope[0] = 0;
+    envelope.writeUInt32BE(2 + json.length, 1);
+    envelope.writeUInt16BE(to, 5);
+    json.copy(envelope, 7);
+    senders[from]?.write(envelope);
+  });
+  await waitFor(() => received >= total, 10_000);
+  for (const s of sessions) s.destroy();
+  relay.kill();
+  return { ...percentiles(samples), received };
 }
 
 async function acbThroughput(hub: HubNodes, seconds: number) {
@@ -455,7 +532,10 @@ export default async function main(args: string[]): Promise<void> {
   let nats = none;
   let js = { rate: Number.NaN };
   let natsUnavailable: string | undefined;
+  let floor = none;
   if (!onlyAcb) {
+    log("node:http2 relay (the transport's floor), same offered rate");
+    floor = await http2FloorLatency(latencySeconds, rate);
     const server = await natsServer();
     if ("unavailable" in server) {
       natsUnavailable = server.unavailable;
@@ -504,6 +584,11 @@ export default async function main(args: string[]): Promise<void> {
     ["core pub→sub p99.9 ms", nats.p999],
     ["JetStream publish+ack msg/s", Math.round(js.rate)],
   ]);
+  printTable("node:http2 relay (the transport's floor)", [
+    ["send→deliver p50 ms", floor.p50],
+    ["send→deliver p99 ms", floor.p99],
+    ["send→deliver p99.9 ms", floor.p999],
+  ]);
   printTable("Ratios (ACB / NATS)", [
     ["p50 latency", acb.p50 / nats.p50],
     ["p99 latency", acb.p99 / nats.p99],
@@ -541,6 +626,9 @@ export default async function main(args: string[]): Promise<void> {
         nats_p99_ms: nats.p99,
         nats_p999_ms: nats.p999,
         jetstream_throughput_msgs_per_s: Math.round(js.rate),
+        http2_floor_p50_ms: floor.p50,
+        http2_floor_p99_ms: floor.p99,
+        http2_floor_p999_ms: floor.p999,
         ...(natsUnavailable !== undefined && { nats_unavailable: natsUnavailable }),
         backend,
         rate,

@@ -54,7 +54,8 @@ function procStatusMB(pid: number, field: "VmRSS" | "VmHWM"): number {
 /** Hub processes still running: killed when the benchmark exits, however it exits. */
 const live = new Set<ChildProcess>();
 let exitHooked = false;
-function killOnExit(child: ChildProcess): void {
+/** Kills `child` (a hub, a relay) when the benchmark exits, however it exits. */
+export function killOnExit(child: ChildProcess): void {
   live.add(child);
   child.once("exit", () => live.delete(child));
   if (exitHooked) return;
