@@ -4,8 +4,9 @@
 // memory from /proc. Every scenario starts a fresh hub (embedded backend):
 //
 //   agents     N agents connected (heartbeat every 10 s + an open Receive each, 10 per HTTP/2
-//              connection): latency of probe messages to random agents, worst event-loop stall,
-//              heartbeats through, hub memory per idle agent (N = 1,000, 5,000, 10,000)
+//              connection; 1,250 per thread of their own): latency of probe messages to random
+//              agents, worst event-loop stall, heartbeats through, hub memory per idle agent
+//              (N = 1,000, 5,000, 10,000)
 //   fanout     one topic with 1,000 subscribers (batched deliveries, each batch acked on the
 //              subscriber's SendStream as the Node SDK does; in two threads of their own) at 10
 //              and 50 published msg/s: deliveries/s, publish→deliver latency, duplicates, memory
@@ -144,8 +145,6 @@ function timedPayload(bytes = 64) {
   new DataView(data.buffer).setFloat64(0, now());
   return { contentType: "application/octet-stream", data };
 }
-const sentAt = (data: Uint8Array) =>
-  new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(0);
 
 interface Receiving {
   ready: Promise<void>;
@@ -214,6 +213,9 @@ async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolea
 
 // ---- agents ----------------------------------------------------------------------------------
 
+/** Agents per thread of the agents scenario (bench/lib/load-agents.ts). */
+const AGENTS_PER_THREAD = 1_250;
+
 /** The agents scenario (also run by the messaging benchmark for its connected-agents figures). */
 export async function agentsScenario(n: number, seconds: number) {
   const hub = await startHubProcess();
@@ -221,48 +223,45 @@ export async function agentsScenario(n: number, seconds: number) {
     const ids = Array.from({ length: n }, (_, i) => `agent-${i}`);
     const tokens = await provisionTenant(hub, "load", [...ids, "probe"]);
     const rssBefore = hub.rssMB();
-    const conns = Array.from({ length: Math.ceil(n / 10) }, () => connection(hub.url));
-    const latencies: number[] = [];
-    const receivers: Receiving[] = [];
-    log(`agents: connecting ${n} agents`);
-    await pool(ids, 64, async (id, i) => {
-      const conn = conns[Math.floor(i / 10)] as Connection;
-      const token = tokens.get(id) ?? "";
-      await conn.registry.register({ agentId: id, type: "load" }, auth(token));
-      const r = receive(conn, token, (_id, data) => {
-        latencies.push(now() - sentAt(data));
+    // The agents run in threads of their own, as thousands of agents would run on many machines:
+    // in one load process, its collector's pauses with thousands of streams (scavenges of 30 ms
+    // and more at 5,000 agents) would be in every figure.
+    const threads = Math.max(1, Math.ceil(n / AGENTS_PER_THREAD));
+    log(`agents: connecting ${n} agents in ${threads} thread${threads > 1 ? "s" : ""}`);
+    const workers = Array.from({ length: threads }, (_, w) => {
+      const mine = ids.filter((_, i) => i % threads === w);
+      return new Worker(new URL("./lib/load-agents.ts", import.meta.url), {
+        workerData: { url: hub.url, agents: mine.map((id) => [id, tokens.get(id) ?? ""]) },
       });
-      receivers.push(r);
-      await r.ready;
     });
-    // Heartbeats every 10 s per agent, spread evenly over the interval.
-    let beatsOk = 0;
-    let beatsFailed = 0;
-    const beatLatency: number[] = [];
-    let beating = true;
-    const beats = (async () => {
-      const perTick = n / (10_000 / 50);
-      let owed = 0;
-      let next = 0;
-      while (beating) {
-        owed += perTick;
-        for (; owed >= 1; owed--) {
-          const i = next++ % n;
-          const id = ids[i] as string;
-          const t0 = now();
-          (conns[Math.floor(i / 10)] as Connection).registry
-            .heartbeat({ agentId: id }, auth(tokens.get(id) ?? ""))
-            .then(
-              () => {
-                beatsOk++;
-                beatLatency.push(now() - t0);
-              },
-              () => beatsFailed++,
-            );
-        }
-        await sleep(50);
-      }
-    })();
+    const received = workers.map(() => 0);
+    const finals: {
+      latencies: number[];
+      beatsOk: number;
+      beatsFailed: number;
+      beatLatency: number[];
+    }[] = [];
+    let finished!: () => void;
+    const allFinished = new Promise<void>((r) => {
+      finished = r;
+    });
+    await Promise.all(
+      workers.map(
+        (worker, w) =>
+          new Promise<void>((resolve, reject) => {
+            worker.on("error", reject);
+            worker.on("message", (msg) => {
+              if (msg.ready) resolve();
+              if (typeof msg.received === "number") received[w] = msg.received;
+              if (msg.done) {
+                finals.push(msg);
+                if (finals.length === workers.length) finished();
+              }
+            });
+          }),
+      ),
+    );
+    for (const worker of workers) worker.postMessage({ beat: true });
     await sleep(2000); // settle after connecting
     const rssConnected = hub.rssMB();
     log(`agents: ${n} connected; probing at 100 msg/s for ${seconds} s`);
@@ -270,6 +269,7 @@ export async function agentsScenario(n: number, seconds: number) {
     const probeToken = tokens.get("probe") ?? "";
     await probe.registry.register({ agentId: "probe", type: "load" }, auth(probeToken));
     const loop = watchLoop(hub);
+    for (const worker of workers) worker.postMessage({ measure: true });
     let sendErrors = 0;
     await openLoop(100, seconds, () => {
       const to = ids[Math.floor(Math.random() * n)] as string;
@@ -285,12 +285,16 @@ export async function agentsScenario(n: number, seconds: number) {
         )
         .catch(() => sendErrors++);
     });
-    await waitUntil(() => latencies.length >= 100 * seconds - sendErrors, 10_000);
+    await waitUntil(
+      () => received.reduce((x, y) => x + y, 0) >= 100 * seconds - sendErrors,
+      10_000,
+    );
     const { loopMaxMs, loopP99Ms } = await loop.stop();
-    beating = false;
-    await beats;
-    for (const r of receivers) r.stop();
-    const lat = percentiles(latencies);
+    for (const worker of workers) worker.postMessage({ stop: true });
+    await allFinished;
+    const lat = percentiles(finals.flatMap((f) => f.latencies));
+    const beatsOk = finals.reduce((x, f) => x + f.beatsOk, 0);
+    const beatsFailed = finals.reduce((x, f) => x + f.beatsFailed, 0);
     return {
       [`agents_${n}_probe_p50_ms`]: lat.p50,
       [`agents_${n}_probe_p99_ms`]: lat.p99,
@@ -298,7 +302,7 @@ export async function agentsScenario(n: number, seconds: number) {
       [`agents_${n}_loop_max_ms`]: loopMaxMs,
       [`agents_${n}_loop_p99_ms`]: loopP99Ms,
       [`agents_${n}_heartbeats_ok_ratio`]: beatsOk / Math.max(1, beatsOk + beatsFailed),
-      [`agents_${n}_heartbeat_p99_ms`]: percentiles(beatLatency).p99,
+      [`agents_${n}_heartbeat_p99_ms`]: percentiles(finals.flatMap((f) => f.beatLatency)).p99,
       [`agents_${n}_rss_per_agent_kb`]: ((rssConnected - rssBefore) * 1024) / n,
       [`agents_${n}_hub_rss_mb`]: hub.rssMB(),
     };

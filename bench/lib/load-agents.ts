@@ -1,0 +1,130 @@
+// A share of the load benchmark's connected agents in a thread of their own (own event loop and
+// heap), as thousands of agents would run on many machines rather than in one process: each
+// registers, keeps a Receive open (acking each delivery) and, once told { beat }, heartbeats every
+// 10 s, the thread's agents spread evenly over the interval. Posts { ready } once all are
+// receiving, { received } every 200 ms while measuring (after { measure }), and on { stop }
+// { latencies, beatsOk, beatsFailed, beatLatency, done }: the send→deliver latency of each probe
+// one of its agents received (the probe's send time is the payload's first 8 bytes).
+
+import { parentPort, workerData } from "node:worker_threads";
+import { MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+
+interface AgentsData {
+  url: string;
+  /** [agent id, token] of each agent of this thread. */
+  agents: [string, string][];
+}
+
+const { url, agents } = workerData as AgentsData;
+const port = parentPort;
+if (!port) throw new Error("load-agents.ts runs as a worker thread");
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+const latencies: number[] = [];
+const beatLatency: number[] = [];
+let beatsOk = 0;
+let beatsFailed = 0;
+let measuring = false;
+let beating = false;
+const abort = new AbortController();
+
+/** One HTTP/2 connection per 10 agents (each transport keeps its own). */
+const clients = Array.from({ length: Math.ceil(agents.length / 10) }, () => {
+  const t = createConnectTransport({ baseUrl: url, httpVersion: "2", useBinaryFormat: true });
+  return {
+    messaging: createClient(MessagingService, t),
+    registry: createClient(RegistryService, t),
+  };
+});
+
+async function agent(i: number): Promise<void> {
+  const [id, token] = agents[i] as [string, string];
+  const c = clients[Math.floor(i / 10)] as (typeof clients)[number];
+  await c.registry.register({ agentId: id, type: "load" }, auth(token));
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => {
+    ready = r;
+  });
+  void (async () => {
+    try {
+      for await (const res of c.messaging.receive(
+        { maxInFlight: 100, batchDeliveries: false },
+        { ...auth(token), signal: abort.signal },
+      )) {
+        if (res.kind === ReceiveResponse_Kind.READY) ready();
+        if (res.kind !== ReceiveResponse_Kind.DELIVERY) continue;
+        const ids: string[] = [];
+        for (const d of res.delivery ? [res.delivery] : res.deliveries) {
+          ids.push(d.deliveryId);
+          const data = d.message?.payload?.data;
+          if (measuring && data && data.length >= 8)
+            latencies.push(now() - new DataView(data.buffer, data.byteOffset, 8).getFloat64(0));
+        }
+        if (ids.length > 0) void c.messaging.ack({ deliveryIds: ids }, auth(token)).catch(() => {});
+      }
+    } catch {
+      // ended by { stop } or the hub stopping
+    }
+  })();
+  await isReady;
+}
+
+/** Heartbeats every 10 s per agent, spread evenly over the interval in 50 ms ticks. */
+async function beat(): Promise<void> {
+  const perTick = agents.length / (10_000 / 50);
+  let owed = 0;
+  let next = 0;
+  while (beating) {
+    owed += perTick;
+    for (; owed >= 1; owed--) {
+      const i = next++ % agents.length;
+      const [id, token] = agents[i] as [string, string];
+      const t0 = now();
+      (clients[Math.floor(i / 10)] as (typeof clients)[number]).registry
+        .heartbeat({ agentId: id }, auth(token))
+        .then(
+          () => {
+            beatsOk++;
+            beatLatency.push(now() - t0);
+          },
+          () => beatsFailed++,
+        );
+    }
+    await sleep(50);
+  }
+}
+
+// At most 64 setting up at a time.
+let next = 0;
+await Promise.all(
+  Array.from({ length: Math.min(64, agents.length) }, async () => {
+    while (next < agents.length) await agent(next++);
+  }),
+);
+port.postMessage({ ready: true });
+
+let ticker: NodeJS.Timeout | undefined;
+let beats: Promise<void> | undefined;
+port.on("message", async (msg: { beat?: boolean; measure?: boolean; stop?: boolean }) => {
+  if (msg.beat) {
+    beating = true;
+    beats = beat();
+  }
+  if (msg.measure) {
+    measuring = true;
+    ticker = setInterval(() => port.postMessage({ received: latencies.length }), 200);
+  }
+  if (msg.stop) {
+    clearInterval(ticker);
+    beating = false;
+    await beats;
+    abort.abort();
+    port.postMessage({ latencies, beatsOk, beatsFailed, beatLatency, done: true });
+    port.close();
+  }
+});
