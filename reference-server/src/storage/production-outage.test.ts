@@ -1,6 +1,7 @@
 // A hub on the production preset whose Redis goes away (a redis-server of the test's own, killed):
-// its health says NOT_SERVING, a send answers UNAVAILABLE with RetryInfo and stores nothing, and
-// once Redis is back the hub serves again.
+// its health says NOT_SERVING, a send answers UNAVAILABLE with RetryInfo and stores nothing, a
+// heartbeat and an agent read (presence lives in Redis) answer UNAVAILABLE too, and once Redis is
+// back the hub serves again.
 
 import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
@@ -62,7 +63,12 @@ describe.skipIf(!services || !hasRedisServer)("a production hub that loses Redis
       (await auth.issueToken({ tenantId: "t-outage", agentId, roles: [Role.AGENT_FULL] })).tokens
         ?.accessToken ?? "";
     const alice = transport(await tokenOf("alice"));
-    await createClient(RegistryService, alice).register({ agentId: "alice", type: "svc" });
+    const registry = createClient(RegistryService, alice);
+    const { agent } = await registry.register({ agentId: "alice", type: "svc" });
+    const sessionId = agent?.sessionId ?? "";
+    const heartbeat = () => registry.heartbeat({ agentId: "alice", sessionId });
+    await heartbeat();
+    await heartbeat();
     await createClient(RegistryService, transport(await tokenOf("bob"))).register({
       agentId: "bob",
       type: "svc",
@@ -86,11 +92,22 @@ describe.skipIf(!services || !hasRedisServer)("a production hub that loses Redis
     expect(err?.code).toBe(Code.Unavailable);
     expect(err?.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds).toBe(1n);
     expect((await health.check({})).status).toBe(Serving.NOT_SERVING);
+    for (const call of [heartbeat, () => registry.getAgent({ agentId: "alice" })]) {
+      const refused = await call().then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(refused?.code).toBe(Code.Unavailable);
+      expect(refused?.message).toContain("Redis cannot be reached");
+      expect(refused?.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds).toBe(1n);
+    }
 
     await redis.restart();
     await backend.whenRedisAvailable();
     expect((await health.check({})).status).toBe(Serving.SERVING);
     await send();
+    await heartbeat();
+    expect((await registry.getAgent({ agentId: "alice" })).agent?.id).toBe("alice");
     // Two sends were answered OK, and only those two are queued for Bob.
     const queued = await backend.messages.claim(
       "t-outage",

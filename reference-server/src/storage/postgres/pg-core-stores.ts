@@ -1,4 +1,5 @@
 import type {
+  AgentQuery,
   AgentRecord,
   AuthStore,
   ContextRecord,
@@ -68,7 +69,39 @@ export function createPgTenantStore(db: SqlDatabase): TenantStore {
   };
 }
 
-export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent): RegistryStore {
+/** A registry query with what only the SQL store offers (for a presence layer in front of it). */
+export interface SqlAgentQuery extends AgentQuery {
+  /**
+   * With `seenSince`: also match agents whose offlineAt is set (not announced offline yet), whatever
+   * their stored lastSeen. A presence layer that holds a later lastSeen elsewhere (Redis) reads
+   * these candidates and decides on the precise value.
+   */
+  orOfflinePending?: boolean;
+}
+
+/** The SQL registry: a RegistryStore, plus what a presence layer in front of it needs. */
+export interface SqlRegistryStore extends RegistryStore {
+  list(
+    tenantId: string,
+    query: SqlAgentQuery,
+    afterId: string,
+    limit: number,
+  ): Promise<AgentRecord[]>;
+  /**
+   * Moves the stored moment the agent goes offline from `offlineAt` to `nextOfflineAt` and its
+   * lastSeen up to `lastSeen` (never down), when offlineAt is still `offlineAt`; no event (the
+   * agent stays online). False otherwise.
+   */
+  postponeOffline(
+    tenantId: string,
+    agentId: string,
+    offlineAt: number,
+    lastSeen: number,
+    nextOfflineAt: number,
+  ): Promise<boolean>;
+}
+
+export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent): SqlRegistryStore {
   return {
     tenantsHolding: tenantsHolding(db, "acb_agents"),
     put: (a, event) =>
@@ -134,6 +167,20 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
         await appendEvent(c, tenantId, "agents", event);
         return true;
       }),
+    postponeOffline: async (tenantId, agentId, offlineAt, lastSeen, nextOfflineAt) => {
+      // One statement: compare-and-set on the stored moment, like markOffline.
+      const r = await db.one(
+        tenantId,
+        `UPDATE acb_agents SET offline_at = $5,
+           doc = jsonb_set(jsonb_set(doc, '{lastSeen}',
+             to_jsonb(GREATEST((doc->>'lastSeen')::numeric, $4::numeric))),
+             '{offlineAt}', to_jsonb($5::bigint))
+         WHERE tenant_id = $1 AND id = $2 AND offline_at = $3`,
+        [tenantId, agentId, offlineAt, lastSeen, nextOfflineAt],
+        false,
+      );
+      return r.rowCount === 1;
+    },
     delete: (tenantId, agentId, event) =>
       db.tx(tenantId, async (c) => {
         const r = await c.query<DocRow>(
@@ -185,7 +232,13 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
           add("doc->'capabilities' @> $?::jsonb", encodeDoc(q.capabilities));
         if (q.metadata && Object.keys(q.metadata).length > 0)
           add("doc->'metadata' @> $?::jsonb", encodeDoc(q.metadata));
-        if (q.seenSince !== undefined) add("(doc->>'lastSeen')::float8 >= $?", q.seenSince);
+        if (q.seenSince !== undefined)
+          add(
+            q.orOfflinePending
+              ? "((doc->>'lastSeen')::float8 >= $? OR offline_at IS NOT NULL)"
+              : "(doc->>'lastSeen')::float8 >= $?",
+            q.seenSince,
+          );
         if (q.seenBefore !== undefined) add("(doc->>'lastSeen')::float8 < $?", q.seenBefore);
         params.push(limit);
         const r = await c.query<DocRow>(
