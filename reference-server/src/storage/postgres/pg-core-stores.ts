@@ -88,16 +88,15 @@ export interface SqlRegistryStore extends RegistryStore {
     limit: number,
   ): Promise<AgentRecord[]>;
   /**
-   * Moves the stored moment the agent goes offline from `offlineAt` to `nextOfflineAt` and its
-   * lastSeen up to `lastSeen` (never down), when offlineAt is still `offlineAt`; no event (the
-   * agent stays online). False otherwise.
+   * Moves the stored moment the agent goes offline up to `offlineAt` when one is stored and it is
+   * earlier, and its lastSeen up to `lastSeen` (never down); no event (the agent is still
+   * online). False when nothing moved.
    */
   postponeOffline(
     tenantId: string,
     agentId: string,
-    offlineAt: number,
     lastSeen: number,
-    nextOfflineAt: number,
+    offlineAt: number,
   ): Promise<boolean>;
 }
 
@@ -167,17 +166,16 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
         await appendEvent(c, tenantId, "agents", event);
         return true;
       }),
-    postponeOffline: async (tenantId, agentId, offlineAt, lastSeen, nextOfflineAt) => {
-      // One statement: compare-and-set on the stored moment, like markOffline.
+    postponeOffline: async (tenantId, agentId, lastSeen, offlineAt) => {
+      // One statement, conditional on the stored moment: it never revives an announced agent.
       const r = await db.one(
         tenantId,
-        `UPDATE acb_agents SET offline_at = $5,
+        `UPDATE acb_agents SET offline_at = $4,
            doc = jsonb_set(jsonb_set(doc, '{lastSeen}',
-             to_jsonb(GREATEST((doc->>'lastSeen')::numeric, $4::numeric))),
-             '{offlineAt}', to_jsonb($5::bigint))
-         WHERE tenant_id = $1 AND id = $2 AND offline_at = $3`,
-        [tenantId, agentId, offlineAt, lastSeen, nextOfflineAt],
-        false,
+             to_jsonb(GREATEST((doc->>'lastSeen')::numeric, $3::numeric))),
+             '{offlineAt}', to_jsonb($4::bigint))
+         WHERE tenant_id = $1 AND id = $2 AND offline_at < $4`,
+        [tenantId, agentId, lastSeen, offlineAt],
       );
       return r.rowCount === 1;
     },

@@ -15,7 +15,8 @@
 // The stored offlineAt never passes the precise moment (lastSeen + timeout), so the presence sweep
 // (listOfflineDue, on any node) still finds every agent that may be due; it then reads the precise
 // lastSeen and moves the stored moment of an agent still within its timeout instead of returning
-// it. Reads answer with the precise lastSeen. Losing Redis's data loses only absorbed heartbeats
+// it. markOffline announces only the precise moment (moving the stored one to it first, then the
+// durable registry's compare-and-set). Reads answer with the precise lastSeen. Losing Redis's data loses only absorbed heartbeats
 // (agents announced OFFLINE early, back ONLINE with their next heartbeat), never an announcement.
 
 import type { SqlRegistryStore } from "../postgres/pg-core-stores.js";
@@ -32,13 +33,18 @@ export interface PresenceRegistryParts {
   keys: PresenceKeys;
 }
 
-/** The record with the precise lastSeen (and the offlineAt that follows from it). */
+/**
+ * The record with the precise lastSeen, and the precise moment it goes offline: the later of the
+ * stored one and the precise lastSeen + its timeout (none once announced).
+ */
 function overlay(agent: AgentRecord, p: PresenceEntry | undefined): AgentRecord {
   if (!p || p.seen <= agent.lastSeen) return agent;
   return {
     ...agent,
     lastSeen: p.seen,
-    ...(agent.offlineAt !== undefined && { offlineAt: p.seen + p.timeoutMs }),
+    ...(agent.offlineAt !== undefined && {
+      offlineAt: Math.max(agent.offlineAt, p.seen + p.timeoutMs),
+    }),
   };
 }
 
@@ -116,21 +122,15 @@ export function createPresenceRegistry(parts: PresenceRegistryParts): RegistrySt
         const due: AgentRecord[] = [];
         let moved = 0;
         for (const [i, row] of rows.entries()) {
-          const p = found[i];
-          if (!p || p.seen <= row.lastSeen || row.offlineAt === undefined) {
-            due.push(row);
+          const agent = overlay(row, found[i]);
+          if (agent.offlineAt === undefined || agent.offlineAt <= dueBy) {
+            due.push(agent);
             continue;
           }
-          const precise = p.seen + p.timeoutMs;
-          if (precise > dueBy) {
-            // Heard from since the stored moment was set, and still within its timeout: not
-            // due. Move the stored moment to the precise one (false: moved or announced already).
-            await sql.postponeOffline(row.tenantId, row.id, row.offlineAt, p.seen, precise);
-            moved++;
-            continue;
-          }
-          // Due by the precise moment too. offlineAt stays the stored one: markOffline compares it.
-          due.push({ ...row, lastSeen: p.seen });
+          // Heard from since the stored moment was set, and still within its timeout: not due.
+          // The stored moment moves to the precise one (unless it moved or was announced since).
+          await sql.postponeOffline(row.tenantId, row.id, agent.lastSeen, agent.offlineAt);
+          moved++;
         }
         // Only moved ones: they are no longer due, so the next read finds the next ones.
         if (moved === 0 || due.length > 0 || rows.length < limit) return due;
@@ -139,8 +139,20 @@ export function createPresenceRegistry(parts: PresenceRegistryParts): RegistrySt
     async markOffline(tenantId, agentId, offlineAt, event) {
       // Fenced first: no touch is absorbed after this, so a touch racing the announcement reaches
       // the durable registry, whose compare-and-set on offlineAt lets one of them win. The precise
-      // lastSeen stays for reads (and for the announcement refused when the agent was touched).
-      await keys.fence(tenantId, agentId, true);
+      // lastSeen stays, for reads.
+      const p = await keys.fence(tenantId, agentId, true);
+      if (p) {
+        const precise = p.seen + p.timeoutMs;
+        if (precise > offlineAt) {
+          // Touched after that moment (a touch absorbed after the caller read it): not announced;
+          // the stored moment moves to the precise one.
+          await sql.postponeOffline(tenantId, agentId, p.seen, precise);
+          return false;
+        }
+        // That moment is the precise one: the stored moment, which may be earlier, moves to it
+        // first (nothing moves when it is later: touched since, and the announcement fails).
+        if (precise === offlineAt) await sql.postponeOffline(tenantId, agentId, p.seen, precise);
+      }
       return registry.markOffline(tenantId, agentId, offlineAt, event);
     },
     async delete(tenantId, agentId, event) {

@@ -346,7 +346,7 @@ export function registryStoreTests(get: () => Backend): void {
         const [found] = (await backend.registry.listOfflineDue(15_000, 10_000)).filter(
           (x) => x.tenantId === tenant,
         );
-        expect(found).toMatchObject({ id: "a", lastSeen: 5_000 });
+        expect(found).toMatchObject({ id: "a", lastSeen: 5_000, offlineAt: 15_000 });
         const offlineAt = found?.offlineAt ?? 0;
         expect(await backend.registry.markOffline(tenant, "a", offlineAt, ev("offline"))).toBe(
           true,
@@ -384,7 +384,7 @@ export function registryStoreTests(get: () => Backend): void {
         const [found] = (await backend.registry.listOfflineDue(20_000, 10_000)).filter(
           (x) => x.tenantId === tenant,
         );
-        expect(found).toMatchObject({ id: "a", lastSeen: 5_000 });
+        expect(found).toMatchObject({ id: "a", lastSeen: 5_000, offlineAt: 15_000 });
         expect(
           await backend.registry.markOffline(tenant, "a", found?.offlineAt ?? 0, ev("offline")),
         ).toBe(true);
@@ -402,6 +402,26 @@ export function registryStoreTests(get: () => Backend): void {
           T,
         );
         expect(before).toEqual([5_000]);
+      });
+
+      it("markOffline of a moment a later touch replaced announces nothing", async () => {
+        const tenant = fresh();
+        await backend.registry.put(
+          agentRecord(tenant, "a", { lastSeen: 1_000, offlineAt: 1_000 + T }),
+          ev("r"),
+        );
+        await backend.registry.touch(tenant, "a", 2_000, undefined, T);
+        for (const at of [3_000, 4_000, 5_000])
+          await backend.registry.touch(tenant, "a", at, undefined, T);
+        for (const stale of [11_000, 12_000, 13_000, 14_000])
+          expect(await backend.registry.markOffline(tenant, "a", stale, ev("early"))).toBe(false);
+        expect(await backend.registry.get(tenant, "a")).toMatchObject({
+          lastSeen: 5_000,
+          offlineAt: 15_000,
+        });
+        expect(await backend.registry.markOffline(tenant, "a", 15_000, ev("offline"))).toBe(true);
+        const stream = await backend.events.read(tenant, "agents", 0, 10);
+        expect(stream.map((e) => unev(e.data))).toEqual(["r", "offline"]);
       });
 
       it("a touch after markOffline of a later touch's moment announces nothing twice", async () => {
