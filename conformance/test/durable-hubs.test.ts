@@ -1,9 +1,11 @@
 // The conformance suite against `acb-hub dev` processes on the durable backends, PGlite (--data
-// DIR) and PostgreSQL, durability profile included: --restart-cmd SIGKILLs the hub mid-traffic
+// DIR), PostgreSQL and the production preset (PostgreSQL + Redis + Kafka), durability profile
+// included: --restart-cmd SIGKILLs the hub mid-traffic
 // and starts a new process on the same port and storage. The latency profile is left out: its
 // thresholds describe the in-memory hub (docs/hub.md gives the SQL backends' figures' bounds).
 
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -13,6 +15,7 @@ import {
   createTestSchema,
   testPostgresUrl,
 } from "../../reference-server/src/storage/postgres/postgres-test-db.js";
+import { testServices } from "../../reference-server/src/storage/production-test-services.js";
 import { bundleCli, removeBundle } from "../../reference-server/test/hub-process.js";
 import { profiles, runConformance } from "../src/index.js";
 
@@ -107,6 +110,7 @@ async function conformanceOn(name: string, storageArgs: string[], env: Record<st
   const failed = report.cases.filter((c) => c.status === "failed");
   expect(failed.map((c) => `${c.id}: ${c.detail}`)).toEqual([]);
   expect(report.cases.find((c) => c.id === "durability.restart-no-loss")?.status).toBe("passed");
+  return report;
 }
 
 describe("the conformance suite against durable hubs", () => {
@@ -125,4 +129,32 @@ describe("the conformance suite against durable hubs", () => {
       ACB_DATABASE_SCHEMA: schema,
     });
   });
+
+  const services = url ? testServices() : undefined;
+  it.skipIf(!services)(
+    "passes on the production preset (presence in Redis), restarts included",
+    {
+      timeout: 600_000,
+    },
+    async () => {
+      if (!services) return;
+      const { schema, drop } = await createTestSchema(services.postgresUrl);
+      cleanups.push(drop);
+      const run = randomUUID().replaceAll("-", "").slice(0, 12);
+      const report = await conformanceOn("production", ["--data", join(dir, "production-keys")], {
+        ACB_PRESET: "production",
+        ACB_DATABASE_URL: services.postgresUrl,
+        ACB_DATABASE_SCHEMA: schema,
+        ACB_REDIS_URL: services.redisUrl,
+        ACB_REDIS_KEY_PREFIX: `acbtest${run}:`,
+        ACB_KAFKA_BROKERS: services.kafkaBrokers.join(","),
+        ACB_KAFKA_TOPIC_PREFIX: `acbtest${run}`,
+      });
+      // Presence, which this preset keeps in Redis, was checked (not skipped).
+      const presence = ["registry.presence-timeout", "registry.presence-timeout-repeats"];
+      expect(
+        report.cases.filter((c) => presence.includes(c.id)).map((c) => `${c.id}: ${c.status}`),
+      ).toEqual(presence.map((id) => `${id}: passed`));
+    },
+  );
 });

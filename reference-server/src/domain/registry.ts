@@ -48,10 +48,11 @@ const PRESENCE_BACKSTOP_MS = 30_000;
  * the earliest stored moment this node knows, announces the due ones in the agents event stream
  * (RegistryStore.listOfflineDue, then markOffline, which lets one node announce each), so any
  * node, or this one after a restart, does it; every node also sweeps at least every 30 s, for
- * moments stored by a node that died before announcing them.
+ * moments stored by a node that died before announcing them, and 30 s after a sweep that failed.
  */
 export class Registry {
   private sweepTimer: { timer: Timer; at: number } | undefined;
+  private closed = false;
   private readonly unregisteredListeners: ((tenantId: string, agentId: string) => Promise<void>)[] =
     [];
 
@@ -236,6 +237,7 @@ export class Registry {
 
   /** Stops the presence timer (hub shutdown). */
   close(): void {
+    this.closed = true;
     this.sweepTimer?.timer.cancel();
     this.sweepTimer = undefined;
   }
@@ -274,14 +276,17 @@ export class Registry {
 
   /** Keeps one timer armed for the earliest offline moment this node knows of. */
   private scheduleSweep(at: number | undefined): void {
-    if (at === undefined) return;
+    if (at === undefined || this.closed) return;
     if (this.sweepTimer && this.sweepTimer.at <= at) return;
     this.sweepTimer?.timer.cancel();
     const timer = this.hub.clock.setTimer(Math.max(0, at - this.hub.clock.now()), () => {
       this.sweepTimer = undefined;
-      this.sweep().catch((err: unknown) =>
-        this.hub.logger.log("error", "presence sweep failed", { err }),
-      );
+      this.sweep().catch((err: unknown) => {
+        this.hub.logger.log("error", "presence sweep failed", { err });
+        // Again after the backstop interval: a store that was away (Redis, PostgreSQL) may be
+        // back, and no registration or heartbeat may come to arm the timer.
+        this.scheduleSweep(this.hub.clock.now() + PRESENCE_BACKSTOP_MS);
+      });
     });
     this.sweepTimer = { timer, at };
   }

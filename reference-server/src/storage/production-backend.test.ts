@@ -1,4 +1,5 @@
 import { Kafka, logLevel } from "kafkajs";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { backendTestSuite } from "./backend-test-suite.js";
 import {
@@ -7,7 +8,15 @@ import {
   type ProductionBackendOptions,
 } from "./production-backend.js";
 import { isolatedProductionOptions, testServices } from "./production-test-services.js";
-import { contextRecord, fresh, messageRecord, tenantRecord } from "./suite/helpers.js";
+import {
+  agentRecord,
+  contextRecord,
+  ev,
+  fresh,
+  messageRecord,
+  tenantRecord,
+  unev,
+} from "./suite/helpers.js";
 
 const services = testServices();
 const drops: (() => Promise<void>)[] = [];
@@ -68,6 +77,94 @@ if (services) {
           await admin.disconnect();
         }
       } finally {
+        await backend.close();
+      }
+    });
+  });
+  describe("production backend presence", () => {
+    it("absorbs heartbeats in Redis: PostgreSQL's row stays, reads and the sweep follow them", async () => {
+      const isolated = await isolatedProductionOptions(services);
+      drops.push(isolated.drop);
+      const backend: ProductionBackend = await createProductionBackend(isolated.options);
+      const raw = new pg.Client({ connectionString: services.postgresUrl });
+      await raw.connect();
+      const t = fresh();
+      // The agent's row as PostgreSQL holds it, with the row version (xmin) every update changes.
+      const row = async (id: string) =>
+        (
+          await raw.query(
+            `SELECT xmin::text AS version, offline_at::text AS offline_at, doc
+             FROM ${isolated.options.postgres.schema}.acb_agents WHERE tenant_id = $1 AND id = $2`,
+            [t, id],
+          )
+        ).rows[0] as { version: string; offline_at: string | null; doc: { lastSeen: number } };
+      try {
+        const T = 30_000;
+        const t0 = Date.now();
+        await backend.tenants.create(tenantRecord(t));
+        for (const id of ["a", "b"])
+          await backend.registry.put(
+            agentRecord(t, id, { lastSeen: t0, offlineAt: t0 + T }),
+            ev(`registered ${id}`),
+          );
+        // The first heartbeat after registering reaches PostgreSQL (and fills the presence key).
+        await backend.registry.touch(t, "a", t0 + 1_000, undefined, T);
+        const stored = await row("a");
+        expect(stored).toMatchObject({ offline_at: String(t0 + 31_000) });
+        // Heartbeats while the stored moment is at least half the timeout away: Redis only.
+        for (let s = 2; s <= 16; s++) {
+          const touched = await backend.registry.touch(t, "a", t0 + s * 1_000, undefined, T);
+          expect(touched).toMatchObject({
+            lastSeen: t0 + s * 1_000,
+            offlineAt: t0 + s * 1_000 + T,
+          });
+        }
+        expect(await row("a")).toEqual(stored);
+        expect(await backend.registry.get(t, "a")).toMatchObject({
+          lastSeen: t0 + 16_000,
+          offlineAt: t0 + 46_000,
+        });
+        const online = await backend.registry.list(t, { seenSince: t0 + 10_000 }, "", 10);
+        expect(online.map((x) => `${x.id}@${x.lastSeen - t0}`)).toEqual(["a@16000"]);
+        const offline = await backend.registry.list(t, { seenBefore: t0 + 10_000 }, "", 10);
+        expect(offline.map((x) => `${x.id}@${x.lastSeen - t0}`)).toEqual(["b@0"]);
+        // Less than half the timeout before the stored moment: the heartbeat moves it.
+        await backend.registry.touch(t, "a", t0 + 16_001, undefined, T);
+        expect(await row("a")).toMatchObject({
+          offline_at: String(t0 + 46_001),
+          doc: { lastSeen: t0 + 16_001 },
+        });
+
+        // The sweep at a's stored moment: b is announced; a, heard from through Redis only since,
+        // is not: its stored moment moves to the precise one instead.
+        const movedRow = await row("a");
+        for (let s = 17; s <= 30; s++)
+          await backend.registry.touch(t, "a", t0 + s * 1_000, undefined, T);
+        expect(await row("a")).toEqual(movedRow);
+        const dueBy = t0 + 46_001;
+        const due = (await backend.registry.listOfflineDue(dueBy, 10_000)).filter(
+          (x) => x.tenantId === t,
+        );
+        expect(due.map((x) => x.id)).toEqual(["b"]);
+        for (const x of due)
+          await backend.registry.markOffline(t, x.id, x.offlineAt ?? 0, ev(`offline ${x.id}`));
+        expect(await row("a")).toMatchObject({
+          offline_at: String(t0 + 60_000),
+          doc: { lastSeen: t0 + 30_000 },
+        });
+        const stream = await backend.events.read(t, "agents", 0, 100);
+        expect(stream.map((e) => unev(e.data))).toEqual([
+          "registered a",
+          "registered b",
+          "offline b",
+        ]);
+
+        const keys = await backend.redisKeys(t);
+        expect(keys.sort()).toEqual([`tenant:{${t}}:presence:a`, `tenant:{${t}}:presence:b`]);
+        expect(await backend.deleteTenant(t)).toBe(true);
+        expect(await backend.redisKeys(t)).toEqual([]);
+      } finally {
+        await raw.end();
         await backend.close();
       }
     });

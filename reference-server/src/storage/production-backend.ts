@@ -1,5 +1,6 @@
 // The production preset: PostgreSQL for strongly consistent state and delivery state, Redis for
-// hot state (quota counters, stream slots, cross-node notifications), Kafka for the message log.
+// hot state (quota counters, stream slots, presence, cross-node notifications), Kafka for the
+// message log.
 // Several hub processes configured alike act as one hub. See docs/architecture.md for which store
 // lives where and why.
 
@@ -10,6 +11,7 @@ import {
   logChangeEvents,
 } from "./kafka/kafka-log.js";
 import { createPostgresBackend, type PostgresBackendOptions } from "./postgres/postgres-backend.js";
+import { createPresenceRegistry } from "./redis/presence-registry.js";
 import { createRedisStores, type RedisStoresOptions } from "./redis/redis-stores.js";
 import type { Backend } from "./types.js";
 
@@ -47,6 +49,7 @@ export async function createProductionBackend(
   }
   const hot = redis;
   const messageLog = log;
+  const logged = logChangeEvents(messageLog, sql);
   return {
     ...sql,
     capabilities: { name: "production", durable: true, multiNode: true },
@@ -54,7 +57,14 @@ export async function createProductionBackend(
     rateLimits: hot.rateLimits,
     streamSlots: hot.streamSlots,
     messages: createKafkaLoggedMessageStore(messageLog, sql.messages),
-    ...logChangeEvents(messageLog, sql),
+    ...logged,
+    // Heartbeats land in Redis; PostgreSQL's agent rows change when presence does.
+    registry: createPresenceRegistry({
+      registry: logged.registry,
+      sql: sql.registry,
+      events: logged.events,
+      keys: hot.presence,
+    }),
     async deleteTenant(tenantId) {
       // PostgreSQL holds the tenant record and decides; Redis then forgets the tenant's hot
       // state. Its Kafka topics stay (see docs/architecture.md).

@@ -1,4 +1,5 @@
 import type {
+  AgentQuery,
   AgentRecord,
   AuthStore,
   ContextRecord,
@@ -68,7 +69,38 @@ export function createPgTenantStore(db: SqlDatabase): TenantStore {
   };
 }
 
-export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent): RegistryStore {
+/** A registry query with what only the SQL store offers (for a presence layer in front of it). */
+export interface SqlAgentQuery extends AgentQuery {
+  /**
+   * With `seenSince`: also match agents whose offlineAt is set (not announced offline yet), whatever
+   * their stored lastSeen. A presence layer that holds a later lastSeen elsewhere (Redis) reads
+   * these candidates and decides on the precise value.
+   */
+  orOfflinePending?: boolean;
+}
+
+/** The SQL registry: a RegistryStore, plus what a presence layer in front of it needs. */
+export interface SqlRegistryStore extends RegistryStore {
+  list(
+    tenantId: string,
+    query: SqlAgentQuery,
+    afterId: string,
+    limit: number,
+  ): Promise<AgentRecord[]>;
+  /**
+   * Moves the stored moment the agent goes offline up to `offlineAt` when one is stored and it is
+   * earlier, and its lastSeen up to `lastSeen` (never down); no event (the agent is still
+   * online). False when nothing moved.
+   */
+  postponeOffline(
+    tenantId: string,
+    agentId: string,
+    lastSeen: number,
+    offlineAt: number,
+  ): Promise<boolean>;
+}
+
+export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent): SqlRegistryStore {
   return {
     tenantsHolding: tenantsHolding(db, "acb_agents"),
     put: (a, event) =>
@@ -134,6 +166,19 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
         await appendEvent(c, tenantId, "agents", event);
         return true;
       }),
+    postponeOffline: async (tenantId, agentId, lastSeen, offlineAt) => {
+      // One statement, conditional on the stored moment: it never revives an announced agent.
+      const r = await db.one(
+        tenantId,
+        `UPDATE acb_agents SET offline_at = $4,
+           doc = jsonb_set(jsonb_set(doc, '{lastSeen}',
+             to_jsonb(GREATEST((doc->>'lastSeen')::numeric, $3::numeric))),
+             '{offlineAt}', to_jsonb($4::bigint))
+         WHERE tenant_id = $1 AND id = $2 AND offline_at < $4`,
+        [tenantId, agentId, lastSeen, offlineAt],
+      );
+      return r.rowCount === 1;
+    },
     delete: (tenantId, agentId, event) =>
       db.tx(tenantId, async (c) => {
         const r = await c.query<DocRow>(
@@ -185,7 +230,13 @@ export function createPgRegistryStore(db: SqlDatabase, appendEvent: AppendEvent)
           add("doc->'capabilities' @> $?::jsonb", encodeDoc(q.capabilities));
         if (q.metadata && Object.keys(q.metadata).length > 0)
           add("doc->'metadata' @> $?::jsonb", encodeDoc(q.metadata));
-        if (q.seenSince !== undefined) add("(doc->>'lastSeen')::float8 >= $?", q.seenSince);
+        if (q.seenSince !== undefined)
+          add(
+            q.orOfflinePending
+              ? "((doc->>'lastSeen')::float8 >= $? OR offline_at IS NOT NULL)"
+              : "(doc->>'lastSeen')::float8 >= $?",
+            q.seenSince,
+          );
         if (q.seenBefore !== undefined) add("(doc->>'lastSeen')::float8 < $?", q.seenBefore);
         params.push(limit);
         const r = await c.query<DocRow>(

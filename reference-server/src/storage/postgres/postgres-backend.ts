@@ -15,6 +15,7 @@ import {
   createPgTenantStore,
   eventAppender,
   type PgEventLogOptions,
+  type SqlRegistryStore,
 } from "./pg-core-stores.js";
 import { createPgDriver, type PgDriverOptions } from "./pg-driver.js";
 import { createPgMeetingStore } from "./pg-meetings.js";
@@ -80,7 +81,13 @@ export interface PgliteBackendOptions extends SqlBackendOptions, PgliteDriverOpt
 export async function createSqlBackend(
   driver: SqlDriver,
   options: SqlBackendOptions & { role?: string; name: string },
-): Promise<Backend & { readonly db: SqlDatabase; isAvailable(): boolean }> {
+): Promise<
+  Backend & {
+    readonly db: SqlDatabase;
+    readonly registry: SqlRegistryStore;
+    isAvailable(): boolean;
+  }
+> {
   try {
     await migrate((fn) => driver.session(fn));
     if (options.role !== undefined) {

@@ -6,10 +6,11 @@
 // A lost connection never waits: commands fail at once (no offline queue) with UNAVAILABLE and a
 // retry hint, `isAvailable()` turns false (the hub's readiness), and ioredis reconnects by itself.
 
+import { randomBytes } from "node:crypto";
 import { Redis, ReplyError } from "ioredis";
 import { Code, hubError } from "../../errors.js";
 import type { BackendMetricsHook } from "../backend-metrics.js";
-import type { Notifier, RateCharge, RateLimiter, StreamSlotStore } from "../types.js";
+import type { AgentRecord, Notifier, RateCharge, RateLimiter, StreamSlotStore } from "../types.js";
 
 /** Options of {@link createRedisStores}. */
 export interface RedisStoresOptions {
@@ -29,6 +30,8 @@ export interface RedisStores {
   readonly rateLimits: RateLimiter;
   readonly streamSlots: StreamSlotStore;
   readonly notifier: Notifier;
+  /** The agents' presence keys (see redis/presence-registry.ts). */
+  readonly presence: PresenceKeys;
   /** False while a connection (commands, pub/sub) is not ready. */
   isAvailable(): boolean;
   /** Resolves once both connections are ready (at once when they are). */
@@ -38,6 +41,58 @@ export interface RedisStores {
   /** The keys of a tenant, without the key prefix (for checks). */
   tenantKeys(tenantId: string): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** What an agent's presence key holds when it may absorb touches. */
+export interface PresenceEntry {
+  /** The agent's precise lastSeen (at least the stored one). */
+  seen: number;
+  /** The presence timeout of the touches it absorbs. */
+  timeoutMs: number;
+}
+
+/**
+ * An agent's presence key, tenant:{<t>}:presence:<agent>: a hash of the agent as the durable
+ * registry last stored it through a touch (`doc`, `off` = its stored offlineAt, `t` = the
+ * presence timeout), the precise lastSeen (`seen`, moved by absorbed touches), and a fence token
+ * (`g`). A write that changes the agent otherwise (put, delete, markOffline) fences the key: it
+ * empties it under a new token, so a refresh computed before that write (which names the token
+ * it read) is refused instead of bringing back what the write replaced.
+ */
+export interface PresenceKeys {
+  /**
+   * Records `at` as the precise lastSeen when the key may absorb it: it holds the agent, its
+   * timeout is `timeoutMs`, and the stored offlineAt is at least half of it after `at`. Otherwise
+   * answers the key's token (for {@link refresh}) and the precise lastSeen it holds, if any.
+   */
+  absorb(
+    tenantId: string,
+    agentId: string,
+    at: number,
+    timeoutMs: number,
+  ): Promise<
+    | { absorbed: true; agent: AgentRecord; seenBefore: number; seen: number }
+    | { absorbed: false; token: string; seen?: number }
+  >;
+  /**
+   * Stores `agent` as the durable registry now holds it (after a touch with `timeoutMs`) when
+   * the key's token is still `token`; keeps a later precise lastSeen. False when refused.
+   */
+  refresh(
+    tenantId: string,
+    agentId: string,
+    token: string,
+    agent: AgentRecord,
+    timeoutMs: number,
+    at: number,
+  ): Promise<boolean>;
+  /**
+   * Empties the key under a new token (see {@link PresenceKeys}), keeping only the precise
+   * lastSeen with `keepSeen`; answers the precise lastSeen it held.
+   */
+  fence(tenantId: string, agentId: string, keepSeen?: boolean): Promise<PresenceEntry | undefined>;
+  /** The precise lastSeen the keys of these agents hold, in one round trip. */
+  read(agents: readonly { tenantId: string; id: string }[]): Promise<(PresenceEntry | undefined)[]>;
 }
 
 /** The key of a tenant's hot state: tenant:{<tenant>}:<rest>. */
@@ -97,10 +152,62 @@ return 0`;
  */
 const WINDOW_SLACK_MS = 60_000;
 
+// KEYS[1]: an agent's presence key. ARGV: at, timeout, time to live (ms). Absorbs `at` when the
+// key holds the agent with this timeout and its stored offlineAt is at least half the timeout
+// after `at`: returns {1, seen before, seen now, doc}; else {0, token, seen or ''}. Numbers stay
+// the strings they came as (a Lua number would print in exponent form or lose its fraction).
+const ABSORB = `
+local v = redis.call('HMGET', KEYS[1], 'g', 'seen', 'off', 't', 'doc')
+local at = tonumber(ARGV[1])
+if v[3] and v[5] and tonumber(v[4]) == tonumber(ARGV[2])
+    and tonumber(v[3]) - at >= tonumber(ARGV[2]) / 2 then
+  local seen = v[2]
+  if at > tonumber(seen) then
+    seen = ARGV[1]
+    redis.call('HSET', KEYS[1], 'seen', seen)
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {1, v[2], seen, v[5]}
+end
+return {0, v[1] or '', v[2] or ''}`;
+
+// KEYS[1]: an agent's presence key. ARGV: token, seen, off, timeout, doc, time to live (ms).
+// Stores the agent when the key's token is still the one given (absent = ''); keeps a later seen.
+const REFRESH = `
+if (redis.call('HGET', KEYS[1], 'g') or '') ~= ARGV[1] then return 0 end
+local seen = ARGV[2]
+local cur = redis.call('HGET', KEYS[1], 'seen')
+if cur and tonumber(cur) > tonumber(seen) then seen = cur end
+redis.call('HSET', KEYS[1], 'seen', seen, 'off', ARGV[3], 't', ARGV[4], 'doc', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1`;
+
+// KEYS[1]: an agent's presence key. ARGV: new token, time to live (ms), '1' to keep the precise
+// lastSeen (and its timeout). Returns the precise lastSeen and timeout it held ('' for none).
+const FENCE = `
+local v = redis.call('HMGET', KEYS[1], 'seen', 't')
+redis.call('DEL', KEYS[1])
+if ARGV[3] == '1' and v[1] and v[2] then
+  redis.call('HSET', KEYS[1], 'g', ARGV[1], 'seen', v[1], 't', v[2])
+else
+  redis.call('HSET', KEYS[1], 'g', ARGV[1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {v[1] or '', v[2] or ''}`;
+
+/**
+ * How long a presence key outlives the latest moment it may matter (its precise offline moment)
+ * and how long a fence lasts: longer than any touch takes between reading a token and refreshing.
+ */
+const PRESENCE_SLACK_MS = 10 * 60_000;
+
 type ScriptedRedis = Redis & {
   acbConsume(...args: (string | number)[]): Promise<[number, number]>;
   acbAcquire(key: string, ...args: (string | number)[]): Promise<number>;
   acbRenew(key: string, holder: string, expiresAt: number): Promise<number>;
+  acbAbsorb(key: string, ...args: (string | number)[]): Promise<[number, string, string, string?]>;
+  acbRefresh(key: string, ...args: (string | number)[]): Promise<number>;
+  acbFence(key: string, token: string, ttl: number, keep: string): Promise<[string, string]>;
 };
 
 const unavailable = (err: unknown) =>
@@ -151,6 +258,9 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
   redis.defineCommand("acbConsume", { lua: CONSUME });
   redis.defineCommand("acbAcquire", { numberOfKeys: 1, lua: ACQUIRE });
   redis.defineCommand("acbRenew", { numberOfKeys: 1, lua: RENEW });
+  redis.defineCommand("acbAbsorb", { numberOfKeys: 1, lua: ABSORB });
+  redis.defineCommand("acbRefresh", { numberOfKeys: 1, lua: REFRESH });
+  redis.defineCommand("acbFence", { numberOfKeys: 1, lua: FENCE });
 
   // A command that failed for want of a connection marks the connection broken until it is
   // ready again (ioredis may reject a command before it updates its status).
@@ -215,6 +325,74 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     },
   };
 
+  const presenceKey = (tenantId: string, agentId: string) =>
+    tenantKey(tenantId, `presence:${agentId}`);
+  // Times to live are relative (PEXPIRE), from the hub clock's `at`: right whatever its origin.
+  const presence: PresenceKeys = {
+    async absorb(tenantId, agentId, at, timeoutMs) {
+      const ttl = Math.ceil(timeoutMs) + PRESENCE_SLACK_MS;
+      const [absorbed, a, b, doc] = await call(() =>
+        redis.acbAbsorb(presenceKey(tenantId, agentId), String(at), String(timeoutMs), ttl),
+      );
+      if (absorbed === 1) {
+        const seen = Number(b);
+        return {
+          absorbed: true,
+          seenBefore: Number(a),
+          seen,
+          agent: {
+            ...(JSON.parse(doc ?? "") as AgentRecord),
+            lastSeen: seen,
+            offlineAt: seen + timeoutMs,
+          },
+        };
+      }
+      return { absorbed: false, token: a, ...(b !== "" && { seen: Number(b) }) };
+    },
+    async refresh(tenantId, agentId, token, agent, timeoutMs, at) {
+      const off = agent.offlineAt ?? agent.lastSeen + timeoutMs;
+      const ttl = Math.max(0, Math.ceil(off - at)) + Math.ceil(timeoutMs) + PRESENCE_SLACK_MS;
+      const done = await call(() =>
+        redis.acbRefresh(
+          presenceKey(tenantId, agentId),
+          token,
+          String(agent.lastSeen),
+          String(off),
+          String(timeoutMs),
+          JSON.stringify(agent),
+          ttl,
+        ),
+      );
+      return done === 1;
+    },
+    async fence(tenantId, agentId, keepSeen = false) {
+      const token = randomBytes(9).toString("base64url");
+      const [seen, t] = await call(() =>
+        redis.acbFence(
+          presenceKey(tenantId, agentId),
+          token,
+          PRESENCE_SLACK_MS,
+          keepSeen ? "1" : "0",
+        ),
+      );
+      return seen !== "" && t !== "" ? { seen: Number(seen), timeoutMs: Number(t) } : undefined;
+    },
+    async read(agents) {
+      if (agents.length === 0) return [];
+      const replies = await call(async () => {
+        const pipeline = redis.pipeline();
+        for (const a of agents) pipeline.hmget(presenceKey(a.tenantId, a.id), "seen", "t");
+        const results = (await pipeline.exec()) ?? [];
+        // A failed command fails the whole read, as `call` classifies it (refusal or outage).
+        for (const [err] of results) if (err) throw err;
+        return results.map(([, value]) => value as (string | null)[]);
+      });
+      return replies.map(([seen, t]) => {
+        return seen != null && t != null ? { seen: Number(seen), timeoutMs: Number(t) } : undefined;
+      });
+    },
+  };
+
   // Pub/sub: one Redis channel per hub channel, subscribed while anyone in this process listens.
   const listeners = new Map<string, Set<(payload: string) => void>>();
   sub.on("message", (channel: string, payload: string) => {
@@ -273,6 +451,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     rateLimits,
     streamSlots,
     notifier,
+    presence,
     isAvailable: () => !broken && redis.status === "ready" && sub.status === "ready",
     async whenAvailable() {
       if (broken && redis.status === "ready")

@@ -250,6 +250,216 @@ export function registryStoreTests(get: () => Backend): void {
       expect(await stream()).toEqual(["r1", "r2", "r3", "offline"]);
     });
 
+    describe("presence over repeated touches", () => {
+      // Touches as the hub makes them (with the presence timeout), several in a row: a backend
+      // may hold the latest elsewhere (the production preset keeps it in Redis), but every read
+      // and the presence sweep answer as if each touch had been stored.
+      const T = 10_000;
+
+      it("get, list and the touch itself answer the latest touch", async () => {
+        const tenant = fresh();
+        await backend.registry.put(agentRecord(tenant, "a", { lastSeen: 1_000 }), ev());
+        await backend.registry.put(agentRecord(tenant, "b", { lastSeen: 1_000 }), ev());
+        for (const at of [2_000, 3_000, 4_000, 5_000]) {
+          const touched = await backend.registry.touch(tenant, "a", at, undefined, T);
+          expect(touched).toMatchObject({ id: "a", type: "ml", lastSeen: at, offlineAt: at + T });
+        }
+        // An older touch (another node's) moves nothing back.
+        expect(await backend.registry.touch(tenant, "a", 4_500, undefined, T)).toMatchObject({
+          lastSeen: 5_000,
+          offlineAt: 15_000,
+        });
+        expect(await backend.registry.get(tenant, "a")).toMatchObject({
+          lastSeen: 5_000,
+          offlineAt: 15_000,
+        });
+        const listed = await backend.registry.list(tenant, {}, "", 10);
+        expect(listed.map((x) => `${x.id}@${x.lastSeen}`)).toEqual(["a@5000", "b@1000"]);
+        const ids = async (q: Parameters<Backend["registry"]["list"]>[1]) =>
+          (await backend.registry.list(tenant, q, "", 10)).map((x) => x.id);
+        expect(await ids({ seenSince: 5_000 })).toEqual(["a"]);
+        expect(await ids({ seenSince: 5_001 })).toEqual([]);
+        expect(await ids({ seenBefore: 5_000 })).toEqual(["b"]);
+        expect(await ids({ seenBefore: 5_001 })).toEqual(["a", "b"]);
+      });
+
+      it("touch events see the latest touch before and after", async () => {
+        const tenant = fresh();
+        await backend.registry.put(agentRecord(tenant, "a", { lastSeen: 1_000 }), ev("r"));
+        const seen: number[][] = [];
+        const watch = (before: { lastSeen: number }, after: { lastSeen: number }) => {
+          seen.push([before.lastSeen, after.lastSeen]);
+          return after.lastSeen === 4_000 ? ev("at 4000") : undefined;
+        };
+        for (const at of [2_000, 3_000, 4_000])
+          await backend.registry.touch(tenant, "a", at, watch, T);
+        expect(seen).toEqual([
+          [1_000, 2_000],
+          [2_000, 3_000],
+          [3_000, 4_000],
+        ]);
+        const stream = await backend.events.read(tenant, "agents", 0, 10);
+        expect(stream.map((e) => unev(e.data))).toEqual(["r", "at 4000"]);
+      });
+
+      it("pages through seen queries by the latest touch", async () => {
+        const tenant = fresh();
+        for (const id of ["a", "b", "c", "d", "e"])
+          await backend.registry.put(
+            agentRecord(tenant, id, { lastSeen: 1_000, offlineAt: 1_000 + T }),
+            ev(),
+          );
+        for (const at of [2_000, 3_000, 4_000]) {
+          await backend.registry.touch(tenant, "b", at, undefined, T);
+          await backend.registry.touch(tenant, "d", at, undefined, T);
+        }
+        const pages = async (q: Parameters<Backend["registry"]["list"]>[1]) => {
+          const out: string[][] = [];
+          let after = "";
+          for (;;) {
+            const page = await backend.registry.list(tenant, q, after, 1);
+            if (page.length === 0) return out;
+            out.push(page.map((x) => `${x.id}@${x.lastSeen}`));
+            after = page[page.length - 1]?.id ?? "";
+          }
+        };
+        expect(await pages({ seenSince: 3_500 })).toEqual([["b@4000"], ["d@4000"]]);
+        expect(await pages({ seenBefore: 3_500 })).toEqual([["a@1000"], ["c@1000"], ["e@1000"]]);
+        const twos = await backend.registry.list(tenant, { seenBefore: 3_500 }, "", 2);
+        expect(twos.map((x) => x.id)).toEqual(["a", "c"]);
+      });
+
+      it("the sweep finds an agent only once its latest touch is a timeout old", async () => {
+        const tenant = fresh();
+        const due = async (dueBy: number) =>
+          (await backend.registry.listOfflineDue(dueBy, 10_000))
+            .filter((x) => x.tenantId === tenant)
+            .map((x) => `${x.id}@${x.lastSeen}`);
+        await backend.registry.put(
+          agentRecord(tenant, "a", { lastSeen: 1_000, offlineAt: 1_000 + T }),
+          ev("r"),
+        );
+        for (const at of [2_000, 3_000, 4_000, 5_000])
+          await backend.registry.touch(tenant, "a", at, undefined, T);
+        expect(await due(12_000)).toEqual([]);
+        expect(await due(14_999)).toEqual([]);
+        const [found] = (await backend.registry.listOfflineDue(15_000, 10_000)).filter(
+          (x) => x.tenantId === tenant,
+        );
+        expect(found).toMatchObject({ id: "a", lastSeen: 5_000, offlineAt: 15_000 });
+        const offlineAt = found?.offlineAt ?? 0;
+        expect(await backend.registry.markOffline(tenant, "a", offlineAt, ev("offline"))).toBe(
+          true,
+        );
+        expect(await backend.registry.markOffline(tenant, "a", offlineAt, ev("twice"))).toBe(false);
+        expect(await due(Number.MAX_SAFE_INTEGER)).toEqual([]);
+        expect(await backend.registry.get(tenant, "a")).toMatchObject({ lastSeen: 5_000 });
+        expect((await backend.registry.get(tenant, "a"))?.offlineAt).toBeUndefined();
+        // The next touch finds it offline, and sets a new moment.
+        const back: number[] = [];
+        const touched = await backend.registry.touch(
+          tenant,
+          "a",
+          30_000,
+          (before) => {
+            back.push(before.lastSeen);
+            return before.offlineAt === undefined ? ev("online") : undefined;
+          },
+          T,
+        );
+        expect(touched).toMatchObject({ lastSeen: 30_000, offlineAt: 40_000 });
+        expect(back).toEqual([5_000]);
+        const stream = await backend.events.read(tenant, "agents", 0, 10);
+        expect(stream.map((e) => unev(e.data))).toEqual(["r", "offline", "online"]);
+      });
+
+      it("a sweep late past the latest touch's moment announces that touch's lastSeen", async () => {
+        const tenant = fresh();
+        await backend.registry.put(
+          agentRecord(tenant, "a", { lastSeen: 1_000, offlineAt: 1_000 + T }),
+          ev(),
+        );
+        for (const at of [2_000, 3_000, 4_000, 5_000])
+          await backend.registry.touch(tenant, "a", at, undefined, T);
+        const [found] = (await backend.registry.listOfflineDue(20_000, 10_000)).filter(
+          (x) => x.tenantId === tenant,
+        );
+        expect(found).toMatchObject({ id: "a", lastSeen: 5_000, offlineAt: 15_000 });
+        expect(
+          await backend.registry.markOffline(tenant, "a", found?.offlineAt ?? 0, ev("offline")),
+        ).toBe(true);
+        expect(await backend.registry.get(tenant, "a")).toMatchObject({ lastSeen: 5_000 });
+        expect((await backend.registry.get(tenant, "a"))?.offlineAt).toBeUndefined();
+        const before: number[] = [];
+        await backend.registry.touch(
+          tenant,
+          "a",
+          30_000,
+          (b) => {
+            before.push(b.lastSeen);
+            return undefined;
+          },
+          T,
+        );
+        expect(before).toEqual([5_000]);
+      });
+
+      it("markOffline of a moment a later touch replaced announces nothing", async () => {
+        const tenant = fresh();
+        await backend.registry.put(
+          agentRecord(tenant, "a", { lastSeen: 1_000, offlineAt: 1_000 + T }),
+          ev("r"),
+        );
+        await backend.registry.touch(tenant, "a", 2_000, undefined, T);
+        for (const at of [3_000, 4_000, 5_000])
+          await backend.registry.touch(tenant, "a", at, undefined, T);
+        for (const stale of [11_000, 12_000, 13_000, 14_000])
+          expect(await backend.registry.markOffline(tenant, "a", stale, ev("early"))).toBe(false);
+        expect(await backend.registry.get(tenant, "a")).toMatchObject({
+          lastSeen: 5_000,
+          offlineAt: 15_000,
+        });
+        expect(await backend.registry.markOffline(tenant, "a", 15_000, ev("offline"))).toBe(true);
+        const stream = await backend.events.read(tenant, "agents", 0, 10);
+        expect(stream.map((e) => unev(e.data))).toEqual(["r", "offline"]);
+      });
+
+      it("a touch after markOffline of a later touch's moment announces nothing twice", async () => {
+        const tenant = fresh();
+        await backend.registry.put(
+          agentRecord(tenant, "a", { lastSeen: 1_000, offlineAt: 1_000 + T }),
+          ev(),
+        );
+        await backend.registry.touch(tenant, "a", 2_000, undefined, T);
+        await backend.registry.touch(tenant, "a", 3_000, undefined, T);
+        // The moment read before the touches is stale: nothing is announced.
+        expect(await backend.registry.markOffline(tenant, "a", 11_000, ev("stale"))).toBe(false);
+        expect((await backend.registry.get(tenant, "a"))?.offlineAt).toBe(13_000);
+      });
+
+      it("put and delete replace what the touches left", async () => {
+        const tenant = fresh();
+        await backend.registry.put(agentRecord(tenant, "a", { lastSeen: 1_000 }), ev());
+        for (const at of [2_000, 3_000, 4_000])
+          await backend.registry.touch(tenant, "a", at, undefined, T);
+        const again = agentRecord(tenant, "a", { lastSeen: 1_500, sessionId: "ses-2" });
+        await backend.registry.put(again, ev());
+        expect(await backend.registry.get(tenant, "a")).toEqual(again);
+        expect(await backend.registry.list(tenant, {}, "", 10)).toEqual([again]);
+        expect(await backend.registry.touch(tenant, "a", 1_600, undefined, T)).toMatchObject({
+          sessionId: "ses-2",
+          lastSeen: 1_600,
+        });
+        expect(await backend.registry.touch(tenant, "a", 1_700, undefined, T)).toMatchObject({
+          sessionId: "ses-2",
+          lastSeen: 1_700,
+        });
+        expect((await backend.registry.delete(tenant, "a", () => ev()))?.lastSeen).toBe(1_700);
+        expect(await backend.registry.touch(tenant, "a", 1_800, undefined, T)).toBeUndefined();
+        expect(await backend.registry.get(tenant, "a")).toBeUndefined();
+      });
+    });
+
     it("delete also drops the agent's queue, dead letters and topic subscriptions", async () => {
       const tenant = fresh();
       await backend.registry.put(agentRecord(tenant, "a"), ev());
