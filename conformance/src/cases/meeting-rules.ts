@@ -1283,10 +1283,12 @@ export const meetingRuleCases: ConformanceCase[] = [
       await joinAll(mod.id, b, a);
       const watch = t.stream((signal) => a.meetings.watchMeeting({ meetingId: m.id }, { signal }));
       await watch.waitFor((e) => e.kind === MeetingKind.READY, "READY", t.settings.waitMs);
+      // b's last sign of life: from here its presence lasts presenceTimeoutMs.
+      await b.registry.heartbeat({ agentId: b.id });
       const started = (await a.meetings.startMeeting({ meetingId: m.id })).meeting;
       check(
         started?.turnHolderId === b.id,
-        `the first holder is "${started?.turnHolderId}", not ${b.id} (b's presence lasts ${presenceTimeoutMs} ms from its registration)`,
+        `the first holder is "${started?.turnHolderId}", not ${b.id} (b's presence lasts ${presenceTimeoutMs} ms from its heartbeat)`,
       );
       // Another meeting's deadlines, set meanwhile, do not displace this one's.
       await a.meetings.startMeeting({ meetingId: mod.id });
