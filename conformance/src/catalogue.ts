@@ -11,6 +11,7 @@ import { durabilityCases } from "./cases/durability.js";
 import { isolationCases } from "./cases/isolation.js";
 import { latencyCases } from "./cases/latency.js";
 import { lifecycleCases } from "./cases/lifecycle.js";
+import { meetingRuleCases } from "./cases/meeting-rules.js";
 import { meetingCases } from "./cases/meetings.js";
 import { registryCases } from "./cases/registry.js";
 import { requestReplyCases } from "./cases/request-reply.js";
@@ -28,6 +29,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...requestReplyCases,
   ...streamingCases,
   ...meetingCases,
+  ...meetingRuleCases,
   ...securityCases,
   ...roleCases,
   ...isolationCases,

@@ -68,6 +68,12 @@ const MAX_CAS_ATTEMPTS = 1000;
 const EVENT_BATCH = 256;
 const isFinal = (state: MeetingState) =>
   state === MeetingState.ENDED || state === MeetingState.CANCELLED;
+/**
+ * The key of a Speak's idempotency record in MeetingRecord.speakKeys: the speaker and its key as
+ * JSON, so that no raw control character reaches the stored record (PostgreSQL's jsonb refuses
+ * NUL, even in an object key) and no two (speaker, key) pairs share a key.
+ */
+const speakKey = (agentId: string, key: string) => JSON.stringify([agentId, key]);
 
 /**
  * Turn-based meetings. Every change is computed by a {@link MeetingDraft} from the stored record
@@ -330,7 +336,7 @@ export class Meetings {
     const { meeting, result } = await this.change(identity, meetingId, (d) => {
       // A retry of a Speak that already happened answers as the first call did, even if the
       // speaker has since passed the turn (pass_turn_after) and would now be refused.
-      const earlier = key === "" ? undefined : d.m.speakKeys[`${identity.agentId}\u0000${key}`];
+      const earlier = key === "" ? undefined : d.m.speakKeys[speakKey(identity.agentId, key)];
       if (earlier !== undefined) return earlier;
       const me = checkHolder(d, identity, input.turnNumber, "nobody may speak");
       const spoke = d.emit(Kind.SPOKE, {
@@ -343,7 +349,7 @@ export class Meetings {
           time: d.now,
         },
       });
-      if (key !== "") d.m.speakKeys[`${me}\u0000${key}`] = spoke.seq;
+      if (key !== "") d.m.speakKeys[speakKey(me, key)] = spoke.seq;
       if (input.passTurnAfter) d.endTurn(Kind.TURN_PASSED, { actorId: me });
       return spoke.seq;
     });

@@ -394,6 +394,8 @@ export type CreateMeetingRequest = Message<"acb.v1.CreateMeetingRequest"> & {
 
   /**
    * How long the meeting may run once started: 1 second to 7 days. Unset means 24 hours.
+   * MUST [acb:meetings.max-duration]: an ACTIVE meeting ends (ENDED, reason MAX_DURATION, no
+   *   actor, its last event) at started_at + max_duration, which is its ended_at.
    *
    * @generated from field: google.protobuf.Duration max_duration = 9;
    */
@@ -1254,6 +1256,10 @@ export enum WatchMeetingResponse_Kind {
   /**
    * The subject lost the turn because its presence timed out (it stays JOINED); the turn is
    * now free.
+   * MUST [acb:meetings.presence-forfeit]: a holder whose presence is lost loses the turn
+   *   (TURN_FORFEITED with it as subject, no earlier than its presence timeout after its last
+   *   sign of life) and stays JOINED, and the turn moves on by policy; an OFFLINE participant is
+   *   skipped by ROUND_ROBIN and refused by GrantTurn (PARTICIPANT_UNAVAILABLE, status OFFLINE).
    *
    * @generated from enum value: KIND_TURN_FORFEITED = 12;
    */
@@ -1382,6 +1388,13 @@ export const MeetingStateSchema: GenEnum<MeetingState> = /*@__PURE__*/
 
 /**
  * How the turn passes between participants.
+ * MUST [acb:meetings.round-robin]: in a ROUND_ROBIN meeting every free turn goes at once to
+ *   the next participant after the previous holder in the order of Meeting.participants,
+ *   wrapping around and skipping those not JOINED or OFFLINE (the previous holder itself last).
+ * MUST [acb:meetings.free-for-all]: in a FREE_FOR_ALL meeting RequestTurn is granted at once
+ *   when the turn is free and nobody eligible is queued, else queues the caller
+ *   (TURN_REQUESTED with its position; asking again returns the same position); a freed turn
+ *   goes to the first of the queue; a participant who leaves leaves the queue.
  *
  * @generated from enum acb.v1.MeetingTurnPolicy
  */
@@ -1522,6 +1535,10 @@ export const MeetingService: GenService<{
    * Creates a SCHEDULED meeting; the creator and the moderator become participants.
    * ALREADY_EXISTS when meeting_id is taken; INVALID_ARGUMENT when a moderator is missing for
    * MODERATED or given for another policy.
+   * MUST [acb:meetings.create]: a new meeting is SCHEDULED, every participant INVITED, in the
+   *   order given followed by the creator and then the moderator when absent; UNSPECIFIED policy
+   *   is ROUND_ROBIN, max_duration defaults to 24 hours, and a meeting_id in use is ALREADY_EXISTS
+   *   and changes nothing.
    *
    * @generated from rpc acb.v1.MeetingService.CreateMeeting
    */
@@ -1544,6 +1561,10 @@ export const MeetingService: GenService<{
   /**
    * Lists the meetings the caller can see, newest first, filtered by state and participant.
    * INVALID_ARGUMENT for a bad page_token.
+   * MUST [acb:meetings.visibility]: a meeting, its events and its transcript are NOT_FOUND to an
+   *   agent of the tenant that is not a participant, and visible to every participant and to
+   *   the tenant's admins; ListMeetings lists exactly the meetings the caller can see that match
+   *   state and participant_id, newest first.
    *
    * @generated from rpc acb.v1.MeetingService.ListMeetings
    */
@@ -1570,6 +1591,9 @@ export const MeetingService: GenService<{
    * the turn, frees the turn, which moves on by policy. Leaving when not JOINED succeeds without
    * effect. NOT_FOUND as for GetMeeting; FAILED_PRECONDITION (INVALID_MEETING_STATE) when the
    * meeting is ENDED or CANCELLED.
+   * MUST [acb:meetings.join-leave]: JoinMeeting makes the caller JOINED and LeaveMeeting LEFT
+   *   (with left_at), each emitting one event; joining while JOINED or leaving while not JOINED
+   *   changes nothing; a LEFT participant may join again; a holder who leaves loses the turn.
    *
    * @generated from rpc acb.v1.MeetingService.LeaveMeeting
    */
@@ -1583,6 +1607,14 @@ export const MeetingService: GenService<{
    * first holder); the maximum duration counts from now. Creator, moderator or admin only.
    * NOT_FOUND as for GetMeeting; PERMISSION_DENIED for other participants; FAILED_PRECONDITION
    * (INVALID_MEETING_STATE) when the meeting is ENDED or CANCELLED.
+   * MUST [acb:meetings.lifecycle]: StartMeeting, EndMeeting and CancelMeeting move the meeting
+   *   along the lifecycle (STARTED, ENDED with reason REQUESTED, CANCELLED with reason CANCELLED,
+   *   end_note kept, turn and queue cleared); repeated on the state they lead to they succeed
+   *   without effect; any other call the state does not allow is FAILED_PRECONDITION
+   *   (INVALID_MEETING_STATE) with the current state in its metadata.
+   * MUST [acb:meetings.organiser]: only the creator, the moderator or an admin of the tenant may
+   *   start, end or cancel a meeting (other participants get PERMISSION_DENIED); an admin who is
+   *   not a participant appears as actor "admin:<subject>" and cannot join (PERMISSION_DENIED).
    *
    * @generated from rpc acb.v1.MeetingService.StartMeeting
    */
@@ -1639,6 +1671,9 @@ export const MeetingService: GenService<{
    * GetMeeting; FAILED_PRECONDITION (INVALID_MEETING_STATE) when the meeting is not ACTIVE,
    * (NOT_JOINED) when the caller is not JOINED, (NOT_TURN_HOLDER) when the caller does not hold
    * the turn, or (TURN_MISMATCH) when turn_number is not the current turn.
+   * MUST [acb:meetings.turn-number]: every grant starts a turn numbered one more than the last,
+   *   with turn_deadline at the grant's time plus turn_timeout; PassTurn or Speak with a non-zero
+   *   turn_number other than the current turn is TURN_MISMATCH and changes nothing.
    *
    * @generated from rpc acb.v1.MeetingService.PassTurn
    */
@@ -1655,6 +1690,12 @@ export const MeetingService: GenService<{
    * policy) when the meeting is not MODERATED, (NOT_JOINED) when the moderator itself is not
    * JOINED, or (reason PARTICIPANT_UNAVAILABLE, metadata agent_id and status) when agent_id is
    * not a JOINED participant or is OFFLINE.
+   * MUST [acb:meetings.moderated]: in a MODERATED meeting the turn is never granted by policy;
+   *   RequestTurn only queues; GrantTurn by the moderator gives a new turn to any eligible
+   *   participant (taking it from the holder, removing the grantee from the queue) and is refused
+   *   as documented above for anyone else, another state, an ineligible grantee (status
+   *   NOT_A_PARTICIPANT; OFFLINE for a JOINED participant whose presence is lost; else its
+   *   participant status, e.g. MEETING_PARTICIPANT_STATUS_LEFT) or a moderator not JOINED.
    *
    * @generated from rpc acb.v1.MeetingService.GrantTurn
    */
@@ -1672,6 +1713,10 @@ export const MeetingService: GenService<{
    * holder speaks, or (TURN_MISMATCH) when turn_number is not the current turn.
    * MUST [acb:meetings.only-holder-speaks]: only the turn holder may speak; anyone else is
    *   FAILED_PRECONDITION.
+   * MUST [acb:meetings.speak-idempotent]: a Speak repeated by the same speaker with the same
+   *   non-empty idempotency_key returns the first call's entry and records nothing more, even
+   *   after pass_turn_after; content over ServerLimits.max_inline_payload_bytes is
+   *   INVALID_ARGUMENT.
    *
    * @generated from rpc acb.v1.MeetingService.Speak
    */
@@ -1687,6 +1732,10 @@ export const MeetingService: GenService<{
    * another meeting; FAILED_PRECONDITION (reason EPOCH_CHANGED) for a cursor from another hub
    * epoch.
    * MUST [acb:meetings.events-resume]: events resumed from a cursor continue with the next event.
+   * MUST [acb:meetings.watch-live]: a watch sends READY once, at the last event so far (the next
+   *   event after an empty cursor is the first one after READY), then every later event once, in
+   *   order; it ends with OK after READY when the meeting is over, or after a live ENDED or
+   *   CANCELLED.
    *
    * @generated from rpc acb.v1.MeetingService.WatchMeeting
    */
@@ -1699,6 +1748,8 @@ export const MeetingService: GenService<{
    * Returns what was said, in sequence order, paginated; readable while the meeting runs and
    * after it ended or was cancelled, for the meeting's retention. NOT_FOUND as for GetMeeting;
    * INVALID_ARGUMENT for a bad page_token.
+   * MUST [acb:meetings.transcript]: the transcript holds every SPOKE entry once, in sequence
+   *   order, also after the meeting is over; a page_token of another meeting is INVALID_ARGUMENT.
    *
    * @generated from rpc acb.v1.MeetingService.GetTranscript
    */
