@@ -13,18 +13,14 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path";
 import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
-import {
-  MessagingService,
-  ReceiveResponse_Kind as ReceiveKind,
-} from "@acb/gen/acb/v1/messaging_pb";
-import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
+import { ReceiveResponse_Kind as ReceiveKind } from "@acb/gen/acb/v1/messaging_pb";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { auth, connection } from "./lib/clients.ts";
 import { startHubProcess } from "./lib/hub-process.ts";
 import { flags, log, numberFlag, printTable } from "./lib/report.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 /** Self size and count per "type:name" of one .heapsnapshot file. */
 export function heapSummary(
@@ -133,17 +129,7 @@ export default async function main(args: string[]): Promise<void> {
       );
       tokens.set(agentId, res.tokens?.accessToken ?? "");
     }
-    const conns = Array.from({ length: Math.ceil(n / 10) }, () => {
-      const t = createConnectTransport({
-        baseUrl: hub.url,
-        httpVersion: "2",
-        useBinaryFormat: true,
-      });
-      return {
-        messaging: createClient(MessagingService, t),
-        registry: createClient(RegistryService, t),
-      };
-    });
+    const conns = Array.from({ length: Math.ceil(n / 10) }, () => connection(hub.url));
     // Registered first, so the first snapshot holds the agents' records and only the streams differ.
     for (const [i, id] of ids.entries()) {
       await conns[Math.floor(i / 10)]?.registry.register(

@@ -28,43 +28,15 @@ import { connect as netConnect } from "node:net";
 import { Worker } from "node:worker_threads";
 import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
-import {
-  MessageType,
-  MessagingService,
-  ReceiveResponse_Kind as ReceiveKind,
-} from "@acb/gen/acb/v1/messaging_pb";
-import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { MessageType, ReceiveResponse_Kind as ReceiveKind } from "@acb/gen/acb/v1/messaging_pb";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { auth, type Connection, connection } from "./lib/clients.ts";
 import { type HubProcess, startHubProcess } from "./lib/hub-process.ts";
 import { flags, log, percentiles, printTable } from "./lib/report.ts";
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-type Messaging = Client<typeof MessagingService>;
-type Registry = Client<typeof RegistryService>;
-
-/** One HTTP/2 connection's clients (each transport keeps its own connection). */
-interface Connection {
-  messaging: Messaging;
-  registry: Registry;
-}
-
-function connection(url: string): Connection {
-  // Binary protobuf, as the SDK's Node entry point speaks it.
-  const transport = createConnectTransport({
-    baseUrl: url,
-    httpVersion: "2",
-    useBinaryFormat: true,
-  });
-  return {
-    messaging: createClient(MessagingService, transport),
-    registry: createClient(RegistryService, transport),
-  };
-}
-
-const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 /** Runs `fn` over `items` with at most `limit` at a time. */
 async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>) {

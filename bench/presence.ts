@@ -10,10 +10,11 @@
 import { randomBytes } from "node:crypto";
 import { AdminService } from "@acb/gen/acb/v1/admin_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { type BenchBackend, backendArgs, benchBackend, startHubNodes } from "./lib/backends.ts";
+import { bearer } from "./lib/clients.ts";
 import { provision } from "./lib/hub-process.ts";
 import { flags, log, numberFlag, printTable } from "./lib/report.ts";
 
@@ -24,14 +25,6 @@ interface Counts {
   /** SQL transactions the hub counted during the rounds. */
   hubTransactions: number;
 }
-
-const bearer =
-  (token: string): Interceptor =>
-  (next) =>
-  (req) => {
-    req.header.set("Authorization", `Bearer ${token}`);
-    return next(req);
-  };
 
 export default async function main(args: string[]): Promise<void> {
   const { json } = flags(args);

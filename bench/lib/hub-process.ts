@@ -7,6 +7,7 @@ import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { bearer } from "./clients.ts";
 
 export interface HubProcess {
   url: string;
@@ -142,12 +143,7 @@ export async function provision(hub: HubProcess, agents: string[]): Promise<Map<
   const transport = createConnectTransport({
     baseUrl: hub.url,
     httpVersion: "2",
-    interceptors: [
-      (next) => (req) => {
-        req.header.set("Authorization", `Bearer ${hub.adminToken}`);
-        return next(req);
-      },
-    ],
+    interceptors: [bearer(hub.adminToken)],
   });
   // CUSTOM without quotas: every tier caps a tenant's messages per second and backlog, which
   // would bound what a throughput benchmark measures. ACB_BENCH_TIER (e.g. ENTERPRISE) measures

@@ -7,10 +7,8 @@
 // one of its agents received (the probe's send time is the payload's first 8 bytes).
 
 import { parentPort, workerData } from "node:worker_threads";
-import { MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
-import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { auth, connection } from "./clients.ts";
 
 interface AgentsData {
   url: string;
@@ -24,7 +22,6 @@ if (!port) throw new Error("load-agents.ts runs as a worker thread");
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const latencies: number[] = [];
 const beatLatency: number[] = [];
 let beatsOk = 0;
@@ -34,13 +31,7 @@ let beating = false;
 const abort = new AbortController();
 
 /** One HTTP/2 connection per 10 agents (each transport keeps its own). */
-const clients = Array.from({ length: Math.ceil(agents.length / 10) }, () => {
-  const t = createConnectTransport({ baseUrl: url, httpVersion: "2", useBinaryFormat: true });
-  return {
-    messaging: createClient(MessagingService, t),
-    registry: createClient(RegistryService, t),
-  };
-});
+const clients = Array.from({ length: Math.ceil(agents.length / 10) }, () => connection(url));
 
 async function agent(i: number): Promise<void> {
   const [id, token] = agents[i] as [string, string];

@@ -6,10 +6,8 @@
 // { latencies, duplicates, delivered }.
 
 import { parentPort, workerData } from "node:worker_threads";
-import { MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
-import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { auth, connection } from "./clients.ts";
 
 interface SubscribersData {
   url: string;
@@ -23,7 +21,6 @@ const port = parentPort;
 if (!port) throw new Error("load-subscribers.ts runs as a worker thread");
 
 const now = () => performance.timeOrigin + performance.now();
-const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const latencies: number[] = [];
 let delivered = 0;
 let duplicates = 0;
@@ -31,13 +28,7 @@ let measuring = false;
 const abort = new AbortController();
 
 /** One HTTP/2 connection per 10 subscribers (each transport keeps its own). */
-const clients = Array.from({ length: Math.ceil(agents.length / 10) }, () => {
-  const t = createConnectTransport({ baseUrl: url, httpVersion: "2", useBinaryFormat: true });
-  return {
-    messaging: createClient(MessagingService, t),
-    registry: createClient(RegistryService, t),
-  };
-});
+const clients = Array.from({ length: Math.ceil(agents.length / 10) }, () => connection(url));
 
 type Messaging = (typeof clients)[number]["messaging"];
 

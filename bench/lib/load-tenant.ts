@@ -5,10 +5,8 @@
 // thread answers with the send→deliver latencies (ms) of what arrived by 500 ms after the last send.
 
 import { parentPort, workerData } from "node:worker_threads";
-import { MessageType, MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
-import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { MessageType, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { auth, connection } from "./clients.ts";
 
 interface TenantData {
   url: string;
@@ -23,10 +21,7 @@ if (!port) throw new Error("load-tenant.ts runs as a worker thread");
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
-const transport = createConnectTransport({ baseUrl: url, httpVersion: "2", useBinaryFormat: true });
-const messaging = createClient(MessagingService, transport);
-const registry = createClient(RegistryService, transport);
+const { messaging, registry } = connection(url);
 
 await registry.register({ agentId: "b-send", type: "load" }, auth(senderToken));
 await registry.register({ agentId: "b-recv", type: "load" }, auth(receiverToken));
