@@ -29,6 +29,16 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+/** A production backend whose Redis is a server of its own, which the test kills and restarts. */
+async function backendOnOwnRedis(s: NonNullable<typeof services>) {
+  const redis = await startTestRedisServer();
+  cleanups.push(redis.dispose);
+  const isolated = await isolatedProductionOptions(s);
+  cleanups.push(isolated.drop);
+  const backend = await createProductionBackend({ ...isolated.options, redis: { url: redis.url } });
+  return { redis, backend };
+}
+
 const bearer =
   (token: string): Interceptor =>
   (next) =>
@@ -40,14 +50,7 @@ const bearer =
 describe.skipIf(!services || !hasRedisServer)("a production hub that loses Redis", () => {
   it("answers UNAVAILABLE with retry info, reports NOT_SERVING, stores nothing, and recovers", async () => {
     if (!services) return;
-    const redis = await startTestRedisServer();
-    cleanups.push(redis.dispose);
-    const isolated = await isolatedProductionOptions(services);
-    cleanups.push(isolated.drop);
-    const backend = await createProductionBackend({
-      ...isolated.options,
-      redis: { url: redis.url },
-    });
+    const { redis, backend } = await backendOnOwnRedis(services);
     const hub = await createHub({ backend, logger: silentLogger });
     cleanups.push(() => hub.close());
     const { url } = await hub.listen({ port: 0 });
@@ -127,14 +130,7 @@ describe.skipIf(!services || !hasRedisServer)(
   () => {
     it("sweep again after one failed, and announce the agent that went offline meanwhile", async () => {
       if (!services) return;
-      const redis = await startTestRedisServer();
-      cleanups.push(redis.dispose);
-      const isolated = await isolatedProductionOptions(services);
-      cleanups.push(isolated.drop);
-      const backend = await createProductionBackend({
-        ...isolated.options,
-        redis: { url: redis.url },
-      });
+      const { redis, backend } = await backendOnOwnRedis(services);
       let sweepFailed: () => void = () => {};
       const failed = new Promise<void>((resolve) => {
         sweepFailed = resolve;

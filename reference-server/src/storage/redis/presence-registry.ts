@@ -120,7 +120,7 @@ export function createPresenceRegistry(parts: PresenceRegistryParts): RegistrySt
         const rows = await registry.listOfflineDue(dueBy, limit);
         const found = await keys.read(rows);
         const due: AgentRecord[] = [];
-        let moved = 0;
+        const moves: Promise<boolean>[] = [];
         for (const [i, row] of rows.entries()) {
           const agent = overlay(row, found[i]);
           if (agent.offlineAt === undefined || agent.offlineAt <= dueBy) {
@@ -129,11 +129,11 @@ export function createPresenceRegistry(parts: PresenceRegistryParts): RegistrySt
           }
           // Heard from since the stored moment was set, and still within its timeout: not due.
           // The stored moment moves to the precise one (unless it moved or was announced since).
-          await sql.postponeOffline(row.tenantId, row.id, agent.lastSeen, agent.offlineAt);
-          moved++;
+          moves.push(sql.postponeOffline(row.tenantId, row.id, agent.lastSeen, agent.offlineAt));
         }
+        await Promise.all(moves);
         // Only moved ones: they are no longer due, so the next read finds the next ones.
-        if (moved === 0 || due.length > 0 || rows.length < limit) return due;
+        if (moves.length === 0 || due.length > 0 || rows.length < limit) return due;
       }
     },
     async markOffline(tenantId, agentId, offlineAt, event) {

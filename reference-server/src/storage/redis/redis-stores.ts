@@ -387,9 +387,9 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
         for (const [err] of results) if (err) throw err;
         return results.map(([, value]) => value as (string | null)[]);
       });
-      return replies.map(([seen, t]) => {
-        return seen != null && t != null ? { seen: Number(seen), timeoutMs: Number(t) } : undefined;
-      });
+      return replies.map(([seen, t]) =>
+        seen != null && t != null ? { seen: Number(seen), timeoutMs: Number(t) } : undefined,
+      );
     },
   };
 
