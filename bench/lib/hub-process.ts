@@ -69,10 +69,24 @@ export function killOnExit(child: ChildProcess): void {
     process.once(signal, () => process.exit(signal === "SIGINT" ? 130 : 143));
 }
 
-export async function startHubProcess(extraArgs: string[] = []): Promise<HubProcess> {
+/** What a benchmark may add to the hub's process. */
+export interface HubProcessOptions {
+  /** Node flags for the hub, after those of ACB_BENCH_HUB_NODE_ARGS. */
+  nodeArgs?: string[];
+  /** Receives each line of the hub's standard output but the first (e.g. --trace-gc-nvp lines). */
+  onLine?: (line: string) => void;
+}
+
+export async function startHubProcess(
+  extraArgs: string[] = [],
+  options: HubProcessOptions = {},
+): Promise<HubProcess> {
   const bin = new URL("../../reference-server/bin/acb-hub.js", import.meta.url).pathname;
   // ACB_BENCH_HUB_NODE_ARGS passes Node flags to the hub only, e.g. "--cpu-prof" to profile it.
-  const nodeArgs = (process.env["ACB_BENCH_HUB_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
+  const nodeArgs = [
+    ...(process.env["ACB_BENCH_HUB_NODE_ARGS"] ?? "").split(" ").filter(Boolean),
+    ...(options.nodeArgs ?? []),
+  ];
   const child: ChildProcess = spawn(
     process.execPath,
     [...nodeArgs, bin, "dev", "--port", "0", "--log-level", "warn", ...extraArgs],
@@ -93,7 +107,8 @@ export async function startHubProcess(extraArgs: string[] = []): Promise<HubProc
           return;
         }
       }
-      process.stderr.write(`[hub] ${line}\n`);
+      if (options.onLine) options.onLine(line);
+      else process.stderr.write(`[hub] ${line}\n`);
     });
     child.once("exit", (code) =>
       reject(new Error(`hub exited with code ${code} before listening`)),
