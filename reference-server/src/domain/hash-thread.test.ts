@@ -77,7 +77,9 @@ describe("HashThread", () => {
     const hash = thread.createHash();
     const data = randomBytes(1_000);
     expect(await thread.check(data, { crc32: crc32(data), sha256: undefined }, hash)).toBe(true);
+    expect(hash.lost).toBe(false);
     await thread.close();
+    expect(hash.lost).toBe(true);
     await expect(hash.digest()).rejects.toThrow(/lost this hash/);
     await expect(thread.check(data, { crc32: 0, sha256: undefined }, hash)).rejects.toThrow(
       /lost this hash/,

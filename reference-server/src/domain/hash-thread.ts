@@ -29,6 +29,8 @@ export interface ObjectHash {
   digest(): Promise<Uint8Array>;
   /** Forgets the hash (its bytes will not be digested). */
   drop(): void;
+  /** Whether the hash is gone: digested, dropped, or lost with a hash thread that stopped. */
+  readonly lost: boolean;
 }
 
 // From dist/ the worker is JavaScript; from src/ (the tests) Node strips its types.
@@ -94,6 +96,9 @@ export class HashThread {
         if (lost()) return;
         gone = true;
         this.post({ op: "drop", id });
+      },
+      get lost() {
+        return lost();
       },
     };
     this.ids.set(h, { id, generation });

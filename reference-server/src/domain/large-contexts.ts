@@ -739,12 +739,12 @@ export class LargeContexts {
 
   /**
    * The whole-object hash of the verified bytes. This process keeps it between chunks; when it
-   * has none at the session's offset (another node or a previous run hashed them), it hashes the
-   * staged bytes again, once.
+   * has none at the session's offset (another node or a previous run hashed them, or the hash
+   * thread that held it stopped), it hashes the staged bytes again, once.
    */
   private async hashAt(s: UploadSessionRecord): Promise<ObjectHash> {
     const kept = this.hashes.get(this.sessionKey(s));
-    if (kept && kept.offset === s.verifiedOffset) return kept.hash;
+    if (kept && kept.offset === s.verifiedOffset && !kept.hash.lost) return kept.hash;
     kept?.hash.drop();
     const hash = this.hashThread.createHash();
     const piece = this.hub.limits.defaultChunkSizeBytes;
