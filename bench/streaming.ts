@@ -8,7 +8,8 @@
 // server in its own process. Reports MB/s (10^6 bytes per second), the ratios to the reference
 // and the hub's peak RSS growth during the transfers (sampled from /proc every 10 ms), and the CPU
 // seconds per GiB each process spent (a figure that other load on the machine disturbs far less
-// than MB/s). Medians of `--runs` runs (default 3).
+// than MB/s), in all and on its main thread (the event loop, which bounds what one transfer
+// reaches; the rest is V8's helper threads and libuv's file-system threads). Medians of `--runs` runs (default 3).
 //
 // A 32 MiB warm-up transfer comes first (`--no-warm-up` skips it), so run 1 measures the transfers
 // rather than the hub's one-time heap growth and compilation.
@@ -102,6 +103,17 @@ const ownCpuSeconds = () => {
   return (u.user + u.system) / 1e6;
 };
 
+/**
+ * CPU seconds this process's main thread has used (process.threadCpuUsage, Node >= 23.9), or NaN
+ * where Node has no such call.
+ */
+const ownMainThreadCpuSeconds = () => {
+  const usage = (process as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage;
+  if (!usage) return Number.NaN;
+  const u = usage.call(process);
+  return (u.user + u.system) / 1e6;
+};
+
 /** Samples the hub's RSS every 10 ms; `stop()` returns the peak growth over the starting RSS. */
 function rssSampler(hub: { rssMB(): number }): { stop(): number } {
   const baseline = hub.rssMB();
@@ -148,6 +160,10 @@ export default async function streaming(args: string[]): Promise<void> {
       hubCpuDown: [] as number[],
       clientCpuUp: [] as number[],
       clientCpuDown: [] as number[],
+      hubMainUp: [] as number[],
+      hubMainDown: [] as number[],
+      clientMainUp: [] as number[],
+      clientMainDown: [] as number[],
     };
     // A warm-up transfer, not measured: the hub's first large transfer grows its heap and compiles
     // its code once, which is not what the transfers hold (`--no-warm-up` measures it in run 1).
@@ -167,18 +183,26 @@ export default async function streaming(args: string[]): Promise<void> {
       let start = performance.now();
       let hubCpu = hub.cpuSeconds();
       let clientCpu = ownCpuSeconds();
+      let hubMain = hub.mainThreadCpuSeconds();
+      let clientMain = ownMainThreadCpuSeconds();
       const ctx = await client.streamContext("bench").fromReader(source(size), size).send();
       results.upload.push(size / 1e6 / ((performance.now() - start) / 1000));
       results.hubCpuUp.push((hub.cpuSeconds() - hubCpu) / GiB);
       results.clientCpuUp.push((ownCpuSeconds() - clientCpu) / GiB);
+      results.hubMainUp.push((hub.mainThreadCpuSeconds() - hubMain) / GiB);
+      results.clientMainUp.push((ownMainThreadCpuSeconds() - clientMain) / GiB);
       start = performance.now();
       hubCpu = hub.cpuSeconds();
       clientCpu = ownCpuSeconds();
+      hubMain = hub.mainThreadCpuSeconds();
+      clientMain = ownMainThreadCpuSeconds();
       let got = 0;
       for await (const chunk of client.receiveContextStream(ctx.id)) got += chunk.length;
       results.download.push(size / 1e6 / ((performance.now() - start) / 1000));
       results.hubCpuDown.push((hub.cpuSeconds() - hubCpu) / GiB);
       results.clientCpuDown.push((ownCpuSeconds() - clientCpu) / GiB);
+      results.hubMainDown.push((hub.mainThreadCpuSeconds() - hubMain) / GiB);
+      results.clientMainDown.push((ownMainThreadCpuSeconds() - clientMain) / GiB);
       results.rss.push(sampler.stop());
       if (got !== size) throw new Error(`downloaded ${got} of ${size} bytes`);
       await client.deleteContext(ctx.id);
@@ -227,6 +251,10 @@ export default async function streaming(args: string[]): Promise<void> {
       hub_cpu_s_per_GiB_down: Number(median(results.hubCpuDown).toFixed(2)),
       client_cpu_s_per_GiB_up: Number(median(results.clientCpuUp).toFixed(2)),
       client_cpu_s_per_GiB_down: Number(median(results.clientCpuDown).toFixed(2)),
+      hub_main_thread_cpu_s_per_GiB_up: Number(median(results.hubMainUp).toFixed(2)),
+      hub_main_thread_cpu_s_per_GiB_down: Number(median(results.hubMainDown).toFixed(2)),
+      client_main_thread_cpu_s_per_GiB_up: Number(median(results.clientMainUp).toFixed(2)),
+      client_main_thread_cpu_s_per_GiB_down: Number(median(results.clientMainDown).toFixed(2)),
       ...(slow && {
         slow_reader_MBps: Number(slow.MBps.toFixed(1)),
         slow_reader_peak_rss_growth_MB: Number(slow.rss.toFixed(1)),

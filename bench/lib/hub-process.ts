@@ -19,6 +19,8 @@ export interface HubProcess {
   peakRssMB(): number;
   /** CPU time the hub process has used so far (user + system), in seconds. */
   cpuSeconds(): number;
+  /** CPU time the hub's main thread (its event loop) has used so far, in seconds. */
+  mainThreadCpuSeconds(): number;
   /**
    * SQL transactions the hub has run so far (its acb_db_query_duration_seconds count: a statement
    * sent on its own counts as one); 0 on the memory backend.
@@ -50,6 +52,13 @@ function procStatusMB(pid: number, field: "VmRSS" | "VmHWM"): number {
     .find((l) => l.startsWith(`${field}:`));
   const kb = Number(line?.split(/\s+/)[1]);
   return kb / 1024;
+}
+
+/** User + system CPU seconds of a /proc stat file (a process's, or one thread's under task/). */
+function statCpuSeconds(path: string): number {
+  // Fields 14 and 15 of a stat file are utime and stime in clock ticks (100 per second).
+  const fields = readFileSync(path, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Hub processes still running: killed when the benchmark exits, however it exits. */
@@ -121,11 +130,9 @@ export async function startHubProcess(
     pid,
     rssMB: () => procStatusMB(pid, "VmRSS"),
     peakRssMB: () => procStatusMB(pid, "VmHWM"),
-    cpuSeconds: () => {
-      // Fields 14 and 15 of /proc/PID/stat are utime and stime in clock ticks (100 per second).
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    },
+    cpuSeconds: () => statCpuSeconds(`/proc/${pid}/stat`),
+    // The thread whose id is the process id is the main thread.
+    mainThreadCpuSeconds: () => statCpuSeconds(`/proc/${pid}/task/${pid}/stat`),
     sqlTransactions: async () => {
       const res = await fetch(`${info.url}/metrics`);
       return metricTotal(await res.text(), "acb_db_query_duration_seconds_count");

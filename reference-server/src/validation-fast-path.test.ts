@@ -1,4 +1,8 @@
 import {
+  AppendChunkRequestSchema,
+  UploadChunksRequestSchema,
+} from "@acb/gen/acb/v1/large_contexts_pb";
+import {
   AckRequestSchema,
   MessageType,
   SendBatchRequestSchema,
@@ -194,5 +198,54 @@ describe("validation fast path", () => {
       expect(valid(AckRequestSchema, m), deliveryIds.join(",")).toBe(true);
     }
     expect(fast).toBeGreaterThan(500);
+  });
+
+  it("accepts a chunk of an upload only when protovalidate accepts it too", () => {
+    const pick = rng(11);
+    const datas = [0, 1, 1_048_576, 4_194_304, 4_194_305].map((n) => new Uint8Array(n));
+    const sums = [0, 31, 32, 33].map((n) => new Uint8Array(n));
+    const chunks = () =>
+      pick([
+        undefined,
+        {
+          offset: pick([-1n, 0n, 1n, 1n << 40n]),
+          data: pick(datas),
+          sha256: pick(sums),
+          crc32: pick([undefined, 0, 0xffffffff]),
+        },
+      ]);
+    let fast = 0;
+    for (let i = 0; i < 3_000; i++) {
+      const upload = create(UploadChunksRequestSchema, {
+        uploadId: pick(optionalIds),
+        chunk: chunks(),
+      });
+      const append = create(AppendChunkRequestSchema, {
+        uploadId: pick(optionalIds),
+        chunk: chunks(),
+      });
+      for (const [schema, m] of [
+        [UploadChunksRequestSchema, upload],
+        [AppendChunkRequestSchema, append],
+      ] as const) {
+        if (!certainlyValid(m)) continue;
+        fast++;
+        expect(
+          valid(schema, m),
+          JSON.stringify({ id: m.uploadId, offset: String(m.chunk?.offset) }),
+        ).toBe(true);
+      }
+    }
+    expect(fast).toBeGreaterThan(150);
+    // What the SDK sends: a CRC-32 chunk, with the upload id in the first message only.
+    const chunk = { offset: 0n, data: new Uint8Array(1_048_576), crc32: 7 };
+    expect(certainlyValid(create(UploadChunksRequestSchema, { uploadId: "upl_1", chunk }))).toBe(
+      true,
+    );
+    expect(certainlyValid(create(UploadChunksRequestSchema, { chunk }))).toBe(true);
+    expect(certainlyValid(create(AppendChunkRequestSchema, { uploadId: "upl_1", chunk }))).toBe(
+      true,
+    );
+    expect(certainlyValid(create(AppendChunkRequestSchema, { chunk }))).toBe(false);
   });
 });

@@ -9,8 +9,12 @@ import { Http2SessionManager } from "@connectrpc/connect-node";
 import type { AcbClient } from "./core/client.js";
 import type { ReceiveStreamOptions } from "./core/large-contexts.js";
 import type { Sha256Provider } from "./core/sha256.js";
+import { createThreadedSha256 } from "./node-hash-thread.js";
 
-/** node:crypto's SHA-256 (native, about 1.7 GB/s) and zlib's CRC-32, injected into the universal core. */
+/**
+ * node:crypto's SHA-256 (native, about 1.7 GB/s) and zlib's CRC-32, injected into the universal
+ * core; whole objects are hashed on a worker thread (node-hash-thread.ts).
+ */
 export const nodeSha256: Sha256Provider = {
   create: () => {
     const h = createHash("sha256");
@@ -21,6 +25,7 @@ export const nodeSha256: Sha256Provider = {
       digest: () => new Uint8Array(h.digest()),
     };
   },
+  createAsync: createThreadedSha256,
   digest: (data) => hash("sha256", data, "buffer"),
   // zlib's native CRC-32 (several GB/s): the per-chunk check beside the whole-object SHA-256.
   ...(typeof zlib.crc32 === "function" && { crc32: (data: Uint8Array) => zlib.crc32(data) }),

@@ -4,10 +4,10 @@
 // The rules are the ones written in proto/acb/v1/large_contexts.proto. Sessions live in the
 // backend (UploadSessionStore), so a client may continue an upload through another node or after
 // a restart of a durable hub; their expiry is a stored deadline applied by a sweeper. Every chunk
-// is hashed on arrival and fed into an incremental whole-object hash kept by this process; a node
-// that continues a session it did not hash hashes the staged bytes once, then goes on
-// incrementally, so a commit never re-reads the object.
-import { createHash, type Hash, hash, timingSafeEqual } from "node:crypto";
+// is checked on arrival and fed into an incremental whole-object hash kept by this process (both
+// on a thread of their own, hash-thread.ts); a node that continues a session it did not hash
+// hashes the staged bytes once, then goes on incrementally, so a commit never re-reads the object.
+import { createHash, hash, timingSafeEqual } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { ChunkCheck, UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
@@ -19,6 +19,7 @@ import { newId } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { ContextRecord, StorageRefRecord, UploadSessionRecord } from "../storage/types.js";
 import { type AccessInput, type Contexts, normaliseAccess } from "./contexts.js";
+import { HashThread, type ObjectHash } from "./hash-thread.js";
 import { StagingBudget } from "./staging-budget.js";
 import { StreamSlots } from "./stream-slots.js";
 
@@ -142,7 +143,9 @@ function viewOf(s: UploadSessionRecord): UploadView {
 export class LargeContexts {
   private readonly slots: StreamSlots;
   /** Whole-object hashes of the sessions this process hashed, with the offset they reached. */
-  private readonly hashes = new Map<string, { hash: Hash; offset: number }>();
+  private readonly hashes = new Map<string, { hash: ObjectHash; offset: number }>();
+  /** Where chunks are checked and whole objects hashed, off the event loop. */
+  private readonly hashThread = new HashThread();
   /** Operations on one session in this process run one after another (chunks, commit, abort). */
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Staged bytes being discarded, so a status read after a close sees them gone. */
@@ -262,7 +265,7 @@ export class LargeContexts {
       await slot.release();
       throw alreadyExists(contextId, identity.tenantId);
     }
-    this.hashes.set(this.sessionKey(session), { hash: createHash("sha256"), offset: 0 });
+    this.hashes.set(this.sessionKey(session), { hash: this.hashThread.createHash(), offset: 0 });
     this.scheduleSweep(session.wakeAt);
     return viewOf(session);
   }
@@ -299,13 +302,31 @@ export class LargeContexts {
           ),
         );
       }
-      // One check per byte: a chunk with a crc32 is hashed only into the whole-object SHA-256,
-      // which the commit verifies.
-      const intact =
-        chunk.crc32 !== undefined
-          ? crc32(chunk.data) === chunk.crc32 &&
-            (chunk.sha256.length === 0 || same(sha256Of(chunk.data), chunk.sha256))
-          : same(sha256Of(chunk.data), chunk.sha256);
+      const end = chunk.offset + length;
+      // A chunk that continues the upload goes, once found intact, into the whole-object hash in
+      // the same pass over its bytes, on the hash thread, while it is stored here. One check per
+      // byte: a chunk with only a crc32 is hashed only into the whole-object SHA-256, which the
+      // commit verifies.
+      const continues = chunk.offset === s.verifiedOffset && end <= s.totalSize;
+      const hash = continues ? await this.hashAt(s) : undefined;
+      let intact: boolean;
+      try {
+        intact = await this.hashThread.check(
+          chunk.data,
+          {
+            crc32: chunk.crc32,
+            sha256: chunk.sha256.length > 0 ? chunk.sha256 : undefined,
+          },
+          hash,
+        );
+      } catch (err) {
+        this.forgetHash(s);
+        throw hubError(
+          Code.Unavailable,
+          `the chunk at offset ${chunk.offset} could not be checked; it was not kept: retry`,
+          { cause: err, metadata: { verified_offset: String(s.verifiedOffset) } },
+        );
+      }
       if (!intact) {
         throw await refuse(
           chunkError(
@@ -316,7 +337,6 @@ export class LargeContexts {
           ),
         );
       }
-      const end = chunk.offset + length;
       if (end <= s.verifiedOffset) {
         // A retry whose answer was lost: acknowledge it when it repeats the stored bytes exactly.
         const stored = await this.hub.backend.blobs.readStaged(s.blobKey, chunk.offset, length);
@@ -347,9 +367,14 @@ export class LargeContexts {
           ),
         );
       }
-      const hash = await this.hashAt(s);
+      if (!hash) throw new Error("unreachable: a chunk at the verified offset has a hash to feed");
       // Counted as staged from here until the session records the chunk (or it is not stored).
-      await this.staging.reserve(s.tenantId, length);
+      try {
+        await this.staging.reserve(s.tenantId, length);
+      } catch (err) {
+        this.forgetHash(s); // it holds the chunk already
+        throw err;
+      }
       try {
         return await this.storeChunk(s, chunk, hash);
       } finally {
@@ -358,24 +383,23 @@ export class LargeContexts {
     });
   }
 
-  /** Stages a checked chunk and records it in its session. */
+  /**
+   * Stages a checked chunk and records it in its session. `hash` holds the chunk already (the
+   * hash thread hashes it while the blob store writes it); a failure here drops the hash, so the
+   * next chunk rehashes the staged bytes once.
+   */
   private async storeChunk(
     s: UploadSessionRecord,
     chunk: ChunkInput,
-    hash: Hash,
+    hash: ObjectHash,
   ): Promise<UploadView> {
     const length = chunk.data.length;
     const end = chunk.offset + length;
     const key = this.sessionKey(s);
-    // The whole-object hash advances while the blob store writes (both read the same bytes), so
-    // hashing overlaps the I/O; a failed write drops the hash (the next chunk rehashes the staged
-    // bytes once).
-    const written = this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
-    hash.update(chunk.data);
     try {
-      await written;
+      await this.hub.backend.blobs.append(s.blobKey, chunk.offset, chunk.data);
     } catch (err) {
-      this.hashes.delete(key);
+      this.forgetHash(s);
       throw hubError(
         Code.Unavailable,
         `the blob store could not store the chunk at offset ${chunk.offset}; it was not kept: retry`,
@@ -392,13 +416,15 @@ export class LargeContexts {
       version: s.version + 1,
     };
     if (end === s.totalSize) {
-      next.digest = new Uint8Array(hash.digest());
       this.hashes.delete(key);
+      // Without a digest (the hash thread was restarted), the commit rehashes the staged bytes.
+      const digest = await hash.digest().catch(() => undefined);
+      if (digest) next.digest = digest;
     } else {
       this.hashes.set(key, { hash, offset: end });
     }
     if (!(await this.hub.backend.uploads.replace(next, s.version))) {
-      this.hashes.delete(key);
+      this.forgetHash(s);
       throw hubError(
         Code.Aborted,
         `upload "${s.id}" was changed by another call while this chunk was stored: check GetUploadStatus and resume from its verified offset`,
@@ -477,7 +503,7 @@ export class LargeContexts {
       );
     }
     s = { ...s, sha256: declared };
-    const digest = s.digest ?? (await this.hashAt(s)).digest();
+    const digest = s.digest ?? (await this.digestAt(s));
     if (!same(digest, declared)) {
       await this.closeSession(s, UploadState.ABORTED);
       throw hubError(
@@ -657,6 +683,7 @@ export class LargeContexts {
     this.sweepTimer?.timer.cancel();
     this.sweepTimer = undefined;
     await Promise.all(this.reclaims.values());
+    await this.hashThread.close();
   }
 
   private sessionKey(s: { tenantId: string; id: string }): string {
@@ -712,13 +739,14 @@ export class LargeContexts {
 
   /**
    * The whole-object hash of the verified bytes. This process keeps it between chunks; when it
-   * has none at the session's offset (another node or a previous run hashed them), it hashes the
-   * staged bytes again, once.
+   * has none at the session's offset (another node or a previous run hashed them, or the hash
+   * thread that held it stopped), it hashes the staged bytes again, once.
    */
-  private async hashAt(s: UploadSessionRecord): Promise<Hash> {
+  private async hashAt(s: UploadSessionRecord): Promise<ObjectHash> {
     const kept = this.hashes.get(this.sessionKey(s));
-    if (kept && kept.offset === s.verifiedOffset) return kept.hash;
-    const hash = createHash("sha256");
+    if (kept && kept.offset === s.verifiedOffset && !kept.hash.lost) return kept.hash;
+    kept?.hash.drop();
+    const hash = this.hashThread.createHash();
     const piece = this.hub.limits.defaultChunkSizeBytes;
     for (let at = 0; at < s.verifiedOffset; at += piece) {
       const length = Math.min(piece, s.verifiedOffset - at);
@@ -726,6 +754,20 @@ export class LargeContexts {
     }
     this.hashes.set(this.sessionKey(s), { hash, offset: s.verifiedOffset });
     return hash;
+  }
+
+  /** The whole-object hash of the verified bytes, digested (and forgotten: it is used up). */
+  private async digestAt(s: UploadSessionRecord): Promise<Uint8Array> {
+    const hash = await this.hashAt(s);
+    this.hashes.delete(this.sessionKey(s));
+    return hash.digest();
+  }
+
+  /** Drops the session's whole-object hash, if this process keeps one. */
+  private forgetHash(s: { tenantId: string; id: string }): void {
+    const key = this.sessionKey(s);
+    this.hashes.get(key)?.hash.drop();
+    this.hashes.delete(key);
   }
 
   /**
@@ -768,7 +810,7 @@ export class LargeContexts {
         return this.closeSession(current, state, extra);
       return current ?? next;
     }
-    this.hashes.delete(this.sessionKey(s));
+    this.forgetHash(s);
     await this.hub.backend.streamSlots.release(s.tenantId, s.uploaderId, s.id);
     if (!extra.published) {
       const blobs = this.hub.backend.blobs;

@@ -73,7 +73,7 @@ export class ChunkFeed {
     private readonly totalSize: number,
     private readonly chunkSize: number,
     private readonly sha256: Sha256Provider,
-    private readonly whole: Sha256Hasher,
+    private readonly whole: Pick<Sha256Hasher, "update">,
   ) {
     this.pieces = piecesOf(source, chunkSize);
   }

@@ -107,7 +107,13 @@ export {
 } from "./payload-codec.js";
 export type { MessageHandler, ReceivedMessage, ReceiveOptions, Receiver } from "./receiver.js";
 export type { AgentInfo, AgentPresence, ContextScopeName, SharedContext } from "./records.js";
-export { Sha256, type Sha256Hasher, type Sha256Provider, webSha256 } from "./sha256.js";
+export {
+  type AsyncSha256Hasher,
+  Sha256,
+  type Sha256Hasher,
+  type Sha256Provider,
+  webSha256,
+} from "./sha256.js";
 export { isStandardSchema, type StandardSchemaV1 } from "./standard-schema.js";
 export type { StreamOptions, StreamState } from "./stream-options.js";
 export type {

@@ -20,7 +20,7 @@ import {
   scopeValues,
   sharedContext,
 } from "./records.js";
-import type { Sha256Provider } from "./sha256.js";
+import type { AsyncSha256Hasher, Sha256Hasher, Sha256Provider } from "./sha256.js";
 
 export type { StreamSource } from "./chunk-feed.js";
 
@@ -221,7 +221,7 @@ async function uploadContext(
   if (!upload) throw acbError(Code.Internal, "hub answered BeginUpload without an upload");
   const uploadId = upload.id;
   try {
-    const whole = deps.sha256.create();
+    const whole = deps.sha256.createAsync?.() ?? deps.sha256.create();
     const feed = new ChunkFeed(source, size, upload.chunkSize, deps.sha256, whole);
     const progress: StreamProgress = {
       bytes: 0,
@@ -265,7 +265,7 @@ async function uploadContext(
         resume = true;
       }
     }
-    const digest = whole.digest();
+    const digest = await whole.digest();
     for (;;) {
       try {
         const res = await client.commitUpload({ uploadId, sha256: digest }, { signal });
@@ -391,7 +391,7 @@ export function receiveContextStream(
   let end: number | undefined;
   let revision = BigInt(o.revision ?? 0);
   let expected: Uint8Array | undefined;
-  let whole: ReturnType<Sha256Provider["create"]> | undefined;
+  let whole: Sha256Hasher | AsyncSha256Hasher | undefined;
   let messages: AsyncIterator<{ item: { case: string | undefined; value?: unknown } }> | undefined;
   let attempt = 0;
   const progress: StreamProgress = {
@@ -436,7 +436,7 @@ export function receiveContextStream(
               `download of "${contextId}" ended early at ${position}`,
               Code.Unavailable,
             );
-          if (whole && expected && !same(whole.digest(), expected)) {
+          if (whole && expected && !same(await whole.digest(), expected)) {
             throw new ConnectError(
               `context "${contextId}" does not match its sha256 ${hex(expected)}`,
               Code.DataLoss,
@@ -460,7 +460,8 @@ export function receiveContextStream(
             revision = h.context?.revision ?? revision;
             expected = h.sha256;
             progress.totalBytes = end - position;
-            if (position === 0 && end === Number(h.totalSize)) whole = deps.sha256.create();
+            if (position === 0 && end === Number(h.totalSize))
+              whole = deps.sha256.createAsync?.() ?? deps.sha256.create();
           }
           continue;
         }

@@ -12,6 +12,13 @@ export interface Sha256Hasher {
   digest(): Uint8Array;
 }
 
+/** An incremental SHA-256 whose digest is awaited (one that hashes on another thread). */
+export interface AsyncSha256Hasher {
+  update(data: Uint8Array): void;
+  /** The digest of everything fed so far; the hasher must not be used afterwards. */
+  digest(): Promise<Uint8Array>;
+}
+
 /**
  * How the SDK hashes: incremental hashers for whole objects, and a one-shot digest for chunks.
  * With `crc32`, a transfer that verifies the whole object's SHA-256 checks each chunk with a CRC-32
@@ -19,6 +26,11 @@ export interface Sha256Hasher {
  */
 export interface Sha256Provider {
   create(): Sha256Hasher;
+  /**
+   * When present, whole objects are hashed with these instead of `create()`'s (the Node entry
+   * point's hash on a worker thread, beside the event loop that moves the bytes).
+   */
+  createAsync?(): AsyncSha256Hasher;
   /** SHA-256 of one buffer. */
   digest(data: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** CRC-32 (zlib's) of one buffer, when the runtime has a fast one. */

@@ -1,0 +1,91 @@
+// The hash thread's side of hash-thread.ts: checks chunks (CRC-32, SHA-256) and keeps the running
+// whole-object SHA-256 of the uploads that the main thread feeds it. Messages are handled in the
+// order they arrive, so a digest answers after every update posted before it. The chunk bytes
+// arrive as views of shared memory (no copy); the main thread leaves them untouched until the
+// answer about them has come back (a check) or the hash they feed is digested or dropped.
+//
+// Loaded as a worker thread, from dist/ as JavaScript and from src/ by Node's type stripping (the
+// tests), so it uses erasable TypeScript only and imports nothing of the project.
+import { createHash, type Hash, hash, timingSafeEqual } from "node:crypto";
+import { parentPort } from "node:worker_threads";
+import { crc32 } from "node:zlib";
+
+/** What the main thread asks (hash-thread.ts posts exactly these shapes). */
+export type HashRequest =
+  | {
+      op: "check";
+      seq: number;
+      data: Uint8Array;
+      crc32: number | undefined;
+      sha256: Uint8Array | undefined;
+      /** The whole-object hash the chunk goes into when it is intact. */
+      feed: number | undefined;
+    }
+  | { op: "update"; id: number; data: Uint8Array }
+  | { op: "digest"; seq: number; id: number }
+  | { op: "drop"; id: number };
+
+/** The answers: a check's verdict, a digest, or the error either met. */
+export type HashAnswer =
+  | { seq: number; intact: boolean }
+  | { seq: number; digest: Uint8Array }
+  | { seq: number; error: string };
+
+/** The running hashes by id; null for one whose update failed (its digest is an error). */
+const hashes = new Map<number, Hash | null>();
+
+/** Feeds `data` into hash `id` (started at its first bytes); a failure spoils the hash. */
+function update(id: number, data: Uint8Array): void {
+  let h = hashes.get(id);
+  if (h === null) return;
+  try {
+    if (h === undefined) {
+      h = createHash("sha256");
+      hashes.set(id, h);
+    }
+    h.update(data);
+  } catch {
+    hashes.set(id, null);
+  }
+}
+
+function intact(m: Extract<HashRequest, { op: "check" }>): boolean {
+  if (m.crc32 !== undefined && crc32(m.data) !== m.crc32) return false;
+  if (m.sha256 === undefined) return true;
+  return m.sha256.length === 32 && timingSafeEqual(hash("sha256", m.data, "buffer"), m.sha256);
+}
+
+function answer(a: HashAnswer): void {
+  parentPort?.postMessage(a);
+}
+
+parentPort?.on("message", (m: HashRequest) => {
+  switch (m.op) {
+    case "check": {
+      let ok: boolean;
+      try {
+        ok = intact(m);
+      } catch (err) {
+        answer({ seq: m.seq, error: String(err) });
+        return;
+      }
+      // The verdict goes first: the main thread stores the chunk while its bytes are hashed here.
+      answer({ seq: m.seq, intact: ok });
+      if (ok && m.feed !== undefined) update(m.feed, m.data);
+      return;
+    }
+    case "update":
+      update(m.id, m.data);
+      return;
+    case "digest": {
+      const h = hashes.get(m.id);
+      hashes.delete(m.id);
+      if (h === null) answer({ seq: m.seq, error: `hash ${m.id} failed to take its bytes` });
+      else answer({ seq: m.seq, digest: new Uint8Array((h ?? createHash("sha256")).digest()) });
+      return;
+    }
+    case "drop":
+      hashes.delete(m.id);
+      return;
+  }
+});
