@@ -13,7 +13,7 @@
 
 import { isSharedArrayBuffer } from "node:util/types";
 import { Worker } from "node:worker_threads";
-import type { HashAnswer, HashRequest } from "./hash-worker.js";
+import { HASH_WORKER_SOURCE, type HashAnswer, type HashRequest } from "./hash-worker.js";
 
 /** A chunk's checks, each compared when present. */
 export interface ChunkChecks {
@@ -32,12 +32,6 @@ export interface ObjectHash {
   /** Whether the hash is gone: digested, dropped, or lost with a hash thread that stopped. */
   readonly lost: boolean;
 }
-
-// From dist/ the worker is JavaScript; from src/ (the tests) Node strips its types.
-const WORKER_URL = new URL(
-  import.meta.url.endsWith(".ts") ? "./hash-worker.ts" : "./hash-worker.js",
-  import.meta.url,
-);
 
 /** Free slabs kept for reuse, in bytes at most (four chunks of the default 1 MiB). */
 const POOL_BYTES = 4 * 1024 * 1024;
@@ -190,7 +184,7 @@ export class HashThread {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_URL);
+    const worker = new Worker(HASH_WORKER_SOURCE, { eval: true });
     worker.unref();
     worker.on("message", (answer: HashAnswer) => {
       const waiter = this.waiting.get(answer.seq);

@@ -4,11 +4,9 @@
 // arrive as views of shared memory (no copy); the main thread leaves them untouched until the
 // answer about them has come back (a check) or the hash they feed is digested or dropped.
 //
-// Loaded as a worker thread, from dist/ as JavaScript and from src/ by Node's type stripping (the
-// tests), so it uses erasable TypeScript only and imports nothing of the project.
-import { createHash, type Hash, hash, timingSafeEqual } from "node:crypto";
-import { parentPort } from "node:worker_threads";
-import { crc32 } from "node:zlib";
+// The worker's code is a script evaluated by the Worker itself (`eval: true`): nothing is resolved
+// on disk, so it runs the same from dist/, from src/ (the tests) and from a bundle of the hub (the
+// `acb` CLI's).
 
 /** What the main thread asks (hash-thread.ts posts exactly these shapes). */
 export type HashRequest =
@@ -31,11 +29,18 @@ export type HashAnswer =
   | { seq: number; digest: Uint8Array }
   | { seq: number; error: string };
 
-/** The running hashes by id; null for one whose update failed (its digest is an error). */
-const hashes = new Map<number, Hash | null>();
+/** The worker thread's code (CommonJS, as a Worker evaluates a script). */
+export const HASH_WORKER_SOURCE = `
+"use strict";
+const { createHash, hash, timingSafeEqual } = require("node:crypto");
+const { parentPort } = require("node:worker_threads");
+const { crc32 } = require("node:zlib");
 
-/** Feeds `data` into hash `id` (started at its first bytes); a failure spoils the hash. */
-function update(id: number, data: Uint8Array): void {
+// The running hashes by id; null for one whose update failed (its digest is an error).
+const hashes = new Map();
+
+// Feeds data into hash id (started at its first bytes); a failure spoils the hash.
+function update(id, data) {
   let h = hashes.get(id);
   if (h === null) return;
   try {
@@ -49,20 +54,20 @@ function update(id: number, data: Uint8Array): void {
   }
 }
 
-function intact(m: Extract<HashRequest, { op: "check" }>): boolean {
+function intact(m) {
   if (m.crc32 !== undefined && crc32(m.data) !== m.crc32) return false;
   if (m.sha256 === undefined) return true;
   return m.sha256.length === 32 && timingSafeEqual(hash("sha256", m.data, "buffer"), m.sha256);
 }
 
-function answer(a: HashAnswer): void {
-  parentPort?.postMessage(a);
+function answer(a) {
+  parentPort.postMessage(a);
 }
 
-parentPort?.on("message", (m: HashRequest) => {
+parentPort.on("message", (m) => {
   switch (m.op) {
     case "check": {
-      let ok: boolean;
+      let ok;
       try {
         ok = intact(m);
       } catch (err) {
@@ -80,7 +85,7 @@ parentPort?.on("message", (m: HashRequest) => {
     case "digest": {
       const h = hashes.get(m.id);
       hashes.delete(m.id);
-      if (h === null) answer({ seq: m.seq, error: `hash ${m.id} failed to take its bytes` });
+      if (h === null) answer({ seq: m.seq, error: "hash " + m.id + " failed to take its bytes" });
       else answer({ seq: m.seq, digest: new Uint8Array((h ?? createHash("sha256")).digest()) });
       return;
     }
@@ -89,3 +94,4 @@ parentPort?.on("message", (m: HashRequest) => {
       return;
   }
 });
+`;
