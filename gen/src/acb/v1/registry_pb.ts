@@ -730,6 +730,15 @@ export const RegistryService: GenService<{
    *   ALREADY_EXISTS.
    * MUST [acb:registry.agent-quota]: a Register that would exceed the tenant's max_agents is
    *   RESOURCE_EXHAUSTED with RetryInfo; an agent already registered may register again.
+   * MUST [acb:registry.sessions]: every Register returns a new session_id and the tenant's
+   *   heartbeat_interval and presence_timeout; a later Register (take_over) replaces type,
+   *   location, capabilities, metadata, groups and public keys and keeps created_at; a Heartbeat
+   *   naming a replaced session is FAILED_PRECONDITION, one naming the current session or none
+   *   keeps the agent ONLINE; a Heartbeat for another agent id is PERMISSION_DENIED (unless an
+   *   admin's), for an agent not registered NOT_FOUND.
+   * MUST [acb:registry.register-checks]: a Register naming a group its credential does not grant
+   *   is PERMISSION_DENIED (an admin may name any), one with two public keys of one key_id or a
+   *   public_key whose length is not its KEM's is INVALID_ARGUMENT; either registers nothing.
    *
    * @generated from rpc acb.v1.RegistryService.Register
    */
