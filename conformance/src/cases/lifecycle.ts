@@ -438,7 +438,12 @@ export const lifecycleCases: ConformanceCase[] = [
         Code.ResourceExhausted,
         "Register of a third agent with max_agents 2",
       );
-      check(err.findDetails(RetryInfoSchema).length > 0, "the refusal carries no RetryInfo");
+      const info = err.findDetails(RetryInfoSchema)[0];
+      check(info, "the refusal carries no RetryInfo");
+      check(
+        info.limit === "tenant.max_agents",
+        `RetryInfo names limit "${info.limit}", not "tenant.max_agents"`,
+      );
       const again = await agent("q-1");
       await again.registry.register({ agentId: "q-1", type: "conformance", takeOver: true });
       const listed = await again.registry.listAgents({});

@@ -76,7 +76,7 @@ export const registrySessionCases: ConformanceCase[] = [
     description:
       "Each Register opens a new session; take_over replaces the registration but keeps created_at; a Heartbeat of a replaced session is FAILED_PRECONDITION",
     spec: "acb.v1.RegistryService.Register",
-    rules: ["registry.sessions", "registry.register-get"],
+    rules: ["registry.sessions", "registry.register-get", "registry.status-filter"],
     requires,
     async run(t) {
       const tenant = await t.tenant({ heartbeatIntervalMs: 4_000, presenceTimeoutMs: 20_000 });
@@ -157,11 +157,31 @@ export const registrySessionCases: ConformanceCase[] = [
         "a Heartbeat for another agent id",
       );
       const admin = await tenant.agent("ses-admin", { roles: [Role.ADMIN], register: false });
-      await expectCode(
-        admin.registry.heartbeat({ agentId: "ses-none" }),
-        Code.NotFound,
-        "an admin's Heartbeat for an agent never registered",
-      );
+      for (const sessionId of ["", session2]) {
+        await expectCode(
+          admin.registry.heartbeat({ agentId: "ses-none", sessionId }),
+          Code.NotFound,
+          `an admin's Heartbeat (session_id "${sessionId}") for an agent never registered`,
+        );
+      }
+      // Status filters: ses-a is ONLINE (a 20 s presence timeout).
+      const listed = async (status: AgentStatus) => {
+        const l = await a.registry.listAgents({ status });
+        const d = await a.registry.discover({ status });
+        return [l.agents.map((x) => x.id).join(","), d.agents.map((x) => x.id).join(",")];
+      };
+      for (const [status, want] of [
+        [AgentStatus.ONLINE, "ses-a"],
+        [AgentStatus.OFFLINE, ""],
+        [AgentStatus.UNKNOWN, ""],
+        [AgentStatus.UNSPECIFIED, "ses-a"],
+      ] as const) {
+        const [l, d] = await listed(status);
+        check(
+          l === want && d === want,
+          `with status ${AgentStatus[status]} ListAgents lists [${l}] and Discover [${d}], not [${want}]`,
+        );
+      }
     },
   },
   {
@@ -218,6 +238,47 @@ export const registrySessionCases: ConformanceCase[] = [
         other.agent?.id === "chk-b" && same(other.agent.groups, ["chk-any"]),
         "an admin could not register another agent with a group of its choice",
       );
+    },
+  },
+  {
+    id: "registry.list-paged",
+    level: "MUST",
+    profile: "registry",
+    description:
+      "Paging through ListAgents and Discover returns every agent exactly once, ordered by id, in pages of at most page_size",
+    spec: "acb.v1.ListAgentsRequest",
+    rules: ["pagination.complete", "registry.status-filter"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const admin = await tenant.agent("pg-admin", { roles: [Role.ADMIN], register: false });
+      const ids = ["pg-e", "pg-b", "pg-d", "pg-a", "pg-c"];
+      for (const id of ids) {
+        await admin.registry.register({ agentId: id, type: "conformance", capabilities: ["pg"] });
+      }
+      const sorted = [...ids].sort();
+      for (const [name, list] of [
+        [
+          "ListAgents",
+          (pageToken: string) => admin.registry.listAgents({ pageSize: 2, pageToken }),
+        ],
+        [
+          "Discover",
+          (pageToken: string) =>
+            admin.registry.discover({ capabilities: ["pg"], pageSize: 2, pageToken }),
+        ],
+      ] as const) {
+        const seen: string[] = [];
+        let pageToken = "";
+        for (let page = 0; page < 10; page++) {
+          const res = await list(pageToken);
+          check(res.agents.length <= 2, `${name}: a page of size 2 held ${res.agents.length}`);
+          seen.push(...res.agents.map((a) => a.id));
+          if (res.nextPageToken === "") break;
+          pageToken = res.nextPageToken;
+        }
+        check(same(seen, sorted), `${name} paged by two listed [${seen}], not [${sorted}]`);
+      }
     },
   },
 ];
