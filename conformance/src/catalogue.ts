@@ -1,6 +1,7 @@
 // Every conformance case, in the order they run.
 
 import type { ConformanceCase } from "./case.js";
+import { auditCases } from "./cases/audit.js";
 import { capabilityCases } from "./cases/capabilities.js";
 import { clusterCases } from "./cases/cluster.js";
 import { contextCases } from "./cases/contexts.js";
@@ -37,6 +38,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...meetingRuleCases,
   ...securityCases,
   ...credentialCases,
+  ...auditCases,
   ...roleCases,
   ...isolationCases,
   ...lifecycleCases,

@@ -1027,6 +1027,11 @@ export const AdminService: GenService<{
   },
   /**
    * Queries the audit log (retained 90 days by default).
+   * MUST [acb:admin.audit-log]: every call refused PERMISSION_DENIED is recorded in the caller's
+   *   tenant with the caller as actor and outcome "denied"; QueryAuditLog returns the tenant's
+   *   records oldest first (ids increasing), each exactly once across pages, and exactly those
+   *   that match every filter given: action (exact, or a prefix ending in "."), actor, outcome,
+   *   start (inclusive) and end (exclusive).
    *
    * @generated from rpc acb.v1.AdminService.QueryAuditLog
    */
