@@ -3,8 +3,8 @@
 // calls: it reads the tenant's records once, then checks each filter's answer against the subset
 // it computes from that read.
 
-import { Role } from "@acb/gen/acb/v1/auth_pb";
 import type { AuditRecord } from "@acb/gen/acb/v1/admin_pb";
+import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
 import type { Clients } from "../harness.js";
