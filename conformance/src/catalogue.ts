@@ -5,6 +5,7 @@ import { auditCases } from "./cases/audit.js";
 import { capabilityCases } from "./cases/capabilities.js";
 import { clusterCases } from "./cases/cluster.js";
 import { contextCases } from "./cases/contexts.js";
+import { conversationRuleCases } from "./cases/conversation-rules.js";
 import { credentialCases } from "./cases/credentials.js";
 import { deliveryCases } from "./cases/delivery.js";
 import { deliveryPathCases } from "./cases/delivery-paths.js";
@@ -32,6 +33,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...deliveryPathCases,
   ...deliveryStreamCases,
   ...requestReplyCases,
+  ...conversationRuleCases,
   ...quotaCases,
   ...streamingCases,
   ...meetingCases,
