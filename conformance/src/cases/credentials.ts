@@ -240,6 +240,8 @@ export const credentialCases: ConformanceCase[] = [
         Code.Unauthenticated,
         "RefreshToken of a revoked family",
       );
+      // A refresh token the hub never issued: nothing to revoke, and no error.
+      await t.admin.auth.revokeToken({ refreshToken: "not-a-refresh-token" });
       // The other family: rotates, and rotates again, as what it was issued for.
       const next = await anonymous.auth.refreshToken({ refreshToken: kept?.refreshToken ?? "" });
       const again = (

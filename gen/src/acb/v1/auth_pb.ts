@@ -691,7 +691,8 @@ export const AuthService: GenService<{
    * Revokes a refresh token family; its access tokens stop working at their expiry (or at once
    * with RevokeAccessTokens).
    * MUST [acb:auth.revoke-token]: after RevokeToken every refresh token of the family is
-   *   UNAUTHENTICATED; the agent's other families keep working.
+   *   UNAUTHENTICATED; the agent's other families keep working; revoking a token the hub does not
+   *   know succeeds and changes nothing.
    *
    * @generated from rpc acb.v1.AuthService.RevokeToken
    */
