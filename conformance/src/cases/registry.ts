@@ -206,6 +206,11 @@ export const registryCases: ConformanceCase[] = [
           found.agents.some((x) => x.id === "pres-a"),
         "ListAgents or Discover with status OFFLINE does not list an OFFLINE agent",
       );
+      const online = await watcher.registry.listAgents({ status: AgentStatus.ONLINE });
+      check(
+        !online.agents.some((x) => x.id === "pres-a"),
+        "ListAgents with status ONLINE lists an OFFLINE agent",
+      );
       // An OFFLINE agent may register again without take_over.
       const again = await a.registry.register({ agentId: "pres-a", type: "conformance" });
       check(
