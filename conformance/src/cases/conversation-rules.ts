@@ -10,7 +10,7 @@ import {
 import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
 import { type CaseContext, duration, durationMs, type TestAgent } from "../harness.js";
-import { text } from "../inbox.js";
+import { Inbox, text } from "../inbox.js";
 import { Code, expectCode, poll, reasonOf } from "../wire.js";
 
 const requires = ["conversations", "messaging"];
@@ -153,7 +153,19 @@ export const conversationRuleCases: ConformanceCase[] = [
           participants: [a.id, c.id],
         })
       ).conversation;
-      await sendIn(a, b.id, both?.id ?? "", "ask");
+      const ask = {
+        target: { case: "recipientId" as const, value: b.id },
+        kind: "ask",
+        conversationId: both?.id ?? "",
+        idempotencyKey: "csd-ask",
+        payload: text("ask"),
+      };
+      const sent = await a.messaging.send(ask);
+      const again = await a.messaging.send(ask);
+      check(
+        again.messageId === sent.messageId,
+        "a repeated Send with one idempotency_key in a conversation got a new message id",
+      );
       await sendIn(c, a.id, both?.id ?? "", "answer");
       const after = (await a.conversations.getConversation({ conversationId: both?.id ?? "" }))
         .conversation;
@@ -226,6 +238,15 @@ export const conversationRuleCases: ConformanceCase[] = [
         rest.messages.map((m) => m.kind).join(",") === "m4,m5",
         `the history after the third message is [${rest.messages.map((m) => m.kind)}], not [m4, m5]`,
       );
+      const first = all.messages[0]?.id ?? "";
+      const afterFirst = await b.conversations.getConversationHistory({
+        conversationId: id,
+        afterMessageId: first,
+      });
+      check(
+        afterFirst.messages.map((m) => m.kind).join(",") === "m2,m3,m4,m5",
+        `the history after the first message is [${afterFirst.messages.map((m) => m.kind)}]`,
+      );
       await expectCode(
         a.conversations.getConversationHistory({ conversationId: id, afterMessageId: "no-such" }),
         Code.InvalidArgument,
@@ -244,6 +265,15 @@ export const conversationRuleCases: ConformanceCase[] = [
     requires,
     async run(t) {
       const { a, b } = await trio(t, "cto");
+      // Closed before its timeout: stays CLOSED when the timeout passes.
+      const closedId =
+        (
+          await a.conversations.startConversation({
+            participants: [b.id],
+            timeout: duration(1_000),
+          })
+        ).conversation?.id ?? "";
+      await b.conversations.closeConversation({ conversationId: closedId, reason: "early" });
       const started = (
         await a.conversations.startConversation({ participants: [b.id], timeout: duration(1_000) })
       ).conversation;
@@ -272,6 +302,12 @@ export const conversationRuleCases: ConformanceCase[] = [
           msOf(ended.endedAt) === timeoutAt &&
           ended.timeoutAt === undefined,
         `after its timeout the conversation is ${ConversationState[ended?.state ?? 0]}, ended_at ${msOf(ended?.endedAt)} (timeout_at was ${timeoutAt})`,
+      );
+      const stillClosed = (await a.conversations.getConversation({ conversationId: closedId }))
+        .conversation;
+      check(
+        stillClosed?.state === ConversationState.CLOSED && stillClosed.closedBy === b.id,
+        `a conversation closed before its timeout is ${ConversationState[stillClosed?.state ?? 0]} after it`,
       );
       const close = await expectCode(
         b.conversations.closeConversation({ conversationId: id }),
@@ -336,6 +372,60 @@ export const conversationRuleCases: ConformanceCase[] = [
           `ListConversations (${what}) paged by one lists [${got}], not [${want}] (${bc} is not the caller's)`,
         );
       }
+    },
+  },
+  {
+    id: "conversations.request-ends",
+    level: "MUST",
+    profile: "request-reply",
+    description:
+      "A Request waiting in a conversation ends FAILED_PRECONDITION when the conversation is closed (CONVERSATION_CLOSED) or times out (CONVERSATION_TIMED_OUT)",
+    spec: "acb.v1.ConversationService.CloseConversation",
+    rules: ["conversations.request-ends"],
+    requires,
+    async run(t) {
+      const { a, b } = await trio(t, "cre");
+      const inbox = await Inbox.open(t, b);
+      for (const [how, timeout] of [
+        ["CONVERSATION_CLOSED", undefined],
+        ["CONVERSATION_TIMED_OUT", 1_000],
+      ] as const) {
+        const conversationId =
+          (
+            await a.conversations.startConversation({
+              participants: [b.id],
+              mode: ConversationMode.SYNC,
+              ...(timeout !== undefined && { timeout: duration(timeout) }),
+            })
+          ).conversation?.id ?? "";
+        const call = a.messaging.request(
+          {
+            recipientId: b.id,
+            kind: "ask",
+            conversationId,
+            payload: text("?"),
+            timeout: duration(1_000 + 3 * t.settings.waitMs),
+          },
+          { signal: t.signal },
+        );
+        // Handled at once, so that an early failure is not reported as unhandled.
+        const ended = expectCode(
+          call,
+          Code.FailedPrecondition,
+          `a Request in a conversation ending ${how}`,
+        );
+        const q = await inbox.next("the Request's query");
+        await inbox.ack(q);
+        if (timeout === undefined) {
+          await b.conversations.closeConversation({ conversationId, reason: "no answer" });
+        }
+        const err = await ended;
+        check(
+          reasonOf(err) === how,
+          `the Request ended with reason "${reasonOf(err)}", not ${how}`,
+        );
+      }
+      inbox.close();
     },
   },
 ];

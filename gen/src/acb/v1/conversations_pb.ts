@@ -645,6 +645,9 @@ export const ConversationService: GenService<{
    * GetConversation; FAILED_PRECONDITION (reason CONVERSATION_TIMED_OUT) when it has timed out.
    * MUST [acb:conversations.history-close]: history lists the conversation's messages; a closed
    *   conversation refuses new messages.
+   * MUST [acb:conversations.request-ends]: a Request waiting in a conversation that is closed or
+   *   times out ends FAILED_PRECONDITION with reason CONVERSATION_CLOSED or
+   *   CONVERSATION_TIMED_OUT.
    * MUST [acb:conversations.close]: the conversation becomes CLOSED with closed_by, close_reason
    *   and ended_at set and no timeout_at; closing it again returns it unchanged; its history
    *   stays readable, page by page and after a given message.
