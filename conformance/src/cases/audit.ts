@@ -142,6 +142,19 @@ export const auditCases: ConformanceCase[] = [
         (r) => r.actor === "aud-o" && r.outcome === "denied",
         'actor "aud-o" and outcome "denied"',
       );
+      // A platform admin reads every tenant with "*".
+      const everywhere = await query(
+        t.admin,
+        "*",
+        { actor: "aud-o", outcome: "denied", end },
+        1000,
+      );
+      const mine = everywhere.filter((r) => r.tenantId === tenant.id);
+      check(
+        mine.length >= 2 &&
+          ids(mine) === ids(base.filter((r) => r.actor === "aud-o" && r.outcome === "denied")),
+        `QueryAuditLog of tenant "*" returned [${ids(mine)}] of this tenant's denied records`,
+      );
       if (base.length >= 3) {
         const from = base[1]?.time;
         const to = base[base.length - 1]?.time;

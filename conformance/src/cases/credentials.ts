@@ -537,6 +537,8 @@ export const credentialCases: ConformanceCase[] = [
       );
       await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
       await refuse("deleted and created again");
+      const keys = await t.admin.auth.listApiKeys({ tenantId: tenant.id });
+      check(keys.keys.length === 0, "the tenant created again lists the deleted tenant's API keys");
       // The new tenant's own credentials work.
       const fresh = await t.admin.auth.issueToken({
         tenantId: tenant.id,

@@ -678,6 +678,11 @@ export const lifecycleCases: ConformanceCase[] = [
         Code.NotFound,
         "GetContext of a purged context",
       );
+      const usage = await t.admin.admin.getUsage({ tenantId: tenant.id });
+      check(
+        Number(usage.total?.messages ?? -1n) === 0,
+        `the tenant created again shows ${usage.total?.messages} messages of usage`,
+      );
       const agents = await r2.registry.listAgents({});
       check(agents.agents.length === 0, `${agents.agents.length} agents survived DeleteTenant`);
       await r2.registry.register({ agentId: "old-r", type: "conformance" });

@@ -9,11 +9,12 @@ import { type TenantQuotasSchema, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { CaseFailure, type ConformanceCase, check } from "../case.js";
 import type { CaseContext, TestAgent } from "../harness.js";
 import { durationMs } from "../harness.js";
 import { Inbox } from "../inbox.js";
-import { Code, expectCode, poll } from "../wire.js";
+import { Code, expectCode, poll, untilPast } from "../wire.js";
 
 const requires = ["messaging", "admin"];
 
@@ -71,6 +72,7 @@ async function expectQuota(call: Promise<unknown>, limit: string, windowMs: numb
     delay > 0 && delay <= windowMs,
     `${what}: RetryInfo retry_delay is ${delay} ms, not within the ${windowMs} ms window`,
   );
+  return info;
 }
 
 const send = (from: TestAgent, to: TestAgent, kind: string, size = 1) =>
@@ -192,12 +194,15 @@ export const quotaCases: ConformanceCase[] = [
           continue;
         }
         check(refused.length === 1, `${refused.length} of three sends in one second refused`);
-        await expectQuota(
+        const err = await expectQuota(
           Promise.reject((refused[0] as PromiseRejectedResult).reason),
           "tenant.messages_per_second",
           1_000,
           "a third send in one second with tenant_messages_per_second 2",
         );
+        // After the retry_delay the hub named, the next second's sends are accepted.
+        await untilPast(Date.now() + durationMs(err.retryDelay), t.signal);
+        await send(a, r, `s${round}-after`);
         return;
       }
     },
@@ -225,7 +230,7 @@ export const quotaCases: ConformanceCase[] = [
         Code.NotFound,
         "GetContext of a context refused by the storage quota",
       );
-      await a.contexts.updateContext({ contextId: "big", payload: bytes(1_800, 3) });
+      await a.contexts.updateContext({ contextId: "big", payload: bytes(2_000, 3) });
       await expectQuota(
         a.contexts.updateContext({ contextId: "big", payload: bytes(2_200, 4) }),
         "tenant.storage_bytes",
@@ -234,12 +239,12 @@ export const quotaCases: ConformanceCase[] = [
       );
       const kept = await a.contexts.getContext({ contextId: "big" });
       check(
-        kept.context?.revision === 2n && kept.context.payload?.data.length === 1_800,
+        kept.context?.revision === 2n && kept.context.payload?.data.length === 2_000,
         `a refused update left revision ${kept.context?.revision} of ${kept.context?.payload?.data.length} bytes`,
       );
       await a.contexts.deleteContext({ contextId: "big" });
       await a.contexts.createContext({ contextId: "more", type: "blob", payload: bytes(1_000, 2) });
-      await a.contexts.createContext({ contextId: "most", type: "blob", payload: bytes(700, 5) });
+      await a.contexts.createContext({ contextId: "most", type: "blob", payload: bytes(1_000, 5) });
     },
   },
   {
@@ -291,6 +296,30 @@ export const quotaCases: ConformanceCase[] = [
           `${(err as Error).message}; GetUsage says messages ${res.total?.messages}, bytes ${res.total?.bytes}, storage ${res.total?.storageBytes}`,
         );
       });
+      // Periods: the bucket of this hour is in [its start, +1 h) and not in [-1 h, its start).
+      const hour = Number(usage.hourly[usage.hourly.length - 1]?.start?.seconds ?? 0n) * 1000;
+      const period = async (startMs: number, endMs: number) =>
+        Number(
+          (
+            await t.admin.admin.getUsage({
+              tenantId: a.tenantId,
+              start: timestampFromMs(startMs),
+              end: timestampFromMs(endMs),
+            })
+          ).total?.messages ?? -1n,
+        );
+      const inside = await period(hour, hour + 3_600_000);
+      const before = await period(hour - 3_600_000, hour);
+      check(
+        inside === want.messages && before === 0,
+        `GetUsage counts ${inside} messages in the hour of the sends and ${before} in the hour before it`,
+      );
+      const fresh = await t.tenant();
+      const none = await t.admin.admin.getUsage({ tenantId: fresh.id });
+      check(
+        Number(none.total?.messages ?? -1n) === 0 && Number(none.total?.bytes ?? -1n) === 0,
+        "GetUsage of a tenant that sent nothing counts something",
+      );
       const hourly = usage.hourly;
       check(hourly.length >= 1, "GetUsage returned no hourly bucket");
       const sum = (f: (b: (typeof hourly)[number]) => bigint) =>
