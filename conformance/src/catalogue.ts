@@ -4,6 +4,7 @@ import type { ConformanceCase } from "./case.js";
 import { auditCases } from "./cases/audit.js";
 import { capabilityCases } from "./cases/capabilities.js";
 import { clusterCases } from "./cases/cluster.js";
+import { contextListCases } from "./cases/context-lists.js";
 import { contextCases } from "./cases/contexts.js";
 import { conversationRuleCases } from "./cases/conversation-rules.js";
 import { credentialCases } from "./cases/credentials.js";
@@ -29,6 +30,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...registryCases,
   ...registrySessionCases,
   ...contextCases,
+  ...contextListCases,
   ...deliveryCases,
   ...deliveryPathCases,
   ...deliveryStreamCases,
