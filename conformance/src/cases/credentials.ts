@@ -529,7 +529,15 @@ export const credentialCases: ConformanceCase[] = [
           `a refresh token of a tenant ${when}`,
         );
       };
+      // Another tenant's key, which the deletion must leave alone.
+      const other = await t.tenant();
+      const otherKey = await t.admin.auth.createApiKey({
+        tenantId: other.id,
+        agentId: "gone-a",
+        roles: [Role.AGENT_FULL],
+      });
       await t.admin.admin.deleteTenant({ tenantId: tenant.id });
+      await bearer(t, otherKey.secret).auth.whoAmI({});
       await expectCode(
         token.auth.whoAmI({}),
         Code.Unauthenticated,

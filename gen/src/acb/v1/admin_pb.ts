@@ -1002,7 +1002,7 @@ export const AdminService: GenService<{
    *   id holds none of the old data.
    * MUST [acb:admin.delete-tenant-credentials]: the deleted tenant's access tokens, refresh tokens
    *   and API keys are UNAUTHENTICATED from then on, also once a tenant with the same id exists
-   *   again.
+   *   again; other tenants' credentials keep working.
    *
    * @generated from rpc acb.v1.AdminService.DeleteTenant
    */
