@@ -1,9 +1,13 @@
 // Every conformance case, in the order they run.
 
 import type { ConformanceCase } from "./case.js";
+import { auditCases } from "./cases/audit.js";
 import { capabilityCases } from "./cases/capabilities.js";
 import { clusterCases } from "./cases/cluster.js";
+import { contextListCases } from "./cases/context-lists.js";
 import { contextCases } from "./cases/contexts.js";
+import { conversationRuleCases } from "./cases/conversation-rules.js";
+import { credentialCases } from "./cases/credentials.js";
 import { deliveryCases } from "./cases/delivery.js";
 import { deliveryPathCases } from "./cases/delivery-paths.js";
 import { deliveryStreamCases } from "./cases/delivery-streams.js";
@@ -13,7 +17,9 @@ import { latencyCases } from "./cases/latency.js";
 import { lifecycleCases } from "./cases/lifecycle.js";
 import { meetingRuleCases } from "./cases/meeting-rules.js";
 import { meetingCases } from "./cases/meetings.js";
+import { quotaCases } from "./cases/quotas.js";
 import { registryCases } from "./cases/registry.js";
+import { registrySessionCases } from "./cases/registry-sessions.js";
 import { requestReplyCases } from "./cases/request-reply.js";
 import { roleCases } from "./cases/roles.js";
 import { securityCases } from "./cases/security.js";
@@ -22,15 +28,21 @@ import { streamingCases } from "./cases/streaming.js";
 export const catalogue: readonly ConformanceCase[] = [
   ...capabilityCases,
   ...registryCases,
+  ...registrySessionCases,
   ...contextCases,
+  ...contextListCases,
   ...deliveryCases,
   ...deliveryPathCases,
   ...deliveryStreamCases,
   ...requestReplyCases,
+  ...conversationRuleCases,
+  ...quotaCases,
   ...streamingCases,
   ...meetingCases,
   ...meetingRuleCases,
   ...securityCases,
+  ...credentialCases,
+  ...auditCases,
   ...roleCases,
   ...isolationCases,
   ...lifecycleCases,

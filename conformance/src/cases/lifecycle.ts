@@ -438,7 +438,12 @@ export const lifecycleCases: ConformanceCase[] = [
         Code.ResourceExhausted,
         "Register of a third agent with max_agents 2",
       );
-      check(err.findDetails(RetryInfoSchema).length > 0, "the refusal carries no RetryInfo");
+      const info = err.findDetails(RetryInfoSchema)[0];
+      check(info, "the refusal carries no RetryInfo");
+      check(
+        info.limit === "tenant.max_agents",
+        `RetryInfo names limit "${info.limit}", not "tenant.max_agents"`,
+      );
       const again = await agent("q-1");
       await again.registry.register({ agentId: "q-1", type: "conformance", takeOver: true });
       const listed = await again.registry.listAgents({});
@@ -672,6 +677,11 @@ export const lifecycleCases: ConformanceCase[] = [
         r2.contexts.getContext({ contextId: "old" }),
         Code.NotFound,
         "GetContext of a purged context",
+      );
+      const usage = await t.admin.admin.getUsage({ tenantId: tenant.id });
+      check(
+        Number(usage.total?.messages ?? -1n) === 0,
+        `the tenant created again shows ${usage.total?.messages} messages of usage`,
       );
       const agents = await r2.registry.listAgents({});
       check(agents.agents.length === 0, `${agents.agents.length} agents survived DeleteTenant`);

@@ -151,7 +151,7 @@ export const registryCases: ConformanceCase[] = [
     description:
       "An agent without heartbeats goes OFFLINE after the presence timeout (WatchAgents says so)",
     spec: "acb.v1.RegistryService.WatchAgents",
-    rules: ["registry.presence-timeout"],
+    rules: ["registry.presence-timeout", "registry.watch", "registry.status-filter"],
     requires,
     async run(t) {
       const tenant = await t.tenant({ presenceTimeoutMs: 300, heartbeatIntervalMs: 100 });
@@ -162,10 +162,64 @@ export const registryCases: ConformanceCase[] = [
         "WatchAgents READY",
         t.settings.waitMs,
       );
+      const registering = Date.now();
       const a = await tenant.agent("pres-a");
+      // A heartbeat while ONLINE changes no status: the next event of pres-a is its OFFLINE
+      // (unless the heartbeat came after the timeout, as it may on a loaded machine).
+      await a.registry.heartbeat({ agentId: "pres-a" });
+      const withinTimeout = Date.now() - registering < 300;
       await watch.waitFor(
         (e) => e.kind === AgentKind.REGISTERED && e.agent?.id === "pres-a",
         "REGISTERED event of pres-a",
+        t.settings.waitMs,
+      );
+      const next = await watch.waitFor(
+        (e) => e.agent?.id === "pres-a",
+        "pres-a going OFFLINE after a 300 ms presence timeout",
+        t.settings.waitMs,
+      );
+      const wentOffline =
+        next.kind === AgentKind.STATUS_CHANGED && next.agent?.status === AgentStatus.OFFLINE;
+      check(
+        wentOffline || !withinTimeout,
+        `after REGISTERED and a heartbeat of an ONLINE agent came ${AgentKind[next.kind]} ${AgentStatus[next.agent?.status ?? 0]}, not STATUS_CHANGED OFFLINE`,
+      );
+      if (!wentOffline) {
+        await watch.waitFor(
+          (e) =>
+            e.kind === AgentKind.STATUS_CHANGED &&
+            e.agent?.id === "pres-a" &&
+            e.agent.status === AgentStatus.OFFLINE,
+          "pres-a going OFFLINE after a 300 ms presence timeout",
+          t.settings.waitMs,
+        );
+      }
+      const { agent } = await watcher.registry.getAgent({ agentId: "pres-a" });
+      check(
+        agent?.status === AgentStatus.OFFLINE,
+        `GetAgent says ${AgentStatus[agent?.status ?? 0]}, not OFFLINE`,
+      );
+      const offline = await watcher.registry.listAgents({ status: AgentStatus.OFFLINE });
+      const found = await watcher.registry.discover({ status: AgentStatus.OFFLINE });
+      check(
+        offline.agents.some((x) => x.id === "pres-a") &&
+          found.agents.some((x) => x.id === "pres-a"),
+        "ListAgents or Discover with status OFFLINE does not list an OFFLINE agent",
+      );
+      const online = await watcher.registry.listAgents({ status: AgentStatus.ONLINE });
+      check(
+        !online.agents.some((x) => x.id === "pres-a"),
+        "ListAgents with status ONLINE lists an OFFLINE agent",
+      );
+      // An OFFLINE agent may register again without take_over.
+      const again = await a.registry.register({ agentId: "pres-a", type: "conformance" });
+      check(
+        again.agent?.status === AgentStatus.ONLINE,
+        "a Register of an OFFLINE agent did not bring it back ONLINE",
+      );
+      await watch.waitFor(
+        (e) => e.kind === AgentKind.REGISTERED && e.agent?.id === "pres-a",
+        "REGISTERED event of pres-a registering again",
         t.settings.waitMs,
       );
       await watch.waitFor(
@@ -173,13 +227,8 @@ export const registryCases: ConformanceCase[] = [
           e.kind === AgentKind.STATUS_CHANGED &&
           e.agent?.id === "pres-a" &&
           e.agent.status === AgentStatus.OFFLINE,
-        "pres-a going OFFLINE after a 300 ms presence timeout",
+        "pres-a going OFFLINE again",
         t.settings.waitMs,
-      );
-      const { agent } = await watcher.registry.getAgent({ agentId: "pres-a" });
-      check(
-        agent?.status === AgentStatus.OFFLINE,
-        `GetAgent says ${AgentStatus[agent?.status ?? 0]}, not OFFLINE`,
       );
       const beat = await a.registry.heartbeat({ agentId: "pres-a" });
       check(beat.status === AgentStatus.ONLINE, "a heartbeat did not bring the agent back ONLINE");
@@ -191,17 +240,44 @@ export const registryCases: ConformanceCase[] = [
     profile: "registry",
     description: "An unregistered agent is NOT_FOUND afterwards",
     spec: "acb.v1.RegistryService.Unregister",
-    rules: ["registry.unregister"],
+    rules: ["registry.unregister", "registry.watch"],
     requires,
     async run(t) {
       const tenant = await t.tenant();
       const a = await tenant.agent("unreg-a");
+      const b = await tenant.agent("unreg-b");
+      const watch = t.stream((signal) => b.registry.watchAgents({}, { signal }));
+      await watch.waitFor(
+        (e) => e.kind === AgentKind.READY,
+        "WatchAgents READY",
+        t.settings.waitMs,
+      );
+      await expectCode(
+        a.registry.unregister({ agentId: "unreg-b" }),
+        Code.PermissionDenied,
+        "Unregister of another agent id",
+      );
       await a.registry.unregister({ agentId: "unreg-a" });
+      const gone = await watch.waitFor(
+        (e) => e.kind !== AgentKind.READY,
+        "UNREGISTERED event of unreg-a",
+        t.settings.waitMs,
+      );
+      check(
+        gone.kind === AgentKind.UNREGISTERED && gone.agent?.id === "unreg-a",
+        `the event after Unregister is ${AgentKind[gone.kind]} of ${gone.agent?.id}, not UNREGISTERED of unreg-a`,
+      );
       await expectCode(
         a.registry.getAgent({ agentId: "unreg-a" }),
         Code.NotFound,
         "GetAgent after Unregister",
       );
+      await expectCode(
+        a.registry.unregister({ agentId: "unreg-a" }),
+        Code.NotFound,
+        "a second Unregister",
+      );
+      await b.registry.getAgent({ agentId: "unreg-b" });
       await expectCode(
         a.registry.heartbeat({ agentId: "unreg-a" }),
         Code.NotFound,

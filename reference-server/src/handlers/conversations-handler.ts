@@ -2,6 +2,7 @@ import {
   type Conversation,
   ConversationSchema,
   type ConversationService,
+  ConversationState,
 } from "@acb/gen/acb/v1/conversations_pb";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -22,7 +23,8 @@ function conversationToProto(c: ConversationRecord): Conversation {
     subject: c.subject,
     metadata: c.metadata,
     ...(c.timeoutMs !== undefined && { timeout: durationFromMs(c.timeoutMs) }),
-    timeoutAt: tsOpt(c.timeoutAt),
+    // The record keeps its last deadline after the conversation ends; the wire shows none then.
+    timeoutAt: c.state === ConversationState.OPEN ? tsOpt(c.timeoutAt) : undefined,
     createdAt: ts(c.createdAt),
     updatedAt: ts(c.updatedAt),
     endedAt: tsOpt(c.endedAt),

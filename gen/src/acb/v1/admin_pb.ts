@@ -19,6 +19,11 @@ export const file_acb_v1_admin: GenFile = /*@__PURE__*/
 
 /**
  * Resource limits. Zero means "no limit" for every field.
+ * MUST [acb:admin.quotas]: a send (each item of a SendBatch) or a context write that would pass
+ *   one of the message, byte or storage quotas below is RESOURCE_EXHAUSTED with RetryInfo naming
+ *   the quota ("agent.messages_per_minute", "tenant.bytes_per_minute", "tenant.storage_bytes",
+ *   …) and a retry_delay within the quota's window, and changes nothing; what fits every quota
+ *   is accepted, and storage given back by a deletion can be used again.
  *
  * @generated from message acb.v1.TenantQuotas
  */
@@ -995,6 +1000,9 @@ export const AdminService: GenService<{
    * Deletes a tenant with all its agents, contexts, messages, meetings and keys.
    * MUST [acb:admin.delete-tenant-purges]: after DeleteTenant, a tenant created again with the same
    *   id holds none of the old data.
+   * MUST [acb:admin.delete-tenant-credentials]: the deleted tenant's access tokens, refresh tokens
+   *   and API keys are UNAUTHENTICATED from then on, also once a tenant with the same id exists
+   *   again; other tenants' credentials keep working.
    *
    * @generated from rpc acb.v1.AdminService.DeleteTenant
    */
@@ -1005,6 +1013,10 @@ export const AdminService: GenService<{
   },
   /**
    * Reads metered usage aggregated by hour.
+   * MUST [acb:admin.usage]: the buckets count, in the hour they happened, every message accepted
+   *   (messages, and payload bytes) and every context write (its payload bytes); storage_bytes is
+   *   the payload bytes the tenant's contexts hold, less what was deleted; what a quota refused
+   *   counts nothing.
    *
    * @generated from rpc acb.v1.AdminService.GetUsage
    */
@@ -1015,6 +1027,11 @@ export const AdminService: GenService<{
   },
   /**
    * Queries the audit log (retained 90 days by default).
+   * MUST [acb:admin.audit-log]: every call refused PERMISSION_DENIED is recorded in the caller's
+   *   tenant with the caller as actor and outcome "denied"; QueryAuditLog returns the tenant's
+   *   records oldest first (ids increasing), each exactly once across pages, and exactly those
+   *   that match every filter given: action (exact, or a prefix ending in "."), actor, outcome,
+   *   start (inclusive) and end (exclusive).
    *
    * @generated from rpc acb.v1.AdminService.QueryAuditLog
    */

@@ -663,6 +663,8 @@ export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
 export const AuthService: GenService<{
   /**
    * Issues access and refresh tokens for an agent of a tenant.
+   * MUST [acb:auth.token-expiry]: an access token is UNAUTHENTICATED from its
+   *   access_token_expires_at on, which is access_token_ttl (default one hour) after its issue.
    *
    * @generated from rpc acb.v1.AuthService.IssueToken
    */
@@ -674,6 +676,9 @@ export const AuthService: GenService<{
   /**
    * Rotates a refresh token. UNAUTHENTICATED when it is invalid, expired, revoked or reused (reuse
    * also revokes the family).
+   * MUST [acb:auth.refresh-rotation]: RefreshToken returns a working pair for the same tenant,
+   *   agent, roles and groups; the refresh token presented is used up: presenting it again is
+   *   UNAUTHENTICATED and revokes its family, so the refresh token rotated from it is refused too.
    *
    * @generated from rpc acb.v1.AuthService.RefreshToken
    */
@@ -685,6 +690,9 @@ export const AuthService: GenService<{
   /**
    * Revokes a refresh token family; its access tokens stop working at their expiry (or at once
    * with RevokeAccessTokens).
+   * MUST [acb:auth.revoke-token]: after RevokeToken every refresh token of the family is
+   *   UNAUTHENTICATED; the agent's other families keep working; revoking a token the hub does not
+   *   know succeeds and changes nothing.
    *
    * @generated from rpc acb.v1.AuthService.RevokeToken
    */
@@ -695,6 +703,9 @@ export const AuthService: GenService<{
   },
   /**
    * Creates an API key; its secret is returned once.
+   * MUST [acb:auth.api-keys]: the secret authenticates as the key's tenant, agent, roles and
+   *   groups; ListApiKeys lists every key of the tenant as created, without the secret; a secret
+   *   that differs from an issued one, a revoked key and an expired key are UNAUTHENTICATED.
    *
    * @generated from rpc acb.v1.AuthService.CreateApiKey
    */
@@ -715,6 +726,9 @@ export const AuthService: GenService<{
   },
   /**
    * Revokes an API key at once. NOT_FOUND for an unknown key.
+   * MUST [acb:auth.revoke-api-key]: the next call with a revoked key is UNAUTHENTICATED, its
+   *   listing shows revoked_at, and the tenant's other keys keep working; an unknown key, or a key
+   *   of a tenant the caller does not administer, is NOT_FOUND.
    *
    * @generated from rpc acb.v1.AuthService.RevokeApiKey
    */
@@ -725,6 +739,9 @@ export const AuthService: GenService<{
   },
   /**
    * Describes the caller's credential.
+   * MUST [acb:auth.who-am-i]: WhoAmI reports the credential's tenant, agent, roles and groups, its
+   *   kind ("jwt" or "api-key") and its expiry: an access token's access_token_expires_at, an API
+   *   key's expires_at (unset for a key without ttl).
    *
    * @generated from rpc acb.v1.AuthService.WhoAmI
    */
@@ -735,6 +752,9 @@ export const AuthService: GenService<{
   },
   /**
    * Revokes the access and refresh tokens issued so far to a tenant or to one of its agents.
+   * MUST [acb:auth.revoke-access-tokens]: the access and refresh tokens issued before not_before,
+   *   to the agent or (agent_id empty) to any agent of the tenant, are UNAUTHENTICATED; tokens of
+   *   other agents and API keys keep working, and tokens issued a second later work.
    *
    * @generated from rpc acb.v1.AuthService.RevokeAccessTokens
    */

@@ -832,6 +832,8 @@ export const ContextService: GenService<{
   },
   /**
    * Lists readable contexts, ordered by id.
+   * MUST [acb:contexts.list-filters]: ListContexts returns exactly the readable contexts that
+   *   match every filter given (type, owner_id, metadata), ordered by id.
    *
    * @generated from rpc acb.v1.ContextService.ListContexts
    */

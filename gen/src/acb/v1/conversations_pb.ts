@@ -593,6 +593,18 @@ export const ConversationService: GenService<{
    * rule violation or no participant other than the caller; NOT_FOUND when a participant is not
    * a registered agent of the tenant; ALREADY_EXISTS when conversation_id is taken;
    * PERMISSION_DENIED when the caller's role may not take part in conversations.
+   * MUST [acb:conversations.start]: the conversation is OPEN, without messages, with the caller as
+   *   initiator and first participant, the others in the order given, and the id (or one the hub
+   *   assigns), mode (UNSPECIFIED: ASYNC), subject, metadata and timeout requested; timeout_at is
+   *   created_at plus the timeout; GetConversation reads it back; the errors above apply.
+   * MUST [acb:conversations.send]: in a ONE_WAY conversation a message from another participant
+   *   is FAILED_PRECONDITION (ONE_WAY_CONVERSATION), a message to an agent outside the
+   *   conversation is FAILED_PRECONDITION (NOT_A_PARTICIPANT), and every message accepted is
+   *   counted in message_count and appended to the history.
+   * MUST [acb:conversations.timeout]: an OPEN conversation with a timeout becomes TIMED_OUT at
+   *   timeout_at (updated_at plus the timeout after each message), with ended_at = that
+   *   timeout_at; then CloseConversation and sending into it are FAILED_PRECONDITION
+   *   (CONVERSATION_TIMED_OUT).
    *
    * @generated from rpc acb.v1.ConversationService.StartConversation
    */
@@ -615,6 +627,8 @@ export const ConversationService: GenService<{
   /**
    * Lists the caller's conversations, newest first, filtered by participant, state and mode.
    * Errors: INVALID_ARGUMENT for a rule violation or a malformed page_token.
+   * MUST [acb:conversations.list]: exactly the caller's conversations that match every filter,
+   *   newest first, each once across pages.
    *
    * @generated from rpc acb.v1.ConversationService.ListConversations
    */
@@ -631,6 +645,12 @@ export const ConversationService: GenService<{
    * GetConversation; FAILED_PRECONDITION (reason CONVERSATION_TIMED_OUT) when it has timed out.
    * MUST [acb:conversations.history-close]: history lists the conversation's messages; a closed
    *   conversation refuses new messages.
+   * MUST [acb:conversations.request-ends]: a Request waiting in a conversation that is closed or
+   *   times out ends FAILED_PRECONDITION with reason CONVERSATION_CLOSED or
+   *   CONVERSATION_TIMED_OUT.
+   * MUST [acb:conversations.close]: the conversation becomes CLOSED with closed_by, close_reason
+   *   and ended_at set and no timeout_at; closing it again returns it unchanged; its history
+   *   stays readable, page by page and after a given message.
    *
    * @generated from rpc acb.v1.ConversationService.CloseConversation
    */

@@ -729,7 +729,17 @@ export const RegistryService: GenService<{
    * MUST [acb:registry.duplicate-online]: a second Register of an ONLINE agent without take_over is
    *   ALREADY_EXISTS.
    * MUST [acb:registry.agent-quota]: a Register that would exceed the tenant's max_agents is
-   *   RESOURCE_EXHAUSTED with RetryInfo; an agent already registered may register again.
+   *   RESOURCE_EXHAUSTED with RetryInfo (limit "tenant.max_agents"); an agent already registered
+   *   may register again.
+   * MUST [acb:registry.sessions]: every Register returns a new session_id and the tenant's
+   *   heartbeat_interval and presence_timeout; a later Register (take_over) replaces type,
+   *   location, capabilities, metadata, groups and public keys and keeps created_at; a Heartbeat
+   *   naming a replaced session is FAILED_PRECONDITION, one naming the current session or none
+   *   keeps the agent ONLINE; a Heartbeat for another agent id is PERMISSION_DENIED (unless an
+   *   admin's), for an agent not registered NOT_FOUND.
+   * MUST [acb:registry.register-checks]: a Register naming a group its credential does not grant
+   *   is PERMISSION_DENIED (an admin may name any), one with two public keys of one key_id or a
+   *   public_key whose length is not its KEM's is INVALID_ARGUMENT; either registers nothing.
    *
    * @generated from rpc acb.v1.RegistryService.Register
    */
@@ -751,7 +761,9 @@ export const RegistryService: GenService<{
   },
   /**
    * Removes the agent. NOT_FOUND when it is not registered.
-   * MUST [acb:registry.unregister]: an unregistered agent is NOT_FOUND afterwards.
+   * MUST [acb:registry.unregister]: an unregistered agent is NOT_FOUND afterwards (to GetAgent,
+   *   Heartbeat and Unregister); Unregister of another agent id is PERMISSION_DENIED unless the
+   *   caller is an admin.
    *
    * @generated from rpc acb.v1.RegistryService.Unregister
    */
@@ -772,6 +784,8 @@ export const RegistryService: GenService<{
   },
   /**
    * Lists agents, ordered by id.
+   * MUST [acb:registry.status-filter]: ListAgents and Discover with a status return exactly the
+   *   agents in that status (UNSPECIFIED: all).
    *
    * @generated from rpc acb.v1.RegistryService.ListAgents
    */
@@ -796,6 +810,8 @@ export const RegistryService: GenService<{
    * Streams registration and presence changes, resumable from a cursor.
    * MUST [acb:registry.presence-timeout]: an agent whose heartbeats stop turns OFFLINE after
    *   presence_timeout, again on every later lapse.
+   * MUST [acb:registry.watch]: the stream sends REGISTERED for every Register, UNREGISTERED for
+   *   every Unregister, and STATUS_CHANGED only when an agent's status changed.
    *
    * @generated from rpc acb.v1.RegistryService.WatchAgents
    */

@@ -232,6 +232,15 @@ export function createPgRateLimiter(db: SqlDatabase): RateLimiter {
       db.tx(ALL_TENANTS, async (c) => {
         // Lock the counters in key order (so two callers never deadlock), check, then charge.
         const keys = [...new Set(charges.map((ch) => ch.key))].sort();
+        // A counter's first charges race: FOR UPDATE locks only rows that exist, so two callers
+        // would both read "none" and both charge. Create missing rows first (empty, in no
+        // window); a concurrent insert of the same key waits for this one, then finds it.
+        await c.query(
+          `INSERT INTO acb_rate_counters (tenant_id, key, window_start, window_end, used)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $3::bigint[], $3::bigint[])
+           ON CONFLICT (key) DO NOTHING`,
+          [keys.map(tenantOfKey), keys, keys.map(() => 0)],
+        );
         const r = await c.query<{
           key: string;
           window_start: unknown;

@@ -27,6 +27,21 @@ export function rateLimiterTests(get: () => Backend): void {
       expect(await limiter.consume([{ ...a, ...next, amount: 3 }])).toEqual({ ok: true });
     });
 
+    it("never lets concurrent first charges of a new counter pass its limit", async () => {
+      const limiter = get().rateLimits;
+      const t = fresh();
+      const charge = {
+        key: `tenant:${t}:burst`,
+        amount: 1,
+        limit: 2,
+        windowStart: 0,
+        windowEnd: 1_000,
+      };
+      const results = await Promise.all(Array.from({ length: 5 }, () => limiter.consume([charge])));
+      expect(results.filter((r) => r.ok)).toHaveLength(2);
+      await deleteTenant(get(), t);
+    });
+
     it("keeps the counters of failed authentication, per address and per claimed tenant", async () => {
       const events: string[] = [];
       const failures = createAuthFailureLimiter({

@@ -1,0 +1,338 @@
+// Quotas (TenantQuotas): a send or context write that would pass one is RESOURCE_EXHAUSTED with
+// RetryInfo naming it, and changes nothing; what fits is accepted. Each case provisions a CUSTOM
+// tenant with small quotas of its own.
+//
+// Rate quotas count per minute or per second. A hub may count in calendar windows, so a case
+// whose sends straddle a window boundary (by the local clock) runs once more on a new tenant.
+
+import { type TenantQuotasSchema, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { CaseFailure, type ConformanceCase, check } from "../case.js";
+import type { CaseContext, TestAgent } from "../harness.js";
+import { durationMs } from "../harness.js";
+import { Inbox } from "../inbox.js";
+import { Code, expectCode, poll, untilPast } from "../wire.js";
+
+const requires = ["messaging", "admin"];
+
+const bytes = (n: number, fill: number) => ({
+  contentType: "application/octet-stream",
+  data: new Uint8Array(n).fill(fill),
+});
+
+let tenants = 0;
+
+/** A CUSTOM tenant with `quotas` and registered agents named `names` (FULL role). */
+async function quotaTenant<N extends string>(
+  t: CaseContext,
+  quotas: MessageInitShape<typeof TenantQuotasSchema>,
+  names: N[],
+): Promise<Record<N, TestAgent>> {
+  const base = await t.tenant();
+  const tenantId = `${base.id}-q${++tenants}`;
+  await t.admin.admin.createTenant({ tenantId, tier: Tier.CUSTOM, quotas });
+  t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+  const agents = {} as Record<N, TestAgent>;
+  for (const name of names) {
+    const issued = await t.admin.auth.issueToken({
+      tenantId,
+      agentId: name,
+      roles: [Role.AGENT_FULL],
+    });
+    const token = issued.tokens?.accessToken ?? "";
+    const clients = t.clientsWith(`Bearer ${token}`);
+    await clients.registry.register({ agentId: name, type: "conformance" });
+    agents[name] = { ...clients, id: name, tenantId, token };
+  }
+  return agents;
+}
+
+/** Runs `body`; once more when it failed and its run straddled a `windowMs` boundary. */
+async function withinOneWindow(windowMs: number, body: () => Promise<void>): Promise<void> {
+  const start = Date.now();
+  try {
+    await body();
+  } catch (err) {
+    if (Math.floor(start / windowMs) === Math.floor(Date.now() / windowMs)) throw err;
+    await body();
+  }
+}
+
+/** Expects RESOURCE_EXHAUSTED with RetryInfo naming `limit`, retry_delay within `windowMs`. */
+async function expectQuota(call: Promise<unknown>, limit: string, windowMs: number, what: string) {
+  const err = await expectCode(call, Code.ResourceExhausted, what);
+  const info = err.findDetails(RetryInfoSchema)[0];
+  check(info, `${what}: the refusal carries no RetryInfo`);
+  check(info.limit === limit, `${what}: RetryInfo names limit "${info.limit}", not "${limit}"`);
+  const delay = durationMs(info.retryDelay);
+  check(
+    delay > 0 && delay <= windowMs,
+    `${what}: RetryInfo retry_delay is ${delay} ms, not within the ${windowMs} ms window`,
+  );
+  return info;
+}
+
+const send = (from: TestAgent, to: TestAgent, kind: string, size = 1) =>
+  from.messaging.send({
+    target: { case: "recipientId", value: to.id },
+    kind,
+    payload: bytes(size, kind.length),
+  });
+
+/** The kinds `r` receives, `count` of them, acknowledged. */
+async function received(t: CaseContext, r: TestAgent, count: number, what: string) {
+  const inbox = await Inbox.open(t, r);
+  const got = await inbox.collect(count, what);
+  await inbox.ack(...got);
+  inbox.close();
+  return got.map((d) => d.message?.kind ?? "");
+}
+
+export const quotaCases: ConformanceCase[] = [
+  {
+    id: "admin.quota-messages",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A send past an agent's or the tenant's messages per minute is RESOURCE_EXHAUSTED naming the quota, and is not delivered",
+    spec: "acb.v1.TenantQuotas",
+    rules: ["admin.quotas"],
+    requires,
+    async run(t) {
+      await withinOneWindow(60_000, async () => {
+        const { a, b, r } = await quotaTenant(
+          t,
+          { agentMessagesPerMinute: 2n, tenantMessagesPerMinute: 3n },
+          ["a", "b", "r"],
+        );
+        await send(a, r, "a1");
+        await send(a, r, "a2");
+        await expectQuota(
+          send(a, r, "a3"),
+          "agent.messages_per_minute",
+          60_000,
+          "a third send with agent_messages_per_minute 2",
+        );
+        await send(b, r, "b1");
+        await expectQuota(
+          send(b, r, "b2"),
+          "tenant.messages_per_minute",
+          60_000,
+          "a fourth send of the tenant with tenant_messages_per_minute 3",
+        );
+        const kinds = await received(t, r, 3, "the three accepted messages");
+        check(kinds.join(",") === "a1,a2,b1", `delivered [${kinds.join(", ")}], not [a1, a2, b1]`);
+      });
+    },
+  },
+  {
+    id: "admin.quota-bytes",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "Sends past an agent's or the tenant's bytes per minute are RESOURCE_EXHAUSTED naming the quota; a SendBatch accepts the items that fit",
+    spec: "acb.v1.TenantQuotas",
+    rules: ["admin.quotas", "delivery.batch"],
+    requires,
+    async run(t) {
+      await withinOneWindow(60_000, async () => {
+        const { a, b, r } = await quotaTenant(
+          t,
+          { agentBytesPerMinute: 1_000n, tenantBytesPerMinute: 1_700n },
+          ["a", "b", "r"],
+        );
+        await send(a, r, "a1", 600);
+        await expectQuota(
+          send(a, r, "a2", 600),
+          "agent.bytes_per_minute",
+          60_000,
+          "600 more bytes of an agent that sent 600 of its 1,000 a minute",
+        );
+        const item = (kind: string) => ({
+          target: { case: "recipientId" as const, value: r.id },
+          kind,
+          payload: bytes(400, 7),
+        });
+        const res = await b.messaging.sendBatch({
+          requests: [item("b1"), item("b2"), item("b3")],
+        });
+        const codes = res.results.map((x) => (x.error ? Code[x.error.code] : "OK")).join(",");
+        check(
+          codes === "OK,OK,ResourceExhausted",
+          `three items of 400 bytes after 600 of the tenant's 1,700 a minute answered [${codes}]`,
+        );
+        const kinds = await received(t, r, 3, "the accepted messages");
+        check(kinds.join(",") === "a1,b1,b2", `delivered [${kinds.join(", ")}], not [a1, b1, b2]`);
+      });
+    },
+  },
+  {
+    id: "admin.quota-per-second",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A send past the tenant's messages per second is RESOURCE_EXHAUSTED naming the quota",
+    spec: "acb.v1.TenantQuotas.tenant_messages_per_second",
+    rules: ["admin.quotas"],
+    requires,
+    async run(t) {
+      const { a, r } = await quotaTenant(t, { tenantMessagesPerSecond: 2n }, ["a", "r"]);
+      for (let round = 0; ; round++) {
+        // Three sends at once: one is refused. Sends that straddle a second boundary may all be
+        // accepted; then the round is repeated (bounded).
+        const results = await Promise.allSettled([
+          send(a, r, `s${round}-1`),
+          send(a, r, `s${round}-2`),
+          send(a, r, `s${round}-3`),
+        ]);
+        const refused = results.filter((x) => x.status === "rejected");
+        if (refused.length === 0) {
+          check(round < 4, "five rounds of three sends in quick succession were all accepted");
+          continue;
+        }
+        // One is refused when the three fall in one second; more may be when a round that
+        // straddled two seconds used up the second one before this round.
+        const err = await expectQuota(
+          Promise.reject((refused[0] as PromiseRejectedResult).reason),
+          "tenant.messages_per_second",
+          1_000,
+          "a third send in one second with tenant_messages_per_second 2",
+        );
+        // After the retry_delay the hub named, the next second's sends are accepted.
+        await untilPast(Date.now() + durationMs(err.retryDelay), t.signal);
+        await send(a, r, `s${round}-after`);
+        return;
+      }
+    },
+  },
+  {
+    id: "admin.quota-storage",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "A context write past the tenant's storage_bytes is RESOURCE_EXHAUSTED naming the quota and changes nothing; deleting gives the storage back",
+    spec: "acb.v1.TenantQuotas.storage_bytes",
+    rules: ["admin.quotas"],
+    requires: ["contexts", "admin"],
+    async run(t) {
+      const { a } = await quotaTenant(t, { storageBytes: 2_000n }, ["a"]);
+      await a.contexts.createContext({ contextId: "big", type: "blob", payload: bytes(1_500, 1) });
+      await expectQuota(
+        a.contexts.createContext({ contextId: "more", type: "blob", payload: bytes(1_000, 2) }),
+        "tenant.storage_bytes",
+        3_600_000,
+        "CreateContext of 1,000 bytes with 1,500 of 2,000 storage bytes held",
+      );
+      await expectCode(
+        a.contexts.getContext({ contextId: "more" }),
+        Code.NotFound,
+        "GetContext of a context refused by the storage quota",
+      );
+      await a.contexts.updateContext({ contextId: "big", payload: bytes(2_000, 3) });
+      await expectQuota(
+        a.contexts.updateContext({ contextId: "big", payload: bytes(2_200, 4) }),
+        "tenant.storage_bytes",
+        3_600_000,
+        "UpdateContext to 2,200 bytes with 2,000 storage bytes",
+      );
+      const kept = await a.contexts.getContext({ contextId: "big" });
+      check(
+        kept.context?.revision === 2n && kept.context.payload?.data.length === 2_000,
+        `a refused update left revision ${kept.context?.revision} of ${kept.context?.payload?.data.length} bytes`,
+      );
+      await a.contexts.deleteContext({ contextId: "big" });
+      await a.contexts.createContext({ contextId: "more", type: "blob", payload: bytes(1_000, 2) });
+      await a.contexts.createContext({ contextId: "most", type: "blob", payload: bytes(1_000, 5) });
+    },
+  },
+  {
+    id: "admin.usage",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "GetUsage counts the messages and payload bytes accepted, context writes' bytes and the storage held, not what was refused",
+    spec: "acb.v1.AdminService.GetUsage",
+    rules: ["admin.usage"],
+    requires,
+    async run(t) {
+      const { a, r } = await quotaTenant(t, { agentMessagesPerMinute: 2n }, ["a", "r"]);
+      await send(a, r, "m1", 100);
+      await send(a, r, "m2", 50);
+      // Refused by the quota (or, in the next minute, accepted: then it counts).
+      let sent = 2;
+      let sentBytes = 150;
+      try {
+        await send(a, r, "m3", 1_000);
+        sent = 3;
+        sentBytes += 1_000;
+      } catch (err) {
+        await expectQuota(Promise.reject(err), "agent.messages_per_minute", 60_000, "a third send");
+      }
+      await a.contexts.createContext({ contextId: "c", type: "blob", payload: bytes(300, 1) });
+      await a.contexts.updateContext({ contextId: "c", payload: bytes(200, 2) });
+      await a.contexts.createContext({ contextId: "d", type: "blob", payload: bytes(100, 3) });
+      await a.contexts.deleteContext({ contextId: "d" });
+      const want = { messages: sent, bytes: sentBytes + 600, storage: 200 };
+      const usage = await poll(
+        async () => {
+          const res = await t.admin.admin.getUsage({ tenantId: a.tenantId });
+          const total = res.total;
+          const got = {
+            messages: Number(total?.messages ?? -1),
+            bytes: Number(total?.bytes ?? -1),
+            storage: Number(total?.storageBytes ?? -1),
+          };
+          return JSON.stringify(got) === JSON.stringify(want) ? res : undefined;
+        },
+        `GetUsage totals of ${JSON.stringify(want)}`,
+        t.settings.waitMs,
+        t.signal,
+        100,
+      ).catch(async (err: unknown) => {
+        const res = await t.admin.admin.getUsage({ tenantId: a.tenantId });
+        throw new CaseFailure(
+          `${(err as Error).message}; GetUsage says messages ${res.total?.messages}, bytes ${res.total?.bytes}, storage ${res.total?.storageBytes}`,
+        );
+      });
+      // Periods: the bucket of this hour is in [its start, +1 h) and not in [-1 h, its start).
+      const hour = Number(usage.hourly[usage.hourly.length - 1]?.start?.seconds ?? 0n) * 1000;
+      const period = async (startMs: number, endMs: number) =>
+        Number(
+          (
+            await t.admin.admin.getUsage({
+              tenantId: a.tenantId,
+              start: timestampFromMs(startMs),
+              end: timestampFromMs(endMs),
+            })
+          ).total?.messages ?? -1n,
+        );
+      const inside = await period(hour, hour + 3_600_000);
+      const before = await period(hour - 3_600_000, hour);
+      check(
+        inside === want.messages && before === 0,
+        `GetUsage counts ${inside} messages in the hour of the sends and ${before} in the hour before it`,
+      );
+      const fresh = await t.tenant();
+      const none = await t.admin.admin.getUsage({ tenantId: fresh.id });
+      check(
+        Number(none.total?.messages ?? -1n) === 0 && Number(none.total?.bytes ?? -1n) === 0,
+        "GetUsage of a tenant that sent nothing counts something",
+      );
+      const hourly = usage.hourly;
+      check(hourly.length >= 1, "GetUsage returned no hourly bucket");
+      const sum = (f: (b: (typeof hourly)[number]) => bigint) =>
+        Number(hourly.reduce((n, b) => n + f(b), 0n));
+      check(
+        sum((b) => b.messages) === want.messages && sum((b) => b.bytes) === want.bytes,
+        `the hourly buckets add up to ${sum((b) => b.messages)} messages and ${sum((b) => b.bytes)} bytes`,
+      );
+      for (const b of hourly) {
+        const start = b.start ? Number(b.start.seconds) * 1000 : -1;
+        check(start % 3_600_000 === 0, `an hourly bucket starts at ${start}, not on the hour`);
+      }
+    },
+  },
+];
