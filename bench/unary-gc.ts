@@ -7,12 +7,8 @@
 // it, which make each scavenge longer (the connected-agents tail in docs/messaging.md) and bring
 // full collections sooner. With --runs N each figure is the median of N runs, a fresh hub each.
 
-import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
-import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { auth, connection } from "./lib/clients.ts";
-import { startHubProcess } from "./lib/hub-process.ts";
+import { provision, startHubProcess } from "./lib/hub-process.ts";
 import { flags, log, numberFlag, percentiles, printTable } from "./lib/report.ts";
 
 const AGENTS = 50;
@@ -27,7 +23,7 @@ interface Scavenge {
 }
 
 /** Parses one --trace-gc-nvp line of a scavenge ("gc=s"); anything else gives undefined. */
-export function parseScavenge(line: string, at: number): Scavenge | undefined {
+function parseScavenge(line: string, at: number): Scavenge | undefined {
   if (!line.includes(" gc=s ")) return undefined;
   const field = (name: string) => Number(new RegExp(`\\b${name}=([\\d.]+)`).exec(line)?.[1]);
   const pauseMs = field("pause");
@@ -46,21 +42,9 @@ async function run(rate: number, seconds: number) {
     },
   });
   try {
-    const admin = createConnectTransport({ baseUrl: hub.url, httpVersion: "2" });
-    await createClient(AdminService, admin).createTenant(
-      { tenantId: "gc", tier: Tier.ENTERPRISE },
-      auth(hub.adminToken),
-    );
-    const issuer = createClient(AuthService, admin);
     const ids = Array.from({ length: AGENTS }, (_, i) => `agent-${i}`);
-    const tokens: string[] = [];
-    for (const agentId of ids) {
-      const res = await issuer.issueToken(
-        { tenantId: "gc", agentId, roles: [Role.AGENT_FULL] },
-        auth(hub.adminToken),
-      );
-      tokens.push(res.tokens?.accessToken ?? "");
-    }
+    const issued = await provision(hub, ids);
+    const tokens = ids.map((id) => issued.get(id) ?? "");
     const conns = Array.from({ length: CONNECTIONS }, () => connection(hub.url));
     for (const [i, agentId] of ids.entries())
       await conns[i % CONNECTIONS]?.registry.register(
