@@ -16,6 +16,18 @@ describe("ids", () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it("minted in one millisecond, sort in the order they were minted", () => {
+    const ids = Array.from({ length: 10_000 }, () => newId("conv_", 1_800_000_000_000));
+    for (const [i, id] of ids.entries()) {
+      expect(id.slice(0, 15)).toBe(ids[0]?.slice(0, 15));
+      if (i > 0) expect(id > (ids[i - 1] as string)).toBe(true);
+    }
+    // A new millisecond starts afresh: its ids are larger, whatever the last tail was.
+    const next = newId("conv_", 1_800_000_000_001);
+    expect(next > (ids.at(-1) as string)).toBe(true);
+    expect(next.slice(15, 16) < "g").toBe(true);
+  });
+
   it("tokens have the length asked and differ", () => {
     const tokens = Array.from({ length: 1000 }, () => randomToken(16));
     for (const t of tokens) expect(t).toMatch(/^[0-9a-hjkmnp-tv-z]{16}$/);

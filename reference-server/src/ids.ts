@@ -16,13 +16,17 @@ function randomByte(): number {
 
 let lastMs = Number.NaN;
 let lastTime = "";
+// The random part of the last id, one base-32 digit per entry, most significant first.
+const tail = new Uint8Array(16);
 
 /**
  * A 26-character id that sorts by creation time (48-bit millisecond time + 80 random bits), like a
- * ULID, so listings ordered by id are also ordered by age.
+ * ULID, so listings ordered by id are also ordered by age. Ids minted in the same millisecond by one
+ * process also sort in the order they were minted: the random part of each is the last one's plus
+ * a random step of 1 to 32, and a new millisecond's starts below half the range, so it cannot run
+ * out within the millisecond.
  */
 export function newId(prefix: string, nowMs: number): string {
-  // Ids minted in the same millisecond (a batch's messages) share their time part.
   if (nowMs !== lastMs) {
     let time = "";
     let t = nowMs;
@@ -32,11 +36,19 @@ export function newId(prefix: string, nowMs: number): string {
     }
     lastMs = nowMs;
     lastTime = time;
+    tail[0] = randomByte() % 16;
+    for (let i = 1; i < 16; i++) tail[i] = randomByte() % 32;
+  } else {
+    let carry = 1 + (randomByte() % 32);
+    for (let i = 15; i >= 0 && carry > 0; i--) {
+      const digit = (tail[i] ?? 0) + carry;
+      tail[i] = digit % 32;
+      carry = digit >> 5;
+    }
   }
-  const time = lastTime;
-  let tail = "";
-  for (let i = 0; i < 16; i++) tail += alphabet[randomByte() % 32];
-  return `${prefix}${time}${tail}`;
+  let s = "";
+  for (let i = 0; i < 16; i++) s += alphabet[tail[i] ?? 0];
+  return `${prefix}${lastTime}${s}`;
 }
 
 /**
