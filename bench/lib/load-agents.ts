@@ -7,8 +7,9 @@
 // one of its agents received (the probe's send time is the payload's first 8 bytes).
 
 import { parentPort, workerData } from "node:worker_threads";
-import { ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
-import { auth, connection } from "./clients.ts";
+import { MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
+import { LeanConnection } from "./lean-client.ts";
 
 interface AgentsData {
   url: string;
@@ -28,41 +29,52 @@ let beatsOk = 0;
 let beatsFailed = 0;
 let measuring = false;
 let beating = false;
-const abort = new AbortController();
+const streams: { close(): void }[] = [];
 
-/** One HTTP/2 connection per 10 agents (each transport keeps its own). */
-const clients = Array.from({ length: Math.ceil(agents.length / 10) }, () => connection(url));
+/**
+ * One HTTP/2 connection per 10 agents. The agents speak through lean-client.ts, not the SDK's
+ * client stack: 1,250 agents share this thread's heap, and with the full stack its collector's
+ * pauses (not the hub's) set the probes' tail.
+ */
+const clients = Array.from(
+  { length: Math.ceil(agents.length / 10) },
+  () => new LeanConnection(url),
+);
+const { receive, ack } = MessagingService.method;
+const { register, heartbeat } = RegistryService.method;
 
 async function agent(i: number): Promise<void> {
   const [id, token] = agents[i] as [string, string];
   const c = clients[Math.floor(i / 10)] as (typeof clients)[number];
-  await c.registry.register({ agentId: id, type: "load" }, auth(token));
+  await c.unary(register, { agentId: id, type: "load" }, token);
   let ready!: () => void;
   const isReady = new Promise<void>((r) => {
     ready = r;
   });
-  void (async () => {
-    try {
-      for await (const res of c.messaging.receive(
-        { maxInFlight: 100, batchDeliveries: false },
-        { ...auth(token), signal: abort.signal },
-      )) {
-        if (res.kind === ReceiveResponse_Kind.READY) ready();
-        if (res.kind !== ReceiveResponse_Kind.DELIVERY) continue;
-        const ids: string[] = [];
-        for (const d of res.delivery ? [res.delivery] : res.deliveries) {
-          ids.push(d.deliveryId);
-          const data = d.message?.payload?.data;
-          if (measuring && data && data.length >= 8)
-            latencies.push(now() - new DataView(data.buffer, data.byteOffset, 8).getFloat64(0));
-        }
-        if (ids.length > 0) void c.messaging.ack({ deliveryIds: ids }, auth(token)).catch(() => {});
+  const stream = c.serverStream(
+    receive,
+    { maxInFlight: 100, batchDeliveries: false },
+    token,
+    (res) => {
+      if (res.kind === ReceiveResponse_Kind.READY) ready();
+      if (res.kind !== ReceiveResponse_Kind.DELIVERY) return;
+      const ids: string[] = [];
+      for (const d of res.delivery ? [res.delivery] : res.deliveries) {
+        ids.push(d.deliveryId);
+        const data = d.message?.payload?.data;
+        if (measuring && data && data.length >= 8)
+          latencies.push(now() - new DataView(data.buffer, data.byteOffset, 8).getFloat64(0));
       }
-    } catch {
-      // ended by { stop } or the hub stopping
-    }
-  })();
-  await isReady;
+      if (ids.length > 0) c.unary(ack, { deliveryIds: ids }, token).catch(() => {});
+    },
+  );
+  streams.push(stream);
+  // Ended by { stop } or the hub stopping; before READY, that fails this agent's setup.
+  const ended = stream.done.then(() => {
+    throw new Error(`${id}'s Receive ended before READY`);
+  });
+  ended.catch(() => {});
+  await Promise.race([isReady, ended]);
 }
 
 /** Heartbeats every 10 s per agent, spread evenly over the interval in 50 ms ticks. */
@@ -76,8 +88,8 @@ async function beat(): Promise<void> {
       const i = next++ % agents.length;
       const [id, token] = agents[i] as [string, string];
       const t0 = now();
-      (clients[Math.floor(i / 10)] as (typeof clients)[number]).registry
-        .heartbeat({ agentId: id }, auth(token))
+      (clients[Math.floor(i / 10)] as (typeof clients)[number])
+        .unary(heartbeat, { agentId: id }, token)
         .then(
           () => {
             beatsOk++;
@@ -114,7 +126,8 @@ port.on("message", async (msg: { beat?: boolean; measure?: boolean; stop?: boole
     clearInterval(ticker);
     beating = false;
     await beats;
-    abort.abort();
+    for (const stream of streams) stream.close();
+    for (const c of clients) c.close();
     port.postMessage({ latencies, beatsOk, beatsFailed, beatLatency, done: true });
     port.close();
   }
