@@ -1,11 +1,12 @@
 // What the hub's unary calls leave to its collector (`npm run bench -- unary-gc [--rate N]
 // [--seconds S] [--runs N] [--json]`): a hub in its own process, traced with --trace-gc-nvp,
 // answers Heartbeat calls from 50 agents over 5 HTTP/2 connections at a fixed offered rate
-// (default 1,000 calls/s, 12 s after a 2 s warm-up; 6 s with --quick). It reports the bytes its
-// young-generation collections (scavenges) promoted to the old generation per call, and their
-// pauses. A call's objects should die young: bytes promoted per call are objects that outlived
-// it, which make each scavenge longer (the connected-agents tail in docs/messaging.md) and bring
-// full collections sooner. With --runs N each figure is the median of N runs, a fresh hub each.
+// (default 1,000 calls/s, 12 s after a 2 s warm-up; 6 s with --quick). It reports the bytes the
+// hub allocated per call, the bytes its young-generation collections (scavenges) promoted to the
+// old generation per call, and their pauses. Allocation sets how often the scavenges come. A
+// call's objects should die young: bytes promoted per call are objects that outlived it, which
+// make each scavenge longer (the connected-agents tail in docs/messaging.md) and bring full
+// collections sooner. With --runs N each figure is the median of N runs, a fresh hub each.
 
 import { auth, connection } from "./lib/clients.ts";
 import { provision, startHubProcess } from "./lib/hub-process.ts";
@@ -20,24 +21,30 @@ interface Scavenge {
   at: number;
   pauseMs: number;
   promoted: number;
+  /** Bytes allocated since the collection before it. */
+  allocated: number;
+  /** Calls answered when its line arrived. */
+  answered: number;
 }
 
 /** Parses one --trace-gc-nvp line of a scavenge ("gc=s"); anything else gives undefined. */
-function parseScavenge(line: string, at: number): Scavenge | undefined {
+function parseScavenge(line: string, at: number, answered: number): Scavenge | undefined {
   if (!line.includes(" gc=s ")) return undefined;
   const field = (name: string) => Number(new RegExp(`\\b${name}=([\\d.]+)`).exec(line)?.[1]);
   const pauseMs = field("pause");
   const promoted = field("promoted");
+  const allocated = field("allocated");
   if (!Number.isFinite(pauseMs) || !Number.isFinite(promoted)) return undefined;
-  return { at, pauseMs, promoted };
+  return { at, pauseMs, promoted, allocated: Number.isFinite(allocated) ? allocated : 0, answered };
 }
 
 async function run(rate: number, seconds: number) {
   const scavenges: Scavenge[] = [];
+  let ok = 0;
   const hub = await startHubProcess([], {
     nodeArgs: ["--trace-gc-nvp"],
     onLine: (line) => {
-      const s = parseScavenge(line, performance.now());
+      const s = parseScavenge(line, performance.now(), ok);
       if (s) scavenges.push(s);
     },
   });
@@ -53,7 +60,6 @@ async function run(rate: number, seconds: number) {
       );
 
     let next = 0;
-    let ok = 0;
     let failed = 0;
     let firstError = "";
     const beat = () => {
@@ -100,12 +106,24 @@ async function run(rate: number, seconds: number) {
     const cpu = hub.cpuSeconds() - cpuAtStart;
     const inWindow = scavenges.filter((s) => s.at >= measureFrom && s.at <= end);
     const promoted = inWindow.reduce((sum, s) => sum + s.promoted, 0);
+    // What each scavenge reports allocated since the last collection: the window's calls made it,
+    // from the first scavenge in the window's predecessor on (so a close estimate, not exact).
+    // Each scavenge reports what was allocated since the collection before it: from the window's
+    // first scavenge to its last, that is the later ones' sum over the calls answered between.
+    const [first, ...later] = inWindow;
+    const last = later.at(-1);
+    const allocated = later.reduce((sum, s) => sum + s.allocated, 0);
+    const allocatedPerCall =
+      first && last && last.answered > first.answered
+        ? allocated / (last.answered - first.answered)
+        : Number.NaN;
     const pauses = percentiles(inWindow.map((s) => s.pauseMs));
     if (failed > 0) log(`unary-gc: ${failed} heartbeats failed, the first: ${firstError}`);
     return {
       calls,
       failed,
       promotedBytesPerCall: calls > 0 ? promoted / calls : Number.NaN,
+      allocatedBytesPerCall: allocatedPerCall,
       promotedMBPerScavenge: inWindow.length > 0 ? promoted / inWindow.length / 1e6 : Number.NaN,
       scavenges: inWindow.length,
       pauseP50Ms: pauses.p50,
@@ -137,6 +155,7 @@ export default async function main(args: string[]): Promise<void> {
     calls: pick("calls"),
     failed: results.reduce((sum, x) => sum + x.failed, 0),
     promoted_bytes_per_call: pick("promotedBytesPerCall"),
+    allocated_bytes_per_call: pick("allocatedBytesPerCall"),
     promoted_mb_per_scavenge: pick("promotedMBPerScavenge"),
     scavenges: pick("scavenges"),
     scavenge_pause_p50_ms: pick("pauseP50Ms"),
@@ -147,6 +166,7 @@ export default async function main(args: string[]): Promise<void> {
     ["calls answered in the window", report.calls],
     ["calls failed (all runs)", report.failed],
     ["bytes promoted per call", report.promoted_bytes_per_call],
+    ["bytes allocated per call", report.allocated_bytes_per_call],
     ["MB promoted per scavenge", report.promoted_mb_per_scavenge],
     ["scavenges in the window", report.scavenges],
     ["scavenge pause p50 ms", report.scavenge_pause_p50_ms],

@@ -29,12 +29,21 @@ export function headerPairs(headers: NodeJS.Dict<string | string[]>): [string, s
 export function nodeHeaders(headers: Headers): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   headers.forEach((value, key) => {
-    const had = out[key];
-    if (had === undefined) out[key] = value;
-    else if (Array.isArray(had)) had.push(value);
-    else out[key] = [had, value];
+    addNodeHeader(out, key, value);
   });
   return out;
+}
+
+/** Adds a header to Node's headers: a second value of a name makes its values a list. */
+export function addNodeHeader(
+  out: Record<string, string | string[]>,
+  key: string,
+  value: string,
+): void {
+  const had = out[key];
+  if (had === undefined) out[key] = value;
+  else if (Array.isArray(had)) had.push(value);
+  else out[key] = [had, value];
 }
 
 /** The call's handler context, for the implementation at the end of the interceptor chain. */

@@ -37,9 +37,9 @@ import {
   codeToHttpStatus,
   errorToJsonBytes,
   parseTimeout,
-  trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import {
+  addNodeHeader,
   callFinished,
   callUrl,
   DirectContext,
@@ -130,6 +130,26 @@ function chain(target: DirectUnaryMethod, interceptors: readonly Interceptor[]):
   return next;
 }
 
+/** Each method's negotiated response compression per accept-encoding value seen (a few). */
+const negotiations = new WeakMap<DirectUnaryMethod, Map<string | null, Negotiated>>();
+type Negotiated = ReturnType<typeof compressionNegotiate>;
+
+/** The library's negotiation of the response's compression, remembered per header value. */
+function negotiated(target: DirectUnaryMethod, acceptEncoding: string | null): Negotiated {
+  let byHeader = negotiations.get(target);
+  if (!byHeader) {
+    byHeader = new Map();
+    negotiations.set(target, byHeader);
+  }
+  let found = byHeader.get(acceptEncoding);
+  if (!found) {
+    found = compressionNegotiate([...target.compression], null, acceptEncoding, "accept-encoding");
+    // Clients send one of a few values; a peer sending ever new ones is not remembered.
+    if (byHeader.size < 16) byHeader.set(acceptEncoding, found);
+  }
+  return found;
+}
+
 /** Serves one unary call whose request message the adapter has read and decoded. */
 export async function serveDirectUnary(
   req: DirectUnaryRequest,
@@ -163,12 +183,7 @@ export async function serveDirectUnary(
   req.once("close", () => {
     if (!finished) context.abort(resetError(req.stream?.rstCode ?? 0));
   });
-  const compression = compressionNegotiate(
-    [...target.compression],
-    null,
-    stringHeader(req.headers["accept-encoding"]),
-    "accept-encoding",
-  );
+  const compression = negotiated(target, stringHeader(req.headers["accept-encoding"]));
   let status = 200;
   let body: Uint8Array;
   try {
@@ -215,10 +230,15 @@ export async function serveDirectUnary(
     body = await compression.response.compress(body);
     context.responseHeader.set("content-encoding", compression.response.name);
   }
-  const header = trailerMux(context.responseHeader, context.responseTrailer);
-  header.set("content-length", String(body.byteLength));
   if (res.destroyed || res.writableEnded) return;
-  res.writeHead(status, nodeHeaders(header));
+  // The trailers go as "trailer-" headers (the library's trailerMux), written straight into
+  // Node's header object rather than through a merged copy of the headers.
+  const header = nodeHeaders(context.responseHeader);
+  context.responseTrailer.forEach((value, key) => {
+    addNodeHeader(header, `trailer-${key}`, value);
+  });
+  header["content-length"] = String(body.byteLength);
+  res.writeHead(status, header);
   res.end(body);
 }
 
@@ -227,31 +247,77 @@ function stringHeader(value: string | string[] | undefined): string | null {
   return Array.isArray(value) ? value.join(",") : value;
 }
 
+/** A request body as {@link readUnary} reads it: the compatibility request's readable side. */
+export interface UnaryBody extends AsyncIterable<Buffer> {
+  readonly headers: NodeJS.Dict<string | string[]>;
+  readonly readableEnded: boolean;
+  on(event: "data", listener: (piece: Buffer) => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  off(event: "data", listener: (piece: Buffer) => void): unknown;
+  off(event: "end" | "close", listener: () => void): unknown;
+  off(event: "error", listener: (err: Error) => void): unknown;
+  pause(): unknown;
+}
+
+/** What a body that closed before its end rejects with, as the stream's own iterator words it. */
+function prematureClose(): Error {
+  return Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+}
+
 /**
  * Reads a unary call's body: its message when the body is within `limit` and decodes, else the
- * bytes read, for the library's path to judge and word.
+ * bytes read, for the library's path to judge and word. It listens to the body's events rather
+ * than iterating it: an async iterator of a stream costs a generator, its end-of-stream watcher's
+ * listeners and a promise per piece, several kilobytes for the one piece a heartbeat sends.
  */
-export async function readUnary(
-  req: AsyncIterable<Buffer> & DirectUnaryRequest,
+export function readUnary(
+  req: UnaryBody,
   method: DescMethod,
   limit: number,
 ): Promise<{ message: Message } | { chunks: Buffer[]; rest: AsyncIterator<Buffer> | undefined }> {
   const declared = Number(req.headers["content-length"] ?? Number.NaN);
-  const it = req[Symbol.asyncIterator]();
-  const chunks: Buffer[] = [];
-  if (declared > limit) return { chunks, rest: it };
-  let size = 0;
-  for (;;) {
-    const r = await it.next();
-    if (r.done) break;
-    chunks.push(r.value);
-    size += r.value.length;
-    if (size > limit) return { chunks, rest: it };
-  }
-  try {
-    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-    return { message: fromBinary(method.input, body) };
-  } catch {
-    return { chunks, rest: undefined };
-  }
+  if (declared > limit) return Promise.resolve({ chunks: [], rest: req[Symbol.asyncIterator]() });
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("close", onClose);
+    };
+    function onData(piece: Buffer) {
+      chunks.push(piece);
+      size += piece.length;
+      if (size <= limit) return;
+      // Over the limit: the rest is the library's to read, from where this stopped.
+      stop();
+      req.pause();
+      resolve({ chunks, rest: req[Symbol.asyncIterator]() });
+    }
+    function onEnd() {
+      stop();
+      try {
+        const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+        resolve({ message: fromBinary(method.input, body) });
+      } catch {
+        resolve({ chunks, rest: undefined });
+      }
+    }
+    function onError(err: Error) {
+      stop();
+      reject(err);
+    }
+    function onClose() {
+      // "end" comes before "close" when the whole body arrived.
+      if (req.readableEnded) return;
+      stop();
+      reject(prematureClose());
+    }
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("close", onClose);
+  });
 }
