@@ -10,6 +10,7 @@ import {
   SendRequestSchema,
   SendStreamRequestSchema,
 } from "@acb/gen/acb/v1/messaging_pb";
+import { HeartbeatRequestSchema } from "@acb/gen/acb/v1/registry_pb";
 import { create, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createValidator } from "@bufbuild/protovalidate";
@@ -198,6 +199,24 @@ describe("validation fast path", () => {
       expect(valid(AckRequestSchema, m), deliveryIds.join(",")).toBe(true);
     }
     expect(fast).toBeGreaterThan(500);
+  });
+
+  it("accepts a Heartbeat only when protovalidate accepts it too", () => {
+    const pick = rng(13);
+    const ids = ["a", "agent-1", "", x(128), x(129), x(64, "😀"), x(65, "😀"), x(128, "é"), "é"];
+    let fast = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const m = create(HeartbeatRequestSchema, { agentId: pick(ids), sessionId: pick(ids) });
+      if (!certainlyValid(m)) continue;
+      fast++;
+      expect(valid(HeartbeatRequestSchema, m), `${m.agentId} ${m.sessionId}`).toBe(true);
+    }
+    expect(fast).toBeGreaterThan(500);
+    // What the SDK sends.
+    expect(
+      certainlyValid(create(HeartbeatRequestSchema, { agentId: "agent-1", sessionId: "ses_01" })),
+    ).toBe(true);
+    expect(certainlyValid(create(HeartbeatRequestSchema, { agentId: "" }))).toBe(false);
   });
 
   it("accepts a chunk of an upload only when protovalidate accepts it too", () => {

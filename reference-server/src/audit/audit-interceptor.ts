@@ -1,4 +1,5 @@
 import { AsyncResource } from "node:async_hooks";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { refusalAuditedKey } from "../auth/auth-failure-limiter.js";
 import { identityKey } from "../auth/identity.js";
@@ -31,46 +32,64 @@ export function createAuditInterceptor(
   /** Tells other tenants when a NOT_FOUND named their objects (probe-reporter.ts). */
   reportProbe?: ProbeReporter,
 ): Interceptor {
-  return (next) => async (req) => {
+  /** Audits a refusal (once) and gives it the call's correlation id. */
+  const refused = async (
+    req: Parameters<Parameters<Interceptor>[0]>[0],
+    scope: RequestScope,
+    err: unknown,
+  ) => {
+    const e = ConnectError.from(err);
+    const how = refusals.get(e.code);
+    // A refusal already recorded in aggregate (repeated failed authentication) is not repeated.
+    if (how && !req.contextValues.get(refusalAuditedKey)) {
+      const procedure = procedureOf(req.method);
+      await audit({
+        identity: req.contextValues.get(identityKey),
+        action: how.action,
+        target: procedure,
+        outcome: how.outcome,
+        details: { code: Code[e.code], reason: e.rawMessage },
+      });
+      if (e.code === Code.NotFound && !req.stream) {
+        await reportProbe?.(req.contextValues.get(identityKey), procedure, req.message);
+      }
+    }
+    e.metadata.set(correlationHeader, scope.correlationId);
+    return e;
+  };
+  return (next) => (req) => {
     const scope: RequestScope = {
       correlationId: correlationIdFrom(req.header.get(correlationHeader)),
     };
-    const procedure = `${req.service.typeName}/${req.method.name}`;
     req.contextValues.set(interceptedKey, true);
-    const refused = async (err: unknown) => {
-      const e = ConnectError.from(err);
-      const how = refusals.get(e.code);
-      // A refusal already recorded in aggregate (repeated failed authentication) is not repeated.
-      if (how && !req.contextValues.get(refusalAuditedKey)) {
-        await audit({
-          identity: req.contextValues.get(identityKey),
-          action: how.action,
-          target: procedure,
-          outcome: how.outcome,
-          details: { code: Code[e.code], reason: e.rawMessage },
-        });
-        if (e.code === Code.NotFound && !req.stream) {
-          await reportProbe?.(req.contextValues.get(identityKey), procedure, req.message);
-        }
-      }
-      e.metadata.set(correlationHeader, scope.correlationId);
-      return e;
-    };
     return requestScope.run(scope, async () => {
       let res: Awaited<ReturnType<typeof next>>;
       try {
         res = await next(req);
       } catch (err) {
-        throw await refused(err);
+        throw await refused(req, scope, err);
       }
       res.header.set(correlationHeader, scope.correlationId);
       if (!res.stream) return res;
       // A server stream's handler runs as the response is read, outside this call: run each step
       // inside the request scope and audit a refusal raised mid-stream (e.g. NOT_FOUND on download).
-      const message = new ScopedStream(res.message[Symbol.asyncIterator](), refused);
+      const message = new ScopedStream(res.message[Symbol.asyncIterator](), (err) =>
+        refused(req, scope, err),
+      );
       return { ...res, message };
     });
   };
+}
+
+/** "acb.v1.Service/Method", made once per method. */
+const procedures = new WeakMap<DescMethod, string>();
+function procedureOf(method: DescMethod): string {
+  let name = procedures.get(method);
+  if (name === undefined) {
+    name = `${method.parent.typeName}/${method.name}`;
+    procedures.set(method, name);
+  }
+  return name;
 }
 
 /**

@@ -85,6 +85,8 @@ export interface DirectUnaryResponse {
 }
 
 const CONTENT_TYPE = "application/proto";
+/** Every response's first header, copied (a copy of Headers costs less than one from a record). */
+const RESPONSE_HEADER = new Headers({ "content-type": CONTENT_TYPE });
 /** The library's default: responses smaller than this are never compressed. */
 const COMPRESS_MIN_BYTES = 1024;
 
@@ -174,7 +176,7 @@ export async function serveDirectUnary(
     timeoutMs: timeout,
     shutdownSignal: options.shutdownSignal,
     requestHeader: new RequestHeaders(req.headers),
-    responseHeader: new Headers({ "content-type": CONTENT_TYPE }),
+    responseHeader: new Headers(RESPONSE_HEADER),
     responseTrailer: new Headers(),
     contextValues,
   });

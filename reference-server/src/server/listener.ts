@@ -97,6 +97,20 @@ function releaseClosedStream(stream: http2.ServerHttp2Stream): void {
 
 function ignoreError(): void {}
 
+/** Streams closed since the last turn, released together once every 'close' listener has run. */
+let closedStreams: http2.ServerHttp2Stream[] = [];
+
+/** Releases a closed stream after every other 'close' listener has run: one immediate a turn. */
+function releaseLater(stream: http2.ServerHttp2Stream): void {
+  if (closedStreams.push(stream) === 1) setImmediate(releaseClosed);
+}
+
+function releaseClosed(): void {
+  const streams = closedStreams;
+  closedStreams = [];
+  for (const stream of streams) releaseClosedStream(stream);
+}
+
 /**
  * Serves one handler for HTTP/1.1 and HTTP/2 on a single port.
  * - TLS: ALPN picks h2 or http/1.1 (allowHTTP1), TLS 1.3 only.
@@ -206,8 +220,7 @@ export async function listen(inner: NodeHandlerFn, options: ListenOptions = {}):
         openStreams.set(session, left);
         if (left === 0 && !session.destroyed) waitIdle(timeouts.idleMs);
         endIfIdle(session);
-        // After every other 'close' listener has run.
-        setImmediate(releaseClosedStream, stream);
+        releaseLater(stream);
       });
     });
     session.once("close", () => {
