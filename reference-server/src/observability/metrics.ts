@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { Backend } from "../storage/types.js";
+import { CountingHistogram } from "./counting-histogram.js";
 
 /** Options of {@link createHubMetrics}. */
 export interface HubMetricsOptions {
@@ -31,9 +32,9 @@ export class HubMetrics {
   private readonly tenantLabel: boolean;
   private readonly agentLabel: boolean;
   private readonly messages: Counter;
-  private readonly latency: Histogram;
+  private readonly latency: CountingHistogram;
   private readonly errors: Counter;
-  private readonly rpcDuration: Histogram;
+  private readonly rpcDuration: CountingHistogram;
   private readonly agentSent: Counter;
   private readonly agentReceived: Counter;
   private readonly bandwidth: Counter;
@@ -55,26 +56,26 @@ export class HubMetrics {
       labelNames: ["type", ...t],
       registers,
     });
-    this.latency = new Histogram({
-      name: "acb_message_latency_seconds",
-      help: 'Message latency: "send" from request to durable acknowledgement, "deliver" from acceptance to delivery on a Receive stream.',
-      labelNames: ["operation"],
-      buckets: latencyBuckets,
-      registers,
-    });
+    this.latency = new CountingHistogram(
+      "acb_message_latency_seconds",
+      'Message latency: "send" from request to durable acknowledgement, "deliver" from acceptance to delivery on a Receive stream.',
+      ["operation"],
+      latencyBuckets,
+      this.registry,
+    );
     this.errors = new Counter({
       name: "acb_errors_total",
       help: "RPCs that ended with an error, by Connect code (type) and procedure (operation).",
       labelNames: ["type", "operation"],
       registers,
     });
-    this.rpcDuration = new Histogram({
-      name: "acb_rpc_duration_seconds",
-      help: "Duration of unary RPCs by procedure and Connect code (ok for success).",
-      labelNames: ["operation", "code"],
-      buckets: latencyBuckets,
-      registers,
-    });
+    this.rpcDuration = new CountingHistogram(
+      "acb_rpc_duration_seconds",
+      "Duration of unary RPCs by procedure and Connect code (ok for success).",
+      ["operation", "code"],
+      latencyBuckets,
+      this.registry,
+    );
     const receivers = this.receivers;
     const tenantLabel = this.tenantLabel;
     new Gauge({
@@ -183,7 +184,7 @@ export class HubMetrics {
 
   /** A unary RPC ended: `code` is "ok" or the Connect code name. */
   rpcEnded(procedure: string, code: string, seconds: number, streaming: boolean): void {
-    if (!streaming) this.rpcDuration.observe({ operation: procedure, code }, seconds);
+    if (!streaming) this.rpcDuration.labels(procedure, code).observe(seconds);
     if (code !== "ok") this.errors.inc({ type: code, operation: procedure });
   }
 
@@ -200,7 +201,7 @@ export class HubMetrics {
     count = 1,
   ): void {
     this.messages.inc({ type, ...(this.tenantLabel && { tenant_id: tenantId }) }, count);
-    for (let i = 0; i < count; i++) this.latency.observe({ operation: "send" }, seconds);
+    this.latency.labels("send").observe(seconds, count);
     this.agentSent.inc(this.labels(tenantId, agentId), count);
     this.bandwidth.inc({ direction: "in", ...this.labels(tenantId, agentId) }, bytes);
   }
@@ -215,7 +216,8 @@ export class HubMetrics {
     ages: readonly number[],
     bytes: number,
   ): void {
-    for (const age of ages) this.latency.observe({ operation: "deliver" }, Math.max(0, age));
+    const deliver = this.latency.labels("deliver");
+    for (const age of ages) deliver.observe(Math.max(0, age));
     const labels = this.labels(tenantId, agentId);
     this.agentReceived.inc(labels, ages.length);
     this.bandwidth.inc({ direction: "out", ...labels }, bytes);
