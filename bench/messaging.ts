@@ -130,6 +130,7 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   const hubCpu0 = hub.cpuSeconds();
   const pgCpu0 = postgresCpuSeconds();
   const tx0 = await hub.sqlTransactions();
+  const ownCpu0 = process.cpuUsage();
   // Whether a stall was an event loop's (the hub's or the clients') or a wait for something else.
   await hub.loopDelayMaxMs(); // starts the hub's interval here
   const clientLoop = monitorEventLoopDelay({ resolution: 10 });
@@ -147,6 +148,9 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   // What one message cost the hub, whatever else loads the machine: CPU, and SQL transactions
   // (sends, deliveries, acks and the streams' polls, all counted).
   const hubCpuMsPerMessage = ((hub.cpuSeconds() - hubCpu0) * 1000) / Math.max(1, received);
+  // And the clients' (the SDK's send, receive and ack of each message, in this process).
+  const ownCpu = process.cpuUsage(ownCpu0);
+  const clientCpuMsPerMessage = (ownCpu.user + ownCpu.system) / 1000 / Math.max(1, received);
   // And what it cost a PostgreSQL server on this machine (every process of it, background work too).
   const postgresCpuMsPerMessage = ((postgresCpuSeconds() - pgCpu0) * 1000) / Math.max(1, received);
   const sqlTxPerMessage = ((await hub.sqlTransactions()) - tx0) / Math.max(1, received);
@@ -156,6 +160,7 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
     received,
     errors,
     hubCpuMsPerMessage,
+    clientCpuMsPerMessage,
     postgresCpuMsPerMessage,
     sqlTxPerMessage,
     hubLoopMaxMs,
@@ -558,6 +563,7 @@ export default async function main(args: string[]): Promise<void> {
     ["messages measured", acb.count],
     ["send errors", acb.errors],
     ["  hub CPU ms per message", acb.hubCpuMsPerMessage],
+    ["  clients' CPU ms per message (SDK)", acb.clientCpuMsPerMessage],
     ["  SQL transactions per message", acb.sqlTxPerMessage],
     ["  PostgreSQL CPU ms per message", acb.postgresCpuMsPerMessage],
     ["  hub event loop: longest delay ms", acb.hubLoopMaxMs],
@@ -607,6 +613,7 @@ export default async function main(args: string[]): Promise<void> {
         throughput_hub_cpu_cores: tp.hubCores,
         throughput_client_cpu_cores: tp.clientCores,
         latency_hub_cpu_ms_per_message: acb.hubCpuMsPerMessage,
+        latency_client_cpu_ms_per_message: acb.clientCpuMsPerMessage,
         latency_sql_transactions_per_message: acb.sqlTxPerMessage,
         latency_hub_loop_max_ms: acb.hubLoopMaxMs,
         latency_client_loop_max_ms: acb.clientLoopMaxMs,

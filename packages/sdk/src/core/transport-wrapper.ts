@@ -41,13 +41,6 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
     if (e.code === Code.Unauthenticated && e.isWireError) refusedGenerations.set(e, sentWith);
     return e;
   };
-  async function* rethrowing<T>(messages: AsyncIterable<T>, sentWith: number): AsyncIterable<T> {
-    try {
-      yield* messages;
-    } catch (err) {
-      throw refusal(err, sentWith);
-    }
-  }
   const prepare = async (
     procedure: string,
     header: HeadersInit | undefined,
@@ -95,12 +88,67 @@ export function wrapTransport(transport: Transport, options: TransportWrapOption
       return prepare(nameOf(method), header, signal, timeoutMs)
         .then((h) => transport.stream(method, signal, timeoutMs, h, input, contextValues))
         .then(
-          (res) => ({ ...res, message: rethrowing(res.message, sentWith) }),
+          (res) => ({
+            ...res,
+            message: new Rethrowing(res.message, (err) => refusal(err, sentWith)),
+          }),
           (err: unknown) => {
             throw refusal(err, sentWith);
           },
         );
     },
+  };
+}
+
+/**
+ * A stream's messages with each failure turned into the error `fail` makes. An iterator of its
+ * own rather than an async generator delegating with `yield*`, which adds a promise and a
+ * resumption to every message the stream delivers. Like the generator, it asks the stream for
+ * its iterator at the first step, ends after a failure, and passes `return` on to the stream.
+ */
+class Rethrowing<T> implements AsyncIterableIterator<T> {
+  private inner: AsyncIterator<T> | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly messages: AsyncIterable<T>,
+    private readonly fail: (err: unknown) => Error,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.ended) return Promise.resolve({ done: true, value: undefined });
+    try {
+      this.inner ??= this.messages[Symbol.asyncIterator]();
+      return this.inner.next().then(this.stepped, this.failed);
+    } catch (err) {
+      return this.failed(err);
+    }
+  }
+
+  return(value?: unknown): Promise<IteratorResult<T>> {
+    const inner = this.inner;
+    this.ended = true;
+    if (!inner?.return) return Promise.resolve({ done: true, value: value as T });
+    try {
+      return inner.return(value).then(() => ({ done: true, value: value as T }), this.failed);
+    } catch (err) {
+      return this.failed(err);
+    }
+  }
+
+  private readonly stepped = (r: IteratorResult<T>): IteratorResult<T> => {
+    if (!r.done) return r;
+    this.ended = true;
+    return { done: true, value: undefined };
+  };
+
+  private readonly failed = (err: unknown): Promise<never> => {
+    this.ended = true;
+    return Promise.reject(this.fail(err));
   };
 }
 
