@@ -1,17 +1,17 @@
 // A minimal client of the Connect protocol (binary protobuf over one node:http2 session) for the
-// load benchmarks' background agents: unary calls and server streams, nothing else (no
-// interceptors, retries, deadlines or abort signals). Thousands of agents in one load thread share
-// that thread's heap; with the full client stack (Connect's per-call pipeline of async generators,
-// fetch-style headers and signals) the thread's young-generation collections took ~50 ms each at
-// 1,250 agents a thread (up to 230 ms), and a probe delivered to one of its agents waited for them:
-// the load generator's pauses, not the hub's, in the hub's latency figures. Agents that would run
-// on machines of their own run on this instead; the SDK's own cost per message is measured by the
-// messaging benchmark's other phases.
-
+// load benchmarks' background agents: unary calls, server and bidirectional streams, nothing else
+// (no interceptors, retries, deadlines or abort signals). Thousands of agents in one load thread
+// share that thread's heap; with the full client stack (Connect's per-call pipeline of async
+// generators, fetch-style headers and signals) the thread's young-generation collections took
+// ~50 ms each at 1,250 agents a thread (up to 230 ms), and a probe delivered to one of its agents
+// waited for them: the load generator's pauses, not the hub's, in the hub's latency figures.
+// Agents that would run on machines of their own run on this instead; the SDK's own cost per
+// message is measured by the messaging benchmark's other phases.
 import http2 from "node:http2";
 import {
   create,
   type DescMessage,
+  type DescMethodBiDiStreaming,
   type DescMethodServerStreaming,
   type DescMethodUnary,
   fromBinary,
@@ -92,56 +92,96 @@ export class LeanConnection {
     token: string,
     onMessage: (message: MessageShape<O>) => void,
   ): { done: Promise<void>; close(): void } {
-    const message = toBinary(method.input, create(method.input, request));
-    const envelope = Buffer.alloc(5 + message.length);
-    envelope.writeUInt32BE(message.length, 1);
-    envelope.set(message, 5);
-    const stream = this.session.request({
+    const stream = this.open(pathOf(method), token);
+    const done = readEnvelopes(stream, (body) => onMessage(fromBinary(method.output, body)));
+    stream.end(envelope(toBinary(method.input, create(method.input, request))));
+    return { done, close: () => stream.close(http2.constants.NGHTTP2_CANCEL) };
+  }
+
+  /**
+   * A bidirectional stream of `method`: `send` writes a request message, each response message is
+   * handed to `onMessage`; `done` and `close()` as for {@link serverStream}.
+   */
+  bidiStream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodBiDiStreaming<I, O>,
+    token: string,
+    onMessage: (message: MessageShape<O>) => void,
+  ): { send(request: MessageInitShape<I>): void; done: Promise<void>; close(): void } {
+    const stream = this.open(pathOf(method), token);
+    const done = readEnvelopes(stream, (body) => onMessage(fromBinary(method.output, body)));
+    return {
+      send: (request) => {
+        if (!stream.closed)
+          stream.write(envelope(toBinary(method.input, create(method.input, request))));
+      },
+      done,
+      close: () => stream.close(http2.constants.NGHTTP2_CANCEL),
+    };
+  }
+
+  private open(path: string, token: string): http2.ClientHttp2Stream {
+    return this.session.request({
       ":method": "POST",
-      ":path": pathOf(method),
+      ":path": path,
       "content-type": "application/connect+proto",
       "connect-protocol-version": "1",
       authorization: `Bearer ${token}`,
     });
-    const done = new Promise<void>((resolve, reject) => {
-      let status = 0;
-      let pending: Buffer = Buffer.alloc(0);
-      let failure: LeanCallError | undefined;
-      stream.on("response", (headers) => {
-        status = Number(headers[":status"]);
-      });
-      stream.on("data", (chunk: Buffer) => {
-        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-        if (status !== 200) return;
-        while (pending.length >= 5) {
-          const length = pending.readUInt32BE(1);
-          if (pending.length < 5 + length) break;
-          const flags = pending[0] ?? 0;
-          const body = pending.subarray(5, 5 + length);
-          pending = pending.subarray(5 + length);
-          if (flags & 0x02) {
-            // End of stream: JSON, with an error if the stream failed.
-            const end = JSON.parse(body.toString("utf8")) as {
-              error?: { code?: string; message?: string };
-            };
-            if (end.error)
-              failure = new LeanCallError(end.error.code ?? "", end.error.message ?? "");
-          } else onMessage(fromBinary(method.output, body));
-        }
-      });
-      stream.on("end", () => {
-        if (status !== 200) reject(errorOf(status, pending));
-        else if (failure) reject(failure);
-        else resolve();
-      });
-      stream.on("close", () => resolve());
-      stream.on("error", reject);
-    });
-    stream.end(envelope);
-    return { done, close: () => stream.close(http2.constants.NGHTTP2_CANCEL) };
   }
 
   close(): void {
     this.session.close();
   }
+}
+
+/** A message in the Connect protocol's stream envelope (no flags, its length, the message). */
+function envelope(message: Uint8Array): Buffer {
+  const out = Buffer.alloc(5 + message.length);
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+/**
+ * Reads a stream's response envelopes, handing each message's bytes to `onMessage`. Settles when
+ * the stream ends: rejected with the hub's error (an HTTP status not 200, or the end-of-stream
+ * envelope's error), resolved otherwise, and resolved when this side closed it.
+ */
+function readEnvelopes(
+  stream: http2.ClientHttp2Stream,
+  onMessage: (body: Buffer) => void,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let status = 0;
+    let pending: Buffer = Buffer.alloc(0);
+    let failure: LeanCallError | undefined;
+    stream.on("response", (headers) => {
+      status = Number(headers[":status"]);
+    });
+    stream.on("data", (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      if (status !== 200) return;
+      while (pending.length >= 5) {
+        const length = pending.readUInt32BE(1);
+        if (pending.length < 5 + length) break;
+        const flags = pending[0] ?? 0;
+        const body = pending.subarray(5, 5 + length);
+        pending = pending.subarray(5 + length);
+        if (flags & 0x02) {
+          // End of stream: JSON, with an error if the stream failed.
+          const end = JSON.parse(body.toString("utf8")) as {
+            error?: { code?: string; message?: string };
+          };
+          if (end.error) failure = new LeanCallError(end.error.code ?? "", end.error.message ?? "");
+        } else onMessage(body);
+      }
+    });
+    stream.on("end", () => {
+      if (status !== 200) reject(errorOf(status, pending));
+      else if (failure) reject(failure);
+      else resolve();
+    });
+    stream.on("close", () => resolve());
+    stream.on("error", reject);
+  });
 }

@@ -6,8 +6,9 @@
 // { latencies, duplicates, delivered }.
 
 import { parentPort, workerData } from "node:worker_threads";
-import { ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
-import { auth, connection } from "./clients.ts";
+import { MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
+import { LeanConnection } from "./lean-client.ts";
 
 interface SubscribersData {
   url: string;
@@ -25,89 +26,72 @@ const latencies: number[] = [];
 let delivered = 0;
 let duplicates = 0;
 let measuring = false;
-const abort = new AbortController();
+const streams: { close(): void }[] = [];
 
-/** One HTTP/2 connection per 10 subscribers (each transport keeps its own). */
-const clients = Array.from({ length: Math.ceil(agents.length / 10) }, () => connection(url));
-
-type Messaging = (typeof clients)[number]["messaging"];
+/**
+ * One HTTP/2 connection per 10 subscribers, through lean-client.ts rather than the SDK's client
+ * stack, so the thread's own collections stay out of the hub's figures (see load-agents.ts).
+ */
+const clients = Array.from(
+  { length: Math.ceil(agents.length / 10) },
+  () => new LeanConnection(url),
+);
+const { receive, sendStream, subscribeTopic } = MessagingService.method;
+const { register } = RegistryService.method;
 
 /** Acks sent as items of one SendStream of the agent's (their results are read and dropped). */
-function ackStream(messaging: Messaging, token: string): (deliveryIds: string[]) => void {
-  const queue: string[][] = [];
-  let wake: (() => void) | undefined;
+function ackStream(c: LeanConnection, token: string): (deliveryIds: string[]) => void {
   let ref = 0n;
-  async function* items() {
-    while (!abort.signal.aborted) {
-      for (let ids = queue.shift(); ids; ids = queue.shift()) {
-        yield { ref: ++ref, item: { case: "ack" as const, value: { deliveryIds: ids } } };
-      }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      wake = undefined;
-    }
-  }
-  void (async () => {
-    try {
-      for await (const _ of messaging.sendStream(items(), {
-        ...auth(token),
-        signal: abort.signal,
-      })) {
-        // results of the acks: nothing to do with them
-      }
-    } catch {
-      // ended by { stop } or the hub stopping
-    }
-  })();
-  abort.signal.addEventListener("abort", () => wake?.(), { once: true });
-  return (ids) => {
-    queue.push(ids);
-    wake?.();
-  };
+  const stream = c.bidiStream(sendStream, token, () => {});
+  // Ended by { stop } or the hub stopping.
+  stream.done.catch(() => {});
+  streams.push(stream);
+  return (ids) => stream.send({ ref: ++ref, item: { case: "ack", value: { deliveryIds: ids } } });
 }
 
 async function subscriber(i: number): Promise<void> {
   const [id, token] = agents[i] as [string, string];
   const c = clients[Math.floor(i / 10)] as (typeof clients)[number];
-  await c.registry.register({ agentId: id, type: "load" }, auth(token));
-  await c.messaging.subscribeTopic({ pattern }, auth(token));
-  const ack = ackStream(c.messaging, token);
+  await c.unary(register, { agentId: id, type: "load" }, token);
+  await c.unary(subscribeTopic, { pattern }, token);
+  const ack = ackStream(c, token);
   const seen = new Set<string>();
   let ready!: () => void;
   const isReady = new Promise<void>((r) => {
     ready = r;
   });
-  void (async () => {
-    try {
-      for await (const res of c.messaging.receive(
-        { maxInFlight: 1000, batchDeliveries: true },
-        { ...auth(token), signal: abort.signal },
-      )) {
-        if (res.kind === ReceiveResponse_Kind.READY) ready();
-        if (res.kind !== ReceiveResponse_Kind.DELIVERY) continue;
-        const ids: string[] = [];
-        for (const d of res.delivery ? [res.delivery] : res.deliveries) {
-          ids.push(d.deliveryId);
-          const m = d.message;
-          if (!m) continue;
-          if (seen.has(m.id)) {
-            duplicates++;
-            continue;
-          }
-          seen.add(m.id);
-          if (!measuring) continue;
-          delivered++;
-          const data = m.payload?.data ?? new Uint8Array(8);
-          latencies.push(now() - new DataView(data.buffer, data.byteOffset, 8).getFloat64(0));
+  const stream = c.serverStream(
+    receive,
+    { maxInFlight: 1000, batchDeliveries: true },
+    token,
+    (res) => {
+      if (res.kind === ReceiveResponse_Kind.READY) ready();
+      if (res.kind !== ReceiveResponse_Kind.DELIVERY) return;
+      const ids: string[] = [];
+      for (const d of res.delivery ? [res.delivery] : res.deliveries) {
+        ids.push(d.deliveryId);
+        const m = d.message;
+        if (!m) continue;
+        if (seen.has(m.id)) {
+          duplicates++;
+          continue;
         }
-        if (ids.length > 0) ack(ids);
+        seen.add(m.id);
+        if (!measuring) continue;
+        delivered++;
+        const data = m.payload?.data ?? new Uint8Array(8);
+        latencies.push(now() - new DataView(data.buffer, data.byteOffset, 8).getFloat64(0));
       }
-    } catch {
-      // ended by { stop } or the hub stopping
-    }
-  })();
-  await isReady;
+      if (ids.length > 0) ack(ids);
+    },
+  );
+  streams.push(stream);
+  // Ended by { stop } or the hub stopping; before READY, that fails this subscriber's setup.
+  const ended = stream.done.then(() => {
+    throw new Error(`${id}'s Receive ended before READY`);
+  });
+  ended.catch(() => {});
+  await Promise.race([isReady, ended]);
 }
 
 // At most 32 setting up at a time.
@@ -127,7 +111,8 @@ port.on("message", (msg: { measure?: boolean; stop?: boolean }) => {
   }
   if (msg.stop) {
     clearInterval(ticker);
-    abort.abort();
+    for (const stream of streams) stream.close();
+    for (const c of clients) c.close();
     port.postMessage({ latencies, duplicates, delivered, done: true });
     port.close();
   }
