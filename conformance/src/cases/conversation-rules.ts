@@ -2,11 +2,15 @@
 // whom, closing, the inactivity timeout, listing and the history's paging. The timeout case waits
 // for the hub's own timeout_at (1 s after the last message), bounded by the run's wait.
 
+import { BacklogPolicy, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import {
   type Conversation,
   ConversationMode,
   ConversationState,
 } from "@acb/gen/acb/v1/conversations_pb";
+import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
 import { type CaseContext, duration, durationMs, type TestAgent } from "../harness.js";
@@ -426,6 +430,93 @@ export const conversationRuleCases: ConformanceCase[] = [
         );
       }
       inbox.close();
+    },
+  },
+  {
+    id: "conversations.backlog-limit",
+    level: "MUST",
+    profile: "request-reply",
+    description:
+      "A message into a conversation past the recipient's or the tenant's backlog limit is refused under REFUSE, not counted nor in the history; under DEAD_LETTER_OLDEST it is accepted",
+    spec: "acb.v1.TenantQuotas.agent_backlog_messages",
+    rules: ["conversations.backlog-limit", "delivery.backlog-limit"],
+    requires: [...requires, "admin"],
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-cb`;
+      await t.admin.admin.createTenant({
+        tenantId,
+        tier: Tier.CUSTOM,
+        quotas: { agentBacklogMessages: 2n },
+      });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const agent = async (name: string): Promise<TestAgent> => {
+        const issued = await t.admin.auth.issueToken({
+          tenantId,
+          agentId: name,
+          roles: [Role.AGENT_FULL],
+        });
+        const token = issued.tokens?.accessToken ?? "";
+        const clients = t.clientsWith(`Bearer ${token}`);
+        await clients.registry.register({ agentId: name, type: "conformance" });
+        return { ...clients, id: name, tenantId, token };
+      };
+      const a = await agent("cb-a");
+      const b = await agent("cb-b");
+      const id =
+        (await a.conversations.startConversation({ participants: [b.id] })).conversation?.id ?? "";
+      const sent: string[] = [];
+      const accepted = async (kind: string) => {
+        sent.push((await sendIn(a, b.id, id, kind)).messageId);
+      };
+      const kept = async (kinds: string, what: string) => {
+        const c = (await b.conversations.getConversation({ conversationId: id })).conversation;
+        const n = kinds.split(",").length;
+        check(
+          c?.messageCount === BigInt(n),
+          `${what}: message_count is ${c?.messageCount}, not ${n}`,
+        );
+        const h = await b.conversations.getConversationHistory({ conversationId: id });
+        const got = h.messages.map((m) => m.kind).join(",");
+        check(got === kinds, `${what}: the history holds [${got}], not [${kinds}]`);
+      };
+      const refused = async (kind: string, limit: string, what: string) => {
+        const err = await expectCode(sendIn(a, b.id, id, kind), Code.ResourceExhausted, what);
+        const info = err.findDetails(RetryInfoSchema)[0];
+        check(
+          info?.limit === limit,
+          `${what}: RetryInfo names limit "${info?.limit}", not "${limit}"`,
+        );
+      };
+      await accepted("m1");
+      await accepted("m2");
+      await refused(
+        "m3",
+        "agent.backlog_messages",
+        "a third message to an agent whose backlog limit is 2",
+      );
+      await kept("m1,m2", "after a message refused for the agent's backlog");
+      await t.admin.admin.updateTenant({ tenantId, quotas: { tenantBacklogMessages: 3n } });
+      await accepted("m3");
+      await refused(
+        "m4",
+        "tenant.backlog_messages",
+        "a fourth message in a tenant whose backlog limit is 3",
+      );
+      await kept("m1,m2,m3", "after a message refused for the tenant's backlog");
+      await t.admin.admin.updateTenant({
+        tenantId,
+        settings: { backlogPolicy: BacklogPolicy.DEAD_LETTER_OLDEST },
+      });
+      await accepted("m4");
+      await kept("m1,m2,m3,m4", "after a message accepted under DEAD_LETTER_OLDEST");
+      const letters = (await b.messaging.listDeadLetters({})).deadLetters;
+      check(
+        letters.length === 1 &&
+          letters[0]?.message?.id === sent[0] &&
+          letters[0]?.reason === DeadLetterReason.BACKLOG_FULL,
+        `under DEAD_LETTER_OLDEST the dead letters are [${letters.map((d) => `${d.message?.kind} ${DeadLetterReason[d.reason]}`)}], not [m1 BACKLOG_FULL]`,
+      );
     },
   },
 ];

@@ -61,6 +61,41 @@ async function withinOneWindow(windowMs: number, body: () => Promise<void>): Pro
   }
 }
 
+/**
+ * Runs `body` until one run falls within one `windowMs` window by the local clock (at most
+ * `tries` runs): a failure within one window fails the case; a run that straddled a boundary,
+ * failed or not, proves nothing and is made again.
+ */
+async function inOneWindow(windowMs: number, tries: number, body: () => Promise<void>) {
+  for (let run = 1; ; run++) {
+    const start = Date.now();
+    let failure: unknown;
+    try {
+      await body();
+    } catch (err) {
+      failure = err;
+    }
+    const straddled = Math.floor(start / windowMs) !== Math.floor(Date.now() / windowMs);
+    if (!straddled || run === tries) {
+      if (failure !== undefined && !(straddled && failure instanceof CaseFailure)) throw failure;
+      return;
+    }
+  }
+}
+
+/** Issues a token for `name` in `tenantId` (FULL role) and registers the agent. */
+async function registered(t: CaseContext, tenantId: string, name: string): Promise<TestAgent> {
+  const issued = await t.admin.auth.issueToken({
+    tenantId,
+    agentId: name,
+    roles: [Role.AGENT_FULL],
+  });
+  const token = issued.tokens?.accessToken ?? "";
+  const clients = t.clientsWith(`Bearer ${token}`);
+  await clients.registry.register({ agentId: name, type: "conformance" });
+  return { ...clients, id: name, tenantId, token };
+}
+
 /** Expects RESOURCE_EXHAUSTED with RetryInfo naming `limit`, retry_delay within `windowMs`. */
 async function expectQuota(call: Promise<unknown>, limit: string, windowMs: number, what: string) {
   const err = await expectCode(call, Code.ResourceExhausted, what);
@@ -205,6 +240,70 @@ export const quotaCases: ConformanceCase[] = [
         await untilPast(Date.now() + durationMs(err.retryDelay), t.signal);
         await send(a, r, `s${round}-after`);
         return;
+      }
+    },
+  },
+  {
+    id: "admin.delete-tenant-quotas",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A tenant deleted and created again with the same id counts its per-second, per-minute and per-month quotas from zero; another tenant keeps its counts",
+    spec: "acb.v1.AdminService.DeleteTenant",
+    rules: ["admin.delete-tenant-quotas", "admin.quotas"],
+    requires,
+    async run(t) {
+      const base = await t.tenant();
+      const month = 31 * 24 * 3_600_000;
+      const limits: [MessageInitShape<typeof TenantQuotasSchema>, string, number, number][] = [
+        [{ agentMessagesPerMinute: 1n }, "agent.messages_per_minute", 60_000, 1],
+        [{ tenantMessagesPerMinute: 1n }, "tenant.messages_per_minute", 60_000, 1],
+        [{ agentBytesPerMinute: 10n }, "agent.bytes_per_minute", 60_000, 10],
+        [{ tenantBytesPerMinute: 10n }, "tenant.bytes_per_minute", 60_000, 10],
+        [{ messagesPerMonth: 1n }, "tenant.messages_per_month", month, 1],
+        [{ tenantMessagesPerSecond: 1n }, "tenant.messages_per_second", 1_000, 1],
+      ];
+      for (const [quotas, limit, windowMs, size] of limits) {
+        // Both tenants and their agents are ready before the window the checks must share.
+        const create = async () => {
+          const tenantId = `${base.id}-d${++tenants}`;
+          await t.admin.admin.createTenant({ tenantId, tier: Tier.CUSTOM, quotas });
+          t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+          return tenantId;
+        };
+        const pair = async (tenantId: string) => ({
+          s: await registered(t, tenantId, "s"),
+          r: await registered(t, tenantId, "r"),
+        });
+        await inOneWindow(Math.min(windowMs, 60_000), 5, async () => {
+          const gone = await create();
+          const other = await pair(await create());
+          const old = await pair(gone);
+          await send(old.s, old.r, "k1", size);
+          await send(other.s, other.r, "k1", size);
+          await expectQuota(
+            send(old.s, old.r, "k2", size),
+            limit,
+            windowMs,
+            `a second send with ${limit} used up`,
+          );
+          await t.admin.admin.deleteTenant({ tenantId: gone });
+          await t.admin.admin.createTenant({ tenantId: gone, tier: Tier.CUSTOM, quotas });
+          const again = await pair(gone);
+          try {
+            await send(again.s, again.r, "k1", size);
+          } catch (err) {
+            throw new CaseFailure(
+              `the first send of a tenant deleted and created again was refused (${(err as Error).message}): the deleted tenant's ${limit} still counts`,
+            );
+          }
+          await expectQuota(
+            send(other.s, other.r, "k2", size),
+            limit,
+            windowMs,
+            `another tenant's second send with ${limit} used up, after a DeleteTenant`,
+          );
+        });
       }
     },
   },

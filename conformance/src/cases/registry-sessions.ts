@@ -3,11 +3,12 @@
 
 import { createECDH, generateKeyPairSync } from "node:crypto";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { type Agent, AgentStatus } from "@acb/gen/acb/v1/registry_pb";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
 import { durationMs } from "../harness.js";
-import { Code, expectCode, hex } from "../wire.js";
+import { Code, expectCode, hex, reasonOf } from "../wire.js";
 
 const requires = ["registry"];
 
@@ -238,6 +239,47 @@ export const registrySessionCases: ConformanceCase[] = [
         other.agent?.id === "chk-b" && same(other.agent.groups, ["chk-any"]),
         "an admin could not register another agent with a group of its choice",
       );
+    },
+  },
+  {
+    id: "registry.error-reasons",
+    level: "MUST",
+    profile: "registry",
+    description:
+      "A Register refused for an ONLINE agent carries ErrorInfo AGENT_ONLINE naming the session that holds it; a Heartbeat of a replaced session carries SESSION_REPLACED",
+    spec: "acb.v1.ErrorInfo",
+    rules: ["registry.error-reasons", "registry.duplicate-online", "registry.sessions"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant({ heartbeatIntervalMs: 4_000, presenceTimeoutMs: 20_000 });
+      const a = await tenant.agent("rsn-a", { register: false });
+      const register = (takeOver: boolean) =>
+        a.registry.register({ agentId: "rsn-a", type: "conformance", takeOver });
+      const online = async (holder: string, what: string) => {
+        const err = await expectCode(register(false), Code.AlreadyExists, what);
+        const info = err.findDetails(ErrorInfoSchema)[0];
+        check(info, `${what}: the refusal carries no ErrorInfo`);
+        check(info.reason === "AGENT_ONLINE", `${what}: ErrorInfo reason "${info.reason}"`);
+        check(
+          info.metadata.session_id === holder,
+          `${what}: ErrorInfo metadata session_id "${info.metadata.session_id}", not the holding session "${holder}"`,
+        );
+      };
+      const first = (await register(false)).agent?.sessionId ?? "";
+      await online(first, "a second Register of an ONLINE agent");
+      const second = (await register(true)).agent?.sessionId ?? "";
+      check(second !== "" && second !== first, "take_over returned no new session_id");
+      await online(second, "a Register without take_over after a take_over");
+      const err = await expectCode(
+        a.registry.heartbeat({ agentId: "rsn-a", sessionId: first }),
+        Code.FailedPrecondition,
+        "a Heartbeat naming the session take_over replaced",
+      );
+      check(
+        reasonOf(err) === "SESSION_REPLACED",
+        `a Heartbeat of a replaced session: ErrorInfo reason "${reasonOf(err)}", not SESSION_REPLACED`,
+      );
+      await a.registry.heartbeat({ agentId: "rsn-a", sessionId: second });
     },
   },
   {

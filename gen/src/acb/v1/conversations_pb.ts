@@ -601,6 +601,11 @@ export const ConversationService: GenService<{
    *   is FAILED_PRECONDITION (ONE_WAY_CONVERSATION), a message to an agent outside the
    *   conversation is FAILED_PRECONDITION (NOT_A_PARTICIPANT), and every message accepted is
    *   counted in message_count and appended to the history.
+   * MUST [acb:conversations.backlog-limit]: a message into a conversation is held to the
+   *   recipient's agent_backlog_messages and the tenant's tenant_backlog_messages as any Send:
+   *   under BACKLOG_POLICY_REFUSE it is RESOURCE_EXHAUSTED with RetryInfo (limit
+   *   "agent.backlog_messages" or "tenant.backlog_messages"), and neither message_count nor the
+   *   history counts it; under BACKLOG_POLICY_DEAD_LETTER_OLDEST it is accepted and counted.
    * MUST [acb:conversations.timeout]: an OPEN conversation with a timeout becomes TIMED_OUT at
    *   timeout_at (updated_at plus the timeout after each message), with ended_at = that
    *   timeout_at; then CloseConversation and sending into it are FAILED_PRECONDITION

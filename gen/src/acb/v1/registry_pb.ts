@@ -740,6 +740,10 @@ export const RegistryService: GenService<{
    * MUST [acb:registry.register-checks]: a Register naming a group its credential does not grant
    *   is PERMISSION_DENIED (an admin may name any), one with two public keys of one key_id or a
    *   public_key whose length is not its KEM's is INVALID_ARGUMENT; either registers nothing.
+   * MUST [acb:registry.error-reasons]: the ALREADY_EXISTS of a Register refused for an ONLINE
+   *   agent carries ErrorInfo reason AGENT_ONLINE with metadata session_id, the session that holds
+   *   the agent; the FAILED_PRECONDITION of a Heartbeat naming a replaced session carries reason
+   *   SESSION_REPLACED.
    *
    * @generated from rpc acb.v1.RegistryService.Register
    */
