@@ -5,7 +5,8 @@
 // One vitest test per conformance case: with `coverageAnalysis: "perTest"` StrykerJS records which
 // cases reach each mutant and runs only those (a mutant no case reaches is not run at all), which
 // is what makes the full run affordable. ACB_MUTATION_PROFILES (e.g. "delivery,security") and
-// ACB_MUTATION_ONLY (e.g. "registry.,admin.") narrow the cases further, for quick experiments.
+// ACB_MUTATION_ONLY (e.g. "registry.,admin.") narrow the cases further, for quick experiments;
+// ACB_MUTATION_SKIP leaves out the cases whose ids start with its prefixes.
 //
 // ACB_MUTATION_BACKEND=pglite runs the hub on the SQL backend (PGlite, in memory) instead of the
 // embedded memory one. Its store claims deliveries as it writes them and its notifier is not
@@ -24,10 +25,15 @@ const backend = process.env.ACB_MUTATION_BACKEND ?? "memory";
 if (backend !== "memory" && backend !== "pglite") {
   throw new Error(`ACB_MUTATION_BACKEND is "memory" or "pglite", not "${backend}"`);
 }
-const only = (process.env.ACB_MUTATION_ONLY ?? "")
-  .split(",")
-  .map((p) => p.trim())
-  .filter(Boolean);
+const prefixes = (name: string) =>
+  (process.env[name] ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+const only = prefixes("ACB_MUTATION_ONLY");
+// Cases left out (by id prefix), e.g. to measure what new cases add: the same mutants with and
+// without them.
+const skip = prefixes("ACB_MUTATION_SKIP");
 
 // Cases that cannot run against one in-process hub (durability needs a restart command, cluster
 // a second node) and the latency profile (SHOULD only, so it never kills a mutant) are left out.
@@ -36,7 +42,8 @@ const cases = catalogue.filter(
   (c) =>
     !left.has(c.profile) &&
     (profiles.length === 0 || profiles.includes(c.profile)) &&
-    (only.length === 0 || only.some((prefix) => c.id.startsWith(prefix))),
+    (only.length === 0 || only.some((prefix) => c.id.startsWith(prefix))) &&
+    !skip.some((prefix) => c.id.startsWith(prefix)),
 );
 
 let hub: Hub;

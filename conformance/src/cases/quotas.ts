@@ -5,7 +5,12 @@
 // Rate quotas count per minute or per second. A hub may count in calendar windows, so a case
 // whose sends straddle a window boundary (by the local clock) runs once more on a new tenant.
 
-import { type TenantQuotasSchema, Tier } from "@acb/gen/acb/v1/admin_pb";
+import {
+  BacklogPolicy,
+  type Tenant,
+  type TenantQuotasSchema,
+  Tier,
+} from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -304,6 +309,103 @@ export const quotaCases: ConformanceCase[] = [
             `another tenant's second send with ${limit} used up, after a DeleteTenant`,
           );
         });
+      }
+    },
+  },
+  {
+    id: "admin.tier-presets",
+    level: "MUST",
+    profile: "security",
+    description:
+      "A tenant created or moved to a tier has exactly that tier's quotas, and its settings read back with the defaults filled in",
+    spec: "acb.v1.Tier",
+    rules: ["admin.tier-presets"],
+    requires: ["admin"],
+    async run(t) {
+      const base = await t.tenant();
+      const MiB = 1024n * 1024n;
+      const GiB = 1024n * MiB;
+      const paid = (maxAgents: bigint, month: bigint, storage: bigint, perSecond: bigint) => ({
+        maxAgents,
+        messagesPerMonth: month,
+        storageBytes: storage,
+        tenantMessagesPerSecond: perSecond,
+        agentMessagesPerMinute: 1_000n,
+        agentBytesPerMinute: 100n * MiB,
+        agentConcurrentStreams: 10n,
+        agentBacklogMessages: 10_000n,
+        tenantBacklogMessages: 100_000n,
+      });
+      const presets = new Map<Tier, Record<string, bigint>>([
+        [Tier.FREE, paid(3n, 10_000n, GiB, 100n)],
+        [Tier.STARTER, paid(10n, 500_000n, 10n * GiB, 500n)],
+        [Tier.PROFESSIONAL, paid(50n, 5_000_000n, 100n * GiB, 2_000n)],
+        [
+          Tier.ENTERPRISE,
+          {
+            agentBacklogMessages: 100_000n,
+            tenantBacklogMessages: 1_000_000n,
+            tenantMessagesPerSecond: 10_000n,
+          },
+        ],
+      ]);
+      const fields = [
+        "maxAgents",
+        "tenantMessagesPerMinute",
+        "agentMessagesPerMinute",
+        "tenantBytesPerMinute",
+        "agentBytesPerMinute",
+        "agentConcurrentStreams",
+        "storageBytes",
+        "messagesPerMonth",
+        "agentBacklogMessages",
+        "tenantBacklogMessages",
+        "tenantMessagesPerSecond",
+      ] as const;
+      const checkTier = (tenant: Tenant | undefined, tier: Tier, what: string) => {
+        check(tenant, `${what}: no tenant`);
+        check(tenant.tier === tier, `${what}: tier ${Tier[tenant.tier]}, not ${Tier[tier]}`);
+        const want = presets.get(tier) ?? {};
+        const wrong = fields
+          .map((f) => [f, BigInt(tenant.quotas?.[f] ?? -1), want[f] ?? 0n] as const)
+          .filter(([, got, exp]) => got !== exp)
+          .map(([f, got, exp]) => `${f} ${got} (not ${exp})`);
+        check(wrong.length === 0, `${what}: quotas ${wrong.join(", ")}`);
+      };
+      const defaults = {
+        ackDeadline: 30_000,
+        dedupeWindow: 24 * 3_600_000,
+        heartbeatInterval: 10_000,
+        presenceTimeout: 30_000,
+        defaultMessageTtl: 7 * 24 * 3_600_000,
+      } as const;
+      for (const [i, tier] of [Tier.UNSPECIFIED, ...presets.keys()].entries()) {
+        const tenantId = `${base.id}-t${i}`;
+        const what = `a tenant created with tier ${Tier[tier]}`;
+        const created = (await t.admin.admin.createTenant({ tenantId, tier })).tenant;
+        t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+        const want = tier === Tier.UNSPECIFIED ? Tier.FREE : tier;
+        checkTier(created, want, `CreateTenant of ${what}`);
+        const read = (await t.admin.admin.getTenant({ tenantId })).tenant;
+        checkTier(read, want, `GetTenant of ${what}`);
+        const st = read?.settings;
+        const wrong = Object.entries(defaults)
+          .map(([f, ms]) => [f, durationMs(st?.[f as keyof typeof defaults]), ms] as const)
+          .filter(([, got, ms]) => got !== ms)
+          .map(([f, got, ms]) => `${f} ${got} ms (not ${ms})`);
+        if (st?.maxDeliveryAttempts !== 5)
+          wrong.push(`maxDeliveryAttempts ${st?.maxDeliveryAttempts}`);
+        if (st?.backlogPolicy !== BacklogPolicy.REFUSE)
+          wrong.push(`backlogPolicy ${BacklogPolicy[st?.backlogPolicy ?? 0]}`);
+        check(wrong.length === 0, `the settings of ${what}: ${wrong.join(", ")}`);
+      }
+      // Moving a tenant to another tier gives it that tier's presets.
+      const moved = `${base.id}-t0`;
+      for (const tier of [Tier.STARTER, Tier.ENTERPRISE, Tier.FREE]) {
+        const updated = (await t.admin.admin.updateTenant({ tenantId: moved, tier })).tenant;
+        checkTier(updated, tier, `UpdateTenant to tier ${Tier[tier]}`);
+        const read = (await t.admin.admin.getTenant({ tenantId: moved })).tenant;
+        checkTier(read, tier, `GetTenant after UpdateTenant to tier ${Tier[tier]}`);
       }
     },
   },

@@ -856,6 +856,12 @@ export const ExportAuditLogResponseSchema: GenMessage<ExportAuditLogResponse> = 
 
 /**
  * Quota presets from the pricing tiers; CUSTOM keeps whatever quotas are set explicitly.
+ * MUST [acb:admin.tier-presets]: a tenant created with a tier other than CUSTOM (UNSPECIFIED:
+ *   FREE), or moved to one by UpdateTenant, has exactly that tier's quotas: FREE, STARTER and
+ *   PROFESSIONAL the agents, monthly messages and storage below, 1,000 messages and 100 MiB per
+ *   agent per minute, 10 concurrent streams per agent and the backlog and per-second presets of
+ *   TenantQuotas; ENTERPRISE only its backlog and per-second presets; every other quota 0 (no
+ *   limit). A tenant created without settings reads back with the defaults of TenantSettings.
  *
  * @generated from enum acb.v1.Tier
  */
