@@ -2,6 +2,9 @@
 // download resume.
 
 import { crc32 } from "node:zlib";
+import { Tier } from "@acb/gen/acb/v1/admin_pb";
+import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { ChunkCheck, UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
 import { type ConformanceCase, check } from "../case.js";
 import type { TestAgent } from "../harness.js";
@@ -244,6 +247,85 @@ export const streamingCases: ConformanceCase[] = [
         Code.Aborted,
         "a download of a revision that is not current",
       );
+    },
+  },
+  {
+    id: "streaming.stream-limits",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "BeginUpload and DownloadContext past the agent's concurrent streams are RESOURCE_EXHAUSTED until an upload ends or a download finishes; BeginUpload reserves its size against the storage quota",
+    spec: "acb.v1.TenantQuotas.agent_concurrent_streams",
+    rules: ["large.stream-limits"],
+    requires: [...requires, "admin"],
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-sl`;
+      await t.admin.admin.createTenant({
+        tenantId,
+        tier: Tier.CUSTOM,
+        quotas: { agentConcurrentStreams: 2, storageBytes: 10_000n },
+      });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const agent = async (name: string): Promise<TestAgent> => {
+        const issued = await t.admin.auth.issueToken({
+          tenantId,
+          agentId: name,
+          roles: [Role.AGENT_FULL],
+        });
+        const token = issued.tokens?.accessToken ?? "";
+        const clients = t.clientsWith(`Bearer ${token}`);
+        await clients.registry.register({ agentId: name, type: "conformance" });
+        return { ...clients, id: name, tenantId, token };
+      };
+      const a = await agent("sl-a");
+      const b = await agent("sl-b");
+      const small = patternBytes(100, 7);
+      const refused = async (call: Promise<unknown>, limit: string, what: string) => {
+        const err = await expectCode(call, Code.ResourceExhausted, what);
+        const info = err.findDetails(RetryInfoSchema)[0];
+        check(
+          info?.limit === limit,
+          `${what}: RetryInfo names limit "${info?.limit}", not "${limit}"`,
+        );
+      };
+      const u1 = await begin(a, "sl-1", small);
+      const u2 = await begin(a, "sl-2", small);
+      await refused(
+        begin(a, "sl-3", small),
+        "agent.concurrent_streams",
+        "a third BeginUpload of an agent with agent_concurrent_streams 2",
+      );
+      const other = await begin(b, "sl-b1", small);
+      await a.large.abortUpload({ uploadId: u1 });
+      const u3 = await begin(a, "sl-3", small);
+      await a.large.appendChunk({ uploadId: u2, chunk: chunkAt(small, 0) });
+      await a.large.commitUpload({ uploadId: u2 });
+      const u4 = await begin(a, "sl-4", small);
+      await refused(
+        download(a, "sl-2", t.signal),
+        "agent.concurrent_streams",
+        "DownloadContext of an agent holding two open uploads",
+      );
+      await a.large.abortUpload({ uploadId: u4 });
+      for (const n of [1, 2, 3]) {
+        const got = await download(a, "sl-2", t.signal);
+        check(sameBytes(got.bytes, small), `download ${n} of sl-2 returned other bytes`);
+      }
+      // Storage: 100 bytes held (sl-2), 9,500 staged in an open upload.
+      const bigData = patternBytes(9_500, 3);
+      const big = await begin(b, "sl-big", bigData);
+      await b.large.appendChunk({ uploadId: big, chunk: chunkAt(bigData, 0) });
+      await refused(
+        begin(a, "sl-5", patternBytes(600, 4)),
+        "tenant.storage_bytes",
+        "BeginUpload of 600 bytes with 100 of 10,000 storage bytes held and 9,500 staged",
+      );
+      await b.large.abortUpload({ uploadId: big });
+      await a.large.abortUpload({ uploadId: u3 });
+      const u5 = await begin(a, "sl-5", patternBytes(600, 4));
+      await a.large.abortUpload({ uploadId: u5 });
+      await b.large.abortUpload({ uploadId: other });
     },
   },
 ];

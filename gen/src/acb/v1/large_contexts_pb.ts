@@ -953,6 +953,14 @@ export const LargeContextService: GenService<{
    *   per-chunk checks (SHA-256 or CRC-32) and whole-object SHA-256.
    * MUST [acb:large.update-cas]: a stale expected_revision of an UPDATE upload is ABORTED
    *   (REVISION_MISMATCH).
+   * MUST [acb:large.stream-limits]: BeginUpload and DownloadContext of an agent that holds its
+   *   maximum of concurrent streams (OPEN uploads and open downloads; the tenant's
+   *   agent_concurrent_streams) are RESOURCE_EXHAUSTED with RetryInfo (limit
+   *   "agent.concurrent_streams"); an upload aborted or committed and a download that ended free
+   *   their slot, and other agents' streams do not count. A BeginUpload whose size, with the
+   *   bytes the tenant's contexts hold and those its OPEN uploads have staged, would pass
+   *   storage_bytes is RESOURCE_EXHAUSTED (limit "tenant.storage_bytes"); an aborted upload
+   *   gives its staged bytes back.
    *
    * @generated from rpc acb.v1.LargeContextService.BeginUpload
    */
