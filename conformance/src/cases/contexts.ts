@@ -1,9 +1,12 @@
 // Contexts profile: revisions and compare-and-set, checksums, TTL, scopes, resumable subscriptions.
 
 import {
+  type Context,
   SubscribeContextsResponse_Kind as ContextKind,
+  ContextSchema,
   ContextScope,
 } from "@acb/gen/acb/v1/contexts_pb";
+import { toJson } from "@bufbuild/protobuf";
 import { type ConformanceCase, check } from "../case.js";
 import { duration } from "../harness.js";
 import { Code, expectCode, hex, reasonOf, sameBytes, sha256 } from "../wire.js";
@@ -253,6 +256,65 @@ export const contextCases: ConformanceCase[] = [
         replay.join(",") === "CREATED:two,UPDATED:one",
         `after the cursor the hub replayed [${replay.join(", ")}], not [CREATED:two, UPDATED:one]`,
       );
+    },
+  },
+  {
+    id: "contexts.subscribe-events",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "Each CREATED and UPDATED event carries the context as GetContext reads it after the change; DELETED the context as it was",
+    spec: "acb.v1.SubscribeContextsResponse.context",
+    rules: ["contexts.subscribe-events"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("sev-a");
+      const stream = t.stream((signal) => a.contexts.subscribeContexts({}, { signal }));
+      await stream.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      const same = async (kind: ContextKind, want: Context | undefined, what: string) => {
+        const e = await stream.waitFor(
+          (x) => x.kind !== ContextKind.READY,
+          `the ${ContextKind[kind]} event ${what}`,
+          t.settings.waitMs,
+        );
+        check(
+          e.kind === kind,
+          `${what}: the next event is ${ContextKind[e.kind]}, not ${ContextKind[kind]}`,
+        );
+        check(want && e.context, `${what}: no context to compare`);
+        const got = toJson(ContextSchema, e.context) as Record<string, unknown>;
+        const read = toJson(ContextSchema, want) as Record<string, unknown>;
+        const keys = [...new Set([...Object.keys(got), ...Object.keys(read)])];
+        const wrong = keys.filter((k) => JSON.stringify(got[k]) !== JSON.stringify(read[k]));
+        check(
+          wrong.length === 0,
+          `${what}: the event's context differs from GetContext in ${wrong.map((k) => `${k} (${JSON.stringify(got[k])} against ${JSON.stringify(read[k])})`).join(", ")}`,
+        );
+      };
+      const get = async () => (await a.contexts.getContext({ contextId: "sev" })).context;
+      await a.contexts.createContext({
+        contextId: "sev",
+        type: "sev-t",
+        payload: json({ v: 1 }),
+        metadata: { k: "v1" },
+        ttl: duration(3_600_000),
+        access: { scope: ContextScope.SHARED, allowedIds: ["sev-b"] },
+      });
+      await same(ContextKind.CREATED, await get(), "of CreateContext");
+      await a.contexts.updateContext({
+        contextId: "sev",
+        payload: json({ v: 2 }),
+        metadata: { k: "v2", k2: "w" },
+      });
+      const last = await get();
+      await same(ContextKind.UPDATED, last, "of UpdateContext");
+      await a.contexts.deleteContext({ contextId: "sev" });
+      await same(ContextKind.DELETED, last, "of DeleteContext");
     },
   },
 ];

@@ -1,6 +1,12 @@
 // Registry profile: registration, discovery, presence.
 
-import { WatchAgentsResponse_Kind as AgentKind, AgentStatus } from "@acb/gen/acb/v1/registry_pb";
+import {
+  type Agent,
+  WatchAgentsResponse_Kind as AgentKind,
+  AgentSchema,
+  AgentStatus,
+} from "@acb/gen/acb/v1/registry_pb";
+import { toJson } from "@bufbuild/protobuf";
 import { type ConformanceCase, check } from "../case.js";
 import type { TestAgent } from "../harness.js";
 import { Code, expectCode } from "../wire.js";
@@ -283,6 +289,71 @@ export const registryCases: ConformanceCase[] = [
         Code.NotFound,
         "Heartbeat after Unregister",
       );
+    },
+  },
+  {
+    id: "registry.watch-events",
+    level: "MUST",
+    profile: "registry",
+    description:
+      "A REGISTERED event carries the agent as GetAgent reads it after the Register; UNREGISTERED the agent as it was",
+    spec: "acb.v1.WatchAgentsResponse.agent",
+    rules: ["registry.watch-events", "registry.watch"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant({ heartbeatIntervalMs: 4_000, presenceTimeoutMs: 20_000 });
+      const watcher = await tenant.agent("wev-w", { register: false });
+      const a = await tenant.agent("wev-a", {
+        register: false,
+        registration: { groups: ["wev-g"] },
+      });
+      const stream = t.stream((signal) => watcher.registry.watchAgents({}, { signal }));
+      await stream.waitFor(
+        (e) => e.kind === AgentKind.READY,
+        "WatchAgents READY",
+        t.settings.waitMs,
+      );
+      const same = async (kind: AgentKind, want: Agent | undefined, what: string) => {
+        const e = await stream.waitFor(
+          (x) => x.agent?.id === "wev-a",
+          `the ${AgentKind[kind]} event ${what}`,
+          t.settings.waitMs,
+        );
+        check(
+          e.kind === kind,
+          `${what}: the next event is ${AgentKind[e.kind]}, not ${AgentKind[kind]}`,
+        );
+        check(want && e.agent, `${what}: no agent to compare`);
+        // last_seen moves with every heartbeat and status is the event's own: compared apart.
+        const got = toJson(AgentSchema, e.agent) as Record<string, unknown>;
+        const read = toJson(AgentSchema, want) as Record<string, unknown>;
+        const keys = [...new Set([...Object.keys(got), ...Object.keys(read)])].filter(
+          (k) => k !== "lastSeen" && k !== "status",
+        );
+        const wrong = keys.filter((k) => JSON.stringify(got[k]) !== JSON.stringify(read[k]));
+        check(
+          wrong.length === 0,
+          `${what}: the event's agent differs from GetAgent in ${wrong.map((k) => `${k} (${JSON.stringify(got[k])} against ${JSON.stringify(read[k])})`).join(", ")}`,
+        );
+        return e;
+      };
+      await a.registry.register({
+        agentId: "wev-a",
+        type: "wev-t",
+        location: "wev-l",
+        capabilities: ["c1", "c2"],
+        metadata: { k: "v" },
+        groups: ["wev-g"],
+      });
+      const read = (await a.registry.getAgent({ agentId: "wev-a" })).agent;
+      const registered = await same(AgentKind.REGISTERED, read, "of Register");
+      check(
+        registered.agent?.status === AgentStatus.ONLINE,
+        `the REGISTERED event's agent is ${AgentStatus[registered.agent?.status ?? 0]}, not ONLINE`,
+      );
+      const before = (await a.registry.getAgent({ agentId: "wev-a" })).agent;
+      await a.registry.unregister({ agentId: "wev-a" });
+      await same(AgentKind.UNREGISTERED, before, "of Unregister");
     },
   },
 ];

@@ -847,6 +847,9 @@ export const ContextService: GenService<{
    * reconnecting subscriber misses nothing within the hub's change retention.
    * MUST [acb:contexts.subscribe-resume]: a subscription resumed from a cursor misses no change
    *   made while it was closed.
+   * MUST [acb:contexts.subscribe-events]: a CREATED or UPDATED event carries the context as
+   *   GetContext reads it after that change (payload, metadata, revision, access, checksum, size,
+   *   timestamps, expires_at), and a DELETED event the context as it was before the delete.
    *
    * @generated from rpc acb.v1.ContextService.SubscribeContexts
    */

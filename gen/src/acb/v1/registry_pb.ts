@@ -816,6 +816,9 @@ export const RegistryService: GenService<{
    *   presence_timeout, again on every later lapse.
    * MUST [acb:registry.watch]: the stream sends REGISTERED for every Register, UNREGISTERED for
    *   every Unregister, and STATUS_CHANGED only when an agent's status changed.
+   * MUST [acb:registry.watch-events]: a REGISTERED event carries the agent as GetAgent reads it
+   *   after that Register (type, location, capabilities, metadata, groups, created_at,
+   *   session_id; status ONLINE), and an UNREGISTERED event the agent as it was before.
    *
    * @generated from rpc acb.v1.RegistryService.WatchAgents
    */
