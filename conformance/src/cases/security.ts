@@ -203,6 +203,28 @@ export const securityCases: ConformanceCase[] = [
         Code.InvalidArgument,
         "SubscribeContexts with a made-up cursor",
       );
+      // Tokens the hub did not issue though they look like its own: JSON that is no page token,
+      // and a real cursor with a character before or after it.
+      for (const json of ['{"after":5}', "null", "{}", '"x"']) {
+        await expectCode(
+          a.contexts.listContexts({ pageToken: Buffer.from(json).toString("base64url") }),
+          Code.InvalidArgument,
+          `ListContexts with the page_token ${json} in base64url`,
+        );
+      }
+      let cursor = "";
+      for await (const e of a.registry.watchAgents({}, { signal: t.signal })) {
+        cursor = e.cursor;
+        break;
+      }
+      check(cursor !== "", "the first WatchAgents item carries no cursor");
+      for (const forged of [`x${cursor}`, `${cursor}!`]) {
+        await expectCode(
+          first(() => a.registry.watchAgents({ cursor: forged }, { signal: t.signal })),
+          Code.InvalidArgument,
+          `WatchAgents with the cursor "${forged}" (a real one with a character added)`,
+        );
+      }
     },
   },
   {
