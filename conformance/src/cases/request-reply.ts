@@ -148,6 +148,86 @@ export const requestReplyCases: ConformanceCase[] = [
     },
   },
   {
+    id: "request-reply.late-replies",
+    level: "MUST",
+    profile: "request-reply",
+    description:
+      "Only a RESPONSE to the requester answers a waiting Request; RESPONSEs after the call returned are dropped, never delivered to its Receive stream",
+    spec: "acb.v1.MessagingService.Request",
+    rules: ["request-reply.late", "request-reply.reply"],
+    requires: ["request-reply"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const asker = await tenant.agent("rl-asker");
+      const answerer = await tenant.agent("rl-answerer");
+      const other = await tenant.agent("rl-other");
+      const asks = await Inbox.open(t, answerer);
+      const own = await Inbox.open(t, asker);
+      const request = (kind: string, timeoutMs: number) =>
+        asker.messaging.request(
+          { recipientId: answerer.id, kind, payload: text(kind), timeout: duration(timeoutMs) },
+          { signal: t.signal },
+        );
+      const reply = (
+        to: string,
+        correlationId: string,
+        kind: string,
+        type = MessageType.RESPONSE,
+      ) =>
+        answerer.messaging.send({
+          target: { case: "recipientId", value: to },
+          type,
+          correlationId,
+          kind,
+          payload: text(kind),
+        });
+      const asked = async (what: string) => {
+        const q = await asks.next(what);
+        await asks.ack(q);
+        return q.message?.id ?? "";
+      };
+      // Answered: a second RESPONSE to the same request is dropped.
+      const first = request("q1", t.settings.waitMs);
+      const q1 = await asked("the first request");
+      await reply(asker.id, q1, "r1");
+      const got = await first;
+      check(got.reply?.kind === "r1", `the first Request returned "${got.reply?.kind}", not r1`);
+      await reply(asker.id, q1, "r1-again");
+      // Timed out: a RESPONSE after DEADLINE_EXCEEDED is dropped.
+      const second = request("q2", 300);
+      const q2 = await asked("the second request");
+      await expectCode(second, Code.DeadlineExceeded, "a Request with a 300 ms timeout unanswered");
+      await reply(asker.id, q2, "r2-late");
+      // Waiting: an EVENT correlated to the request and a RESPONSE to another agent are not the
+      // reply; they are delivered as usual, and the RESPONSE to the requester answers the call.
+      const third = request("q3", t.settings.waitMs);
+      const q3 = await asked("the third request");
+      await reply(asker.id, q3, "note", MessageType.EVENT);
+      await reply(other.id, q3, "elsewhere");
+      await reply(asker.id, q3, "r3");
+      const got3 = await third;
+      check(got3.reply?.kind === "r3", `the third Request returned "${got3.reply?.kind}", not r3`);
+      const elsewhere = await Inbox.open(t, other);
+      const o = await elsewhere.next("the RESPONSE sent to another agent");
+      check(o.message?.kind === "elsewhere", `the other agent got "${o.message?.kind}" first`);
+      await elsewhere.ack(o);
+      elsewhere.close();
+      // The requester's stream: the correlated EVENT, then a sentinel sent last; no reply.
+      await answerer.messaging.send({
+        target: { case: "recipientId", value: asker.id },
+        kind: "sentinel",
+        payload: text("s"),
+      });
+      const kinds = (await own.collectUntil((d) => d.message?.kind === "sentinel", "the sentinel"))
+        .map((d) => d.message?.kind)
+        .join(",");
+      check(
+        kinds === "note,sentinel",
+        `the requester's Receive stream got [${kinds}], not [note, sentinel]`,
+      );
+    },
+  },
+  {
     id: "conversations.history-close",
     level: "MUST",
     profile: "request-reply",
