@@ -212,7 +212,17 @@ export const requestReplyCases: ConformanceCase[] = [
       check(o.message?.kind === "elsewhere", `the other agent got "${o.message?.kind}" first`);
       await elsewhere.ack(o);
       elsewhere.close();
-      // The requester's stream: the correlated EVENT, then a sentinel sent last; no reply.
+      // Request-reply over Receive (no Request call): the RESPONSE is an ordinary delivery.
+      const sent = await asker.messaging.send({
+        target: { case: "recipientId", value: answerer.id },
+        type: MessageType.QUERY,
+        kind: "q4",
+        payload: text("q4"),
+      });
+      await asked("the query sent with Send");
+      await reply(asker.id, sent.messageId, "r4");
+      // The requester's stream: the correlated EVENT, the RESPONSE to its Send, then a sentinel
+      // sent last; no reply to a Request call.
       await answerer.messaging.send({
         target: { case: "recipientId", value: asker.id },
         kind: "sentinel",
@@ -222,8 +232,8 @@ export const requestReplyCases: ConformanceCase[] = [
         .map((d) => d.message?.kind)
         .join(",");
       check(
-        kinds === "note,sentinel",
-        `the requester's Receive stream got [${kinds}], not [note, sentinel]`,
+        kinds === "note,r4,sentinel",
+        `the requester's Receive stream got [${kinds}], not [note, r4, sentinel]`,
       );
     },
   },

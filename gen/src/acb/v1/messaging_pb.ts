@@ -1758,9 +1758,10 @@ export const MessagingService: GenService<{
    * MUST [acb:request-reply.timeout]: Request without a reply ends DEADLINE_EXCEEDED after its
    *   timeout.
    * MUST [acb:request-reply.late]: only a RESPONSE sent to the requester answers a waiting
-   *   Request (other messages with its correlation_id are delivered as usual); a RESPONSE to a
-   *   call that already returned, answered or timed out, is accepted by Send and dropped, never
-   *   delivered to the requester's Receive stream.
+   *   Request (other messages with its correlation_id, and a RESPONSE correlated to a message
+   *   sent with Send, are delivered as usual); a RESPONSE to a call that already returned,
+   *   answered or timed out, is accepted by Send and dropped, never delivered to the requester's
+   *   Receive stream.
    *
    * @generated from rpc acb.v1.MessagingService.Request
    */
