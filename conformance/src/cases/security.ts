@@ -228,6 +228,48 @@ export const securityCases: ConformanceCase[] = [
     },
   },
   {
+    id: "security.bad-meeting-cursor",
+    level: "MUST",
+    profile: "security",
+    description:
+      "WatchMeeting with a cursor of another meeting, or a real cursor with a character added, is INVALID_ARGUMENT",
+    spec: "acb.v1.WatchMeetingRequest.cursor",
+    rules: ["security.validation"],
+    requires: ["meetings"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("mcur-a");
+      const meeting = async (title: string) =>
+        (await a.meetings.createMeeting({ title, participantIds: [a.id] })).meeting?.id ?? "";
+      const one = await meeting("one");
+      const two = await meeting("two");
+      let cursor = "";
+      for await (const e of a.meetings.watchMeeting(
+        { meetingId: one, fromBeginning: true },
+        { signal: t.signal },
+      )) {
+        cursor = e.cursor;
+        break;
+      }
+      check(cursor !== "", "the first WatchMeeting item carries no cursor");
+      const first = async (meetingId: string, c: string) => {
+        for await (const _ of a.meetings.watchMeeting(
+          { meetingId, cursor: c },
+          { signal: t.signal },
+        ))
+          return;
+      };
+      await first(one, cursor);
+      for (const [meetingId, c, what] of [
+        [two, cursor, "a cursor of another meeting"],
+        [one, `x${cursor}`, "a real cursor with a character before it"],
+        [one, `${cursor}!`, "a real cursor with a character after it"],
+      ] as const) {
+        await expectCode(first(meetingId, c), Code.InvalidArgument, `WatchMeeting with ${what}`);
+      }
+    },
+  },
+  {
     id: "security.bad-input-field-reason",
     level: "SHOULD",
     profile: "security",
