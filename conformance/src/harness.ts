@@ -142,6 +142,11 @@ export interface CaseContext {
   readonly nodes: number;
   /** Creates a fresh tenant, deleted when the case ends. */
   tenant(settings?: TenantSettingsInit): Promise<TestTenant>;
+  /**
+   * An agent of a tenant the case created itself (CreateTenant with quotas of its own), made as
+   * {@link TestTenant.agent} makes them.
+   */
+  agentIn(tenantId: string, name: string, options?: AgentOptions): Promise<TestAgent>;
   /** Opens a server stream that is closed when the case ends. */
   stream<T>(open: (signal: AbortSignal) => AsyncIterable<T>): StreamReader<T>;
   /** Records what the case measured; it appears in the case's result and the JSON report. */
@@ -260,11 +265,8 @@ export class Provisioner {
     };
   }
 
-  private async agent(
-    tenantId: string,
-    name: string,
-    options: AgentOptions = {},
-  ): Promise<TestAgent> {
+  /** Issues a token for `name` in `tenantId` and (by default) registers the agent. */
+  async agent(tenantId: string, name: string, options: AgentOptions = {}): Promise<TestAgent> {
     const issued = await this.admin.auth.issueToken({
       tenantId,
       agentId: name,

@@ -218,6 +218,7 @@ async function runCase(
       tenants.push(tenant.id);
       return tenant;
     },
+    agentIn: (tenantId, name, agentOptions) => provisioner.agent(tenantId, name, agentOptions),
     stream: (open) => new StreamReader(open, abort.signal),
     defer: (fn) => deferred.push(fn),
     measured: (m) => {

@@ -3,7 +3,6 @@
 // for the hub's own timeout_at (1 s after the last message), bounded by the run's wait.
 
 import { BacklogPolicy, Tier } from "@acb/gen/acb/v1/admin_pb";
-import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import {
   type Conversation,
@@ -450,17 +449,7 @@ export const conversationRuleCases: ConformanceCase[] = [
         quotas: { agentBacklogMessages: 2n },
       });
       t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
-      const agent = async (name: string): Promise<TestAgent> => {
-        const issued = await t.admin.auth.issueToken({
-          tenantId,
-          agentId: name,
-          roles: [Role.AGENT_FULL],
-        });
-        const token = issued.tokens?.accessToken ?? "";
-        const clients = t.clientsWith(`Bearer ${token}`);
-        await clients.registry.register({ agentId: name, type: "conformance" });
-        return { ...clients, id: name, tenantId, token };
-      };
+      const agent = (name: string) => t.agentIn(tenantId, name);
       const a = await agent("cb-a");
       const b = await agent("cb-b");
       const id =

@@ -11,7 +11,6 @@ import {
   type TenantQuotasSchema,
   Tier,
 } from "@acb/gen/acb/v1/admin_pb";
-import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -41,17 +40,7 @@ async function quotaTenant<N extends string>(
   await t.admin.admin.createTenant({ tenantId, tier: Tier.CUSTOM, quotas });
   t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
   const agents = {} as Record<N, TestAgent>;
-  for (const name of names) {
-    const issued = await t.admin.auth.issueToken({
-      tenantId,
-      agentId: name,
-      roles: [Role.AGENT_FULL],
-    });
-    const token = issued.tokens?.accessToken ?? "";
-    const clients = t.clientsWith(`Bearer ${token}`);
-    await clients.registry.register({ agentId: name, type: "conformance" });
-    agents[name] = { ...clients, id: name, tenantId, token };
-  }
+  for (const name of names) agents[name] = await t.agentIn(tenantId, name);
   return agents;
 }
 
@@ -86,19 +75,6 @@ async function inOneWindow(windowMs: number, tries: number, body: () => Promise<
       return;
     }
   }
-}
-
-/** Issues a token for `name` in `tenantId` (FULL role) and registers the agent. */
-async function registered(t: CaseContext, tenantId: string, name: string): Promise<TestAgent> {
-  const issued = await t.admin.auth.issueToken({
-    tenantId,
-    agentId: name,
-    roles: [Role.AGENT_FULL],
-  });
-  const token = issued.tokens?.accessToken ?? "";
-  const clients = t.clientsWith(`Bearer ${token}`);
-  await clients.registry.register({ agentId: name, type: "conformance" });
-  return { ...clients, id: name, tenantId, token };
 }
 
 /** Expects RESOURCE_EXHAUSTED with RetryInfo naming `limit`, retry_delay within `windowMs`. */
@@ -277,8 +253,8 @@ export const quotaCases: ConformanceCase[] = [
           return tenantId;
         };
         const pair = async (tenantId: string) => ({
-          s: await registered(t, tenantId, "s"),
-          r: await registered(t, tenantId, "r"),
+          s: await t.agentIn(tenantId, "s"),
+          r: await t.agentIn(tenantId, "r"),
         });
         await inOneWindow(Math.min(windowMs, 60_000), 5, async () => {
           const gone = await create();

@@ -3,7 +3,6 @@
 
 import { crc32 } from "node:zlib";
 import { Tier } from "@acb/gen/acb/v1/admin_pb";
-import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { ChunkCheck, UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
 import { type ConformanceCase, check } from "../case.js";
@@ -267,17 +266,7 @@ export const streamingCases: ConformanceCase[] = [
         quotas: { agentConcurrentStreams: 2, storageBytes: 10_000n },
       });
       t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
-      const agent = async (name: string): Promise<TestAgent> => {
-        const issued = await t.admin.auth.issueToken({
-          tenantId,
-          agentId: name,
-          roles: [Role.AGENT_FULL],
-        });
-        const token = issued.tokens?.accessToken ?? "";
-        const clients = t.clientsWith(`Bearer ${token}`);
-        await clients.registry.register({ agentId: name, type: "conformance" });
-        return { ...clients, id: name, tenantId, token };
-      };
+      const agent = (name: string) => t.agentIn(tenantId, name);
       const a = await agent("sl-a");
       const b = await agent("sl-b");
       const small = patternBytes(100, 7);
