@@ -9,6 +9,12 @@
 // message is measured by the messaging benchmark's other phases.
 import http2 from "node:http2";
 import {
+  type Delivery,
+  MessagingService,
+  type ReceiveRequestSchema,
+  ReceiveResponse_Kind,
+} from "@acb/gen/acb/v1/messaging_pb";
+import {
   create,
   type DescMessage,
   type DescMethodBiDiStreaming,
@@ -184,4 +190,32 @@ function readEnvelopes(
     stream.on("close", () => resolve());
     stream.on("error", reject);
   });
+}
+
+/**
+ * Opens an agent's Receive stream and resolves once the hub says READY (rejects if the stream ends
+ * before); the deliveries of each DELIVERY response go to `onDeliveries`. The stream ends when it
+ * is closed or the hub stops.
+ */
+export async function openReceive(
+  c: LeanConnection,
+  token: string,
+  request: MessageInitShape<typeof ReceiveRequestSchema>,
+  onDeliveries: (deliveries: Delivery[]) => void,
+): Promise<{ close(): void }> {
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => {
+    ready = r;
+  });
+  const stream = c.serverStream(MessagingService.method.receive, request, token, (res) => {
+    if (res.kind === ReceiveResponse_Kind.READY) ready();
+    if (res.kind !== ReceiveResponse_Kind.DELIVERY) return;
+    onDeliveries(res.delivery ? [res.delivery] : res.deliveries);
+  });
+  const ended = stream.done.then(() => {
+    throw new Error("the Receive stream ended before READY");
+  });
+  ended.catch(() => {});
+  await Promise.race([isReady, ended]);
+  return stream;
 }

@@ -7,9 +7,9 @@
 // one of its agents received (the probe's send time is the payload's first 8 bytes).
 
 import { parentPort, workerData } from "node:worker_threads";
-import { MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
-import { LeanConnection } from "./lean-client.ts";
+import { LeanConnection, openReceive } from "./lean-client.ts";
 
 interface AgentsData {
   url: string;
@@ -40,26 +40,20 @@ const clients = Array.from(
   { length: Math.ceil(agents.length / 10) },
   () => new LeanConnection(url),
 );
-const { receive, ack } = MessagingService.method;
+const { ack } = MessagingService.method;
 const { register, heartbeat } = RegistryService.method;
 
 async function agent(i: number): Promise<void> {
   const [id, token] = agents[i] as [string, string];
   const c = clients[Math.floor(i / 10)] as (typeof clients)[number];
   await c.unary(register, { agentId: id, type: "load" }, token);
-  let ready!: () => void;
-  const isReady = new Promise<void>((r) => {
-    ready = r;
-  });
-  const stream = c.serverStream(
-    receive,
-    { maxInFlight: 100, batchDeliveries: false },
+  const stream = await openReceive(
+    c,
     token,
-    (res) => {
-      if (res.kind === ReceiveResponse_Kind.READY) ready();
-      if (res.kind !== ReceiveResponse_Kind.DELIVERY) return;
+    { maxInFlight: 100, batchDeliveries: false },
+    (deliveries) => {
       const ids: string[] = [];
-      for (const d of res.delivery ? [res.delivery] : res.deliveries) {
+      for (const d of deliveries) {
         ids.push(d.deliveryId);
         const data = d.message?.payload?.data;
         if (measuring && data && data.length >= 8)
@@ -69,12 +63,6 @@ async function agent(i: number): Promise<void> {
     },
   );
   streams.push(stream);
-  // Ended by { stop } or the hub stopping; before READY, that fails this agent's setup.
-  const ended = stream.done.then(() => {
-    throw new Error(`${id}'s Receive ended before READY`);
-  });
-  ended.catch(() => {});
-  await Promise.race([isReady, ended]);
 }
 
 /** Heartbeats every 10 s per agent, spread evenly over the interval in 50 ms ticks. */

@@ -6,9 +6,9 @@
 // { latencies, duplicates, delivered }.
 
 import { parentPort, workerData } from "node:worker_threads";
-import { MessagingService, ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
+import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
-import { LeanConnection } from "./lean-client.ts";
+import { LeanConnection, openReceive } from "./lean-client.ts";
 
 interface SubscribersData {
   url: string;
@@ -36,7 +36,7 @@ const clients = Array.from(
   { length: Math.ceil(agents.length / 10) },
   () => new LeanConnection(url),
 );
-const { receive, sendStream, subscribeTopic } = MessagingService.method;
+const { sendStream, subscribeTopic } = MessagingService.method;
 const { register } = RegistryService.method;
 
 /** Acks sent as items of one SendStream of the agent's (their results are read and dropped). */
@@ -56,19 +56,13 @@ async function subscriber(i: number): Promise<void> {
   await c.unary(subscribeTopic, { pattern }, token);
   const ack = ackStream(c, token);
   const seen = new Set<string>();
-  let ready!: () => void;
-  const isReady = new Promise<void>((r) => {
-    ready = r;
-  });
-  const stream = c.serverStream(
-    receive,
-    { maxInFlight: 1000, batchDeliveries: true },
+  const stream = await openReceive(
+    c,
     token,
-    (res) => {
-      if (res.kind === ReceiveResponse_Kind.READY) ready();
-      if (res.kind !== ReceiveResponse_Kind.DELIVERY) return;
+    { maxInFlight: 1000, batchDeliveries: true },
+    (deliveries) => {
       const ids: string[] = [];
-      for (const d of res.delivery ? [res.delivery] : res.deliveries) {
+      for (const d of deliveries) {
         ids.push(d.deliveryId);
         const m = d.message;
         if (!m) continue;
@@ -86,12 +80,6 @@ async function subscriber(i: number): Promise<void> {
     },
   );
   streams.push(stream);
-  // Ended by { stop } or the hub stopping; before READY, that fails this subscriber's setup.
-  const ended = stream.done.then(() => {
-    throw new Error(`${id}'s Receive ended before READY`);
-  });
-  ended.catch(() => {});
-  await Promise.race([isReady, ended]);
 }
 
 // At most 32 setting up at a time.
