@@ -106,8 +106,6 @@ async function run(rate: number, seconds: number) {
     const cpu = hub.cpuSeconds() - cpuAtStart;
     const inWindow = scavenges.filter((s) => s.at >= measureFrom && s.at <= end);
     const promoted = inWindow.reduce((sum, s) => sum + s.promoted, 0);
-    // What each scavenge reports allocated since the last collection: the window's calls made it,
-    // from the first scavenge in the window's predecessor on (so a close estimate, not exact).
     // Each scavenge reports what was allocated since the collection before it: from the window's
     // first scavenge to its last, that is the later ones' sum over the calls answered between.
     const [first, ...later] = inWindow;

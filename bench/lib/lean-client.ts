@@ -64,13 +64,7 @@ export class LeanConnection {
   ): Promise<MessageShape<O>> {
     const body = toBinary(method.input, create(method.input, request));
     return new Promise((resolve, reject) => {
-      const stream = this.session.request({
-        ":method": "POST",
-        ":path": pathOf(method),
-        "content-type": "application/proto",
-        "connect-protocol-version": "1",
-        authorization: `Bearer ${token}`,
-      });
+      const stream = this.open(pathOf(method), token, "application/proto");
       let status = 0;
       const chunks: Buffer[] = [];
       stream.on("response", (headers) => {
@@ -98,7 +92,7 @@ export class LeanConnection {
     token: string,
     onMessage: (message: MessageShape<O>) => void,
   ): { done: Promise<void>; close(): void } {
-    const stream = this.open(pathOf(method), token);
+    const stream = this.open(pathOf(method), token, "application/connect+proto");
     const done = readEnvelopes(stream, (body) => onMessage(fromBinary(method.output, body)));
     stream.end(envelope(toBinary(method.input, create(method.input, request))));
     return { done, close: () => stream.close(http2.constants.NGHTTP2_CANCEL) };
@@ -113,7 +107,7 @@ export class LeanConnection {
     token: string,
     onMessage: (message: MessageShape<O>) => void,
   ): { send(request: MessageInitShape<I>): void; done: Promise<void>; close(): void } {
-    const stream = this.open(pathOf(method), token);
+    const stream = this.open(pathOf(method), token, "application/connect+proto");
     const done = readEnvelopes(stream, (body) => onMessage(fromBinary(method.output, body)));
     return {
       send: (request) => {
@@ -125,11 +119,12 @@ export class LeanConnection {
     };
   }
 
-  private open(path: string, token: string): http2.ClientHttp2Stream {
+  /** A call's HTTP/2 stream: "application/proto" for unary calls, the "connect+" type for streams. */
+  private open(path: string, token: string, contentType: string): http2.ClientHttp2Stream {
     return this.session.request({
       ":method": "POST",
       ":path": path,
-      "content-type": "application/connect+proto",
+      "content-type": contentType,
       "connect-protocol-version": "1",
       authorization: `Bearer ${token}`,
     });

@@ -1,8 +1,8 @@
 import { AsyncResource } from "node:async_hooks";
-import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { refusalAuditedKey } from "../auth/auth-failure-limiter.js";
 import { identityKey } from "../auth/identity.js";
+import { procedureOf } from "../procedure.js";
 import type { AuditOutcome } from "../storage/types.js";
 import { type AuditFn, correlationIdFrom, type RequestScope, requestScope } from "./audit-log.js";
 import { interceptedKey } from "./early-refusals.js";
@@ -79,17 +79,6 @@ export function createAuditInterceptor(
       return { ...res, message };
     });
   };
-}
-
-/** "acb.v1.Service/Method", made once per method. */
-const procedures = new WeakMap<DescMethod, string>();
-function procedureOf(method: DescMethod): string {
-  let name = procedures.get(method);
-  if (name === undefined) {
-    name = `${method.parent.typeName}/${method.name}`;
-    procedures.set(method, name);
-  }
-  return name;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { peerKey } from "../audit/early-refusals.js";
 import { Code, hubError } from "../errors.js";
+import { procedureOf } from "../procedure.js";
 import { type AuthFailureLimiter, refusalAuditedKey } from "./auth-failure-limiter.js";
 import { type Identity, identityKey, PLATFORM_TENANT } from "./identity.js";
 import type { Access } from "./rbac-table.js";
@@ -21,7 +22,7 @@ export interface AuthInterceptorOptions {
  */
 export function createAuthInterceptor(options: AuthInterceptorOptions): Interceptor {
   return (next) => async (req) => {
-    const procedure = `${req.service.typeName}/${req.method.name}`;
+    const procedure = procedureOf(req.method);
     const access = options.accessTable[procedure];
     if (access === undefined) {
       throw hubError(Code.PermissionDenied, `${procedure} is not in the access table`);

@@ -4,6 +4,7 @@ import { correlationHeader } from "../audit/audit-interceptor.js";
 import { identityKey } from "../auth/identity.js";
 import { hubError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { procedureOf } from "../procedure.js";
 import { observeStream } from "../stream-iterators.js";
 import type { HubMetrics } from "./metrics.js";
 import { startSpanFrom, traceparentHeader } from "./tracing.js";
@@ -29,7 +30,7 @@ const healthService = "grpc.health.v1.Health";
 export function createRpcInterceptor(options: RpcInterceptorOptions): Interceptor {
   const { logger, metrics, tracer } = options;
   return (next) => async (req) => {
-    const procedure = `${req.service.typeName}/${req.method.name}`;
+    const procedure = procedureOf(req.method);
     if (options.draining() && req.service.typeName !== healthService) {
       metrics.rpcEnded(procedure, Code[Code.Unavailable], 0, req.stream);
       throw hubError(

@@ -18,6 +18,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import { peerKey } from "../audit/early-refusals.js";
+import { procedureOf } from "../procedure.js";
 import { type DirectMethod, directProtocol, readSingle, serveDirect } from "./direct-streams.js";
 import {
   type DirectUnaryMethod,
@@ -191,7 +192,7 @@ export function createNodeAdapter(options: NodeAdapterOptions): NodeHandlerFn {
       return;
     }
     const route: UniversalHandler = found;
-    const procedure = `${found.service.typeName}/${found.method.name}`;
+    const procedure = procedureOf(found.method);
     // Made apart from this scope: a stream's call holds it (its promise's rejection handler) for
     // as long as the stream is open, and a closure made here would hold every variable of it.
     const failed = failureReporter(req, procedure, options.onHandlerError);
