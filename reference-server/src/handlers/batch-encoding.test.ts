@@ -1,10 +1,22 @@
-import { SendBatchResponseSchema } from "@acb/gen/acb/v1/messaging_pb";
+import {
+  AckResponseSchema,
+  NackResponseSchema,
+  SendBatchResponseSchema,
+  SendStreamResponseSchema,
+  SettleStatus,
+} from "@acb/gen/acb/v1/messaging_pb";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import { binaryOf } from "../binary-encoding.js";
 import type { SendResult } from "../domain/messaging.js";
 import { hubError } from "../errors.js";
-import { itemError, sendBatchResponse } from "./batch-encoding.js";
+import {
+  itemError,
+  sendBatchResponse,
+  settleResponse,
+  streamSettleResponse,
+} from "./batch-encoding.js";
 
 /** The response as the generated encoder builds it, each error converted on its own. */
 const generic = (results: (SendResult | ConnectError)[]) =>
@@ -42,7 +54,10 @@ describe("SendBatch responses", () => {
     ];
     for (const results of cases) {
       const expected = toBinary(SendBatchResponseSchema, generic(results));
-      expect(toBinary(SendBatchResponseSchema, sendBatchResponse(results, true))).toEqual(expected);
+      const res = sendBatchResponse(results, true);
+      expect(toBinary(SendBatchResponseSchema, res)).toEqual(expected);
+      // The encoding it carries for the direct paths is the same.
+      expect(binaryOf(SendBatchResponseSchema, res)).toEqual(expected);
       // JSON clients get the ordinary message.
       expect(sendBatchResponse(results, false)).toEqual(generic(results));
     }
@@ -63,5 +78,51 @@ describe("SendBatch responses", () => {
     expect(res).toEqual(toBinary(SendBatchResponseSchema, generic(results.map(() => rate))));
     // findDetails is called twice per ItemError built (RetryInfo, ErrorInfo).
     expect(built).toBe(2);
+  });
+});
+
+describe("Ack and Nack responses", () => {
+  const statuses = [
+    SettleStatus.OK,
+    SettleStatus.STALE,
+    SettleStatus.NOT_FOUND,
+    SettleStatus.UNSPECIFIED,
+  ];
+  const idsOf = (n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      i % 5 === 4 ? "" : `dlv_${"ü".repeat(i % 3)}${i}`.padEnd(i % 9 === 0 ? 128 : 26, "x"),
+    );
+  const statusesOf = (n: number) =>
+    Array.from({ length: n }, (_, i) => statuses[i % 4] as SettleStatus);
+  const plain = (ids: string[], st: SettleStatus[]) => ({
+    results: ids.map((deliveryId, i) => ({ deliveryId, status: st[i] as SettleStatus })),
+  });
+
+  it("write the bytes the generated encoder writes, unary and on SendStream", () => {
+    for (const n of [0, 1, 2, 7, 1000]) {
+      const ids = idsOf(n);
+      const st = statusesOf(n);
+      for (const schema of [AckResponseSchema, NackResponseSchema]) {
+        const expected = toBinary(schema, create(schema, plain(ids, st)));
+        const res = settleResponse(schema, ids, st, true);
+        expect(toBinary(schema, res)).toEqual(expected);
+        expect(binaryOf(schema, res)).toEqual(expected);
+        // JSON clients get the ordinary message.
+        expect(settleResponse(schema, ids, st, false)).toEqual(create(schema, plain(ids, st)));
+      }
+      for (const ref of [0n, 1n, 127n, 128n, 300n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n]) {
+        for (const kind of ["ack", "nack"] as const) {
+          const generic = create(SendStreamResponseSchema, {
+            ref,
+            result: { case: kind, value: plain(ids, st) },
+          });
+          const expected = toBinary(SendStreamResponseSchema, generic);
+          const res = streamSettleResponse(ref, kind, ids, st, true);
+          expect(toBinary(SendStreamResponseSchema, res)).toEqual(expected);
+          expect(binaryOf(SendStreamResponseSchema, res)).toEqual(expected);
+          expect(streamSettleResponse(ref, kind, ids, st, false)).toEqual(generic);
+        }
+      }
+    }
   });
 });

@@ -5,6 +5,7 @@ import {
 } from "@acb/gen/acb/v1/messaging_pb";
 import { create } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
+import { withBinary } from "../binary-encoding.js";
 import type { ClaimedDelivery, MessageRecord } from "../storage/types.js";
 import { ProtoSink } from "./proto-sink.js";
 
@@ -121,12 +122,16 @@ export function deliveryResponse(
   const no = batched ? RESPONSE_DELIVERIES : RESPONSE_DELIVERY;
   // Messages first: encodedMessage uses the same sink.
   for (const d of deliveries) encodedMessage(d.message);
-  // The encoder writes the first entry's tag; each further delivery carries its own.
-  sink.reset();
+  // The whole response: kind, then the deliveries field. The unknown entry is a view of it from
+  // the first delivery's length on (the encoder writes the entry's first tag itself; each further
+  // delivery carries its own).
+  sink.reset().tag(1, VARINT).varint(ReceiveResponse_Kind.DELIVERY).tag(no, LEN);
+  const first = sink.length;
   for (const [i, d] of deliveries.entries()) {
     if (i > 0) sink.tag(no, LEN);
     writeDelivery(sink, d);
   }
-  res.$unknown = [{ no, wireType: LEN, data: sink.take() }];
-  return res;
+  const bytes = sink.take();
+  res.$unknown = [{ no, wireType: LEN, data: bytes.subarray(first) }];
+  return withBinary(res, bytes);
 }

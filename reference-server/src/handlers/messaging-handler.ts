@@ -1,7 +1,9 @@
 import {
+  AckResponseSchema,
   type DeadLetter,
   DeadLetterSchema,
   type MessagingService,
+  NackResponseSchema,
   type ReceiveResponse,
   ReceiveResponse_Kind,
   ReceiveResponseSchema,
@@ -11,7 +13,7 @@ import {
 } from "@acb/gen/acb/v1/messaging_pb";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { mayCall } from "../auth/auth-interceptor.js";
 import { accessTable } from "../auth/rbac-table.js";
 import type { DeliveryEngine, ReceiveItem } from "../domain/delivery.js";
@@ -24,7 +26,12 @@ import type {
   SettleOutcome,
 } from "../storage/types.js";
 import { flatMapStream } from "../stream-iterators.js";
-import { itemError, sendBatchResponse } from "./batch-encoding.js";
+import {
+  itemError,
+  sendBatchResponse,
+  settleResponse,
+  streamSettleResponse,
+} from "./batch-encoding.js";
 import { callerOf, durationMs, ts } from "./convert.js";
 import { deliveryResponse } from "./delivery-encoding.js";
 import { messageToProto } from "./message-proto.js";
@@ -82,15 +89,13 @@ function deliveryToProto(d: ClaimedDelivery) {
   };
 }
 
-/** Ack/Nack results, one per id, in request order. */
-function settleResults(ids: string[], outcomes: SettleOutcome[]) {
-  return {
-    results: ids.map((id, i) => ({
-      deliveryId: id,
-      status: settleStatus[outcomes[i] ?? "not-found"],
-    })),
-  };
-}
+/** The status of each id of an Ack or Nack, in request order. */
+const statusesOf = (ids: readonly string[], outcomes: readonly SettleOutcome[]) =>
+  ids.map((_, i) => settleStatus[outcomes[i] ?? "not-found"]);
+
+/** Whether a call's messages are binary (not application/connect+json, application/grpc+json, …). */
+const isBinary = (ctx: HandlerContext) =>
+  !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
 
 /** The Receive responses for one item of the delivery stream. */
 function receiveResponses(item: ReceiveItem, batched: boolean, binary: boolean): ReceiveResponse[] {
@@ -137,10 +142,11 @@ export function createMessagingHandler(
     },
     async sendBatch(req, ctx) {
       const results = await messaging.sendBatch(callerOf(ctx), req.requests.map(sendInput));
-      return sendBatchResponse(results, !/json/i.test(ctx.requestHeader.get("content-type") ?? ""));
+      return sendBatchResponse(results, isBinary(ctx));
     },
     async *sendStream(requests, ctx) {
       const identity = callerOf(ctx);
+      const binary = isBinary(ctx);
       for await (const req of requests) {
         const item = req.item;
         const procedure = `acb.v1.MessagingService/${item.case === "send" ? "Send" : item.case === "ack" ? "Ack" : "Nack"}`;
@@ -159,11 +165,8 @@ export function createMessagingHandler(
             });
           } else if (item.case === "ack") {
             const ids = item.value.deliveryIds;
-            const value = settleResults(ids, await delivery.ack(identity, ids));
-            yield create(SendStreamResponseSchema, {
-              ref: req.ref,
-              result: { case: "ack", value },
-            });
+            const statuses = statusesOf(ids, await delivery.ack(identity, ids));
+            yield streamSettleResponse(req.ref, "ack", ids, statuses, binary);
           } else if (item.case === "nack") {
             const n = item.value;
             const outcomes = await delivery.nack(
@@ -173,10 +176,13 @@ export function createMessagingHandler(
               n.deadLetter,
               n.error,
             );
-            yield create(SendStreamResponseSchema, {
-              ref: req.ref,
-              result: { case: "nack", value: settleResults(n.deliveryIds, outcomes) },
-            });
+            yield streamSettleResponse(
+              req.ref,
+              "nack",
+              n.deliveryIds,
+              statusesOf(n.deliveryIds, outcomes),
+              binary,
+            );
           }
         } catch (err) {
           yield create(SendStreamResponseSchema, {
@@ -239,14 +245,20 @@ export function createMessagingHandler(
       let binary = true;
       return flatMapStream(
         () => {
-          binary = !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
+          binary = isBinary(ctx);
           return delivery.receive(callerOf(ctx), req.maxInFlight, ctx.signal);
         },
         (item) => receiveResponses(item, req.batchDeliveries, binary),
       );
     },
     async ack(req, ctx) {
-      return settleResults(req.deliveryIds, await delivery.ack(callerOf(ctx), req.deliveryIds));
+      const outcomes = await delivery.ack(callerOf(ctx), req.deliveryIds);
+      return settleResponse(
+        AckResponseSchema,
+        req.deliveryIds,
+        statusesOf(req.deliveryIds, outcomes),
+        isBinary(ctx),
+      );
     },
     async nack(req, ctx) {
       const outcomes = await delivery.nack(
@@ -256,7 +268,12 @@ export function createMessagingHandler(
         req.deadLetter,
         req.error,
       );
-      return settleResults(req.deliveryIds, outcomes);
+      return settleResponse(
+        NackResponseSchema,
+        req.deliveryIds,
+        statusesOf(req.deliveryIds, outcomes),
+        isBinary(ctx),
+      );
     },
     async listDeadLetters(req, ctx) {
       const page = await messaging.listDeadLetters(

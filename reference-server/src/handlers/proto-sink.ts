@@ -14,6 +14,11 @@ export class ProtoSink {
   /** Where each open length-delimited field's reserved length byte is. */
   private readonly open: number[] = [];
 
+  /** Bytes written since reset(). */
+  get length(): number {
+    return this.pos;
+  }
+
   reset(): this {
     this.pos = 0;
     this.open.length = 0;

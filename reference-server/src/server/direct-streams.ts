@@ -24,7 +24,6 @@ import {
   type DescService,
   fromBinary,
   type Message,
-  toBinary,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -43,6 +42,7 @@ import {
   parseTimeout as parseGrpcTimeout,
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
+import { binaryOf } from "../binary-encoding.js";
 import { type EnvelopeParts, partsEncoderFor } from "./chunk-envelopes.js";
 import {
   callFinished,
@@ -657,7 +657,7 @@ class WholeMessages implements AsyncIterableIterator<Message> {
 /** A response message's bytes, or the error the library's serialization gives. */
 function serialize(desc: DescMessage, message: Message): Uint8Array {
   try {
-    return toBinary(desc, message);
+    return binaryOf(desc, message);
   } catch (err) {
     throw new ConnectError(
       `serialize binary: ${err instanceof Error ? err.message : String(err)}`,

@@ -17,7 +17,6 @@ import {
   type DescService,
   fromBinary,
   type Message,
-  toBinary,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -38,6 +37,7 @@ import {
   errorToJsonBytes,
   parseTimeout,
 } from "@connectrpc/connect/protocol-connect";
+import { binaryOf } from "../binary-encoding.js";
 import {
   addNodeHeader,
   callFinished,
@@ -207,7 +207,7 @@ export async function serveDirectUnary(
     replaceHeaders(context.responseHeader, response.header);
     replaceHeaders(context.responseTrailer, response.trailer);
     try {
-      body = toBinary(method.output, response.message as Message);
+      body = binaryOf(method.output, response.message as Message);
     } catch (err) {
       throw new ConnectError(
         `serialize binary: ${err instanceof Error ? err.message : String(err)}`,
