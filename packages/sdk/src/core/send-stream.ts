@@ -31,6 +31,8 @@ class StreamCall {
   ending = false;
   private wakeWriter: (() => void) | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the stream last had nothing waiting (its last answer). */
+  private idleSince = 0;
 
   constructor(messaging: Client<typeof MessagingService>, signal: AbortSignal | undefined) {
     const self = this;
@@ -68,21 +70,31 @@ class StreamCall {
   push(item: SendStreamRequest, pending: Pending, ref: bigint): void {
     this.pending.set(ref, pending);
     this.queue.push(item);
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
     this.wakeWriter?.();
   }
 
+  /**
+   * Closes the stream once nothing was waiting for IDLE_CLOSE_MS. One timer serves many answers:
+   * it is not cleared and set again for each item (a timer per message), but checks when it fires
+   * how long the stream has been idle, and waits for the rest.
+   */
   private armIdleClose(): void {
-    if (this.idleTimer !== undefined) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if (this.pending.size === 0 && this.queue.length === 0) {
-        this.ending = true;
-        this.wakeWriter?.();
-      }
-    }, IDLE_CLOSE_MS);
+    this.idleSince = Date.now();
+    if (this.idleTimer === undefined) this.idleTimer = setTimeout(this.idleCheck, IDLE_CLOSE_MS);
   }
+
+  private readonly idleCheck = (): void => {
+    this.idleTimer = undefined;
+    // Busy: the answer that empties the stream again arms the timer again.
+    if (this.pending.size > 0 || this.queue.length > 0) return;
+    const idleFor = Date.now() - this.idleSince;
+    if (idleFor < IDLE_CLOSE_MS) {
+      this.idleTimer = setTimeout(this.idleCheck, IDLE_CLOSE_MS - idleFor);
+      return;
+    }
+    this.ending = true;
+    this.wakeWriter?.();
+  };
 
   private fail(err: unknown): void {
     this.ending = true;
