@@ -1,4 +1,4 @@
-// UploadChunks through withLeanUploads against the same call through Connect's transport: a
+// UploadChunks through withLeanStreams against the same call through Connect's transport: a
 // recording HTTP/2 server must receive the same request (headers, every body byte) from both, and
 // the caller must get the same answer from both, whether the server answers with a message, with
 // an error carrying details and metadata, or with a bare HTTP status.
@@ -14,7 +14,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withLeanUploads } from "./node-upload.js";
+import { withLeanStreams } from "./node-streams.js";
 
 interface Recorded {
   headers: Record<string, unknown>;
@@ -85,7 +85,7 @@ function transports() {
   const leanSessions = new Http2SessionManager(baseUrl);
   const options = { baseUrl, httpVersion: "2" as const, interceptors: [tagging] };
   const plain = createConnectTransport({ ...options, sessionManager: plainSessions });
-  const lean = withLeanUploads(
+  const lean = withLeanStreams(
     createConnectTransport({ ...options, sessionManager: leanSessions }),
     {
       baseUrl,

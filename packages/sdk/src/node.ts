@@ -8,7 +8,7 @@ import { type AcbClient, createAcbClient } from "./core/client.js";
 import type { Credentials } from "./core/credentials.js";
 import type { E2eOptions } from "./core/e2e/client-e2e.js";
 import { createBulkSessionManager, nodeSha256 } from "./node-streaming.js";
-import { withLeanUploads } from "./node-upload.js";
+import { withLeanStreams } from "./node-streams.js";
 
 export * from "./core/index.js";
 export { nodeSha256, receiveContextReadable } from "./node-streaming.js";
@@ -88,7 +88,10 @@ export function createClient(options: NodeClientOptions): AcbClient {
             ...(tls && { nodeOptions: tls }),
           });
   };
-  /** Connect over HTTP/2: uploads send their chunks without copying them (node-upload.ts). */
+  /**
+   * Connect over HTTP/2: streams skip the protocol library's per-message pipeline, and uploads
+   * send their chunks without copying them (node-streams.ts).
+   */
   function connectOverHttp2(baseUrl: string): Transport {
     // Large-context chunks need wide HTTP/2 flow-control windows (see node-streaming.ts).
     const sessionManager = createBulkSessionManager(baseUrl, tls);
@@ -99,7 +102,7 @@ export function createClient(options: NodeClientOptions): AcbClient {
       interceptors,
       sessionManager,
     });
-    return withLeanUploads(transport, { baseUrl, sessionManager, interceptors });
+    return withLeanStreams(transport, { baseUrl, sessionManager, interceptors });
   }
   const endpoints = urls.map((url) => ({ url, transport: transportTo(url) }));
   const transport =

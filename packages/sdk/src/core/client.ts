@@ -73,6 +73,7 @@ import {
 import { SendStreamChannel } from "./send-stream.js";
 import { type Sha256Provider, webSha256 } from "./sha256.js";
 import { isStandardSchema, type StandardSchemaV1, validatingHandler } from "./standard-schema.js";
+import { withDirectStreams } from "./stream-calls.js";
 import {
   type ContextChange,
   type SubscribeOptions,
@@ -392,7 +393,7 @@ export function createAcbClient(options: AcbClientOptions): AcbClient {
     auth: createClient(AuthService, transport),
     admin: createClient(AdminService, transport),
     serverInfo: createClient(ServerInfoService, transport),
-    messaging: createClient(MessagingService, transport),
+    messaging: withDirectStreams(createClient(MessagingService, transport), transport),
     conversations: createClient(ConversationService, transport),
     meetings: createClient(MeetingService, transport),
   };
