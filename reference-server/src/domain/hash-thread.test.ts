@@ -72,6 +72,34 @@ describe("HashThread", () => {
     expect(await thread.createHash().digest()).toEqual(sha256(new Uint8Array()));
   });
 
+  it("sums a download's chunk (SHA-256 or CRC-32) and feeds its bytes before answering", async () => {
+    thread = new HashThread();
+    const whole = createHash("sha256");
+    const hash = thread.createHash();
+    // One buffer overwritten with the next chunk as soon as the sum answers: by then the thread
+    // must be done with the bytes, so the object's hash has them as they were.
+    const pool = randomBytes(6 * 1024 * 1024);
+    const buffer = Buffer.from(new SharedArrayBuffer(4 * 1024 * 1024));
+    for (let i = 0; i < 24; i++) {
+      const size = i % 4 === 0 ? 1 + i : buffer.length - i * 1000;
+      const chunk = buffer.subarray(0, size);
+      pool.copy(chunk, 0, (i * 65_537) % (pool.length - size), size);
+      const kind = i % 3 === 0 ? "sha256" : "crc32";
+      const want = kind === "crc32" ? { crc32: crc32(chunk) } : { sha256: sha256(chunk) };
+      whole.update(chunk);
+      expect(await thread.sum(chunk, kind, hash)).toEqual(want);
+      // Overwritten at once, and pieces not in shared memory are summed as well (a copy).
+      chunk.fill(i);
+    }
+    const plain = randomBytes(70_000);
+    expect(await thread.sum(plain, "sha256")).toEqual({ sha256: sha256(plain) });
+    expect(Buffer.from(await hash.digest()).toString("hex")).toBe(whole.digest("hex"));
+    // A hash lost with its thread cannot be fed: the sum fails.
+    const lost = thread.createHash();
+    await thread.close();
+    await expect(thread.sum(plain, "crc32", lost)).rejects.toThrow(/lost this hash/);
+  });
+
   it("loses the hashes of a thread that went, and starts another", async () => {
     thread = new HashThread();
     const hash = thread.createHash();

@@ -10,6 +10,11 @@
 // thread stores the chunk, feeds it into the object's hash. Messages are handled in order, so a
 // digest answers after every byte posted before it, and a slab is free again once the worker has
 // answered anything posted after it.
+//
+// A download asks for each chunk's check (its SHA-256 or CRC-32, which the hub sends with it) and
+// feeds the chunk into the object's hash with the same message (`sum`); that answer comes once
+// the worker is done with the bytes, so a caller that reads into shared memory of its own (the
+// blob store's pieces, download-sums.ts) may reuse them as soon as it has it.
 
 import { isSharedArrayBuffer } from "node:util/types";
 import { Worker } from "node:worker_threads";
@@ -43,6 +48,7 @@ interface Lent {
 }
 
 interface Waiter {
+  /** Slabs lent with requests before this order are free once the answer is in. */
   order: number;
   resolve(answer: HashAnswer): void;
   reject(err: Error): void;
@@ -121,6 +127,28 @@ export class HashThread {
     );
   }
 
+  /**
+   * The check a chunk of a download carries (its CRC-32 or its SHA-256), computed on the thread;
+   * with `feed`, the chunk's bytes also go into that hash (after everything fed before), before
+   * the answer. `feed` must be a hash of this thread. The caller may reuse `data` once this
+   * resolves. Fails when the thread stops (or stopped since `feed` was created: its hash is lost).
+   */
+  async sum(
+    data: Uint8Array,
+    kind: "crc32" | "sha256",
+    feed?: ObjectHash,
+  ): Promise<{ crc32: number } | { sha256: Uint8Array }> {
+    const id = feed === undefined ? undefined : this.idOf(feed);
+    const bytes = this.shared(data);
+    // The worker is done with the bytes when it answers: the slab goes back with the answer.
+    const answer = await this.ask((seq) => ({ op: "sum", seq, data: bytes, kind, feed: id }), 1);
+    if ("crc32" in answer) return { crc32: answer.crc32 };
+    if ("sha256" in answer) return { sha256: answer.sha256 };
+    throw new Error(
+      `the hash thread could not sum a chunk: ${"error" in answer ? answer.error : ""}`,
+    );
+  }
+
   /** Stops the thread; what was still asked of it fails. */
   async close(): Promise<void> {
     await this.worker?.terminate();
@@ -168,10 +196,14 @@ export class HashThread {
     return known.id;
   }
 
-  private ask(request: (seq: number) => HashRequest): Promise<HashAnswer> {
+  /**
+   * Posts a request and waits for its answer. `frees` is 1 when the worker is done with the
+   * request's own bytes by the time it answers (else only those of earlier requests are free).
+   */
+  private ask(request: (seq: number) => HashRequest, frees: 0 | 1 = 0): Promise<HashAnswer> {
     const seq = this.seq++;
     return new Promise<HashAnswer>((resolve, reject) => {
-      this.waiting.set(seq, { order: this.order, resolve, reject });
+      this.waiting.set(seq, { order: this.order + frees, resolve, reject });
       this.started().ref(); // an answer is awaited: the process must not exit meanwhile
       this.post(request(seq));
     });

@@ -7,10 +7,11 @@
 // is checked on arrival and fed into an incremental whole-object hash kept by this process (both
 // on a thread of their own, hash-thread.ts); a node that continues a session it did not hash
 // hashes the staged bytes once, then goes on incrementally, so a commit never re-reads the object.
-import { createHash, hash, timingSafeEqual } from "node:crypto";
-import { crc32 } from "node:zlib";
+// A download's chunk checks, and the whole object's SHA-256 when it reads the whole object, are
+// computed on the same thread, a chunk ahead of the one being sent (download-sums.ts).
+import { timingSafeEqual } from "node:crypto";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
-import { ChunkCheck, UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
+import { type ChunkCheck, UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
 import { type Identity, isAdmin } from "../auth/identity.js";
 import type { Timer } from "../clock.js";
 import { Code, ConnectError, hubError } from "../errors.js";
@@ -19,6 +20,7 @@ import { newId } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { ContextRecord, StorageRefRecord, UploadSessionRecord } from "../storage/types.js";
 import { type AccessInput, type Contexts, normaliseAccess } from "./contexts.js";
+import { PIECES_HELD, summedPieces } from "./download-sums.js";
 import { HashThread, type ObjectHash } from "./hash-thread.js";
 import { StagingBudget } from "./staging-budget.js";
 import { StreamSlots } from "./stream-slots.js";
@@ -84,7 +86,7 @@ export type DownloadItem =
   | {
       kind: "chunk";
       offset: number;
-      /** Valid until the next item is asked for (the hub reuses its read buffer). */
+      /** Valid until the next item is asked for (the hub reuses its read buffers). */
       data: Uint8Array;
       /** The chunk's check, as the request asked: its SHA-256 or its CRC-32. */
       check: { sha256: Uint8Array } | { crc32: number };
@@ -103,7 +105,6 @@ export interface DownloadInput {
   chunkCheck: ChunkCheck;
 }
 
-const sha256Of = (data: Uint8Array): Uint8Array => hash("sha256", data, "buffer");
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && timingSafeEqual(a, b);
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const stateName = (s: UploadState) => `UPLOAD_STATE_${UploadState[s]}`;
@@ -604,8 +605,10 @@ export class LargeContexts {
   }
 
   /**
-   * Streams a context's value: a header, then the chunks of the range, each with its SHA-256. The
-   * revision read at the start is served throughout (its blob outlives a concurrent update).
+   * Streams a context's value: a header, then the chunks of the range, each with its SHA-256 or
+   * CRC-32. The revision read at the start is served throughout (its blob outlives a concurrent
+   * update). DATA_LOSS when the whole object is read and its bytes at rest no longer match its
+   * sha256 (before its last chunk); UNAVAILABLE when the hash thread stops during the download.
    */
   async *download(identity: Identity, input: DownloadInput): AsyncGenerator<DownloadItem> {
     const ctx = await this.readable(identity, input.contextId);
@@ -632,31 +635,32 @@ export class LargeContexts {
     };
     if (ref) this.readers.set(refKey(ref), (this.readers.get(refKey(ref)) ?? 0) + 1);
     try {
-      if (!ref) {
-        yield { kind: "header", context: ctx, offset: input.offset, length, chunkSize: ctx.size };
-        if (length === 0) return;
-        const data = ctx.data.subarray(input.offset, input.offset + length);
-        yield { kind: "chunk", offset: input.offset, data, check: checkOf(data, input.chunkCheck) };
-        return;
-      }
-      const chunkSize = input.chunkSize || this.hub.limits.defaultChunkSizeBytes;
+      const chunkSize = ref ? input.chunkSize || this.hub.limits.defaultChunkSizeBytes : ctx.size;
       yield { kind: "header", context: ctx, offset: input.offset, length, chunkSize };
-      // Reading the whole object: check it against its checksum before the last chunk leaves, so
-      // bytes damaged at rest end the stream with DATA_LOSS instead of a complete-looking value.
-      const whole = length === ctx.size ? createHash("sha256") : undefined;
+      if (length === 0) return;
+      const name = `context "${ctx.id}"`;
+      // An inline value is one chunk from the record. A blob is read through reused buffers in
+      // shared memory, as many as the summing holds: each chunk's check, and the whole object's
+      // SHA-256 when the whole object is read (verified before the last chunk leaves, so bytes
+      // damaged at rest end the stream with DATA_LOSS instead of a complete-looking value), are
+      // computed on the hash thread a chunk ahead of the one being sent (download-sums.ts).
+      const pieces = ref
+        ? this.hub.backend.blobs.read(ref, input.offset, length, chunkSize, {
+            reuse: true,
+            hold: PIECES_HELD,
+            shared: true,
+          })
+        : [ctx.data.subarray(input.offset, input.offset + length)];
+      const summed = summedPieces(toAsync(pieces), this.hashThread, {
+        check: input.chunkCheck,
+        length,
+        sha256: ref && length === ctx.size ? ctx.sha256 : undefined,
+        name,
+      });
       let position = input.offset;
       try {
-        for await (const data of this.hub.backend.blobs.read(ref, input.offset, length, chunkSize, {
-          reuse: true,
-        })) {
-          whole?.update(data);
-          if (whole && position + data.length === ctx.size && !same(whole.digest(), ctx.sha256)) {
-            throw hubError(
-              Code.DataLoss,
-              `the stored bytes of context "${ctx.id}" no longer match its sha256`,
-            );
-          }
-          yield { kind: "chunk", offset: position, data, check: checkOf(data, input.chunkCheck) };
+        for await (const { data, check } of summed) {
+          yield { kind: "chunk", offset: position, data, check };
           position += data.length;
           await keepSlot();
         }
@@ -664,7 +668,7 @@ export class LargeContexts {
         if (err instanceof ConnectError) throw err;
         throw hubError(
           Code.DataLoss,
-          `the stored bytes of context "${ctx.id}" could not be read at offset ${position}`,
+          `the stored bytes of ${name} could not be read at offset ${position}`,
           { cause: err },
         );
       }
@@ -994,8 +998,9 @@ export class LargeContexts {
 }
 
 /** The check a downloaded chunk carries: CRC-32 when asked for, else SHA-256. */
-function checkOf(data: Uint8Array, check: ChunkCheck): { sha256: Uint8Array } | { crc32: number } {
-  return check === ChunkCheck.CRC32 ? { crc32: crc32(data) } : { sha256: sha256Of(data) };
+/** The pieces of an inline value (an array) or of a blob (the store's reader), as one iterable. */
+async function* toAsync(pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>) {
+  yield* pieces;
 }
 
 /** A failure to reach the storage (UNAVAILABLE): retrying the same call may succeed. */

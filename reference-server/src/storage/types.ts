@@ -533,15 +533,18 @@ export interface BlobStore {
   /**
    * Streams bytes [offset, offset + length) of a published object in pieces of `pieceSize` bytes
    * (the last may be shorter). Stopping the iteration early releases what the read holds. With
-   * `reuse`, the store may hand out the same buffer again: a piece is then valid only until the
-   * next one is asked for (no allocation per piece for a consumer that copies or sends it on).
+   * `reuse`, the store may hand out the same buffers again: a piece is then valid only until
+   * `hold` more pieces have been asked for (default 1: the next one; no allocation per piece for a
+   * consumer that copies or sends it on, and one that sends a piece while the next is hashed
+   * holds two). With `shared`, the store hands out pieces in shared memory (a SharedArrayBuffer)
+   * when it can, so another thread reads them without a copy; a caller checks `piece.buffer`.
    */
   read(
     ref: StorageRefRecord,
     offset: number,
     length: number,
     pieceSize: number,
-    options?: { reuse?: boolean },
+    options?: { reuse?: boolean; hold?: number; shared?: boolean },
   ): AsyncIterable<Uint8Array>;
   /** Whether a published object exists. */
   exists(ref: StorageRefRecord): Promise<boolean>;

@@ -184,17 +184,27 @@ export function createFsBlobStore(options: FsBlobStoreOptions = {}): BlobStore {
         }
         return piece;
       };
-      // With `reuse`, two buffers take turns: the next piece is read into one while the consumer
-      // handles the other (it is done with a piece when it asks for the next), so the disk read
-      // overlaps the consumer's work and no piece allocates. Otherwise a fresh buffer per piece,
-      // read when asked for, as the consumer may keep them.
+      // With `reuse`, `hold` + 1 buffers take turns: the next piece is read into one while the
+      // consumer handles the `hold` it holds (it is done with the oldest when it asks for another),
+      // so the disk read overlaps the consumer's work and no piece allocates. Otherwise a fresh
+      // buffer per piece, read when asked for, as the consumer may keep them. `shared` puts them
+      // in shared memory (a thread hashes them where they are).
+      const size0 = Math.min(pieceSize, length);
+      const shared = readOptions?.shared === true;
+      const fresh = (size: number) =>
+        shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
+      const turns = Math.max(1, Math.floor(readOptions?.hold ?? 1)) + 1;
       const pool = readOptions?.reuse
-        ? [0, 1].map(() => Buffer.allocUnsafeSlow(Math.min(pieceSize, length)))
+        ? Array.from({ length: turns }, () => fresh(size0))
         : undefined;
       const pieceAt = (position: number, turn: number) => {
         const size = Math.min(pieceSize, end - position);
         return fill(
-          pool ? (pool[turn % 2] as Buffer).subarray(0, size) : new Uint8Array(size),
+          pool
+            ? (pool[turn % turns] as Buffer).subarray(0, size)
+            : shared
+              ? fresh(size)
+              : new Uint8Array(size),
           position,
         );
       };
