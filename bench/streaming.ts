@@ -196,6 +196,7 @@ export default async function streaming(args: string[]): Promise<void> {
       clientCpu = ownCpuSeconds();
       hubMain = hub.mainThreadCpuSeconds();
       clientMain = ownMainThreadCpuSeconds();
+      const hubThreads = hub.threadsCpuSeconds();
       let got = 0;
       for await (const chunk of client.receiveContextStream(ctx.id)) got += chunk.length;
       results.download.push(size / 1e6 / ((performance.now() - start) / 1000));
@@ -203,6 +204,11 @@ export default async function streaming(args: string[]): Promise<void> {
       results.clientCpuDown.push((ownCpuSeconds() - clientCpu) / GiB);
       results.hubMainDown.push((hub.mainThreadCpuSeconds() - hubMain) / GiB);
       results.clientMainDown.push((ownMainThreadCpuSeconds() - clientMain) / GiB);
+      // Where the hub's CPU per downloaded GiB went, by thread (a thread that ended is left out).
+      const perThread = [...hub.threadsCpuSeconds()]
+        .map(([name, s]) => `${name} ${((s - (hubThreads.get(name) ?? 0)) / GiB).toFixed(2)}`)
+        .join(", ");
+      log(`run ${run}: hub CPU s per GiB down, by thread: ${perThread}`);
       results.rss.push(sampler.stop());
       if (got !== size) throw new Error(`downloaded ${got} of ${size} bytes`);
       await client.deleteContext(ctx.id);

@@ -1,7 +1,7 @@
 // Starts `acb-hub dev` in its own process, as a deployment would run it, so client and hub do not
 // share a CPU's event loop; reads the URL and admin token from its first stdout line.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { AdminService, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
@@ -21,6 +21,11 @@ export interface HubProcess {
   cpuSeconds(): number;
   /** CPU time the hub's main thread (its event loop) has used so far, in seconds. */
   mainThreadCpuSeconds(): number;
+  /**
+   * CPU time the hub's threads have used so far, in seconds, summed by thread name (the main
+   * thread is "MainThread", libuv's "libuv-worker", V8's "V8Worker", worker threads others).
+   */
+  threadsCpuSeconds(): Map<string, number>;
   /**
    * SQL transactions the hub has run so far (its acb_db_query_duration_seconds count: a statement
    * sent on its own counts as one); 0 on the memory backend.
@@ -59,6 +64,21 @@ function statCpuSeconds(path: string): number {
   // Fields 14 and 15 of a stat file are utime and stime in clock ticks (100 per second).
   const fields = readFileSync(path, "utf8").split(") ")[1]?.split(" ") ?? [];
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** User + system CPU seconds of each thread of `pid`, summed by thread name. */
+function threadsCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      const s = statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+      byName.set(name, (byName.get(name) ?? 0) + s);
+    } catch {
+      // The thread ended while it was read.
+    }
+  }
+  return byName;
 }
 
 /** Hub processes still running: killed when the benchmark exits, however it exits. */
@@ -133,6 +153,7 @@ export async function startHubProcess(
     cpuSeconds: () => statCpuSeconds(`/proc/${pid}/stat`),
     // The thread whose id is the process id is the main thread.
     mainThreadCpuSeconds: () => statCpuSeconds(`/proc/${pid}/task/${pid}/stat`),
+    threadsCpuSeconds: () => threadsCpuSeconds(pid),
     sqlTransactions: async () => {
       const res = await fetch(`${info.url}/metrics`);
       return metricTotal(await res.text(), "acb_db_query_duration_seconds_count");
