@@ -224,6 +224,8 @@ class ResponseMessages implements AsyncIterableIterator<unknown> {
   /** Bytes of an envelope not yet whole (its header included). */
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  /** The size of the envelope begun in `pending`, once its header is in (else 0). */
+  private need = 0;
   private ended = false;
   private finished = false;
   /** What ended the stream, thrown once the messages parsed before it are handed out. */
@@ -290,24 +292,32 @@ class ResponseMessages implements AsyncIterableIterator<unknown> {
   /** Takes every envelope `chunk` completes. */
   private split(chunk: Uint8Array): void {
     let bytes = chunk;
+    /** Whether `bytes` is this reader's own buffer (pieces joined), not the network's. */
+    let owned = false;
     if (this.pendingBytes > 0) {
       this.pending.push(chunk);
-      bytes = concat(this.pending, this.pendingBytes + chunk.length);
+      this.pendingBytes += chunk.length;
+      // The pieces of a large envelope are joined once, when it is whole, not at every piece.
+      if (this.pendingBytes < this.needed()) return;
+      bytes = concat(this.pending, this.pendingBytes);
+      owned = true;
       this.pending = [];
       this.pendingBytes = 0;
+      this.need = 0;
     }
     let at = 0;
     while (bytes.length - at >= 5) {
       const flags = bytes[at] as number;
-      const length =
-        (((bytes[at + 1] as number) << 24) >>> 0) +
-        ((bytes[at + 2] as number) << 16) +
-        ((bytes[at + 3] as number) << 8) +
-        (bytes[at + 4] as number);
-      if (bytes.length - at - 5 < length) break;
-      // A copy: the network buffer is not kept alive by the message's bytes fields.
-      const data = Uint8Array.prototype.slice.call(bytes, at + 5, at + 5 + length);
-      at += 5 + length;
+      const length = lengthAt(bytes, at);
+      const end = at + 5 + length;
+      if (end > bytes.length) break;
+      // A copy, so the network's buffers are not kept alive by the message's bytes fields; but
+      // not of joined pieces holding this envelope alone, which are this reader's already.
+      const data =
+        owned && at === 0 && end === bytes.length
+          ? bytes.subarray(5)
+          : Uint8Array.prototype.slice.call(bytes, at + 5, end);
+      at = end;
       try {
         this.envelope(flags, data);
       } catch (error) {
@@ -322,6 +332,16 @@ class ResponseMessages implements AsyncIterableIterator<unknown> {
       this.pending.push(rest);
       this.pendingBytes = rest.length;
     }
+  }
+
+  /** The bytes the envelope begun in `pending` takes in all (5, its header, until that is in). */
+  private needed(): number {
+    if (this.need > 0) return this.need;
+    if (this.pendingBytes < 5) return 5;
+    const first = this.pending[0] as Uint8Array;
+    const head = first.length >= 5 ? first : concat(this.pending, this.pendingBytes);
+    this.need = 5 + lengthAt(head, 0);
+    return this.need;
   }
 
   private envelope(flags: number, data: Uint8Array): void {
@@ -361,6 +381,16 @@ class ResponseMessages implements AsyncIterableIterator<unknown> {
     }
     this.ready.push(message);
   }
+}
+
+/** An envelope's length: the 4 bytes after its flags, big-endian. */
+function lengthAt(bytes: Uint8Array, at: number): number {
+  return (
+    (((bytes[at + 1] as number) << 24) >>> 0) +
+    ((bytes[at + 2] as number) << 16) +
+    ((bytes[at + 3] as number) << 8) +
+    (bytes[at + 4] as number)
+  );
 }
 
 function concat(pieces: Uint8Array[], length: number): Uint8Array {
