@@ -441,11 +441,9 @@ export class Messaging {
       await this.hub.quotas.meterMessages(identity.tenantId, 1, message.data.length);
     }
     if (result.ok && !folds?.wake) {
-      const handed = new Set(claimed?.map((c) => c.agentId));
-      await this.delivery.notify(
-        identity.tenantId,
-        recipients.filter((a) => !handed.has(a)),
-      );
+      // Streams handed the message need no wake-up; most sends have one recipient, handed it.
+      const woken = claimed && claimed.length > 0 ? unclaimed(recipients, claimed) : recipients;
+      if (woken.length > 0) await this.delivery.notify(identity.tenantId, woken);
     }
     return result;
   }
@@ -730,4 +728,16 @@ export class Messaging {
     if (action === "replay") await this.delivery.notify(identity.tenantId, woken);
     return { count, notFound: notFoundIds };
   }
+}
+
+/** The recipients none of whose deliveries were claimed for a stream as the message was stored. */
+function unclaimed(
+  recipients: readonly string[],
+  claimed: readonly { agentId: string }[],
+): string[] {
+  if (recipients.length === 1) {
+    return claimed.some((c) => c.agentId === recipients[0]) ? [] : [...recipients];
+  }
+  const handed = new Set(claimed.map((c) => c.agentId));
+  return recipients.filter((a) => !handed.has(a));
 }
