@@ -139,6 +139,42 @@ export const deliveryStreamCases: ConformanceCase[] = [
     },
   },
   {
+    id: "delivery.topic-full-window",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A topic message reaches a subscriber whose window of one is full (with a delivery sent while its stream was live) once that delivery is acknowledged, and another subscriber at once",
+    spec: "acb.v1.MessagingService.Receive",
+    rules: ["delivery.max-in-flight"],
+    requires,
+    async run(t) {
+      // A deadline far beyond the case: only the Ack frees the window, never a lapse.
+      const { s, r, tenant } = await duo(t, "topic-window", 60_000, 5);
+      const other = await tenant.agent("topic-window-o");
+      for (const a of [r, other]) await a.messaging.subscribeTopic({ pattern: "window.news" });
+      const inbox = await Inbox.open(t, r, 1);
+      const otherInbox = await Inbox.open(t, other);
+      // Fills the window while the stream is live: the hub learns it is full from the send.
+      await s.messaging.send(to(r, "direct"));
+      const direct = await inbox.next("the direct message that fills the window");
+      check(
+        direct.message?.kind === "direct",
+        `got ${direct.message?.kind}, not the direct message`,
+      );
+      // One subscriber has room, the other none: the message waits for the second one's window.
+      await s.messaging.send({
+        target: { case: "topic", value: "window.news" },
+        kind: "news",
+        payload: text("news"),
+      });
+      const there = await otherInbox.next("the topic message at the subscriber with room");
+      check(there.message?.kind === "news", `the other subscriber got ${there.message?.kind}`);
+      await inbox.ack(direct);
+      const freed = await inbox.next("the topic message once the window is free");
+      check(freed.message?.kind === "news", `got ${freed.message?.kind}, not the topic message`);
+    },
+  },
+  {
     id: "delivery.order-batched",
     level: "MUST",
     profile: "delivery",
