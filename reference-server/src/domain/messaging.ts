@@ -4,6 +4,7 @@ import { type Identity, isAdmin } from "../auth/identity.js";
 import { Code, ConnectError, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
+import { traceparentHeader } from "../observability/tracing.js";
 import type {
   ClaimOffer,
   DeadLetterRecord,
@@ -180,13 +181,7 @@ export class Messaging {
     const backlog = backlogLimitsOf(tenant, now);
     for (const { i, input } of todo) {
       const type = input.type === MessageType.UNSPECIFIED ? MessageType.EVENT : input.type;
-      const message = this.buildMessage(
-        identity,
-        tenant,
-        newId("msg_", now),
-        { ...input, type },
-        now,
-      );
+      const message = this.buildMessage(identity, tenant, newId("msg_", now), input, now, type);
       const t = message.target;
       const target =
         t.kind === "agent" ? `a:${t.recipientId}` : t.kind === "topic" ? `t:${t.topic}` : "b";
@@ -326,7 +321,7 @@ export class Messaging {
       if (existing !== undefined) return { messageId: existing, duplicate: true };
     }
 
-    const message = this.buildMessage(identity, tenant, messageId, { ...input, type }, now);
+    const message = this.buildMessage(identity, tenant, messageId, input, now, type);
 
     // A reply to a blocking Request call goes to the waiting call (on whichever node it waits),
     // never to a queue; one to a call that already ended is dropped.
@@ -369,13 +364,14 @@ export class Messaging {
     id: string,
     input: SendInput,
     now: number,
+    type: MessageType = input.type,
   ): MessageRecord {
     return {
       tenantId: identity.tenantId,
       id,
       senderId: identity.agentId,
       target: input.target,
-      type: input.type,
+      type,
       kind: input.kind,
       contentType: input.contentType,
       data: input.data,
@@ -386,11 +382,14 @@ export class Messaging {
       idempotencyKey: input.idempotencyKey,
       metadata: input.metadata,
       // With a traceparent, the stored header names the hub's send span (tracing.ts).
-      headers: this.hub.messageTracing.sent(input.headers, {
-        "acb.tenant_id": identity.tenantId,
-        "acb.sender_id": identity.agentId,
-        "acb.message_id": id,
-      }),
+      headers:
+        input.headers[traceparentHeader] === undefined
+          ? input.headers
+          : this.hub.messageTracing.sent(input.headers, {
+              "acb.tenant_id": identity.tenantId,
+              "acb.sender_id": identity.agentId,
+              "acb.message_id": id,
+            }),
       createdAt: now,
       expiresAt: input.expiresAt ?? now + (input.ttlMs ?? tenant.settings.defaultMessageTtlMs),
     };

@@ -1,6 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { createFsBlobStore, type FsBlobStoreOptions } from "../fs/fs-blob-store.js";
-import { enqueueEach, type MessageStore } from "../messaging-types.js";
+import type {
+  EnqueueOptions,
+  EnqueueResult,
+  MessageRecord,
+  MessageStore,
+} from "../messaging-types.js";
 import type {
   AuthStore,
   Backend,
@@ -136,30 +141,39 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     void queues.deleteAgent(tenantId, agentId);
     topics.deleteAgent(tenantId, agentId);
   });
+  /** A send's checks, then its writes, in one synchronous step. */
+  const enqueueNow = (
+    message: MessageRecord,
+    recipients: readonly string[],
+    options: { [K in keyof EnqueueOptions]?: EnqueueOptions[K] | undefined },
+  ): EnqueueResult => {
+    const { tenantId, senderId, idempotencyKey } = message;
+    const idem = idempotencyKey === "" ? undefined : options.idempotency;
+    if (idem) {
+      const existing = idempotency.liveNow(tenantId, senderId, idempotencyKey, idem.now);
+      if (existing !== undefined) return { ok: false, duplicateOf: existing };
+    }
+    const limits = options.backlog;
+    const plan = limits && queues.planBacklog(tenantId, recipients, limits);
+    const backlogFull = plan?.refused[0];
+    if (backlogFull) return { ok: false, backlogFull };
+    const c = options.conversation;
+    if (c && !conversations.appendNow(c.next, c.expectedVersion, message)) {
+      return { ok: false, conversationConflict: true };
+    }
+    if (idem) idempotency.putNow(tenantId, senderId, idempotencyKey, message.id, idem.expiresAt);
+    queues.enqueue(message, recipients, plan && limits && { plan, now: limits.now });
+    return { ok: true };
+  };
   const messages: MessageStore = {
     ...queues,
     async enqueue(message, recipients, options = {}) {
-      const { tenantId, senderId, idempotencyKey } = message;
-      const idem = idempotencyKey === "" ? undefined : options.idempotency;
-      // Checks first, then writes, all in this one synchronous step.
-      if (idem) {
-        const existing = idempotency.liveNow(tenantId, senderId, idempotencyKey, idem.now);
-        if (existing !== undefined) return { ok: false, duplicateOf: existing };
-      }
-      const limits = options.backlog;
-      const plan = limits && queues.planBacklog(tenantId, recipients, limits);
-      const backlogFull = plan?.refused[0];
-      if (backlogFull) return { ok: false, backlogFull };
-      const c = options.conversation;
-      if (c && !conversations.appendNow(c.next, c.expectedVersion, message)) {
-        return { ok: false, conversationConflict: true };
-      }
-      if (idem) idempotency.putNow(tenantId, senderId, idempotencyKey, message.id, idem.expiresAt);
-      // Runs synchronously: the queues' enqueue never awaits.
-      void queues.enqueue(message, recipients, plan && limits && { plan, now: limits.now });
-      return { ok: true };
+      return enqueueNow(message, recipients, options);
     },
-    enqueueMany: (items) => enqueueEach(messages, items),
+    // Each item its own step, in order, without a promise per item.
+    async enqueueMany(items) {
+      return items.map((item) => enqueueNow(item.message, item.recipients, item));
+    },
   };
   const contexts = createMemoryContextStore(events);
   const auth = createMemoryAuthStore();

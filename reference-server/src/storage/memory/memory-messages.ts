@@ -192,12 +192,12 @@ export interface MemoryMessageQueues extends Omit<MessageStore, "enqueue" | "enq
    * dead-lettered to make room (see planBacklog); changes nothing.
    */
   planBacklog(tenantId: string, recipients: readonly string[], limits: BacklogLimits): BacklogPlan;
-  /** Queues the message for every recipient, first carrying out `plan`'s evictions. */
+  /** Queues the message for every recipient, first carrying out `plan`'s evictions (at once). */
   enqueue(
     message: MessageRecord,
     recipients: readonly string[],
     plan?: { plan: BacklogPlan; now: number },
-  ): Promise<void>;
+  ): void;
   deleteAgent(tenantId: string, agentId: string): Promise<void>;
   deleteTenant(tenantId: string): Promise<void>;
 }
@@ -367,7 +367,7 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
       }
       return planBacklog([{ recipients, backlog: limits }], agents, tenant);
     },
-    async enqueue(message, recipients, planned) {
+    enqueue(message, recipients, planned) {
       if (planned) {
         const { plan, now } = planned;
         for (const [agentId, k] of plan.agentEvictions) {
