@@ -30,6 +30,19 @@ function monthOf(ms: number): { start: number; end: number } {
   };
 }
 
+/** The counters one agent's sends are charged to (see Quotas.messageCharges). */
+interface CounterKeys {
+  agentMsgs: string;
+  tenantMsgs: string;
+  agentBytes: string;
+  tenantBytes: string;
+  monthMsgs: string;
+  tenantMsgsSec: string;
+}
+
+/** How many agents' counter keys Quotas keeps at most. */
+const MAX_COUNTER_KEYS = 100_000;
+
 /**
  * Per-agent and per-tenant quotas (messages and bytes per minute, messages per month, storage)
  * and the usage meter. Every message send and context write is charged here before it is applied;
@@ -44,6 +57,10 @@ export class Quotas {
     /** Where the counters are charged. Default: the backend's RateLimiter. */
     private readonly rateLimits: RateLimiter = backend.rateLimits,
   ) {}
+
+  /** Counter keys by tenant and agent (see keysOf), and how many agents they hold. */
+  private readonly counterKeys = new Map<string, Map<string, CounterKeys>>();
+  private counterKeyCount = 0;
 
   /**
    * Charges `count` messages of `bytes` payload bytes in all, sent by `identity`, and meters them
@@ -125,38 +142,68 @@ export class Quotas {
     const q = tenant.quotas;
     const month = monthOf(now);
     const second = Math.floor(now / SECOND) * SECOND;
+    const keys = this.keysOf(identity);
+    const minute = Math.floor(now / MINUTE) * MINUTE;
+    const perMinute = (key: string, amount: number, limit: number): RateCharge => ({
+      key,
+      amount,
+      limit,
+      windowStart: minute,
+      windowEnd: minute + MINUTE,
+    });
     return [
-      ...this.perMinute(
-        identity,
-        now,
-        "msgs",
-        count,
-        q.agentMessagesPerMinute,
-        q.tenantMessagesPerMinute,
-      ),
-      ...this.perMinute(
-        identity,
-        now,
-        "bytes",
-        bytes,
-        q.agentBytesPerMinute,
-        q.tenantBytesPerMinute,
-      ),
+      perMinute(keys.agentMsgs, count, q.agentMessagesPerMinute),
+      perMinute(keys.tenantMsgs, count, q.tenantMessagesPerMinute),
+      perMinute(keys.agentBytes, bytes, q.agentBytesPerMinute),
+      perMinute(keys.tenantBytes, bytes, q.tenantBytesPerMinute),
       {
-        key: `tenant:${identity.tenantId}:month-msgs`,
+        key: keys.monthMsgs,
         amount: count,
         limit: q.messagesPerMonth,
         windowStart: month.start,
         windowEnd: month.end,
       },
       {
-        key: `tenant:${identity.tenantId}:tenant-msgs-sec`,
+        key: keys.tenantMsgsSec,
         amount: count,
         limit: presetOr(tenant, "tenantMessagesPerSecond"),
         windowStart: second,
         windowEnd: second + SECOND,
       },
     ];
+  }
+
+  /**
+   * The counter keys of an agent's sends, made once per agent rather than six strings per send
+   * (the rate limiter then finds them by strings it has hashed before). At most 100,000 agents are
+   * kept; past that the cache starts again.
+   */
+  private keysOf(identity: Identity): CounterKeys {
+    let byAgent = this.counterKeys.get(identity.tenantId);
+    if (!byAgent) {
+      byAgent = new Map();
+      this.counterKeys.set(identity.tenantId, byAgent);
+    }
+    let keys = byAgent.get(identity.agentId);
+    if (!keys) {
+      if (++this.counterKeyCount > MAX_COUNTER_KEYS) {
+        this.counterKeys.clear();
+        this.counterKeyCount = 1;
+        byAgent = new Map();
+        this.counterKeys.set(identity.tenantId, byAgent);
+      }
+      const t = `tenant:${identity.tenantId}`;
+      keys = {
+        agentMsgs: `${t}:agent-msgs:${identity.agentId}`,
+        tenantMsgs: `${t}:tenant-msgs`,
+        agentBytes: `${t}:agent-bytes:${identity.agentId}`,
+        tenantBytes: `${t}:tenant-bytes`,
+        monthMsgs: `${t}:month-msgs`,
+        tenantMsgsSec: `${t}:tenant-msgs-sec`,
+      };
+      byAgent.set(identity.agentId, keys);
+    }
+    return keys;
   }
 
   /**
