@@ -35,25 +35,10 @@ class StreamCall {
   private idleSince = 0;
 
   constructor(messaging: Client<typeof MessagingService>, signal: AbortSignal | undefined) {
-    const self = this;
-    async function* requests() {
-      for (;;) {
-        if (self.queue.length > 0) {
-          const batch = self.queue;
-          self.queue = [];
-          yield* batch;
-          continue;
-        }
-        if (self.ending) return;
-        await new Promise<void>((resolve) => {
-          self.wakeWriter = resolve;
-        });
-        self.wakeWriter = undefined;
-      }
-    }
     const run = async () => {
       try {
-        for await (const res of messaging.sendStream(requests(), signal && { signal })) {
+        const requests = new QueuedItems(this);
+        for await (const res of messaging.sendStream(requests, signal && { signal })) {
           const p = this.pending.get(res.ref);
           this.pending.delete(res.ref);
           p?.resolve(res.result);
@@ -65,6 +50,16 @@ class StreamCall {
       }
     };
     void run();
+  }
+
+  /** Resolves when an item is pushed or the call starts ending. */
+  woken(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wakeWriter = () => {
+        this.wakeWriter = undefined;
+        resolve();
+      };
+    });
   }
 
   push(item: SendStreamRequest, pending: Pending, ref: bigint): void {
@@ -103,6 +98,58 @@ class StreamCall {
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
     this.queue = [];
+  }
+}
+
+/**
+ * A call's request messages: its queue, taken a batch at a time as it fills, until the call ends.
+ * An iterator of its own rather than an async generator, which costs a promise and a resumption
+ * per item it yields.
+ */
+class QueuedItems implements AsyncIterableIterator<SendStreamRequest> {
+  private batch: (SendStreamRequest | undefined)[] = [];
+  private at = 0;
+  private finished = false;
+
+  constructor(private readonly call: StreamCall) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<SendStreamRequest>> {
+    for (;;) {
+      if (this.finished) return Promise.resolve({ done: true, value: undefined });
+      if (this.at < this.batch.length) {
+        const value = this.batch[this.at] as SendStreamRequest;
+        this.batch[this.at++] = undefined;
+        return Promise.resolve({ done: false, value });
+      }
+      const call = this.call;
+      if (call.queue.length > 0) {
+        this.batch = call.queue;
+        this.at = 0;
+        call.queue = [];
+        continue;
+      }
+      if (call.ending) {
+        this.finished = true;
+        continue;
+      }
+      return call.woken().then(() => this.next());
+    }
+  }
+
+  return(): Promise<IteratorResult<SendStreamRequest>> {
+    this.finished = true;
+    this.batch = [];
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<SendStreamRequest>> {
+    this.finished = true;
+    this.batch = [];
+    return Promise.reject(err);
   }
 }
 
