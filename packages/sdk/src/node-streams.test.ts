@@ -17,10 +17,9 @@ import {
   SendStreamRequestSchema,
 } from "@acb/gen/acb/v1/messaging_pb";
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withLeanStreams } from "./node-streams.js";
+import { envelope, plainAndLean } from "../test/lean-wire.js";
 
 const answers = [
   "messages",
@@ -41,14 +40,6 @@ type Answer = (typeof answers)[number];
 let server: http2.Http2Server;
 let baseUrl: string;
 const recorded: { answer: string; headers: Record<string, unknown>; body: string }[] = [];
-
-function envelope(flags: number, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(5 + data.length);
-  out[0] = flags;
-  out.writeUInt32BE(data.length, 1);
-  out.set(data, 5);
-  return out;
-}
 
 const deliveries = Array.from({ length: 5 }, (_, i) =>
   envelope(
@@ -160,27 +151,7 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-/** A header an interceptor adds, so both paths are seen to run the transport's interceptors. */
-const tagging: Interceptor = (next) => (req) => {
-  req.header.set("x-intercepted", req.method.name);
-  return next(req);
-};
-
-function transports() {
-  const plainSessions = new Http2SessionManager(baseUrl);
-  const leanSessions = new Http2SessionManager(baseUrl);
-  const options = { baseUrl, httpVersion: "2" as const, interceptors: [tagging] };
-  const plain = createConnectTransport({ ...options, sessionManager: plainSessions });
-  const lean = withLeanStreams(
-    createConnectTransport({ ...options, sessionManager: leanSessions }),
-    { baseUrl, sessionManager: leanSessions, interceptors: [tagging] },
-  );
-  const close = () => {
-    plainSessions.abort();
-    leanSessions.abort();
-  };
-  return { plain, lean, close };
-}
+const transports = () => plainAndLean(baseUrl);
 
 type AnyTransport = ReturnType<typeof transports>["plain"];
 
