@@ -143,19 +143,11 @@ export class Quotas {
     const month = monthOf(now);
     const second = Math.floor(now / SECOND) * SECOND;
     const keys = this.keysOf(identity);
-    const minute = Math.floor(now / MINUTE) * MINUTE;
-    const perMinute = (key: string, amount: number, limit: number): RateCharge => ({
-      key,
-      amount,
-      limit,
-      windowStart: minute,
-      windowEnd: minute + MINUTE,
-    });
     return [
-      perMinute(keys.agentMsgs, count, q.agentMessagesPerMinute),
-      perMinute(keys.tenantMsgs, count, q.tenantMessagesPerMinute),
-      perMinute(keys.agentBytes, bytes, q.agentBytesPerMinute),
-      perMinute(keys.tenantBytes, bytes, q.tenantBytesPerMinute),
+      this.perMinute(keys.agentMsgs, now, count, q.agentMessagesPerMinute),
+      this.perMinute(keys.tenantMsgs, now, count, q.tenantMessagesPerMinute),
+      this.perMinute(keys.agentBytes, now, bytes, q.agentBytesPerMinute),
+      this.perMinute(keys.tenantBytes, now, bytes, q.tenantBytesPerMinute),
       {
         key: keys.monthMsgs,
         amount: count,
@@ -225,11 +217,12 @@ export class Quotas {
       }
     }
     const now = this.clock.now();
-    await this.charge(
-      identity,
-      now,
-      this.perMinute(identity, now, "bytes", bytes, q.agentBytesPerMinute, q.tenantBytesPerMinute),
-    );
+    // The byte counters a send charges too (keysOf).
+    const keys = this.keysOf(identity);
+    await this.charge(identity, now, [
+      this.perMinute(keys.agentBytes, now, bytes, q.agentBytesPerMinute),
+      this.perMinute(keys.tenantBytes, now, bytes, q.tenantBytesPerMinute),
+    ]);
   }
 
   /** Meters a context write that succeeded. */
@@ -242,27 +235,10 @@ export class Quotas {
     if (bytes > 0) await this.meter(tenantId, { messages: 0, bytes: 0, storageDelta: -bytes });
   }
 
-  private perMinute(
-    identity: Identity,
-    now: number,
-    what: "msgs" | "bytes",
-    amount: number,
-    agentLimit: number,
-    tenantLimit: number,
-  ): RateCharge[] {
+  /** A charge of `amount` to the counter `key`, in the minute window of `now`. */
+  private perMinute(key: string, now: number, amount: number, limit: number): RateCharge {
     const windowStart = Math.floor(now / MINUTE) * MINUTE;
-    const windowEnd = windowStart + MINUTE;
-    const t = `tenant:${identity.tenantId}`;
-    return [
-      {
-        key: `${t}:agent-${what}:${identity.agentId}`,
-        amount,
-        limit: agentLimit,
-        windowStart,
-        windowEnd,
-      },
-      { key: `${t}:tenant-${what}`, amount, limit: tenantLimit, windowStart, windowEnd },
-    ];
+    return { key, amount, limit, windowStart, windowEnd: windowStart + MINUTE };
   }
 
   /**
