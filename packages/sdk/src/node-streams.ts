@@ -13,7 +13,7 @@
 // The call is otherwise Connect's: the same URL, request headers, interceptors, deadline and abort
 // handling (runStreamingCall), HTTP client (connect-node's, on the same HTTP/2 session as every
 // other call), response validation, end-of-stream parsing, and errors worded as Connect words
-// them. A response the hub compresses goes through Connect's own pipeline.
+// them. A response the hub compresses is split and inflated by Connect's own steps first.
 // node-streams.test.ts compares both paths against a recording server.
 
 import type { DescMethod, Message } from "@bufbuild/protobuf";
@@ -33,7 +33,7 @@ import {
   runStreamingCall,
   type Serialization,
   transformDecompressEnvelope,
-  transformParseEnvelope,
+  transformJoinEnvelopes,
   transformSplitEnvelope,
 } from "@connectrpc/connect/protocol";
 import {
@@ -145,9 +145,16 @@ export function withLeanStreams(inner: Transport, options: LeanStreamOptions): T
           );
           const trailer = new Headers();
           const output = serialization.getO(true);
-          const message: AsyncIterable<unknown> = compression
-            ? connectPipeline(uRes.body, compression, output, endStream, uRes.header, trailer)
-            : new ResponseMessages(uRes.body, output, endStream, uRes.header, trailer);
+          // A compressed response is split and inflated by Connect's own steps first.
+          const body = compression
+            ? pipe(
+                uRes.body,
+                transformSplitEnvelope(MAX_BYTES),
+                transformDecompressEnvelope(compression, MAX_BYTES),
+                transformJoinEnvelopes(),
+              )
+            : uRes.body;
+          const message = new ResponseMessages(body, output, endStream, uRes.header, trailer);
           return { ...req, header: uRes.header, trailer, message } as never;
         },
       }) as never;
@@ -401,53 +408,4 @@ function concat(pieces: Uint8Array[], length: number): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-/** A compressed response's messages, through Connect's own pipeline. */
-async function* connectPipeline(
-  body: AsyncIterable<Uint8Array>,
-  compression: Compression,
-  output: Serialization<Message>,
-  endStream: EndStream,
-  header: Headers,
-  trailer: Headers,
-): AsyncGenerator<unknown> {
-  const source = pipe(
-    body,
-    transformSplitEnvelope(MAX_BYTES),
-    transformDecompressEnvelope(compression, MAX_BYTES),
-    transformParseEnvelope(output, endStreamFlag, endStream),
-  );
-  let ended = false;
-  for await (const chunk of source) {
-    if (chunk.end) {
-      if (ended) {
-        throw new ConnectError(
-          "protocol error: received extra EndStreamResponse",
-          Code.InvalidArgument,
-        );
-      }
-      ended = true;
-      const { error, metadata } = chunk.value;
-      if (error) {
-        header.forEach((value, key) => {
-          error.metadata.append(key, value);
-        });
-        throw error;
-      }
-      metadata.forEach((value, key) => {
-        trailer.set(key, value);
-      });
-      continue;
-    }
-    if (ended) {
-      throw new ConnectError(
-        "protocol error: received extra message after EndStreamResponse",
-        Code.InvalidArgument,
-      );
-    }
-    yield chunk.value;
-  }
-  if (!ended)
-    throw new ConnectError("protocol error: missing EndStreamResponse", Code.InvalidArgument);
 }
