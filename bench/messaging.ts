@@ -51,6 +51,8 @@ import { agentsScenario } from "./load.ts";
 
 const now = () => performance.timeOrigin + performance.now();
 const PAYLOAD_BYTES = 100;
+/** The latency phases' first seconds of sending, not measured. */
+const WARMUP_MS = 2000;
 
 /** A 100-byte JSON payload carrying its scheduled send time. */
 function payload(t: number): { t: number; pad: string } {
@@ -58,9 +60,18 @@ function payload(t: number): { t: number; pad: string } {
   return { t, pad: "x".repeat(Math.max(0, PAYLOAD_BYTES - base)) };
 }
 
-/** Schedules `total` sends at `rate` per second, whatever the answers; `send(i)` must not block. */
-async function openLoop(rate: number, total: number, send: (i: number) => void): Promise<void> {
+/**
+ * Schedules `total` sends at `rate` per second, whatever the answers; `send(i)` must not block.
+ * `onStart` is told when the first send is due (the warm-up counts from there, not from set-up).
+ */
+async function openLoop(
+  rate: number,
+  total: number,
+  send: (i: number) => void,
+  onStart?: (start: number) => void,
+): Promise<void> {
   const start = now() + 50;
+  onStart?.(start);
   let sent = 0;
   await new Promise<void>((resolve) => {
     const tick = () => {
@@ -112,7 +123,7 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   const tokens = await provision(hub, ids);
   const clients: AcbClient[] = [];
   const samples: number[] = [];
-  const warmupUntil = now() + 2000;
+  let warmupUntil = Number.POSITIVE_INFINITY;
   let received = 0;
   for (const [i, id] of ids.entries()) {
     const c = createClient({ baseUrl: hub.urlsFrom(i), token: tokens.get(id) ?? "" });
@@ -135,12 +146,19 @@ async function acbLatency(hub: HubNodes, seconds: number, rate: number) {
   await hub.loopDelayMaxMs(); // starts the hub's interval here
   const clientLoop = monitorEventLoopDelay({ resolution: 10 });
   clientLoop.enable();
-  await openLoop(rate, total, (i) => {
-    const from = i % ids.length;
-    // Any agent but the sender, spread over all of them.
-    const to = ids[(from + 1 + ((i * 7) % (ids.length - 1))) % ids.length] ?? "lat-0";
-    clients[from]?.sendTo(to, "lat", payload(now())).catch(() => errors++);
-  });
+  await openLoop(
+    rate,
+    total,
+    (i) => {
+      const from = i % ids.length;
+      // Any agent but the sender, spread over all of them.
+      const to = ids[(from + 1 + ((i * 7) % (ids.length - 1))) % ids.length] ?? "lat-0";
+      clients[from]?.sendTo(to, "lat", payload(now())).catch(() => errors++);
+    },
+    (start) => {
+      warmupUntil = start + WARMUP_MS;
+    },
+  );
   await waitFor(() => received >= total - errors, 10_000);
   clientLoop.disable();
   const hubLoopMaxMs = await hub.loopDelayMaxMs();
@@ -188,7 +206,7 @@ async function http2FloorLatency(seconds: number, rate: number) {
     relay.stdout?.once("data", (line: Buffer) => resolve(JSON.parse(String(line)).url));
   });
   const samples: number[] = [];
-  const warmupUntil = now() + 2000;
+  let warmupUntil = Number.POSITIVE_INFINITY;
   let received = 0;
   const sessions: http2.ClientHttp2Session[] = [];
   const senders: http2.ClientHttp2Stream[] = [];
@@ -221,17 +239,24 @@ async function http2FloorLatency(seconds: number, rate: number) {
     senders.push(send);
   }
   const total = rate * seconds;
-  await openLoop(rate, total, (i) => {
-    const from = i % senders.length;
-    const to = (from + 1 + ((i * 7) % (senders.length - 1))) % senders.length;
-    const json = Buffer.from(JSON.stringify(payload(now())));
-    const envelope = Buffer.allocUnsafe(7 + json.length);
-    envelope[0] = 0;
-    envelope.writeUInt32BE(2 + json.length, 1);
-    envelope.writeUInt16BE(to, 5);
-    json.copy(envelope, 7);
-    senders[from]?.write(envelope);
-  });
+  await openLoop(
+    rate,
+    total,
+    (i) => {
+      const from = i % senders.length;
+      const to = (from + 1 + ((i * 7) % (senders.length - 1))) % senders.length;
+      const json = Buffer.from(JSON.stringify(payload(now())));
+      const envelope = Buffer.allocUnsafe(7 + json.length);
+      envelope[0] = 0;
+      envelope.writeUInt32BE(2 + json.length, 1);
+      envelope.writeUInt16BE(to, 5);
+      json.copy(envelope, 7);
+      senders[from]?.write(envelope);
+    },
+    (start) => {
+      warmupUntil = start + WARMUP_MS;
+    },
+  );
   await waitFor(() => received >= total, 10_000);
   for (const s of sessions) s.destroy();
   relay.kill();
@@ -403,7 +428,7 @@ async function natsServer(): Promise<{ url: string; stop(): void } | { unavailab
 async function natsLatency(servers: string, seconds: number, rate: number) {
   const conns: NatsConnection[] = [];
   const samples: number[] = [];
-  const warmupUntil = now() + 2000;
+  let warmupUntil = Number.POSITIVE_INFINITY;
   let received = 0;
   for (let i = 0; i < 50; i++) {
     const nc = await connect({ servers });
@@ -420,13 +445,20 @@ async function natsLatency(servers: string, seconds: number, rate: number) {
   }
   const total = rate * seconds;
   const enc = new TextEncoder();
-  await openLoop(rate, total, (i) => {
-    const from = conns[i % conns.length];
-    from?.publish(
-      `bench.lat.${(i + 1) % conns.length}`,
-      enc.encode(JSON.stringify(payload(now()))),
-    );
-  });
+  await openLoop(
+    rate,
+    total,
+    (i) => {
+      const from = conns[i % conns.length];
+      from?.publish(
+        `bench.lat.${(i + 1) % conns.length}`,
+        enc.encode(JSON.stringify(payload(now()))),
+      );
+    },
+    (start) => {
+      warmupUntil = start + WARMUP_MS;
+    },
+  );
   await waitFor(() => received >= total, 10_000);
   for (const nc of conns) await nc.close();
   return { ...percentiles(samples), received };
