@@ -53,7 +53,11 @@ async function messagesOf(
   return new Map(r.rows.map((row) => [row.id, decodeDoc<MessageRecord>(row.doc)]));
 }
 
-/** Deletes messages no delivery refers to any more. */
+/**
+ * Deletes messages no delivery refers to any more. Whether one does is one row of the (tenant,
+ * message) index, looked up per message by a scalar subquery (see ackStatement for why not
+ * NOT EXISTS).
+ */
 export async function dropUnreferenced(
   c: SqlClient,
   tenantId: string,
@@ -62,7 +66,8 @@ export async function dropUnreferenced(
   if (ids.length === 0) return;
   await c.query(
     `DELETE FROM acb_messages m WHERE m.tenant_id = $1 AND m.id = ANY($2::text[])
-     AND NOT EXISTS (SELECT 1 FROM acb_deliveries d WHERE d.tenant_id = m.tenant_id AND d.message_id = m.id)`,
+     AND (SELECT 1 FROM acb_deliveries d WHERE d.tenant_id = $1 AND d.message_id = m.id LIMIT 1)
+       IS NULL`,
     [tenantId, [...new Set(ids)]],
   );
 }
@@ -216,7 +221,9 @@ function effectCtes(
  * CTEs (each after a comma) over the rows `r` (a, m, e, n) a store statement queues, for the
  * offers of `claim`: `o` the offers, `k` the offered agents whose rows are claimed as they are
  * inserted (its rows here within the offer's room, and nothing of the agent waiting, looked up
- * as one row of the queue index: as NOT EXISTS, the planner read every waiting row of the agents).
+ * as one row of the queue index: as NOT EXISTS, the planner read every waiting row of the agents;
+ * without the ORDER BY, which only that index serves, plans made on a young table took the
+ * (tenant, agent, delivery id) index and read every entry of the agent, the dead ones too).
  * Empty without offers.
  */
 function claimCtes(claim: StatementEffects["claim"], params: unknown[]): string {
@@ -235,7 +242,8 @@ function claimCtes(claim: StatementEffects["claim"], params: unknown[]): string 
        SELECT o.a, o.dl FROM o
        WHERE (SELECT count(*) FROM r WHERE r.a = o.a) <= o.room
        AND (SELECT 1 FROM acb_deliveries
-         WHERE tenant_id = $1 AND agent_id = o.a AND state = ${WAITING} LIMIT 1) IS NULL)`;
+         WHERE tenant_id = $1 AND agent_id = o.a AND state = ${WAITING} ORDER BY seq LIMIT 1)
+         IS NULL)`;
 }
 
 /**
@@ -515,20 +523,31 @@ function pollStatement(tenantId: string, calls: readonly PollCall[]): [string, u
   ];
 }
 
+/** The expired settlements of one agent an ack statement forgets at most (the rest next time). */
+const PRUNED_PER_AGENT = 1_000;
+
 /**
  * Settles as acked the deliveries `calls` name (each call: one agent's delivery ids at its own
  * `now`), as ack() does for each call on its own: one row per id, in order, with its outcome.
  * Each id is answered from the rows as they were before the statement ran; the first of
  * repeated ids of one call settles it, the others are "not-found", as with settle(). Calls of one
- * statement must not name the same delivery. The rows are found through the (tenant, agent,
- * delivery id) index by the lists of agents and ids; only rows whose agent named their id count
- * (`live` may hold others, locked but never settled or answered). A remembered settlement is
- * looked up only for an id that was not in flight (a repeated ack): by a subquery in the last
- * branch of the answer's CASE, which runs only when reached. Joined for every id, the planner
- * took the (tenant, agent, until) index and read every settlement of the agent kept for five
- * minutes, for each id; as a LATERAL join, it joined the CTEs by nested loops.
+ * statement must not name the same delivery. The rows are found and locked one (agent, id) at a
+ * time through the (tenant, agent, delivery id) index, by a LATERAL join; whether a message has
+ * other deliveries is one row of the (tenant, message) index, by a scalar subquery. Written as
+ * lists of agents and ids, and as NOT EXISTS, the plans made on a young table read the tenant's
+ * whole in-flight range of the queue index, and every entry of the tenant in the message index
+ * once per message: ranges that grow with every delivery acked since the table was last
+ * vacuumed (each leaves a dead entry), so the acks slowed through a run. The agents' expired
+ * settlements are pruned the same way, per agent through the (tenant, agent, until) index (at
+ * most PRUNED_PER_AGENT each time): given the list of agents, the plan read the index's whole
+ * range of the tenant, five minutes of every agent's settlements, at every ack
+ * (pg-ack-plans.test.ts). A remembered settlement is looked up only for an id that was not in
+ * flight (a repeated ack): by a subquery in the last branch of the answer's CASE, which runs
+ * only when reached. Joined for every id, the planner took the (tenant, agent, until) index and
+ * read every settlement of the agent kept for five minutes, for each id; as a LATERAL join, it
+ * joined the CTEs by nested loops.
  */
-function ackStatement(
+export function ackStatement(
   tenantId: string,
   calls: readonly { agentId: string; deliveryIds: readonly string[]; now: number }[],
 ): [string, unknown[]] {
@@ -549,9 +568,11 @@ function ackStatement(
          WITH ORDINALITY AS r(a, id, n, ord)),
      first AS (SELECT DISTINCT ON (a, id) a, id, n, ord FROM req ORDER BY a, id, ord),
      live AS (
-       SELECT d.seq, d.agent_id, d.message_id, d.delivery_id, d.deadline FROM acb_deliveries d
-       WHERE d.tenant_id = $1 AND d.agent_id = ANY($6::text[]) AND d.delivery_id = ANY($3::text[])
-       AND d.state = ${IN_FLIGHT} FOR UPDATE),
+       SELECT d.seq, d.agent_id, d.message_id, d.delivery_id, d.deadline FROM first f
+       CROSS JOIN LATERAL (
+         SELECT seq, agent_id, message_id, delivery_id, deadline FROM acb_deliveries
+         WHERE tenant_id = $1 AND agent_id = f.a AND delivery_id = f.id AND state = ${IN_FLIGHT}
+         FOR UPDATE) d),
      ok AS (
        DELETE FROM acb_deliveries d USING live, first f
        WHERE d.seq = live.seq AND f.a = live.agent_id AND f.id = live.delivery_id
@@ -559,11 +580,13 @@ function ackStatement(
        RETURNING d.seq, d.agent_id, d.message_id, d.delivery_id, f.n),
      dropped AS (
        DELETE FROM acb_messages m WHERE m.tenant_id = $1 AND m.id IN (SELECT message_id FROM ok)
-       AND NOT EXISTS (SELECT 1 FROM acb_deliveries x WHERE x.tenant_id = $1
-         AND x.message_id = m.id AND x.seq NOT IN (SELECT seq FROM ok))),
+       AND (SELECT 1 FROM acb_deliveries x WHERE x.tenant_id = $1
+         AND x.message_id = m.id AND x.seq NOT IN (SELECT seq FROM ok) LIMIT 1) IS NULL),
      pruned AS (
-       DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id = ANY($6::text[])
-       AND until <= $5),
+       DELETE FROM acb_settled WHERE ctid = ANY(ARRAY(
+         SELECT x.ctid FROM unnest($6::text[]) AS g(a) CROSS JOIN LATERAL (
+           SELECT ctid FROM acb_settled WHERE tenant_id = $1 AND agent_id = g.a AND until <= $5
+           ORDER BY until LIMIT ${PRUNED_PER_AGENT}) x))),
      kept AS (
        INSERT INTO acb_settled (tenant_id, agent_id, delivery_id, how, until)
        SELECT $1, agent_id, delivery_id, ${ACKED}, n + ${SETTLED_RETENTION_MS} FROM ok
