@@ -5,7 +5,8 @@
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { SETTLED_RETENTION_MS } from "../messaging-types.js";
-import type { Backend, MessageRecord } from "../types.js";
+import { messageRecord } from "../suite/helpers.js";
+import type { Backend } from "../types.js";
 import { ackStatement } from "./pg-messages.js";
 import { createPostgresBackend } from "./postgres-backend.js";
 import { createTestSchema, testPostgresUrl } from "./postgres-test-db.js";
@@ -25,31 +26,13 @@ async function fresh(): Promise<{ backend: Backend; schema: string }> {
   return { backend, schema };
 }
 
-const message = (tenantId: string, id: string, to: string): MessageRecord => ({
-  tenantId,
-  id,
-  senderId: "alice",
-  target: { kind: "agent", recipientId: to },
-  type: 1,
-  kind: "k",
-  contentType: "text/plain",
-  data: new Uint8Array([1]),
-  contextId: "",
-  correlationId: "",
-  replyTo: "",
-  conversationId: "",
-  idempotencyKey: "",
-  metadata: {},
-  headers: {},
-  createdAt: 1,
-  expiresAt: Number.MAX_SAFE_INTEGER,
-});
-
 /** Queues `n` messages to `agent` and claims them all; their delivery ids in queue order. */
 async function inFlight(b: Backend, tenantId: string, agent: string, n: number, now: number) {
   await b.messages.enqueueMany(
     Array.from({ length: n }, (_, i) => ({
-      message: message(tenantId, `${agent}-${i}`, agent),
+      message: messageRecord(tenantId, `${agent}-${i}`, {
+        target: { kind: "agent", recipientId: agent },
+      }),
       recipients: [agent],
     })),
   );
