@@ -523,9 +523,6 @@ function pollStatement(tenantId: string, calls: readonly PollCall[]): [string, u
   ];
 }
 
-/** The expired settlements of one agent an ack statement forgets at most (the rest next time). */
-const PRUNED_PER_AGENT = 1_000;
-
 /**
  * Settles as acked the deliveries `calls` name (each call: one agent's delivery ids at its own
  * `now`), as ack() does for each call on its own: one row per id, in order, with its outcome.
@@ -537,15 +534,16 @@ const PRUNED_PER_AGENT = 1_000;
  * lists of agents and ids, and as NOT EXISTS, the plans made on a young table read the tenant's
  * whole in-flight range of the queue index, and every entry of the tenant in the message index
  * once per message: ranges that grow with every delivery acked since the table was last
- * vacuumed (each leaves a dead entry), so the acks slowed through a run. The agents' expired
- * settlements are pruned the same way, per agent through the (tenant, agent, until) index (at
- * most PRUNED_PER_AGENT each time): given the list of agents, the plan read the index's whole
- * range of the tenant, five minutes of every agent's settlements, at every ack
- * (pg-ack-plans.test.ts). A remembered settlement is looked up only for an id that was not in
- * flight (a repeated ack): by a subquery in the last branch of the answer's CASE, which runs
- * only when reached. Joined for every id, the planner took the (tenant, agent, until) index and
- * read every settlement of the agent kept for five minutes, for each id; as a LATERAL join, it
- * joined the CTEs by nested loops.
+ * vacuumed (each leaves a dead entry), so the acks slowed through a run (pg-ack-plans.test.ts).
+ * The agents' expired settlements are still pruned through the (tenant, agent, until) index's
+ * range of the whole tenant, the agent a filter of its entries: written per agent, the delete's
+ * plan on a young table read the whole table. A remembered settlement is looked up only for an
+ * id that was not in flight (a repeated ack): by a subquery in the last branch of the answer's
+ * CASE, which runs only when reached. Joined for every id, the planner took the (tenant, agent,
+ * until) index and read every settlement of the agent kept for five minutes, for each id; as a
+ * LATERAL join, it joined the CTEs by nested loops. (On a young table the subquery's own plan
+ * still takes that index, the delivery id a filter: a repeated ack reads the agent's
+ * settlements.)
  */
 export function ackStatement(
   tenantId: string,
@@ -583,10 +581,8 @@ export function ackStatement(
        AND (SELECT 1 FROM acb_deliveries x WHERE x.tenant_id = $1
          AND x.message_id = m.id AND x.seq NOT IN (SELECT seq FROM ok) LIMIT 1) IS NULL),
      pruned AS (
-       DELETE FROM acb_settled WHERE ctid = ANY(ARRAY(
-         SELECT x.ctid FROM unnest($6::text[]) AS g(a) CROSS JOIN LATERAL (
-           SELECT ctid FROM acb_settled WHERE tenant_id = $1 AND agent_id = g.a AND until <= $5
-           ORDER BY until LIMIT ${PRUNED_PER_AGENT}) x))),
+       DELETE FROM acb_settled WHERE tenant_id = $1 AND agent_id = ANY($6::text[])
+       AND until <= $5),
      kept AS (
        INSERT INTO acb_settled (tenant_id, agent_id, delivery_id, how, until)
        SELECT $1, agent_id, delivery_id, ${ACKED}, n + ${SETTLED_RETENTION_MS} FROM ok
