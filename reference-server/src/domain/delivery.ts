@@ -3,7 +3,6 @@ import type { Timer } from "../clock.js";
 import { Code, type ConnectError, hubError } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
-import { traceparentHeader } from "../observability/tracing.js";
 import type { ClaimedDelivery, ClaimedFor, ClaimOffer, SettleOutcome } from "../storage/types.js";
 import { inboxChannel, receiverChannel } from "./channels.js";
 import { DeliveryTurns } from "./delivery-turns.js";
@@ -410,14 +409,13 @@ export class DeliveryEngine {
       const m = d.message;
       ages.push((now - m.createdAt) / 1000);
       bytes += m.data.length;
-      // Most messages carry no trace context: nothing to build for them.
-      if (m.headers[traceparentHeader] === undefined) continue;
-      const headers = this.hub.messageTracing.delivered(m.headers, {
-        "acb.tenant_id": identity.tenantId,
-        "acb.recipient_id": identity.agentId,
-        "acb.message_id": m.id,
-        "acb.delivery_attempt": String(d.attempt),
-      });
+      const headers = this.hub.messageTracing.delivered(
+        m.headers,
+        identity.tenantId,
+        identity.agentId,
+        m.id,
+        d.attempt,
+      );
       if (headers !== m.headers) batch[i] = { ...d, message: { ...m, headers } };
     }
     this.hub.metrics.messagesDelivered(identity.tenantId, identity.agentId, ages, bytes);

@@ -4,7 +4,6 @@ import { type Identity, isAdmin } from "../auth/identity.js";
 import { Code, ConnectError, hubError, notFound } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
-import { traceparentHeader } from "../observability/tracing.js";
 import type {
   ClaimOffer,
   DeadLetterRecord,
@@ -382,14 +381,7 @@ export class Messaging {
       idempotencyKey: input.idempotencyKey,
       metadata: input.metadata,
       // With a traceparent, the stored header names the hub's send span (tracing.ts).
-      headers:
-        input.headers[traceparentHeader] === undefined
-          ? input.headers
-          : this.hub.messageTracing.sent(input.headers, {
-              "acb.tenant_id": identity.tenantId,
-              "acb.sender_id": identity.agentId,
-              "acb.message_id": id,
-            }),
+      headers: this.hub.messageTracing.sent(input.headers, identity.tenantId, identity.agentId, id),
       createdAt: now,
       expiresAt: input.expiresAt ?? now + (input.ttlMs ?? tenant.settings.defaultMessageTtlMs),
     };

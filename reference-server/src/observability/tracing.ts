@@ -55,20 +55,39 @@ export function startSpanFrom(
 export class MessageTracing {
   constructor(private readonly tracer: Tracer) {}
 
-  /** Returns the headers to store (traceparent rewritten to the hub's send span) and ends the span. */
+  /**
+   * Returns the headers to store (traceparent rewritten to the hub's send span) and ends the span.
+   * Headers without `traceparent` (most messages) come back as they are, with nothing built.
+   */
   sent(
     headers: Readonly<Record<string, string>>,
-    attributes: Record<string, string>,
+    tenantId: string,
+    senderId: string,
+    messageId: string,
   ): Record<string, string> {
-    return this.hop("acb.message.send", SpanKind.PRODUCER, headers, attributes);
+    if (headers[traceparentHeader] === undefined) return headers as Record<string, string>;
+    return this.hop("acb.message.send", SpanKind.PRODUCER, headers, {
+      "acb.tenant_id": tenantId,
+      "acb.sender_id": senderId,
+      "acb.message_id": messageId,
+    });
   }
 
-  /** Returns the headers to deliver (traceparent rewritten to the hub's deliver span). */
+  /** Returns the headers to deliver (traceparent rewritten to the hub's deliver span), as sent(). */
   delivered(
     headers: Readonly<Record<string, string>>,
-    attributes: Record<string, string>,
+    tenantId: string,
+    recipientId: string,
+    messageId: string,
+    attempt: number,
   ): Record<string, string> {
-    return this.hop("acb.message.deliver", SpanKind.CONSUMER, headers, attributes);
+    if (headers[traceparentHeader] === undefined) return headers as Record<string, string>;
+    return this.hop("acb.message.deliver", SpanKind.CONSUMER, headers, {
+      "acb.tenant_id": tenantId,
+      "acb.recipient_id": recipientId,
+      "acb.message_id": messageId,
+      "acb.delivery_attempt": String(attempt),
+    });
   }
 
   private hop(
