@@ -2,9 +2,10 @@
 // heap), as thousands of agents would run on many machines rather than in one process: each
 // registers, keeps a Receive open (acking each delivery) and, once told { beat }, heartbeats every
 // 10 s, the thread's agents spread evenly over the interval. Posts { ready } once all are
-// receiving, { received } every 200 ms while measuring (after { measure }), and on { stop }
+// receiving, { received } every 200 ms while measuring (after { measure, since }), and on { stop }
 // { latencies, beatsOk, beatsFailed, beatLatency, done }: the send→deliver latency of each probe
-// one of its agents received (the probe's send time is the payload's first 8 bytes).
+// sent from `since` on that one of its agents received (the probe's send time is the payload's
+// first 8 bytes).
 
 import { parentPort, workerData } from "node:worker_threads";
 import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
@@ -28,6 +29,8 @@ const beatLatency: number[] = [];
 let beatsOk = 0;
 let beatsFailed = 0;
 let measuring = false;
+/** Probes sent before this instant (ms since the epoch) warm the path and are not counted. */
+let since = Number.POSITIVE_INFINITY;
 let beating = false;
 const streams: { close(): void }[] = [];
 
@@ -56,8 +59,10 @@ async function agent(i: number): Promise<void> {
       for (const d of deliveries) {
         ids.push(d.deliveryId);
         const data = d.message?.payload?.data;
-        if (measuring && data && data.length >= 8)
-          latencies.push(now() - new DataView(data.buffer, data.byteOffset, 8).getFloat64(0));
+        if (measuring && data && data.length >= 8) {
+          const sent = new DataView(data.buffer, data.byteOffset, 8).getFloat64(0);
+          if (sent >= since) latencies.push(now() - sent);
+        }
       }
       if (ids.length > 0) c.unary(ack, { deliveryIds: ids }, token).catch(() => {});
     },
@@ -101,22 +106,26 @@ port.postMessage({ ready: true });
 
 let ticker: NodeJS.Timeout | undefined;
 let beats: Promise<void> | undefined;
-port.on("message", async (msg: { beat?: boolean; measure?: boolean; stop?: boolean }) => {
-  if (msg.beat) {
-    beating = true;
-    beats = beat();
-  }
-  if (msg.measure) {
-    measuring = true;
-    ticker = setInterval(() => port.postMessage({ received: latencies.length }), 200);
-  }
-  if (msg.stop) {
-    clearInterval(ticker);
-    beating = false;
-    await beats;
-    for (const stream of streams) stream.close();
-    for (const c of clients) c.close();
-    port.postMessage({ latencies, beatsOk, beatsFailed, beatLatency, done: true });
-    port.close();
-  }
-});
+port.on(
+  "message",
+  async (msg: { beat?: boolean; measure?: boolean; since?: number; stop?: boolean }) => {
+    if (msg.beat) {
+      beating = true;
+      beats = beat();
+    }
+    if (msg.measure) {
+      measuring = true;
+      since = msg.since ?? 0;
+      ticker = setInterval(() => port.postMessage({ received: latencies.length }), 200);
+    }
+    if (msg.stop) {
+      clearInterval(ticker);
+      beating = false;
+      await beats;
+      for (const stream of streams) stream.close();
+      for (const c of clients) c.close();
+      port.postMessage({ latencies, beatsOk, beatsFailed, beatLatency, done: true });
+      port.close();
+    }
+  },
+);
