@@ -60,6 +60,11 @@ export interface HubLimits {
    * a notification, in case one was lost.
    */
   notificationPollMs: number;
+  /**
+   * How long a Receive stream may send nothing before it sends a keepalive (KIND_KEEPALIVE), so
+   * that proxies keep it open.
+   */
+  receiveKeepaliveMs: number;
   /** The longest access-token lifetime IssueToken grants (the protocol allows up to 24 h). */
   maxAccessTokenTtlMs: number;
   /** Bytes one tenant's open uploads may stage (on every node sharing the backend); 0: no bound. */

@@ -166,6 +166,7 @@ export const defaultLimits: HubLimits = {
   uploadIdleTimeoutMs: 15 * 60_000,
   releasedBlobGraceMs: 10 * 60_000,
   notificationPollMs: 2_000,
+  receiveKeepaliveMs: 15_000,
   maxAccessTokenTtlMs: 4 * 3_600_000,
   maxStagedBytesPerTenant: 10 * 1024 * 1024 * 1024,
   maxStagedBytesPerHub: 50 * 1024 * 1024 * 1024,

@@ -31,7 +31,14 @@ export type ReceiveItem =
   | { kind: "deliveries"; deliveries: ClaimedDelivery[] }
   | { kind: "keepalive" };
 
-const KEEPALIVE_MS = 15_000;
+/** How a Receive stream is served. */
+export interface ReceiveOptions {
+  /**
+   * Whether the stream yields a keepalive after the hub's receiveKeepaliveMs without anything
+   * sent (default true); false when the transport writes them (idle-keepalive.ts).
+   */
+  keepalive?: boolean;
+}
 
 /**
  * Streams that may read their queues and write their deliveries in one event-loop turn: enough to
@@ -71,6 +78,11 @@ export class DeliveryEngine {
     registry.onUnregistered(async (tenantId, agentId) => {
       await hub.backend.notifier.publish(receiverChannel(tenantId, agentId), UNREGISTERED);
     });
+  }
+
+  /** How long a Receive stream may send nothing before it sends a keepalive. */
+  get keepaliveMs(): number {
+    return this.hub.limits.receiveKeepaliveMs;
   }
 
   /** Wakes the live streams of these agents, on any node (after their messages became durable). */
@@ -191,6 +203,7 @@ export class DeliveryEngine {
     identity: Identity,
     maxInFlight: number,
     signal: AbortSignal,
+    options: ReceiveOptions = {},
   ): AsyncGenerator<ReceiveItem> {
     const { tenantId, agentId } = identity;
     if (!(await this.hub.backend.registry.get(tenantId, agentId))) {
@@ -203,6 +216,8 @@ export class DeliveryEngine {
     const clock = this.hub.clock;
     const limit = maxInFlight > 0 ? maxInFlight : 256;
     const k = key(tenantId, agentId);
+    const keepaliveMs =
+      options.keepalive === false ? undefined : this.hub.limits.receiveKeepaliveMs;
 
     let ended: ConnectError | undefined;
     /** Whether the queue must be read (a wake-up, a settlement, a timer). */
@@ -366,16 +381,22 @@ export class DeliveryEngine {
         if (woken || handed.length > 0) continue;
         // Nothing more to send for now: sleep until woken, handed deliveries, the next deadline,
         // the keepalive interval, or the next poll (a notification may be lost).
-        const keepaliveAt = lastSent + KEEPALIVE_MS;
+        const keepaliveAt =
+          keepaliveMs === undefined ? Number.POSITIVE_INFINITY : lastSent + keepaliveMs;
         // A notifier that loses nothing (one process) needs no re-read: an idle stream then wakes
-        // only when told, at a deadline, or for its keepalive.
+        // only when told, at a deadline, or for its keepalive (if it sends its own).
         const pollAt = notifier.reliable
           ? Number.POSITIVE_INFINITY
           : pollTick(clock.now() + this.hub.limits.notificationPollMs);
         const at = Math.min(nextWake ?? keepaliveAt, keepaliveAt, pollAt);
         timerFired = false;
         wakeTimer?.cancel();
-        wakeTimer = clock.setTimer(Math.max(0, at - clock.now()), onTimer);
+        // With nothing due (the transport keeps the stream alive, nothing in flight, no re-reads),
+        // the stream waits for a wake-up alone.
+        wakeTimer =
+          at === Number.POSITIVE_INFINITY
+            ? undefined
+            : clock.setTimer(Math.max(0, at - clock.now()), onTimer);
         await new Promise<void>((resolve) => {
           resolveWait = resolve;
           if (woken || ended || signal.aborted || handed.length > 0) resolve();

@@ -19,6 +19,7 @@ import { accessTable } from "../auth/rbac-table.js";
 import type { DeliveryEngine, ReceiveItem } from "../domain/delivery.js";
 import type { Messaging, SendInput } from "../domain/messaging.js";
 import { Code, hubError } from "../errors.js";
+import { idleKeepaliveKey } from "../idle-keepalive.js";
 import type {
   ClaimedDelivery,
   DeadLetterRecord,
@@ -97,6 +98,8 @@ const statusesOf = (ids: readonly string[], outcomes: readonly SettleOutcome[]) 
 const isBinary = (ctx: HandlerContext) =>
   !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
 
+const KEEPALIVE = create(ReceiveResponseSchema, { kind: ReceiveResponse_Kind.KEEPALIVE });
+
 /** The Receive responses for one item of the delivery stream. */
 function receiveResponses(item: ReceiveItem, batched: boolean, binary: boolean): ReceiveResponse[] {
   if (item.kind === "ready") {
@@ -109,9 +112,7 @@ function receiveResponses(item: ReceiveItem, batched: boolean, binary: boolean):
       }),
     ];
   }
-  if (item.kind === "keepalive") {
-    return [create(ReceiveResponseSchema, { kind: ReceiveResponse_Kind.KEEPALIVE })];
-  }
+  if (item.kind === "keepalive") return [KEEPALIVE];
   if (batched) {
     return [
       binary
@@ -242,11 +243,16 @@ export function createMessagingHandler(
       // streams (application/connect+json, application/grpc+json, …) the generated messages.
       // The domain's stream is mapped without a generator of its own (stream-iterators.ts): an
       // open stream would hold that generator's frame for its whole life.
+      // Where the transport writes keepalives itself, the domain's stream sends none.
+      const keepIdle = ctx.values.get(idleKeepaliveKey);
+      keepIdle?.(delivery.keepaliveMs, KEEPALIVE);
       let binary = true;
       return flatMapStream(
         () => {
           binary = isBinary(ctx);
-          return delivery.receive(callerOf(ctx), req.maxInFlight, ctx.signal);
+          return delivery.receive(callerOf(ctx), req.maxInFlight, ctx.signal, {
+            keepalive: keepIdle === undefined,
+          });
         },
         (item) => receiveResponses(item, req.batchDeliveries, binary),
       );

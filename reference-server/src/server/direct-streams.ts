@@ -43,6 +43,7 @@ import {
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import { binaryOf } from "../binary-encoding.js";
+import { idleKeepaliveKey } from "../idle-keepalive.js";
 import { type EnvelopeParts, partsEncoderFor } from "./chunk-envelopes.js";
 import {
   callFinished,
@@ -441,6 +442,46 @@ function envelope(flags: number, data: Uint8Array): Buffer {
 }
 
 /**
+ * The keepalive a handler handed to the stream (idle-keepalive.ts): written `everyMs` after the
+ * stream last wrote a message, and again every `everyMs` while it stays silent. One timer per
+ * stream, moved on after each message (no allocation); the handler's stream is not woken for it.
+ */
+class IdleWriter {
+  private timer: NodeJS.Timeout | undefined;
+  /** Set while a message is being written or waits for the client to read: nothing goes then. */
+  busy = false;
+
+  constructor(
+    private readonly res: DirectResponse,
+    private readonly everyMs: number,
+    private readonly bytes: Uint8Array,
+  ) {}
+
+  /** After each message written: the silence counts from now (from the first, it is watched). */
+  wrote(): void {
+    this.busy = false;
+    if (this.timer) {
+      this.timer.refresh();
+    } else {
+      this.timer = setInterval(this.tick, this.everyMs);
+      this.timer.unref();
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  // Made once per stream: the timer holds it.
+  private readonly tick = (): void => {
+    const res = this.res;
+    if (this.busy || res.destroyed || res.writableEnded) return;
+    res.write(this.bytes);
+  };
+}
+
+/**
  * Serves one streaming call. `single` is the decoded request message of a server-streaming call
  * (read by {@link readSingle}); a bidirectional call's messages are read as the handler asks.
  */
@@ -471,6 +512,13 @@ export async function serveDirect(
     contextValues,
   });
   contextValues.set(directContextKey, context);
+  // A handler may hand its keepalive to this loop (idle-keepalive.ts), which writes it from one
+  // timer when the stream has been silent for the interval.
+  let idle: IdleWriter | undefined;
+  contextValues.set(idleKeepaliveKey, (everyMs, message) => {
+    idle?.stop();
+    idle = new IdleWriter(res, everyMs, envelope(0, serialize(method.output, message)));
+  });
   const next = chain(target, options.interceptors);
   const inParts = partsEncoderFor(method.output);
 
@@ -510,7 +558,9 @@ export async function serveDirect(
       if (parts) {
         if (!res.headersSent) res.writeHead(200, nodeHeaders(context.responseHeader));
         // The handler may reuse the buffer of a chunk's data once it asks for the next chunk.
+        if (idle) idle.busy = true;
         await writeParts(res, parts);
+        idle?.wrote();
         continue;
       }
       let bytes: Uint8Array;
@@ -524,7 +574,11 @@ export async function serveDirect(
         throw err;
       }
       if (!res.headersSent) res.writeHead(200, nodeHeaders(context.responseHeader));
-      if (!writeEnvelope(res, bytes)) await drained(res);
+      if (!writeEnvelope(res, bytes)) {
+        if (idle) idle.busy = true;
+        await drained(res);
+      }
+      idle?.wrote();
     }
     replaceHeaders(context.responseTrailer, response.trailer);
   } catch (err) {
@@ -534,6 +588,7 @@ export async function serveDirect(
         : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
   } finally {
     finished = true;
+    idle?.stop();
     context.abort(failure ?? callFinished);
   }
   if (res.destroyed || res.writableEnded) return;

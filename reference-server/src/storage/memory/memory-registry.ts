@@ -23,6 +23,29 @@ export function matchesAgent(a: AgentRecord, q: AgentQuery): boolean {
 }
 
 /**
+ * An agent as kept: its record as last written, and its presence, which touches move in place.
+ * A heartbeat or an open stream touches each agent every few seconds; a new record per touch
+ * would live until the next one, long enough for the collector to copy and promote it, and with
+ * thousands of agents that was a steady share of what the hub promoted.
+ */
+interface KeptAgent {
+  /** Frozen; its lastSeen and offlineAt are those of the last write, not of the last touch. */
+  record: AgentRecord;
+  lastSeen: number;
+  offlineAt: number | undefined;
+}
+
+/** The agent as readers see it: its record with its current presence (a new frozen object). */
+function viewOf(kept: KeptAgent): AgentRecord {
+  const { record, lastSeen, offlineAt } = kept;
+  if (record.lastSeen === lastSeen && record.offlineAt === offlineAt) return record;
+  const { offlineAt: _written, ...rest } = record;
+  return Object.freeze(
+    offlineAt === undefined ? { ...rest, lastSeen } : { ...rest, lastSeen, offlineAt },
+  );
+}
+
+/**
  * Agents in process memory. Each write, its event and (on delete) the removal of what the agent
  * owned in other stores (`dropOwned`, synchronous) happen in one step with no await in between.
  */
@@ -30,58 +53,66 @@ export function createMemoryRegistryStore(
   events: MemoryEventLog,
   dropOwned: (tenantId: string, agentId: string) => void,
 ): RegistryStore & TenantScoped {
-  const agents = new TenantMap<AgentRecord>();
+  const agents = new TenantMap<KeptAgent>();
   const emit = (tenantId: string, data: Uint8Array | undefined) => {
     if (data) events.appendNow(tenantId, "agents", data);
   };
+  const keep = (record: AgentRecord): KeptAgent => ({
+    record,
+    lastSeen: record.lastSeen,
+    offlineAt: record.offlineAt,
+  });
   return {
     async put(agent, event) {
-      agents.set(agent.tenantId, agent.id, deepFreeze(structuredClone(agent)));
+      agents.set(agent.tenantId, agent.id, keep(deepFreeze(structuredClone(agent))));
       emit(agent.tenantId, event);
     },
     async get(tenantId, agentId) {
-      return agents.get(tenantId, agentId);
+      const kept = agents.get(tenantId, agentId);
+      return kept && viewOf(kept);
     },
     async tenantsHolding(id, limit) {
       return agents.tenantsWith(id, limit);
     },
     async touch(tenantId, agentId, at, event, offlineAfterMs) {
-      const a = agents.get(tenantId, agentId);
-      if (!a) return undefined;
-      const lastSeen = Math.max(a.lastSeen, at);
-      const touched = deepFreeze({
-        ...a,
-        lastSeen,
-        ...(offlineAfterMs !== undefined && { offlineAt: lastSeen + offlineAfterMs }),
-      });
-      agents.set(tenantId, agentId, touched);
-      emit(tenantId, event?.(a, touched));
+      const kept = agents.get(tenantId, agentId);
+      if (!kept) return undefined;
+      const before = event && viewOf(kept);
+      kept.lastSeen = Math.max(kept.lastSeen, at);
+      if (offlineAfterMs !== undefined) kept.offlineAt = kept.lastSeen + offlineAfterMs;
+      const touched = viewOf(kept);
+      if (before) emit(tenantId, event?.(before, touched));
       return touched;
     },
     async listOfflineDue(dueBy, limit) {
-      const due: AgentRecord[] = [];
+      const due: KeptAgent[] = [];
       for (const a of agents.allValues()) {
         if (a.offlineAt !== undefined && a.offlineAt <= dueBy) due.push(a);
       }
-      return due.sort((x, y) => (x.offlineAt ?? 0) - (y.offlineAt ?? 0)).slice(0, limit);
+      return due
+        .sort((x, y) => (x.offlineAt ?? 0) - (y.offlineAt ?? 0))
+        .slice(0, limit)
+        .map(viewOf);
     },
     async markOffline(tenantId, agentId, offlineAt, event) {
-      const a = agents.get(tenantId, agentId);
-      if (!a || a.offlineAt !== offlineAt) return false;
-      const { offlineAt: _announced, ...rest } = a;
-      agents.set(tenantId, agentId, deepFreeze(rest));
+      const kept = agents.get(tenantId, agentId);
+      if (!kept || kept.offlineAt !== offlineAt) return false;
+      kept.offlineAt = undefined;
       emit(tenantId, event);
       return true;
     },
     async delete(tenantId, agentId, event) {
-      const removed = agents.delete(tenantId, agentId);
-      if (!removed) return undefined;
+      const kept = agents.delete(tenantId, agentId);
+      if (!kept) return undefined;
+      const removed = viewOf(kept);
       dropOwned(tenantId, agentId);
       emit(tenantId, event(removed));
       return removed;
     },
     async list(tenantId, query, afterId, limit) {
-      return pageAfter(agents.values(tenantId), afterId, limit, (a) => matchesAgent(a, query));
+      return pageAfter([...agents.values(tenantId)].map(viewOf), afterId, limit, (a) =>
+        matchesAgent(a, query),
+      );
     },
     async count(tenantId) {
       return agents.size(tenantId);
