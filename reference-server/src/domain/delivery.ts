@@ -216,8 +216,7 @@ export class DeliveryEngine {
     const clock = this.hub.clock;
     const limit = maxInFlight > 0 ? maxInFlight : 256;
     const k = key(tenantId, agentId);
-    const keepaliveMs =
-      options.keepalive === false ? undefined : this.hub.limits.receiveKeepaliveMs;
+    const keepaliveMs = options.keepalive === false ? undefined : this.keepaliveMs;
 
     let ended: ConnectError | undefined;
     /** Whether the queue must be read (a wake-up, a settlement, a timer). */
