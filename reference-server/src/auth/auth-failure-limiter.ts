@@ -10,7 +10,9 @@ import { PLATFORM_TENANT } from "./identity.js";
  * Set when a refusal was already recorded (aggregated) in the audit log, so the audit
  * interceptor does not record it once more.
  */
+// Stryker disable next-line ObjectLiteral: the key's description is for debugging only
 export const refusalAuditedKey = createContextKey<boolean>(false, {
+  // Stryker disable next-line StringLiteral: the key's description is for debugging only
   description: "this call's refusal is already in the audit log",
 });
 

@@ -18,6 +18,13 @@
 // Rules every service keeps (ids for acb-conformance, docs/conformance-coverage.md):
 // MUST [acb:security.authenticate]: a call without a credential, or with a forged or non-bearer
 //   one, is UNAUTHENTICATED.
+// MUST [acb:security.auth-failure-limit]: failed authentications are limited per network address
+//   and per tenant a credential names (for a JWT, its "tid" claim, read without trusting it): past
+//   a limit of at most 1,000 a minute, further failures are RESOURCE_EXHAUSTED with a RetryInfo
+//   naming the limit (the two limits by different names) with a retry_delay of at most a minute.
+//   Failures from other addresses or naming other tenants are still UNAUTHENTICATED; an error
+//   other than a failed authentication is neither counted nor limited, and a valid credential is
+//   never refused by these limits.
 // MUST [acb:security.roles]: every RPC enforces the role table of docs/security.md: a role that may
 //   not call an RPC gets PERMISSION_DENIED whatever the request holds (the role is checked before
 //   the input), and a role that may is never refused for its role.
