@@ -297,4 +297,39 @@ async function limitsHold(t: CaseContext, tenantId: string, valid: string): Prom
     "a forged JWT naming another tenant",
   );
   await expectOutcome(whoAmI(from(d, valid)), "OK", "a valid token of the limited tenant");
+
+  // The refusals past each limit are in the audit log (a hub may write its records a moment
+  // later). The address is compared by its end: a hub may see it as an IPv4-mapped IPv6 address.
+  const want = [
+    { peer: a1, claimed: "", limit: perAddress.limit },
+    { peer: current, claimed: tenantId, limit: perTenant.limit },
+  ];
+  const found = (r: AuditRecord, w: (typeof want)[number]) =>
+    r.outcome === "denied" &&
+    (r.details["peer"] ?? "").replace(/^::ffff:/, "") === w.peer &&
+    r.details["claimed_tenant"] === w.claimed &&
+    r.details["limit"] === w.limit;
+  let seen: AuditRecord[] = [];
+  try {
+    await poll(
+      async () => {
+        seen = await recordsOf(t, "*", "auth.rate_limited");
+        return want.every((w) => seen.some((r) => found(r, w))) ? true : undefined;
+      },
+      "the auth.rate_limited records",
+      t.settings.waitMs,
+      t.signal,
+      100,
+    );
+  } catch (err) {
+    if (!(err instanceof CaseFailure)) throw err;
+    const missing = want.filter((w) => !seen.some((r) => found(r, w)));
+    check(
+      false,
+      `no auth.rate_limited record (outcome denied) for ${missing.map((w) => `peer ${w.peer}, claimed tenant "${w.claimed}", limit ${w.limit}`).join("; ")}; the records of this run's addresses: [${seen
+        .filter((r) => (r.details["peer"] ?? "").includes(`${net}.`))
+        .map((r) => `${r.outcome} ${JSON.stringify(r.details)}`)
+        .join("; ")}]`,
+    );
+  }
 }

@@ -24,7 +24,10 @@
 //   naming the limit (the two limits by different names) with a retry_delay of at most a minute.
 //   Failures from other addresses or naming other tenants are still UNAUTHENTICATED; an error
 //   other than a failed authentication is neither counted nor limited, and a valid credential is
-//   never refused by these limits.
+//   never refused by these limits. The failures refused past a limit are in the audit log, read
+//   by a platform admin with tenant "*": a record with action "auth.rate_limited", outcome
+//   "denied" and details "peer" (the address), "claimed_tenant" (the tenant named, or empty) and
+//   "limit" (as RetryInfo names it), at least one per address and tenant named.
 // MUST [acb:security.roles]: every RPC enforces the role table of docs/security.md: a role that may
 //   not call an RPC gets PERMISSION_DENIED whatever the request holds (the role is checked before
 //   the input), and a role that may is never refused for its role.
