@@ -206,6 +206,57 @@ export const authRuleCases: ConformanceCase[] = [
       }
     },
   },
+  {
+    id: "security.platform-admin",
+    level: "MUST",
+    profile: "security",
+    description:
+      'A platform admin (tenant "*") is PERMISSION_DENIED for RPCs that act within a tenant, and served by AdminService, AuthService and GetServerInfo',
+    spec: "acb.v1",
+    rules: ["security.platform-admin"],
+    requires: ["admin"],
+    async run(t) {
+      const me = await t.admin.auth.whoAmI({});
+      if (me.tenantId !== "*") {
+        throw new CaseSkipped(`the run's admin credential is of tenant "${me.tenantId}", not "*"`);
+      }
+      const refused: [string, () => Promise<unknown>][] = [
+        ["RegistryService.ListAgents", () => t.admin.registry.listAgents({})],
+        ["ContextService.ListContexts", () => t.admin.contexts.listContexts({})],
+        [
+          "MessagingService.ListTopicSubscriptions",
+          () => t.admin.messaging.listTopicSubscriptions({}),
+        ],
+        [
+          "ConversationService.ListConversations",
+          () => t.admin.conversations.listConversations({}),
+        ],
+        ["MeetingService.ListMeetings", () => t.admin.meetings.listMeetings({})],
+        [
+          "LargeContextService.GetUploadStatus",
+          () => t.admin.large.getUploadStatus({ uploadId: "x" }),
+        ],
+      ];
+      for (const [rpc, call] of refused) {
+        await expectOutcome(call(), Code.PermissionDenied, `${rpc} by a platform admin`);
+      }
+      await expectOutcome(
+        t.admin.admin.listTenants({ pageSize: 1 }),
+        "OK",
+        "AdminService.ListTenants by a platform admin",
+      );
+      await expectOutcome(
+        t.admin.auth.listApiKeys({ tenantId: (await t.tenant()).id }),
+        "OK",
+        "AuthService.ListApiKeys by a platform admin",
+      );
+      await expectOutcome(
+        t.admin.info.getServerInfo({}),
+        "OK",
+        "ServerInfoService.GetServerInfo by a platform admin",
+      );
+    },
+  },
 ];
 
 /** One pass of security.auth-failure-limit, from addresses no earlier pass used. */

@@ -31,6 +31,9 @@
 // MUST [acb:security.roles]: every RPC enforces the role table of docs/security.md: a role that may
 //   not call an RPC gets PERMISSION_DENIED whatever the request holds (the role is checked before
 //   the input), and a role that may is never refused for its role.
+// MUST [acb:security.platform-admin]: a platform admin (a credential of tenant "*") manages
+//   tenants and holds no tenant to act in: it may call AdminService, AuthService and
+//   GetServerInfo; every other RPC acts within a tenant and is PERMISSION_DENIED to it.
 // MUST [acb:security.tenant-isolation]: an object of another tenant is NOT_FOUND for every RPC that
 //   takes its id, never read, changed or listed.
 // MUST [acb:security.validation]: input that breaks a buf.validate rule is INVALID_ARGUMENT and
