@@ -13,6 +13,7 @@ import { MeetingService } from "@acb/gen/acb/v1/meetings_pb";
 import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type GetServerInfoResponse, ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
+import { Health } from "@acb/gen/grpc/health/v1/health_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Duration, DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
@@ -62,6 +63,7 @@ export interface Clients {
   readonly auth: Client<typeof AuthService>;
   readonly admin: Client<typeof AdminService>;
   readonly info: Client<typeof ServerInfoService>;
+  readonly health: Client<typeof Health>;
 }
 
 /** A provisioned agent: its id, token and clients. */
@@ -267,6 +269,7 @@ function clientsOf(t: Transport): Clients {
     auth: createClient(AuthService, t),
     admin: createClient(AdminService, t),
     info: createClient(ServerInfoService, t),
+    health: createClient(Health, t),
   };
 }
 

@@ -257,6 +257,56 @@ export const authRuleCases: ConformanceCase[] = [
       );
     },
   },
+  {
+    id: "security.anonymous-health",
+    level: "MUST",
+    profile: "security",
+    description:
+      "grpc.health.v1.Health Check, List and Watch answer without a credential, and with an invalid one",
+    spec: "acb.v1.ServerInfoService",
+    rules: ["security.anonymous-health"],
+    async run(t) {
+      const callers: [string, string | undefined][] = [
+        ["without a credential", undefined],
+        ["with an invalid credential", "Bearer not-a-token"],
+      ];
+      for (const [how, authorization] of callers) {
+        const { health } = t.clientsWith(authorization);
+        const status = await outcome(health.check({ service: "" }));
+        check(status.code === "OK", `Health.Check ${how}: ${codeName(status.code)}, not OK`);
+        const list = await outcome(health.list({}));
+        check(list.code === "OK", `Health.List ${how}: ${codeName(list.code)}, not OK`);
+        const watch = t.stream((signal) => health.watch({ service: "" }, { signal }));
+        await watch.next(`Health.Watch ${how}`, t.settings.waitMs);
+        watch.close();
+      }
+    },
+  },
+  {
+    id: "security.bearer-syntax",
+    level: "MUST",
+    profile: "security",
+    description:
+      'A valid token is accepted after the scheme "Bearer" in any letter case and after more than one space',
+    spec: "acb.v1",
+    rules: ["security.bearer-syntax"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const issued = await t.admin.auth.issueToken({
+        tenantId: tenant.id,
+        agentId: "bs-a",
+        roles: [Role.AGENT_FULL],
+      });
+      const token = issued.tokens?.accessToken ?? "";
+      for (const header of [`bearer ${token}`, `BEARER ${token}`, `Bearer   ${token}`]) {
+        const me = await outcome(t.clientsWith(header).auth.whoAmI({}));
+        check(
+          me.code === "OK",
+          `WhoAmI with the header "${header.slice(0, 10)}<token>": ${codeName(me.code)}, not OK`,
+        );
+      }
+    },
+  },
 ];
 
 /** One pass of security.auth-failure-limit, from addresses no earlier pass used. */

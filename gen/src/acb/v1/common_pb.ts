@@ -18,6 +18,8 @@
 // Rules every service keeps (ids for acb-conformance, docs/conformance-coverage.md):
 // MUST [acb:security.authenticate]: a call without a credential, or with a forged or non-bearer
 //   one, is UNAUTHENTICATED.
+// MUST [acb:security.bearer-syntax]: the Authorization header is read as RFC 6750 writes it: the
+//   scheme "Bearer" in any letter case, one or more spaces, then the token.
 // MUST [acb:security.auth-failure-limit]: failed authentications are limited per network address
 //   and per tenant a credential names (for a JWT, its "tid" claim, read without trusting it): past
 //   a limit of at most 1,000 a minute, further failures are RESOURCE_EXHAUSTED with a RetryInfo

@@ -160,6 +160,9 @@ export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*
  * client whose credential the hub no longer accepts (a hub restarted with new signing keys) can
  * still read hub_epoch; a caller without a valid credential sees only the protocol version,
  * implementation, epoch, durability and capabilities.
+ * MUST [acb:security.anonymous-health]: the hub serves grpc.health.v1.Health (Check, List and
+ *   Watch, for the overall status "") without a credential, and ignores an invalid one sent with
+ *   it.
  *
  * @generated from service acb.v1.ServerInfoService
  */
