@@ -399,6 +399,32 @@ async function limitsHold(t: CaseContext, tenantId: string, valid: string): Prom
   );
   await expectOutcome(whoAmI(from(d, valid)), "OK", "a valid token of the limited tenant");
 
+  // Failures that name no tenant (an unknown refresh token, a JWT whose tid is no tenant id) count
+  // only for their address: spread over addresses, twice the tenant limit of them is never
+  // limited.
+  const kinds: [string, (c: (a: string | undefined) => Clients) => Promise<unknown>][] = [
+    [
+      "an unknown refresh token",
+      (c) =>
+        c(undefined).auth.refreshToken({ refreshToken: `acbr_${randomBytes(16).toString("hex")}` }),
+    ],
+    ['a forged JWT with tid "_abc"', (c) => whoAmI(c(naming("_abc")))],
+    ['a forged JWT with tid "abc_"', (c) => whoAmI(c(naming("abc_")))],
+  ];
+  const perKindShare = Math.max(1, Math.floor(share / kinds.length));
+  let spread = address();
+  for (let i = 0; i < 2 * perTenant.before + 2; i++) {
+    if (i > 0 && i % perKindShare === 0) spread = address();
+    const addr = spread;
+    for (const [what, present] of kinds) {
+      await expectOutcome(
+        present((a) => from(addr, a)),
+        Code.Unauthenticated,
+        `${what} (failure ${i + 1} of its kind, from addresses below their limit)`,
+      );
+    }
+  }
+
   // The refusals past each limit are in the audit log (a hub may write its records a moment
   // later). The address is compared by its end: a hub may see it as an IPv4-mapped IPv6 address.
   const want = [

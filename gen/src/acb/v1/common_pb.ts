@@ -24,7 +24,9 @@
 //   and per tenant a credential names (for a JWT, its "tid" claim, read without trusting it): past
 //   a limit of at most 1,000 a minute, further failures are RESOURCE_EXHAUSTED with a RetryInfo
 //   naming the limit (the two limits by different names) with a retry_delay of at most a minute.
-//   Failures from other addresses or naming other tenants are still UNAUTHENTICATED; an error
+//   A failure that names no tenant (an unknown refresh token, a malformed credential, a JWT whose
+//   tid is no tenant id) counts only for its address. Failures from other addresses or naming
+//   other tenants are still UNAUTHENTICATED; an error
 //   other than a failed authentication is neither counted nor limited, and a valid credential is
 //   never refused by these limits. The failures refused past a limit are in the audit log, read
 //   by a platform admin with tenant "*": a record with action "auth.rate_limited", outcome
