@@ -141,6 +141,8 @@ export interface CaseContext {
    * (index into the run's URLs; default 0).
    */
   clientsWith(authorization: string | undefined, node?: number): Clients;
+  /** The transport {@link clientsWith} uses, for services beyond {@link Clients}. */
+  transportWith(authorization: string | undefined, node?: number): Transport;
   /**
    * Clients with a given Authorization header value on a connection of their own whose socket is
    * bound to `localAddress` (an IPv4 loopback address, 127.x.y.z), so that the hub sees another
@@ -224,6 +226,11 @@ export class Wire {
 
   clients(authorization: string | undefined): Clients {
     return clientsOf(this.transport(authorization));
+  }
+
+  /** The transport of {@link clients}. */
+  transportFor(authorization: string | undefined): Transport {
+    return this.transport(authorization);
   }
 
   /**

@@ -213,6 +213,8 @@ async function runCase(
     admin,
     clientsWith: (authorization, node = 0) =>
       (wires[node % wires.length] as Wire).clients(authorization),
+    transportWith: (authorization, node = 0) =>
+      (wires[node % wires.length] as Wire).transportFor(authorization),
     clientsFrom: (localAddress, authorization) => {
       let own = connections.get(localAddress);
       if (!own) {

@@ -8,7 +8,9 @@ import { randomBytes } from "node:crypto";
 import type { AuditRecord } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
-import { ConnectError } from "@connectrpc/connect";
+import { ServerReflection as ReflectionV1 } from "@acb/gen/grpc/reflection/v1/reflection_pb";
+import { ServerReflection as ReflectionV1alpha } from "@acb/gen/grpc/reflection/v1alpha/reflection_pb";
+import { ConnectError, createClient } from "@connectrpc/connect";
 import { CaseFailure, CaseSkipped, type ConformanceCase, check } from "../case.js";
 import { type CaseContext, type Clients, durationMs } from "../harness.js";
 import { Code, poll } from "../wire.js";
@@ -50,6 +52,11 @@ function forged(claims: Record<string, unknown>): string {
   const payload = { sub: "forger", roles: ["agent-full"], iat: now, nbf: now, exp: now + 3600 };
   return `${b64url({ alg: "EdDSA", typ: "JWT" })}.${b64url({ ...payload, ...claims })}.${randomBytes(64).toString("base64url")}`;
 }
+
+const reflection = [
+  ["v1", ReflectionV1],
+  ["v1alpha", ReflectionV1alpha],
+] as const;
 
 /** The longest the case presents failures before it expects a limit. */
 const MAX_FAILURES = 1_000;
@@ -258,13 +265,13 @@ export const authRuleCases: ConformanceCase[] = [
     },
   },
   {
-    id: "security.anonymous-health",
+    id: "security.anonymous-rpcs",
     level: "MUST",
     profile: "security",
     description:
-      "grpc.health.v1.Health Check, List and Watch answer without a credential, and with an invalid one",
+      "grpc.health.v1.Health (Check, List, Watch) and server reflection (v1, v1alpha) answer without a credential, and with an invalid one",
     spec: "acb.v1.ServerInfoService",
-    rules: ["security.anonymous-health"],
+    rules: ["security.anonymous-rpcs"],
     async run(t) {
       const callers: [string, string | undefined][] = [
         ["without a credential", undefined],
@@ -279,6 +286,27 @@ export const authRuleCases: ConformanceCase[] = [
         const watch = t.stream((signal) => health.watch({ service: "" }, { signal }));
         await watch.next(`Health.Watch ${how}`, t.settings.waitMs);
         watch.close();
+        for (const [version, service] of reflection) {
+          const transport = t.transportWith(authorization);
+          const client = createClient(service, transport);
+          const answers = t.stream((signal) =>
+            client.serverReflectionInfo(
+              (async function* () {
+                yield { messageRequest: { case: "listServices" as const, value: "" } };
+              })(),
+              { signal },
+            ),
+          );
+          const answer = await answers.next(
+            `ServerReflectionInfo (${version}) ${how}`,
+            t.settings.waitMs,
+          );
+          check(
+            answer.messageResponse.case === "listServicesResponse",
+            `ServerReflectionInfo (${version}) ${how} answered ${answer.messageResponse.case}, not listServicesResponse`,
+          );
+          answers.close();
+        }
       }
     },
   },
@@ -303,6 +331,37 @@ export const authRuleCases: ConformanceCase[] = [
         check(
           me.code === "OK",
           `WhoAmI with the header "${header.slice(0, 10)}<token>": ${codeName(me.code)}, not OK`,
+        );
+      }
+    },
+  },
+  {
+    id: "security.server-info-caller",
+    level: "MUST",
+    profile: "security",
+    description:
+      "GetServerInfo shows limits to a caller with a valid credential only, and node_id to admins only",
+    spec: "acb.v1.ServerInfoService.GetServerInfo",
+    rules: ["security.server-info-caller"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const agent = await tenant.agent("si-a", { register: false });
+      const callers: [string, Clients, boolean, boolean][] = [
+        ["without a credential", t.clientsWith(undefined), false, false],
+        ["with an invalid credential", t.clientsWith("Bearer not-a-token"), false, false],
+        ["with an agent's token", agent, true, false],
+        ["with an admin's token", t.admin, true, true],
+      ];
+      for (const [how, clients, limits, node] of callers) {
+        const info = await clients.info.getServerInfo({});
+        const shown = (info.limits?.maxInlinePayloadBytes ?? 0n) > 0n;
+        check(
+          shown === limits,
+          `GetServerInfo ${how} ${shown ? "shows" : "does not show"} the hub's limits`,
+        );
+        check(
+          (info.nodeId !== "") === node,
+          `GetServerInfo ${how} ${info.nodeId !== "" ? "shows" : "does not show"} node_id`,
         );
       }
     },
@@ -354,6 +413,14 @@ async function limitsHold(t: CaseContext, tenantId: string, valid: string): Prom
     whoAmI(from(a1, garbage())),
     Code.ResourceExhausted,
     "a malformed token from an address past its limit",
+    perAddress,
+  );
+  await expectOutcome(
+    from(a1, undefined).auth.refreshToken({
+      refreshToken: `acbr_${randomBytes(16).toString("hex")}`,
+    }),
+    Code.ResourceExhausted,
+    "an unknown refresh token from an address past its limit",
     perAddress,
   );
   // Other addresses are not limited by it.
