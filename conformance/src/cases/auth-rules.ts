@@ -1,8 +1,9 @@
-// Rules of authentication a client sees beyond a credential's own answers: what the audit log
-// records of a credential's use, and the limits on failed authentication. The limit case speaks
-// from addresses of its own (127.x.y.z, a connection bound to each), so the failures it makes
-// count for none of the run's other cases; it is skipped against a hub that is not on this host's
-// IPv4 loopback.
+// Rules of authentication and of the calls around it that a client sees beyond a credential's own
+// answers: the audit of a credential's use, the limits on failed authentication, what a platform
+// admin may call, the RPCs that need no credential, the Authorization header's syntax, and what
+// GetServerInfo shows to whom. The limit case speaks from addresses of its own (127.x.y.z, a
+// connection bound to each), so the failures it makes count for none of the run's other cases; it
+// is skipped against a hub that is not on this host's IPv4 loopback.
 
 import { randomBytes } from "node:crypto";
 import type { AuditRecord } from "@acb/gen/acb/v1/admin_pb";
@@ -478,12 +479,16 @@ async function limitsHold(t: CaseContext, tenantId: string, valid: string): Prom
     ['a forged JWT with tid "_abc"', (c) => whoAmI(c(naming("_abc")))],
     ['a forged JWT with tid "abc_"', (c) => whoAmI(c(naming("abc_")))],
   ];
-  const perKindShare = Math.max(1, Math.floor(share / kinds.length));
   let spread = address();
+  let used = 0;
   for (let i = 0; i < 2 * perTenant.before + 2; i++) {
-    if (i > 0 && i % perKindShare === 0) spread = address();
-    const addr = spread;
     for (const [what, present] of kinds) {
+      if (used >= share) {
+        spread = address();
+        used = 0;
+      }
+      used++;
+      const addr = spread;
       await expectOutcome(
         present((a) => from(addr, a)),
         Code.Unauthenticated,
