@@ -49,6 +49,7 @@ import {
   type Http2SessionManager,
 } from "@connectrpc/connect-node";
 import { withFastDecoding } from "./core/wire-decode.js";
+import { fastEnvelopeWriter } from "./core/wire-encode.js";
 import { uploadChunkParts } from "./node-upload.js";
 
 /** Options of {@link withLeanStreams}. */
@@ -73,6 +74,8 @@ type EndStream = ReturnType<typeof createEndStreamSerialization>;
 interface MethodSerialization {
   input: Serialization<Message>;
   parse: (data: Uint8Array) => unknown;
+  /** A request's whole envelope, written in one pass (core/wire-encode.ts), where it can be. */
+  envelope: ((message: unknown) => Uint8Array | undefined) | undefined;
 }
 
 /**
@@ -101,6 +104,7 @@ export function withLeanStreams(inner: Transport, options: LeanStreamOptions): T
       s = {
         input: lookup.getI(true),
         parse: withFastDecoding(method.output, (data) => output.parse(data)),
+        envelope: fastEnvelopeWriter(method.input),
       };
       serializations.set(method, s);
     }
@@ -145,6 +149,7 @@ export function withLeanStreams(inner: Transport, options: LeanStreamOptions): T
               req.message[Symbol.asyncIterator](),
               serialization.input,
               method.input.typeName === UPLOAD_CHUNKS_REQUEST,
+              serialization.envelope,
             ),
           });
           const { compression } = validateResponseWithCompression(
@@ -191,6 +196,7 @@ class RequestEnvelopes implements AsyncIterableIterator<Uint8Array> {
     private readonly messages: AsyncIterator<unknown>,
     private readonly input: Serialization<Message>,
     private readonly uploads: boolean,
+    private readonly fast: ((message: unknown) => Uint8Array | undefined) | undefined,
   ) {}
 
   [Symbol.asyncIterator](): this {
@@ -223,6 +229,8 @@ class RequestEnvelopes implements AsyncIterableIterator<Uint8Array> {
       this.at = 1;
       return { done: false, value: parts[0] as Uint8Array };
     }
+    const whole = this.fast?.(r.value);
+    if (whole !== undefined) return { done: false, value: whole };
     const bytes = this.input.serialize(r.value as Message);
     const out = new Uint8Array(5 + bytes.length);
     new DataView(out.buffer).setUint32(1, bytes.length); // out[0] = 0: a message, not compressed
