@@ -34,7 +34,7 @@ type Init = MessageInitShape<typeof SendStreamRequestSchema>;
 function map(r: R): Record<string, string> {
   const out: Record<string, string> = {};
   const n = r.int(4);
-  for (let i = 0; i < n; i++) out[r.ascii(12)] = r.ascii(r.pick([0, 20, 200]));
+  for (let i = 0; i < n; i++) out[r.ascii(12)] = r.ascii(r.pick([0, 20, 300]));
   return out;
 }
 

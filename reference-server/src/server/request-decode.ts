@@ -54,15 +54,25 @@ function delimited(end: number): number {
 
 function string(end: number): string {
   const stop = delimited(end);
-  let s = "";
-  for (let i = pos; i < stop; i++) {
-    const c = buf[i] as number;
-    if (c > 0x7f) throw GIVE_UP;
-    s += String.fromCharCode(c);
-  }
+  const start = pos;
+  const len = stop - start;
   pos = stop;
-  return s;
+  if (len > 256) {
+    for (let i = start; i < stop; i++) if ((buf[i] as number) > 0x7f) throw GIVE_UP;
+    return ascii.decode(buf.subarray(start, stop));
+  }
+  // As protobuf-es reads short ASCII: the codes, then one string made of them.
+  const codes = new Array<number>(len);
+  for (let i = 0; i < len; i++) {
+    const c = buf[start + i] as number;
+    if (c > 0x7f) throw GIVE_UP;
+    codes[i] = c;
+  }
+  return String.fromCharCode.apply(String, codes);
 }
+
+/** Decodes long strings once they are known to be ASCII (where every decoder agrees). */
+const ascii = new TextDecoder();
 
 function unknown(): never {
   throw GIVE_UP;

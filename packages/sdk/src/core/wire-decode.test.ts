@@ -48,7 +48,7 @@ function timestamp(r: R) {
 function map(r: R): Record<string, string> {
   const out: Record<string, string> = {};
   const n = r.int(4);
-  for (let i = 0; i < n; i++) out[r.ascii(12)] = r.ascii(20);
+  for (let i = 0; i < n; i++) out[r.ascii(12)] = r.ascii(r.pick([20, 300]));
   return out;
 }
 
