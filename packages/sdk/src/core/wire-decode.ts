@@ -66,8 +66,8 @@ function string(end: number): string {
     for (let i = start; i < stop; i++) if ((buf[i] as number) > 0x7f) throw GIVE_UP;
     return ascii.decode(buf.subarray(start, stop));
   }
-  // As protobuf-es reads short ASCII: the codes, then one string made of them.
-  const codes = new Array<number>(len);
+  // The codes, then one string made of them (into an array kept for it: nothing else allocated).
+  codes.length = len;
   for (let i = 0; i < len; i++) {
     const c = buf[start + i] as number;
     if (c > 0x7f) throw GIVE_UP;
@@ -78,6 +78,8 @@ function string(end: number): string {
 
 /** Decodes long strings once they are known to be ASCII (where every decoder agrees). */
 const ascii = new TextDecoder();
+/** The character codes of a short string being read. */
+const codes: number[] = [];
 
 function bytes(end: number): Uint8Array {
   const stop = delimited(end);
