@@ -2,7 +2,7 @@
 // latest result, on the memory backend, gathered run after run. A full run over the three folders
 // takes hours on a small machine, so it is made a few files at a time; each run starts from these
 // results (StrykerJS's incremental file, so it tests only what changed) and its own are merged
-// back, file by file. `npm run mutation -- --score` prints the score they make.
+// back, file by file. `./dev mutation --score` prints the score they make.
 //
 // The results are a StrykerJS incremental report (the mutation-testing-report schema): `files`
 // holds each mutated file's source and mutants, `testFiles` the conformance cases (one vitest test

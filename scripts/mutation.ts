@@ -7,7 +7,7 @@
 // On the memory backend, each run starts from the results the repository keeps
 // (conformance/mutation/results.json.gz, see mutation-results.ts): StrykerJS tests only the
 // mutants whose code or cases changed, and the run's results are merged back into that file, so
-// the full run is made a few files at a time. `npm run mutation -- --score` prints the score of
+// the full run is made a few files at a time. `./dev mutation --score` prints the score of
 // every file measured so far and lists those never measured. Reports: reports/mutation/ (HTML,
 // JSON, the run's incremental file).
 import { spawnSync } from "node:child_process";
@@ -80,6 +80,6 @@ if (kept && narrowed.length === 0 && run.status === 0 && existsSync(runFile)) {
     JSON.parse(readFileSync(runFile, "utf8")) as Report,
   );
   writeFileSync(resultsPath, encodeResults(merged));
-  console.log(`mutation: results merged into ${resultsPath}; npm run mutation -- --score`);
+  console.log(`mutation: results merged into ${resultsPath}; ./dev mutation --score prints the score`);
 }
 process.exitCode = run.status ?? 1;
