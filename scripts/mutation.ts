@@ -3,19 +3,83 @@
 // mutant. Run: npm run mutation -- [files or globs]; with no argument, every file that
 // stryker.config.json names. ACB_MUTATION_PROFILES=a,b narrows the suite to some profiles;
 // ACB_MUTATION_BACKEND=pglite runs it against the SQL backend (see conformance.suite.ts).
-// Reports: reports/mutation/ (HTML, JSON, and an incremental file that makes reruns cheap).
+//
+// On the memory backend, each run starts from the results the repository keeps
+// (conformance/mutation/results.json.gz, see mutation-results.ts): StrykerJS tests only the
+// mutants whose code or cases changed, and the run's results are merged back into that file, so
+// the full run is made a few files at a time. `./dev mutation --score` prints the score of
+// every file measured so far and lists those never measured. Reports: reports/mutation/ (HTML,
+// JSON, the run's incremental file).
 import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { gunzipSync } from "node:zlib";
+import {
+  encodeResults,
+  formatScores,
+  mergeReports,
+  mutatedFiles,
+  type Report,
+  readResults,
+  scoreReport,
+} from "./mutation-results.ts";
 
 const root = resolve(import.meta.dirname, "..");
-const files = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const flags = process.argv.slice(2).filter((a) => a.startsWith("-"));
-const args = ["stryker", "run", "stryker.config.json", ...flags];
-// Results on one backend say nothing of the other: each keeps its own incremental file.
-const backend = process.env.ACB_MUTATION_BACKEND;
-if (backend && backend !== "memory") {
-  args.push("--incrementalFile", `reports/mutation/stryker-incremental-${backend}.json`);
+const resultsPath = resolve(root, "conformance/mutation/results.json.gz");
+const runFile = resolve(root, "reports/mutation/stryker-incremental.json");
+const config = JSON.parse(readFileSync(resolve(root, "stryker.config.json"), "utf8")) as {
+  mutate: string[];
+};
+
+const args = process.argv.slice(2);
+if (args.includes("--score")) {
+  const s = scoreReport(readResults(resultsPath), mutatedFiles(config.mutate, root));
+  console.log(formatScores(s));
+  process.exit(0);
 }
-if (files.length > 0) args.push("--mutate", [...files, "!**/*.test.ts"].join(","));
-const run = spawnSync("npx", ["--no-install", ...args], { cwd: root, stdio: "inherit" });
+// --merge FILE...: merges StrykerJS incremental files made elsewhere (another checkout) into the
+// kept results, in the order given (a later file's result for a file replaces an earlier one's).
+if (args.includes("--merge")) {
+  let results = readResults(resultsPath);
+  for (const f of args.filter((a) => !a.startsWith("-"))) {
+    results = mergeReports(results, JSON.parse(readFileSync(f, "utf8")) as Report);
+  }
+  if (results) writeFileSync(resultsPath, encodeResults(results));
+  process.exit(0);
+}
+
+const files = args.filter((a) => !a.startsWith("-"));
+const flags = args.filter((a) => a.startsWith("-"));
+const strykerArgs = ["stryker", "run", "stryker.config.json", ...flags];
+// Results on one backend say nothing of the other: each keeps its own incremental file, and only
+// the memory backend's are kept in the repository.
+const backend = process.env.ACB_MUTATION_BACKEND;
+const kept = !backend || backend === "memory";
+if (!kept) {
+  strykerArgs.push("--incrementalFile", `reports/mutation/stryker-incremental-${backend}.json`);
+} else if (existsSync(resultsPath)) {
+  mkdirSync(resolve(root, "reports/mutation"), { recursive: true });
+  writeFileSync(runFile, gunzipSync(readFileSync(resultsPath)));
+}
+if (files.length > 0) strykerArgs.push("--mutate", [...files, "!**/*.test.ts"].join(","));
+const run = spawnSync("npx", ["--no-install", ...strykerArgs], { cwd: root, stdio: "inherit" });
+// A run narrowed to some cases may leave survivors that the other cases kill: its results are
+// not merged unless asked (--merge reports/mutation/last-run-incremental.json).
+const narrowed = ["ACB_MUTATION_ONLY", "ACB_MUTATION_PROFILES", "ACB_MUTATION_SKIP"].filter(
+  (v) => process.env[v],
+);
+if (kept && narrowed.length > 0) {
+  console.log(`mutation: ${narrowed.join(", ")} narrowed the cases: results not merged`);
+}
+if (kept && run.status === 0 && existsSync(runFile)) {
+  copyFileSync(runFile, resolve(root, "reports/mutation/last-run-incremental.json"));
+}
+if (kept && narrowed.length === 0 && run.status === 0 && existsSync(runFile)) {
+  const merged = mergeReports(
+    readResults(resultsPath),
+    JSON.parse(readFileSync(runFile, "utf8")) as Report,
+  );
+  writeFileSync(resultsPath, encodeResults(merged));
+  console.log(`mutation: results merged into ${resultsPath}; ./dev mutation --score prints the score`);
+}
 process.exitCode = run.status ?? 1;

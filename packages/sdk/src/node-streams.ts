@@ -48,6 +48,8 @@ import {
   createNodeHttpClient,
   type Http2SessionManager,
 } from "@connectrpc/connect-node";
+import { withFastDecoding } from "./core/wire-decode.js";
+import { fastEnvelopeWriter } from "./core/wire-encode.js";
 import { uploadChunkParts } from "./node-upload.js";
 
 /** Options of {@link withLeanStreams}. */
@@ -68,7 +70,13 @@ const COMPRESSED_FLAG = 0b00000001;
 const UPLOAD_CHUNKS_REQUEST = "acb.v1.UploadChunksRequest";
 
 type EndStream = ReturnType<typeof createEndStreamSerialization>;
-type Serializations = ReturnType<typeof createMethodSerializationLookup>;
+/** A method's request serialization, and its response parse. */
+interface MethodSerialization {
+  input: Serialization<Message>;
+  parse: (data: Uint8Array) => unknown;
+  /** A request's whole envelope, written in one pass (core/wire-encode.ts), where it can be. */
+  envelope: ((message: unknown) => Uint8Array | undefined) | undefined;
+}
 
 /**
  * `inner` (a Connect transport over HTTP/2 in the Connect protocol, binary), with every streaming
@@ -82,15 +90,22 @@ export function withLeanStreams(inner: Transport, options: LeanStreamOptions): T
     sessionProvider: () => sessionManager,
   });
   const endStream = createEndStreamSerialization({});
-  // Made once per method (Connect's transport makes them on every call).
-  const serializations = new Map<DescMethod, Serializations>();
+  // Made once per method (Connect's transport makes them on every call), with the fast decoding
+  // of the responses agents read most (core/wire-decode.ts) in front of Connect's parse.
+  const serializations = new Map<DescMethod, MethodSerialization>();
   const serializationOf = (method: DescMethod) => {
     let s = serializations.get(method);
     if (!s) {
-      s = createMethodSerializationLookup(method, undefined, undefined, {
+      const lookup = createMethodSerializationLookup(method, undefined, undefined, {
         readMaxBytes: MAX_BYTES,
         writeMaxBytes: MAX_BYTES,
       });
+      const output = lookup.getO(true);
+      s = {
+        input: lookup.getI(true),
+        parse: withFastDecoding(method.output, (data) => output.parse(data)),
+        envelope: fastEnvelopeWriter(method.input),
+      };
       serializations.set(method, s);
     }
     return s;
@@ -132,8 +147,9 @@ export function withLeanStreams(inner: Transport, options: LeanStreamOptions): T
             signal: req.signal,
             body: new RequestEnvelopes(
               req.message[Symbol.asyncIterator](),
-              serialization.getI(true),
+              serialization.input,
               method.input.typeName === UPLOAD_CHUNKS_REQUEST,
+              serialization.envelope,
             ),
           });
           const { compression } = validateResponseWithCompression(
@@ -144,7 +160,6 @@ export function withLeanStreams(inner: Transport, options: LeanStreamOptions): T
             uRes.header,
           );
           const trailer = new Headers();
-          const output = serialization.getO(true);
           // A compressed response is split and inflated by Connect's own steps first.
           const body = compression
             ? pipe(
@@ -154,7 +169,13 @@ export function withLeanStreams(inner: Transport, options: LeanStreamOptions): T
                 transformJoinEnvelopes(),
               )
             : uRes.body;
-          const message = new ResponseMessages(body, output, endStream, uRes.header, trailer);
+          const message = new ResponseMessages(
+            body,
+            serialization.parse,
+            endStream,
+            uRes.header,
+            trailer,
+          );
           return { ...req, header: uRes.header, trailer, message } as never;
         },
       }) as never;
@@ -175,6 +196,7 @@ class RequestEnvelopes implements AsyncIterableIterator<Uint8Array> {
     private readonly messages: AsyncIterator<unknown>,
     private readonly input: Serialization<Message>,
     private readonly uploads: boolean,
+    private readonly fast: ((message: unknown) => Uint8Array | undefined) | undefined,
   ) {}
 
   [Symbol.asyncIterator](): this {
@@ -207,6 +229,8 @@ class RequestEnvelopes implements AsyncIterableIterator<Uint8Array> {
       this.at = 1;
       return { done: false, value: parts[0] as Uint8Array };
     }
+    const whole = this.fast?.(r.value);
+    if (whole !== undefined) return { done: false, value: whole };
     const bytes = this.input.serialize(r.value as Message);
     const out = new Uint8Array(5 + bytes.length);
     new DataView(out.buffer).setUint32(1, bytes.length); // out[0] = 0: a message, not compressed
@@ -240,7 +264,7 @@ class ResponseMessages implements AsyncIterableIterator<unknown> {
 
   constructor(
     body: AsyncIterable<Uint8Array>,
-    private readonly output: Serialization<Message>,
+    private readonly parse: (data: Uint8Array) => unknown,
     private readonly endStream: EndStream,
     private readonly header: Headers,
     private readonly trailer: Headers,
@@ -379,7 +403,7 @@ class ResponseMessages implements AsyncIterableIterator<unknown> {
       });
       return;
     }
-    const message = this.output.parse(data);
+    const message = this.parse(data);
     if (this.ended) {
       throw new ConnectError(
         "protocol error: received extra message after EndStreamResponse",

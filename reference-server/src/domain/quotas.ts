@@ -75,7 +75,8 @@ export class Quotas {
   ): Promise<void> {
     const t = tenant ?? (await this.tenantOf(identity.tenantId));
     const now = this.clock.now();
-    await this.charge(identity, now, this.messageCharges(identity, t, now, count, bytes));
+    const charges = this.messageCharges(identity, t, now, count, bytes);
+    if (charges.length > 0) await this.charge(identity, now, charges);
     if (options.meter !== false) {
       await this.meter(identity.tenantId, { messages: count, bytes, storageDelta: 0 });
     }
@@ -131,7 +132,10 @@ export class Quotas {
     return { charged: n, ...(refusal && n < sizes.length && { refusal }) };
   }
 
-  /** The counters one send of `count` messages and `bytes` payload bytes is charged to. */
+  /**
+   * The counters one send of `count` messages and `bytes` payload bytes is charged to: those with
+   * a limit (a counter without one is not kept, see {@link charge}).
+   */
   private messageCharges(
     identity: Identity,
     tenant: TenantRecord,
@@ -140,29 +144,46 @@ export class Quotas {
     bytes: number,
   ): RateCharge[] {
     const q = tenant.quotas;
-    const month = monthOf(now);
-    const second = Math.floor(now / SECOND) * SECOND;
     const keys = this.keysOf(identity);
-    return [
-      this.perMinute(keys.agentMsgs, now, count, q.agentMessagesPerMinute),
-      this.perMinute(keys.tenantMsgs, now, count, q.tenantMessagesPerMinute),
-      this.perMinute(keys.agentBytes, now, bytes, q.agentBytesPerMinute),
-      this.perMinute(keys.tenantBytes, now, bytes, q.tenantBytesPerMinute),
-      {
+    const charges: RateCharge[] = [];
+    if (q.agentMessagesPerMinute > 0)
+      charges.push(this.perMinute(keys.agentMsgs, now, count, q.agentMessagesPerMinute));
+    if (q.tenantMessagesPerMinute > 0)
+      charges.push(this.perMinute(keys.tenantMsgs, now, count, q.tenantMessagesPerMinute));
+    if (q.agentBytesPerMinute > 0)
+      charges.push(this.perMinute(keys.agentBytes, now, bytes, q.agentBytesPerMinute));
+    if (q.tenantBytesPerMinute > 0)
+      charges.push(this.perMinute(keys.tenantBytes, now, bytes, q.tenantBytesPerMinute));
+    if (q.messagesPerMonth > 0) {
+      const month = this.monthOf(now);
+      charges.push({
         key: keys.monthMsgs,
         amount: count,
         limit: q.messagesPerMonth,
         windowStart: month.start,
         windowEnd: month.end,
-      },
-      {
+      });
+    }
+    const perSecond = presetOr(tenant, "tenantMessagesPerSecond");
+    if (perSecond > 0) {
+      const second = Math.floor(now / SECOND) * SECOND;
+      charges.push({
         key: keys.tenantMsgsSec,
         amount: count,
-        limit: presetOr(tenant, "tenantMessagesPerSecond"),
+        limit: perSecond,
         windowStart: second,
         windowEnd: second + SECOND,
-      },
-    ];
+      });
+    }
+    return charges;
+  }
+
+  /** The calendar month of the last charge (made again when `now` leaves it). */
+  private month = { start: 0, end: 0 };
+
+  private monthOf(now: number): { start: number; end: number } {
+    if (now < this.month.start || now >= this.month.end) this.month = monthOf(now);
+    return this.month;
   }
 
   /**

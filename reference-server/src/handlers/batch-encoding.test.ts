@@ -5,7 +5,7 @@ import {
   SendStreamResponseSchema,
   SettleStatus,
 } from "@acb/gen/acb/v1/messaging_pb";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { binaryOf } from "../binary-encoding.js";
@@ -15,6 +15,7 @@ import {
   itemError,
   sendBatchResponse,
   settleResponse,
+  streamSendResponse,
   streamSettleResponse,
 } from "./batch-encoding.js";
 
@@ -122,6 +123,33 @@ describe("Ack and Nack responses", () => {
           expect(binaryOf(SendStreamResponseSchema, res)).toEqual(expected);
           expect(streamSettleResponse(ref, kind, ids, st, false)).toEqual(generic);
         }
+      }
+    }
+  });
+});
+
+describe("SendStream's send answers", () => {
+  it("write the bytes the generated encoder writes", () => {
+    const sents = [
+      { messageId: "msg_01JD8ZK3Q7W2X9Y4V6B5N8M1C0", duplicate: false },
+      { messageId: "msg_01JD8ZK3Q7W2X9Y4V6B5N8M1C0", duplicate: true },
+      { messageId: "", duplicate: false },
+      { messageId: "m".repeat(300), duplicate: true },
+    ];
+    for (const sent of sents) {
+      for (const ref of [0n, 1n, 127n, 128n, 300n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n]) {
+        const generic = create(SendStreamResponseSchema, {
+          ref,
+          result: { case: "send", value: sent },
+        });
+        const expected = toBinary(SendStreamResponseSchema, generic);
+        const res = streamSendResponse(ref, sent, true);
+        expect(toBinary(SendStreamResponseSchema, res)).toEqual(expected);
+        expect(binaryOf(SendStreamResponseSchema, res)).toEqual(expected);
+        // What the client reads back is the answer itself.
+        expect(fromBinary(SendStreamResponseSchema, expected)).toEqual(generic);
+        // JSON clients get the ordinary message.
+        expect(streamSendResponse(ref, sent, false)).toEqual(generic);
       }
     }
   });

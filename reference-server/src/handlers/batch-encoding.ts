@@ -94,6 +94,8 @@ export function sendBatchResponse(
 const SETTLE_RESULTS = 1;
 const STREAM_REF = 1;
 const STREAM_RESULT = { ack: 3, nack: 4 } as const;
+/** Where a SendResponse goes in a SendStreamResponse. */
+const STREAM_SEND = 2;
 
 /** One SettleResult per id (in order), each as a `results` entry with its tag. */
 function writeSettleResults(ids: readonly string[], statuses: readonly SettleStatus[]): void {
@@ -163,5 +165,32 @@ export function streamSettleResponse(
   sink.join();
   const bytes = sink.take();
   res.$unknown = [{ no, wireType: LEN, data: bytes.subarray(body) }];
+  return withBinary(res, bytes);
+}
+
+/**
+ * The SendStream answer to the send item `ref`. A sender's every message is answered so, so for
+ * binary clients it is written by hand as the ack's is (the same bytes as the generated
+ * encoder's, batch-encoding.test.ts).
+ */
+export function streamSendResponse(
+  ref: bigint,
+  sent: SendResult,
+  binary: boolean,
+): SendStreamResponse {
+  if (!binary || ref > BigInt(Number.MAX_SAFE_INTEGER)) {
+    return create(SendStreamResponseSchema, { ref, result: { case: "send", value: sent } });
+  }
+  const res = create(SendStreamResponseSchema, { ref });
+  sink.reset();
+  if (ref !== 0n) sink.tag(STREAM_REF, VARINT).varint(Number(ref));
+  sink.tag(STREAM_SEND, LEN);
+  const body = sink.length;
+  sink.fork();
+  if (sent.messageId !== "") sink.tag(1, LEN).string(sent.messageId);
+  if (sent.duplicate) sink.tag(2, VARINT).varint(1);
+  sink.join();
+  const bytes = sink.take();
+  res.$unknown = [{ no: STREAM_SEND, wireType: LEN, data: bytes.subarray(body) }];
   return withBinary(res, bytes);
 }

@@ -31,6 +31,7 @@ import {
   itemError,
   sendBatchResponse,
   settleResponse,
+  streamSendResponse,
   streamSettleResponse,
 } from "./batch-encoding.js";
 import { callerOf, durationMs, ts } from "./convert.js";
@@ -160,10 +161,7 @@ export function createMessagingHandler(
           }
           if (item.case === "send") {
             const sent = await messaging.send(identity, sendInput(item.value));
-            yield create(SendStreamResponseSchema, {
-              ref: req.ref,
-              result: { case: "send", value: sent },
-            });
+            yield streamSendResponse(req.ref, sent, binary);
           } else if (item.case === "ack") {
             const ids = item.value.deliveryIds;
             const statuses = statusesOf(ids, await delivery.ack(identity, ids));

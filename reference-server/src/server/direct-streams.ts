@@ -57,6 +57,7 @@ import {
   withInterceptors,
 } from "./direct-common.js";
 import { tooLarge } from "./protocol-errors.js";
+import { fastRequestDecoder } from "./request-decode.js";
 import { RequestHeaders } from "./request-headers.js";
 
 /** A streaming method's implementation, as registered with the router. */
@@ -364,6 +365,7 @@ async function* requestMessages(
   readMaxBytes: number,
 ): AsyncGenerator<Message> {
   const reader = new EnvelopeReader();
+  const fast = fastRequestDecoder(method.input);
   for await (const batch of requestBatches(req)) {
     for (const piece of batch) reader.push(piece);
     const oversized = reader.oversized(readMaxBytes);
@@ -374,7 +376,7 @@ async function* requestMessages(
       if (envelopeAction(envelope.flags, protocol) === "skip") continue;
       let message: Message;
       try {
-        message = fromBinary(method.input, envelope.data);
+        message = fast?.(envelope.data) ?? fromBinary(method.input, envelope.data);
       } catch (err) {
         throw new ConnectError(
           `parse binary: ${err instanceof Error ? err.message : String(err)}`,

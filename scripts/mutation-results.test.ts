@@ -1,0 +1,153 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  encodeResults,
+  mergeReports,
+  mutatedFiles,
+  type Report,
+  readResults,
+  scoreOf,
+  scoreReport,
+} from "./mutation-results.ts";
+
+const SUITE = "conformance/mutation/conformance.suite.ts";
+
+/** A report of `files` (path → mutant statuses, each killed by or covering `cases`). */
+function report(
+  cases: string[],
+  files: Record<string, { status: string; by?: string[] }[]>,
+): Report {
+  const id = (name: string) => String(cases.indexOf(name));
+  return {
+    schemaVersion: "1.0",
+    projectRoot: "/somewhere/else",
+    files: Object.fromEntries(
+      Object.entries(files).map(([path, mutants]) => [
+        path,
+        {
+          language: "typescript",
+          source: `// ${path}`,
+          mutants: mutants.map((m, i) => ({
+            id: String(i),
+            mutatorName: "ConditionalExpression",
+            status: m.status,
+            coveredBy: (m.by ?? []).map(id),
+            ...(m.status === "Killed" && { killedBy: (m.by ?? []).slice(0, 1).map(id) }),
+          })),
+        },
+      ]),
+    ),
+    testFiles: { [SUITE]: { tests: cases.map((name, i) => ({ id: String(i), name })) } },
+  };
+}
+
+/** Each mutant's covering and killing cases, by name. */
+function byName(r: Report, file: string) {
+  const names = new Map((r.testFiles?.[SUITE]?.tests ?? []).map((t) => [t.id, t.name]));
+  return r.files[file]?.mutants.map((m) => ({
+    status: m.status,
+    coveredBy: m.coveredBy?.map((id) => names.get(id)),
+    killedBy: m.killedBy?.map((id) => names.get(id)),
+  }));
+}
+
+describe("mutation results: merging runs", () => {
+  const a = report(["registry.a", "delivery.b"], {
+    "x.ts": [
+      { status: "Killed", by: ["delivery.b"] },
+      { status: "Survived", by: ["registry.a"] },
+    ],
+    "y.ts": [{ status: "NoCoverage" }],
+  });
+  // Another run numbers the cases its own way, with a case the first did not have.
+  const b = report(["auth.c", "delivery.b", "registry.a"], {
+    "y.ts": [{ status: "Killed", by: ["auth.c", "registry.a"] }],
+  });
+
+  it("keeps each case's name with the mutants that name it, whatever each run numbered", () => {
+    const merged = mergeReports(a, b);
+    expect(merged.testFiles?.[SUITE]?.tests.map((t) => t.name).sort()).toEqual([
+      "auth.c",
+      "delivery.b",
+      "registry.a",
+    ]);
+    expect(byName(merged, "x.ts")).toEqual(byName(a, "x.ts"));
+    expect(byName(merged, "y.ts")).toEqual([
+      { status: "Killed", coveredBy: ["auth.c", "registry.a"], killedBy: ["auth.c"] },
+    ]);
+    const ids = merged.testFiles?.[SUITE]?.tests.map((t) => t.id) ?? [];
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it("replaces a file's whole result with the run's, and keeps the files the run did not touch", () => {
+    const merged = mergeReports(a, b);
+    expect(Object.keys(merged.files).sort()).toEqual(["x.ts", "y.ts"]);
+    expect(merged.files["y.ts"]?.mutants).toHaveLength(1);
+    expect(mergeReports(undefined, a)).toBe(a);
+  });
+
+  it("refuses a run whose mutants name a case it does not define", () => {
+    const broken = report(["auth.c"], { "z.ts": [{ status: "Killed", by: ["auth.c"] }] });
+    (broken.files["z.ts"]?.mutants[0] as { killedBy: string[] }).killedBy = ["7"];
+    expect(() => mergeReports(a, broken)).toThrow(/no test with id 7/);
+  });
+});
+
+describe("mutation results: the score", () => {
+  it("counts timeouts as killed, leaves equivalents and errors out, and lists unmeasured files", () => {
+    const r = report(["c"], {
+      "b.ts": [
+        { status: "Killed" },
+        { status: "Timeout" },
+        { status: "Survived" },
+        { status: "NoCoverage" },
+        { status: "Ignored" },
+        { status: "RuntimeError" },
+        { status: "CompileError" },
+      ],
+      "a.ts": [{ status: "Killed" }],
+    });
+    const s = scoreReport(r, ["a.ts", "b.ts", "c.ts"]);
+    expect(s.files.map((f) => f.file)).toEqual(["a.ts", "b.ts"]);
+    expect(s.files[1]).toEqual({
+      file: "b.ts",
+      mutants: 7,
+      killed: 2,
+      survived: 1,
+      noCoverage: 1,
+      ignored: 1,
+      errors: 2,
+    });
+    expect(s.total).toMatchObject({ mutants: 8, killed: 3, survived: 1, noCoverage: 1 });
+    expect(scoreOf(s.total)).toBeCloseTo(3 / 5);
+    expect(s.unmeasured).toEqual(["c.ts"]);
+    expect(scoreOf({ killed: 0, survived: 0, noCoverage: 0 })).toBeNaN();
+  });
+});
+
+describe("mutation results: files", () => {
+  const dir = mkdtempSync(join(tmpdir(), "acb-mutation-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reads back what it writes, without the checkout's path", () => {
+    const path = join(dir, "results.json.gz");
+    const r = report(["c"], { "a.ts": [{ status: "Killed", by: ["c"] }] });
+    writeFileSync(path, encodeResults(r));
+    const back = readResults(path);
+    expect(back?.projectRoot).toBeUndefined();
+    expect(back?.files).toEqual(r.files);
+    expect(readResults(join(dir, "none.json.gz"))).toBeUndefined();
+  });
+
+  it("names the files the mutate patterns name, less the ! patterns", () => {
+    mkdirSync(join(dir, "src/domain/sub"), { recursive: true });
+    for (const f of ["src/domain/a.ts", "src/domain/sub/b.ts", "src/domain/a.test.ts", "src/c.ts"])
+      writeFileSync(join(dir, f), "");
+    expect(mutatedFiles(["src/domain/**/*.ts", "!**/*.test.ts"], dir)).toEqual([
+      "src/domain/a.ts",
+      "src/domain/sub/b.ts",
+    ]);
+  });
+});

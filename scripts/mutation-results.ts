@@ -1,0 +1,194 @@
+// The mutation results the repository keeps (conformance/mutation/results.json.gz): every file's
+// latest result, on the memory backend, gathered run after run. A full run over the three folders
+// takes hours on a small machine, so it is made a few files at a time; each run starts from these
+// results (StrykerJS's incremental file, so it tests only what changed) and its own are merged
+// back, file by file. `./dev mutation --score` prints the score they make.
+//
+// The results are a StrykerJS incremental report (the mutation-testing-report schema): `files`
+// holds each mutated file's source and mutants, `testFiles` the conformance cases (one vitest test
+// each), which the mutants name by id in `coveredBy` and `killedBy`. Two runs number the cases each
+// in their own way, so a merge maps them by name.
+
+import { globSync, readFileSync } from "node:fs";
+import { gunzipSync, gzipSync } from "node:zlib";
+
+export interface Mutant {
+  id: string;
+  mutatorName: string;
+  status: string;
+  coveredBy?: string[];
+  killedBy?: string[];
+  [key: string]: unknown;
+}
+
+export interface TestDefinition {
+  id: string;
+  name: string;
+  [key: string]: unknown;
+}
+
+export interface Report {
+  files: Record<string, { mutants: Mutant[]; source: string; [key: string]: unknown }>;
+  testFiles?: Record<string, { tests: TestDefinition[]; source?: string; [key: string]: unknown }>;
+  [key: string]: unknown;
+}
+
+/** `run`'s files over `base`'s (a file the run mutated replaces its earlier result whole). */
+export function mergeReports(base: Report | undefined, run: Report): Report {
+  if (!base) return run;
+  // One numbering of the cases: the base's, extended with the run's new names.
+  const idByName = new Map<string, string>();
+  const merged: Record<string, { tests: TestDefinition[]; [key: string]: unknown }> = {};
+  let next = 0;
+  for (const [path, file] of Object.entries(base.testFiles ?? {})) {
+    merged[path] = { ...file, tests: [...file.tests] };
+    for (const t of file.tests) {
+      idByName.set(`${path}\u0000${t.name}`, t.id);
+      next = Math.max(next, Number(t.id) + 1);
+    }
+  }
+  const remap = new Map<string, string>();
+  for (const [path, file] of Object.entries(run.testFiles ?? {})) {
+    const into = merged[path] ?? { ...file, tests: [] };
+    // The run's source of the suite is the newer one.
+    merged[path] = { ...into, ...file, tests: into.tests };
+    for (const t of file.tests) {
+      const key = `${path}\u0000${t.name}`;
+      let id = idByName.get(key);
+      if (id === undefined) {
+        id = String(next++);
+        idByName.set(key, id);
+        (merged[path] as { tests: TestDefinition[] }).tests.push({ ...t, id });
+      }
+      remap.set(t.id, id);
+    }
+  }
+  const mapIds = (ids: string[] | undefined) =>
+    ids?.map((id) => {
+      const to = remap.get(id);
+      if (to === undefined) throw new Error(`mutation results: no test with id ${id} in the run`);
+      return to;
+    });
+  const files = { ...base.files };
+  for (const [path, file] of Object.entries(run.files)) {
+    files[path] = {
+      ...file,
+      mutants: file.mutants.map((m) => {
+        const coveredBy = mapIds(m.coveredBy);
+        const killedBy = mapIds(m.killedBy);
+        return {
+          ...m,
+          ...(coveredBy && { coveredBy }),
+          ...(killedBy && { killedBy }),
+        };
+      }),
+    };
+  }
+  return { ...base, ...run, files, testFiles: merged };
+}
+
+/** How StrykerJS counts a status: detected, undetected, or left out of the score. */
+const DETECTED = new Set(["Killed", "Timeout"]);
+const UNDETECTED = new Set(["Survived", "NoCoverage"]);
+
+export interface FileScore {
+  file: string;
+  mutants: number;
+  killed: number;
+  survived: number;
+  noCoverage: number;
+  /** Marked equivalent in the source (Stryker disable comments, each with its reason). */
+  ignored: number;
+  /** Runtime and compile errors: mutants that do not make a hub at all. */
+  errors: number;
+}
+
+export const scoreOf = (s: { killed: number; survived: number; noCoverage: number }) =>
+  s.killed + s.survived + s.noCoverage === 0
+    ? Number.NaN
+    : s.killed / (s.killed + s.survived + s.noCoverage);
+
+/** Each measured file's counts (in path order), their sum, and the files never measured. */
+export function scoreReport(
+  report: Report | undefined,
+  all: readonly string[],
+): { files: FileScore[]; total: FileScore; unmeasured: string[] } {
+  const files: FileScore[] = [];
+  const total: FileScore = {
+    file: "total",
+    mutants: 0,
+    killed: 0,
+    survived: 0,
+    noCoverage: 0,
+    ignored: 0,
+    errors: 0,
+  };
+  for (const [file, { mutants }] of Object.entries(report?.files ?? {}).sort(([a], [b]) =>
+    a.localeCompare(b),
+  )) {
+    const row: FileScore = {
+      file,
+      mutants: mutants.length,
+      killed: 0,
+      survived: 0,
+      noCoverage: 0,
+      ignored: 0,
+      errors: 0,
+    };
+    for (const m of mutants) {
+      if (DETECTED.has(m.status)) row.killed++;
+      else if (m.status === "NoCoverage") row.noCoverage++;
+      else if (UNDETECTED.has(m.status)) row.survived++;
+      else if (m.status === "Ignored") row.ignored++;
+      else row.errors++;
+    }
+    files.push(row);
+    for (const k of ["mutants", "killed", "survived", "noCoverage", "ignored", "errors"] as const)
+      total[k] += row[k];
+  }
+  const measured = new Set(files.map((f) => f.file));
+  return { files, total, unmeasured: all.filter((f) => !measured.has(f)) };
+}
+
+/** The files stryker.config.json's `mutate` patterns name (its `!` patterns left out). */
+export function mutatedFiles(patterns: readonly string[], cwd: string): string[] {
+  const take = patterns.filter((p) => !p.startsWith("!"));
+  const leave = patterns.filter((p) => p.startsWith("!")).map((p) => p.slice(1));
+  const out = new Set(globSync(take, { cwd }));
+  for (const f of globSync(leave, { cwd })) out.delete(f);
+  return [...out].sort();
+}
+
+export function readResults(path: string): Report | undefined {
+  try {
+    return JSON.parse(gunzipSync(readFileSync(path)).toString("utf8")) as Report;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** Compressed, and with the machine's path to the checkout left out. */
+export function encodeResults(report: Report): Buffer {
+  const { projectRoot: _root, ...rest } = report;
+  return gzipSync(JSON.stringify(rest), { level: 9 });
+}
+
+export function formatScores(s: ReturnType<typeof scoreReport>): string {
+  const pct = (r: FileScore) => {
+    const v = scoreOf(r);
+    return Number.isNaN(v) ? "–" : `${(v * 100).toFixed(1)} %`;
+  };
+  const lines = [
+    "| File | Mutants | Killed | Survived | No coverage | Equivalent (ignored) | Errors | Score |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const r of [...s.files, s.total]) {
+    lines.push(
+      `| ${r.file === "total" ? "**all measured files**" : `\`${r.file}\``} | ${r.mutants} | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.ignored} | ${r.errors} | ${pct(r)} |`,
+    );
+  }
+  lines.push("", `Not measured yet (${s.unmeasured.length} files):`);
+  for (const f of s.unmeasured) lines.push(`- \`${f}\``);
+  return lines.join("\n");
+}
