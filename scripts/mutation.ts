@@ -80,6 +80,8 @@ if (kept && narrowed.length === 0 && run.status === 0 && existsSync(runFile)) {
     JSON.parse(readFileSync(runFile, "utf8")) as Report,
   );
   writeFileSync(resultsPath, encodeResults(merged));
-  console.log(`mutation: results merged into ${resultsPath}; ./dev mutation --score prints the score`);
+  console.log(
+    `mutation: results merged into ${resultsPath}; ./dev mutation --score prints the score`,
+  );
 }
 process.exitCode = run.status ?? 1;

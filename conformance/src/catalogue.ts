@@ -2,6 +2,7 @@
 
 import type { ConformanceCase } from "./case.js";
 import { auditCases } from "./cases/audit.js";
+import { authRuleCases } from "./cases/auth-rules.js";
 import { capabilityCases } from "./cases/capabilities.js";
 import { clusterCases } from "./cases/cluster.js";
 import { contextListCases } from "./cases/context-lists.js";
@@ -43,6 +44,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...securityCases,
   ...credentialCases,
   ...auditCases,
+  ...authRuleCases,
   ...roleCases,
   ...isolationCases,
   ...lifecycleCases,

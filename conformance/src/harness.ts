@@ -3,6 +3,7 @@
 // tenant is deleted when its case ends.
 
 import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
 import { AdminService, type TenantSettings, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { AuthService, Role } from "@acb/gen/acb/v1/auth_pb";
 import { ContextService } from "@acb/gen/acb/v1/contexts_pb";
@@ -12,6 +13,7 @@ import { MeetingService } from "@acb/gen/acb/v1/meetings_pb";
 import { MessagingService } from "@acb/gen/acb/v1/messaging_pb";
 import { RegistryService } from "@acb/gen/acb/v1/registry_pb";
 import { type GetServerInfoResponse, ServerInfoService } from "@acb/gen/acb/v1/server_info_pb";
+import { Health } from "@acb/gen/grpc/health/v1/health_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Duration, DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
@@ -61,6 +63,7 @@ export interface Clients {
   readonly auth: Client<typeof AuthService>;
   readonly admin: Client<typeof AdminService>;
   readonly info: Client<typeof ServerInfoService>;
+  readonly health: Client<typeof Health>;
 }
 
 /** A provisioned agent: its id, token and clients. */
@@ -138,6 +141,15 @@ export interface CaseContext {
    * (index into the run's URLs; default 0).
    */
   clientsWith(authorization: string | undefined, node?: number): Clients;
+  /** The transport {@link clientsWith} uses, for services beyond {@link Clients}. */
+  transportWith(authorization: string | undefined, node?: number): Transport;
+  /**
+   * Clients with a given Authorization header value on a connection of their own whose socket is
+   * bound to `localAddress` (an IPv4 loopback address, 127.x.y.z), so that the hub sees another
+   * network address than the rest of the run's; closed when the case ends. Undefined when the
+   * hub (the first --url) is not on this host's IPv4 loopback, where no such address is ours.
+   */
+  clientsFrom(localAddress: string, authorization: string | undefined): Clients | undefined;
   /** How many nodes of the hub the run was given (one per --url); the cluster cases need two. */
   readonly nodes: number;
   /** Creates a fresh tenant, deleted when the case ends. */
@@ -182,44 +194,90 @@ export class Wire {
     this.sessions = protocol === "grpc-web" ? undefined : new Http2SessionManager(baseUrl);
   }
 
-  private transport(authorization: string | undefined): Transport {
+  private transport(
+    authorization: string | undefined,
+    sessions = this.sessions,
+    baseUrl = this.baseUrl,
+    localAddress?: string,
+  ): Transport {
     const interceptors = [bearer(authorization)];
     if (this.protocol === "grpc") {
       return createGrpcTransport({
-        baseUrl: this.baseUrl,
+        baseUrl,
         interceptors,
-        ...(this.sessions && { sessionManager: this.sessions }),
+        ...(sessions && { sessionManager: sessions }),
       });
     }
     if (this.protocol === "grpc-web") {
-      return createGrpcWebTransport({ baseUrl: this.baseUrl, httpVersion: "1.1", interceptors });
+      return createGrpcWebTransport({
+        baseUrl,
+        httpVersion: "1.1",
+        interceptors,
+        ...(localAddress !== undefined && { nodeOptions: { localAddress } }),
+      });
     }
     return createConnectTransport({
-      baseUrl: this.baseUrl,
+      baseUrl,
       httpVersion: "2",
       interceptors,
-      ...(this.sessions && { sessionManager: this.sessions }),
+      ...(sessions && { sessionManager: sessions }),
     });
   }
 
   clients(authorization: string | undefined): Clients {
-    const t = this.transport(authorization);
+    return clientsOf(this.transport(authorization));
+  }
+
+  /** The transport of {@link clients}. */
+  transportFor(authorization: string | undefined): Transport {
+    return this.transport(authorization);
+  }
+
+  /**
+   * A connection of its own bound to `localAddress` (see {@link CaseContext.clientsFrom}): a
+   * function that gives clients on it for an Authorization header value, and one that closes it;
+   * undefined when the hub is not on the IPv4 loopback.
+   */
+  connectionFrom(
+    localAddress: string,
+  ): { clients(authorization: string | undefined): Clients; close(): void } | undefined {
+    const url = new URL(this.baseUrl);
+    if (url.hostname === "localhost") url.hostname = "127.0.0.1";
+    if (!/^127\.\d+\.\d+\.\d+$/.test(url.hostname)) return undefined;
+    const baseUrl = url.toString().replace(/\/$/, "");
+    const sessions =
+      this.protocol === "grpc-web"
+        ? undefined
+        : new Http2SessionManager(baseUrl, undefined, {
+            createConnection: (authority) =>
+              connect({ host: authority.hostname, port: Number(authority.port), localAddress }),
+          });
     return {
-      registry: createClient(RegistryService, t),
-      contexts: createClient(ContextService, t),
-      messaging: createClient(MessagingService, t),
-      conversations: createClient(ConversationService, t),
-      large: createClient(LargeContextService, t),
-      meetings: createClient(MeetingService, t),
-      auth: createClient(AuthService, t),
-      admin: createClient(AdminService, t),
-      info: createClient(ServerInfoService, t),
+      clients: (authorization) =>
+        clientsOf(this.transport(authorization, sessions, baseUrl, localAddress)),
+      close: () => sessions?.abort(),
     };
   }
 
   close(): void {
     this.sessions?.abort();
   }
+}
+
+/** One client per service over `t`. */
+function clientsOf(t: Transport): Clients {
+  return {
+    registry: createClient(RegistryService, t),
+    contexts: createClient(ContextService, t),
+    messaging: createClient(MessagingService, t),
+    conversations: createClient(ConversationService, t),
+    large: createClient(LargeContextService, t),
+    meetings: createClient(MeetingService, t),
+    auth: createClient(AuthService, t),
+    admin: createClient(AdminService, t),
+    info: createClient(ServerInfoService, t),
+    health: createClient(Health, t),
+  };
 }
 
 /** Creates tenants with run-unique ids and deletes every one it created. */

@@ -205,6 +205,7 @@ async function runCase(
   const tenants: string[] = [];
   const deferred: (() => Promise<unknown> | unknown)[] = [];
   let latency: LatencyProfile | undefined;
+  const connections = new Map<string, NonNullable<ReturnType<Wire["connectionFrom"]>>>();
   const t: CaseContext = {
     signal: abort.signal,
     settings,
@@ -212,6 +213,18 @@ async function runCase(
     admin,
     clientsWith: (authorization, node = 0) =>
       (wires[node % wires.length] as Wire).clients(authorization),
+    transportWith: (authorization, node = 0) =>
+      (wires[node % wires.length] as Wire).transportFor(authorization),
+    clientsFrom: (localAddress, authorization) => {
+      let own = connections.get(localAddress);
+      if (!own) {
+        own = (wires[0] as Wire).connectionFrom(localAddress);
+        if (!own) return undefined;
+        connections.set(localAddress, own);
+        deferred.push(own.close);
+      }
+      return own.clients(authorization);
+    },
     nodes: wires.length,
     async tenant(tenantSettings) {
       const tenant = await provisioner.createTenant(tenantSettings);

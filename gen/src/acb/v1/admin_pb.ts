@@ -1041,6 +1041,10 @@ export const AdminService: GenService<{
    *   records oldest first (ids increasing), each exactly once across pages, and exactly those
    *   that match every filter given: action (exact, or a prefix ending in "."), actor, outcome,
    *   start (inclusive) and end (exclusive).
+   * MUST [acb:admin.audit-authenticate]: a credential's use is in the audit log of its tenant: at
+   *   least one record with action "auth.authenticate", outcome "success", the credential's agent
+   *   as actor, target "agent/<agent id>" for an access token or "apikey/<key id>" for an API key,
+   *   and detail "credential" its kind ("jwt" or "api-key").
    *
    * @generated from rpc acb.v1.AdminService.QueryAuditLog
    */

@@ -18,9 +18,26 @@
 // Rules every service keeps (ids for acb-conformance, docs/conformance-coverage.md):
 // MUST [acb:security.authenticate]: a call without a credential, or with a forged or non-bearer
 //   one, is UNAUTHENTICATED.
+// MUST [acb:security.bearer-syntax]: the Authorization header is read as RFC 6750 writes it: the
+//   scheme "Bearer" in any letter case, one or more spaces, then the token.
+// MUST [acb:security.auth-failure-limit]: failed authentications are limited per network address
+//   and per tenant a credential names (for a JWT, its "tid" claim, read without trusting it): past
+//   a limit of at most 1,000 a minute, further failures are RESOURCE_EXHAUSTED with a RetryInfo
+//   naming the limit (the two limits by different names) with a retry_delay of at most a minute.
+//   A failure that names no tenant (an unknown refresh token, a malformed credential, a JWT whose
+//   tid is no tenant id) counts only for its address. Failures from other addresses or naming
+//   other tenants are still UNAUTHENTICATED; an error
+//   other than a failed authentication is neither counted nor limited, and a valid credential is
+//   never refused by these limits. The failures refused past a limit are in the audit log, read
+//   by a platform admin with tenant "*": a record with action "auth.rate_limited", outcome
+//   "denied" and details "peer" (the address), "claimed_tenant" (the tenant named, or empty) and
+//   "limit" (as RetryInfo names it), at least one per address and tenant named.
 // MUST [acb:security.roles]: every RPC enforces the role table of docs/security.md: a role that may
 //   not call an RPC gets PERMISSION_DENIED whatever the request holds (the role is checked before
 //   the input), and a role that may is never refused for its role.
+// MUST [acb:security.platform-admin]: a platform admin (a credential of tenant "*") manages
+//   tenants and holds no tenant to act in: it may call AdminService, AuthService and
+//   GetServerInfo; every other RPC acts within a tenant and is PERMISSION_DENIED to it.
 // MUST [acb:security.tenant-isolation]: an object of another tenant is NOT_FOUND for every RPC that
 //   takes its id, never read, changed or listed.
 // MUST [acb:security.validation]: input that breaks a buf.validate rule is INVALID_ARGUMENT and

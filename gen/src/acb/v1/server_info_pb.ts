@@ -160,12 +160,18 @@ export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*
  * client whose credential the hub no longer accepts (a hub restarted with new signing keys) can
  * still read hub_epoch; a caller without a valid credential sees only the protocol version,
  * implementation, epoch, durability and capabilities.
+ * MUST [acb:security.anonymous-rpcs]: the hub serves grpc.health.v1.Health (Check, List and
+ *   Watch, for the overall status "") and server reflection (grpc.reflection.v1 and v1alpha)
+ *   without a credential, and ignores an invalid one sent with them.
  *
  * @generated from service acb.v1.ServerInfoService
  */
 export const ServerInfoService: GenService<{
   /**
    * Returns the protocol version, epoch, capabilities and limits.
+   * MUST [acb:security.server-info-caller]: the limits are set for a caller with a valid
+   *   credential and unset for one without (none, or an invalid one, which is no error here);
+   *   node_id is set for an admin and empty for every other caller.
    * MUST [acb:capabilities.served]: a declared capability is served (its service is not
    *   UNIMPLEMENTED).
    * SHOULD [acb:latency.small-message]: small messages go send to delivery at p50 < 10 ms, p95 < 30
