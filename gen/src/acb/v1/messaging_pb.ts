@@ -1714,6 +1714,9 @@ export const MessagingService: GenService<{
    *   caller's tenant is NOT_FOUND.
    * MUST [acb:delivery.expiry]: a message past its ttl or expires_at is never delivered, whether it
    *   waited in the queue or for a redelivery.
+   * MUST [acb:delivery.expiry-discard]: an expired message is discarded, never dead-lettered: not
+   *   when the ack deadline of its last attempt passes after it expired, nor when a full backlog
+   *   drops it.
    * MUST [acb:delivery.broadcast]: a broadcast reaches every other agent of the tenant, never the
    *   sender, never another tenant.
    *
@@ -1879,6 +1882,10 @@ export const MessagingService: GenService<{
    * MUST [acb:delivery.nack-redeliver]: a Nack redelivers the message as the next attempt.
    * MUST [acb:delivery.nack-dead-letter]: a Nack with dead_letter = true dead-letters the message
    *   with reason REJECTED.
+   * MUST [acb:delivery.nack-delay]: a nacked message is not redelivered before its redeliver_delay
+   *   has passed, and is redelivered once it has: each message after its own delay, on every Nack.
+   * MUST [acb:delivery.settle-retry-nack]: a repeated Nack answers OK, an Ack after a Nack STALE,
+   *   and the message is redelivered once.
    *
    * @generated from rpc acb.v1.MessagingService.Nack
    */
