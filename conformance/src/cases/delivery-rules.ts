@@ -4,6 +4,7 @@
 // unregistered after messages reached it.
 
 import { BacklogPolicy, Tier } from "@acb/gen/acb/v1/admin_pb";
+import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { SettleStatus } from "@acb/gen/acb/v1/messaging_pb";
 import { type ConformanceCase, check } from "../case.js";
 import { type CaseContext, duration, type TestAgent } from "../harness.js";
@@ -265,6 +266,37 @@ export const deliveryRuleCases: ConformanceCase[] = [
         await inbox.ack(d);
       };
       await Promise.all([lastAttempt(), fullBacklog()]);
+    },
+  },
+  {
+    id: "delivery.send-after-delete-tenant",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "After DeleteTenant, a Send in the tenant created again with the same id to an agent that received messages before is NOT_FOUND (the agent is gone with the old tenant)",
+    spec: "acb.v1.AdminService.DeleteTenant",
+    rules: ["admin.delete-tenant-purges", "delivery.unknown-recipient"],
+    requires: [...requires, "admin"],
+    async run(t) {
+      const { tenant, s, r } = await duo(t, "del-to");
+      const inbox = await Inbox.open(t, r);
+      await s.messaging.send(to(r, "before"));
+      await inbox.ack(await inbox.next("a delivery before DeleteTenant"));
+      inbox.close();
+      await t.admin.admin.deleteTenant({ tenantId: tenant.id });
+      await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
+      const issued = await t.admin.auth.issueToken({
+        tenantId: tenant.id,
+        agentId: s.id,
+        roles: [Role.AGENT_FULL],
+      });
+      const s2 = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
+      await s2.registry.register({ agentId: s.id, type: "conformance" });
+      await expectCode(
+        s2.messaging.send(to(r, "after")),
+        Code.NotFound,
+        "Send to an agent of the deleted tenant, in the tenant created again",
+      );
     },
   },
 ];
