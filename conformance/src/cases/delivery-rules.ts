@@ -5,11 +5,12 @@
 
 import { BacklogPolicy, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
-import { SettleStatus } from "@acb/gen/acb/v1/messaging_pb";
+import { DeadLetterReason, SettleStatus } from "@acb/gen/acb/v1/messaging_pb";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
 import { type CaseContext, duration, type TestAgent } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
-import { Code, expectCode, untilPast } from "../wire.js";
+import { Code, expectCode, poll, untilPast } from "../wire.js";
 
 const requires = ["messaging"];
 
@@ -40,6 +41,19 @@ async function expectKinds(inbox: Inbox, expected: string[], what: string): Prom
   check(
     kinds.join(",") === expected.join(","),
     `${what}: got [${kinds.join(", ")}], not [${expected.join(", ")}]`,
+  );
+}
+
+/** The agent's dead letters once there are `count` (bounded poll: the protocol has no event). */
+async function deadLetters(t: CaseContext, r: TestAgent, count: number, what: string) {
+  return poll(
+    async () => {
+      const res = await r.messaging.listDeadLetters({});
+      return res.deadLetters.length >= count ? res.deadLetters : undefined;
+    },
+    what,
+    t.settings.waitMs,
+    t.signal,
   );
 }
 
@@ -248,11 +262,12 @@ export const deliveryRuleCases: ConformanceCase[] = [
         t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
         const s = await t.agentIn(tenantId, "xd-s");
         const r = await t.agentIn(tenantId, "xd-r");
-        const sentAt = Date.now();
+        // An absolute expiry here (the other path uses a ttl).
+        const expiresAt = Date.now() + 300;
         await s.messaging.send(
-          to(r, "fleeting", { expiry: { case: "ttl", value: duration(300) } }),
+          to(r, "fleeting", { expiry: { case: "expiresAt", value: timestampFromMs(expiresAt) } }),
         );
-        await untilPast(sentAt + 300 + 200, t.signal);
+        await untilPast(expiresAt + 200, t.signal);
         // The backlog holds the expired message: this one makes it drop the oldest.
         await s.messaging.send(to(r, "fresh"));
         const dead = await r.messaging.listDeadLetters({});
@@ -297,6 +312,103 @@ export const deliveryRuleCases: ConformanceCase[] = [
         Code.NotFound,
         "Send to an agent of the deleted tenant, in the tenant created again",
       );
+    },
+  },
+  {
+    id: "delivery.dead-letter-record",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      'A dead letter names its agent, has a "dlq_" id, counts the attempts made and keeps the last failure: "ack deadline exceeded" after a missed deadline, the last Nack\'s error after Nacks',
+    spec: "acb.v1.DeadLetter.last_error",
+    rules: ["delivery.dead-letter-record", "delivery.dead-letter-after-max"],
+    requires,
+    async run(t) {
+      const expectRecord = (
+        dl:
+          | {
+              id: string;
+              agentId: string;
+              reason: DeadLetterReason;
+              attempts: number;
+              lastError: string;
+            }
+          | undefined,
+        r: TestAgent,
+        attempts: number,
+        lastError: string,
+        what: string,
+      ) => {
+        check(dl, `${what}: no dead letter`);
+        check(/^dlq_.{26}$/.test(dl.id), `${what}: the dead letter's id is "${dl.id}"`);
+        check(dl.agentId === r.id, `${what}: the dead letter names agent "${dl.agentId}"`);
+        check(
+          dl.reason === DeadLetterReason.MAX_DELIVERY_ATTEMPTS,
+          `${what}: reason is ${DeadLetterReason[dl.reason]}`,
+        );
+        check(dl.attempts === attempts, `${what}: attempts is ${dl.attempts}, not ${attempts}`);
+        check(
+          dl.lastError === lastError,
+          `${what}: last_error is "${dl.lastError}", not "${lastError}"`,
+        );
+      };
+      const byDeadline = async () => {
+        const { s, r } = await duo(t, "dlr-time", { ackDeadlineMs: 200, maxDeliveryAttempts: 1 });
+        const inbox = await Inbox.open(t, r);
+        await s.messaging.send(to(r, "ignored"));
+        await inbox.next("the only attempt");
+        const [dl] = await deadLetters(t, r, 1, "the dead letter after the missed deadline");
+        expectRecord(dl, r, 1, "ack deadline exceeded", "after a missed deadline");
+      };
+      const byNacks = async () => {
+        const { s, r } = await duo(t, "dlr-nack", {
+          ackDeadlineMs: 30_000,
+          maxDeliveryAttempts: 2,
+        });
+        const inbox = await Inbox.open(t, r);
+        await s.messaging.send(to(r, "refused"));
+        const d1 = await inbox.next("attempt 1");
+        await r.messaging.nack({ deliveryIds: [d1.deliveryId], error: "first failure" });
+        const d2 = await inbox.next("attempt 2 after the first Nack");
+        check(d2.attempt === 2, `after the first Nack came attempt ${d2.attempt}, not 2`);
+        await r.messaging.nack({ deliveryIds: [d2.deliveryId], error: "second failure" });
+        const [dl] = await deadLetters(t, r, 1, "the dead letter after the second Nack");
+        expectRecord(dl, r, 2, "second failure", "after two Nacks");
+        await s.messaging.send(to(r, "sentinel"));
+        await expectKinds(inbox, [], "after the dead letter");
+      };
+      await Promise.all([byDeadline(), byNacks()]);
+    },
+  },
+  {
+    id: "delivery.replay-new-expiry",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A dead letter replayed after its message's own expiry passed is delivered again (at attempt 1): the replay gives it a new expiry",
+    spec: "acb.v1.MessagingService.ReplayDeadLetters",
+    rules: ["delivery.replay-expiry", "delivery.replay"],
+    requires,
+    async run(t) {
+      const { s, r } = await duo(t, "rp-exp", { maxDeliveryAttempts: 5 });
+      const inbox = await Inbox.open(t, r);
+      const sentAt = Date.now();
+      const { messageId } = await s.messaging.send(
+        to(r, "replayed", { expiry: { case: "ttl", value: duration(500) } }),
+      );
+      const d = await inbox.next("the delivery to reject");
+      await r.messaging.nack({ deliveryIds: [d.deliveryId], deadLetter: true });
+      const [dl] = await deadLetters(t, r, 1, "the rejected message's dead letter");
+      check(dl, "no dead letter");
+      await untilPast(sentAt + 500 + 200, t.signal);
+      const res = await r.messaging.replayDeadLetters({ deadLetterIds: [dl.id] });
+      check(res.replayedCount === 1n, `replayed ${res.replayedCount}, not 1`);
+      const again = await inbox.next("the replayed message, past its first expiry");
+      check(
+        again.message?.id === messageId && again.attempt === 1,
+        `the replay delivered ${again.message?.kind}#${again.attempt}, not replayed#1`,
+      );
+      await inbox.ack(again);
     },
   },
 ];

@@ -1266,6 +1266,10 @@ export type DeadLetter = Message$1<"acb.v1.DeadLetter"> & {
 
   /**
    * The last failure: the error given to the last Nack, or "ack deadline exceeded".
+   * MUST [acb:delivery.dead-letter-record]: a dead letter names its agent, its id is "dlq_" + 26
+   *   characters, attempts counts the attempts made, and last_error is the error given to the
+   *   last Nack, or "ack deadline exceeded" for a message never nacked whose last attempt passed
+   *   its ack deadline.
    *
    * @generated from field: string last_error = 6;
    */
@@ -1947,6 +1951,8 @@ export const MessagingService: GenService<{
    * both of dead_letter_ids and all are given; PERMISSION_DENIED as for ListDeadLetters.
    * MUST [acb:delivery.replay]: a replayed dead letter is delivered again at attempt 1 and leaves
    *   the dead-letter list.
+   * MUST [acb:delivery.replay-expiry]: a replayed message expires default_message_ttl after the
+   *   replay: it is delivered even when its original expiry has passed.
    *
    * @generated from rpc acb.v1.MessagingService.ReplayDeadLetters
    */
