@@ -194,7 +194,7 @@ export const deliveryRuleCases: ConformanceCase[] = [
     level: "MUST",
     profile: "delivery",
     description:
-      "A Send to an agent that received messages and was then unregistered is NOT_FOUND at once; registered again, it is accepted and delivered",
+      "A Send to an agent that received messages and was then unregistered is NOT_FOUND at once, and again; registered again, it is accepted and delivered",
     spec: "acb.v1.MessagingService.Send",
     rules: ["delivery.unknown-recipient"],
     requires,
@@ -207,11 +207,13 @@ export const deliveryRuleCases: ConformanceCase[] = [
       }
       inbox.close();
       await r.registry.unregister({ agentId: r.id });
-      await expectCode(
-        s.messaging.send(to(r, "after")),
-        Code.NotFound,
-        "Send right after the recipient was unregistered",
-      );
+      for (const attempt of ["a Send", "a second Send"]) {
+        await expectCode(
+          s.messaging.send(to(r, "after")),
+          Code.NotFound,
+          `${attempt} right after the recipient was unregistered`,
+        );
+      }
       await r.registry.register({ agentId: r.id, type: "conformance" });
       await s.messaging.send(to(r, "back"));
       const back = await Inbox.open(t, r);
@@ -409,6 +411,34 @@ export const deliveryRuleCases: ConformanceCase[] = [
         `the replay delivered ${again.message?.kind}#${again.attempt}, not replayed#1`,
       );
       await inbox.ack(again);
+    },
+  },
+  {
+    id: "delivery.send-before-register",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A Send to an agent id before it registers is NOT_FOUND, and again; once it registers, a Send to it is accepted and delivered",
+    spec: "acb.v1.MessagingService.Send",
+    rules: ["delivery.unknown-recipient"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const s = await tenant.agent("early-s");
+      const r = await tenant.agent("early-r", { register: false });
+      for (const attempt of ["a Send", "a second Send"]) {
+        await expectCode(
+          s.messaging.send(to(r, "early")),
+          Code.NotFound,
+          `${attempt} to an agent id not registered yet`,
+        );
+      }
+      await r.registry.register({ agentId: r.id, type: "conformance" });
+      await s.messaging.send(to(r, "welcome"));
+      const inbox = await Inbox.open(t, r);
+      const d = await inbox.next("the message sent once the agent registered");
+      check(d.message?.kind === "welcome", `got ${d.message?.kind}, not welcome`);
+      await inbox.ack(d);
     },
   },
 ];
