@@ -441,4 +441,41 @@ export const deliveryRuleCases: ConformanceCase[] = [
       await inbox.ack(d);
     },
   },
+  {
+    id: "delivery.broadcast-fan-out",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A broadcast reaches each of 80 agents whose streams are open at once (more than a hub may serve in one turn of its event loop), exactly once each",
+    spec: "acb.v1.SendRequest.broadcast",
+    rules: ["delivery.broadcast"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const s = await tenant.agent("fan-s");
+      const names = Array.from({ length: 80 }, (_, i) => `fan-${i}`);
+      const agents = await Promise.all(names.map((n) => tenant.agent(n)));
+      const inboxes = await Promise.all(agents.map((a) => Inbox.open(t, a)));
+      const { messageId } = await s.messaging.send({
+        target: { case: "broadcast", value: true },
+        kind: "all",
+        payload: text("all"),
+      });
+      await Promise.all(
+        inboxes.map(async (inbox, i) => {
+          const d = await inbox.next(`the broadcast at ${names[i]}`);
+          check(
+            d.message?.id === messageId,
+            `${names[i]} got ${d.message?.kind}, not the broadcast`,
+          );
+          await inbox.ack(d);
+        }),
+      );
+      // Exactly once: a direct message after it is each stream's next delivery.
+      await Promise.all(agents.map((a) => s.messaging.send(to(a, "sentinel"))));
+      await Promise.all(
+        inboxes.map((inbox, i) => expectKinds(inbox, [], `${names[i]} after the broadcast`)),
+      );
+    },
+  },
 ];
