@@ -412,7 +412,7 @@ export class DeliveryEngine {
             : clock.setTimer(Math.max(0, at - clock.now()), onTimer);
         await new Promise<void>((resolve) => {
           resolveWait = resolve;
-          // Stryker disable next-line all: nothing changed since the loop checked woken and handed above (no await between; an end or an abort sets woken too): resolving at once only turns the loop once more
+          // Stryker disable next-line LogicalOperator: nothing changed since the loop checked woken and handed above (no await between; an end or an abort sets woken too), so a stricter test resolves the same
           if (woken || ended || signal.aborted || handed.length > 0) resolve();
         });
         resolveWait = undefined;
