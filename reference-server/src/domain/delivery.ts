@@ -90,20 +90,20 @@ export class DeliveryEngine {
     const { notifier } = this.hub.backend;
     try {
       await Promise.all([...agentIds].map((a) => notifier.publish(inboxChannel(tenantId, a))));
-      // Stryker disable next-line all: the catch only logs
     } catch (err) {
       // The messages are durable already: a lost wake-up delays them (streams look at their
       // queues every notificationPollMs), it does not undo the send.
-      // Stryker disable all: a log line
       this.hub.logger.log(
+        // Stryker disable next-line all: a log line
         "warn",
+        // Stryker disable next-line all: a log line
         "waking receivers failed; they will find the messages by polling",
+        // Stryker disable next-line all: a log line
         {
           tenant_id: tenantId,
           err,
         },
       );
-      // Stryker restore all
     }
   }
 
@@ -322,13 +322,12 @@ export class DeliveryEngine {
     if (clock.setRepeating) {
       presenceTimer = clock.setRepeating(interval, touch);
     } else {
-      // Stryker disable all: clocks without setRepeating (test clocks) only; the hub's system clock has it
+      // Stryker disable next-line all: clocks without setRepeating (test clocks) only; the hub's system clock has it
       const renew = () => {
         touch();
         presenceTimer = clock.setTimer(interval, renew);
       };
       presenceTimer = clock.setTimer(interval, renew);
-      // Stryker restore all
     }
     let wakeTimer: Timer | undefined;
     let timerFired = false;

