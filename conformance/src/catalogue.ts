@@ -11,6 +11,7 @@ import { conversationRuleCases } from "./cases/conversation-rules.js";
 import { credentialCases } from "./cases/credentials.js";
 import { deliveryCases } from "./cases/delivery.js";
 import { deliveryPathCases } from "./cases/delivery-paths.js";
+import { deliveryRuleCases } from "./cases/delivery-rules.js";
 import { deliveryStreamCases } from "./cases/delivery-streams.js";
 import { durabilityCases } from "./cases/durability.js";
 import { isolationCases } from "./cases/isolation.js";
@@ -35,6 +36,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...deliveryCases,
   ...deliveryPathCases,
   ...deliveryStreamCases,
+  ...deliveryRuleCases,
   ...requestReplyCases,
   ...conversationRuleCases,
   ...quotaCases,

@@ -2,6 +2,7 @@
 // says "look again": readers re-read the store, and still poll on a bounded interval.
 
 /** New deliveries (or freed flow-control slots) for an agent's Receive stream. */
+// Stryker disable next-line all: one channel for every inbox only wakes more streams, each of which re-reads its own queue
 export const inboxChannel = (tenantId: string, agentId: string) => `inbox:${tenantId}:${agentId}`;
 
 /**
@@ -11,6 +12,7 @@ export const inboxChannel = (tenantId: string, agentId: string) => `inbox:${tena
 export const receiverChannel = (tenantId: string, agentId: string) =>
   `receiver:${tenantId}:${agentId}`;
 
+// Stryker disable all: one channel for every Request (or conversation) only wakes more waiting Requests, each of which re-reads its own reply and conversation; the two names below are shared by their one publisher and their subscribers
 /** A reply was stored for the waiting Request call `requestId`. */
 export const requestChannel = (tenantId: string, requestId: string) =>
   `request:${tenantId}:${requestId}`;
@@ -24,3 +26,4 @@ export const TENANTS_CHANNEL = "tenants";
 
 /** An agent was unregistered: payload JSON [tenantId, agentId]. */
 export const AGENTS_GONE_CHANNEL = "agents-gone";
+// Stryker restore all

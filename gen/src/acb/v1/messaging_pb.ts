@@ -1266,6 +1266,10 @@ export type DeadLetter = Message$1<"acb.v1.DeadLetter"> & {
 
   /**
    * The last failure: the error given to the last Nack, or "ack deadline exceeded".
+   * MUST [acb:delivery.dead-letter-record]: a dead letter names its agent, its id is "dlq_" + 26
+   *   characters, attempts counts the attempts made, and last_error is the error given to the
+   *   last Nack, or "ack deadline exceeded" for a message never nacked whose last attempt passed
+   *   its ack deadline.
    *
    * @generated from field: string last_error = 6;
    */
@@ -1714,6 +1718,9 @@ export const MessagingService: GenService<{
    *   caller's tenant is NOT_FOUND.
    * MUST [acb:delivery.expiry]: a message past its ttl or expires_at is never delivered, whether it
    *   waited in the queue or for a redelivery.
+   * MUST [acb:delivery.expiry-discard]: an expired message is discarded, never dead-lettered: not
+   *   when the ack deadline of its last attempt passes after it expired, nor when a full backlog
+   *   drops it.
    * MUST [acb:delivery.broadcast]: a broadcast reaches every other agent of the tenant, never the
    *   sender, never another tenant.
    *
@@ -1879,6 +1886,10 @@ export const MessagingService: GenService<{
    * MUST [acb:delivery.nack-redeliver]: a Nack redelivers the message as the next attempt.
    * MUST [acb:delivery.nack-dead-letter]: a Nack with dead_letter = true dead-letters the message
    *   with reason REJECTED.
+   * MUST [acb:delivery.nack-delay]: a nacked message is not redelivered before its redeliver_delay
+   *   has passed, and is redelivered once it has: each message after its own delay, on every Nack.
+   * MUST [acb:delivery.settle-retry-nack]: a repeated Nack answers OK, an Ack after a Nack STALE,
+   *   and the message is redelivered once.
    *
    * @generated from rpc acb.v1.MessagingService.Nack
    */
@@ -1940,6 +1951,8 @@ export const MessagingService: GenService<{
    * both of dead_letter_ids and all are given; PERMISSION_DENIED as for ListDeadLetters.
    * MUST [acb:delivery.replay]: a replayed dead letter is delivered again at attempt 1 and leaves
    *   the dead-letter list.
+   * MUST [acb:delivery.replay-expiry]: a replayed message expires default_message_ttl after the
+   *   replay: it is delivered even when its original expiry has passed.
    *
    * @generated from rpc acb.v1.MessagingService.ReplayDeadLetters
    */
