@@ -13,54 +13,12 @@ import {
 } from "@acb/gen/acb/v1/messaging_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
-import { type CaseContext, duration, type TestAgent } from "../harness.js";
+import { duration, type TestAgent } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
-import { Code, expectCode, poll, reasonOf, untilPast } from "../wire.js";
+import { Code, expectCode, reasonOf, untilPast } from "../wire.js";
+import { deadLetters, duo, expectKinds, to } from "./delivery-helpers.js";
 
 const requires = ["messaging"];
-
-const to = (r: TestAgent, kind: string, extra: Record<string, unknown> = {}) => ({
-  target: { case: "recipientId" as const, value: r.id },
-  kind,
-  payload: text(kind),
-  ...extra,
-});
-
-async function duo(
-  t: CaseContext,
-  prefix: string,
-  settings?: Parameters<CaseContext["tenant"]>[0],
-) {
-  const tenant = await t.tenant(settings);
-  return {
-    tenant,
-    s: await tenant.agent(`${prefix}-s`),
-    r: await tenant.agent(`${prefix}-r`),
-  };
-}
-
-/** The agent's dead letters once there are `count` (bounded poll: the protocol has no event). */
-async function deadLetters(t: CaseContext, r: TestAgent, count: number, what: string) {
-  return poll(
-    async () => {
-      const res = await r.messaging.listDeadLetters({});
-      return res.deadLetters.length >= count ? res.deadLetters : undefined;
-    },
-    what,
-    t.settings.waitMs,
-    t.signal,
-  );
-}
-
-/** Collects deliveries until the sentinel and checks which kinds arrived, in order. */
-async function expectKinds(inbox: Inbox, expected: string[], what: string): Promise<void> {
-  const got = await inbox.collectUntil((d) => d.message?.kind === "sentinel", what);
-  const kinds = got.map((d) => d.message?.kind).filter((k) => k !== "sentinel");
-  check(
-    kinds.join(",") === expected.join(","),
-    `${what}: got [${kinds.join(", ")}], not [${expected.join(", ")}]`,
-  );
-}
 
 function topicCase(pattern: string, matches: string[], misses: string[]): ConformanceCase {
   return {
