@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { createFsBlobStore, type FsBlobStoreOptions } from "../fs/fs-blob-store.js";
 import type {
+  ClaimedFor,
+  ClaimOffer,
   EnqueueOptions,
   EnqueueResult,
   MessageRecord,
@@ -165,15 +167,58 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     queues.enqueue(message, recipients, plan && limits && { plan, now: limits.now });
     return { ok: true };
   };
+  /**
+   * The offers (SendEffects.claim) of agents with nothing waiting in their queues: only they may
+   * take a send's messages at once, or they would pass what waits before them.
+   */
+  const openOffers = (tenantId: string, offers: readonly ClaimOffer[] | undefined) =>
+    offers?.filter((o) => queues.waitingOf(tenantId, o.agentId) === 0) ?? [];
+  /**
+   * Claims, for each open offer, what the send just queued for its agent, if the offer has room
+   * for all of it (all of an agent's messages of a call, or none); the others are left to their
+   * stream's next read, which the caller wakes.
+   */
+  const claimFor = (tenantId: string, offers: readonly ClaimOffer[]): ClaimedFor[] => {
+    const claimed: ClaimedFor[] = [];
+    for (const o of offers) {
+      const queued = queues.waitingOf(tenantId, o.agentId);
+      if (queued === 0 || queued > o.room) continue;
+      for (const delivery of queues.claimWaiting(tenantId, o.agentId, o.deadline)) {
+        claimed.push({ agentId: o.agentId, delivery });
+      }
+    }
+    return claimed;
+  };
   const messages: MessageStore = {
     ...queues,
+    // Claims are made in the same synchronous step as the writes (no await in between), so no
+    // other send or poll comes between a queue found empty and its new messages claimed.
     async enqueue(message, recipients, options = {}) {
-      return enqueueNow(message, recipients, options);
+      const offers = openOffers(message.tenantId, options.effects?.claim);
+      const result = enqueueNow(message, recipients, options);
+      if (!result.ok || offers.length === 0) return result;
+      const claimed = claimFor(message.tenantId, offers);
+      return claimed.length > 0 ? { ok: true, claimed } : result;
     },
     // Each item its own step, in order, without a promise per item.
-    async enqueueMany(items) {
-      return items.map((item) => enqueueNow(item.message, item.recipients, item));
+    async enqueueMany(items, effects) {
+      const tenantId = items[0]?.message.tenantId ?? "";
+      const offers = openOffers(tenantId, effects?.claim);
+      const results = items.map((item) => enqueueNow(item.message, item.recipients, item));
+      if (offers.length === 0) return results;
+      // Each claimed delivery goes with the result of the item that stored its message.
+      const byMessage = new Map<string, ClaimedFor[]>();
+      for (const c of claimFor(tenantId, offers)) {
+        const id = c.delivery.message.id;
+        byMessage.set(id, [...(byMessage.get(id) ?? []), c]);
+      }
+      return results.map((result, i) => {
+        const claimed = result.ok ? byMessage.get(items[i]?.message.id ?? "") : undefined;
+        return claimed ? { ok: true, claimed } : result;
+      });
     },
+    // Usage and wake-ups are the hub's to do; claims for live streams are made here.
+    folds: { meter: false, wake: false, claim: true },
   };
   const contexts = createMemoryContextStore(events);
   const auth = createMemoryAuthStore();

@@ -209,6 +209,15 @@ export interface MemoryMessageQueues extends Omit<MessageStore, "enqueue" | "enq
     recipients: readonly string[],
     plan?: { plan: BacklogPlan; now: number },
   ): void;
+  /** How many entries of the agent's queue wait (never delivered, or back for a retry). */
+  waitingOf(tenantId: string, agentId: string): number;
+  /**
+   * Claims every never-delivered entry of the agent's queue, in queue order, for a live stream
+   * that takes them as they are stored (SendEffects.claim; the backend calls it only for a queue
+   * where nothing else waited): in flight until `deadline`, each with its next attempt and its
+   * place in the queue (`order`).
+   */
+  claimWaiting(tenantId: string, agentId: string, deadline: number): ClaimedDelivery[];
   deleteAgent(tenantId: string, agentId: string): Promise<void>;
   deleteTenant(tenantId: string): Promise<void>;
 }
@@ -416,6 +425,28 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
     async claim(tenantId, agentId, max, now, deadline) {
       const inbox = inboxes.get(key(tenantId, agentId));
       return inbox ? claimFrom(inbox, max, now, deadline) : [];
+    },
+    waitingOf(tenantId, agentId) {
+      return inboxes.get(key(tenantId, agentId))?.waiting ?? 0;
+    },
+    claimWaiting(tenantId, agentId, deadline) {
+      const inbox = inboxes.get(key(tenantId, agentId));
+      const out: ClaimedDelivery[] = [];
+      if (!inbox) return out;
+      for (let e = inbox.shift(); e; e = inbox.shift()) {
+        e.attempts += 1;
+        e.deliveryId = `d${(++deliverySeq).toString(36)}`;
+        e.deadline = deadline;
+        inbox.claim(e);
+        out.push({
+          deliveryId: e.deliveryId,
+          attempt: e.attempts,
+          deadline,
+          message: e.message,
+          order: e.seq,
+        });
+      }
+      return out;
     },
     async ack(tenantId, agentId, deliveryIds, now) {
       const inbox = inboxes.get(key(tenantId, agentId));
