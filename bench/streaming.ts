@@ -114,6 +114,20 @@ const ownMainThreadCpuSeconds = () => {
   return (u.user + u.system) / 1e6;
 };
 
+/**
+ * The hub's CPU seconds per GiB by thread since `before` (its threads' CPU seconds then), as
+ * "name s, name s": a thread that ended is left out.
+ */
+function threadShares(
+  hub: { threadsCpuSeconds(): Map<string, number> },
+  before: Map<string, number>,
+  GiB: number,
+): string {
+  return [...hub.threadsCpuSeconds()]
+    .map(([name, s]) => `${name} ${((s - (before.get(name) ?? 0)) / GiB).toFixed(2)}`)
+    .join(", ");
+}
+
 /** Samples the hub's RSS every 10 ms; `stop()` returns the peak growth over the starting RSS. */
 function rssSampler(hub: { rssMB(): number }): { stop(): number } {
   const baseline = hub.rssMB();
@@ -185,12 +199,14 @@ export default async function streaming(args: string[]): Promise<void> {
       let clientCpu = ownCpuSeconds();
       let hubMain = hub.mainThreadCpuSeconds();
       let clientMain = ownMainThreadCpuSeconds();
+      const hubThreadsUp = hub.threadsCpuSeconds();
       const ctx = await client.streamContext("bench").fromReader(source(size), size).send();
       results.upload.push(size / 1e6 / ((performance.now() - start) / 1000));
       results.hubCpuUp.push((hub.cpuSeconds() - hubCpu) / GiB);
       results.clientCpuUp.push((ownCpuSeconds() - clientCpu) / GiB);
       results.hubMainUp.push((hub.mainThreadCpuSeconds() - hubMain) / GiB);
       results.clientMainUp.push((ownMainThreadCpuSeconds() - clientMain) / GiB);
+      log(`run ${run}: hub CPU s per GiB up, by thread: ${threadShares(hub, hubThreadsUp, GiB)}`);
       start = performance.now();
       hubCpu = hub.cpuSeconds();
       clientCpu = ownCpuSeconds();
@@ -204,11 +220,7 @@ export default async function streaming(args: string[]): Promise<void> {
       results.clientCpuDown.push((ownCpuSeconds() - clientCpu) / GiB);
       results.hubMainDown.push((hub.mainThreadCpuSeconds() - hubMain) / GiB);
       results.clientMainDown.push((ownMainThreadCpuSeconds() - clientMain) / GiB);
-      // Where the hub's CPU per downloaded GiB went, by thread (a thread that ended is left out).
-      const perThread = [...hub.threadsCpuSeconds()]
-        .map(([name, s]) => `${name} ${((s - (hubThreads.get(name) ?? 0)) / GiB).toFixed(2)}`)
-        .join(", ");
-      log(`run ${run}: hub CPU s per GiB down, by thread: ${perThread}`);
+      log(`run ${run}: hub CPU s per GiB down, by thread: ${threadShares(hub, hubThreads, GiB)}`);
       results.rss.push(sampler.stop());
       if (got !== size) throw new Error(`downloaded ${got} of ${size} bytes`);
       await client.deleteContext(ctx.id);

@@ -1,7 +1,8 @@
 // A share of the load benchmark's fan-out subscribers in a thread of their own (own event loop),
 // as a thousand subscribers would run on many machines rather than in one process: each registers,
-// subscribes to the topic, keeps a Receive open (batched deliveries) and acks each batch as an item
-// of its own SendStream, as the SDK's Node entry point settles deliveries. Posts
+// subscribes to the topic, keeps a Receive open (batched deliveries) and acks what it received as
+// items of its own SendStream, grouped as the SDK's receiver groups its automatic acks (sent
+// 100 ms after the first one waiting, or at once when 500 wait: receiver.ts). Posts
 // { ready } once all are receiving, { delivered } every 100 ms while measuring, and on { stop }
 // { latencies, duplicates, delivered }.
 
@@ -26,6 +27,8 @@ const latencies: number[] = [];
 let delivered = 0;
 let duplicates = 0;
 let measuring = false;
+/** Messages sent before this instant (ms since the epoch) are counted but not timed. */
+let measureFrom = 0;
 const streams: { close(): void }[] = [];
 
 /**
@@ -39,14 +42,35 @@ const clients = Array.from(
 const { sendStream, subscribeTopic } = MessagingService.method;
 const { register } = RegistryService.method;
 
-/** Acks sent as items of one SendStream of the agent's (their results are read and dropped). */
+/** The SDK receiver's grouping of automatic acks (packages/sdk/src/core/receiver.ts). */
+const ACK_FLUSH_MS = 100;
+const ACK_FLUSH_IDS = 500;
+
+/**
+ * Acks sent as items of one SendStream of the agent's (their results are read and dropped),
+ * grouped as the SDK groups them.
+ */
 function ackStream(c: LeanConnection, token: string): (deliveryIds: string[]) => void {
   let ref = 0n;
   const stream = c.bidiStream(sendStream, token, () => {});
   // Ended by { stop } or the hub stopping.
   stream.done.catch(() => {});
   streams.push(stream);
-  return (ids) => stream.send({ ref: ++ref, item: { case: "ack", value: { deliveryIds: ids } } });
+  let pending: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending.length === 0) return;
+    const deliveryIds = pending;
+    pending = [];
+    stream.send({ ref: ++ref, item: { case: "ack", value: { deliveryIds } } });
+  };
+  return (ids) => {
+    for (const id of ids) pending.push(id);
+    if (pending.length >= ACK_FLUSH_IDS) flush();
+    else timer ??= setTimeout(flush, ACK_FLUSH_MS);
+  };
 }
 
 async function subscriber(i: number): Promise<void> {
@@ -74,7 +98,8 @@ async function subscriber(i: number): Promise<void> {
         if (!measuring) continue;
         delivered++;
         const data = m.payload?.data ?? new Uint8Array(8);
-        latencies.push(now() - new DataView(data.buffer, data.byteOffset, 8).getFloat64(0));
+        const sentAt = new DataView(data.buffer, data.byteOffset, 8).getFloat64(0);
+        if (sentAt >= measureFrom) latencies.push(now() - sentAt);
       }
       if (ids.length > 0) ack(ids);
     },
@@ -92,9 +117,10 @@ await Promise.all(
 port.postMessage({ ready: true });
 
 let ticker: NodeJS.Timeout | undefined;
-port.on("message", (msg: { measure?: boolean; stop?: boolean }) => {
+port.on("message", (msg: { measure?: boolean; timeFrom?: number; stop?: boolean }) => {
   if (msg.measure) {
     measuring = true;
+    measureFrom = msg.timeFrom ?? 0;
     ticker = setInterval(() => port.postMessage({ delivered }), 100);
   }
   if (msg.stop) {
