@@ -330,6 +330,8 @@ export class DeliveryEngine {
       presenceTimer = clock.setTimer(interval, renew);
     }
     let wakeTimer: Timer | undefined;
+    /** The instant wakeTimer was set for (infinite: no timer). */
+    let wakeAt = Number.POSITIVE_INFINITY;
     let timerFired = false;
     // One callback for every wait of the stream (a waiting stream holds its wait's timer).
     const onTimer = () => {
@@ -400,15 +402,20 @@ export class DeliveryEngine {
           ? Number.POSITIVE_INFINITY
           : pollTick(clock.now() + this.hub.limits.notificationPollMs);
         const at = Math.min(nextWake ?? keepaliveAt, keepaliveAt, pollAt);
+        // The timer set for the same instant is kept while it has not fired (deliveries handed
+        // to a stream rarely move its next deadline: the oldest in flight stays the earliest).
+        if (timerFired || at !== wakeAt) {
+          wakeTimer?.cancel();
+          // With nothing due (the transport keeps the stream alive, nothing in flight, no
+          // re-reads), the stream waits for a wake-up alone.
+          wakeTimer =
+            at === Number.POSITIVE_INFINITY
+              ? undefined
+              : clock.setTimer(Math.max(0, at - clock.now()), onTimer);
+          wakeAt = at;
+        }
         // Stryker disable next-line BooleanLiteral: a wake-up taken for the timer only reads the queue once more (a keepalive still waits for its instant)
         timerFired = false;
-        wakeTimer?.cancel();
-        // With nothing due (the transport keeps the stream alive, nothing in flight, no re-reads),
-        // the stream waits for a wake-up alone.
-        wakeTimer =
-          at === Number.POSITIVE_INFINITY
-            ? undefined
-            : clock.setTimer(Math.max(0, at - clock.now()), onTimer);
         await new Promise<void>((resolve) => {
           resolveWait = resolve;
           // Stryker disable next-line LogicalOperator: nothing changed since the loop checked woken and handed above (no await between; an end or an abort sets woken too), so a stricter test resolves the same

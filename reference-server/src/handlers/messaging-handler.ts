@@ -134,6 +134,11 @@ function receiveResponses(item: ReceiveItem, batched: boolean, binary: boolean):
   );
 }
 
+/** The RPCs whose rules a SendStream item follows, by the item's kind. */
+const STREAM_SEND = "acb.v1.MessagingService/Send";
+const STREAM_ACK = "acb.v1.MessagingService/Ack";
+const STREAM_NACK = "acb.v1.MessagingService/Nack";
+
 export function createMessagingHandler(
   messaging: Messaging,
   delivery: DeliveryEngine,
@@ -151,7 +156,8 @@ export function createMessagingHandler(
       const binary = isBinary(ctx);
       for await (const req of requests) {
         const item = req.item;
-        const procedure = `acb.v1.MessagingService/${item.case === "send" ? "Send" : item.case === "ack" ? "Ack" : "Nack"}`;
+        const procedure =
+          item.case === "send" ? STREAM_SEND : item.case === "ack" ? STREAM_ACK : STREAM_NACK;
         try {
           if (!mayCall(identity, accessTable[procedure])) {
             throw hubError(
