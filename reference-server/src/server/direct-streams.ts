@@ -292,102 +292,176 @@ function envelopeAction(flags: number, protocol: Protocol): "parse" | "skip" {
 const REQUEST_HIGH_WATER = 1024 * 1024;
 
 /**
- * The request body as it arrives, in batches: the pieces HTTP/2 delivered since the last batch was
- * taken, each as it is. A for-await over the request would join them into a new buffer (a copy of
- * every byte of a large message); the envelope reader copies a message spread over several pieces
- * once instead. While more than REQUEST_HIGH_WATER bytes wait, the request is paused, so flow
- * control holds the client back. It ends, fails and is released as the for-await would: the same
- * error (finished() reports it, a premature close included), nothing more once the request is
- * destroyed, and the request destroyed when the reader stops before the end (an HTTP/2 request does
- * not destroy itself at its end or on an error: autoDestroy is off).
+ * The messages of a request stream (client streaming, bidirectional), decoded as they arrive,
+ * with the errors the library's pipeline raises (a message over the limit is refused from its
+ * header, before its bytes arrive, as limitMessages does, and so are the envelopes of the same
+ * batch before it). A message's bytes fields are views of the envelope's bytes, not copies.
+ *
+ * The body is read from its `data` events: the pieces HTTP/2 delivered since the last batch was
+ * taken are handed to the envelope reader as they are (a for-await over the request would join
+ * them into a new buffer, a copy of every byte of a large message; the reader copies a message
+ * spread over several pieces once instead). While more than REQUEST_HIGH_WATER bytes wait, the
+ * request is paused, so flow control holds the client back. It ends, fails and is released as
+ * the for-await would: the same error (finished() reports it, a premature close included),
+ * nothing more once the request is destroyed, and the request destroyed when the reader stops
+ * before the end (an HTTP/2 request does not destroy itself at its end or on an error:
+ * autoDestroy is off).
+ *
+ * One iterator object rather than async generators (a batch generator under a message one, as it
+ * was): each item of a SendStream, the calls that carry most messages, went through both
+ * generators' frames, promises and queues. Calls are answered in order as a generator answers
+ * them, `return()` included (it takes effect once the calls before it are answered).
  */
-async function* requestBatches(req: DirectRequest): AsyncGenerator<Buffer[]> {
-  let queue: Buffer[] = [];
-  let queued = 0;
-  let paused = false;
-  // Set when the body has ended (null) or failed.
-  let outcome: { error: Error | null } | undefined;
-  let wake: (() => void) | undefined;
-  const onData = (piece: Buffer) => {
-    queue.push(piece);
-    queued += piece.length;
-    if (queued > REQUEST_HIGH_WATER && !paused) {
-      paused = true;
-      req.pause();
+class RequestMessages implements AsyncIterableIterator<Message> {
+  private readonly reader = new EnvelopeReader();
+  private readonly fast: ((bytes: Uint8Array) => Message | undefined) | undefined;
+  /** Pieces that arrived since the reader last took a batch, and their size. */
+  private incoming: Buffer[] = [];
+  private incomingBytes = 0;
+  private paused = false;
+  /** Set when the body has ended (null) or failed. */
+  private outcome: { error: Error | null } | undefined;
+  /** Set once the iterator has ended, failed or been returned: every later call is done. */
+  private over = false;
+  /** Calls waiting for their answer, in the order they were made. */
+  private readonly calls: {
+    kind: "next" | "return";
+    resolve: (r: IteratorResult<Message>) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+  private readonly stopWatching: () => void;
+  private readonly onData = (piece: Buffer) => {
+    this.incoming.push(piece);
+    this.incomingBytes += piece.length;
+    if (this.incomingBytes > REQUEST_HIGH_WATER && !this.paused) {
+      this.paused = true;
+      this.req.pause();
     }
-    wake?.();
+    this.answerSoon();
   };
-  req.on("data", onData);
-  const stopWatching = streamFinished(req as never, { writable: false }, (err) => {
-    outcome = { error: err ?? null };
-    wake?.();
-  });
-  try {
-    for (;;) {
-      if (queue.length > 0 && !req.destroyed) {
-        const batch = queue;
-        queue = [];
-        queued = 0;
-        if (paused) {
-          paused = false;
-          req.resume();
-        }
-        yield batch;
-        continue;
-      }
-      if (outcome) {
-        if (outcome.error) throw outcome.error;
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      wake = undefined;
-    }
-  } finally {
-    req.off("data", onData);
-    stopWatching();
-    const state = (req as { _readableState?: { autoDestroy?: boolean } })._readableState;
-    if (outcome === undefined || state?.autoDestroy === true) req.destroy();
-  }
-}
+  /** Whether a microtask to answer the waiting calls is queued. */
+  private answering = false;
 
-/**
- * Decodes the messages of a request stream (client streaming, bidirectional) as they arrive, with
- * the errors the library's pipeline raises (a message over the limit is refused from its header,
- * before its bytes arrive, as limitMessages does, and so are the envelopes of the same batch
- * before it). A message's bytes fields are views of the envelope's bytes, not copies.
- */
-async function* requestMessages(
-  req: DirectRequest,
-  method: DescMethod,
-  protocol: Protocol,
-  readMaxBytes: number,
-): AsyncGenerator<Message> {
-  const reader = new EnvelopeReader();
-  const fast = fastRequestDecoder(method.input);
-  for await (const batch of requestBatches(req)) {
-    for (const piece of batch) reader.push(piece);
-    const oversized = reader.oversized(readMaxBytes);
-    if (oversized !== undefined) throw tooLarge(readMaxBytes, oversized);
-    for (;;) {
-      const envelope = reader.take();
-      if (!envelope) break;
-      if (envelopeAction(envelope.flags, protocol) === "skip") continue;
-      let message: Message;
-      try {
-        message = fast?.(envelope.data) ?? fromBinary(method.input, envelope.data);
-      } catch (err) {
-        throw new ConnectError(
-          `parse binary: ${err instanceof Error ? err.message : String(err)}`,
-          Code.Internal,
-        );
+  /**
+   * Answers the waiting calls in a microtask, as a generator woken by the event would resume:
+   * after the stream's own next-tick work (its end, read in the same turn, comes first).
+   */
+  private answerSoon(): void {
+    if (this.answering || this.calls.length === 0) return;
+    this.answering = true;
+    queueMicrotask(() => {
+      this.answering = false;
+      this.answer();
+    });
+  }
+
+  constructor(
+    private readonly req: DirectRequest,
+    private readonly method: DescMethod,
+    private readonly protocol: Protocol,
+    private readonly readMaxBytes: number,
+  ) {
+    this.fast = fastRequestDecoder(method.input);
+    req.on("data", this.onData);
+    this.stopWatching = streamFinished(req as never, { writable: false }, (err) => {
+      this.outcome = { error: err ?? null };
+      this.answerSoon();
+    });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    if (this.calls.length === 0) {
+      const r = this.step();
+      if (r !== undefined) return "error" in r ? Promise.reject(r.error) : Promise.resolve(r);
+    }
+    return new Promise((resolve, reject) => this.calls.push({ kind: "next", resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<Message>> {
+    if (this.calls.length === 0) {
+      this.finish();
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    return new Promise((resolve, reject) => this.calls.push({ kind: "return", resolve, reject }));
+  }
+
+  /** Answers the waiting calls, in order, as far as what has arrived allows. */
+  private answer(): void {
+    while (this.calls.length > 0) {
+      const call = this.calls[0] as (typeof this.calls)[number];
+      let r: IteratorResult<Message> | { error: unknown } | undefined;
+      if (call.kind === "return") {
+        this.finish();
+        r = { done: true, value: undefined };
+      } else {
+        r = this.step();
+        if (r === undefined) return;
       }
-      yield message;
+      this.calls.shift();
+      if ("error" in r) call.reject(r.error);
+      else call.resolve(r);
     }
   }
-  if (reader.pending > 0) {
-    throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+
+  /** The next message, the end or a failure (both final), or undefined until more arrives. */
+  private step(): IteratorResult<Message> | { error: unknown } | undefined {
+    if (this.over) return { done: true, value: undefined };
+    try {
+      for (;;) {
+        const envelope = this.reader.take();
+        if (envelope) {
+          if (envelopeAction(envelope.flags, this.protocol) === "skip") continue;
+          return { done: false, value: this.decode(envelope.data) };
+        }
+        if (this.incoming.length > 0 && !this.req.destroyed) {
+          for (const piece of this.incoming) this.reader.push(piece);
+          this.incoming = [];
+          this.incomingBytes = 0;
+          if (this.paused) {
+            this.paused = false;
+            this.req.resume();
+          }
+          const oversized = this.reader.oversized(this.readMaxBytes);
+          if (oversized !== undefined) throw tooLarge(this.readMaxBytes, oversized);
+          continue;
+        }
+        if (!this.outcome) return undefined;
+        if (this.outcome.error) throw this.outcome.error;
+        if (this.reader.pending > 0) {
+          throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+        }
+        this.finish();
+        return { done: true, value: undefined };
+      }
+    } catch (error) {
+      this.finish();
+      return { error };
+    }
+  }
+
+  private decode(bytes: Uint8Array): Message {
+    try {
+      return this.fast?.(bytes) ?? fromBinary(this.method.input, bytes);
+    } catch (err) {
+      throw new ConnectError(
+        `parse binary: ${err instanceof Error ? err.message : String(err)}`,
+        Code.Internal,
+      );
+    }
+  }
+
+  /** Stops reading; destroys the request unless its body ended (or it destroys itself). */
+  private finish(): void {
+    if (this.over) return;
+    this.over = true;
+    this.req.off("data", this.onData);
+    this.stopWatching();
+    const state = (this.req as { _readableState?: { autoDestroy?: boolean } })._readableState;
+    if (this.outcome === undefined || state?.autoDestroy === true) this.req.destroy();
   }
 }
 
@@ -539,7 +613,7 @@ export async function serveDirect(
     const input: AsyncIterable<Message> =
       single !== undefined
         ? oneMessage(single)
-        : requestMessages(req, method, protocol, options.readMaxBytes);
+        : new RequestMessages(req, method, protocol, options.readMaxBytes);
     const response = await next({
       stream: true,
       service,
