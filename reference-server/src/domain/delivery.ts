@@ -16,13 +16,16 @@ interface Receiver {
   /** Wakes the stream when its flow-control window is full (a settlement freed a slot). */
   settled(): void;
   /**
-   * Reserves room in its window for `rows` messages being stored now, with their ack deadline
-   * (undefined once it is ending, or without that much room as far as it knows); `release` gives
-   * the room back once the write answered (after {@link take} of what it claimed).
+   * Reserves room in its window for `rows` messages being stored now and answers their ack
+   * deadline (undefined, reserving nothing, once it is ending, or without that much room as far
+   * as it knows); {@link unreserve} gives the room back once the write answered (after
+   * {@link take} of what it claimed).
    */
-  offer(now: number, rows: number): { deadline: number; release: () => void } | undefined;
-  /** Deliveries claimed for it as their messages were stored: sent next, before any it reads. */
-  take(deliveries: readonly ClaimedDelivery[]): void;
+  offer(now: number, rows: number): number | undefined;
+  /** Gives back room that {@link offer} reserved. */
+  unreserve(rows: number): void;
+  /** A delivery claimed for it as its message was stored: sent next, before any it reads. */
+  take(delivery: ClaimedDelivery): void;
 }
 
 /** What the Receive loop yields. */
@@ -129,23 +132,21 @@ export class DeliveryEngine {
     rows: ReadonlyMap<string, number>,
   ): { offers: ClaimOffer[]; release: () => void } {
     const offers: ClaimOffer[] = [];
-    const releases: (() => void)[] = [];
+    /** The receivers that reserved room, and how much each (given back once, by release). */
+    const reserved: Receiver[] = [];
     if (this.receivers.size > 0) {
       const now = this.hub.clock.now();
       for (const [agentId, n] of rows) {
-        const offer = this.receivers.get(key(tenantId, agentId))?.offer(now, n);
-        if (!offer) continue;
-        releases.push(offer.release);
-        offers.push({
-          agentId,
-          room: n,
-          deadline: offer.deadline,
-          channel: inboxChannel(tenantId, agentId),
-        });
+        const receiver = this.receivers.get(key(tenantId, agentId));
+        const deadline = receiver?.offer(now, n);
+        if (receiver === undefined || deadline === undefined) continue;
+        reserved.push(receiver);
+        offers.push({ agentId, room: n, deadline, channel: inboxChannel(tenantId, agentId) });
       }
     }
     const release = () => {
-      for (const r of releases.splice(0)) r();
+      for (const [i, receiver] of reserved.entries()) receiver.unreserve(offers[i]?.room ?? 0);
+      reserved.length = 0;
     };
     return { offers, release };
   }
@@ -157,7 +158,7 @@ export class DeliveryEngine {
    */
   handoff(tenantId: string, claimed: readonly ClaimedFor[]): void {
     for (const { agentId, delivery } of claimed) {
-      this.receivers.get(key(tenantId, agentId))?.take([delivery]);
+      this.receivers.get(key(tenantId, agentId))?.take(delivery);
     }
   }
 
@@ -259,18 +260,16 @@ export class DeliveryEngine {
       offer(now, rows) {
         if (ended || signal.aborted || known + reserved + rows > limit) return undefined;
         reserved += rows;
-        let held = true;
-        const release = () => {
-          if (held) reserved -= rows;
-          held = false;
-        };
-        return { deadline: now + settings.ackDeadlineMs, release };
+        return now + settings.ackDeadlineMs;
       },
-      take(deliveries) {
+      unreserve(rows) {
+        reserved -= rows;
+      },
+      take(delivery) {
         if (ended || signal.aborted) return;
-        for (const d of deliveries) handed.push(d);
-        known += deliveries.length;
-        if (polling) handedWhilePolling += deliveries.length;
+        handed.push(delivery);
+        known += 1;
+        if (polling) handedWhilePolling += 1;
         resolveWait?.();
       },
     };

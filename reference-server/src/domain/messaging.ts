@@ -408,10 +408,12 @@ export class Messaging {
     const recipients = await this.recipientsOf(identity, message);
     const backlog = backlogLimitsOf(tenant, this.hub.clock.now());
     // Streams here that can take the message as it is stored (a store that claims).
-    const claim =
-      plain && folds?.claim
-        ? this.delivery.offers(identity.tenantId, new Map(recipients.map((a) => [a, 1])))
-        : undefined;
+    let claim: ReturnType<DeliveryEngine["offers"]> | undefined;
+    if (plain && folds?.claim) {
+      const rows = new Map<string, number>();
+      for (const a of recipients) rows.set(a, 1);
+      claim = this.delivery.offers(identity.tenantId, rows);
+    }
     let result: EnqueueResult;
     try {
       result = plain
