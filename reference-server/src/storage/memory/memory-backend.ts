@@ -210,7 +210,9 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
       const byMessage = new Map<string, ClaimedFor[]>();
       for (const c of claimFor(tenantId, offers)) {
         const id = c.delivery.message.id;
-        byMessage.set(id, [...(byMessage.get(id) ?? []), c]);
+        const list = byMessage.get(id);
+        if (list) list.push(c);
+        else byMessage.set(id, [c]);
       }
       return results.map((result, i) => {
         const claimed = result.ok ? byMessage.get(items[i]?.message.id ?? "") : undefined;
