@@ -13,6 +13,7 @@ import { deliveryCases } from "./cases/delivery.js";
 import { deliveryPathCases } from "./cases/delivery-paths.js";
 import { deliveryRuleCases } from "./cases/delivery-rules.js";
 import { deliveryStreamCases } from "./cases/delivery-streams.js";
+import { domainRuleCases } from "./cases/domain-rules.js";
 import { durabilityCases } from "./cases/durability.js";
 import { isolationCases } from "./cases/isolation.js";
 import { latencyCases } from "./cases/latency.js";
@@ -47,6 +48,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...credentialCases,
   ...auditCases,
   ...authRuleCases,
+  ...domainRuleCases,
   ...roleCases,
   ...isolationCases,
   ...lifecycleCases,

