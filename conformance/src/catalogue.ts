@@ -20,6 +20,7 @@ import { latencyCases } from "./cases/latency.js";
 import { lifecycleCases } from "./cases/lifecycle.js";
 import { meetingRuleCases } from "./cases/meeting-rules.js";
 import { meetingCases } from "./cases/meetings.js";
+import { memoryStoreRuleCases } from "./cases/memory-store-rules.js";
 import { quotaCases } from "./cases/quotas.js";
 import { registryCases } from "./cases/registry.js";
 import { registrySessionCases } from "./cases/registry-sessions.js";
@@ -30,6 +31,8 @@ import { streamingCases } from "./cases/streaming.js";
 
 export const catalogue: readonly ConformanceCase[] = [
   ...capabilityCases,
+  // First: they kill the memory stores' mutants that every case reaches, so a mutation run stops early.
+  ...memoryStoreRuleCases,
   ...registryCases,
   ...registrySessionCases,
   ...contextCases,

@@ -1762,6 +1762,8 @@ export const MessagingService: GenService<{
    * conversation ends while the call waits.
    * MUST [acb:request-reply.reply]: Request returns the first RESPONSE correlated to the request
    *   message.
+   * MUST [acb:request-reply.reply-wakes]: Request returns once its reply is accepted, without
+   *   waiting for its timeout.
    * MUST [acb:request-reply.timeout]: Request without a reply ends DEADLINE_EXCEEDED after its
    *   timeout.
    * MUST [acb:request-reply.late]: only a RESPONSE sent to the requester answers a waiting
