@@ -3,13 +3,12 @@
 import {
   type Context,
   SubscribeContextsResponse_Kind as ContextKind,
-  ContextSchema,
   ContextScope,
 } from "@acb/gen/acb/v1/contexts_pb";
-import { toJson } from "@bufbuild/protobuf";
 import { type ConformanceCase, check } from "../case.js";
 import { duration } from "../harness.js";
 import { Code, expectCode, hex, reasonOf, sameBytes, sha256 } from "../wire.js";
+import { nextIs } from "./context-events.js";
 
 const requires = ["contexts"];
 const enc = new TextEncoder();
@@ -276,26 +275,8 @@ export const contextCases: ConformanceCase[] = [
         "SubscribeContexts READY",
         t.settings.waitMs,
       );
-      const same = async (kind: ContextKind, want: Context | undefined, what: string) => {
-        const e = await stream.waitFor(
-          (x) => x.kind !== ContextKind.READY,
-          `the ${ContextKind[kind]} event ${what}`,
-          t.settings.waitMs,
-        );
-        check(
-          e.kind === kind,
-          `${what}: the next event is ${ContextKind[e.kind]}, not ${ContextKind[kind]}`,
-        );
-        check(want && e.context, `${what}: no context to compare`);
-        const got = toJson(ContextSchema, e.context) as Record<string, unknown>;
-        const read = toJson(ContextSchema, want) as Record<string, unknown>;
-        const keys = [...new Set([...Object.keys(got), ...Object.keys(read)])];
-        const wrong = keys.filter((k) => JSON.stringify(got[k]) !== JSON.stringify(read[k]));
-        check(
-          wrong.length === 0,
-          `${what}: the event's context differs from GetContext in ${wrong.map((k) => `${k} (${JSON.stringify(got[k])} against ${JSON.stringify(read[k])})`).join(", ")}`,
-        );
-      };
+      const same = (kind: ContextKind, want: Context | undefined, what: string) =>
+        nextIs(t, stream, kind, want, what);
       const get = async () => (await a.contexts.getContext({ contextId: "sev" })).context;
       await a.contexts.createContext({
         contextId: "sev",

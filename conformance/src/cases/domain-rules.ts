@@ -3,17 +3,14 @@
 // LargeContextService (its storage_ref).
 
 import {
-  type Context,
   SubscribeContextsResponse_Kind as ContextKind,
-  ContextSchema,
   type SubscribeContextsResponse,
 } from "@acb/gen/acb/v1/contexts_pb";
 import { UploadMode } from "@acb/gen/acb/v1/large_contexts_pb";
-import { toJson } from "@bufbuild/protobuf";
 import { type ConformanceCase, check } from "../case.js";
 import type { CaseContext, TestAgent } from "../harness.js";
-import type { StreamReader } from "../wire.js";
 import { patternBytes, sha256 } from "../wire.js";
+import { nextIs } from "./context-events.js";
 
 const enc = new TextEncoder();
 const json = (v: unknown) => ({
@@ -53,34 +50,6 @@ async function upload(agent: TestAgent, contextId: string, data: Uint8Array, mod
     chunk: { offset: 0n, data, sha256: sha256(data) },
   });
   await agent.large.commitUpload({ uploadId: upload.id });
-}
-
-/** Checks that the next event is `kind` and carries the context as `want` reads, field by field. */
-async function nextIs(
-  t: CaseContext,
-  stream: StreamReader<SubscribeContextsResponse>,
-  kind: ContextKind,
-  want: Context | undefined,
-  what: string,
-) {
-  const e = await stream.waitFor(
-    (x) => x.kind !== ContextKind.READY,
-    `the ${ContextKind[kind]} event ${what}`,
-    t.settings.waitMs,
-  );
-  check(
-    e.kind === kind,
-    `${what}: the next event is ${ContextKind[e.kind]}, not ${ContextKind[kind]}`,
-  );
-  check(want && e.context, `${what}: no context to compare`);
-  const got = toJson(ContextSchema, e.context) as Record<string, unknown>;
-  const read = toJson(ContextSchema, want) as Record<string, unknown>;
-  const keys = [...new Set([...Object.keys(got), ...Object.keys(read)])];
-  const wrong = keys.filter((k) => JSON.stringify(got[k]) !== JSON.stringify(read[k]));
-  check(
-    wrong.length === 0,
-    `${what}: the event's context differs from GetContext in ${wrong.map((k) => `${k} (${JSON.stringify(got[k])} against ${JSON.stringify(read[k])})`).join(", ")}`,
-  );
 }
 
 export const domainRuleCases: ConformanceCase[] = [
