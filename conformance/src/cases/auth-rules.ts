@@ -163,26 +163,17 @@ export const authRuleCases: ConformanceCase[] = [
         r.target === w.target &&
         r.details["credential"] === w.kind;
       // A hub may write its records a moment later.
-      let last: AuditRecord[] = [];
-      try {
-        await poll(
-          async () => {
-            last = await recordsOf(t, tenant.id, "auth.authenticate");
-            return want.every((w) => last.some((r) => matches(r, w))) ? true : undefined;
-          },
-          "the auth.authenticate records",
-          t.settings.waitMs,
-          t.signal,
-          100,
-        );
-      } catch (err) {
-        if (!(err instanceof CaseFailure)) throw err;
-        const missing = want.filter((w) => !last.some((r) => matches(r, w)));
-        check(
-          false,
-          `no auth.authenticate success record for ${missing.map((w) => `${w.actor} (${w.target}, ${w.kind})`).join(", ")}; the tenant's records: [${last.map(describe).join("; ")}]`,
-        );
-      }
+      const { seen: last, missing } = await awaitRecords(
+        t,
+        "the auth.authenticate records",
+        () => recordsOf(t, tenant.id, "auth.authenticate"),
+        want,
+        matches,
+      );
+      check(
+        missing.length === 0,
+        `no auth.authenticate success record for ${missing.map((w) => `${w.actor} (${w.target}, ${w.kind})`).join(", ")}; the tenant's records: [${last.map(describe).join("; ")}]`,
+      );
     },
   },
   {
@@ -508,27 +499,49 @@ async function limitsHold(t: CaseContext, tenantId: string, valid: string): Prom
     (r.details["peer"] ?? "").replace(/^::ffff:/, "") === w.peer &&
     r.details["claimed_tenant"] === w.claimed &&
     r.details["limit"] === w.limit;
+  const { seen, missing } = await awaitRecords(
+    t,
+    "the auth.rate_limited records",
+    () => recordsOf(t, "*", "auth.rate_limited"),
+    want,
+    found,
+  );
+  check(
+    missing.length === 0,
+    `no auth.rate_limited record (outcome denied) for ${missing.map((w) => `peer ${w.peer}, claimed tenant "${w.claimed}", limit ${w.limit}`).join("; ")}; the records of this run's addresses: [${seen
+      .filter((r) => (r.details["peer"] ?? "").includes(`${net}.`))
+      .map((r) => `${r.outcome} ${JSON.stringify(r.details)}`)
+      .join("; ")}]`,
+  );
+}
+
+/**
+ * Reads `records()` until it holds a record that `matches` each of `want`, for as long as the
+ * suite waits (a hub may write its records a moment later). Answers the records last read and
+ * the wants none of them matched: none once all were found.
+ */
+async function awaitRecords<W>(
+  t: CaseContext,
+  what: string,
+  records: () => Promise<AuditRecord[]>,
+  want: readonly W[],
+  matches: (r: AuditRecord, w: W) => boolean,
+): Promise<{ seen: AuditRecord[]; missing: W[] }> {
   let seen: AuditRecord[] = [];
+  const missing = () => want.filter((w) => !seen.some((r) => matches(r, w)));
   try {
     await poll(
       async () => {
-        seen = await recordsOf(t, "*", "auth.rate_limited");
-        return want.every((w) => seen.some((r) => found(r, w))) ? true : undefined;
+        seen = await records();
+        return missing().length === 0 ? true : undefined;
       },
-      "the auth.rate_limited records",
+      what,
       t.settings.waitMs,
       t.signal,
       100,
     );
   } catch (err) {
     if (!(err instanceof CaseFailure)) throw err;
-    const missing = want.filter((w) => !seen.some((r) => found(r, w)));
-    check(
-      false,
-      `no auth.rate_limited record (outcome denied) for ${missing.map((w) => `peer ${w.peer}, claimed tenant "${w.claimed}", limit ${w.limit}`).join("; ")}; the records of this run's addresses: [${seen
-        .filter((r) => (r.details["peer"] ?? "").includes(`${net}.`))
-        .map((r) => `${r.outcome} ${JSON.stringify(r.details)}`)
-        .join("; ")}]`,
-    );
   }
+  return { seen, missing: missing() };
 }
