@@ -10,6 +10,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChunkInput, LargeContexts, UploadView } from "../domain/large-contexts.js";
 import { Code, hubError } from "../errors.js";
+import { releaseRequestBytes } from "../request-bytes.js";
 import { callerOf, contextToProto, durationMs, ts } from "./convert.js";
 
 function uploadToProto(u: UploadView): Upload {
@@ -102,7 +103,13 @@ export function createLargeContextsHandler(
               { reason: "UPLOAD_ID_MISMATCH" },
             );
           }
-          last = await large.appendChunk(identity, uploadId, chunkOf(req.chunk));
+          try {
+            last = await large.appendChunk(identity, uploadId, chunkOf(req.chunk));
+          } finally {
+            // Nothing reads the chunk's bytes once it is stored or refused: the blob store and
+            // the hash thread keep none (BlobStore.append), so its memory may be reused.
+            if (req.chunk) releaseRequestBytes(req.chunk.data);
+          }
         }
       } finally {
         // Stopped early (a refused chunk): release the request stream, as a for-await would.

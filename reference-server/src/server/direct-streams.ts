@@ -44,6 +44,7 @@ import {
 } from "@connectrpc/connect/protocol-grpc";
 import { binaryOf } from "../binary-encoding.js";
 import { idleKeepaliveKey } from "../idle-keepalive.js";
+import { takeRequestBytes } from "../request-bytes.js";
 import { type EnvelopeParts, partsEncoderFor } from "./chunk-envelopes.js";
 import {
   callFinished,
@@ -178,7 +179,8 @@ function timeoutOf(req: DirectRequest, protocol: Protocol): number | undefined {
 /**
  * Chunks from which whole envelopes are taken as they complete. Each envelope's bytes are copied
  * at most once (a large message arrives in many small HTTP/2 frames), and not at all when one
- * chunk holds it whole.
+ * chunk holds it whole. A large envelope spread over several chunks is copied into memory from
+ * the request-bytes pool (request-bytes.ts), which its handler may give back once done with it.
  */
 class EnvelopeReader {
   private readonly chunks: Buffer[] = [];
@@ -259,7 +261,8 @@ class EnvelopeReader {
       else this.chunks[0] = first.subarray(n);
       return first.subarray(0, n);
     }
-    const out = Buffer.allocUnsafe(n);
+    // Memory lent by the pool for a large message; the handler gives it back, if it ever does.
+    const out = takeRequestBytes(n);
     let at = 0;
     while (at < n) {
       const c = this.chunks[0] as Buffer;

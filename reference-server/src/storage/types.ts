@@ -514,7 +514,9 @@ export interface BlobStore {
   readonly name: string;
   /**
    * Appends `data` to the staged object `key`; `offset` must equal the bytes staged so far (0
-   * creates the object). Either every byte of `data` is kept or, when it fails, none.
+   * creates the object). Either every byte of `data` is kept or, when it fails, none. The store
+   * holds no reference to `data` once the returned promise settles: the caller may then reuse its
+   * memory (the hub lends upload chunks' memory from a pool, request-bytes.ts).
    */
   append(key: string, offset: number, data: Uint8Array): Promise<void>;
   /** How many bytes are staged under `key`; 0 when nothing is. */
