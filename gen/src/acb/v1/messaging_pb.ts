@@ -272,7 +272,9 @@ export type SendRequest = Message$1<"acb.v1.SendRequest"> & {
    * For a RESPONSE: the id of the message it answers. A RESPONSE addressed to the sender of a
    * message sent with Request and correlated to it goes to the waiting Request call, never to a
    * Receive stream; if that call has already ended (or another reply was first), the reply is
-   * accepted, then discarded and counted as late. At most 128 characters.
+   * accepted, then discarded and counted as late. The hub remembers an ended call for the longer
+   * of the tenant's dedupe_window (TenantSettings) and the call's timeout; a RESPONSE correlated
+   * to it after that is an ordinary message. At most 128 characters.
    *
    * @generated from field: string correlation_id = 8;
    */
@@ -1754,7 +1756,8 @@ export const MessagingService: GenService<{
    * QUERY or COMMAND to one agent (reply_to = the caller) and waits for the first RESPONSE whose
    * correlation_id is the request message's id; the replier sends it with Send (type RESPONSE,
    * recipient_id = the requester). Replies arriving after the call ended are dropped and counted
-   * by the hub, never delivered to the requester's Receive stream. SDKs may instead implement
+   * by the hub, never delivered to the requester's Receive stream, for as long as the hub
+   * remembers the call (as SendRequest.correlation_id says). SDKs may instead implement
    * request-reply over their own Receive stream with Send and correlation_id; such replies are
    * ordinary deliveries. Request is not deduplicated: a retried call sends a new request message.
    * Errors: as Send, plus DEADLINE_EXCEEDED when no reply arrived within the timeout, and
@@ -1770,7 +1773,8 @@ export const MessagingService: GenService<{
    *   Request (other messages with its correlation_id, and a RESPONSE correlated to a message
    *   sent with Send, are delivered as usual); a RESPONSE to a call that already returned,
    *   answered or timed out, is accepted by Send and dropped, never delivered to the requester's
-   *   Receive stream.
+   *   Receive stream, until the longer of the tenant's dedupe window and the call's timeout has
+   *   passed since the call ended.
    *
    * @generated from rpc acb.v1.MessagingService.Request
    */
