@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   encodeResults,
+  formatScores,
   mergeReports,
   mutatedFiles,
   type Report,
@@ -115,6 +116,7 @@ describe("mutation results: the score", () => {
       file: "b.ts",
       mutants: 7,
       killed: 2,
+      killedOnSql: 0,
       survived: 1,
       noCoverage: 1,
       ignored: 1,
@@ -124,6 +126,59 @@ describe("mutation results: the score", () => {
     expect(scoreOf(s.total)).toBeCloseTo(3 / 5);
     expect(s.unmeasured).toEqual(["c.ts"]);
     expect(scoreOf({ killed: 0, survived: 0, noCoverage: 0 })).toBeNaN();
+  });
+});
+
+describe("mutation results: the score with the SQL backend's runs", () => {
+  const memory = report(["c"], {
+    "a.ts": [{ status: "Killed" }, { status: "Survived" }, { status: "NoCoverage" }],
+    "b.ts": [{ status: "NoCoverage" }],
+  });
+  const sql = report(["c"], {
+    "a.ts": [{ status: "Survived" }, { status: "Killed" }, { status: "Timeout" }],
+    "b.ts": [{ status: "Killed" }],
+    "s.ts": [{ status: "Killed" }, { status: "NoCoverage" }],
+  });
+
+  it("counts a mutant the memory run missed as killed when the SQL run of the same source killed it", () => {
+    const s = scoreReport(memory, ["a.ts", "b.ts", "s.ts"], sql);
+    expect(s.files.find((f) => f.file === "a.ts")).toMatchObject({
+      killed: 3,
+      killedOnSql: 2,
+      survived: 0,
+      noCoverage: 0,
+    });
+    expect(s.files.find((f) => f.file === "b.ts")).toMatchObject({ killed: 1, killedOnSql: 1 });
+  });
+
+  it("takes a file only the SQL run measured as that run left it", () => {
+    const s = scoreReport(memory, ["a.ts", "b.ts", "s.ts"], sql);
+    expect(s.files.map((f) => f.file)).toEqual(["a.ts", "b.ts", "s.ts"]);
+    expect(s.files.find((f) => f.file === "s.ts")).toMatchObject({
+      killed: 1,
+      killedOnSql: 1,
+      noCoverage: 1,
+    });
+    expect(s.total).toMatchObject({ killed: 5, killedOnSql: 4, noCoverage: 1, survived: 0 });
+    expect(s.unmeasured).toEqual([]);
+  });
+
+  it("ignores the SQL run of a file whose source has changed since", () => {
+    const stale = structuredClone(sql);
+    (stale.files["a.ts"] as { source: string }).source = "// a.ts, edited";
+    const s = scoreReport(memory, ["a.ts"], stale);
+    expect(s.files.find((f) => f.file === "a.ts")).toMatchObject({
+      killed: 1,
+      killedOnSql: 0,
+      survived: 1,
+      noCoverage: 1,
+    });
+  });
+
+  it("prints the memory backend's own score beside the combined one", () => {
+    const out = formatScores(scoreReport(memory, ["a.ts", "b.ts", "s.ts"], sql));
+    expect(out).toContain("| **all measured files** | 6 | 5 | 4 | 0 | 1 | 0 | 0 | 83.3 % |");
+    expect(out).toContain("memory backend alone: 16.7 %");
   });
 });
 

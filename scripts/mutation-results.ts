@@ -94,7 +94,10 @@ const UNDETECTED = new Set(["Survived", "NoCoverage"]);
 export interface FileScore {
   file: string;
   mutants: number;
+  /** Detected: on the memory backend, or (see scoreReport's `sql`) on the SQL backend only. */
   killed: number;
+  /** Of `killed`, those the suite detected only against the hub on the SQL backend. */
+  killedOnSql: number;
   survived: number;
   noCoverage: number;
   /** Marked equivalent in the source (Stryker disable comments, each with its reason). */
@@ -108,42 +111,70 @@ export const scoreOf = (s: { killed: number; survived: number; noCoverage: numbe
     ? Number.NaN
     : s.killed / (s.killed + s.survived + s.noCoverage);
 
-/** Each measured file's counts (in path order), their sum, and the files never measured. */
+/**
+ * Each measured file's counts (in path order), their sum, and the files never measured.
+ *
+ * `sql` holds the results of runs against the hub on the SQL backend (PGlite): the memory store
+ * never drives some paths of the shared rules (the SQL stores' claims and re-reads, the rate
+ * reservations of a shared limiter), so a fault there can only be caught by the suite against a
+ * hub on that backend. A mutant the memory run left undetected counts as killed when the SQL run
+ * of the same source killed the same mutant (same place, mutator and replacement); a file only
+ * the SQL run measured counts as that run left it. Each such kill is also counted in
+ * `killedOnSql`, so the memory backend's own figure stays readable.
+ */
 export function scoreReport(
   report: Report | undefined,
   all: readonly string[],
+  sql?: Report,
 ): { files: FileScore[]; total: FileScore; unmeasured: string[] } {
   const files: FileScore[] = [];
-  const total: FileScore = {
-    file: "total",
+  const empty = (file: string): FileScore => ({
+    file,
     mutants: 0,
     killed: 0,
+    killedOnSql: 0,
     survived: 0,
     noCoverage: 0,
     ignored: 0,
     errors: 0,
-  };
-  for (const [file, { mutants }] of Object.entries(report?.files ?? {}).sort(([a], [b]) =>
-    a.localeCompare(b),
-  )) {
-    const row: FileScore = {
-      file,
-      mutants: mutants.length,
-      killed: 0,
-      survived: 0,
-      noCoverage: 0,
-      ignored: 0,
-      errors: 0,
-    };
+  });
+  const total = empty("total");
+  const paths = new Set([...Object.keys(report?.files ?? {}), ...Object.keys(sql?.files ?? {})]);
+  for (const file of [...paths].sort((a, b) => a.localeCompare(b))) {
+    const mine = report?.files[file];
+    const theirs = sql?.files[file];
+    const onSqlOnly = mine === undefined;
+    const { mutants } = (mine ?? theirs) as { mutants: Mutant[] };
+    // The SQL run's verdicts, when it mutated the same source.
+    const sqlKilled = new Set(
+      theirs && mine && theirs.source === mine.source
+        ? theirs.mutants.filter((m) => DETECTED.has(m.status)).map((m) => m.id)
+        : [],
+    );
+    const row = empty(file);
+    row.mutants = mutants.length;
     for (const m of mutants) {
-      if (DETECTED.has(m.status)) row.killed++;
-      else if (m.status === "NoCoverage") row.noCoverage++;
+      if (DETECTED.has(m.status)) {
+        row.killed++;
+        if (onSqlOnly) row.killedOnSql++;
+      } else if (UNDETECTED.has(m.status) && sqlKilled.has(m.id)) {
+        row.killed++;
+        row.killedOnSql++;
+      } else if (m.status === "NoCoverage") row.noCoverage++;
       else if (UNDETECTED.has(m.status)) row.survived++;
       else if (m.status === "Ignored") row.ignored++;
       else row.errors++;
     }
     files.push(row);
-    for (const k of ["mutants", "killed", "survived", "noCoverage", "ignored", "errors"] as const)
+    for (const k of [
+      "mutants",
+      "killed",
+      "killedOnSql",
+      "survived",
+      "noCoverage",
+      "ignored",
+      "errors",
+    ] as const)
       total[k] += row[k];
   }
   const measured = new Set(files.map((f) => f.file));
@@ -180,12 +211,25 @@ export function formatScores(s: ReturnType<typeof scoreReport>): string {
     return Number.isNaN(v) ? "–" : `${(v * 100).toFixed(1)} %`;
   };
   const lines = [
-    "| File | Mutants | Killed | Survived | No coverage | Equivalent (ignored) | Errors | Score |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| File | Mutants | Killed | of which on SQL only | Survived | No coverage | Equivalent (ignored) | Errors | Score |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of [...s.files, s.total]) {
     lines.push(
-      `| ${r.file === "total" ? "**all measured files**" : `\`${r.file}\``} | ${r.mutants} | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.ignored} | ${r.errors} | ${pct(r)} |`,
+      `| ${r.file === "total" ? "**all measured files**" : `\`${r.file}\``} | ${r.mutants} | ${r.killed} | ${r.killedOnSql} | ${r.survived} | ${r.noCoverage} | ${r.ignored} | ${r.errors} | ${pct(r)} |`,
+    );
+  }
+  const t = s.total;
+  if (t.killedOnSql > 0) {
+    const memoryOnly = {
+      ...t,
+      killed: t.killed - t.killedOnSql,
+      survived: t.survived + t.killedOnSql,
+    };
+    const v = scoreOf(memoryOnly);
+    lines.push(
+      "",
+      `Against the hub on the memory backend alone: ${Number.isNaN(v) ? "–" : `${(v * 100).toFixed(1)} %`} (the ${t.killedOnSql} mutants killed on the SQL backend only counted as undetected).`,
     );
   }
   lines.push("", `Not measured yet (${s.unmeasured.length} files):`);

@@ -4,14 +4,14 @@
 // stryker.config.json names. ACB_MUTATION_PROFILES=a,b narrows the suite to some profiles;
 // ACB_MUTATION_BACKEND=pglite runs it against the SQL backend (see conformance.suite.ts).
 //
-// On the memory backend, each run starts from the results the repository keeps
-// (conformance/mutation/results.json.gz, see mutation-results.ts): StrykerJS tests only the
-// mutants whose code or cases changed, and the run's results are merged back into that file, so
-// the full run is made a few files at a time. `./dev mutation --score` prints the score of
+// Each run starts from the results the repository keeps for its backend
+// (conformance/mutation/results.json.gz, results-pglite.json.gz; see mutation-results.ts):
+// StrykerJS tests only the mutants whose code or cases changed, and the run's results are merged
+// back into that file, so the full run is made a few files at a time. `./dev mutation --score` prints the score of
 // every file measured so far and lists those never measured. Reports: reports/mutation/ (HTML,
 // JSON, the run's incremental file).
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import {
@@ -25,7 +25,16 @@ import {
 } from "./mutation-results.ts";
 
 const root = resolve(import.meta.dirname, "..");
-const resultsPath = resolve(root, "conformance/mutation/results.json.gz");
+// Results on one backend say nothing of the other: each keeps its own file, the memory
+// backend's (results.json.gz) and the SQL backend's (results-pglite.json.gz), and the score
+// counts a mutant killed when either backend's run killed it (mutation-results.ts, scoreReport).
+const backend = process.env.ACB_MUTATION_BACKEND ?? "memory";
+if (backend !== "memory" && backend !== "pglite") {
+  throw new Error(`ACB_MUTATION_BACKEND must be memory or pglite, not "${backend}"`);
+}
+const memoryResults = resolve(root, "conformance/mutation/results.json.gz");
+const sqlResults = resolve(root, "conformance/mutation/results-pglite.json.gz");
+const resultsPath = backend === "memory" ? memoryResults : sqlResults;
 const runFile = resolve(root, "reports/mutation/stryker-incremental.json");
 const config = JSON.parse(readFileSync(resolve(root, "stryker.config.json"), "utf8")) as {
   mutate: string[];
@@ -33,12 +42,17 @@ const config = JSON.parse(readFileSync(resolve(root, "stryker.config.json"), "ut
 
 const args = process.argv.slice(2);
 if (args.includes("--score")) {
-  const s = scoreReport(readResults(resultsPath), mutatedFiles(config.mutate, root));
+  const s = scoreReport(
+    readResults(memoryResults),
+    mutatedFiles(config.mutate, root),
+    readResults(sqlResults),
+  );
   console.log(formatScores(s));
   process.exit(0);
 }
 // --merge FILE...: merges StrykerJS incremental files made elsewhere (another checkout) into the
-// kept results, in the order given (a later file's result for a file replaces an earlier one's).
+// kept results of ACB_MUTATION_BACKEND (memory unless set), in the order given (a later file's
+// result for a file replaces an earlier one's).
 if (args.includes("--merge")) {
   let results = readResults(resultsPath);
   for (const f of args.filter((a) => !a.startsWith("-"))) {
@@ -51,16 +65,10 @@ if (args.includes("--merge")) {
 const files = args.filter((a) => !a.startsWith("-"));
 const flags = args.filter((a) => a.startsWith("-"));
 const strykerArgs = ["stryker", "run", "stryker.config.json", ...flags];
-// Results on one backend say nothing of the other: each keeps its own incremental file, and only
-// the memory backend's are kept in the repository.
-const backend = process.env.ACB_MUTATION_BACKEND;
-const kept = !backend || backend === "memory";
-if (!kept) {
-  strykerArgs.push("--incrementalFile", `reports/mutation/stryker-incremental-${backend}.json`);
-} else if (existsSync(resultsPath)) {
-  mkdirSync(resolve(root, "reports/mutation"), { recursive: true });
-  writeFileSync(runFile, gunzipSync(readFileSync(resultsPath)));
-}
+// The run starts from this backend's kept results, never from another backend's last run.
+mkdirSync(resolve(root, "reports/mutation"), { recursive: true });
+if (existsSync(resultsPath)) writeFileSync(runFile, gunzipSync(readFileSync(resultsPath)));
+else rmSync(runFile, { force: true });
 if (files.length > 0) strykerArgs.push("--mutate", [...files, "!**/*.test.ts"].join(","));
 const run = spawnSync("npx", ["--no-install", ...strykerArgs], { cwd: root, stdio: "inherit" });
 // A run narrowed to some cases may leave survivors that the other cases kill: its results are
@@ -68,13 +76,13 @@ const run = spawnSync("npx", ["--no-install", ...strykerArgs], { cwd: root, stdi
 const narrowed = ["ACB_MUTATION_ONLY", "ACB_MUTATION_PROFILES", "ACB_MUTATION_SKIP"].filter(
   (v) => process.env[v],
 );
-if (kept && narrowed.length > 0) {
+if (narrowed.length > 0) {
   console.log(`mutation: ${narrowed.join(", ")} narrowed the cases: results not merged`);
 }
-if (kept && run.status === 0 && existsSync(runFile)) {
+if (run.status === 0 && existsSync(runFile)) {
   copyFileSync(runFile, resolve(root, "reports/mutation/last-run-incremental.json"));
 }
-if (kept && narrowed.length === 0 && run.status === 0 && existsSync(runFile)) {
+if (narrowed.length === 0 && run.status === 0 && existsSync(runFile)) {
   const merged = mergeReports(
     readResults(resultsPath),
     JSON.parse(readFileSync(runFile, "utf8")) as Report,
