@@ -186,6 +186,110 @@ export const quotaCases: ConformanceCase[] = [
     },
   },
   {
+    id: "admin.quota-large-limits",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "With message quotas of hundreds a minute, an agent's and the tenant's SendBatch items are accepted up to each quota (a few early refusals allowed, 1 % of a limit per node) and never past it; the rest are RESOURCE_EXHAUSTED naming the quota, and only the accepted ones are delivered",
+    spec: "acb.v1.TenantQuotas",
+    rules: ["admin.quotas", "delivery.batch"],
+    requires,
+    async run(t) {
+      // Limits of 100 or more: a hub of several nodes may hand them out from shares each node
+      // takes ahead (admin.proto), which small limits never reach.
+      const agentLimit = 200;
+      const tenantLimit = 300;
+      const early = (limit: number) => Math.ceil(limit * 0.05); // up to five nodes' 1 %
+      await inOneWindow(60_000, 3, async () => {
+        const { a, b, r } = await quotaTenant(
+          t,
+          {
+            agentMessagesPerMinute: BigInt(agentLimit),
+            tenantMessagesPerMinute: BigInt(tenantLimit),
+          },
+          ["a", "b", "r"],
+        );
+        /** Sends `count` items from `from`; returns how many were accepted, checking the rest. */
+        const batch = async (
+          from: TestAgent,
+          tag: string,
+          count: number,
+          limit: string,
+          what: string,
+        ) => {
+          const res = await from.messaging.sendBatch({
+            requests: Array.from({ length: count }, (_, i) => ({
+              target: { case: "recipientId" as const, value: r.id },
+              kind: `${tag}-${i}`,
+              payload: bytes(8, i % 251),
+            })),
+          });
+          check(res.results.length === count, `${what}: ${res.results.length} results`);
+          const ok = res.results.findIndex((x) => x.error !== undefined);
+          const accepted = ok < 0 ? count : ok;
+          for (const [i, x] of res.results.slice(accepted).entries()) {
+            const at = `${what}: item ${accepted + i}, after ${accepted} accepted`;
+            check(x.error, `${at} was accepted after an item was refused`);
+            check(
+              x.error.code === Code.ResourceExhausted,
+              `${at} answered ${Code[x.error.code]}, not RESOURCE_EXHAUSTED`,
+            );
+            check(
+              x.error.retryInfo?.limit === limit,
+              `${at}: RetryInfo names limit "${x.error.retryInfo?.limit ?? ""}", not "${limit}"`,
+            );
+          }
+          return accepted;
+        };
+        const okA = await batch(a, "a", 220, "agent.messages_per_minute", "220 items of an agent");
+        check(
+          okA <= agentLimit,
+          `${okA} of an agent's 220 items were accepted with agent_messages_per_minute ${agentLimit}`,
+        );
+        check(
+          okA >= agentLimit - early(agentLimit),
+          `only ${okA} of an agent's 220 items were accepted with agent_messages_per_minute ${agentLimit}`,
+        );
+        const okB = await batch(
+          b,
+          "b",
+          150,
+          "tenant.messages_per_minute",
+          "150 items of a second agent",
+        );
+        check(
+          okA + okB <= tenantLimit,
+          `${okA + okB} items of the tenant were accepted with tenant_messages_per_minute ${tenantLimit}`,
+        );
+        check(
+          okA + okB >= tenantLimit - early(tenantLimit),
+          `only ${okA + okB} items of the tenant were accepted with tenant_messages_per_minute ${tenantLimit}`,
+        );
+        const inbox = await Inbox.open(t, r);
+        try {
+          const got = await inbox.collect(okA + okB, "the accepted items");
+          await inbox.ack(...got);
+          const want = [
+            ...Array.from({ length: okA }, (_, i) => `a-${i}`),
+            ...Array.from({ length: okB }, (_, i) => `b-${i}`),
+          ];
+          const kinds = new Set(got.map((d) => d.message?.kind ?? ""));
+          const missing = want.filter((k) => !kinds.has(k));
+          check(
+            missing.length === 0,
+            `accepted items not delivered: ${missing.slice(0, 5).join(", ")}`,
+          );
+          check(
+            kinds.size === want.length,
+            `${kinds.size} distinct items delivered, not ${want.length}`,
+          );
+        } finally {
+          inbox.close();
+        }
+      });
+    },
+  },
+  {
     id: "admin.quota-per-second",
     level: "MUST",
     profile: "delivery",

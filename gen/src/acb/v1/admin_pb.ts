@@ -23,7 +23,9 @@ export const file_acb_v1_admin: GenFile = /*@__PURE__*/
  *   one of the message, byte or storage quotas below is RESOURCE_EXHAUSTED with RetryInfo naming
  *   the quota ("agent.messages_per_minute", "tenant.bytes_per_minute", "tenant.storage_bytes",
  *   …) and a retry_delay within the quota's window, and changes nothing; what fits every quota
- *   is accepted, and storage given back by a deletion can be used again.
+ *   is accepted, and storage given back by a deletion can be used again. A hub of several nodes
+ *   sharing rate counters may refuse up to 1 % of a limit of 100 or more early, per node (each
+ *   node takes such a limit's units a share at a time); none admits anything past a limit.
  *
  * @generated from message acb.v1.TenantQuotas
  */
