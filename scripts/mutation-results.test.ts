@@ -175,6 +175,16 @@ describe("mutation results: the score with the SQL backend's runs", () => {
     });
   });
 
+  it("lists the files whose source changed since their kept result", () => {
+    const now: Record<string, string> = { "a.ts": "// a.ts", "b.ts": "// b.ts, edited" };
+    const s = scoreReport(memory, ["a.ts", "b.ts", "s.ts"], sql, (f) => now[f]);
+    expect(s.stale).toEqual(["b.ts", "s.ts"]);
+    expect(formatScores(s)).toContain(
+      "Changed since their results were kept (2 files; rerun them):",
+    );
+    expect(scoreReport(memory, ["a.ts"]).stale).toEqual([]);
+  });
+
   it("prints the memory backend's own score beside the combined one", () => {
     const out = formatScores(scoreReport(memory, ["a.ts", "b.ts", "s.ts"], sql));
     expect(out).toContain("| **all measured files** | 6 | 5 | 4 | 0 | 1 | 0 | 0 | 83.3 % |");

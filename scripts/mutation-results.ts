@@ -126,7 +126,9 @@ export function scoreReport(
   report: Report | undefined,
   all: readonly string[],
   sql?: Report,
-): { files: FileScore[]; total: FileScore; unmeasured: string[] } {
+  /** The file's source now (for `stale`), or undefined when it is gone. */
+  sourceOf?: (file: string) => string | undefined,
+): { files: FileScore[]; total: FileScore; unmeasured: string[]; stale: string[] } {
   const files: FileScore[] = [];
   const empty = (file: string): FileScore => ({
     file,
@@ -178,7 +180,16 @@ export function scoreReport(
       total[k] += row[k];
   }
   const measured = new Set(files.map((f) => f.file));
-  return { files, total, unmeasured: all.filter((f) => !measured.has(f)) };
+  // A file changed since its kept result was made: the result is of other code (rerun it).
+  const stale = sourceOf
+    ? files
+        .map((f) => f.file)
+        .filter((f) => {
+          const kept = report?.files[f]?.source ?? sql?.files[f]?.source;
+          return kept !== sourceOf(f);
+        })
+    : [];
+  return { files, total, unmeasured: all.filter((f) => !measured.has(f)), stale };
 }
 
 /** The files stryker.config.json's `mutate` patterns name (its `!` patterns left out). */
@@ -234,5 +245,9 @@ export function formatScores(s: ReturnType<typeof scoreReport>): string {
   }
   lines.push("", `Not measured yet (${s.unmeasured.length} files):`);
   for (const f of s.unmeasured) lines.push(`- \`${f}\``);
+  if (s.stale.length > 0) {
+    lines.push("", `Changed since their results were kept (${s.stale.length} files; rerun them):`);
+    for (const f of s.stale) lines.push(`- \`${f}\``);
+  }
   return lines.join("\n");
 }

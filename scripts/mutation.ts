@@ -46,6 +46,13 @@ if (args.includes("--score")) {
     readResults(memoryResults),
     mutatedFiles(config.mutate, root),
     readResults(sqlResults),
+    (file) => {
+      try {
+        return readFileSync(resolve(root, file), "utf8");
+      } catch {
+        return undefined;
+      }
+    },
   );
   console.log(formatScores(s));
   process.exit(0);
