@@ -190,15 +190,15 @@ export const quotaCases: ConformanceCase[] = [
     level: "MUST",
     profile: "delivery",
     description:
-      "With message quotas of hundreds a minute, an agent's and the tenant's SendBatch items are accepted up to each quota (a few early refusals allowed, 1 % of a limit per node) and never past it; the rest are RESOURCE_EXHAUSTED naming the quota, and only the accepted ones are delivered",
+      "With message quotas of 100 or more a minute, an agent's and the tenant's SendBatch items are accepted up to each quota (a few early refusals allowed, 1 % of a limit per node) and never past it; the rest are RESOURCE_EXHAUSTED naming the quota, and only the accepted ones are delivered",
     spec: "acb.v1.TenantQuotas",
     rules: ["admin.quotas", "delivery.batch"],
     requires,
     async run(t) {
       // Limits of 100 or more: a hub of several nodes may hand them out from shares each node
       // takes ahead (admin.proto), which small limits never reach.
-      const agentLimit = 200;
-      const tenantLimit = 300;
+      const agentLimit = 100;
+      const tenantLimit = 150;
       const early = (limit: number) => Math.ceil(limit * 0.05); // up to five nodes' 1 %
       await inOneWindow(60_000, 3, async () => {
         const { a, b, r } = await quotaTenant(
@@ -241,21 +241,21 @@ export const quotaCases: ConformanceCase[] = [
           }
           return accepted;
         };
-        const okA = await batch(a, "a", 220, "agent.messages_per_minute", "220 items of an agent");
+        const okA = await batch(a, "a", 105, "agent.messages_per_minute", "105 items of an agent");
         check(
           okA <= agentLimit,
-          `${okA} of an agent's 220 items were accepted with agent_messages_per_minute ${agentLimit}`,
+          `${okA} of an agent's 105 items were accepted with agent_messages_per_minute ${agentLimit}`,
         );
         check(
           okA >= agentLimit - early(agentLimit),
-          `only ${okA} of an agent's 220 items were accepted with agent_messages_per_minute ${agentLimit}`,
+          `only ${okA} of an agent's 105 items were accepted with agent_messages_per_minute ${agentLimit}`,
         );
         const okB = await batch(
           b,
           "b",
-          150,
+          55,
           "tenant.messages_per_minute",
-          "150 items of a second agent",
+          "55 items of a second agent",
         );
         check(
           okA + okB <= tenantLimit,
