@@ -132,11 +132,11 @@ describe("mutation results: the score", () => {
 describe("mutation results: the score with the SQL backend's runs", () => {
   const memory = report(["c"], {
     "a.ts": [{ status: "Killed" }, { status: "Survived" }, { status: "NoCoverage" }],
-    "b.ts": [{ status: "NoCoverage" }],
+    "b.ts": [{ status: "NoCoverage" }, { status: "NoCoverage" }, { status: "NoCoverage" }],
   });
   const sql = report(["c"], {
     "a.ts": [{ status: "Survived" }, { status: "Killed" }, { status: "Timeout" }],
-    "b.ts": [{ status: "Killed" }],
+    "b.ts": [{ status: "Killed" }, { status: "Survived" }, { status: "NoCoverage" }],
     "s.ts": [{ status: "Killed" }, { status: "NoCoverage" }],
   });
 
@@ -148,7 +148,13 @@ describe("mutation results: the score with the SQL backend's runs", () => {
       survived: 0,
       noCoverage: 0,
     });
-    expect(s.files.find((f) => f.file === "b.ts")).toMatchObject({ killed: 1, killedOnSql: 1 });
+    // Reached by a case on the SQL backend only, and not killed there: survived, not uncovered.
+    expect(s.files.find((f) => f.file === "b.ts")).toMatchObject({
+      killed: 1,
+      killedOnSql: 1,
+      survived: 1,
+      noCoverage: 1,
+    });
   });
 
   it("takes a file only the SQL run measured as that run left it", () => {
@@ -159,7 +165,7 @@ describe("mutation results: the score with the SQL backend's runs", () => {
       killedOnSql: 1,
       noCoverage: 1,
     });
-    expect(s.total).toMatchObject({ killed: 5, killedOnSql: 4, noCoverage: 1, survived: 0 });
+    expect(s.total).toMatchObject({ killed: 5, killedOnSql: 4, noCoverage: 2, survived: 1 });
     expect(s.unmeasured).toEqual([]);
   });
 
@@ -187,8 +193,8 @@ describe("mutation results: the score with the SQL backend's runs", () => {
 
   it("prints the memory backend's own score beside the combined one", () => {
     const out = formatScores(scoreReport(memory, ["a.ts", "b.ts", "s.ts"], sql));
-    expect(out).toContain("| **all measured files** | 6 | 5 | 4 | 0 | 1 | 0 | 0 | 83.3 % |");
-    expect(out).toContain("memory backend alone: 16.7 %");
+    expect(out).toContain("| **all measured files** | 8 | 5 | 4 | 1 | 2 | 0 | 0 | 62.5 % |");
+    expect(out).toContain("memory backend alone: 12.5 %");
   });
 });
 

@@ -148,9 +148,9 @@ export function scoreReport(
     const onSqlOnly = mine === undefined;
     const { mutants } = (mine ?? theirs) as { mutants: Mutant[] };
     // The SQL run's verdicts, when it mutated the same source.
-    const sqlKilled = new Set(
+    const sqlStatus = new Map(
       theirs && mine && theirs.source === mine.source
-        ? theirs.mutants.filter((m) => DETECTED.has(m.status)).map((m) => m.id)
+        ? theirs.mutants.map((m) => [m.id, m.status])
         : [],
     );
     const row = empty(file);
@@ -159,10 +159,12 @@ export function scoreReport(
       if (DETECTED.has(m.status)) {
         row.killed++;
         if (onSqlOnly) row.killedOnSql++;
-      } else if (UNDETECTED.has(m.status) && sqlKilled.has(m.id)) {
+      } else if (UNDETECTED.has(m.status) && DETECTED.has(sqlStatus.get(m.id) ?? "")) {
         row.killed++;
         row.killedOnSql++;
-      } else if (m.status === "NoCoverage") row.noCoverage++;
+      } else if (m.status === "NoCoverage" && sqlStatus.get(m.id) !== "Survived") {
+        row.noCoverage++; // reached by no case on either backend
+      } else if (m.status === "NoCoverage") row.survived++;
       else if (UNDETECTED.has(m.status)) row.survived++;
       else if (m.status === "Ignored") row.ignored++;
       else row.errors++;
