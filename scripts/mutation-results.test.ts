@@ -9,6 +9,7 @@ import {
   mutatedFiles,
   type Report,
   readResults,
+  resultsOf,
   scoreOf,
   scoreReport,
 } from "./mutation-results.ts";
@@ -87,6 +88,16 @@ describe("mutation results: merging runs", () => {
     expect(Object.keys(merged.files).sort()).toEqual(["x.ts", "y.ts"]);
     expect(merged.files["y.ts"]?.mutants).toHaveLength(1);
     expect(mergeReports(undefined, a)).toBe(a);
+  });
+
+  it("keeps of a run only the files it mutated, so the others' kept results stay", () => {
+    const run = report(["delivery.b"], {
+      "x.ts": [{ status: "Survived", by: ["delivery.b"] }],
+      "y.ts": [{ status: "Killed", by: ["delivery.b"] }],
+    });
+    const merged = mergeReports(a, resultsOf(run, new Set(["y.ts"])));
+    expect(byName(merged, "x.ts")).toEqual(byName(a, "x.ts"));
+    expect(byName(merged, "y.ts")).toEqual(byName(run, "y.ts"));
   });
 
   it("refuses a run whose mutants name a case it does not define", () => {

@@ -87,6 +87,18 @@ export function mergeReports(base: Report | undefined, run: Report): Report {
   return { ...base, ...run, files, testFiles: merged };
 }
 
+/**
+ * `run` with only the results of `mutated`: StrykerJS's incremental file also carries the kept
+ * results of the files a run did not mutate (remapped to their current source), which must not
+ * replace the kept ones.
+ */
+export function resultsOf(run: Report, mutated: ReadonlySet<string>): Report {
+  return {
+    ...run,
+    files: Object.fromEntries(Object.entries(run.files).filter(([file]) => mutated.has(file))),
+  };
+}
+
 /** How StrykerJS counts a status: detected, undetected, or left out of the score. */
 const DETECTED = new Set(["Killed", "Timeout"]);
 const UNDETECTED = new Set(["Survived", "NoCoverage"]);

@@ -21,6 +21,7 @@ import {
   mutatedFiles,
   type Report,
   readResults,
+  resultsOf,
   scoreReport,
 } from "./mutation-results.ts";
 
@@ -90,9 +91,14 @@ if (run.status === 0 && existsSync(runFile)) {
   copyFileSync(runFile, resolve(root, "reports/mutation/last-run-incremental.json"));
 }
 if (narrowed.length === 0 && run.status === 0 && existsSync(runFile)) {
+  // StrykerJS's incremental file also carries the kept results of the files it did not mutate,
+  // remapped to their current source: only the mutated files' results are this run's.
   const merged = mergeReports(
     readResults(resultsPath),
-    JSON.parse(readFileSync(runFile, "utf8")) as Report,
+    resultsOf(
+      JSON.parse(readFileSync(runFile, "utf8")) as Report,
+      new Set(mutatedFiles(files.length > 0 ? files : config.mutate, root)),
+    ),
   );
   writeFileSync(resultsPath, encodeResults(merged));
   console.log(
