@@ -7,7 +7,12 @@
 
 import { BacklogPolicy, Tier } from "@acb/gen/acb/v1/admin_pb";
 import { RetryInfoSchema } from "@acb/gen/acb/v1/common_pb";
-import { DeadLetterReason, type Delivery, SettleStatus } from "@acb/gen/acb/v1/messaging_pb";
+import {
+  DeadLetterReason,
+  type Delivery,
+  ReceiveResponse_Kind,
+  SettleStatus,
+} from "@acb/gen/acb/v1/messaging_pb";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
 import { CaseFailure, type ConformanceCase, check } from "../case.js";
@@ -227,6 +232,84 @@ export const deliveryRound3Cases: ConformanceCase[] = [
         await agentRoom(0, "w", "while one waits for its redelivery");
       };
       await Promise.all([settled(), lapsed(), agentLimit()]);
+    },
+  },
+  {
+    id: "delivery.long-queue",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "2,100 messages queued for an agent before it receives (three SendBatch calls) all arrive once it opens Receive, first attempts in order",
+    spec: "acb.v1.MessagingService.Receive",
+    rules: ["delivery.offline-queue", "delivery.order"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant({ ackDeadlineMs: 60_000, maxDeliveryAttempts: 5 });
+      const s = await tenant.agent("long-s");
+      const r = await tenant.agent("long-r");
+      const n = 2_100;
+      for (let from = 0; from < n; from += 1_000) {
+        const count = Math.min(1_000, n - from);
+        const res = await s.messaging.sendBatch({
+          requests: Array.from({ length: count }, (_, i) => to(r, `m${from + i}`)),
+        });
+        const refused = res.results.filter((x) => x.error).length;
+        check(refused === 0, `SendBatch refused ${refused} of ${count} items`);
+      }
+      const stream = t.stream((signal) =>
+        r.messaging.receive({ maxInFlight: 1_000, batchDeliveries: true }, { signal }),
+      );
+      await stream.waitFor(
+        (x) => x.kind === ReceiveResponse_Kind.READY,
+        "READY of the stream",
+        t.settings.waitMs,
+      );
+      const kinds: string[] = [];
+      while (kinds.length < n) {
+        const item = await stream.waitFor(
+          (x) => x.kind === ReceiveResponse_Kind.DELIVERY,
+          `the queued messages (after ${kinds.length} of ${n})`,
+          t.settings.waitMs,
+        );
+        const batch = item.deliveries.length > 0 ? item.deliveries : [item.delivery];
+        for (const d of batch) if (d && d.attempt === 1) kinds.push(d.message?.kind ?? "");
+        await r.messaging.ack({ deliveryIds: batch.flatMap((d) => (d ? [d.deliveryId] : [])) });
+      }
+      const wrong = kinds.findIndex((k, i) => k !== `m${i}`);
+      check(
+        wrong < 0,
+        `first attempts out of order at ${wrong}: ${kinds.slice(Math.max(0, wrong - 2), wrong + 3).join(", ")}`,
+      );
+    },
+  },
+  {
+    id: "delivery.backlog-after-delete-tenant",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "A tenant created again after DeleteTenant starts with an empty backlog: the old tenant's queued messages neither count against tenant_backlog_messages nor arrive",
+    spec: "acb.v1.AdminService.DeleteTenant",
+    rules: ["admin.delete-tenant-purges", "delivery.backlog-count"],
+    requires: [...requires, "admin"],
+    async run(t) {
+      const quotas = { tenantBacklogMessages: 2n };
+      const tenant = await backlogTenant(t, "bdt", quotas, 30_000, 5);
+      const s = await tenant.agent("bdt-s");
+      const r = await tenant.agent("bdt-r");
+      await expectRoom(s, r, 2, "old", "in the first tenant");
+      await t.admin.admin.deleteTenant({ tenantId: tenant.id });
+      await t.admin.admin.createTenant({
+        tenantId: tenant.id,
+        tier: Tier.CUSTOM,
+        quotas,
+        settings: { ackDeadline: duration(30_000) },
+      });
+      const s2 = await tenant.agent("bdt-s");
+      const r2 = await tenant.agent("bdt-r");
+      await expectRoom(s2, r2, 2, "new", "in the tenant created again");
+      const inbox = await Inbox.open(t, r2);
+      const got = (await inbox.collect(2, "the new tenant's messages")).map(label).join(",");
+      check(got === "new-1#1,new-2#1", `the agent of the tenant created again got [${got}]`);
     },
   },
   {
