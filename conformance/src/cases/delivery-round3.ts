@@ -135,7 +135,7 @@ export const deliveryRound3Cases: ConformanceCase[] = [
     level: "MUST",
     profile: "delivery",
     description:
-      "tenant_backlog_messages counts what is queued and not acknowledged: a message stops counting once acknowledged, dead-lettered (by Nack, by reaching max_delivery_attempts by Nack or by deadline), discarded as expired (waiting or in flight), or its agent unregistered; a replayed dead letter counts again",
+      "tenant_backlog_messages counts what is queued and not acknowledged: a message stops counting once acknowledged, dead-lettered (by Nack, by reaching max_delivery_attempts by Nack or by deadline), discarded as expired (waiting or in flight), or its agent unregistered; a replayed dead letter counts again; agent_backlog_messages counts deliveries in flight and messages waiting to come back",
     spec: "acb.v1.TenantQuotas.tenant_backlog_messages",
     rules: ["delivery.backlog-count", "delivery.backlog-limit"],
     requires: [...requires, "admin"],
@@ -232,6 +232,36 @@ export const deliveryRound3Cases: ConformanceCase[] = [
         await agentRoom(0, "w", "while one waits for its redelivery");
       };
       await Promise.all([settled(), lapsed(), agentLimit()]);
+    },
+  },
+  {
+    id: "delivery.backlog-topic-refused",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "Under REFUSE a topic message is refused (agent.backlog_messages) when one subscriber is at agent_backlog_messages, though the other has room; nothing of it arrives",
+    spec: "acb.v1.BacklogPolicy.BACKLOG_POLICY_REFUSE",
+    rules: ["delivery.backlog-limit"],
+    requires: [...requires, "admin"],
+    async run(t) {
+      const tenant = await backlogTenant(t, "btr", { agentBacklogMessages: 1n }, 30_000, 5);
+      const s = await tenant.agent("btr-s");
+      const full = await tenant.agent("btr-full");
+      const free = await tenant.agent("btr-free");
+      for (const a of [full, free]) await a.messaging.subscribeTopic({ pattern: "refuse.news" });
+      await expectRoom(s, full, 1, "direct", "the subscriber to fill", "agent.backlog_messages");
+      const err = await expectCode(
+        s.messaging.send(topic("refuse.news", "news")),
+        Code.ResourceExhausted,
+        "a topic message to a full subscriber and one with room",
+      );
+      const limit = err.findDetails(RetryInfoSchema)[0]?.limit;
+      check(
+        limit === "agent.backlog_messages",
+        `the topic message's refusal names limit "${limit}", not "agent.backlog_messages"`,
+      );
+      await s.messaging.send(to(free, "sentinel"));
+      await expectKinds(await Inbox.open(t, free), [], "at the subscriber with room");
     },
   },
   {
