@@ -311,7 +311,15 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
       e.deliveryId = `d${(++deliverySeq).toString(36)}`;
       e.deadline = deadline;
       inbox.claim(e);
-      out.push({ deliveryId: e.deliveryId, attempt: e.attempts, deadline, message: e.message });
+      // Its place in the queue, as claimWaiting tells it: a stream that also took deliveries
+      // claimed as their messages were stored sends them all in queue order (inQueueOrder).
+      out.push({
+        deliveryId: e.deliveryId,
+        attempt: e.attempts,
+        deadline,
+        message: e.message,
+        order: e.seq,
+      });
     };
     if (inbox.retries.length > 0) {
       inbox.retries.sort((a, b) => a.availableAt - b.availableAt);
