@@ -376,6 +376,7 @@ export class DeliveryEngine {
           }
           polling = true;
           handedWhilePolling = 0;
+          // Stryker disable BlockStatement: the statement's one block is .finally's; polling left true only counts handed deliveries between polls, and handedWhilePolling is set to 0 as the next poll starts, before it is read
           const polled = await store
             .poll(tenantId, agentId, {
               limit,
@@ -383,11 +384,11 @@ export class DeliveryEngine {
               deadline: now + settings.ackDeadlineMs,
               maxAttempts: settings.maxDeliveryAttempts,
             })
-            // Stryker disable next-line BlockStatement: polling left true only counts handed deliveries between polls, and handedWhilePolling is set to 0 as the next poll starts, before it is read
             .finally(() => {
               // Stryker disable next-line BooleanLiteral: polling left true only counts handed deliveries between polls, and handedWhilePolling is set to 0 as the next poll starts, before it is read
               polling = false;
             });
+          // Stryker restore BlockStatement
           known = polled.inFlight + handedWhilePolling;
           full = polled.inFlight >= limit;
           batch = polled.deliveries;
