@@ -11,6 +11,7 @@ import { conversationRuleCases } from "./cases/conversation-rules.js";
 import { credentialCases } from "./cases/credentials.js";
 import { deliveryCases } from "./cases/delivery.js";
 import { deliveryPathCases } from "./cases/delivery-paths.js";
+import { deliveryRound3Cases } from "./cases/delivery-round3.js";
 import { deliveryRuleCases } from "./cases/delivery-rules.js";
 import { deliveryStreamCases } from "./cases/delivery-streams.js";
 import { domainRuleCases } from "./cases/domain-rules.js";
@@ -33,6 +34,8 @@ export const catalogue: readonly ConformanceCase[] = [
   ...capabilityCases,
   // First: they kill the memory stores' mutants that every case reaches, so a mutation run stops early.
   ...memoryStoreRuleCases,
+  // Early for the same reason: they kill mutants of the delivery paths that most cases reach.
+  ...deliveryRound3Cases,
   ...registryCases,
   ...registrySessionCases,
   ...contextCases,

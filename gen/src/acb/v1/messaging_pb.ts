@@ -1711,6 +1711,14 @@ export const MessagingService: GenService<{
    *   agent_backlog_messages is RESOURCE_EXHAUSTED with RetryInfo under BACKLOG_POLICY_REFUSE and
    *   stores nothing; under BACKLOG_POLICY_DEAD_LETTER_OLDEST it is accepted and the recipient's
    *   oldest undelivered message becomes a dead letter with reason BACKLOG_FULL.
+   * MUST [acb:delivery.backlog-count]: the backlog limits (agent_backlog_messages,
+   *   tenant_backlog_messages) count the messages queued and not acknowledged: a message stops
+   *   counting once it is acknowledged, dead-lettered (by Nack, or after its last attempt by Nack
+   *   or ack deadline) or discarded as expired (waiting or in flight), or when its agent is
+   *   unregistered; a replayed dead letter counts again.
+   * MUST [acb:delivery.backlog-tenant-oldest]: a Send that would pass tenant_backlog_messages
+   *   under BACKLOG_POLICY_DEAD_LETTER_OLDEST is accepted and the tenant's oldest message never
+   *   yet delivered, whichever agent's, becomes a dead letter with reason BACKLOG_FULL.
    * MUST [acb:delivery.offline-queue]: a message accepted for an agent that is not receiving is
    *   delivered when it opens Receive.
    * MUST [acb:delivery.idempotency]: a retry with the same (sender, idempotency_key) in the dedupe

@@ -1,8 +1,9 @@
-// What the embedded store keeps: settled delivery ids bounded in time and in count, and no
-// payload once its delivery is acked.
+// What the embedded store keeps: settled delivery ids bounded in time and in count, no payload
+// once its delivery is acked, and each claimed delivery's place in the queue.
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
+import { inQueueOrder } from "../../domain/delivery.js";
 import {
   type MessageRecord,
   SETTLED_RETENTION_COUNT,
@@ -126,5 +127,22 @@ describe("memory message store: the next wake after settlements in any order", (
       });
       expect(polled.inFlight).toBe(50);
     }
+  });
+});
+
+describe("memory message store: the queue order of what a poll claims", () => {
+  it("tells each delivery's place in the queue, as claimWaiting does, so a stream sends them in queue order", async () => {
+    const store = createMemoryMessageStore();
+    store.enqueue(message("m1"), ["bob"]);
+    const claimed = store.claimWaiting("t", "bob", 30_000);
+    store.enqueue(message("m2"), ["bob"]);
+    const { deliveries: polled } = await store.poll("t", "bob", {
+      limit: 10,
+      now: 0,
+      deadline: 30_000,
+      maxAttempts: 5,
+    });
+    // A poll that answered after a write claimed: m2 was queued after the claimed m1.
+    expect(inQueueOrder([...polled, ...claimed]).map((d) => d.message.id)).toEqual(["m1", "m2"]);
   });
 });
