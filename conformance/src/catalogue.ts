@@ -23,6 +23,7 @@ import { meetingCases } from "./cases/meetings.js";
 import { memoryStoreRuleCases } from "./cases/memory-store-rules.js";
 import { quotaCases } from "./cases/quotas.js";
 import { registryCases } from "./cases/registry.js";
+import { registryRound3Cases } from "./cases/registry-round3.js";
 import { registrySessionCases } from "./cases/registry-sessions.js";
 import { requestReplyCases } from "./cases/request-reply.js";
 import { roleCases } from "./cases/roles.js";
@@ -33,6 +34,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...capabilityCases,
   // First: they kill the memory stores' mutants that every case reaches, so a mutation run stops early.
   ...memoryStoreRuleCases,
+  ...registryRound3Cases,
   ...registryCases,
   ...registrySessionCases,
   ...contextCases,
