@@ -14,7 +14,7 @@ import {
 import { CaseFailure, type ConformanceCase, check } from "../case.js";
 import type { CaseContext, TestAgent } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
-import type { StreamReader } from "../wire.js";
+import { Code, expectCode, type StreamReader } from "../wire.js";
 import { deadLetters, expectKinds, to } from "./delivery-helpers.js";
 
 const requires = ["registry"];
@@ -352,6 +352,37 @@ export const registryRound3Cases: ConformanceCase[] = [
         "SubscribeContexts",
         (e) => `${ContextKind[e.kind]} of ${e.context?.id}`,
       );
+    },
+  },
+  {
+    id: "registry.unregister-empty-tenant",
+    level: "MUST",
+    profile: "registry",
+    description:
+      "In a tenant where no agent ever registered, an admin's Unregister, Heartbeat and GetAgent of an agent id are NOT_FOUND",
+    spec: "acb.v1.RegistryService.Unregister",
+    rules: ["registry.unregister"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const admin = await tenant.agent("ue-admin", { roles: [Role.ADMIN], register: false });
+      await expectCode(
+        admin.registry.unregister({ agentId: "ue-none" }),
+        Code.NotFound,
+        "Unregister in a tenant without agents",
+      );
+      await expectCode(
+        admin.registry.heartbeat({ agentId: "ue-none" }),
+        Code.NotFound,
+        "Heartbeat in a tenant without agents",
+      );
+      await expectCode(
+        admin.registry.getAgent({ agentId: "ue-none" }),
+        Code.NotFound,
+        "GetAgent in a tenant without agents",
+      );
+      const listed = await admin.registry.listAgents({});
+      check(listed.agents.length === 0, `a tenant without agents lists ${listed.agents.length}`);
     },
   },
 ];
