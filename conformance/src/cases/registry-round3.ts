@@ -385,4 +385,75 @@ export const registryRound3Cases: ConformanceCase[] = [
       check(listed.agents.length === 0, `a tenant without agents lists ${listed.agents.length}`);
     },
   },
+  {
+    id: "admin.delete-tenant-streams",
+    level: "MUST",
+    profile: "security",
+    description:
+      "WatchAgents and SubscribeContexts streams open under a tenant when it is deleted end UNAUTHENTICATED, and send nothing of the tenant created again with the same id",
+    spec: "acb.v1.AdminService.DeleteTenant",
+    rules: ["admin.delete-tenant-credentials"],
+    requires: [...requires, "admin"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const w = await tenant.agent("dts-w", { register: false });
+      const agents = await watchAgents(t, w);
+      const contexts = t.stream((signal) => w.contexts.subscribeContexts({}, { signal }));
+      await contexts.waitFor(
+        (e) => e.kind === ContextKind.READY,
+        "SubscribeContexts READY",
+        t.settings.waitMs,
+      );
+      const a = await tenant.agent("dts-a");
+      await a.contexts.createContext({ contextId: "dts-c", type: "n", payload: text("old") });
+      await agents.waitFor(
+        (e) => e.kind === AgentKind.REGISTERED && e.agent?.id === a.id,
+        "the REGISTERED event of dts-a",
+        t.settings.waitMs,
+      );
+      await contexts.waitFor(
+        (e) => e.kind === ContextKind.CREATED && e.context?.id === "dts-c",
+        "the CREATED event of dts-c",
+        t.settings.waitMs,
+      );
+      await t.admin.admin.deleteTenant({ tenantId: tenant.id });
+      await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
+      // Changes in the tenant created again, by a credential of its own.
+      for (const name of ["dts-n1", "dts-n2", "dts-n3"]) {
+        const issued = await t.admin.auth.issueToken({
+          tenantId: tenant.id,
+          agentId: name,
+          roles: [Role.AGENT_FULL],
+        });
+        const c = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
+        await c.registry.register({ agentId: name, type: "conformance" });
+        await c.contexts.createContext({ contextId: name, type: "n", payload: text("new") });
+      }
+      for (const [name, stream] of [
+        ["WatchAgents", agents],
+        ["SubscribeContexts", contexts],
+      ] as const) {
+        const what = `the end of a ${name} stream of the deleted tenant`;
+        let sent = 0;
+        try {
+          await stream.waitFor(
+            () => {
+              sent++;
+              return false;
+            },
+            what,
+            t.settings.waitMs,
+          );
+        } catch {
+          // Ended (or still open: end() below says which).
+        }
+        const err = await stream.end(what, 1);
+        check(
+          err?.code === Code.Unauthenticated,
+          `a ${name} stream open when its tenant was deleted ended with ${err ? Code[err.code] : "OK"}, not UNAUTHENTICATED`,
+        );
+        check(sent === 0, `a ${name} stream of the deleted tenant sent ${sent} change(s) after it`);
+      }
+    },
+  },
 ];
