@@ -89,13 +89,10 @@ export function createMemoryRegistryStore(
       for (const a of agents.allValues()) {
         if (a.offlineAt !== undefined && a.offlineAt <= dueBy) due.push(a);
       }
-      return (
-        due
-          .sort((x, y) => (x.offlineAt ?? 0) - (y.offlineAt ?? 0))
-          // Stryker disable next-line MethodExpression: the limit only caps a batch; the sweep reads due agents until a batch is short, and the earliest moment is the first of the sorted list either way
-          .slice(0, limit)
-          .map(viewOf)
-      );
+      return due
+        .sort((x, y) => (x.offlineAt ?? 0) - (y.offlineAt ?? 0))
+        .slice(0, limit)
+        .map(viewOf);
     },
     async markOffline(tenantId, agentId, offlineAt, event) {
       const kept = agents.get(tenantId, agentId);
