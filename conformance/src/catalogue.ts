@@ -24,6 +24,7 @@ import { meetingCases } from "./cases/meetings.js";
 import { memoryStoreRuleCases } from "./cases/memory-store-rules.js";
 import { quotaCases } from "./cases/quotas.js";
 import { registryCases } from "./cases/registry.js";
+import { registryRound3Cases } from "./cases/registry-round3.js";
 import { registrySessionCases } from "./cases/registry-sessions.js";
 import { requestReplyCases } from "./cases/request-reply.js";
 import { roleCases } from "./cases/roles.js";
@@ -36,6 +37,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...memoryStoreRuleCases,
   // Early for the same reason: they kill mutants of the delivery paths that most cases reach.
   ...deliveryRound3Cases,
+  ...registryRound3Cases,
   ...registryCases,
   ...registrySessionCases,
   ...contextCases,

@@ -1,4 +1,6 @@
+import type { Identity } from "../auth/identity.js";
 import { Code, hubError } from "../errors.js";
+import type { HubContext } from "../hub-context.js";
 import type { EventLog, EventStreamName } from "../storage/types.js";
 import { decodeCursor } from "./cursor.js";
 
@@ -7,12 +9,26 @@ export type Followed<T> = { kind: "event"; seq: number; event: T } | { kind: "re
 
 const BATCH = 256;
 
+/** For {@link followEvents}: whether `identity`'s tenant still exists as its credential knew it. */
+export function tenantOf(
+  hub: Pick<HubContext, "findTenant">,
+  identity: Identity,
+): () => Promise<boolean> {
+  return async () => {
+    const tenant = await hub.findTenant(identity.tenantId);
+    return tenant !== undefined && tenant.incarnation === identity.tenantIncarnation;
+  };
+}
+
 /**
  * Reads one tenant's event stream from a cursor (or from now, for an empty cursor), then follows it
  * live until `signal` aborts. Events are pulled from the log in batches rather than pushed into a
  * per-subscriber queue, so a slow reader costs no memory; a reader that falls behind the log's
  * retention fails with OUT_OF_RANGE instead of silently missing events. The log keeps events as
- * bytes; `decode` turns each into what the reader handles.
+ * bytes; `decode` turns each into what the reader handles. `current` says whether the reader's
+ * tenant is still the one its credential was issued in: asked before each read, it ends the
+ * stream UNAUTHENTICATED once that tenant is deleted (a tenant created again with the same id
+ * writes to a stream of the same name, which the old reader must not follow).
  */
 export async function* followEvents<T>(
   log: EventLog,
@@ -22,6 +38,7 @@ export async function* followEvents<T>(
   epoch: string,
   signal: AbortSignal,
   decode: (data: Uint8Array) => T,
+  current: () => Promise<boolean>,
 ): AsyncGenerator<Followed<T>> {
   const bounds = await log.bounds(tenantId, stream);
   let pos = cursor === "" ? bounds.head : decodeCursor(cursor, epoch);
@@ -30,6 +47,13 @@ export async function* followEvents<T>(
   }
   let ready = false;
   while (!signal.aborted) {
+    if (!(await current())) {
+      throw hubError(
+        Code.Unauthenticated,
+        // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
+        `tenant "${tenantId}" was deleted; its credentials no longer authenticate`,
+      );
+    }
     const { oldest } = await log.bounds(tenantId, stream);
     if (pos < oldest - 1) {
       throw hubError(

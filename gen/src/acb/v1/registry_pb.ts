@@ -768,6 +768,9 @@ export const RegistryService: GenService<{
    * MUST [acb:registry.unregister]: an unregistered agent is NOT_FOUND afterwards (to GetAgent,
    *   Heartbeat and Unregister); Unregister of another agent id is PERMISSION_DENIED unless the
    *   caller is an admin.
+   * MUST [acb:registry.unregister-purges]: Unregister deletes the agent's queued messages, topic
+   *   subscriptions and dead letters (MessagingService): registered again, the agent lists none
+   *   of them and receives none of the messages sent or published before.
    *
    * @generated from rpc acb.v1.RegistryService.Unregister
    */
