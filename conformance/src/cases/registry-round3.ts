@@ -6,6 +6,7 @@
 import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { Role } from "@acb/gen/acb/v1/auth_pb";
 import { SubscribeContextsResponse_Kind as ContextKind } from "@acb/gen/acb/v1/contexts_pb";
+import { ReceiveResponse_Kind } from "@acb/gen/acb/v1/messaging_pb";
 import {
   WatchAgentsResponse_Kind as AgentKind,
   AgentStatus,
@@ -453,6 +454,81 @@ export const registryRound3Cases: ConformanceCase[] = [
           `a ${name} stream open when its tenant was deleted ended with ${err ? Code[err.code] : "OK"}, not UNAUTHENTICATED`,
         );
         check(sent === 0, `a ${name} stream of the deleted tenant sent ${sent} change(s) after it`);
+      }
+    },
+  },
+  {
+    id: "admin.delete-tenant-receive",
+    level: "MUST",
+    profile: "security",
+    description:
+      "A Receive stream open under a tenant when it is deleted ends UNAUTHENTICATED, and delivers nothing sent in the tenant created again with the same id to an agent of the same id, which gets it on its own stream",
+    spec: "acb.v1.AdminService.DeleteTenant",
+    rules: ["admin.delete-tenant-credentials"],
+    requires: [...requires, "admin", "messaging"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const old = await tenant.agent("dtr-r");
+      const stream = t.stream((signal) => old.messaging.receive({}, { signal }));
+      await stream.waitFor(
+        (x) => x.kind === ReceiveResponse_Kind.READY,
+        "READY of the Receive stream",
+        t.settings.waitMs,
+      );
+      await t.admin.admin.deleteTenant({ tenantId: tenant.id });
+      await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
+      // The tenant created again: an agent of the same id, and a sender, by credentials of its own.
+      const fresh: Record<string, ReturnType<CaseContext["clientsWith"]>> = {};
+      for (const name of ["dtr-r", "dtr-s"]) {
+        const issued = await t.admin.auth.issueToken({
+          tenantId: tenant.id,
+          agentId: name,
+          roles: [Role.AGENT_FULL],
+        });
+        fresh[name] = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
+        await fresh[name].registry.register({ agentId: name, type: "conformance" });
+      }
+      await fresh["dtr-s"]?.messaging.send({
+        target: { case: "recipientId", value: "dtr-r" },
+        kind: "dtr-new",
+        payload: text("for the new dtr-r"),
+      });
+      const what = "the end of a Receive stream of the deleted tenant";
+      let delivered = 0;
+      try {
+        await stream.waitFor(
+          (x) => {
+            if (x.kind === ReceiveResponse_Kind.DELIVERY) delivered++;
+            return false;
+          },
+          what,
+          t.settings.waitMs,
+        );
+      } catch {
+        // Ended (or still open: end() below says which).
+      }
+      const err = await stream.end(what, 1);
+      check(
+        err?.code === Code.Unauthenticated,
+        `a Receive stream open when its tenant was deleted ended with ${err ? Code[err.code] : "OK"}, not UNAUTHENTICATED`,
+      );
+      check(
+        delivered === 0,
+        `a Receive stream of the deleted tenant got ${delivered} delivery(ies) of the new one`,
+      );
+      const r = fresh["dtr-r"];
+      if (!r) throw new CaseFailure("no client for the new dtr-r");
+      const inbox = await Inbox.open(t, {
+        ...r,
+        id: "dtr-r",
+        tenantId: tenant.id,
+      } as unknown as TestAgent);
+      try {
+        const got = await inbox.collect(1, "the message to the new dtr-r");
+        check(got[0]?.message?.kind === "dtr-new", `the new dtr-r got "${got[0]?.message?.kind}"`);
+        await inbox.ack(...got);
+      } finally {
+        inbox.close();
       }
     },
   },

@@ -4,13 +4,16 @@ import { Code, type ConnectError, hubError } from "../errors.js";
 import type { HubContext } from "../hub-context.js";
 import { newId } from "../ids.js";
 import type { ClaimedDelivery, ClaimedFor, ClaimOffer, SettleOutcome } from "../storage/types.js";
-import { inboxChannel, receiverChannel } from "./channels.js";
+import { inboxChannel, receiverChannel, TENANTS_CHANNEL } from "./channels.js";
 import { DeliveryTurns } from "./delivery-turns.js";
 import type { Registry } from "./registry.js";
 
 /** A live Receive stream of one agent on this node. */
 interface Receiver {
   id: string;
+  tenantId: string;
+  /** The incarnation of the tenant its credential was issued in (Identity.tenantIncarnation). */
+  tenantIncarnation: string | undefined;
   /** Ends the stream with `error` (e.g. replaced by a newer stream, agent unregistered). */
   end(error: ConnectError): void;
   /** Wakes the stream when its flow-control window is full (a settlement freed a slot). */
@@ -70,6 +73,8 @@ const STREAM_TURNS_PER_TICK = 32;
  */
 export class DeliveryEngine {
   private readonly receivers = new Map<string, Receiver>();
+  /** The subscription to tenant changes (made with the first stream), and how to end it. */
+  private tenantWatch: Promise<() => void> | undefined;
   /** Turns of the streams on this node: at most this many look at their queues per loop turn. */
   private readonly turns = new DeliveryTurns(STREAM_TURNS_PER_TICK);
 
@@ -255,6 +260,8 @@ export class DeliveryEngine {
     const receiver: Receiver = {
       // Stryker disable next-line StringLiteral: the proto fixes no format for stream_id
       id: newId("rcv_", clock.now()),
+      tenantId,
+      tenantIncarnation: identity.tenantIncarnation,
       end(error) {
         ended = error;
         wake();
@@ -309,6 +316,10 @@ export class DeliveryEngine {
       },
     );
     this.receivers.set(k, receiver);
+    // A tenant deleted (or deleted and created again) ends its streams: watched from now on, and
+    // checked once here for a deletion announced before this stream was in the map.
+    await this.watchTenants();
+    await this.endIfTenantGone(tenantId, receiver);
     // Stryker disable next-line ObjectLiteral,BooleanLiteral: an aborted signal never fires again, so a listener kept after it fired is never called twice
     signal.addEventListener("abort", wake, { once: true });
     // Ends older streams of this agent, here and on other nodes.
@@ -487,8 +498,60 @@ export class DeliveryEngine {
     return batch;
   }
 
+  /** Subscribes to tenant changes once (with the first stream); a failed subscription is retried. */
+  private watchTenants(): Promise<() => void> {
+    if (!this.tenantWatch) {
+      this.tenantWatch = this.hub.backend.notifier
+        .subscribe(TENANTS_CHANNEL, (id) => {
+          // After the other listeners of the announcement: the tenant cache drops its copy in one.
+          queueMicrotask(() => void this.endIfTenantGone(id));
+        })
+        .catch((err: unknown) => {
+          this.tenantWatch = undefined; // the next stream tries again
+          throw err;
+        });
+    }
+    return this.tenantWatch;
+  }
+
+  /**
+   * Ends the streams of `tenantId` on this node (only `one`, when given) whose credential was
+   * issued in a tenant that no longer exists: deleted, or deleted and created again with the same
+   * id, whose agents and messages are not theirs. As the auth interceptor refuses such a
+   * credential on every new call, its open streams end UNAUTHENTICATED.
+   */
+  private async endIfTenantGone(tenantId: string, one?: Receiver): Promise<void> {
+    let tenant: Awaited<ReturnType<HubContext["findTenant"]>>;
+    try {
+      tenant = await this.hub.findTenant(tenantId);
+    } catch (err) {
+      // Stryker disable next-line all: a log line
+      this.hub.logger.log("warn", "checking a changed tenant's streams failed", {
+        tenant_id: tenantId,
+        err,
+      });
+      return;
+    }
+    const gone = (r: Receiver) =>
+      r.tenantId === tenantId &&
+      (tenant === undefined ||
+        (r.tenantIncarnation !== undefined && r.tenantIncarnation !== tenant.incarnation));
+    for (const r of one ? [one] : this.receivers.values()) {
+      if (!gone(r)) continue;
+      r.end(
+        hubError(
+          Code.Unauthenticated,
+          // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
+          `tenant "${tenantId}" was deleted; its credentials no longer authenticate`,
+        ),
+      );
+    }
+  }
+
   /** Ends every live stream (hub shutdown): clients reconnect to another node or after restart. */
   close(): void {
+    void this.tenantWatch?.then((unsubscribe) => unsubscribe());
+    this.tenantWatch = undefined;
     for (const r of this.receivers.values()) {
       r.end(
         hubError(Code.Unavailable, "the hub is draining (shutting down); reconnect", {

@@ -1010,9 +1010,9 @@ export const AdminService: GenService<{
    *   id holds none of the old data.
    * MUST [acb:admin.delete-tenant-credentials]: the deleted tenant's access tokens, refresh tokens
    *   and API keys are UNAUTHENTICATED from then on, also once a tenant with the same id exists
-   *   again; other tenants' credentials keep working. A WatchAgents or SubscribeContexts stream
-   *   opened with one ends UNAUTHENTICATED and sends nothing of a tenant created again with the
-   *   same id.
+   *   again; other tenants' credentials keep working. A WatchAgents, SubscribeContexts or
+   *   Receive stream opened with one ends UNAUTHENTICATED and sends nothing of a tenant created
+   *   again with the same id.
    * MUST [acb:admin.delete-tenant-quotas]: a tenant created again with the same id counts its
    *   rate quotas (per second, per minute, per month) from zero: nothing the deleted tenant sent
    *   counts against them; other tenants' counts are kept.
