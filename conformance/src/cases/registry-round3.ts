@@ -74,6 +74,39 @@ async function eventsUntilRegistered(
   return seen;
 }
 
+/**
+ * Checks that `stream`, opened under a tenant since deleted, ends UNAUTHENTICATED and sends
+ * nothing `counted` meanwhile (`what`: what the counted items are, for the failure).
+ */
+async function endsUnauthenticated<T>(
+  t: CaseContext,
+  stream: StreamReader<T>,
+  name: string,
+  counted: (item: T) => boolean,
+  what: string,
+): Promise<void> {
+  const ending = `the end of a ${name} stream of the deleted tenant`;
+  let sent = 0;
+  try {
+    await stream.waitFor(
+      (item) => {
+        if (counted(item)) sent++;
+        return false;
+      },
+      ending,
+      t.settings.waitMs,
+    );
+  } catch {
+    // Ended (or still open: end() below says which).
+  }
+  const err = await stream.end(ending, 1);
+  check(
+    err?.code === Code.Unauthenticated,
+    `a ${name} stream open when its tenant was deleted ended with ${err ? Code[err.code] : "OK"}, not UNAUTHENTICATED`,
+  );
+  check(sent === 0, `a ${name} stream of the deleted tenant sent ${sent} ${what} after it`);
+}
+
 export const registryRound3Cases: ConformanceCase[] = [
   {
     id: "registry.presence-timeout-each",
@@ -303,12 +336,7 @@ export const registryRound3Cases: ConformanceCase[] = [
       contexts.close();
       await t.admin.admin.deleteTenant({ tenantId: tenant.id });
       await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
-      const issued = await t.admin.auth.issueToken({
-        tenantId: tenant.id,
-        agentId: w.id,
-        roles: [Role.AGENT_FULL],
-      });
-      const w2 = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
+      const w2 = await t.agentIn(tenant.id, w.id, { register: false });
       // Resuming is refused, or READY comes with nothing of the deleted tenant before it.
       const resumed = async <E extends { kind: number }>(
         open: (signal: AbortSignal) => AsyncIterable<E>,
@@ -421,40 +449,11 @@ export const registryRound3Cases: ConformanceCase[] = [
       await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
       // Changes in the tenant created again, by a credential of its own.
       for (const name of ["dts-n1", "dts-n2", "dts-n3"]) {
-        const issued = await t.admin.auth.issueToken({
-          tenantId: tenant.id,
-          agentId: name,
-          roles: [Role.AGENT_FULL],
-        });
-        const c = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
-        await c.registry.register({ agentId: name, type: "conformance" });
+        const c = await t.agentIn(tenant.id, name);
         await c.contexts.createContext({ contextId: name, type: "n", payload: text("new") });
       }
-      for (const [name, stream] of [
-        ["WatchAgents", agents],
-        ["SubscribeContexts", contexts],
-      ] as const) {
-        const what = `the end of a ${name} stream of the deleted tenant`;
-        let sent = 0;
-        try {
-          await stream.waitFor(
-            () => {
-              sent++;
-              return false;
-            },
-            what,
-            t.settings.waitMs,
-          );
-        } catch {
-          // Ended (or still open: end() below says which).
-        }
-        const err = await stream.end(what, 1);
-        check(
-          err?.code === Code.Unauthenticated,
-          `a ${name} stream open when its tenant was deleted ended with ${err ? Code[err.code] : "OK"}, not UNAUTHENTICATED`,
-        );
-        check(sent === 0, `a ${name} stream of the deleted tenant sent ${sent} change(s) after it`);
-      }
+      await endsUnauthenticated(t, agents, "WatchAgents", () => true, "change(s)");
+      await endsUnauthenticated(t, contexts, "SubscribeContexts", () => true, "change(s)");
     },
   },
   {
@@ -478,51 +477,21 @@ export const registryRound3Cases: ConformanceCase[] = [
       await t.admin.admin.deleteTenant({ tenantId: tenant.id });
       await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
       // The tenant created again: an agent of the same id, and a sender, by credentials of its own.
-      const fresh: Record<string, ReturnType<CaseContext["clientsWith"]>> = {};
-      for (const name of ["dtr-r", "dtr-s"]) {
-        const issued = await t.admin.auth.issueToken({
-          tenantId: tenant.id,
-          agentId: name,
-          roles: [Role.AGENT_FULL],
-        });
-        fresh[name] = t.clientsWith(`Bearer ${issued.tokens?.accessToken ?? ""}`);
-        await fresh[name].registry.register({ agentId: name, type: "conformance" });
-      }
-      await fresh["dtr-s"]?.messaging.send({
+      const r = await t.agentIn(tenant.id, "dtr-r");
+      const sender = await t.agentIn(tenant.id, "dtr-s");
+      await sender.messaging.send({
         target: { case: "recipientId", value: "dtr-r" },
         kind: "dtr-new",
         payload: text("for the new dtr-r"),
       });
-      const what = "the end of a Receive stream of the deleted tenant";
-      let delivered = 0;
-      try {
-        await stream.waitFor(
-          (x) => {
-            if (x.kind === ReceiveResponse_Kind.DELIVERY) delivered++;
-            return false;
-          },
-          what,
-          t.settings.waitMs,
-        );
-      } catch {
-        // Ended (or still open: end() below says which).
-      }
-      const err = await stream.end(what, 1);
-      check(
-        err?.code === Code.Unauthenticated,
-        `a Receive stream open when its tenant was deleted ended with ${err ? Code[err.code] : "OK"}, not UNAUTHENTICATED`,
+      await endsUnauthenticated(
+        t,
+        stream,
+        "Receive",
+        (x) => x.kind === ReceiveResponse_Kind.DELIVERY,
+        "delivery(ies)",
       );
-      check(
-        delivered === 0,
-        `a Receive stream of the deleted tenant got ${delivered} delivery(ies) of the new one`,
-      );
-      const r = fresh["dtr-r"];
-      if (!r) throw new CaseFailure("no client for the new dtr-r");
-      const inbox = await Inbox.open(t, {
-        ...r,
-        id: "dtr-r",
-        tenantId: tenant.id,
-      } as unknown as TestAgent);
+      const inbox = await Inbox.open(t, r);
       try {
         const got = await inbox.collect(1, "the message to the new dtr-r");
         check(got[0]?.message?.kind === "dtr-new", `the new dtr-r got "${got[0]?.message?.kind}"`);

@@ -11,7 +11,7 @@ import { newId } from "../ids.js";
 import type { ContextQuery, ContextRecord, StorageRefRecord } from "../storage/types.js";
 import { type ContextChange, decodeContextChange, encodeContextChange } from "./change-events.js";
 import { decodePageToken, encodePageToken, pageSize } from "./cursor.js";
-import { type Followed, followEvents, tenantOf } from "./event-stream.js";
+import { type Followed, followEvents, tenantStillCurrent } from "./event-stream.js";
 
 export type { ContextChange } from "./change-events.js";
 
@@ -369,7 +369,7 @@ export class Contexts {
       this.hub.epoch,
       signal,
       decodeContextChange,
-      tenantOf(this.hub, identity),
+      tenantStillCurrent(this.hub, identity),
     );
     for await (const item of stream) {
       if (item.kind === "ready") {

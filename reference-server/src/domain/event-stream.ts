@@ -10,7 +10,7 @@ export type Followed<T> = { kind: "event"; seq: number; event: T } | { kind: "re
 const BATCH = 256;
 
 /** For {@link followEvents}: whether `identity`'s tenant still exists as its credential knew it. */
-export function tenantOf(
+export function tenantStillCurrent(
   hub: Pick<HubContext, "findTenant">,
   identity: Identity,
 ): () => Promise<boolean> {

@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { encodeCursor } from "../domain/cursor.js";
-import { followEvents, tenantOf } from "../domain/event-stream.js";
+import { followEvents, tenantStillCurrent } from "../domain/event-stream.js";
 import { type AgentChange, decodeAgentChange, type Registry } from "../domain/registry.js";
 import type { HubContext } from "../hub-context.js";
 import { agentToProto, callerOf, ts } from "./convert.js";
@@ -85,7 +85,7 @@ export function createRegistryHandler(
         hub.epoch,
         ctx.signal,
         decodeAgentChange,
-        tenantOf(hub, caller),
+        tenantStillCurrent(hub, caller),
       );
       for await (const item of events) {
         const cursor = encodeCursor(hub.epoch, item.seq);

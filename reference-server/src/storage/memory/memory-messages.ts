@@ -299,6 +299,26 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
     return best;
   };
 
+  /**
+   * Puts `e` in flight under a new delivery id until `deadline`, as the next attempt; the delivery
+   * tells its place in the queue (`order`), so a stream that both reads its queue and is handed
+   * deliveries claimed as their messages were stored sends them all in queue order (inQueueOrder).
+   */
+  const claimEntry = (inbox: Inbox, e: Entry, deadline: number): ClaimedDelivery => {
+    e.attempts += 1;
+    // Stryker disable next-line UpdateOperator: counting down gives unique ids too
+    e.deliveryId = `d${(++deliverySeq).toString(36)}`;
+    e.deadline = deadline;
+    inbox.claim(e);
+    return {
+      deliveryId: e.deliveryId,
+      attempt: e.attempts,
+      deadline,
+      message: e.message,
+      order: e.seq,
+    };
+  };
+
   const claimFrom = (inbox: Inbox, max: number, now: number, deadline: number) => {
     const out: ClaimedDelivery[] = [];
     const take = (e: Entry) => {
@@ -306,20 +326,7 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
         held(inbox.tenantId, -1); // expired: discarded, never delivered
         return;
       }
-      e.attempts += 1;
-      // Stryker disable next-line UpdateOperator: counting down gives unique ids too
-      e.deliveryId = `d${(++deliverySeq).toString(36)}`;
-      e.deadline = deadline;
-      inbox.claim(e);
-      // Its place in the queue, as claimWaiting tells it: a stream that also took deliveries
-      // claimed as their messages were stored sends them all in queue order (inQueueOrder).
-      out.push({
-        deliveryId: e.deliveryId,
-        attempt: e.attempts,
-        deadline,
-        message: e.message,
-        order: e.seq,
-      });
+      out.push(claimEntry(inbox, e, deadline));
     };
     if (inbox.retries.length > 0) {
       inbox.retries.sort((a, b) => a.availableAt - b.availableAt);
@@ -448,19 +455,7 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
       const inbox = inboxes.get(key(tenantId, agentId));
       const out: ClaimedDelivery[] = [];
       if (!inbox) return out;
-      for (let e = inbox.shift(); e; e = inbox.shift()) {
-        e.attempts += 1;
-        e.deliveryId = `d${(++deliverySeq).toString(36)}`;
-        e.deadline = deadline;
-        inbox.claim(e);
-        out.push({
-          deliveryId: e.deliveryId,
-          attempt: e.attempts,
-          deadline,
-          message: e.message,
-          order: e.seq,
-        });
-      }
+      for (let e = inbox.shift(); e; e = inbox.shift()) out.push(claimEntry(inbox, e, deadline));
       return out;
     },
     async ack(tenantId, agentId, deliveryIds, now) {
