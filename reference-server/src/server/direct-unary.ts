@@ -51,6 +51,7 @@ import {
   withInterceptors,
 } from "./direct-common.js";
 import type { DirectRequest } from "./direct-streams.js";
+import { fastRequestDecoder } from "./request-decode.js";
 import { RequestHeaders } from "./request-headers.js";
 
 /** A unary method's implementation, as registered with the router. */
@@ -302,7 +303,8 @@ export function readUnary(
       stop();
       try {
         const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-        resolve({ message: fromBinary(method.input, body) });
+        const fast = fastRequestDecoder(method.input);
+        resolve({ message: fast?.(body) ?? fromBinary(method.input, body) });
       } catch {
         resolve({ chunks, rest: undefined });
       }

@@ -1,12 +1,25 @@
 import {
+  AckRequestSchema,
   type MessageType,
+  SendBatchRequestSchema,
   SendRequestSchema,
   SendStreamRequestSchema,
 } from "@acb/gen/acb/v1/messaging_pb";
-import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type MessageInitShape,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
-import { fastRequestDecoder, fastSendStreamRequest } from "./request-decode.js";
+import {
+  fastRequestDecoder,
+  fastSendBatchRequest,
+  fastSendRequest,
+  fastSendStreamRequest,
+} from "./request-decode.js";
 
 /** A small seeded generator, so a failure names the case that reproduces it. */
 function rng(seed: number) {
@@ -219,8 +232,133 @@ describe("request-decode: what the fast path leaves to fromBinary", () => {
     }
   });
 
-  it("has a decoder for SendStreamRequest only", () => {
+  it("has decoders for SendStreamRequest, SendRequest and SendBatchRequest only", () => {
     expect(fastRequestDecoder(SendStreamRequestSchema)).toBe(fastSendStreamRequest);
-    expect(fastRequestDecoder(SendRequestSchema)).toBeUndefined();
+    expect(fastRequestDecoder(SendRequestSchema)).toBe(fastSendRequest);
+    expect(fastRequestDecoder(SendBatchRequestSchema)).toBe(fastSendBatchRequest);
+    expect(fastRequestDecoder(AckRequestSchema)).toBeUndefined();
   });
 });
+
+/** A SendBatch request of 1–40 generated sends (`seed` picks them). */
+function batch(seed: number): Uint8Array {
+  const r = rng(seed);
+  const n = 1 + r.int(40);
+  return toBinary(
+    SendBatchRequestSchema,
+    create(SendBatchRequestSchema, { requests: Array.from({ length: n }, () => send(r)) }),
+  );
+}
+
+describe("request-decode: a Send and a SendBatch read as fromBinary reads them", () => {
+  it("3,000 generated sends, each on the fast path", () => {
+    for (let seed = 1; seed <= 3000; seed++) {
+      const bytes = toBinary(SendRequestSchema, create(SendRequestSchema, send(rng(seed))));
+      const fast = fastSendRequest(bytes);
+      expect(fast, `seed ${seed}`).toBeDefined();
+      expect(fast, `seed ${seed}`).toStrictEqual(fromBinary(SendRequestSchema, bytes));
+    }
+  });
+
+  it("300 generated batches, each on the fast path, items in order", () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const bytes = batch(seed);
+      const fast = fastSendBatchRequest(bytes);
+      expect(fast, `seed ${seed}`).toBeDefined();
+      expect(fast, `seed ${seed}`).toStrictEqual(fromBinary(SendBatchRequestSchema, bytes));
+    }
+  });
+
+  it("an empty Send and an empty SendBatch (every field at its default)", () => {
+    const empty = new Uint8Array(0);
+    expect(fastSendRequest(empty)).toStrictEqual(fromBinary(SendRequestSchema, empty));
+    expect(fastSendBatchRequest(empty)).toStrictEqual(fromBinary(SendBatchRequestSchema, empty));
+  });
+
+  it("each item's payload is a view of the request's bytes, as fromBinary's is", () => {
+    const bytes = toBinary(
+      SendBatchRequestSchema,
+      create(SendBatchRequestSchema, {
+        requests: [
+          { kind: "a", payload: { data: new Uint8Array([1, 2]) } },
+          { kind: "b", payload: { data: new Uint8Array([3]) } },
+        ],
+      }),
+    );
+    const m = fastSendBatchRequest(bytes);
+    expect(m?.requests.map((s) => s.payload?.data.buffer)).toEqual([bytes.buffer, bytes.buffer]);
+    expect(m?.requests.map((s) => [...(s.payload?.data ?? [])])).toEqual([[1, 2], [3]]);
+  });
+
+  const base = toBinary(SendRequestSchema, create(SendRequestSchema, send(rng(5))));
+  const baseBatch = batch(7);
+  const cases: [string, () => unknown, Uint8Array, DescMessage][] = [
+    [
+      "a Send with an unknown field",
+      () => fastSendRequest(new Uint8Array([...base, 0xc8, 0x06, 0x01])),
+      new Uint8Array([...base, 0xc8, 0x06, 0x01]),
+      SendRequestSchema,
+    ],
+    [
+      "a Send with its payload given twice (merged)",
+      () => fastSendRequest(twicePayload()),
+      twicePayload(),
+      SendRequestSchema,
+    ],
+    [
+      "a SendBatch with an unknown field",
+      () => fastSendBatchRequest(new Uint8Array([...baseBatch, 0x10, 0x01])),
+      new Uint8Array([...baseBatch, 0x10, 0x01]),
+      SendBatchRequestSchema,
+    ],
+    [
+      "a SendBatch item with a non-ASCII kind",
+      () => fastSendBatchRequest(nonAsciiBatch()),
+      nonAsciiBatch(),
+      SendBatchRequestSchema,
+    ],
+  ];
+  for (const [name, fast, bytes, schema] of cases) {
+    it(`${name}: not on the fast path`, () => {
+      expect(fast()).toBeUndefined();
+      // And the generic reader reads it (the message is valid protobuf).
+      expect(fromBinary(schema, bytes).$typeName).toBe(schema.typeName);
+    });
+  }
+
+  it("a truncated Send or SendBatch, at every cut: read alike, or left to fromBinary", () => {
+    const all: [Uint8Array, (b: Uint8Array) => unknown, (b: Uint8Array) => unknown][] = [
+      [base, fastSendRequest, (b) => fromBinary(SendRequestSchema, b)],
+      [baseBatch, fastSendBatchRequest, (b) => fromBinary(SendBatchRequestSchema, b)],
+    ];
+    for (const [whole, fast, generic] of all) {
+      for (let cut = 1; cut < whole.length; cut++) {
+        const bytes = whole.subarray(0, cut);
+        let expected: unknown;
+        try {
+          expected = generic(bytes);
+        } catch {
+          expected = undefined;
+        }
+        const got = fast(bytes);
+        if (expected === undefined) expect(got, `cut ${cut}`).toBeUndefined();
+        else if (got !== undefined) expect(got, `cut ${cut}`).toStrictEqual(expected);
+      }
+    }
+  });
+});
+
+function twicePayload(): Uint8Array {
+  const w = new BinaryWriter();
+  w.tag(5, WireType.LengthDelimited).string("k");
+  w.tag(6, WireType.LengthDelimited).bytes(new Uint8Array([10, 1, 97]));
+  w.tag(6, WireType.LengthDelimited).bytes(new Uint8Array([18, 1, 1]));
+  return w.finish();
+}
+
+function nonAsciiBatch(): Uint8Array {
+  return toBinary(
+    SendBatchRequestSchema,
+    create(SendBatchRequestSchema, { requests: [{ kind: "ok" }, { kind: "lat-é" }] }),
+  );
+}

@@ -1,5 +1,5 @@
-// The decoder of the request message a sending agent writes most: a SendStream item (a send or
-// an ack). It reads the fields with a few loops over the bytes, where protobuf-es's generic
+// The decoders of the request messages a sending agent writes most: a SendStream item (a send or
+// an ack), a Send and a SendBatch. They read the fields with a few loops over the bytes, where protobuf-es's generic
 // reader allocates a tag array and looks up a field decoder per field, and builds each nested
 // message through its generic constructor. The result is the object `fromBinary` makes, field
 // for field (same keys, defaults, oneof cases, a bigint ref, `data` a view of the envelope).
@@ -11,7 +11,10 @@
 
 import {
   type AckRequest,
+  type SendBatchRequest,
+  SendBatchRequestSchema,
   type SendRequest,
+  SendRequestSchema,
   type SendStreamRequest,
   SendStreamRequestSchema,
 } from "@acb/gen/acb/v1/messaging_pb";
@@ -111,8 +114,13 @@ function mapEntry(end: number, into: Record<string, string>): void {
   into[key] = value;
 }
 
+/** A SendRequest nested in the message being read (length-prefixed, within `end`). */
 function sendRequest(end: number): SendRequest {
-  const stop = delimited(end);
+  return sendRequestFields(delimited(end));
+}
+
+/** The fields of a SendRequest, from `pos` to `stop`. */
+function sendRequestFields(stop: number): SendRequest {
   const r: SendRequest = {
     $typeName: "acb.v1.SendRequest",
     target: { case: undefined },
@@ -240,18 +248,48 @@ function sendStreamRequest(): SendStreamRequest {
   return r;
 }
 
-/** The fast path alone (undefined where it gives up), for tests. @internal */
-export function fastSendStreamRequest(data: Uint8Array): SendStreamRequest | undefined {
+function sendBatchRequest(): SendBatchRequest {
+  const end = buf.length;
+  const requests: SendRequest[] = [];
+  while (pos < end) {
+    if (varint32() !== 10) unknown();
+    requests.push(sendRequest(end));
+  }
+  if (pos !== end) throw GIVE_UP;
+  return { $typeName: "acb.v1.SendBatchRequest", requests };
+}
+
+/** Runs `read` over `data`: its message, or undefined where the generic reader must take over. */
+function readWith<T>(data: Uint8Array, read: () => T): T | undefined {
   buf = data;
   pos = 0;
   try {
-    return sendStreamRequest();
+    return read();
   } catch {
     // GIVE_UP, or a read past the end of a truncated message: the generic reader's to report.
     return undefined;
   } finally {
     buf = empty;
   }
+}
+
+const readSendStreamRequest = () => sendStreamRequest();
+const readSendRequest = () => sendRequestFields(buf.length);
+const readSendBatchRequest = () => sendBatchRequest();
+
+/** The fast path of SendStreamRequest alone (undefined where it gives up), for tests. @internal */
+export function fastSendStreamRequest(data: Uint8Array): SendStreamRequest | undefined {
+  return readWith(data, readSendStreamRequest);
+}
+
+/** The fast path of SendRequest (a unary Send) alone, as {@link fastSendStreamRequest}. @internal */
+export function fastSendRequest(data: Uint8Array): SendRequest | undefined {
+  return readWith(data, readSendRequest);
+}
+
+/** The fast path of SendBatchRequest alone, as {@link fastSendStreamRequest}. @internal */
+export function fastSendBatchRequest(data: Uint8Array): SendBatchRequest | undefined {
+  return readWith(data, readSendBatchRequest);
 }
 
 const empty = new Uint8Array(0);
@@ -263,5 +301,14 @@ const empty = new Uint8Array(0);
 export function fastRequestDecoder(
   schema: DescMessage,
 ): ((data: Uint8Array) => Message | undefined) | undefined {
-  return schema.typeName === SendStreamRequestSchema.typeName ? fastSendStreamRequest : undefined;
+  switch (schema.typeName) {
+    case SendStreamRequestSchema.typeName:
+      return fastSendStreamRequest;
+    case SendRequestSchema.typeName:
+      return fastSendRequest;
+    case SendBatchRequestSchema.typeName:
+      return fastSendBatchRequest;
+    default:
+      return undefined;
+  }
 }
