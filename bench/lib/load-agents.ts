@@ -1,7 +1,7 @@
 // A share of the load benchmark's connected agents in a thread of their own (own event loop and
 // heap), as thousands of agents would run on many machines rather than in one process: each
 // registers, keeps a Receive open (acking each delivery) and, once told { beat }, heartbeats every
-// 10 s, the thread's agents spread evenly over the interval. Posts { ready } once all are
+// 10 s, each on a timer of its own started at a random instant. Posts { ready } once all are
 // receiving, { received } every 200 ms while measuring (after { measure, since }), and on { stop }
 // { latencies, beatsOk, beatsFailed, beatLatency, done }: the send→deliver latency of each probe
 // sent from `since` on that one of its agents received (the probe's send time is the payload's
@@ -23,7 +23,6 @@ const port = parentPort;
 if (!port) throw new Error("load-agents.ts runs as a worker thread");
 
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const latencies: number[] = [];
 const beatLatency: number[] = [];
 let beatsOk = 0;
@@ -70,28 +69,39 @@ async function agent(i: number): Promise<void> {
   streams.push(stream);
 }
 
-/** Heartbeats every 10 s per agent, spread evenly over the interval in 50 ms ticks. */
-async function beat(): Promise<void> {
-  const perTick = agents.length / (10_000 / 50);
-  let owed = 0;
-  let next = 0;
-  while (beating) {
-    owed += perTick;
-    for (; owed >= 1; owed--) {
-      const i = next++ % agents.length;
-      const [id, token] = agents[i] as [string, string];
-      const t0 = now();
-      (clients[Math.floor(i / 10)] as (typeof clients)[number])
-        .unary(heartbeat, { agentId: id }, token)
-        .then(
-          () => {
-            beatsOk++;
-            beatLatency.push(now() - t0);
-          },
-          () => beatsFailed++,
-        );
-    }
-    await sleep(50);
+/** Heartbeat period of each agent. */
+const BEAT_MS = 10_000;
+const beatTimers: NodeJS.Timeout[] = [];
+
+function beatOnce(i: number): void {
+  const [id, token] = agents[i] as [string, string];
+  const t0 = now();
+  (clients[Math.floor(i / 10)] as (typeof clients)[number])
+    .unary(heartbeat, { agentId: id }, token)
+    .then(
+      () => {
+        beatsOk++;
+        beatLatency.push(now() - t0);
+      },
+      () => beatsFailed++,
+    );
+}
+
+/**
+ * Each agent heartbeats every 10 s on a timer of its own, started at a random instant of the
+ * first interval, as agents that came up independently do (the SDK keeps one timer per agent).
+ * Heartbeats sent in ticks shared by a thread's agents (and threads started together) would reach
+ * the hub in bursts no real population of agents makes, and probes meeting a burst would wait
+ * behind it.
+ */
+function beat(): void {
+  for (let i = 0; i < agents.length; i++) {
+    const first = setTimeout(() => {
+      if (!beating) return;
+      beatOnce(i);
+      beatTimers[i] = setInterval(() => beatOnce(i), BEAT_MS);
+    }, Math.random() * BEAT_MS);
+    beatTimers[i] = first;
   }
 }
 
@@ -105,13 +115,12 @@ await Promise.all(
 port.postMessage({ ready: true });
 
 let ticker: NodeJS.Timeout | undefined;
-let beats: Promise<void> | undefined;
 port.on(
   "message",
   async (msg: { beat?: boolean; measure?: boolean; since?: number; stop?: boolean }) => {
     if (msg.beat) {
       beating = true;
-      beats = beat();
+      beat();
     }
     if (msg.measure) {
       measuring = true;
@@ -121,7 +130,7 @@ port.on(
     if (msg.stop) {
       clearInterval(ticker);
       beating = false;
-      await beats;
+      for (const timer of beatTimers) clearTimeout(timer);
       for (const stream of streams) stream.close();
       for (const c of clients) c.close();
       port.postMessage({ latencies, beatsOk, beatsFailed, beatLatency, done: true });
