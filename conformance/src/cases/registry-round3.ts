@@ -15,7 +15,7 @@ import {
 import { CaseFailure, type ConformanceCase, check } from "../case.js";
 import type { CaseContext, TestAgent } from "../harness.js";
 import { Inbox, text } from "../inbox.js";
-import { Code, expectCode, type StreamReader } from "../wire.js";
+import { Code, expectCode, type StreamReader, untilPast } from "../wire.js";
 import { deadLetters, expectKinds, to } from "./delivery-helpers.js";
 
 const requires = ["registry"];
@@ -214,7 +214,7 @@ export const registryRound3Cases: ConformanceCase[] = [
       const until = Date.now() + 4 * presenceMs;
       while (Date.now() < until) {
         // The agent's heartbeat interval, as RegisterResponse asks.
-        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+        await untilPast(sent + intervalMs, t.signal);
         const start = Date.now();
         const beat = await a.registry.heartbeat({ agentId: a.id });
         longest = Math.max(longest, Date.now() - sent);
