@@ -17,8 +17,8 @@ export function matchesAgent(a: AgentRecord, q: AgentQuery): boolean {
   }
   if (q.capabilities?.some((c) => !a.capabilities.includes(c))) return false;
   if (q.metadata && !matchesMetadata(a.metadata, q.metadata)) return false;
-  if (q.seenSince !== undefined && a.lastSeen < q.seenSince) return false;
-  if (q.seenBefore !== undefined && a.lastSeen >= q.seenBefore) return false;
+  if (a.lastSeen < (q.seenSince ?? Number.NEGATIVE_INFINITY)) return false;
+  if (a.lastSeen >= (q.seenBefore ?? Number.POSITIVE_INFINITY)) return false;
   return true;
 }
 
