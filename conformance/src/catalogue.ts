@@ -25,6 +25,7 @@ import { memoryStoreRuleCases } from "./cases/memory-store-rules.js";
 import { quotaCases } from "./cases/quotas.js";
 import { registryCases } from "./cases/registry.js";
 import { registryRound3Cases } from "./cases/registry-round3.js";
+import { registryRound4Cases } from "./cases/registry-round4.js";
 import { registrySessionCases } from "./cases/registry-sessions.js";
 import { requestReplyCases } from "./cases/request-reply.js";
 import { roleCases } from "./cases/roles.js";
@@ -38,6 +39,7 @@ export const catalogue: readonly ConformanceCase[] = [
   // Early for the same reason: they kill mutants of the delivery paths that most cases reach.
   ...deliveryRound3Cases,
   ...registryRound3Cases,
+  ...registryRound4Cases,
   ...registryCases,
   ...registrySessionCases,
   ...contextCases,

@@ -34,16 +34,11 @@ export function encodePageToken(lastId: string): string {
 export function decodePageToken(token: string): string {
   if (token === "") return "";
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      parsed &&
-      // Stryker disable next-line ConditionalExpression: `in` throws on the primitives this lets through, and the catch refuses them the same way
-      typeof parsed === "object" &&
-      "after" in parsed &&
-      typeof parsed.after === "string"
-    ) {
-      return parsed.after;
-    }
+    // Destructuring throws on null, and reads nothing of other primitives or of arrays.
+    const { after } = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as {
+      after?: unknown;
+    };
+    if (typeof after === "string") return after;
   } catch {
     // fall through to the error below
   }

@@ -744,6 +744,11 @@ export const RegistryService: GenService<{
    *   agent carries ErrorInfo reason AGENT_ONLINE with metadata session_id, the session that holds
    *   the agent; the FAILED_PRECONDITION of a Heartbeat naming a replaced session carries reason
    *   SESSION_REPLACED.
+   * MUST [acb:registry.audit]: every Register and Unregister is recorded in the audit log of the
+   *   agent's tenant (AdminService.QueryAuditLog) and of no other tenant: action "agent.register"
+   *   or "agent.unregister", outcome "success", the caller as actor and target "agent/<agent
+   *   id>"; a Register's record has detail "session", the session_id it returned, and, when it
+   *   replaced an earlier registration, detail "replaced", that registration's session_id.
    *
    * @generated from rpc acb.v1.RegistryService.Register
    */
