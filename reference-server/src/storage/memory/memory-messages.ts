@@ -290,6 +290,7 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
   const oldestInbox = (tenantId: string): Inbox | undefined => {
     let best: Inbox | undefined;
     let bestSeq = Infinity;
+    // Stryker disable next-line OptionalChaining,ArrayDeclaration: called only for the evictions a plan makes at a tenant's limit, so the tenant holds messages and has its record
     for (const inbox of tenants.get(tenantId)?.inboxes ?? []) {
       const seq = inbox.ready[inbox.head]?.seq;
       if (seq !== undefined && seq < bestSeq) {
@@ -459,12 +460,15 @@ export function createMemoryMessageStore(): MemoryMessageQueues {
       return inbox ? claimFrom(inbox, max, now, deadline) : [];
     },
     // Stryker restore all
+    // Stryker disable next-line BlockStatement: a send that claims nothing for a live stream wakes it instead, and the stream reads the same messages from its queue (a claim at send only saves that read)
     waitingOf(tenantId, agentId) {
+      // Stryker disable next-line LogicalOperator: a send that claims nothing for a live stream wakes it instead, and the stream reads the same messages from its queue (a claim at send only saves that read)
       return inboxes.get(key(tenantId, agentId))?.waiting ?? 0;
     },
     claimWaiting(tenantId, agentId, deadline) {
       const inbox = inboxes.get(key(tenantId, agentId));
       const out: ClaimedDelivery[] = [];
+      // Stryker disable next-line BooleanLiteral,ConditionalExpression: a send that claims nothing for a live stream wakes it instead, and the stream reads the same messages from its queue (a claim at send only saves that read); the backend claims only for an agent it found messages waiting for, whose queue exists
       if (!inbox) return out;
       for (let e = inbox.shift(); e; e = inbox.shift()) out.push(claimEntry(inbox, e, deadline));
       return out;
