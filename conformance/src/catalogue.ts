@@ -12,6 +12,7 @@ import { credentialCases } from "./cases/credentials.js";
 import { deliveryCases } from "./cases/delivery.js";
 import { deliveryPathCases } from "./cases/delivery-paths.js";
 import { deliveryRound3Cases } from "./cases/delivery-round3.js";
+import { deliveryRound4Cases } from "./cases/delivery-round4.js";
 import { deliveryRuleCases } from "./cases/delivery-rules.js";
 import { deliveryStreamCases } from "./cases/delivery-streams.js";
 import { domainRuleCases } from "./cases/domain-rules.js";
@@ -38,6 +39,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...memoryStoreRuleCases,
   // Early for the same reason: they kill mutants of the delivery paths that most cases reach.
   ...deliveryRound3Cases,
+  ...deliveryRound4Cases,
   ...registryRound3Cases,
   ...registryRound4Cases,
   ...registryCases,

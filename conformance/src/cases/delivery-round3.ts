@@ -80,7 +80,7 @@ function picker(inbox: Inbox) {
  * A CUSTOM tenant with these backlog quotas and settings (policy REFUSE unless given), deleted when
  * the case ends; `agent` registers one of its agents.
  */
-async function backlogTenant(
+export async function backlogTenant(
   t: CaseContext,
   suffix: string,
   quotas: { tenantBacklogMessages?: bigint; agentBacklogMessages?: bigint },
@@ -105,7 +105,7 @@ async function backlogTenant(
  * Sends are accepted (sent as `kind`-1, `kind`-2, ...) and the next one is refused with RetryInfo
  * naming `limitName` ("tenant.backlog_messages" unless given).
  */
-async function expectRoom(
+export async function expectRoom(
   s: TestAgent,
   r: TestAgent,
   room: number,

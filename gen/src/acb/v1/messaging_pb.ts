@@ -1718,7 +1718,12 @@ export const MessagingService: GenService<{
    *   unregistered; a replayed dead letter counts again.
    * MUST [acb:delivery.backlog-tenant-oldest]: a Send that would pass tenant_backlog_messages
    *   under BACKLOG_POLICY_DEAD_LETTER_OLDEST is accepted and the tenant's oldest message never
-   *   yet delivered, whichever agent's, becomes a dead letter with reason BACKLOG_FULL.
+   *   yet delivered, whichever agent's, becomes a dead letter with reason BACKLOG_FULL. Oldest
+   *   means queued first: a replayed dead letter is queued anew when it is replayed.
+   * MUST [acb:delivery.backlog-nothing-to-drop]: under BACKLOG_POLICY_DEAD_LETTER_OLDEST messages
+   *   in flight or waiting for a redelivery are never dropped: a Send that would pass a backlog
+   *   limit when not enough undelivered messages are left to drop is refused as under
+   *   BACKLOG_POLICY_REFUSE.
    * MUST [acb:delivery.offline-queue]: a message accepted for an agent that is not receiving is
    *   delivered when it opens Receive.
    * MUST [acb:delivery.idempotency]: a retry with the same (sender, idempotency_key) in the dedupe
@@ -1866,6 +1871,10 @@ export const MessagingService: GenService<{
    *   deliveries open, from when each is sent until it is settled or its ack deadline passes.
    * MUST [acb:delivery.stream-presence]: while its stream is open the agent stays ONLINE without
    *   heartbeats; once the stream ends, its presence times out as after a last heartbeat.
+   * MUST [acb:delivery.stream-stays-open]: a stream ends only when its client ends it, with one of
+   *   the errors above, or UNAUTHENTICATED when its tenant is deleted
+   *   (admin.delete-tenant-credentials): UpdateTenant of its tenant, and the creation or deletion
+   *   of another tenant, leave it open and delivering.
    *
    * @generated from rpc acb.v1.MessagingService.Receive
    */
