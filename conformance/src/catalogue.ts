@@ -7,6 +7,7 @@ import { capabilityCases } from "./cases/capabilities.js";
 import { clusterCases } from "./cases/cluster.js";
 import { contextListCases } from "./cases/context-lists.js";
 import { contextCases } from "./cases/contexts.js";
+import { conversationRound2Cases } from "./cases/conversation-round2.js";
 import { conversationRuleCases } from "./cases/conversation-rules.js";
 import { credentialCases } from "./cases/credentials.js";
 import { deliveryCases } from "./cases/delivery.js";
@@ -52,6 +53,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...deliveryRuleCases,
   ...requestReplyCases,
   ...conversationRuleCases,
+  ...conversationRound2Cases,
   ...quotaCases,
   ...streamingCases,
   ...meetingCases,

@@ -77,7 +77,10 @@ export const conversationRuleCases: ConformanceCase[] = [
           `${what}: created_at ${created} is not the time of the start`,
         );
         check(
-          msOf(x.timeoutAt) === created + 3_600_000 && x.endedAt === undefined && x.closedBy === "",
+          msOf(x.timeoutAt) === created + 3_600_000 &&
+            x.endedAt === undefined &&
+            x.closedBy === "" &&
+            x.closeReason === "",
           `${what}: timeout_at ${msOf(x.timeoutAt)} is not created_at + 1 h, or it looks ended`,
         );
       };

