@@ -6,6 +6,7 @@ import { authRuleCases } from "./cases/auth-rules.js";
 import { capabilityCases } from "./cases/capabilities.js";
 import { clusterCases } from "./cases/cluster.js";
 import { contextListCases } from "./cases/context-lists.js";
+import { contextRound2Cases } from "./cases/context-round2.js";
 import { contextCases } from "./cases/contexts.js";
 import { conversationRuleCases } from "./cases/conversation-rules.js";
 import { credentialCases } from "./cases/credentials.js";
@@ -46,6 +47,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...registrySessionCases,
   ...contextCases,
   ...contextListCases,
+  ...contextRound2Cases,
   ...deliveryCases,
   ...deliveryPathCases,
   ...deliveryStreamCases,
