@@ -769,4 +769,358 @@ export const contextRound2Cases: ConformanceCase[] = [
       await endsUnauthenticated(t, agents, "WatchAgents", () => true, "change(s)");
     },
   },
+  {
+    id: "admin.usage-context-writes",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "GetUsage counts the payload bytes of context writes, inline or uploaded, and nothing for updates without a payload; storage_bytes follows the values replaced and deleted",
+    spec: "acb.v1.AdminService.GetUsage",
+    rules: ["admin.usage"],
+    requires: [...requires, "large-contexts", "admin"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("auc-a");
+      const inline = patternBytes(300, 1);
+      await a.contexts.createContext({
+        contextId: "auc-i",
+        type: "auc",
+        payload: { contentType: "application/octet-stream", data: inline },
+      });
+      await a.contexts.updateContext({ contextId: "auc-i", metadata: { k: "v" } });
+      await a.contexts.updateContext({ contextId: "auc-i", schemaVersion: "2" });
+      const first = patternBytes(2_000, 2);
+      const u1 = await beginUpload(a, "auc-l", first);
+      await append(a, u1, first, 0, first.length);
+      await a.large.commitUpload({ uploadId: u1 });
+      const second = patternBytes(1_500, 3);
+      const { upload } = await a.large.beginUpload({
+        mode: UploadMode.UPDATE,
+        contextId: "auc-l",
+        totalSize: BigInt(second.length),
+        sha256: sha256(second),
+      });
+      check(upload, "the UPDATE BeginUpload returned no upload");
+      await append(a, upload.id, second, 0, second.length);
+      await a.large.commitUpload({ uploadId: upload.id });
+      await a.contexts.updateContext({ contextId: "auc-l", metadata: { k: "v" } });
+      const small = patternBytes(100, 4);
+      await a.contexts.createContext({
+        contextId: "auc-d",
+        type: "auc",
+        payload: { contentType: "application/octet-stream", data: small },
+      });
+      await a.contexts.deleteContext({ contextId: "auc-d" });
+      const want = { bytes: 300 + 2_000 + 1_500 + 100, storage: 300 + 1_500 };
+      let last = "";
+      await poll(
+        async () => {
+          const total = (await t.admin.admin.getUsage({ tenantId: tenant.id })).total;
+          const got = {
+            bytes: Number(total?.bytes ?? -1n),
+            storage: Number(total?.storageBytes ?? -1n),
+          };
+          last = JSON.stringify(got);
+          return last === JSON.stringify(want) ? got : undefined;
+        },
+        `GetUsage totals of ${JSON.stringify(want)}`,
+        t.settings.waitMs,
+        t.signal,
+        100,
+      ).catch((err: unknown) => {
+        throw new CaseFailure(`${(err as Error).message}; GetUsage says ${last}`);
+      });
+    },
+  },
+  {
+    id: "contexts.access-checks",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "allowed_ids with PUBLIC or PRIVATE, or none with GROUP or SHARED, is INVALID_ARGUMENT for CreateContext and UpdateContext and changes nothing; an access of scope UNSPECIFIED is PUBLIC",
+    spec: "acb.v1.AccessControl",
+    rules: ["contexts.access-checks"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("cac-a");
+      const b = await tenant.agent("cac-b");
+      const bad = [
+        { scope: ContextScope.PUBLIC, allowedIds: [b.id] },
+        { scope: ContextScope.PRIVATE, allowedIds: [b.id] },
+        { scope: ContextScope.GROUP, allowedIds: [] },
+        { scope: ContextScope.SHARED, allowedIds: [] },
+      ];
+      for (const access of bad) {
+        const what = `${ContextScope[access.scope]} with ${access.allowedIds.length} allowed ids`;
+        await expectCode(
+          a.contexts.createContext({ contextId: "cac-new", type: "cac", payload: json(1), access }),
+          Code.InvalidArgument,
+          `CreateContext of ${what}`,
+        );
+      }
+      await expectCode(
+        a.contexts.getContext({ contextId: "cac-new" }),
+        Code.NotFound,
+        "a context whose CreateContext was refused",
+      );
+      const created = await a.contexts.createContext({
+        contextId: "cac",
+        type: "cac",
+        payload: json(1),
+        access: { scope: ContextScope.UNSPECIFIED },
+      });
+      check(
+        created.context?.access?.scope === ContextScope.PUBLIC,
+        `a context created with scope UNSPECIFIED has scope ${ContextScope[created.context?.access?.scope ?? 0]}, not PUBLIC`,
+      );
+      await b.contexts.getContext({ contextId: "cac" });
+      for (const access of bad) {
+        const what = `${ContextScope[access.scope]} with ${access.allowedIds.length} allowed ids`;
+        await expectCode(
+          a.contexts.updateContext({ contextId: "cac", access }),
+          Code.InvalidArgument,
+          `UpdateContext to ${what}`,
+        );
+      }
+      const read = await b.contexts.getContext({ contextId: "cac" });
+      check(
+        read.context?.revision === 1n && read.context.access?.scope === ContextScope.PUBLIC,
+        `the refused updates changed the context: revision ${read.context?.revision}, scope ${ContextScope[read.context?.access?.scope ?? 0]}`,
+      );
+    },
+  },
+  {
+    id: "contexts.list-page-size",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "ListContexts pages hold at most page_size contexts, and the page that holds the last one has an empty next_page_token (four contexts in pages of 2 and of 3)",
+    spec: "acb.v1.ListContextsRequest.page_size",
+    rules: ["contexts.list-pages"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("clp-a");
+      for (const id of ["clp-1", "clp-2", "clp-3", "clp-4"]) {
+        await a.contexts.createContext({ contextId: id, type: "clp", payload: json(id) });
+      }
+      for (const [size, want] of [
+        [2, "clp-1,clp-2 more|clp-3,clp-4 end"],
+        [3, "clp-1,clp-2,clp-3 more|clp-4 end"],
+        [4, "clp-1,clp-2,clp-3,clp-4 end"],
+      ] as const) {
+        const pages: string[] = [];
+        let pageToken = "";
+        for (let i = 0; i < 5; i++) {
+          const res = await a.contexts.listContexts({ type: "clp", pageSize: size, pageToken });
+          pages.push(
+            `${res.contexts.map((c) => c.id).join(",")} ${res.nextPageToken === "" ? "end" : "more"}`,
+          );
+          if (res.nextPageToken === "") break;
+          pageToken = res.nextPageToken;
+        }
+        check(
+          pages.join("|") === want,
+          `ListContexts with page_size ${size} gave pages [${pages.join(" | ")}], not [${want.replaceAll("|", " | ")}]`,
+        );
+      }
+    },
+  },
+  {
+    id: "contexts.reader-writes",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "An agent that may read a PUBLIC context updates its value, but changing its ttl is PERMISSION_DENIED; a stale update or delete is ABORTED with current_revision; an update past tenant_bytes_per_minute is RESOURCE_EXHAUSTED",
+    spec: "acb.v1.UpdateContextRequest.expected_revision",
+    rules: [
+      "contexts.reader-writes",
+      "contexts.revision-cas",
+      "contexts.delete-cas",
+      "admin.quotas",
+    ],
+    requires: [...requires, "admin"],
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-rw`;
+      await t.admin.admin.createTenant({
+        tenantId,
+        tier: Tier.CUSTOM,
+        quotas: { tenantBytesPerMinute: 1_000n },
+      });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const a = await t.agentIn(tenantId, "crw-a");
+      const b = await t.agentIn(tenantId, "crw-b");
+      await a.contexts.createContext({ contextId: "crw", type: "crw", payload: json(1) });
+      const updated = await b.contexts.updateContext({ contextId: "crw", payload: json(2) });
+      check(
+        updated.context?.revision === 2n && updated.context.ownerId === a.id,
+        `a reader's update of a PUBLIC context gave revision ${updated.context?.revision}, owner "${updated.context?.ownerId}"`,
+      );
+      await expectCode(
+        b.contexts.updateContext({ contextId: "crw", ttl: duration(3_600_000) }),
+        Code.PermissionDenied,
+        "a reader that is not the owner changing the ttl",
+      );
+      const stale = async (call: Promise<unknown>, what: string) => {
+        const err = await expectCode(call, Code.Aborted, what);
+        const info = err.findDetails(ErrorInfoSchema)[0];
+        check(
+          info?.reason === "REVISION_MISMATCH" && info.metadata.current_revision === "2",
+          `${what}: ErrorInfo reason "${info?.reason}", current_revision "${info?.metadata.current_revision}", not REVISION_MISMATCH and 2`,
+        );
+      };
+      await stale(
+        a.contexts.updateContext({ contextId: "crw", expectedRevision: 1n, payload: json(3) }),
+        "an update at a stale expected_revision",
+      );
+      await stale(
+        a.contexts.deleteContext({ contextId: "crw", expectedRevision: 1n }),
+        "a delete at a stale expected_revision",
+      );
+      const err = await expectCode(
+        a.contexts.updateContext({
+          contextId: "crw",
+          payload: { contentType: "application/octet-stream", data: patternBytes(1_100, 7) },
+        }),
+        Code.ResourceExhausted,
+        "an update of 1,100 payload bytes with tenant_bytes_per_minute 1,000",
+      );
+      const limit = err.findDetails(RetryInfoSchema)[0]?.limit;
+      check(
+        limit === "tenant.bytes_per_minute",
+        `the refused update's RetryInfo names limit "${limit}", not "tenant.bytes_per_minute"`,
+      );
+      const read = (await a.contexts.getContext({ contextId: "crw" })).context;
+      check(read?.revision === 2n, `the refused calls changed the revision to ${read?.revision}`);
+    },
+  },
+  {
+    id: "admin.usage-expired",
+    level: "MUST",
+    profile: "contexts",
+    description:
+      "A context removed by its TTL gives its storage back: GetUsage storage_bytes counts only the contexts left",
+    spec: "acb.v1.AdminService.GetUsage",
+    rules: ["admin.usage", "contexts.ttl-expiry"],
+    requires: [...requires, "admin"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("aue-a");
+      const events = await subscribed(
+        t,
+        (signal) => a.contexts.subscribeContexts({ types: ["aue"] }, { signal }),
+        "SubscribeContexts",
+      );
+      const bytes = (n: number, seed: number) => ({
+        contentType: "application/octet-stream",
+        data: patternBytes(n, seed),
+      });
+      await a.contexts.createContext({
+        contextId: "aue-keep",
+        type: "aue",
+        payload: bytes(200, 1),
+      });
+      await a.contexts.createContext({
+        contextId: "aue-ttl",
+        type: "aue",
+        payload: bytes(500, 2),
+        ttl: duration(300),
+      });
+      await events.waitFor(
+        (e) => e.kind === ContextKind.EXPIRED && e.context?.id === "aue-ttl",
+        "KIND_EXPIRED of the context with a 300 ms TTL",
+        300 + t.settings.waitMs,
+      );
+      let last = -1;
+      await poll(
+        async () => {
+          const total = (await t.admin.admin.getUsage({ tenantId: tenant.id })).total;
+          last = Number(total?.storageBytes ?? -1n);
+          return last === 200 ? last : undefined;
+        },
+        "GetUsage storage_bytes of 200 after the 500-byte context expired",
+        t.settings.waitMs,
+        t.signal,
+        100,
+      ).catch((e: unknown) => {
+        throw new CaseFailure(`${(e as Error).message}; GetUsage says ${last}`);
+      });
+    },
+  },
+  {
+    id: "streaming.unlimited-storage",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "A tenant whose storage_bytes quota is zero (no limit) begins, sends and commits an upload",
+    spec: "acb.v1.TenantQuotas.storage_bytes",
+    rules: ["admin.quotas"],
+    requires: ["large-contexts", "admin"],
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-us`;
+      await t.admin.admin.createTenant({ tenantId, tier: Tier.CUSTOM, quotas: {} });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const a = await t.agentIn(tenantId, "cus-a");
+      const data = patternBytes(3_000, 8);
+      const u = await beginUpload(a, "cus", data);
+      await append(a, u, data, 0, 1_000);
+      await append(a, u, data, 1_000, data.length);
+      const { context } = await a.large.commitUpload({ uploadId: u });
+      check(
+        context?.size === BigInt(data.length),
+        `the committed upload's context has size ${context?.size}, not ${data.length}`,
+      );
+    },
+  },
+  {
+    id: "admin.delete-tenant-uploads",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "DeleteTenant of a tenant holding an uploaded value, the value it replaced (still within its grace period) and an OPEN upload succeeds; the tenant created again holds none of them and may use their ids",
+    spec: "acb.v1.AdminService.DeleteTenant",
+    rules: ["admin.delete-tenant-purges"],
+    requires: ["large-contexts", "admin"],
+    async run(t) {
+      const base = await t.tenant();
+      const tenantId = `${base.id}-du`;
+      await t.admin.admin.createTenant({ tenantId, tier: Tier.CUSTOM, quotas: {} });
+      t.defer(() => t.admin.admin.deleteTenant({ tenantId }));
+      const a = await t.agentIn(tenantId, "cdu-a");
+      const first = patternBytes(2_000, 1);
+      const u1 = await beginUpload(a, "cdu-l", first);
+      await append(a, u1, first, 0, first.length);
+      await a.large.commitUpload({ uploadId: u1 });
+      const second = patternBytes(1_000, 2);
+      const { upload } = await a.large.beginUpload({
+        mode: UploadMode.UPDATE,
+        contextId: "cdu-l",
+        totalSize: BigInt(second.length),
+        sha256: sha256(second),
+      });
+      check(upload, "the UPDATE BeginUpload returned no upload");
+      await append(a, upload.id, second, 0, second.length);
+      await a.large.commitUpload({ uploadId: upload.id });
+      const open = patternBytes(1_500, 3);
+      const u3 = await beginUpload(a, "cdu-o", open);
+      await append(a, u3, open, 0, 500);
+      await t.admin.admin.deleteTenant({ tenantId });
+      await t.admin.admin.createTenant({ tenantId, tier: Tier.CUSTOM, quotas: {} });
+      const b = await t.agentIn(tenantId, "cdu-b");
+      const listed = await b.contexts.listContexts({});
+      check(
+        listed.contexts.length === 0,
+        `the tenant created again lists [${listed.contexts.map((c) => c.id).join(", ")}]`,
+      );
+      for (const id of ["cdu-l", "cdu-o"]) {
+        const data = patternBytes(700, 4);
+        const u = await beginUpload(b, id, data);
+        await append(b, u, data, 0, data.length);
+        await b.large.commitUpload({ uploadId: u });
+      }
+    },
+  },
 ];

@@ -811,6 +811,9 @@ export const ContextService: GenService<{
    *   KIND_EXPIRED.
    * MUST [acb:contexts.scopes]: PRIVATE, GROUP and SHARED contexts are NOT_FOUND to agents outside
    *   their scope.
+   * MUST [acb:contexts.access-checks]: an access with allowed_ids and scope PUBLIC or PRIVATE,
+   *   or without allowed_ids and scope GROUP or SHARED, is INVALID_ARGUMENT (CreateContext,
+   *   UpdateContext) and changes nothing; scope UNSPECIFIED creates a PUBLIC context.
    * MUST [acb:contexts.admin-access]: an admin of the tenant (ROLE_ADMIN) reads every context of
    *   the tenant whatever its scope (GetContext, ListContexts, SubscribeContexts) and, as the
    *   owner may, changes its access and ttl and deletes it.
@@ -828,6 +831,10 @@ export const ContextService: GenService<{
    * non-owner changes access or ttl.
    * MUST [acb:contexts.revision-cas]: every update increments revision by one; a stale
    *   expected_revision is ABORTED and changes nothing.
+   * MUST [acb:contexts.reader-writes]: an agent that may read a context but does not own it (and
+   *   is no admin) may update its value, metadata and schema_version; an update of its access or
+   *   ttl is PERMISSION_DENIED. A stale expected_revision is ABORTED with ErrorInfo reason
+   *   REVISION_MISMATCH and metadata current_revision (UpdateContext and DeleteContext).
    * MUST [acb:contexts.update-keeps]: an update without a payload keeps the value as it was,
    *   inline or uploaded (payload, storage_ref, sha256, size), and an update keeps every field it
    *   does not set (metadata, schema_version, access, expires_at).
@@ -854,6 +861,8 @@ export const ContextService: GenService<{
   },
   /**
    * Lists readable contexts, ordered by id.
+   * MUST [acb:contexts.list-pages]: a page holds at most page_size contexts, and the page that
+   *   holds the last readable context has an empty next_page_token.
    * MUST [acb:contexts.list-filters]: ListContexts returns exactly the readable contexts that
    *   match every filter given (type, owner_id, metadata), ordered by id.
    *
