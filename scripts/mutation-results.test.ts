@@ -232,4 +232,13 @@ describe("mutation results: files", () => {
       "src/domain/sub/b.ts",
     ]);
   });
+
+  it("names the file of a pattern narrowed to lines", () => {
+    mkdirSync(join(dir, "lines"), { recursive: true });
+    for (const f of ["lines/a.ts", "lines/b.ts"]) writeFileSync(join(dir, f), "");
+    expect(mutatedFiles(["lines/a.ts:10-20", "lines/a.ts:30:0-40:5", "lines/b.ts"], dir)).toEqual([
+      "lines/a.ts",
+      "lines/b.ts",
+    ]);
+  });
 });

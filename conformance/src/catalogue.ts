@@ -6,6 +6,7 @@ import { authRuleCases } from "./cases/auth-rules.js";
 import { capabilityCases } from "./cases/capabilities.js";
 import { clusterCases } from "./cases/cluster.js";
 import { contextListCases } from "./cases/context-lists.js";
+import { contextRound2Cases } from "./cases/context-round2.js";
 import { contextCases } from "./cases/contexts.js";
 import { conversationRound2Cases } from "./cases/conversation-round2.js";
 import { conversationRuleCases } from "./cases/conversation-rules.js";
@@ -47,6 +48,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...registrySessionCases,
   ...contextCases,
   ...contextListCases,
+  ...contextRound2Cases,
   ...deliveryCases,
   ...deliveryPathCases,
   ...deliveryStreamCases,

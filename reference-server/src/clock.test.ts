@@ -21,6 +21,16 @@ describe("systemClock", () => {
     b.cancel();
   });
 
+  it("fires a delay past Node's 32-bit bound at that bound, not at once", async () => {
+    let fired = false;
+    const t = systemClock.setTimer(30 * 24 * 3_600_000, () => {
+      fired = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.cancel();
+    expect(fired).toBe(false);
+  });
+
   it("treats a negative delay as none", () => {
     vi.useFakeTimers();
     let fired = false;

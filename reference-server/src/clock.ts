@@ -32,11 +32,21 @@ class SystemTimer implements Timer {
   }
 }
 
-/** The real clock. Its timers do not keep the process alive. */
+/**
+ * The longest delay Node's timers hold (2^31 - 1 ms, about 24.8 days). Node fires a longer one
+ * after 1 ms, so a hub timer armed for a far deadline (a context TTL of a year) would fire at once,
+ * find nothing due and arm itself again, every millisecond.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The real clock. Its timers do not keep the process alive. A delay past {@link MAX_TIMER_MS}
+ * fires at that bound, early: the hub's timers re-read what is due when they fire, and arm again.
+ */
 export const systemClock: Required<Clock> = {
   now: () => Date.now(),
   setTimer(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms));
+    const t = setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
     t.unref();
     return new SystemTimer(t);
   },

@@ -78,7 +78,7 @@ async function eventsUntilRegistered(
  * Checks that `stream`, opened under a tenant since deleted, ends UNAUTHENTICATED and sends
  * nothing `counted` meanwhile (`what`: what the counted items are, for the failure).
  */
-async function endsUnauthenticated<T>(
+export async function endsUnauthenticated<T>(
   t: CaseContext,
   stream: StreamReader<T>,
   name: string,

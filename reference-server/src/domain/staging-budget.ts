@@ -64,7 +64,6 @@ export class StagingBudget {
 
   /** A reserved chunk is no longer in flight: its session records it, or it was not stored. */
   settle(tenantId: string, bytes: number): void {
-    if (bytes <= 0) return;
     const left = (this.inFlight.get(tenantId) ?? 0) - bytes;
     if (left > 0) this.inFlight.set(tenantId, left);
     else this.inFlight.delete(tenantId);
@@ -91,6 +90,7 @@ export class StagingBudget {
     if (held + staged.tenant + moreBytes > quota) {
       throw this.refused(
         "tenant.storage_bytes",
+        // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
         `tenant "${tenantId}" holds ${held} and stages ${staged.tenant} of its ${quota} storage bytes; ${moreBytes} more would pass the quota`,
       );
     }

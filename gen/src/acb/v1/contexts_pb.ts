@@ -779,7 +779,23 @@ export const ContextService: GenService<{
    * MUST [acb:contexts.create-exists]: CreateContext of a taken context_id is ALREADY_EXISTS and
    *   leaves the context as it was.
    * MUST [acb:contexts.checksum]: the hub computes SHA-256 of the payload and refuses a write whose
-   *   supplied checksum differs.
+   *   supplied checksum differs: DATA_LOSS with ErrorInfo reason CHECKSUM_MISMATCH and metadata
+   *   computed_sha256, the hub's checksum in hex; an UpdateContext with a sha256 but no payload is
+   *   INVALID_ARGUMENT. Neither changes anything.
+   * MUST [acb:contexts.assigned-id]: CreateContext without a context_id creates the context under
+   *   an id the hub assigns, "ctx_" and 26 letters or digits, a new one each time, by which
+   *   GetContext reads it.
+   * MUST [acb:contexts.ttl-id-free]: a context whose TTL passed does not hold its id: a
+   *   CreateContext of that id, however soon after, creates a new context at revision 1, and
+   *   subscribers get the old context's KIND_EXPIRED before the new one's KIND_CREATED.
+   * MUST [acb:contexts.audit]: every successful GetContext, CreateContext, UpdateContext,
+   *   DeleteContext and SubscribeContexts is recorded in the audit log of the caller's tenant
+   *   (AdminService.QueryAuditLog), with the caller as actor and outcome "success": action
+   *   "context.read", "context.create", "context.update" or "context.delete", target
+   *   "context/<context id>" and detail "revision", the revision read, created, written or
+   *   deleted; for a subscription action "context.subscribe" and target "contexts", or
+   *   "contexts/<types, comma-separated>" when it names types. The read an update or delete makes
+   *   of the context is not recorded as a read, and a refused call makes no context.* record.
    *
    * @generated from rpc acb.v1.ContextService.CreateContext
    */
@@ -795,6 +811,12 @@ export const ContextService: GenService<{
    *   KIND_EXPIRED.
    * MUST [acb:contexts.scopes]: PRIVATE, GROUP and SHARED contexts are NOT_FOUND to agents outside
    *   their scope.
+   * MUST [acb:contexts.access-checks]: an access with allowed_ids and scope PUBLIC or PRIVATE,
+   *   or without allowed_ids and scope GROUP or SHARED, is INVALID_ARGUMENT (CreateContext,
+   *   UpdateContext) and changes nothing; scope UNSPECIFIED creates a PUBLIC context.
+   * MUST [acb:contexts.admin-access]: an admin of the tenant (ROLE_ADMIN) reads every context of
+   *   the tenant whatever its scope (GetContext, ListContexts, SubscribeContexts) and, as the
+   *   owner may, changes its access and ttl and deletes it.
    *
    * @generated from rpc acb.v1.ContextService.GetContext
    */
@@ -809,6 +831,13 @@ export const ContextService: GenService<{
    * non-owner changes access or ttl.
    * MUST [acb:contexts.revision-cas]: every update increments revision by one; a stale
    *   expected_revision is ABORTED and changes nothing.
+   * MUST [acb:contexts.reader-writes]: an agent that may read a context but does not own it (and
+   *   is no admin) may update its value, metadata and schema_version; an update of its access or
+   *   ttl is PERMISSION_DENIED. A stale expected_revision is ABORTED with ErrorInfo reason
+   *   REVISION_MISMATCH and metadata current_revision (UpdateContext and DeleteContext).
+   * MUST [acb:contexts.update-keeps]: an update without a payload keeps the value as it was,
+   *   inline or uploaded (payload, storage_ref, sha256, size), and an update keeps every field it
+   *   does not set (metadata, schema_version, access, expires_at).
    *
    * @generated from rpc acb.v1.ContextService.UpdateContext
    */
@@ -832,6 +861,8 @@ export const ContextService: GenService<{
   },
   /**
    * Lists readable contexts, ordered by id.
+   * MUST [acb:contexts.list-pages]: a page holds at most page_size contexts, and the page that
+   *   holds the last readable context has an empty next_page_token.
    * MUST [acb:contexts.list-filters]: ListContexts returns exactly the readable contexts that
    *   match every filter given (type, owner_id, metadata), ordered by id.
    *
@@ -850,6 +881,12 @@ export const ContextService: GenService<{
    * MUST [acb:contexts.subscribe-events]: a CREATED or UPDATED event carries the context as
    *   GetContext reads it after that change (payload, metadata, revision, access, checksum, size,
    *   timestamps, expires_at), and a DELETED event the context as it was before the delete.
+   * MUST [acb:contexts.subscribe-cursor-ahead]: a cursor ahead of the latest change of the
+   *   caller's tenant (another tenant's, say) is OUT_OF_RANGE: a subscription that followed it
+   *   would miss the changes up to its position.
+   * MUST [acb:contexts.subscribe-filters]: a subscription with types, metadata or both delivers
+   *   exactly the changes whose context (as the event carries it) has one of the types and every
+   *   one of the metadata pairs, in the order they happened.
    *
    * @generated from rpc acb.v1.ContextService.SubscribeContexts
    */

@@ -953,6 +953,10 @@ export const LargeContextService: GenService<{
    *   per-chunk checks (SHA-256 or CRC-32) and whole-object SHA-256.
    * MUST [acb:large.update-cas]: a stale expected_revision of an UPDATE upload is ABORTED
    *   (REVISION_MISMATCH).
+   * MUST [acb:large.create-reserves]: an OPEN CREATE upload holds its context_id, chosen or
+   *   assigned: another CREATE BeginUpload of that id, by any agent of the tenant, is
+   *   ALREADY_EXISTS until the upload is aborted or expires (then the id is free) or commits (then
+   *   its context holds the id). UPDATE uploads hold nothing: several may be OPEN for one context.
    * MUST [acb:large.stream-limits]: BeginUpload and DownloadContext of an agent that holds its
    *   maximum of concurrent streams (OPEN uploads and open downloads; the tenant's
    *   agent_concurrent_streams) are RESOURCE_EXHAUSTED with RetryInfo (limit
@@ -993,6 +997,12 @@ export const LargeContextService: GenService<{
    * Receives one chunk of an upload in a unary call, for browsers and other clients that cannot
    * stream a request body, and returns the session with its verified offset. Errors as for
    * UploadChunks (without UPLOAD_ID_MISMATCH).
+   * MUST [acb:large.chunk-quota]: a chunk (of AppendChunk or UploadChunks) that would take the
+   *   bytes the tenant's contexts hold plus those its OPEN uploads have staged past storage_bytes
+   *   is RESOURCE_EXHAUSTED with RetryInfo (limit "tenant.storage_bytes") and not stored: the
+   *   session stays OPEN at its verified offset. A chunk that reaches the quota exactly is stored;
+   *   an aborted upload gives its staged bytes back, and a tenant created again with the id of a
+   *   deleted one stages nothing of the deleted tenant's uploads.
    *
    * @generated from rpc acb.v1.LargeContextService.AppendChunk
    */
