@@ -1,12 +1,15 @@
 // Conversation rules along paths the first cases left unwalked: sends into one conversation at
 // the same time (each counted once, a repeated idempotency key answered with the first message),
-// and a filtered listing whose matches are spread thinly over the caller's conversations, so that
-// a page fills exactly where the hub stops reading and more matches lie beyond it.
+// a filtered listing whose matches are spread thinly over the caller's conversations, so that a
+// page fills exactly where the hub stops reading and more matches lie beyond it, and what
+// DeleteTenant leaves of conversations and idempotency keys: nothing.
 
+import { Tier } from "@acb/gen/acb/v1/admin_pb";
 import { ConversationMode, ConversationState } from "@acb/gen/acb/v1/conversations_pb";
 import { type ConformanceCase, check } from "../case.js";
 import type { CaseContext, TestAgent } from "../harness.js";
 import { text } from "../inbox.js";
+import { Code, expectCode } from "../wire.js";
 
 const requires = ["conversations", "messaging"];
 
@@ -127,6 +130,79 @@ export const conversationRound2Cases: ConformanceCase[] = [
       check(
         all.join(",") === newestFirst.join(","),
         `ListConversations (mode ASYNC) paged by one lists [${all}], not [${newestFirst}]`,
+      );
+    },
+  },
+  {
+    id: "admin.delete-tenant-conversations",
+    level: "MUST",
+    profile: "security",
+    description:
+      "After DeleteTenant, the same tenant id created again has none of the old conversations, and an idempotency key used before names a new message; another tenant keeps both",
+    spec: "acb.v1.AdminService.DeleteTenant",
+    rules: ["admin.delete-tenant-purges"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("dtc-a");
+      const b = await tenant.agent("dtc-b");
+      await a.conversations.startConversation({ conversationId: "dtc-1", participants: [b.id] });
+      const keyed = {
+        target: { case: "recipientId" as const, value: b.id },
+        kind: "keyed",
+        idempotencyKey: "dtc-key",
+        payload: text("k"),
+      };
+      await a.messaging.send({ ...keyed, conversationId: "dtc-1" });
+      const old = await a.messaging.send({ ...keyed, idempotencyKey: "dtc-plain" });
+      // Another tenant, with agents of the same ids, a conversation and a key: all kept.
+      const other = await t.tenant();
+      const oa = await other.agent("dtc-a");
+      const ob = await other.agent("dtc-b");
+      await oa.conversations.startConversation({ conversationId: "dtc-o", participants: [ob.id] });
+      const kept = await oa.messaging.send({ ...keyed, idempotencyKey: "dtc-plain" });
+      await t.admin.admin.deleteTenant({ tenantId: tenant.id });
+      await t.admin.admin.createTenant({ tenantId: tenant.id, tier: Tier.ENTERPRISE });
+      const a2 = await t.agentIn(tenant.id, "dtc-a");
+      const b2 = await t.agentIn(tenant.id, "dtc-b");
+      await expectCode(
+        a2.conversations.getConversation({ conversationId: "dtc-1" }),
+        Code.NotFound,
+        "GetConversation of a conversation of the deleted tenant",
+      );
+      const listed = await a2.conversations.listConversations({});
+      check(
+        listed.conversations.length === 0,
+        `ListConversations in the tenant created again lists [${listed.conversations.map((c) => c.id)}]`,
+      );
+      const fresh = (
+        await a2.conversations.startConversation({ conversationId: "dtc-1", participants: [b2.id] })
+      ).conversation;
+      check(
+        fresh?.messageCount === 0n,
+        `a conversation started again with the deleted one's id counts ${fresh?.messageCount} messages`,
+      );
+      const history = await b2.conversations.getConversationHistory({ conversationId: "dtc-1" });
+      check(
+        history.messages.length === 0,
+        `a conversation started again with the deleted one's id has ${history.messages.length} messages in its history`,
+      );
+      const again = await a2.messaging.send({ ...keyed, idempotencyKey: "dtc-plain" });
+      check(
+        !again.duplicate && again.messageId !== old.messageId,
+        "a send with an idempotency key the deleted tenant used was answered as its duplicate",
+      );
+      const otherConversation = (
+        await ob.conversations.getConversation({ conversationId: "dtc-o" })
+      ).conversation;
+      check(
+        otherConversation?.id === "dtc-o",
+        "another tenant's conversation is gone after a DeleteTenant",
+      );
+      const retry = await oa.messaging.send({ ...keyed, idempotencyKey: "dtc-plain" });
+      check(
+        retry.duplicate && retry.messageId === kept.messageId,
+        "another tenant's idempotency key was forgotten by a DeleteTenant",
       );
     },
   },
