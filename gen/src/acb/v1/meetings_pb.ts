@@ -1567,7 +1567,7 @@ export const MeetingService: GenService<{
    *   the tenant's admins; ListMeetings lists exactly the meetings the caller can see that match
    *   state and participant_id, newest first.
    * MUST [acb:meetings.page-token]: ListMeetings and GetTranscript refuse with INVALID_ARGUMENT a
-   *   page_token they did not issue, and one issued by the other RPC or for another query.
+   *   page_token they could not have issued, and one issued by the other RPC or for another query.
    *
    * @generated from rpc acb.v1.MeetingService.ListMeetings
    */
