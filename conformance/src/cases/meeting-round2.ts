@@ -325,7 +325,7 @@ export const meetingRound2Cases: ConformanceCase[] = [
     level: "MUST",
     profile: "meetings",
     description:
-      "Meetings created at once, several in the same millisecond, are each listed once, newest first, by pages of any size",
+      "Meetings created at once, several in the same millisecond, and others whose ids sort against their age, are each listed once, newest first, by pages of any size",
     spec: "acb.v1.MeetingService.ListMeetings",
     rules: ["meetings.visibility", "pagination.complete"],
     requires,
@@ -337,6 +337,10 @@ export const meetingRound2Cases: ConformanceCase[] = [
           create(a, { title: `same-${i}`, participantIds: [a.id] }),
         ),
       );
+      // And three more one after the other, with ids that sort against their order of creation.
+      for (const id of ["lsi-3", "lsi-2", "lsi-1"]) {
+        made.push(await create(a, { meetingId: id, title: id, participantIds: [a.id] }));
+      }
       const want = made
         .map((x) => x.id)
         .sort()
@@ -356,7 +360,7 @@ export const meetingRound2Cases: ConformanceCase[] = [
             seen.push(x.id);
           }
           pageToken = page.nextPageToken;
-          check(seen.length <= 24, `ListMeetings by pages of ${size} keeps returning pages`);
+          check(seen.length <= 30, `ListMeetings by pages of ${size} keeps returning pages`);
         } while (pageToken !== "");
         const got = [...seen].sort().join(",");
         check(
@@ -394,6 +398,49 @@ export const meetingRound2Cases: ConformanceCase[] = [
       check(
         err?.code === Code.NotFound || err?.code === Code.Unauthenticated,
         `the stream ended with ${err === undefined ? "OK" : Code[err.code]}, not NOT_FOUND or UNAUTHENTICATED`,
+      );
+    },
+  },
+  {
+    id: "meetings.events-resume-far",
+    level: "MUST",
+    profile: "meetings",
+    description:
+      "A WatchMeeting resumed from the cursor of a late event (the 45th) continues with the next one",
+    spec: "acb.v1.WatchMeetingRequest.cursor",
+    rules: ["meetings.events-resume"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("erf-a");
+      const m = await create(a, { title: "erf", participantIds: [a.id] });
+      await joinAll(m.id, a);
+      await a.meetings.startMeeting({ meetingId: m.id });
+      // JOINED, STARTED, TURN_GRANTED, then 45 SPOKE events: 48 in all.
+      for (let i = 0; i < 45; i++) {
+        await a.meetings.speak({
+          meetingId: m.id,
+          content: { contentType: "text/plain", data: new TextEncoder().encode(`${i}`) },
+        });
+      }
+      const { events } = await eventLog(t, a, m.id);
+      const at = events[44];
+      check(
+        events.length === 48 && at !== undefined,
+        `the meeting has ${events.length} events, not 48`,
+      );
+      const resumed = t.stream((signal) =>
+        a.meetings.watchMeeting({ meetingId: m.id, cursor: at.cursor }, { signal }),
+      );
+      const got: string[] = [];
+      for (;;) {
+        const e = await resumed.next("the events after the 45th", t.settings.waitMs);
+        got.push(e.kind === MeetingKind.READY ? `READY@${e.sequence}` : `${e.sequence}`);
+        if (e.kind === MeetingKind.READY) break;
+      }
+      check(
+        got.join(",") === "46,47,48,READY@48",
+        `resumed from the 45th event's cursor the hub sent [${got.join(",")}], not [46,47,48,READY@48]`,
       );
     },
   },
