@@ -444,4 +444,54 @@ export const meetingRound2Cases: ConformanceCase[] = [
       );
     },
   },
+  {
+    id: "meetings.turn-on-return",
+    level: "MUST",
+    profile: "meetings",
+    description:
+      "ROUND_ROBIN: a turn left free because every JOINED participant was OFFLINE goes to the first to come back, as soon as it is ONLINE again",
+    spec: "acb.v1.MeetingTurnPolicy",
+    rules: ["meetings.round-robin", "meetings.presence-forfeit"],
+    requires,
+    timeoutMs: 30_000,
+    async run(t) {
+      const presenceTimeoutMs = 1_500;
+      const tenant = await t.tenant({ presenceTimeoutMs, heartbeatIntervalMs: 500 });
+      // a organises without joining; b joins, then stops after its registration.
+      const a = await tenant.agent("tor-a", { register: false });
+      const b = await tenant.agent("tor-b");
+      const agents = t.stream((signal) => a.registry.watchAgents({}, { signal }));
+      await agents.waitFor(
+        (e) => e.kind === AgentKind.READY,
+        "WatchAgents READY",
+        t.settings.waitMs,
+      );
+      const m = await create(a, { title: "tor", participantIds: [b.id] });
+      await joinAll(m.id, b);
+      await agents.waitFor(
+        (e) =>
+          e.kind === AgentKind.STATUS_CHANGED &&
+          e.agent?.id === b.id &&
+          e.agent.status === AgentStatus.OFFLINE,
+        `${b.id} going OFFLINE after its ${presenceTimeoutMs} ms presence timeout`,
+        presenceTimeoutMs + t.settings.waitMs,
+      );
+      const started = (await a.meetings.startMeeting({ meetingId: m.id })).meeting;
+      check(
+        started?.turnHolderId === "",
+        `the turn went to "${started?.turnHolderId}", though its only JOINED participant is OFFLINE`,
+      );
+      await b.registry.heartbeat({ agentId: b.id });
+      const back = (await b.meetings.getMeeting({ meetingId: m.id })).meeting;
+      check(
+        back?.turnHolderId === b.id && back.turnNumber === 1n,
+        `once ${b.id} is ONLINE again the turn is held by "${back?.turnHolderId}" (turn ${back?.turnNumber}), not by it`,
+      );
+      await expectEvents(t, a, m.id, [
+        ev("JOINED", { actor: b.id, state: "SCHEDULED" }),
+        ev("STARTED", { actor: a.id }),
+        ev("TURN_GRANTED", { subject: b.id, holder: b.id, turn: 1 }),
+      ]);
+    },
+  },
 ];
