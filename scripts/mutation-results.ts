@@ -208,10 +208,11 @@ export function scoreReport(
 
 /** The files stryker.config.json's `mutate` patterns name (its `!` patterns left out). */
 export function mutatedFiles(patterns: readonly string[], cwd: string): string[] {
-  // A pattern narrowed to lines ("file.ts:10-20", "file.ts:10:0-20:5") names the file.
+  // A pattern may name lines of a file (StrykerJS's "file.ts:10-20", "file.ts:10:5-20:3"): the
+  // file is mutated all the same, and StrykerJS carries its mutants outside the lines forward.
   const take = patterns
     .filter((p) => !p.startsWith("!"))
-    .map((p) => p.replace(/:\d+(:\d+)?-\d+(:\d+)?$/, ""));
+    .map((p) => p.replace(/:\d+(?::\d+)?-\d+(?::\d+)?$/, ""));
   const leave = patterns.filter((p) => p.startsWith("!")).map((p) => p.slice(1));
   const out = new Set(globSync(take, { cwd }));
   for (const f of globSync(leave, { cwd })) out.delete(f);

@@ -22,6 +22,7 @@ import { durabilityCases } from "./cases/durability.js";
 import { isolationCases } from "./cases/isolation.js";
 import { latencyCases } from "./cases/latency.js";
 import { lifecycleCases } from "./cases/lifecycle.js";
+import { meetingRound2Cases } from "./cases/meeting-round2.js";
 import { meetingRuleCases } from "./cases/meeting-rules.js";
 import { meetingCases } from "./cases/meetings.js";
 import { memoryStoreRuleCases } from "./cases/memory-store-rules.js";
@@ -39,6 +40,8 @@ export const catalogue: readonly ConformanceCase[] = [
   ...capabilityCases,
   // First: they kill the memory stores' mutants that every case reaches, so a mutation run stops early.
   ...memoryStoreRuleCases,
+  // Early too: they kill mutants of the meeting store's tenant deletion, which every case reaches.
+  ...meetingRound2Cases,
   // Early for the same reason: they kill mutants of the delivery paths that most cases reach.
   ...deliveryRound3Cases,
   ...deliveryRound4Cases,

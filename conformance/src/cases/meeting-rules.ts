@@ -51,7 +51,7 @@ async function expectRefusal(
 const stateOf = (s: MeetingState) => `MEETING_STATE_${MeetingState[s]}`;
 
 /** One event as a line: every field a rule fixes. */
-function render(e: WatchMeetingResponse): string {
+export function render(e: WatchMeetingResponse): string {
   const parts = [
     MeetingKind[e.kind],
     `actor=${e.actorId}`,
@@ -78,7 +78,7 @@ interface Expected {
 }
 
 /** The line {@link render} gives for an event of `kind` with these fields. */
-function ev(kind: keyof typeof MeetingKind, f: Expected = {}): string {
+export function ev(kind: keyof typeof MeetingKind, f: Expected = {}): string {
   const parts = [
     kind,
     `actor=${f.actor ?? ""}`,
@@ -94,7 +94,7 @@ function ev(kind: keyof typeof MeetingKind, f: Expected = {}): string {
 }
 
 /** Every event of the meeting so far (WatchMeeting from the beginning up to READY), and READY. */
-async function eventLog(t: CaseContext, who: TestAgent, meetingId: string) {
+export async function eventLog(t: CaseContext, who: TestAgent, meetingId: string) {
   const watch = t.stream((signal) =>
     who.meetings.watchMeeting({ meetingId, fromBeginning: true }, { signal }),
   );
@@ -115,7 +115,7 @@ async function eventLog(t: CaseContext, who: TestAgent, meetingId: string) {
 }
 
 /** Fails unless the events from number `from` (1-based) on are exactly `expected`. */
-async function expectEvents(
+export async function expectEvents(
   t: CaseContext,
   who: TestAgent,
   meetingId: string,
@@ -141,7 +141,7 @@ function statuses(m: Meeting | undefined): string {
     .join(",");
 }
 
-async function create(
+export async function create(
   who: TestAgent,
   init: Parameters<TestAgent["meetings"]["createMeeting"]>[0],
 ): Promise<Meeting> {
@@ -150,7 +150,7 @@ async function create(
   return meeting;
 }
 
-async function joinAll(meetingId: string, ...agents: TestAgent[]): Promise<void> {
+export async function joinAll(meetingId: string, ...agents: TestAgent[]): Promise<void> {
   for (const a of agents) await a.meetings.joinMeeting({ meetingId });
 }
 

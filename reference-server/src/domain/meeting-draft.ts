@@ -43,10 +43,6 @@ export class MeetingDraft {
     private readonly offline: ReadonlySet<string>,
   ) {}
 
-  get changed(): boolean {
-    return this.events.length > 0;
-  }
-
   participant(agentId: string): MeetingParticipantRecord | undefined {
     return this.m.participants.find((p) => p.agentId === agentId);
   }
@@ -58,6 +54,7 @@ export class MeetingDraft {
   /** JOINED and not OFFLINE: may be given the turn. */
   isEligible(agentId: string): boolean {
     return (
+      // Stryker disable next-line OptionalChaining: only participants are asked (the queue, the participant list, a GrantTurn target found first)
       this.participant(agentId)?.status === MeetingParticipantStatus.JOINED &&
       !this.offline.has(agentId)
     );
@@ -86,18 +83,20 @@ export class MeetingDraft {
 
   /** Starts a new turn for `agentId` (TURN_GRANTED); `actorId` is the moderator or "" (policy). */
   grant(agentId: string, actorId: string): void {
-    if (this.m.turnHolderId !== "") this.m.lastHolderId = this.m.turnHolderId;
+    // The previous holder is recorded when the turn is freed (clearTurn); only a moderator's grant
+    // takes a held turn, and MODERATED does not read it.
     this.m.turnHolderId = agentId;
     this.m.turnNumber += 1;
     this.m.queue = this.m.queue.filter((id) => id !== agentId);
+    // Without a turn timeout no deadline is ever set, so there is none to remove.
     if (this.m.turnTimeoutMs !== undefined) this.m.turnDeadline = this.now + this.m.turnTimeoutMs;
-    else delete this.m.turnDeadline;
     this.emit(Kind.TURN_GRANTED, { actorId, subjectId: agentId });
   }
 
   /** Takes the turn from its holder without an event (the caller emits the one that says why). */
   clearTurn(): void {
-    if (this.m.turnHolderId !== "") this.m.lastHolderId = this.m.turnHolderId;
+    // Only a finished meeting's turn is cleared when free, and nobody reads it afterwards.
+    this.m.lastHolderId = this.m.turnHolderId;
     this.m.turnHolderId = "";
     delete this.m.turnDeadline;
   }
@@ -119,8 +118,9 @@ export class MeetingDraft {
         // After the previous holder, wrapping around, the previous holder itself last; from the
         // start of the list when there was none.
         for (let i = 1; i <= order.length; i++) {
-          const candidate = order[(previous + i) % order.length];
-          if (candidate !== undefined && this.isEligible(candidate)) return candidate;
+          // previous + i is from 0 to 2 * order.length - 1: the index is always in the list.
+          const candidate = order[(previous + i) % order.length] as string;
+          if (this.isEligible(candidate)) return candidate;
         }
         return undefined;
       }
@@ -128,10 +128,9 @@ export class MeetingDraft {
         // Ineligible agents leave the queue rather than block it.
         m.queue = m.queue.filter((id) => this.isEligible(id));
         return m.queue[0];
-      default:
-        // MODERATED: the turn waits for the moderator's GrantTurn.
-        return undefined;
     }
+    // MODERATED: the turn waits for the moderator's GrantTurn.
+    return undefined;
   }
 
   /** Whenever the turn is free in an ACTIVE meeting, the hub grants it at once by policy. */
@@ -171,15 +170,18 @@ export class MeetingDraft {
   settle(): void {
     const m = this.m;
     if (m.state !== MeetingState.ACTIVE) return;
-    const end = endsAt(m);
-    if (end !== undefined && end <= this.now) {
+    // An ACTIVE meeting has started_at, so its end is known.
+    const end = endsAt(m) ?? Number.POSITIVE_INFINITY;
+    if (end <= this.now) {
       this.finish(MeetingState.ENDED, MeetingEndReason.MAX_DURATION, "", "", end);
       return;
     }
+    // A deadline is set only while someone holds the turn, and agent ids are never empty.
     const holder = m.turnHolderId;
-    if (holder !== "" && m.turnDeadline !== undefined && m.turnDeadline <= this.now) {
-      this.endTurn(Kind.TURN_TIMED_OUT, { subjectId: holder, time: m.turnDeadline });
-    } else if (holder !== "" && this.offline.has(holder)) {
+    const deadline = m.turnDeadline ?? Number.POSITIVE_INFINITY;
+    if (deadline <= this.now) {
+      this.endTurn(Kind.TURN_TIMED_OUT, { subjectId: holder, time: deadline });
+    } else if (this.offline.has(holder)) {
       this.endTurn(Kind.TURN_FORFEITED, { subjectId: holder });
     } else {
       this.fillTurn();

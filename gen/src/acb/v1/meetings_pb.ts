@@ -1394,7 +1394,8 @@ export const MeetingStateSchema: GenEnum<MeetingState> = /*@__PURE__*/
  * MUST [acb:meetings.free-for-all]: in a FREE_FOR_ALL meeting RequestTurn is granted at once
  *   when the turn is free and nobody eligible is queued, else queues the caller
  *   (TURN_REQUESTED with its position; asking again returns the same position); a freed turn
- *   goes to the first of the queue; a participant who leaves leaves the queue.
+ *   goes to the first eligible participant of the queue, those ahead of it that are no longer
+ *   eligible (OFFLINE) leaving the queue; a participant who leaves leaves the queue.
  *
  * @generated from enum acb.v1.MeetingTurnPolicy
  */
@@ -1565,6 +1566,8 @@ export const MeetingService: GenService<{
    *   agent of the tenant that is not a participant, and visible to every participant and to
    *   the tenant's admins; ListMeetings lists exactly the meetings the caller can see that match
    *   state and participant_id, newest first.
+   * MUST [acb:meetings.page-token]: ListMeetings and GetTranscript refuse with INVALID_ARGUMENT a
+   *   page_token they could not have issued, and one issued by the other RPC or for another query.
    *
    * @generated from rpc acb.v1.MeetingService.ListMeetings
    */
@@ -1592,8 +1595,10 @@ export const MeetingService: GenService<{
    * effect. NOT_FOUND as for GetMeeting; FAILED_PRECONDITION (INVALID_MEETING_STATE) when the
    * meeting is ENDED or CANCELLED.
    * MUST [acb:meetings.join-leave]: JoinMeeting makes the caller JOINED and LeaveMeeting LEFT
-   *   (with left_at), each emitting one event; joining while JOINED or leaving while not JOINED
-   *   changes nothing; a LEFT participant may join again; a holder who leaves loses the turn.
+   *   (with left_at), each emitting one event; joined_at and left_at are the times of the
+   *   participant's last JOINED and LEFT events, left_at unset again once it joins again; joining
+   *   while JOINED or leaving while not JOINED changes nothing; a LEFT participant may join again;
+   *   a holder who leaves loses the turn.
    *
    * @generated from rpc acb.v1.MeetingService.LeaveMeeting
    */
@@ -1657,7 +1662,8 @@ export const MeetingService: GenService<{
    * (INVALID_MEETING_STATE) when the meeting is not ACTIVE, (NOT_JOINED) when the caller is not
    * JOINED, or (reason TURN_POLICY, metadata policy) in a ROUND_ROBIN meeting.
    * MUST [acb:meetings.turn-timeout]: a turn not used within turn_timeout passes to the next
-   *   participant, on every turn.
+   *   participant, on every turn; its TURN_TIMED_OUT (the holder as subject, no actor) is recorded
+   *   at the turn's deadline.
    *
    * @generated from rpc acb.v1.MeetingService.RequestTurn
    */
@@ -1672,7 +1678,8 @@ export const MeetingService: GenService<{
    * (NOT_JOINED) when the caller is not JOINED, (NOT_TURN_HOLDER) when the caller does not hold
    * the turn, or (TURN_MISMATCH) when turn_number is not the current turn.
    * MUST [acb:meetings.turn-number]: every grant starts a turn numbered one more than the last,
-   *   with turn_deadline at the grant's time plus turn_timeout; PassTurn or Speak with a non-zero
+   *   with turn_deadline at the grant's time plus turn_timeout (unset while nobody holds the turn
+   *   and when turns have no timeout); PassTurn or Speak with a non-zero
    *   turn_number other than the current turn is TURN_MISMATCH and changes nothing.
    *
    * @generated from rpc acb.v1.MeetingService.PassTurn
@@ -1736,6 +1743,8 @@ export const MeetingService: GenService<{
    *   event after an empty cursor is the first one after READY), then every later event once, in
    *   order; it ends with OK after READY when the meeting is over, or after a live ENDED or
    *   CANCELLED.
+   * MUST [acb:meetings.watch-tenant-deleted]: a WatchMeeting stream ends, with NOT_FOUND or
+   *   UNAUTHENTICATED, when its tenant is deleted.
    *
    * @generated from rpc acb.v1.MeetingService.WatchMeeting
    */
