@@ -231,11 +231,6 @@ describe("mutation results: files", () => {
       "src/domain/a.ts",
       "src/domain/sub/b.ts",
     ]);
-    // Lines of a file name the file.
-    expect(mutatedFiles(["src/domain/a.ts:10-20", "src/c.ts:3:5-7:1"], dir)).toEqual([
-      "src/c.ts",
-      "src/domain/a.ts",
-    ]);
   });
 
   it("names the file of a pattern narrowed to lines", () => {

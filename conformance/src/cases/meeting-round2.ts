@@ -12,7 +12,7 @@ import {
 import { WatchAgentsResponse_Kind as AgentKind, AgentStatus } from "@acb/gen/acb/v1/registry_pb";
 import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
-import { duration } from "../harness.js";
+import { type CaseContext, duration, type TestAgent } from "../harness.js";
 import { Inbox } from "../inbox.js";
 import { Code, expectCode } from "../wire.js";
 import { create, ev, eventLog, expectEvents, joinAll } from "./meeting-rules.js";
@@ -21,6 +21,30 @@ const requires = ["meetings"];
 
 const ms = (ts: Timestamp | undefined) => (ts ? timestampMs(ts) : undefined);
 const b64 = (json: string) => Buffer.from(json).toString("base64url");
+
+/** A WatchAgents stream of the agent's tenant, once its READY has come. */
+async function watchAgents(t: CaseContext, agent: TestAgent) {
+  const agents = t.stream((signal) => agent.registry.watchAgents({}, { signal }));
+  await agents.waitFor((e) => e.kind === AgentKind.READY, "WatchAgents READY", t.settings.waitMs);
+  return agents;
+}
+
+/** Waits on a WatchAgents stream for the agent's going OFFLINE after its presence timeout. */
+async function wentOffline(
+  t: CaseContext,
+  agents: Awaited<ReturnType<typeof watchAgents>>,
+  agentId: string,
+  presenceTimeoutMs: number,
+) {
+  await agents.waitFor(
+    (e) =>
+      e.kind === AgentKind.STATUS_CHANGED &&
+      e.agent?.id === agentId &&
+      e.agent.status === AgentStatus.OFFLINE,
+    `${agentId} going OFFLINE after its ${presenceTimeoutMs} ms presence timeout`,
+    presenceTimeoutMs + t.settings.waitMs,
+  );
+}
 
 function participant(m: Meeting | undefined, agentId: string) {
   return m?.participants.find((p) => p.agentId === agentId);
@@ -269,12 +293,7 @@ export const meetingRound2Cases: ConformanceCase[] = [
       const inbox = await Inbox.open(t, a);
       const c = await tenant.agent("ffo-c", { register: false });
       const b = await tenant.agent("ffo-b");
-      const agents = t.stream((signal) => a.registry.watchAgents({}, { signal }));
-      await agents.waitFor(
-        (e) => e.kind === AgentKind.READY,
-        "WatchAgents READY",
-        t.settings.waitMs,
-      );
+      const agents = await watchAgents(t, a);
       const m = await create(a, {
         title: "ffo",
         participantIds: [a.id, b.id, c.id],
@@ -290,14 +309,7 @@ export const meetingRound2Cases: ConformanceCase[] = [
         queuedB.queuePosition === 1 && queuedC.queuePosition === 2,
         `b and c queued at ${queuedB.queuePosition} and ${queuedC.queuePosition}, not 1 and 2`,
       );
-      await agents.waitFor(
-        (e) =>
-          e.kind === AgentKind.STATUS_CHANGED &&
-          e.agent?.id === b.id &&
-          e.agent.status === AgentStatus.OFFLINE,
-        `${b.id} going OFFLINE after its ${presenceTimeoutMs} ms presence timeout`,
-        presenceTimeoutMs + t.settings.waitMs,
-      );
+      await wentOffline(t, agents, b.id, presenceTimeoutMs);
       const passed = (await a.meetings.passTurn({ meetingId: m.id })).meeting;
       check(
         passed?.turnHolderId === c.id && passed.queue.length === 0,
@@ -460,22 +472,10 @@ export const meetingRound2Cases: ConformanceCase[] = [
       // a organises without joining; b joins, then stops after its registration.
       const a = await tenant.agent("tor-a", { register: false });
       const b = await tenant.agent("tor-b");
-      const agents = t.stream((signal) => a.registry.watchAgents({}, { signal }));
-      await agents.waitFor(
-        (e) => e.kind === AgentKind.READY,
-        "WatchAgents READY",
-        t.settings.waitMs,
-      );
+      const agents = await watchAgents(t, a);
       const m = await create(a, { title: "tor", participantIds: [b.id] });
       await joinAll(m.id, b);
-      await agents.waitFor(
-        (e) =>
-          e.kind === AgentKind.STATUS_CHANGED &&
-          e.agent?.id === b.id &&
-          e.agent.status === AgentStatus.OFFLINE,
-        `${b.id} going OFFLINE after its ${presenceTimeoutMs} ms presence timeout`,
-        presenceTimeoutMs + t.settings.waitMs,
-      );
+      await wentOffline(t, agents, b.id, presenceTimeoutMs);
       const started = (await a.meetings.startMeeting({ meetingId: m.id })).meeting;
       check(
         started?.turnHolderId === "",

@@ -11,8 +11,7 @@ export function encodeCursor(epoch: string, seq: number): string {
 /** Returns the position after which to resume, or throws the documented error. */
 export function decodeCursor(cursor: string, epoch: string): number {
   const m = /^c1\.([A-Za-z0-9_-]+)\.([0-9a-z]+)$/.exec(cursor);
-  // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
-  if (!m?.[1] || !m[2]) throw hubError(Code.InvalidArgument, `cursor "${cursor}" is malformed`);
+  if (!m?.[1] || !m[2]) throw malformedCursor(cursor);
   if (m[1] !== epoch) {
     throw hubError(
       Code.FailedPrecondition,
@@ -42,8 +41,19 @@ export function decodePageToken(token: string): string {
   } catch {
     // fall through to the error below
   }
+  throw malformedToken();
+}
+
+/** The error for a cursor the hub did not issue (tenant streams and meetings alike). */
+export function malformedCursor(cursor: string) {
   // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
-  throw hubError(Code.InvalidArgument, "page_token is malformed: pass next_page_token unchanged");
+  return hubError(Code.InvalidArgument, `cursor "${cursor}" is malformed`);
+}
+
+/** The error for a page_token the hub did not issue (every List RPC). */
+export function malformedToken() {
+  // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
+  return hubError(Code.InvalidArgument, "page_token is malformed: pass next_page_token unchanged");
 }
 
 export function pageSize(requested: number): number {

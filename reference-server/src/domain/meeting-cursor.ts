@@ -1,4 +1,5 @@
 import { Code, hubError } from "../errors.js";
+import { malformedCursor, malformedToken } from "./cursor.js";
 
 // Meeting cursors and page tokens are opaque to clients. A cursor names the hub epoch (as
 // cursor.ts does for tenant streams) and the meeting, so a cursor of another meeting is refused
@@ -13,10 +14,7 @@ export function encodeMeetingCursor(epoch: string, meetingId: string, seq: numbe
 /** The sequence after which to resume, or the documented error. */
 export function decodeMeetingCursor(cursor: string, epoch: string, meetingId: string): number {
   const m = /^m1\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([0-9a-z]+)$/.exec(cursor);
-  if (!m) {
-    // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
-    throw hubError(Code.InvalidArgument, `cursor "${cursor}" is malformed`);
-  }
+  if (!m) throw malformedCursor(cursor);
   // The three groups match one character or more.
   const [, cursorEpoch, meeting, seq] = m as unknown as [string, string, string, string];
   if (meeting !== b64(meetingId)) {
@@ -58,10 +56,4 @@ export function decodeToken(token: string, query: string): unknown {
     throw hubError(Code.InvalidArgument, "page_token belongs to another query");
   }
   throw malformedToken();
-}
-
-/** The error for a page_token the hub did not issue. */
-export function malformedToken() {
-  // Stryker disable next-line StringLiteral: the protocol fixes codes, not message texts
-  return hubError(Code.InvalidArgument, "page_token is malformed: pass next_page_token unchanged");
 }

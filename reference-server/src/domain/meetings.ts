@@ -16,7 +16,7 @@ import type {
   MeetingRecord,
   MeetingTranscriptEntryRecord,
 } from "../storage/types.js";
-import { pageSize } from "./cursor.js";
+import { malformedToken, pageSize } from "./cursor.js";
 import {
   actorOf,
   checkHolder,
@@ -26,7 +26,7 @@ import {
   policyError,
   statusName,
 } from "./meeting-checks.js";
-import { decodeMeetingCursor, decodeToken, encodeToken, malformedToken } from "./meeting-cursor.js";
+import { decodeMeetingCursor, decodeToken, encodeToken } from "./meeting-cursor.js";
 import { MeetingDraft } from "./meeting-draft.js";
 import { invalidState, transition } from "./meeting-state.js";
 
