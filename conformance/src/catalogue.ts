@@ -35,6 +35,7 @@ import { requestReplyCases } from "./cases/request-reply.js";
 import { roleCases } from "./cases/roles.js";
 import { securityCases } from "./cases/security.js";
 import { streamingCases } from "./cases/streaming.js";
+import { streamingErrorCases } from "./cases/streaming-errors.js";
 
 export const catalogue: readonly ConformanceCase[] = [
   ...capabilityCases,
@@ -61,6 +62,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...conversationRound2Cases,
   ...quotaCases,
   ...streamingCases,
+  ...streamingErrorCases,
   ...meetingCases,
   ...meetingRuleCases,
   ...securityCases,

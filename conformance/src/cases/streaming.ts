@@ -317,4 +317,52 @@ export const streamingCases: ConformanceCase[] = [
       await b.large.abortUpload({ uploadId: other });
     },
   },
+  {
+    id: "streaming.small-chunk-checks",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "Downloads of small objects, inline and uploaded, whole and from an offset, carry the per-chunk check asked for (CRC-32 or SHA-256) and the object's bytes",
+    spec: "acb.v1.DownloadContextRequest.chunk_check",
+    rules: ["large.roundtrip"],
+    requires: [...requires, "contexts"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("scc-a");
+      // Below and above 32 KiB, where a hub may sum chunks on another thread.
+      const small = patternBytes(5_000, 23);
+      const larger = patternBytes(100_000, 29);
+      await a.contexts.createContext({ contextId: "scc-s", type: "scc", payload: { data: small } });
+      await a.contexts.createContext({
+        contextId: "scc-l",
+        type: "scc",
+        payload: { data: larger },
+      });
+      const uploaded = patternBytes(10_000, 31);
+      const uploadId = await begin(a, "scc-u", uploaded);
+      await a.large.appendChunk({ uploadId, chunk: chunkAt(uploaded, 0, true) });
+      await a.large.commitUpload({ uploadId });
+      const objects: [string, Uint8Array][] = [
+        ["scc-s", small],
+        ["scc-l", larger],
+        ["scc-u", uploaded],
+      ];
+      for (const [id, data] of objects) {
+        for (const kind of [ChunkCheck.CRC32, ChunkCheck.SHA256]) {
+          // download() checks every chunk's crc32 or sha256.
+          for (const from of [0, 1_234]) {
+            const got = await download(a, id, t.signal, from, 0n, kind);
+            check(
+              sameBytes(got.bytes, data.subarray(from)),
+              `${id} downloaded from offset ${from} with ${ChunkCheck[kind]} checks is not its bytes`,
+            );
+            check(
+              sameBytes(got.whole, sha256(data)),
+              `the header of ${id}'s download does not carry the object's sha256`,
+            );
+          }
+        }
+      }
+    },
+  },
 ];

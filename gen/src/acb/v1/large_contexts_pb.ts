@@ -965,6 +965,11 @@ export const LargeContextService: GenService<{
    *   bytes the tenant's contexts hold and those its OPEN uploads have staged, would pass
    *   storage_bytes is RESOURCE_EXHAUSTED (limit "tenant.storage_bytes"); an aborted upload
    *   gives its staged bytes back.
+   * MUST [acb:large.begin-errors]: a total_size past max_object_bytes is INVALID_ARGUMENT (reason
+   *   OBJECT_TOO_LARGE, metadata max_object_bytes) and one equal to it is not; an access with
+   *   allowed_ids for PUBLIC or PRIVATE is INVALID_ARGUMENT; an UPDATE naming another type than the
+   *   context's is INVALID_ARGUMENT; an UPDATE that sets access or ttl by anyone but the owner (or
+   *   an admin) is PERMISSION_DENIED, and the owner's sets them on the committed revision.
    *
    * @generated from rpc acb.v1.LargeContextService.BeginUpload
    */
@@ -1003,6 +1008,11 @@ export const LargeContextService: GenService<{
    *   session stays OPEN at its verified offset. A chunk that reaches the quota exactly is stored;
    *   an aborted upload gives its staged bytes back, and a tenant created again with the id of a
    *   deleted one stages nothing of the deleted tenant's uploads.
+   * MUST [acb:large.chunk-rules]: the chunk rules of this file's header apply in their order, each
+   *   refusal with its code, reason and metadata (chunk_size, total_size, verified_offset),
+   *   leaving the session OPEN at its verified offset; a chunk of other bytes below the verified
+   *   offset, or one that runs past it, is OFFSET_MISMATCH, not a repeat; bytes_received counts
+   *   every chunk's bytes, refused and repeated ones included.
    *
    * @generated from rpc acb.v1.LargeContextService.AppendChunk
    */
@@ -1043,6 +1053,10 @@ export const LargeContextService: GenService<{
    * errors: NOT_FOUND (reason UPLOAD_NOT_FOUND) when the upload is unknown, forgotten or not the
    * caller's; FAILED_PRECONDITION (reason UPLOAD_NOT_OPEN, metadata state) when it is aborted or
    * expired.
+   * MUST [acb:large.commit-errors]: UPLOAD_INCOMPLETE, CHECKSUM_MISSING and CHECKSUM_CONFLICT
+   *   leave the session OPEN, and a commit that fixes the cause then succeeds;
+   *   OBJECT_CHECKSUM_MISMATCH aborts it and makes no context; a commit of a COMMITTED session
+   *   answers the same context (id and revision) again.
    *
    * @generated from rpc acb.v1.LargeContextService.CommitUpload
    */
@@ -1056,6 +1070,11 @@ export const LargeContextService: GenService<{
    * ABORTED or EXPIRED session succeeds without effect. FAILED_PRECONDITION (reason
    * UPLOAD_NOT_OPEN) when it is COMMITTED; NOT_FOUND when the upload is unknown, forgotten or not
    * the caller's.
+   * MUST [acb:large.session-states]: a closed session reports its state (GetUploadStatus), and
+   *   chunk, commit and abort calls it does not allow are FAILED_PRECONDITION (UPLOAD_NOT_OPEN,
+   *   metadata state); aborting an ABORTED session answers it unchanged; an unknown upload id,
+   *   and another agent's, is NOT_FOUND (UPLOAD_NOT_FOUND) for every upload RPC, and such calls
+   *   change nothing of the session.
    *
    * @generated from rpc acb.v1.LargeContextService.AbortUpload
    */
@@ -1075,6 +1094,9 @@ export const LargeContextService: GenService<{
    * DATA_LOSS when stored bytes no longer match their checksum.
    * MUST [acb:large.download-resume]: a download resumes from an offset with the same bytes.
    * MUST [acb:large.download-cas]: a download with a stale expected_revision is ABORTED.
+   * MUST [acb:large.download-range]: a download serves exactly [offset, offset + length) of
+   *   inline and uploaded values alike, cut at the end (length zero: to the end); an offset equal
+   *   to the size answers the header and no chunk; one past it is OUT_OF_RANGE.
    *
    * @generated from rpc acb.v1.LargeContextService.DownloadContext
    */
