@@ -543,4 +543,108 @@ export const streamingErrorCases: ConformanceCase[] = [
       }
     },
   },
+  {
+    id: "streaming.context-not-found",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "DownloadContext and an UPDATE BeginUpload of a missing or unreadable context are NOT_FOUND with reason CONTEXT_NOT_FOUND; so is the commit of an UPDATE whose context was deleted meanwhile, which aborts the session",
+    spec: "acb.v1.LargeContextService",
+    rules: ["large.context-not-found"],
+    requires: [...requires, "contexts"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("cnf-a");
+      const b = await tenant.agent("cnf-b");
+      const enc = new TextEncoder();
+      await b.contexts.createContext({
+        contextId: "cnf-private",
+        type: "cnf",
+        payload: { data: enc.encode("b's") },
+        access: { scope: ContextScope.PRIVATE },
+      });
+      for (const contextId of ["cnf-missing", "cnf-private"]) {
+        await refused(
+          downloadRange(t, a, contextId, 0),
+          Code.NotFound,
+          "CONTEXT_NOT_FOUND",
+          `DownloadContext of ${contextId}`,
+        );
+        await refused(
+          a.large.beginUpload({ mode: UploadMode.UPDATE, contextId, totalSize: 3n }),
+          Code.NotFound,
+          "CONTEXT_NOT_FOUND",
+          `an UPDATE BeginUpload of ${contextId}`,
+        );
+      }
+      await a.contexts.createContext({
+        contextId: "cnf-gone",
+        type: "cnf",
+        payload: { data: enc.encode("v1") },
+      });
+      const data = enc.encode("v2");
+      const { upload } = await a.large.beginUpload({
+        mode: UploadMode.UPDATE,
+        contextId: "cnf-gone",
+        totalSize: BigInt(data.length),
+        sha256: sha256(data),
+      });
+      if (!upload) throw new Error("BeginUpload returned no upload");
+      await a.large.appendChunk({ uploadId: upload.id, chunk: chunk(data, 0) });
+      await a.contexts.deleteContext({ contextId: "cnf-gone" });
+      await refused(
+        a.large.commitUpload({ uploadId: upload.id }),
+        Code.NotFound,
+        "CONTEXT_NOT_FOUND",
+        "CommitUpload of an UPDATE whose context was deleted",
+      );
+      await expectStatus(a, upload.id, UploadState.ABORTED, data.length, "after that commit");
+    },
+  },
+  {
+    id: "streaming.update-metadata",
+    level: "MUST",
+    profile: "streaming",
+    description:
+      "An UPDATE upload keeps the context's metadata when it gives none, replaces it when it gives some, clears it with replace_metadata and none, and sets a non-empty schema_version",
+    spec: "acb.v1.BeginUploadRequest.metadata",
+    rules: ["large.update-fields"],
+    requires: [...requires, "contexts"],
+    async run(t) {
+      const tenant = await t.tenant();
+      const a = await tenant.agent("upm-a");
+      const enc = new TextEncoder();
+      await a.contexts.createContext({
+        contextId: "upm",
+        type: "upm",
+        payload: { data: enc.encode("v1") },
+        metadata: { k: "1" },
+        schemaVersion: "s1",
+      });
+      const steps: [string, Record<string, unknown>, Record<string, string>, string][] = [
+        ["no metadata", {}, { k: "1" }, "s1"],
+        ["metadata {k: 2}", { metadata: { k: "2" }, schemaVersion: "s2" }, { k: "2" }, "s2"],
+        ["replace_metadata and no metadata", { replaceMetadata: true }, {}, "s2"],
+      ];
+      for (const [what, fields, metadata, schemaVersion] of steps) {
+        const data = enc.encode(what);
+        const { upload } = await a.large.beginUpload({
+          mode: UploadMode.UPDATE,
+          contextId: "upm",
+          totalSize: BigInt(data.length),
+          sha256: sha256(data),
+          ...fields,
+        });
+        if (!upload) throw new Error("BeginUpload returned no upload");
+        await a.large.appendChunk({ uploadId: upload.id, chunk: chunk(data, 0) });
+        await a.large.commitUpload({ uploadId: upload.id });
+        const { context } = await a.contexts.getContext({ contextId: "upm" });
+        check(
+          JSON.stringify(context?.metadata) === JSON.stringify(metadata) &&
+            context?.schemaVersion === schemaVersion,
+          `after an UPDATE upload with ${what} the context has metadata ${JSON.stringify(context?.metadata)} and schema_version "${context?.schemaVersion}", not ${JSON.stringify(metadata)} and "${schemaVersion}"`,
+        );
+      }
+    },
+  },
 ];
