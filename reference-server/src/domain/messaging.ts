@@ -259,6 +259,7 @@ export class Messaging {
       }
       await this.hub.quotas.meterMessages(identity.tenantId, count, bytes);
     }
+    // Stryker disable all: the send metrics (Prometheus, /metrics), which the protocol does not define; reference-server/test/observability.test.ts checks them
     const seconds = (performance.now() - started) / 1000;
     for (const [type, m] of sent) {
       this.hub.metrics.messageSent(
@@ -270,6 +271,7 @@ export class Messaging {
         m.count,
       );
     }
+    // Stryker restore all
     if (!folds?.wake) {
       // A store that claims does so for all of an agent's messages of the call, or none.
       for (const a of handed) woken.delete(a);
@@ -333,6 +335,7 @@ export class Messaging {
         return { messageId, duplicate: false };
       }
       if (answered === "late") {
+        // Stryker disable next-line UpdateOperator: a counter for the hub's own tests
         this.stats.lateRepliesDropped++;
         return { messageId, duplicate: false };
       }
@@ -347,6 +350,7 @@ export class Messaging {
     if (!stored.ok && "duplicateOf" in stored) {
       return { messageId: stored.duplicateOf, duplicate: true };
     }
+    // Stryker disable all: the send metrics (Prometheus, /metrics), which the protocol does not define; reference-server/test/observability.test.ts checks them
     this.hub.metrics.messageSent(
       identity.tenantId,
       identity.agentId,
@@ -354,6 +358,7 @@ export class Messaging {
       message.data.length,
       (performance.now() - started) / 1000,
     );
+    // Stryker restore all
     return { messageId, duplicate: false };
   }
 

