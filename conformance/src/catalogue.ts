@@ -26,6 +26,7 @@ import { meetingRound2Cases } from "./cases/meeting-round2.js";
 import { meetingRuleCases } from "./cases/meeting-rules.js";
 import { meetingCases } from "./cases/meetings.js";
 import { memoryStoreRuleCases } from "./cases/memory-store-rules.js";
+import { messagingRound2Cases } from "./cases/messaging-round2.js";
 import { quotaCases } from "./cases/quotas.js";
 import { registryCases } from "./cases/registry.js";
 import { registryRound3Cases } from "./cases/registry-round3.js";
@@ -55,6 +56,7 @@ export const catalogue: readonly ConformanceCase[] = [
   ...contextRound2Cases,
   ...deliveryCases,
   ...deliveryPathCases,
+  ...messagingRound2Cases,
   ...deliveryStreamCases,
   ...deliveryRuleCases,
   ...requestReplyCases,

@@ -1301,6 +1301,11 @@ export type ListDeadLettersRequest = Message$1<"acb.v1.ListDeadLettersRequest"> 
   /**
    * Whose dead letters: empty means the calling agent's own; another agent's id, or "*" for every
    * agent of the tenant, needs the admin role (PERMISSION_DENIED otherwise).
+   * MUST [acb:delivery.dead-letter-scope]: naming another agent or "*" here, or in
+   *   ReplayDeadLetters and PurgeDeadLetters with `all`, without the admin role is
+   *   PERMISSION_DENIED; ids of another agent's dead letters given to ReplayDeadLetters or
+   *   PurgeDeadLetters by such a caller are answered in not_found_ids and left as they were; an
+   *   admin naming an agent gets that agent's dead letters only, and empty its own.
    *
    * @generated from field: string agent_id = 1;
    */
@@ -1804,6 +1809,10 @@ export const MessagingService: GenService<{
    * for a malformed pattern; FAILED_PRECONDITION (reason AGENT_NOT_REGISTERED) when the caller is
    * not registered; PERMISSION_DENIED when its role may not receive; RESOURCE_EXHAUSTED when the
    * agent's subscription limit is reached.
+   * MUST [acb:delivery.subscribe-registered]: SubscribeTopic by an agent that is not registered
+   *   is FAILED_PRECONDITION with reason AGENT_NOT_REGISTERED.
+   * MUST [acb:delivery.subscribe-again]: SubscribeTopic of a pattern the agent already holds
+   *   answers that subscription (its created_at) with created = false.
    * MUST [acb:delivery.topic-match]: a topic message reaches each subscriber whose pattern matches
    *   (as SubscribeTopicRequest.pattern says) once, and no other.
    * MUST [acb:delivery.topic-from-subscribe]: messages published before a subscription are not
