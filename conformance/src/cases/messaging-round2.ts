@@ -3,6 +3,7 @@
 // SubscribeTopic by an agent that is not registered and for a pattern it already holds.
 
 import { Role } from "@acb/gen/acb/v1/auth_pb";
+import { DeadLetterReason } from "@acb/gen/acb/v1/messaging_pb";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type ConformanceCase, check } from "../case.js";
 import type { CaseContext, TestAgent } from "../harness.js";
@@ -128,11 +129,72 @@ export const messagingRound2Cases: ConformanceCase[] = [
           at(again) === at(first),
         `subscribing again answered created ${again.created}, pattern "${again.subscription?.pattern}", created_at ${at(again)}, not the first subscription (created_at ${at(first)})`,
       );
-      const listed = await a.messaging.listTopicSubscriptions({});
+      const listed = await a.messaging.listTopicSubscriptions({ pageSize: 2 });
       check(
-        listed.subscriptions.map((x) => x.pattern).join(",") === "sbr.*,sbr.other",
-        `the agent holds [${listed.subscriptions.map((x) => x.pattern)}], not [sbr.*, sbr.other]`,
+        listed.subscriptions.map((x) => x.pattern).join(",") === "sbr.*,sbr.other" &&
+          listed.nextPageToken === "",
+        `a page of 2 holds [${listed.subscriptions.map((x) => x.pattern)}] and next_page_token "${listed.nextPageToken}", not [sbr.*, sbr.other] and none`,
       );
+      const first1 = await a.messaging.listTopicSubscriptions({ pageSize: 1 });
+      const second1 = await a.messaging.listTopicSubscriptions({
+        pageSize: 1,
+        pageToken: first1.nextPageToken,
+      });
+      check(
+        first1.nextPageToken !== "" &&
+          second1.nextPageToken === "" &&
+          [...first1.subscriptions, ...second1.subscriptions].map((x) => x.pattern).join(",") ===
+            "sbr.*,sbr.other",
+        "pages of 1 do not list sbr.* then sbr.other, with a token after the first page only",
+      );
+    },
+  },
+  {
+    id: "delivery.dead-letters-by-reason",
+    level: "MUST",
+    profile: "delivery",
+    description:
+      "ListDeadLetters with a reason lists exactly the dead letters of that reason, oldest first, page by page, each once, and no token after the last",
+    spec: "acb.v1.ListDeadLettersRequest.reason",
+    rules: ["delivery.dead-letter-filter", "pagination.complete"],
+    requires,
+    async run(t) {
+      const tenant = await t.tenant({ maxDeliveryAttempts: 1 });
+      const s = await tenant.agent("dlr-s");
+      const r = await tenant.agent("dlr-r");
+      const inbox = await Inbox.open(t, r);
+      // Rejected (Nack with dead_letter) and out of attempts (a plain Nack of the only attempt), in turn.
+      const kinds = ["r1", "m1", "r2", "m2", "r3"];
+      for (const kind of kinds) {
+        await s.messaging.send(to(r, kind));
+        const d = await inbox.next(`the delivery of ${kind}`);
+        await r.messaging.nack({ deliveryIds: [d.deliveryId], deadLetter: kind.startsWith("r") });
+      }
+      inbox.close();
+      await deadLetters(t, r, kinds.length, "five dead letters");
+      for (const [reason, want] of [
+        [DeadLetterReason.REJECTED, "r1,r2,r3"],
+        [DeadLetterReason.MAX_DELIVERY_ATTEMPTS, "m1,m2"],
+      ] as const) {
+        for (const pageSize of [1, 2, 3]) {
+          const got: string[] = [];
+          let pageToken = "";
+          for (let page = 0; page < 10; page++) {
+            const res = await r.messaging.listDeadLetters({ reason, pageSize, pageToken });
+            got.push(...res.deadLetters.map((d) => d.message?.kind ?? "?"));
+            check(
+              res.deadLetters.every((d) => d.reason === reason),
+              `a page of ${DeadLetterReason[reason]} holds another reason`,
+            );
+            pageToken = res.nextPageToken;
+            if (pageToken === "") break;
+          }
+          check(
+            got.join(",") === want,
+            `${DeadLetterReason[reason]} in pages of ${pageSize} lists [${got.join(", ")}], not [${want}]`,
+          );
+        }
+      }
     },
   },
 ];

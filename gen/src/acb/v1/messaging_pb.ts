@@ -1313,6 +1313,9 @@ export type ListDeadLettersRequest = Message$1<"acb.v1.ListDeadLettersRequest"> 
 
   /**
    * Only dead letters with this reason; UNSPECIFIED lists all.
+   * MUST [acb:delivery.dead-letter-filter]: with a reason, the list holds exactly the dead letters
+   *   of that reason, oldest first, each once over its pages, and no next_page_token after the
+   *   last.
    *
    * @generated from field: acb.v1.DeadLetterReason reason = 2;
    */
