@@ -490,7 +490,7 @@ export const credentialCases: ConformanceCase[] = [
     level: "MUST",
     profile: "security",
     description:
-      "After DeleteTenant the tenant's access tokens, refresh tokens and API keys are UNAUTHENTICATED, also once the same tenant id is created again",
+      "After DeleteTenant the tenant's access tokens, refresh tokens and API keys are UNAUTHENTICATED, also once the same tenant id is created again; another tenant's key and refresh token still work",
     spec: "acb.v1.AdminService.DeleteTenant",
     rules: ["admin.delete-tenant-credentials"],
     async run(t) {
@@ -536,8 +536,20 @@ export const credentialCases: ConformanceCase[] = [
         agentId: "gone-a",
         roles: [Role.AGENT_FULL],
       });
+      const otherIssued = (
+        await t.admin.auth.issueToken({
+          tenantId: other.id,
+          agentId: "gone-a",
+          roles: [Role.AGENT_FULL],
+        })
+      ).tokens;
       await t.admin.admin.deleteTenant({ tenantId: tenant.id });
       await bearer(t, otherKey.secret).auth.whoAmI({});
+      // The other tenant's refresh token still refreshes.
+      const refreshed = await anonymous.auth.refreshToken({
+        refreshToken: otherIssued?.refreshToken ?? "",
+      });
+      await bearer(t, refreshed.tokens?.accessToken).auth.whoAmI({});
       await expectCode(
         token.auth.whoAmI({}),
         Code.Unauthenticated,
