@@ -108,8 +108,8 @@ export class HashThread {
       get lost() {
         return lost();
       },
-      // Stryker restore all
     };
+    // Stryker restore all
     this.ids.set(h, { id, generation });
     return h;
   }
