@@ -81,10 +81,9 @@ export function summedPieces(
   return o.length < THREAD_MIN_BYTES ? summedHere(pieces, o) : summedOnThread(pieces, thread, o);
 }
 
-// Stryker disable next-line all: verifies the stored bytes against their sha256, which fails only for bytes damaged at rest under the hub: no wire client can make that (download-sums.test.ts does)
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && timingSafeEqual(a, b);
 
-// Stryker disable next-line all: verifies the stored bytes against their sha256, which fails only for bytes damaged at rest under the hub: no wire client can make that (download-sums.test.ts does)
+// Stryker disable next-line all: only bytes damaged at rest under the hub fail the verification, which no wire client can make (download-sums.test.ts does)
 function damaged(o: SumOptions) {
   // Stryker disable next-line all: see above
   return hubError(Code.DataLoss, `the stored bytes of ${o.name} no longer match its sha256`);
@@ -95,18 +94,16 @@ async function* summedHere(
   pieces: AsyncIterable<Uint8Array>,
   o: SumOptions,
 ): AsyncGenerator<SummedPiece> {
-  // Stryker disable next-line all: verifies the stored bytes against their sha256, which fails only for bytes damaged at rest under the hub: no wire client can make that (download-sums.test.ts does)
   const whole = o.sha256 && createHash("sha256");
   let position = 0;
   for await (const data of pieces) {
     const start = position;
-    // Stryker disable next-line all: the position only finds the last piece, for the verification below
+    // Stryker disable next-line all: the position only finds the last piece, for the verification: only bytes damaged at rest under the hub fail the verification, which no wire client can make (download-sums.test.ts does)
     position += data.length;
     const check: ChunkSum =
       o.check === ChunkCheck.CRC32
         ? { crc32: crc32(data) }
         : { sha256: hash("sha256", data, "buffer") };
-    // Stryker disable all: verifies the stored bytes against their sha256, which fails only for bytes damaged at rest under the hub: no wire client can make that (download-sums.test.ts does)
     if (whole && o.sha256) {
       const last = position >= o.length;
       // A whole object in one piece with its SHA-256 as its check: that is the object's digest.
@@ -117,7 +114,6 @@ async function* summedHere(
         if (last && !same(whole.digest(), o.sha256)) throw damaged(o);
       }
     }
-    // Stryker restore all
     yield { data, check };
   }
 }
@@ -142,29 +138,23 @@ async function* summedOnThread(
   /** Reads the next piece and sums it on the thread (and, at the last, digests the object). */
   const next = async (): Promise<Summed | undefined> => {
     const r = await it.next();
-    // Stryker disable next-line ConditionalExpression: the pieces end after the last (by length), which is not read past
     if (r.done) return undefined;
     const data = r.value;
     const start = asked;
-    // Stryker disable all: verifies the stored bytes against their sha256, which fails only for bytes damaged at rest under the hub: no wire client can make that (download-sums.test.ts does)
     asked += data.length;
     const last = asked >= o.length;
     // A whole object in one piece with its SHA-256 as its check: that is the object's digest.
     const single = start === 0 && last && kind === "sha256";
     if (o.sha256 && !single) whole ??= thread.createHash();
-    // Stryker restore all
     let check: ChunkSum;
     let digest: Uint8Array | undefined;
     try {
       const summing = thread.sum(data, kind, single ? undefined : whole);
       // Posted right behind the sum, so it is answered after the last bytes went in.
-      // Stryker disable next-line all: verifies the stored bytes against their sha256, which fails only for bytes damaged at rest under the hub: no wire client can make that (download-sums.test.ts does)
       const digesting = o.sha256 && last && !single ? whole?.digest() : undefined;
       digesting?.catch(() => {}); // awaited below; not unhandled if the sum fails first
       check = await summing;
-      // Stryker disable next-line all: see above
       digest = o.sha256 && single && "sha256" in check ? check.sha256 : await digesting;
-      // Stryker disable all: the hash thread stopping mid-download is not made by any wire client (download-sums.test.ts stops it)
     } catch (err) {
       throw hubError(
         Code.Unavailable,
@@ -172,8 +162,6 @@ async function* summedOnThread(
         { cause: err },
       );
     }
-    // Stryker restore all
-    // Stryker disable next-line all: verifies the stored bytes against their sha256, which fails only for bytes damaged at rest under the hub: no wire client can make that (download-sums.test.ts does)
     const intact = o.sha256 === undefined || digest === undefined || same(digest, o.sha256);
     return { data, check, intact, last };
   };
@@ -183,10 +171,8 @@ async function* summedOnThread(
       const current = await ahead;
       ahead = undefined;
       if (!current) return;
-      // Stryker disable next-line all: see above
       if (!current.intact) throw damaged(o);
       // The next piece is read and summed while this one is sent.
-      // Stryker disable next-line ConditionalExpression: a read past the last piece finds the end
       if (!current.last) {
         ahead = next();
         // Stryker disable next-line all: an unhandled rejection only, when the consumer stops and the read ahead fails
@@ -194,12 +180,10 @@ async function* summedOnThread(
       }
       yield { data: current.data, check: current.check };
     }
-    // Stryker disable all: releases the read and the hash of a download stopped early, which the wire does not show (download-sums.test.ts checks it)
   } finally {
     // Stopped early: the piece in flight must be done with its buffer before the read is closed.
     await ahead?.catch(() => {});
     await it.return?.();
     whole?.drop();
   }
-  // Stryker restore all
 }

@@ -80,23 +80,18 @@ export class HashThread {
     const id = this.nextId++;
     const generation = this.generation;
     let gone = false;
-    // Stryker disable next-line all: a hash is lost when the hash thread restarts, which no wire client makes (hash-thread.test.ts does), or once digested or dropped, after which the hub does not use it
     const lost = () => gone || generation !== this.generation;
     const h: ObjectHash = {
       update: (data) => {
-        // Stryker disable next-line ConditionalExpression,LogicalOperator: see lost; an empty update changes no hash
         if (lost() || data.length === 0) return; // a lost hash's digest fails
         this.post({ op: "update", id, data: this.shared(data) });
       },
       digest: async () => {
-        // Stryker disable next-line all: see lost
         if (lost()) throw new Error("the hash thread lost this hash (it was restarted)");
-        // Stryker disable next-line all: see lost
+        // Stryker disable next-line all: the hub neither feeds nor digests a hash again once digested
         gone = true;
         const answer = await this.ask((seq) => ({ op: "digest", seq, id }));
-        // Stryker disable next-line all: the worker answers an error only when hashing itself throws, which no bytes make
         if ("digest" in answer) return answer.digest;
-        // Stryker disable next-line all: as above
         throw new Error(`the hash thread could not hash: ${"error" in answer ? answer.error : ""}`);
       },
       // Stryker disable all: dropping a hash frees the worker's state of it (memory), which nothing on the wire shows
@@ -130,10 +125,8 @@ export class HashThread {
       sha256: checks.sha256,
       feed: id,
     }));
-    // Stryker disable next-line all: the worker answers an error only when hashing itself throws, which no bytes make
     if ("intact" in answer) return answer.intact;
     throw new Error(
-      // Stryker disable next-line all: as above
       `the hash thread could not check a chunk: ${"error" in answer ? answer.error : ""}`,
     );
   }
@@ -154,10 +147,8 @@ export class HashThread {
     // The worker is done with the bytes when it answers: the slab goes back with the answer.
     const answer = await this.ask((seq) => ({ op: "sum", seq, data: bytes, kind, feed: id }), 1);
     if ("crc32" in answer) return { crc32: answer.crc32 };
-    // Stryker disable next-line all: the worker answers an error only when hashing itself throws, which no bytes make
     if ("sha256" in answer) return { sha256: answer.sha256 };
     throw new Error(
-      // Stryker disable next-line all: as above
       `the hash thread could not sum a chunk: ${"error" in answer ? answer.error : ""}`,
     );
   }
@@ -171,7 +162,6 @@ export class HashThread {
    * `data` where the worker can read it without a copy of its own: the view itself when it is in
    * shared memory, else a copy in a slab lent to the worker until it has handled this request.
    */
-  // Stryker disable all: where chunk bytes are copied and which slabs are reused is memory and speed; a slab handed out again too early would be rewritten before the worker read it only in a race no case can provoke on purpose
   private shared(data: Uint8Array): Uint8Array {
     if (isSharedArrayBuffer(data.buffer)) return data;
     const slab = this.slab(data.length);
@@ -201,13 +191,10 @@ export class HashThread {
       this.freeBytes += slab.byteLength;
     }
   }
-  // Stryker restore all
 
   private idOf(h: ObjectHash): number {
     const known = this.ids.get(h);
-    // Stryker disable next-line all: a hash is lost when the hash thread restarts, which no wire client makes (hash-thread.test.ts does), or once digested or dropped, after which the hub does not use it
     if (!known || known.generation !== this.generation) {
-      // Stryker disable next-line all: as above
       throw new Error("the hash thread lost this hash (it was restarted)");
     }
     return known.id;
@@ -221,7 +208,7 @@ export class HashThread {
     // Stryker disable next-line UpdateOperator: sequence numbers only need to differ from each other
     const seq = this.seq++;
     return new Promise<HashAnswer>((resolve, reject) => {
-      // Stryker disable next-line ArithmeticOperator: the slab bookkeeping, see shared
+      // Stryker disable next-line ArithmeticOperator: frees slabs later than it could (memory, not results)
       this.waiting.set(seq, { order: this.order + frees, resolve, reject });
       // Stryker disable next-line all: keeps a process alive that has nothing else to do, not a hub's
       this.started().ref(); // an answer is awaited: the process must not exit meanwhile
@@ -231,7 +218,6 @@ export class HashThread {
 
   private post(request: HashRequest): void {
     this.started().postMessage(request);
-    // Stryker disable next-line UpdateOperator: the slab bookkeeping, see shared
     this.order++;
   }
 
