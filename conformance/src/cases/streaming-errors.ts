@@ -394,12 +394,13 @@ export const streamingErrorCases: ConformanceCase[] = [
       );
       const u = await expectStatus(a, second.id, UploadState.COMMITTED, size, "after the commit");
       check(u.committedRevision === 1n, `committed_revision is ${u.committedRevision}, not 1`);
+      // Each call is made only when awaited: a refusal nobody awaits yet is an unhandled rejection.
       for (const [what, call] of [
-        ["AppendChunk", a.large.appendChunk({ uploadId: second.id, chunk: chunk(data, 0) })],
-        ["AbortUpload", a.large.abortUpload({ uploadId: second.id })],
+        ["AppendChunk", () => a.large.appendChunk({ uploadId: second.id, chunk: chunk(data, 0) })],
+        ["AbortUpload", () => a.large.abortUpload({ uploadId: second.id })],
       ] as const) {
         const meta = await refused(
-          call,
+          call(),
           Code.FailedPrecondition,
           "UPLOAD_NOT_OPEN",
           `${what} of a committed upload`,
@@ -465,14 +466,15 @@ export const streamingErrorCases: ConformanceCase[] = [
         ["an unknown id", a, "upl_00000000000000000000000000"],
         ["another agent's upload", b, mine],
       ] as const) {
+        // Made one at a time, as awaited (see commit-errors).
         const calls = [
-          ["GetUploadStatus", agent.large.getUploadStatus({ uploadId: id })],
-          ["AppendChunk", agent.large.appendChunk({ uploadId: id, chunk: chunk(data, 0) })],
-          ["CommitUpload", agent.large.commitUpload({ uploadId: id })],
-          ["AbortUpload", agent.large.abortUpload({ uploadId: id })],
+          ["GetUploadStatus", () => agent.large.getUploadStatus({ uploadId: id })],
+          ["AppendChunk", () => agent.large.appendChunk({ uploadId: id, chunk: chunk(data, 0) })],
+          ["CommitUpload", () => agent.large.commitUpload({ uploadId: id })],
+          ["AbortUpload", () => agent.large.abortUpload({ uploadId: id })],
         ] as const;
         for (const [rpc, call] of calls) {
-          await refused(call, Code.NotFound, "UPLOAD_NOT_FOUND", `${rpc} of ${who}`);
+          await refused(call(), Code.NotFound, "UPLOAD_NOT_FOUND", `${rpc} of ${who}`);
         }
       }
       // b's calls changed nothing of a's upload.
