@@ -24,6 +24,24 @@ export async function expectCode(
   throw new CaseFailure(`${what}: expected ${Code[code]}, but the call succeeded`);
 }
 
+/**
+ * Awaits `call`, which must fail with `code` and ErrorInfo `reason`; returns the ErrorInfo
+ * metadata.
+ */
+export async function expectReason(
+  call: Promise<unknown>,
+  code: Code,
+  reason: string,
+  what: string,
+): Promise<Record<string, string>> {
+  const err = await expectCode(call, code, what);
+  const info = err.findDetails(ErrorInfoSchema)[0];
+  if (info?.reason !== reason) {
+    throw new CaseFailure(`${what}: ErrorInfo reason is "${info?.reason ?? ""}", not ${reason}`);
+  }
+  return info.metadata;
+}
+
 /** The ErrorInfo reason of an error, or "" when it carries none. */
 export function reasonOf(err: ConnectError): string {
   return err.findDetails(ErrorInfoSchema)[0]?.reason ?? "";

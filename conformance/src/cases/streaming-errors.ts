@@ -2,32 +2,15 @@
 // chunk rules in their order (with their reasons and metadata), the commit's errors that leave the
 // session OPEN and the one that aborts it, closed and unknown sessions, and download ranges.
 
-import { ErrorInfoSchema } from "@acb/gen/acb/v1/common_pb";
 import { ContextScope } from "@acb/gen/acb/v1/contexts_pb";
 import { ChunkCheck, UploadMode, UploadState } from "@acb/gen/acb/v1/large_contexts_pb";
 import type { ConnectError } from "@connectrpc/connect";
 import { type ConformanceCase, check } from "../case.js";
 import { type CaseContext, duration, type TestAgent } from "../harness.js";
-import { Code, expectCode, patternBytes, sameBytes, sha256 } from "../wire.js";
+import { Code, expectCode, expectReason, patternBytes, sameBytes, sha256 } from "../wire.js";
 
 const requires = ["large-contexts"];
 const CHUNK = 64 * 1024;
-
-/** Awaits `call`, which must fail with `code` and ErrorInfo `reason`; returns the ErrorInfo metadata. */
-async function refused(
-  call: Promise<unknown>,
-  code: Code,
-  reason: string,
-  what: string,
-): Promise<Record<string, string>> {
-  const err: ConnectError = await expectCode(call, code, what);
-  const info = err.findDetails(ErrorInfoSchema)[0];
-  check(
-    info?.reason === reason,
-    `${what}: ErrorInfo reason is "${info?.reason ?? ""}", not ${reason}`,
-  );
-  return info.metadata;
-}
 
 /** The chunk of `data` at `offset` (at most `size` bytes), with its SHA-256. */
 function chunk(data: Uint8Array, offset: number, size = CHUNK) {
@@ -94,7 +77,7 @@ export const streamingErrorCases: ConformanceCase[] = [
       const b = await tenant.agent("bge-b");
       const max = (await a.info.getServerInfo({})).limits?.maxObjectBytes ?? 0n;
       check(max > 0n, "GetServerInfo gives no max_object_bytes");
-      const meta = await refused(
+      const meta = await expectReason(
         a.large.beginUpload({ contextId: "bge-big", type: "bge", totalSize: max + 1n }),
         Code.InvalidArgument,
         "OBJECT_TOO_LARGE",
@@ -217,7 +200,7 @@ export const streamingErrorCases: ConformanceCase[] = [
         received += c.data.length;
         return a.large.appendChunk({ uploadId, chunk: c });
       };
-      const tooLarge = await refused(
+      const tooLarge = await expectReason(
         append(chunk(data, 0, CHUNK + 1)),
         Code.InvalidArgument,
         "CHUNK_TOO_LARGE",
@@ -238,7 +221,7 @@ export const streamingErrorCases: ConformanceCase[] = [
       );
       // Other bytes at a verified range are no repeat: OFFSET_MISMATCH.
       const other = patternBytes(CHUNK, 43);
-      const below = await refused(
+      const below = await expectReason(
         append(chunk(other, 0)),
         Code.FailedPrecondition,
         "OFFSET_MISMATCH",
@@ -249,13 +232,13 @@ export const streamingErrorCases: ConformanceCase[] = [
         `OFFSET_MISMATCH's verified_offset is "${below["verified_offset"]}", not ${2 * CHUNK}`,
       );
       // A repeat that runs past the verified offset is not a repeat either.
-      await refused(
+      await expectReason(
         append(chunk(data, CHUNK + 100)),
         Code.FailedPrecondition,
         "OFFSET_MISMATCH",
         "a chunk that starts below the verified offset and ends past it",
       );
-      await refused(
+      await expectReason(
         append(chunk(data, 3 * CHUNK)),
         Code.FailedPrecondition,
         "OFFSET_MISMATCH",
@@ -264,7 +247,7 @@ export const streamingErrorCases: ConformanceCase[] = [
       await append(chunk(data, 2 * CHUNK));
       // The last chunk with bytes past the total size.
       const past = patternBytes(3_001, 47);
-      const pastMeta = await refused(
+      const pastMeta = await expectReason(
         append({ ...chunk(past, 0), offset: BigInt(3 * CHUNK) }),
         Code.OutOfRange,
         "PAST_TOTAL_SIZE",
@@ -320,7 +303,7 @@ export const streamingErrorCases: ConformanceCase[] = [
       ).upload;
       if (!first) throw new Error("BeginUpload returned no upload");
       await a.large.appendChunk({ uploadId: first.id, chunk: chunk(data, 0) });
-      const incomplete = await refused(
+      const incomplete = await expectReason(
         a.large.commitUpload({ uploadId: first.id, sha256: sha256(data) }),
         Code.FailedPrecondition,
         "UPLOAD_INCOMPLETE",
@@ -333,21 +316,21 @@ export const streamingErrorCases: ConformanceCase[] = [
       );
       await expectStatus(a, first.id, UploadState.OPEN, CHUNK, "after UPLOAD_INCOMPLETE");
       await a.large.appendChunk({ uploadId: first.id, chunk: chunk(data, CHUNK) });
-      await refused(
+      await expectReason(
         a.large.commitUpload({ uploadId: first.id }),
         Code.InvalidArgument,
         "CHECKSUM_MISSING",
         "CommitUpload without a sha256 of an upload that declared none",
       );
       await expectStatus(a, first.id, UploadState.OPEN, size, "after CHECKSUM_MISSING");
-      await refused(
+      await expectReason(
         a.large.commitUpload({ uploadId: first.id, sha256: wrong }),
         Code.DataLoss,
         "OBJECT_CHECKSUM_MISMATCH",
         "CommitUpload with a sha256 the bytes do not hash to",
       );
       await expectStatus(a, first.id, UploadState.ABORTED, size, "after OBJECT_CHECKSUM_MISMATCH");
-      const aborted = await refused(
+      const aborted = await expectReason(
         a.large.commitUpload({ uploadId: first.id, sha256: sha256(data) }),
         Code.FailedPrecondition,
         "UPLOAD_NOT_OPEN",
@@ -375,7 +358,7 @@ export const streamingErrorCases: ConformanceCase[] = [
       if (!second) throw new Error("BeginUpload returned no upload");
       await a.large.appendChunk({ uploadId: second.id, chunk: chunk(data, 0) });
       await a.large.appendChunk({ uploadId: second.id, chunk: chunk(data, CHUNK) });
-      await refused(
+      await expectReason(
         a.large.commitUpload({ uploadId: second.id, sha256: wrong }),
         Code.InvalidArgument,
         "CHECKSUM_CONFLICT",
@@ -399,7 +382,7 @@ export const streamingErrorCases: ConformanceCase[] = [
         ["AppendChunk", () => a.large.appendChunk({ uploadId: second.id, chunk: chunk(data, 0) })],
         ["AbortUpload", () => a.large.abortUpload({ uploadId: second.id })],
       ] as const) {
-        const meta = await refused(
+        const meta = await expectReason(
           call(),
           Code.FailedPrecondition,
           "UPLOAD_NOT_OPEN",
@@ -448,7 +431,7 @@ export const streamingErrorCases: ConformanceCase[] = [
         `a second AbortUpload answered ${UploadState[second?.state ?? 0]}`,
       );
       await expectStatus(a, uploadId, UploadState.ABORTED, 0, "GetUploadStatus after AbortUpload");
-      const meta = await refused(
+      const meta = await expectReason(
         a.large.appendChunk({ uploadId, chunk: chunk(data, 0) }),
         Code.FailedPrecondition,
         "UPLOAD_NOT_OPEN",
@@ -474,7 +457,7 @@ export const streamingErrorCases: ConformanceCase[] = [
           ["AbortUpload", () => agent.large.abortUpload({ uploadId: id })],
         ] as const;
         for (const [rpc, call] of calls) {
-          await refused(call(), Code.NotFound, "UPLOAD_NOT_FOUND", `${rpc} of ${who}`);
+          await expectReason(call(), Code.NotFound, "UPLOAD_NOT_FOUND", `${rpc} of ${who}`);
         }
       }
       // b's calls changed nothing of a's upload.
@@ -566,13 +549,13 @@ export const streamingErrorCases: ConformanceCase[] = [
         access: { scope: ContextScope.PRIVATE },
       });
       for (const contextId of ["cnf-missing", "cnf-private"]) {
-        await refused(
+        await expectReason(
           downloadRange(t, a, contextId, 0),
           Code.NotFound,
           "CONTEXT_NOT_FOUND",
           `DownloadContext of ${contextId}`,
         );
-        await refused(
+        await expectReason(
           a.large.beginUpload({ mode: UploadMode.UPDATE, contextId, totalSize: 3n }),
           Code.NotFound,
           "CONTEXT_NOT_FOUND",
@@ -594,7 +577,7 @@ export const streamingErrorCases: ConformanceCase[] = [
       if (!upload) throw new Error("BeginUpload returned no upload");
       await a.large.appendChunk({ uploadId: upload.id, chunk: chunk(data, 0) });
       await a.contexts.deleteContext({ contextId: "cnf-gone" });
-      await refused(
+      await expectReason(
         a.large.commitUpload({ uploadId: upload.id }),
         Code.NotFound,
         "CONTEXT_NOT_FOUND",
